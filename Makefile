@@ -1,0 +1,53 @@
+# silk's two front doors: `make demo` and `make test`. Everything else is CMake in build/.
+BUILD_DIR ?= build
+SANITIZE ?=
+JOBS ?= $(shell nproc)
+
+# Every Debian package the build, the tests, the demo and the benchmarks use.
+DEB_PACKAGES := build-essential cmake pkg-config clang-format \
+	protobuf-compiler libprotobuf-dev libprotoc-dev protobuf-c-compiler libprotobuf-c-dev \
+	libnng-dev libwslay-dev libev-dev libhttp-parser-dev libjansson-dev libssl-dev \
+	libhiredis-dev redis-server libcmocka-dev python3 python3-websockets curl valgrind
+
+CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ifneq ($(SANITIZE),)
+CMAKE_FLAGS += -DSILK_SANITIZE=ON
+BUILD_DIR := $(BUILD_DIR)-sanitize
+endif
+
+.PHONY: all deps build test demo format format-check clean bench
+
+all: build
+
+# deps installs only what is missing: `apt-get update` once, then one `apt-get install -y`.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing" $$missing; \
+		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else \
+		echo "make deps: every package is installed"; \
+	fi
+
+build:
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: deps build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+demo: deps build
+	BUILD_DIR=$(BUILD_DIR) samples/wstest/demo.sh
+
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i
+
+format-check:
+	git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+
+clean:
+	rm -rf $(BUILD_DIR) $(BUILD_DIR)-sanitize

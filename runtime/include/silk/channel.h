@@ -1,0 +1,53 @@
+/* channel.h - a client's way to a service: one multiplexed connection per instance. */
+#ifndef SILK_CHANNEL_H
+#define SILK_CHANNEL_H
+
+#include <silk/ctx.h>
+#include <silk/service.h>
+#include <silk/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct silk_channel silk_channel;
+
+/* silk_channel_open makes a channel to target: a service's full name ("wstest.WsTest"),
+ * resolved through the registry ($SILK_REGISTRY or the file default) when a call needs a
+ * connection, or an nng address ("tcp://127.0.0.1:7000", "ipc:///tmp/x"). Connecting is
+ * lazy: a channel opened before its service is up works once the service is up. Returns
+ * SILK_INVALID_ARGUMENT for an empty or malformed target. On success *chp is the caller's,
+ * to be closed with silk_channel_close(). */
+silk_status silk_channel_open(silk_channel **chp, const char *target);
+
+/* silk_channel_close fails every call still in flight on the channel with SILK_CANCELLED,
+ * waits for their completions, closes its connections and frees it. It must not be called
+ * from a completion callback. NULL is ignored. */
+void silk_channel_close(silk_channel *ch);
+
+/* silk_call makes a blocking call of method with req. ctx (may be NULL) gives the metadata
+ * and the deadline: the smaller of ctx's remaining time and the method's timeout_ms (5000 ms
+ * when unset). On SILK_OK *resp is a new message of method->output that the caller frees
+ * with protobuf_c_message_free_unpacked(*resp, NULL); on failure *resp is NULL and, when ctx
+ * is not NULL, silk_ctx_message(ctx) says why. The call is sent at most once. */
+silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                      const ProtobufCMessage *req, ProtobufCMessage **resp);
+
+/* silk_call_cb is the completion of an asynchronous call: st and, on SILK_OK, resp (the
+ * callback's to free with protobuf_c_message_free_unpacked) and message ("" on success).
+ * It runs on one of nng's threads: it must not block, and must not close the channel. */
+typedef void (*silk_call_cb)(silk_status st, ProtobufCMessage *resp, const char *message,
+                             void *arg);
+
+/* silk_call_async starts a call and returns at once. The callback is called exactly once
+ * when the call returns SILK_OK; when silk_call_async fails synchronously (bad arguments,
+ * channel closing, out of memory) it returns the error and the callback is never called.
+ * ctx is read before silk_call_async returns and need not outlive it. */
+silk_status silk_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                            const ProtobufCMessage *req, silk_call_cb cb, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SILK_CHANNEL_H */

@@ -1,0 +1,29 @@
+/* log.h - silk's one logging module: `time level component message key=value ...` lines. */
+#ifndef SILK_LOG_H
+#define SILK_LOG_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum silk_log_level {
+    SILK_LOG_DEBUG = 0,
+    SILK_LOG_INFO,
+    SILK_LOG_WARN,
+    SILK_LOG_ERROR,
+} silk_log_level;
+
+/* silk_log writes one line to stderr when level is at least the threshold ($SILK_LOG:
+ * debug, info, warn or error; info by default). component names the part ("server",
+ * "gateway"); the message is printf-formatted and may end in key=value pairs. */
+void silk_log(silk_log_level level, const char *component, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* silk_log_enabled tells whether a line of that level would be written. */
+int silk_log_enabled(silk_log_level level);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SILK_LOG_H */

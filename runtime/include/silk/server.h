@@ -1,0 +1,68 @@
+/* server.h - a silk server: one nng stream listener hosting any number of services. */
+#ifndef SILK_SERVER_H
+#define SILK_SERVER_H
+
+#include <stdint.h>
+
+#include <silk/service.h>
+#include <silk/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct silk_server silk_server;
+
+/* silk_server_opts configures a server. Zero (or NULL) fields take the default shown. */
+typedef struct silk_server_opts {
+    /* nng address to listen on: "tcp://127.0.0.1:0" (any free port) unless $SILK_LISTEN is
+     * set. "ipc:///path" works too. The bound address is what the registry advertises. */
+    const char *listen;
+    /* Registry URL: $SILK_REGISTRY, else the file registry (see registry.h). */
+    const char *registry;
+    /* Instance id: a random one unless given; a gateway passes its gateway id. */
+    const char *instance_id;
+    /* Worker threads that run handlers: the number of cores. */
+    unsigned workers;
+    /* Calls handled at once; past it a call gets RESOURCE_EXHAUSTED: 50. */
+    unsigned max_concurrent;
+    /* Largest frame accepted, in bytes: 4 MiB. */
+    uint32_t max_message;
+    /* Do not register in the registry (tests and embedded use). */
+    int no_register;
+} silk_server_opts;
+
+/* silk_server_new makes a server from opts (NULL: all defaults). It does not listen yet.
+ * It returns NULL when memory is exhausted or opts is invalid, after logging why. */
+silk_server *silk_server_new(const silk_server_opts *opts);
+
+/* silk_server_add_service hosts a service: desc is generated, handlers points to the
+ * generated handler table (copied: desc->handlers_size bytes), user is passed to every
+ * handler. Generated `pkg__svc__serve()` functions call this. It returns
+ * SILK_ALREADY_EXISTS when the service is hosted already, SILK_FAILED_PRECONDITION once the
+ * server has started. */
+silk_status silk_server_add_service(silk_server *srv, const silk_service_desc *desc,
+                                    const void *handlers, void *user);
+
+/* silk_server_start listens, registers every hosted service and starts serving in the
+ * background; it returns at once. SILK_UNAVAILABLE when the address cannot be bound. */
+silk_status silk_server_start(silk_server *srv);
+
+/* silk_server_address returns the address the server listens on, with the real port once
+ * started ("tcp://127.0.0.1:40123"); owned by the server. NULL before start. */
+const char *silk_server_address(const silk_server *srv);
+
+/* silk_server_run starts the server if needed and serves until SIGTERM or SIGINT, then
+ * stops taking calls, deregisters, finishes the calls in flight, frees the server and
+ * returns the process exit code (0 on a clean shutdown). */
+int silk_server_run(silk_server *srv);
+
+/* silk_server_free stops the server (as silk_server_run does on a signal) and frees it.
+ * It must not be called from a handler. NULL is ignored. */
+void silk_server_free(silk_server *srv);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SILK_SERVER_H */

@@ -1,0 +1,14 @@
+/* silk.h - everything public in silk, for programs that want one include. */
+#ifndef SILK_SILK_H
+#define SILK_SILK_H
+
+#include <silk/status.h>
+#include <silk/log.h>
+#include <silk/ctx.h>
+#include <silk/service.h>
+#include <silk/server.h>
+#include <silk/channel.h>
+#include <silk/registry.h>
+#include <silk/ws.h>
+
+#endif /* SILK_SILK_H */

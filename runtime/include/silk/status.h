@@ -1,0 +1,45 @@
+/* status.h - silk's status codes: gRPC's seventeen, with the same numbers and names. */
+#ifndef SILK_STATUS_H
+#define SILK_STATUS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* silk_status is what every fallible silk call returns; SILK_OK is 0. */
+typedef enum silk_status {
+    SILK_OK = 0,
+    SILK_CANCELLED = 1,
+    SILK_UNKNOWN = 2,
+    SILK_INVALID_ARGUMENT = 3,
+    SILK_DEADLINE_EXCEEDED = 4,
+    SILK_NOT_FOUND = 5,
+    SILK_ALREADY_EXISTS = 6,
+    SILK_PERMISSION_DENIED = 7,
+    SILK_RESOURCE_EXHAUSTED = 8,
+    SILK_FAILED_PRECONDITION = 9,
+    SILK_ABORTED = 10,
+    SILK_OUT_OF_RANGE = 11,
+    SILK_UNIMPLEMENTED = 12,
+    SILK_INTERNAL = 13,
+    SILK_UNAVAILABLE = 14,
+    SILK_DATA_LOSS = 15,
+    SILK_UNAUTHENTICATED = 16,
+} silk_status;
+
+/* SILK_STATUS_COUNT is one past the highest status code. */
+#define SILK_STATUS_COUNT 17
+
+/* silk_status_str returns the upper-case name of a status ("NOT_FOUND"), or "UNKNOWN_STATUS"
+ * for a number outside the table. The string is static. */
+const char *silk_status_str(silk_status st);
+
+/* silk_status_http returns the HTTP status a gateway answers with for a silk status, as
+ * grpc-gateway maps them (NOT_FOUND 404, INVALID_ARGUMENT 400, UNAVAILABLE 503, ...). */
+int silk_status_http(silk_status st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SILK_STATUS_H */
