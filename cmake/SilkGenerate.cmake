@@ -70,5 +70,6 @@ function(silk_generate)
     list(APPEND sources ${SG_OUT_DIR}/${stem}.pb-c.c ${SG_OUT_DIR}/${stem}.silk.c)
   endforeach()
   target_sources(${SG_TARGET} PRIVATE ${sources})
-  target_include_directories(${SG_TARGET} PRIVATE ${SG_OUT_DIR})
+  # PUBLIC, so that a library of generated code hands its headers to whoever links it.
+  target_include_directories(${SG_TARGET} PUBLIC ${SG_OUT_DIR})
 endfunction()

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# run.sh - start, stop or show the seed's stack: wstest-service and silk-gateway in the background.
+#
+#   samples/wstest/run.sh start|stop|status
+#
+# Binaries come from $BUILD_DIR (default build/). State (pid files, logs, and the file registry
+# unless $SILK_REGISTRY is set) lives in $SILK_RUN_DIR (default $BUILD_DIR/wstest-run). The
+# gateway listens on $SILK_GATEWAY_LISTEN (default 127.0.0.1:5000). `stop` stops exactly the
+# processes `start` started, by the pids it recorded.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD_DIR=${BUILD_DIR:-build}
+case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$top/$BUILD_DIR" ;; esac
+bin="$BUILD_DIR/bin"
+run_dir=${SILK_RUN_DIR:-$BUILD_DIR/wstest-run}
+listen=${SILK_GATEWAY_LISTEN:-127.0.0.1:5000}
+export SILK_REGISTRY=${SILK_REGISTRY:-file:$run_dir/registry}
+
+die() {
+    echo "run.sh: $*" >&2
+    exit 1
+}
+
+alive() {
+    [ -f "$run_dir/$1.pid" ] && kill -0 "$(cat "$run_dir/$1.pid")" 2>/dev/null
+}
+
+# wait_for CMD... retries a check every 100 ms for up to 10 s.
+wait_for() {
+    for _ in $(seq 100); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+gateway_answers() {
+    curl -s -o /dev/null --max-time 1 "http://$listen/" 2>/dev/null
+}
+
+service_registered() {
+    local dir=${SILK_REGISTRY#file:}/wstest.WsTest
+    [ -d "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]
+}
+
+start_one() {
+    local name=$1
+    shift
+    alive "$name" && die "$name is already running (pid $(cat "$run_dir/$name.pid"))"
+    "$@" >"$run_dir/$name.log" 2>&1 &
+    echo $! >"$run_dir/$name.pid"
+}
+
+stop_one() {
+    local name=$1 pid
+    [ -f "$run_dir/$name.pid" ] || return 0
+    pid=$(cat "$run_dir/$name.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid"
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    fi
+    rm -f "$run_dir/$name.pid"
+}
+
+start() {
+    [ -x "$bin/wstest-service" ] && [ -x "$bin/silk-gateway" ] ||
+        die "no binaries in $bin: run 'make build' first"
+    mkdir -p "$run_dir"
+    start_one wstest-service "$bin/wstest-service"
+    start_one silk-gateway "$bin/silk-gateway" --listen "$listen"
+    if ! wait_for gateway_answers || ! wait_for service_registered; then
+        tail -n 20 "$run_dir"/*.log >&2 || true
+        stop
+        die "the stack did not come up"
+    fi
+    echo "started: gateway on $listen, registry $SILK_REGISTRY, logs in $run_dir"
+    echo "call it: SILK_REGISTRY=$SILK_REGISTRY $bin/wstest-caller 100 hi"
+}
+
+stop() {
+    stop_one silk-gateway
+    stop_one wstest-service
+}
+
+status() {
+    local rc=0
+    for name in wstest-service silk-gateway; do
+        if alive "$name"; then
+            echo "$name: running (pid $(cat "$run_dir/$name.pid"))"
+        else
+            echo "$name: stopped"
+            rc=3
+        fi
+    done
+    return $rc
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+status) status ;;
+*)
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,63 @@
+/* service.c - wstest-service: the seed's WsTest service, pushing to WebSocket sessions. */
+#include <stdio.h>
+#include <string.h>
+
+#include <silk/silk.h>
+
+#include "wstest.silk.h"
+
+/* echo pushes "message:<msg>,sessionId:<id>" to every session of the request's business,
+ * as Silky's WsTestAppService.Echo does, and fails NOT_FOUND when there is none. */
+static silk_status echo(silk_ctx *ctx, const Wstest__EchoRequest *req,
+                        Google__Protobuf__Empty *resp, void *user)
+{
+    (void)resp;
+    (void)user;
+    if (req->business_id == NULL || req->business_id[0] == '\0')
+        return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "businessId is required");
+
+    silk_session_list sessions;
+    silk_status st = silk_ws_sessions(ctx, req->business_id, &sessions);
+    if (st != SILK_OK)
+        return st;
+    if (sessions.count == 0)
+        return silk_ctx_fail(ctx, SILK_NOT_FOUND, "no session for businessId %s",
+                             req->business_id);
+    for (size_t i = 0; i < sessions.count && st == SILK_OK; i++)
+        st = silk_ws_sendf(ctx, sessions.ids[i], "message:%s,sessionId:%s", req->msg,
+                           sessions.ids[i]);
+    silk_session_list_fini(&sessions);
+    return st;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: wstest-service [--help]\n"
+                 "\n"
+                 "Serves wstest.WsTest (Echo) until SIGTERM or SIGINT.\n"
+                 "\n"
+                 "environment:\n"
+                 "  SILK_LISTEN    nng address to listen on (default tcp://127.0.0.1:0)\n"
+                 "  SILK_REGISTRY  registry URL (default file:$XDG_RUNTIME_DIR/silk or "
+                 "file:/tmp/silk-$UID)\n"
+                 "  SILK_LOG       debug, info, warn or error (default info)\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) {
+        int help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+        usage(help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
+    silk_server *srv = silk_server_new(NULL);
+    if (srv == NULL)
+        return 1;
+    silk_status st = wstest__ws_test__serve(srv, &(Wstest__WsTest_Handlers){.echo = echo}, NULL);
+    if (st != SILK_OK) {
+        fprintf(stderr, "wstest-service: cannot serve WsTest: %s\n", silk_status_str(st));
+        silk_server_free(srv);
+        return 1;
+    }
+    return silk_server_run(srv);
+}

@@ -1,0 +1,170 @@
+"""seed_test.py - the seed scenario end to end: run.sh's stack, real WebSocket clients, real calls.
+
+Starts wstest-service and silk-gateway through samples/wstest/run.sh on a free loopback port
+with a private file registry, drives them with python3-websockets and wstest-caller, and always
+stops what it started.
+"""
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import websockets
+
+ARGS = None
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]+\.[0-9a-f]{32}$")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SeedScenario(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.run_dir = tempfile.TemporaryDirectory(prefix="silk-seed-")
+        cls.gateway = f"127.0.0.1:{free_port()}"
+        cls.env = dict(os.environ, BUILD_DIR=ARGS.build_dir, SILK_RUN_DIR=cls.run_dir.name,
+                       SILK_REGISTRY=f"file:{cls.run_dir.name}/registry",
+                       SILK_GATEWAY_LISTEN=cls.gateway)
+        cls.run_sh = os.path.join(ARGS.source_dir, "samples/wstest/run.sh")
+        subprocess.run([cls.run_sh, "start"], env=cls.env, check=True, timeout=30)
+
+    @classmethod
+    def tearDownClass(cls):
+        subprocess.run([cls.run_sh, "stop"], env=cls.env, timeout=30)
+        cls.run_dir.cleanup()
+
+    def caller(self, business_id, msg):
+        exe = os.path.join(ARGS.build_dir, "bin", "wstest-caller")
+        return subprocess.run([exe, business_id, msg], env=self.env, capture_output=True,
+                              text=True, timeout=20)
+
+    def http(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection(self.gateway, timeout=10)
+        try:
+            conn.request(method, path, body, headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode()
+        finally:
+            conn.close()
+
+    def ws_url(self, query):
+        return f"ws://{self.gateway}/api/wstest?{query}"
+
+    async def expect_pushes(self, sessions, push, msg):
+        """Runs push() and checks each session of 100 gets its own message, 200 gets none."""
+        a, b, c = sessions
+        await asyncio.get_running_loop().run_in_executor(None, push)
+        got_a = await asyncio.wait_for(a.recv(), 5)
+        got_b = await asyncio.wait_for(b.recv(), 5)
+        id_a = got_a.split("sessionId:", 1)[1]
+        id_b = got_b.split("sessionId:", 1)[1]
+        self.assertEqual(got_a, f"message:{msg},sessionId:{id_a}")
+        self.assertEqual(got_b, f"message:{msg},sessionId:{id_b}")
+        self.assertRegex(id_a, SESSION_ID)
+        self.assertNotEqual(id_a, id_b)
+        with self.assertRaises(asyncio.TimeoutError):
+            await asyncio.wait_for(c.recv(), 0.5)
+        return id_a, id_b
+
+    def test_push_from_service_and_http(self):
+        async def scenario():
+            a = await websockets.connect(self.ws_url("businessId=100"))
+            b = await websockets.connect(self.ws_url("bussinessId=100"))
+            c = await websockets.connect(self.ws_url("BUSINESSID=200"))
+            try:
+                def call_hi():
+                    done = self.caller("100", "hi")
+                    self.assertEqual(done.returncode, 0, done.stderr)
+
+                ids = await self.expect_pushes((a, b, c), call_hi, "hi")
+
+                def post_echo():
+                    status, text = self.http("POST", "/api/wstest/echo",
+                                             json.dumps({"businessId": "100", "msg": "web"}),
+                                             {"Content-Type": "application/json"})
+                    self.assertTrue(200 <= status < 300, f"{status} {text}")
+                    self.assertEqual(json.loads(text), {})
+
+                again = await self.expect_pushes((a, b, c), post_echo, "web")
+                self.assertEqual(set(ids), set(again), "a session keeps its id")
+            finally:
+                for ws in (a, b, c):
+                    await ws.close()
+        asyncio.run(scenario())
+
+    def test_business_id_from_header(self):
+        async def scenario():
+            ws = await websockets.connect(self.ws_url("x=1"),
+                                          extra_headers={"BusinessId": "300"})
+            try:
+                done = await asyncio.get_running_loop().run_in_executor(
+                    None, self.caller, "300", "hdr")
+                self.assertEqual(done.returncode, 0, done.stderr)
+                got = await asyncio.wait_for(ws.recv(), 5)
+                self.assertTrue(got.startswith("message:hdr,sessionId:"), got)
+            finally:
+                await ws.close()
+        asyncio.run(scenario())
+
+    def test_no_business_id_is_400_with_json(self):
+        status, text = self.http("GET", "/api/wstest", headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        self.assertEqual(status, 400)
+        body = json.loads(text)
+        self.assertEqual(body["code"], 3)
+        self.assertIn("businessId", body["message"])
+
+    def test_unknown_business_is_not_found(self):
+        done = self.caller("999", "x")
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("NOT_FOUND", done.stderr)
+        self.assertIn("999", done.stderr)
+        status, text = self.http("POST", "/api/wstest/echo",
+                                 json.dumps({"businessId": "999", "msg": "x"}),
+                                 {"Content-Type": "application/json"})
+        self.assertEqual(status, 404)
+        body = json.loads(text)
+        self.assertEqual(body["code"], 5)
+        self.assertIn("999", body["message"])
+
+    def test_bad_input_is_refused_and_gateway_keeps_serving(self):
+        status, text = self.http("POST", "/api/wstest/echo", "{not json",
+                                 {"Content-Type": "application/json"})
+        self.assertEqual(status, 400)
+        self.assertIn("message", json.loads(text))
+        status, _ = self.http("POST", "/api/wstest/echo", json.dumps({"nope": 1}),
+                              {"Content-Type": "application/json"})
+        self.assertEqual(status, 400)
+        host, port = self.gateway.split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+            self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 400"))
+        status, _ = self.http("GET", "/no/such/route")
+        self.assertEqual(status, 404)
+        # Still serving: a session opens and a call reaches it.
+        self.test_business_id_from_header()
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build-dir", required=True)
+    parser.add_argument("--source-dir", required=True)
+    ARGS, rest = parser.parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
