@@ -27,9 +27,12 @@ void silk_channel_close(silk_channel *ch);
 
 /* silk_call makes a blocking call of method with req. ctx (may be NULL) gives the metadata
  * and the deadline: the smaller of ctx's remaining time and the method's timeout_ms (5000 ms
- * when unset). On SILK_OK *resp is a new message of method->output that the caller frees
- * with protobuf_c_message_free_unpacked(*resp, NULL); on failure *resp is NULL and, when ctx
- * is not NULL, silk_ctx_message(ctx) says why. The call is sent at most once. */
+ * when unset). When the ctx has no business id and req has a non-empty string field named
+ * business_id, it travels as the call's "business-id". On SILK_OK *resp is a new message of
+ * method->output that the caller frees with protobuf_c_message_free_unpacked(*resp, NULL); on
+ * failure *resp is NULL and, when ctx is not NULL, silk_ctx_message(ctx) says why. The call
+ * is sent at most once. It blocks the calling thread, so a handler may make nested calls with
+ * it, but a completion callback (or any other code on nng's threads) must not. */
 silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                       const ProtobufCMessage *req, ProtobufCMessage **resp);
 
@@ -40,9 +43,13 @@ typedef void (*silk_call_cb)(silk_status st, ProtobufCMessage *resp, const char 
                              void *arg);
 
 /* silk_call_async starts a call and returns at once. The callback is called exactly once
- * when the call returns SILK_OK; when silk_call_async fails synchronously (bad arguments,
- * channel closing, out of memory) it returns the error and the callback is never called.
- * ctx is read before silk_call_async returns and need not outlive it. */
+ * when the call returns SILK_OK: with the response, the callee's error, SILK_DEADLINE_EXCEEDED
+ * when the deadline passes first, SILK_UNAVAILABLE when the connection cannot be made or is
+ * lost, or SILK_CANCELLED when the channel is closed; it may run before silk_call_async
+ * returns. When silk_call_async fails synchronously (bad arguments, the ctx's deadline already
+ * passed, no live instance of the service, channel closing, out of memory) it returns the
+ * error and the callback is never called. ctx is read before silk_call_async returns and need
+ * not outlive it. */
 silk_status silk_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                             const ProtobufCMessage *req, silk_call_cb cb, void *arg);
 

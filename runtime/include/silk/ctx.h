@@ -22,6 +22,12 @@ typedef struct silk_ctx silk_ctx;
 #define SILK_MD_SESSION_ID  "session-id"
 #define SILK_MD_TRACE_ID    "trace-id"
 
+/* Limits of a ctx's metadata: at most SILK_MD_MAX_PAIRS pairs, keys of at most
+ * SILK_MD_MAX_KEY bytes, values of at most SILK_MD_MAX_VALUE bytes. */
+#define SILK_MD_MAX_PAIRS 64
+#define SILK_MD_MAX_KEY   64
+#define SILK_MD_MAX_VALUE 4096
+
 /* silk_ctx_new makes an empty top-level context with no deadline and no metadata. It returns
  * NULL only when memory is exhausted. The caller owns it and frees it with silk_ctx_free(). */
 silk_ctx *silk_ctx_new(void);
@@ -30,9 +36,10 @@ silk_ctx *silk_ctx_new(void);
  * ctx a handler was given: the server owns it. */
 void silk_ctx_free(silk_ctx *ctx);
 
-/* silk_ctx_set sets (or replaces) a metadata pair; both strings are copied. It returns
- * SILK_INVALID_ARGUMENT for an empty key or one that is not lower-case ASCII, and
- * SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
+/* silk_ctx_set sets (or replaces) a metadata pair; both strings are copied. Keys are made of
+ * a-z, 0-9, '-', '_' and '.'. It returns SILK_INVALID_ARGUMENT for an empty key, a key with
+ * other characters, or a key or value longer than its limit, and SILK_RESOURCE_EXHAUSTED
+ * when the ctx has SILK_MD_MAX_PAIRS pairs already or memory is exhausted. */
 silk_status silk_ctx_set(silk_ctx *ctx, const char *key, const char *value);
 
 /* silk_ctx_get returns the value of a metadata key, or NULL when it is absent or ctx is NULL.

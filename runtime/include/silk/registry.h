@@ -13,11 +13,11 @@ extern "C" {
 
 /* silk_instance is one running instance of a service. */
 typedef struct silk_instance {
-    char *service;     /* full service name, "wstest.WsTest" */
-    char *id;          /* instance id, unique per service; a gateway's is its gateway id */
-    char *address;     /* nng address, "tcp://127.0.0.1:40123" */
-    uint32_t weight;   /* load-balancing weight, 1 by default */
-    char *version;     /* the service's version string, may be "" */
+    char *service;      /* full service name, "wstest.WsTest" */
+    char *id;           /* instance id, unique per service; a gateway's is its gateway id */
+    char *address;      /* nng address, "tcp://127.0.0.1:40123" */
+    uint32_t weight;    /* load-balancing weight, 1 by default */
+    char *version;      /* the service's version string, may be "" */
     int64_t started_ms; /* start time, milliseconds since the epoch */
 } silk_instance;
 
@@ -50,8 +50,7 @@ silk_status silk_registry_deregister(silk_registry *reg, const char *service, co
 
 /* silk_registry_resolve fills out with the live instances of service, ordered by id; none
  * is SILK_OK with out->count 0. The caller frees out with silk_instance_list_fini. */
-silk_status silk_registry_resolve(silk_registry *reg, const char *service,
-                                  silk_instance_list *out);
+silk_status silk_registry_resolve(silk_registry *reg, const char *service, silk_instance_list *out);
 
 /* silk_instance_list_fini frees what a list holds and empties it. */
 void silk_instance_list_fini(silk_instance_list *list);

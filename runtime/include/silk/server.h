@@ -53,8 +53,10 @@ silk_status silk_server_start(silk_server *srv);
 const char *silk_server_address(const silk_server *srv);
 
 /* silk_server_run starts the server if needed and serves until SIGTERM or SIGINT, then
- * stops taking calls, deregisters, finishes the calls in flight, frees the server and
- * returns the process exit code (0 on a clean shutdown). */
+ * stops taking calls, deregisters, finishes the calls in flight (for at most 5 s), frees the
+ * server and returns the process exit code (0 on a clean shutdown, 1 when it cannot start,
+ * the server being freed then too). While it waits it has handlers installed for SIGTERM
+ * and SIGINT, the previous ones restored afterwards; one server at a time may run. */
 int silk_server_run(silk_server *srv);
 
 /* silk_server_free stops the server (as silk_server_run does on a signal) and frees it.

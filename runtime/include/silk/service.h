@@ -42,27 +42,27 @@ typedef enum silk_http_verb {
 
 /* silk_method_desc describes one method: its wire path, message types and options. */
 typedef struct silk_method_desc {
-    const char *name;                           /* "Echo" */
-    const char *path;                           /* "/wstest.WsTest/Echo" */
-    const ProtobufCMessageDescriptor *input;    /* request type */
-    const ProtobufCMessageDescriptor *output;   /* response type */
-    silk_http_verb http_verb;                   /* default POST */
-    const char *http_path;                      /* full path, "api/wstest/echo" */
-    const char *hash_key;                       /* request field name, or NULL */
-    uint32_t timeout_ms;                        /* 0: the default, 5000 */
-    uint32_t retries;                           /* 0: the default, 3 (idempotent only) */
+    const char *name;                         /* "Echo" */
+    const char *path;                         /* "/wstest.WsTest/Echo" */
+    const ProtobufCMessageDescriptor *input;  /* request type */
+    const ProtobufCMessageDescriptor *output; /* response type */
+    silk_http_verb http_verb;                 /* default POST */
+    const char *http_path;                    /* full path, "api/wstest/echo" */
+    const char *hash_key;                     /* request field name, or NULL */
+    uint32_t timeout_ms;                      /* 0: the default, 5000 */
+    uint32_t retries;                         /* 0: the default, 3 (idempotent only) */
     bool idempotent;
-    silk_invoke_fn invoke;                      /* server-side trampoline */
+    silk_invoke_fn invoke; /* server-side trampoline */
 } silk_method_desc;
 
 /* silk_service_desc describes one service, as declared in its .proto. */
 typedef struct silk_service_desc {
-    const char *name;      /* full name, "wstest.WsTest": the registry key */
-    const char *route;     /* "api/wstest", never with a leading or trailing '/' */
-    bool websocket;        /* sessions may be opened on the route */
+    const char *name;  /* full name, "wstest.WsTest": the registry key */
+    const char *route; /* "api/wstest", never with a leading or trailing '/' */
+    bool websocket;    /* sessions may be opened on the route */
     size_t n_methods;
     const silk_method_desc *methods;
-    size_t handlers_size;  /* sizeof the generated handler table */
+    size_t handlers_size; /* sizeof the generated handler table */
 } silk_service_desc;
 
 /* silk_service_find_method returns the method of desc with the given name ("Echo"), or NULL. */
