@@ -1,0 +1,458 @@
+/* gateway.c - the gateway process: its loop, listener, inbox, signals, and what threads ask. */
+#define _GNU_SOURCE /* accept4 */
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include <silk/log.h>
+#include <silk/ws.h>
+
+#include "gateway.h"
+#include "loop.h"
+
+#define LOG "gateway"
+
+/* How long shutdown waits for every connection to finish, in seconds. */
+#define SHUTDOWN_TIMEOUT 5.0
+
+typedef silk__gw_cmd cmd;
+typedef silk__gw_payload payload;
+
+/* ============================================================================
+ * The inbox: commands from other threads, run on the loop.
+ * ========================================================================== */
+
+void silk__gw_loop_push(silk__gw_loop *l, cmd *k)
+{
+    k->next = NULL;
+    pthread_mutex_lock(&l->inbox_lock);
+    if (l->inbox_tail != NULL)
+        l->inbox_tail->next = k;
+    else
+        l->inbox_head = k;
+    l->inbox_tail = k;
+    pthread_mutex_unlock(&l->inbox_lock);
+    ev_async_send(l->ev, &l->inbox_w);
+}
+
+static void payload_unref(payload *p)
+{
+    if (p != NULL && atomic_fetch_sub(&p->refs, 1) == 1)
+        free(p);
+}
+
+/* find_conn returns this loop's connection of a session, or NULL. */
+static silk__gw_conn *find_conn(silk__gw_loop *l, const char *session_id)
+{
+    silk__gw *gw = l->gw;
+    pthread_mutex_lock(&gw->lock);
+    silk__gw_session *s = silk__gw_sessions_find(&gw->sessions, session_id);
+    silk__gw_conn *c = s ? s->data : NULL;
+    pthread_mutex_unlock(&gw->lock);
+    return c != NULL && silk__gw_conn_loop(c) == l ? c : NULL;
+}
+
+static void run_cmd(silk__gw_loop *l, cmd *k)
+{
+    silk__gw_conn *c;
+    switch (k->kind) {
+    case SILK__GW_CMD_SEND:
+        if ((c = find_conn(l, k->session_id)) != NULL)
+            silk__gw_conn_send(c, k->payload);
+        payload_unref(k->payload);
+        free(k);
+        break;
+    case SILK__GW_CMD_CLOSE:
+        if ((c = find_conn(l, k->session_id)) != NULL)
+            silk__gw_conn_close_session(c, k->code, k->reason);
+        free(k);
+        break;
+    case SILK__GW_CMD_CALL_DONE:
+        silk__gw_conn_call_done(k->call);
+        break;
+    }
+}
+
+static void on_inbox(struct ev_loop *ev, ev_async *w, int revents)
+{
+    silk__gw_loop *l = w->data;
+    (void)ev;
+    (void)revents;
+    pthread_mutex_lock(&l->inbox_lock);
+    cmd *k = l->inbox_head;
+    l->inbox_head = l->inbox_tail = NULL;
+    pthread_mutex_unlock(&l->inbox_lock);
+    while (k != NULL) {
+        cmd *next = k->next;
+        run_cmd(l, k);
+        k = next;
+    }
+}
+
+/* ============================================================================
+ * What other threads may ask: sends and closes, handed to the owning loop.
+ * ========================================================================== */
+
+static cmd *cmd_new(silk__gw_cmd_kind kind, const char *session_id)
+{
+    cmd *k = calloc(1, sizeof *k);
+    if (k == NULL)
+        return NULL;
+    k->kind = kind;
+    snprintf(k->session_id, sizeof k->session_id, "%s", session_id);
+    return k;
+}
+
+static payload *payload_new(int binary, const void *data, size_t len)
+{
+    payload *p = malloc(sizeof *p + len);
+    if (p == NULL)
+        return NULL;
+    atomic_init(&p->refs, 1);
+    p->binary = binary;
+    p->len = len;
+    if (len > 0)
+        memcpy(p->data, data, len);
+    return p;
+}
+
+/* owner returns the loop of a session; the caller holds gw->lock. */
+static silk__gw_loop *owner(silk__gw_session *s)
+{
+    return silk__gw_conn_loop(s->data);
+}
+
+silk_status silk__gw_send(silk__gw *gw, const char *session_id, int binary, const void *data,
+                          size_t len)
+{
+    if (strlen(session_id) > SILK__GW_SESSION_ID_MAX)
+        return SILK_NOT_FOUND;
+    payload *p = payload_new(binary, data, len);
+    cmd *k = cmd_new(SILK__GW_CMD_SEND, session_id);
+    if (p == NULL || k == NULL) {
+        free(p);
+        free(k);
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    k->payload = p;
+    pthread_mutex_lock(&gw->lock);
+    silk__gw_session *s = silk__gw_sessions_find(&gw->sessions, session_id);
+    silk__gw_loop *l = s ? owner(s) : NULL;
+    pthread_mutex_unlock(&gw->lock);
+    if (l == NULL) {
+        payload_unref(p);
+        free(k);
+        return SILK_NOT_FOUND;
+    }
+    silk__gw_loop_push(l, k);
+    return SILK_OK;
+}
+
+typedef struct send_visit {
+    payload *p;
+    size_t queued;
+    bool nomem;
+} send_visit;
+
+static void send_one(silk__gw_session *s, void *arg)
+{
+    send_visit *v = arg;
+    cmd *k = cmd_new(SILK__GW_CMD_SEND, s->id);
+    if (k == NULL) {
+        v->nomem = true;
+        return;
+    }
+    atomic_fetch_add(&v->p->refs, 1);
+    k->payload = v->p;
+    silk__gw_loop_push(owner(s), k);
+    v->queued++;
+}
+
+silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *business_id,
+                                   int binary, const void *data, size_t len, size_t *delivered)
+{
+    send_visit v = {.p = payload_new(binary, data, len)};
+    *delivered = 0;
+    if (v.p == NULL)
+        return SILK_RESOURCE_EXHAUSTED;
+    pthread_mutex_lock(&gw->lock);
+    silk__gw_sessions_business(&gw->sessions, route, business_id, send_one, &v);
+    pthread_mutex_unlock(&gw->lock);
+    payload_unref(v.p);
+    *delivered = v.queued;
+    return v.nomem ? SILK_RESOURCE_EXHAUSTED : SILK_OK;
+}
+
+silk_status silk__gw_close_session(silk__gw *gw, const char *session_id, uint16_t code,
+                                   const char *reason)
+{
+    /* RFC 6455 7.4: 1000-1003, 1007-1011 are for endpoints to send; 3000-4999 for uses. */
+    bool valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+                 (code >= 3000 && code <= 4999);
+    if (!valid)
+        return SILK_INVALID_ARGUMENT;
+    if (strlen(session_id) > SILK__GW_SESSION_ID_MAX)
+        return SILK_NOT_FOUND;
+    cmd *k = cmd_new(SILK__GW_CMD_CLOSE, session_id);
+    if (k == NULL)
+        return SILK_RESOURCE_EXHAUSTED;
+    k->code = code;
+    snprintf(k->reason, sizeof k->reason, "%s", reason ? reason : "");
+    pthread_mutex_lock(&gw->lock);
+    silk__gw_session *s = silk__gw_sessions_find(&gw->sessions, session_id);
+    silk__gw_loop *l = s ? owner(s) : NULL;
+    pthread_mutex_unlock(&gw->lock);
+    if (l == NULL) {
+        free(k);
+        return SILK_NOT_FOUND;
+    }
+    silk__gw_loop_push(l, k);
+    return SILK_OK;
+}
+
+/* ============================================================================
+ * Listening and accepting
+ * ========================================================================== */
+
+static int listen_on(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res;
+    int rv = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rv != 0) {
+        silk_log(SILK_LOG_ERROR, LOG, "cannot resolve listen address host=%s error=\"%s\"", host,
+                 gai_strerror(rv));
+        return -1;
+    }
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+            err = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        silk_log(SILK_LOG_ERROR, LOG, "cannot listen host=%s port=%s error=\"%s\"", host, port,
+                 strerror(err));
+    return fd;
+}
+
+static void on_accept_pause(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    silk__gw_loop *l = w->data;
+    (void)revents;
+    if (!l->stopping)
+        ev_io_start(ev, &l->accept_w);
+}
+
+static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
+{
+    silk__gw_loop *l = w->data;
+    (void)revents;
+    /* A bounded batch per wake-up, so that a flood of connections cannot starve the rest. */
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: stop accepting for a second rather than spin. */
+                silk_log(SILK_LOG_WARN, LOG, "cannot accept error=\"%s\" connections=%zu",
+                         strerror(errno), l->n_conns);
+                ev_io_stop(ev, &l->accept_w);
+                ev_timer_set(&l->accept_pause_w, 1., 0.);
+                ev_timer_start(ev, &l->accept_pause_w);
+            }
+            return;
+        }
+        if (l->n_conns >= l->gw->opts.max_connections) {
+            static const char busy[] =
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                "Content-Length: 46\r\nConnection: close\r\n\r\n"
+                "{\"code\":14,\"message\":\"too many connections\"}\n";
+            ssize_t n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+            (void)n;
+            close(fd);
+            continue;
+        }
+        if (silk__gw_conn_open(l, fd) == NULL) {
+            silk_log(SILK_LOG_WARN, LOG, "out of memory accepting a connection");
+            close(fd);
+        }
+    }
+}
+
+/* ============================================================================
+ * Shutdown: SIGTERM or SIGINT closes every session with 1001 and stops the loop.
+ * ========================================================================== */
+
+static void on_shutdown_timeout(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    silk__gw_loop *l = w->data;
+    (void)revents;
+    silk_log(SILK_LOG_WARN, LOG, "shutdown timed out connections=%zu", l->n_conns);
+    ev_break(ev, EVBREAK_ALL);
+}
+
+static void begin_shutdown(silk__gw_loop *l)
+{
+    if (l->stopping) {
+        ev_break(l->ev, EVBREAK_ALL); /* a second signal: stop now */
+        return;
+    }
+    l->stopping = true;
+    pthread_mutex_lock(&l->gw->lock);
+    size_t n_sessions = silk__gw_sessions_count(&l->gw->sessions);
+    pthread_mutex_unlock(&l->gw->lock);
+    silk_log(SILK_LOG_INFO, LOG, "shutting down sessions=%zu connections=%zu", n_sessions,
+             l->n_conns);
+    ev_io_stop(l->ev, &l->accept_w);
+    ev_timer_stop(l->ev, &l->accept_pause_w);
+    close(l->listen_fd);
+    l->listen_fd = -1;
+
+    silk__gw_conn_shutdown_all(l);
+    if (l->n_conns == 0) {
+        ev_break(l->ev, EVBREAK_ALL);
+        return;
+    }
+    ev_timer_set(&l->shutdown_w, SHUTDOWN_TIMEOUT, 0.);
+    ev_timer_start(l->ev, &l->shutdown_w);
+}
+
+static void on_signal(struct ev_loop *ev, ev_signal *w, int revents)
+{
+    (void)ev;
+    (void)revents;
+    begin_shutdown(w->data);
+}
+
+/* ============================================================================
+ * The gateway
+ * ========================================================================== */
+
+static int loop_init(silk__gw_loop *l, silk__gw *gw)
+{
+    memset(l, 0, sizeof *l);
+    l->gw = gw;
+    l->listen_fd = listen_on(gw->opts.host, gw->opts.port);
+    if (l->listen_fd < 0)
+        return -1;
+    l->ev = ev_default_loop(EVFLAG_AUTO);
+    if (l->ev == NULL) {
+        close(l->listen_fd);
+        return -1;
+    }
+    pthread_mutex_init(&l->inbox_lock, NULL);
+    ev_io_init(&l->accept_w, on_accept, l->listen_fd, EV_READ);
+    ev_timer_init(&l->accept_pause_w, on_accept_pause, 1., 0.);
+    ev_async_init(&l->inbox_w, on_inbox);
+    ev_signal_init(&l->sigterm_w, on_signal, SIGTERM);
+    ev_signal_init(&l->sigint_w, on_signal, SIGINT);
+    ev_timer_init(&l->shutdown_w, on_shutdown_timeout, SHUTDOWN_TIMEOUT, 0.);
+    l->accept_w.data = l->accept_pause_w.data = l->inbox_w.data = l;
+    l->sigterm_w.data = l->sigint_w.data = l->shutdown_w.data = l;
+    ev_io_start(l->ev, &l->accept_w);
+    ev_async_start(l->ev, &l->inbox_w);
+    ev_signal_start(l->ev, &l->sigterm_w);
+    ev_signal_start(l->ev, &l->sigint_w);
+    return 0;
+}
+
+/* loop_fini runs after every producer of commands has stopped: it closes what is left, runs
+ * the last commands (completions of cancelled calls) and frees the loop's resources. */
+static void loop_fini(silk__gw_loop *l)
+{
+    while (l->conns != NULL)
+        silk__gw_conn_close(l->conns, "shutdown");
+    on_inbox(l->ev, &l->inbox_w, 0);
+    ev_io_stop(l->ev, &l->accept_w);
+    ev_timer_stop(l->ev, &l->accept_pause_w);
+    ev_async_stop(l->ev, &l->inbox_w);
+    ev_signal_stop(l->ev, &l->sigterm_w);
+    ev_signal_stop(l->ev, &l->sigint_w);
+    ev_timer_stop(l->ev, &l->shutdown_w);
+    if (l->listen_fd >= 0)
+        close(l->listen_fd);
+    pthread_mutex_destroy(&l->inbox_lock);
+    ev_loop_destroy(l->ev);
+}
+
+static void close_channels(silk__gw *gw)
+{
+    for (size_t i = 0; gw->channels != NULL && i < gw->n_services; i++)
+        silk_channel_close(gw->channels[i]);
+    free(gw->channels);
+    gw->channels = NULL;
+}
+
+int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *services,
+                 size_t n_services)
+{
+    silk__gw gw = {.opts = *opts, .services = services, .n_services = n_services};
+    silk__gw_loop *l = calloc(1, sizeof *l);
+    int code = 1;
+
+    if (l == NULL || silk__gw_sessions_init(&gw.sessions) != 0) {
+        free(l);
+        silk_log(SILK_LOG_ERROR, LOG, "out of memory");
+        return 1;
+    }
+    pthread_mutex_init(&gw.lock, NULL);
+    gw.loop = l;
+    gw.channels = calloc(n_services ? n_services : 1, sizeof *gw.channels);
+    for (size_t i = 0; gw.channels != NULL && i < n_services; i++) {
+        silk_status st = silk_channel_open(&gw.channels[i], services[i]->name);
+        if (st != SILK_OK) {
+            silk_log(SILK_LOG_ERROR, LOG, "cannot open a channel service=%s status=%s",
+                     services[i]->name, silk_status_str(st));
+            goto out;
+        }
+    }
+    if (gw.channels == NULL)
+        goto out;
+    if (loop_init(l, &gw) != 0)
+        goto out;
+    silk_status st = silk__gw_session_manager_start(&gw);
+    if (st != SILK_OK) {
+        silk_log(SILK_LOG_ERROR, LOG, "cannot serve %s status=%s", SILK_WS_SESSION_MANAGER,
+                 silk_status_str(st));
+        loop_fini(l);
+        goto out;
+    }
+    silk_log(SILK_LOG_INFO, LOG, "listening on %s:%s id=%s services=%zu", opts->host, opts->port,
+             opts->id, n_services);
+    ev_run(l->ev, 0);
+
+    silk__gw_session_manager_stop(&gw);
+    close_channels(&gw);
+    loop_fini(l);
+    silk_log(SILK_LOG_INFO, LOG, "stopped id=%s", opts->id);
+    code = 0;
+out:
+    close_channels(&gw);
+    silk__gw_sessions_fini(&gw.sessions);
+    pthread_mutex_destroy(&gw.lock);
+    free(l);
+    return code;
+}

@@ -1,0 +1,95 @@
+/* loop.h - a gateway loop and its client connections: what gateway.c and conn.c share. */
+#ifndef SILK_GATEWAY_LOOP_H
+#define SILK_GATEWAY_LOOP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "gateway.h"
+
+typedef struct silk__gw_conn silk__gw_conn;
+typedef struct silk__gw_call silk__gw_call;
+
+/* A message for one or more sessions, shared by the commands that carry it. */
+typedef struct silk__gw_payload {
+    atomic_int refs;
+    int binary;
+    size_t len;
+    char data[];
+} silk__gw_payload;
+
+typedef enum silk__gw_cmd_kind {
+    SILK__GW_CMD_SEND,      /* queue payload on session_id */
+    SILK__GW_CMD_CLOSE,     /* close session_id with code and reason */
+    SILK__GW_CMD_CALL_DONE, /* a call made for an HTTP request has completed */
+} silk__gw_cmd_kind;
+
+/* A command handed to a loop from another thread through its inbox. */
+typedef struct silk__gw_cmd {
+    struct silk__gw_cmd *next;
+    silk__gw_cmd_kind kind;
+    char session_id[SILK__GW_SESSION_ID_MAX + 1];
+    silk__gw_payload *payload;
+    uint16_t code;
+    char reason[124];
+    silk__gw_call *call;
+} silk__gw_cmd;
+
+/* silk__gw_loop is one libev loop with the connections it owns. Only its own thread touches
+ * it, except the inbox, which other threads fill under inbox_lock. */
+struct silk__gw_loop {
+    silk__gw *gw;
+    struct ev_loop *ev;
+    int listen_fd;
+    ev_io accept_w;
+    ev_timer accept_pause_w; /* accepting again after running out of descriptors */
+    ev_async inbox_w;
+    pthread_mutex_t inbox_lock;
+    silk__gw_cmd *inbox_head, *inbox_tail;
+    ev_signal sigterm_w, sigint_w;
+    ev_timer shutdown_w;
+    bool stopping; /* no new sessions or calls; stop once no connection is left */
+    silk__gw_conn *conns;
+    size_t n_conns;
+    char rbuf[64 * 1024]; /* what connections read HTTP into */
+};
+
+/* --- gateway.c --- */
+
+/* silk__gw_loop_push hands a command to a loop, from any thread; the loop runs it soon. */
+void silk__gw_loop_push(silk__gw_loop *l, silk__gw_cmd *k);
+
+/* --- conn.c: every function below runs on the connection's loop --- */
+
+/* silk__gw_conn_open starts serving an accepted, non-blocking socket; NULL when memory is
+ * exhausted (the caller closes fd then). */
+silk__gw_conn *silk__gw_conn_open(silk__gw_loop *l, int fd);
+
+/* silk__gw_conn_close closes a connection, its session if any, and frees it; why (may be
+ * NULL) is logged. A call in flight for it completes into nothing. */
+void silk__gw_conn_close(silk__gw_conn *c, const char *why);
+
+/* silk__gw_conn_loop returns the loop that owns a connection; it never changes, so other
+ * threads may read it while they hold gw->lock and find c in the session table. */
+silk__gw_loop *silk__gw_conn_loop(const silk__gw_conn *c);
+
+/* silk__gw_conn_send queues a message on a connection's session. */
+void silk__gw_conn_send(silk__gw_conn *c, const silk__gw_payload *p);
+
+/* silk__gw_conn_close_session closes a connection's session with a close code and reason. */
+void silk__gw_conn_close_session(silk__gw_conn *c, uint16_t code, const char *reason);
+
+/* silk__gw_conn_call_done answers the request of a completed call, if its connection is still
+ * there, and frees the call. */
+void silk__gw_conn_call_done(silk__gw_call *k);
+
+/* silk__gw_conn_shutdown_all starts closing every connection of l for shutdown: sessions get
+ * 1001, idle HTTP connections close, requests in flight are answered and then closed. */
+void silk__gw_conn_shutdown_all(silk__gw_loop *l);
+
+#endif /* SILK_GATEWAY_LOOP_H */

@@ -1,0 +1,45 @@
+/* gateway_test_main.c - silk-gateway-test: the gateway with hand-made descriptors, for tests. */
+#include <silk/gateway.h>
+
+#include "google/protobuf/empty.pb-c.h"
+#include "gwtest.pb-c.h"
+
+/* WsTest as protoc-gen-silk would describe it: route api/wstest, WebSocket on, Echo. */
+static const silk_method_desc wstest_methods[] = {{
+    .name = "Echo",
+    .path = "/wstest.WsTest/Echo",
+    .input = &gwtest__echo_request__descriptor,
+    .output = &google__protobuf__empty__descriptor,
+    .http_verb = SILK_HTTP_POST,
+    .http_path = "api/wstest/echo",
+    .hash_key = "business_id",
+}};
+
+static const silk_service_desc wstest = {
+    .name = "wstest.WsTest",
+    .route = "api/wstest",
+    .websocket = true,
+    .n_methods = 1,
+    .methods = wstest_methods,
+};
+
+/* A service without WebSocket: its route refuses sessions with 404. */
+static const silk_method_desc plain_methods[] = {{
+    .name = "Ping",
+    .path = "/gwtest.Plain/Ping",
+    .input = &google__protobuf__empty__descriptor,
+    .output = &google__protobuf__empty__descriptor,
+}};
+
+static const silk_service_desc plain = {
+    .name = "gwtest.Plain",
+    .route = "api/plain",
+    .n_methods = 1,
+    .methods = plain_methods,
+};
+
+int main(int argc, char **argv)
+{
+    static const silk_service_desc *const services[] = {&wstest, &plain};
+    return silk_gateway_main(argc, argv, services, sizeof services / sizeof services[0]);
+}

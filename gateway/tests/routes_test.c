@@ -1,0 +1,113 @@
+/* routes_test.c - unit tests of routes.c: WebSocket routes, web paths, and the business id. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "routes.h"
+
+static const silk_method_desc wstest_methods[] = {
+    {.name = "Echo", .path = "/wstest.WsTest/Echo"},
+    {.name = "Get",
+     .path = "/wstest.WsTest/Get",
+     .http_verb = SILK_HTTP_GET,
+     .http_path = "api/wstest/items"},
+};
+static const silk_service_desc wstest = {.name = "wstest.WsTest",
+                                         .route = "api/wstest",
+                                         .websocket = true,
+                                         .n_methods = 2,
+                                         .methods = wstest_methods};
+static const silk_method_desc plain_methods[] = {{.name = "Ping", .path = "/p.Plain/Ping"}};
+static const silk_service_desc plain = {
+    .name = "p.Plain", .route = "api/plain", .n_methods = 1, .methods = plain_methods};
+static const silk_service_desc *const services[] = {&plain, &wstest};
+
+static silk__gw_route_kind find(enum http_method m, const char *path, silk__gw_route *r)
+{
+    return silk__gw_route_find(services, 2, m, path, r);
+}
+
+static void test_find(void **state)
+{
+    (void)state;
+    silk__gw_route r;
+    assert_int_equal(find(HTTP_GET, "/api/wstest", &r), SILK__GW_ROUTE_WEBSOCKET);
+    assert_ptr_equal(r.service, &wstest);
+    assert_int_equal(r.service_index, 1);
+    assert_int_equal(find(HTTP_GET, "/api/wstest/", &r), SILK__GW_ROUTE_WEBSOCKET);
+    assert_int_equal(find(HTTP_GET, "/API/WsTest", &r), SILK__GW_ROUTE_WEBSOCKET);
+    assert_int_equal(find(HTTP_POST, "/api/wstest", &r), SILK__GW_ROUTE_BAD_METHOD);
+
+    assert_int_equal(find(HTTP_POST, "/api/wstest/echo", &r), SILK__GW_ROUTE_CALL);
+    assert_ptr_equal(r.method, &wstest_methods[0]);
+    assert_int_equal(find(HTTP_POST, "/api/wstest/Echo/", &r), SILK__GW_ROUTE_CALL);
+    assert_int_equal(find(HTTP_GET, "/api/wstest/echo", &r), SILK__GW_ROUTE_BAD_METHOD);
+    assert_int_equal(find(HTTP_GET, "/api/wstest/items", &r), SILK__GW_ROUTE_CALL);
+    assert_ptr_equal(r.method, &wstest_methods[1]);
+    assert_int_equal(find(HTTP_POST, "/api/plain/ping", &r), SILK__GW_ROUTE_CALL);
+    assert_int_equal(r.service_index, 0);
+
+    /* Not WebSocket-enabled, unknown, or only a prefix. */
+    assert_int_equal(find(HTTP_GET, "/api/plain", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_GET, "/no/such/route", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_GET, "/api/wstestx", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_GET, "/api/wstest//", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_POST, "/api/wstest/echox", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_GET, "/healthz", &r), SILK__GW_ROUTE_HEALTH);
+}
+
+static void parse(silk__gw_http_parser *p, const char *req)
+{
+    size_t used;
+    silk__gw_http_parser_init(p);
+    assert_int_equal(silk__gw_http_feed(p, req, strlen(req), &used), SILK__GW_HTTP_DONE);
+}
+
+static long business_id(const char *req, char *out)
+{
+    silk__gw_http_parser p;
+    parse(&p, req);
+    long n = silk__gw_route_business_id(&p.req, out, SILK__GW_BUSINESS_ID_MAX + 1);
+    silk__gw_http_parser_fini(&p);
+    return n;
+}
+
+static void test_business_id(void **state)
+{
+    (void)state;
+    char id[SILK__GW_BUSINESS_ID_MAX + 1];
+    assert_int_equal(business_id("GET /x?businessId=100 HTTP/1.1\r\n\r\n", id), 3);
+    assert_string_equal(id, "100");
+    assert_int_equal(business_id("GET /x?businessid=100 HTTP/1.1\r\n\r\n", id), 3);
+    assert_int_equal(business_id("GET /x?BUSINESSID=200 HTTP/1.1\r\n\r\n", id), 3);
+    assert_string_equal(id, "200");
+    assert_int_equal(business_id("GET /x?a=1&bussinessId=Ab%2F HTTP/1.1\r\n\r\n", id), 3);
+    assert_string_equal(id, "Ab/");
+    assert_int_equal(business_id("GET /x?x=1 HTTP/1.1\r\nBusinessId: 300\r\n\r\n", id), 3);
+    assert_string_equal(id, "300");
+    assert_int_equal(business_id("GET /x HTTP/1.1\r\nbussinessid: 301\r\n\r\n", id), 3);
+    assert_int_equal(business_id("GET /x HTTP/1.1\r\nBusiness-Id: 302\r\n\r\n", id), 3);
+    assert_string_equal(id, "302");
+    /* The query wins over a header; an empty query value falls back to the header. */
+    assert_int_equal(business_id("GET /x?businessId=1 HTTP/1.1\r\nbusinessId: 2\r\n\r\n", id), 1);
+    assert_string_equal(id, "1");
+    assert_int_equal(business_id("GET /x?businessId= HTTP/1.1\r\nbusinessId: 2\r\n\r\n", id), 1);
+    assert_string_equal(id, "2");
+    /* Missing, empty, or another name. */
+    assert_int_equal(business_id("GET /x HTTP/1.1\r\n\r\n", id), -1);
+    assert_int_equal(business_id("GET /x?businessId= HTTP/1.1\r\n\r\n", id), -1);
+    assert_int_equal(business_id("GET /x?business=1 HTTP/1.1\r\nX-Business: 1\r\n\r\n", id), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_find),
+        cmocka_unit_test(test_business_id),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

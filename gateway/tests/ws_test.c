@@ -1,0 +1,346 @@
+/* ws_test.c - unit tests of ws.c: scripted client frames over a socketpair, the server's replies.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ws.h"
+
+typedef struct fixture {
+    int server; /* the gateway's end, given to silk__gw_ws */
+    int client; /* the test's end */
+    silk__gw_ws *ws;
+    int messages;
+    int binary;
+    uint8_t last[256];
+    size_t last_len;
+} fixture;
+
+static void on_message(void *arg, int binary, const uint8_t *data, size_t len)
+{
+    fixture *f = arg;
+    f->messages++;
+    f->binary = binary;
+    f->last_len = len < sizeof f->last ? len : sizeof f->last;
+    memcpy(f->last, data, f->last_len);
+}
+
+static const silk__gw_ws_callbacks callbacks = {.on_message = on_message};
+
+static fixture *open_fixture(const silk__gw_ws_opts *opts, const void *pending, size_t pending_len)
+{
+    fixture *f = calloc(1, sizeof *f);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    f->server = sv[0];
+    f->client = sv[1];
+    fcntl(f->server, F_SETFL, O_NONBLOCK);
+    fcntl(f->client, F_SETFL, O_NONBLOCK);
+    char *p = NULL;
+    if (pending_len > 0) {
+        p = malloc(pending_len);
+        memcpy(p, pending, pending_len);
+    }
+    f->ws = silk__gw_ws_new(f->server, &callbacks, f, opts, p, pending_len);
+    assert_non_null(f->ws);
+    return f;
+}
+
+static void close_fixture(fixture *f)
+{
+    silk__gw_ws_free(f->ws);
+    close(f->server);
+    if (f->client >= 0)
+        close(f->client);
+    free(f);
+}
+
+/* frame writes one client frame (masked unless told not to) into out; returns its length. */
+static size_t frame(uint8_t *out, int fin, int opcode, const void *payload, size_t len, int masked)
+{
+    static const uint8_t mask[4] = {0x11, 0x22, 0x33, 0x44};
+    size_t n = 0;
+    out[n++] = (uint8_t)((fin ? 0x80 : 0) | opcode);
+    if (len < 126) {
+        out[n++] = (uint8_t)((masked ? 0x80 : 0) | len);
+    } else {
+        out[n++] = (uint8_t)((masked ? 0x80 : 0) | 126);
+        out[n++] = (uint8_t)(len >> 8);
+        out[n++] = (uint8_t)len;
+    }
+    if (masked) {
+        memcpy(out + n, mask, 4);
+        n += 4;
+    }
+    for (size_t i = 0; i < len; i++)
+        out[n + i] = ((const uint8_t *)payload)[i] ^ (masked ? mask[i % 4] : 0);
+    return n + len;
+}
+
+static void client_send(fixture *f, const uint8_t *data, size_t len)
+{
+    assert_int_equal(write(f->client, data, len), (ssize_t)len);
+}
+
+/* server_frame reads the server's next frame (unmasked, short) and returns its payload length. */
+static size_t server_frame(fixture *f, int *opcode, uint8_t *payload)
+{
+    uint8_t head[2];
+    assert_int_equal(read(f->client, head, 2), 2);
+    *opcode = head[0] & 0x0f;
+    assert_true(head[0] & 0x80);         /* fin */
+    assert_int_equal(head[1] & 0x80, 0); /* servers do not mask */
+    size_t len = head[1] & 0x7f;
+    assert_true(len < 126);
+    if (len > 0)
+        assert_int_equal(read(f->client, payload, len), (ssize_t)len);
+    return len;
+}
+
+static uint16_t close_code(const uint8_t *payload)
+{
+    return (uint16_t)(payload[0] << 8 | payload[1]);
+}
+
+static void drive(fixture *f)
+{
+    silk__gw_ws_read(f->ws);
+    while (silk__gw_ws_want_write(f->ws))
+        assert_int_equal(silk__gw_ws_write(f->ws), 0);
+}
+
+static void test_text_binary_fragments(void **state)
+{
+    (void)state;
+    fixture *f = open_fixture(NULL, NULL, 0);
+    uint8_t buf[512];
+    size_t n = frame(buf, 1, 1, "hello", 5, 1);
+    client_send(f, buf, n);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_int_equal(f->messages, 1);
+    assert_int_equal(f->binary, 0);
+    assert_memory_equal(f->last, "hello", 5);
+
+    n = frame(buf, 1, 2, "\x00\x01\x02", 3, 1);
+    client_send(f, buf, n);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_int_equal(f->messages, 2);
+    assert_int_equal(f->binary, 1);
+    assert_int_equal(f->last_len, 3);
+
+    /* One message in two frames, with a ping between them; byte by byte. */
+    n = frame(buf, 0, 1, "frag", 4, 1);
+    n += frame(buf + n, 1, 9, "p", 1, 1);
+    n += frame(buf + n, 1, 0, "ment", 4, 1);
+    for (size_t i = 0; i < n; i++) {
+        client_send(f, buf + i, 1);
+        assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    }
+    assert_int_equal(f->messages, 3);
+    assert_int_equal(f->last_len, 8);
+    assert_memory_equal(f->last, "fragment", 8);
+    drive(f);
+    int op;
+    uint8_t payload[128];
+    assert_int_equal(server_frame(f, &op, payload), 1);
+    assert_int_equal(op, 0xa); /* pong, with the ping's data */
+    assert_int_equal(payload[0], 'p');
+    close_fixture(f);
+}
+
+static void test_send_and_ping(void **state)
+{
+    (void)state;
+    fixture *f = open_fixture(NULL, NULL, 0);
+    assert_false(silk__gw_ws_want_write(f->ws));
+    assert_int_equal(silk__gw_ws_send(f->ws, 0, "message:hi", 10), 0);
+    assert_int_equal(silk__gw_ws_ping(f->ws), 0);
+    assert_true(silk__gw_ws_want_write(f->ws));
+    assert_int_equal(silk__gw_ws_write(f->ws), 0);
+    assert_false(silk__gw_ws_want_write(f->ws));
+    int op;
+    uint8_t payload[128];
+    /* wslay sends control frames ahead of queued messages. */
+    assert_int_equal(server_frame(f, &op, payload), 0);
+    assert_int_equal(op, 9);
+    assert_int_equal(server_frame(f, &op, payload), 10);
+    assert_int_equal(op, 1);
+    assert_memory_equal(payload, "message:hi", 10);
+    close_fixture(f);
+}
+
+static void test_client_closes(void **state)
+{
+    (void)state;
+    fixture *f = open_fixture(NULL, NULL, 0);
+    uint8_t buf[64];
+    size_t n = frame(buf, 1, 8,
+                     "\x03\xe8"
+                     "bye",
+                     5, 1);
+    client_send(f, buf, n);
+    drive(f);
+    int op;
+    uint8_t payload[128];
+    assert_true(server_frame(f, &op, payload) >= 2);
+    assert_int_equal(op, 8);
+    assert_int_equal(close_code(payload), 1000);
+    assert_true(silk__gw_ws_finished(f->ws));
+    assert_int_equal(silk__gw_ws_close_received(f->ws), 1000);
+    assert_int_equal(silk__gw_ws_close_sent(f->ws), 1000);
+    assert_int_equal(silk__gw_ws_send(f->ws, 0, "late", 4), SILK__GW_WS_ERR_CLOSING);
+    close_fixture(f);
+}
+
+static void test_server_closes(void **state)
+{
+    (void)state;
+    fixture *f = open_fixture(NULL, NULL, 0);
+    assert_int_equal(silk__gw_ws_close(f->ws, 1001, "going away"), 0);
+    assert_int_equal(silk__gw_ws_close(f->ws, 1000, NULL), SILK__GW_WS_ERR_CLOSING);
+    assert_int_equal(silk__gw_ws_write(f->ws), 0);
+    int op;
+    uint8_t payload[128];
+    assert_int_equal(server_frame(f, &op, payload), 12);
+    assert_int_equal(op, 8);
+    assert_int_equal(close_code(payload), 1001);
+    assert_memory_equal(payload + 2, "going away", 10);
+    /* Waiting for the client's answer. */
+    assert_false(silk__gw_ws_finished(f->ws));
+    assert_true(silk__gw_ws_want_read(f->ws));
+    uint8_t buf[16];
+    size_t n = frame(buf, 1, 8, "\x03\xe9", 2, 1);
+    client_send(f, buf, n);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_true(silk__gw_ws_finished(f->ws));
+    close_fixture(f);
+}
+
+/* expect_close sends bytes and checks the server answers with a close frame of code. */
+static void expect_close(const silk__gw_ws_opts *opts, const uint8_t *bytes, size_t len,
+                         uint16_t code)
+{
+    fixture *f = open_fixture(opts, NULL, 0);
+    client_send(f, bytes, len);
+    drive(f);
+    int op;
+    uint8_t payload[128];
+    assert_true(server_frame(f, &op, payload) >= 2);
+    assert_int_equal(op, 8);
+    assert_int_equal(close_code(payload), code);
+    assert_int_equal(f->messages, 0);
+    assert_false(silk__gw_ws_want_read(f->ws));
+    close_fixture(f);
+}
+
+static void test_protocol_errors(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    size_t n;
+
+    n = frame(buf, 1, 1, "plain", 5, 0); /* unmasked */
+    expect_close(NULL, buf, n, 1002);
+    n = frame(buf, 1, 3, "x", 1, 1); /* reserved opcode */
+    expect_close(NULL, buf, n, 1002);
+    n = frame(buf, 1, 1, "x", 1, 1);
+    buf[0] |= 0x40; /* RSV1 with no extension */
+    expect_close(NULL, buf, n, 1002);
+    n = frame(buf, 1, 0, "x", 1, 1); /* a continuation with nothing to continue */
+    expect_close(NULL, buf, n, 1002);
+    n = frame(buf, 1, 1, "\xc3\x28", 2, 1); /* invalid UTF-8 */
+    expect_close(NULL, buf, n, 1007);
+
+    silk__gw_ws_opts small = {.max_message = 16};
+    uint8_t big[200];
+    memset(big, 'a', sizeof big);
+    n = frame(buf, 1, 1, big, sizeof big, 1);
+    expect_close(&small, buf, n, 1009);
+    /* Over the limit in fragments. */
+    n = frame(buf, 0, 1, big, 10, 1);
+    n += frame(buf + n, 1, 0, big, 10, 1);
+    expect_close(&small, buf, n, 1009);
+}
+
+static void test_pending_bytes_and_eof(void **state)
+{
+    (void)state;
+    uint8_t buf[64];
+    size_t n = frame(buf, 1, 1, "early", 5, 1);
+    fixture *f = open_fixture(NULL, buf, n);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_int_equal(f->messages, 1);
+    assert_memory_equal(f->last, "early", 5);
+    /* Half a frame, then the client goes away. */
+    client_send(f, buf, 3);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    close(f->client);
+    f->client = -1;
+    assert_int_equal(silk__gw_ws_read(f->ws), -1);
+    assert_true(silk__gw_ws_finished(f->ws));
+    close_fixture(f);
+}
+
+static void test_queue_limit(void **state)
+{
+    (void)state;
+    silk__gw_ws_opts opts = {.max_queued = 32};
+    fixture *f = open_fixture(&opts, NULL, 0);
+    assert_int_equal(silk__gw_ws_send(f->ws, 0, "0123456789", 10), 0);
+    assert_int_equal(silk__gw_ws_send(f->ws, 0, "0123456789", 10), 0);
+    assert_int_equal(silk__gw_ws_send(f->ws, 0, "0123456789abcdef", 16),
+                     SILK__GW_WS_ERR_QUEUE_FULL);
+    assert_int_equal(silk__gw_ws_send(f->ws, 0, "x", 1), SILK__GW_WS_ERR_CLOSING);
+    assert_int_equal(silk__gw_ws_close(f->ws, 1000, NULL), SILK__GW_WS_ERR_CLOSING);
+    assert_int_equal(silk__gw_ws_write(f->ws), 0);
+    /* The slow client is closed at once: the close frame goes ahead of the backlog. */
+    int op;
+    uint8_t payload[128];
+    assert_true(server_frame(f, &op, payload) >= 2);
+    assert_int_equal(op, 8);
+    assert_int_equal(close_code(payload), 1008);
+    close_fixture(f);
+}
+
+static void test_close_after_messages(void **state)
+{
+    (void)state;
+    fixture *f = open_fixture(NULL, NULL, 0);
+    assert_int_equal(silk__gw_ws_send(f->ws, 0, "last", 4), 0);
+    assert_int_equal(silk__gw_ws_send(f->ws, 1, "words", 5), 0);
+    assert_int_equal(silk__gw_ws_close(f->ws, 4000, "done"), 0);
+    assert_int_equal(silk__gw_ws_send(f->ws, 0, "late", 4), SILK__GW_WS_ERR_CLOSING);
+    assert_true(silk__gw_ws_want_write(f->ws));
+    assert_int_equal(silk__gw_ws_write(f->ws), 0);
+    assert_false(silk__gw_ws_want_write(f->ws));
+    int op;
+    uint8_t payload[128];
+    assert_int_equal(server_frame(f, &op, payload), 4);
+    assert_int_equal(op, 1);
+    assert_int_equal(server_frame(f, &op, payload), 5);
+    assert_int_equal(op, 2);
+    assert_int_equal(server_frame(f, &op, payload), 6);
+    assert_int_equal(op, 8);
+    assert_int_equal(close_code(payload), 4000);
+    assert_int_equal(silk__gw_ws_close_sent(f->ws), 4000);
+    close_fixture(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text_binary_fragments), cmocka_unit_test(test_send_and_ping),
+        cmocka_unit_test(test_client_closes),         cmocka_unit_test(test_server_closes),
+        cmocka_unit_test(test_protocol_errors),       cmocka_unit_test(test_pending_bytes_and_eof),
+        cmocka_unit_test(test_queue_limit),           cmocka_unit_test(test_close_after_messages),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,74 @@
+/* frame.h - silk's wire frames, encoded and decoded in memory, free of I/O.
+ *
+ * A frame is `u32 length of the rest | u8 kind | u64 call id | varint header length | header
+ * | payload`, integers big-endian. The header is a silk.rpc.RequestHeader or ResponseHeader,
+ * the payload the message, both serialized by protobuf-c (docs/PROTOCOL.md). */
+#ifndef SILK_SRC_FRAME_H
+#define SILK_SRC_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "silk/rpc.pb-c.h"
+
+/* The kinds of frame, as rpc.proto's FrameKind numbers them. */
+enum {
+    SILK__FRAME_REQUEST = SILK__RPC__FRAME_KIND__FRAME_KIND_REQUEST,
+    SILK__FRAME_RESPONSE = SILK__RPC__FRAME_KIND__FRAME_KIND_RESPONSE,
+    SILK__FRAME_CANCEL = SILK__RPC__FRAME_KIND__FRAME_KIND_CANCEL,
+    SILK__FRAME_PING = SILK__RPC__FRAME_KIND__FRAME_KIND_PING,
+    SILK__FRAME_PONG = SILK__RPC__FRAME_KIND__FRAME_KIND_PONG,
+};
+
+/* SILK__FRAME_PREFIX is the fixed start of every frame: length, kind and call id. */
+#define SILK__FRAME_PREFIX 13
+/* SILK__FRAME_MAX_HEAD is the most bytes before the header: the prefix and a 5-byte varint. */
+#define SILK__FRAME_MAX_HEAD (SILK__FRAME_PREFIX + 5)
+/* SILK__FRAME_HEADER_ROOM is what a frame may hold on top of a message of the largest size
+ * allowed: the frame's limit is the message limit plus this much. */
+#define SILK__FRAME_HEADER_ROOM (64u << 10)
+/* SILK__MAX_MESSAGE_DEFAULT is the message limit unless configured otherwise: 4 MiB. */
+#define SILK__MAX_MESSAGE_DEFAULT (4u << 20)
+
+/* silk__frame is a decoded frame; header and payload point into the decoded buffer. */
+typedef struct silk__frame {
+    uint8_t kind;
+    uint64_t call_id;
+    size_t size; /* the whole frame, its length field included */
+    const uint8_t *header;
+    size_t header_len;
+    const uint8_t *payload;
+    size_t payload_len;
+} silk__frame;
+
+/* What silk__frame_decode returns besides a positive count of bytes consumed. */
+enum {
+    SILK__FRAME_MORE = 0,        /* the buffer holds no whole frame yet */
+    SILK__FRAME_TOO_BIG = -1,    /* longer than the limit; kind, call id and size are set */
+    SILK__FRAME_BAD_KIND = -2,   /* a kind rpc.proto does not know */
+    SILK__FRAME_BAD_HEADER = -3, /* too short, bad varint, or header longer than the frame */
+};
+
+/* silk__frame_size returns the size of a frame with a header of hlen and a payload of plen
+ * bytes, its length field included. */
+size_t silk__frame_size(size_t hlen, size_t plen);
+
+/* silk__frame_encode writes a whole frame into buf, which has silk__frame_size(hlen, plen)
+ * bytes: header and payload (either may be NULL for an empty one) are packed by protobuf-c,
+ * hlen and plen being their protobuf_c_message_get_packed_size(). It returns the bytes
+ * written. The caller checks the size against the peer's limit. */
+size_t silk__frame_encode(uint8_t *buf, uint8_t kind, uint64_t call_id,
+                          const ProtobufCMessage *header, size_t hlen,
+                          const ProtobufCMessage *payload, size_t plen);
+
+/* silk__frame_decode decodes the frame at the start of buf[0..len). It returns the bytes the
+ * frame takes (> 0) with *f filled; SILK__FRAME_MORE when the frame is not whole yet, with
+ * f->size set to the size it will have once the prefix is there (0 before); or an error.
+ * A frame whose length exceeds max_len is refused with SILK__FRAME_TOO_BIG as soon as its
+ * prefix is there, so that no buffer is ever grown for it; f->size then says how many bytes
+ * to skip to the next frame. Other errors leave the stream unusable. */
+long silk__frame_decode(const uint8_t *buf, size_t len, uint32_t max_len, silk__frame *f);
+
+#endif /* SILK_SRC_FRAME_H */

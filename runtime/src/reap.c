@@ -1,0 +1,86 @@
+/* reap.c - the reaper: one thread, started on first use, that runs deferred teardowns. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <silk/log.h>
+
+#include "reap.h"
+#include "thread.h"
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static silk__reap_node *head;
+static silk__reap_node *tail;
+static bool started;
+static bool exiting;
+static pthread_t thread;
+
+static void *reaper(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        while (head == NULL && !exiting)
+            pthread_cond_wait(&cv, &mu);
+        silk__reap_node *n = head;
+        if (n == NULL)
+            break;
+        head = n->next;
+        if (head == NULL)
+            tail = NULL;
+        pthread_mutex_unlock(&mu);
+        n->fn(n->arg);
+        pthread_mutex_lock(&mu);
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+/* at_exit lets the reaper finish what is queued and joins it, for a tidy exit; a teardown
+ * stuck for longer than a second is left behind. */
+static void at_exit(void)
+{
+    pthread_mutex_lock(&mu);
+    exiting = true;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_timedjoin_np(thread, NULL, &until);
+}
+
+void silk__reap(silk__reap_node *node, void (*fn)(void *arg), void *arg)
+{
+    node->next = NULL;
+    node->fn = fn;
+    node->arg = arg;
+    pthread_mutex_lock(&mu);
+    if (exiting) {
+        /* The process is exiting and the reaper is gone: exit handlers (silk__ws_shutdown's)
+         * close channels on the exiting thread, which may block. */
+        pthread_mutex_unlock(&mu);
+        fn(arg);
+        return;
+    }
+    if (tail != NULL)
+        tail->next = node;
+    else
+        head = node;
+    tail = node;
+    if (!started) {
+        int rv = silk__thread_start(&thread, reaper, NULL);
+        if (rv == 0) {
+            started = true;
+            atexit(at_exit);
+        } else {
+            /* The node stays queued: the next call to silk__reap tries again. */
+            silk_log(SILK_LOG_ERROR, "runtime", "cannot start the reaper thread errno=%d", rv);
+        }
+    }
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+}

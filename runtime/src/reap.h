@@ -1,0 +1,21 @@
+/* reap.h - deferred teardown on a thread of silk's own, never on one of nng's.
+ *
+ * Freeing an object that owns nng aios means stopping them, which waits for their callbacks:
+ * done inside one of nng's callbacks, that can deadlock. Whoever drops the last reference
+ * to such an object, wherever it runs, hands it to the reaper, as nng does internally. */
+#ifndef SILK_SRC_REAP_H
+#define SILK_SRC_REAP_H
+
+/* silk__reap_node is embedded in the object to be reaped, so reaping cannot fail. */
+typedef struct silk__reap_node {
+    struct silk__reap_node *next;
+    void (*fn)(void *arg);
+    void *arg;
+} silk__reap_node;
+
+/* silk__reap queues fn(arg) to run on the reaper thread, in order, and returns at once. The
+ * node must stay valid until fn runs; fn may block, and may free the node. Once the process
+ * is exiting (the reaper's exit handler has run) fn runs at once on the calling thread. */
+void silk__reap(silk__reap_node *node, void (*fn)(void *arg), void *arg);
+
+#endif /* SILK_SRC_REAP_H */

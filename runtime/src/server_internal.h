@@ -1,0 +1,83 @@
+/* server_internal.h - the server's state, shared by server.c (lifecycle, listener, registry)
+ * and server_call.c (taking calls off connections and running them on workers). */
+#ifndef SILK_SRC_SERVER_INTERNAL_H
+#define SILK_SRC_SERVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <nng/nng.h>
+
+#include <silk/registry.h>
+#include <silk/server.h>
+
+#include "conn.h"
+#include "pool.h"
+
+/* hosted is one service a server hosts. */
+typedef struct hosted {
+    const silk_service_desc *desc;
+    void *handlers; /* a copy of the generated handler table */
+    void *user;
+} hosted;
+
+/* sconn is one accepted connection. */
+typedef struct sconn {
+    silk__conn conn; /* first: a silk__conn * is an sconn * */
+    silk_server *srv;
+    struct sconn *prev;
+    struct sconn *next;
+} sconn;
+
+struct silk_server {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+
+    /* Configuration, fixed by silk_server_new. */
+    char *listen;
+    char *registry_url; /* NULL: the default */
+    char *instance_id;
+    char *token; /* $SILK_TOKEN, or NULL when calls need none */
+    unsigned workers;
+    unsigned max_concurrent;
+    uint32_t max_message;
+    bool no_register;
+
+    hosted *services; /* fixed once started */
+    size_t n_services;
+
+    /* Serving. */
+    bool started;
+    atomic_bool stopping; /* no new connections or calls */
+    atomic_bool abandon;  /* past the grace period: queued calls are dropped */
+    nng_stream_listener *listener;
+    nng_aio *accept_aio;
+    bool accept_backoff; /* the accept aio is sleeping after an error */
+    char *address;
+    silk__pool *pool;
+    atomic_uint inflight; /* calls taken and not yet answered */
+    sconn *conns;         /* under mu: connections not yet finalized */
+    unsigned n_conns;
+
+    /* Registry. */
+    silk_registry *reg;
+    bool registered;
+    pthread_t heartbeat;
+    bool heartbeat_running;
+    bool heartbeat_stop; /* under mu */
+};
+
+/* silk__server_conn_ops are the hooks of an accepted connection (server_call.c). */
+extern const silk__conn_ops silk__server_conn_ops;
+
+/* silk__server_find finds the hosted service and method of a path "/pkg.Service/Method";
+ * false when there is none. */
+bool silk__server_find(const silk_server *srv, const char *path, const hosted **svc,
+                       const silk_method_desc **method);
+
+/* silk__health_serve hosts silk.health.Health on srv (health.c); silk_server_start calls it.
+ * SILK_ALREADY_EXISTS when the application hosts its own. */
+silk_status silk__health_serve(silk_server *srv);
+
+#endif /* SILK_SRC_SERVER_INTERNAL_H */

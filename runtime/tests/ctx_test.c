@@ -1,0 +1,240 @@
+/* ctx_test.c - the call context: metadata, deadlines and budgets, messages, the arena. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <silk/ctx.h>
+#include <silk/status.h>
+
+#include "clock.h"
+#include "ctx_internal.h"
+
+static void test_metadata(void **state)
+{
+    (void)state;
+    silk_ctx *ctx = silk_ctx_new();
+    assert_non_null(ctx);
+    assert_null(silk_ctx_get(ctx, "business-id"));
+    assert_null(silk_ctx_business_id(ctx));
+    assert_int_equal(silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, "100"), SILK_OK);
+    assert_string_equal(silk_ctx_business_id(ctx), "100");
+    assert_int_equal(silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, "200"), SILK_OK);
+    assert_string_equal(silk_ctx_get(ctx, "business-id"), "200");
+    assert_int_equal(silk_ctx_set(ctx, "trace-id", ""), SILK_OK);
+    assert_string_equal(silk_ctx_get(ctx, "trace-id"), "");
+    assert_null(silk_ctx_get(NULL, "trace-id"));
+    silk_ctx_free(ctx);
+}
+
+static void test_metadata_validation(void **state)
+{
+    (void)state;
+    silk_ctx *ctx = silk_ctx_new();
+    assert_int_equal(silk_ctx_set(ctx, "", "v"), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_ctx_set(ctx, "Business-Id", "v"), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_ctx_set(ctx, "a b", "v"), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_ctx_set(ctx, "a\n", "v"), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_ctx_set(ctx, NULL, "v"), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_ctx_set(ctx, "k", NULL), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_ctx_set(NULL, "k", "v"), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_ctx_set(ctx, "x-app_1.v", "ok"), SILK_OK);
+
+    char key[SILK_MD_MAX_KEY + 2];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    assert_int_equal(silk_ctx_set(ctx, key, "v"), SILK_INVALID_ARGUMENT);
+    key[SILK_MD_MAX_KEY] = '\0';
+    assert_int_equal(silk_ctx_set(ctx, key, "v"), SILK_OK);
+
+    char *value = malloc(SILK_MD_MAX_VALUE + 2);
+    memset(value, 'v', SILK_MD_MAX_VALUE + 1);
+    value[SILK_MD_MAX_VALUE + 1] = '\0';
+    assert_int_equal(silk_ctx_set(ctx, "big", value), SILK_INVALID_ARGUMENT);
+    free(value);
+
+    /* Two pairs are set; fill up to the limit. */
+    char name[16];
+    for (int i = 2; i < SILK_MD_MAX_PAIRS; i++) {
+        snprintf(name, sizeof name, "k%d", i);
+        assert_int_equal(silk_ctx_set(ctx, name, "v"), SILK_OK);
+    }
+    assert_int_equal(silk_ctx_set(ctx, "one-more", "v"), SILK_RESOURCE_EXHAUSTED);
+    assert_int_equal(silk_ctx_set(ctx, "k2", "replaced"), SILK_OK); /* replacing still works */
+    assert_string_equal(silk_ctx_get(ctx, "k2"), "replaced");
+    silk_ctx_free(ctx);
+}
+
+static void test_deadline(void **state)
+{
+    (void)state;
+    silk_ctx *ctx = silk_ctx_new();
+    assert_true(silk_ctx_remaining_us(ctx) == INT64_MAX);
+    assert_true(silk_ctx_remaining_us(NULL) == INT64_MAX);
+    silk_ctx_set_timeout(ctx, 1000);
+    int64_t left = silk_ctx_remaining_us(ctx);
+    assert_true(left > 900000 && left <= 1000000);
+    silk_ctx_set_timeout(ctx, 0);
+    assert_true(silk_ctx_remaining_us(ctx) == INT64_MAX);
+    silk_ctx_set_timeout(ctx, 1);
+    usleep(3000);
+    assert_true(silk_ctx_remaining_us(ctx) == 0);
+    silk_ctx_free(ctx);
+}
+
+static void test_budget_is_the_smaller(void **state)
+{
+    (void)state;
+    /* No ctx, no deadline: the method's timeout, or the default 5 s. */
+    assert_true(silk__ctx_budget_us(NULL, 0) == 5000000);
+    assert_true(silk__ctx_budget_us(NULL, 250) == 250000);
+    silk_ctx *ctx = silk_ctx_new();
+    assert_true(silk__ctx_budget_us(ctx, 250) == 250000);
+    /* A ctx deadline shorter than the method's timeout wins... */
+    silk_ctx_set_timeout(ctx, 100);
+    uint64_t b = silk__ctx_budget_us(ctx, 250);
+    assert_true(b > 90000 && b <= 100000);
+    /* ...and a longer one does not. */
+    silk_ctx_set_timeout(ctx, 60000);
+    assert_true(silk__ctx_budget_us(ctx, 250) == 250000);
+    silk_ctx_set_timeout(ctx, 1);
+    usleep(3000);
+    assert_true(silk__ctx_budget_us(ctx, 250) == 0);
+    silk_ctx_free(ctx);
+}
+
+static void test_server_ctx(void **state)
+{
+    (void)state;
+    Silk__Rpc__Metadata m[3] = {SILK__RPC__METADATA__INIT, SILK__RPC__METADATA__INIT,
+                                SILK__RPC__METADATA__INIT};
+    Silk__Rpc__Metadata *mp[3] = {&m[0], &m[1], &m[2]};
+    m[0].key = "business-id";
+    m[0].value = "100";
+    m[1].key = "Bad Key"; /* skipped */
+    m[1].value = "x";
+    m[2].key = "trace-id";
+    m[2].value = "t1";
+    Silk__Rpc__RequestHeader h = SILK__RPC__REQUEST_HEADER__INIT;
+    h.method = "/a.B/C";
+    h.budget_us = 200000;
+    h.n_metadata = 3;
+    h.metadata = mp;
+
+    int64_t now = silk__now_us();
+    silk_ctx *ctx = silk__ctx_from_header(&h, now);
+    assert_non_null(ctx);
+    assert_string_equal(silk_ctx_business_id(ctx), "100");
+    assert_string_equal(silk_ctx_get(ctx, "trace-id"), "t1");
+    assert_null(silk_ctx_get(ctx, "bad key"));
+    int64_t left = silk_ctx_remaining_us(ctx);
+    assert_true(left > 150000 && left <= 200000);
+    /* A handler's ctx can shrink its deadline, never extend it. */
+    silk_ctx_set_timeout(ctx, 60000);
+    assert_true(silk_ctx_remaining_us(ctx) <= 200000);
+    silk_ctx_set_timeout(ctx, 0);
+    assert_true(silk_ctx_remaining_us(ctx) <= 200000);
+    silk_ctx_set_timeout(ctx, 50);
+    assert_true(silk_ctx_remaining_us(ctx) <= 50000);
+    /* A nested call gets the smaller of what is left and the method's timeout. */
+    assert_true(silk__ctx_budget_us(ctx, 5000) <= 50000);
+    silk_ctx_free(ctx);
+
+    /* A budget spent on the way is a ctx with nothing left; none is no deadline. */
+    ctx = silk__ctx_from_header(&h, now - 300000);
+    assert_true(silk_ctx_remaining_us(ctx) == 0);
+    silk_ctx_free(ctx);
+    h.budget_us = 0;
+    ctx = silk__ctx_from_header(&h, now);
+    assert_true(silk_ctx_remaining_us(ctx) == INT64_MAX);
+    silk_ctx_free(ctx);
+}
+
+static void test_request_header(void **state)
+{
+    (void)state;
+    silk_method_desc m = {.name = "C", .path = "/a.B/C"};
+    Silk__Rpc__Metadata req = SILK__RPC__METADATA__INIT; /* has no business_id field */
+    silk_ctx *ctx = silk_ctx_new();
+    char key[16];
+    for (int i = 0; i < 20; i++) { /* more pairs than the header keeps inline */
+        snprintf(key, sizeof key, "k%d", i);
+        silk_ctx_set(ctx, key, "v");
+    }
+    silk__reqhdr rh;
+    assert_int_equal(silk__reqhdr_init(&rh, ctx, &m, &req.base, 777, "tok"), SILK_OK);
+    assert_string_equal(rh.h.method, "/a.B/C");
+    assert_true(rh.h.budget_us == 777);
+    assert_string_equal(rh.h.token, "tok");
+    assert_int_equal(rh.h.n_metadata, 20);
+    assert_string_equal(rh.h.metadata[19]->key, "k19");
+    silk__reqhdr_fini(&rh);
+
+    assert_int_equal(silk__reqhdr_init(&rh, NULL, &m, &req.base, 1, NULL), SILK_OK);
+    assert_int_equal(rh.h.n_metadata, 0);
+    assert_string_equal(rh.h.token, "");
+    silk__reqhdr_fini(&rh);
+    assert_null(silk__business_id_of(&req.base));
+    silk_ctx_free(ctx);
+}
+
+static void test_fail_and_message(void **state)
+{
+    (void)state;
+    silk_ctx *ctx = silk_ctx_new();
+    assert_string_equal(silk_ctx_message(ctx), "");
+    assert_string_equal(silk_ctx_message(NULL), "");
+    assert_int_equal(silk_ctx_fail(ctx, SILK_NOT_FOUND, "no session for businessId %s", "999"),
+                     SILK_NOT_FOUND);
+    assert_string_equal(silk_ctx_message(ctx), "no session for businessId 999");
+    assert_int_equal(silk_ctx_fail(ctx, SILK_INTERNAL, "second %d", 2), SILK_INTERNAL);
+    assert_string_equal(silk_ctx_message(ctx), "second 2");
+    assert_int_equal(silk_ctx_fail(NULL, SILK_ABORTED, "x"), SILK_ABORTED);
+    silk__ctx_set_message(ctx, NULL);
+    assert_string_equal(silk_ctx_message(ctx), "");
+    silk_ctx_free(ctx);
+}
+
+static void test_arena(void **state)
+{
+    (void)state;
+    silk_ctx *ctx = silk_ctx_new();
+    assert_null(silk_ctx_alloc(NULL, 8));
+    for (int i = 0; i < 1000; i++) {
+        size_t n = (size_t)(i * 37 % 300) + 1;
+        unsigned char *p = silk_ctx_alloc(ctx, n);
+        assert_non_null(p);
+        assert_true((uintptr_t)p % _Alignof(max_align_t) == 0);
+        for (size_t j = 0; j < n; j++)
+            assert_int_equal(p[j], 0);
+        memset(p, 0xab, n);
+    }
+    unsigned char *big = silk_ctx_alloc(ctx, 1 << 20);
+    assert_non_null(big);
+    assert_int_equal(big[(1 << 20) - 1], 0);
+    char *s = silk_ctx_strdup(ctx, "hello");
+    assert_string_equal(s, "hello");
+    char *f = silk_ctx_printf(ctx, "message:%s,sessionId:%d", "hi", 7);
+    assert_string_equal(f, "message:hi,sessionId:7");
+    assert_string_equal(s, "hello"); /* earlier blocks stay put */
+    assert_non_null(silk_ctx_alloc(ctx, 0));
+    silk_ctx_free(ctx);
+    silk_ctx_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metadata),         cmocka_unit_test(test_metadata_validation),
+        cmocka_unit_test(test_deadline),         cmocka_unit_test(test_budget_is_the_smaller),
+        cmocka_unit_test(test_server_ctx),       cmocka_unit_test(test_request_header),
+        cmocka_unit_test(test_fail_and_message), cmocka_unit_test(test_arena),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

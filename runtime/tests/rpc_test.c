@@ -1,0 +1,758 @@
+/* rpc_test.c - server and channel in one process, over ipc:// and tcp://127.0.0.1:0.
+ *
+ * The service is made by hand - a silk_service_desc over rpc.proto's Metadata message with
+ * hand-written invoke trampolines - so that the test needs no generated code. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <nng/nng.h>
+
+#include <silk/silk.h>
+
+#include "clock.h"
+#include "frame.h"
+
+typedef Silk__Rpc__Metadata Msg; /* key + value: the test's request and response */
+
+static const char *listen_url; /* the transport of this run */
+static char tmpdir[128];
+static silk_channel *self; /* the running server's channel to itself, for nested calls */
+
+/* ============================== the service ============================== */
+
+typedef struct handlers {
+    int unused;
+} handlers;
+
+static void say(silk_ctx *ctx, Msg *out, const char *key, const char *value)
+{
+    out->key = (char *)key;
+    out->value = silk_ctx_printf(ctx, "%s bid=%s left_ms=%lld", value,
+                                 silk_ctx_business_id(ctx) ? silk_ctx_business_id(ctx) : "-",
+                                 (long long)(silk_ctx_remaining_us(ctx) / 1000));
+}
+
+/* Echo answers with the request's value, the business id it sees and the time it has left;
+ * key "sleep" sleeps value ms first; key "fail" fails with the status in value. */
+static silk_status echo(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                        const void *h, void *user)
+{
+    (void)h;
+    (void)user;
+    const Msg *in = (const Msg *)req;
+    if (strcmp(in->key, "sleep") == 0)
+        usleep((useconds_t)atoi(in->value) * 1000);
+    if (strcmp(in->key, "fail") == 0)
+        return silk_ctx_fail(ctx, (silk_status)atoi(in->value), "failed as asked: %s", in->value);
+    say(ctx, (Msg *)resp, in->key, in->value);
+    return SILK_OK;
+}
+
+static const silk_method_desc methods[];
+
+/* Nested calls Echo on the same server with its own ctx, after shrinking its deadline to
+ * value ms when value is a number, and answers with what Echo saw. */
+static silk_status nested(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                          const void *h, void *user)
+{
+    (void)h;
+    (void)user;
+    const Msg *in = (const Msg *)req;
+    if (atoi(in->value) > 0)
+        silk_ctx_set_timeout(ctx, (uint32_t)atoi(in->value));
+    Msg inner = SILK__RPC__METADATA__INIT;
+    inner.key = "inner";
+    inner.value = "x";
+    ProtobufCMessage *out = NULL;
+    silk_status st = silk_call(self, ctx, &methods[0], &inner.base, &out);
+    if (st != SILK_OK)
+        return st;
+    ((Msg *)resp)->key = "nested";
+    ((Msg *)resp)->value = silk_ctx_strdup(ctx, ((Msg *)out)->value);
+    protobuf_c_message_free_unpacked(out, NULL);
+    return SILK_OK;
+}
+
+static const silk_method_desc methods[] = {
+    {.name = "Echo",
+     .path = "/test.Echo/Echo",
+     .input = &silk__rpc__metadata__descriptor,
+     .output = &silk__rpc__metadata__descriptor,
+     .invoke = echo},
+    {.name = "Nested",
+     .path = "/test.Echo/Nested",
+     .input = &silk__rpc__metadata__descriptor,
+     .output = &silk__rpc__metadata__descriptor,
+     .invoke = nested},
+    {.name = "Short",
+     .path = "/test.Echo/Short",
+     .input = &silk__rpc__metadata__descriptor,
+     .output = &silk__rpc__metadata__descriptor,
+     .timeout_ms = 100,
+     .invoke = echo},
+};
+
+static const silk_service_desc echo_desc = {
+    .name = "test.Echo",
+    .route = "api/echo",
+    .n_methods = sizeof methods / sizeof methods[0],
+    .methods = methods,
+    .handlers_size = sizeof(handlers),
+};
+
+static const silk_method_desc missing = {
+    .name = "Missing",
+    .path = "/test.Echo/Missing",
+    .input = &silk__rpc__metadata__descriptor,
+    .output = &silk__rpc__metadata__descriptor,
+};
+
+/* ============================== helpers ============================== */
+
+static silk_server *start(unsigned workers, unsigned max_concurrent, uint32_t max_message)
+{
+    silk_server_opts opts = {.listen = listen_url,
+                             .workers = workers,
+                             .max_concurrent = max_concurrent,
+                             .max_message = max_message,
+                             .no_register = 1};
+    silk_server *srv = silk_server_new(&opts);
+    assert_non_null(srv);
+    assert_int_equal(silk_server_add_service(srv, &echo_desc, &(handlers){0}, NULL), SILK_OK);
+    assert_int_equal(silk_server_add_service(srv, &echo_desc, &(handlers){0}, NULL),
+                     SILK_ALREADY_EXISTS);
+    assert_int_equal(silk_server_start(srv), SILK_OK);
+    assert_int_equal(silk_server_add_service(srv, &echo_desc, &(handlers){0}, NULL),
+                     SILK_FAILED_PRECONDITION);
+    assert_int_equal(silk_channel_open(&self, silk_server_address(srv)), SILK_OK);
+    return srv;
+}
+
+static void stop(silk_server *srv)
+{
+    silk_channel_close(self);
+    self = NULL;
+    silk_server_free(srv);
+}
+
+static silk_status call(silk_ctx *ctx, const silk_method_desc *m, const char *key,
+                        const char *value, char *out, size_t cap)
+{
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.key = (char *)key;
+    req.value = (char *)value;
+    ProtobufCMessage *resp = NULL;
+    silk_status st = silk_call(self, ctx, m, &req.base, &resp);
+    if (st == SILK_OK) {
+        assert_non_null(resp);
+        if (out != NULL)
+            snprintf(out, cap, "%s", ((Msg *)resp)->value);
+        protobuf_c_message_free_unpacked(resp, NULL);
+    } else {
+        assert_null(resp);
+    }
+    return st;
+}
+
+/* ============================== raw frames ============================== */
+
+static nng_stream *raw_open(const char *address)
+{
+    nng_stream_dialer *d;
+    nng_aio *aio;
+    assert_int_equal(nng_stream_dialer_alloc(&d, address), 0);
+    assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
+    nng_aio_set_timeout(aio, 5000);
+    nng_stream_dialer_dial(d, aio);
+    nng_aio_wait(aio);
+    assert_int_equal(nng_aio_result(aio), 0);
+    nng_stream *s = nng_aio_get_output(aio, 0);
+    nng_aio_free(aio);
+    nng_stream_dialer_free(d);
+    return s;
+}
+
+static void raw_send(nng_stream *s, const uint8_t *buf, size_t len)
+{
+    nng_aio *aio;
+    assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
+    nng_aio_set_timeout(aio, 5000);
+    while (len > 0) {
+        nng_iov iov = {.iov_buf = (void *)buf, .iov_len = len};
+        nng_aio_set_iov(aio, 1, &iov);
+        nng_stream_send(s, aio);
+        nng_aio_wait(aio);
+        assert_int_equal(nng_aio_result(aio), 0);
+        buf += nng_aio_count(aio);
+        len -= nng_aio_count(aio);
+    }
+    nng_aio_free(aio);
+}
+
+/* raw_request sends a request frame: a header for method (NULL: bytes that are no header)
+ * and a raw payload, laid out by hand as docs/PROTOCOL.md describes. */
+static void raw_request(nng_stream *s, uint64_t id, const char *method, uint64_t budget_us,
+                        const uint8_t *payload, size_t plen)
+{
+    Silk__Rpc__RequestHeader h = SILK__RPC__REQUEST_HEADER__INIT;
+    h.method = (char *)method;
+    h.budget_us = budget_us;
+    uint8_t hbuf[256];
+    size_t hlen = 3;
+    if (method != NULL)
+        hlen = silk__rpc__request_header__pack(&h, hbuf);
+    else
+        memcpy(hbuf, "\xff\xff\xff", 3);
+    assert_true(hlen < 128); /* a one-byte varint */
+    size_t size = silk__frame_size(hlen, plen);
+    uint8_t *buf = malloc(size);
+    uint32_t rest = (uint32_t)(size - 4);
+    for (int i = 0; i < 4; i++)
+        buf[i] = (uint8_t)(rest >> (24 - 8 * i));
+    buf[4] = SILK__FRAME_REQUEST;
+    for (int i = 0; i < 8; i++)
+        buf[5 + i] = (uint8_t)(id >> (56 - 8 * i));
+    buf[13] = (uint8_t)hlen;
+    memcpy(buf + 14, hbuf, hlen);
+    if (plen != 0)
+        memcpy(buf + 14 + hlen, payload, plen);
+    raw_send(s, buf, size);
+    free(buf);
+}
+
+/* raw_response reads one response frame and returns its status; -1 when the server closed
+ * the connection. */
+static int raw_response(nng_stream *s, uint64_t *id)
+{
+    static uint8_t buf[1 << 16];
+    static size_t have;
+    nng_aio *aio;
+    assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
+    nng_aio_set_timeout(aio, 5000);
+    for (;;) {
+        silk__frame f;
+        long rc = silk__frame_decode(buf, have, sizeof buf, &f);
+        if (rc > 0) {
+            Silk__Rpc__ResponseHeader *h =
+                silk__rpc__response_header__unpack(NULL, f.header_len, f.header);
+            assert_non_null(h);
+            int st = (int)h->status;
+            *id = f.call_id;
+            silk__rpc__response_header__free_unpacked(h, NULL);
+            memmove(buf, buf + rc, have - (size_t)rc);
+            have -= (size_t)rc;
+            nng_aio_free(aio);
+            return st;
+        }
+        nng_iov iov = {.iov_buf = buf + have, .iov_len = sizeof buf - have};
+        nng_aio_set_iov(aio, 1, &iov);
+        nng_stream_recv(s, aio);
+        nng_aio_wait(aio);
+        if (nng_aio_result(aio) != 0) {
+            have = 0;
+            nng_aio_free(aio);
+            return -1;
+        }
+        have += nng_aio_count(aio);
+    }
+}
+
+/* ============================== tests ============================== */
+
+static void test_echo(void **state)
+{
+    (void)state;
+    silk_server *srv = start(2, 0, 0);
+    char out[256];
+    assert_int_equal(call(NULL, &methods[0], "k", "hello", out, sizeof out), SILK_OK);
+    assert_true(strncmp(out, "hello bid=- left_ms=", 20) == 0);
+    int left = atoi(strstr(out, "left_ms=") + 8);
+    assert_true(left > 4000 && left <= 5000); /* the default budget */
+
+    /* A ctx gives the metadata; the callee's failure message comes back into it. */
+    silk_ctx *ctx = silk_ctx_new();
+    silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, "100");
+    assert_int_equal(call(ctx, &methods[0], "k", "hi", out, sizeof out), SILK_OK);
+    assert_true(strncmp(out, "hi bid=100 ", 11) == 0);
+    assert_int_equal(call(ctx, &methods[0], "fail", "5", out, sizeof out), SILK_NOT_FOUND);
+    assert_string_equal(silk_ctx_message(ctx), "failed as asked: 5");
+    assert_int_equal(call(ctx, &methods[0], "fail", "99", out, sizeof out), SILK_UNKNOWN);
+    silk_ctx_free(ctx);
+    stop(srv);
+}
+
+static void test_unknown_method(void **state)
+{
+    (void)state;
+    silk_server *srv = start(2, 0, 0);
+    silk_ctx *ctx = silk_ctx_new();
+    assert_int_equal(call(ctx, &missing, "k", "v", NULL, 0), SILK_UNIMPLEMENTED);
+    assert_non_null(strstr(silk_ctx_message(ctx), "/test.Echo/Missing"));
+    silk_method_desc other = missing;
+    other.path = "/no.Such/Service";
+    assert_int_equal(call(ctx, &other, "k", "v", NULL, 0), SILK_UNIMPLEMENTED);
+    other.path = "garbage";
+    assert_int_equal(call(ctx, &other, "k", "v", NULL, 0), SILK_UNIMPLEMENTED);
+    /* A request of the wrong type is refused before anything is sent. */
+    Silk__Rpc__RequestHeader wrong = SILK__RPC__REQUEST_HEADER__INIT;
+    ProtobufCMessage *resp = NULL;
+    assert_int_equal(silk_call(self, ctx, &methods[0], &wrong.base, &resp), SILK_INVALID_ARGUMENT);
+    assert_int_equal(call(NULL, &methods[0], "k", "still serving", NULL, 0), SILK_OK);
+    silk_ctx_free(ctx);
+    stop(srv);
+}
+
+static void test_bad_frames(void **state)
+{
+    (void)state;
+    silk_server *srv = start(2, 0, 1024);
+    nng_stream *s = raw_open(silk_server_address(srv));
+    uint64_t id = 0;
+
+    /* A payload that is not a Metadata: INVALID_ARGUMENT. */
+    raw_request(s, 1, "/test.Echo/Echo", 1000000, (const uint8_t *)"\xff\xff\xff\xff", 4);
+    assert_int_equal(raw_response(s, &id), SILK_INVALID_ARGUMENT);
+    assert_true(id == 1);
+    /* A header that is not a RequestHeader: INVALID_ARGUMENT. */
+    raw_request(s, 2, NULL, 0, NULL, 0);
+    assert_int_equal(raw_response(s, &id), SILK_INVALID_ARGUMENT);
+    assert_true(id == 2);
+    /* A budget spent before a worker takes the call: DEADLINE_EXCEEDED. */
+    raw_request(s, 3, "/test.Echo/Echo", 1, NULL, 0);
+    assert_int_equal(raw_response(s, &id), SILK_DEADLINE_EXCEEDED);
+    /* Longer than the server's limit: RESOURCE_EXHAUSTED, and the bytes are skipped. */
+    static uint8_t big[8192];
+    raw_request(s, 4, "/test.Echo/Echo", 1000000, big, sizeof big);
+    assert_int_equal(raw_response(s, &id), SILK_RESOURCE_EXHAUSTED);
+    assert_true(id == 4);
+    /* The same connection still works: an empty Metadata is a valid request. */
+    raw_request(s, 5, "/test.Echo/Echo", 1000000, NULL, 0);
+    assert_int_equal(raw_response(s, &id), SILK_OK);
+    assert_true(id == 5);
+    /* An unknown kind is a protocol error: that connection is closed... */
+    uint8_t bad[SILK__FRAME_PREFIX + 1];
+    silk__frame_encode(bad, SILK__FRAME_PING, 6, NULL, 0, NULL, 0);
+    bad[4] = 42;
+    raw_send(s, bad, sizeof bad);
+    assert_int_equal(raw_response(s, &id), -1);
+    nng_stream_free(s);
+    /* ...and the server keeps serving others. */
+    assert_int_equal(call(NULL, &methods[0], "k", "v", NULL, 0), SILK_OK);
+    stop(srv);
+}
+
+static void test_deadline(void **state)
+{
+    (void)state;
+    silk_server *srv = start(2, 0, 0);
+    silk_ctx *ctx = silk_ctx_new();
+    silk_ctx_set_timeout(ctx, 100);
+    int64_t t0 = silk__now_us();
+    assert_int_equal(call(ctx, &methods[0], "sleep", "400", NULL, 0), SILK_DEADLINE_EXCEEDED);
+    int64_t took = silk__now_us() - t0;
+    assert_true(took >= 90000 && took < 350000);
+    assert_string_equal(silk_ctx_message(ctx), "deadline exceeded");
+    /* A spent ctx fails at once, without a call. */
+    usleep(20000);
+    assert_int_equal(call(ctx, &methods[0], "k", "v", NULL, 0), SILK_DEADLINE_EXCEEDED);
+    silk_ctx_free(ctx);
+    /* The method's own timeout applies without a ctx. */
+    t0 = silk__now_us();
+    assert_int_equal(call(NULL, &methods[2], "sleep", "400", NULL, 0), SILK_DEADLINE_EXCEEDED);
+    took = silk__now_us() - t0;
+    assert_true(took >= 90000 && took < 350000);
+    /* The late answers are dropped; the channel goes on. */
+    usleep(400000);
+    assert_int_equal(call(NULL, &methods[0], "k", "v", NULL, 0), SILK_OK);
+    stop(srv);
+}
+
+static void test_nested_call(void **state)
+{
+    (void)state;
+    silk_server *srv = start(4, 0, 0);
+    silk_ctx *ctx = silk_ctx_new();
+    silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, "100");
+    silk_ctx_set_timeout(ctx, 3000);
+    char out[256];
+    /* The inner call sees the business id and no more time than the outer handler had. */
+    assert_int_equal(call(ctx, &methods[1], "k", "0", out, sizeof out), SILK_OK);
+    assert_true(strncmp(out, "x bid=100 left_ms=", 18) == 0);
+    int left = atoi(strstr(out, "left_ms=") + 8);
+    assert_true(left > 2000 && left < 3000);
+    /* A handler that shrinks its deadline passes the smaller budget on. */
+    assert_int_equal(call(ctx, &methods[1], "k", "300", out, sizeof out), SILK_OK);
+    left = atoi(strstr(out, "left_ms=") + 8);
+    assert_true(left > 100 && left < 300);
+    silk_ctx_free(ctx);
+    stop(srv);
+}
+
+/* ============================== many calls at once ============================== */
+
+typedef struct batch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    int ok;
+    int bad;
+    int status_count[SILK_STATUS_COUNT];
+} batch;
+
+typedef struct one {
+    batch *b;
+    char expect[32];
+} one;
+
+static void batch_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
+{
+    one *o = arg;
+    (void)message;
+    bool good = st == SILK_OK && resp != NULL &&
+                strncmp(((Msg *)resp)->value, o->expect, strlen(o->expect)) == 0 &&
+                ((Msg *)resp)->value[strlen(o->expect)] == ' ';
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    pthread_mutex_lock(&o->b->mu);
+    o->b->done++;
+    o->b->ok += good;
+    o->b->status_count[st]++;
+    pthread_cond_signal(&o->b->cv);
+    pthread_mutex_unlock(&o->b->mu);
+}
+
+static void wait_batch(batch *b, int n)
+{
+    int64_t until = silk__now_us() + 20000000;
+    pthread_mutex_lock(&b->mu);
+    while (b->done < n && silk__now_us() < until) {
+        pthread_mutex_unlock(&b->mu);
+        usleep(1000);
+        pthread_mutex_lock(&b->mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+    assert_int_equal(b->done, n);
+}
+
+static void test_concurrent_calls(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    silk_server *srv = start(4, 256, 0);
+    static one ones[N];
+    batch b = {.done = 0};
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    for (int i = 0; i < N; i++) {
+        ones[i].b = &b;
+        snprintf(ones[i].expect, sizeof ones[i].expect, "call-%d", i);
+        Msg req = SILK__RPC__METADATA__INIT;
+        req.key = "k";
+        req.value = ones[i].expect;
+        assert_int_equal(silk_call_async(self, NULL, &methods[0], &req.base, batch_cb, &ones[i]),
+                         SILK_OK);
+    }
+    wait_batch(&b, N);
+    assert_int_equal(b.ok, N);
+    pthread_cond_destroy(&b.cv);
+    pthread_mutex_destroy(&b.mu);
+    stop(srv);
+}
+
+static void test_max_concurrent(void **state)
+{
+    (void)state;
+    silk_server *srv = start(2, 2, 0);
+    static one ones[3];
+    batch b = {.done = 0};
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.key = "sleep";
+    req.value = "300";
+    for (int i = 0; i < 3; i++) {
+        ones[i].b = &b;
+        snprintf(ones[i].expect, sizeof ones[i].expect, "300");
+        assert_int_equal(silk_call_async(self, NULL, &methods[0], &req.base, batch_cb, &ones[i]),
+                         SILK_OK);
+    }
+    /* The third is refused at once, long before the two others finish. */
+    usleep(150000);
+    pthread_mutex_lock(&b.mu);
+    assert_int_equal(b.done, 1);
+    assert_int_equal(b.status_count[SILK_RESOURCE_EXHAUSTED], 1);
+    pthread_mutex_unlock(&b.mu);
+    wait_batch(&b, 3);
+    assert_int_equal(b.ok, 2);
+    pthread_cond_destroy(&b.cv);
+    pthread_mutex_destroy(&b.mu);
+    stop(srv);
+}
+
+static void test_close_with_calls_in_flight(void **state)
+{
+    (void)state;
+    silk_server *srv = start(2, 0, 0);
+    silk_channel *ch;
+    assert_int_equal(silk_channel_open(&ch, silk_server_address(srv)), SILK_OK);
+    static one ones[2];
+    batch b = {.done = 0};
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.key = "sleep";
+    req.value = "500";
+    for (int i = 0; i < 2; i++) {
+        ones[i].b = &b;
+        assert_int_equal(silk_call_async(ch, NULL, &methods[0], &req.base, batch_cb, &ones[i]),
+                         SILK_OK);
+    }
+    usleep(50000);
+    int64_t t0 = silk__now_us();
+    silk_channel_close(ch); /* completes both with CANCELLED, without waiting for them */
+    assert_true(silk__now_us() - t0 < 300000);
+    assert_int_equal(b.done, 2);
+    assert_int_equal(b.status_count[SILK_CANCELLED], 2);
+    pthread_cond_destroy(&b.cv);
+    pthread_mutex_destroy(&b.mu);
+    stop(srv);
+}
+
+static void test_dead_address(void **state)
+{
+    (void)state;
+    char address[256];
+    if (strncmp(listen_url, "ipc://", 6) == 0)
+        snprintf(address, sizeof address, "ipc://%s/nobody.sock", tmpdir);
+    else
+        snprintf(address, sizeof address, "tcp://127.0.0.1:1");
+    silk_channel *ch;
+    assert_int_equal(silk_channel_open(&ch, address), SILK_OK);
+    silk_ctx *ctx = silk_ctx_new();
+    Msg req = SILK__RPC__METADATA__INIT;
+    ProtobufCMessage *resp = NULL;
+    int64_t t0 = silk__now_us();
+    assert_int_equal(silk_call(ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+    assert_true(silk__now_us() - t0 < 1000000);
+    assert_non_null(strstr(silk_ctx_message(ctx), "cannot connect"));
+    /* Every call tries again. */
+    assert_int_equal(silk_call(ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+    silk_ctx_free(ctx);
+    silk_channel_close(ch);
+
+    assert_int_equal(silk_channel_open(&ch, ""), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_channel_open(&ch, "bad/name"), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_channel_open(&ch, NULL), SILK_INVALID_ARGUMENT);
+}
+
+/* A stopping server finishes the call in flight and answers it before it closes; the next
+ * call finds nobody. */
+static void test_graceful_stop(void **state)
+{
+    (void)state;
+    silk_server *srv = start(2, 0, 0);
+    static one ones[1];
+    batch b = {.done = 0};
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    ones[0].b = &b;
+    snprintf(ones[0].expect, sizeof ones[0].expect, "200");
+    silk_channel *ch;
+    assert_int_equal(silk_channel_open(&ch, silk_server_address(srv)), SILK_OK);
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.key = "sleep";
+    req.value = "200";
+    assert_int_equal(silk_call_async(ch, NULL, &methods[0], &req.base, batch_cb, &ones[0]),
+                     SILK_OK);
+    usleep(50000); /* the call is running */
+    stop(srv);
+    wait_batch(&b, 1);
+    assert_int_equal(b.ok, 1);
+    silk_ctx *ctx = silk_ctx_new();
+    ProtobufCMessage *resp = NULL;
+    int64_t t0 = silk__now_us();
+    assert_int_equal(silk_call(ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+    assert_true(silk__now_us() - t0 < 1000000);
+    silk_ctx_free(ctx);
+    silk_channel_close(ch);
+    pthread_cond_destroy(&b.cv);
+    pthread_mutex_destroy(&b.mu);
+}
+
+/* raw_accept waits for the channel's connection on a test-owned listener. */
+static nng_stream *raw_accept(nng_stream_listener *l)
+{
+    nng_aio *aio;
+    assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
+    nng_aio_set_timeout(aio, 5000);
+    nng_stream_listener_accept(l, aio);
+    nng_aio_wait(aio);
+    assert_int_equal(nng_aio_result(aio), 0);
+    nng_stream *s = nng_aio_get_output(aio, 0);
+    /* Read the request, so that the call is surely in flight. */
+    uint8_t buf[256];
+    nng_iov iov = {.iov_buf = buf, .iov_len = sizeof buf};
+    nng_aio_set_iov(aio, 1, &iov);
+    nng_stream_recv(s, aio);
+    nng_aio_wait(aio);
+    assert_int_equal(nng_aio_result(aio), 0);
+    nng_aio_free(aio);
+    return s;
+}
+
+/* A peer that hangs up mid-call: the call fails UNAVAILABLE at once; the next reconnects. */
+static void test_connection_lost(void **state)
+{
+    (void)state;
+    char address[256];
+    if (strncmp(listen_url, "ipc://", 6) == 0)
+        snprintf(address, sizeof address, "ipc://%s/raw.sock", tmpdir);
+    else
+        snprintf(address, sizeof address, "tcp://127.0.0.1:0");
+    nng_stream_listener *l;
+    assert_int_equal(nng_stream_listener_alloc(&l, address), 0);
+    assert_int_equal(nng_stream_listener_listen(l), 0);
+    int port = 0;
+    if (nng_stream_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0)
+        snprintf(address, sizeof address, "tcp://127.0.0.1:%d", port);
+
+    silk_channel *ch;
+    assert_int_equal(silk_channel_open(&ch, address), SILK_OK);
+    static one ones[2];
+    batch b = {.done = 0};
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    Msg req = SILK__RPC__METADATA__INIT;
+    for (int i = 0; i < 2; i++) {
+        ones[i].b = &b;
+        assert_int_equal(silk_call_async(ch, NULL, &methods[0], &req.base, batch_cb, &ones[i]),
+                         SILK_OK);
+        nng_stream *s = raw_accept(l);
+        int64_t t0 = silk__now_us();
+        nng_stream_free(s);
+        wait_batch(&b, i + 1);
+        assert_true(silk__now_us() - t0 < 500000);
+        assert_int_equal(b.status_count[SILK_UNAVAILABLE], i + 1);
+    }
+    silk_channel_close(ch);
+    nng_stream_listener_free(l);
+    pthread_cond_destroy(&b.cv);
+    pthread_mutex_destroy(&b.mu);
+}
+
+static void test_by_name_through_registry(void **state)
+{
+    (void)state;
+    char url[256];
+    snprintf(url, sizeof url, "file:%s/registry", tmpdir);
+    setenv("SILK_REGISTRY", url, 1);
+    silk_server_opts opts = {.listen = listen_url, .workers = 2, .instance_id = "i-1"};
+    silk_server *srv = silk_server_new(&opts);
+    assert_int_equal(silk_server_add_service(srv, &echo_desc, &(handlers){0}, NULL), SILK_OK);
+    assert_int_equal(silk_server_start(srv), SILK_OK);
+
+    silk_channel *ch;
+    assert_int_equal(silk_channel_open(&ch, "test.Echo"), SILK_OK);
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.value = "by name";
+    ProtobufCMessage *resp = NULL;
+    assert_int_equal(silk_call(ch, NULL, &methods[0], &req.base, &resp), SILK_OK);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    silk_channel_close(ch);
+
+    /* An instance that died without deregistering is passed over once it has failed. */
+    silk_registry *reg;
+    assert_int_equal(silk_registry_open(&reg, NULL), SILK_OK);
+    silk_instance dead = {.service = "test.Echo", .id = "i-0", .address = "tcp://127.0.0.1:1"};
+    assert_int_equal(silk_registry_register(reg, &dead), SILK_OK);
+    assert_int_equal(silk_channel_open(&ch, "test.Echo"), SILK_OK);
+    int failed = 0;
+    for (int i = 0; i < 10; i++) {
+        silk_status st = silk_call(ch, NULL, &methods[0], &req.base, &resp);
+        if (st == SILK_OK)
+            protobuf_c_message_free_unpacked(resp, NULL);
+        else
+            failed++;
+    }
+    assert_true(failed <= 1);
+    silk_channel_close(ch);
+    silk_registry_deregister(reg, "test.Echo", "i-0");
+    silk_registry_close(reg);
+    silk_server_free(srv); /* deregisters */
+
+    assert_int_equal(silk_channel_open(&ch, "test.Echo"), SILK_OK);
+    silk_ctx *ctx = silk_ctx_new();
+    assert_int_equal(silk_call(ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+    assert_string_equal(silk_ctx_message(ctx), "no live instance of test.Echo in the registry");
+    silk_ctx_free(ctx);
+    silk_channel_close(ch);
+    unsetenv("SILK_REGISTRY");
+}
+
+static void test_token(void **state)
+{
+    (void)state;
+    setenv("SILK_TOKEN", "secret", 1);
+    silk_server *srv = start(2, 0, 0); /* its channel carries the token */
+    assert_int_equal(call(NULL, &methods[0], "k", "v", NULL, 0), SILK_OK);
+    unsetenv("SILK_TOKEN");
+    silk_channel *ch;
+    assert_int_equal(silk_channel_open(&ch, silk_server_address(srv)), SILK_OK);
+    silk_ctx *ctx = silk_ctx_new();
+    Msg req = SILK__RPC__METADATA__INIT;
+    ProtobufCMessage *resp = NULL;
+    assert_int_equal(silk_call(ch, ctx, &methods[0], &req.base, &resp), SILK_UNAUTHENTICATED);
+    assert_string_equal(silk_ctx_message(ctx), "missing or wrong cluster token");
+    silk_ctx_free(ctx);
+    silk_channel_close(ch);
+    stop(srv);
+}
+
+/* ============================== runs ============================== */
+
+static int run(const char *name, const char *url)
+{
+    listen_url = url;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_echo),
+        cmocka_unit_test(test_unknown_method),
+        cmocka_unit_test(test_bad_frames),
+        cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_nested_call),
+        cmocka_unit_test(test_concurrent_calls),
+        cmocka_unit_test(test_max_concurrent),
+        cmocka_unit_test(test_close_with_calls_in_flight),
+        cmocka_unit_test(test_dead_address),
+        cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_connection_lost),
+        cmocka_unit_test(test_by_name_through_registry),
+        cmocka_unit_test(test_token),
+    };
+    return _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/silk-rpc-test-XXXXXX");
+    if (mkdtemp(tmpdir) == NULL)
+        return 1;
+    unsetenv("SILK_TOKEN");
+    char ipc[256];
+    snprintf(ipc, sizeof ipc, "ipc://%s/server.sock", tmpdir);
+    int failed = run("rpc over ipc", ipc);
+    failed += run("rpc over tcp", "tcp://127.0.0.1:0");
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        failed++;
+    nng_fini();
+    return failed != 0;
+}

@@ -1,0 +1,110 @@
+/* server_run_test.c - silk_server_run in a child process: registers, serves, and on SIGTERM
+ * or SIGINT deregisters and exits 0. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <silk/silk.h>
+
+#include "silk/rpc.pb-c.h"
+
+static char dir[128];
+static char url[256];
+
+static silk_status echo(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                        const void *h, void *user)
+{
+    (void)ctx;
+    (void)h;
+    (void)user;
+    ((Silk__Rpc__Metadata *)resp)->value = ((const Silk__Rpc__Metadata *)req)->value;
+    return SILK_OK;
+}
+
+static const silk_method_desc methods[] = {{.name = "Echo",
+                                            .path = "/run.Test/Echo",
+                                            .input = &silk__rpc__metadata__descriptor,
+                                            .output = &silk__rpc__metadata__descriptor,
+                                            .invoke = echo}};
+static const silk_service_desc desc = {
+    .name = "run.Test", .route = "api/run", .n_methods = 1, .methods = methods};
+
+/* serve is the child: a service host as a user writes one. */
+static void serve(void)
+{
+    silk_server *srv = silk_server_new(NULL);
+    if (srv == NULL || silk_server_add_service(srv, &desc, NULL, NULL) != SILK_OK)
+        _exit(3);
+    _exit(silk_server_run(srv));
+}
+
+/* instances counts the registered instances of run.Test. */
+static size_t instances(void)
+{
+    silk_registry *reg;
+    assert_int_equal(silk_registry_open(&reg, url), SILK_OK);
+    silk_instance_list list;
+    assert_int_equal(silk_registry_resolve(reg, "run.Test", &list), SILK_OK);
+    size_t n = list.count;
+    silk_instance_list_fini(&list);
+    silk_registry_close(reg);
+    return n;
+}
+
+static void run_and_stop(int sig)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        serve();
+    for (int i = 0; i < 500 && instances() == 0; i++)
+        usleep(10000);
+    assert_int_equal(instances(), 1);
+    assert_int_equal(kill(pid, sig), 0);
+    int status = 0;
+    for (int i = 0; i < 1000 && waitpid(pid, &status, WNOHANG) == 0; i++)
+        usleep(10000);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(instances(), 0);
+}
+
+static void test_sigterm(void **state)
+{
+    (void)state;
+    run_and_stop(SIGTERM);
+}
+
+static void test_sigint(void **state)
+{
+    (void)state;
+    run_and_stop(SIGINT);
+}
+
+int main(void)
+{
+    /* No nng before the forks: a child of a process with nng's threads could not use it. */
+    snprintf(dir, sizeof dir, "/tmp/silk-run-test-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    snprintf(url, sizeof url, "file:%s", dir);
+    setenv("SILK_REGISTRY", url, 1);
+    setenv("SILK_LISTEN", "tcp://127.0.0.1:0", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sigterm),
+        cmocka_unit_test(test_sigint),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return failed != 0 || system(cmd) != 0;
+}

@@ -1,0 +1,286 @@
+/* ws_test.c - the WebSocket helpers against fake gateways serving silk.ws.SessionManager. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <nng/nng.h>
+
+#include <silk/silk.h>
+
+#include "silk/rpc.pb-c.h"
+#include "silk/ws.silk.h"
+#include "ws_internal.h"
+
+/* ============================== fake gateways ============================== */
+
+typedef struct session {
+    const char *id;
+    const char *business;
+    const char *route;
+} session;
+
+typedef struct fake_gw {
+    const char *id;
+    session sessions[4];
+    silk_server *srv;
+    pthread_mutex_t mu;
+    char sent[8][128]; /* "session:data" of every Send and SendToBusiness, in order */
+    int nsent;
+} fake_gw;
+
+static bool on_route(const session *s, const char *route)
+{
+    return route[0] == '\0' || strcmp(s->route, route) == 0;
+}
+
+static void record(fake_gw *gw, const char *who, const ProtobufCBinaryData *data)
+{
+    pthread_mutex_lock(&gw->mu);
+    if (gw->nsent < 8)
+        snprintf(gw->sent[gw->nsent++], sizeof gw->sent[0], "%s:%.*s", who, (int)data->len,
+                 (const char *)data->data);
+    pthread_mutex_unlock(&gw->mu);
+}
+
+static silk_status sm_sessions(silk_ctx *ctx, const Silk__Ws__SessionsRequest *req,
+                               Silk__Ws__SessionsReply *resp, void *user)
+{
+    fake_gw *gw = user;
+    char **ids = silk_ctx_alloc(ctx, 4 * sizeof *ids);
+    for (const session *s = gw->sessions; s->id != NULL; s++) {
+        if (strcmp(s->business, req->business_id) == 0 && on_route(s, req->route))
+            ids[resp->n_session_ids++] = (char *)s->id;
+    }
+    resp->session_ids = ids;
+    return SILK_OK;
+}
+
+static silk_status sm_send(silk_ctx *ctx, const Silk__Ws__SendRequest *req,
+                           Silk__Ws__SendReply *resp, void *user)
+{
+    fake_gw *gw = user;
+    for (const session *s = gw->sessions; s->id != NULL; s++) {
+        if (strcmp(s->id, req->session_id) == 0) {
+            record(gw, s->id, &req->data);
+            resp->delivered = 1;
+            return SILK_OK;
+        }
+    }
+    return silk_ctx_fail(ctx, SILK_NOT_FOUND, "no session %s", req->session_id);
+}
+
+static silk_status sm_send_to_business(silk_ctx *ctx, const Silk__Ws__SendToBusinessRequest *req,
+                                       Silk__Ws__SendReply *resp, void *user)
+{
+    (void)ctx;
+    fake_gw *gw = user;
+    for (const session *s = gw->sessions; s->id != NULL; s++) {
+        if (strcmp(s->business, req->business_id) == 0 && on_route(s, req->route)) {
+            record(gw, s->id, &req->data);
+            resp->delivered++;
+        }
+    }
+    return SILK_OK;
+}
+
+static fake_gw gw1 = {.id = "gw1",
+                      .sessions = {{"gw1.a", "100", "api/wstest"}, {"gw1.z", "200", "api/wstest"}}};
+static fake_gw gw2 = {.id = "gw2",
+                      .sessions = {{"gw2.b", "100", "api/wstest"}, {"gw2.c", "100", "api/other"}}};
+
+static void start_gateway(fake_gw *gw)
+{
+    static const Silk__Ws__SessionManager_Handlers handlers = {
+        .sessions = sm_sessions,
+        .send = sm_send,
+        .send_to_business = sm_send_to_business,
+    };
+    pthread_mutex_init(&gw->mu, NULL);
+    gw->nsent = 0;
+    gw->srv = silk_server_new(&(silk_server_opts){.instance_id = gw->id, .workers = 2});
+    assert_non_null(gw->srv);
+    assert_int_equal(silk__ws__session_manager__serve(gw->srv, &handlers, gw), SILK_OK);
+    assert_int_equal(silk_server_start(gw->srv), SILK_OK);
+}
+
+static void stop_gateway(fake_gw *gw)
+{
+    silk_server_free(gw->srv);
+    pthread_mutex_destroy(&gw->mu);
+}
+
+/* ============================== a WebSocket service ============================== */
+
+typedef Silk__Rpc__Metadata Msg; /* key: the business id, value: the message */
+
+/* push is the seed's Echo, written on rpc.proto's Metadata: every session of the business
+ * on the service's route gets "message:<msg>,sessionId:<id>". */
+static silk_status push(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                        const void *h, void *user)
+{
+    (void)resp;
+    (void)h;
+    (void)user;
+    const Msg *in = (const Msg *)req;
+    silk_session_list sessions;
+    silk_status st = silk_ws_sessions(ctx, in->key, &sessions);
+    if (st != SILK_OK)
+        return st;
+    if (sessions.count == 0)
+        return silk_ctx_fail(ctx, SILK_NOT_FOUND, "no session for businessId %s", in->key);
+    for (size_t i = 0; i < sessions.count && st == SILK_OK; i++)
+        st = silk_ws_sendf(ctx, sessions.ids[i], "message:%s,sessionId:%s", in->value,
+                           sessions.ids[i]);
+    silk_session_list_fini(&sessions);
+    return st;
+}
+
+static const silk_method_desc push_method = {.name = "Push",
+                                             .path = "/wstest.WsTest/Push",
+                                             .input = &silk__rpc__metadata__descriptor,
+                                             .output = &silk__rpc__metadata__descriptor,
+                                             .invoke = push};
+static const silk_service_desc push_desc = {
+    .name = "wstest.WsTest", .route = "api/wstest", .n_methods = 1, .methods = &push_method};
+
+/* ============================== tests ============================== */
+
+static char dir[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/silk-ws-test-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    char url[256];
+    snprintf(url, sizeof url, "file:%s", dir);
+    setenv("SILK_REGISTRY", url, 1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    silk__ws_shutdown();
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static bool has(const silk_session_list *l, const char *id)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        if (strcmp(l->ids[i], id) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void test_no_gateway(void **state)
+{
+    (void)state;
+    silk_session_list l;
+    assert_int_equal(silk_ws_sessions(NULL, "100", &l), SILK_OK);
+    assert_int_equal(l.count, 0);
+    assert_int_equal(silk_ws_send(NULL, "gw1.a", "x", 1), SILK_NOT_FOUND);
+    size_t n = 9;
+    assert_int_equal(silk_ws_send_business(NULL, "100", "x", 1, &n), SILK_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(silk_ws_sessions(NULL, "", &l), SILK_INVALID_ARGUMENT);
+}
+
+static void test_sessions_send_and_business(void **state)
+{
+    (void)state;
+    start_gateway(&gw1);
+    start_gateway(&gw2);
+    /* A ctx of no service sees every route. */
+    silk_ctx *ctx = silk_ctx_new();
+    silk_session_list l;
+    assert_int_equal(silk_ws_sessions(ctx, "100", &l), SILK_OK);
+    assert_int_equal(l.count, 3);
+    assert_true(has(&l, "gw1.a") && has(&l, "gw2.b") && has(&l, "gw2.c"));
+    silk_session_list_fini(&l);
+    assert_int_equal(l.count, 0);
+
+    /* A push by session id goes to the gateway its prefix names. */
+    assert_int_equal(silk_ws_sendf(ctx, "gw2.b", "hello %d", 2), SILK_OK);
+    assert_int_equal(gw2.nsent, 1);
+    assert_string_equal(gw2.sent[0], "gw2.b:hello 2");
+    assert_int_equal(gw1.nsent, 0);
+    assert_int_equal(silk_ws_send(ctx, "gw2.gone", "x", 1), SILK_NOT_FOUND);
+    assert_int_equal(silk_ws_send(ctx, "gw3.x", "x", 1), SILK_NOT_FOUND);
+    assert_int_equal(silk_ws_send(ctx, "nodot", "x", 1), SILK_NOT_FOUND);
+
+    size_t delivered = 0;
+    assert_int_equal(silk_ws_send_business(ctx, "100", "all", 3, &delivered), SILK_OK);
+    assert_int_equal(delivered, 3);
+    silk_ctx_free(ctx);
+    stop_gateway(&gw1);
+    stop_gateway(&gw2);
+}
+
+static void test_seed_path_from_a_service(void **state)
+{
+    (void)state;
+    start_gateway(&gw1);
+    start_gateway(&gw2);
+    /* A gateway that died without deregistering is skipped. */
+    silk_registry *reg;
+    assert_int_equal(silk_registry_open(&reg, NULL), SILK_OK);
+    silk_instance dead = {
+        .service = SILK_WS_SESSION_MANAGER, .id = "gw9", .address = "tcp://127.0.0.1:1"};
+    assert_int_equal(silk_registry_register(reg, &dead), SILK_OK);
+
+    silk_server *svc = silk_server_new(&(silk_server_opts){.workers = 2});
+    assert_int_equal(silk_server_add_service(svc, &push_desc, NULL, NULL), SILK_OK);
+    assert_int_equal(silk_server_start(svc), SILK_OK);
+    silk_channel *ch;
+    assert_int_equal(silk_channel_open(&ch, "wstest.WsTest"), SILK_OK);
+
+    /* Business 100 on WsTest's route: gw1.a and gw2.b, not gw2.c (another route). */
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.key = "100";
+    req.value = "hi";
+    ProtobufCMessage *resp = NULL;
+    silk_ctx *ctx = silk_ctx_new();
+    assert_int_equal(silk_call(ch, ctx, &push_method, &req.base, &resp), SILK_OK);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    assert_int_equal(gw1.nsent, 1);
+    assert_string_equal(gw1.sent[0], "gw1.a:message:hi,sessionId:gw1.a");
+    assert_int_equal(gw2.nsent, 1);
+    assert_string_equal(gw2.sent[0], "gw2.b:message:hi,sessionId:gw2.b");
+
+    /* No session: NOT_FOUND with the handler's message. */
+    req.key = "999";
+    assert_int_equal(silk_call(ch, ctx, &push_method, &req.base, &resp), SILK_NOT_FOUND);
+    assert_string_equal(silk_ctx_message(ctx), "no session for businessId 999");
+
+    silk_ctx_free(ctx);
+    silk_channel_close(ch);
+    silk_server_free(svc);
+    silk_registry_deregister(reg, SILK_WS_SESSION_MANAGER, "gw9");
+    silk_registry_close(reg);
+    stop_gateway(&gw1);
+    stop_gateway(&gw2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_gateway),
+        cmocka_unit_test(test_sessions_send_and_business),
+        cmocka_unit_test(test_seed_path_from_a_service),
+    };
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    nng_fini();
+    return failed != 0;
+}
