@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <nng/nng.h>
 
 #include <silk/silk.h>
 
@@ -44,7 +45,9 @@ static void serve(void)
     silk_server *srv = silk_server_new(NULL);
     if (srv == NULL || silk_server_add_service(srv, &desc, NULL, NULL) != SILK_OK)
         _exit(3);
-    _exit(silk_server_run(srv));
+    int rc = silk_server_run(srv);
+    nng_fini(); /* a tidy exit, for valgrind */
+    exit(rc);
 }
 
 /* instances counts the registered instances of run.Test. */

@@ -42,7 +42,20 @@ class SeedScenario(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         subprocess.run([cls.run_sh, "stop"], env=cls.env, timeout=30)
-        cls.run_dir.cleanup()
+        try:
+            cls.check_logs()
+        finally:
+            cls.run_dir.cleanup()
+
+    @classmethod
+    def check_logs(cls):
+        """Fails on what a sanitizer build reports in a process's log (leaks included)."""
+        for name in ("wstest-service.log", "silk-gateway.log"):
+            with open(os.path.join(cls.run_dir.name, name), errors="replace") as log:
+                text = log.read()
+            for mark in ("Sanitizer", "runtime error:"):
+                if mark in text:
+                    raise AssertionError(f"{name} reports {mark}:\n{text[-4000:]}")
 
     def caller(self, business_id, msg):
         exe = os.path.join(ARGS.build_dir, "bin", "wstest-caller")
