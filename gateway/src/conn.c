@@ -326,7 +326,7 @@ static int open_session(conn *c, const silk__gw_route *r)
                 ? silk__gw_ws_new(c->fd, &ws_callbacks, c, &o, pending, pending_len)
                 : NULL;
     size_t len;
-    char *out = c->ws ? silk__gw_ws_response(accept, &len) : NULL;
+    char *out = c->ws ? silk__gw_ws_response(accept, c->session_id, &len) : NULL;
     if (out == NULL) {
         pthread_mutex_lock(&gw->lock);
         silk__gw_sessions_remove(&gw->sessions, c->session_id);

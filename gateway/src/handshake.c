@@ -85,10 +85,15 @@ int silk__gw_ws_handshake(const silk__gw_http_request *req, char accept[SILK__GW
     return 101;
 }
 
-char *silk__gw_ws_response(const char accept[SILK__GW_WS_ACCEPT_LEN + 1], size_t *len)
+char *silk__gw_ws_response(const char accept[SILK__GW_WS_ACCEPT_LEN + 1], const char *session_id,
+                           size_t *len)
 {
-    char headers[128];
-    snprintf(headers, sizeof headers,
-             "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);
+    char headers[256];
+    int n = snprintf(headers, sizeof headers,
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                     "Silk-Session-Id: %s\r\n",
+                     accept, session_id);
+    if (n < 0 || (size_t)n >= sizeof headers)
+        return NULL;
     return silk__gw_http_response(101, headers, NULL, NULL, 0, false, len);
 }

@@ -64,10 +64,11 @@ static void test_valid_handshake(void **state)
                      101);
 
     size_t len;
-    char *resp = silk__gw_ws_response(accept, &len);
+    char *resp = silk__gw_ws_response(accept, "gw1.00ff", &len);
     static const char want[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                                "Connection: Upgrade\r\n"
-                               "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+                               "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                               "Silk-Session-Id: gw1.00ff\r\n\r\n";
     assert_int_equal(len, sizeof want - 1);
     assert_memory_equal(resp, want, len);
     free(resp);

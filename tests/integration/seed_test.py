@@ -80,8 +80,8 @@ class SeedScenario(unittest.TestCase):
         await asyncio.get_running_loop().run_in_executor(None, push)
         got_a = await asyncio.wait_for(a.recv(), 5)
         got_b = await asyncio.wait_for(b.recv(), 5)
-        id_a = got_a.split("sessionId:", 1)[1]
-        id_b = got_b.split("sessionId:", 1)[1]
+        id_a = a.response_headers["Silk-Session-Id"]
+        id_b = b.response_headers["Silk-Session-Id"]
         self.assertEqual(got_a, f"message:{msg},sessionId:{id_a}")
         self.assertEqual(got_b, f"message:{msg},sessionId:{id_b}")
         self.assertRegex(id_a, SESSION_ID)
