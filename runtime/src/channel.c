@@ -1,6 +1,6 @@
-/* channel.c - the client side: links to instances, calls multiplexed on them by call id.
+/* channel.c - the client side: a connection per instance, calls multiplexed on it by call id.
  *
- * A channel keeps one link per instance address. A link is a conn (conn.h) with a dial
+ * A channel keeps one peer per instance address. A peer is a conn (conn.h) with a dial
  * phase, a table of the calls in flight keyed by call id, and one timer aio that fails calls
  * whose deadline passes. The table, the call ids and the timer's state are under the conn's
  * mutex, so that a call is entered, sent, answered, timed out or failed by a lost connection
@@ -37,9 +37,9 @@ typedef struct call {
     void *arg;
 } call;
 
-/* link is the connection to one instance. */
-typedef struct link {
-    silk__conn conn; /* first: a silk__conn * is a link * */
+/* peer is the connection to one instance. */
+typedef struct peer {
+    silk__conn conn; /* first: a silk__conn * is a peer * */
     silk_channel *ch;
     char *address;
     nng_stream_dialer *dialer;
@@ -47,7 +47,7 @@ typedef struct link {
     nng_aio *timer_aio;
 
     /* Under ch->mu. */
-    struct link *next;
+    struct peer *next;
     bool in_table;
 
     /* Under the conn's mutex. */
@@ -57,7 +57,7 @@ typedef struct link {
     uint64_t last_id;
     bool timer_busy;  /* a sleep is in flight on timer_aio */
     int64_t timer_at; /* when it ends */
-} link;
+} peer;
 
 struct silk_channel {
     pthread_mutex_t mu;
@@ -73,8 +73,8 @@ struct silk_channel {
     silk_instance_list insts;
     int64_t resolved_us;
     size_t rr;
-    link *links;     /* live links, one per address */
-    unsigned nlinks; /* links not yet finalized */
+    peer *peers;     /* live peers, one per address */
+    unsigned npeers; /* peers not yet finalized */
     struct down {
         char *address;
         int64_t until;
@@ -84,7 +84,7 @@ struct silk_channel {
 
 /* ============================== the table of calls ============================== */
 
-static bool table_grow(link *l)
+static bool table_grow(peer *l)
 {
     size_t n = l->nbuckets * 2;
     call **b = calloc(n, sizeof *b);
@@ -103,7 +103,7 @@ static bool table_grow(link *l)
     return true;
 }
 
-static bool table_add(link *l, call *c)
+static bool table_add(peer *l, call *c)
 {
     if (l->ncalls >= l->nbuckets && !table_grow(l) && l->ncalls >= 4 * l->nbuckets)
         return false;
@@ -114,7 +114,7 @@ static bool table_add(link *l, call *c)
     return true;
 }
 
-static call *table_remove(link *l, uint64_t id)
+static call *table_remove(peer *l, uint64_t id)
 {
     for (call **p = &l->buckets[id & (l->nbuckets - 1)]; *p != NULL; p = &(*p)->next) {
         call *c = *p;
@@ -128,7 +128,7 @@ static call *table_remove(link *l, uint64_t id)
 }
 
 /* table_take removes the calls for which pick(c, arg) holds and returns them as a list. */
-static call *table_take(link *l, bool (*pick)(const call *c, int64_t arg), int64_t arg)
+static call *table_take(peer *l, bool (*pick)(const call *c, int64_t arg), int64_t arg)
 {
     call *out = NULL;
     for (size_t i = 0; i < l->nbuckets; i++) {
@@ -172,7 +172,7 @@ static void complete_all(call *list, silk_status st, const char *why)
 /* ============================== deadlines ============================== */
 
 /* arm_timer_locked makes the timer end no later than at. */
-static void arm_timer_locked(link *l, int64_t at)
+static void arm_timer_locked(peer *l, int64_t at)
 {
     if (l->timer_busy) {
         if (at < l->timer_at) {
@@ -190,7 +190,7 @@ static void arm_timer_locked(link *l, int64_t at)
 /* timer_cb fails the calls whose deadline has passed and arms the timer for the next one. */
 static void timer_cb(void *arg)
 {
-    link *l = arg;
+    peer *l = arg;
     int64_t now = silk__now_us();
     silk__conn_lock(&l->conn);
     l->timer_busy = false;
@@ -274,7 +274,7 @@ static const char *pick_address(silk_channel *ch, char *why, size_t cap)
     return ch->insts.items[first].address;
 }
 
-/* ============================== link hooks ============================== */
+/* ============================== peer hooks ============================== */
 
 /* complete_response completes a call with the response frame f. */
 static void complete_response(call *c, const silk__frame *f)
@@ -301,7 +301,7 @@ static void complete_response(call *c, const silk__frame *f)
 
 static void on_frame(silk__conn *conn, const silk__frame *f)
 {
-    link *l = (link *)conn;
+    peer *l = (peer *)conn;
     if (f->kind == SILK__FRAME_PING) {
         silk__conn_send(conn, SILK__FRAME_PONG, f->call_id, NULL, NULL);
         return;
@@ -318,7 +318,7 @@ static void on_frame(silk__conn *conn, const silk__frame *f)
 
 static void on_too_big(silk__conn *conn, const silk__frame *f)
 {
-    link *l = (link *)conn;
+    peer *l = (peer *)conn;
     silk__conn_lock(conn);
     call *c = f->kind == SILK__FRAME_RESPONSE ? table_remove(l, f->call_id) : NULL;
     silk__conn_unlock(conn);
@@ -327,11 +327,11 @@ static void on_too_big(silk__conn *conn, const silk__frame *f)
     free(c);
 }
 
-/* on_closed fails every call in flight and takes the link out of its channel's table, so
+/* on_closed fails every call in flight and takes the peer out of its channel's table, so
  * that the next call connects again. */
 static void on_closed(silk__conn *conn, silk_status st, const char *why)
 {
-    link *l = (link *)conn;
+    peer *l = (peer *)conn;
     silk__conn_lock(conn);
     call *calls = table_take(l, any_call, 0);
     silk__conn_unlock(conn);
@@ -344,7 +344,7 @@ static void on_closed(silk__conn *conn, silk_status st, const char *why)
         mark_down(ch, l->address);
     bool in_table = l->in_table;
     if (in_table) {
-        link **p = &ch->links;
+        peer **p = &ch->peers;
         while (*p != l)
             p = &(*p)->next;
         *p = l->next;
@@ -353,17 +353,17 @@ static void on_closed(silk__conn *conn, silk_status st, const char *why)
     pthread_mutex_unlock(&ch->mu);
 
     if (st != SILK_CANCELLED)
-        silk_log(SILK_LOG_DEBUG, "channel", "link closed address=%s reason=\"%s\"", l->address,
+        silk_log(SILK_LOG_DEBUG, "channel", "peer closed address=%s reason=\"%s\"", l->address,
                  why);
     complete_all(calls, st, why);
     if (in_table)
         silk__conn_rele(conn); /* the table's reference */
 }
 
-/* on_fini runs on the reaper: the link's own aios stop, then it is freed. */
+/* on_fini runs on the reaper: the peer's own aios stop, then it is freed. */
 static void on_fini(silk__conn *conn)
 {
-    link *l = (link *)conn;
+    peer *l = (peer *)conn;
     silk_channel *ch = l->ch;
     nng_aio_free(l->dial_aio);
     nng_aio_free(l->timer_aio);
@@ -374,12 +374,12 @@ static void on_fini(silk__conn *conn)
     free(l);
 
     pthread_mutex_lock(&ch->mu);
-    ch->nlinks--;
+    ch->npeers--;
     pthread_cond_broadcast(&ch->cv);
     pthread_mutex_unlock(&ch->mu);
 }
 
-static const silk__conn_ops link_ops = {
+static const silk__conn_ops peer_ops = {
     .frame = on_frame,
     .too_big = on_too_big,
     .closed = on_closed,
@@ -390,7 +390,7 @@ static const silk__conn_ops link_ops = {
 
 static void dial_cb(void *arg)
 {
-    link *l = arg;
+    peer *l = arg;
     int rv = nng_aio_result(l->dial_aio);
     if (rv == 0)
         silk__conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0));
@@ -400,14 +400,14 @@ static void dial_cb(void *arg)
     silk__conn_rele(&l->conn); /* the dial's reference */
 }
 
-/* link_new makes the link to address and starts dialing; ch->mu is held. The link has one
+/* peer_new makes the peer to address and starts dialing; ch->mu is held. The peer has one
  * reference, the table's. */
-static silk_status link_new(silk_channel *ch, const char *address, link **lp, char *why, size_t cap)
+static silk_status peer_new(silk_channel *ch, const char *address, peer **lp, char *why, size_t cap)
 {
-    link *l = calloc(1, sizeof *l);
+    peer *l = calloc(1, sizeof *l);
     if (l == NULL)
         return SILK_RESOURCE_EXHAUSTED;
-    if (silk__conn_init(&l->conn, &link_ops, ch->max_message + SILK__FRAME_HEADER_ROOM) !=
+    if (silk__conn_init(&l->conn, &peer_ops, ch->max_message + SILK__FRAME_HEADER_ROOM) !=
         SILK_OK) {
         free(l);
         return SILK_RESOURCE_EXHAUSTED;
@@ -432,9 +432,9 @@ static silk_status link_new(silk_channel *ch, const char *address, link **lp, ch
     }
     nng_stream_dialer_set_bool(l->dialer, NNG_OPT_TCP_NODELAY, true); /* not on ipc */
     l->in_table = true;
-    l->next = ch->links;
-    ch->links = l;
-    ch->nlinks++;
+    l->next = ch->peers;
+    ch->peers = l;
+    ch->npeers++;
     silk__conn_hold(&l->conn); /* the dial's */
     nng_aio_set_timeout(l->dial_aio, DIAL_TIMEOUT_MS);
     nng_stream_dialer_dial(l->dialer, l->dial_aio);
@@ -442,8 +442,8 @@ static silk_status link_new(silk_channel *ch, const char *address, link **lp, ch
     return SILK_OK;
 }
 
-/* get_link returns, with a reference, the link a new call goes on. */
-static silk_status get_link(silk_channel *ch, link **lp, char *why, size_t cap)
+/* get_peer returns, with a reference, the peer a new call goes on. */
+static silk_status get_peer(silk_channel *ch, peer **lp, char *why, size_t cap)
 {
     silk_status st = SILK_OK;
     pthread_mutex_lock(&ch->mu);
@@ -454,11 +454,11 @@ static silk_status get_link(silk_channel *ch, link **lp, char *why, size_t cap)
     } else if ((address = pick_address(ch, why, cap)) == NULL) {
         st = SILK_UNAVAILABLE;
     }
-    link *l = ch->links;
+    peer *l = ch->peers;
     while (st == SILK_OK && l != NULL && strcmp(l->address, address) != 0)
         l = l->next;
     if (st == SILK_OK && l == NULL)
-        st = link_new(ch, address, &l, why, cap);
+        st = peer_new(ch, address, &l, why, cap);
     if (st == SILK_OK) {
         silk__conn_hold(&l->conn);
         *lp = l;
@@ -469,15 +469,15 @@ static silk_status get_link(silk_channel *ch, link **lp, char *why, size_t cap)
 
 /* ============================== calls ============================== */
 
-/* submit enters the call in the link's table and queues its frame. */
-static silk_status submit(link *l, call *c, const Silk__Rpc__RequestHeader *h,
+/* submit enters the call in the peer's table and queues its frame. */
+static silk_status submit(peer *l, call *c, const Silk__Rpc__RequestHeader *h,
                           const ProtobufCMessage *req, char *why, size_t cap)
 {
     silk_status st = SILK_OK;
     silk__conn_lock(&l->conn);
     c->id = ++l->last_id;
     if (silk__conn_closed_locked(&l->conn)) {
-        /* It closed between get_link and now: a dial that failed at once, most likely. */
+        /* It closed between get_peer and now: a dial that failed at once, most likely. */
         snprintf(why, cap, "%s", l->conn.why);
         st = SILK_UNAVAILABLE;
     } else if (!table_add(l, c)) {
@@ -519,8 +519,8 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
         free(c);
         return st;
     }
-    link *l = NULL;
-    st = get_link(ch, &l, why, cap);
+    peer *l = NULL;
+    st = get_peer(ch, &l, why, cap);
     if (st == SILK_OK) {
         st = submit(l, c, &rh.h, req, why, cap);
         silk__conn_rele(&l->conn);
@@ -641,20 +641,20 @@ void silk_channel_close(silk_channel *ch)
         return;
     pthread_mutex_lock(&ch->mu);
     ch->closing = true;
-    link *links = ch->links;
-    ch->links = NULL;
-    for (link *l = links; l != NULL; l = l->next)
+    peer *peers = ch->peers;
+    ch->peers = NULL;
+    for (peer *l = peers; l != NULL; l = l->next)
         l->in_table = false; /* the table's references are now ours */
     pthread_mutex_unlock(&ch->mu);
 
-    for (link *l = links, *next; l != NULL; l = next) {
+    for (peer *l = peers, *next; l != NULL; l = next) {
         next = l->next;
         silk__conn_close(&l->conn, SILK_CANCELLED, "the channel is closed");
         silk__conn_rele(&l->conn);
     }
 
     pthread_mutex_lock(&ch->mu);
-    while (ch->nlinks > 0)
+    while (ch->npeers > 0)
         pthread_cond_wait(&ch->cv, &ch->mu);
     pthread_mutex_unlock(&ch->mu);
 

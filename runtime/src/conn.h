@@ -4,7 +4,7 @@
  * to its owner, on nng's callback thread. Frames to send are encoded straight into a queue
  * and written by one send aio, batched: whatever was queued while a send was in flight goes
  * out in the next one. The conn is embedded in its owner (the server's connection, the
- * channel's link) and reference counted; when the last reference goes, the reaper stops its
+ * channel's peer) and reference counted; when the last reference goes, the reaper stops its
  * aios and calls the owner's fini, which calls silk__conn_fini and frees the owner. */
 #ifndef SILK_SRC_CONN_H
 #define SILK_SRC_CONN_H

@@ -2,8 +2,6 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdlib.h>
-#include <time.h>
 
 #include <silk/log.h>
 
@@ -15,7 +13,7 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static silk__reap_node *head;
 static silk__reap_node *tail;
 static bool started;
-static bool exiting;
+static bool stopping; /* silk__reap_fini is stopping the thread */
 static pthread_t thread;
 
 static void *reaper(void *unused)
@@ -23,7 +21,7 @@ static void *reaper(void *unused)
     (void)unused;
     pthread_mutex_lock(&mu);
     for (;;) {
-        while (head == NULL && !exiting)
+        while (head == NULL && !stopping)
             pthread_cond_wait(&cv, &mu);
         silk__reap_node *n = head;
         if (n == NULL)
@@ -39,18 +37,19 @@ static void *reaper(void *unused)
     return NULL;
 }
 
-/* at_exit lets the reaper finish what is queued and joins it, for a tidy exit; a teardown
- * stuck for longer than a second is left behind. */
-static void at_exit(void)
+void silk__reap_fini(void)
 {
     pthread_mutex_lock(&mu);
-    exiting = true;
+    bool was_started = started;
+    stopping = true;
     pthread_cond_signal(&cv);
     pthread_mutex_unlock(&mu);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 1;
-    pthread_timedjoin_np(thread, NULL, &until);
+    if (was_started)
+        pthread_join(thread, NULL);
+    pthread_mutex_lock(&mu);
+    stopping = false;
+    started = false;
+    pthread_mutex_unlock(&mu);
 }
 
 void silk__reap(silk__reap_node *node, void (*fn)(void *arg), void *arg)
@@ -59,13 +58,6 @@ void silk__reap(silk__reap_node *node, void (*fn)(void *arg), void *arg)
     node->fn = fn;
     node->arg = arg;
     pthread_mutex_lock(&mu);
-    if (exiting) {
-        /* The process is exiting and the reaper is gone: exit handlers (silk__ws_shutdown's)
-         * close channels on the exiting thread, which may block. */
-        pthread_mutex_unlock(&mu);
-        fn(arg);
-        return;
-    }
     if (tail != NULL)
         tail->next = node;
     else
@@ -75,7 +67,6 @@ void silk__reap(silk__reap_node *node, void (*fn)(void *arg), void *arg)
         int rv = silk__thread_start(&thread, reaper, NULL);
         if (rv == 0) {
             started = true;
-            atexit(at_exit);
         } else {
             /* The node stays queued: the next call to silk__reap tries again. */
             silk_log(SILK_LOG_ERROR, "runtime", "cannot start the reaper thread errno=%d", rv);

@@ -14,8 +14,12 @@ typedef struct silk__reap_node {
 } silk__reap_node;
 
 /* silk__reap queues fn(arg) to run on the reaper thread, in order, and returns at once. The
- * node must stay valid until fn runs; fn may block, and may free the node. Once the process
- * is exiting (the reaper's exit handler has run) fn runs at once on the calling thread. */
+ * node must stay valid until fn runs; fn may block, and may free the node. */
 void silk__reap(silk__reap_node *node, void (*fn)(void *arg), void *arg);
+
+/* silk__reap_fini runs what is queued and joins the reaper thread; the next silk__reap
+ * starts it again. Nothing runs it at exit - the thread simply ends with the process, so that
+ * channels may still be closed in exit handlers. Tests call it for a valgrind-clean exit. */
+void silk__reap_fini(void);
 
 #endif /* SILK_SRC_REAP_H */

@@ -2,7 +2,8 @@
  *
  * Every gateway registers silk.ws.SessionManager under its gateway id, and every session id
  * starts with the id of the gateway that owns it. The channels to the gateways are kept in a
- * process-wide cache by address, closed at exit (or by silk__ws_shutdown). */
+ * process-wide cache by address for the life of the process (silk__ws_shutdown closes them;
+ * nothing does at exit, where blocking teardown has no place). */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,7 +28,6 @@ typedef struct gateway {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static silk_registry *reg;
 static gateway *cache;
-static bool at_exit_set;
 
 void silk__ws_shutdown(void)
 {
@@ -53,8 +53,6 @@ static silk_status find_gateways(silk_instance_list *out)
     silk_status st = SILK_OK;
     if (reg == NULL)
         st = silk_registry_open(&reg, NULL);
-    if (st == SILK_OK && !at_exit_set)
-        at_exit_set = atexit(silk__ws_shutdown) == 0;
     silk_registry *r = reg;
     pthread_mutex_unlock(&mu);
     if (st == SILK_OK)

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "ctx_internal.h"
+#include "silk/ws.pb-c.h"
 
 static void test_metadata(void **state)
 {
@@ -184,6 +185,35 @@ static void test_request_header(void **state)
     silk_ctx_free(ctx);
 }
 
+static void test_business_id_from_request(void **state)
+{
+    (void)state;
+    silk_method_desc m = {.name = "Sessions", .path = "/silk.ws.SessionManager/Sessions"};
+    Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
+    silk__reqhdr rh;
+    /* An empty business_id field does not travel. */
+    assert_null(silk__business_id_of(&req.base));
+    assert_int_equal(silk__reqhdr_init(&rh, NULL, &m, &req.base, 1, NULL), SILK_OK);
+    assert_int_equal(rh.h.n_metadata, 0);
+    silk__reqhdr_fini(&rh);
+    /* A request's business_id travels when the ctx has none... */
+    req.business_id = "42";
+    silk_ctx *ctx = silk_ctx_new();
+    silk_ctx_set(ctx, SILK_MD_TRACE_ID, "t");
+    assert_int_equal(silk__reqhdr_init(&rh, ctx, &m, &req.base, 1, NULL), SILK_OK);
+    assert_int_equal(rh.h.n_metadata, 2);
+    assert_string_equal(rh.h.metadata[1]->key, SILK_MD_BUSINESS_ID);
+    assert_string_equal(rh.h.metadata[1]->value, "42");
+    silk__reqhdr_fini(&rh);
+    /* ...and the ctx's wins when it has one. */
+    silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, "7");
+    assert_int_equal(silk__reqhdr_init(&rh, ctx, &m, &req.base, 1, NULL), SILK_OK);
+    assert_int_equal(rh.h.n_metadata, 2);
+    assert_string_equal(rh.h.metadata[1]->value, "7");
+    silk__reqhdr_fini(&rh);
+    silk_ctx_free(ctx);
+}
+
 static void test_fail_and_message(void **state)
 {
     (void)state;
@@ -230,11 +260,18 @@ static void test_arena(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_metadata),         cmocka_unit_test(test_metadata_validation),
-        cmocka_unit_test(test_deadline),         cmocka_unit_test(test_budget_is_the_smaller),
-        cmocka_unit_test(test_server_ctx),       cmocka_unit_test(test_request_header),
-        cmocka_unit_test(test_fail_and_message), cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_metadata),
+        cmocka_unit_test(test_metadata_validation),
+        cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_budget_is_the_smaller),
+        cmocka_unit_test(test_server_ctx),
+        cmocka_unit_test(test_request_header),
+        cmocka_unit_test(test_business_id_from_request),
+        cmocka_unit_test(test_fail_and_message),
+        cmocka_unit_test(test_arena),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

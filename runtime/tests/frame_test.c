@@ -231,12 +231,19 @@ static void test_header_longer_than_frame(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_empty_frame),
-        cmocka_unit_test(test_long_header),      cmocka_unit_test(test_need_more_at_every_split),
-        cmocka_unit_test(test_back_to_back),     cmocka_unit_test(test_too_big_before_allocation),
-        cmocka_unit_test(test_bad_kind),         cmocka_unit_test(test_too_short),
-        cmocka_unit_test(test_truncated_varint), cmocka_unit_test(test_header_longer_than_frame),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_empty_frame),
+        cmocka_unit_test(test_long_header),
+        cmocka_unit_test(test_need_more_at_every_split),
+        cmocka_unit_test(test_back_to_back),
+        cmocka_unit_test(test_too_big_before_allocation),
+        cmocka_unit_test(test_bad_kind),
+        cmocka_unit_test(test_too_short),
+        cmocka_unit_test(test_truncated_varint),
+        cmocka_unit_test(test_header_longer_than_frame),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

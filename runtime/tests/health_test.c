@@ -10,6 +10,7 @@
 
 #include <silk/silk.h>
 
+#include "reap.h"
 #include "silk/health.silk.h"
 
 static const silk_service_desc other = {.name = "test.Other", .route = "api/other"};
@@ -44,10 +45,13 @@ static void test_check(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check),
     };
+    /* clang-format on */
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    silk__reap_fini();
     nng_fini();
     return failed != 0;
 }

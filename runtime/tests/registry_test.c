@@ -199,6 +199,7 @@ static void test_urls(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_register_resolve_deregister),
         cmocka_unit_test(test_stale_is_ignored_and_removed),
@@ -206,5 +207,6 @@ int main(void)
         cmocka_unit_test(test_names_are_validated),
         cmocka_unit_test(test_urls),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "frame.h"
+#include "reap.h"
 
 typedef Silk__Rpc__Metadata Msg; /* key + value: the test's request and response */
 
@@ -721,6 +722,7 @@ static void test_token(void **state)
 static int run(const char *name, const char *url)
 {
     listen_url = url;
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo),
         cmocka_unit_test(test_unknown_method),
@@ -736,6 +738,7 @@ static int run(const char *name, const char *url)
         cmocka_unit_test(test_by_name_through_registry),
         cmocka_unit_test(test_token),
     };
+    /* clang-format on */
     return _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }
 
@@ -753,6 +756,7 @@ int main(void)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         failed++;
+    silk__reap_fini();
     nng_fini();
     return failed != 0;
 }

@@ -16,6 +16,7 @@
 
 #include <silk/silk.h>
 
+#include "reap.h"
 #include "silk/rpc.pb-c.h"
 
 static char dir[128];
@@ -46,6 +47,7 @@ static void serve(void)
     if (srv == NULL || silk_server_add_service(srv, &desc, NULL, NULL) != SILK_OK)
         _exit(3);
     int rc = silk_server_run(srv);
+    silk__reap_fini();
     nng_fini(); /* a tidy exit, for valgrind */
     exit(rc);
 }
@@ -102,10 +104,12 @@ int main(void)
     snprintf(url, sizeof url, "file:%s", dir);
     setenv("SILK_REGISTRY", url, 1);
     setenv("SILK_LISTEN", "tcp://127.0.0.1:0", 1);
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigterm),
         cmocka_unit_test(test_sigint),
     };
+    /* clang-format on */
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -16,6 +16,7 @@
 
 #include "silk/rpc.pb-c.h"
 #include "silk/ws.silk.h"
+#include "reap.h"
 #include "ws_internal.h"
 
 /* ============================== fake gateways ============================== */
@@ -33,6 +34,7 @@ typedef struct fake_gw {
     pthread_mutex_t mu;
     char sent[8][128]; /* "session:data" of every Send and SendToBusiness, in order */
     int nsent;
+    char business_md[32]; /* the business-id metadata of the last Sessions call */
 } fake_gw;
 
 static bool on_route(const session *s, const char *route)
@@ -53,6 +55,10 @@ static silk_status sm_sessions(silk_ctx *ctx, const Silk__Ws__SessionsRequest *r
                                Silk__Ws__SessionsReply *resp, void *user)
 {
     fake_gw *gw = user;
+    const char *md = silk_ctx_business_id(ctx);
+    pthread_mutex_lock(&gw->mu);
+    snprintf(gw->business_md, sizeof gw->business_md, "%s", md != NULL ? md : "-");
+    pthread_mutex_unlock(&gw->mu);
     char **ids = silk_ctx_alloc(ctx, 4 * sizeof *ids);
     for (const session *s = gw->sessions; s->id != NULL; s++) {
         if (strcmp(s->business, req->business_id) == 0 && on_route(s, req->route))
@@ -209,6 +215,8 @@ static void test_sessions_send_and_business(void **state)
     assert_int_equal(l.count, 3);
     assert_true(has(&l, "gw1.a") && has(&l, "gw2.b") && has(&l, "gw2.c"));
     silk_session_list_fini(&l);
+    /* The business id travels with the call though the ctx had none. */
+    assert_string_equal(gw1.business_md, "100");
     assert_int_equal(l.count, 0);
 
     /* A push by session id goes to the gateway its prefix names. */
@@ -275,12 +283,15 @@ static void test_seed_path_from_a_service(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_gateway),
         cmocka_unit_test(test_sessions_send_and_business),
         cmocka_unit_test(test_seed_path_from_a_service),
     };
+    /* clang-format on */
     int failed = cmocka_run_group_tests(tests, setup, teardown);
+    silk__reap_fini();
     nng_fini();
     return failed != 0;
 }

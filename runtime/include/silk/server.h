@@ -26,7 +26,8 @@ typedef struct silk_server_opts {
     unsigned workers;
     /* Calls handled at once; past it a call gets RESOURCE_EXHAUSTED: 50. */
     unsigned max_concurrent;
-    /* Largest frame accepted, in bytes: 4 MiB. */
+    /* Largest request message accepted, in bytes: 4 MiB. A larger one is answered with
+     * RESOURCE_EXHAUSTED without being read into memory; the connection goes on. */
     uint32_t max_message;
     /* Do not register in the registry (tests and embedded use). */
     int no_register;
@@ -53,10 +54,11 @@ silk_status silk_server_start(silk_server *srv);
 const char *silk_server_address(const silk_server *srv);
 
 /* silk_server_run starts the server if needed and serves until SIGTERM or SIGINT, then
- * stops taking calls, deregisters, finishes the calls in flight (for at most 5 s), frees the
- * server and returns the process exit code (0 on a clean shutdown, 1 when it cannot start,
- * the server being freed then too). While it waits it has handlers installed for SIGTERM
- * and SIGINT, the previous ones restored afterwards; one server at a time may run. */
+ * stops taking calls (new ones get UNAVAILABLE), deregisters, lets the calls in flight finish
+ * (calls not started within 5 s are dropped), frees the server and returns the process exit
+ * code: 0 on a clean shutdown, 1 when it cannot start (the server is freed then too). While
+ * it waits it has handlers installed for SIGTERM and SIGINT, the previous ones restored
+ * afterwards; one server at a time may run. */
 int silk_server_run(silk_server *srv);
 
 /* silk_server_free stops the server (as silk_server_run does on a signal) and frees it.
