@@ -1,10 +1,19 @@
-/* main.c - protoc-gen-silk: reads protoc's CodeGeneratorRequest, writes the response. */
+/* main.c - protoc-gen-silk: reads protoc's CodeGeneratorRequest on stdin, writes the response.
+ *
+ * Errors in the .proto files (an option silk cannot use, a streaming method) go back in the
+ * response's error, which protoc prints and turns into its own failure, and to stderr; the
+ * exit status is not 0 only when the plugin itself cannot work (unreadable input, I/O). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen.h"
+#include "silkgen.h"
 
+typedef Google__Protobuf__Compiler__CodeGeneratorRequest request;
+typedef Google__Protobuf__Compiler__CodeGeneratorResponse response;
+typedef Google__Protobuf__Compiler__CodeGeneratorResponse__File response_file;
+
+/* read_all reads in to its end; NULL when memory is exhausted or reading fails. */
 static uint8_t *read_all(FILE *in, size_t *len)
 {
     size_t cap = 1 << 16, n = 0;
@@ -19,82 +28,64 @@ static uint8_t *read_all(FILE *in, size_t *len)
         data = bigger;
         cap *= 2;
     }
+    if (data != NULL && ferror(in)) {
+        free(data);
+        data = NULL;
+    }
     *len = n;
     return data;
 }
 
-static const Google__Protobuf__FileDescriptorProto *find_file(const silkgen_ctx *g,
-                                                              const char *name)
+static void add_file(response *resp, char *name, char *content)
 {
-    for (size_t i = 0; i < g->req->n_proto_file; i++)
-        if (strcmp(g->req->proto_file[i]->name, name) == 0)
-            return g->req->proto_file[i];
-    return NULL;
-}
-
-/* check_routes reports two services (among the files generated together) on one route. */
-static void check_routes(silkgen_ctx *g)
-{
-    size_t n = 0;
-    struct {
-        const char *file;
-        char *route;
-        char *service;
-    } seen[256];
-    for (size_t i = 0; i < g->req->n_file_to_generate; i++) {
-        const Google__Protobuf__FileDescriptorProto *f = find_file(g, g->req->file_to_generate[i]);
-        for (size_t s = 0; f != NULL && s < f->n_service && n < 256; s++) {
-            silkgen_service_opts opts;
-            const Google__Protobuf__ServiceDescriptorProto *sp = f->service[s];
-            silkgen_read_service_opts(sp->options ? &sp->options->base : NULL, &opts);
-            char *route = silkgen_route(opts.route, sp->name);
-            silkgen_service_opts_fini(&opts);
-            for (size_t k = 0; k < n; k++)
-                if (strcmp(seen[k].route, route) == 0)
-                    silkgen_error(g, f->name, sp->name, "route \"%s\" is %s's already (%s)", route,
-                                  seen[k].service, seen[k].file);
-            seen[n].file = f->name;
-            seen[n].route = route;
-            seen[n].service = silkgen_strdup(sp->name);
-            n++;
-        }
-    }
-    for (size_t k = 0; k < n; k++) {
-        free(seen[k].route);
-        free(seen[k].service);
-    }
-}
-
-static Google__Protobuf__Compiler__CodeGeneratorResponse__File *new_file(char *name, char *text)
-{
-    Google__Protobuf__Compiler__CodeGeneratorResponse__File *f = malloc(sizeof *f);
-    if (f == NULL)
-        abort();
+    response_file *f = silkgen_xcalloc(1, sizeof *f);
     google__protobuf__compiler__code_generator_response__file__init(f);
     f->name = name;
-    f->content = text;
-    return f;
+    f->content = content;
+    resp->file[resp->n_file++] = f;
 }
 
-static void generate(silkgen_ctx *g, Google__Protobuf__Compiler__CodeGeneratorResponse *resp)
+/* generate fills resp for req: the files, or the errors. */
+static void generate(const request *req, response *resp)
 {
-    size_t n = g->req->n_file_to_generate;
-    resp->file = calloc(2 * n + 1, sizeof *resp->file);
-    if (resp->file == NULL)
-        abort();
-    check_routes(g);
-    for (size_t i = 0; i < n; i++) {
-        const Google__Protobuf__FileDescriptorProto *f = find_file(g, g->req->file_to_generate[i]);
-        if (f == NULL)
+    silkgen_run run;
+    silkgen_run_init(&run, req);
+    resp->supported_features =
+        GOOGLE__PROTOBUF__COMPILER__CODE_GENERATOR_RESPONSE__FEATURE__FEATURE_PROTO3_OPTIONAL;
+    resp->has_supported_features = 1;
+    if (req->parameter != NULL && *req->parameter != '\0')
+        silkgen_error(&run, "protoc-gen-silk", "--silk_opt", "takes no parameters (given \"%s\")",
+                      req->parameter);
+
+    resp->file = silkgen_xcalloc(2 * req->n_file_to_generate, sizeof *resp->file);
+    for (size_t i = 0; i < req->n_file_to_generate; i++) {
+        const silkgen_file_proto *f = silkgen_find_file(&run, req->file_to_generate[i]);
+        if (f == NULL) {
+            silkgen_error(&run, req->file_to_generate[i], "file",
+                          "is to be generated but protoc sent no descriptor of it");
             continue;
-        char *h_name, *h_text, *c_name, *c_text;
-        silkgen_file_emit(g, f, &h_name, &h_text, &c_name, &c_text);
-        resp->file[resp->n_file++] = new_file(h_name, h_text);
-        resp->file[resp->n_file++] = new_file(c_name, c_text);
+        }
+        silkgen_file_output out[2];
+        silkgen_file_generate(&run, f, out);
+        add_file(resp, out[0].name, out[0].content);
+        add_file(resp, out[1].name, out[1].content);
     }
+
+    if (run.n_errors > 0) {
+        /* protoc prints the error after "--silk_out: " and fails. */
+        char *errors = silkgen_buf_take(&run.errors);
+        errors[strlen(errors) - 1] = '\0';
+        for (const char *line = errors; *line != '\0';) {
+            size_t len = strcspn(line, "\n");
+            fprintf(stderr, "protoc-gen-silk: %.*s\n", (int)len, line);
+            line += len + (line[len] == '\n');
+        }
+        resp->error = errors;
+    }
+    silkgen_run_fini(&run);
 }
 
-static void response_fini(Google__Protobuf__Compiler__CodeGeneratorResponse *resp)
+static void drop_files(response *resp)
 {
     for (size_t i = 0; i < resp->n_file; i++) {
         free(resp->file[i]->name);
@@ -102,46 +93,49 @@ static void response_fini(Google__Protobuf__Compiler__CodeGeneratorResponse *res
         free(resp->file[i]);
     }
     free(resp->file);
-    free(resp->error);
+    resp->file = NULL;
+    resp->n_file = 0;
 }
 
 int main(int argc, char **argv)
 {
     if (argc > 1) {
-        int version = strcmp(argv[1], "--version") == 0;
-        fprintf(version ? stdout : stderr,
-                version ? "protoc-gen-silk %s\n"
-                        : "protoc-gen-silk %s: a protoc plugin; run it through protoc "
-                          "(--silk_out=DIR) or silkc.\n",
+        if (strcmp(argv[1], "--version") == 0) {
+            printf("protoc-gen-silk %s\n", SILKGEN_VERSION_STRING);
+            return 0;
+        }
+        fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
+                "protoc-gen-silk %s, a protoc plugin: run it through silkc, or through protoc\n"
+                "as --plugin=protoc-gen-silk=PATH --silk_out=DIR (with --c_out=DIR).\n",
                 SILKGEN_VERSION_STRING);
-        return version ? 0 : 2;
+        return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
     }
-    size_t len;
+
+    size_t len = 0;
     uint8_t *data = read_all(stdin, &len);
-    Google__Protobuf__Compiler__CodeGeneratorRequest *req =
+    request *req =
         data ? google__protobuf__compiler__code_generator_request__unpack(NULL, len, data) : NULL;
     free(data);
     if (req == NULL) {
-        fprintf(stderr, "protoc-gen-silk: cannot decode the CodeGeneratorRequest on stdin\n");
+        fprintf(stderr, "protoc-gen-silk: cannot read a CodeGeneratorRequest on stdin; this "
+                        "program is run by protoc\n");
         return 1;
     }
-    silkgen_ctx g = {.req = req};
-    Google__Protobuf__Compiler__CodeGeneratorResponse resp =
-        GOOGLE__PROTOBUF__COMPILER__CODE_GENERATOR_RESPONSE__INIT;
-    generate(&g, &resp);
-    if (g.errors.len > 0) {
-        /* protoc prints the error with the plugin's name; no files are written. */
-        resp.error = silkgen_buf_take(&g.errors);
-        resp.error[strlen(resp.error) - 1] = '\0';
-    }
+
+    response resp = GOOGLE__PROTOBUF__COMPILER__CODE_GENERATOR_RESPONSE__INIT;
+    generate(req, &resp);
+    if (resp.error != NULL)
+        drop_files(&resp); /* protoc would ignore them */
+
     size_t out_len = google__protobuf__compiler__code_generator_response__get_packed_size(&resp);
-    uint8_t *out = malloc(out_len ? out_len : 1);
-    if (out == NULL)
-        abort();
+    uint8_t *out = silkgen_xcalloc(out_len, 1);
     google__protobuf__compiler__code_generator_response__pack(&resp, out);
-    int ok = fwrite(out, 1, out_len, stdout) == out_len && fflush(stdout) == 0;
+    int rc = fwrite(out, 1, out_len, stdout) == out_len && fflush(stdout) == 0 ? 0 : 1;
+    if (rc != 0)
+        perror("protoc-gen-silk: writing the response");
     free(out);
-    response_fini(&resp);
+    drop_files(&resp);
+    free(resp.error);
     google__protobuf__compiler__code_generator_request__free_unpacked(req, NULL);
-    return ok ? 0 : 1;
+    return rc;
 }

@@ -1,68 +1,83 @@
-/* names.c - protobuf-c's name mangling (so one program reads as one style) and silk's names. */
+/* names.c - protobuf-c's name mangling (so one program reads as one style), and silk's names. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen.h"
+#include "silkgen.h"
 
-/* to_camel is protobuf-c's ToCamel: "b_c" -> "BC", "outer" -> "Outer". */
+/* to_camel is protobuf-c's ToCamel on one piece of a name: "shop_v1" gives "ShopV1". */
 static void to_camel(silkgen_buf *out, const char *piece, size_t len)
 {
-    int next_upper = 1;
+    bool next_upper = true;
     for (size_t i = 0; i < len; i++) {
         if (piece[i] == '_') {
-            next_upper = 1;
-        } else if (next_upper) {
-            silkgen_printf(out, "%c", toupper((unsigned char)piece[i]));
-            next_upper = 0;
+            next_upper = true;
         } else {
-            silkgen_printf(out, "%c", piece[i]);
+            silkgen_printf(out, "%c", next_upper ? toupper((unsigned char)piece[i]) : piece[i]);
+            next_upper = false;
         }
     }
 }
 
-/* camel_to_lower is protobuf-c's CamelToLower: an '_' before an upper-case letter that
- * follows a lower-case one ("GetURL" -> "get_url", "HTTPThing" -> "httpthing"). */
-static void camel_to_lower(silkgen_buf *out, const char *name, size_t len)
+/* camel_to_lower is protobuf-c's CamelToLower on one piece: an '_' goes before an upper-case
+ * letter that follows anything but an upper-case letter ("GetURL" gives "get_url",
+ * "HTTPAudit" gives "httpaudit", "V2Thing" gives "v2_thing"). */
+static void camel_to_lower(silkgen_buf *out, const char *piece, size_t len)
 {
-    int was_upper = 1;
+    bool was_upper = true; /* no '_' in front */
     for (size_t i = 0; i < len; i++) {
-        int is_upper = isupper((unsigned char)name[i]) != 0;
+        bool is_upper = isupper((unsigned char)piece[i]) != 0;
         if (is_upper && !was_upper)
             silkgen_printf(out, "_");
-        silkgen_printf(out, "%c", tolower((unsigned char)name[i]));
+        silkgen_printf(out, "%c", tolower((unsigned char)piece[i]));
         was_upper = is_upper;
     }
 }
 
-typedef void (*piece_fn)(silkgen_buf *out, const char *piece, size_t len);
-
-/* join_pieces applies fn to each dot-separated piece of a full name, joined by "__". */
-static char *join_pieces(const char *full_name, piece_fn fn)
+/* override_full_name is protobuf-c's OverrideFullName: with (pb_c_file).c_package set, the
+ * package part of a full name declared in file is replaced by it. */
+static char *override_full_name(const char *full_name, const silkgen_file_proto *file)
 {
+    char *c_package = silkgen_c_package(file);
+    if (c_package == NULL)
+        return silkgen_strdup(full_name);
+    const char *package = file->package ? file->package : "";
+    size_t plen = strlen(package);
+    if (strncmp(full_name, package, plen) != 0)
+        plen = 0; /* not declared in file after all: keep the name as it is */
+    char *name = silkgen_format("%s%s%s", c_package, plen == 0 ? "." : "", full_name + plen);
+    free(c_package);
+    return name;
+}
+
+/* join_pieces applies fn to each dot-separated piece of a full name, joined by "__", empty
+ * pieces skipped, as protobuf-c's FullNameTo* do. */
+static char *join_pieces(const char *full_name, const silkgen_file_proto *file,
+                         void (*fn)(silkgen_buf *, const char *, size_t))
+{
+    char *name = override_full_name(full_name + (full_name[0] == '.'), file);
     silkgen_buf out = {0};
-    const char *p = full_name;
-    while (*p != '\0') {
-        const char *dot = strchr(p, '.');
-        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+    for (const char *p = name; *p != '\0';) {
+        size_t len = strcspn(p, ".");
         if (len > 0) {
             if (out.len > 0)
                 silkgen_printf(&out, "__");
             fn(&out, p, len);
         }
-        p += len + (dot != NULL);
+        p += len + (p[len] == '.');
     }
+    free(name);
     return silkgen_buf_take(&out);
 }
 
-char *silkgen_type_name(const char *full_name)
+char *silkgen_c_name(const char *full_name, const silkgen_file_proto *file)
 {
-    return join_pieces(full_name, to_camel);
+    return join_pieces(full_name, file, to_camel);
 }
 
-char *silkgen_lower_name(const char *full_name)
+char *silkgen_c_lower(const char *full_name, const silkgen_file_proto *file)
 {
-    return join_pieces(full_name, camel_to_lower);
+    return join_pieces(full_name, file, camel_to_lower);
 }
 
 char *silkgen_camel_to_lower(const char *name)
@@ -72,72 +87,97 @@ char *silkgen_camel_to_lower(const char *name)
     return silkgen_buf_take(&out);
 }
 
-char *silkgen_file_stem(const char *proto_path)
+bool silkgen_is_c_keyword(const char *name)
 {
-    size_t len = strlen(proto_path);
-    if (len > 6 && strcmp(proto_path + len - 6, ".proto") == 0)
-        len -= 6;
-    return silkgen_strdup_printf("%.*s", (int)len, proto_path);
+    /* C11's keywords that a lower-cased proto name can spell. */
+    static const char *const keywords[] = {
+        "auto",    "break",  "case",     "char",   "const",    "continue", "default",
+        "do",      "double", "else",     "enum",   "extern",   "float",    "for",
+        "goto",    "if",     "inline",   "int",    "long",     "register", "restrict",
+        "return",  "short",  "signed",   "sizeof", "static",   "struct",   "switch",
+        "typedef", "union",  "unsigned", "void",   "volatile", "while",
+    };
+    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
+        if (strcmp(name, keywords[i]) == 0)
+            return true;
+    return false;
 }
 
-char *silkgen_file_ident(const char *proto_path)
+/* has_suffix tells whether s ends with suffix (and is longer than it). */
+static bool has_suffix(const char *s, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return len > n && strcmp(s + len - n, suffix) == 0;
+}
+
+char *silkgen_proto_stem(const char *proto_path)
+{
+    size_t len = strlen(proto_path);
+    if (has_suffix(proto_path, len, ".protodevel"))
+        len -= strlen(".protodevel");
+    else if (has_suffix(proto_path, len, ".proto"))
+        len -= strlen(".proto");
+    return silkgen_format("%.*s", (int)len, proto_path);
+}
+
+char *silkgen_header_guard(const char *header_path)
 {
     silkgen_buf out = {0};
-    for (const char *p = proto_path; *p != '\0'; p++) {
-        if (isalnum((unsigned char)*p))
-            silkgen_printf(&out, "%c", *p);
-        else
-            silkgen_printf(&out, "_%x", (unsigned char)*p);
-    }
+    silkgen_printf(&out, "SILK_GENERATED_");
+    for (const char *p = header_path; *p != '\0'; p++)
+        silkgen_printf(&out, "%c", isalnum((unsigned char)*p) ? toupper((unsigned char)*p) : '_');
     return silkgen_buf_take(&out);
 }
 
-char *silkgen_lowercase(const char *s)
+char *silkgen_service_slug(const char *service_name)
 {
-    char *out = silkgen_strdup(s);
-    for (char *p = out; *p != '\0'; p++)
+    size_t len = strlen(service_name);
+    if (has_suffix(service_name, len, "AppService"))
+        len -= strlen("AppService");
+    else if (has_suffix(service_name, len, "Service"))
+        len -= strlen("Service");
+    char *slug = silkgen_format("%.*s", (int)len, service_name);
+    for (char *p = slug; *p != '\0'; p++)
         *p = (char)tolower((unsigned char)*p);
-    return out;
+    return slug;
 }
 
-/* service_slug is the service name lower-cased, without a trailing "AppService" or "Service". */
-static char *service_slug(const char *service_name)
+/* trim_slashes returns s[0..len) without '/' at either end. Caller frees. */
+static char *trim_slashes(const char *s, size_t len)
 {
-    static const char *const suffixes[] = {"AppService", "Service"};
-    size_t len = strlen(service_name);
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        size_t n = strlen(suffixes[i]);
-        if (len > n && strcmp(service_name + len - n, suffixes[i]) == 0) {
-            len -= n;
-            break;
-        }
-    }
-    char *cut = silkgen_strdup_printf("%.*s", (int)len, service_name);
-    char *slug = silkgen_lowercase(cut);
-    free(cut);
-    return slug;
+    while (len > 0 && *s == '/')
+        s++, len--;
+    while (len > 0 && s[len - 1] == '/')
+        len--;
+    return silkgen_format("%.*s", (int)len, s);
 }
 
 char *silkgen_route(const char *route_template, const char *service_name)
 {
+    static const char placeholder[] = "{service}";
     const char *tmpl = route_template && *route_template ? route_template : "api/{service}";
-    char *slug = service_slug(service_name);
+    char *slug = silkgen_service_slug(service_name);
     silkgen_buf out = {0};
     for (const char *p = tmpl; *p != '\0';) {
-        if (strncmp(p, "{service}", 9) == 0) {
-            silkgen_printf(&out, "%s", slug);
-            p += 9;
-        } else {
-            silkgen_printf(&out, "%c", *p++);
-        }
+        const char *at = strstr(p, placeholder);
+        size_t len = at ? (size_t)(at - p) : strlen(p);
+        silkgen_printf(&out, "%.*s%s", (int)len, p, at ? slug : "");
+        p += len + (at ? strlen(placeholder) : 0);
     }
     free(slug);
-    char *route = silkgen_buf_take(&out);
-    size_t start = strspn(route, "/");
-    size_t end = strlen(route);
-    while (end > start && route[end - 1] == '/')
-        end--;
-    char *trimmed = silkgen_strdup_printf("%.*s", (int)(end - start), route + start);
-    free(route);
-    return trimmed;
+    char *expanded = silkgen_buf_take(&out);
+    char *route = trim_slashes(expanded, strlen(expanded));
+    free(expanded);
+    return route;
+}
+
+char *silkgen_http_path(const char *route, const char *rel, const char *method_name)
+{
+    char *tail = rel ? trim_slashes(rel, strlen(rel)) : silkgen_strdup(method_name);
+    if (rel == NULL)
+        for (char *p = tail; *p != '\0'; p++)
+            *p = (char)tolower((unsigned char)*p);
+    char *path = silkgen_format("%s%s%s", route, *route && *tail ? "/" : "", tail);
+    free(tail);
+    return path;
 }

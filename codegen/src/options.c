@@ -1,15 +1,21 @@
 /* options.c - silk's options, read from the unknown fields of ServiceOptions and MethodOptions.
  *
- * protobuf-c has no extensions: an option it does not know stays in the options message's
- * unknown fields with its tag, wire type and raw bytes. A length-delimited field's bytes start
- * with the varint length, which is checked against the field's size before it is trusted. */
+ * protobuf-c has no extensions: a field its descriptor does not know stays in the message's
+ * unknown_fields with its tag, wire type and bytes. What those bytes are is protobuf-c's
+ * choice, checked in protobuf-c 1.4.1's protobuf-c.c: parse_member() copies the scanned
+ * member from just after the tag, and for a length-delimited field the scan
+ * (scan_length_prefixed_data) counts the varint length prefix in, so the data is
+ * "varint length, payload". For a varint it is the varint. The prefix is checked against
+ * the stored size before the payload is trusted. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen.h"
 #include "silk/options.pb-c.h"
+#include "silkgen.h"
 
-/* read_varint decodes a varint from data[0..len); returns the bytes used, 0 when malformed. */
+/* read_varint decodes a varint from data[0..len); it returns the bytes used, 0 when the
+ * varint is malformed or runs past len. */
 static size_t read_varint(const uint8_t *data, size_t len, uint64_t *value)
 {
     uint64_t v = 0;
@@ -23,75 +29,53 @@ static size_t read_varint(const uint8_t *data, size_t len, uint64_t *value)
     return 0;
 }
 
-static const char *read_uint(const ProtobufCMessageUnknownField *f, uint64_t *value)
-{
-    if (f->wire_type != PROTOBUF_C_WIRE_TYPE_VARINT)
-        return "expected a varint";
-    if (read_varint(f->data, f->len, value) != f->len)
-        return "malformed varint";
-    return NULL;
-}
-
-/* read_bytes points data and len at the payload of a length-delimited field. */
-static const char *read_bytes(const ProtobufCMessageUnknownField *f, const uint8_t **data,
-                              size_t *len)
+/* read_prefixed finds the payload of length-delimited bytes: data begins with the varint
+ * length of the rest. It returns NULL, or why the bytes are not well-formed. */
+static const char *read_prefixed(const uint8_t *data, size_t len, const uint8_t **payload,
+                                 size_t *payload_len)
 {
     uint64_t n = 0;
-    if (f->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
-        return "expected a length-delimited value";
-    size_t used = read_varint(f->data, f->len, &n);
-    if (used == 0 || n != f->len - used)
-        return "malformed length-delimited value";
-    *data = f->data + used;
-    *len = (size_t)n;
+    size_t used = read_varint(data, len, &n);
+    if (used == 0 || n != len - used)
+        return "its length prefix does not match its size";
+    *payload = data + used;
+    *payload_len = (size_t)n;
     return NULL;
 }
 
-static const char *read_string(const ProtobufCMessageUnknownField *f, char **out)
-{
-    const uint8_t *data;
-    size_t len;
-    const char *err = read_bytes(f, &data, &len);
-    if (err != NULL)
-        return err;
-    if (memchr(data, '\0', len) != NULL)
-        return "string option holds a NUL byte";
-    free(*out);
-    *out = silkgen_strdup_printf("%.*s", (int)len, (const char *)data);
-    return NULL;
-}
+/* --- one table row per option --- */
 
-static const char *read_u32(const ProtobufCMessageUnknownField *f, uint32_t *out)
-{
-    uint64_t v = 0;
-    const char *err = read_uint(f, &v);
-    if (err == NULL && v > UINT32_MAX)
-        err = "value out of range";
-    if (err == NULL)
-        *out = (uint32_t)v;
-    return err;
-}
+typedef enum opt_kind { OPT_STRING, OPT_BOOL, OPT_UINT32, OPT_HTTP } opt_kind;
 
-static const char *read_bool(const ProtobufCMessageUnknownField *f, bool *out)
-{
-    uint64_t v = 0;
-    const char *err = read_uint(f, &v);
-    if (err == NULL)
-        *out = v != 0;
-    return err;
-}
+typedef struct opt_field {
+    uint32_t number;
+    const char *name; /* as written in a .proto */
+    opt_kind kind;
+    size_t offset; /* of the value in the options struct */
+} opt_field;
 
-static const char *read_http(const ProtobufCMessageUnknownField *f, silkgen_method_opts *out)
+static const opt_field service_fields[] = {
+    {SILKGEN_OPT_ROUTE, "silk.route", OPT_STRING, offsetof(silkgen_service_opts, route)},
+    {SILKGEN_OPT_WEBSOCKET, "silk.websocket", OPT_BOOL, offsetof(silkgen_service_opts, websocket)},
+};
+
+static const opt_field method_fields[] = {
+    {SILKGEN_OPT_HTTP, "silk.http", OPT_HTTP, 0},
+    {SILKGEN_OPT_HASH_KEY, "silk.hash_key", OPT_STRING, offsetof(silkgen_method_opts, hash_key)},
+    {SILKGEN_OPT_TIMEOUT_MS, "silk.timeout_ms", OPT_UINT32,
+     offsetof(silkgen_method_opts, timeout_ms)},
+    {SILKGEN_OPT_RETRIES, "silk.retries", OPT_UINT32, offsetof(silkgen_method_opts, retries)},
+    {SILKGEN_OPT_IDEMPOTENT, "silk.idempotent", OPT_BOOL,
+     offsetof(silkgen_method_opts, idempotent)},
+};
+
+/* read_http decodes an http rule (a silk.HttpRule message) into the method options. */
+static const char *read_http(const uint8_t *data, size_t len, silkgen_method_opts *out)
 {
-    const uint8_t *data;
-    size_t len;
-    const char *err = read_bytes(f, &data, &len);
-    if (err != NULL)
-        return err;
     Silk__HttpRule *rule = silk__http_rule__unpack(NULL, len, data);
     if (rule == NULL)
-        return "malformed http rule";
-    const char *path = NULL;
+        return "it is not a silk.HttpRule";
+    const char *err = NULL, *path = NULL;
     switch (rule->pattern_case) {
     case SILK__HTTP_RULE__PATTERN_GET:
         out->verb = SILKGEN_GET, path = rule->get;
@@ -109,7 +93,8 @@ static const char *read_http(const ProtobufCMessageUnknownField *f, silkgen_meth
         out->verb = SILKGEN_PATCH, path = rule->patch;
         break;
     default:
-        err = "http rule names no verb";
+        err = "it names no verb (get, put, post, delete or patch)";
+        break;
     }
     if (err == NULL) {
         out->has_http = true;
@@ -120,62 +105,152 @@ static const char *read_http(const ProtobufCMessageUnknownField *f, silkgen_meth
     return err;
 }
 
-const char *silkgen_read_service_opts(const ProtobufCMessage *opts, silkgen_service_opts *out)
+/* read_field stores one unknown field's value as f says. It returns NULL or what is wrong. */
+static const char *read_field(const opt_field *f, const ProtobufCMessageUnknownField *u, void *out)
 {
-    memset(out, 0, sizeof *out);
-    for (unsigned i = 0; opts != NULL && i < opts->n_unknown_fields; i++) {
-        const ProtobufCMessageUnknownField *f = &opts->unknown_fields[i];
-        const char *err = NULL;
-        if (f->tag == SILKGEN_OPT_ROUTE)
-            err = read_string(f, &out->route);
-        else if (f->tag == SILKGEN_OPT_WEBSOCKET)
-            err = read_bool(f, &out->websocket);
-        if (err != NULL)
+    uint64_t v = 0;
+    const uint8_t *payload;
+    size_t payload_len;
+    const char *err;
+    switch (f->kind) {
+    case OPT_STRING:
+    case OPT_HTTP:
+        if (u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
+            return "expected a length-delimited value";
+        if ((err = read_prefixed(u->data, u->len, &payload, &payload_len)) != NULL)
             return err;
+        if (f->kind == OPT_HTTP)
+            return read_http(payload, payload_len, out);
+        if (memchr(payload, '\0', payload_len) != NULL)
+            return "the string holds a NUL byte";
+        char **s = (char **)((char *)out + f->offset);
+        free(*s);
+        *s = silkgen_format("%.*s", (int)payload_len, (const char *)payload);
+        return NULL;
+    case OPT_BOOL:
+    case OPT_UINT32:
+        if (u->wire_type != PROTOBUF_C_WIRE_TYPE_VARINT)
+            return "expected a varint";
+        if (read_varint(u->data, u->len, &v) != u->len)
+            return "the varint is malformed";
+        if (f->kind == OPT_BOOL) {
+            *(bool *)((char *)out + f->offset) = v != 0;
+        } else if (v > UINT32_MAX) {
+            return "the value does not fit in 32 bits";
+        } else {
+            *(uint32_t *)((char *)out + f->offset) = (uint32_t)v;
+        }
+        return NULL;
+    }
+    return "unknown kind";
+}
+
+/* read_fields reads every field of the table found among msg's unknown fields (a field that
+ * appears twice: the last one wins, as in protobuf). */
+static char *read_fields(const ProtobufCMessage *msg, const opt_field *fields, size_t n_fields,
+                         void *out)
+{
+    for (size_t i = 0; msg != NULL && i < msg->n_unknown_fields; i++) {
+        const ProtobufCMessageUnknownField *u = &msg->unknown_fields[i];
+        for (size_t k = 0; k < n_fields; k++) {
+            if (u->tag != fields[k].number)
+                continue;
+            const char *err = read_field(&fields[k], u, out);
+            if (err != NULL)
+                return silkgen_format("option (%s) is malformed: %s", fields[k].name, err);
+        }
     }
     return NULL;
 }
 
-const char *silkgen_read_method_opts(const ProtobufCMessage *opts, silkgen_method_opts *out)
+char *silkgen_service_opts_read(const Google__Protobuf__ServiceOptions *opts,
+                                silkgen_service_opts *out)
 {
     memset(out, 0, sizeof *out);
-    for (unsigned i = 0; opts != NULL && i < opts->n_unknown_fields; i++) {
-        const ProtobufCMessageUnknownField *f = &opts->unknown_fields[i];
-        const char *err = NULL;
-        switch (f->tag) {
-        case SILKGEN_OPT_HTTP:
-            err = read_http(f, out);
+    return read_fields(opts ? &opts->base : NULL, service_fields,
+                       sizeof service_fields / sizeof service_fields[0], out);
+}
+
+void silkgen_service_opts_fini(silkgen_service_opts *opts)
+{
+    free(opts->route);
+    memset(opts, 0, sizeof *opts);
+}
+
+char *silkgen_method_opts_read(const Google__Protobuf__MethodOptions *opts,
+                               silkgen_method_opts *out)
+{
+    memset(out, 0, sizeof *out);
+    return read_fields(opts ? &opts->base : NULL, method_fields,
+                       sizeof method_fields / sizeof method_fields[0], out);
+}
+
+void silkgen_method_opts_fini(silkgen_method_opts *opts)
+{
+    free(opts->http_path);
+    free(opts->hash_key);
+    memset(opts, 0, sizeof *opts);
+}
+
+/* find_string returns string field number of the message in data[0..len), walking its
+ * fields by wire type; NULL when it is absent or the message is malformed. */
+static char *find_string(const uint8_t *data, size_t len, uint32_t number)
+{
+    char *found = NULL;
+    while (len > 0) {
+        uint64_t key = 0, v = 0;
+        size_t used = read_varint(data, len, &key);
+        if (used == 0)
             break;
-        case SILKGEN_OPT_HASH_KEY:
-            err = read_string(f, &out->hash_key);
+        data += used, len -= used;
+        switch (key & 7) {
+        case PROTOBUF_C_WIRE_TYPE_VARINT:
+            used = read_varint(data, len, &v);
             break;
-        case SILKGEN_OPT_TIMEOUT_MS:
-            err = read_u32(f, &out->timeout_ms);
+        case PROTOBUF_C_WIRE_TYPE_64BIT:
+            used = len >= 8 ? 8 : 0;
             break;
-        case SILKGEN_OPT_RETRIES:
-            err = read_u32(f, &out->retries);
+        case PROTOBUF_C_WIRE_TYPE_32BIT:
+            used = len >= 4 ? 4 : 0;
             break;
-        case SILKGEN_OPT_IDEMPOTENT:
-            err = read_bool(f, &out->idempotent);
+        case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
+            used = read_varint(data, len, &v);
+            if (used == 0 || v > len - used) {
+                used = 0;
+            } else if (key >> 3 == number) {
+                free(found);
+                found = silkgen_format("%.*s", (int)v, (const char *)data + used);
+            }
+            used = used ? used + (size_t)v : 0;
             break;
         default:
+            used = 0;
             break;
         }
-        if (err != NULL)
-            return err;
+        if (used == 0)
+            break;
+        data += used, len -= used;
     }
-    return NULL;
+    return found;
 }
 
-void silkgen_service_opts_fini(silkgen_service_opts *o)
+char *silkgen_c_package(const silkgen_file_proto *file)
 {
-    free(o->route);
-    memset(o, 0, sizeof *o);
-}
-
-void silkgen_method_opts_fini(silkgen_method_opts *o)
-{
-    free(o->http_path);
-    free(o->hash_key);
-    memset(o, 0, sizeof *o);
+    const Google__Protobuf__FileOptions *opts = file ? file->options : NULL;
+    char *c_package = NULL;
+    for (size_t i = 0; opts != NULL && i < opts->base.n_unknown_fields; i++) {
+        const ProtobufCMessageUnknownField *u = &opts->base.unknown_fields[i];
+        const uint8_t *payload;
+        size_t payload_len;
+        if (u->tag != SILKGEN_OPT_PB_C_FILE ||
+            u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED ||
+            read_prefixed(u->data, u->len, &payload, &payload_len) != NULL)
+            continue;
+        char *s = find_string(payload, payload_len, SILKGEN_PB_C_C_PACKAGE);
+        if (s != NULL) {
+            free(c_package);
+            c_package = s;
+        }
+    }
+    return c_package;
 }

@@ -1,20 +1,20 @@
-/* printer.c - a growable string buffer with printf, for writing generated code. */
+/* printer.c - a growable string buffer with printf, and the pieces of C every generator prints. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen.h"
+#include "silkgen.h"
 
 static void *must(void *p)
 {
     if (p == NULL) {
-        fprintf(stderr, "protoc-gen-silk: out of memory\n");
+        fputs("protoc-gen-silk: out of memory\n", stderr);
         abort();
     }
     return p;
 }
 
-static void buf_vprintf(silkgen_buf *buf, const char *fmt, va_list ap)
+void silkgen_vprintf(silkgen_buf *buf, const char *fmt, va_list ap)
 {
     va_list again;
     va_copy(again, ap);
@@ -37,7 +37,7 @@ void silkgen_printf(silkgen_buf *buf, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(buf, fmt, ap);
+    silkgen_vprintf(buf, fmt, ap);
     va_end(ap);
 }
 
@@ -61,12 +61,137 @@ char *silkgen_strdup(const char *s)
     return must(strdup(s));
 }
 
-char *silkgen_strdup_printf(const char *fmt, ...)
+char *silkgen_format(const char *fmt, ...)
 {
     silkgen_buf buf = {0};
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(&buf, fmt, ap);
+    silkgen_vprintf(&buf, fmt, ap);
     va_end(ap);
     return silkgen_buf_take(&buf);
+}
+
+void *silkgen_xcalloc(size_t n, size_t size)
+{
+    return must(calloc(n ? n : 1, size));
+}
+
+void silkgen_print_cstr(silkgen_buf *buf, const char *s)
+{
+    silkgen_printf(buf, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            silkgen_printf(buf, "\\%c", *p);
+        else if (*p < 0x20 || *p >= 0x7f || (*p == '?' && p[1] == '?'))
+            silkgen_printf(buf, "\\%03o", *p); /* octal: never swallows a following digit */
+        else
+            silkgen_printf(buf, "%c", *p);
+    }
+    silkgen_printf(buf, "\"");
+}
+
+/* print_comment_line prints one line of comment text after " *", defusing the two
+ * sequences that would end the comment or trip -Wcomment. */
+static void print_comment_line(silkgen_buf *buf, const char *line, size_t len)
+{
+    if (len > 0 && line[0] != ' ')
+        silkgen_printf(buf, " ");
+    for (size_t i = 0; i < len; i++) {
+        bool opens = line[i] == '/' && i + 1 < len && line[i + 1] == '*';
+        bool closes = line[i] == '/' && i > 0 && line[i - 1] == '*';
+        silkgen_printf(buf, "%c", opens || closes ? ' ' : line[i]);
+    }
+}
+
+void silkgen_print_proto_comment(silkgen_buf *buf, const char *indent, const char *text)
+{
+    if (text == NULL || text[strspn(text, " \t\r\n")] == '\0')
+        return;
+    size_t blank = 0; /* blank lines held back: printed only between lines of text */
+    bool printed = false;
+    silkgen_printf(buf, "%s/*\n", indent);
+    for (const char *line = text; *line != '\0';) {
+        size_t len = strcspn(line, "\r\n");
+        size_t end = len;
+        while (end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t'))
+            end--;
+        if (end == 0) {
+            blank += printed;
+        } else {
+            for (; blank > 0; blank--)
+                silkgen_printf(buf, "%s *\n", indent);
+            printed = true;
+            silkgen_printf(buf, "%s *", indent);
+            print_comment_line(buf, line, end);
+            silkgen_printf(buf, "\n");
+        }
+        line += len;
+        if (*line == '\r')
+            line++;
+        if (*line == '\n')
+            line++;
+    }
+    silkgen_printf(buf, "%s */\n", indent);
+}
+
+void silkgen_print_doc(silkgen_buf *buf, const char *indent, const char *fmt, ...)
+{
+    silkgen_buf text = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    silkgen_vprintf(&text, fmt, ap);
+    va_end(ap);
+
+    size_t col = strlen(indent) + 2; /* just after the opening mark */
+    silkgen_printf(buf, "%s/*", indent);
+    for (const char *w = text.data; w != NULL && *w != '\0';) {
+        w += strspn(w, " ");
+        size_t len = strcspn(w, " ");
+        if (len == 0)
+            break;
+        bool last = w[len + strspn(w + len, " ")] == '\0';
+        /* Room for the word and its space, and after the last word for the closing mark. */
+        if (col > strlen(indent) + 2 && col + 1 + len + (last ? 3 : 0) > SILKGEN_COLUMNS) {
+            silkgen_printf(buf, "\n%s *", indent);
+            col = strlen(indent) + 2;
+        }
+        silkgen_printf(buf, " %.*s", (int)len, w);
+        col += 1 + len;
+        w += len;
+    }
+    silkgen_printf(buf, " */\n");
+    silkgen_buf_fini(&text);
+}
+
+void silkgen_print_call(silkgen_buf *buf, const char *head, const char *const *params,
+                        size_t n_params, const char *tail)
+{
+    size_t align = strlen(head) + 1, col = align;
+    silkgen_printf(buf, "%s(", head);
+    /* When a parameter cannot fit after the '(', all go on the next lines, indented by four
+     * more than the head, as clang-format does. */
+    for (size_t i = 0; i < n_params; i++) {
+        size_t len = strlen(params[i]) + (i + 1 == n_params ? 1 + strcspn(tail, "\n") : 1);
+        if (align + len > SILKGEN_COLUMNS) {
+            align = strspn(head, " ") + 4;
+            silkgen_printf(buf, "\n%*s", (int)align, "");
+            col = align;
+            break;
+        }
+    }
+    for (size_t i = 0; i < n_params; i++) {
+        bool last = i + 1 == n_params;
+        /* The parameter, its ',' or the ')' and the tail's first line must fit. */
+        size_t len = strlen(params[i]) + (last ? 1 + strcspn(tail, "\n") : 1);
+        if (i > 0 && col + 1 + len > SILKGEN_COLUMNS) {
+            silkgen_printf(buf, "\n%*s", (int)align, "");
+            col = align;
+        } else if (i > 0) {
+            silkgen_printf(buf, " ");
+            col++;
+        }
+        silkgen_printf(buf, "%s%s", params[i], last ? "" : ",");
+        col += len;
+    }
+    silkgen_printf(buf, ")%s", tail);
 }

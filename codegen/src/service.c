@@ -1,316 +1,231 @@
-/* service.c - generates one service: its descriptor, handler table, serve function and calls. */
+/* service.c - one service: its descriptor, handler table, serve function, and its methods' parts.
+ */
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen.h"
+#include "silkgen.h"
 
-/* method_info is what the generator derives for one method. */
-typedef struct method_info {
-    const Google__Protobuf__MethodDescriptorProto *proto;
-    silkgen_method_opts opts;
-    char *field;     /* handler field and call suffix: "send_to_business" */
-    char *in_type;   /* "Wstest__EchoRequest" */
-    char *in_lower;  /* "wstest__echo_request" */
-    char *out_type;  /* "Google__Protobuf__Empty" */
-    char *out_lower; /* "google__protobuf__empty" */
-    char *http_path; /* "api/wstest/echo" */
-    const char *comment;
-} method_info;
-
-/* service_info is what the generator derives for one service. */
-typedef struct service_info {
-    const Google__Protobuf__ServiceDescriptorProto *proto;
-    char *full_name; /* "wstest.WsTest" */
-    char *type;      /* "Wstest__WsTest" */
-    char *lower;     /* "wstest__ws_test" */
-    char *route;     /* "api/wstest" */
-    bool websocket;
-    const char *comment;
-    size_t n_methods;
-    method_info *methods;
-} service_info;
-
-static const char *const verb_names[] = {
-    [SILKGEN_POST] = "SILK_HTTP_POST",   [SILKGEN_GET] = "SILK_HTTP_GET",
-    [SILKGEN_PUT] = "SILK_HTTP_PUT",     [SILKGEN_DELETE] = "SILK_HTTP_DELETE",
-    [SILKGEN_PATCH] = "SILK_HTTP_PATCH",
-};
-
-/* emit_cstr writes s as a C string literal. */
-static void emit_cstr(silkgen_buf *out, const char *s)
+/* path_ok tells whether a route or web path uses only what the gateway matches literally:
+ * letters, digits, "-._~" and '/', and, when templates is set, {field} templates and ':'. */
+static bool path_ok(const char *path, bool templates)
 {
-    silkgen_printf(out, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            silkgen_printf(out, "\\%c", *p);
-        else if (*p < 0x20 || *p >= 0x7f)
-            silkgen_printf(out, "\\%03o", *p);
-        else
-            silkgen_printf(out, "%c", *p);
+    for (const char *p = path; *p != '\0'; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || strchr("-._~/", *p) != NULL;
+        if (!plain && !(templates && strchr("{}:", *p) != NULL))
+            return false;
     }
-    silkgen_printf(out, "\"");
+    return strstr(path, "//") == NULL;
 }
 
-/* emit_comment copies a proto comment as a C comment, indented, never closing early. */
-static void emit_comment(silkgen_buf *out, const char *indent, const char *comment)
-{
-    if (comment == NULL || *comment == '\0')
-        return;
-    silkgen_printf(out, "%s/*", indent);
-    const char *line = comment;
-    while (*line != '\0') {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        if (line != comment)
-            silkgen_printf(out, "\n%s *", indent);
-        for (size_t i = 0; i < len; i++) {
-            if (line[i] == '*' && i + 1 < len && line[i + 1] == '/')
-                silkgen_printf(out, "* ");
-            else
-                silkgen_printf(out, "%c", line[i]);
-        }
-        line += len + (nl != NULL);
-        if (*line == '\0' || strspn(line, " \n") == strlen(line))
-            break;
-    }
-    silkgen_printf(out, " */\n");
-}
+/* --- the C names a service's output defines, and protoc-c's for the same service --- */
 
-/* field_is_scalar tells whether a field can be a hash key: singular, not a message. */
-static bool field_is_scalar(const Google__Protobuf__FieldDescriptorProto *f)
-{
-    return f->label != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED &&
-           f->type != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE &&
-           f->type != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_GROUP;
-}
+typedef struct c_ident {
+    char *name;
+    char *owner; /* who defines it, for the error */
+} c_ident;
 
-static void check_hash_key(silkgen_ctx *g, const char *file, const char *element,
-                           const method_info *m)
-{
-    const Google__Protobuf__DescriptorProto *msg = silkgen_find_message(g, m->proto->input_type);
-    if (msg == NULL)
-        return;
-    for (size_t i = 0; i < msg->n_field; i++) {
-        if (strcmp(msg->field[i]->name, m->opts.hash_key) != 0)
-            continue;
-        if (!field_is_scalar(msg->field[i]))
-            silkgen_error(g, file, element, "hash_key \"%s\" is not a scalar field of %s",
-                          m->opts.hash_key, m->proto->input_type + 1);
-        return;
-    }
-    silkgen_error(g, file, element, "hash_key \"%s\" names no field of %s", m->opts.hash_key,
-                  m->proto->input_type + 1);
-}
+typedef struct c_idents {
+    c_ident *items;
+    size_t count;
+} c_idents;
 
-static void method_init(silkgen_ctx *g, const Google__Protobuf__FileDescriptorProto *file,
-                        const service_info *s, size_t si, size_t mi, method_info *m)
+static void add_ident(c_idents *ids, char *name, char *owner)
 {
-    const Google__Protobuf__MethodDescriptorProto *mp = s->proto->method[mi];
-    char *element = silkgen_strdup_printf("%s.%s", s->full_name, mp->name);
-    m->proto = mp;
-    const char *err = silkgen_read_method_opts(mp->options ? &mp->options->base : NULL, &m->opts);
-    if (err != NULL)
-        silkgen_error(g, file->name, element, "bad silk option: %s", err);
-    if (mp->client_streaming || mp->server_streaming)
-        silkgen_error(g, file->name, element,
-                      "streaming methods are not supported yet; make it unary");
-    if (m->opts.hash_key != NULL)
-        check_hash_key(g, file->name, element, m);
-    m->field = silkgen_camel_to_lower(mp->name);
-    m->in_type = silkgen_type_name(mp->input_type);
-    m->in_lower = silkgen_lower_name(mp->input_type);
-    m->out_type = silkgen_type_name(mp->output_type);
-    m->out_lower = silkgen_lower_name(mp->output_type);
-    char *rel = m->opts.http_path
-                    ? silkgen_strdup(m->opts.http_path + strspn(m->opts.http_path, "/"))
-                    : silkgen_lowercase(mp->name);
-    m->http_path = *rel ? silkgen_strdup_printf("%s/%s", s->route, rel) : silkgen_strdup(s->route);
-    free(rel);
-    const int32_t path[] = {6, (int32_t)si, 2, (int32_t)mi};
-    m->comment = silkgen_comment(file, path, 4);
-    free(element);
-}
-
-static void service_init(silkgen_ctx *g, const Google__Protobuf__FileDescriptorProto *file,
-                         size_t si, service_info *s)
-{
-    s->proto = file->service[si];
-    s->full_name = file->package && *file->package
-                       ? silkgen_strdup_printf("%s.%s", file->package, s->proto->name)
-                       : silkgen_strdup(s->proto->name);
-    s->type = silkgen_type_name(s->full_name);
-    s->lower = silkgen_lower_name(s->full_name);
-    silkgen_service_opts opts;
-    const char *err =
-        silkgen_read_service_opts(s->proto->options ? &s->proto->options->base : NULL, &opts);
-    if (err != NULL)
-        silkgen_error(g, file->name, s->full_name, "bad silk option: %s", err);
-    s->route = silkgen_route(opts.route, s->proto->name);
-    s->websocket = opts.websocket;
-    silkgen_service_opts_fini(&opts);
-    const int32_t path[] = {6, (int32_t)si};
-    s->comment = silkgen_comment(file, path, 2);
-    s->n_methods = s->proto->n_method;
-    s->methods = calloc(s->n_methods ? s->n_methods : 1, sizeof *s->methods);
-    if (s->methods == NULL)
+    c_ident *items = realloc(ids->items, (ids->count + 1) * sizeof *items);
+    if (items == NULL)
         abort();
-    for (size_t mi = 0; mi < s->n_methods; mi++)
-        method_init(g, file, s, si, mi, &s->methods[mi]);
+    ids->items = items;
+    items[ids->count++] = (c_ident){.name = name, .owner = owner};
 }
 
-static void service_fini(service_info *s)
+/* check_idents reports two definitions of one C name by silk's output and protoc-c's, which
+ * a .silk.c sees together: a method "CallEcho" (protoc-c's wstest__ws_test__call_echo) beside
+ * "Echo" (silk's call of it), or methods "Echo" and "EchoAsync". */
+static void check_idents(silkgen_run *run, const silkgen_service *svc)
 {
-    for (size_t i = 0; i < s->n_methods; i++) {
-        method_info *m = &s->methods[i];
-        silkgen_method_opts_fini(&m->opts);
-        free(m->field);
-        free(m->in_type);
-        free(m->in_lower);
-        free(m->out_type);
-        free(m->out_lower);
-        free(m->http_path);
+    c_idents ids = {0};
+    const char *l = svc->c_lower;
+    add_ident(&ids, silkgen_format("%s__silk_desc", l), silkgen_strdup("silk's descriptor"));
+    add_ident(&ids, silkgen_format("%s__silk_methods", l), silkgen_strdup("silk's method table"));
+    add_ident(&ids, silkgen_format("%s__serve", l), silkgen_strdup("silk's serve function"));
+    add_ident(&ids, silkgen_format("%s__descriptor", l), silkgen_strdup("protoc-c's descriptor"));
+    add_ident(&ids, silkgen_format("%s__init", l), silkgen_strdup("protoc-c's init function"));
+    for (size_t i = 0; i < svc->n_methods; i++) {
+        const silkgen_method *m = &svc->methods[i];
+        const char *name = m->proto->name;
+        add_ident(&ids, silkgen_format("%s__call_%s", l, m->lower),
+                  silkgen_format("silk's call of %s", name));
+        add_ident(&ids, silkgen_format("%s__call_%s_async", l, m->lower),
+                  silkgen_format("silk's async call of %s", name));
+        add_ident(&ids, silkgen_format("%s__invoke_%s", l, m->lower),
+                  silkgen_format("silk's trampoline of %s", name));
+        add_ident(&ids, silkgen_format("%s__%s", l, m->lower),
+                  silkgen_format("protoc-c's stub of %s", name));
     }
-    free(s->methods);
-    free(s->full_name);
-    free(s->type);
-    free(s->lower);
-    free(s->route);
+    for (size_t i = 0; i < ids.count; i++) {
+        for (size_t k = i + 1; k < ids.count; k++) {
+            if (strcmp(ids.items[i].name, ids.items[k].name) == 0)
+                silkgen_error(run, svc->file->name, svc->full_name,
+                              "the C name %s would be both %s and %s; rename a method",
+                              ids.items[i].name, ids.items[i].owner, ids.items[k].owner);
+        }
+    }
+    for (size_t i = 0; i < ids.count; i++) {
+        free(ids.items[i].name);
+        free(ids.items[i].owner);
+    }
+    free(ids.items);
 }
 
-static void emit_header(const service_info *s, silkgen_buf *h)
+/* check_web_paths reports a web path that is not well-formed, and two methods on one verb
+ * and path. */
+static void check_web_paths(silkgen_run *run, const silkgen_service *svc)
 {
-    emit_comment(h, "", s->comment);
-    silkgen_printf(h, "/* %s: route \"%s\"%s. */\n", s->full_name, s->route,
-                   s->websocket ? ", WebSocket sessions" : "");
-    silkgen_printf(h, "extern const silk_service_desc %s__silk_desc;\n\n", s->lower);
-    silkgen_printf(h,
-                   "/* %s_Handlers is the table of %s's handlers; a NULL entry answers\n"
-                   " * UNIMPLEMENTED. */\n",
-                   s->type, s->proto->name);
-    silkgen_printf(h, "typedef struct %s_Handlers {\n", s->type);
-    for (size_t i = 0; i < s->n_methods; i++) {
-        const method_info *m = &s->methods[i];
-        emit_comment(h, "    ", m->comment);
-        silkgen_printf(h,
-                       "    silk_status (*%s)(silk_ctx *ctx, const %s *req, %s *resp, "
-                       "void *user);\n",
-                       m->field, m->in_type, m->out_type);
+    for (size_t i = 0; i < svc->n_methods; i++) {
+        const silkgen_method *m = &svc->methods[i];
+        if (m->opts.has_http && !path_ok(m->http_path, true))
+            silkgen_error(run, svc->file->name, m->full_name,
+                          "http path \"%s\" may hold only letters, digits, \"-._~/:\" and "
+                          "{field} templates, and no \"//\"",
+                          m->http_path);
+        for (size_t k = 0; k < i; k++) {
+            const silkgen_method *o = &svc->methods[k];
+            if (o->opts.verb == m->opts.verb && strcmp(o->http_path, m->http_path) == 0)
+                silkgen_error(run, svc->file->name, m->full_name,
+                              "its web route \"%s\" is %s's already", m->http_path, o->proto->name);
+        }
     }
-    if (s->n_methods == 0)
-        silkgen_printf(h, "    void *reserved;\n");
-    silkgen_printf(h, "} %s_Handlers;\n\n", s->type);
-    silkgen_printf(h,
-                   "/* %s__serve hosts %s on srv with a copy of handlers; user is passed to\n"
-                   " * every handler. See silk_server_add_service(). */\n"
-                   "silk_status %s__serve(silk_server *srv, const %s_Handlers *handlers, "
-                   "void *user);\n",
-                   s->lower, s->proto->name, s->lower, s->type);
-    for (size_t i = 0; i < s->n_methods; i++) {
-        const method_info *m = &s->methods[i];
-        silkgen_printf(h,
-                       "\n/* %s__call_%s calls %s.%s and waits for the reply; on SILK_OK *resp\n"
-                       " * is the caller's to free with %s__free_unpacked(). See silk_call(). */\n"
-                       "silk_status %s__call_%s(silk_channel *ch, silk_ctx *ctx, const %s *req,\n"
-                       "    %s **resp);\n",
-                       s->lower, m->field, s->proto->name, m->proto->name, m->out_lower, s->lower,
-                       m->field, m->in_type, m->out_type);
-        silkgen_printf(h,
-                       "/* %s__call_%s_async starts the call and returns at once; cb runs\n"
-                       " * exactly once unless this returns an error. See silk_call_async(). */\n"
-                       "silk_status %s__call_%s_async(silk_channel *ch, silk_ctx *ctx, "
-                       "const %s *req,\n    silk_call_cb cb, void *arg);\n",
-                       s->lower, m->field, s->lower, m->field, m->in_type);
-    }
+}
+
+void silkgen_service_init(silkgen_run *run, const silkgen_file_proto *file, size_t index,
+                          silkgen_service *svc)
+{
+    const silkgen_service_proto *sp = file->service[index];
+    memset(svc, 0, sizeof *svc);
+    svc->file = file;
+    svc->proto = sp;
+    svc->index = index;
+    svc->full_name = file->package && *file->package
+                         ? silkgen_format("%s.%s", file->package, sp->name)
+                         : silkgen_strdup(sp->name);
+    svc->c_name = silkgen_c_name(svc->full_name, file);
+    svc->c_lower = silkgen_c_lower(svc->full_name, file);
+
+    silkgen_service_opts opts;
+    char *err = silkgen_service_opts_read(sp->options, &opts);
+    if (err != NULL)
+        silkgen_error(run, file->name, svc->full_name, "%s", err);
+    free(err);
+    svc->route = silkgen_route(opts.route, sp->name);
+    svc->websocket = opts.websocket;
+    if (*svc->route == '\0' || !path_ok(svc->route, false))
+        silkgen_error(run, file->name, svc->full_name,
+                      "route \"%s\" must be non-empty and hold only letters, digits, \"-._~/\" "
+                      "and {service}, and no \"//\"",
+                      opts.route ? opts.route : svc->route);
+    else
+        silkgen_claim_route(run, file->name, svc->full_name, svc->route);
+    silkgen_service_opts_fini(&opts);
+
+    /* The SourceCodeInfo path of the service: FileDescriptorProto.service (6) [index]. */
+    const int32_t path[] = {6, (int32_t)index};
+    svc->comment = silkgen_comment(file, path, 2);
+
+    svc->n_methods = sp->n_method;
+    svc->methods = silkgen_xcalloc(svc->n_methods, sizeof *svc->methods);
+    for (size_t i = 0; i < svc->n_methods; i++)
+        silkgen_method_init(run, svc, i, &svc->methods[i]);
+    check_idents(run, svc);
+    check_web_paths(run, svc);
+}
+
+void silkgen_service_fini(silkgen_service *svc)
+{
+    for (size_t i = 0; i < svc->n_methods; i++)
+        silkgen_method_fini(&svc->methods[i]);
+    free(svc->methods);
+    free(svc->full_name);
+    free(svc->c_name);
+    free(svc->c_lower);
+    free(svc->route);
+    memset(svc, 0, sizeof *svc);
+}
+
+void silkgen_service_print_h(const silkgen_service *svc, silkgen_buf *h)
+{
+    const char *name = svc->proto->name;
+    silkgen_print_proto_comment(h, "", svc->comment);
+    silkgen_print_doc(h, "", "%s__silk_desc describes %s to silk: route \"%s\"%s.", svc->c_lower,
+                      svc->full_name, svc->route,
+                      svc->websocket ? ", WebSocket sessions allowed" : "");
+    silkgen_printf(h, "extern const silk_service_desc %s__silk_desc;\n\n", svc->c_lower);
+
+    silkgen_print_doc(h, "",
+                      "%s_Handlers is the table of %s's handlers, one a method; a NULL handler "
+                      "answers SILK_UNIMPLEMENTED.",
+                      svc->c_name, name);
+    silkgen_printf(h, "typedef struct %s_Handlers {\n", svc->c_name);
+    for (size_t i = 0; i < svc->n_methods; i++)
+        silkgen_method_print_handler(svc, &svc->methods[i], h);
+    if (svc->n_methods == 0)
+        silkgen_printf(h, "    void *reserved; /* %s has no methods */\n", name);
+    silkgen_printf(h, "} %s_Handlers;\n\n", svc->c_name);
+
+    silkgen_print_doc(h, "",
+                      "%s__serve hosts %s on srv with these handlers (copied); user is passed to "
+                      "every handler. See silk_server_add_service().",
+                      svc->c_lower, name);
+    char *head = silkgen_format("silk_status %s__serve", svc->c_lower);
+    char *handlers = silkgen_format("const %s_Handlers *handlers", svc->c_name);
+    const char *params[] = {"silk_server *srv", handlers, "void *user"};
+    silkgen_print_call(h, head, params, 3, ";\n");
+    free(head);
+    free(handlers);
+
+    for (size_t i = 0; i < svc->n_methods; i++)
+        silkgen_method_print_call_decls(svc, &svc->methods[i], h);
     silkgen_printf(h, "\n");
 }
 
-static void emit_method_entry(const service_info *s, const method_info *m, silkgen_buf *c)
+void silkgen_service_print_c(const silkgen_service *svc, silkgen_buf *c)
 {
-    silkgen_printf(c, "    {\n        .name = ");
-    emit_cstr(c, m->proto->name);
-    silkgen_printf(c, ",\n        .path = \"/%s/%s\",\n", s->full_name, m->proto->name);
-    silkgen_printf(c, "        .input = &%s__descriptor,\n", m->in_lower);
-    silkgen_printf(c, "        .output = &%s__descriptor,\n", m->out_lower);
-    silkgen_printf(c, "        .http_verb = %s,\n        .http_path = ", verb_names[m->opts.verb]);
-    emit_cstr(c, m->http_path);
-    silkgen_printf(c, ",\n        .hash_key = ");
-    if (m->opts.hash_key)
-        emit_cstr(c, m->opts.hash_key);
-    else
-        silkgen_printf(c, "NULL");
-    silkgen_printf(c,
-                   ",\n        .timeout_ms = %u,\n        .retries = %u,\n"
-                   "        .idempotent = %s,\n        .invoke = %s__%s__invoke,\n    },\n",
-                   m->opts.timeout_ms, m->opts.retries, m->opts.idempotent ? "true" : "false",
-                   s->lower, m->field);
-}
-
-static void emit_source(const service_info *s, silkgen_buf *c)
-{
-    for (size_t i = 0; i < s->n_methods; i++) {
-        const method_info *m = &s->methods[i];
-        silkgen_printf(c,
-                       "static silk_status %s__%s__invoke(silk_ctx *ctx, const ProtobufCMessage "
-                       "*req,\n    ProtobufCMessage *resp, const void *handlers, void *user)\n"
-                       "{\n"
-                       "    const %s_Handlers *h = handlers;\n"
-                       "    if (h->%s == NULL)\n"
-                       "        return SILK_UNIMPLEMENTED;\n"
-                       "    return h->%s(ctx, (const %s *)req, (%s *)resp, user);\n"
-                       "}\n\n",
-                       s->lower, m->field, s->type, m->field, m->field, m->in_type, m->out_type);
-    }
-    if (s->n_methods > 0) {
-        silkgen_printf(c, "static const silk_method_desc %s__silk_methods[%zu] = {\n", s->lower,
-                       s->n_methods);
-        for (size_t i = 0; i < s->n_methods; i++)
-            emit_method_entry(s, &s->methods[i], c);
+    for (size_t i = 0; i < svc->n_methods; i++)
+        silkgen_method_print_invoke(svc, &svc->methods[i], c);
+    if (svc->n_methods > 0) {
+        silkgen_printf(c, "static const silk_method_desc %s__silk_methods[%zu] = {\n", svc->c_lower,
+                       svc->n_methods);
+        for (size_t i = 0; i < svc->n_methods; i++)
+            silkgen_method_print_desc(svc, &svc->methods[i], c);
         silkgen_printf(c, "};\n\n");
     }
-    silkgen_printf(c, "const silk_service_desc %s__silk_desc = {\n    .name = \"%s\",\n", s->lower,
-                   s->full_name);
-    silkgen_printf(c, "    .route = ");
-    emit_cstr(c, s->route);
-    silkgen_printf(c, ",\n    .websocket = %s,\n    .n_methods = %zu,\n",
-                   s->websocket ? "true" : "false", s->n_methods);
-    if (s->n_methods > 0)
-        silkgen_printf(c, "    .methods = %s__silk_methods,\n", s->lower);
+
+    silkgen_printf(c, "const silk_service_desc %s__silk_desc = {\n    .name = ", svc->c_lower);
+    silkgen_print_cstr(c, svc->full_name);
+    silkgen_printf(c, ",\n    .route = ");
+    silkgen_print_cstr(c, svc->route);
+    silkgen_printf(c,
+                   ",\n"
+                   "    .websocket = %s,\n"
+                   "    .n_methods = %zu,\n",
+                   svc->websocket ? "true" : "false", svc->n_methods);
+    if (svc->n_methods > 0)
+        silkgen_printf(c, "    .methods = %s__silk_methods,\n", svc->c_lower);
     else
         silkgen_printf(c, "    .methods = NULL,\n");
-    silkgen_printf(c, "    .handlers_size = sizeof(%s_Handlers),\n};\n\n", s->type);
-    silkgen_printf(c,
-                   "silk_status %s__serve(silk_server *srv, const %s_Handlers *handlers, "
-                   "void *user)\n{\n"
-                   "    return silk_server_add_service(srv, &%s__silk_desc, handlers, user);\n"
-                   "}\n",
-                   s->lower, s->type, s->lower);
-    for (size_t i = 0; i < s->n_methods; i++) {
-        const method_info *m = &s->methods[i];
-        silkgen_printf(c,
-                       "\nsilk_status %s__call_%s(silk_channel *ch, silk_ctx *ctx, const %s *req,\n"
-                       "    %s **resp)\n{\n"
-                       "    ProtobufCMessage *out = NULL;\n"
-                       "    silk_status st = silk_call(ch, ctx, &%s__silk_methods[%zu], "
-                       "&req->base, &out);\n"
-                       "    *resp = (%s *)out;\n"
-                       "    return st;\n}\n",
-                       s->lower, m->field, m->in_type, m->out_type, s->lower, i, m->out_type);
-        silkgen_printf(c,
-                       "\nsilk_status %s__call_%s_async(silk_channel *ch, silk_ctx *ctx, "
-                       "const %s *req,\n    silk_call_cb cb, void *arg)\n{\n"
-                       "    return silk_call_async(ch, ctx, &%s__silk_methods[%zu], &req->base, "
-                       "cb, arg);\n}\n",
-                       s->lower, m->field, m->in_type, s->lower, i);
-    }
-    silkgen_printf(c, "\n");
-}
+    silkgen_printf(c, "    .handlers_size = sizeof(%s_Handlers),\n};\n\n", svc->c_name);
 
-void silkgen_service_emit(silkgen_ctx *g, const Google__Protobuf__FileDescriptorProto *file,
-                          size_t index, silkgen_buf *h, silkgen_buf *c)
-{
-    service_info s = {0};
-    service_init(g, file, index, &s);
-    emit_header(&s, h);
-    emit_source(&s, c);
-    service_fini(&s);
+    char *head = silkgen_format("silk_status %s__serve", svc->c_lower);
+    char *handlers = silkgen_format("const %s_Handlers *handlers", svc->c_name);
+    const char *params[] = {"silk_server *srv", handlers, "void *user"};
+    silkgen_print_call(c, head, params, 3, "\n{\n");
+    char *desc = silkgen_format("&%s__silk_desc", svc->c_lower);
+    const char *args[] = {"srv", desc, "handlers", "user"};
+    silkgen_print_call(c, "    return silk_server_add_service", args, 4, ";\n}\n");
+    free(desc);
+    free(head);
+    free(handlers);
+
+    for (size_t i = 0; i < svc->n_methods; i++)
+        silkgen_method_print_calls(svc, &svc->methods[i], i, c);
 }

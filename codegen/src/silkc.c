@@ -1,7 +1,11 @@
-/* silkc.c - the CLI: runs protoc with protoc-c and protoc-gen-silk, both outputs in one folder. */
+/* silkc.c - the CLI: runs protoc with protoc-c and protoc-gen-silk, both writing into one folder.
+ */
+#define _GNU_SOURCE /* asprintf */
 #include <errno.h>
 #include <limits.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,131 +15,113 @@
 
 extern char **environ;
 
-enum { EXIT_GENERATION = 1, EXIT_USAGE = 2 };
+/* Exit statuses, as --help documents them. */
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: silkc [-I DIR]... --out DIR FILE.proto...\n"
             "\n"
-            "Generates C for each FILE.proto into DIR: FILE.pb-c.{h,c} (protoc-c) and\n"
-            "FILE.silk.{h,c} (protoc-gen-silk: service descriptors, typed calls, handler tables).\n"
-            "Each output keeps the proto's path relative to the import dir that holds it.\n"
+            "Generates C for each FILE.proto into DIR: FILE.pb-c.h and FILE.pb-c.c (protoc-c's\n"
+            "messages) and FILE.silk.h and FILE.silk.c (protoc-gen-silk's service descriptors,\n"
+            "typed calls and handler tables). An output keeps its proto's path relative to the\n"
+            "import dir that holds the proto.\n"
             "\n"
             "options:\n"
-            "  -I, --proto_path DIR  an import dir (repeatable); a proto's own folder is one\n"
-            "                        when no -I holds it; silk's protos and the well-known\n"
-            "                        types are always importable\n"
-            "  -o, --out DIR         where to write (made if missing)\n"
-            "  -h, --help            this help\n"
-            "  --version             silkc's version\n"
+            "  -I DIR, --proto_path=DIR  an import dir, searched in order (repeatable); a\n"
+            "                            proto's own folder is one when no -I holds it, and\n"
+            "                            silk's protos (silk/options.proto ...) and the\n"
+            "                            well-known types (google/protobuf/...) always are\n"
+            "  -o DIR, --out=DIR         where to write; made if missing\n"
+            "  -h, --help                print this help and exit\n"
+            "  --version                 print silkc's version and exit\n"
             "\n"
-            "exit status: 0 generated, 1 protoc or generation failed (its errors are\n"
-            "printed as protoc prints them), 2 usage error or a tool not found.\n");
+            "silkc runs protoc and protoc-gen-c from PATH and the protoc-gen-silk beside it.\n"
+            "\n"
+            "exit status:\n"
+            "  0  generated\n"
+            "  1  protoc or a generator failed (their errors are printed as they give them),\n"
+            "     or a tool could not be run\n"
+            "  2  usage error\n");
 }
 
-/* self_dir writes the folder of this executable into dir. */
-static int self_dir(char *dir, size_t size)
+static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+static void die(int status, const char *fmt, ...)
 {
-    ssize_t n = readlink("/proc/self/exe", dir, size - 1);
-    if (n <= 0)
-        return -1;
-    dir[n] = '\0';
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        return -1;
-    *slash = '\0';
-    return 0;
+    va_list ap;
+    fputs("silkc: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(status);
 }
 
-static int is_dir(const char *path)
+/* --- a growable argv --- */
+
+typedef struct strv {
+    char **items; /* NULL-terminated */
+    size_t count;
+} strv;
+
+static void strv_addf(strv *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void strv_addf(strv *v, const char *fmt, ...)
+{
+    char *s = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    char **items = realloc(v->items, (v->count + 2) * sizeof *items);
+    if (n < 0 || items == NULL)
+        die(EXIT_FAILED, "out of memory");
+    v->items = items;
+    items[v->count++] = s;
+    items[v->count] = NULL;
+}
+
+static void strv_fini(strv *v)
+{
+    for (size_t i = 0; i < v->count; i++)
+        free(v->items[i]);
+    free(v->items);
+}
+
+/* --- paths --- */
+
+/* absolute returns path resolved to an absolute, symlink-free path (protoc maps files to
+ * import dirs by comparing such paths), or path itself when it does not exist, for protoc
+ * to report. Caller frees. */
+static char *absolute(const char *path)
+{
+    char *real = realpath(path, NULL);
+    return real ? real : strdup(path);
+}
+
+/* holds tells whether the folder dir contains file, both absolute. */
+static bool holds(const char *dir, const char *file)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    return strncmp(dir, file, n) == 0 && file[n] == '/';
+}
+
+static bool is_file(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* silk_proto_dir is the source tree's proto/ inside a build tree, else the installed one. */
-static const char *silk_proto_dir(void)
-{
-    static char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/silk/options.proto", SILK_SOURCE_PROTO_DIR);
-    if (access(path, R_OK) == 0)
-        return SILK_SOURCE_PROTO_DIR;
-    return SILK_INSTALL_PROTO_DIR;
-}
-
-/* holds tells whether dir (an import dir) contains path. */
-static int holds(const char *dir, const char *path)
-{
-    char rdir[PATH_MAX], rpath[PATH_MAX];
-    if (realpath(dir, rdir) == NULL || realpath(path, rpath) == NULL)
-        return 0;
-    size_t n = strlen(rdir);
-    return strncmp(rdir, rpath, n) == 0 && rpath[n] == '/';
-}
-
-typedef struct argv_buf {
-    char **items;
-    size_t count;
-    size_t cap;
-} argv_buf;
-
-/* absolute returns path made absolute (protoc matches import dirs by string prefix, so every
- * path it sees is absolute); a path that does not exist is returned as it is. */
-static const char *absolute(const char *path, char buf[PATH_MAX])
-{
-    return realpath(path, buf) ? buf : path;
-}
-
-static void push(argv_buf *a, const char *fmt, const char *arg)
-{
-    if (a->count + 2 > a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 32;
-        a->items = realloc(a->items, a->cap * sizeof *a->items);
-        if (a->items == NULL) {
-            perror("silkc");
-            exit(EXIT_USAGE);
-        }
-    }
-    int n = snprintf(NULL, 0, fmt, arg);
-    char *s = malloc((size_t)n + 1);
-    if (s == NULL) {
-        perror("silkc");
-        exit(EXIT_USAGE);
-    }
-    snprintf(s, (size_t)n + 1, fmt, arg);
-    a->items[a->count++] = s;
-    a->items[a->count] = NULL;
-}
-
-static void argv_fini(argv_buf *a)
-{
-    for (size_t i = 0; i < a->count; i++)
-        free(a->items[i]);
-    free(a->items);
-}
-
-static int run(char **argv)
-{
-    pid_t pid;
-    int err = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
-    if (err != 0) {
-        fprintf(stderr, "silkc: cannot run %s: %s (install protobuf-compiler)\n", argv[0],
-                strerror(err));
-        return EXIT_USAGE;
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return EXIT_GENERATION;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : EXIT_GENERATION;
-}
-
-/* mkdirs makes dir and its parents. */
+/* mkdirs makes dir and any missing parents. */
 static int mkdirs(const char *dir)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s", dir);
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return errno = ENAMETOOLONG, -1;
     for (char *p = path + 1; *p != '\0'; p++) {
         if (*p != '/')
             continue;
@@ -144,81 +130,186 @@ static int mkdirs(const char *dir)
             return -1;
         *p = '/';
     }
-    return mkdir(path, 0777) == 0 || errno == EEXIST ? 0 : -1;
+    struct stat st;
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return -1;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return errno = ENOTDIR, -1;
+    return 0;
+}
+
+/* plugin_path returns the protoc-gen-silk beside this executable (the caller's to free), or
+ * NULL after saying why. */
+static char *plugin_path(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        fprintf(stderr, "silkc: cannot find my own executable: %s\n", strerror(errno));
+        return NULL;
+    }
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    char *plugin = NULL;
+    if (asprintf(&plugin, "%s/protoc-gen-silk", self) < 0)
+        die(EXIT_FAILED, "out of memory");
+    if (access(plugin, X_OK) != 0) {
+        fprintf(stderr, "silkc: %s: %s (it is installed beside silkc)\n", plugin, strerror(errno));
+        free(plugin);
+        return NULL;
+    }
+    return plugin;
+}
+
+/* silk_proto_dir is where silk's own protos are: the source tree's proto/ when silkc runs
+ * from a build tree that still has it, else the installed copy. */
+static const char *silk_proto_dir(void)
+{
+    if (is_file(SILK_SOURCE_PROTO_DIR "/silk/options.proto"))
+        return SILK_SOURCE_PROTO_DIR;
+    return SILK_INSTALL_PROTO_DIR;
+}
+
+/* run runs argv and waits for it; protoc's own output goes straight to ours. */
+static int run(char *const *argv)
+{
+    pid_t pid;
+    int err = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+    if (err != 0) {
+        fprintf(stderr, "silkc: cannot run %s: %s (install protobuf-compiler)\n", argv[0],
+                strerror(err));
+        return EXIT_FAILED;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "silkc: waiting for %s: %s\n", argv[0], strerror(errno));
+            return EXIT_FAILED;
+        }
+    }
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "silkc: %s was killed by signal %d\n", argv[0], WTERMSIG(status));
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+/* option_value returns the value of an option given as "-I DIR", "-IDIR" or "--long=DIR"
+ * (the short and long spellings given), advancing *i past it; NULL when argv[*i] is not the
+ * option. A missing value is a usage error. */
+static const char *option_value(int argc, char **argv, int *i, const char *shrt, const char *lng)
+{
+    const char *a = argv[*i];
+    size_t sl = strlen(shrt), ll = strlen(lng);
+    if (strcmp(a, shrt) == 0 || strcmp(a, lng) == 0) {
+        if (*i + 1 >= argc)
+            die(EXIT_USAGE, "%s needs a value (see --help)", a);
+        return argv[++*i];
+    }
+    if (strncmp(a, lng, ll) == 0 && a[ll] == '=')
+        return a + ll + 1;
+    if (strncmp(a, shrt, sl) == 0 && a[sl] != '\0')
+        return a + sl;
+    return NULL;
+}
+
+/* silkc_args is the command line, parsed. */
+typedef struct silkc_args {
+    const char *out;
+    strv includes; /* absolute */
+    strv protos;   /* absolute when they exist */
+} silkc_args;
+
+/* parse_args fills args from the command line. It returns -1 to go on, or the status to exit
+ * with at once (--help, --version, a usage error). */
+static int parse_args(int argc, char **argv, silkc_args *args)
+{
+    bool options_done = false;
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (options_done || a[0] != '-' || strcmp(a, "-") == 0) {
+            char *path = absolute(a);
+            strv_addf(&args->protos, "%s", path);
+            free(path);
+        } else if (strcmp(a, "--") == 0) {
+            options_done = true;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("silkc %s\n", SILK_VERSION);
+            return EXIT_OK;
+        } else if ((v = option_value(argc, argv, &i, "-I", "--proto_path")) != NULL) {
+            char *path = absolute(v);
+            strv_addf(&args->includes, "%s", path);
+            free(path);
+        } else if ((v = option_value(argc, argv, &i, "-o", "--out")) != NULL) {
+            args->out = v;
+        } else {
+            fprintf(stderr, "silkc: unknown option %s\n\n", a);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (args->out == NULL || args->protos.count == 0) {
+        fprintf(stderr, "silkc: %s\n\n", args->out ? "no .proto given" : "--out is required");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* generate runs protoc over the protos with both generators; it returns the exit status. */
+static int generate(silkc_args *args)
+{
+    if (mkdirs(args->out) != 0) {
+        fprintf(stderr, "silkc: cannot make %s: %s\n", args->out, strerror(errno));
+        return EXIT_FAILED;
+    }
+    char *plugin = plugin_path();
+    if (plugin == NULL)
+        return EXIT_FAILED;
+    const char *silk_protos = silk_proto_dir();
+    strv cmd = {0};
+    strv_addf(&cmd, "protoc");
+    strv_addf(&cmd, "--plugin=protoc-gen-silk=%s", plugin);
+    strv_addf(&cmd, "--c_out=%s", args->out);
+    strv_addf(&cmd, "--silk_out=%s", args->out);
+    for (size_t i = 0; i < args->includes.count; i++)
+        strv_addf(&cmd, "-I%s", args->includes.items[i]);
+    /* A proto no import dir holds is imported from its own folder. */
+    for (size_t i = 0; i < args->protos.count; i++) {
+        const char *p = args->protos.items[i];
+        bool held = holds(silk_protos, p) || holds(SILK_WKT_DIR, p);
+        for (size_t k = 0; k < args->includes.count && !held; k++)
+            held = holds(args->includes.items[k], p);
+        if (held)
+            continue;
+        const char *slash = strrchr(p, '/');
+        char *dir = slash ? strndup(p, slash == p ? 1 : (size_t)(slash - p)) : strdup(".");
+        if (dir == NULL)
+            die(EXIT_FAILED, "out of memory");
+        strv_addf(&args->includes, "%s", dir);
+        strv_addf(&cmd, "-I%s", dir);
+        free(dir);
+    }
+    strv_addf(&cmd, "-I%s", silk_protos);
+    strv_addf(&cmd, "-I%s", SILK_WKT_DIR);
+    for (size_t i = 0; i < args->protos.count; i++)
+        strv_addf(&cmd, "%s", args->protos.items[i]);
+
+    int status = run(cmd.items);
+    strv_fini(&cmd);
+    free(plugin);
+    return status;
 }
 
 int main(int argc, char **argv)
 {
-    const char *out = NULL;
-    char abs[PATH_MAX];
-    argv_buf includes = {0}, protos = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--version") == 0) {
-            printf("silkc %s\n", SILK_VERSION);
-            return 0;
-        } else if ((strcmp(a, "-I") == 0 || strcmp(a, "--proto_path") == 0) && i + 1 < argc) {
-            push(&includes, "%s", absolute(argv[++i], abs));
-        } else if (strncmp(a, "-I", 2) == 0 && a[2] != '\0') {
-            push(&includes, "%s", absolute(a + 2, abs));
-        } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--out") == 0) && i + 1 < argc) {
-            out = argv[++i];
-        } else if (a[0] == '-') {
-            fprintf(stderr, "silkc: unknown option %s\n", a);
-            usage(stderr);
-            return EXIT_USAGE;
-        } else {
-            push(&protos, "%s", absolute(a, abs));
-        }
-    }
-    if (out == NULL || protos.count == 0) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    if (mkdirs(out) != 0 || !is_dir(out)) {
-        fprintf(stderr, "silkc: cannot make %s: %s\n", out, strerror(errno));
-        return EXIT_USAGE;
-    }
-    char plugin[PATH_MAX];
-    if (self_dir(plugin, sizeof plugin - 20) != 0) {
-        fprintf(stderr, "silkc: cannot find my own folder\n");
-        return EXIT_USAGE;
-    }
-    strcat(plugin, "/protoc-gen-silk");
-    if (access(plugin, X_OK) != 0) {
-        fprintf(stderr, "silkc: %s is missing\n", plugin);
-        return EXIT_USAGE;
-    }
-
-    argv_buf cmd = {0};
-    push(&cmd, "%s", "protoc");
-    push(&cmd, "--plugin=protoc-gen-silk=%s", plugin);
-    push(&cmd, "--c_out=%s", out);
-    push(&cmd, "--silk_out=%s", out);
-    for (size_t i = 0; i < includes.count; i++)
-        push(&cmd, "-I%s", includes.items[i]);
-    for (size_t i = 0; i < protos.count; i++) {
-        int held = 0;
-        for (size_t k = 0; k < includes.count && !held; k++)
-            held = holds(includes.items[k], protos.items[i]);
-        held = held || holds(silk_proto_dir(), protos.items[i]);
-        if (!held) {
-            char dir[PATH_MAX];
-            snprintf(dir, sizeof dir, "%s", protos.items[i]);
-            char *slash = strrchr(dir, '/');
-            push(&cmd, "-I%s", slash ? (*slash = '\0', dir) : ".");
-        }
-    }
-    push(&cmd, "-I%s", silk_proto_dir());
-    push(&cmd, "-I%s", SILK_WKT_DIR);
-    for (size_t i = 0; i < protos.count; i++)
-        push(&cmd, "%s", protos.items[i]);
-    int rc = run(cmd.items);
-    argv_fini(&cmd);
-    argv_fini(&includes);
-    argv_fini(&protos);
-    return rc;
+    silkc_args args = {0};
+    int status = parse_args(argc, argv, &args);
+    if (status < 0)
+        status = generate(&args);
+    strv_fini(&args.includes);
+    strv_fini(&args.protos);
+    return status;
 }

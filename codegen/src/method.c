@@ -1,0 +1,224 @@
+/* method.c - one method: its options and checks, handler field, typed calls, trampoline, entry. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "silkgen.h"
+
+static const char *const verb_names[] = {
+    [SILKGEN_POST] = "SILK_HTTP_POST",   [SILKGEN_GET] = "SILK_HTTP_GET",
+    [SILKGEN_PUT] = "SILK_HTTP_PUT",     [SILKGEN_DELETE] = "SILK_HTTP_DELETE",
+    [SILKGEN_PATCH] = "SILK_HTTP_PATCH",
+};
+
+/* check_hash_key reports a hash_key that names no field of the request, or a field whose
+ * value cannot be hashed: a message, a group, a repeated field or a map. */
+static void check_hash_key(silkgen_run *run, const silkgen_service *svc, const silkgen_method *m,
+                           const silkgen_message_proto *req)
+{
+    const char *key = m->opts.hash_key;
+    const char *type = m->proto->input_type + (m->proto->input_type[0] == '.');
+    for (size_t i = 0; req != NULL && i < req->n_field; i++) {
+        const Google__Protobuf__FieldDescriptorProto *f = req->field[i];
+        if (strcmp(f->name, key) != 0)
+            continue;
+        if (f->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED ||
+            f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE ||
+            f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_GROUP)
+            silkgen_error(run, svc->file->name, m->full_name,
+                          "hash_key \"%s\" is not a scalar field of %s (a message, repeated "
+                          "or map field cannot be hashed)",
+                          key, type);
+        return;
+    }
+    silkgen_error(run, svc->file->name, m->full_name, "hash_key \"%s\" names no field of %s", key,
+                  type);
+}
+
+void silkgen_method_init(silkgen_run *run, const silkgen_service *svc, size_t index,
+                         silkgen_method *m)
+{
+    const silkgen_method_proto *mp = svc->proto->method[index];
+    const char *file = svc->file->name;
+    memset(m, 0, sizeof *m);
+    m->proto = mp;
+    m->full_name = silkgen_format("%s.%s", svc->full_name, mp->name);
+
+    char *err = silkgen_method_opts_read(mp->options, &m->opts);
+    if (err != NULL)
+        silkgen_error(run, file, m->full_name, "%s", err);
+    free(err);
+    if (mp->client_streaming || mp->server_streaming)
+        silkgen_error(run, file, m->full_name,
+                      "streaming is not supported yet (a %s-streaming method); make it unary",
+                      mp->client_streaming ? "client" : "server");
+
+    m->lower = silkgen_camel_to_lower(mp->name);
+    if (silkgen_is_c_keyword(m->lower))
+        silkgen_error(run, file, m->full_name,
+                      "its C name \"%s\" is a C keyword; rename the method", m->lower);
+
+    const silkgen_file_proto *in_file = NULL, *out_file = NULL;
+    const silkgen_message_proto *in = silkgen_find_message(run, mp->input_type, &in_file);
+    silkgen_find_message(run, mp->output_type, &out_file);
+    m->in_type = silkgen_c_name(mp->input_type, in_file);
+    m->in_lower = silkgen_c_lower(mp->input_type, in_file);
+    m->out_type = silkgen_c_name(mp->output_type, out_file);
+    m->out_lower = silkgen_c_lower(mp->output_type, out_file);
+    if (m->opts.hash_key != NULL)
+        check_hash_key(run, svc, m, in);
+
+    m->http_path = silkgen_http_path(svc->route, m->opts.http_path, mp->name);
+    /* The SourceCodeInfo path of the method: FileDescriptorProto.service (6) [service],
+     * ServiceDescriptorProto.method (2) [method]. */
+    const int32_t path[] = {6, (int32_t)svc->index, 2, (int32_t)index};
+    m->comment = silkgen_comment(svc->file, path, 4);
+}
+
+void silkgen_method_fini(silkgen_method *m)
+{
+    silkgen_method_opts_fini(&m->opts);
+    free(m->full_name);
+    free(m->lower);
+    free(m->in_type);
+    free(m->in_lower);
+    free(m->out_type);
+    free(m->out_lower);
+    free(m->http_path);
+    memset(m, 0, sizeof *m);
+}
+
+void silkgen_method_print_handler(const silkgen_service *svc, const silkgen_method *m,
+                                  silkgen_buf *h)
+{
+    char *head = silkgen_format("    silk_status (*%s)", m->lower);
+    char *req = silkgen_format("const %s *req", m->in_type);
+    char *resp = silkgen_format("%s *resp", m->out_type);
+    const char *params[] = {"silk_ctx *ctx", req, resp, "void *user"};
+    silkgen_print_proto_comment(h, "    ", m->comment);
+    silkgen_print_call(h, head, params, 4, ";\n");
+    free(head);
+    free(req);
+    free(resp);
+}
+
+void silkgen_method_print_call_decls(const silkgen_service *svc, const silkgen_method *m,
+                                     silkgen_buf *h)
+{
+    char *req = silkgen_format("const %s *req", m->in_type);
+    char *resp = silkgen_format("%s **resp", m->out_type);
+    char *head = silkgen_format("silk_status %s__call_%s", svc->c_lower, m->lower);
+    const char *params[] = {"silk_channel *ch", "silk_ctx *ctx", req, resp};
+    silkgen_printf(h, "\n");
+    silkgen_print_doc(h, "",
+                      "%s__call_%s calls %s.%s and waits for the reply. On SILK_OK *resp is a "
+                      "new %s, the caller's to free with protobuf_c_message_free_unpacked(); on "
+                      "failure it is NULL. See silk_call().",
+                      svc->c_lower, m->lower, svc->proto->name, m->proto->name, m->out_type);
+    silkgen_print_call(h, head, params, 4, ";\n");
+    free(head);
+
+    head = silkgen_format("silk_status %s__call_%s_async", svc->c_lower, m->lower);
+    const char *async_params[] = {"silk_channel *ch", "silk_ctx *ctx", req, "silk_call_cb cb",
+                                  "void *arg"};
+    silkgen_print_doc(h, "",
+                      "%s__call_%s_async starts a call of %s.%s and returns at once; unless it "
+                      "returns an error, cb runs exactly once, with a %s on SILK_OK. See "
+                      "silk_call_async().",
+                      svc->c_lower, m->lower, svc->proto->name, m->proto->name, m->out_type);
+    silkgen_print_call(h, head, async_params, 5, ";\n");
+    free(head);
+    free(req);
+    free(resp);
+}
+
+void silkgen_method_print_invoke(const silkgen_service *svc, const silkgen_method *m,
+                                 silkgen_buf *c)
+{
+    char *head = silkgen_format("static silk_status %s__invoke_%s", svc->c_lower, m->lower);
+    const char *params[] = {"silk_ctx *ctx", "const ProtobufCMessage *req",
+                            "ProtobufCMessage *resp", "const void *handlers", "void *user"};
+    silkgen_print_call(c, head, params, 5, "\n");
+    free(head);
+    silkgen_printf(c,
+                   "{\n"
+                   "    const %s_Handlers *h = handlers;\n"
+                   "\n"
+                   "    if (h->%s == NULL)\n"
+                   "        return SILK_UNIMPLEMENTED;\n",
+                   svc->c_name, m->lower);
+    head = silkgen_format("    return h->%s", m->lower);
+    char *req = silkgen_format("(const %s *)req", m->in_type);
+    char *resp = silkgen_format("(%s *)resp", m->out_type);
+    const char *args[] = {"ctx", req, resp, "user"};
+    silkgen_print_call(c, head, args, 4, ";\n}\n\n");
+    free(head);
+    free(req);
+    free(resp);
+}
+
+void silkgen_method_print_desc(const silkgen_service *svc, const silkgen_method *m, silkgen_buf *c)
+{
+    silkgen_printf(c, "    {\n        .name = ");
+    silkgen_print_cstr(c, m->proto->name);
+    silkgen_printf(c, ",\n        .path = ");
+    char *path = silkgen_format("/%s/%s", svc->full_name, m->proto->name);
+    silkgen_print_cstr(c, path);
+    free(path);
+    silkgen_printf(c,
+                   ",\n"
+                   "        .input = &%s__descriptor,\n"
+                   "        .output = &%s__descriptor,\n"
+                   "        .http_verb = %s,\n"
+                   "        .http_path = ",
+                   m->in_lower, m->out_lower, verb_names[m->opts.verb]);
+    silkgen_print_cstr(c, m->http_path);
+    silkgen_printf(c, ",\n        .hash_key = ");
+    if (m->opts.hash_key != NULL)
+        silkgen_print_cstr(c, m->opts.hash_key);
+    else
+        silkgen_printf(c, "NULL");
+    silkgen_printf(c,
+                   ",\n"
+                   "        .timeout_ms = %u,\n"
+                   "        .retries = %u,\n"
+                   "        .idempotent = %s,\n"
+                   "        .invoke = %s__invoke_%s,\n"
+                   "    },\n",
+                   (unsigned)m->opts.timeout_ms, (unsigned)m->opts.retries,
+                   m->opts.idempotent ? "true" : "false", svc->c_lower, m->lower);
+}
+
+void silkgen_method_print_calls(const silkgen_service *svc, const silkgen_method *m, size_t index,
+                                silkgen_buf *c)
+{
+    char *req = silkgen_format("const %s *req", m->in_type);
+    char *resp = silkgen_format("%s **resp", m->out_type);
+    char *head = silkgen_format("silk_status %s__call_%s", svc->c_lower, m->lower);
+    char *method = silkgen_format("&%s__silk_methods[%zu]", svc->c_lower, index);
+    const char *params[] = {"silk_channel *ch", "silk_ctx *ctx", req, resp};
+    silkgen_printf(c, "\n");
+    silkgen_print_call(c, head, params, 4, "\n");
+    silkgen_printf(c, "{\n    ProtobufCMessage *out = NULL;\n");
+    const char *call_args[] = {"ch", "ctx", method, "(const ProtobufCMessage *)req", "&out"};
+    silkgen_print_call(c, "    silk_status st = silk_call", call_args, 5, ";\n");
+    silkgen_printf(c,
+                   "\n"
+                   "    *resp = (%s *)out;\n"
+                   "    return st;\n"
+                   "}\n",
+                   m->out_type);
+    free(head);
+
+    head = silkgen_format("silk_status %s__call_%s_async", svc->c_lower, m->lower);
+    const char *async_params[] = {"silk_channel *ch", "silk_ctx *ctx", req, "silk_call_cb cb",
+                                  "void *arg"};
+    silkgen_printf(c, "\n");
+    silkgen_print_call(c, head, async_params, 5, "\n");
+    silkgen_printf(c, "{\n");
+    const char *async_args[] = {"ch", "ctx", method, "(const ProtobufCMessage *)req", "cb", "arg"};
+    silkgen_print_call(c, "    return silk_call_async", async_args, 6, ";\n}\n");
+    free(head);
+    free(method);
+    free(req);
+    free(resp);
+}

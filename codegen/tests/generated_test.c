@@ -1,0 +1,296 @@
+/* generated_test.c - the code protoc-gen-silk generates, compiled and run against a fake runtime.
+ *
+ * The corpus in protos/ is generated at build time through silk_generate(), as users build it,
+ * and compiled with the project's warnings. This file plays the runtime: it defines the three
+ * functions generated code calls (silk_server_add_service, silk_call, silk_call_async), records
+ * what they were given, and so checks the descriptors, trampolines and typed calls. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "billing.silk.h"
+#include "nopkg.silk.h"
+#include "shop.silk.h"
+#include "wstest.silk.h"
+
+/* --- the fake runtime --- */
+
+struct silk_server {
+    const silk_service_desc *desc;
+    const void *handlers;
+    void *user;
+};
+
+struct silk_channel {
+    const silk_method_desc *method;
+    const ProtobufCMessage *req;
+    silk_ctx *ctx;
+    silk_call_cb cb;
+    void *arg;
+};
+
+silk_status silk_server_add_service(silk_server *srv, const silk_service_desc *desc,
+                                    const void *handlers, void *user)
+{
+    srv->desc = desc;
+    srv->handlers = handlers;
+    srv->user = user;
+    return SILK_OK;
+}
+
+/* new_message makes an empty message of type d, as the runtime would unpack a reply. */
+static ProtobufCMessage *new_message(const ProtobufCMessageDescriptor *d)
+{
+    ProtobufCMessage *m = calloc(1, d->sizeof_message);
+    assert_non_null(m);
+    protobuf_c_message_init(d, m);
+    return m;
+}
+
+silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                      const ProtobufCMessage *req, ProtobufCMessage **resp)
+{
+    ch->method = method;
+    ch->req = req;
+    ch->ctx = ctx;
+    *resp = new_message(method->output);
+    return SILK_OK;
+}
+
+silk_status silk_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                            const ProtobufCMessage *req, silk_call_cb cb, void *arg)
+{
+    ch->method = method;
+    ch->req = req;
+    ch->ctx = ctx;
+    ch->cb = cb;
+    ch->arg = arg;
+    return SILK_DEADLINE_EXCEEDED; /* something other than OK, passed through as it is */
+}
+
+static const silk_method_desc *find_method(const silk_service_desc *d, const char *name)
+{
+    for (size_t i = 0; i < d->n_methods; i++)
+        if (strcmp(d->methods[i].name, name) == 0)
+            return &d->methods[i];
+    fail_msg("%s has no method %s", d->name, name);
+    return NULL;
+}
+
+/* --- the seed's service, exactly as the design shows it --- */
+
+static int echo_calls;
+
+static silk_status echo(silk_ctx *ctx, const Wstest__EchoRequest *req,
+                        Google__Protobuf__Empty *resp, void *user)
+{
+    assert_string_equal(req->business_id, "100");
+    assert_ptr_equal(user, &echo_calls);
+    echo_calls++;
+    return SILK_NOT_FOUND;
+}
+
+static void wstest_descriptor(void **state)
+{
+    const silk_service_desc *d = &wstest__ws_test__silk_desc;
+    assert_string_equal(d->name, "wstest.WsTest");
+    assert_string_equal(d->route, "api/wstest");
+    assert_true(d->websocket);
+    assert_int_equal(d->n_methods, 1);
+    assert_int_equal(d->handlers_size, sizeof(Wstest__WsTest_Handlers));
+    const silk_method_desc *m = &d->methods[0];
+    assert_string_equal(m->name, "Echo");
+    assert_string_equal(m->path, "/wstest.WsTest/Echo");
+    assert_ptr_equal(m->input, &wstest__echo_request__descriptor);
+    assert_ptr_equal(m->output, &google__protobuf__empty__descriptor);
+    assert_int_equal(m->http_verb, SILK_HTTP_POST);
+    assert_string_equal(m->http_path, "api/wstest/echo");
+    assert_string_equal(m->hash_key, "business_id");
+    assert_int_equal(m->timeout_ms, 0);
+    assert_int_equal(m->retries, 0);
+    assert_false(m->idempotent);
+    assert_non_null(m->invoke);
+}
+
+static void wstest_serve_and_invoke(void **state)
+{
+    silk_server srv = {0};
+    assert_int_equal(
+        wstest__ws_test__serve(&srv, &(Wstest__WsTest_Handlers){.echo = echo}, &echo_calls),
+        SILK_OK);
+    assert_ptr_equal(srv.desc, &wstest__ws_test__silk_desc);
+    assert_ptr_equal(srv.user, &echo_calls);
+
+    /* The server calls the trampoline with its copy of the table; here the table itself. */
+    Wstest__WsTest_Handlers table = {.echo = echo};
+    Wstest__EchoRequest req = WSTEST__ECHO_REQUEST__INIT;
+    req.business_id = "100";
+    Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
+    const silk_method_desc *m = &wstest__ws_test__silk_desc.methods[0];
+    echo_calls = 0;
+    assert_int_equal(m->invoke(NULL, &req.base, &resp.base, &table, &echo_calls), SILK_NOT_FOUND);
+    assert_int_equal(echo_calls, 1);
+
+    Wstest__WsTest_Handlers empty = {0};
+    assert_int_equal(m->invoke(NULL, &req.base, &resp.base, &empty, NULL), SILK_UNIMPLEMENTED);
+    assert_int_equal(echo_calls, 1);
+}
+
+static void on_done(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
+{
+}
+
+static void wstest_calls(void **state)
+{
+    silk_channel ch = {0};
+    Wstest__EchoRequest req = WSTEST__ECHO_REQUEST__INIT;
+    Google__Protobuf__Empty *out = NULL;
+    assert_int_equal(wstest__ws_test__call_echo(&ch, NULL, &req, &out), SILK_OK);
+    assert_ptr_equal(ch.method, &wstest__ws_test__silk_desc.methods[0]);
+    assert_ptr_equal(ch.req, &req.base);
+    assert_non_null(out);
+    assert_ptr_equal(out->base.descriptor, &google__protobuf__empty__descriptor);
+    protobuf_c_message_free_unpacked(&out->base, NULL);
+
+    int arg;
+    assert_int_equal(wstest__ws_test__call_echo_async(&ch, NULL, &req, on_done, &arg),
+                     SILK_DEADLINE_EXCEEDED);
+    assert_ptr_equal(ch.cb, on_done);
+    assert_ptr_equal(ch.arg, &arg);
+}
+
+/* --- the corpus: dotted package, nested and imported types, every option --- */
+
+static void shop_descriptors(void **state)
+{
+    const silk_service_desc *d = &acme__shop_v1__order_app_service__silk_desc;
+    assert_string_equal(d->name, "acme.shop_v1.OrderAppService");
+    assert_string_equal(d->route, "api/order");
+    assert_false(d->websocket);
+    assert_int_equal(d->n_methods, 8);
+    assert_int_equal(d->handlers_size, sizeof(Acme__ShopV1__OrderAppService_Handlers));
+
+    static const struct {
+        const char *name, *path, *http_path, *hash_key;
+        silk_http_verb verb;
+        const ProtobufCMessageDescriptor *in, *out;
+    } want[] = {
+        {"GetOrder", "/acme.shop_v1.OrderAppService/GetOrder", "api/order/items/{id}", "id",
+         SILK_HTTP_GET, &acme__shop_v1__get_order_request__descriptor,
+         &acme__shop_v1__order__descriptor},
+        {"PutLine", "/acme.shop_v1.OrderAppService/PutLine", "api/order/lines", "sku",
+         SILK_HTTP_PUT, &acme__shop_v1__order__line__descriptor,
+         &google__protobuf__empty__descriptor},
+        {"DeleteOrder", "/acme.shop_v1.OrderAppService/DeleteOrder", "api/order/items/{id}",
+         "shard", SILK_HTTP_DELETE, &acme__shop_v1__get_order_request__descriptor,
+         &google__protobuf__empty__descriptor},
+        {"PatchOrder", "/acme.shop_v1.OrderAppService/PatchOrder", "api/order/items/{id}", NULL,
+         SILK_HTTP_PATCH, &acme__shop_v1__order__descriptor, &acme__shop_v1__order__descriptor},
+        {"CreateOrder", "/acme.shop_v1.OrderAppService/CreateOrder", "api/order/items", NULL,
+         SILK_HTTP_POST, &acme__shop_v1__order__descriptor, &acme__shop_v1__order__descriptor},
+        {"LastLine", "/acme.shop_v1.OrderAppService/LastLine", "api/order/lastline", NULL,
+         SILK_HTTP_POST, &acme__shop_v1__get_order_request__descriptor,
+         &acme__shop_v1__order__line__descriptor},
+        {"Total", "/acme.shop_v1.OrderAppService/Total", "api/order/total", NULL, SILK_HTTP_POST,
+         &acme__shop_v1__order__descriptor, &acme__common__v1__money__descriptor},
+        {"GetURL", "/acme.shop_v1.OrderAppService/GetURL", "api/order/geturl", NULL, SILK_HTTP_POST,
+         &acme__shop_v1__get_order_request__descriptor, &google__protobuf__empty__descriptor},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const silk_method_desc *m = &d->methods[i];
+        assert_string_equal(m->name, want[i].name);
+        assert_string_equal(m->path, want[i].path);
+        assert_string_equal(m->http_path, want[i].http_path);
+        assert_int_equal(m->http_verb, want[i].verb);
+        if (want[i].hash_key)
+            assert_string_equal(m->hash_key, want[i].hash_key);
+        else
+            assert_null(m->hash_key);
+        assert_ptr_equal(m->input, want[i].in);
+        assert_ptr_equal(m->output, want[i].out);
+    }
+    assert_int_equal(d->methods[0].timeout_ms, 1500);
+    assert_int_equal(d->methods[0].retries, 2);
+    assert_true(d->methods[0].idempotent);
+
+    const silk_service_desc *audit = &acme__shop_v1__httpaudit__silk_desc;
+    assert_string_equal(audit->name, "acme.shop_v1.HTTPAudit");
+    assert_string_equal(audit->route, "audit/httpaudit/v2");
+    assert_true(audit->websocket);
+    assert_string_equal(audit->methods[0].http_path, "audit/httpaudit/v2");
+}
+
+static silk_status last_line(silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req,
+                             Acme__ShopV1__Order__Line *resp, void *user)
+{
+    resp->sku = (char *)req->id;
+    return SILK_OK;
+}
+
+static void shop_nested_types(void **state)
+{
+    Acme__ShopV1__OrderAppService_Handlers table = {.last_line = last_line};
+    Acme__ShopV1__GetOrderRequest req = ACME__SHOP_V1__GET_ORDER_REQUEST__INIT;
+    req.id = "o-1";
+    Acme__ShopV1__Order__Line line = ACME__SHOP_V1__ORDER__LINE__INIT;
+    const silk_method_desc *m =
+        find_method(&acme__shop_v1__order_app_service__silk_desc, "LastLine");
+    assert_int_equal(m->invoke(NULL, &req.base, &line.base, &table, NULL), SILK_OK);
+    assert_string_equal(line.sku, "o-1");
+
+    silk_channel ch = {0};
+    Acme__ShopV1__Order__Line *out = NULL;
+    assert_int_equal(acme__shop_v1__order_app_service__call_last_line(&ch, NULL, &req, &out),
+                     SILK_OK);
+    assert_ptr_equal(out->base.descriptor, &acme__shop_v1__order__line__descriptor);
+    protobuf_c_message_free_unpacked(&out->base, NULL);
+
+    Acme__Common__V1__Money *money = NULL;
+    Acme__ShopV1__Order order = ACME__SHOP_V1__ORDER__INIT;
+    assert_int_equal(acme__shop_v1__order_app_service__call_total(&ch, NULL, &order, &money),
+                     SILK_OK);
+    assert_ptr_equal(ch.req, &order.base);
+    assert_ptr_equal(money->base.descriptor, &acme__common__v1__money__descriptor);
+    protobuf_c_message_free_unpacked(&money->base, NULL);
+}
+
+/* --- protobuf-c's c_package, and a file without a package --- */
+
+static void c_package_and_no_package(void **state)
+{
+    assert_string_equal(bill__billing_service__silk_desc.name, "acme.billing.v1.BillingService");
+    assert_string_equal(bill__billing_service__silk_desc.route, "api/billing");
+    assert_ptr_equal(bill__billing_service__silk_desc.methods[0].input,
+                     &bill__invoice__item__descriptor);
+    Bill__BillingService_Handlers billing = {.charge = NULL};
+    (void)billing;
+
+    assert_string_equal(pinger__silk_desc.name, "Pinger");
+    assert_string_equal(pinger__silk_desc.route, "api/pinger");
+    assert_string_equal(pinger__silk_desc.methods[0].path, "/Pinger/SendPing");
+    assert_string_equal(pinger__silk_desc.methods[1].http_path, "api/pinger/httpget");
+    Pinger_Handlers pinger = {.send_ping = NULL, .httpget = NULL};
+    (void)pinger;
+
+    assert_string_equal(idle__silk_desc.name, "Idle");
+    assert_int_equal(idle__silk_desc.n_methods, 0);
+    assert_null(idle__silk_desc.methods);
+    silk_server srv = {0};
+    assert_int_equal(idle__serve(&srv, &(Idle_Handlers){0}, NULL), SILK_OK);
+    assert_ptr_equal(srv.desc, &idle__silk_desc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(wstest_descriptor), cmocka_unit_test(wstest_serve_and_invoke),
+        cmocka_unit_test(wstest_calls),      cmocka_unit_test(shop_descriptors),
+        cmocka_unit_test(shop_nested_types), cmocka_unit_test(c_package_and_no_package),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
