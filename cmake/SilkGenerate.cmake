@@ -63,8 +63,10 @@ function(silk_generate)
     add_custom_command(
       OUTPUT ${outs}
       COMMAND ${SILK_PROTOC} --plugin=protoc-gen-silk=${plugin} --c_out=${SG_OUT_DIR}
-              --silk_out=${SG_OUT_DIR} ${flags} ${proto}
+              --silk_out=${SG_OUT_DIR} --dependency_out=${SG_OUT_DIR}/${stem}.d ${flags} ${proto}
       DEPENDS ${proto} ${plugin_dep}
+      # protoc lists the imports it read, so a change to an imported proto regenerates too.
+      DEPFILE ${SG_OUT_DIR}/${stem}.d
       COMMENT "silk: generating C for ${rel}"
       VERBATIM)
     list(APPEND sources ${SG_OUT_DIR}/${stem}.pb-c.c ${SG_OUT_DIR}/${stem}.silk.c)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # silkc_test.sh - silkc end to end: usage, generation, strict compiles, golden output, errors.
-#   silkc_test.sh SILKC CC RUNTIME_INCLUDE SILK_PROTO_DIR CODEGEN_TESTS_DIR
+#   silkc_test.sh SILKC CC RUNTIME_INCLUDE SILK_PROTO_DIR CODEGEN_TESTS_DIR VERSION_INCLUDE
+# (VERSION_INCLUDE holds the silk/version.h the build writes.)
 # With SILK_UPDATE_GOLDEN=1 it rewrites golden/ from the current output instead of comparing.
 set -u
 silkc=$(realpath "$1") cc=$2 runtime_inc=$(realpath "$3") silk_protos=$(realpath "$4")
-tests=$(realpath "$5")
+tests=$(realpath "$5") version_inc=$(realpath "$6")
 plugin=$(dirname "$silkc")/protoc-gen-silk
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -81,12 +82,12 @@ warnings="-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototype
 for f in $(cd "$gen" && find . -name '*.silk.c' | sort); do
     # shellcheck disable=SC2086
     expect_status 0 "${f#./} compiles cleanly" \
-        "$cc" -std=c11 -fsyntax-only $warnings -I"$runtime_inc" -I"$gen" "$gen/$f"
+        "$cc" -std=c11 -fsyntax-only $warnings -I"$runtime_inc" -I"$version_inc" -I"$gen" "$gen/$f"
 done
 if command -v c++ >/dev/null; then
     for f in wstest shop silk/ws; do
         expect_status 0 "$f.silk.h compiles as C++" \
-            c++ -x c++ -fsyntax-only -Wall -Wextra -Werror -I"$runtime_inc" -I"$gen" \
+            c++ -x c++ -fsyntax-only -Wall -Wextra -Werror -I"$runtime_inc" -I"$version_inc" -I"$gen" \
             "$gen/$f.silk.h"
     done
 fi
