@@ -6,7 +6,8 @@
 # Binaries come from $BUILD_DIR (default build/). State (pid files, logs, and the file registry
 # unless $SILK_REGISTRY is set) lives in $SILK_RUN_DIR (default $BUILD_DIR/wstest-run). The
 # gateway listens on $SILK_GATEWAY_LISTEN (default 127.0.0.1:5000). `stop` stops exactly the
-# processes `start` started, by the pids it recorded.
+# processes `start` started, by the pids it recorded. $SILK_RUN_WRAPPER, when set, is put in
+# front of each program (for example "valgrind --leak-check=full").
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -48,7 +49,8 @@ start_one() {
     local name=$1
     shift
     alive "$name" && die "$name is already running (pid $(cat "$run_dir/$name.pid"))"
-    "$@" >"$run_dir/$name.log" 2>&1 &
+    # shellcheck disable=SC2086
+    ${SILK_RUN_WRAPPER:-} "$@" >"$run_dir/$name.log" 2>&1 &
     echo $! >"$run_dir/$name.pid"
 }
 
@@ -58,7 +60,7 @@ stop_one() {
     pid=$(cat "$run_dir/$name.pid")
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid"
-        for _ in $(seq 50); do
+        for _ in $(seq 100); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
