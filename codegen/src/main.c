@@ -1,8 +1,10 @@
 /* main.c - protoc-gen-silk: reads protoc's CodeGeneratorRequest on stdin, writes the response.
  *
- * Errors in the .proto files (an option silk cannot use, a streaming method) go back in the
- * response's error, which protoc prints and turns into its own failure, and to stderr; the
- * exit status is not 0 only when the plugin itself cannot work (unreadable input, I/O). */
+ * Errors in the .proto files (an option silk cannot use, a streaming method) go to stderr,
+ * one "file:line:column: element: what" line each, as compilers print them (protoc passes a
+ * plugin's stderr through); the response's error, which protoc prints after "--silk_out: "
+ * and turns into its own failure, counts them. The exit status is not 0 only when the plugin
+ * itself cannot work (unreadable input, I/O). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,15 +74,11 @@ static void generate(const request *req, response *resp)
     }
 
     if (run.n_errors > 0) {
-        /* protoc prints the error after "--silk_out: " and fails. */
         char *errors = silkgen_buf_take(&run.errors);
-        errors[strlen(errors) - 1] = '\0';
-        for (const char *line = errors; *line != '\0';) {
-            size_t len = strcspn(line, "\n");
-            fprintf(stderr, "protoc-gen-silk: %.*s\n", (int)len, line);
-            line += len + (line[len] == '\n');
-        }
-        resp->error = errors;
+        fputs(errors, stderr);
+        free(errors);
+        resp->error = silkgen_format("protoc-gen-silk: %zu error%s in the .proto files (above)",
+                                     run.n_errors, run.n_errors == 1 ? "" : "s");
     }
     silkgen_run_fini(&run);
 }

@@ -10,51 +10,130 @@ static const char *const verb_names[] = {
     [SILKGEN_PATCH] = "SILK_HTTP_PATCH",
 };
 
+char *silkgen_method_where(const silkgen_service *svc, size_t index, int32_t option)
+{
+    /* FileDescriptorProto.service (6) [service], ServiceDescriptorProto.method (2) [method],
+     * MethodDescriptorProto.options (4), the option's field number. */
+    const int32_t path[] = {6, (int32_t)svc->index, 2, (int32_t)index, 4, option};
+    return silkgen_where(svc->file, path, option != 0 ? 6 : 4);
+}
+
+/* find_field returns the field of req (NULL: not found) named name[0..len). */
+static const Google__Protobuf__FieldDescriptorProto *find_field(const silkgen_message_proto *req,
+                                                                const char *name, size_t len)
+{
+    for (size_t i = 0; req != NULL && i < req->n_field; i++)
+        if (strlen(req->field[i]->name) == len && strncmp(req->field[i]->name, name, len) == 0)
+            return req->field[i];
+    return NULL;
+}
+
+/* is_scalar tells whether a field's value can be a hash key or a path parameter: not a
+ * message, a group, a repeated field or a map. */
+static bool is_scalar(const Google__Protobuf__FieldDescriptorProto *f)
+{
+    return f->label != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED &&
+           f->type != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE &&
+           f->type != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_GROUP;
+}
+
 /* check_hash_key reports a hash_key that names no field of the request, or a field whose
- * value cannot be hashed: a message, a group, a repeated field or a map. */
-static void check_hash_key(silkgen_run *run, const silkgen_service *svc, const silkgen_method *m,
-                           const silkgen_message_proto *req)
+ * value cannot be hashed. */
+static void check_hash_key(silkgen_run *run, const char *where, const silkgen_method *m,
+                           const silkgen_message_proto *req, const char *type)
 {
     const char *key = m->opts.hash_key;
-    const char *type = m->proto->input_type + (m->proto->input_type[0] == '.');
-    for (size_t i = 0; req != NULL && i < req->n_field; i++) {
-        const Google__Protobuf__FieldDescriptorProto *f = req->field[i];
-        if (strcmp(f->name, key) != 0)
-            continue;
-        if (f->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED ||
-            f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE ||
-            f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_GROUP)
-            silkgen_error(run, svc->file->name, m->full_name,
-                          "hash_key \"%s\" is not a scalar field of %s (a message, repeated "
-                          "or map field cannot be hashed)",
-                          key, type);
-        return;
+    const Google__Protobuf__FieldDescriptorProto *f = find_field(req, key, strlen(key));
+    if (f == NULL)
+        silkgen_error(run, where, m->full_name, "hash_key \"%s\" names no field of %s", key, type);
+    else if (!is_scalar(f))
+        silkgen_error(run, where, m->full_name,
+                      "hash_key \"%s\" is not a scalar field of %s (a message, repeated or map "
+                      "field cannot be hashed)",
+                      key, type);
+}
+
+static bool is_ident(const char *s, size_t len)
+{
+    if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return false;
     }
-    silkgen_error(run, svc->file->name, m->full_name, "hash_key \"%s\" names no field of %s", key,
-                  type);
+    return true;
+}
+
+/* check_path_template reports a malformed http path template and path parameters that name
+ * no scalar field of the request. The path is segments between '/'; a segment holding '{'
+ * or '}' must be one {field} and nothing else, field a top-level, non-repeated scalar field
+ * of the request, each named once. */
+static void check_path_template(silkgen_run *run, const char *where, const silkgen_method *m,
+                                const silkgen_message_proto *req, const char *type)
+{
+    const char *path = m->opts.http_path;
+    for (const char *p = path; *p != '\0'; p += strcspn(p, "/"), p += *p == '/') {
+        size_t len = strcspn(p, "/");
+        if (memchr(p, '{', len) == NULL && memchr(p, '}', len) == NULL)
+            continue;
+        if (len < 2 || p[0] != '{' || p[len - 1] != '}' || memchr(p + 1, '{', len - 2) != NULL ||
+            memchr(p + 1, '}', len - 2) != NULL) {
+            silkgen_error(run, where, m->full_name,
+                          "http path \"%s\" is malformed: \"%.*s\" must be a whole path segment "
+                          "of one {field}, with balanced braces",
+                          path, (int)len, p);
+            continue;
+        }
+        const char *name = p + 1;
+        size_t n = len - 2;
+        const Google__Protobuf__FieldDescriptorProto *f = NULL;
+        if (!is_ident(name, n))
+            silkgen_error(run, where, m->full_name,
+                          "http path \"%s\" is malformed: \"{%.*s}\" does not hold a field name",
+                          path, (int)n, name);
+        else if ((f = find_field(req, name, n)) == NULL)
+            silkgen_error(run, where, m->full_name, "path parameter {%.*s} names no field of %s",
+                          (int)n, name, type);
+        else if (!is_scalar(f))
+            silkgen_error(run, where, m->full_name,
+                          "path parameter {%.*s} is not a scalar field of %s (a message, "
+                          "repeated or map field cannot be a path segment)",
+                          (int)n, name, type);
+        for (const char *q = path; f != NULL && q < p; q++)
+            if (*q == '{' && strncmp(q + 1, name, n) == 0 && q[n + 1] == '}') {
+                silkgen_error(run, where, m->full_name,
+                              "path parameter {%.*s} appears twice in \"%s\"", (int)n, name, path);
+                break;
+            }
+    }
 }
 
 void silkgen_method_init(silkgen_run *run, const silkgen_service *svc, size_t index,
                          silkgen_method *m)
 {
     const silkgen_method_proto *mp = svc->proto->method[index];
-    const char *file = svc->file->name;
+    char *where = silkgen_method_where(svc, index, 0);
     memset(m, 0, sizeof *m);
     m->proto = mp;
     m->full_name = silkgen_format("%s.%s", svc->full_name, mp->name);
 
     char *err = silkgen_method_opts_read(mp->options, &m->opts);
-    if (err != NULL)
-        silkgen_error(run, file, m->full_name, "%s", err);
+    if (err != NULL) {
+        char *at = silkgen_method_where(svc, index, (int32_t)m->opts.malformed);
+        silkgen_error(run, at, m->full_name, "%s", err);
+        free(at);
+    }
     free(err);
     if (mp->client_streaming || mp->server_streaming)
-        silkgen_error(run, file, m->full_name,
+        silkgen_error(run, where, m->full_name,
                       "streaming is not supported yet (a %s-streaming method); make it unary",
                       mp->client_streaming ? "client" : "server");
 
     m->lower = silkgen_camel_to_lower(mp->name);
     if (silkgen_is_c_keyword(m->lower))
-        silkgen_error(run, file, m->full_name,
+        silkgen_error(run, where, m->full_name,
                       "its C name \"%s\" is a C keyword; rename the method", m->lower);
 
     const silkgen_file_proto *in_file = NULL, *out_file = NULL;
@@ -64,14 +143,24 @@ void silkgen_method_init(silkgen_run *run, const silkgen_service *svc, size_t in
     m->in_lower = silkgen_c_lower(mp->input_type, in_file);
     m->out_type = silkgen_c_name(mp->output_type, out_file);
     m->out_lower = silkgen_c_lower(mp->output_type, out_file);
-    if (m->opts.hash_key != NULL)
-        check_hash_key(run, svc, m, in);
+    const char *type = mp->input_type + (mp->input_type[0] == '.');
+    if (m->opts.hash_key != NULL) {
+        char *at = silkgen_method_where(svc, index, SILKGEN_OPT_HASH_KEY);
+        check_hash_key(run, at, m, in, type);
+        free(at);
+    }
+    if (m->opts.has_http) {
+        char *at = silkgen_method_where(svc, index, SILKGEN_OPT_HTTP);
+        check_path_template(run, at, m, in, type);
+        free(at);
+    }
 
     m->http_path = silkgen_http_path(svc->route, m->opts.http_path, mp->name);
     /* The SourceCodeInfo path of the method: FileDescriptorProto.service (6) [service],
      * ServiceDescriptorProto.method (2) [method]. */
     const int32_t path[] = {6, (int32_t)svc->index, 2, (int32_t)index};
     m->comment = silkgen_comment(svc->file, path, 4);
+    free(where);
 }
 
 void silkgen_method_fini(silkgen_method *m)

@@ -148,7 +148,7 @@ static const char *read_field(const opt_field *f, const ProtobufCMessageUnknownF
 /* read_fields reads every field of the table found among msg's unknown fields (a field that
  * appears twice: the last one wins, as in protobuf). */
 static char *read_fields(const ProtobufCMessage *msg, const opt_field *fields, size_t n_fields,
-                         void *out)
+                         void *out, uint32_t *malformed)
 {
     for (size_t i = 0; msg != NULL && i < msg->n_unknown_fields; i++) {
         const ProtobufCMessageUnknownField *u = &msg->unknown_fields[i];
@@ -156,8 +156,10 @@ static char *read_fields(const ProtobufCMessage *msg, const opt_field *fields, s
             if (u->tag != fields[k].number)
                 continue;
             const char *err = read_field(&fields[k], u, out);
-            if (err != NULL)
+            if (err != NULL) {
+                *malformed = fields[k].number;
                 return silkgen_format("option (%s) is malformed: %s", fields[k].name, err);
+            }
         }
     }
     return NULL;
@@ -168,7 +170,7 @@ char *silkgen_service_opts_read(const Google__Protobuf__ServiceOptions *opts,
 {
     memset(out, 0, sizeof *out);
     return read_fields(opts ? &opts->base : NULL, service_fields,
-                       sizeof service_fields / sizeof service_fields[0], out);
+                       sizeof service_fields / sizeof service_fields[0], out, &out->malformed);
 }
 
 void silkgen_service_opts_fini(silkgen_service_opts *opts)
@@ -182,7 +184,7 @@ char *silkgen_method_opts_read(const Google__Protobuf__MethodOptions *opts,
 {
     memset(out, 0, sizeof *out);
     return read_fields(opts ? &opts->base : NULL, method_fields,
-                       sizeof method_fields / sizeof method_fields[0], out);
+                       sizeof method_fields / sizeof method_fields[0], out, &out->malformed);
 }
 
 void silkgen_method_opts_fini(silkgen_method_opts *opts)

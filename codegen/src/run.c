@@ -8,7 +8,7 @@
 struct silkgen_route_claim {
     char *route;
     char *service; /* full name */
-    char *file;
+    char *file;    /* where the service is declared */
 };
 
 void silkgen_run_init(silkgen_run *run, const Google__Protobuf__Compiler__CodeGeneratorRequest *req)
@@ -29,10 +29,10 @@ void silkgen_run_fini(silkgen_run *run)
     memset(run, 0, sizeof *run);
 }
 
-void silkgen_error(silkgen_run *run, const char *file, const char *element, const char *fmt, ...)
+void silkgen_error(silkgen_run *run, const char *where, const char *element, const char *fmt, ...)
 {
     va_list ap;
-    silkgen_printf(&run->errors, "%s: %s: ", file, element);
+    silkgen_printf(&run->errors, "%s: %s: ", where, element);
     va_start(ap, fmt);
     silkgen_vprintf(&run->errors, fmt, ap);
     va_end(ap);
@@ -102,13 +102,29 @@ const char *silkgen_comment(const silkgen_file_proto *file, const int32_t *path,
     return NULL;
 }
 
-void silkgen_claim_route(silkgen_run *run, const char *file, const char *service, const char *route)
+char *silkgen_where(const silkgen_file_proto *file, const int32_t *path, size_t len)
+{
+    const Google__Protobuf__SourceCodeInfo *info = file->source_code_info;
+    for (; info != NULL && len > 0; len--) {
+        for (size_t i = 0; i < info->n_location; i++) {
+            const Google__Protobuf__SourceCodeInfo__Location *loc = info->location[i];
+            if (loc->n_path == len && loc->n_span >= 2 &&
+                memcmp(loc->path, path, len * sizeof *path) == 0)
+                return silkgen_format("%s:%d:%d", file->name, (int)loc->span[0] + 1,
+                                      (int)loc->span[1] + 1);
+        }
+    }
+    return silkgen_strdup(file->name);
+}
+
+void silkgen_claim_route(silkgen_run *run, const char *where, const char *service,
+                         const char *route)
 {
     for (size_t i = 0; i < run->n_routes; i++) {
         const silkgen_route_claim *c = &run->routes[i];
         if (strcmp(c->route, route) == 0) {
-            silkgen_error(run, file, service, "route \"%s\" is taken by %s (%s)", route, c->service,
-                          c->file);
+            silkgen_error(run, where, service, "route \"%s\" is taken by %s (%s)", route,
+                          c->service, c->file);
             return;
         }
     }
@@ -119,6 +135,6 @@ void silkgen_claim_route(silkgen_run *run, const char *file, const char *service
     routes[run->n_routes++] = (silkgen_route_claim){
         .route = silkgen_strdup(route),
         .service = silkgen_strdup(service),
-        .file = silkgen_strdup(file),
+        .file = silkgen_strdup(where),
     };
 }

@@ -18,6 +18,14 @@ static bool path_ok(const char *path, bool templates)
     return strstr(path, "//") == NULL;
 }
 
+char *silkgen_service_where(const silkgen_service *svc, int32_t option)
+{
+    /* FileDescriptorProto.service (6) [service], ServiceDescriptorProto.options (3), the
+     * option's field number. */
+    const int32_t path[] = {6, (int32_t)svc->index, 3, option};
+    return silkgen_where(svc->file, path, option != 0 ? 4 : 2);
+}
+
 /* --- the C names a service's output defines, and protoc-c's for the same service --- */
 
 typedef struct c_ident {
@@ -63,14 +71,16 @@ static void check_idents(silkgen_run *run, const silkgen_service *svc)
         add_ident(&ids, silkgen_format("%s__%s", l, m->lower),
                   silkgen_format("protoc-c's stub of %s", name));
     }
+    char *where = silkgen_service_where(svc, 0);
     for (size_t i = 0; i < ids.count; i++) {
         for (size_t k = i + 1; k < ids.count; k++) {
             if (strcmp(ids.items[i].name, ids.items[k].name) == 0)
-                silkgen_error(run, svc->file->name, svc->full_name,
+                silkgen_error(run, where, svc->full_name,
                               "the C name %s would be both %s and %s; rename a method",
                               ids.items[i].name, ids.items[i].owner, ids.items[k].owner);
         }
     }
+    free(where);
     for (size_t i = 0; i < ids.count; i++) {
         free(ids.items[i].name);
         free(ids.items[i].owner);
@@ -84,17 +94,19 @@ static void check_web_paths(silkgen_run *run, const silkgen_service *svc)
 {
     for (size_t i = 0; i < svc->n_methods; i++) {
         const silkgen_method *m = &svc->methods[i];
+        char *where = silkgen_method_where(svc, i, SILKGEN_OPT_HTTP);
         if (m->opts.has_http && !path_ok(m->http_path, true))
-            silkgen_error(run, svc->file->name, m->full_name,
+            silkgen_error(run, where, m->full_name,
                           "http path \"%s\" may hold only letters, digits, \"-._~/:\" and "
                           "{field} templates, and no \"//\"",
                           m->http_path);
         for (size_t k = 0; k < i; k++) {
             const silkgen_method *o = &svc->methods[k];
             if (o->opts.verb == m->opts.verb && strcmp(o->http_path, m->http_path) == 0)
-                silkgen_error(run, svc->file->name, m->full_name,
-                              "its web route \"%s\" is %s's already", m->http_path, o->proto->name);
+                silkgen_error(run, where, m->full_name, "its web route \"%s\" is %s's already",
+                              m->http_path, o->proto->name);
         }
+        free(where);
     }
 }
 
@@ -114,19 +126,23 @@ void silkgen_service_init(silkgen_run *run, const silkgen_file_proto *file, size
 
     silkgen_service_opts opts;
     char *err = silkgen_service_opts_read(sp->options, &opts);
+    char *where = silkgen_service_where(svc, (int32_t)opts.malformed);
     if (err != NULL)
-        silkgen_error(run, file->name, svc->full_name, "%s", err);
+        silkgen_error(run, where, svc->full_name, "%s", err);
     free(err);
+    free(where);
+    where = silkgen_service_where(svc, SILKGEN_OPT_ROUTE);
     svc->route = silkgen_route(opts.route, sp->name);
     svc->websocket = opts.websocket;
     if (*svc->route == '\0' || !path_ok(svc->route, false))
-        silkgen_error(run, file->name, svc->full_name,
+        silkgen_error(run, where, svc->full_name,
                       "route \"%s\" must be non-empty and hold only letters, digits, \"-._~/\" "
                       "and {service}, and no \"//\"",
                       opts.route ? opts.route : svc->route);
     else
-        silkgen_claim_route(run, file->name, svc->full_name, svc->route);
+        silkgen_claim_route(run, where, svc->full_name, svc->route);
     silkgen_service_opts_fini(&opts);
+    free(where);
 
     /* The SourceCodeInfo path of the service: FileDescriptorProto.service (6) [index]. */
     const int32_t path[] = {6, (int32_t)index};

@@ -37,7 +37,9 @@ static void usage(FILE *out)
             "  -h, --help                print this help and exit\n"
             "  --version                 print silkc's version and exit\n"
             "\n"
-            "silkc runs protoc and protoc-gen-c from PATH and the protoc-gen-silk beside it.\n"
+            "silkc runs protoc and protoc-gen-c from PATH and the protoc-gen-silk beside it;\n"
+            "silk's protos are the installed ones (../share/silk/proto from silkc's folder),\n"
+            "or the source tree's proto/ when silkc runs from a build tree.\n"
             "\n"
             "exit status:\n"
             "  0  generated\n"
@@ -138,9 +140,9 @@ static int mkdirs(const char *dir)
     return 0;
 }
 
-/* plugin_path returns the protoc-gen-silk beside this executable (the caller's to free), or
- * NULL after saying why. */
-static char *plugin_path(void)
+/* self_dir returns the folder of this executable (the caller's to free), or NULL after saying
+ * why. */
+static char *self_dir(void)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -150,8 +152,18 @@ static char *plugin_path(void)
     }
     self[n] = '\0';
     *strrchr(self, '/') = '\0';
+    char *dir = strdup(self);
+    if (dir == NULL)
+        die(EXIT_FAILED, "out of memory");
+    return dir;
+}
+
+/* plugin_path returns the protoc-gen-silk beside this executable in dir (the caller's to
+ * free), or NULL after saying why. */
+static char *plugin_path(const char *dir)
+{
     char *plugin = NULL;
-    if (asprintf(&plugin, "%s/protoc-gen-silk", self) < 0)
+    if (asprintf(&plugin, "%s/protoc-gen-silk", dir) < 0)
         die(EXIT_FAILED, "out of memory");
     if (access(plugin, X_OK) != 0) {
         fprintf(stderr, "silkc: %s: %s (it is installed beside silkc)\n", plugin, strerror(errno));
@@ -161,13 +173,28 @@ static char *plugin_path(void)
     return plugin;
 }
 
-/* silk_proto_dir is where silk's own protos are: the source tree's proto/ when silkc runs
- * from a build tree that still has it, else the installed copy. */
-static const char *silk_proto_dir(void)
+/* silk_proto_dir returns where silk's own protos are (the caller's to free): the installed
+ * copy found from this executable's folder dir (bin/../share/silk/proto), else the source
+ * tree's proto/ when silkc runs from a build tree, else the configured install folder. */
+static char *silk_proto_dir(const char *dir)
 {
-    if (is_file(SILK_SOURCE_PROTO_DIR "/silk/options.proto"))
-        return SILK_SOURCE_PROTO_DIR;
-    return SILK_INSTALL_PROTO_DIR;
+    char *installed = NULL, *found = NULL;
+    if (asprintf(&installed, "%s/%s", dir, SILK_INSTALL_PROTO_DIR_FROM_BIN) < 0)
+        die(EXIT_FAILED, "out of memory");
+    char *options = NULL;
+    if (asprintf(&options, "%s/silk/options.proto", installed) < 0)
+        die(EXIT_FAILED, "out of memory");
+    if (is_file(options))
+        found = absolute(installed);
+    else if (is_file(SILK_SOURCE_PROTO_DIR "/silk/options.proto"))
+        found = strdup(SILK_SOURCE_PROTO_DIR);
+    else
+        found = strdup(SILK_INSTALL_PROTO_DIR);
+    free(options);
+    free(installed);
+    if (found == NULL)
+        die(EXIT_FAILED, "out of memory");
+    return found;
 }
 
 /* run runs argv and waits for it; protoc's own output goes straight to ours. */
@@ -265,10 +292,14 @@ static int generate(silkc_args *args)
         fprintf(stderr, "silkc: cannot make %s: %s\n", args->out, strerror(errno));
         return EXIT_FAILED;
     }
-    char *plugin = plugin_path();
-    if (plugin == NULL)
+    char *self = self_dir();
+    char *plugin = self ? plugin_path(self) : NULL;
+    if (plugin == NULL) {
+        free(self);
         return EXIT_FAILED;
-    const char *silk_protos = silk_proto_dir();
+    }
+    char *silk_protos = silk_proto_dir(self);
+    free(self);
     strv cmd = {0};
     strv_addf(&cmd, "protoc");
     strv_addf(&cmd, "--plugin=protoc-gen-silk=%s", plugin);
@@ -300,6 +331,7 @@ static int generate(silkc_args *args)
     int status = run(cmd.items);
     strv_fini(&cmd);
     free(plugin);
+    free(silk_protos);
     return status;
 }
 

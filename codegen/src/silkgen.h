@@ -137,6 +137,7 @@ typedef enum silkgen_verb {
 typedef struct silkgen_service_opts {
     char *route; /* the template as written; NULL when unset */
     bool websocket;
+    uint32_t malformed; /* the field number of the option found malformed; 0 when none */
 } silkgen_service_opts;
 
 /* silkgen_method_opts holds a method's silk options; zero is "all unset". */
@@ -148,6 +149,7 @@ typedef struct silkgen_method_opts {
     uint32_t timeout_ms;
     uint32_t retries;
     bool idempotent;
+    uint32_t malformed; /* the field number of the option found malformed; 0 when none */
 } silkgen_method_opts;
 
 /* silkgen_service_opts_read fills out from opts (NULL: no options). It returns NULL on
@@ -183,7 +185,8 @@ typedef struct silkgen_run {
 void silkgen_run_init(silkgen_run *run,
                       const Google__Protobuf__Compiler__CodeGeneratorRequest *req);
 void silkgen_run_fini(silkgen_run *run);
-/* silkgen_error records an error naming the .proto file and the element ("pkg.Svc.Method"). */
+/* silkgen_error records an error naming where (the .proto file, with a line and column when
+ * protoc gave source info: see silkgen_where) and the element ("pkg.Svc.Method"). */
 void silkgen_error(silkgen_run *run, const char *file, const char *element, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* silkgen_find_file returns the request's file with that name, or NULL. */
@@ -196,9 +199,13 @@ const silkgen_message_proto *silkgen_find_message(const silkgen_run *run, const 
 /* silkgen_comment returns the leading comment recorded for a SourceCodeInfo path in file,
  * or NULL (protoc records none without source info, or when there is no comment). */
 const char *silkgen_comment(const silkgen_file_proto *file, const int32_t *path, size_t len);
-/* silkgen_claim_route records that service (a full name, in file) answers on route and
- * reports an error when a service generated earlier in the run answers there already. */
-void silkgen_claim_route(silkgen_run *run, const char *file, const char *service,
+/* silkgen_where names a place in file for an error: "dir/a.proto:12:5" (line and column of
+ * the SourceCodeInfo location of path, or of its longest prefix that has one), or just the
+ * file's name when protoc sent no source info. Caller frees. */
+char *silkgen_where(const silkgen_file_proto *file, const int32_t *path, size_t len);
+/* silkgen_claim_route records that service (a full name, declared at where) answers on route
+ * and reports an error when a service generated earlier in the run answers there already. */
+void silkgen_claim_route(silkgen_run *run, const char *where, const char *service,
                          const char *route);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -233,6 +240,13 @@ typedef struct silkgen_service {
     size_t n_methods;
     silkgen_method *methods;
 } silkgen_service;
+
+/* silkgen_method_where is silkgen_where for method index of svc: where option (a field
+ * number of MethodOptions) is set, or the method when it is not set or option is 0. */
+char *silkgen_method_where(const silkgen_service *svc, size_t index, int32_t option);
+/* silkgen_service_where is silkgen_where for svc: where option (a field number of
+ * ServiceOptions) is set, or the service when it is not set or option is 0. */
+char *silkgen_service_where(const silkgen_service *svc, int32_t option);
 
 /* silkgen_method_init derives method index of svc, reporting what is wrong with it. */
 void silkgen_method_init(silkgen_run *run, const silkgen_service *svc, size_t index,

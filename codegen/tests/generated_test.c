@@ -16,6 +16,7 @@
 #include "billing.silk.h"
 #include "nopkg.silk.h"
 #include "shop.silk.h"
+#include "time/clock.silk.h"
 #include "wstest.silk.h"
 
 /* --- the fake runtime --- */
@@ -285,12 +286,68 @@ static void c_package_and_no_package(void **state)
     assert_ptr_equal(srv.desc, &idle__silk_desc);
 }
 
+/* --- a file in a subfolder, well-known types in requests and responses --- */
+
+static silk_status now(silk_ctx *ctx, const Google__Protobuf__Timestamp *req,
+                       Google__Protobuf__Timestamp *resp, void *user)
+{
+    resp->seconds = req->seconds + 1;
+    return SILK_OK;
+}
+
+static silk_status set_alarm(silk_ctx *ctx, const Acme__Time__V1__Alarm *req,
+                             Google__Protobuf__Duration *resp, void *user)
+{
+    resp->seconds = req->at->seconds;
+    return SILK_OK;
+}
+
+static void wkt_and_subfolder(void **state)
+{
+    const silk_service_desc *d = &acme__time__v1__clock_service__silk_desc;
+    assert_string_equal(d->name, "acme.time.v1.ClockService");
+    assert_string_equal(d->route, "api/clock");
+    assert_int_equal(d->n_methods, 3);
+    assert_ptr_equal(d->methods[0].input, &google__protobuf__timestamp__descriptor);
+    assert_ptr_equal(d->methods[0].output, &google__protobuf__timestamp__descriptor);
+    assert_ptr_equal(d->methods[1].input, &acme__time__v1__alarm__descriptor);
+    assert_ptr_equal(d->methods[1].output, &google__protobuf__duration__descriptor);
+    assert_string_equal(d->methods[1].http_path, "api/clock/alarms/{id}");
+    assert_int_equal(d->methods[1].http_verb, SILK_HTTP_PUT);
+    assert_string_equal(d->methods[1].hash_key, "id");
+    assert_ptr_equal(d->methods[2].input, &google__protobuf__bool_value__descriptor);
+    assert_ptr_equal(d->methods[2].output, &google__protobuf__uint64_value__descriptor);
+
+    silk_server srv = {0};
+    Acme__Time__V1__ClockService_Handlers table = {.now = now, .set = set_alarm};
+    assert_int_equal(acme__time__v1__clock_service__serve(&srv, &table, NULL), SILK_OK);
+    Google__Protobuf__Timestamp at = GOOGLE__PROTOBUF__TIMESTAMP__INIT, next = at;
+    at.seconds = 41;
+    assert_int_equal(d->methods[0].invoke(NULL, &at.base, &next.base, srv.handlers, NULL), SILK_OK);
+    assert_int_equal(next.seconds, 42);
+    Acme__Time__V1__Alarm alarm = ACME__TIME__V1__ALARM__INIT;
+    alarm.at = &at;
+    Google__Protobuf__Duration left = GOOGLE__PROTOBUF__DURATION__INIT;
+    assert_int_equal(d->methods[1].invoke(NULL, &alarm.base, &left.base, srv.handlers, NULL),
+                     SILK_OK);
+    assert_int_equal(left.seconds, 41);
+
+    silk_channel ch = {0};
+    Google__Protobuf__BoolValue any = GOOGLE__PROTOBUF__BOOL_VALUE__INIT;
+    Google__Protobuf__UInt64Value *count = NULL;
+    assert_int_equal(acme__time__v1__clock_service__call_count(&ch, NULL, &any, &count), SILK_OK);
+    assert_ptr_equal(ch.method, &d->methods[2]);
+    assert_ptr_equal(count->base.descriptor, &google__protobuf__uint64_value__descriptor);
+    protobuf_c_message_free_unpacked(&count->base, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(wstest_descriptor), cmocka_unit_test(wstest_serve_and_invoke),
         cmocka_unit_test(wstest_calls),      cmocka_unit_test(shop_descriptors),
         cmocka_unit_test(shop_nested_types), cmocka_unit_test(c_package_and_no_package),
+        cmocka_unit_test(wkt_and_subfolder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
