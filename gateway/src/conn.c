@@ -1,4 +1,5 @@
 /* conn.c - one client connection: HTTP requests, the calls they make, or a WebSocket session. */
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -6,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,9 +15,11 @@
 #include <ev.h>
 
 #include <silk/ctx.h>
+#include <silk/json.h>
 #include <silk/log.h>
 
 #include "handshake.h"
+#include "silk/health.silk.h"
 #include "http.h"
 #include "json.h"
 #include "loop.h"
@@ -43,9 +47,21 @@ typedef enum conn_state {
 
 /* A call made for an HTTP request. It outlives its connection when the client goes away
  * first: conn is then NULL, and the completion only frees it. */
+/* A deep health check: Health/Check on every service, answered once all have completed. It
+ * outlives its connection like a call does: conn is then NULL. */
+typedef struct health {
+    conn *conn;
+    size_t pending;
+    size_t n;
+    silk_status *st; /* by service index */
+    char **why;      /* by service index: the failure's message, or NULL */
+} health;
+
 struct silk__gw_call {
     silk__gw_loop *loop;
-    conn *conn; /* touched only on the loop */
+    conn *conn;     /* touched only on the loop */
+    health *health; /* for a deep health check's call, else NULL */
+    size_t index;   /* the service checked */
     ProtobufCMessage *req;
     silk_status st;
     ProtobufCMessage *resp;
@@ -66,9 +82,12 @@ struct silk__gw_conn {
     size_t in_len, in_off;
     char *out; /* an HTTP response being written */
     size_t out_len, out_off;
-    bool close_after; /* close once out is written */
-    bool continued;   /* "100 Continue" was sent for the current request */
+    bool close_after;      /* close once out is written */
+    bool continued;        /* "100 Continue" was sent for the current request */
+    ev_tstamp req_start;   /* when the current request was complete, for its latency */
+    const char *req_route; /* the current request's route, for metrics */
     call *call;
+    health *health; /* a deep health check in flight */
     silk__gw_ws *ws;
     char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* "" until a session is open */
     conn *prev, *next;
@@ -121,16 +140,52 @@ static int respond(conn *c, int status, const char *extra_headers, const char *j
     c->out_len = len;
     c->out_off = 0;
     c->close_after = close;
-    if (c->state != CONN_WS)
+    if (c->state != CONN_WS) {
         c->state = CONN_WRITING;
+        double now = ev_time();
+        silk__gw_metrics_request(&c->loop->metrics, c->req_route ? c->req_route : "other", status,
+                                 c->req_start > 0 ? now - c->req_start : 0);
+    }
     return 0;
 }
 
-/* respond_error answers {"code":..,"message":..} with an HTTP status. */
+/* respond_metrics answers GET /metrics. */
+static int respond_metrics(conn *c, bool close)
+{
+    silk__gw *gw = c->loop->gw;
+    pthread_mutex_lock(&gw->lock);
+    size_t sessions = silk__gw_sessions_count(&gw->sessions);
+    pthread_mutex_unlock(&gw->lock);
+    char *text = silk__gw_metrics_text(&c->loop->metrics, sessions, c->loop->n_conns);
+    if (text == NULL)
+        return -1;
+    size_t len;
+    close = close || c->loop->stopping;
+    char *out = silk__gw_http_response(200, NULL, "text/plain; version=0.0.4; charset=utf-8", text,
+                                       strlen(text), close, &len);
+    free(text);
+    if (out == NULL)
+        return -1;
+    if (c->http->req.method == HTTP_HEAD)
+        len = (size_t)(strstr(out, "\r\n\r\n") + 4 - out);
+    free(c->out);
+    c->out = out;
+    c->out_len = len;
+    c->out_off = 0;
+    c->close_after = close;
+    c->state = CONN_WRITING;
+    silk__gw_metrics_request(&c->loop->metrics, "/metrics", 200, ev_time() - c->req_start);
+    return 0;
+}
+
+/* respond_error answers {"code":..,"message":..} (or, with --wrap-response, Silky's wrapped
+ * form) with an HTTP status. */
 static int respond_error(conn *c, int status, silk_status code, const char *message,
                          const char *extra_headers, bool close)
 {
-    char *json = silk__gw_json_error(code, message);
+    char *json = c->loop->gw->opts.wrap_response
+                     ? silk__gw_json_wrapped(status, code, NULL, message)
+                     : silk__gw_json_error(code, message);
     if (json == NULL)
         return -1;
     int rv = respond(c, status, extra_headers, json, close);
@@ -154,25 +209,38 @@ static void on_call_done(silk_status st, ProtobufCMessage *resp, const char *mes
     silk__gw_loop_push(k->loop, &k->done);
 }
 
+static void health_done(call *k);
+
 void silk__gw_conn_call_done(call *k)
 {
+    if (k->health != NULL) {
+        health_done(k);
+        return;
+    }
     conn *c = k->conn;
     if (c != NULL) {
         c->call = NULL;
         int rv;
+        bool close = !c->http->req.keep_alive;
         if (k->st == SILK_OK) {
-            char err[256];
-            char *json = silk__gw_json_from_message(k->resp, err, sizeof err);
-            if (json != NULL) {
-                rv = respond(c, 200, NULL, json, !c->http->req.keep_alive);
+            char err[256], *json = NULL;
+            silk_status st = silk_json_from_message(k->resp, &json, NULL, err, sizeof err);
+            if (st == SILK_OK && c->loop->gw->opts.wrap_response) {
+                char *wrapped = silk__gw_json_wrapped(200, SILK_OK, json, NULL);
                 free(json);
-            } else {
-                rv = respond_error(c, 500, SILK_INTERNAL, err, NULL, !c->http->req.keep_alive);
+                json = wrapped;
+                if (json == NULL)
+                    st = SILK_RESOURCE_EXHAUSTED;
             }
+            if (st == SILK_OK)
+                rv = respond(c, 200, NULL, json, close);
+            else
+                rv = respond_error(c, 500, SILK_INTERNAL, err, NULL, close);
+            free(json);
         } else {
             const char *msg = k->message ? k->message : silk_status_str(k->st);
-            rv = respond_error(c, silk_status_http(k->st), k->st, msg, NULL,
-                               !c->http->req.keep_alive);
+            silk__gw_metrics_upstream_failure(&c->loop->metrics, (int)k->st);
+            rv = respond_error(c, silk_status_http(k->st), k->st, msg, NULL, close);
         }
         if (rv != 0)
             conn_close(c, "out of memory");
@@ -201,29 +269,170 @@ static const char *request_business_id(const ProtobufCMessage *msg,
     return silk__gw_route_business_id(req, buf, size) > 0 ? buf : NULL;
 }
 
+/* is_json_type tells whether a Content-Type names JSON: application/json, or any type
+ * ending in "+json". */
+static bool is_json_type(const char *type)
+{
+    size_t n = strcspn(type, ";");
+    while (n > 0 && (type[n - 1] == ' ' || type[n - 1] == '\t'))
+        n--;
+    static const char json[] = "application/json", plus[] = "+json";
+    return (n == sizeof json - 1 && strncasecmp(type, json, n) == 0) ||
+           (n > sizeof plus - 1 &&
+            strncasecmp(type + n - (sizeof plus - 1), plus, sizeof plus - 1) == 0);
+}
+
+/* is_blank tells whether len bytes of s are all JSON whitespace. */
+static bool is_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return false;
+    return true;
+}
+
+/* build_request makes a call's request message from the HTTP request: the JSON body for POST,
+ * PUT and PATCH, the query parameters for GET and DELETE, then the path's {field}s. It
+ * returns SILK_OK with *out the caller's, or an error with err set and *http_status the
+ * answer's status (415 for a body that is not JSON, 400 otherwise). */
+static silk_status build_request(const silk__gw_http_request *req, const silk__gw_route *r,
+                                 ProtobufCMessage **out, int *http_status, char *err,
+                                 size_t err_size)
+{
+    const ProtobufCMessageDescriptor *desc = r->method->input;
+    ProtobufCMessage *msg = NULL;
+    silk_status st;
+    *out = NULL;
+    *http_status = 400;
+    bool from_query =
+        req->method == HTTP_GET || req->method == HTTP_HEAD || req->method == HTTP_DELETE;
+    if (!from_query) {
+        const char *type = silk__gw_http_header_get(req, "Content-Type");
+        if (req->body_len > 0 && type != NULL && !is_json_type(type)) {
+            *http_status = 415;
+            snprintf(err, err_size, "the body must be application/json, not %.100s", type);
+            return SILK_INVALID_ARGUMENT;
+        }
+        /* An empty body is the empty message. */
+        bool blank = is_blank(req->body, req->body_len);
+        st = silk_json_to_message(desc, blank ? "{}" : req->body, blank ? 2 : req->body_len, &msg,
+                                  err, err_size);
+        if (st != SILK_OK) {
+            if (st == SILK_RESOURCE_EXHAUSTED)
+                *http_status = 503;
+            return st;
+        }
+    } else {
+        st = silk_json_to_message(desc, "{}", 2, &msg, err, err_size);
+        if (st != SILK_OK)
+            return st;
+        size_t qlen = strlen(req->query) + 1;
+        char name[256], *value = malloc(qlen);
+        const char *cursor = req->query;
+        int rv;
+        if (value == NULL) {
+            protobuf_c_message_free_unpacked(msg, NULL);
+            snprintf(err, err_size, "out of memory");
+            return SILK_RESOURCE_EXHAUSTED;
+        }
+        while (st == SILK_OK &&
+               (rv = silk__gw_http_query_next(&cursor, name, sizeof name, value, qlen)) != 0) {
+            if (rv < 0) {
+                snprintf(err, err_size, "malformed query string");
+                st = SILK_INVALID_ARGUMENT;
+                break;
+            }
+            /* Every name of the business id fills business_id, when the message has one;
+             * it travels as metadata either way. */
+            const char *field = name;
+            if (silk__gw_route_is_business_id_name(name)) {
+                if (protobuf_c_message_descriptor_get_field_by_name(desc, "business_id") == NULL)
+                    continue;
+                field = "business_id";
+            }
+            char why[256];
+            st = silk_json_set_field(msg, field, value, why, sizeof why);
+            if (st != SILK_OK)
+                snprintf(err, err_size, "query parameter %.100s: %s", name, why);
+        }
+        free(value);
+    }
+    for (size_t i = 0; st == SILK_OK && i < r->n_params; i++) {
+        const silk__gw_route_param *p = &r->params[i];
+        char name[128], value[1024], why[256];
+        snprintf(name, sizeof name, "%.*s", (int)p->name_len, p->name);
+        if (silk__gw_http_url_decode(p->value, p->value_len, value, sizeof value) < 0) {
+            snprintf(err, err_size, "path parameter %s: badly escaped or too long", name);
+            st = SILK_INVALID_ARGUMENT;
+            break;
+        }
+        st = silk_json_set_field(msg, name, value, why, sizeof why);
+        if (st != SILK_OK)
+            snprintf(err, err_size, "path parameter %s: %s", name, why);
+    }
+    if (st != SILK_OK) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        if (st == SILK_RESOURCE_EXHAUSTED)
+            *http_status = 503;
+        return st;
+    }
+    *out = msg;
+    return SILK_OK;
+}
+
+/* set_metadata puts the call's metadata into ctx: the business id, and the headers named by
+ * --forward-header under their lower-cased names. It returns SILK_OK or why not. */
+static silk_status set_metadata(const silk__gw *gw, silk_ctx *ctx, const char *bid,
+                                const silk__gw_http_request *req)
+{
+    silk_status st = SILK_OK;
+    if (bid != NULL)
+        st = silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, bid);
+    for (size_t i = 0; st == SILK_OK && i < gw->opts.n_forward_headers; i++) {
+        const char *name = gw->opts.forward_headers[i];
+        const char *v = silk__gw_http_header_get(req, name);
+        if (v == NULL)
+            continue;
+        char key[SILK_MD_MAX_KEY + 1];
+        size_t n = 0;
+        for (; name[n] != '\0' && n < SILK_MD_MAX_KEY; n++)
+            key[n] = (char)tolower((unsigned char)name[n]);
+        key[n] = '\0';
+        st = silk_ctx_set(ctx, key, v);
+    }
+    return st;
+}
+
 static int start_call(conn *c, const silk__gw_route *r)
 {
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
     bool close = !req->keep_alive;
-    char err[256];
+    char err[512];
     ProtobufCMessage *msg;
+    int http_status;
 
-    silk_status st =
-        silk__gw_json_to_message(r->method->input, req->body, req->body_len, &msg, err, sizeof err);
+    silk_status st = build_request(req, r, &msg, &http_status, err, sizeof err);
     if (st != SILK_OK)
-        return respond_error(c, silk_status_http(st), st, err, NULL, close);
+        return respond_error(c, http_status, st, err, NULL, close);
 
     call *k = calloc(1, sizeof *k);
     silk_ctx *ctx = silk_ctx_new();
     char bid_buf[SILK__GW_BUSINESS_ID_MAX + 1];
     const char *bid = request_business_id(msg, req, bid_buf, sizeof bid_buf);
-    if (k == NULL || ctx == NULL ||
-        (bid != NULL && silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, bid) != SILK_OK)) {
+    if (k == NULL || ctx == NULL) {
         free(k);
         silk_ctx_free(ctx);
         protobuf_c_message_free_unpacked(msg, NULL);
         return respond_error(c, 503, SILK_UNAVAILABLE, "out of memory", NULL, true);
+    }
+    st = set_metadata(gw, ctx, bid, req);
+    if (st != SILK_OK) {
+        free(k);
+        silk_ctx_free(ctx);
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return respond_error(c, silk_status_http(st), st, "a header cannot travel as metadata",
+                             NULL, close);
     }
     k->loop = c->loop;
     k->conn = c;
@@ -236,6 +445,7 @@ static int start_call(conn *c, const silk__gw_route *r)
         silk_ctx_free(ctx);
         free(k);
         protobuf_c_message_free_unpacked(msg, NULL);
+        silk__gw_metrics_upstream_failure(&c->loop->metrics, (int)st);
         return respond_error(c, silk_status_http(st), st, err, NULL, close);
     }
     silk_ctx_free(ctx);
@@ -244,6 +454,150 @@ static int start_call(conn *c, const silk__gw_route *r)
     silk_log(SILK_LOG_DEBUG, LOG, "call started method=%s business_id=%s", r->method->path,
              bid ? bid : "");
     return 0;
+}
+
+/* ============================================================================
+ * Health: GET /healthz, and with ?deep=1 every service's Health/Check.
+ * ========================================================================== */
+
+static void health_free(health *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->why[i]);
+    free(h->why);
+    free(h->st);
+    free(h);
+}
+
+/* health_answer answers a finished deep check: 200 when every service is SERVING, else 503,
+ * with {"status":..,"services":{"<name>":"SERVING" or "<STATUS>: <why>",...}}. */
+static int health_answer(conn *c, health *h)
+{
+    const silk__gw *gw = c->loop->gw;
+    bool all = true;
+    size_t size = 64;
+    for (size_t i = 0; i < h->n; i++) {
+        all = all && h->st[i] == SILK_OK;
+        size += strlen(gw->services[i]->name) + (h->why[i] ? strlen(h->why[i]) : 0) + 64;
+    }
+    char *json = malloc(size);
+    if (json == NULL)
+        return -1;
+    size_t n = (size_t)snprintf(json, size, "{\"status\":\"%s\",\"services\":{",
+                                all ? "SERVING" : "NOT_SERVING");
+    for (size_t i = 0; i < h->n; i++) {
+        char *why = h->why[i];
+        for (char *p = why; p != NULL && *p != '\0'; p++)
+            if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x80)
+                *p = '?';
+        n += (size_t)snprintf(json + n, size - n, "%s\"%s\":\"%s%s%s\"", i ? "," : "",
+                              gw->services[i]->name,
+                              h->st[i] == SILK_OK ? "SERVING" : silk_status_str(h->st[i]),
+                              why ? ": " : "", why ? why : "");
+    }
+    snprintf(json + n, size - n, "}}");
+    int rv = respond(c, all ? 200 : 503, NULL, json, !c->http->req.keep_alive);
+    free(json);
+    return rv;
+}
+
+static void health_done(call *k)
+{
+    health *h = k->health;
+    const Silk__Health__HealthCheckResponse *r = (const void *)k->resp;
+    if (k->st == SILK_OK &&
+        r->status != SILK__HEALTH__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING) {
+        k->st = SILK_UNAVAILABLE;
+        free(k->message);
+        k->message = strdup("not serving");
+    }
+    h->st[k->index] = k->st;
+    if (k->st != SILK_OK) {
+        h->why[k->index] = k->message;
+        k->message = NULL;
+    }
+    if (k->resp != NULL)
+        protobuf_c_message_free_unpacked(k->resp, NULL);
+    protobuf_c_message_free_unpacked(k->req, NULL);
+    free(k->message);
+    free(k);
+    if (--h->pending > 0)
+        return;
+    conn *c = h->conn;
+    if (c != NULL) {
+        c->health = NULL;
+        if (health_answer(c, h) != 0)
+            conn_close(c, "out of memory");
+        else
+            conn_drive(c);
+    }
+    health_free(h);
+}
+
+/* start_health answers GET /healthz: the gateway itself, or with ?deep=1 every service it
+ * routes, each asked Health/Check with a 2 s deadline. */
+static int start_health(conn *c)
+{
+    silk__gw *gw = c->loop->gw;
+    const silk__gw_http_request *req = &c->http->req;
+    bool close = !req->keep_alive;
+    char deep[8];
+    if (silk__gw_http_query_get(req->query, "deep", deep, sizeof deep) < 0 ||
+        strcmp(deep, "0") == 0 || strcmp(deep, "false") == 0 || gw->n_services == 0)
+        return respond(c, 200, NULL, "{\"status\":\"SERVING\"}", close);
+
+    health *h = calloc(1, sizeof *h);
+    if (h == NULL || (h->st = calloc(gw->n_services, sizeof *h->st)) == NULL ||
+        (h->why = calloc(gw->n_services, sizeof *h->why)) == NULL) {
+        if (h != NULL)
+            free(h->st);
+        free(h);
+        return -1;
+    }
+    h->conn = c;
+    h->n = gw->n_services;
+    h->pending = gw->n_services + 1; /* one for this function, so nothing answers early */
+    c->health = h;
+    c->state = CONN_CALLING;
+    const silk_method_desc *check = &silk__health__health__silk_desc.methods[0];
+    for (size_t i = 0; i < gw->n_services; i++) {
+        call *k = calloc(1, sizeof *k);
+        Silk__Health__HealthCheckRequest *hr = malloc(sizeof *hr);
+        silk_ctx *ctx = silk_ctx_new();
+        if (hr != NULL)
+            silk__health__health_check_request__init(hr);
+        if (k == NULL || hr == NULL || ctx == NULL ||
+            (hr->service = strdup(gw->services[i]->name)) == NULL) {
+            h->st[i] = SILK_RESOURCE_EXHAUSTED;
+            free(k);
+            if (hr != NULL)
+                protobuf_c_message_free_unpacked(&hr->base, NULL);
+            silk_ctx_free(ctx);
+            h->pending--;
+            continue;
+        }
+        silk_ctx_set_timeout(ctx, 2000);
+        k->loop = c->loop;
+        k->health = h;
+        k->index = i;
+        k->req = &hr->base;
+        silk_status st = silk_call_async(gw->channels[i], ctx, check, &hr->base, on_call_done, k);
+        if (st != SILK_OK) {
+            const char *why = silk_ctx_message(ctx);
+            h->st[i] = st;
+            h->why[i] = strdup(why[0] != '\0' ? why : silk_status_str(st));
+            protobuf_c_message_free_unpacked(&hr->base, NULL);
+            free(k);
+            h->pending--;
+        }
+        silk_ctx_free(ctx);
+    }
+    if (--h->pending > 0)
+        return 0;
+    c->health = NULL;
+    int rv = health_answer(c, h);
+    health_free(h);
+    return rv;
 }
 
 /* ============================================================================
@@ -336,6 +690,7 @@ static int open_session(conn *c, const silk__gw_route *r)
         c->ws = NULL;
         return respond_error(c, 503, SILK_UNAVAILABLE, "out of memory", NULL, true);
     }
+    silk__gw_metrics_request(&l->metrics, "websocket", 101, ev_time() - c->req_start);
     silk_log(SILK_LOG_INFO, LOG, "session opened session_id=%s business_id=%s route=%s",
              c->session_id, bid, r->service->route);
     silk__gw_http_parser_fini(c->http);
@@ -370,10 +725,16 @@ static int handle_request(conn *c)
 
     silk_log(SILK_LOG_DEBUG, LOG, "request method=%s path=%s", http_method_str(req->method),
              req->path);
-    enum http_method method = req->method == HTTP_HEAD ? HTTP_GET : req->method;
-    switch (silk__gw_route_find(gw->services, gw->n_services, method, req->path, &r)) {
+    silk__gw_route_kind kind =
+        silk__gw_route_find(gw->services, gw->n_services, req->method, req->path, &r);
+    c->req_start = ev_time();
+    c->req_route = kind == SILK__GW_ROUTE_CALL        ? r.method->path
+                   : kind == SILK__GW_ROUTE_HEALTH    ? "/healthz"
+                   : kind == SILK__GW_ROUTE_WEBSOCKET ? "websocket"
+                                                      : "other";
+    switch (kind) {
     case SILK__GW_ROUTE_HEALTH:
-        return respond(c, 200, NULL, "{\"status\":\"SERVING\"}", close);
+        return start_health(c);
     case SILK__GW_ROUTE_WEBSOCKET:
         return open_session(c, &r);
     case SILK__GW_ROUTE_CALL:
@@ -381,10 +742,16 @@ static int handle_request(conn *c)
             return respond_error(c, 503, SILK_UNAVAILABLE, "the gateway is shutting down", NULL,
                                  true);
         return start_call(c, &r);
-    case SILK__GW_ROUTE_BAD_METHOD:
+    case SILK__GW_ROUTE_METRICS:
+        return respond_metrics(c, close);
+    case SILK__GW_ROUTE_BAD_METHOD: {
+        char allow[128], header[160];
         snprintf(msg, sizeof msg, "%s is not allowed on %.200s", http_method_str(req->method),
                  req->path);
-        return respond_error(c, 405, SILK_UNIMPLEMENTED, msg, NULL, close);
+        snprintf(header, sizeof header, "Allow: %s\r\n",
+                 silk__gw_route_allow(r.allow, allow, sizeof allow));
+        return respond_error(c, 405, SILK_UNIMPLEMENTED, msg, header, close);
+    }
     case SILK__GW_ROUTE_NONE:
     default:
         snprintf(msg, sizeof msg, "no route for %s %.200s", http_method_str(req->method),
@@ -480,6 +847,8 @@ static int conn_drive(conn *c)
                 silk__gw_http_reset(c->http);
                 c->state = CONN_READING;
                 c->continued = false;
+                c->req_start = 0;
+                c->req_route = NULL;
             }
         }
         if (c->state == CONN_READING && c->in != NULL) {
@@ -666,9 +1035,18 @@ static void conn_close(conn *c, const char *why)
     }
     if (c->call != NULL)
         c->call->conn = NULL;
+    if (c->health != NULL)
+        c->health->conn = NULL;
     ev_io_stop(l->ev, &c->rio);
     ev_io_stop(l->ev, &c->wio);
     ev_timer_stop(l->ev, &c->timer);
+    if (c->state != CONN_WS) {
+        /* Closing with unread bytes sends a reset, which can destroy the answer we just sent
+         * (a 413 before the rest of the body): end our side and drop what has arrived. */
+        shutdown(c->fd, SHUT_WR);
+        for (int i = 0; i < 16 && recv(c->fd, l->rbuf, sizeof l->rbuf, MSG_DONTWAIT) > 0; i++)
+            ;
+    }
     close(c->fd);
     if (c->http != NULL) {
         silk__gw_http_parser_fini(c->http);
@@ -712,6 +1090,7 @@ void silk__gw_conn_send(silk__gw_conn *c, const silk__gw_payload *p)
 {
     if (c->ws == NULL)
         return;
+    c->loop->metrics.pushes_sent++;
     if (silk__gw_ws_send(c->ws, p->binary, p->data, p->len) == SILK__GW_WS_ERR_QUEUE_FULL) {
         c->closing_since = ev_now(c->loop->ev);
         silk_log(SILK_LOG_WARN, LOG, "slow consumer closed with 1008 session_id=%s", c->session_id);

@@ -396,6 +396,7 @@ static void loop_fini(silk__gw_loop *l)
         close(l->listen_fd);
     pthread_mutex_destroy(&l->inbox_lock);
     ev_loop_destroy(l->ev);
+    silk__gw_metrics_fini(&l->metrics);
 }
 
 static void close_channels(silk__gw *gw)

@@ -3,6 +3,7 @@
 #define SILK_GATEWAY_GATEWAY_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,9 @@
 /* A session id: "<gateway id>.<32 hex digits>". */
 #define SILK__GW_SESSION_ID_MAX (SILK__GW_ID_MAX + 1 + 32)
 
+/* The most request headers --forward-header may name. */
+#define SILK__GW_MAX_FORWARD_HEADERS 16
+
 typedef struct silk__gw_opts {
     char host[256]; /* where HTTP and WebSocket are served: 127.0.0.1 */
     char port[16];  /* 5000 */
@@ -29,6 +33,9 @@ typedef struct silk__gw_opts {
     uint64_t max_message;   /* largest WebSocket message from a client: 1 MiB */
     size_t max_queued;      /* bytes queued for a session before it is closed as slow: 8 MiB */
     size_t max_connections; /* more get 503: 10000 */
+    bool wrap_response;     /* answer Silky's way: {"result":..,"status":..,"code":..,...} */
+    size_t n_forward_headers;
+    const char *forward_headers[SILK__GW_MAX_FORWARD_HEADERS]; /* sent as call metadata */
 } silk__gw_opts;
 
 typedef struct silk__gw_loop silk__gw_loop;

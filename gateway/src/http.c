@@ -331,9 +331,10 @@ static int hexval(int c)
     return -1;
 }
 
-/* url_decode decodes len bytes of s into out (out_size bytes with the NUL) and returns the
- * decoded length, or -1 when it does not fit or an escape is malformed or a NUL. */
-static long url_decode(const char *s, size_t len, char *out, size_t out_size)
+/* url_decode decodes len bytes of s into out (out_size bytes with the NUL), '+' as a space
+ * when plus_is_space, and returns the decoded length, or -1 when it does not fit or an escape
+ * is malformed or a NUL. */
+static long url_decode_as(const char *s, size_t len, char *out, size_t out_size, bool plus_is_space)
 {
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
@@ -349,7 +350,7 @@ static long url_decode(const char *s, size_t len, char *out, size_t out_size)
             if (c == 0) /* a NUL would cut the string short */
                 return -1;
             i += 2;
-        } else if (c == '+') {
+        } else if (c == '+' && plus_is_space) {
             c = ' ';
         }
         if (n + 1 >= out_size)
@@ -360,6 +361,38 @@ static long url_decode(const char *s, size_t len, char *out, size_t out_size)
         return -1;
     out[n] = '\0';
     return (long)n;
+}
+
+static long url_decode(const char *s, size_t len, char *out, size_t out_size)
+{
+    return url_decode_as(s, len, out, out_size, true);
+}
+
+long silk__gw_http_url_decode(const char *s, size_t len, char *out, size_t out_size)
+{
+    return url_decode_as(s, len, out, out_size, false);
+}
+
+int silk__gw_http_query_next(const char **cursor, char *name, size_t name_size, char *value,
+                             size_t value_size)
+{
+    const char *s = *cursor;
+    while (s != NULL && *s == '&')
+        s++;
+    if (s == NULL || *s == '\0') {
+        *cursor = s;
+        return 0;
+    }
+    const char *end = strchr(s, '&');
+    size_t seg = end ? (size_t)(end - s) : strlen(s);
+    const char *eq = memchr(s, '=', seg);
+    size_t name_len = eq ? (size_t)(eq - s) : seg;
+    const char *v = eq ? eq + 1 : s + seg;
+    *cursor = end ? end + 1 : s + seg;
+    if (url_decode(s, name_len, name, name_size) < 0 ||
+        url_decode(v, (size_t)(s + seg - v), value, value_size) < 0)
+        return -1;
+    return 1;
 }
 
 long silk__gw_http_query_get(const char *query, const char *name, char *out, size_t out_size)
@@ -411,6 +444,8 @@ const char *silk__gw_http_status_reason(int status)
         return "Precondition Failed";
     case 413:
         return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
     case 426:
         return "Upgrade Required";
     case 429:
@@ -423,6 +458,8 @@ const char *silk__gw_http_status_reason(int status)
         return "Internal Server Error";
     case 501:
         return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
     case 504:

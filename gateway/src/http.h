@@ -100,6 +100,19 @@ bool silk__gw_http_header_has_token(const silk__gw_http_request *req, const char
  * is absent, its value does not fit, or its escapes are malformed. */
 long silk__gw_http_query_get(const char *query, const char *name, char *out, size_t out_size);
 
+/* silk__gw_http_query_next reads the next "name=value" pair of a query string at *cursor,
+ * percent-decoding both ('+' is a space) into name (name_size bytes with the NUL) and value
+ * (value_size), and moves *cursor past it. Empty pairs ("a=1&&b=2") are skipped; a pair
+ * without '=' has an empty value. It returns 1 for a pair, 0 at the end, or -1 when a name
+ * or value does not fit or is badly escaped. */
+int silk__gw_http_query_next(const char **cursor, char *name, size_t name_size, char *value,
+                             size_t value_size);
+
+/* silk__gw_http_url_decode percent-decodes len bytes of s ('+' stays '+': a path) into out
+ * (out_size bytes with the NUL) and returns the decoded length, or -1 when it does not fit or
+ * an escape is malformed or a NUL. */
+long silk__gw_http_url_decode(const char *s, size_t len, char *out, size_t out_size);
+
 /* silk__gw_http_status_reason returns the reason phrase of an HTTP status ("Not Found"). */
 const char *silk__gw_http_status_reason(int status);
 

@@ -11,6 +11,7 @@
 #include <ev.h>
 
 #include "gateway.h"
+#include "metrics.h"
 
 typedef struct silk__gw_conn silk__gw_conn;
 typedef struct silk__gw_call silk__gw_call;
@@ -56,6 +57,7 @@ struct silk__gw_loop {
     bool stopping; /* no new sessions or calls; stop once no connection is left */
     silk__gw_conn *conns;
     size_t n_conns;
+    silk__gw_metrics metrics;
     char rbuf[64 * 1024]; /* what connections read HTTP into */
 };
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <silk/ctx.h>
 #include <silk/gateway.h>
 #include <silk/log.h>
 
@@ -34,6 +35,11 @@ static void usage(FILE *out, const char *prog)
             "  --max-queued BYTES     bytes queued for a session before it is closed as too slow\n"
             "                         (default 8388608)\n"
             "  --max-connections N    connections served at once; more get 503 (default 10000)\n"
+            "  --wrap-response        answer calls Silky's way: {\"result\":..,\"status\":..,\n"
+            "                         \"code\":..,\"errorMessage\":..,\"validErrors\":..}\n"
+            "  --forward-header NAME  send this request header as call metadata under its\n"
+            "                         lower-cased name (repeatable, up to 16; the business id\n"
+            "                         always travels)\n"
             "  --help                 show this and exit\n"
             "  --version              show the version and exit\n"
             "\n"
@@ -80,6 +86,20 @@ static int valid_id(const char *id)
     return 1;
 }
 
+/* valid_header_name tells whether name can be a header name and a metadata key: letters,
+ * digits, '-', '_' and '.', at most SILK_MD_MAX_KEY bytes. */
+static int valid_header_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > SILK_MD_MAX_KEY)
+        return 0;
+    for (const char *p = name; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return 0;
+    return 1;
+}
+
 static int random_id(char *out, size_t size)
 {
     unsigned char r[4];
@@ -120,6 +140,8 @@ enum {
     OPT_MAX_MESSAGE,
     OPT_MAX_QUEUED,
     OPT_MAX_CONNECTIONS,
+    OPT_WRAP_RESPONSE,
+    OPT_FORWARD_HEADER,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -133,6 +155,8 @@ static const struct option long_options[] = {
     {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
     {"max-queued", required_argument, NULL, OPT_MAX_QUEUED},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"wrap-response", no_argument, NULL, OPT_WRAP_RESPONSE},
+    {"forward-header", required_argument, NULL, OPT_FORWARD_HEADER},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -186,6 +210,14 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
         case OPT_MAX_CONNECTIONS:
             ok = parse_size(optarg, &size) == 0;
             o.max_connections = (size_t)size;
+            break;
+        case OPT_WRAP_RESPONSE:
+            o.wrap_response = true;
+            break;
+        case OPT_FORWARD_HEADER:
+            ok = o.n_forward_headers < SILK__GW_MAX_FORWARD_HEADERS && valid_header_name(optarg);
+            if (ok)
+                o.forward_headers[o.n_forward_headers++] = optarg;
             break;
         case OPT_HELP:
             usage(stdout, prog);

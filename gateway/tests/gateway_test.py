@@ -1,11 +1,15 @@
 """gateway_test.py - silk-gateway-test driven by python3-websockets and raw sockets.
 
-Usage: /usr/bin/python3 gateway_test.py silk-gateway-test [silk-gateway-sm] [unittest args]
+Usage: /usr/bin/python3 gateway_test.py silk-gateway-test
+       [silk-gateway-sm [silk-gateway-items [silk-ctl-test]]] [unittest args]
 
 Runs the gateway on a free loopback port with a private file registry, and checks the edge
 on its own: sessions and their business id, handshake refusals, HTTP errors and limits,
 WebSocket close codes, calls to a service that is not running, shutdown on SIGTERM, and,
-with silk-gateway-sm, SessionManager over nng: Sessions, Send, SendToBusiness and Close.
+with silk-gateway-sm, SessionManager over nng: Sessions, Send, SendToBusiness and Close, and,
+with silk-gateway-items, the JSON web API: routes from http rules, path and query parameters,
+every status, 405/415/413/431, chunked bodies, pipelining, --wrap-response, --forward-header
+and /metrics.
 """
 import asyncio
 import http.client
@@ -25,6 +29,11 @@ import websockets
 
 GATEWAY = None
 SM_CLIENT = None
+ITEMS = None
+CTL = None
+# silk status -> HTTP status, as grpc-gateway maps them.
+HTTP_OF = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409,
+           11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401}
 SESSION_ID = re.compile(r"^gwtest\.[0-9a-f]{32}$")
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
@@ -80,12 +89,15 @@ class Gateway:
 def raw(port, data, read=True):
     """Sends bytes on a new connection and returns everything the gateway sends back."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(data)
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the gateway refused the request before reading all of it
         out = b""
         while read:
             try:
                 chunk = s.recv(65536)
-            except socket.timeout:
+            except (socket.timeout, ConnectionResetError):
                 break
             if not chunk:
                 break
@@ -423,6 +435,338 @@ class SessionManagerCalls(unittest.TestCase):
         asyncio.run(scenario())
 
 
+def read_responses(sock, n):
+    """Reads n HTTP responses with Content-Length bodies; returns [(status, headers, body)]."""
+    buf, out = b"", []
+    sock.settimeout(10)
+    while len(out) < n:
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return out
+            buf += chunk
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        headers = {k.lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(buf) < length:
+            buf += sock.recv(65536)
+        out.append((int(lines[0].split()[1]), headers, buf[:length]))
+        buf = buf[length:]
+    return out
+
+
+class WebApi(unittest.TestCase):
+    """The JSON web API against a real service: gwtest.Items answers with its request."""
+
+    FLAGS = ("--forward-header", "X-Trace")
+
+    @classmethod
+    def setUpClass(cls):
+        if ITEMS is None:
+            raise unittest.SkipTest("no silk-gateway-items given")
+        cls.gw = Gateway(*cls.FLAGS)
+        cls.port = cls.gw.port
+        env = dict(os.environ, SILK_REGISTRY=f"file:{cls.gw.dir.name}/registry")
+        cls.svc_log = open(os.path.join(cls.gw.dir.name, "items.log"), "w+")
+        cls.svc = subprocess.Popen([ITEMS], env=env, stdout=cls.svc_log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while True:
+            status, body, _ = cls.request("GET", "/api/items/ready")
+            if status == 200 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        if status != 200:
+            cls.tearDownClass()
+            raise RuntimeError(f"gwtest.Items never answered: {status} {body}")
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.svc.poll() is None:
+            cls.svc.send_signal(signal.SIGTERM)
+            try:
+                cls.svc.wait(10)
+            except subprocess.TimeoutExpired:
+                cls.svc.kill()
+                cls.svc.wait()
+        cls.svc_log.seek(0)
+        svc_logs = cls.svc_log.read()
+        cls.svc_log.close()
+        code = cls.gw.stop()
+        logs = cls.gw.logs()
+        if code != 0:
+            print(logs, file=sys.stderr)
+        cls.gw.close()
+        assert code == 0, f"the gateway exited {code}"
+        assert cls.svc.returncode == 0, f"silk-gateway-items exited {cls.svc.returncode}:\n{svc_logs}"
+        for text in (logs, svc_logs):
+            assert "runtime error:" not in text and "Sanitizer" not in text, text
+
+    @classmethod
+    def request(cls, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", cls.port, timeout=10)
+        try:
+            conn.request(method, path, body, headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode(), {k.lower(): v for k, v in resp.getheaders()}
+        finally:
+            conn.close()
+
+    def call(self, method, path, body=None, headers=None, want=200):
+        h = {"Content-Type": "application/json"} if body is not None else {}
+        h.update(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        status, text, hdrs = self.request(method, path, body, h)
+        self.assertEqual(status, want, f"{method} {path}: {text}")
+        self.assertEqual(hdrs.get("content-type"), "application/json", hdrs)
+        return json.loads(text), hdrs
+
+    def test_get_with_path_and_query_parameters(self):
+        got, _ = self.call("GET", "/api/items/42?count=3&tags=a&tags=b%20c&flag=true&kind=KIND_PEN"
+                           "&big=9007199254740993&page.size=5&at=2020-01-01T00:00:00Z&blob=AQI")
+        self.assertEqual(got, {"id": "42", "count": 3, "big": "9007199254740993", "flag": True,
+                               "kind": "KIND_PEN", "tags": ["a", "b c"], "page": {"size": 5},
+                               "at": "2020-01-01T00:00:00Z", "blob": "AQI="})
+        # Both names of a field; the path wins over the query.
+        got, _ = self.call("GET", "/api/items/7?fail_code=0&id=8&seen_trace=x")
+        self.assertEqual(got, {"id": "7"})
+        self.assertEqual(self.call("GET", "/api/items/special")[0], {})
+        self.assertEqual(self.call("GET", "/api/pages/10")[0], {"page": {"size": 10}})
+        got, _ = self.call("GET", "/api/items/a%2Fb%20c")
+        self.assertEqual(got, {"id": "a/b c"})
+
+    def test_business_id_and_forwarded_headers_travel_as_metadata(self):
+        got, _ = self.call("GET", "/api/items?businessId=100", headers={"X-Trace": "t-1"})
+        self.assertEqual(got, {"businessId": "100", "seenBusinessId": "100", "seenTrace": "t-1"})
+        # Every name of the business id fills the field.
+        for name in ("bussinessId", "BUSINESSID", "business_id"):
+            got, _ = self.call("GET", f"/api/items?{name}=101")
+            self.assertEqual(got, {"businessId": "101", "seenBusinessId": "101"}, name)
+        got, _ = self.call("GET", "/api/items", headers={"business-id": "200", "X-Other": "no"})
+        self.assertEqual(got, {"seenBusinessId": "200"})
+
+    def test_body_verbs(self):
+        body = {"id": "1", "shelf": "s", "count": -2, "big": "-9223372036854775808",
+                "kind": 1, "tags": [], "page": {"token": "t"}, "at": "1972-01-01T10:00:20.021Z",
+                "blob": "AAEC/w=="}
+        got, _ = self.call("POST", "/api/items", body)
+        self.assertEqual(got, {"id": "1", "shelf": "s", "count": -2, "big": "-9223372036854775808",
+                               "kind": "KIND_BOOK", "page": {"token": "t"},
+                               "at": "1972-01-01T10:00:20.021Z", "blob": "AAEC/w=="})
+        self.assertEqual(self.call("POST", "/api/items", {"fail_code": 0})[0], {})
+        self.assertEqual(self.call("POST", "/api/items", "")[0], {})
+        # The path's {id} fills the field over the body's.
+        self.assertEqual(self.call("PUT", "/api/items/7", {"id": "9", "count": 2})[0],
+                         {"id": "7", "count": 2})
+        self.assertEqual(self.call("PATCH", "/api/shelves/s%2F1/items/i2", {})[0],
+                         {"id": "i2", "shelf": "s/1"})
+        self.assertEqual(self.call("DELETE", "/api/items/9?flag=true")[0], {"id": "9", "flag": True})
+        # JSON types other than application/json itself.
+        got, _ = self.call("POST", "/api/items", {"id": "v"},
+                           {"Content-Type": "application/vnd.x+json; charset=utf-8"})
+        self.assertEqual(got, {"id": "v"})
+
+    def test_head(self):
+        status, body, hdrs = self.request("HEAD", "/api/items/1")
+        self.assertEqual(status, 200)
+        self.assertEqual(body, "")
+        self.assertEqual(hdrs["content-length"], str(len('{"id":"1"}')))
+
+    def test_bad_requests_are_400_saying_where(self):
+        cases = [
+            ("POST", "/api/items", "{not json", "malformed JSON at line 1 column"),
+            ("POST", "/api/items", '{"nope":1}', 'unknown field "nope" in gwtest.Item'),
+            ("POST", "/api/items", '{"count":"x"}', 'field "count"'),
+            ("POST", "/api/items", '{"count":4294967296}', "out of range for int32"),
+            ("POST", "/api/items", '{"page":{"size":true}}', 'field "page.size"'),
+            ("POST", "/api/items", '{"tags":[1]}', 'field "tags[0]"'),
+            ("POST", "/api/items", '{"big":18446744073709551616}', "as strings"),
+            ("POST", "/api/items", '{"kind":"KIND_CAR"}', "KIND_CAR"),
+            ("GET", "/api/items?nope=1", None, "query parameter nope: no field"),
+            ("GET", "/api/items?count=abc", None, "query parameter count"),
+            ("GET", "/api/items?page=1", None, "query parameter page"),
+            ("GET", "/api/items?count=%zz", None, "malformed query string"),
+            ("GET", "/api/pages/x", None, "path parameter page.size"),
+        ]
+        for method, path, body, says in cases:
+            status, text, _ = self.request(method, path, body,
+                                           {"Content-Type": "application/json"} if body else {})
+            self.assertEqual(status, 400, (path, body, text))
+            reply = json.loads(text)
+            self.assertEqual(reply["code"], 3)
+            self.assertIn(says, reply["message"], (path, body))
+
+    def test_every_status_from_the_service(self):
+        for code in range(1, 17):
+            status, text, _ = self.request("POST", "/api/items/fail",
+                                           json.dumps({"failCode": code}),
+                                           {"Content-Type": "application/json"})
+            self.assertEqual(status, HTTP_OF[code], (code, text))
+            self.assertEqual(json.loads(text),
+                             {"code": code, "message": f"failing with {code} as asked"})
+
+    def test_gateway_statuses(self):
+        status, text, _ = self.request("GET", "/api/nothing")
+        self.assertEqual((status, json.loads(text)["code"]), (404, 5))
+        self.assertIn("no route for GET /api/nothing", json.loads(text)["message"])
+        status, text, hdrs = self.request("POST", "/api/items/7", "{}")
+        self.assertEqual((status, json.loads(text)["code"]), (405, 12))
+        self.assertEqual(hdrs["allow"], "GET, HEAD, PUT, DELETE")
+        status, _, hdrs = self.request("DELETE", "/api/wstest")
+        self.assertEqual((status, hdrs["allow"]), (405, "GET, HEAD"))
+        status, text, _ = self.request("POST", "/api/items", "id=1",
+                                       {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual((status, json.loads(text)["code"]), (415, 3))
+        self.assertIn("application/json", json.loads(text)["message"])
+        out = raw(self.port, b"POST /api/items HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"400000\r\n" + b" " * 0x400000 + b"\r\n1\r\n \r\n0\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out[:100])
+        out = raw(self.port, b"GET /api/items HTTP/1.1\r\nX-Big: " + b"a" * 17000 + b"\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 431 "), out[:100])
+
+    def test_chunked_body(self):
+        body = b'{"id":"chunked","tags":["' + b"x" * 3000 + b'"]}'
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000])
+                          for i in range(0, len(body), 1000))
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(b"POST /api/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+            s.sendall(chunks[:500])
+            time.sleep(0.05)
+            s.sendall(chunks[500:] + b"0\r\n\r\n")
+            ((status, _, reply),) = read_responses(s, 1)
+        self.assertEqual(status, 200, reply)
+        self.assertEqual(json.loads(reply), {"id": "chunked", "tags": ["x" * 3000]})
+
+    def test_keep_alive_and_pipelined_calls_answered_in_order(self):
+        reqs = b""
+        for i in range(5):
+            body = json.dumps({"id": str(i), "failCode": 5 if i == 2 else 0}).encode()
+            path = b"/api/items/fail" if i == 2 else b"/api/items"
+            reqs += (b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (path, len(body), body))
+        reqs += b"GET /api/items/last HTTP/1.1\r\nHost: x\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(reqs)
+            got = read_responses(s, 6)
+            # Still open: one more on the same connection.
+            s.sendall(b"GET /api/items/again HTTP/1.1\r\nHost: x\r\n\r\n")
+            got += read_responses(s, 1)
+        self.assertEqual([g[0] for g in got], [200, 200, 404, 200, 200, 200, 200])
+        ids = [json.loads(g[2]).get("id") for g in got]
+        self.assertEqual(ids, ["0", "1", None, "3", "4", "last", "again"])
+
+    def test_deep_health(self):
+        status, text, _ = self.request("GET", "/healthz")
+        self.assertEqual((status, json.loads(text)), (200, {"status": "SERVING"}))
+        # gwtest.Items runs; WsTest and Plain do not.
+        status, text, _ = self.request("GET", "/healthz?deep=1")
+        self.assertEqual(status, 503, text)
+        reply = json.loads(text)
+        self.assertEqual(reply["status"], "NOT_SERVING")
+        self.assertEqual(reply["services"]["gwtest.Items"], "SERVING")
+        self.assertRegex(reply["services"]["wstest.WsTest"], r"^(UNAVAILABLE|DEADLINE_EXCEEDED)")
+        self.assertRegex(reply["services"]["gwtest.Plain"], r"^(UNAVAILABLE|DEADLINE_EXCEEDED)")
+        # Pipelined behind a deep check, answered in order.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(b"GET /healthz?deep=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /api/items/after HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = read_responses(s, 2)
+        self.assertEqual([g[0] for g in got], [503, 200])
+
+    def ctl(self, *args, stdin=None):
+        if CTL is None:
+            self.skipTest("no silk-ctl-test given")
+        env = dict(os.environ, SILK_REGISTRY=f"file:{self.gw.dir.name}/registry")
+        return subprocess.run([CTL, *args], env=env, capture_output=True, text=True, timeout=20,
+                              input=stdin)
+
+    def test_silk_ctl(self):
+        done = self.ctl("call", "gwtest.Items/Create", '{"id":"c1","big":"9007199254740993"}')
+        self.assertEqual((done.returncode, done.stderr), (0, ""))
+        self.assertEqual(json.loads(done.stdout), {"id": "c1", "big": "9007199254740993"})
+        done = self.ctl("call", "/gwtest.Items/Get", "--metadata", "business-id=77", "-d",
+                        '{"id":"g"}', "--timeout", "3000")
+        self.assertEqual(json.loads(done.stdout), {"id": "g", "seenBusinessId": "77"}, done.stderr)
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            f.write('{"tags":["from-file"]}')
+            f.flush()
+            done = self.ctl("call", "gwtest.Items.List", "-d", "@" + f.name)
+        self.assertEqual(json.loads(done.stdout), {"tags": ["from-file"]}, done.stderr)
+        done = self.ctl("call", "gwtest.Items/List", "-d", "@-", stdin='{"count":4}')
+        self.assertEqual(json.loads(done.stdout), {"count": 4}, done.stderr)
+        self.assertEqual(json.loads(self.ctl("call", "gwtest.Items/List").stdout), {})
+        # Failures: the service's status, bad JSON, no such method, a bad command line.
+        done = self.ctl("call", "gwtest.Items/Fail", '{"failCode":5}')
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("NOT_FOUND: failing with 5 as asked", done.stderr)
+        done = self.ctl("call", "gwtest.Items/Create", '{"nope":1}')
+        self.assertEqual(done.returncode, 1)
+        self.assertIn('INVALID_ARGUMENT: unknown field "nope"', done.stderr)
+        self.assertEqual(self.ctl("call", "gwtest.Items/Nope").returncode, 2)
+        self.assertEqual(self.ctl("frob").returncode, 2)
+        done = self.ctl("list")
+        self.assertEqual(done.returncode, 0)
+        self.assertIn("gwtest.Items/Get\tGET /api/items/{id}\tgwtest.Item -> gwtest.Item", done.stdout)
+
+    def test_metrics(self):
+        self.call("GET", "/api/items/m")
+        self.request("GET", "/api/nothing")
+        status, text, hdrs = self.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(hdrs["content-type"].startswith("text/plain; version=0.0.4"), hdrs)
+        self.assertIn('silk_gateway_http_requests_total{route="/gwtest.Items/Get",status="200"}',
+                      text)
+        self.assertIn('silk_gateway_http_requests_total{route="other",status="404"}', text)
+        self.assertIn('silk_gateway_http_request_duration_seconds_bucket{route="/gwtest.Items/Get",'
+                      'le="+Inf"}', text)
+        self.assertIn("# TYPE silk_gateway_http_request_duration_seconds histogram", text)
+        self.assertRegex(text, r"\nsilk_gateway_open_sessions \d+\n")
+        self.assertRegex(text, r"\nsilk_gateway_pushes_sent_total \d+\n")
+        self.request("POST", "/api/items/fail", '{"failCode":14}',
+                     {"Content-Type": "application/json"})
+        _, text, _ = self.request("GET", "/metrics")
+        self.assertRegex(text, r'silk_gateway_upstream_failures_total\{code="UNAVAILABLE"\} \d+')
+        for line in text.splitlines():
+            self.assertRegex(line, r'^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [0-9.e+-]+)$')
+
+
+class WrappedWebApi(WebApi):
+    """--wrap-response: Silky's {"result":..,"status":..,"code":..,"errorMessage":..}."""
+
+    FLAGS = ("--wrap-response",)
+
+    def test_wrapped_replies(self):
+        status, text, _ = self.request("GET", "/api/items/1")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(text), {"result": {"id": "1"}, "status": 200, "code": 0,
+                                            "errorMessage": None, "validErrors": None})
+        status, text, _ = self.request("POST", "/api/items/fail", '{"failCode":5}',
+                                       {"Content-Type": "application/json"})
+        self.assertEqual(status, 404)
+        self.assertEqual(json.loads(text), {"result": None, "status": 404, "code": 5,
+                                            "errorMessage": "failing with 5 as asked",
+                                            "validErrors": None})
+        status, text, _ = self.request("GET", "/api/nothing")
+        self.assertEqual((status, json.loads(text)["status"], json.loads(text)["code"]),
+                         (404, 404, 5))
+
+    # The plain checks that read unwrapped bodies do not apply here.
+    test_get_with_path_and_query_parameters = None
+    test_business_id_and_forwarded_headers_travel_as_metadata = None
+    test_body_verbs = None
+    test_bad_requests_are_400_saying_where = None
+    test_every_status_from_the_service = None
+    test_gateway_statuses = None
+    test_chunked_body = None
+    test_keep_alive_and_pipelined_calls_answered_in_order = None
+    test_metrics = None
+    test_head = None
+    test_deep_health = None
+    test_silk_ctl = None
+
+
 class Shutdown(unittest.TestCase):
     def test_sigterm_closes_sessions_with_1001(self):
         gw = Gateway()
@@ -442,11 +786,15 @@ class Shutdown(unittest.TestCase):
 
 
 def main():
-    global GATEWAY, SM_CLIENT
+    global GATEWAY, SM_CLIENT, ITEMS, CTL
     GATEWAY = os.path.abspath(sys.argv[1])
     rest = sys.argv[2:]
     if rest and not rest[0].startswith("-"):
         SM_CLIENT = os.path.abspath(rest.pop(0))
+    if rest and not rest[0].startswith("-"):
+        ITEMS = os.path.abspath(rest.pop(0))
+    if rest and not rest[0].startswith("-"):
+        CTL = os.path.abspath(rest.pop(0))
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 

@@ -1,8 +1,10 @@
-/* gateway_test_main.c - silk-gateway-test: the gateway with hand-made descriptors, for tests. */
+/* gateway_test_main.c - silk-gateway-test: the gateway with hand-made descriptors, for tests:
+ * WsTest, a plain service, and gwtest.Items (served by silk-gateway-items). */
 #include <silk/gateway.h>
 
 #include "google/protobuf/empty.pb-c.h"
 #include "gwtest.pb-c.h"
+#include "items_desc.h"
 
 /* WsTest as protoc-gen-silk would describe it: route api/wstest, WebSocket on, Echo. */
 static const silk_method_desc wstest_methods[] = {{
@@ -40,6 +42,6 @@ static const silk_service_desc plain = {
 
 int main(int argc, char **argv)
 {
-    static const silk_service_desc *const services[] = {&wstest, &plain};
+    static const silk_service_desc *const services[] = {&wstest, &plain, &gwtest_items_desc};
     return silk_gateway_main(argc, argv, services, sizeof services / sizeof services[0]);
 }

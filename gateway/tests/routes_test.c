@@ -24,11 +24,68 @@ static const silk_service_desc wstest = {.name = "wstest.WsTest",
 static const silk_method_desc plain_methods[] = {{.name = "Ping", .path = "/p.Plain/Ping"}};
 static const silk_service_desc plain = {
     .name = "p.Plain", .route = "api/plain", .n_methods = 1, .methods = plain_methods};
-static const silk_service_desc *const services[] = {&plain, &wstest};
+static const silk_method_desc items_methods[] = {
+    {.name = "Get", .http_verb = SILK_HTTP_GET, .http_path = "api/items/{id}"},
+    {.name = "Special", .http_verb = SILK_HTTP_GET, .http_path = "api/items/special"},
+    {.name = "Update", .http_verb = SILK_HTTP_PUT, .http_path = "api/items/{id}"},
+    {.name = "Delete", .http_verb = SILK_HTTP_DELETE, .http_path = "api/items/{id}"},
+    {.name = "Patch",
+     .http_verb = SILK_HTTP_PATCH,
+     .http_path = "api/shelves/{shelf}/items/{item.id}"},
+};
+static const silk_service_desc items = {
+    .name = "p.Items", .route = "api/items", .n_methods = 5, .methods = items_methods};
+static const silk_service_desc *const services[] = {&plain, &wstest, &items};
 
 static silk__gw_route_kind find(enum http_method m, const char *path, silk__gw_route *r)
 {
-    return silk__gw_route_find(services, 2, m, path, r);
+    return silk__gw_route_find(services, 3, m, path, r);
+}
+
+static void assert_param(const silk__gw_route *r, size_t i, const char *name, const char *value)
+{
+    assert_true(i < r->n_params);
+    assert_int_equal(r->params[i].name_len, strlen(name));
+    assert_memory_equal(r->params[i].name, name, strlen(name));
+    assert_int_equal(r->params[i].value_len, strlen(value));
+    assert_memory_equal(r->params[i].value, value, strlen(value));
+}
+
+static void test_templates(void **state)
+{
+    (void)state;
+    silk__gw_route r;
+    char allow[64];
+    assert_int_equal(find(HTTP_GET, "/api/items/42", &r), SILK__GW_ROUTE_CALL);
+    assert_ptr_equal(r.method, &items_methods[0]);
+    assert_int_equal(r.service_index, 2);
+    assert_int_equal(r.n_params, 1);
+    assert_param(&r, 0, "id", "42");
+    assert_int_equal(find(HTTP_HEAD, "/api/items/a%20b/", &r), SILK__GW_ROUTE_CALL);
+    assert_param(&r, 0, "id", "a%20b");
+    /* The most literal segments win. */
+    assert_int_equal(find(HTTP_GET, "/api/items/special", &r), SILK__GW_ROUTE_CALL);
+    assert_ptr_equal(r.method, &items_methods[1]);
+    assert_int_equal(r.n_params, 0);
+    assert_int_equal(find(HTTP_PUT, "/api/items/7", &r), SILK__GW_ROUTE_CALL);
+    assert_ptr_equal(r.method, &items_methods[2]);
+    assert_int_equal(find(HTTP_DELETE, "/api/items/7", &r), SILK__GW_ROUTE_CALL);
+    assert_int_equal(find(HTTP_PATCH, "/API/Shelves/s1/items/i2", &r), SILK__GW_ROUTE_CALL);
+    assert_int_equal(r.n_params, 2);
+    assert_param(&r, 0, "shelf", "s1");
+    assert_param(&r, 1, "item.id", "i2");
+    /* Wrong verb: 405 with the verbs the path takes. */
+    assert_int_equal(find(HTTP_POST, "/api/items/7", &r), SILK__GW_ROUTE_BAD_METHOD);
+    assert_string_equal(silk__gw_route_allow(r.allow, allow, sizeof allow),
+                        "GET, HEAD, PUT, DELETE");
+    assert_int_equal(find(HTTP_POST, "/api/wstest", &r), SILK__GW_ROUTE_BAD_METHOD);
+    assert_string_equal(silk__gw_route_allow(r.allow, allow, sizeof allow), "GET, HEAD");
+    assert_int_equal(find(HTTP_POST, "/healthz", &r), SILK__GW_ROUTE_BAD_METHOD);
+    assert_int_equal(find(HTTP_GET, "/metrics", &r), SILK__GW_ROUTE_METRICS);
+    /* An empty segment is no parameter; more or fewer segments do not match. */
+    assert_int_equal(find(HTTP_GET, "/api/items//", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_GET, "/api/items/1/2", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_PATCH, "/api/shelves/s1/items", &r), SILK__GW_ROUTE_NONE);
 }
 
 static void test_find(void **state)
@@ -107,6 +164,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find),
+        cmocka_unit_test(test_templates),
         cmocka_unit_test(test_business_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

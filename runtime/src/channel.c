@@ -5,6 +5,8 @@
  * whose deadline passes. The table, the call ids and the timer's state are under the conn's
  * mutex, so that a call is entered, sent, answered, timed out or failed by a lost connection
  * exactly once. Completions run on nng's threads. */
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +20,32 @@
 #include "clock.h"
 #include "conn.h"
 #include "ctx_internal.h"
+#include "interceptor_internal.h"
 #include "registry_internal.h"
+#include "thread.h"
 
-/* A channel to a service name reads the registry again at most this often. */
-#define RESOLVE_EVERY_US 1000000
+/* A channel to a service name has its resolver thread read the registry this often. */
+#define RESOLVE_EVERY_MS 1000
+/* An idempotent call that failed UNAVAILABLE is sent again this long after. */
+#define RETRY_GAP_US 50000
+/* How often a blocking call made with a handler's ctx looks whether that was cancelled. */
+#define CANCEL_POLL_MS 20
+/* Its retries when its method sets none. */
+#define DEFAULT_RETRIES 3
 /* An instance whose connection failed is passed over for this long, while others are up. */
 #define DOWN_US 2000000
+/* After a failed dial the next waits BACKOFF_MIN_US, doubling with each failure in a row up
+ * to BACKOFF_MAX_US; calls meanwhile fail at once with UNAVAILABLE. A record of failures is
+ * forgotten FORGET_US after its backoff ends. */
+#define BACKOFF_MIN_US 100000
+#define BACKOFF_MAX_US 5000000
+#define FORGET_US      60000000
 /* How long a connection attempt may take. */
 #define DIAL_TIMEOUT_MS 10000
+/* A connection that received nothing for this long is pinged; one that then stays silent
+ * for as long again is closed, failing its calls with UNAVAILABLE ($SILK_KEEPALIVE_MS sets
+ * it; 0 turns keepalive off). It finds a peer that vanished without closing its socket. */
+#define KEEPALIVE_MS 10000
 
 /* call is one call in flight. */
 typedef struct call {
@@ -37,6 +57,25 @@ typedef struct call {
     void *arg;
 } call;
 
+/* parked is a call the channel's own thread holds: waiting for the registry to be read (no
+ * instance was known when it started), or to be sent again after UNAVAILABLE (an idempotent
+ * method, up to its retries, RETRY_GAP_US apart, within its deadline). It keeps copies of the
+ * request and the ctx, since the caller's need not outlive silk_call_async. */
+typedef struct parked {
+    struct parked *next; /* on ch->parked */
+    silk_channel *ch;
+    silk_call_id id; /* the same at every send, so that silk_call_cancel finds it */
+    const silk_method_desc *method;
+    silk_ctx *ctx;
+    ProtobufCMessage *req;
+    silk_call_cb cb; /* the caller's */
+    void *arg;
+    unsigned sends;     /* attempts so far */
+    bool wait_resolve;  /* due once the registry has been read after gen */
+    uint64_t gen;       /* ch->resolve_started when it was parked */
+    int64_t not_before; /* else due at this time */
+} parked;
+
 /* peer is the connection to one instance. */
 typedef struct peer {
     silk__conn conn; /* first: a silk__conn * is a peer * */
@@ -45,6 +84,9 @@ typedef struct peer {
     nng_stream_dialer *dialer;
     nng_aio *dial_aio; /* holds a reference while a dial is in flight */
     nng_aio *timer_aio;
+    nng_aio *keepalive_aio;
+    atomic_int_fast64_t last_rx_us; /* when a frame last arrived */
+    bool dial_failed;               /* set before the dial's failure closes the conn */
 
     /* Under ch->mu. */
     struct peer *next;
@@ -54,7 +96,8 @@ typedef struct peer {
     call **buckets;
     size_t nbuckets; /* a power of two */
     size_t ncalls;
-    uint64_t last_id;
+    bool ping_out;    /* a keepalive ping is unanswered */
+    int64_t ping_at;  /* when it was sent */
     bool timer_busy;  /* a sleep is in flight on timer_aio */
     int64_t timer_at; /* when it ends */
 } peer;
@@ -67,18 +110,32 @@ struct silk_channel {
     char *token;
     uint32_t max_message;
     silk_registry *reg;
+    atomic_uint_fast64_t last_id; /* call ids are unique in the channel, for silk_call_cancel */
+    unsigned keepalive_ms;        /* 0: no keepalive pings */
+    silk__chain chain;            /* interceptors, fixed before the first call */
+
+    /* A channel to a service name reads the registry on a thread of its own, so that no call
+     * ever waits for the registry's I/O on the caller's thread (a gateway's event loop). */
+    pthread_t resolver;
+    bool resolver_running;
+    pthread_cond_t resolver_cv; /* wakes the resolver early: a call found no instance */
 
     /* Under mu. */
     bool closing;
-    silk_instance_list insts;
-    int64_t resolved_us;
+    bool resolve_now;
+    uint64_t resolve_started; /* registry reads begun */
+    uint64_t resolve_done;    /* the count of the last one finished */
+    parked *parked;
+    silk_instance_list insts; /* what the resolver found last */
     size_t rr;
     peer *peers;     /* live peers, one per address */
     unsigned npeers; /* peers not yet finalized */
     struct down {
         char *address;
-        int64_t until;
-    } * down; /* instances whose connection failed lately */
+        int64_t until;     /* passed over while others are up until then */
+        unsigned failures; /* dials that failed in a row */
+        int64_t retry_at;  /* no dial before then: the backoff */
+    } * down;              /* instances whose connection failed lately */
     size_t ndown;
 };
 
@@ -210,56 +267,262 @@ static void timer_cb(void *arg)
 
 /* ============================== choosing an instance ============================== */
 
-/* mark_down records that the connection to address failed; ch->mu is held. */
-static void mark_down(silk_channel *ch, const char *address)
+/* find_down returns the record of address, or NULL; ch->mu is held. */
+static struct down *find_down(silk_channel *ch, const char *address)
 {
-    int64_t until = silk__now_us() + DOWN_US;
     for (size_t i = 0; i < ch->ndown; i++) {
-        if (strcmp(ch->down[i].address, address) == 0) {
-            ch->down[i].until = until;
-            return;
-        }
+        if (strcmp(ch->down[i].address, address) == 0)
+            return &ch->down[i];
     }
-    struct down *d = realloc(ch->down, (ch->ndown + 1) * sizeof *d);
-    if (d == NULL)
-        return;
-    ch->down = d;
-    if ((d[ch->ndown].address = strdup(address)) != NULL)
-        d[ch->ndown++].until = until;
+    return NULL;
 }
 
-/* is_down tells whether address failed lately, forgetting failures that are old; ch->mu is
+/* mark_down records that a connection to address failed - could not be made (dial_failed),
+ * or was lost - and, for a failed dial, when the next may be tried: BACKOFF_MIN_US after
+ * the first failure, twice as long after each further one, at most BACKOFF_MAX_US; ch->mu
+ * is held. */
+static void mark_down(silk_channel *ch, const char *address, bool dial_failed)
+{
+    int64_t now = silk__now_us();
+    struct down *d = find_down(ch, address);
+    if (d == NULL) {
+        struct down *grown = realloc(ch->down, (ch->ndown + 1) * sizeof *grown);
+        if (grown == NULL)
+            return;
+        ch->down = grown;
+        d = &grown[ch->ndown];
+        *d = (struct down){.address = strdup(address)};
+        if (d->address == NULL)
+            return;
+        ch->ndown++;
+    }
+    d->until = now + DOWN_US;
+    if (dial_failed) {
+        int64_t backoff = BACKOFF_MIN_US;
+        for (unsigned i = 0; i < d->failures && backoff < BACKOFF_MAX_US; i++)
+            backoff *= 2;
+        d->failures++;
+        d->retry_at = now + (backoff < BACKOFF_MAX_US ? backoff : BACKOFF_MAX_US);
+    }
+}
+
+/* mark_up forgets the failures of address, to which a connection was just made; ch->mu is
+ * held. */
+static void mark_up(silk_channel *ch, const char *address)
+{
+    struct down *d = find_down(ch, address);
+    if (d != NULL) {
+        free(d->address);
+        *d = ch->down[--ch->ndown];
+    }
+}
+
+/* is_down tells whether address failed lately, forgetting records that are old; ch->mu is
  * held. */
 static bool is_down(silk_channel *ch, const char *address, int64_t now)
 {
     bool down = false;
     for (size_t i = 0; i < ch->ndown;) {
-        if (ch->down[i].until <= now) {
-            free(ch->down[i].address);
-            ch->down[i] = ch->down[--ch->ndown];
+        struct down *d = &ch->down[i];
+        if (d->until <= now && d->retry_at + FORGET_US <= now) {
+            free(d->address);
+            *d = ch->down[--ch->ndown];
             continue;
         }
-        down = down || strcmp(ch->down[i].address, address) == 0;
+        down = down || (d->until > now && strcmp(d->address, address) == 0);
         i++;
     }
     return down;
 }
 
-/* pick_address chooses the instance to call: round-robin over the registered instances,
- * passing over those whose connection failed lately unless all did; ch->mu is held. */
+/* resolve reads the registry and replaces the channel's view when the read succeeds. */
+static void resolve(silk_channel *ch)
+{
+    silk_instance_list fresh;
+    silk_status st = silk_registry_resolve(ch->reg, ch->target, &fresh);
+    if (st != SILK_OK) {
+        silk_log(SILK_LOG_WARN, "channel", "cannot read the registry service=%s status=%s",
+                 ch->target, silk_status_str(st));
+        return;
+    }
+    pthread_mutex_lock(&ch->mu);
+    silk_instance_list old = ch->insts;
+    ch->insts = fresh;
+    pthread_mutex_unlock(&ch->mu);
+    silk_instance_list_fini(&old);
+}
+
+/* ============================== the channel's thread ============================== */
+
+static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                             const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
+                             void *arg, bool *none, char *why, size_t cap);
+
+static void parked_free(parked *p)
+{
+    silk_ctx_free(p->ctx);
+    if (p->req != NULL)
+        protobuf_c_message_free_unpacked(p->req, NULL);
+    free(p);
+}
+
+/* copy_message makes a copy of msg, by packing and unpacking it; NULL when out of memory. */
+static ProtobufCMessage *copy_message(const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(n != 0 ? n : 1);
+    if (buf == NULL)
+        return NULL;
+    protobuf_c_message_pack(msg, buf);
+    ProtobufCMessage *copy = protobuf_c_message_unpack(msg->descriptor, NULL, n, buf);
+    free(buf);
+    return copy;
+}
+
+/* parked_new copies a call so that the channel's thread can send it later. */
+static parked *parked_new(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                          const ProtobufCMessage *req, uint64_t budget, silk_call_id id,
+                          silk_call_cb cb, void *arg)
+{
+    parked *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    *p = (parked){.ch = ch, .id = id, .method = method, .cb = cb, .arg = arg};
+    if ((p->ctx = silk__ctx_clone(ctx, budget)) == NULL || (p->req = copy_message(req)) == NULL) {
+        parked_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* park hands p to the channel's thread; false when the channel is closing. */
+static bool park(parked *p, bool wait_resolve, int64_t not_before)
+{
+    silk_channel *ch = p->ch;
+    pthread_mutex_lock(&ch->mu);
+    bool ok = !ch->closing;
+    if (ok) {
+        p->wait_resolve = wait_resolve;
+        p->gen = ch->resolve_started;
+        p->not_before = not_before;
+        p->next = ch->parked;
+        ch->parked = p;
+        ch->resolve_now = ch->resolve_now || wait_resolve;
+        pthread_cond_signal(&ch->resolver_cv);
+    }
+    pthread_mutex_unlock(&ch->mu);
+    return ok;
+}
+
+static unsigned retries_of(const silk_method_desc *m)
+{
+    return m->idempotent ? (m->retries != 0 ? m->retries : DEFAULT_RETRIES) : 0;
+}
+
+/* parked_cb is the completion of every send of a parked call: it parks it again when the
+ * method allows another attempt, and else completes the caller's call. */
+static void parked_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
+{
+    parked *p = arg;
+    if (st == SILK_UNAVAILABLE && p->sends <= retries_of(p->method) &&
+        silk_ctx_remaining_us(p->ctx) > RETRY_GAP_US &&
+        park(p, false, silk__now_us() + RETRY_GAP_US))
+        return;
+    p->cb(st, resp, message, p->arg);
+    parked_free(p);
+}
+
+/* resend sends a parked call again, on the channel's thread. */
+static void resend(parked *p)
+{
+    char why[256] = "";
+    bool none = false;
+    p->sends++;
+    silk_status st = SILK_DEADLINE_EXCEEDED;
+    if (silk_ctx_remaining_us(p->ctx) == 0)
+        snprintf(why, sizeof why, "the deadline passed before the call could be sent");
+    else
+        st = send_call(p->ch, p->ctx, p->method, p->req, p->id, parked_cb, p, &none, why,
+                       sizeof why);
+    if (st != SILK_OK)
+        parked_cb(st, NULL, why, p);
+}
+
+/* take_due removes the parked calls that are due and returns them; ch->mu is held. */
+static parked *take_due(silk_channel *ch, int64_t now, int64_t *next)
+{
+    parked *due = NULL;
+    for (parked **pp = &ch->parked; *pp != NULL;) {
+        parked *p = *pp;
+        bool ready = p->wait_resolve ? ch->resolve_done > p->gen : p->not_before <= now;
+        if (!ready) {
+            if (!p->wait_resolve && p->not_before < *next)
+                *next = p->not_before;
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        p->next = due;
+        due = p;
+    }
+    return due;
+}
+
+/* channel_main reads the registry every RESOLVE_EVERY_MS (at once when a call asks) for a
+ * channel to a name, and sends parked calls when they are due. */
+static void *channel_main(void *arg)
+{
+    silk_channel *ch = arg;
+    int64_t next_resolve = silk__now_us() + RESOLVE_EVERY_MS * 1000;
+    pthread_mutex_lock(&ch->mu);
+    while (!ch->closing) {
+        int64_t now = silk__now_us();
+        if (ch->by_name && (ch->resolve_now || now >= next_resolve)) {
+            ch->resolve_now = false;
+            uint64_t gen = ++ch->resolve_started;
+            pthread_mutex_unlock(&ch->mu);
+            resolve(ch);
+            pthread_mutex_lock(&ch->mu);
+            ch->resolve_done = gen;
+            next_resolve = silk__now_us() + RESOLVE_EVERY_MS * 1000;
+            continue;
+        }
+        int64_t next = ch->by_name ? next_resolve : now + RESOLVE_EVERY_MS * 1000;
+        parked *due = take_due(ch, now, &next);
+        if (due != NULL) {
+            pthread_mutex_unlock(&ch->mu);
+            for (parked *p = due, *n; p != NULL; p = n) {
+                n = p->next;
+                resend(p);
+            }
+            pthread_mutex_lock(&ch->mu);
+            continue;
+        }
+        if (ch->resolve_now)
+            continue;
+        struct timespec at;
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        int64_t wait_us = next - now > 0 ? next - now : 0;
+        at.tv_sec += (time_t)(wait_us / 1000000);
+        at.tv_nsec += (long)(wait_us % 1000000) * 1000;
+        if (at.tv_nsec >= 1000000000) {
+            at.tv_sec++;
+            at.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&ch->resolver_cv, &ch->mu, &at);
+    }
+    pthread_mutex_unlock(&ch->mu);
+    return NULL;
+}
+
+/* pick_address chooses the instance to call: round-robin over the registered instances the
+ * resolver found, passing over those whose connection failed lately unless all did; ch->mu
+ * is held. It never reads the registry itself. */
 static const char *pick_address(silk_channel *ch, char *why, size_t cap)
 {
     if (!ch->by_name)
         return ch->target;
     int64_t now = silk__now_us();
-    if (ch->insts.count == 0 || now - ch->resolved_us > RESOLVE_EVERY_US) {
-        silk_instance_list fresh;
-        if (silk_registry_resolve(ch->reg, ch->target, &fresh) == SILK_OK) {
-            silk_instance_list_fini(&ch->insts);
-            ch->insts = fresh;
-            ch->resolved_us = now;
-        }
-    }
     size_t n = ch->insts.count;
     if (n == 0) {
         snprintf(why, cap, "no live instance of %s in the registry", ch->target);
@@ -302,6 +565,7 @@ static void complete_response(call *c, const silk__frame *f)
 static void on_frame(silk__conn *conn, const silk__frame *f)
 {
     peer *l = (peer *)conn;
+    atomic_store_explicit(&l->last_rx_us, silk__now_us(), memory_order_relaxed);
     if (f->kind == SILK__FRAME_PING) {
         silk__conn_send(conn, SILK__FRAME_PONG, f->call_id, NULL, NULL);
         return;
@@ -337,11 +601,12 @@ static void on_closed(silk__conn *conn, silk_status st, const char *why)
     silk__conn_unlock(conn);
     nng_aio_cancel(l->dial_aio);
     nng_aio_cancel(l->timer_aio);
+    nng_aio_cancel(l->keepalive_aio);
 
     silk_channel *ch = l->ch;
     pthread_mutex_lock(&ch->mu);
-    if (st == SILK_UNAVAILABLE && ch->by_name)
-        mark_down(ch, l->address);
+    if (st == SILK_UNAVAILABLE && (ch->by_name || l->dial_failed))
+        mark_down(ch, l->address, l->dial_failed);
     bool in_table = l->in_table;
     if (in_table) {
         peer **p = &ch->peers;
@@ -367,6 +632,7 @@ static void on_fini(silk__conn *conn)
     silk_channel *ch = l->ch;
     nng_aio_free(l->dial_aio);
     nng_aio_free(l->timer_aio);
+    nng_aio_free(l->keepalive_aio);
     nng_stream_dialer_free(l->dialer);
     free(l->buckets);
     free(l->address);
@@ -386,17 +652,58 @@ static const silk__conn_ops peer_ops = {
     .fini = on_fini,
 };
 
+/* ============================== keepalive ============================== */
+
+/* keepalive_cb ticks every keepalive_ms while the connection is up: it pings a connection
+ * that has been silent that long, and closes one that stayed silent after its ping. */
+static void keepalive_cb(void *arg)
+{
+    peer *l = arg;
+    if (nng_aio_result(l->keepalive_aio) != 0)
+        return; /* cancelled: the connection is closing */
+    unsigned ms = l->ch->keepalive_ms;
+    int64_t now = silk__now_us();
+    int64_t last = atomic_load_explicit(&l->last_rx_us, memory_order_relaxed);
+    silk__conn_lock(&l->conn);
+    if (silk__conn_closed_locked(&l->conn)) {
+        silk__conn_unlock(&l->conn);
+        return;
+    }
+    if (l->ping_out && last < l->ping_at) {
+        silk__conn_unlock(&l->conn);
+        silk__conn_close(&l->conn, SILK_UNAVAILABLE, "%s did not answer a keepalive ping",
+                         l->address);
+        return;
+    }
+    l->ping_out = false;
+    if (now - last >= (int64_t)ms * 1000 &&
+        silk__conn_send_locked(&l->conn, SILK__FRAME_PING, 0, NULL, NULL) == SILK_OK) {
+        l->ping_out = true;
+        l->ping_at = now;
+    }
+    nng_sleep_aio((nng_duration)ms, l->keepalive_aio);
+    silk__conn_unlock(&l->conn);
+}
+
 /* ============================== connecting ============================== */
 
 static void dial_cb(void *arg)
 {
     peer *l = arg;
     int rv = nng_aio_result(l->dial_aio);
-    if (rv == 0)
-        silk__conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0));
-    else
+    if (rv == 0) {
+        pthread_mutex_lock(&l->ch->mu);
+        mark_up(l->ch, l->address);
+        pthread_mutex_unlock(&l->ch->mu);
+        atomic_store(&l->last_rx_us, silk__now_us());
+        if (silk__conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
+            l->ch->keepalive_ms != 0)
+            nng_sleep_aio((nng_duration)l->ch->keepalive_ms, l->keepalive_aio);
+    } else {
+        l->dial_failed = true;
         silk__conn_close(&l->conn, SILK_UNAVAILABLE, "cannot connect to %s: %s", l->address,
                          nng_strerror(rv));
+    }
     silk__conn_rele(&l->conn); /* the dial's reference */
 }
 
@@ -419,11 +726,13 @@ static silk_status peer_new(silk_channel *ch, const char *address, peer **lp, ch
         (l->buckets = calloc(l->nbuckets, sizeof *l->buckets)) == NULL ||
         (rv = nng_aio_alloc(&l->dial_aio, dial_cb, l)) != 0 ||
         (rv = nng_aio_alloc(&l->timer_aio, timer_cb, l)) != 0 ||
+        (rv = nng_aio_alloc(&l->keepalive_aio, keepalive_cb, l)) != 0 ||
         (rv = nng_stream_dialer_alloc(&l->dialer, address)) != 0) {
         snprintf(why, cap, "cannot dial %s: %s", address,
                  rv != 0 ? nng_strerror(rv) : "out of memory");
         nng_aio_free(l->dial_aio);
         nng_aio_free(l->timer_aio);
+        nng_aio_free(l->keepalive_aio);
         free(l->buckets);
         free(l->address);
         silk__conn_fini(&l->conn);
@@ -442,8 +751,9 @@ static silk_status peer_new(silk_channel *ch, const char *address, peer **lp, ch
     return SILK_OK;
 }
 
-/* get_peer returns, with a reference, the peer a new call goes on. */
-static silk_status get_peer(silk_channel *ch, peer **lp, char *why, size_t cap)
+/* get_peer returns, with a reference, the peer a new call goes on; *none tells that it
+ * failed because the registry knows no instance. */
+static silk_status get_peer(silk_channel *ch, peer **lp, bool *none, char *why, size_t cap)
 {
     silk_status st = SILK_OK;
     pthread_mutex_lock(&ch->mu);
@@ -452,13 +762,21 @@ static silk_status get_peer(silk_channel *ch, peer **lp, char *why, size_t cap)
         snprintf(why, cap, "the channel is closing");
         st = SILK_CANCELLED;
     } else if ((address = pick_address(ch, why, cap)) == NULL) {
+        *none = true;
         st = SILK_UNAVAILABLE;
     }
     peer *l = ch->peers;
     while (st == SILK_OK && l != NULL && strcmp(l->address, address) != 0)
         l = l->next;
-    if (st == SILK_OK && l == NULL)
+    struct down *d = st == SILK_OK && l == NULL ? find_down(ch, address) : NULL;
+    int64_t wait_us = d != NULL && d->failures > 0 ? d->retry_at - silk__now_us() : 0;
+    if (wait_us > 0) {
+        snprintf(why, cap, "cannot connect to %s: %u attempts failed, the next in %lld ms", address,
+                 d->failures, (long long)(wait_us + 999) / 1000);
+        st = SILK_UNAVAILABLE;
+    } else if (st == SILK_OK && l == NULL) {
         st = peer_new(ch, address, &l, why, cap);
+    }
     if (st == SILK_OK) {
         silk__conn_hold(&l->conn);
         *lp = l;
@@ -475,7 +793,6 @@ static silk_status submit(peer *l, call *c, const Silk__Rpc__RequestHeader *h,
 {
     silk_status st = SILK_OK;
     silk__conn_lock(&l->conn);
-    c->id = ++l->last_id;
     if (silk__conn_closed_locked(&l->conn)) {
         /* It closed between get_peer and now: a dial that failed at once, most likely. */
         snprintf(why, cap, "%s", l->conn.why);
@@ -493,10 +810,108 @@ static silk_status submit(peer *l, call *c, const Silk__Rpc__RequestHeader *h,
     return st;
 }
 
-/* start_call starts a call; on a synchronous failure why says what went wrong. */
+/* send_call builds a call's header and sends it on a peer, with the call id given. */
+static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                             const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
+                             void *arg, bool *none, char *why, size_t cap)
+{
+    uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
+    call *c = malloc(sizeof *c);
+    if (c == NULL) {
+        snprintf(why, cap, "out of memory");
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    *c = (call){.id = id,
+                .deadline_us = silk__now_us() + (int64_t)budget,
+                .method = method,
+                .cb = cb,
+                .arg = arg};
+    silk__reqhdr rh;
+    silk_status st = silk__reqhdr_init(&rh, ctx, method, req, budget, ch->token);
+    if (st != SILK_OK) {
+        snprintf(why, cap, "out of memory");
+        free(c);
+        return st;
+    }
+    peer *l = NULL;
+    st = get_peer(ch, &l, none, why, cap);
+    if (st == SILK_OK) {
+        st = submit(l, c, &rh.h, req, why, cap);
+        silk__conn_rele(&l->conn);
+    }
+    silk__reqhdr_fini(&rh);
+    if (st != SILK_OK)
+        free(c);
+    return st;
+}
+
+/* intercepted is a call whose channel has interceptors: their afters run at completion. */
+typedef struct intercepted {
+    silk_channel *ch;
+    const silk_method_desc *method;
+    silk_call_cb cb; /* the caller's */
+    void *arg;
+    size_t ran;
+    int64_t start_us;
+    char trace_id[SILK_MD_MAX_VALUE + 1];
+} intercepted;
+
+static void run_afters(intercepted *ic, silk_status st, const ProtobufCMessage *resp,
+                       const char *message)
+{
+    silk_call_info info = {.method = ic->method,
+                           .target = ic->ch->target,
+                           .trace_id = ic->trace_id,
+                           .status = st,
+                           .message = message != NULL ? message : "",
+                           .elapsed_us = silk__now_us() - ic->start_us};
+    silk__chain_after(&ic->ch->chain, ic->ran, &info, resp);
+}
+
+static void intercepted_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
+{
+    intercepted *ic = arg;
+    run_afters(ic, st, resp, message);
+    ic->cb(st, resp, message, ic->arg);
+    free(ic);
+}
+
+/* intercept runs the channel's befores for a call; on SILK_OK *icp wraps cb and arg. */
+static silk_status intercept(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                             const ProtobufCMessage *req, silk_call_cb cb, void *arg,
+                             intercepted **icp, char *why, size_t cap)
+{
+    intercepted *ic = malloc(sizeof *ic);
+    if (ic == NULL) {
+        snprintf(why, cap, "out of memory");
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    const char *trace = silk_ctx_get(ctx, SILK_MD_TRACE_ID);
+    *ic =
+        (intercepted){.ch = ch, .method = method, .cb = cb, .arg = arg, .start_us = silk__now_us()};
+    snprintf(ic->trace_id, sizeof ic->trace_id, "%s", trace != NULL ? trace : "");
+    silk_call_info info = {
+        .method = method, .ctx = ctx, .target = ch->target, .trace_id = ic->trace_id};
+    silk_status st = silk__chain_before(&ch->chain, &info, req, &ic->ran);
+    if (st != SILK_OK) {
+        snprintf(why, cap, "%s",
+                 silk_ctx_message(ctx)[0] != '\0' ? silk_ctx_message(ctx)
+                                                  : "refused by an interceptor");
+        run_afters(ic, st, NULL, why);
+        free(ic);
+        return st;
+    }
+    *icp = ic;
+    return SILK_OK;
+}
+
+/* start_call starts a call; on a synchronous failure why says what went wrong and the
+ * callback is never called. A call of an idempotent method on a channel to a name is
+ * parked - copied - so that it can be sent again; a call that finds no instance known waits
+ * for the registry to be read again rather than read it on the caller's thread. */
 static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                              const ProtobufCMessage *req, silk_call_cb cb, void *arg, char *why,
-                              size_t cap)
+                              const ProtobufCMessage *req, silk_call_cb cb, void *arg,
+                              silk_call_id *idp, char *why, size_t cap)
 {
     if (ch == NULL || method == NULL || req == NULL || cb == NULL ||
         req->descriptor != method->input) {
@@ -508,34 +923,120 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
         snprintf(why, cap, "the deadline passed before the call started");
         return SILK_DEADLINE_EXCEEDED;
     }
-    call *c = malloc(sizeof *c);
-    if (c == NULL)
+    if (silk_ctx_cancelled(ctx)) {
+        snprintf(why, cap, "the caller's call was cancelled");
+        return SILK_CANCELLED;
+    }
+    if (silk__ctx_ensure_trace_id(ctx) != SILK_OK) {
+        snprintf(why, cap, "out of memory");
         return SILK_RESOURCE_EXHAUSTED;
-    *c = (call){
-        .deadline_us = silk__now_us() + (int64_t)budget, .method = method, .cb = cb, .arg = arg};
-    silk__reqhdr rh;
-    silk_status st = silk__reqhdr_init(&rh, ctx, method, req, budget, ch->token);
-    if (st != SILK_OK) {
-        free(c);
-        return st;
     }
-    peer *l = NULL;
-    st = get_peer(ch, &l, why, cap);
-    if (st == SILK_OK) {
-        st = submit(l, c, &rh.h, req, why, cap);
-        silk__conn_rele(&l->conn);
+    intercepted *ic = NULL;
+    if (ch->chain.n > 0) {
+        silk_status st = intercept(ch, ctx, method, req, cb, arg, &ic, why, cap);
+        if (st != SILK_OK)
+            return st;
+        cb = intercepted_cb;
+        arg = ic;
     }
-    silk__reqhdr_fini(&rh);
+    silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
+    parked *p = NULL;
+    if (ch->by_name && retries_of(method) > 0 &&
+        (p = parked_new(ch, ctx, method, req, budget, id, cb, arg)) == NULL) {
+        snprintf(why, cap, "out of memory");
+        if (ic != NULL) {
+            run_afters(ic, SILK_RESOURCE_EXHAUSTED, NULL, why);
+            free(ic);
+        }
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    bool none = false;
+    if (p != NULL)
+        p->sends = 1; /* before the send: its completion may run at once, and owns p */
+    silk_status st = send_call(ch, ctx, method, req, id, p != NULL ? parked_cb : cb,
+                               p != NULL ? (void *)p : arg, &none, why, cap);
+    if (st == SILK_UNAVAILABLE && none) {
+        if (p == NULL)
+            p = parked_new(ch, ctx, method, req, budget, id, cb, arg);
+        else
+            p->sends = 0; /* it was not sent */
+        if (p != NULL && park(p, true, 0)) {
+            p = NULL;
+            st = SILK_OK;
+        }
+    } else if (st == SILK_OK) {
+        p = NULL;
+    } else if (st == SILK_UNAVAILABLE && p != NULL &&
+               silk_ctx_remaining_us(p->ctx) > RETRY_GAP_US &&
+               park(p, false, silk__now_us() + RETRY_GAP_US)) {
+        /* The instance picked is down (its connection just failed, or is backing off): the
+         * method allows another attempt, which the channel's thread makes. */
+        p = NULL;
+        st = SILK_OK;
+    }
+    if (p != NULL)
+        parked_free(p);
+    if (st != SILK_OK && ic != NULL) {
+        run_afters(ic, st, NULL, why);
+        free(ic);
+    }
+    if (st == SILK_OK && idp != NULL)
+        *idp = id;
+    return st;
+}
+
+silk_status silk_channel_add_interceptor(silk_channel *ch, const silk_interceptor *ic)
+{
+    if (ch == NULL)
+        return SILK_INVALID_ARGUMENT;
+    return silk__chain_add(&ch->chain, ic);
+}
+
+silk_status silk_call_start(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                            const ProtobufCMessage *req, silk_call_cb cb, void *arg,
+                            silk_call_id *idp)
+{
+    char why[256] = "";
+    silk_status st = start_call(ch, ctx, method, req, cb, arg, idp, why, sizeof why);
     if (st != SILK_OK)
-        free(c);
+        silk__ctx_set_message(ctx, why);
     return st;
 }
 
 silk_status silk_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                             const ProtobufCMessage *req, silk_call_cb cb, void *arg)
 {
-    char why[256] = "";
-    return start_call(ch, ctx, method, req, cb, arg, why, sizeof why);
+    return silk_call_start(ch, ctx, method, req, cb, arg, NULL);
+}
+
+void silk_call_cancel(silk_channel *ch, silk_call_id id)
+{
+    if (ch == NULL || id == 0)
+        return;
+    call *c = NULL;
+    parked *p = NULL;
+    pthread_mutex_lock(&ch->mu);
+    for (parked **pp = &ch->parked; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            p = *pp;
+            *pp = p->next;
+            break;
+        }
+    }
+    for (peer *l = ch->peers; l != NULL && c == NULL && p == NULL; l = l->next) {
+        silk__conn_lock(&l->conn);
+        if ((c = table_remove(l, id)) != NULL) /* tell the server to drop it */
+            silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, id, NULL, NULL);
+        silk__conn_unlock(&l->conn);
+    }
+    pthread_mutex_unlock(&ch->mu);
+    if (p != NULL) {
+        p->cb(SILK_CANCELLED, NULL, "the call was cancelled", p->arg);
+        parked_free(p);
+    }
+    if (c != NULL)
+        c->cb(SILK_CANCELLED, NULL, "the call was cancelled", c->arg);
+    free(c);
 }
 
 /* waiter is what a blocking call waits on. */
@@ -569,13 +1070,39 @@ silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *m
     *resp = NULL;
     waiter w = {.done = false};
     pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cv, &attr);
+    pthread_condattr_destroy(&attr);
     char why[256] = "";
-    silk_status st = start_call(ch, ctx, method, req, wake, &w, why, sizeof why);
+    silk_call_id id = 0;
+    silk_status st = start_call(ch, ctx, method, req, wake, &w, &id, why, sizeof why);
     if (st == SILK_OK) {
+        /* A handler's nested call is cancelled with the handler's own call: the wait looks
+         * at the ctx's cancel flag every CANCEL_POLL_MS, and a cancel travels on. */
+        bool watch = silk__ctx_cancellable(ctx);
         pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.mu);
+        while (!w.done) {
+            if (!watch) {
+                pthread_cond_wait(&w.cv, &w.mu);
+                continue;
+            }
+            struct timespec at;
+            clock_gettime(CLOCK_MONOTONIC, &at);
+            at.tv_nsec += CANCEL_POLL_MS * 1000000L;
+            if (at.tv_nsec >= 1000000000) {
+                at.tv_sec++;
+                at.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&w.cv, &w.mu, &at);
+            if (!w.done && silk_ctx_cancelled(ctx)) {
+                pthread_mutex_unlock(&w.mu);
+                silk_call_cancel(ch, id); /* completes it, unless it is completing */
+                pthread_mutex_lock(&w.mu);
+                watch = false;
+            }
+        }
         pthread_mutex_unlock(&w.mu);
         st = w.st;
         *resp = w.resp;
@@ -616,6 +1143,10 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
     }
     ch->by_name = by_name;
     ch->max_message = SILK__MAX_MESSAGE_DEFAULT;
+    const char *keepalive = getenv("SILK_KEEPALIVE_MS");
+    ch->keepalive_ms = keepalive != NULL && keepalive[0] != '\0'
+                           ? (unsigned)strtoul(keepalive, NULL, 10)
+                           : KEEPALIVE_MS;
     const char *token = getenv("SILK_TOKEN");
     silk_status st = SILK_OK;
     if (token != NULL && token[0] != '\0' && (ch->token = strdup(token)) == NULL)
@@ -631,6 +1162,21 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
     }
     pthread_mutex_init(&ch->mu, NULL);
     pthread_cond_init(&ch->cv, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&ch->resolver_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (by_name) {
+        /* The first view is read here, so that a call right after open finds the instances
+         * already up; later ones are the channel thread's. */
+        resolve(ch);
+        if (silk__thread_start(&ch->resolver, channel_main, ch) != 0) {
+            silk_channel_close(ch);
+            return SILK_RESOURCE_EXHAUSTED;
+        }
+        ch->resolver_running = true;
+    }
     *chp = ch;
     return SILK_OK;
 }
@@ -641,6 +1187,7 @@ void silk_channel_close(silk_channel *ch)
         return;
     pthread_mutex_lock(&ch->mu);
     ch->closing = true;
+    pthread_cond_signal(&ch->resolver_cv);
     peer *peers = ch->peers;
     ch->peers = NULL;
     for (peer *l = peers; l != NULL; l = l->next)
@@ -657,14 +1204,24 @@ void silk_channel_close(silk_channel *ch)
     while (ch->npeers > 0)
         pthread_cond_wait(&ch->cv, &ch->mu);
     pthread_mutex_unlock(&ch->mu);
+    if (ch->resolver_running)
+        pthread_join(ch->resolver, NULL);
+    /* Calls parked when the thread stopped: nothing sends them now. */
+    for (parked *p = ch->parked, *next; p != NULL; p = next) {
+        next = p->next;
+        p->cb(SILK_CANCELLED, NULL, "the channel is closed", p->arg);
+        parked_free(p);
+    }
 
     silk_instance_list_fini(&ch->insts);
     for (size_t i = 0; i < ch->ndown; i++)
         free(ch->down[i].address);
     free(ch->down);
     silk_registry_close(ch->reg);
+    silk__chain_fini(&ch->chain);
     free(ch->token);
     free(ch->target);
+    pthread_cond_destroy(&ch->resolver_cv);
     pthread_cond_destroy(&ch->cv);
     pthread_mutex_destroy(&ch->mu);
     free(ch);

@@ -1,6 +1,7 @@
 /* ctx.c - the call context: metadata, deadline, error message and an arena per call. */
 #include <stdalign.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "clock.h"
 #include "ctx_internal.h"
+#include "random.h"
 
 #define NO_DEADLINE INT64_MAX
 
@@ -38,6 +40,7 @@ struct silk_ctx {
     bool capped;         /* a handler's ctx: its deadline may shrink, never grow */
     char *message;       /* NULL until a failure is recorded */
     const silk_service_desc *service;
+    const atomic_bool *cancelled; /* a handler's ctx: set when the caller cancels */
     chunk *arena;
 };
 
@@ -169,6 +172,24 @@ uint64_t silk__ctx_budget_us(const silk_ctx *ctx, uint32_t timeout_ms)
     return (uint64_t)(left < budget ? left : budget);
 }
 
+/* ============================== cancellation ============================== */
+
+bool silk_ctx_cancelled(const silk_ctx *ctx)
+{
+    return ctx != NULL && ctx->cancelled != NULL && atomic_load(ctx->cancelled);
+}
+
+bool silk__ctx_cancellable(const silk_ctx *ctx)
+{
+    return ctx != NULL && ctx->cancelled != NULL;
+}
+
+void silk__ctx_set_cancel_flag(silk_ctx *ctx, const atomic_bool *flag)
+{
+    if (ctx != NULL)
+        ctx->cancelled = flag;
+}
+
 /* ============================== messages ============================== */
 
 void silk__ctx_set_message(silk_ctx *ctx, const char *msg)
@@ -297,7 +318,39 @@ silk_ctx *silk__ctx_from_header(const Silk__Rpc__RequestHeader *h, int64_t recei
             return NULL;
         }
     }
+    /* A call from a client that made no trace id starts a trace here. */
+    if (silk__ctx_ensure_trace_id(ctx) != SILK_OK) {
+        silk_ctx_free(ctx);
+        return NULL;
+    }
     return ctx;
+}
+
+silk_ctx *silk__ctx_clone(const silk_ctx *ctx, uint64_t budget_us)
+{
+    silk_ctx *copy = silk_ctx_new();
+    if (copy == NULL)
+        return NULL;
+    copy->deadline_us = silk__now_us() + (int64_t)budget_us;
+    copy->capped = true;
+    for (size_t i = 0; ctx != NULL && i < ctx->n_md; i++) {
+        if (add_pair(copy, ctx->md[i].key, ctx->md[i].value) != SILK_OK) {
+            silk_ctx_free(copy);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
+silk_status silk__ctx_ensure_trace_id(silk_ctx *ctx)
+{
+    if (ctx == NULL || find_pair(ctx, SILK_MD_TRACE_ID) != NULL)
+        return SILK_OK;
+    char id[33];
+    silk__random_hex(id, 16);
+    silk_status st = silk_ctx_set(ctx, SILK_MD_TRACE_ID, id);
+    /* A ctx full of other pairs goes without: tracing is not worth failing a call for. */
+    return st == SILK_RESOURCE_EXHAUSTED && ctx->n_md == SILK_MD_MAX_PAIRS ? SILK_OK : st;
 }
 
 void silk__ctx_set_service(silk_ctx *ctx, const silk_service_desc *service)
@@ -347,7 +400,13 @@ silk_status silk__reqhdr_init(silk__reqhdr *rh, const silk_ctx *ctx, const silk_
     const char *business = NULL;
     if (silk_ctx_business_id(ctx) == NULL)
         business = silk__business_id_of(req);
-    size_t n = (ctx != NULL ? ctx->n_md : 0) + (business != NULL);
+    const char *trace = NULL;
+    if (silk_ctx_get(ctx, SILK_MD_TRACE_ID) == NULL) {
+        /* The edge of a trace: a call made without a ctx (or with a full one) starts it. */
+        silk__random_hex(rh->trace, 16);
+        trace = rh->trace;
+    }
+    size_t n = (ctx != NULL ? ctx->n_md : 0) + (business != NULL) + (trace != NULL);
     rh->md = rh->md_small;
     rh->mdp = rh->mdp_small;
     if (n > sizeof rh->md_small / sizeof rh->md_small[0]) {
@@ -361,8 +420,12 @@ silk_status silk__reqhdr_init(silk__reqhdr *rh, const silk_ctx *ctx, const silk_
     size_t i = 0;
     for (; ctx != NULL && i < ctx->n_md; i++)
         set_md(&rh->md[i], &rh->mdp[i], ctx->md[i].key, ctx->md[i].value);
-    if (business != NULL)
+    if (business != NULL) {
         set_md(&rh->md[i], &rh->mdp[i], SILK_MD_BUSINESS_ID, business);
+        i++;
+    }
+    if (trace != NULL)
+        set_md(&rh->md[i], &rh->mdp[i], SILK_MD_TRACE_ID, trace);
     rh->h.n_metadata = n;
     rh->h.metadata = n != 0 ? rh->mdp : NULL;
     return SILK_OK;

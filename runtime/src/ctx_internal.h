@@ -2,6 +2,8 @@
 #ifndef SILK_SRC_CTX_INTERNAL_H
 #define SILK_SRC_CTX_INTERNAL_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <silk/ctx.h>
@@ -23,6 +25,22 @@ void silk__ctx_set_service(silk_ctx *ctx, const silk_service_desc *service);
 /* silk__ctx_service returns the service recorded by silk__ctx_set_service, or NULL. */
 const silk_service_desc *silk__ctx_service(const silk_ctx *ctx);
 
+/* silk__ctx_set_cancel_flag makes silk_ctx_cancelled(ctx) read flag, which must outlive the
+ * ctx: the server points a handler's ctx at its call's flag, set by a cancel frame. */
+void silk__ctx_set_cancel_flag(silk_ctx *ctx, const atomic_bool *flag);
+
+/* silk__ctx_clone makes a ctx with ctx's metadata (ctx may be NULL) and a deadline budget_us
+ * from now that cannot be extended: what a call the channel sends later keeps of its
+ * caller's ctx. NULL when memory is exhausted. Freed with silk_ctx_free(). */
+silk_ctx *silk__ctx_clone(const silk_ctx *ctx, uint64_t budget_us);
+
+/* silk__ctx_cancellable tells whether ctx has a cancel flag: it is a handler's. */
+bool silk__ctx_cancellable(const silk_ctx *ctx);
+
+/* silk__ctx_ensure_trace_id gives ctx a random "trace-id" when it has none: where a trace
+ * starts, at the edge. SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
+silk_status silk__ctx_ensure_trace_id(silk_ctx *ctx);
+
 /* silk__ctx_set_message replaces the ctx's message with a copy of msg. NULL ctx is ignored. */
 void silk__ctx_set_message(silk_ctx *ctx, const char *msg);
 
@@ -39,12 +57,13 @@ typedef struct silk__reqhdr {
     Silk__Rpc__Metadata **mdp;
     Silk__Rpc__Metadata md_small[8];
     Silk__Rpc__Metadata *mdp_small[8];
+    char trace[33]; /* a trace id made for a call whose ctx has none */
 } silk__reqhdr;
 
 /* silk__reqhdr_init builds the header of a call of method with req and budget_us: the
  * ctx's metadata (ctx may be NULL), plus "business-id" from the request's business_id field
- * when the ctx has none, and token (may be NULL). SILK_RESOURCE_EXHAUSTED when memory is
- * exhausted. */
+ * when the ctx has none, a new "trace-id" when the ctx has none, and token (may be NULL).
+ * SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
 silk_status silk__reqhdr_init(silk__reqhdr *rh, const silk_ctx *ctx, const silk_method_desc *method,
                               const ProtobufCMessage *req, uint64_t budget_us, const char *token);
 

@@ -44,7 +44,12 @@ static bool configure(silk_server *srv, const silk_server_opts *opts)
     srv->instance_id = dup_or(opts->instance_id, id);
     srv->token = token != NULL && token[0] != '\0' ? strdup(token) : NULL;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    srv->workers = opts->workers != 0 ? opts->workers : cores > 0 ? (unsigned)cores : 1;
+    const char *workers = getenv("SILK_WORKERS");
+    unsigned env_workers = workers != NULL ? (unsigned)strtoul(workers, NULL, 10) : 0;
+    srv->workers = opts->workers != 0 ? opts->workers
+                   : env_workers != 0 ? env_workers
+                   : cores > 0        ? (unsigned)cores
+                                      : 1;
     srv->max_concurrent = opts->max_concurrent != 0 ? opts->max_concurrent : 50;
     srv->max_message = opts->max_message != 0 ? opts->max_message : SILK__MAX_MESSAGE_DEFAULT;
     srv->no_register = opts->no_register != 0;
@@ -104,6 +109,31 @@ silk_status silk_server_add_service(silk_server *srv, const silk_service_desc *d
         memcpy(copy, handlers, desc->handlers_size);
     services[srv->n_services++] = (hosted){.desc = desc, .handlers = copy, .user = user};
     return SILK_OK;
+}
+
+silk_status silk_server_set_inline(silk_server *srv, const char *service)
+{
+    if (srv == NULL || service == NULL)
+        return SILK_INVALID_ARGUMENT;
+    if (srv->started)
+        return SILK_FAILED_PRECONDITION;
+    for (size_t i = 0; i < srv->n_services; i++) {
+        if (strcmp(srv->services[i].desc->name, service) == 0) {
+            srv->services[i].run_inline = true;
+            srv->any_inline = true;
+            return SILK_OK;
+        }
+    }
+    return SILK_NOT_FOUND;
+}
+
+silk_status silk_server_add_interceptor(silk_server *srv, const silk_interceptor *ic)
+{
+    if (srv == NULL)
+        return SILK_INVALID_ARGUMENT;
+    if (srv->started)
+        return SILK_FAILED_PRECONDITION;
+    return silk__chain_add(&srv->chain, ic);
 }
 
 bool silk__server_find(const silk_server *srv, const char *path, const hosted **svc,
@@ -470,6 +500,7 @@ void silk_server_free(silk_server *srv)
     for (size_t i = 0; i < srv->n_services; i++)
         free(srv->services[i].handlers);
     free(srv->services);
+    silk__chain_fini(&srv->chain);
     free(srv->listen);
     free(srv->registry_url);
     free(srv->instance_id);
@@ -495,28 +526,48 @@ static void on_signal(int sig)
     errno = saved;
 }
 
-/* wait_for_signal blocks until SIGTERM or SIGINT and returns it (0 when it cannot wait). */
-static int wait_for_signal(void)
-{
+/* signal_watch holds what silk_server_run installs while it serves. */
+typedef struct signal_watch {
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return 0;
-    fcntl(fds[1], F_SETFL, O_NONBLOCK);
-    signal_fd = fds[1];
-    struct sigaction sa = {.sa_handler = on_signal}, old_term, old_int;
+    struct sigaction old_term;
+    struct sigaction old_int;
+} signal_watch;
+
+/* watch_signals installs the handlers for SIGTERM and SIGINT; false when it cannot. It runs
+ * before the server starts, so that a signal that comes as soon as the instance is
+ * registered already stops it gracefully. */
+static bool watch_signals(signal_watch *w)
+{
+    if (pipe2(w->fds, O_CLOEXEC) != 0)
+        return false;
+    fcntl(w->fds[1], F_SETFL, O_NONBLOCK);
+    signal_fd = w->fds[1];
+    struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &w->old_term);
+    sigaction(SIGINT, &sa, &w->old_int);
+    return true;
+}
 
-    unsigned char b = 0;
-    while (read(fds[0], &b, 1) < 0 && errno == EINTR)
-        ;
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGINT, &old_int, NULL);
+/* unwatch_signals puts the previous handlers back. */
+static void unwatch_signals(signal_watch *w)
+{
+    sigaction(SIGTERM, &w->old_term, NULL);
+    sigaction(SIGINT, &w->old_int, NULL);
     signal_fd = -1;
-    close(fds[0]);
-    close(fds[1]);
+    close(w->fds[0]);
+    close(w->fds[1]);
+}
+
+/* wait_for_signal blocks until SIGTERM or SIGINT and returns it, then puts the previous
+ * handlers back. */
+static int wait_for_signal(signal_watch *w)
+{
+    unsigned char b = 0;
+    while (read(w->fds[0], &b, 1) < 0 && errno == EINTR)
+        ;
+    unwatch_signals(w);
     return b;
 }
 
@@ -524,17 +575,22 @@ int silk_server_run(silk_server *srv)
 {
     if (srv == NULL)
         return 1;
+    signal_watch w;
+    if (!watch_signals(&w)) {
+        silk_log(SILK_LOG_ERROR, "server", "cannot watch signals errno=%d", errno);
+        silk_server_free(srv);
+        return 1;
+    }
     if (!srv->started) {
         silk_status st = silk_server_start(srv);
         if (st != SILK_OK) {
             silk_log(SILK_LOG_ERROR, "server", "cannot start status=%s", silk_status_str(st));
+            unwatch_signals(&w);
             silk_server_free(srv);
             return 1;
         }
     }
-    int sig = wait_for_signal();
-    if (sig == 0)
-        silk_log(SILK_LOG_ERROR, "server", "cannot wait for signals errno=%d", errno);
+    int sig = wait_for_signal(&w);
     silk_log(SILK_LOG_INFO, "server", "signal received signal=%s",
              sig == SIGTERM  ? "TERM"
              : sig == SIGINT ? "INT"

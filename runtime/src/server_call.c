@@ -9,16 +9,60 @@
 #include "ctx_internal.h"
 #include "server_internal.h"
 
-/* call_job is one request waiting for a worker, with a copy of its header and payload. */
+/* call_job is one request waiting for a worker, with a copy of its header and payload. It is
+ * on its connection's list of calls from when it is taken until it is answered, so that a
+ * cancel frame finds it. */
 typedef struct call_job {
     silk__job job; /* first: a silk__job * is a call_job * */
     sconn *sc;
+    struct call_job *prev; /* on sc->calls, under the conn's mutex */
+    struct call_job *next;
+    atomic_bool cancelled; /* the caller sent a cancel frame */
     uint64_t id;
     int64_t received_us;
     size_t hlen;
     size_t plen;
     uint8_t data[]; /* header, then payload */
 } call_job;
+
+/* ============================== calls of a connection ============================== */
+
+static void calls_add(sconn *sc, call_job *cj)
+{
+    silk__conn_lock(&sc->conn);
+    cj->prev = NULL;
+    cj->next = sc->calls;
+    if (cj->next != NULL)
+        cj->next->prev = cj;
+    sc->calls = cj;
+    silk__conn_unlock(&sc->conn);
+}
+
+static void calls_remove(sconn *sc, call_job *cj)
+{
+    silk__conn_lock(&sc->conn);
+    if (cj->prev != NULL)
+        cj->prev->next = cj->next;
+    else
+        sc->calls = cj->next;
+    if (cj->next != NULL)
+        cj->next->prev = cj->prev;
+    silk__conn_unlock(&sc->conn);
+}
+
+/* cancel marks the call id of a cancel frame cancelled: a queued call is then dropped, a
+ * running handler sees silk_ctx_cancelled(). At most max_concurrent calls are on the list. */
+static void cancel(sconn *sc, uint64_t id)
+{
+    silk__conn_lock(&sc->conn);
+    for (call_job *cj = sc->calls; cj != NULL; cj = cj->next) {
+        if (cj->id == id) {
+            atomic_store(&cj->cancelled, true);
+            break;
+        }
+    }
+    silk__conn_unlock(&sc->conn);
+}
 
 /* reply sends a response frame; a response too large for a frame becomes an error. */
 static void reply(sconn *sc, uint64_t id, silk_status st, const char *msg,
@@ -76,12 +120,30 @@ static void invoke(call_job *cj, silk_ctx *ctx, const hosted *svc, const silk_me
     if (resp != NULL) {
         protobuf_c_message_init(m->output, resp);
         silk__ctx_set_service(ctx, svc->desc);
-        st = m->invoke != NULL ? m->invoke(ctx, req, resp, svc->handlers, svc->user)
-                               : SILK_UNIMPLEMENTED;
+        silk__ctx_set_cancel_flag(ctx, &cj->cancelled);
+        silk_server *srv = cj->sc->srv;
+        silk_call_info info = {.server = true,
+                               .method = m,
+                               .ctx = ctx,
+                               .target = srv->address,
+                               .trace_id = silk_ctx_get(ctx, SILK_MD_TRACE_ID)};
+        int64_t start = silk__now_us();
+        size_t ran = 0;
+        st = srv->chain.n > 0 ? silk__chain_before(&srv->chain, &info, req, &ran) : SILK_OK;
+        if (st == SILK_OK)
+            st = m->invoke != NULL ? m->invoke(ctx, req, resp, svc->handlers, svc->user)
+                                   : SILK_UNIMPLEMENTED;
         if ((unsigned)st >= SILK_STATUS_COUNT)
             st = SILK_UNKNOWN;
+        if (ran > 0) {
+            info.status = st;
+            info.message = silk_ctx_message(ctx);
+            info.elapsed_us = silk__now_us() - start;
+            silk__chain_after(&srv->chain, ran, &info, st == SILK_OK ? resp : NULL);
+        }
     }
-    reply(cj->sc, cj->id, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
+    if (!atomic_load(&cj->cancelled)) /* else the caller has stopped listening */
+        reply(cj->sc, cj->id, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
     free(resp); /* the handler's fields point to the request, the ctx or static memory */
     protobuf_c_message_free_unpacked(req, NULL);
 }
@@ -128,7 +190,10 @@ static void run_call(silk__job *job)
 {
     call_job *cj = (call_job *)job;
     silk_server *srv = cj->sc->srv;
-    if (atomic_load(&srv->abandon)) {
+    if (atomic_load(&cj->cancelled)) {
+        silk_log(SILK_LOG_DEBUG, "server", "call dropped: cancelled before it ran id=%llu",
+                 (unsigned long long)cj->id);
+    } else if (atomic_load(&srv->abandon)) {
         reply(cj->sc, cj->id, SILK_UNAVAILABLE, "the server is shutting down", NULL);
     } else {
         const char *path = "";
@@ -138,6 +203,7 @@ static void run_call(silk__job *job)
             silk_log(SILK_LOG_DEBUG, "server", "call method=%s status=%s us=%lld", path,
                      silk_status_str(st), (long long)(silk__now_us() - start));
     }
+    calls_remove(cj->sc, cj);
     silk__conn_rele(&cj->sc->conn);
     free(cj);
     call_done(srv);
@@ -145,7 +211,32 @@ static void run_call(silk__job *job)
 
 /* ============================== on nng's receive callback ============================== */
 
-/* take_call queues a request for a worker, or refuses it at once. */
+/* runs_inline tells whether the request in f is for a service marked inline. It reads the
+ * method path where protobuf-c puts it, first in the header (tag 1, length-delimited); a
+ * header laid out otherwise goes to a worker, which is always safe. */
+static bool runs_inline(const silk_server *srv, const silk__frame *f)
+{
+    const uint8_t *h = f->header;
+    size_t n = f->header_len;
+    if (n < 2 || h[0] != 0x0a || h[1] >= 0x80 || (size_t)h[1] > n - 2)
+        return false;
+    const char *path = (const char *)h + 2;
+    size_t len = h[1];
+    const char *slash = len > 1 && path[0] == '/' ? memchr(path + 1, '/', len - 1) : NULL;
+    if (slash == NULL)
+        return false;
+    size_t svc_len = (size_t)(slash - path - 1);
+    for (size_t i = 0; i < srv->n_services; i++) {
+        const hosted *hs = &srv->services[i];
+        if (hs->run_inline && strlen(hs->desc->name) == svc_len &&
+            memcmp(hs->desc->name, path + 1, svc_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* take_call queues a request for a worker, runs it here when its service is inline, or
+ * refuses it at once. */
 static void take_call(sconn *sc, const silk__frame *f)
 {
     silk_server *srv = sc->srv;
@@ -170,6 +261,7 @@ static void take_call(sconn *sc, const silk__frame *f)
     }
     cj->job.run = run_call;
     cj->sc = sc;
+    atomic_init(&cj->cancelled, false);
     cj->id = f->call_id;
     cj->received_us = silk__now_us();
     cj->hlen = f->header_len;
@@ -177,8 +269,14 @@ static void take_call(sconn *sc, const silk__frame *f)
     memcpy(cj->data, f->header, f->header_len);
     memcpy(cj->data + f->header_len, f->payload, f->payload_len);
     silk__conn_hold(&sc->conn);
+    calls_add(sc, cj);
+    if (srv->any_inline && runs_inline(srv, f)) {
+        run_call(&cj->job);
+        return;
+    }
     if (!silk__pool_push(srv->pool, &cj->job)) { /* the server stopped meanwhile */
         reply(sc, f->call_id, SILK_UNAVAILABLE, "the server is shutting down", NULL);
+        calls_remove(sc, cj);
         silk__conn_rele(&sc->conn);
         free(cj);
         call_done(srv);
@@ -192,13 +290,14 @@ static void on_frame(silk__conn *c, const silk__frame *f)
     case SILK__FRAME_REQUEST:
         take_call(sc, f);
         break;
+    case SILK__FRAME_CANCEL:
+        cancel(sc, f->call_id);
+        break;
     case SILK__FRAME_PING:
         silk__conn_send(c, SILK__FRAME_PONG, f->call_id, NULL, NULL);
         break;
     default:
-        /* CANCEL is not acted on yet: the call runs to its end and its answer is dropped by
-         * the caller. RESPONSE and PONG are not for a server. */
-        break;
+        break; /* RESPONSE and PONG are not for a server */
     }
 }
 
@@ -209,9 +308,15 @@ static void on_too_big(silk__conn *c, const silk__frame *f)
               "the request exceeds the message limit", NULL);
 }
 
+/* on_closed cancels every call of the connection: no answer can reach its caller now, so
+ * queued ones are dropped and running handlers see silk_ctx_cancelled(). */
 static void on_closed(silk__conn *c, silk_status st, const char *why)
 {
-    (void)c;
+    sconn *sc = (sconn *)c;
+    silk__conn_lock(c);
+    for (call_job *cj = sc->calls; cj != NULL; cj = cj->next)
+        atomic_store(&cj->cancelled, true);
+    silk__conn_unlock(c);
     silk_log(SILK_LOG_DEBUG, "server", "connection closed status=%s reason=\"%s\"",
              silk_status_str(st), why);
 }

@@ -13,6 +13,7 @@
 #include <silk/server.h>
 
 #include "conn.h"
+#include "interceptor_internal.h"
 #include "pool.h"
 
 /* hosted is one service a server hosts. */
@@ -20,7 +21,10 @@ typedef struct hosted {
     const silk_service_desc *desc;
     void *handlers; /* a copy of the generated handler table */
     void *user;
+    bool run_inline; /* its handlers never block: run them on nng's receive callback */
 } hosted;
+
+struct call_job;
 
 /* sconn is one accepted connection. */
 typedef struct sconn {
@@ -28,6 +32,7 @@ typedef struct sconn {
     silk_server *srv;
     struct sconn *prev;
     struct sconn *next;
+    struct call_job *calls; /* under the conn's mutex: calls taken and not yet answered */
 } sconn;
 
 struct silk_server {
@@ -46,6 +51,8 @@ struct silk_server {
 
     hosted *services; /* fixed once started */
     size_t n_services;
+    silk__chain chain; /* interceptors, fixed once started */
+    bool any_inline;   /* some service runs inline */
 
     /* Serving. */
     bool started;

@@ -173,12 +173,17 @@ static void test_request_header(void **state)
     assert_string_equal(rh.h.method, "/a.B/C");
     assert_true(rh.h.budget_us == 777);
     assert_string_equal(rh.h.token, "tok");
-    assert_int_equal(rh.h.n_metadata, 20);
+    /* The ctx has no trace id: the call starts a trace, as at the edge. */
+    assert_int_equal(rh.h.n_metadata, 21);
     assert_string_equal(rh.h.metadata[19]->key, "k19");
+    assert_string_equal(rh.h.metadata[20]->key, SILK_MD_TRACE_ID);
+    assert_int_equal(strlen(rh.h.metadata[20]->value), 32);
     silk__reqhdr_fini(&rh);
 
+    /* Without a ctx only the new trace id travels; each such call starts its own. */
     assert_int_equal(silk__reqhdr_init(&rh, NULL, &m, &req.base, 1, NULL), SILK_OK);
-    assert_int_equal(rh.h.n_metadata, 0);
+    assert_int_equal(rh.h.n_metadata, 1);
+    assert_string_equal(rh.h.metadata[0]->key, SILK_MD_TRACE_ID);
     assert_string_equal(rh.h.token, "");
     silk__reqhdr_fini(&rh);
     assert_null(silk__business_id_of(&req.base));
@@ -191,10 +196,11 @@ static void test_business_id_from_request(void **state)
     silk_method_desc m = {.name = "Sessions", .path = "/silk.ws.SessionManager/Sessions"};
     Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
     silk__reqhdr rh;
-    /* An empty business_id field does not travel. */
+    /* An empty business_id field does not travel (the trace id made for the call does). */
     assert_null(silk__business_id_of(&req.base));
     assert_int_equal(silk__reqhdr_init(&rh, NULL, &m, &req.base, 1, NULL), SILK_OK);
-    assert_int_equal(rh.h.n_metadata, 0);
+    assert_int_equal(rh.h.n_metadata, 1);
+    assert_string_equal(rh.h.metadata[0]->key, SILK_MD_TRACE_ID);
     silk__reqhdr_fini(&rh);
     /* A request's business_id travels when the ctx has none... */
     req.business_id = "42";
@@ -211,6 +217,59 @@ static void test_business_id_from_request(void **state)
     assert_int_equal(rh.h.n_metadata, 2);
     assert_string_equal(rh.h.metadata[1]->value, "7");
     silk__reqhdr_fini(&rh);
+    silk_ctx_free(ctx);
+}
+
+static void test_trace_id_and_cancel_flag(void **state)
+{
+    (void)state;
+    /* A top-level ctx gets a trace id once, which every later call of it carries. */
+    silk_ctx *ctx = silk_ctx_new();
+    assert_null(silk_ctx_get(ctx, SILK_MD_TRACE_ID));
+    assert_int_equal(silk__ctx_ensure_trace_id(ctx), SILK_OK);
+    char first[64];
+    snprintf(first, sizeof first, "%s", silk_ctx_get(ctx, SILK_MD_TRACE_ID));
+    assert_int_equal(strlen(first), 32);
+    assert_int_equal(silk__ctx_ensure_trace_id(ctx), SILK_OK);
+    assert_string_equal(silk_ctx_get(ctx, SILK_MD_TRACE_ID), first);
+    silk_ctx_free(ctx);
+
+    /* A handler's ctx inherits the caller's trace and session, or starts a trace. */
+    Silk__Rpc__Metadata md[2] = {SILK__RPC__METADATA__INIT, SILK__RPC__METADATA__INIT};
+    md[0].key = SILK_MD_TRACE_ID;
+    md[0].value = "abc";
+    md[1].key = SILK_MD_SESSION_ID;
+    md[1].value = "gw.123";
+    Silk__Rpc__Metadata *mdp[2] = {&md[0], &md[1]};
+    Silk__Rpc__RequestHeader h = SILK__RPC__REQUEST_HEADER__INIT;
+    h.n_metadata = 2;
+    h.metadata = mdp;
+    ctx = silk__ctx_from_header(&h, 0);
+    assert_string_equal(silk_ctx_get(ctx, SILK_MD_TRACE_ID), "abc");
+    assert_string_equal(silk_ctx_get(ctx, SILK_MD_SESSION_ID), "gw.123");
+    silk_method_desc m = {.name = "C", .path = "/a.B/C"};
+    Silk__Rpc__Metadata req = SILK__RPC__METADATA__INIT;
+    silk__reqhdr rh;
+    assert_int_equal(silk__reqhdr_init(&rh, ctx, &m, &req.base, 1, NULL), SILK_OK);
+    assert_int_equal(rh.h.n_metadata, 2); /* inherited as is, nothing made */
+    assert_string_equal(rh.h.metadata[0]->value, "abc");
+    assert_string_equal(rh.h.metadata[1]->value, "gw.123");
+    silk__reqhdr_fini(&rh);
+
+    /* The cancel flag a server points the ctx at. */
+    atomic_bool flag;
+    atomic_init(&flag, false);
+    assert_false(silk_ctx_cancelled(ctx));
+    silk__ctx_set_cancel_flag(ctx, &flag);
+    assert_false(silk_ctx_cancelled(ctx));
+    atomic_store(&flag, true);
+    assert_true(silk_ctx_cancelled(ctx));
+    assert_false(silk_ctx_cancelled(NULL));
+    silk_ctx_free(ctx);
+
+    h.n_metadata = 0;
+    ctx = silk__ctx_from_header(&h, 0);
+    assert_int_equal(strlen(silk_ctx_get(ctx, SILK_MD_TRACE_ID)), 32);
     silk_ctx_free(ctx);
 }
 
@@ -269,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_server_ctx),
         cmocka_unit_test(test_request_header),
         cmocka_unit_test(test_business_id_from_request),
+        cmocka_unit_test(test_trace_id_and_cancel_flag),
         cmocka_unit_test(test_fail_and_message),
         cmocka_unit_test(test_arena),
     };

@@ -4,6 +4,7 @@
  * hand-written invoke trampolines - so that the test needs no generated code. */
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,7 +26,8 @@ typedef Silk__Rpc__Metadata Msg; /* key + value: the test's request and response
 
 static const char *listen_url; /* the transport of this run */
 static char tmpdir[128];
-static silk_channel *self; /* the running server's channel to itself, for nested calls */
+static silk_channel *self;  /* the running server's channel to itself, for nested calls */
+static atomic_int sleeping; /* Echo calls that began to sleep */
 
 /* ============================== the service ============================== */
 
@@ -49,8 +51,10 @@ static silk_status echo(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
     (void)h;
     (void)user;
     const Msg *in = (const Msg *)req;
-    if (strcmp(in->key, "sleep") == 0)
+    if (strcmp(in->key, "sleep") == 0) {
+        atomic_fetch_add(&sleeping, 1);
         usleep((useconds_t)atoi(in->value) * 1000);
+    }
     if (strcmp(in->key, "fail") == 0)
         return silk_ctx_fail(ctx, (silk_status)atoi(in->value), "failed as asked: %s", in->value);
     say(ctx, (Msg *)resp, in->key, in->value);
@@ -544,8 +548,21 @@ static void test_dead_address(void **state)
     assert_int_equal(silk_call(ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
     assert_true(silk__now_us() - t0 < 1000000);
     assert_non_null(strstr(silk_ctx_message(ctx), "cannot connect"));
-    /* Every call tries again. */
-    assert_int_equal(silk_call(ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+    /* Calls right after fail at once while the channel backs off (the first may still see
+     * the closing connection); one after the backoff dials again, and fails again. */
+    bool backing_off = false;
+    for (int i = 0; i < 20 && !backing_off; i++) {
+        assert_int_equal(silk_call(ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+        backing_off = strstr(silk_ctx_message(ctx), "attempts failed") != NULL;
+    }
+    assert_true(backing_off);
+    bool dialled = false;
+    for (int i = 0; i < 100 && !dialled; i++) {
+        usleep(100000);
+        assert_int_equal(silk_call(ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+        dialled = strstr(silk_ctx_message(ctx), "attempts failed") == NULL;
+    }
+    assert_true(dialled);
     silk_ctx_free(ctx);
     silk_channel_close(ch);
 
@@ -571,9 +588,11 @@ static void test_graceful_stop(void **state)
     Msg req = SILK__RPC__METADATA__INIT;
     req.key = "sleep";
     req.value = "200";
+    int before = atomic_load(&sleeping);
     assert_int_equal(silk_call_async(ch, NULL, &methods[0], &req.base, batch_cb, &ones[0]),
                      SILK_OK);
-    usleep(50000); /* the call is running */
+    while (atomic_load(&sleeping) == before) /* until the call is running */
+        usleep(1000);
     stop(srv);
     wait_batch(&b, 1);
     assert_int_equal(b.ok, 1);
@@ -717,6 +736,125 @@ static void test_token(void **state)
     stop(srv);
 }
 
+/* counts is what the test's interceptors saw. */
+typedef struct counts {
+    int before;
+    int after;
+    int last_status;
+    int64_t last_elapsed;
+} counts;
+
+static silk_status count_before(const silk_call_info *info, const ProtobufCMessage *req, void *arg)
+{
+    counts *c = arg;
+    c->before++;
+    assert_non_null(info->method);
+    assert_non_null(info->trace_id);
+    assert_int_equal(strlen(info->trace_id), 32);
+    const Msg *in = (const Msg *)req;
+    if (info->server && strcmp(in->key, "deny") == 0)
+        return silk_ctx_fail(info->ctx, SILK_PERMISSION_DENIED, "denied by the test");
+    if (!info->server && strcmp(in->key, "deny-here") == 0)
+        return silk_ctx_fail(info->ctx, SILK_PERMISSION_DENIED, "denied at the client");
+    return SILK_OK;
+}
+
+static void count_after(const silk_call_info *info, const ProtobufCMessage *resp, void *arg)
+{
+    counts *c = arg;
+    c->after++;
+    c->last_status = (int)info->status;
+    c->last_elapsed = info->elapsed_us;
+    assert_true((info->status == SILK_OK) == (resp != NULL));
+}
+
+static void test_interceptors(void **state)
+{
+    (void)state;
+    silk_server_opts opts = {.listen = listen_url, .workers = 2, .no_register = 1};
+    silk_server *srv = silk_server_new(&opts);
+    counts sc = {0}, cc = {0};
+    silk_interceptor server_ic = {
+        .name = "count", .before = count_before, .after = count_after, .arg = &sc};
+    assert_int_equal(silk_server_add_interceptor(srv, &server_ic), SILK_OK);
+    assert_int_equal(silk_server_add_interceptor(srv, &silk_log_interceptor), SILK_OK);
+    assert_int_equal(silk_server_add_interceptor(srv, &(silk_interceptor){.name = "none"}),
+                     SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_server_add_service(srv, &echo_desc, &(handlers){0}, NULL), SILK_OK);
+    assert_int_equal(silk_server_start(srv), SILK_OK);
+    assert_int_equal(silk_server_add_interceptor(srv, &server_ic), SILK_FAILED_PRECONDITION);
+    assert_int_equal(silk_channel_open(&self, silk_server_address(srv)), SILK_OK);
+    silk_interceptor client_ic = {
+        .name = "count", .before = count_before, .after = count_after, .arg = &cc};
+    assert_int_equal(silk_channel_add_interceptor(self, &client_ic), SILK_OK);
+    assert_int_equal(silk_channel_add_interceptor(self, &silk_log_interceptor), SILK_OK);
+
+    silk_ctx *ctx = silk_ctx_new();
+    assert_int_equal(call(ctx, &methods[0], "k", "v", NULL, 0), SILK_OK);
+    assert_int_equal(sc.before, 1);
+    assert_int_equal(sc.after, 1);
+    assert_int_equal(cc.before, 1);
+    assert_int_equal(cc.after, 1);
+    assert_int_equal(cc.last_status, SILK_OK);
+    assert_true(cc.last_elapsed >= 0);
+
+    /* A server-side before refuses the call: the handler does not run, afters do. */
+    assert_int_equal(call(ctx, &methods[0], "deny", "v", NULL, 0), SILK_PERMISSION_DENIED);
+    assert_string_equal(silk_ctx_message(ctx), "denied by the test");
+    assert_int_equal(sc.after, 2);
+    assert_int_equal(sc.last_status, SILK_PERMISSION_DENIED);
+    assert_int_equal(cc.last_status, SILK_PERMISSION_DENIED);
+
+    /* A client-side before refuses it synchronously: nothing is sent. */
+    assert_int_equal(call(ctx, &methods[0], "deny-here", "v", NULL, 0), SILK_PERMISSION_DENIED);
+    assert_string_equal(silk_ctx_message(ctx), "denied at the client");
+    assert_int_equal(sc.before, 2);
+    assert_int_equal(cc.before, 3);
+    assert_int_equal(cc.after, 3);
+    silk_ctx_free(ctx);
+    stop(srv);
+}
+
+/* cancel_cb counts the completions of a cancelled call. */
+static void cancel_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
+{
+    (void)message;
+    int *n = arg;
+    assert_int_equal(st, SILK_CANCELLED);
+    assert_null(resp);
+    (*n)++;
+}
+
+static void test_cancel_and_sync_failure_message(void **state)
+{
+    (void)state;
+    silk_server *srv = start(2, 0, 0);
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.key = "sleep";
+    req.value = "300";
+    int n = 0;
+    silk_call_id id = 0;
+    assert_int_equal(silk_call_start(self, NULL, &methods[0], &req.base, cancel_cb, &n, &id),
+                     SILK_OK);
+    assert_true(id != 0);
+    silk_call_cancel(self, id);
+    assert_int_equal(n, 1); /* before silk_call_cancel returned */
+    silk_call_cancel(self, id);
+    silk_call_cancel(self, 0);
+    assert_int_equal(n, 1);
+    /* The channel still serves. */
+    assert_int_equal(call(NULL, &methods[0], "k", "v", NULL, 0), SILK_OK);
+
+    /* A synchronous failure of silk_call_async says why in the ctx. */
+    silk_ctx *ctx = silk_ctx_new();
+    Msg wrong = SILK__RPC__METADATA__INIT;
+    assert_int_equal(silk_call_async(self, ctx, &methods[0], &wrong.base, NULL, NULL),
+                     SILK_INVALID_ARGUMENT);
+    assert_string_equal(silk_ctx_message(ctx), "invalid arguments");
+    silk_ctx_free(ctx);
+    stop(srv);
+}
+
 /* ============================== runs ============================== */
 
 static int run(const char *name, const char *url)
@@ -737,6 +875,8 @@ static int run(const char *name, const char *url)
         cmocka_unit_test(test_connection_lost),
         cmocka_unit_test(test_by_name_through_registry),
         cmocka_unit_test(test_token),
+        cmocka_unit_test(test_interceptors),
+        cmocka_unit_test(test_cancel_and_sync_failure_message),
     };
     /* clang-format on */
     return _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);

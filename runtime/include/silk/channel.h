@@ -2,7 +2,10 @@
 #ifndef SILK_CHANNEL_H
 #define SILK_CHANNEL_H
 
+#include <stdint.h>
+
 #include <silk/ctx.h>
+#include <silk/interceptor.h>
 #include <silk/service.h>
 #include <silk/status.h>
 
@@ -13,9 +16,11 @@ extern "C" {
 typedef struct silk_channel silk_channel;
 
 /* silk_channel_open makes a channel to target: a service's full name ("wstest.WsTest"),
- * resolved through the registry ($SILK_REGISTRY or the file default) when a call needs a
- * connection, or an nng address ("tcp://127.0.0.1:7000", "ipc:///tmp/x"). Connecting is
- * lazy: a channel opened before its service is up works once the service is up. Returns
+ * resolved through the registry ($SILK_REGISTRY or the file default), or an nng address
+ * ("tcp://127.0.0.1:7000", "ipc:///tmp/x"). A channel to a name reads the registry once here
+ * and then on a thread of its own, every second or at once when a call finds no instance:
+ * calls never wait for the registry's I/O. Connecting is lazy: a channel opened before its
+ * service is up works once the service is up (and the registry has been read again). Returns
  * SILK_INVALID_ARGUMENT for an empty or malformed target. On success *chp is the caller's,
  * to be closed with silk_channel_close(). */
 silk_status silk_channel_open(silk_channel **chp, const char *target);
@@ -24,6 +29,11 @@ silk_status silk_channel_open(silk_channel **chp, const char *target);
  * waits for their completions, closes its connections and frees it. It must not be called
  * from a completion callback. NULL is ignored. */
 void silk_channel_close(silk_channel *ch);
+
+/* silk_channel_add_interceptor appends a copy of ic to the channel's chain (see
+ * interceptor.h). Add interceptors before the channel's first call: the chain is read
+ * without a lock. SILK_INVALID_ARGUMENT when ic has neither hook. */
+silk_status silk_channel_add_interceptor(silk_channel *ch, const silk_interceptor *ic);
 
 /* silk_call makes a blocking call of method with req. ctx (may be NULL) gives the metadata
  * and the deadline: the smaller of ctx's remaining time and the method's timeout_ms (5000 ms
@@ -47,11 +57,28 @@ typedef void (*silk_call_cb)(silk_status st, ProtobufCMessage *resp, const char 
  * when the deadline passes first, SILK_UNAVAILABLE when the connection cannot be made or is
  * lost, or SILK_CANCELLED when the channel is closed; it may run before silk_call_async
  * returns. When silk_call_async fails synchronously (bad arguments, the ctx's deadline already
- * passed, no live instance of the service, channel closing, out of memory) it returns the
- * error and the callback is never called. ctx is read before silk_call_async returns and need
+ * passed or the ctx cancelled, no live instance of the service, channel closing, out of
+ * memory) it returns the error, records why in the ctx (silk_ctx_message) when there is one,
+ * and the callback is never called. ctx is read before silk_call_async returns and need
  * not outlive it. */
 silk_status silk_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                             const ProtobufCMessage *req, silk_call_cb cb, void *arg);
+
+/* silk_call_id names an asynchronous call in flight on a channel; never 0. */
+typedef uint64_t silk_call_id;
+
+/* silk_call_start is silk_call_async that also stores the call's id in *idp (may be NULL)
+ * when it returns SILK_OK, for silk_call_cancel(). */
+silk_status silk_call_start(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                            const ProtobufCMessage *req, silk_call_cb cb, void *arg,
+                            silk_call_id *idp);
+
+/* silk_call_cancel gives up on a call started with silk_call_start: unless it has completed
+ * already, its callback runs once with SILK_CANCELLED before silk_call_cancel returns, and a
+ * cancel frame tells the server, whose handler then sees silk_ctx_cancelled(). A call that
+ * has completed (or an id of another channel) is ignored. It may be called from any thread,
+ * a completion callback included. */
+void silk_call_cancel(silk_channel *ch, silk_call_id id);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
 #define SILK_CTX_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,7 +29,8 @@ typedef struct silk_ctx silk_ctx;
 #define SILK_MD_MAX_KEY   64
 #define SILK_MD_MAX_VALUE 4096
 
-/* silk_ctx_new makes an empty top-level context with no deadline and no metadata. It returns
+/* silk_ctx_new makes an empty top-level context with no deadline and no metadata; the first
+ * call made with it gives it a random "trace-id", which every call of the chain carries. It returns
  * NULL only when memory is exhausted. The caller owns it and frees it with silk_ctx_free(). */
 silk_ctx *silk_ctx_new(void);
 
@@ -57,6 +59,13 @@ void silk_ctx_set_timeout(silk_ctx *ctx, uint32_t ms);
 /* silk_ctx_remaining_us returns the microseconds left before the deadline: 0 once it has
  * passed, and INT64_MAX when the ctx has no deadline (or ctx is NULL). */
 int64_t silk_ctx_remaining_us(const silk_ctx *ctx);
+
+/* silk_ctx_cancelled tells whether the caller gave up on the call whose handler was given
+ * ctx (it cancelled the call, or its deadline passed and its channel sent a cancel frame).
+ * A handler doing long work checks it and returns early; whatever it returns then is not
+ * sent. Calls made with a cancelled ctx fail at once with SILK_CANCELLED. False for a ctx
+ * made with silk_ctx_new() and for NULL. */
+bool silk_ctx_cancelled(const silk_ctx *ctx);
 
 /* silk_ctx_fail records an error message for the reply and returns st, so that a handler
  * can `return silk_ctx_fail(ctx, SILK_NOT_FOUND, "no session for %s", id);`. The message

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include <silk/interceptor.h>
 #include <silk/service.h>
 #include <silk/status.h>
 
@@ -22,7 +23,7 @@ typedef struct silk_server_opts {
     const char *registry;
     /* Instance id: a random one unless given; a gateway passes its gateway id. */
     const char *instance_id;
-    /* Worker threads that run handlers: the number of cores. */
+    /* Worker threads that run handlers: the number of cores ($SILK_WORKERS overrides it). */
     unsigned workers;
     /* Calls handled at once; past it a call gets RESOURCE_EXHAUSTED: 50. */
     unsigned max_concurrent;
@@ -45,6 +46,20 @@ silk_server *silk_server_new(const silk_server_opts *opts);
 silk_status silk_server_add_service(silk_server *srv, const silk_service_desc *desc,
                                     const void *handlers, void *user);
 
+/* silk_server_set_inline marks a hosted service (its full name) whose handlers never block -
+ * no nested blocking calls, no sleeping, no I/O waits - to run on nng's receive callback
+ * instead of a worker: one hand-off fewer per call. A handler that blocks there stalls
+ * every connection of the server. SILK_NOT_FOUND when the service is not hosted,
+ * SILK_FAILED_PRECONDITION once the server has started. */
+silk_status silk_server_set_inline(silk_server *srv, const char *service);
+
+/* silk_server_add_interceptor appends a copy of ic to the server's chain (see
+ * interceptor.h): its hooks run around every handler, on the thread that runs it. Calls
+ * refused before their handler would run (token, method, deadline, payload, concurrency)
+ * do not reach them. SILK_FAILED_PRECONDITION once the server has started,
+ * SILK_INVALID_ARGUMENT when ic has neither hook. */
+silk_status silk_server_add_interceptor(silk_server *srv, const silk_interceptor *ic);
+
 /* silk_server_start listens, registers every hosted service and starts serving in the
  * background; it returns at once. SILK_UNAVAILABLE when the address cannot be bound. */
 silk_status silk_server_start(silk_server *srv);
@@ -56,9 +71,10 @@ const char *silk_server_address(const silk_server *srv);
 /* silk_server_run starts the server if needed and serves until SIGTERM or SIGINT, then
  * stops taking calls (new ones get UNAVAILABLE), deregisters, lets the calls in flight finish
  * (calls not started within 5 s are dropped), frees the server and returns the process exit
- * code: 0 on a clean shutdown, 1 when it cannot start (the server is freed then too). While
- * it waits it has handlers installed for SIGTERM and SIGINT, the previous ones restored
- * afterwards; one server at a time may run. */
+ * code: 0 on a clean shutdown, 1 when it cannot start (the server is freed then too). From
+ * before the server starts - so a signal sent as soon as it is registered stops it
+ * gracefully - until it stops, it has handlers installed for SIGTERM and SIGINT, the previous
+ * ones restored afterwards; one server at a time may run. */
 int silk_server_run(silk_server *srv);
 
 /* silk_server_free stops the server (as silk_server_run does on a signal) and frees it.

@@ -6,9 +6,11 @@
 #include <silk/log.h>
 #include <silk/ctx.h>
 #include <silk/service.h>
+#include <silk/interceptor.h>
 #include <silk/server.h>
 #include <silk/channel.h>
 #include <silk/registry.h>
 #include <silk/ws.h>
+#include <silk/json.h>
 
 #endif /* SILK_SILK_H */

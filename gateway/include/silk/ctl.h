@@ -1,0 +1,33 @@
+/* ctl.h - silk-ctl as a library: call any method of the services linked in, JSON in and out. */
+#ifndef SILK_CTL_H
+#define SILK_CTL_H
+
+#include <stddef.h>
+
+#include <silk/service.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* silk_ctl_main runs silk-ctl, silk's grpcurl, for the services whose generated descriptors
+ * are given: a deployment's silk-ctl is a main() that passes its descriptors here, as its
+ * silk-gateway does.
+ *
+ *   silk-ctl call SERVICE/METHOD ['{json}' | -d '{json}' | -d @file | -d @-]
+ *   silk-ctl list
+ *
+ * `call` maps the JSON to the method's request with the proto3 JSON mapping (silk/json.h),
+ * calls it through the registry ($SILK_REGISTRY; --target ADDRESS for one instance), and
+ * prints the reply's JSON; --metadata KEY=VALUE (repeatable) and --timeout MS travel with
+ * the call. `list` prints every method with its web route. It returns the process exit code:
+ * 0 on success, 1 when the call fails (the status and message go to stderr), 2 for a bad
+ * command line. services and the descriptors must outlive the call. */
+int silk_ctl_main(int argc, char **argv, const silk_service_desc *const *services,
+                  size_t n_services);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SILK_CTL_H */

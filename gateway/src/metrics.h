@@ -1,0 +1,49 @@
+/* metrics.h - the gateway's counters and latency histograms, written in Prometheus' text format. */
+#ifndef SILK_GATEWAY_METRICS_H
+#define SILK_GATEWAY_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The upper bounds of the latency buckets, in seconds (+Inf follows). */
+#define SILK__GW_METRICS_BUCKETS 12
+
+/* One route's requests: by HTTP status, and their latency. */
+typedef struct silk__gw_metrics_route {
+    char *route; /* "/wstest.WsTest/Echo", "/healthz", "websocket", "other" */
+    size_t n_statuses;
+    struct {
+        int status;
+        uint64_t count;
+    } statuses[16];
+    uint64_t buckets[SILK__GW_METRICS_BUCKETS + 1]; /* the last is +Inf */
+    double sum;
+    uint64_t count;
+} silk__gw_metrics_route;
+
+/* silk__gw_metrics belongs to one loop and is touched only on it. */
+typedef struct silk__gw_metrics {
+    silk__gw_metrics_route *routes;
+    size_t n_routes, cap_routes;
+    uint64_t pushes_sent;       /* WebSocket messages queued to sessions */
+    uint64_t upstream_failures; /* calls to services that did not return OK */
+    uint64_t upstream_by_code[17];
+} silk__gw_metrics;
+
+/* silk__gw_metrics_fini frees what m holds. */
+void silk__gw_metrics_fini(silk__gw_metrics *m);
+
+/* silk__gw_metrics_request counts one answered request of route with its HTTP status and
+ * latency in seconds. Out of memory, the request goes uncounted. */
+void silk__gw_metrics_request(silk__gw_metrics *m, const char *route, int status, double seconds);
+
+/* silk__gw_metrics_upstream_failure counts a call that ended with silk status code. */
+void silk__gw_metrics_upstream_failure(silk__gw_metrics *m, int code);
+
+/* silk__gw_metrics_text returns the metrics in Prometheus' text exposition format (0.0.4),
+ * with open_sessions and open_connections as gauges, as a new string the caller frees, or
+ * NULL when memory is exhausted. */
+char *silk__gw_metrics_text(const silk__gw_metrics *m, size_t open_sessions,
+                            size_t open_connections);
+
+#endif /* SILK_GATEWAY_METRICS_H */

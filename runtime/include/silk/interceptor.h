@@ -1,0 +1,59 @@
+/* interceptor.h - hooks around every call, client side and server side: logging, metrics, auth. */
+#ifndef SILK_INTERCEPTOR_H
+#define SILK_INTERCEPTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include <silk/ctx.h>
+#include <silk/service.h>
+#include <silk/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* silk_call_info describes the call an interceptor runs for. */
+typedef struct silk_call_info {
+    bool server; /* a server's hook (else a channel's) */
+    const silk_method_desc *method;
+    /* The server's: the handler's ctx, whose metadata a hook may read and set. The
+     * channel's before: the caller's ctx (may be NULL); its after: NULL, the caller's ctx need
+     * not live that long. */
+    silk_ctx *ctx;
+    const char *target;   /* the channel's target, or the server's address */
+    const char *trace_id; /* the call's "trace-id" */
+    /* In after only: */
+    silk_status status;
+    const char *message; /* "" on success */
+    int64_t elapsed_us;  /* from before to after */
+} silk_call_info;
+
+/* silk_interceptor is one hook of a chain. Befores run in the order the interceptors were
+ * added, afters in the reverse order; either may be NULL. */
+typedef struct silk_interceptor {
+    const char *name;
+    /* before runs before a call is sent (on the caller's thread) or before its handler (on
+     * the worker, with the decoded request). A status other than SILK_OK refuses the call
+     * with it: the client's call then fails synchronously (its callback never runs), the
+     * server answers it without running the handler; silk_ctx_fail() on info->ctx gives the
+     * message. Later befores do not run; the afters of those that ran do. */
+    silk_status (*before)(const silk_call_info *info, const ProtobufCMessage *req, void *arg);
+    /* after runs once per call whose before chain ran, when it is finished; resp is the
+     * response on SILK_OK, else NULL. A channel's after runs where the call completes - on
+     * one of nng's threads for an asynchronous call - so it must not block. */
+    void (*after)(const silk_call_info *info, const ProtobufCMessage *resp, void *arg);
+    void *arg;
+} silk_interceptor;
+
+/* silk_log_interceptor logs every call at info level, one line after it finishes:
+ * `call side=client|server method=/pkg.Svc/M status=OK us=123 trace=<id> target=<...>`. */
+extern const silk_interceptor silk_log_interceptor;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SILK_INTERCEPTOR_H */

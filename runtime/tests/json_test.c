@@ -1,0 +1,510 @@
+/* json_test.c - the proto3 JSON mapping (silk/json.h) against a corpus: both ways, round trips,
+ * and every error. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <silk/json.h>
+
+#include "json_test.pb-c.h"
+
+static const ProtobufCMessageDescriptor *const all = &silkjt__all__descriptor;
+
+/* decode decodes json into a new message of d and checks the status. */
+static ProtobufCMessage *decode(const ProtobufCMessageDescriptor *d, const char *json,
+                                silk_status want, char *err, size_t errlen)
+{
+    ProtobufCMessage *msg = (ProtobufCMessage *)1;
+    silk_status st = silk_json_to_message(d, json, strlen(json), &msg, err, errlen);
+    if (st != want)
+        fail_msg("%s: got %s (%s), want %s", json, silk_status_str(st), err, silk_status_str(want));
+    if (st != SILK_OK)
+        assert_null(msg);
+    return msg;
+}
+
+/* encode returns the JSON of msg; the caller frees it. */
+static char *encode(const ProtobufCMessage *msg)
+{
+    char *out = NULL, err[256];
+    size_t len = 0;
+    silk_status st = silk_json_from_message(msg, &out, &len, err, sizeof err);
+    if (st != SILK_OK)
+        fail_msg("encode: %s: %s", silk_status_str(st), err);
+    assert_int_equal(strlen(out), len);
+    return out;
+}
+
+/* same_wire tells whether two messages serialize to the same bytes. */
+static void assert_same_wire(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+    size_t na = protobuf_c_message_get_packed_size(a);
+    size_t nb = protobuf_c_message_get_packed_size(b);
+    assert_int_equal(na, nb);
+    uint8_t *pa = malloc(na + 1), *pb = malloc(nb + 1);
+    protobuf_c_message_pack(a, pa);
+    protobuf_c_message_pack(b, pb);
+    assert_memory_equal(pa, pb, na);
+    free(pa);
+    free(pb);
+}
+
+/* ============================================================================
+ * The corpus: input, and the canonical output it must be written back as (NULL: the same).
+ * Each is decoded, encoded, compared, decoded again and compared on the wire.
+ * ========================================================================== */
+
+typedef struct round_case {
+    const char *in;
+    const char *out;
+} round_case;
+
+static const round_case rounds[] = {
+    /* Defaults are left out; an empty message is {}. */
+    {"{}", NULL},
+    {"{\"i32\":0,\"text\":\"\",\"flag\":false,\"blob\":\"\",\"color\":\"COLOR_UNSET\","
+     "\"nums\":[],\"counts\":{},\"i64\":\"0\",\"db\":0}",
+     "{}"},
+    /* Names: lowerCamelCase out, both in. */
+    {"{\"snake_case_name\":\"a\"}", "{\"snakeCaseName\":\"a\"}"},
+    {"{\"snakeCaseName\":\"a\"}", NULL},
+    /* 32-bit integers are numbers, read from numbers, integral reals or strings. */
+    {"{\"i32\":-2147483648,\"s32\":2147483647,\"sf32\":-1,\"u32\":4294967295,\"f32\":7}", NULL},
+    {"{\"i32\":\"-12\",\"u32\":\"12\",\"s32\":1e2,\"f32\":3.0}",
+     "{\"i32\":-12,\"s32\":100,\"u32\":12,\"f32\":3}"},
+    /* 64-bit integers are strings, read exactly from numbers or strings. */
+    {"{\"i64\":\"-9223372036854775808\",\"s64\":\"9223372036854775807\",\"sf64\":\"-1\","
+     "\"u64\":\"18446744073709551615\",\"f64\":\"1\"}",
+     NULL},
+    {"{\"i64\":9007199254740993,\"u64\":9223372036854775807,\"s64\":-9007199254740993}",
+     "{\"i64\":\"9007199254740993\",\"s64\":\"-9007199254740993\","
+     "\"u64\":\"9223372036854775807\"}"},
+    {"{\"u64\":\"-0\",\"i64\":\"-0\"}", "{}"},
+    /* Floats: shortest exact form; NaN and infinities as strings; numbers in strings. */
+    {"{\"fl\":0.1,\"db\":0.1}", NULL},
+    {"{\"fl\":3.4028234663852886e+38,\"db\":1.7976931348623157e+308}",
+     "{\"fl\":3.4028235e+38,\"db\":1.7976931348623157e+308}"},
+    {"{\"db\":1e-300}", NULL},
+    {"{\"fl\":\"NaN\",\"db\":\"-Infinity\"}", NULL},
+    {"{\"fl\":\"Infinity\",\"db\":\"NaN\"}", NULL},
+    {"{\"db\":\"1.5\",\"fl\":\"-2\"}", "{\"fl\":-2,\"db\":1.5}"},
+    {"{\"db\":-0.0}", "{}"},
+    /* Booleans, strings with escapes and non-ASCII, bytes in base64 (URL-safe, unpadded in). */
+    {"{\"flag\":true,\"text\":\"a\\\"b\\\\c\\n\\t\\u0001\\u00e9\\u4e2d\\ud83d\\ude00\"}",
+     "{\"flag\":true,\"text\":\"a\\\"b\\\\c\\n\\t\\u0001\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\"}"},
+    {"{\"blob\":\"AAEC/w==\"}", NULL},
+    {"{\"blob\":\"AAEC_w\"}", "{\"blob\":\"AAEC/w==\"}"},
+    {"{\"blob\":\"-_8\"}", "{\"blob\":\"+/8=\"}"},
+    {"{\"blob\":\"YQ\"}", "{\"blob\":\"YQ==\"}"},
+    /* Enums by name, numbers in; unknown numbers kept. */
+    {"{\"color\":\"COLOR_BLUE\"}", NULL},
+    {"{\"color\":1}", "{\"color\":\"COLOR_RED\"}"},
+    {"{\"color\":\"2\"}", "{\"color\":\"COLOR_BLUE\"}"},
+    {"{\"color\":7}", NULL},
+    /* Nested messages, repeated fields of every kind. */
+    {"{\"inner\":{}}", NULL},
+    {"{\"inner\":{\"name\":\"x\",\"n\":3,\"child\":{\"child\":{\"n\":1}}}}", NULL},
+    {"{\"nums\":[1,-2,3],\"tags\":[\"a\",\"\"],\"inners\":[{},{\"n\":2}],"
+     "\"colors\":[\"COLOR_RED\",0,5],\"blobs\":[\"\",\"AQ==\"],\"bigs\":[\"1\",2,\"-3\"],"
+     "\"reals\":[0.5,\"NaN\",1e300]}",
+     "{\"nums\":[1,-2,3],\"tags\":[\"a\",\"\"],\"inners\":[{},{\"n\":2}],"
+     "\"colors\":[\"COLOR_RED\",\"COLOR_UNSET\",5],\"blobs\":[\"\",\"AQ==\"],"
+     "\"bigs\":[\"1\",\"2\",\"-3\"],\"reals\":[0.5,\"NaN\",1e+300]}"},
+    /* Maps: keys are strings of the key type; values are written even when default. */
+    {"{\"counts\":{\"a\":1,\"b\":0},\"names\":{\"-5\":\"x\",\"9223372036854775807\":\"y\"},"
+     "\"byFlag\":{\"true\":{\"n\":1},\"false\":{}},\"colorsById\":{\"4294967295\":\"COLOR_RED\"}}",
+     NULL},
+    {"{\"by_flag\":{\"true\":{}},\"colors_by_id\":{\"1\":2}}",
+     "{\"byFlag\":{\"true\":{}},\"colorsById\":{\"1\":\"COLOR_BLUE\"}}"},
+    /* Oneofs: a set member is written even when it holds the default. */
+    {"{\"choiceText\":\"\"}", NULL},
+    {"{\"choice_num\":0}", "{\"choiceNum\":0}"},
+    {"{\"choiceInner\":{}}", NULL},
+    {"{\"choiceText\":null,\"choiceNum\":4}", "{\"choiceNum\":4}"},
+    /* null is "not set", for every kind of field. */
+    {"{\"i32\":null,\"text\":null,\"inner\":null,\"nums\":null,\"counts\":null,\"at\":null,"
+     "\"maybeI64\":null,\"color\":null}",
+     "{}"},
+    /* Well-known types. */
+    {"{\"at\":\"1970-01-01T00:00:00Z\",\"took\":\"0s\",\"nothing\":{}}", NULL},
+    {"{\"at\":\"1972-01-01T10:00:20.021Z\",\"took\":\"1.5s\"}",
+     "{\"at\":\"1972-01-01T10:00:20.021Z\",\"took\":\"1.500s\"}"},
+    {"{\"at\":\"0001-01-01T00:00:00Z\"}", NULL},
+    {"{\"at\":\"9999-12-31T23:59:59.999999999Z\"}", NULL},
+    {"{\"at\":\"2024-02-29T12:00:00.000001+01:30\"}", "{\"at\":\"2024-02-29T10:30:00.000001Z\"}"},
+    {"{\"at\":\"1969-12-31t23:59:59.5z\"}", "{\"at\":\"1969-12-31T23:59:59.500Z\"}"},
+    {"{\"took\":\"-0.000000001s\"}", NULL},
+    {"{\"took\":\"-315576000000.999999999s\"}", NULL},
+    {"{\"took\":\"315576000000s\"}", NULL},
+    {"{\"took\":\"3.000010s\"}", "{\"took\":\"3.000010s\"}"},
+    {"{\"maybeI64\":\"0\",\"maybeText\":\"\",\"maybeFlag\":false,\"maybeDb\":0,"
+     "\"maybeBlob\":\"\",\"maybeU32\":0}",
+     NULL},
+    {"{\"maybe_i64\":12,\"maybe_db\":\"Infinity\",\"maybe_u32\":\"7\"}",
+     "{\"maybeI64\":\"12\",\"maybeDb\":\"Infinity\",\"maybeU32\":7}"},
+    {"{\"times\":[\"2000-01-01T00:00:00Z\",\"2000-01-01T00:00:00.100Z\"]}", NULL},
+    /* Whitespace anywhere JSON allows it. */
+    {" \n{ \"i32\" : 1 ,\r\n\"tags\":[ \"a\" ] }\t", "{\"i32\":1,\"tags\":[\"a\"]}"},
+};
+
+static void test_round_trips(void **state)
+{
+    (void)state;
+    char err[256];
+    for (size_t i = 0; i < sizeof rounds / sizeof rounds[0]; i++) {
+        const round_case *c = &rounds[i];
+        const char *want = c->out ? c->out : c->in;
+        ProtobufCMessage *m = decode(all, c->in, SILK_OK, err, sizeof err);
+        char *out = encode(m);
+        if (strcmp(out, want) != 0)
+            fail_msg("case %zu: %s\n  wrote %s\n  want  %s", i, c->in, out, want);
+        ProtobufCMessage *again = decode(all, out, SILK_OK, err, sizeof err);
+        assert_same_wire(m, again);
+        char *out2 = encode(again);
+        assert_string_equal(out, out2);
+        free(out);
+        free(out2);
+        protobuf_c_message_free_unpacked(m, NULL);
+        protobuf_c_message_free_unpacked(again, NULL);
+    }
+}
+
+/* ============================================================================
+ * Errors: each input fails with INVALID_ARGUMENT and a message holding the text given.
+ * ========================================================================== */
+
+typedef struct error_case {
+    const char *in;
+    const char *says;
+} error_case;
+
+static const error_case errors[] = {
+    /* Malformed JSON says where. */
+    {"", "malformed JSON at line 1"},
+    {"{", "malformed JSON at line 1 column"},
+    {"{\"i32\":1,}", "malformed JSON"},
+    {"{\"i32\":1}\n{}", "malformed JSON at line 2"},
+    {"{\"i32\":01}", "malformed JSON"},
+    {"{\"i32\":1,\"i32\":2}", "duplicate"},
+    {"{\"text\":\"\xff\"}", "malformed JSON"},
+    {"{\"u64\":18446744073709551615}", "must be sent as strings"},
+    {"{\"db\":1e400}", "malformed JSON"},
+    {"[1]", "expected an object (silkjt.All), got an array"},
+    {"\"x\"", "expected an object"},
+    /* Unknown fields are named; names match exactly. */
+    {"{\"nope\":1}", "unknown field \"nope\" in silkjt.All"},
+    {"{\"inner\":{\"nope\":1}}", "field \"inner\": unknown field \"nope\" in silkjt.Inner"},
+    {"{\"SnakeCaseName\":\"x\"}", "unknown field \"SnakeCaseName\""},
+    {"{\"snake_case_name\":\"a\",\"snakeCaseName\":\"b\"}", "given twice"},
+    /* Wrong types say the field and what was expected. */
+    {"{\"i32\":\"x\"}", "field \"i32\": \"x\" is not an integer (int32)"},
+    {"{\"i32\":true}", "field \"i32\": expected an integer (int32), got a boolean"},
+    {"{\"i32\":1.5}", "is not an integer"},
+    {"{\"i32\":\" 1\"}", "is not an integer"},
+    {"{\"i32\":\"+1\"}", "is not an integer"},
+    {"{\"i32\":\"0x10\"}", "is not an integer"},
+    {"{\"i64\":\"1.0\"}", "is not an integer"},
+    {"{\"u64\":\"-1\"}", "out of range for uint64"},
+    {"{\"flag\":\"true\"}", "field \"flag\": expected true or false, got a string"},
+    {"{\"flag\":1}", "expected true or false"},
+    {"{\"text\":5}", "field \"text\": expected a string, got a number"},
+    {"{\"text\":\"a\\u0000b\"}", "\\u0000"},
+    {"{\"blob\":\"!!\"}", "field \"blob\": not valid base64"},
+    {"{\"blob\":\"A\"}", "not valid base64"},
+    {"{\"blob\":\"YR==\"}", "not valid base64"},
+    {"{\"blob\":1}", "expected a base64 string"},
+    {"{\"color\":\"PURPLE\"}", "\"PURPLE\" is not a value of enum silkjt.Color"},
+    {"{\"color\":true}", "expected a name or number of enum"},
+    {"{\"color\":4294967296}", "out of range for enum"},
+    {"{\"inner\":5}", "field \"inner\": expected an object (silkjt.Inner), got a number"},
+    {"{\"inner\":{\"child\":{\"n\":\"q\"}}}", "field \"inner.child.n\""},
+    {"{\"nums\":5}", "field \"nums\": expected an array, got a number"},
+    {"{\"nums\":[1,null]}", "field \"nums[1]\": an array element may not be null"},
+    {"{\"inners\":[{},{\"n\":[]}]}", "field \"inners[1].n\": expected an integer"},
+    {"{\"db\":\"nan\"}", "is not a number"},
+    {"{\"db\":\"inf\"}", "is not a number"},
+    {"{\"db\":\"1e999\"}", "out of range for double"},
+    {"{\"db\":\"0x1p3\"}", "is not a number"},
+    {"{\"db\":[]}", "expected a number (double), got an array"},
+    {"{\"counts\":[]}", "expected an object (a map)"},
+    {"{\"counts\":{\"a\":\"b\"}}", "field \"counts[\"a\"]\": \"b\" is not an integer"},
+    {"{\"counts\":{\"a\":null}}", "a map value may not be null"},
+    {"{\"names\":{\"x\":\"y\"}}", "field \"names[\"x\"]\": \"x\" is not an integer (int64)"},
+    {"{\"byFlag\":{\"yes\":{}}}", "expected true or false"},
+    {"{\"colorsById\":{\"-1\":1}}", "out of range for uint32"},
+    /* Oneofs take one member. */
+    {"{\"choiceText\":\"a\",\"choiceNum\":1}", "field \"choice_num\": choice_text is set already"},
+    /* Well-known types. */
+    {"{\"at\":5}", "expected an RFC 3339 timestamp string"},
+    {"{\"at\":\"1970-01-01 00:00:00Z\"}", "is not an RFC 3339 timestamp"},
+    {"{\"at\":\"1970-01-01T00:00:00\"}", "is not an RFC 3339 timestamp"},
+    {"{\"at\":\"1970-02-30T00:00:00Z\"}", "is not an RFC 3339 timestamp"},
+    {"{\"at\":\"2023-02-29T00:00:00Z\"}", "is not an RFC 3339 timestamp"},
+    {"{\"at\":\"1970-01-01T00:00:00.1234567890Z\"}", "is not an RFC 3339 timestamp"},
+    {"{\"at\":\"0001-01-01T00:00:00+00:01\"}", "out of range"},
+    {"{\"took\":1}", "expected a duration string"},
+    {"{\"took\":\"1\"}", "is not a duration"},
+    {"{\"took\":\"1.s\"}", "is not a duration"},
+    {"{\"took\":\"315576000001s\"}", "out of range"},
+    {"{\"nothing\":{\"x\":1}}", "unknown field \"x\" in google.protobuf.Empty"},
+    {"{\"nothing\":[]}", "expected an object (google.protobuf.Empty)"},
+    {"{\"maybeI64\":{\"value\":\"1\"}}", "expected an integer (int64), got an object"},
+    {"{\"maybeFlag\":\"x\"}", "expected true or false"},
+    /* Ranges. */
+    {"{\"i32\":2147483648}", "2147483648 is out of range for int32"},
+    {"{\"i32\":-2147483649}", "out of range for int32"},
+    {"{\"u32\":-1}", "-1 is out of range for uint32"},
+    {"{\"u32\":4294967296}", "out of range for uint32"},
+    {"{\"u32\":\"4294967296\"}", "out of range for uint32"},
+    {"{\"i64\":\"9223372036854775808\"}", "out of range for int64"},
+    {"{\"i64\":9.3e18}", "out of range for int64"},
+    {"{\"u64\":\"18446744073709551616\"}", "out of range for uint64"},
+    {"{\"u64\":-1}", "out of range for uint64"},
+    {"{\"fl\":1e39}", "out of range for float"},
+    {"{\"sf32\":1e10}", "out of range for sfixed32"},
+};
+
+static void test_errors(void **state)
+{
+    (void)state;
+    char err[256];
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++) {
+        const error_case *c = &errors[i];
+        err[0] = '\0';
+        decode(all, c->in, SILK_INVALID_ARGUMENT, err, sizeof err);
+        if (strstr(err, c->says) == NULL)
+            fail_msg("case %zu: %s\n  said  %s\n  want  %s", i, c->in, err, c->says);
+    }
+    /* A short or absent error buffer is fine. */
+    ProtobufCMessage *m = (ProtobufCMessage *)1;
+    assert_int_equal(silk_json_to_message(all, "{\"x\":1}", 7, &m, NULL, 0), SILK_INVALID_ARGUMENT);
+    assert_null(m);
+    char tiny[4];
+    assert_int_equal(silk_json_to_message(all, "{\"x\":1}", 7, &m, tiny, sizeof tiny),
+                     SILK_INVALID_ARGUMENT);
+    assert_int_equal(strlen(tiny), 3);
+    /* Bytes past len are not read. */
+    assert_int_equal(silk_json_to_message(all, "{}garbage", 2, &m, err, sizeof err), SILK_OK);
+    protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* ============================================================================
+ * Values as C sees them, and messages built in C.
+ * ========================================================================== */
+
+static void test_values(void **state)
+{
+    (void)state;
+    char err[256];
+    Silkjt__All *a = (Silkjt__All *)decode(
+        all,
+        "{\"i64\":-9007199254740993,\"u64\":\"18446744073709551615\",\"fl\":0.1,\"db\":\"NaN\","
+        "\"blob\":\"AAEC/w==\",\"text\":\"\\u00e9\",\"color\":\"COLOR_RED\",\"choiceNum\":0,"
+        "\"at\":\"1972-01-01T10:00:20.021Z\",\"took\":\"-1.5s\",\"maybeI64\":\"5\","
+        "\"counts\":{\"k\":3},\"names\":{\"7\":\"seven\"},\"inner\":{\"n\":2}}",
+        SILK_OK, err, sizeof err);
+    assert_true(a->i64 == -9007199254740993LL);
+    assert_true(a->u64 == UINT64_MAX);
+    assert_true(a->fl == 0.1f);
+    assert_true(isnan(a->db));
+    assert_int_equal(a->blob.len, 4);
+    assert_memory_equal(a->blob.data, "\x00\x01\x02\xff", 4);
+    assert_string_equal(a->text, "\xc3\xa9");
+    assert_int_equal(a->color, SILKJT__COLOR__COLOR_RED);
+    assert_int_equal(a->choice_case, SILKJT__ALL__CHOICE_CHOICE_NUM);
+    assert_int_equal(a->choice_num, 0);
+    assert_true(a->at->seconds == 63108020);
+    assert_int_equal(a->at->nanos, 21000000);
+    assert_true(a->took->seconds == -1);
+    assert_int_equal(a->took->nanos, -500000000);
+    assert_true(a->maybe_i64->value == 5);
+    assert_int_equal(a->n_counts, 1);
+    assert_string_equal(a->counts[0]->key, "k");
+    assert_int_equal(a->counts[0]->value, 3);
+    assert_true(a->names[0]->key == 7);
+    assert_string_equal(a->names[0]->value, "seven");
+    assert_int_equal(a->inner->n, 2);
+    assert_null(a->maybe_text);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+}
+
+static void test_encode_built_in_c(void **state)
+{
+    (void)state;
+    Silkjt__Inner child = SILKJT__INNER__INIT;
+    child.name = "c";
+    Silkjt__Inner *inners[] = {&child, NULL};
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ts.seconds = -1;
+    ts.nanos = 999000000;
+    Google__Protobuf__Duration du = GOOGLE__PROTOBUF__DURATION__INIT;
+    du.seconds = 0;
+    du.nanos = -5000;
+    Google__Protobuf__StringValue sv = GOOGLE__PROTOBUF__STRING_VALUE__INIT;
+    Silkjt__All a = SILKJT__ALL__INIT;
+    char bad[] = {'o', 'k', (char)0xff, (char)0xc3, 0};
+    a.text = bad;
+    a.inners = inners;
+    a.n_inners = 2;
+    a.at = &ts;
+    a.took = &du;
+    a.maybe_text = &sv;
+    a.u32 = 4294967295u;
+    a.sf64 = INT64_MIN;
+    a.choice_case = SILKJT__ALL__CHOICE_CHOICE_INNER;
+    a.choice_inner = &child;
+    char *out = encode(&a.base);
+    assert_string_equal(out, "{\"u32\":4294967295,\"sf64\":\"-9223372036854775808\","
+                             "\"text\":\"ok\\ufffd\\ufffd\",\"inners\":[{\"name\":\"c\"},{}],"
+                             "\"choiceInner\":{\"name\":\"c\"},\"at\":\"1969-12-31T23:59:59.999Z\","
+                             "\"took\":\"-0.000005s\",\"maybeText\":\"\"}");
+    free(out);
+
+    /* Values proto3 JSON cannot write. */
+    char *text = (char *)1, err[128];
+    Silkjt__All b = SILKJT__ALL__INIT;
+    ts.seconds = -62135596801LL;
+    b.at = &ts;
+    assert_int_equal(silk_json_from_message(&b.base, &text, NULL, err, sizeof err), SILK_INTERNAL);
+    assert_null(text);
+    assert_non_null(strstr(err, "Timestamp out of range"));
+    b.at = NULL;
+    du.seconds = 1;
+    du.nanos = -1;
+    b.took = &du;
+    assert_int_equal(silk_json_from_message(&b.base, &text, NULL, err, sizeof err), SILK_INTERNAL);
+    assert_non_null(strstr(err, "Duration"));
+}
+
+/* Top-level well-known types have their own JSON forms too. */
+static void test_top_level_wkt(void **state)
+{
+    (void)state;
+    char err[256];
+    ProtobufCMessage *m = decode(&google__protobuf__timestamp__descriptor,
+                                 "\"2001-02-03T04:05:06Z\"", SILK_OK, err, sizeof err);
+    char *out = encode(m);
+    assert_string_equal(out, "\"2001-02-03T04:05:06Z\"");
+    free(out);
+    protobuf_c_message_free_unpacked(m, NULL);
+    m = decode(&google__protobuf__int64_value__descriptor, "-3", SILK_OK, err, sizeof err);
+    out = encode(m);
+    assert_string_equal(out, "\"-3\"");
+    free(out);
+    protobuf_c_message_free_unpacked(m, NULL);
+    m = decode(&google__protobuf__empty__descriptor, "{}", SILK_OK, err, sizeof err);
+    out = encode(m);
+    assert_string_equal(out, "{}");
+    free(out);
+    protobuf_c_message_free_unpacked(m, NULL);
+    decode(&google__protobuf__empty__descriptor, "{\"a\":1}", SILK_INVALID_ARGUMENT, err,
+           sizeof err);
+    decode(&google__protobuf__duration__descriptor, "{}", SILK_INVALID_ARGUMENT, err, sizeof err);
+}
+
+/* ============================================================================
+ * Text values, as path and query parameters give them.
+ * ========================================================================== */
+
+static void set_ok(ProtobufCMessage *m, const char *name, const char *value)
+{
+    char err[256];
+    silk_status st = silk_json_set_field(m, name, value, err, sizeof err);
+    if (st != SILK_OK)
+        fail_msg("set %s=%s: %s", name, value, err);
+}
+
+static void set_fails(ProtobufCMessage *m, const char *name, const char *value, const char *says)
+{
+    char err[256];
+    assert_int_equal(silk_json_set_field(m, name, value, err, sizeof err), SILK_INVALID_ARGUMENT);
+    if (strstr(err, says) == NULL)
+        fail_msg("set %s=%s said %s, want %s", name, value, err, says);
+}
+
+static void test_set_field(void **state)
+{
+    (void)state;
+    char err[256];
+    ProtobufCMessage *m = decode(all, "{\"text\":\"old\"}", SILK_OK, err, sizeof err);
+    set_ok(m, "text", "new");
+    set_ok(m, "snakeCaseName", "s");
+    set_ok(m, "i32", "-5");
+    set_ok(m, "u64", "18446744073709551615");
+    set_ok(m, "flag", "true");
+    set_ok(m, "db", "NaN");
+    set_ok(m, "color", "COLOR_BLUE");
+    set_ok(m, "blob", "AQ");
+    set_ok(m, "tags", "a");
+    set_ok(m, "tags", "b");
+    set_ok(m, "nums", "1");
+    set_ok(m, "inner.name", "deep");
+    set_ok(m, "inner.child.n", "9");
+    set_ok(m, "at", "2000-01-01T00:00:00Z");
+    set_ok(m, "maybeFlag", "false");
+    set_ok(m, "maybe_text", "w");
+    set_ok(m, "maybe_text", "w2");
+    set_ok(m, "choice_text", "c");
+    set_ok(m, "choice_text", "c2");
+    set_ok(m, "times", "2000-01-01T00:00:00Z");
+    char *out = encode(m);
+    assert_string_equal(
+        out, "{\"i32\":-5,\"u64\":\"18446744073709551615\",\"db\":\"NaN\",\"flag\":true,"
+             "\"text\":\"new\",\"blob\":\"AQ==\",\"color\":\"COLOR_BLUE\","
+             "\"inner\":{\"name\":\"deep\",\"child\":{\"n\":9}},\"nums\":[1],"
+             "\"tags\":[\"a\",\"b\"],\"choiceText\":\"c2\",\"at\":\"2000-01-01T00:00:00Z\","
+             "\"maybeText\":\"w2\",\"maybeFlag\":false,\"snakeCaseName\":\"s\","
+             "\"times\":[\"2000-01-01T00:00:00Z\"]}");
+    free(out);
+
+    set_fails(m, "nope", "1", "no field \"nope\" in silkjt.All");
+    set_fails(m, "inner.nope", "1", "no field \"inner.nope\"");
+    set_fails(m, "text.x", "1", "not a message field");
+    set_fails(m, "", "1", "no field");
+    set_fails(m, "i32", "x", "field \"i32\": \"x\" is not an integer");
+    set_fails(m, "i32", "99999999999", "out of range for int32");
+    set_fails(m, "flag", "yes", "expected true or false");
+    set_fails(m, "blob", "!", "not valid base64");
+    set_fails(m, "nums", "q", "field \"nums[1]\"");
+    set_fails(m, "counts", "1", "a map field");
+    set_fails(m, "inner", "1", "a message field");
+    set_fails(m, "choice_num", "1", "choice_text is set already");
+    set_fails(m, "at", "yesterday", "is not an RFC 3339 timestamp");
+    set_fails(m, "text", "\xff", "not UTF-8");
+    /* Failures leave the fields as they were. */
+    out = encode(m);
+    assert_non_null(strstr(out, "\"i32\":-5,"));
+    assert_non_null(strstr(out, "\"nums\":[1],"));
+    free(out);
+    protobuf_c_message_free_unpacked(m, NULL);
+}
+
+static void test_field_name(void **state)
+{
+    (void)state;
+    char out[16];
+    assert_string_equal(silk_json_field_name("business_id", out, sizeof out), "businessId");
+    assert_string_equal(silk_json_field_name("a_b_c", out, sizeof out), "aBC");
+    assert_string_equal(silk_json_field_name("x_1", out, sizeof out), "x1");
+    assert_string_equal(silk_json_field_name("_lead", out, sizeof out), "Lead");
+    assert_string_equal(silk_json_field_name("msg", out, sizeof out), "msg");
+    assert_string_equal(silk_json_field_name("a_very_long_field_name", out, 8), "aVeryLo");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trips),   cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_values),        cmocka_unit_test(test_encode_built_in_c),
+        cmocka_unit_test(test_top_level_wkt), cmocka_unit_test(test_set_field),
+        cmocka_unit_test(test_field_name),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,311 @@
+"""rpc_test.py - the runtime with real processes: rpc-probe-service instances and rpc-probe-client.
+
+Each test starts the services it needs on free loopback ports with a private file registry,
+runs the client with a bounded timeout, and always stops what it started. Nothing asserts on
+speed: the bounds only tell "finished" from "hung".
+"""
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ARGS = None
+HANG_S = 5  # a call whose server died must fail within this long after the kill
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fields(text):
+    """Parses the client's key=value output into a dict."""
+    return dict(re.findall(r'(\w+)=("[^"]*"|\S+)', text))
+
+
+class Service:
+    """One rpc-probe-service process on a free port; stop() always reaps it."""
+
+    def __init__(self, env, log_dir, name, *flags):
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(log_dir, f"{name}.log")
+        self.log = open(self.log_path, "w")
+        exe = os.path.join(ARGS.build_dir, "tests", "rpc-probe-service")
+        self.proc = subprocess.Popen([exe, *map(str, flags)], env=dict(env, SILK_LISTEN=self.address),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{name} exited: {self.read_log()}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"{name} did not start listening")
+
+    def read_log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.read_log():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+        return self.proc.returncode
+
+
+class RpcTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="silk-rpc-")
+        self.env = dict(os.environ, SILK_REGISTRY=f"file:{self.dir.name}/registry")
+        self.env.pop("SILK_TOKEN", None)
+        self.env.pop("SILK_LISTEN", None)
+        self.services = []
+        self.clients = []
+
+    def tearDown(self):
+        for proc in self.clients:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        for svc in self.services:
+            svc.stop()
+        try:
+            for svc in self.services:
+                text = svc.read_log()
+                for mark in ("Sanitizer", "runtime error:"):
+                    if mark in text:
+                        raise AssertionError(f"{svc.log_path} reports {mark}:\n{text[-4000:]}")
+        finally:
+            self.dir.cleanup()
+
+    def service(self, *flags, env=None):
+        svc = Service(env or self.env, self.dir.name, f"svc{len(self.services)}", *flags)
+        self.services.append(svc)
+        return svc
+
+    def client(self, target, *args, env=None, timeout=60):
+        exe = os.path.join(ARGS.build_dir, "tests", "rpc-probe-client")
+        done = subprocess.run([exe, target, *map(str, args)], env=env or self.env,
+                              capture_output=True, text=True, timeout=timeout)
+        self.assertNotIn("Sanitizer", done.stderr)
+        return done
+
+    def start_client(self, target, *args):
+        exe = os.path.join(ARGS.build_dir, "tests", "rpc-probe-client")
+        proc = subprocess.Popen([exe, target, *map(str, args)], env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.clients.append(proc)
+        return proc
+
+    def stats(self, svc):
+        done = self.client(svc.address, "stats")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return {k: int(v) for k, v in fields(done.stdout).items()}
+
+    def test_echo_and_trace_id(self):
+        svc = self.service()
+        done = self.client(svc.address, "echo", "hello")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        got = fields(done.stdout)
+        self.assertEqual(got["text"], "hello")
+        self.assertRegex(got["trace_id"], r"^[0-9a-f]{32}$", "a trace id is made at the edge")
+
+    def test_1000_concurrent_calls(self):
+        svc = self.service("--max-concurrent", 1000)
+        done = self.client(svc.address, "concurrent", 1000)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        got = fields(done.stdout)
+        self.assertEqual((got["ok"], got["wrong"], got["exhausted"]), ("1000", "0", "0"))
+
+    def test_inline_handlers(self):
+        svc = self.service("--inline", "--max-concurrent", 200)
+        done = self.client(svc.address, "concurrent", 200)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(fields(done.stdout)["ok"], "200")
+
+    def test_past_max_concurrent_is_refused_at_once(self):
+        # The default limit is 50 calls at once: the rest are answered RESOURCE_EXHAUSTED,
+        # not queued; every call is still answered exactly once.
+        svc = self.service()
+        done = self.client(svc.address, "concurrent", 1000)
+        got = fields(done.stdout)
+        self.assertEqual(got["wrong"], "0", done.stdout + done.stderr)
+        self.assertEqual(int(got["ok"]) + int(got["exhausted"]), 1000)
+        self.assertGreater(int(got["exhausted"]), 0)
+        self.assertEqual(self.client(svc.address, "echo", "after").returncode, 0)
+
+    def test_deadline_shrinks_across_two_hops(self):
+        a, b = self.service(), self.service()
+        done = self.client(a.address, "hop", b.address, 3000)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        got = fields(done.stdout)
+        budget_a, budget_b = int(got["budget_a_us"]), int(got["budget_b_us"])
+        self.assertLessEqual(budget_a, 3_000_000)
+        self.assertLess(budget_b, budget_a, "B gets what is left of A's budget, never more")
+
+    def test_cancel_reaches_the_handler(self):
+        svc = self.service()
+        done = self.client(svc.address, "cancel")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        got = fields(done.stdout)
+        self.assertEqual(got["callbacks"], "1")
+        self.assertEqual(got["status"], "CANCELLED")
+        self.assertEqual(got["server_saw_cancel"], "1")
+
+    def test_cancel_travels_to_nested_calls(self):
+        # client -> A.Wait -> B.Wait: cancelling the client's call cancels A's handler, whose
+        # nested call to B is cancelled in turn, and B's handler sees it.
+        a, b = self.service(), self.service()
+        done = self.client(a.address, "cancel", b.address)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        deadline = time.monotonic() + HANG_S
+        while self.stats(b)["cancels_seen"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.stats(b)["cancels_seen"], 1, b.read_log())
+        self.assertIn("nested wait status=CANCELLED", a.read_log())
+
+    def test_bad_inputs_and_still_serving(self):
+        svc = self.service("--max-message", 65536)
+        done = self.client(svc.address, "bad", 200_000)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        got = fields(done.stdout)
+        self.assertEqual(got["unknown_method"], "UNIMPLEMENTED")
+        self.assertEqual(got["undecodable"], "INVALID_ARGUMENT")
+        self.assertEqual(got["oversized"], "RESOURCE_EXHAUSTED")
+        self.assertEqual(got["after"], "OK")
+        self.assertEqual(self.client(svc.address, "echo", "again").returncode, 0)
+
+    def test_wrong_token(self):
+        svc = self.service(env=dict(self.env, SILK_TOKEN="right"))
+        done = self.client(svc.address, "echo", "x", env=dict(self.env, SILK_TOKEN="wrong"))
+        self.assertEqual(fields(done.stdout)["status"], "UNAUTHENTICATED", done.stdout)
+        done = self.client(svc.address, "echo", "x")
+        self.assertEqual(fields(done.stdout)["status"], "UNAUTHENTICATED", done.stdout)
+        done = self.client(svc.address, "echo", "x", env=dict(self.env, SILK_TOKEN="right"))
+        self.assertEqual(fields(done.stdout)["status"], "OK", done.stdout)
+
+    def test_server_killed_mid_call(self):
+        svc = self.service()
+        proc = self.start_client(svc.address, "hang", "wait")
+        self.assertTrue(svc.wait_log("wait started"), svc.read_log())
+        svc.kill()
+        killed = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        self.assertLess(time.monotonic() - killed, HANG_S, "the caller hung")
+        self.assertEqual(fields(out)["status"], "UNAVAILABLE", out + err)
+
+    def test_silent_server_found_by_keepalive(self):
+        # A stopped process keeps its sockets open: only keepalive pings tell it is gone.
+        svc = self.service()
+        self.env["SILK_KEEPALIVE_MS"] = "200"
+        proc = self.start_client(svc.address, "hang", "wait")
+        self.assertTrue(svc.wait_log("wait started"), svc.read_log())
+        svc.proc.send_signal(signal.SIGSTOP)
+        try:
+            stopped = time.monotonic()
+            out, err = proc.communicate(timeout=60)
+            self.assertLess(time.monotonic() - stopped, HANG_S, "the caller hung")
+            self.assertEqual(fields(out)["status"], "UNAVAILABLE", out + err)
+            self.assertIn("keepalive", out)
+        finally:
+            svc.proc.send_signal(signal.SIGCONT)
+
+    def test_never_executed_twice(self):
+        # Two instances of probe.Probe in the registry; a non-idempotent Incr is in flight on
+        # one when it is killed: the caller gets UNAVAILABLE, the other never runs it.
+        a, b = self.service(), self.service()
+        done = self.client("probe.Probe", "incr", 20)
+        self.assertEqual(fields(done.stdout)["ok"], "20", done.stdout + done.stderr)
+        self.assertEqual(self.stats(a)["counter"] + self.stats(b)["counter"], 20,
+                         "each call ran exactly once")
+        before = {id(s): self.stats(s)["counter"] for s in (a, b)}
+
+        proc = self.start_client("probe.Probe", "hang", "incr")
+        deadline = time.monotonic() + 10
+        victim = None
+        while victim is None and time.monotonic() < deadline:
+            for s in (a, b):
+                if self.stats(s)["counter"] > before[id(s)]:
+                    victim = s
+            time.sleep(0.02)
+        self.assertIsNotNone(victim, "the call reached no instance")
+        survivor = b if victim is a else a
+        victim.kill()
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(fields(out)["status"], "UNAVAILABLE", out + err)
+        time.sleep(0.5)
+        self.assertEqual(self.stats(survivor)["counter"], before[id(survivor)],
+                         "a non-idempotent call is never re-sent")
+
+    def test_failover_only_where_the_method_allows_it(self):
+        # Two instances registered, one killed (its record stays until its TTL runs out).
+        a, b = self.service(), self.service()
+        a.kill()
+        # Echo is idempotent: a call that meets the dead instance is sent again, to the live one.
+        done = self.client("probe.Probe", "concurrent", 10)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(fields(done.stdout)["ok"], "10")
+        # Incr is not: the one call that meets the dead instance fails, and is not re-sent;
+        # the channel then passes over the dead instance.
+        done = self.client("probe.Probe", "incr", 10)
+        self.assertEqual(fields(done.stdout)["ok"], "9", done.stdout + done.stderr)
+        self.assertEqual(self.stats(b)["counter"], 9)
+
+    def test_shutdown_with_calls_in_flight(self):
+        svc = self.service("--max-concurrent", 200)
+        done = self.client(svc.address, "shutdown", 100, timeout=30)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(fields(done.stdout)["completed_once"], "100")
+        # The caller is gone, so the server dropped its work: every Wait it ran saw a cancel.
+        deadline = time.monotonic() + HANG_S
+        while time.monotonic() < deadline:
+            got = self.stats(svc)
+            if got["cancels_seen"] == got["waits_started"]:
+                break
+            time.sleep(0.05)
+        self.assertEqual(got["cancels_seen"], got["waits_started"], got)
+
+    def test_sigterm_exits_cleanly(self):
+        svc = self.service()
+        self.assertEqual(self.client(svc.address, "echo", "x").returncode, 0)
+        self.assertEqual(svc.stop(), 0)
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build-dir", required=True)
+    parser.add_argument("--source-dir", required=True)
+    ARGS, rest = parser.parse_known_args()
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
