@@ -9,10 +9,14 @@ DEB_PACKAGES := build-essential cmake pkg-config clang-format \
 	libnng-dev libwslay-dev libev-dev libhttp-parser-dev libjansson-dev libssl-dev \
 	libhiredis-dev redis-server libcmocka-dev python3 python3-websockets curl valgrind
 
+# SANITIZE=1 builds with ASan+UBSan into a tree of its own, BUILD_DIR-sanitize.
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ifneq ($(SANITIZE),)
 CMAKE_FLAGS += -DSILK_SANITIZE=ON
-BUILD_DIR := $(BUILD_DIR)-sanitize
+TREE := $(BUILD_DIR)-sanitize
+else
+CMAKE_FLAGS += -DSILK_SANITIZE=OFF
+TREE := $(BUILD_DIR)
 endif
 
 .PHONY: all deps build test demo format format-check clean bench
@@ -34,14 +38,14 @@ deps:
 	fi
 
 build:
-	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
-	cmake --build $(BUILD_DIR) -j $(JOBS)
+	cmake -S . -B $(TREE) $(CMAKE_FLAGS)
+	cmake --build $(TREE) -j $(JOBS)
 
 test: deps build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	cd $(TREE) && ctest --output-on-failure -j $(JOBS)
 
 demo: deps build
-	BUILD_DIR=$(BUILD_DIR) samples/wstest/demo.sh
+	BUILD_DIR=$(TREE) samples/wstest/demo.sh
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
@@ -51,3 +55,4 @@ format-check:
 
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR)-sanitize
+
