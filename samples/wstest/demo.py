@@ -3,6 +3,7 @@ import argparse
 import asyncio
 import http.client
 import json
+import os
 import subprocess
 
 import websockets
@@ -70,6 +71,14 @@ async def main():
     step("POST /api/wstest/echo {\"businessId\":\"100\",\"msg\":\"from http\"} on the gateway")
     status, text = post(args.gateway, "/api/wstest/echo", {"businessId": "100", "msg": "from http"})
     print(f"   HTTP {status} {text}")
+    for name, ws in sessions.items():
+        await drain(name, ws)
+
+    step("silk-ctl, silk's grpcurl: silk-ctl call wstest.WsTest/Echo '{\"businessId\":\"100\",\"msg\":\"ctl\"}'")
+    ctl = os.path.join(os.path.dirname(args.caller), "silk-ctl")
+    done = subprocess.run([ctl, "call", "wstest.WsTest/Echo", '{"businessId":"100","msg":"ctl"}'],
+                          capture_output=True, text=True, timeout=10)
+    print(f"   silk-ctl exit {done.returncode}: {(done.stdout + done.stderr).strip()}")
     for name, ws in sessions.items():
         await drain(name, ws)
 

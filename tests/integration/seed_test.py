@@ -111,6 +111,16 @@ class SeedScenario(unittest.TestCase):
 
                 again = await self.expect_pushes((a, b, c), post_echo, "web")
                 self.assertEqual(set(ids), set(again), "a session keeps its id")
+
+                def ctl_call():
+                    exe = os.path.join(ARGS.build_dir, "bin", "silk-ctl")
+                    done = subprocess.run(
+                        [exe, "call", "wstest.WsTest/Echo", '{"businessId":"100","msg":"ctl"}'],
+                        env=self.env, capture_output=True, text=True, timeout=20)
+                    self.assertEqual(done.returncode, 0, done.stderr)
+                    self.assertEqual(json.loads(done.stdout), {})
+
+                await self.expect_pushes((a, b, c), ctl_call, "ctl")
             finally:
                 for ws in (a, b, c):
                     await ws.close()
