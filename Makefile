@@ -56,3 +56,14 @@ format-check:
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR)-sanitize
 
+# bench-rpc runs the RPC benchmark (bench/run_rpc.sh) in a Release build of its own, with
+# gRPC's Debian packages installed as deps installs the rest. BENCH_ARGS passes options to
+# the script, e.g. `make bench-rpc BENCH_ARGS="--repeat 3"` for the median of three runs.
+BENCH_BUILD_DIR ?= build-bench
+BENCH_ARGS ?=
+.PHONY: bench-rpc
+bench-rpc:
+	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) libgrpc++-dev protobuf-compiler-grpc"
+	cmake -S . -B $(BENCH_BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-rpc-programs
+	BUILD_DIR=$(BENCH_BUILD_DIR) bench/run_rpc.sh $(BENCH_ARGS)
