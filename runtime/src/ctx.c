@@ -346,8 +346,8 @@ silk_status silk__ctx_ensure_trace_id(silk_ctx *ctx)
 {
     if (ctx == NULL || find_pair(ctx, SILK_MD_TRACE_ID) != NULL)
         return SILK_OK;
-    char id[33];
-    silk__random_hex(id, 16);
+    char id[SILK__TRACE_ID_LEN + 1];
+    silk__trace_id(id);
     silk_status st = silk_ctx_set(ctx, SILK_MD_TRACE_ID, id);
     /* A ctx full of other pairs goes without: tracing is not worth failing a call for. */
     return st == SILK_RESOURCE_EXHAUSTED && ctx->n_md == SILK_MD_MAX_PAIRS ? SILK_OK : st;
@@ -403,7 +403,7 @@ silk_status silk__reqhdr_init(silk__reqhdr *rh, const silk_ctx *ctx, const silk_
     const char *trace = NULL;
     if (silk_ctx_get(ctx, SILK_MD_TRACE_ID) == NULL) {
         /* The edge of a trace: a call made without a ctx (or with a full one) starts it. */
-        silk__random_hex(rh->trace, 16);
+        silk__trace_id(rh->trace);
         trace = rh->trace;
     }
     size_t n = (ctx != NULL ? ctx->n_md : 0) + (business != NULL) + (trace != NULL);

@@ -9,6 +9,7 @@
 #include <silk/ctx.h>
 #include <silk/service.h>
 
+#include "random.h"
 #include "silk/rpc.pb-c.h"
 
 /* SILK__DEFAULT_TIMEOUT_MS is a call's deadline when neither ctx nor method sets a smaller one. */
@@ -57,7 +58,7 @@ typedef struct silk__reqhdr {
     Silk__Rpc__Metadata **mdp;
     Silk__Rpc__Metadata md_small[8];
     Silk__Rpc__Metadata *mdp_small[8];
-    char trace[33]; /* a trace id made for a call whose ctx has none */
+    char trace[SILK__TRACE_ID_LEN + 1]; /* a trace id made for a call whose ctx has none */
 } silk__reqhdr;
 
 /* silk__reqhdr_init builds the header of a call of method with req and budget_us: the

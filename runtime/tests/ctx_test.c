@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include <silk/ctx.h>
@@ -220,6 +221,47 @@ static void test_business_id_from_request(void **state)
     silk_ctx_free(ctx);
 }
 
+static int cmp_ids(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Trace ids come from a per-thread generator: 32 lower-case hex digits, never repeated, and a
+ * forked child does not replay its parent's sequence. */
+static void test_trace_ids_are_unique(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    static char ids[N][SILK__TRACE_ID_LEN + 1];
+    for (int i = 0; i < N; i++) {
+        silk__trace_id(ids[i]);
+        assert_int_equal(strlen(ids[i]), SILK__TRACE_ID_LEN);
+        assert_int_equal(strspn(ids[i], "0123456789abcdef"), SILK__TRACE_ID_LEN);
+    }
+    qsort(ids, N, sizeof ids[0], cmp_ids);
+    for (int i = 1; i < N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char child[SILK__TRACE_ID_LEN + 1];
+        silk__trace_id(child);
+        _exit(write(fds[1], child, sizeof child) == (ssize_t)sizeof child ? 0 : 1);
+    }
+    char parent[SILK__TRACE_ID_LEN + 1], child[SILK__TRACE_ID_LEN + 1];
+    silk__trace_id(parent);
+    assert_int_equal(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_string_not_equal(parent, child);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void test_trace_id_and_cancel_flag(void **state)
 {
     (void)state;
@@ -328,7 +370,7 @@ int main(void)
         cmocka_unit_test(test_server_ctx),
         cmocka_unit_test(test_request_header),
         cmocka_unit_test(test_business_id_from_request),
-        cmocka_unit_test(test_trace_id_and_cancel_flag),
+        cmocka_unit_test(test_trace_ids_are_unique), cmocka_unit_test(test_trace_id_and_cancel_flag),
         cmocka_unit_test(test_fail_and_message),
         cmocka_unit_test(test_arena),
     };
