@@ -48,10 +48,10 @@ demo: deps build
 	BUILD_DIR=$(TREE) samples/wstest/demo.sh
 
 format:
-	git ls-files '*.c' '*.h' | xargs clang-format -i
+	git ls-files '*.c' '*.h' '*.cc' ':!:codegen/tests/golden/*' | xargs clang-format -i
 
 format-check:
-	git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+	git ls-files '*.c' '*.h' '*.cc' ':!:codegen/tests/golden/*' | xargs clang-format --dry-run -Werror
 
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR)-sanitize

@@ -21,8 +21,7 @@ static silk_status echo(silk_ctx *ctx, const Wstest__EchoRequest *req,
     if (st != SILK_OK)
         return st;
     if (sessions.count == 0)
-        return silk_ctx_fail(ctx, SILK_NOT_FOUND, "no session for businessId %s",
-                             req->business_id);
+        return silk_ctx_fail(ctx, SILK_NOT_FOUND, "no session for businessId %s", req->business_id);
     for (size_t i = 0; i < sessions.count && st == SILK_OK; i++)
         st = silk_ws_sendf(ctx, sessions.ids[i], "message:%s,sessionId:%s", req->msg,
                            sessions.ids[i]);
