@@ -10,6 +10,10 @@
 #define IN_DEFAULT (64u << 10)
 /* A send buffer larger than this is given back once sent. */
 #define OUT_KEEP (1u << 20)
+/* While corked, queued frames still go out once this many bytes wait, so that the peer can
+ * start on the first part of a batch while the rest is produced (measured in BENCHMARKS.md:
+ * 1 KiB and 4 KiB did worse than 2 KiB). */
+#define CORK_FLUSH 2048u
 
 static void recv_cb(void *arg);
 static void send_cb(void *arg);
@@ -193,25 +197,37 @@ static void recv_cb(void *arg)
         return;
     }
     c->in_len += nng_aio_count(c->recv_aio);
-    if (!consume(c)) {
+    /* Replies (inline handlers) and new calls (completions) made while the batch is handled
+     * leave in one send at its end, not the first alone and the rest after its completion. */
+    pthread_mutex_lock(&c->mu);
+    c->corked = true;
+    pthread_mutex_unlock(&c->mu);
+    bool ok = consume(c);
+    pthread_mutex_lock(&c->mu);
+    c->corked = false;
+    bool closed = c->closed;
+    if (ok && !closed) {
+        kick_locked(c);
+        start_recv(c);
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!ok) {
         silk__conn_rele(c);
         return;
     }
-    pthread_mutex_lock(&c->mu);
-    bool closed = c->closed;
-    if (!closed)
-        start_recv(c);
-    pthread_mutex_unlock(&c->mu);
     if (closed)
         silk__conn_rele(c);
 }
 
 /* ============================== sending ============================== */
 
-/* kick_locked starts a send of everything queued when none is in flight. */
+/* kick_locked starts a send of everything queued when none is in flight, unless the
+ * connection is corked and less than CORK_FLUSH bytes wait. */
 static void kick_locked(silk__conn *c)
 {
     if (c->sending || c->closed || c->stream == NULL || c->next_len == 0)
+        return;
+    if (c->corked && c->next_len < CORK_FLUSH)
         return;
     uint8_t *buf = c->out;
     size_t cap = c->out_cap;

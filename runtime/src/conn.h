@@ -54,6 +54,9 @@ struct silk__conn {
     bool closed;
     char why[256]; /* why it closed */
     bool sending;
+    /* The receive callback is handing a batch of frames to the owner: frames queued
+     * meanwhile are held (up to CORK_FLUSH bytes) and go out together when it is done. */
+    bool corked;
     nng_stream *stream;
     uint8_t *out; /* being sent: out[out_off..out_len) */
     size_t out_len;
