@@ -66,43 +66,139 @@ static bool is_ident(const char *s, size_t len)
     return true;
 }
 
-/* check_path_template reports a malformed http path template and path parameters that name
- * no scalar field of the request. The path is segments between '/'; a segment holding '{'
- * or '}' must be one {field} and nothing else, field a top-level, non-repeated scalar field
- * of the request, each named once. */
-static void check_path_template(silkgen_run *run, const char *where, const silkgen_method *m,
-                                const silkgen_message_proto *req, const char *type)
+/* field_path_ok resolves a dotted field path ("inner.x") from req through singular message
+ * fields to a scalar field; otherwise it reports why and returns false. */
+static bool field_path_ok(silkgen_run *run, const char *where, const silkgen_method *m,
+                          const silkgen_message_proto *req, const char *type, const char *name,
+                          size_t n)
 {
-    const char *path = m->opts.http_path;
-    for (const char *p = path; *p != '\0'; p += strcspn(p, "/"), p += *p == '/') {
-        size_t len = strcspn(p, "/");
-        if (memchr(p, '{', len) == NULL && memchr(p, '}', len) == NULL)
-            continue;
-        if (len < 2 || p[0] != '{' || p[len - 1] != '}' || memchr(p + 1, '{', len - 2) != NULL ||
-            memchr(p + 1, '}', len - 2) != NULL) {
-            silkgen_error(run, where, m->full_name,
-                          "http path \"%s\" is malformed: \"%.*s\" must be a whole path segment "
-                          "of one {field}, with balanced braces",
-                          path, (int)len, p);
-            continue;
-        }
-        const char *name = p + 1;
-        size_t n = len - 2;
-        const Google__Protobuf__FieldDescriptorProto *f = NULL;
-        if (!is_ident(name, n))
-            silkgen_error(run, where, m->full_name,
-                          "http path \"%s\" is malformed: \"{%.*s}\" does not hold a field name",
-                          path, (int)n, name);
-        else if ((f = find_field(req, name, n)) == NULL)
+    const silkgen_message_proto *msg = req;
+    for (const char *p = name, *end = name + n; msg != NULL;) {
+        size_t len = strcspn(p, ".");
+        if (p + len > end)
+            len = (size_t)(end - p);
+        const Google__Protobuf__FieldDescriptorProto *f = find_field(msg, p, len);
+        bool last = p + len == end;
+        if (f == NULL) {
             silkgen_error(run, where, m->full_name, "path parameter {%.*s} names no field of %s",
                           (int)n, name, type);
-        else if (!is_scalar(f))
+            return false;
+        }
+        if (last && is_scalar(f))
+            return true;
+        if (last || f->label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED ||
+            f->type != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_MESSAGE) {
             silkgen_error(run, where, m->full_name,
                           "path parameter {%.*s} is not a scalar field of %s (a message, "
                           "repeated or map field cannot be a path segment)",
                           (int)n, name, type);
-        for (const char *q = path; f != NULL && q < p; q++)
-            if (*q == '{' && strncmp(q + 1, name, n) == 0 && q[n + 1] == '}') {
+            return false;
+        }
+        const silkgen_file_proto *file;
+        msg = silkgen_find_message(run, f->type_name, &file);
+        p += len + 1;
+    }
+    return false; /* a message type protoc gave but silkgen cannot find */
+}
+
+/* is_field_path tells whether name[0..n) is identifiers joined by single dots. */
+static bool is_field_path(const char *name, size_t n)
+{
+    for (size_t start = 0, i = 0; i <= n; i++) {
+        if (i < n && name[i] != '.')
+            continue;
+        if (!is_ident(name + start, i - start))
+            return false;
+        start = i + 1;
+    }
+    return true;
+}
+
+/* segment_len returns the length of the template segment at p: up to a '/' outside braces. */
+static size_t segment_len(const char *p)
+{
+    size_t i = 0;
+    for (int depth = 0; p[i] != '\0' && (p[i] != '/' || depth > 0); i++)
+        depth += p[i] == '{' ? 1 : p[i] == '}' ? -1 : 0;
+    return i;
+}
+
+/* pattern_ok tells whether p[0..len) is '/'-separated segments without braces, each a literal
+ * without '*', "*", or "**", with "**" only last; *rest is set when "**" is among them. */
+static bool pattern_ok(const char *p, size_t len, bool *rest)
+{
+    const char *end = p + len;
+    for (;;) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        size_t n = (size_t)((slash != NULL ? slash : end) - p);
+        bool star = memchr(p, '*', n) != NULL;
+        if (n == 0 || *rest || memchr(p, '{', n) != NULL || memchr(p, '}', n) != NULL ||
+            (star && !(n == 1 || (n == 2 && p[0] == '*' && p[1] == '*'))))
+            return false;
+        *rest = n == 2 && star;
+        if (slash == NULL)
+            return true;
+        p = slash + 1;
+    }
+}
+
+/* check_path_template reports a malformed http path template and path parameters that name
+ * no scalar field of the request. The path is segments between '/': a literal, "*", "**"
+ * (last only), or one variable "{field}" or "{field=pattern}", field a dotted path through
+ * singular message fields to a scalar field of the request, each named once. */
+static void check_path_template(silkgen_run *run, const char *where, const silkgen_method *m,
+                                const silkgen_message_proto *req, const char *type)
+{
+    const char *path = m->opts.http_path;
+    bool rest = false;
+    for (const char *p = path; *p != '\0'; p += *p == '/') {
+        size_t len = segment_len(p);
+        const char *seg = p;
+        p += len;
+        if (rest) {
+            silkgen_error(run, where, m->full_name,
+                          "http path \"%s\" is malformed: \"%.*s\" follows \"**\", which must be "
+                          "last",
+                          path, (int)len, seg);
+            break;
+        }
+        bool braces = memchr(seg, '{', len) != NULL || memchr(seg, '}', len) != NULL;
+        if (!braces) {
+            if (len > 0 && !pattern_ok(seg, len, &rest))
+                silkgen_error(run, where, m->full_name,
+                              "http path \"%s\" is malformed: \"%.*s\" must be a literal, * or "
+                              "** (** last)",
+                              path, (int)len, seg);
+            continue;
+        }
+        const char *close = memchr(seg + 1, '}', len - 1);
+        if (len < 2 || seg[0] != '{' || seg[len - 1] != '}' || close != seg + len - 1 ||
+            memchr(seg + 1, '{', len - 2) != NULL) {
+            silkgen_error(run, where, m->full_name,
+                          "http path \"%s\" is malformed: \"%.*s\" must be a whole path segment "
+                          "of one {field} or {field=pattern}, with balanced braces",
+                          path, (int)len, seg);
+            continue;
+        }
+        const char *name = seg + 1, *eq = memchr(name, '=', len - 2);
+        size_t n = eq != NULL ? (size_t)(eq - name) : len - 2;
+        if (!is_field_path(name, n)) {
+            silkgen_error(run, where, m->full_name,
+                          "http path \"%s\" is malformed: \"%.*s\" does not hold a field name",
+                          path, (int)len, seg);
+            continue;
+        }
+        if (eq != NULL && !pattern_ok(eq + 1, len - 3 - n, &rest)) {
+            silkgen_error(run, where, m->full_name,
+                          "http path \"%s\" is malformed: the pattern of \"%.*s\" must be "
+                          "segments of literals, * or ** (** last)",
+                          path, (int)len, seg);
+            continue;
+        }
+        if (!field_path_ok(run, where, m, req, type, name, n))
+            continue;
+        for (const char *q = path; q < seg; q++)
+            if (*q == '{' && strncmp(q + 1, name, n) == 0 && strchr("}=", q[n + 1]) != NULL) {
                 silkgen_error(run, where, m->full_name,
                               "path parameter {%.*s} appears twice in \"%s\"", (int)n, name, path);
                 break;

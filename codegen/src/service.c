@@ -6,13 +6,14 @@
 #include "silkgen.h"
 
 /* path_ok tells whether a route or web path uses only what the gateway matches literally:
- * letters, digits, "-._~" and '/', and, when templates is set, {field} templates and ':'. */
+ * letters, digits, "-._~" and '/', and, when templates is set, {field=pattern} templates,
+ * '*' and ':'. */
 static bool path_ok(const char *path, bool templates)
 {
     for (const char *p = path; *p != '\0'; p++) {
         bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                      (*p >= '0' && *p <= '9') || strchr("-._~/", *p) != NULL;
-        if (!plain && !(templates && strchr("{}:", *p) != NULL))
+        if (!plain && !(templates && strchr("{}:=*", *p) != NULL))
             return false;
     }
     return strstr(path, "//") == NULL;
@@ -97,8 +98,8 @@ static void check_web_paths(silkgen_run *run, const silkgen_service *svc)
         char *where = silkgen_method_where(svc, i, SILKGEN_OPT_HTTP);
         if (m->opts.has_http && !path_ok(m->http_path, true))
             silkgen_error(run, where, m->full_name,
-                          "http path \"%s\" may hold only letters, digits, \"-._~/:\" and "
-                          "{field} templates, and no \"//\"",
+                          "http path \"%s\" may hold only letters, digits, \"-._~/:*\" and "
+                          "{field=pattern} templates, and no \"//\"",
                           m->http_path);
         for (size_t k = 0; k < i; k++) {
             const silkgen_method *o = &svc->methods[k];

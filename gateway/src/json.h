@@ -13,7 +13,12 @@ char *silk__gw_json_error(silk_status code, const char *message);
 /* silk__gw_json_wrapped returns Silky's wrapped reply as a new string the caller frees with
  * free(), or NULL when memory is exhausted:
  * {"result":<result or null>,"status":<http_status>,"code":<code>,
- *  "errorMessage":<message or null>,"validErrors":null}. result is JSON text (NULL: null). */
+ *  "errorMessage":<message or null>,"validErrors":<see below>}. result is JSON text (NULL:
+ * null). validErrors is null but for SILK_INVALID_ARGUMENT, where it is one ValidError,
+ * [{"memberName":<field or null>,"errorMessages":[<message>]}]: the field is the one the
+ * message names the way the transcoder and the gateway name them ("field \"a.b\": ...",
+ * "unknown field \"x\" ...", "query parameter x: ...", "path parameter x: ..."), which a
+ * service's own INVALID_ARGUMENT message may follow too. */
 char *silk__gw_json_wrapped(int http_status, silk_status code, const char *result,
                             const char *message);
 

@@ -7,20 +7,159 @@
 #include "routes.h"
 
 /* ============================================================================
- * Paths as segments
+ * Web path templates
+ *
+ * A template is segments between '/': a literal, "*" (one segment), "**" (the rest of the
+ * path: one or more segments, last in the template), or a variable: "{field}" takes one
+ * segment, "{field=pattern}" the segments its pattern of literals, "*" and "**" matches, as in
+ * "{path=**}" or "{name=shelves/ * /books/ *}" (without the spaces, which keep this comment
+ * closed). A variable's value is the request path's text its segments matched.
  * ========================================================================== */
 
-/* next_segment returns the length of the segment at *p (up to '/' or the end) and sets *next
- * past it and its '/', or to NULL at the end. */
-static size_t next_segment(const char *p, const char **next)
+/* The most segments a template may have. */
+#define MAX_ATOMS 32
+
+typedef enum atom_kind { ATOM_LITERAL, ATOM_ONE, ATOM_REST } atom_kind;
+
+/* One segment a template expects; var is the variable it belongs to, or -1. */
+typedef struct atom {
+    atom_kind kind;
+    const char *text;
+    size_t len;
+    int var;
+} atom;
+
+typedef struct parsed_template {
+    size_t n_atoms, n_vars;
+    atom atoms[MAX_ATOMS];
+    struct {
+        const char *name;
+        size_t len;
+    } vars[SILK__GW_ROUTE_MAX_PARAMS];
+} parsed_template;
+
+/* add_atom appends the segment text[0..len) of variable var; false when there are too many
+ * or "**" is not last. */
+static bool add_atom(parsed_template *pt, const char *text, size_t len, int var)
 {
-    const char *slash = strchr(p, '/');
-    if (slash == NULL) {
-        *next = NULL;
-        return strlen(p);
+    if (pt->n_atoms == MAX_ATOMS ||
+        (pt->n_atoms > 0 && pt->atoms[pt->n_atoms - 1].kind == ATOM_REST))
+        return false;
+    atom_kind kind = len == 1 && text[0] == '*'                     ? ATOM_ONE
+                     : len == 2 && text[0] == '*' && text[1] == '*' ? ATOM_REST
+                                                                    : ATOM_LITERAL;
+    pt->atoms[pt->n_atoms++] = (atom){.kind = kind, .text = text, .len = len, .var = var};
+    return true;
+}
+
+/* add_pattern appends the '/'-separated segments of text[0..len) for variable var. */
+static bool add_pattern(parsed_template *pt, const char *text, size_t len, int var)
+{
+    const char *end = text + len;
+    for (const char *p = text;;) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        const char *stop = slash != NULL ? slash : end;
+        if (stop == p || !add_atom(pt, p, (size_t)(stop - p), var))
+            return false;
+        if (slash == NULL)
+            return true;
+        p = slash + 1;
     }
-    *next = slash + 1;
-    return (size_t)(slash - p);
+}
+
+/* add_variable appends the variable "{...}" at t (len bytes, braces included). */
+static bool add_variable(parsed_template *pt, const char *t, size_t len)
+{
+    if (pt->n_vars == SILK__GW_ROUTE_MAX_PARAMS)
+        return false;
+    const char *inner = t + 1;
+    size_t inner_len = len - 2;
+    const char *eq = memchr(inner, '=', inner_len);
+    size_t name_len = eq != NULL ? (size_t)(eq - inner) : inner_len;
+    if (name_len == 0)
+        return false;
+    int var = (int)pt->n_vars++;
+    pt->vars[var].name = inner;
+    pt->vars[var].len = name_len;
+    if (eq == NULL)
+        return add_atom(pt, "*", 1, var);
+    return add_pattern(pt, eq + 1, inner_len - name_len - 1, var);
+}
+
+/* parse_template splits a template into atoms; false when it is malformed (protoc-gen-silk
+ * rejects such templates, so only hand-made descriptors have them). */
+static bool parse_template(const char *t, parsed_template *pt)
+{
+    pt->n_atoms = pt->n_vars = 0;
+    while (*t == '/')
+        t++;
+    while (*t != '\0') {
+        size_t len;
+        bool ok;
+        if (*t == '{') {
+            const char *close = strchr(t, '}');
+            if (close == NULL)
+                return false;
+            len = (size_t)(close - t) + 1;
+            ok = add_variable(pt, t, len);
+        } else {
+            len = strcspn(t, "/");
+            ok = len > 0 && add_atom(pt, t, len, -1);
+        }
+        if (!ok || (t[len] != '/' && t[len] != '\0'))
+            return false;
+        t += len + (t[len] == '/');
+    }
+    return true;
+}
+
+/* has_empty_segment tells whether the segments in p[0..len) have an empty one. */
+static bool has_empty_segment(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] == '/' && (i == 0 || i + 1 == len || p[i + 1] == '/'))
+            return true;
+    return false;
+}
+
+/* match_atoms matches the request path (no leading '/', len bytes: one trailing '/' already
+ * cut) against pt's atoms. It returns the number of literal segments matched, or -1; the
+ * variables' values are written into out->params. */
+static int match_atoms(const char *path, size_t len, const parsed_template *pt, silk__gw_route *out)
+{
+    const char *first[SILK__GW_ROUTE_MAX_PARAMS] = {0}, *last[SILK__GW_ROUTE_MAX_PARAMS];
+    const char *p = path, *end = path + len;
+    int literals = 0;
+    for (size_t i = 0; i < pt->n_atoms; i++) {
+        const atom *a = &pt->atoms[i];
+        if (p == NULL)
+            return -1; /* the path ended before the template */
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        const char *stop = a->kind == ATOM_REST ? end : slash != NULL ? slash : end;
+        size_t seg = (size_t)(stop - p);
+        if (seg == 0 || (a->kind == ATOM_REST && has_empty_segment(p, seg)))
+            return -1;
+        if (a->kind == ATOM_LITERAL) {
+            if (seg != a->len || strncasecmp(p, a->text, seg) != 0)
+                return -1;
+            literals++;
+        }
+        if (a->var >= 0) {
+            if (first[a->var] == NULL)
+                first[a->var] = p;
+            last[a->var] = stop;
+        }
+        p = stop < end ? stop + 1 : NULL;
+    }
+    if (p != NULL)
+        return -1; /* the path goes on */
+    for (size_t k = 0; k < pt->n_vars; k++)
+        out->params[k] = (silk__gw_route_param){.name = pt->vars[k].name,
+                                                .name_len = pt->vars[k].len,
+                                                .value = first[k],
+                                                .value_len = (size_t)(last[k] - first[k])};
+    out->n_params = pt->n_vars;
+    return literals;
 }
 
 /* match_template matches a request path (without its leading '/') against a web path
@@ -28,36 +167,14 @@ static size_t next_segment(const char *p, const char **next)
  * match; params are filled. */
 static int match_template(const char *path, const char *tmpl, silk__gw_route *out)
 {
-    int literals = 0;
-    size_t n_params = 0;
-    while (*tmpl == '/')
-        tmpl++;
-    const char *p = path, *t = tmpl;
-    for (;;) {
-        const char *pn, *tn;
-        size_t pl = next_segment(p, &pn), tl = next_segment(t, &tn);
-        /* One trailing '/' on the request is ignored: "a/b/" is "a/b". */
-        if (pn != NULL && *pn == '\0')
-            pn = NULL;
-        if (tl >= 2 && t[0] == '{' && t[tl - 1] == '}') {
-            if (pl == 0 || n_params == SILK__GW_ROUTE_MAX_PARAMS)
-                return -1;
-            out->params[n_params++] = (silk__gw_route_param){
-                .name = t + 1, .name_len = tl - 2, .value = p, .value_len = pl};
-        } else {
-            if (pl != tl || strncasecmp(p, t, tl) != 0)
-                return -1;
-            literals++;
-        }
-        if ((pn == NULL) != (tn == NULL))
-            return -1;
-        if (pn == NULL)
-            break;
-        p = pn;
-        t = tn;
-    }
-    out->n_params = n_params;
-    return literals;
+    parsed_template pt;
+    if (!parse_template(tmpl, &pt))
+        return -1;
+    size_t len = strlen(path);
+    /* One trailing '/' on the request is ignored: "a/b/" is "a/b". */
+    if (len > 0 && path[len - 1] == '/')
+        len--;
+    return match_atoms(path, len, &pt, out);
 }
 
 static enum http_method http_method_of(silk_http_verb verb)

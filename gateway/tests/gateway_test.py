@@ -536,6 +536,17 @@ class WebApi(unittest.TestCase):
         got, _ = self.call("GET", "/api/items/a%2Fb%20c")
         self.assertEqual(got, {"id": "a/b c"})
 
+    def test_wildcard_templates(self):
+        # {id=**} takes the rest of the path; escapes are decoded.
+        got, _ = self.call("GET", "/api/files/a/b%20c/d.txt")
+        self.assertEqual(got, {"id": "a/b c/d.txt"})
+        # {shelf=shelves/*} takes its literal too, then {id} one segment.
+        got, _ = self.call("GET", "/api/v1/shelves/s1/books/b2?count=1")
+        self.assertEqual(got, {"shelf": "shelves/s1", "id": "b2", "count": 1})
+        self.assertEqual(self.request("GET", "/api/v1/racks/s1/books/b2")[0], 404)
+        self.assertEqual(self.request("GET", "/api/files")[0], 404)
+        self.assertEqual(self.request("POST", "/api/files/x/y")[0], 405)
+
     def test_business_id_and_forwarded_headers_travel_as_metadata(self):
         got, _ = self.call("GET", "/api/items?businessId=100", headers={"X-Trace": "t-1"})
         self.assertEqual(got, {"businessId": "100", "seenBusinessId": "100", "seenTrace": "t-1"})
@@ -752,12 +763,31 @@ class WrappedWebApi(WebApi):
         self.assertEqual((status, json.loads(text)["status"], json.loads(text)["code"]),
                          (404, 404, 5))
 
+    def test_wrapped_valid_errors(self):
+        # A request the transcoder refuses: validErrors names the field.
+        status, text, _ = self.request("POST", "/api/items", '{"page":{"size":"x"}}',
+                                       {"Content-Type": "application/json"})
+        self.assertEqual(status, 400)
+        reply = json.loads(text)
+        self.assertEqual((reply["code"], reply["result"]), (3, None))
+        self.assertEqual(reply["validErrors"], [{"memberName": "page.size",
+                                                 "errorMessages": [reply["errorMessage"]]}])
+        status, text, _ = self.request("GET", "/api/items/1?nope=2")
+        self.assertEqual(json.loads(text)["validErrors"][0]["memberName"], "nope")
+        # The service's own INVALID_ARGUMENT gets one too, without a field it does not name.
+        status, text, _ = self.request("POST", "/api/items/fail", '{"failCode":3}',
+                                       {"Content-Type": "application/json"})
+        self.assertEqual(status, 400)
+        self.assertEqual(json.loads(text)["validErrors"],
+                         [{"memberName": None, "errorMessages": ["failing with 3 as asked"]}])
+
     # The plain checks that read unwrapped bodies do not apply here.
     test_get_with_path_and_query_parameters = None
     test_business_id_and_forwarded_headers_travel_as_metadata = None
     test_body_verbs = None
     test_bad_requests_are_400_saying_where = None
     test_every_status_from_the_service = None
+    test_wildcard_templates = None
     test_gateway_statuses = None
     test_chunked_body = None
     test_keep_alive_and_pipelined_calls_answered_in_order = None

@@ -1,5 +1,5 @@
 /* items_desc.c - gwtest.Items as protoc-gen-silk would describe it, for the gateway's tests:
- * one method per verb, with {field} path parameters. */
+ * one method per verb, with {field} and {field=pattern} path parameters. */
 #include <string.h>
 
 #include "items_desc.h"
@@ -40,6 +40,8 @@ static const silk_method_desc items_methods[] = {
     ITEMS_METHOD("Delete", SILK_HTTP_DELETE, "api/items/{id}"),
     ITEMS_METHOD("Paged", SILK_HTTP_GET, "api/pages/{page.size}"),
     ITEMS_METHOD("Fail", SILK_HTTP_POST, "api/items/fail"),
+    ITEMS_METHOD("File", SILK_HTTP_GET, "api/files/{id=**}"),
+    ITEMS_METHOD("Book", SILK_HTTP_GET, "api/v1/{shelf=shelves/*}/books/{id}"),
 };
 
 const silk_service_desc gwtest_items_desc = {

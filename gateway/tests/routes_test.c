@@ -35,11 +35,20 @@ static const silk_method_desc items_methods[] = {
 };
 static const silk_service_desc items = {
     .name = "p.Items", .route = "api/items", .n_methods = 5, .methods = items_methods};
-static const silk_service_desc *const services[] = {&plain, &wstest, &items};
+static const silk_method_desc files_methods[] = {
+    {.name = "Read", .http_verb = SILK_HTTP_GET, .http_path = "api/files/{path=**}"},
+    {.name = "Stat", .http_verb = SILK_HTTP_GET, .http_path = "api/files/stat/{path=**}"},
+    {.name = "Book", .http_verb = SILK_HTTP_GET, .http_path = "api/v1/{name=shelves/*/books/*}"},
+    {.name = "Any", .http_verb = SILK_HTTP_GET, .http_path = "api/any/*/{id}"},
+    {.name = "Bad", .http_verb = SILK_HTTP_GET, .http_path = "api/bad/**/x"},
+};
+static const silk_service_desc files = {
+    .name = "p.Files", .route = "api/files", .n_methods = 5, .methods = files_methods};
+static const silk_service_desc *const services[] = {&plain, &wstest, &items, &files};
 
 static silk__gw_route_kind find(enum http_method m, const char *path, silk__gw_route *r)
 {
-    return silk__gw_route_find(services, 3, m, path, r);
+    return silk__gw_route_find(services, 4, m, path, r);
 }
 
 static void assert_param(const silk__gw_route *r, size_t i, const char *name, const char *value)
@@ -86,6 +95,40 @@ static void test_templates(void **state)
     assert_int_equal(find(HTTP_GET, "/api/items//", &r), SILK__GW_ROUTE_NONE);
     assert_int_equal(find(HTTP_GET, "/api/items/1/2", &r), SILK__GW_ROUTE_NONE);
     assert_int_equal(find(HTTP_PATCH, "/api/shelves/s1/items", &r), SILK__GW_ROUTE_NONE);
+}
+
+static void test_wildcards(void **state)
+{
+    (void)state;
+    silk__gw_route r;
+    /* {x=**} takes the rest of the path, slashes and all. */
+    assert_int_equal(find(HTTP_GET, "/api/files/a/b/c.txt", &r), SILK__GW_ROUTE_CALL);
+    assert_ptr_equal(r.method, &files_methods[0]);
+    assert_int_equal(r.n_params, 1);
+    assert_param(&r, 0, "path", "a/b/c.txt");
+    assert_int_equal(find(HTTP_GET, "/api/files/one/", &r), SILK__GW_ROUTE_CALL);
+    assert_param(&r, 0, "path", "one");
+    /* More literal segments win over a wildcard. */
+    assert_int_equal(find(HTTP_GET, "/api/files/stat/x/y", &r), SILK__GW_ROUTE_CALL);
+    assert_ptr_equal(r.method, &files_methods[1]);
+    assert_param(&r, 0, "path", "x/y");
+    /* ** needs at least one segment and no empty one. */
+    assert_int_equal(find(HTTP_GET, "/api/files", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_GET, "/api/files/a//b", &r), SILK__GW_ROUTE_NONE);
+    /* A variable over a pattern of literals and *. */
+    assert_int_equal(find(HTTP_GET, "/api/v1/shelves/s1/books/b2", &r), SILK__GW_ROUTE_CALL);
+    assert_ptr_equal(r.method, &files_methods[2]);
+    assert_param(&r, 0, "name", "shelves/s1/books/b2");
+    assert_int_equal(find(HTTP_GET, "/api/v1/shelves/s1/books", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_GET, "/api/v1/shelves/s1/boxes/b2", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_GET, "/api/v1/shelves/s1/books/b2/c", &r), SILK__GW_ROUTE_NONE);
+    /* A bare * is one segment, bound to nothing. */
+    assert_int_equal(find(HTTP_GET, "/api/any/zzz/7", &r), SILK__GW_ROUTE_CALL);
+    assert_ptr_equal(r.method, &files_methods[3]);
+    assert_int_equal(r.n_params, 1);
+    assert_param(&r, 0, "id", "7");
+    /* A template with ** before its end is malformed and matches nothing. */
+    assert_int_equal(find(HTTP_GET, "/api/bad/q/x", &r), SILK__GW_ROUTE_NONE);
 }
 
 static void test_find(void **state)
@@ -165,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_templates),
+        cmocka_unit_test(test_wildcards),
         cmocka_unit_test(test_business_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

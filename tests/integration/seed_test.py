@@ -126,6 +126,12 @@ class SeedScenario(unittest.TestCase):
                     await ws.close()
         asyncio.run(scenario())
 
+    def test_deep_health_with_every_service_up(self):
+        status, text = self.http("GET", "/healthz?deep=1")
+        self.assertEqual(status, 200, text)
+        self.assertEqual(json.loads(text), {"status": "SERVING",
+                                            "services": {"wstest.WsTest": "SERVING"}})
+
     def test_business_id_from_header(self):
         async def scenario():
             ws = await websockets.connect(self.ws_url("x=1"),
