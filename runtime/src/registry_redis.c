@@ -45,7 +45,8 @@ typedef struct redis_reg {
     redisContext *ctx;       /* the command connection; NULL while down */
     int64_t retry_at_us;     /* no connection attempt before this */
     bool down;               /* an outage has been reported */
-    int64_t recovered_at_us; /* when the connection came back after an outage */
+    bool connected_before;   /* a connection was made once: the next one is a reconnection */
+    int64_t recovered_at_us; /* when the last reconnection was made */
     silk_instance_list mine; /* registered through this handle: what heartbeats rewrite */
     cached_view *cache;      /* the last view read per service */
     size_t n_cache;
@@ -139,11 +140,24 @@ static void lost(redis_reg *r, const char *why)
     }
 }
 
+/* peer_closed tells whether Redis closed an idle connection (it was restarted): nothing is
+ * ever left to read on it otherwise. */
+static bool peer_closed(const redisContext *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    return poll(&p, 1, 0) != 0;
+}
+
 /* ready makes sure the command connection is up, under r->mu; false while Redis is down. */
 static bool ready(redis_reg *r)
 {
-    if (r->ctx != NULL)
+    if (r->ctx != NULL && !peer_closed(r->ctx))
         return true;
+    if (r->ctx != NULL) { /* reconnect at once, quietly: a new Redis may be there already */
+        redisFree(r->ctx);
+        r->ctx = NULL;
+        r->retry_at_us = 0;
+    }
     if (silk__now_us() < r->retry_at_us)
         return false;
     r->ctx = connect_to(r);
@@ -151,9 +165,11 @@ static bool ready(redis_reg *r)
         lost(r, "cannot connect");
         return false;
     }
+    if (r->connected_before)
+        r->recovered_at_us = silk__now_us();
+    r->connected_before = true;
     if (r->down) {
         r->down = false;
-        r->recovered_at_us = silk__now_us();
         silk_log(SILK_LOG_INFO, "registry", "redis %s:%d reachable again", r->host, r->port);
     }
     return true;
@@ -180,7 +196,9 @@ static bool exchange(redis_reg *r, redisReply **reps, int n)
             freeReplyObject(reps[i]);
         reps[i] = NULL;
     }
-    lost(r, r->ctx->errstr[0] != '\0' ? r->ctx->errstr : "connection lost");
+    char why[128];
+    snprintf(why, sizeof why, "%s", r->ctx->errstr[0] != '\0' ? r->ctx->errstr : "connection lost");
+    lost(r, why);
     return false;
 }
 
