@@ -20,37 +20,38 @@
 
 static void usage(FILE *out, const char *prog)
 {
-    fprintf(out,
-            "usage: %s call SERVICE/METHOD ['{json}' | -d '{json}' | -d @FILE | -d @-] [options]\n"
-            "       %s list [--registry URL]\n"
-            "       %s health SERVICE [--registry URL] [--timeout MS]\n"
-            "       %s methods\n"
-            "\n"
-            "call     calls a method of a service linked into this silk-ctl, through the registry,\n"
-            "         with the request given as proto3 JSON (default {}), and prints the reply as\n"
-            "         JSON. SERVICE is the full name (wstest.WsTest), METHOD the method's (Echo).\n"
-            "list     prints the services in the registry and their live instances: service, id,\n"
-            "         address, weight, version, age (since the instance started), gateway id.\n"
-            "health   calls silk.health.Health/Check for SERVICE on each of its instances, by\n"
-            "         address, and prints one line per instance: SERVING or why not.\n"
-            "methods  prints every method linked into this silk-ctl, with its web route.\n"
-            "\n"
-            "options:\n"
-            "  -d, --data JSON|@FILE  the request; @- reads standard input\n"
-            "  --target ADDRESS       call this nng address instead of resolving the service\n"
-            "  --metadata KEY=VALUE   call metadata (repeatable): business-id=100\n"
-            "  --timeout MS           a call's deadline (default: the method's, or 5000;\n"
-            "                         health: 2000 per instance)\n"
-            "  --registry URL         the registry to use instead of $SILK_REGISTRY:\n"
-            "                         file:DIR or redis://HOST:PORT[/DB]\n"
-            "  --help                 show this and exit\n"
-            "\n"
-            "exit status: 0 on success; 1 when the call fails (the status and message are\n"
-            "printed on standard error), the registry cannot be read, or an instance is not\n"
-            "serving (or none is registered); 2 for a bad command line.\n"
-            "environment: SILK_REGISTRY (default file:$XDG_RUNTIME_DIR/silk, else\n"
-            "file:/tmp/silk-$UID), SILK_LOG\n",
-            prog, prog, prog, prog);
+    fprintf(
+        out,
+        "usage: %s call SERVICE/METHOD ['{json}' | -d '{json}' | -d @FILE | -d @-] [options]\n"
+        "       %s list [--registry URL]\n"
+        "       %s health SERVICE [--registry URL] [--timeout MS]\n"
+        "       %s methods\n"
+        "\n"
+        "call     calls a method of a service linked into this silk-ctl, through the registry,\n"
+        "         with the request given as proto3 JSON (default {}), and prints the reply as\n"
+        "         JSON. SERVICE is the full name (wstest.WsTest), METHOD the method's (Echo).\n"
+        "list     prints the services in the registry and their live instances: service, id,\n"
+        "         address, weight, version, age (since the instance started), gateway id.\n"
+        "health   calls silk.health.Health/Check for SERVICE on each of its instances, by\n"
+        "         address, and prints one line per instance: SERVING or why not.\n"
+        "methods  prints every method linked into this silk-ctl, with its web route.\n"
+        "\n"
+        "options:\n"
+        "  -d, --data JSON|@FILE  the request; @- reads standard input\n"
+        "  --target ADDRESS       call this nng address instead of resolving the service\n"
+        "  --metadata KEY=VALUE   call metadata (repeatable): business-id=100\n"
+        "  --timeout MS           a call's deadline (default: the method's, or 5000;\n"
+        "                         health: 2000 per instance)\n"
+        "  --registry URL         the registry to use instead of $SILK_REGISTRY:\n"
+        "                         file:DIR or redis://HOST:PORT[/DB]\n"
+        "  --help                 show this and exit\n"
+        "\n"
+        "exit status: 0 on success; 1 when the call fails (the status and message are\n"
+        "printed on standard error), the registry cannot be read, or an instance is not\n"
+        "serving (or none is registered); 2 for a bad command line.\n"
+        "environment: SILK_REGISTRY (default file:$XDG_RUNTIME_DIR/silk, else\n"
+        "file:/tmp/silk-$UID), SILK_LOG\n",
+        prog, prog, prog, prog);
 }
 
 /* read_all reads a file ("-": standard input) into a new NUL-terminated buffer. */
@@ -202,7 +203,8 @@ static int list_instances(const char *prog)
         silk_registry_close(reg);
         return 1;
     }
-    printf("registry %s: %zu instance%s\n", silk_registry_url(reg), l.count, l.count == 1 ? "" : "s");
+    printf("registry %s: %zu instance%s\n", silk_registry_url(reg), l.count,
+           l.count == 1 ? "" : "s");
     int ws = width(&l, offsetof(silk_instance, service), 7);
     int wi = width(&l, offsetof(silk_instance, id), 2);
     int wa = width(&l, offsetof(silk_instance, address), 7);
