@@ -472,6 +472,13 @@ static redisReply *read_members(redis_reg *r, const char *service)
     return rep;
 }
 
+/* member_id is a member of a service's set, "" when it is not a string (never valid). */
+static const char *member_id(const redisReply *members, size_t i)
+{
+    const redisReply *e = members->element[i];
+    return e->type == REDIS_REPLY_STRING ? e->str : "";
+}
+
 /* read_records reads the records of members into out, removing members whose key expired;
  * false when Redis went away. */
 static bool read_records(redis_reg *r, const char *service, const redisReply *members,
@@ -484,7 +491,7 @@ static bool read_records(redis_reg *r, const char *service, const redisReply *me
     char key[512], set[512];
     svc_key(set, sizeof set, service);
     for (size_t i = 0; i < n; i++) {
-        inst_key(key, sizeof key, service, members->element[i]->str);
+        inst_key(key, sizeof key, service, member_id(members, i));
         redisAppendCommand(r->ctx, "GET %s", key);
     }
     if (!exchange(r, reps, (int)n)) {
@@ -493,12 +500,12 @@ static bool read_records(redis_reg *r, const char *service, const redisReply *me
     }
     int expired = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *id = members->element[i]->str;
+        const char *id = member_id(members, i);
         silk_instance inst = {.service = (char *)service, .id = (char *)id};
         if (reps[i]->type == REDIS_REPLY_STRING && silk__registry_valid_name(id) &&
             silk__record_parse(reps[i]->str, &inst)) {
             silk__instance_list_add(out, &inst);
-        } else if (reps[i]->type == REDIS_REPLY_NIL) {
+        } else if (reps[i]->type == REDIS_REPLY_NIL && id[0] != '\0') {
             inst_key(key, sizeof key, service, id);
             redisAppendCommand(r->ctx, "EVAL %s 2 %s %s %s", cleanup_script, key, set, id);
             expired++;
