@@ -485,6 +485,8 @@ static bool read_records(redis_reg *r, const char *service, const redisReply *me
                          silk_instance_list *out)
 {
     size_t n = members->elements;
+    if (n == 0)
+        return true;
     redisReply **reps = calloc(n, sizeof *reps);
     if (reps == NULL)
         return false;
