@@ -174,7 +174,9 @@ static void format_age(char *buf, size_t cap, int64_t started_ms)
         snprintf(buf, cap, "%" PRId64 "d%02" PRId64 "h", s / 86400, s % 86400 / 3600);
 }
 
-static int width(const silk_instance_list *l, size_t field_offset, int least)
+/* column_width is the widest value of the string field at field_offset in a silk_instance
+ * (offsetof(silk_instance, address)) over the list, at least `least`. */
+static int column_width(const silk_instance_list *l, size_t field_offset, int least)
 {
     int w = least;
     for (size_t i = 0; i < l->count; i++) {
@@ -205,10 +207,10 @@ static int list_instances(const char *prog)
     }
     printf("registry %s: %zu instance%s\n", silk_registry_url(reg), l.count,
            l.count == 1 ? "" : "s");
-    int ws = width(&l, offsetof(silk_instance, service), 7);
-    int wi = width(&l, offsetof(silk_instance, id), 2);
-    int wa = width(&l, offsetof(silk_instance, address), 7);
-    int wv = width(&l, offsetof(silk_instance, version), 7);
+    int ws = column_width(&l, offsetof(silk_instance, service), 7);
+    int wi = column_width(&l, offsetof(silk_instance, id), 2);
+    int wa = column_width(&l, offsetof(silk_instance, address), 7);
+    int wv = column_width(&l, offsetof(silk_instance, version), 7);
     if (l.count > 0)
         printf("%-*s  %-*s  %-*s  %6s  %-*s  %7s  %s\n", ws, "SERVICE", wi, "ID", wa, "ADDRESS",
                "WEIGHT", wv, "VERSION", "AGE", "GATEWAY");
