@@ -1,35 +1,57 @@
-/* ctl.c - silk_ctl_main: silk-ctl's command line, calling linked services with JSON. */
+/* ctl.c - silk_ctl_main: silk-ctl's command line: calling linked services with JSON, listing
+ * the registry's instances, checking their health. */
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <silk/channel.h>
 #include <silk/ctl.h>
 #include <silk/ctx.h>
 #include <silk/json.h>
+#include <silk/registry.h>
+
+#include "silk/health.silk.h"
 
 static void usage(FILE *out, const char *prog)
 {
-    fprintf(out,
-            "usage: %s call SERVICE/METHOD ['{json}' | -d '{json}' | -d @FILE | -d @-] [options]\n"
-            "       %s list\n"
-            "\n"
-            "Calls a method of a service linked into this silk-ctl, through the registry, with\n"
-            "the request given as proto3 JSON (default {}), and prints the reply as JSON.\n"
-            "SERVICE is the full name (wstest.WsTest), METHOD the method's name (Echo).\n"
-            "\n"
-            "options:\n"
-            "  -d, --data JSON|@FILE  the request; @- reads standard input\n"
-            "  --target ADDRESS       call this nng address instead of resolving the service\n"
-            "  --metadata KEY=VALUE   call metadata (repeatable): business-id=100\n"
-            "  --timeout MS           the call's deadline (default: the method's, or 5000)\n"
-            "  --help                 show this and exit\n"
-            "\n"
-            "exit status: 0 on success, 1 when the call fails (the status and message are\n"
-            "printed on standard error), 2 for a bad command line.\n"
-            "environment: SILK_REGISTRY, SILK_LOG\n",
-            prog, prog);
+    fprintf(
+        out,
+        "usage: %s call SERVICE/METHOD ['{json}' | -d '{json}' | -d @FILE | -d @-] [options]\n"
+        "       %s list [--registry URL]\n"
+        "       %s health SERVICE [--registry URL] [--timeout MS]\n"
+        "       %s methods\n"
+        "\n"
+        "call     calls a method of a service linked into this silk-ctl, through the registry,\n"
+        "         with the request given as proto3 JSON (default {}), and prints the reply as\n"
+        "         JSON. SERVICE is the full name (wstest.WsTest), METHOD the method's (Echo).\n"
+        "list     prints the services in the registry and their live instances: service, id,\n"
+        "         address, weight, version, age (since the instance started), gateway id.\n"
+        "health   calls silk.health.Health/Check for SERVICE on each of its instances, by\n"
+        "         address, and prints one line per instance: SERVING or why not.\n"
+        "methods  prints every method linked into this silk-ctl, with its web route.\n"
+        "\n"
+        "options:\n"
+        "  -d, --data JSON|@FILE  the request; @- reads standard input\n"
+        "  --target ADDRESS       call this nng address instead of resolving the service\n"
+        "  --metadata KEY=VALUE   call metadata (repeatable): business-id=100\n"
+        "  --timeout MS           a call's deadline (default: the method's, or 5000;\n"
+        "                         health: 2000 per instance)\n"
+        "  --registry URL         the registry to use instead of $SILK_REGISTRY:\n"
+        "                         file:DIR or redis://HOST:PORT[/DB]\n"
+        "  --help                 show this and exit\n"
+        "\n"
+        "exit status: 0 on success; 1 when the call fails (the status and message are\n"
+        "printed on standard error), the registry cannot be read, or an instance is not\n"
+        "serving (or none is registered); 2 for a bad command line.\n"
+        "environment: SILK_REGISTRY (default file:$XDG_RUNTIME_DIR/silk, else\n"
+        "file:/tmp/silk-$UID), SILK_LOG\n",
+        prog, prog, prog, prog);
 }
 
 /* read_all reads a file ("-": standard input) into a new NUL-terminated buffer. */
@@ -93,7 +115,7 @@ static const char *verb_name(silk_http_verb v)
     return (unsigned)v < sizeof names / sizeof names[0] ? names[v] : "POST";
 }
 
-static int list(const silk_service_desc *const *services, size_t n)
+static int list_methods(const silk_service_desc *const *services, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < services[i]->n_methods; j++) {
@@ -105,13 +127,170 @@ static int list(const silk_service_desc *const *services, size_t n)
     return 0;
 }
 
-enum { OPT_TARGET = 256, OPT_METADATA, OPT_TIMEOUT, OPT_HELP };
+/* ============================== the registry ============================== */
+
+/* open_registry opens the registry silk-ctl's calls use, saying why it cannot; a file
+ * registry whose directory does not exist is not made: it is reported. */
+static silk_registry *open_registry(const char *prog)
+{
+    char url[4096];
+    silk_registry_default_url(url, sizeof url);
+    if (strncmp(url, "file:", 5) == 0) {
+        const char *dir = strncmp(url + 5, "//", 2) == 0 ? url + 7 : url + 5;
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr,
+                    "%s: no registry at %s: the directory %s does not exist (no service has "
+                    "registered there); set SILK_REGISTRY or --registry to the services' "
+                    "registry\n",
+                    prog, url, dir);
+            return NULL;
+        }
+    }
+    silk_registry *reg = NULL;
+    silk_status st = silk_registry_open(&reg, url);
+    if (st != SILK_OK) {
+        fprintf(stderr, "%s: cannot open the registry %s: %s\n", prog, url, silk_status_str(st));
+        return NULL;
+    }
+    return reg;
+}
+
+/* format_age writes how long ago started_ms was: 42s, 5m03s, 2h07m, 3d04h. */
+static void format_age(char *buf, size_t cap, int64_t started_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t s = ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - started_ms) / 1000;
+    if (started_ms <= 0 || s < 0)
+        snprintf(buf, cap, "-");
+    else if (s < 60)
+        snprintf(buf, cap, "%" PRId64 "s", s);
+    else if (s < 3600)
+        snprintf(buf, cap, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, cap, "%" PRId64 "h%02" PRId64 "m", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, cap, "%" PRId64 "d%02" PRId64 "h", s / 86400, s % 86400 / 3600);
+}
+
+/* column_width is the widest value of the string field at field_offset in a silk_instance
+ * (offsetof(silk_instance, address)) over the list, at least `least`. */
+static int column_width(const silk_instance_list *l, size_t field_offset, int least)
+{
+    int w = least;
+    for (size_t i = 0; i < l->count; i++) {
+        const char *v = *(char *const *)((const char *)&l->items[i] + field_offset);
+        int n = (int)strlen(v);
+        w = n > w ? n : w;
+    }
+    return w;
+}
+
+static const char *or_dash(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : "-";
+}
+
+static int list_instances(const char *prog)
+{
+    silk_registry *reg = open_registry(prog);
+    if (reg == NULL)
+        return 1;
+    silk_instance_list l;
+    silk_status st = silk_registry_list(reg, &l);
+    if (st != SILK_OK) {
+        fprintf(stderr, "%s: cannot read the registry %s: %s\n", prog, silk_registry_url(reg),
+                silk_status_str(st));
+        silk_registry_close(reg);
+        return 1;
+    }
+    printf("registry %s: %zu instance%s\n", silk_registry_url(reg), l.count,
+           l.count == 1 ? "" : "s");
+    int ws = column_width(&l, offsetof(silk_instance, service), 7);
+    int wi = column_width(&l, offsetof(silk_instance, id), 2);
+    int wa = column_width(&l, offsetof(silk_instance, address), 7);
+    int wv = column_width(&l, offsetof(silk_instance, version), 7);
+    if (l.count > 0)
+        printf("%-*s  %-*s  %-*s  %6s  %-*s  %7s  %s\n", ws, "SERVICE", wi, "ID", wa, "ADDRESS",
+               "WEIGHT", wv, "VERSION", "AGE", "GATEWAY");
+    for (size_t i = 0; i < l.count; i++) {
+        const silk_instance *in = &l.items[i];
+        char age[32];
+        format_age(age, sizeof age, in->started_ms);
+        printf("%-*s  %-*s  %-*s  %6" PRIu32 "  %-*s  %7s  %s\n", ws, in->service, wi, in->id, wa,
+               in->address, in->weight, wv, or_dash(in->version), age, or_dash(in->gateway_id));
+    }
+    silk_instance_list_fini(&l);
+    silk_registry_close(reg);
+    return 0;
+}
+
+/* check_one calls Health/Check for service on one instance; true when it is SERVING. */
+static bool check_one(const silk_instance *in, uint32_t timeout_ms)
+{
+    silk_channel *ch = NULL;
+    silk_ctx *ctx = silk_ctx_new();
+    Silk__Health__HealthCheckRequest req = SILK__HEALTH__HEALTH_CHECK_REQUEST__INIT;
+    Silk__Health__HealthCheckResponse *resp = NULL;
+    req.service = in->service;
+    silk_status st = ctx != NULL ? silk_channel_open(&ch, in->address) : SILK_RESOURCE_EXHAUSTED;
+    if (st == SILK_OK) {
+        silk_ctx_set_timeout(ctx, timeout_ms);
+        st = silk__health__health__call_check(ch, ctx, &req, &resp);
+    }
+    bool serving = false;
+    if (st == SILK_OK) {
+        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+            &silk__health__health_check_response__serving_status__descriptor, (int)resp->status);
+        serving = resp->status == SILK__HEALTH__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+        printf("%s  %s  %s  %s\n", in->service, in->id, in->address, v != NULL ? v->name : "?");
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+    } else {
+        const char *why = ctx != NULL ? silk_ctx_message(ctx) : "";
+        printf("%s  %s  %s  NOT_SERVING (%s%s%s)\n", in->service, in->id, in->address,
+               silk_status_str(st), why[0] != '\0' ? ": " : "", why);
+    }
+    silk_channel_close(ch);
+    silk_ctx_free(ctx);
+    return serving;
+}
+
+static int health(const char *prog, const char *service, uint32_t timeout_ms)
+{
+    silk_registry *reg = open_registry(prog);
+    if (reg == NULL)
+        return 1;
+    silk_instance_list l;
+    silk_status st = silk_registry_resolve(reg, service, &l);
+    if (st != SILK_OK) {
+        fprintf(stderr, "%s: cannot read the registry %s: %s\n", prog, silk_registry_url(reg),
+                silk_status_str(st));
+        silk_registry_close(reg);
+        return 1;
+    }
+    if (l.count == 0)
+        fprintf(stderr, "%s: no instance of %s in the registry %s\n", prog, service,
+                silk_registry_url(reg));
+    size_t serving = 0;
+    for (size_t i = 0; i < l.count; i++)
+        serving += check_one(&l.items[i], timeout_ms);
+    int rc = l.count > 0 && serving == l.count ? 0 : 1;
+    silk_instance_list_fini(&l);
+    silk_registry_close(reg);
+    return rc;
+}
+
+/* ============================== the command line ============================== */
+
+enum { OPT_TARGET = 256, OPT_METADATA, OPT_TIMEOUT, OPT_REGISTRY, OPT_HELP };
 
 static const struct option long_options[] = {
     {"data", required_argument, NULL, 'd'},
     {"target", required_argument, NULL, OPT_TARGET},
     {"metadata", required_argument, NULL, OPT_METADATA},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"registry", required_argument, NULL, OPT_REGISTRY},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -160,6 +339,9 @@ int silk_ctl_main(int argc, char **argv, const silk_service_desc *const *service
             }
             break;
         }
+        case OPT_REGISTRY:
+            setenv("SILK_REGISTRY", optarg, 1); /* for the channels too */
+            break;
         case OPT_HELP:
             usage(stdout, prog);
             rc = 0;
@@ -172,8 +354,16 @@ int silk_ctl_main(int argc, char **argv, const silk_service_desc *const *service
     /* GNU getopt gathers the operands at the end: options may come anywhere. */
     int n_args = argc - optind;
     char **args = argv + optind;
+    if (n_args == 1 && strcmp(args[0], "methods") == 0) {
+        rc = list_methods(services, n_services);
+        goto out;
+    }
     if (n_args == 1 && strcmp(args[0], "list") == 0) {
-        rc = list(services, n_services);
+        rc = list_instances(prog);
+        goto out;
+    }
+    if (n_args == 2 && strcmp(args[0], "health") == 0) {
+        rc = health(prog, args[1], timeout_ms > 0 ? (uint32_t)timeout_ms : 2000);
         goto out;
     }
     if (n_args < 2 || n_args > 3 || strcmp(args[0], "call") != 0 || (n_args == 3 && data)) {

@@ -44,8 +44,8 @@ static void usage(FILE *out, const char *prog)
             "  --version              show the version and exit\n"
             "\n"
             "environment:\n"
-            "  SILK_REGISTRY  registry URL (default file:$XDG_RUNTIME_DIR/silk or "
-            "file:/tmp/silk-$UID)\n"
+            "  SILK_REGISTRY  registry URL: file:DIR or redis://HOST:PORT[/DB] (default\n"
+            "                 file:$XDG_RUNTIME_DIR/silk or file:/tmp/silk-$UID)\n"
             "  SILK_LOG       debug, info, warn or error (default info)\n",
             prog);
 }

@@ -717,7 +717,7 @@ class WebApi(unittest.TestCase):
         self.assertIn('INVALID_ARGUMENT: unknown field "nope"', done.stderr)
         self.assertEqual(self.ctl("call", "gwtest.Items/Nope").returncode, 2)
         self.assertEqual(self.ctl("frob").returncode, 2)
-        done = self.ctl("list")
+        done = self.ctl("methods")
         self.assertEqual(done.returncode, 0)
         self.assertIn("gwtest.Items/Get\tGET /api/items/{id}\tgwtest.Item -> gwtest.Item", done.stdout)
 

@@ -1,4 +1,5 @@
-/* ctl.h - silk-ctl as a library: call any method of the services linked in, JSON in and out. */
+/* ctl.h - silk-ctl as a library: call any method of the services linked in, JSON in and out;
+ * list the registry's instances and check their health. */
 #ifndef SILK_CTL_H
 #define SILK_CTL_H
 
@@ -16,13 +17,18 @@ extern "C" {
  *
  *   silk-ctl call SERVICE/METHOD ['{json}' | -d '{json}' | -d @file | -d @-]
  *   silk-ctl list
+ *   silk-ctl health SERVICE
+ *   silk-ctl methods
  *
  * `call` maps the JSON to the method's request with the proto3 JSON mapping (silk/json.h),
- * calls it through the registry ($SILK_REGISTRY; --target ADDRESS for one instance), and
- * prints the reply's JSON; --metadata KEY=VALUE (repeatable) and --timeout MS travel with
- * the call. `list` prints every method with its web route. It returns the process exit code:
- * 0 on success, 1 when the call fails (the status and message go to stderr), 2 for a bad
- * command line. services and the descriptors must outlive the call. */
+ * calls it through the registry ($SILK_REGISTRY, or --registry URL; --target ADDRESS for one
+ * instance), and prints the reply's JSON; --metadata KEY=VALUE (repeatable) and --timeout MS
+ * travel with the call. `list` prints the registry's services and their live instances (any
+ * service, linked in or not); `health` calls silk.health.Health/Check on each instance of
+ * SERVICE and prints one line each; `methods` prints every linked method with its web route.
+ * It returns the process exit code: 0 on success, 1 when the call fails (the status and
+ * message go to stderr), the registry cannot be read, or an instance is not serving, 2 for a
+ * bad command line. services and the descriptors must outlive the call. */
 int silk_ctl_main(int argc, char **argv, const silk_service_desc *const *services,
                   size_t n_services);
 
