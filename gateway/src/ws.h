@@ -70,6 +70,10 @@ bool silk__gw_ws_want_write(const silk__gw_ws *ws);
 /* silk__gw_ws_finished tells whether nothing is left to read or write: close the socket. */
 bool silk__gw_ws_finished(const silk__gw_ws *ws);
 
+/* silk__gw_ws_hibernating tells whether the session holds no wslay context just now (it is idle
+ * at a message boundary with nothing queued); for tests. */
+bool silk__gw_ws_hibernating(const silk__gw_ws *ws);
+
 /* silk__gw_ws_close_sent returns the code of the close frame sent, or 0 when none was sent. */
 uint16_t silk__gw_ws_close_sent(const silk__gw_ws *ws);
 
