@@ -80,11 +80,11 @@ typedef enum call_kind {
 struct silk__gw_call {
     silk__gw_loop *loop;
     call_kind kind;
-    size_t service; /* a hook's service, by index */
+    size_t service;                               /* a hook's service, by index */
     char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* a hook's session */
-    conn *conn;     /* touched only on the loop */
-    health *health; /* for a deep health check's call, else NULL */
-    size_t index;   /* the service checked */
+    conn *conn;                                   /* touched only on the loop */
+    health *health;                               /* for a deep health check's call, else NULL */
+    size_t index;                                 /* the service checked */
     ProtobufCMessage *req;
     silk_status st;
     ProtobufCMessage *resp;
@@ -112,10 +112,10 @@ struct silk__gw_conn {
     call *call;
     health *health; /* a deep health check in flight */
     silk__gw_ws *ws;
-    char *business_id;  /* the session's */
-    uint16_t service;   /* the session's service, by index */
-    uint16_t hook_calls; /* OnMessage calls in flight */
-    bool opened;         /* the session is in the table */
+    char *business_id;                            /* the session's */
+    uint16_t service;                             /* the session's service, by index */
+    uint16_t hook_calls;                          /* OnMessage calls in flight */
+    bool opened;                                  /* the session is in the table */
     char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* "" until a session is opening */
     conn *prev, *next;
 };
@@ -186,7 +186,7 @@ static int respond(conn *c, int status, const char *extra_headers, const char *j
         c->state = CONN_WRITING;
         double now = ev_time();
         count_request(c->loop, c->req_route ? c->req_route : "other", status,
-                                 c->req_start > 0 ? now - c->req_start : 0);
+                      c->req_start > 0 ? now - c->req_start : 0);
     }
     return 0;
 }
@@ -674,12 +674,14 @@ static bool hook_wanted(silk__gw *gw, size_t service, int hook)
            atomic_load(&gw->hooks[service].missing_until_ms[hook]) <= now_ms();
 }
 
+static const char *const hook_names[SILK__GW_N_HOOKS] = {"OnOpen", "OnMessage", "OnClose"};
+
 static void hook_missing(silk__gw *gw, size_t service, int hook)
 {
     atomic_store(&gw->hooks[service].missing_until_ms[hook], now_ms() + HOOK_RETRY_MS);
+    silk_log(SILK_LOG_INFO, LOG, "hook unimplemented hook=%s service=%s: not called for %d s",
+             hook_names[hook], gw->services[service]->name, HOOK_RETRY_MS / 1000);
 }
-
-static const char *const hook_names[SILK__GW_N_HOOKS] = {"OnOpen", "OnMessage", "OnClose"};
 
 /* loop_maybe_stop ends a stopping loop once no connection and no hook call is left. */
 static void loop_maybe_stop(silk__gw_loop *l)
@@ -692,8 +694,8 @@ static void loop_maybe_stop(silk__gw_loop *l)
  * completes); c is the connection that waits for it, or NULL. It returns SILK_OK, or why it
  * could not start (req is freed then too). */
 static silk_status hook_call(silk__gw_loop *l, call_kind kind, int hook, size_t service,
-                             const char *session_id, const char *business_id,
-                             ProtobufCMessage *req, conn *c)
+                             const char *session_id, const char *business_id, ProtobufCMessage *req,
+                             conn *c)
 {
     silk__gw *gw = l->gw;
     call *k = calloc(1, sizeof *k);
@@ -841,8 +843,7 @@ static void on_ws_message(void *arg, int binary, const uint8_t *data, size_t len
         free(sid);
         free(bid);
         free(copy);
-        silk_log(SILK_LOG_WARN, LOG, "out of memory: message dropped session_id=%s",
-                 c->session_id);
+        silk_log(SILK_LOG_WARN, LOG, "out of memory: message dropped session_id=%s", c->session_id);
         return;
     }
     memcpy(copy, data, len);
@@ -881,8 +882,8 @@ static void call_on_close(conn *c)
         protobuf_c_message_free_unpacked(&req->base, NULL);
         return;
     }
-    hook_call(c->loop, CALL_CLOSE, SILK__GW_HOOK_CLOSE, c->service, c->session_id,
-              c->business_id, &req->base, NULL);
+    hook_call(c->loop, CALL_CLOSE, SILK__GW_HOOK_CLOSE, c->service, c->session_id, c->business_id,
+              &req->base, NULL);
 }
 
 /* ============================================================================
@@ -1024,8 +1025,7 @@ static int open_session(conn *c, const silk__gw_route *r)
     if (c->loop->stopping)
         return respond_error(c, 503, SILK_UNAVAILABLE, "the gateway is shutting down", NULL, true);
     free(c->business_id);
-    if ((c->business_id = strdup(bid)) == NULL ||
-        new_session_id(gw, c->session_id) != 0) {
+    if ((c->business_id = strdup(bid)) == NULL || new_session_id(gw, c->session_id) != 0) {
         c->session_id[0] = '\0';
         return respond_error(c, 503, SILK_UNAVAILABLE, "cannot open a session", NULL, true);
     }

@@ -73,8 +73,7 @@ void silk__gw_metrics_add(silk__gw_metrics *dst, const silk__gw_metrics *src)
             continue;
         for (size_t j = 0; j < from->n_statuses; j++) {
             size_t k;
-            for (k = 0; k < r->n_statuses && r->statuses[k].status != from->statuses[j].status;
-                 k++)
+            for (k = 0; k < r->n_statuses && r->statuses[k].status != from->statuses[j].status; k++)
                 ;
             if (k == r->n_statuses) {
                 if (k == sizeof r->statuses / sizeof r->statuses[0])

@@ -22,6 +22,7 @@ typedef struct frame_tracker {
     uint8_t hdr[14];       /* the header read so far */
     uint8_t hdr_len;
     bool fragmented; /* a data message has begun and its final frame has not come */
+    bool bad;        /* a header wslay's frame layer refuses without a close code */
 } frame_tracker;
 
 struct silk__gw_ws {
@@ -32,7 +33,7 @@ struct silk__gw_ws {
     uint64_t max_message;
     size_t max_queued;
     frame_tracker in;
-    bool drained; /* wslay's last read found the socket empty */
+    bool drained;  /* wslay's last read found the socket empty */
     char *pending; /* read before the handshake finished, handed to wslay first */
     size_t pending_len, pending_off;
     bool eof;            /* the socket reached EOF or failed */
@@ -64,6 +65,10 @@ static void header_done(frame_tracker *t)
             len = (len << 8) | t->hdr[2 + i];
     if (opcode < 8) /* continuation, text or binary; control frames leave messages alone */
         t->fragmented = !(t->hdr[0] & 0x80);
+    else if (!(t->hdr[0] & 0x80) || len7 > 125) /* RFC 6455 5.5: control frames are short */
+        t->bad = true;
+    if (len7 == 127 && (t->hdr[2] & 0x80)) /* 5.2: the most significant bit must be 0 */
+        t->bad = true;
     t->payload_left = len;
     t->hdr_len = 0;
 }
@@ -95,6 +100,16 @@ static bool at_message_boundary(const frame_tracker *t)
  * wslay callbacks: the socket's bytes in and out, and complete messages.
  * ========================================================================== */
 
+/* check_bad queues the close frame with 1002 for a header wslay's frame layer refuses: wslay
+ * itself would queue one without a code and give up on the connection. */
+static void check_bad(wslay_event_context_ptr ctx, silk__gw_ws *ws)
+{
+    if (ws->in.bad && !ws->closing) {
+        ws->closing = true;
+        wslay_event_queue_close(ctx, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
+    }
+}
+
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
     silk__gw_ws *ws = user;
@@ -105,6 +120,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
             n = len;
         memcpy(buf, ws->pending + ws->pending_off, n);
         track(&ws->in, buf, n);
+        check_bad(ctx, ws);
         ws->drained = false;
         ws->pending_off += n;
         if (ws->pending_off == ws->pending_len) {
@@ -120,6 +136,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
         track(&ws->in, buf, (size_t)n);
+        check_bad(ctx, ws);
         ws->drained = false;
         return n;
     }
@@ -253,7 +270,10 @@ int silk__gw_ws_read(silk__gw_ws *ws)
         return ws->eof ? -1 : 0;
     int rv = wslay_event_recv(ws->ctx);
     /* A protocol error, an oversized message or bad UTF-8 is not an error here: wslay has
-     * queued the close frame with the right code and stopped reading. */
+     * queued the close frame with the right code and stopped reading. A header its frame
+     * layer refuses fails the call, with our close frame queued: send it. */
+    if (rv == WSLAY_ERR_CALLBACK_FAILURE && ws->in.bad && !ws->eof)
+        return 0;
     if (rv != 0 || ws->eof)
         return -1;
     hibernate(ws);
@@ -299,8 +319,7 @@ static int queue(silk__gw_ws *ws, uint8_t opcode, const void *data, size_t len)
         return SILK__GW_WS_ERR_CLOSING;
     if (wake(ws) != 0)
         return SILK__GW_WS_ERR_NOMEM;
-    if ( wslay_event_get_close_sent(ws->ctx) ||
-        !wslay_event_get_write_enabled(ws->ctx))
+    if (wslay_event_get_close_sent(ws->ctx) || !wslay_event_get_write_enabled(ws->ctx))
         return SILK__GW_WS_ERR_CLOSING;
     if (wslay_event_get_queued_msg_length(ws->ctx) + len > ws->max_queued) {
         /* Too slow: close at once rather than wait for the backlog to drain. */
@@ -360,8 +379,8 @@ bool silk__gw_ws_want_write(const silk__gw_ws *ws)
 
 bool silk__gw_ws_finished(const silk__gw_ws *ws)
 {
-    return ws->eof || (ws->ctx != NULL && !wslay_event_want_read(ws->ctx) &&
-                       !wslay_event_want_write(ws->ctx));
+    return ws->eof ||
+           (ws->ctx != NULL && !wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx));
 }
 
 uint16_t silk__gw_ws_close_sent(const silk__gw_ws *ws)
