@@ -269,6 +269,9 @@ class Handshake(unittest.TestCase):
                         {}]:
             status, out = self.status(headers)
             self.assertEqual(status, 101, (headers, out))
+        # A long target: the path and the query are copied while the parser's buffer grows.
+        status, out = self.status(path="/api/wstest?businessId=1&pad=" + "x" * 3000)
+        self.assertEqual(status, 101, out)
         # Still serving after all of that.
         status, _ = self.status()
         self.assertEqual(status, 101)

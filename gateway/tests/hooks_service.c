@@ -69,9 +69,9 @@ static silk_status on_message(silk_ctx *ctx, const Silk__Ws__MessageRequest *req
     char *text = silk_ctx_alloc(ctx, req->data.len + 200 + 2 * SILK_MD_MAX_VALUE);
     if (text == NULL)
         return SILK_RESOURCE_EXHAUSTED;
-    int n = sprintf(text, "reply:%.*s;bid=%s;sid=%s", (int)req->data.len,
-                    (const char *)req->data.data, md(ctx, SILK_MD_BUSINESS_ID),
-                    md(ctx, SILK_MD_SESSION_ID));
+    int n =
+        sprintf(text, "reply:%.*s;bid=%s;sid=%s", (int)req->data.len, (const char *)req->data.data,
+                md(ctx, SILK_MD_BUSINESS_ID), md(ctx, SILK_MD_SESSION_ID));
     resp->data.data = (uint8_t *)text;
     resp->data.len = (size_t)n;
     return SILK_OK;

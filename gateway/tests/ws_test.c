@@ -407,8 +407,8 @@ int main(void)
         cmocka_unit_test(test_text_binary_fragments), cmocka_unit_test(test_send_and_ping),
         cmocka_unit_test(test_client_closes),         cmocka_unit_test(test_server_closes),
         cmocka_unit_test(test_protocol_errors),       cmocka_unit_test(test_pending_bytes_and_eof),
-        cmocka_unit_test(test_hibernate_and_wake),
-        cmocka_unit_test(test_queue_limit),           cmocka_unit_test(test_close_after_messages),
+        cmocka_unit_test(test_hibernate_and_wake),    cmocka_unit_test(test_queue_limit),
+        cmocka_unit_test(test_close_after_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
