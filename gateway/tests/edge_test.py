@@ -508,6 +508,8 @@ class Limits(unittest.TestCase):
             conns = [Conn(gw.port, f"/api/wstest?businessId=t{i}") for i in range(5)]
             for c in conns:
                 self.assertEqual(c.status, 101)
+            record = os.path.join(stack.dir.name, "registry", "silk.ws.SessionManager", "gwtest")
+            self.assertTrue(os.path.exists(record))
             gw.proc.send_signal(signal.SIGTERM)
             for c in conns:
                 self.assertEqual(c.close_code(), 1001)
@@ -518,8 +520,7 @@ class Limits(unittest.TestCase):
                 self.assertIn(f"onclose session_id={c.session_id} business_id=", text)
                 c.close()
             self.assertEqual(text.count("code=1001"), 5, text)
-            self.assertFalse(os.path.exists(os.path.join(stack.dir.name, "registry",
-                                                         "silk.ws.SessionManager", "gwtest")))
+            self.assertFalse(os.path.exists(record), "deregistered")
         finally:
             codes = stack.close()
         self.assertEqual(codes, [0, 0])
