@@ -114,7 +114,7 @@ struct silk__gw_conn {
     silk__gw_ws *ws;
     char *business_id;                            /* the session's */
     uint16_t service;                             /* the session's service, by index */
-    uint16_t hook_calls;                          /* OnMessage calls in flight */
+    uint32_t hook_calls;                          /* OnMessage calls in flight */
     bool opened;                                  /* the session is in the table */
     char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* "" until a session is opening */
     conn *prev, *next;
