@@ -38,8 +38,9 @@
 /* How long a hook that answered UNIMPLEMENTED is left alone, in milliseconds. */
 #define HOOK_RETRY_MS 60000
 
-/* OnMessage calls in flight for one session before the gateway stops reading from it. */
-#define MAX_MESSAGE_HOOKS 64
+/* OnMessage calls in flight for one session; more messages wait in the session's backlog,
+ * and the gateway stops reading from the session until replies come back. */
+#define MAX_MESSAGE_HOOKS 16
 
 /* The most subprotocols of a client that OnOpen is told of. */
 #define MAX_SUBPROTOCOLS 16
@@ -115,10 +116,17 @@ struct silk__gw_conn {
     char *business_id;                            /* the session's */
     uint16_t service;                             /* the session's service, by index */
     uint32_t hook_calls;                          /* OnMessage calls in flight */
+    struct backlog *backlog, *backlog_tail;       /* OnMessage calls waiting for a slot */
     bool opened;                                  /* the session is in the table */
     char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* "" until a session is opening */
     conn *prev, *next;
 };
+
+/* An OnMessage request waiting until fewer calls are in flight for its session. */
+typedef struct backlog {
+    struct backlog *next;
+    ProtobufCMessage *req;
+} backlog;
 
 static int conn_drive(conn *c);
 static void conn_close(conn *c, const char *why);
@@ -766,6 +774,38 @@ static void open_done(call *k)
         conn_drive(c);
 }
 
+/* start_message calls OnMessage with req for c's session. */
+static void start_message(conn *c, ProtobufCMessage *req)
+{
+    if (hook_call(c->loop, CALL_MESSAGE, SILK__GW_HOOK_MESSAGE, c->service, c->session_id,
+                  c->business_id, req, NULL) == SILK_OK)
+        c->hook_calls++;
+}
+
+/* start_backlog calls OnMessage for the messages waiting, while there is room. */
+static void start_backlog(conn *c)
+{
+    while (c->backlog != NULL && c->hook_calls < MAX_MESSAGE_HOOKS) {
+        backlog *b = c->backlog;
+        c->backlog = b->next;
+        if (c->backlog == NULL)
+            c->backlog_tail = NULL;
+        start_message(c, b->req);
+        free(b);
+    }
+}
+
+static void backlog_free(conn *c)
+{
+    while (c->backlog != NULL) {
+        backlog *b = c->backlog;
+        c->backlog = b->next;
+        protobuf_c_message_free_unpacked(b->req, NULL);
+        free(b);
+    }
+    c->backlog_tail = NULL;
+}
+
 /* message_done sends OnMessage's reply, when there is one, to the session if it is still
  * there. */
 static void message_done(call *k)
@@ -779,6 +819,7 @@ static void message_done(call *k)
     if (c == NULL)
         return;
     c->hook_calls--;
+    start_backlog(c);
     const Silk__Ws__MessageReply *r = (const void *)k->resp;
     if (k->st == SILK_OK && r->data.len > 0 && c->ws != NULL) {
         if (silk__gw_ws_send(c->ws, r->binary, r->data.data, r->data.len) ==
@@ -857,9 +898,26 @@ static void on_ws_message(void *arg, int binary, const uint8_t *data, size_t len
         protobuf_c_message_free_unpacked(&req->base, NULL);
         return;
     }
-    if (hook_call(c->loop, CALL_MESSAGE, SILK__GW_HOOK_MESSAGE, c->service, c->session_id,
-                  c->business_id, &req->base, NULL) == SILK_OK)
-        c->hook_calls++;
+    if (c->backlog == NULL && c->hook_calls < MAX_MESSAGE_HOOKS) {
+        start_message(c, &req->base);
+        return;
+    }
+    /* Enough in flight: the message waits, and reading stops until replies come back (what
+     * wslay has read already still comes: a few KiB at most). */
+    silk__gw_ws_pause(c->ws);
+    backlog *b = malloc(sizeof *b);
+    if (b == NULL) {
+        protobuf_c_message_free_unpacked(&req->base, NULL);
+        silk_log(SILK_LOG_WARN, LOG, "out of memory: message dropped session_id=%s", c->session_id);
+        return;
+    }
+    b->next = NULL;
+    b->req = &req->base;
+    if (c->backlog_tail != NULL)
+        c->backlog_tail->next = b;
+    else
+        c->backlog = b;
+    c->backlog_tail = b;
 }
 
 /* call_on_close tells the service that a session has closed. */
@@ -1209,7 +1267,7 @@ static void update_watchers(conn *c)
     case CONN_WRITING:
         break;
     case CONN_WS:
-        r = silk__gw_ws_want_read(c->ws) && c->hook_calls < MAX_MESSAGE_HOOKS;
+        r = silk__gw_ws_want_read(c->ws) && c->backlog == NULL;
         w = w || silk__gw_ws_want_write(c->ws);
         break;
     }
@@ -1466,6 +1524,7 @@ static void conn_close(conn *c, const char *why)
         free(c->http);
     }
     silk__gw_ws_free(c->ws);
+    backlog_free(c);
     free(c->business_id);
     free(c->in);
     free(c->out);

@@ -33,8 +33,9 @@ struct silk__gw_ws {
     uint64_t max_message;
     size_t max_queued;
     frame_tracker in;
-    bool drained;  /* wslay's last read found the socket empty */
-    char *pending; /* read before the handshake finished, handed to wslay first */
+    size_t read_budget; /* bytes this silk__gw_ws_read may still take from the socket */
+    bool drained;       /* wslay's last read found the socket empty */
+    char *pending;      /* read before the handshake finished, handed to wslay first */
     size_t pending_len, pending_off;
     bool eof;            /* the socket reached EOF or failed */
     bool closing;        /* we queued a close frame, or will once the messages before it are out */
@@ -130,11 +131,20 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         }
         return (ssize_t)n;
     }
+    if (ws->read_budget == 0) {
+        /* Enough for this turn, or paused: the loop comes back while the socket is readable. */
+        ws->drained = false;
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (len > ws->read_budget)
+        len = ws->read_budget;
     ssize_t n;
     do {
         n = recv(ws->fd, buf, len, 0);
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
+        ws->read_budget -= (size_t)n;
         track(&ws->in, buf, (size_t)n);
         check_bad(ctx, ws);
         ws->drained = false;
@@ -218,6 +228,11 @@ static void hibernate(silk__gw_ws *ws)
     ws->ctx = NULL;
 }
 
+void silk__gw_ws_pause(silk__gw_ws *ws)
+{
+    ws->read_budget = 0;
+}
+
 bool silk__gw_ws_hibernating(const silk__gw_ws *ws)
 {
     return ws->ctx == NULL;
@@ -268,6 +283,7 @@ int silk__gw_ws_read(silk__gw_ws *ws)
         return -1;
     if (!wslay_event_want_read(ws->ctx))
         return ws->eof ? -1 : 0;
+    ws->read_budget = SILK__GW_WS_READ_BUDGET;
     int rv = wslay_event_recv(ws->ctx);
     /* A protocol error, an oversized message or bad UTF-8 is not an error here: wslay has
      * queued the close frame with the right code and stopped reading. A header its frame

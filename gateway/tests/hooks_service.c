@@ -90,7 +90,7 @@ static silk_status on_close(silk_ctx *ctx, const Silk__Ws__CloseEvent *req,
 
 int main(void)
 {
-    silk_server *srv = silk_server_new(NULL);
+    silk_server *srv = silk_server_new(&(silk_server_opts){.max_concurrent = 1024});
     if (srv == NULL)
         return 1;
     Silk__Ws__Hooks_Handlers hooks = {

@@ -64,13 +64,16 @@ int main(int argc, char **argv)
         usage(help ? stdout : stderr);
         return help ? 0 : 2;
     }
-    silk_server *srv = silk_server_new(NULL);
+    /* Every session's messages come as OnMessage calls: allow many at once. */
+    silk_server *srv = silk_server_new(&(silk_server_opts){.max_concurrent = 4096});
     if (srv == NULL)
         return 1;
     silk_status st = wstest__ws_test__serve(srv, &(Wstest__WsTest_Handlers){.echo = echo}, NULL);
     if (st == SILK_OK)
         st = silk__ws__hooks__serve(srv, &(Silk__Ws__Hooks_Handlers){.on_message = on_message},
                                     NULL);
+    if (st == SILK_OK) /* on_message never blocks: run it on nng's thread, no hand-off */
+        st = silk_server_set_inline(srv, "silk.ws.Hooks");
     if (st != SILK_OK) {
         fprintf(stderr, "wstest-service: cannot serve WsTest: %s\n", silk_status_str(st));
         silk_server_free(srv);
