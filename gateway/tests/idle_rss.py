@@ -3,7 +3,7 @@
 Usage: /usr/bin/python3 idle_rss.py BIN_DIR [SESSIONS]   (default 10000)
 
 Starts silk-gateway-test on a free loopback port, opens 200 sessions to warm it up, reads its
-VmRSS, opens SESSIONS more raw sessions (handshake only, then idle), waits a moment, reads VmRSS
+VmRSS, opens SESSIONS more raw sessions (handshake, one ping and its pong, then idle), waits a moment, reads VmRSS
 again and prints "idle-bytes-per-session <n>": the growth divided by SESSIONS. The client and
 the gateway get RLIMIT_NOFILE raised to the hard limit. A measurement, not a test.
 """
@@ -17,6 +17,8 @@ import tempfile
 import time
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+# A masked ping with 4 bytes of payload ("idle" masked with 1 2 3 4).
+PING = bytes([0x89, 0x84, 1, 2, 3, 4]) + bytes(b ^ m for b, m in zip(b"idle", b"\1\2\3\4"))
 
 
 def rss_kib(pid):
@@ -43,6 +45,13 @@ def open_sessions(port, n):
             head += chunk
         if not head.startswith(b"HTTP/1.1 101"):
             raise RuntimeError(head.decode())
+        # One ping and its pong, so that the session has framed something before it idles.
+        s.sendall(PING)
+        pong = head.split(b"\r\n\r\n", 1)[1]
+        while len(pong) < 6:
+            pong += s.recv(64)
+        if pong[0] != 0x8A:
+            raise RuntimeError(f"expected a pong, got {pong!r}")
         socks.append(s)
     return socks
 
