@@ -227,7 +227,6 @@ class Handshake(unittest.TestCase):
         assert codes == [0], codes
 
     def status(self, headers=None, request_line=None, path="/api/wstest?businessId=1"):
-        c = Conn.__new__(Conn)
         with socket.create_connection(("127.0.0.1", self.gw.port), timeout=5) as s:
             s.sendall(upgrade_request(path, headers, request_line))
             out = b""
@@ -236,7 +235,6 @@ class Handshake(unittest.TestCase):
                 if not chunk:
                     break
                 out += chunk
-        del c
         return int(out.split(b" ")[1]), out
 
     def test_each_refusal(self):
