@@ -17,6 +17,7 @@
 #include <silk/log.h>
 #include <silk/registry.h>
 
+#include "balance.h"
 #include "clock.h"
 #include "conn.h"
 #include "ctx_internal.h"
@@ -32,14 +33,6 @@
 #define CANCEL_POLL_MS 20
 /* Its retries when its method sets none. */
 #define DEFAULT_RETRIES 3
-/* An instance whose connection failed is passed over for this long, while others are up. */
-#define DOWN_US 2000000
-/* After a failed dial the next waits BACKOFF_MIN_US, doubling with each failure in a row up
- * to BACKOFF_MAX_US; calls meanwhile fail at once with UNAVAILABLE. A record of failures is
- * forgotten FORGET_US after its backoff ends. */
-#define BACKOFF_MIN_US 100000
-#define BACKOFF_MAX_US 5000000
-#define FORGET_US      60000000
 /* How long a connection attempt may take. */
 #define DIAL_TIMEOUT_MS 10000
 /* A connection that received nothing for this long is pinged; one that then stays silent
@@ -52,6 +45,7 @@ typedef struct call {
     struct call *next; /* in its bucket, or in a list of calls to complete */
     uint64_t id;
     int64_t deadline_us;
+    int64_t sent_us; /* when it was queued: a deadline with nothing heard since is a failure */
     const silk_method_desc *method;
     silk_call_cb cb;
     void *arg;
@@ -71,6 +65,7 @@ typedef struct parked {
     silk_call_cb cb; /* the caller's */
     void *arg;
     unsigned sends;     /* attempts so far */
+    silk__route route;  /* its key and the instances it tried */
     bool wait_resolve;  /* due once the registry has been read after gen */
     uint64_t gen;       /* ch->resolve_started when it was parked */
     int64_t not_before; /* else due at this time */
@@ -87,6 +82,8 @@ typedef struct peer {
     nng_aio *keepalive_aio;
     atomic_int_fast64_t last_rx_us; /* when a frame last arrived */
     bool dial_failed;               /* set before the dial's failure closes the conn */
+    uint64_t addr_hash;             /* silk__lb_address_hash(address) */
+    atomic_bool watched;            /* the instance has failures: report answers to the breaker */
 
     /* Under ch->mu. */
     struct peer *next;
@@ -113,6 +110,7 @@ struct silk_channel {
     atomic_uint_fast64_t last_id; /* call ids are unique in the channel, for silk_call_cancel */
     unsigned keepalive_ms;        /* 0: no keepalive pings */
     silk__chain chain;            /* interceptors, fixed before the first call */
+    atomic_int policy;            /* a silk_lb_policy: how new calls are routed */
 
     /* A channel to a service name reads the registry on a thread of its own, so that no call
      * ever waits for the registry's I/O on the caller's thread (a gateway's event loop). */
@@ -126,17 +124,9 @@ struct silk_channel {
     uint64_t resolve_started; /* registry reads begun */
     uint64_t resolve_done;    /* the count of the last one finished */
     parked *parked;
-    silk_instance_list insts; /* what the resolver found last */
-    size_t rr;
-    peer *peers;     /* live peers, one per address */
-    unsigned npeers; /* peers not yet finalized */
-    struct down {
-        char *address;
-        int64_t until;     /* passed over while others are up until then */
-        unsigned failures; /* dials that failed in a row */
-        int64_t retry_at;  /* no dial before then: the backoff */
-    } * down;              /* instances whose connection failed lately */
-    size_t ndown;
+    silk__balancer lb; /* the instances the resolver found last, and their health */
+    peer *peers;       /* live peers, one per address */
+    unsigned npeers;   /* peers not yet finalized */
 };
 
 /* ============================== the table of calls ============================== */
@@ -244,16 +234,24 @@ static void arm_timer_locked(peer *l, int64_t at)
     nng_sleep_aio(left > 0 ? (nng_duration)((left + 999) / 1000) : 0, l->timer_aio);
 }
 
-/* timer_cb fails the calls whose deadline has passed and arms the timer for the next one. */
+static void report(peer *l, bool failed, size_t n);
+
+/* timer_cb fails the calls whose deadline has passed and arms the timer for the next one. A
+ * call that timed out while the instance sent nothing at all on its connection counts as a
+ * failure for the breaker: a slow handler on a live instance does not. */
 static void timer_cb(void *arg)
 {
     peer *l = arg;
     int64_t now = silk__now_us();
+    int64_t last_rx = atomic_load_explicit(&l->last_rx_us, memory_order_relaxed);
+    size_t silent = 0;
     silk__conn_lock(&l->conn);
     l->timer_busy = false;
     call *late = table_take(l, expired, now);
-    for (call *c = late; c != NULL; c = c->next) /* tell the server to drop them */
+    for (call *c = late; c != NULL; c = c->next) { /* tell the server to drop them */
         silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, c->id, NULL, NULL);
+        silent += c->sent_us != 0 && last_rx < c->sent_us;
+    }
     int64_t next = INT64_MAX;
     for (size_t i = 0; i < l->nbuckets; i++) {
         for (call *c = l->buckets[i]; c != NULL; c = c->next)
@@ -262,101 +260,45 @@ static void timer_cb(void *arg)
     if (next != INT64_MAX && !silk__conn_closed_locked(&l->conn))
         arm_timer_locked(l, next);
     silk__conn_unlock(&l->conn);
+    report(l, true, silent);
     complete_all(late, SILK_DEADLINE_EXCEEDED, "deadline exceeded");
 }
 
 /* ============================== choosing an instance ============================== */
 
-/* find_down returns the record of address, or NULL; ch->mu is held. */
-static struct down *find_down(silk_channel *ch, const char *address)
-{
-    for (size_t i = 0; i < ch->ndown; i++) {
-        if (strcmp(ch->down[i].address, address) == 0)
-            return &ch->down[i];
-    }
-    return NULL;
-}
-
-/* mark_down records that a connection to address failed - could not be made (dial_failed),
- * or was lost - and, for a failed dial, when the next may be tried: BACKOFF_MIN_US after
- * the first failure, twice as long after each further one, at most BACKOFF_MAX_US; ch->mu
- * is held. */
-static void mark_down(silk_channel *ch, const char *address, bool dial_failed)
-{
-    int64_t now = silk__now_us();
-    struct down *d = find_down(ch, address);
-    if (d == NULL) {
-        struct down *grown = realloc(ch->down, (ch->ndown + 1) * sizeof *grown);
-        if (grown == NULL)
-            return;
-        ch->down = grown;
-        d = &grown[ch->ndown];
-        *d = (struct down){.address = strdup(address)};
-        if (d->address == NULL)
-            return;
-        ch->ndown++;
-    }
-    d->until = now + DOWN_US;
-    if (dial_failed) {
-        int64_t backoff = BACKOFF_MIN_US;
-        for (unsigned i = 0; i < d->failures && backoff < BACKOFF_MAX_US; i++)
-            backoff *= 2;
-        d->failures++;
-        d->retry_at = now + (backoff < BACKOFF_MAX_US ? backoff : BACKOFF_MAX_US);
-    }
-}
-
-/* mark_up forgets the failures of address, to which a connection was just made; ch->mu is
- * held. */
-static void mark_up(silk_channel *ch, const char *address)
-{
-    struct down *d = find_down(ch, address);
-    if (d != NULL) {
-        free(d->address);
-        *d = ch->down[--ch->ndown];
-    }
-}
-
-/* is_down tells whether address failed lately, forgetting records that are old; ch->mu is
- * held. */
-static bool is_down(silk_channel *ch, const char *address, int64_t now)
-{
-    bool down = false;
-    for (size_t i = 0; i < ch->ndown;) {
-        struct down *d = &ch->down[i];
-        if (d->until <= now && d->retry_at + FORGET_US <= now) {
-            free(d->address);
-            *d = ch->down[--ch->ndown];
-            continue;
-        }
-        down = down || (d->until > now && strcmp(d->address, address) == 0);
-        i++;
-    }
-    return down;
-}
-
 /* resolve reads the registry and replaces the channel's view when the read succeeds. */
 static void resolve(silk_channel *ch)
 {
     silk_instance_list fresh;
+    silk__lb_view view;
     silk_status st = silk_registry_resolve(ch->reg, ch->target, &fresh);
+    if (st == SILK_OK)
+        st = silk__lb_prepare_view(&view, &fresh);
     if (st != SILK_OK) {
+        /* The last known view keeps serving. */
         silk_log(SILK_LOG_WARN, "channel", "cannot read the registry service=%s status=%s",
                  ch->target, silk_status_str(st));
         return;
     }
     pthread_mutex_lock(&ch->mu);
-    silk_instance_list old = ch->insts;
-    ch->insts = fresh;
+    silk__lb_set_view(&ch->lb, &view);
     pthread_mutex_unlock(&ch->mu);
-    silk_instance_list_fini(&old);
+    silk__lb_view_fini(&view);
 }
 
 /* ============================== the channel's thread ============================== */
 
-static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                             const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                             void *arg, bool *none, char *why, size_t cap);
+/* unsent tells, for a send that failed at once, what became of it. */
+typedef enum unsent {
+    UNSENT_OTHER,     /* failed for a reason of its own */
+    UNSENT_NONE,      /* the registry knows no instance */
+    UNSENT_ELSEWHERE, /* the instance picked could take nothing: another may, at once */
+    UNSENT_BREAKERS,  /* every instance's breaker is open: fail fast */
+} unsent;
+
+static silk_status send_somewhere(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                                  const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
+                                  void *arg, silk__route *r, unsent *how, char *why, size_t cap);
 
 static void parked_free(parked *p)
 {
@@ -382,12 +324,12 @@ static ProtobufCMessage *copy_message(const ProtobufCMessage *msg)
 /* parked_new copies a call so that the channel's thread can send it later. */
 static parked *parked_new(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                           const ProtobufCMessage *req, uint64_t budget, silk_call_id id,
-                          silk_call_cb cb, void *arg)
+                          silk_call_cb cb, void *arg, const silk__route *route)
 {
     parked *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
-    *p = (parked){.ch = ch, .id = id, .method = method, .cb = cb, .arg = arg};
+    *p = (parked){.ch = ch, .id = id, .method = method, .cb = cb, .arg = arg, .route = *route};
     if ((p->ctx = silk__ctx_clone(ctx, budget)) == NULL || (p->req = copy_message(req)) == NULL) {
         parked_free(p);
         return NULL;
@@ -419,14 +361,22 @@ static unsigned retries_of(const silk_method_desc *m)
     return m->idempotent ? (m->retries != 0 ? m->retries : DEFAULT_RETRIES) : 0;
 }
 
+/* may_resend tells whether a parked call that ended with st may be sent again: its method
+ * allows another attempt, and the instance failed or refused it before running it. */
+static bool may_resend(const parked *p, silk_status st, const char *message)
+{
+    if (p->sends > retries_of(p->method) || silk_ctx_remaining_us(p->ctx) <= RETRY_GAP_US)
+        return false;
+    return st == SILK_UNAVAILABLE || (st == SILK_RESOURCE_EXHAUSTED && message != NULL &&
+                                      strcmp(message, SILK__MSG_BUSY) == 0);
+}
+
 /* parked_cb is the completion of every send of a parked call: it parks it again when the
  * method allows another attempt, and else completes the caller's call. */
 static void parked_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
 {
     parked *p = arg;
-    if (st == SILK_UNAVAILABLE && p->sends <= retries_of(p->method) &&
-        silk_ctx_remaining_us(p->ctx) > RETRY_GAP_US &&
-        park(p, false, silk__now_us() + RETRY_GAP_US))
+    if (may_resend(p, st, message) && park(p, false, silk__now_us() + RETRY_GAP_US))
         return;
     p->cb(st, resp, message, p->arg);
     parked_free(p);
@@ -436,16 +386,22 @@ static void parked_cb(silk_status st, ProtobufCMessage *resp, const char *messag
 static void resend(parked *p)
 {
     char why[256] = "";
-    bool none = false;
+    unsent how = UNSENT_OTHER;
     p->sends++;
     silk_status st = SILK_DEADLINE_EXCEEDED;
     if (silk_ctx_remaining_us(p->ctx) == 0)
         snprintf(why, sizeof why, "the deadline passed before the call could be sent");
     else
-        st = send_call(p->ch, p->ctx, p->method, p->req, p->id, parked_cb, p, &none, why,
-                       sizeof why);
-    if (st != SILK_OK)
-        parked_cb(st, NULL, why, p);
+        st = send_somewhere(p->ch, p->ctx, p->method, p->req, p->id, parked_cb, p, &p->route, &how,
+                            why, sizeof why);
+    if (st == SILK_OK)
+        return;
+    if (how == UNSENT_BREAKERS) { /* no point in waiting 50 ms */
+        p->cb(st, NULL, why, p->arg);
+        parked_free(p);
+        return;
+    }
+    parked_cb(st, NULL, why, p);
 }
 
 /* take_due removes the parked calls that are due and returns them; ch->mu is held. */
@@ -515,32 +471,28 @@ static void *channel_main(void *arg)
     return NULL;
 }
 
-/* pick_address chooses the instance to call: round-robin over the registered instances the
- * resolver found, passing over those whose connection failed lately unless all did; ch->mu
- * is held. It never reads the registry itself. */
-static const char *pick_address(silk_channel *ch, char *why, size_t cap)
-{
-    if (!ch->by_name)
-        return ch->target;
-    int64_t now = silk__now_us();
-    size_t n = ch->insts.count;
-    if (n == 0) {
-        snprintf(why, cap, "no live instance of %s in the registry", ch->target);
-        return NULL;
-    }
-    size_t first = ch->rr++ % n;
-    for (size_t k = 0; k < n; k++) {
-        const char *address = ch->insts.items[(first + k) % n].address;
-        if (!is_down(ch, address, now))
-            return address;
-    }
-    return ch->insts.items[first].address;
-}
-
 /* ============================== peer hooks ============================== */
 
-/* complete_response completes a call with the response frame f. */
-static void complete_response(call *c, const silk__frame *f)
+/* report tells the breaker how n calls on l ended: failed (UNAVAILABLE, or a deadline that
+ * passed in silence) or answered. An answer costs nothing unless the instance has failures. */
+static void report(peer *l, bool failed, size_t n)
+{
+    silk_channel *ch = l->ch;
+    if (!ch->by_name || n == 0 ||
+        (!failed && !atomic_load_explicit(&l->watched, memory_order_relaxed)))
+        return;
+    int64_t now = silk__now_us();
+    pthread_mutex_lock(&ch->mu);
+    for (size_t i = 0; i < n && failed; i++)
+        silk__lb_failed(&ch->lb, l->address, now);
+    if (!failed)
+        silk__lb_succeeded(&ch->lb, l->address);
+    atomic_store_explicit(&l->watched, failed, memory_order_relaxed);
+    pthread_mutex_unlock(&ch->mu);
+}
+
+/* complete_response completes a call with the response frame f, which arrived on l. */
+static void complete_response(peer *l, call *c, const silk__frame *f)
 {
     Silk__Rpc__ResponseHeader *h =
         silk__rpc__response_header__unpack(NULL, f->header_len, f->header);
@@ -549,6 +501,7 @@ static void complete_response(call *c, const silk__frame *f)
         return;
     }
     silk_status st = h->status < SILK_STATUS_COUNT ? (silk_status)h->status : SILK_UNKNOWN;
+    report(l, st == SILK_UNAVAILABLE, 1); /* before a failover picks again */
     ProtobufCMessage *resp = NULL;
     const char *msg = h->message != NULL ? h->message : "";
     if (st == SILK_OK) {
@@ -576,7 +529,7 @@ static void on_frame(silk__conn *conn, const silk__frame *f)
     call *c = table_remove(l, f->call_id);
     silk__conn_unlock(conn);
     if (c != NULL) /* else it timed out already */
-        complete_response(c, f);
+        complete_response(l, c, f);
     free(c);
 }
 
@@ -606,7 +559,7 @@ static void on_closed(silk__conn *conn, silk_status st, const char *why)
     silk_channel *ch = l->ch;
     pthread_mutex_lock(&ch->mu);
     if (st == SILK_UNAVAILABLE && (ch->by_name || l->dial_failed))
-        mark_down(ch, l->address, l->dial_failed);
+        silk__lb_conn_failed(&ch->lb, l->address, l->dial_failed, silk__now_us());
     bool in_table = l->in_table;
     if (in_table) {
         peer **p = &ch->peers;
@@ -693,7 +646,7 @@ static void dial_cb(void *arg)
     int rv = nng_aio_result(l->dial_aio);
     if (rv == 0) {
         pthread_mutex_lock(&l->ch->mu);
-        mark_up(l->ch, l->address);
+        silk__lb_conn_made(&l->ch->lb, l->address);
         pthread_mutex_unlock(&l->ch->mu);
         atomic_store(&l->last_rx_us, silk__now_us());
         if (silk__conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
@@ -721,6 +674,8 @@ static silk_status peer_new(silk_channel *ch, const char *address, peer **lp, ch
     }
     l->ch = ch;
     l->nbuckets = 16;
+    l->addr_hash = silk__lb_address_hash(address);
+    atomic_init(&l->watched, ch->by_name && silk__lb_watch(&ch->lb, address));
     int rv = 0;
     if ((l->address = strdup(address)) == NULL ||
         (l->buckets = calloc(l->nbuckets, sizeof *l->buckets)) == NULL ||
@@ -751,34 +706,42 @@ static silk_status peer_new(silk_channel *ch, const char *address, peer **lp, ch
     return SILK_OK;
 }
 
-/* get_peer returns, with a reference, the peer a new call goes on; *none tells that it
- * failed because the registry knows no instance. */
-static silk_status get_peer(silk_channel *ch, peer **lp, bool *none, char *why, size_t cap)
+/* get_peer returns, with a reference, the peer a new call on route r goes on, and records
+ * it among those r tried; *how tells why it failed. */
+static silk_status get_peer(silk_channel *ch, silk__route *r, peer **lp, unsent *how, char *why,
+                            size_t cap)
 {
     silk_status st = SILK_OK;
+    int64_t now = silk__now_us();
     pthread_mutex_lock(&ch->mu);
     const char *address = NULL;
+    bool none = false;
     if (ch->closing) {
         snprintf(why, cap, "the channel is closing");
         st = SILK_CANCELLED;
-    } else if ((address = pick_address(ch, why, cap)) == NULL) {
-        *none = true;
+    } else if ((address = ch->by_name ? silk__lb_pick(&ch->lb, r, now, &none, why, cap)
+                                      : ch->target) == NULL) {
+        *how = none ? UNSENT_NONE : UNSENT_BREAKERS;
         st = SILK_UNAVAILABLE;
     }
     peer *l = ch->peers;
     while (st == SILK_OK && l != NULL && strcmp(l->address, address) != 0)
         l = l->next;
-    struct down *d = st == SILK_OK && l == NULL ? find_down(ch, address) : NULL;
-    int64_t wait_us = d != NULL && d->failures > 0 ? d->retry_at - silk__now_us() : 0;
+    unsigned failures = 0;
+    int64_t wait_us =
+        st == SILK_OK && l == NULL ? silk__lb_backoff_us(&ch->lb, address, now, &failures) : 0;
     if (wait_us > 0) {
         snprintf(why, cap, "cannot connect to %s: %u attempts failed, the next in %lld ms", address,
-                 d->failures, (long long)(wait_us + 999) / 1000);
+                 failures, (long long)(wait_us + 999) / 1000);
+        *how = UNSENT_ELSEWHERE;
         st = SILK_UNAVAILABLE;
+        r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = silk__lb_address_hash(address);
     } else if (st == SILK_OK && l == NULL) {
         st = peer_new(ch, address, &l, why, cap);
     }
     if (st == SILK_OK) {
         silk__conn_hold(&l->conn);
+        r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = l->addr_hash;
         *lp = l;
     }
     pthread_mutex_unlock(&ch->mu);
@@ -789,7 +752,7 @@ static silk_status get_peer(silk_channel *ch, peer **lp, bool *none, char *why, 
 
 /* submit enters the call in the peer's table and queues its frame. */
 static silk_status submit(peer *l, call *c, const Silk__Rpc__RequestHeader *h,
-                          const ProtobufCMessage *req, char *why, size_t cap)
+                          const ProtobufCMessage *req, unsent *how, char *why, size_t cap)
 {
     silk_status st = SILK_OK;
     silk__conn_lock(&l->conn);
@@ -797,6 +760,7 @@ static silk_status submit(peer *l, call *c, const Silk__Rpc__RequestHeader *h,
         /* It closed between get_peer and now: a dial that failed at once, most likely. */
         snprintf(why, cap, "%s", l->conn.why);
         st = SILK_UNAVAILABLE;
+        *how = UNSENT_ELSEWHERE;
     } else if (!table_add(l, c)) {
         st = SILK_RESOURCE_EXHAUSTED;
     } else if ((st = silk__conn_send_locked(&l->conn, SILK__FRAME_REQUEST, c->id, &h->base, req)) !=
@@ -804,16 +768,18 @@ static silk_status submit(peer *l, call *c, const Silk__Rpc__RequestHeader *h,
         table_remove(l, c->id);
         snprintf(why, cap, "the request exceeds the message limit or the send queue is full");
     } else {
+        c->sent_us = silk__now_us();
         arm_timer_locked(l, c->deadline_us);
     }
     silk__conn_unlock(&l->conn);
     return st;
 }
 
-/* send_call builds a call's header and sends it on a peer, with the call id given. */
+/* send_call builds a call's header and sends it on the peer picked for r, with the call id
+ * given; when it fails at once, *how says whether another instance may take it. */
 static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                              const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                             void *arg, bool *none, char *why, size_t cap)
+                             void *arg, silk__route *r, unsent *how, char *why, size_t cap)
 {
     uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
     call *c = malloc(sizeof *c);
@@ -834,15 +800,30 @@ static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_
         return st;
     }
     peer *l = NULL;
-    st = get_peer(ch, &l, none, why, cap);
+    st = get_peer(ch, r, &l, how, why, cap);
     if (st == SILK_OK) {
-        st = submit(l, c, &rh.h, req, why, cap);
+        st = submit(l, c, &rh.h, req, how, why, cap);
         silk__conn_rele(&l->conn);
     }
     silk__reqhdr_fini(&rh);
     if (st != SILK_OK)
         free(c);
     return st;
+}
+
+/* send_somewhere is send_call, given to other instances at once while the one picked could
+ * take nothing (nothing was queued, so this holds for every method). */
+static silk_status send_somewhere(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                                  const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
+                                  void *arg, silk__route *r, unsent *how, char *why, size_t cap)
+{
+    for (unsigned k = 0;; k++) {
+        *how = UNSENT_OTHER;
+        silk_status st = send_call(ch, ctx, method, req, id, cb, arg, r, how, why, cap);
+        if (st != SILK_UNAVAILABLE || *how != UNSENT_ELSEWHERE || !ch->by_name ||
+            k + 1 >= SILK__LB_MAX_TRIED)
+            return st;
+    }
 }
 
 /* intercepted is a call whose channel has interceptors: their afters run at completion. */
@@ -940,9 +921,14 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
         arg = ic;
     }
     silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
+    silk__route route = {.ntried = 0};
+    if (ch->by_name)
+        silk__lb_route_init(&route,
+                            (silk_lb_policy)atomic_load_explicit(&ch->policy, memory_order_relaxed),
+                            method, req, ctx);
     parked *p = NULL;
     if (ch->by_name && retries_of(method) > 0 &&
-        (p = parked_new(ch, ctx, method, req, budget, id, cb, arg)) == NULL) {
+        (p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route)) == NULL) {
         snprintf(why, cap, "out of memory");
         if (ic != NULL) {
             run_afters(ic, SILK_RESOURCE_EXHAUSTED, NULL, why);
@@ -950,14 +936,15 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
         }
         return SILK_RESOURCE_EXHAUSTED;
     }
-    bool none = false;
+    unsent how = UNSENT_OTHER;
     if (p != NULL)
         p->sends = 1; /* before the send: its completion may run at once, and owns p */
-    silk_status st = send_call(ch, ctx, method, req, id, p != NULL ? parked_cb : cb,
-                               p != NULL ? (void *)p : arg, &none, why, cap);
-    if (st == SILK_UNAVAILABLE && none) {
+    silk_status st =
+        send_somewhere(ch, ctx, method, req, id, p != NULL ? parked_cb : cb,
+                       p != NULL ? (void *)p : arg, p != NULL ? &p->route : &route, &how, why, cap);
+    if (st == SILK_UNAVAILABLE && how == UNSENT_NONE) {
         if (p == NULL)
-            p = parked_new(ch, ctx, method, req, budget, id, cb, arg);
+            p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route);
         else
             p->sends = 0; /* it was not sent */
         if (p != NULL && park(p, true, 0)) {
@@ -966,7 +953,7 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
         }
     } else if (st == SILK_OK) {
         p = NULL;
-    } else if (st == SILK_UNAVAILABLE && p != NULL &&
+    } else if (st == SILK_UNAVAILABLE && p != NULL && how != UNSENT_BREAKERS &&
                silk_ctx_remaining_us(p->ctx) > RETRY_GAP_US &&
                park(p, false, silk__now_us() + RETRY_GAP_US)) {
         /* The instance picked is down (its connection just failed, or is backing off): the
@@ -990,6 +977,31 @@ silk_status silk_channel_add_interceptor(silk_channel *ch, const silk_intercepto
     if (ch == NULL)
         return SILK_INVALID_ARGUMENT;
     return silk__chain_add(&ch->chain, ic);
+}
+
+silk_status silk_channel_set_policy(silk_channel *ch, silk_lb_policy policy)
+{
+    if (ch == NULL ||
+        (policy != SILK_LB_ROUND_ROBIN && policy != SILK_LB_RANDOM && policy != SILK_LB_HASH))
+        return SILK_INVALID_ARGUMENT;
+    pthread_mutex_lock(&ch->mu);
+    ch->lb.policy = policy;
+    atomic_store(&ch->policy, (int)policy);
+    pthread_mutex_unlock(&ch->mu);
+    return SILK_OK;
+}
+
+silk_status silk_channel_set_breaker(silk_channel *ch, unsigned failures, uint32_t open_ms)
+{
+    if (ch == NULL)
+        return SILK_INVALID_ARGUMENT;
+    pthread_mutex_lock(&ch->mu);
+    if (ch->by_name) {
+        ch->lb.breaker_failures = failures;
+        ch->lb.breaker_open_us = (int64_t)open_ms * 1000;
+    }
+    pthread_mutex_unlock(&ch->mu);
+    return SILK_OK;
 }
 
 silk_status silk_call_start(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
@@ -1143,6 +1155,10 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
     }
     ch->by_name = by_name;
     ch->max_message = SILK__MAX_MESSAGE_DEFAULT;
+    silk__lb_init(&ch->lb, ch->target);
+    if (!by_name)
+        ch->lb.breaker_failures = 0; /* one address: nothing to fail over to */
+    atomic_init(&ch->policy, (int)ch->lb.policy);
     const char *keepalive = getenv("SILK_KEEPALIVE_MS");
     ch->keepalive_ms = keepalive != NULL && keepalive[0] != '\0'
                            ? (unsigned)strtoul(keepalive, NULL, 10)
@@ -1155,6 +1171,7 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
         st = silk_registry_open(&ch->reg, NULL);
     if (st != SILK_OK) {
         silk_registry_close(ch->reg);
+        silk__lb_fini(&ch->lb);
         free(ch->token);
         free(ch->target);
         free(ch);
@@ -1179,6 +1196,16 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
     }
     *chp = ch;
     return SILK_OK;
+}
+
+silk_status silk_channel_open_service(silk_channel **chp, const silk_service_desc *desc)
+{
+    if (chp == NULL || desc == NULL)
+        return SILK_INVALID_ARGUMENT;
+    silk_status st = silk_channel_open(chp, desc->name);
+    if (st == SILK_OK && desc->websocket)
+        silk_channel_set_policy(*chp, SILK_LB_HASH);
+    return st;
 }
 
 void silk_channel_close(silk_channel *ch)
@@ -1213,10 +1240,7 @@ void silk_channel_close(silk_channel *ch)
         parked_free(p);
     }
 
-    silk_instance_list_fini(&ch->insts);
-    for (size_t i = 0; i < ch->ndown; i++)
-        free(ch->down[i].address);
-    free(ch->down);
+    silk__lb_fini(&ch->lb);
     silk_registry_close(ch->reg);
     silk__chain_fini(&ch->chain);
     free(ch->token);
