@@ -768,7 +768,6 @@ static silk_status submit(peer *l, call *c, const Silk__Rpc__RequestHeader *h,
         table_remove(l, c->id);
         snprintf(why, cap, "the request exceeds the message limit or the send queue is full");
     } else {
-        c->sent_us = silk__now_us();
         arm_timer_locked(l, c->deadline_us);
     }
     silk__conn_unlock(&l->conn);
@@ -787,8 +786,10 @@ static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_
         snprintf(why, cap, "out of memory");
         return SILK_RESOURCE_EXHAUSTED;
     }
+    int64_t now = silk__now_us();
     *c = (call){.id = id,
-                .deadline_us = silk__now_us() + (int64_t)budget,
+                .deadline_us = now + (int64_t)budget,
+                .sent_us = now,
                 .method = method,
                 .cb = cb,
                 .arg = arg};
