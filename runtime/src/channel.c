@@ -66,6 +66,7 @@ typedef struct parked {
     void *arg;
     unsigned sends;     /* attempts so far */
     silk__route route;  /* its key and the instances it tried */
+    bool unsent;        /* its last send failed before a byte left: the dial failed */
     bool wait_resolve;  /* due once the registry has been read after gen */
     uint64_t gen;       /* ch->resolve_started when it was parked */
     int64_t not_before; /* else due at this time */
@@ -84,6 +85,7 @@ typedef struct peer {
     bool dial_failed;               /* set before the dial's failure closes the conn */
     uint64_t addr_hash;             /* silk__lb_address_hash(address) */
     atomic_bool watched;            /* the instance has failures: report answers to the breaker */
+    atomic_bool connected;          /* the dial succeeded */
 
     /* Under ch->mu. */
     struct peer *next;
@@ -298,7 +300,8 @@ typedef enum unsent {
 
 static silk_status send_somewhere(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                                   const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                                  void *arg, silk__route *r, unsent *how, char *why, size_t cap);
+                                  void *arg, silk__route *r, bool adopt, unsent *how, char *why,
+                                  size_t cap);
 
 static void parked_free(parked *p)
 {
@@ -365,7 +368,11 @@ static unsigned retries_of(const silk_method_desc *m)
  * allows another attempt, and the instance failed or refused it before running it. */
 static bool may_resend(const parked *p, silk_status st, const char *message)
 {
-    if (p->sends > retries_of(p->method) || silk_ctx_remaining_us(p->ctx) <= RETRY_GAP_US)
+    if (silk_ctx_remaining_us(p->ctx) <= RETRY_GAP_US)
+        return false;
+    if (p->unsent && st == SILK_UNAVAILABLE) /* nothing left: any method may go elsewhere */
+        return p->sends < SILK__LB_MAX_TRIED;
+    if (p->sends > retries_of(p->method))
         return false;
     return st == SILK_UNAVAILABLE || (st == SILK_RESOURCE_EXHAUSTED && message != NULL &&
                                       strcmp(message, SILK__MSG_BUSY) == 0);
@@ -388,12 +395,13 @@ static void resend(parked *p)
     char why[256] = "";
     unsent how = UNSENT_OTHER;
     p->sends++;
+    p->unsent = false;
     silk_status st = SILK_DEADLINE_EXCEEDED;
     if (silk_ctx_remaining_us(p->ctx) == 0)
         snprintf(why, sizeof why, "the deadline passed before the call could be sent");
     else
-        st = send_somewhere(p->ch, p->ctx, p->method, p->req, p->id, parked_cb, p, &p->route, &how,
-                            why, sizeof why);
+        st = send_somewhere(p->ch, p->ctx, p->method, p->req, p->id, parked_cb, p, &p->route,
+                            false, &how, why, sizeof why);
     if (st == SILK_OK)
         return;
     if (how == UNSENT_BREAKERS) { /* no point in waiting 50 ms */
@@ -552,6 +560,10 @@ static void on_closed(silk__conn *conn, silk_status st, const char *why)
     silk__conn_lock(conn);
     call *calls = table_take(l, any_call, 0);
     silk__conn_unlock(conn);
+    for (call *c = calls; c != NULL && l->dial_failed; c = c->next) {
+        if (c->cb == parked_cb) /* the channel's own copy: nothing of it was sent */
+            ((parked *)c->arg)->unsent = true;
+    }
     nng_aio_cancel(l->dial_aio);
     nng_aio_cancel(l->timer_aio);
     nng_aio_cancel(l->keepalive_aio);
@@ -648,6 +660,7 @@ static void dial_cb(void *arg)
         pthread_mutex_lock(&l->ch->mu);
         silk__lb_conn_made(&l->ch->lb, l->address);
         pthread_mutex_unlock(&l->ch->mu);
+        atomic_store(&l->connected, true);
         atomic_store(&l->last_rx_us, silk__now_us());
         if (silk__conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
             l->ch->keepalive_ms != 0)
@@ -775,10 +788,14 @@ static silk_status submit(peer *l, call *c, const Silk__Rpc__RequestHeader *h,
 }
 
 /* send_call builds a call's header and sends it on the peer picked for r, with the call id
- * given; when it fails at once, *how says whether another instance may take it. */
+ * given; when it fails at once, *how says whether another instance may take it. With adopt
+ * (a call not parked, on a channel to a name), a call queued on a connection still being
+ * made is parked - copied - first, so that another instance can take it if the dial fails:
+ * nothing of it was sent then. Calls on connections already made cost no copy. */
 static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                              const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                             void *arg, silk__route *r, unsent *how, char *why, size_t cap)
+                             void *arg, silk__route *r, bool adopt, unsent *how, char *why,
+                             size_t cap)
 {
     uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
     call *c = malloc(sizeof *c);
@@ -801,14 +818,24 @@ static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_
         return st;
     }
     peer *l = NULL;
+    parked *adopted = NULL;
     st = get_peer(ch, r, &l, how, why, cap);
+    if (st == SILK_OK && adopt && !atomic_load(&l->connected) &&
+        (adopted = parked_new(ch, ctx, method, req, budget, id, cb, arg, r)) != NULL) {
+        adopted->sends = 1;
+        c->cb = parked_cb;
+        c->arg = adopted;
+    }
     if (st == SILK_OK) {
         st = submit(l, c, &rh.h, req, how, why, cap);
         silk__conn_rele(&l->conn);
     }
     silk__reqhdr_fini(&rh);
-    if (st != SILK_OK)
+    if (st != SILK_OK) {
         free(c);
+        if (adopted != NULL)
+            parked_free(adopted);
+    }
     return st;
 }
 
@@ -816,11 +843,12 @@ static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_
  * take nothing (nothing was queued, so this holds for every method). */
 static silk_status send_somewhere(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                                   const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                                  void *arg, silk__route *r, unsent *how, char *why, size_t cap)
+                                  void *arg, silk__route *r, bool adopt, unsent *how, char *why,
+                                  size_t cap)
 {
     for (unsigned k = 0;; k++) {
         *how = UNSENT_OTHER;
-        silk_status st = send_call(ch, ctx, method, req, id, cb, arg, r, how, why, cap);
+        silk_status st = send_call(ch, ctx, method, req, id, cb, arg, r, adopt, how, why, cap);
         if (st != SILK_UNAVAILABLE || *how != UNSENT_ELSEWHERE || !ch->by_name ||
             k + 1 >= SILK__LB_MAX_TRIED)
             return st;
@@ -942,7 +970,8 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
         p->sends = 1; /* before the send: its completion may run at once, and owns p */
     silk_status st =
         send_somewhere(ch, ctx, method, req, id, p != NULL ? parked_cb : cb,
-                       p != NULL ? (void *)p : arg, p != NULL ? &p->route : &route, &how, why, cap);
+                       p != NULL ? (void *)p : arg, p != NULL ? &p->route : &route,
+                       ch->by_name && p == NULL, &how, why, cap);
     if (st == SILK_UNAVAILABLE && how == UNSENT_NONE) {
         if (p == NULL)
             p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route);

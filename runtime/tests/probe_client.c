@@ -338,8 +338,9 @@ static int print_stats(silk_channel *ch)
     Probe__StatsReply *s = NULL;
     if (!stats(ch, &s))
         return 1;
-    printf("counter=%llu waits_started=%llu cancels_seen=%llu\n", (unsigned long long)s->counter,
-           (unsigned long long)s->waits_started, (unsigned long long)s->cancels_seen);
+    printf("counter=%llu waits_started=%llu cancels_seen=%llu echoes=%llu\n",
+           (unsigned long long)s->counter, (unsigned long long)s->waits_started,
+           (unsigned long long)s->cancels_seen, (unsigned long long)s->echoes);
     protobuf_c_message_free_unpacked(&s->base, NULL);
     return 0;
 }

@@ -215,6 +215,19 @@ class BalanceTest(unittest.TestCase):
         self.assertTrue(ok_on_victim <= ran_on_victim <= ok_on_victim + incr_failed,
                         f"{ran_on_victim} ran on the victim, {ok_on_victim} succeeded there")
 
+    def test_busy_instance_refusals_go_elsewhere(self):
+        # a handles one call at a time and refuses the rest with RESOURCE_EXHAUSTED before
+        # running them: idempotent Echo calls it refuses are given to b and c.
+        self.services["a"] = Service(self.env, self.dir.name, "svc-a", "--id", "a",
+                                     "--max-concurrent", 1)
+        for i in ("b", "c"):
+            self.services[i] = Service(self.env, self.dir.name, f"svc-{i}", "--id", i)
+        self.wait_registered(set(IDS))
+        done = self.client("probe.Probe", "concurrent", 60)
+        got = fields(done.stdout)
+        self.assertEqual((got["ok"], got["exhausted"]), ("60", "0"), done.stdout + done.stderr)
+        self.assertLess(self.stats(self.services["a"])["echoes"], 20, "a refused some")
+
     def test_breaker_opens_probes_and_closes(self):
         self.start_three()
         b = self.services["b"]
