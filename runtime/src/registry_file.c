@@ -1,13 +1,12 @@
 /* registry_file.c - the file registry: DIR/<service>/<id>, one small text file per instance.
  *
- * A record is `key=value` lines (address, weight, version, started_ms) written to a temporary
- * file and renamed into place, so readers never see half of one. A heartbeat touches the
- * file; a record whose mtime is older than SILK_REGISTRY_TTL_MS is stale: resolve skips it
- * and removes it. No daemon, no lock: the directory is the registry. */
+ * A record is `key=value` lines (silk__record_format) written to a temporary file and renamed
+ * into place, so readers never see half of one. A heartbeat touches the file; a record whose
+ * mtime is older than the TTL is stale: resolve skips it and removes it, with temporary files
+ * a crash left behind. No daemon, no lock: the directory is the registry. Watchers poll. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 
 typedef struct file_reg {
     char *dir;
+    const silk__registry_conf *conf;
 } file_reg;
 
 /* mkdirs makes path and its parents, mode 0700; an existing directory is fine. */
@@ -43,7 +43,7 @@ static int mkdirs(const char *path)
     return 0;
 }
 
-static silk_status file_open(void **datap, const char *where)
+static silk_status file_open(void **datap, const char *where, const silk__registry_conf *conf)
 {
     /* "file:/dir" and "file:///dir" both name /dir. */
     if (strncmp(where, "//", 2) == 0)
@@ -60,6 +60,7 @@ static silk_status file_open(void **datap, const char *where)
         free(r);
         return SILK_UNAVAILABLE;
     }
+    r->conf = conf;
     *datap = r;
     return SILK_OK;
 }
@@ -82,13 +83,15 @@ static silk_status record_path(const file_reg *r, char *buf, size_t cap, const c
 /* write_record writes inst's record to path, whole or not at all. */
 static int write_record(const char *path, const silk_instance *inst)
 {
+    char text[4096];
+    int n = silk__record_format(text, sizeof text, inst);
+    if (n < 0)
+        return -1;
     FILE *f = fopen(path, "wx");
     if (f == NULL)
         return -1;
-    fprintf(f, "address=%s\nweight=%" PRIu32 "\nversion=%s\nstarted_ms=%" PRId64 "\n",
-            inst->address, inst->weight != 0 ? inst->weight : 1,
-            inst->version != NULL ? inst->version : "", inst->started_ms);
-    if (fclose(f) != 0) {
+    size_t wrote = fwrite(text, 1, (size_t)n, f);
+    if (fclose(f) != 0 || wrote != (size_t)n) {
         unlink(path);
         return -1;
     }
@@ -135,38 +138,32 @@ static silk_status file_dereg(void *data, const char *service, const char *id)
     return SILK_UNAVAILABLE;
 }
 
-/* parse_record fills inst from a record's text; false when it has no address. */
-static bool parse_record(char *text, silk_instance *inst)
+static bool is_stale(const file_reg *r, const struct stat *st)
 {
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        char *eq = strchr(line, '=');
-        if (eq == NULL)
-            continue;
-        *eq = '\0';
-        const char *v = eq + 1;
-        if (strcmp(line, "address") == 0)
-            inst->address = (char *)v;
-        else if (strcmp(line, "weight") == 0)
-            inst->weight = (uint32_t)strtoul(v, NULL, 10);
-        else if (strcmp(line, "version") == 0)
-            inst->version = (char *)v;
-        else if (strcmp(line, "started_ms") == 0)
-            inst->started_ms = strtoll(v, NULL, 10);
-    }
-    return inst->address != NULL && inst->address[0] != '\0';
+    int64_t mtime_ms = (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+    return silk__wall_ms() - mtime_ms > r->conf->ttl_ms;
+}
+
+/* remove_stale_tmp removes a temporary file a crashed writer left, once older than the TTL. */
+static void remove_stale_tmp(const file_reg *r, int dfd, const char *name)
+{
+    struct stat st;
+    size_t n = strlen(name);
+    if (name[0] != '.' || n < 5 || strcmp(name + n - 4, ".tmp") != 0)
+        return;
+    if (fstatat(dfd, name, &st, 0) == 0 && S_ISREG(st.st_mode) && is_stale(r, &st))
+        unlinkat(dfd, name, 0);
 }
 
 /* read_record reads the record named id in the service directory dfd; 1 when it is live and
  * filled into text and inst, 0 when it is stale or unreadable. */
-static int read_record(int dfd, const char *id, char *text, size_t cap, silk_instance *inst)
+static int read_record(const file_reg *r, int dfd, const char *id, char *text, size_t cap,
+                       silk_instance *inst)
 {
     struct stat st;
     if (fstatat(dfd, id, &st, 0) != 0 || !S_ISREG(st.st_mode))
         return 0;
-    int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-    if (silk__wall_ms() - mtime_ms > SILK_REGISTRY_TTL_MS) {
+    if (is_stale(r, &st)) {
         unlinkat(dfd, id, 0); /* best effort: another reader may have removed it already */
         return 0;
     }
@@ -178,7 +175,7 @@ static int read_record(int dfd, const char *id, char *text, size_t cap, silk_ins
     if (n <= 0)
         return 0;
     text[n] = '\0';
-    return parse_record(text, inst) ? 1 : 0;
+    return silk__record_parse(text, inst) ? 1 : 0;
 }
 
 static silk_status file_resolve(void *data, const char *service, silk_instance_list *out)
@@ -192,12 +189,32 @@ static silk_status file_resolve(void *data, const char *service, silk_instance_l
     silk_status st = SILK_OK;
     struct dirent *e;
     while (st == SILK_OK && (e = readdir(d)) != NULL) {
-        if (!silk__registry_valid_name(e->d_name))
+        if (!silk__registry_valid_name(e->d_name)) {
+            remove_stale_tmp(data, dirfd(d), e->d_name);
             continue;
+        }
         char text[4096];
         silk_instance inst = {.service = (char *)service, .id = e->d_name};
-        if (read_record(dirfd(d), e->d_name, text, sizeof text, &inst) == 1)
+        if (read_record(data, dirfd(d), e->d_name, text, sizeof text, &inst) == 1)
             st = silk__instance_list_add(out, &inst);
+    }
+    closedir(d);
+    return st;
+}
+
+static silk_status file_services(void *data, silk__name_list *out)
+{
+    const file_reg *r = data;
+    DIR *d = opendir(r->dir);
+    if (d == NULL)
+        return SILK_UNAVAILABLE;
+    silk_status st = SILK_OK;
+    struct dirent *e;
+    while (st == SILK_OK && (e = readdir(d)) != NULL) {
+        struct stat sb;
+        if (silk__registry_valid_name(e->d_name) && fstatat(dirfd(d), e->d_name, &sb, 0) == 0 &&
+            S_ISDIR(sb.st_mode))
+            st = silk__name_list_add(out, e->d_name);
     }
     closedir(d);
     return st;
@@ -211,4 +228,6 @@ const silk__registry_ops silk__registry_file_ops = {
     .heartbeat = file_heartbeat,
     .dereg = file_dereg,
     .resolve = file_resolve,
+    .services = file_services,
+    .watch_poll_ms = 250,
 };

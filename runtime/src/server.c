@@ -42,6 +42,7 @@ static bool configure(silk_server *srv, const silk_server_opts *opts)
     srv->listen = dup_or(listen, "tcp://127.0.0.1:0");
     srv->registry_url = opts->registry != NULL ? strdup(opts->registry) : NULL;
     srv->instance_id = dup_or(opts->instance_id, id);
+    srv->gateway_id = dup_or(opts->gateway_id, "");
     srv->token = token != NULL && token[0] != '\0' ? strdup(token) : NULL;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     const char *workers = getenv("SILK_WORKERS");
@@ -53,7 +54,7 @@ static bool configure(silk_server *srv, const silk_server_opts *opts)
     srv->max_concurrent = opts->max_concurrent != 0 ? opts->max_concurrent : 50;
     srv->max_message = opts->max_message != 0 ? opts->max_message : SILK__MAX_MESSAGE_DEFAULT;
     srv->no_register = opts->no_register != 0;
-    if (srv->listen == NULL || srv->instance_id == NULL ||
+    if (srv->listen == NULL || srv->instance_id == NULL || srv->gateway_id == NULL ||
         (opts->registry != NULL && srv->registry_url == NULL) ||
         (token != NULL && token[0] != '\0' && srv->token == NULL)) {
         silk_log(SILK_LOG_ERROR, "server", "out of memory");
@@ -272,6 +273,7 @@ static silk_status register_one(silk_server *srv, const silk_service_desc *desc,
         .weight = 1,
         .version = "",
         .started_ms = started_ms,
+        .gateway_id = srv->gateway_id,
     };
     return silk_registry_register(srv->reg, &inst);
 }
@@ -317,8 +319,8 @@ static void *heartbeat_main(void *arg)
     while (!srv->heartbeat_stop) {
         struct timespec at;
         clock_gettime(CLOCK_MONOTONIC, &at);
-        at.tv_sec += SILK_REGISTRY_TTL_MS / 3 / 1000;
-        at.tv_nsec += (long)(SILK_REGISTRY_TTL_MS / 3 % 1000) * 1000000;
+        at.tv_sec += SILK_REGISTRY_HEARTBEAT_MS / 1000;
+        at.tv_nsec += (long)(SILK_REGISTRY_HEARTBEAT_MS % 1000) * 1000000;
         if (at.tv_nsec >= 1000000000) {
             at.tv_sec++;
             at.tv_nsec -= 1000000000;
@@ -504,6 +506,7 @@ void silk_server_free(silk_server *srv)
     free(srv->listen);
     free(srv->registry_url);
     free(srv->instance_id);
+    free(srv->gateway_id);
     free(srv->token);
     pthread_cond_destroy(&srv->cv);
     pthread_mutex_destroy(&srv->mu);

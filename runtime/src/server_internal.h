@@ -43,6 +43,7 @@ struct silk_server {
     char *listen;
     char *registry_url; /* NULL: the default */
     char *instance_id;
+    char *gateway_id; /* "" unless a gateway's SessionManager */
     char *token; /* $SILK_TOKEN, or NULL when calls need none */
     unsigned workers;
     unsigned max_concurrent;

@@ -23,6 +23,8 @@ typedef struct silk_server_opts {
     const char *registry;
     /* Instance id: a random one unless given; a gateway passes its gateway id. */
     const char *instance_id;
+    /* A gateway's id, recorded with the instance (silk_instance.gateway_id): gateways set it. */
+    const char *gateway_id;
     /* Worker threads that run handlers: the number of cores ($SILK_WORKERS overrides it). */
     unsigned workers;
     /* Calls handled at once; past it a call gets RESOURCE_EXHAUSTED: 50. */
