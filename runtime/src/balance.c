@@ -278,8 +278,7 @@ static void forget_old(silk__balancer *b, int64_t now)
     }
 }
 
-int64_t silk__lb_backoff_us(silk__balancer *b, const char *address, int64_t now,
-                            unsigned *failures)
+int64_t silk__lb_backoff_us(silk__balancer *b, const char *address, int64_t now, unsigned *failures)
 {
     silk__lb_health *h = silk__lb_find(b, address);
     if (h == NULL || h->dial_failures == 0)
@@ -303,8 +302,8 @@ void silk__lb_failed(silk__balancer *b, const char *address, int64_t now)
         h->open = true;
         h->open_until = now + b->breaker_open_us;
         silk_log(SILK_LOG_WARN, "channel",
-                 "breaker open service=%s address=%s failures=%u open_ms=%lld", b->service,
-                 address, h->failures, (long long)(b->breaker_open_us / 1000));
+                 "breaker open service=%s address=%s failures=%u open_ms=%lld", b->service, address,
+                 h->failures, (long long)(b->breaker_open_us / 1000));
     }
 }
 
@@ -405,8 +404,7 @@ static size_t choose(silk__balancer *b, const silk__route *r, int best, int64_t 
         for (size_t i = 0; i < n; i++) {
             if (class_of(b, i, r, now, &ignored) != best)
                 continue;
-            double s =
-                score(r->key_hash, b->id_hash[i], b->insts.items[i].weight, b->weighted);
+            double s = score(r->key_hash, b->id_hash[i], b->insts.items[i].weight, b->weighted);
             if (win == SIZE_MAX || s > top) {
                 win = i;
                 top = s;

@@ -400,8 +400,8 @@ static void resend(parked *p)
     if (silk_ctx_remaining_us(p->ctx) == 0)
         snprintf(why, sizeof why, "the deadline passed before the call could be sent");
     else
-        st = send_somewhere(p->ch, p->ctx, p->method, p->req, p->id, parked_cb, p, &p->route,
-                            false, &how, why, sizeof why);
+        st = send_somewhere(p->ch, p->ctx, p->method, p->req, p->id, parked_cb, p, &p->route, false,
+                            &how, why, sizeof why);
     if (st == SILK_OK)
         return;
     if (how == UNSENT_BREAKERS) { /* no point in waiting 50 ms */
@@ -968,10 +968,9 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
     unsent how = UNSENT_OTHER;
     if (p != NULL)
         p->sends = 1; /* before the send: its completion may run at once, and owns p */
-    silk_status st =
-        send_somewhere(ch, ctx, method, req, id, p != NULL ? parked_cb : cb,
-                       p != NULL ? (void *)p : arg, p != NULL ? &p->route : &route,
-                       ch->by_name && p == NULL, &how, why, cap);
+    silk_status st = send_somewhere(ch, ctx, method, req, id, p != NULL ? parked_cb : cb,
+                                    p != NULL ? (void *)p : arg, p != NULL ? &p->route : &route,
+                                    ch->by_name && p == NULL, &how, why, cap);
     if (st == SILK_UNAVAILABLE && how == UNSENT_NONE) {
         if (p == NULL)
             p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route);

@@ -27,7 +27,7 @@
 #include "registry_internal.h"
 
 #define TIMEOUT_US 300000
-#define RETRY_US 500000
+#define RETRY_US   500000
 
 typedef struct cached_view {
     char *service;

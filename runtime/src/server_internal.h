@@ -44,7 +44,7 @@ struct silk_server {
     char *registry_url; /* NULL: the default */
     char *instance_id;
     char *gateway_id; /* "" unless a gateway's SessionManager */
-    char *token; /* $SILK_TOKEN, or NULL when calls need none */
+    char *token;      /* $SILK_TOKEN, or NULL when calls need none */
     unsigned workers;
     unsigned max_concurrent;
     uint32_t max_message;

@@ -83,8 +83,8 @@ static int start_redis(void)
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
         dup2(null, 2);
-        execlp("redis-server", "redis-server", "--port", port_s, "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no", "--daemonize", "no", (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", port_s, "--bind", "127.0.0.1", "--save",
+               "", "--appendonly", "no", "--daemonize", "no", (char *)NULL);
         _exit(127);
     }
     redis_pid = pid;
@@ -386,7 +386,7 @@ static void test_view_kept_while_redis_refills(void **state)
     kill_redis();
     assert_int_equal(count_of(client, "r.Refill"), 1);
     assert_int_equal(start_redis(), 0);
-    sleep_ms(600); /* past the back-off */
+    sleep_ms(600);                                     /* past the back-off */
     assert_int_equal(count_of(client, "r.Refill"), 1); /* Redis is empty; the view is kept */
     assert_int_equal(silk_registry_deregister(server, "r.Refill", "k"), SILK_OK);
     silk_registry_close(client);

@@ -28,12 +28,12 @@ IDS = ("a", "b", "c")
 class Redis:
     """A redis-server on a free loopback port, no persistence; stop() always reaps it."""
 
-    def __init__(self, log_dir):
-        self.port = free_port()
+    def __init__(self, log_dir, port=None):
+        self.port = port or free_port()
         exe = shutil.which("redis-server")
         if exe is None:
             raise unittest.SkipTest("redis-server is not installed")
-        self.log = open(os.path.join(log_dir, "redis.log"), "w")
+        self.log = open(os.path.join(log_dir, "redis.log"), "a")
         self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1",
                                       "--save", "", "--appendonly", "no", "--dir", log_dir],
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -46,11 +46,15 @@ class Redis:
         self.stop()
         raise AssertionError("redis-server did not start")
 
-    def stop(self):
+    def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-        self.log.close()
+
+    def stop(self):
+        self.kill()
+        if not self.log.closed:
+            self.log.close()
 
 
 class BalanceTest(unittest.TestCase):
@@ -244,6 +248,26 @@ class BalanceTest(unittest.TestCase):
         self.assertEqual(got["healed_still_open_reached"], "0", done.stdout)
         # Then one probe succeeds and closes the breaker: b takes its share again.
         self.assertGreaterEqual(int(got.get("closed_at_b", 0)), 7, done.stdout)
+
+    def test_redis_restarted_under_load(self):
+        if self.redis is None:
+            self.skipTest("the Redis registry only")
+        self.start_three()
+        proc = self.start_client("probe.Probe", "load", 4000)
+        self.assertEqual(proc.stdout.readline().strip(), "loading")
+        time.sleep(1)
+        self.redis.kill()  # its data is gone with it: persistence is off
+        time.sleep(1)
+        self.redis.stop()
+        self.redis = Redis(self.dir.name, self.redis.port)
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 0, out + err)
+        got = fields(out)
+        # The channel kept its last view: no call failed while Redis was away.
+        self.assertEqual((got["echo_failed"], got["incr_failed"]), ("0", "0"), out)
+        # The instances register again into the new Redis.
+        self.wait_registered(set(IDS))
+        self.assertEqual(self.spread(30), {"a": 10, "b": 10, "c": 10})
 
     def test_all_breakers_open_fail_fast(self):
         self.start_three()

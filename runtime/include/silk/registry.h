@@ -89,7 +89,7 @@ void silk_registry_default_url(char *buf, size_t cap);
 
 /* SILK_REGISTRY_TTL_MS is how long a record lives without a heartbeat; a server heartbeats
  * every SILK_REGISTRY_HEARTBEAT_MS. */
-#define SILK_REGISTRY_TTL_MS 10000
+#define SILK_REGISTRY_TTL_MS       10000
 #define SILK_REGISTRY_HEARTBEAT_MS (SILK_REGISTRY_TTL_MS / 3)
 
 #ifdef __cplusplus
