@@ -725,7 +725,7 @@ static silk_status get_peer(silk_channel *ch, silk__route *r, peer **lp, unsent 
                             size_t cap)
 {
     silk_status st = SILK_OK;
-    int64_t now = silk__now_us();
+    int64_t now = ch->by_name ? silk__now_us() : 0; /* a channel to an address needs no clock */
     pthread_mutex_lock(&ch->mu);
     const char *address = NULL;
     bool none = false;
@@ -741,8 +741,9 @@ static silk_status get_peer(silk_channel *ch, silk__route *r, peer **lp, unsent 
     while (st == SILK_OK && l != NULL && strcmp(l->address, address) != 0)
         l = l->next;
     unsigned failures = 0;
-    int64_t wait_us =
-        st == SILK_OK && l == NULL ? silk__lb_backoff_us(&ch->lb, address, now, &failures) : 0;
+    int64_t wait_us = st == SILK_OK && l == NULL && ch->lb.nhealth != 0
+                          ? silk__lb_backoff_us(&ch->lb, address, silk__now_us(), &failures)
+                          : 0;
     if (wait_us > 0) {
         snprintf(why, cap, "cannot connect to %s: %u attempts failed, the next in %lld ms", address,
                  failures, (long long)(wait_us + 999) / 1000);
