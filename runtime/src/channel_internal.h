@@ -45,7 +45,7 @@ typedef struct silk__peer {
     nng_aio *dial_aio; /* holds a reference while a dial is in flight */
     nng_aio *timer_aio;
     nng_aio *keepalive_aio;
-    atomic_int_fast64_t last_rx_us; /* when a frame last arrived */
+    atomic_int_fast64_t last_rx_us; /* when a frame last arrived; 0: none yet */
     bool dial_failed;               /* set before the dial's failure closes the conn */
     uint64_t addr_hash;             /* silk__lb_address_hash(address) */
     atomic_bool watched;            /* the instance has failures: report answers to the breaker */

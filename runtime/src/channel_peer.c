@@ -332,7 +332,6 @@ static void dial_cb(void *arg)
         silk__lb_conn_made(&l->ch->lb, l->address);
         pthread_mutex_unlock(&l->ch->mu);
         atomic_store(&l->connected, true);
-        atomic_store(&l->last_rx_us, silk__now_us());
         if (silk__conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
             l->ch->keepalive_ms != 0)
             nng_sleep_aio((nng_duration)l->ch->keepalive_ms, l->keepalive_aio);

@@ -436,10 +436,10 @@ static silk_status echo_at(silk_channel *ch, silk_ctx *ctx, tally *t)
 }
 
 /* spread makes n Echo calls one after another, with the policy given (else the channel's). */
-static int spread(silk_channel *ch, int n, const char *policy)
+static int spread(silk_channel *ch, int n, const char *policy, uint32_t timeout_ms)
 {
     silk_lb_policy p;
-    if (policy[0] != '\0') {
+    if (policy[0] != '\0' && strcmp(policy, "-") != 0) {
         if (strcmp(policy, "round-robin") == 0)
             p = SILK_LB_ROUND_ROBIN;
         else if (strcmp(policy, "random") == 0)
@@ -449,8 +449,12 @@ static int spread(silk_channel *ch, int n, const char *policy)
         silk_channel_set_policy(ch, p);
     }
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    for (int i = 0; i < n; i++)
-        echo_at(ch, NULL, &t);
+    for (int i = 0; i < n; i++) {
+        silk_ctx *ctx = silk_ctx_new();
+        silk_ctx_set_timeout(ctx, timeout_ms);
+        echo_at(ch, ctx, &t);
+        silk_ctx_free(ctx);
+    }
     tally_print(&t, "");
     return t.ok == n ? 0 : 1;
 }
@@ -627,7 +631,7 @@ static void usage(FILE *out)
         "  incr N                  N Incr calls\n"
         "  stats                   the instance's counters\n"
         "  shutdown N              close the channel with N calls in flight\n"
-        "  spread N [POLICY]       N Echo calls, counted by instance\n"
+        "  spread N [POLICY|-] [TIMEOUT_MS]  N Echo calls, counted by instance\n"
         "  keys N keyed|business   N Keyed calls, or Echo calls with business ids\n"
         "  load MS                 Echo and Incr calls from 4 threads for MS ms\n"
         "  breaker ADDRESS N MS    the breaker of the instance at ADDRESS, open MS ms\n"
@@ -670,7 +674,8 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "shutdown") == 0)
         rc = shutdown_in_flight(&ch, atoi(arg));
     else if (strcmp(cmd, "spread") == 0)
-        rc = spread(ch, atoi(arg), argc > 4 ? argv[4] : "");
+        rc = spread(ch, atoi(arg), argc > 4 ? argv[4] : "",
+                    argc > 5 ? (uint32_t)atoi(argv[5]) : 5000);
     else if (strcmp(cmd, "keys") == 0 && argc > 4)
         rc = keys(ch, atoi(arg), argv[4]);
     else if (strcmp(cmd, "load") == 0)

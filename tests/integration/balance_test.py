@@ -271,6 +271,18 @@ class BalanceTest(unittest.TestCase):
         self.wait_registered(set(IDS))
         self.assertEqual(self.spread(30), {"a": 10, "b": 10, "c": 10})
 
+    def test_breaker_opens_on_a_stopped_instance(self):
+        # b is stopped: its socket accepts, nothing answers. Each call sent to it times out in
+        # silence - a failure - and after three the breaker keeps calls away from it.
+        self.start_three()
+        self.services["b"].proc.send_signal(signal.SIGSTOP)
+        done = self.client("probe.Probe", "spread", 30, "-", 300)
+        got = fields(done.stdout)
+        self.assertEqual((got["ok"], got["failed"]), ("27", "3"), done.stdout + done.stderr)
+        self.assertEqual(got["DEADLINE_EXCEEDED"], "3", done.stdout)
+        self.assertNotIn("at_b", got, done.stdout)
+        self.assertEqual(int(got["at_a"]) + int(got["at_c"]), 27, done.stdout)
+
     def test_all_breakers_open_fail_fast(self):
         self.start_three()
         for svc in self.services.values():
