@@ -231,7 +231,8 @@ void silk__lb_fini(silk__balancer *b)
 
 /* ============================== health records ============================== */
 
-silk__lb_health *silk__lb_find(silk__balancer *b, const char *address)
+/* find returns the health record of address, or NULL. */
+static silk__lb_health *find(silk__balancer *b, const char *address)
 {
     for (size_t i = 0; i < b->nhealth; i++) {
         if (strcmp(b->health[i].address, address) == 0)
@@ -243,7 +244,7 @@ silk__lb_health *silk__lb_find(silk__balancer *b, const char *address)
 /* record returns the record of address, made when absent; NULL when out of memory. */
 static silk__lb_health *record(silk__balancer *b, const char *address)
 {
-    silk__lb_health *h = silk__lb_find(b, address);
+    silk__lb_health *h = find(b, address);
     if (h != NULL)
         return h;
     silk__lb_health *grown = realloc(b->health, (b->nhealth + 1) * sizeof *grown);
@@ -280,7 +281,7 @@ static void forget_old(silk__balancer *b, int64_t now)
 
 int64_t silk__lb_backoff_us(silk__balancer *b, const char *address, int64_t now, unsigned *failures)
 {
-    silk__lb_health *h = silk__lb_find(b, address);
+    silk__lb_health *h = find(b, address);
     if (h == NULL || h->dial_failures == 0)
         return 0;
     *failures = h->dial_failures;
@@ -309,7 +310,7 @@ void silk__lb_failed(silk__balancer *b, const char *address, int64_t now)
 
 void silk__lb_succeeded(silk__balancer *b, const char *address)
 {
-    silk__lb_health *h = silk__lb_find(b, address);
+    silk__lb_health *h = find(b, address);
     if (h == NULL)
         return;
     if (h->open)
@@ -321,7 +322,7 @@ void silk__lb_succeeded(silk__balancer *b, const char *address)
 
 bool silk__lb_watch(silk__balancer *b, const char *address)
 {
-    silk__lb_health *h = b->nhealth != 0 ? silk__lb_find(b, address) : NULL;
+    silk__lb_health *h = b->nhealth != 0 ? find(b, address) : NULL;
     return h != NULL && (h->failures != 0 || h->open);
 }
 
@@ -343,7 +344,7 @@ void silk__lb_conn_failed(silk__balancer *b, const char *address, bool dial_fail
 
 void silk__lb_conn_made(silk__balancer *b, const char *address)
 {
-    silk__lb_health *h = silk__lb_find(b, address);
+    silk__lb_health *h = find(b, address);
     if (h != NULL) {
         h->dial_failures = 0;
         h->retry_at = 0;
@@ -374,7 +375,7 @@ static int class_of(silk__balancer *b, size_t i, const silk__route *r, int64_t n
     int c = r != NULL && r->ntried != 0 && was_tried(r, b->addr_hash[i]) ? TRIED : FRESH;
     if (b->nhealth == 0)
         return c;
-    silk__lb_health *h = silk__lb_find(b, b->insts.items[i].address);
+    silk__lb_health *h = find(b, b->insts.items[i].address);
     if (h == NULL)
         return c;
     if (h->open && h->open_until > now) {
@@ -463,7 +464,7 @@ const char *silk__lb_pick(silk__balancer *b, const silk__route *r, int64_t now, 
         return NULL;
     }
     size_t i = choose(b, r, best, now);
-    silk__lb_health *h = b->nhealth != 0 ? silk__lb_find(b, b->insts.items[i].address) : NULL;
+    silk__lb_health *h = b->nhealth != 0 ? find(b, b->insts.items[i].address) : NULL;
     if (h != NULL && h->open) {
         /* Half-open: this call is the probe; the instance is skipped again meanwhile, and its
          * answer closes the breaker or opens it anew. */

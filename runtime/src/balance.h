@@ -93,9 +93,6 @@ uint64_t silk__lb_address_hash(const char *address);
 const char *silk__lb_pick(silk__balancer *b, const silk__route *r, int64_t now, bool *none,
                           char *why, size_t cap);
 
-/* silk__lb_find returns the health record of address, or NULL. */
-silk__lb_health *silk__lb_find(silk__balancer *b, const char *address);
-
 /* silk__lb_backoff_us tells how long a dial to address must still wait (0: it may dial). */
 int64_t silk__lb_backoff_us(silk__balancer *b, const char *address, int64_t now,
                             unsigned *failures);

@@ -441,7 +441,7 @@ silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__Req
     silk_status st = SILK_OK;
     silk__conn_lock(&l->conn);
     if (silk__conn_closed_locked(&l->conn)) {
-        /* It closed between get_peer and now: a dial that failed at once, most likely. */
+        /* It closed between silk__peer_get and now: a dial that failed at once, most likely. */
         snprintf(why, cap, "%s", l->conn.why);
         st = SILK_UNAVAILABLE;
         *how = SILK__UNSENT_ELSEWHERE;
