@@ -209,6 +209,18 @@ silk_status silk__lb_prepare_view(silk__lb_view *v, silk_instance_list *insts)
     return SILK_OK;
 }
 
+static void forget(silk__balancer *b, silk__lb_health *h);
+
+/* listed tells whether address is one of the view's. */
+static bool listed(const silk__balancer *b, const char *address)
+{
+    for (size_t i = 0; i < b->insts.count; i++) {
+        if (strcmp(b->insts.items[i].address, address) == 0)
+            return true;
+    }
+    return false;
+}
+
 void silk__lb_set_view(silk__balancer *b, silk__lb_view *fresh)
 {
     silk__lb_view old = {b->insts, b->id_hash, b->addr_hash, b->weighted};
@@ -217,6 +229,15 @@ void silk__lb_set_view(silk__balancer *b, silk__lb_view *fresh)
     b->addr_hash = fresh->addr_hash;
     b->weighted = fresh->weighted;
     *fresh = old;
+    /* The health of instances the registry no longer lists is forgotten: one that comes back
+     * starts afresh. */
+    for (size_t i = 0; i < b->nhealth;) {
+        if (!listed(b, b->health[i].address)) {
+            forget(b, &b->health[i]);
+            continue;
+        }
+        i++;
+    }
 }
 
 void silk__lb_fini(silk__balancer *b)
@@ -265,13 +286,14 @@ static void forget(silk__balancer *b, silk__lb_health *h)
     *h = b->health[--b->nhealth];
 }
 
-/* forget_old drops the records that no longer matter: no breaker open, nothing recent. */
+/* forget_old drops the records that no longer matter: nothing recent, and no breaker open
+ * (or one that nothing probed for FORGET_US after it could have). */
 static void forget_old(silk__balancer *b, int64_t now)
 {
     for (size_t i = 0; i < b->nhealth;) {
         silk__lb_health *h = &b->health[i];
-        if (!h->open && h->down_until <= now && h->retry_at <= now &&
-            h->last_failure_at + FORGET_US <= now) {
+        if ((!h->open || h->open_until + FORGET_US <= now) && h->down_until <= now &&
+            h->retry_at <= now && h->last_failure_at + FORGET_US <= now) {
             forget(b, h);
             continue;
         }

@@ -228,6 +228,14 @@ static void test_lost_connection_passed_over_while_others_are_up(void **state)
     assert_int_equal(failures, 1);
     silk__lb_conn_made(&b, "tcp://127.0.0.1:1097");
     assert_int_equal(silk__lb_backoff_us(&b, "tcp://127.0.0.1:1097", SEC, &failures), 0);
+    /* An instance the registry stops listing is forgotten: back, it starts afresh. */
+    for (int i = 0; i < 3; i++)
+        silk__lb_failed(&b, "tcp://127.0.0.1:1097", SEC);
+    assert_true(silk__lb_watch(&b, "tcp://127.0.0.1:1097"));
+    const char *one[] = {"b"};
+    set_view(&b, one, 1, NULL);
+    set_view(&b, ids, 2, NULL);
+    assert_false(silk__lb_watch(&b, "tcp://127.0.0.1:1097"));
     silk__lb_fini(&b);
 }
 
