@@ -1,10 +1,6 @@
-/* channel.c - the client side: a connection per instance, calls multiplexed on it by call id.
- *
- * A channel keeps one peer per instance address. A peer is a conn (conn.h) with a dial
- * phase, a table of the calls in flight keyed by call id, and one timer aio that fails calls
- * whose deadline passes. The table, the call ids and the timer's state are under the conn's
- * mutex, so that a call is entered, sent, answered, timed out or failed by a lost connection
- * exactly once. Completions run on nng's threads. */
+/* channel.c - the client side: channels, calls and their retries, the channel's thread that
+ * reads the registry and resends parked calls, and the public API of silk/channel.h. The
+ * connections, one per instance, are channel_peer.c's; choosing one is balance.c's. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,10 +13,8 @@
 #include <silk/log.h>
 #include <silk/registry.h>
 
+#include "channel_internal.h"
 #include "clock.h"
-#include "conn.h"
-#include "ctx_internal.h"
-#include "interceptor_internal.h"
 #include "registry_internal.h"
 #include "thread.h"
 
@@ -32,37 +26,17 @@
 #define CANCEL_POLL_MS 20
 /* Its retries when its method sets none. */
 #define DEFAULT_RETRIES 3
-/* An instance whose connection failed is passed over for this long, while others are up. */
-#define DOWN_US 2000000
-/* After a failed dial the next waits BACKOFF_MIN_US, doubling with each failure in a row up
- * to BACKOFF_MAX_US; calls meanwhile fail at once with UNAVAILABLE. A record of failures is
- * forgotten FORGET_US after its backoff ends. */
-#define BACKOFF_MIN_US 100000
-#define BACKOFF_MAX_US 5000000
-#define FORGET_US      60000000
-/* How long a connection attempt may take. */
-#define DIAL_TIMEOUT_MS 10000
 /* A connection that received nothing for this long is pinged; one that then stays silent
  * for as long again is closed, failing its calls with UNAVAILABLE ($SILK_KEEPALIVE_MS sets
  * it; 0 turns keepalive off). It finds a peer that vanished without closing its socket. */
 #define KEEPALIVE_MS 10000
 
-/* call is one call in flight. */
-typedef struct call {
-    struct call *next; /* in its bucket, or in a list of calls to complete */
-    uint64_t id;
-    int64_t deadline_us;
-    const silk_method_desc *method;
-    silk_call_cb cb;
-    void *arg;
-} call;
-
-/* parked is a call the channel's own thread holds: waiting for the registry to be read (no
+/* silk__parked is a call the channel's own thread holds: waiting for the registry to be read (no
  * instance was known when it started), or to be sent again after UNAVAILABLE (an idempotent
  * method, up to its retries, RETRY_GAP_US apart, within its deadline). It keeps copies of the
  * request and the ctx, since the caller's need not outlive silk_call_async. */
-typedef struct parked {
-    struct parked *next; /* on ch->parked */
+typedef struct silk__parked {
+    struct silk__parked *next; /* on ch->parked */
     silk_channel *ch;
     silk_call_id id; /* the same at every send, so that silk_call_cancel finds it */
     const silk_method_desc *method;
@@ -71,294 +45,43 @@ typedef struct parked {
     silk_call_cb cb; /* the caller's */
     void *arg;
     unsigned sends;     /* attempts so far */
+    silk__route route;  /* its key and the instances it tried */
+    bool unsent;        /* its last send failed before a byte left: the dial failed */
     bool wait_resolve;  /* due once the registry has been read after gen */
     uint64_t gen;       /* ch->resolve_started when it was parked */
     int64_t not_before; /* else due at this time */
-} parked;
-
-/* peer is the connection to one instance. */
-typedef struct peer {
-    silk__conn conn; /* first: a silk__conn * is a peer * */
-    silk_channel *ch;
-    char *address;
-    nng_stream_dialer *dialer;
-    nng_aio *dial_aio; /* holds a reference while a dial is in flight */
-    nng_aio *timer_aio;
-    nng_aio *keepalive_aio;
-    atomic_int_fast64_t last_rx_us; /* when a frame last arrived */
-    bool dial_failed;               /* set before the dial's failure closes the conn */
-
-    /* Under ch->mu. */
-    struct peer *next;
-    bool in_table;
-
-    /* Under the conn's mutex. */
-    call **buckets;
-    size_t nbuckets; /* a power of two */
-    size_t ncalls;
-    bool ping_out;    /* a keepalive ping is unanswered */
-    int64_t ping_at;  /* when it was sent */
-    bool timer_busy;  /* a sleep is in flight on timer_aio */
-    int64_t timer_at; /* when it ends */
-} peer;
-
-struct silk_channel {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    char *target;
-    bool by_name;
-    char *token;
-    uint32_t max_message;
-    silk_registry *reg;
-    atomic_uint_fast64_t last_id; /* call ids are unique in the channel, for silk_call_cancel */
-    unsigned keepalive_ms;        /* 0: no keepalive pings */
-    silk__chain chain;            /* interceptors, fixed before the first call */
-
-    /* A channel to a service name reads the registry on a thread of its own, so that no call
-     * ever waits for the registry's I/O on the caller's thread (a gateway's event loop). */
-    pthread_t resolver;
-    bool resolver_running;
-    pthread_cond_t resolver_cv; /* wakes the resolver early: a call found no instance */
-
-    /* Under mu. */
-    bool closing;
-    bool resolve_now;
-    uint64_t resolve_started; /* registry reads begun */
-    uint64_t resolve_done;    /* the count of the last one finished */
-    parked *parked;
-    silk_instance_list insts; /* what the resolver found last */
-    size_t rr;
-    peer *peers;     /* live peers, one per address */
-    unsigned npeers; /* peers not yet finalized */
-    struct down {
-        char *address;
-        int64_t until;     /* passed over while others are up until then */
-        unsigned failures; /* dials that failed in a row */
-        int64_t retry_at;  /* no dial before then: the backoff */
-    } * down;              /* instances whose connection failed lately */
-    size_t ndown;
-};
-
-/* ============================== the table of calls ============================== */
-
-static bool table_grow(peer *l)
-{
-    size_t n = l->nbuckets * 2;
-    call **b = calloc(n, sizeof *b);
-    if (b == NULL)
-        return false;
-    for (size_t i = 0; i < l->nbuckets; i++) {
-        for (call *c = l->buckets[i], *next; c != NULL; c = next) {
-            next = c->next;
-            c->next = b[c->id & (n - 1)];
-            b[c->id & (n - 1)] = c;
-        }
-    }
-    free(l->buckets);
-    l->buckets = b;
-    l->nbuckets = n;
-    return true;
-}
-
-static bool table_add(peer *l, call *c)
-{
-    if (l->ncalls >= l->nbuckets && !table_grow(l) && l->ncalls >= 4 * l->nbuckets)
-        return false;
-    call **b = &l->buckets[c->id & (l->nbuckets - 1)];
-    c->next = *b;
-    *b = c;
-    l->ncalls++;
-    return true;
-}
-
-static call *table_remove(peer *l, uint64_t id)
-{
-    for (call **p = &l->buckets[id & (l->nbuckets - 1)]; *p != NULL; p = &(*p)->next) {
-        call *c = *p;
-        if (c->id == id) {
-            *p = c->next;
-            l->ncalls--;
-            return c;
-        }
-    }
-    return NULL;
-}
-
-/* table_take removes the calls for which pick(c, arg) holds and returns them as a list. */
-static call *table_take(peer *l, bool (*pick)(const call *c, int64_t arg), int64_t arg)
-{
-    call *out = NULL;
-    for (size_t i = 0; i < l->nbuckets; i++) {
-        for (call **p = &l->buckets[i]; *p != NULL;) {
-            call *c = *p;
-            if (!pick(c, arg)) {
-                p = &c->next;
-                continue;
-            }
-            *p = c->next;
-            l->ncalls--;
-            c->next = out;
-            out = c;
-        }
-    }
-    return out;
-}
-
-static bool any_call(const call *c, int64_t arg)
-{
-    (void)c;
-    (void)arg;
-    return true;
-}
-
-static bool expired(const call *c, int64_t now)
-{
-    return c->deadline_us <= now;
-}
-
-/* complete_all completes a list of calls with one status and frees them. */
-static void complete_all(call *list, silk_status st, const char *why)
-{
-    for (call *c = list, *next; c != NULL; c = next) {
-        next = c->next;
-        c->cb(st, NULL, why, c->arg);
-        free(c);
-    }
-}
-
-/* ============================== deadlines ============================== */
-
-/* arm_timer_locked makes the timer end no later than at. */
-static void arm_timer_locked(peer *l, int64_t at)
-{
-    if (l->timer_busy) {
-        if (at < l->timer_at) {
-            l->timer_at = at;
-            nng_aio_cancel(l->timer_aio); /* its callback arms it again, earlier */
-        }
-        return;
-    }
-    int64_t left = at - silk__now_us();
-    l->timer_busy = true;
-    l->timer_at = at;
-    nng_sleep_aio(left > 0 ? (nng_duration)((left + 999) / 1000) : 0, l->timer_aio);
-}
-
-/* timer_cb fails the calls whose deadline has passed and arms the timer for the next one. */
-static void timer_cb(void *arg)
-{
-    peer *l = arg;
-    int64_t now = silk__now_us();
-    silk__conn_lock(&l->conn);
-    l->timer_busy = false;
-    call *late = table_take(l, expired, now);
-    for (call *c = late; c != NULL; c = c->next) /* tell the server to drop them */
-        silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, c->id, NULL, NULL);
-    int64_t next = INT64_MAX;
-    for (size_t i = 0; i < l->nbuckets; i++) {
-        for (call *c = l->buckets[i]; c != NULL; c = c->next)
-            next = c->deadline_us < next ? c->deadline_us : next;
-    }
-    if (next != INT64_MAX && !silk__conn_closed_locked(&l->conn))
-        arm_timer_locked(l, next);
-    silk__conn_unlock(&l->conn);
-    complete_all(late, SILK_DEADLINE_EXCEEDED, "deadline exceeded");
-}
+} silk__parked;
 
 /* ============================== choosing an instance ============================== */
-
-/* find_down returns the record of address, or NULL; ch->mu is held. */
-static struct down *find_down(silk_channel *ch, const char *address)
-{
-    for (size_t i = 0; i < ch->ndown; i++) {
-        if (strcmp(ch->down[i].address, address) == 0)
-            return &ch->down[i];
-    }
-    return NULL;
-}
-
-/* mark_down records that a connection to address failed - could not be made (dial_failed),
- * or was lost - and, for a failed dial, when the next may be tried: BACKOFF_MIN_US after
- * the first failure, twice as long after each further one, at most BACKOFF_MAX_US; ch->mu
- * is held. */
-static void mark_down(silk_channel *ch, const char *address, bool dial_failed)
-{
-    int64_t now = silk__now_us();
-    struct down *d = find_down(ch, address);
-    if (d == NULL) {
-        struct down *grown = realloc(ch->down, (ch->ndown + 1) * sizeof *grown);
-        if (grown == NULL)
-            return;
-        ch->down = grown;
-        d = &grown[ch->ndown];
-        *d = (struct down){.address = strdup(address)};
-        if (d->address == NULL)
-            return;
-        ch->ndown++;
-    }
-    d->until = now + DOWN_US;
-    if (dial_failed) {
-        int64_t backoff = BACKOFF_MIN_US;
-        for (unsigned i = 0; i < d->failures && backoff < BACKOFF_MAX_US; i++)
-            backoff *= 2;
-        d->failures++;
-        d->retry_at = now + (backoff < BACKOFF_MAX_US ? backoff : BACKOFF_MAX_US);
-    }
-}
-
-/* mark_up forgets the failures of address, to which a connection was just made; ch->mu is
- * held. */
-static void mark_up(silk_channel *ch, const char *address)
-{
-    struct down *d = find_down(ch, address);
-    if (d != NULL) {
-        free(d->address);
-        *d = ch->down[--ch->ndown];
-    }
-}
-
-/* is_down tells whether address failed lately, forgetting records that are old; ch->mu is
- * held. */
-static bool is_down(silk_channel *ch, const char *address, int64_t now)
-{
-    bool down = false;
-    for (size_t i = 0; i < ch->ndown;) {
-        struct down *d = &ch->down[i];
-        if (d->until <= now && d->retry_at + FORGET_US <= now) {
-            free(d->address);
-            *d = ch->down[--ch->ndown];
-            continue;
-        }
-        down = down || (d->until > now && strcmp(d->address, address) == 0);
-        i++;
-    }
-    return down;
-}
 
 /* resolve reads the registry and replaces the channel's view when the read succeeds. */
 static void resolve(silk_channel *ch)
 {
     silk_instance_list fresh;
+    silk__lb_view view;
     silk_status st = silk_registry_resolve(ch->reg, ch->target, &fresh);
+    if (st == SILK_OK)
+        st = silk__lb_prepare_view(&view, &fresh);
     if (st != SILK_OK) {
+        /* The last known view keeps serving. */
         silk_log(SILK_LOG_WARN, "channel", "cannot read the registry service=%s status=%s",
                  ch->target, silk_status_str(st));
         return;
     }
     pthread_mutex_lock(&ch->mu);
-    silk_instance_list old = ch->insts;
-    ch->insts = fresh;
+    silk__lb_set_view(&ch->lb, &view);
     pthread_mutex_unlock(&ch->mu);
-    silk_instance_list_fini(&old);
+    silk__lb_view_fini(&view);
 }
 
 /* ============================== the channel's thread ============================== */
 
-static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                             const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                             void *arg, bool *none, char *why, size_t cap);
+static silk_status send_somewhere(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                                  const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
+                                  void *arg, silk__route *r, bool adopt, silk__unsent *how,
+                                  char *why, size_t cap);
 
-static void parked_free(parked *p)
+static void parked_free(silk__parked *p)
 {
     silk_ctx_free(p->ctx);
     if (p->req != NULL)
@@ -380,14 +103,15 @@ static ProtobufCMessage *copy_message(const ProtobufCMessage *msg)
 }
 
 /* parked_new copies a call so that the channel's thread can send it later. */
-static parked *parked_new(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                          const ProtobufCMessage *req, uint64_t budget, silk_call_id id,
-                          silk_call_cb cb, void *arg)
+static silk__parked *parked_new(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                                const ProtobufCMessage *req, uint64_t budget, silk_call_id id,
+                                silk_call_cb cb, void *arg, const silk__route *route)
 {
-    parked *p = calloc(1, sizeof *p);
+    silk__parked *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
-    *p = (parked){.ch = ch, .id = id, .method = method, .cb = cb, .arg = arg};
+    *p =
+        (silk__parked){.ch = ch, .id = id, .method = method, .cb = cb, .arg = arg, .route = *route};
     if ((p->ctx = silk__ctx_clone(ctx, budget)) == NULL || (p->req = copy_message(req)) == NULL) {
         parked_free(p);
         return NULL;
@@ -396,7 +120,7 @@ static parked *parked_new(silk_channel *ch, silk_ctx *ctx, const silk_method_des
 }
 
 /* park hands p to the channel's thread; false when the channel is closing. */
-static bool park(parked *p, bool wait_resolve, int64_t not_before)
+static bool park(silk__parked *p, bool wait_resolve, int64_t not_before)
 {
     silk_channel *ch = p->ch;
     pthread_mutex_lock(&ch->mu);
@@ -419,41 +143,66 @@ static unsigned retries_of(const silk_method_desc *m)
     return m->idempotent ? (m->retries != 0 ? m->retries : DEFAULT_RETRIES) : 0;
 }
 
+/* may_resend tells whether a parked call that ended with st may be sent again: its method
+ * allows another attempt, and the instance failed or refused it before running it. */
+static bool may_resend(const silk__parked *p, silk_status st, const char *message)
+{
+    if (silk_ctx_remaining_us(p->ctx) <= RETRY_GAP_US)
+        return false;
+    if (p->unsent && st == SILK_UNAVAILABLE) /* nothing left: any method may go elsewhere */
+        return p->sends < SILK__LB_MAX_TRIED;
+    if (p->sends > retries_of(p->method))
+        return false;
+    return st == SILK_UNAVAILABLE || (st == SILK_RESOURCE_EXHAUSTED && message != NULL &&
+                                      strcmp(message, SILK__MSG_BUSY) == 0);
+}
+
 /* parked_cb is the completion of every send of a parked call: it parks it again when the
  * method allows another attempt, and else completes the caller's call. */
 static void parked_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
 {
-    parked *p = arg;
-    if (st == SILK_UNAVAILABLE && p->sends <= retries_of(p->method) &&
-        silk_ctx_remaining_us(p->ctx) > RETRY_GAP_US &&
-        park(p, false, silk__now_us() + RETRY_GAP_US))
+    silk__parked *p = arg;
+    if (may_resend(p, st, message) && park(p, false, silk__now_us() + RETRY_GAP_US))
         return;
     p->cb(st, resp, message, p->arg);
     parked_free(p);
 }
 
+void silk__call_mark_unsent(silk__call *c)
+{
+    if (c->cb == parked_cb) /* the channel's own copy */
+        ((silk__parked *)c->arg)->unsent = true;
+}
+
 /* resend sends a parked call again, on the channel's thread. */
-static void resend(parked *p)
+static void resend(silk__parked *p)
 {
     char why[256] = "";
-    bool none = false;
+    silk__unsent how = SILK__UNSENT_OTHER;
     p->sends++;
+    p->unsent = false;
     silk_status st = SILK_DEADLINE_EXCEEDED;
     if (silk_ctx_remaining_us(p->ctx) == 0)
         snprintf(why, sizeof why, "the deadline passed before the call could be sent");
     else
-        st = send_call(p->ch, p->ctx, p->method, p->req, p->id, parked_cb, p, &none, why,
-                       sizeof why);
-    if (st != SILK_OK)
-        parked_cb(st, NULL, why, p);
+        st = send_somewhere(p->ch, p->ctx, p->method, p->req, p->id, parked_cb, p, &p->route, false,
+                            &how, why, sizeof why);
+    if (st == SILK_OK)
+        return;
+    if (how == SILK__UNSENT_BREAKERS) { /* no point in waiting 50 ms */
+        p->cb(st, NULL, why, p->arg);
+        parked_free(p);
+        return;
+    }
+    parked_cb(st, NULL, why, p);
 }
 
 /* take_due removes the parked calls that are due and returns them; ch->mu is held. */
-static parked *take_due(silk_channel *ch, int64_t now, int64_t *next)
+static silk__parked *take_due(silk_channel *ch, int64_t now, int64_t *next)
 {
-    parked *due = NULL;
-    for (parked **pp = &ch->parked; *pp != NULL;) {
-        parked *p = *pp;
+    silk__parked *due = NULL;
+    for (silk__parked **pp = &ch->parked; *pp != NULL;) {
+        silk__parked *p = *pp;
         bool ready = p->wait_resolve ? ch->resolve_done > p->gen : p->not_before <= now;
         if (!ready) {
             if (!p->wait_resolve && p->not_before < *next)
@@ -488,10 +237,10 @@ static void *channel_main(void *arg)
             continue;
         }
         int64_t next = ch->by_name ? next_resolve : now + RESOLVE_EVERY_MS * 1000;
-        parked *due = take_due(ch, now, &next);
+        silk__parked *due = take_due(ch, now, &next);
         if (due != NULL) {
             pthread_mutex_unlock(&ch->mu);
-            for (parked *p = due, *n; p != NULL; p = n) {
+            for (silk__parked *p = due, *n; p != NULL; p = n) {
                 n = p->next;
                 resend(p);
             }
@@ -515,317 +264,29 @@ static void *channel_main(void *arg)
     return NULL;
 }
 
-/* pick_address chooses the instance to call: round-robin over the registered instances the
- * resolver found, passing over those whose connection failed lately unless all did; ch->mu
- * is held. It never reads the registry itself. */
-static const char *pick_address(silk_channel *ch, char *why, size_t cap)
-{
-    if (!ch->by_name)
-        return ch->target;
-    int64_t now = silk__now_us();
-    size_t n = ch->insts.count;
-    if (n == 0) {
-        snprintf(why, cap, "no live instance of %s in the registry", ch->target);
-        return NULL;
-    }
-    size_t first = ch->rr++ % n;
-    for (size_t k = 0; k < n; k++) {
-        const char *address = ch->insts.items[(first + k) % n].address;
-        if (!is_down(ch, address, now))
-            return address;
-    }
-    return ch->insts.items[first].address;
-}
-
-/* ============================== peer hooks ============================== */
-
-/* complete_response completes a call with the response frame f. */
-static void complete_response(call *c, const silk__frame *f)
-{
-    Silk__Rpc__ResponseHeader *h =
-        silk__rpc__response_header__unpack(NULL, f->header_len, f->header);
-    if (h == NULL) {
-        c->cb(SILK_INTERNAL, NULL, "cannot decode the response header", c->arg);
-        return;
-    }
-    silk_status st = h->status < SILK_STATUS_COUNT ? (silk_status)h->status : SILK_UNKNOWN;
-    ProtobufCMessage *resp = NULL;
-    const char *msg = h->message != NULL ? h->message : "";
-    if (st == SILK_OK) {
-        resp = protobuf_c_message_unpack(c->method->output, NULL, f->payload_len, f->payload);
-        if (resp == NULL) {
-            st = SILK_INTERNAL;
-            msg = "cannot decode the response";
-        }
-    }
-    c->cb(st, resp, st == SILK_OK ? "" : msg, c->arg);
-    silk__rpc__response_header__free_unpacked(h, NULL);
-}
-
-static void on_frame(silk__conn *conn, const silk__frame *f)
-{
-    peer *l = (peer *)conn;
-    atomic_store_explicit(&l->last_rx_us, silk__now_us(), memory_order_relaxed);
-    if (f->kind == SILK__FRAME_PING) {
-        silk__conn_send(conn, SILK__FRAME_PONG, f->call_id, NULL, NULL);
-        return;
-    }
-    if (f->kind != SILK__FRAME_RESPONSE)
-        return;
-    silk__conn_lock(conn);
-    call *c = table_remove(l, f->call_id);
-    silk__conn_unlock(conn);
-    if (c != NULL) /* else it timed out already */
-        complete_response(c, f);
-    free(c);
-}
-
-static void on_too_big(silk__conn *conn, const silk__frame *f)
-{
-    peer *l = (peer *)conn;
-    silk__conn_lock(conn);
-    call *c = f->kind == SILK__FRAME_RESPONSE ? table_remove(l, f->call_id) : NULL;
-    silk__conn_unlock(conn);
-    if (c != NULL)
-        c->cb(SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit", c->arg);
-    free(c);
-}
-
-/* on_closed fails every call in flight and takes the peer out of its channel's table, so
- * that the next call connects again. */
-static void on_closed(silk__conn *conn, silk_status st, const char *why)
-{
-    peer *l = (peer *)conn;
-    silk__conn_lock(conn);
-    call *calls = table_take(l, any_call, 0);
-    silk__conn_unlock(conn);
-    nng_aio_cancel(l->dial_aio);
-    nng_aio_cancel(l->timer_aio);
-    nng_aio_cancel(l->keepalive_aio);
-
-    silk_channel *ch = l->ch;
-    pthread_mutex_lock(&ch->mu);
-    if (st == SILK_UNAVAILABLE && (ch->by_name || l->dial_failed))
-        mark_down(ch, l->address, l->dial_failed);
-    bool in_table = l->in_table;
-    if (in_table) {
-        peer **p = &ch->peers;
-        while (*p != l)
-            p = &(*p)->next;
-        *p = l->next;
-        l->in_table = false;
-    }
-    pthread_mutex_unlock(&ch->mu);
-
-    if (st != SILK_CANCELLED)
-        silk_log(SILK_LOG_DEBUG, "channel", "peer closed address=%s reason=\"%s\"", l->address,
-                 why);
-    complete_all(calls, st, why);
-    if (in_table)
-        silk__conn_rele(conn); /* the table's reference */
-}
-
-/* on_fini runs on the reaper: the peer's own aios stop, then it is freed. */
-static void on_fini(silk__conn *conn)
-{
-    peer *l = (peer *)conn;
-    silk_channel *ch = l->ch;
-    nng_aio_free(l->dial_aio);
-    nng_aio_free(l->timer_aio);
-    nng_aio_free(l->keepalive_aio);
-    nng_stream_dialer_free(l->dialer);
-    free(l->buckets);
-    free(l->address);
-    silk__conn_fini(conn);
-    free(l);
-
-    pthread_mutex_lock(&ch->mu);
-    ch->npeers--;
-    pthread_cond_broadcast(&ch->cv);
-    pthread_mutex_unlock(&ch->mu);
-}
-
-static const silk__conn_ops peer_ops = {
-    .frame = on_frame,
-    .too_big = on_too_big,
-    .closed = on_closed,
-    .fini = on_fini,
-};
-
-/* ============================== keepalive ============================== */
-
-/* keepalive_cb ticks every keepalive_ms while the connection is up: it pings a connection
- * that has been silent that long, and closes one that stayed silent after its ping. */
-static void keepalive_cb(void *arg)
-{
-    peer *l = arg;
-    if (nng_aio_result(l->keepalive_aio) != 0)
-        return; /* cancelled: the connection is closing */
-    unsigned ms = l->ch->keepalive_ms;
-    int64_t now = silk__now_us();
-    int64_t last = atomic_load_explicit(&l->last_rx_us, memory_order_relaxed);
-    silk__conn_lock(&l->conn);
-    if (silk__conn_closed_locked(&l->conn)) {
-        silk__conn_unlock(&l->conn);
-        return;
-    }
-    if (l->ping_out && last < l->ping_at) {
-        silk__conn_unlock(&l->conn);
-        silk__conn_close(&l->conn, SILK_UNAVAILABLE, "%s did not answer a keepalive ping",
-                         l->address);
-        return;
-    }
-    l->ping_out = false;
-    if (now - last >= (int64_t)ms * 1000 &&
-        silk__conn_send_locked(&l->conn, SILK__FRAME_PING, 0, NULL, NULL) == SILK_OK) {
-        l->ping_out = true;
-        l->ping_at = now;
-    }
-    nng_sleep_aio((nng_duration)ms, l->keepalive_aio);
-    silk__conn_unlock(&l->conn);
-}
-
-/* ============================== connecting ============================== */
-
-static void dial_cb(void *arg)
-{
-    peer *l = arg;
-    int rv = nng_aio_result(l->dial_aio);
-    if (rv == 0) {
-        pthread_mutex_lock(&l->ch->mu);
-        mark_up(l->ch, l->address);
-        pthread_mutex_unlock(&l->ch->mu);
-        atomic_store(&l->last_rx_us, silk__now_us());
-        if (silk__conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
-            l->ch->keepalive_ms != 0)
-            nng_sleep_aio((nng_duration)l->ch->keepalive_ms, l->keepalive_aio);
-    } else {
-        l->dial_failed = true;
-        silk__conn_close(&l->conn, SILK_UNAVAILABLE, "cannot connect to %s: %s", l->address,
-                         nng_strerror(rv));
-    }
-    silk__conn_rele(&l->conn); /* the dial's reference */
-}
-
-/* peer_new makes the peer to address and starts dialing; ch->mu is held. The peer has one
- * reference, the table's. */
-static silk_status peer_new(silk_channel *ch, const char *address, peer **lp, char *why, size_t cap)
-{
-    peer *l = calloc(1, sizeof *l);
-    if (l == NULL)
-        return SILK_RESOURCE_EXHAUSTED;
-    if (silk__conn_init(&l->conn, &peer_ops, ch->max_message + SILK__FRAME_HEADER_ROOM) !=
-        SILK_OK) {
-        free(l);
-        return SILK_RESOURCE_EXHAUSTED;
-    }
-    l->ch = ch;
-    l->nbuckets = 16;
-    int rv = 0;
-    if ((l->address = strdup(address)) == NULL ||
-        (l->buckets = calloc(l->nbuckets, sizeof *l->buckets)) == NULL ||
-        (rv = nng_aio_alloc(&l->dial_aio, dial_cb, l)) != 0 ||
-        (rv = nng_aio_alloc(&l->timer_aio, timer_cb, l)) != 0 ||
-        (rv = nng_aio_alloc(&l->keepalive_aio, keepalive_cb, l)) != 0 ||
-        (rv = nng_stream_dialer_alloc(&l->dialer, address)) != 0) {
-        snprintf(why, cap, "cannot dial %s: %s", address,
-                 rv != 0 ? nng_strerror(rv) : "out of memory");
-        nng_aio_free(l->dial_aio);
-        nng_aio_free(l->timer_aio);
-        nng_aio_free(l->keepalive_aio);
-        free(l->buckets);
-        free(l->address);
-        silk__conn_fini(&l->conn);
-        free(l);
-        return rv == NNG_ENOMEM || rv == 0 ? SILK_RESOURCE_EXHAUSTED : SILK_UNAVAILABLE;
-    }
-    nng_stream_dialer_set_bool(l->dialer, NNG_OPT_TCP_NODELAY, true); /* not on ipc */
-    l->in_table = true;
-    l->next = ch->peers;
-    ch->peers = l;
-    ch->npeers++;
-    silk__conn_hold(&l->conn); /* the dial's */
-    nng_aio_set_timeout(l->dial_aio, DIAL_TIMEOUT_MS);
-    nng_stream_dialer_dial(l->dialer, l->dial_aio);
-    *lp = l;
-    return SILK_OK;
-}
-
-/* get_peer returns, with a reference, the peer a new call goes on; *none tells that it
- * failed because the registry knows no instance. */
-static silk_status get_peer(silk_channel *ch, peer **lp, bool *none, char *why, size_t cap)
-{
-    silk_status st = SILK_OK;
-    pthread_mutex_lock(&ch->mu);
-    const char *address = NULL;
-    if (ch->closing) {
-        snprintf(why, cap, "the channel is closing");
-        st = SILK_CANCELLED;
-    } else if ((address = pick_address(ch, why, cap)) == NULL) {
-        *none = true;
-        st = SILK_UNAVAILABLE;
-    }
-    peer *l = ch->peers;
-    while (st == SILK_OK && l != NULL && strcmp(l->address, address) != 0)
-        l = l->next;
-    struct down *d = st == SILK_OK && l == NULL ? find_down(ch, address) : NULL;
-    int64_t wait_us = d != NULL && d->failures > 0 ? d->retry_at - silk__now_us() : 0;
-    if (wait_us > 0) {
-        snprintf(why, cap, "cannot connect to %s: %u attempts failed, the next in %lld ms", address,
-                 d->failures, (long long)(wait_us + 999) / 1000);
-        st = SILK_UNAVAILABLE;
-    } else if (st == SILK_OK && l == NULL) {
-        st = peer_new(ch, address, &l, why, cap);
-    }
-    if (st == SILK_OK) {
-        silk__conn_hold(&l->conn);
-        *lp = l;
-    }
-    pthread_mutex_unlock(&ch->mu);
-    return st;
-}
-
-/* ============================== calls ============================== */
-
-/* submit enters the call in the peer's table and queues its frame. */
-static silk_status submit(peer *l, call *c, const Silk__Rpc__RequestHeader *h,
-                          const ProtobufCMessage *req, char *why, size_t cap)
-{
-    silk_status st = SILK_OK;
-    silk__conn_lock(&l->conn);
-    if (silk__conn_closed_locked(&l->conn)) {
-        /* It closed between get_peer and now: a dial that failed at once, most likely. */
-        snprintf(why, cap, "%s", l->conn.why);
-        st = SILK_UNAVAILABLE;
-    } else if (!table_add(l, c)) {
-        st = SILK_RESOURCE_EXHAUSTED;
-    } else if ((st = silk__conn_send_locked(&l->conn, SILK__FRAME_REQUEST, c->id, &h->base, req)) !=
-               SILK_OK) {
-        table_remove(l, c->id);
-        snprintf(why, cap, "the request exceeds the message limit or the send queue is full");
-    } else {
-        arm_timer_locked(l, c->deadline_us);
-    }
-    silk__conn_unlock(&l->conn);
-    return st;
-}
-
-/* send_call builds a call's header and sends it on a peer, with the call id given. */
+/* send_call builds a call's header and sends it on the peer picked for r, with the call id
+ * given; when it fails at once, *how says whether another instance may take it. With adopt
+ * (a call not parked, on a channel to a name), a call queued on a connection still being
+ * made is parked - copied - first, so that another instance can take it if the dial fails:
+ * nothing of it was sent then. Calls on connections already made cost no copy. */
 static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                              const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                             void *arg, bool *none, char *why, size_t cap)
+                             void *arg, silk__route *r, bool adopt, silk__unsent *how, char *why,
+                             size_t cap)
 {
     uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
-    call *c = malloc(sizeof *c);
+    silk__call *c = malloc(sizeof *c);
     if (c == NULL) {
         snprintf(why, cap, "out of memory");
         return SILK_RESOURCE_EXHAUSTED;
     }
-    *c = (call){.id = id,
-                .deadline_us = silk__now_us() + (int64_t)budget,
-                .method = method,
-                .cb = cb,
-                .arg = arg};
+    int64_t now = silk__now_us();
+    *c = (silk__call){.id = id,
+                      .deadline_us = now + (int64_t)budget,
+                      .sent_us = now,
+                      .method = method,
+                      .cb = cb,
+                      .arg = arg};
     silk__reqhdr rh;
     silk_status st = silk__reqhdr_init(&rh, ctx, method, req, budget, ch->token);
     if (st != SILK_OK) {
@@ -833,16 +294,42 @@ static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_
         free(c);
         return st;
     }
-    peer *l = NULL;
-    st = get_peer(ch, &l, none, why, cap);
+    silk__peer *l = NULL;
+    silk__parked *adopted = NULL;
+    st = silk__peer_get(ch, r, &l, how, why, cap);
+    if (st == SILK_OK && adopt && !atomic_load(&l->connected) &&
+        (adopted = parked_new(ch, ctx, method, req, budget, id, cb, arg, r)) != NULL) {
+        adopted->sends = 1;
+        c->cb = parked_cb;
+        c->arg = adopted;
+    }
     if (st == SILK_OK) {
-        st = submit(l, c, &rh.h, req, why, cap);
+        st = silk__peer_submit(l, c, &rh.h, req, how, why, cap);
         silk__conn_rele(&l->conn);
     }
     silk__reqhdr_fini(&rh);
-    if (st != SILK_OK)
+    if (st != SILK_OK) {
         free(c);
+        if (adopted != NULL)
+            parked_free(adopted);
+    }
     return st;
+}
+
+/* send_somewhere is send_call, given to other instances at once while the one picked could
+ * take nothing (nothing was queued, so this holds for every method). */
+static silk_status send_somewhere(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                                  const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
+                                  void *arg, silk__route *r, bool adopt, silk__unsent *how,
+                                  char *why, size_t cap)
+{
+    for (unsigned k = 0;; k++) {
+        *how = SILK__UNSENT_OTHER;
+        silk_status st = send_call(ch, ctx, method, req, id, cb, arg, r, adopt, how, why, cap);
+        if (st != SILK_UNAVAILABLE || *how != SILK__UNSENT_ELSEWHERE || !ch->by_name ||
+            k + 1 >= SILK__LB_MAX_TRIED)
+            return st;
+    }
 }
 
 /* intercepted is a call whose channel has interceptors: their afters run at completion. */
@@ -940,9 +427,14 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
         arg = ic;
     }
     silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
-    parked *p = NULL;
+    silk__route route = {.ntried = 0};
+    if (ch->by_name)
+        silk__lb_route_init(&route,
+                            (silk_lb_policy)atomic_load_explicit(&ch->policy, memory_order_relaxed),
+                            method, req, ctx);
+    silk__parked *p = NULL;
     if (ch->by_name && retries_of(method) > 0 &&
-        (p = parked_new(ch, ctx, method, req, budget, id, cb, arg)) == NULL) {
+        (p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route)) == NULL) {
         snprintf(why, cap, "out of memory");
         if (ic != NULL) {
             run_afters(ic, SILK_RESOURCE_EXHAUSTED, NULL, why);
@@ -950,14 +442,15 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
         }
         return SILK_RESOURCE_EXHAUSTED;
     }
-    bool none = false;
+    silk__unsent how = SILK__UNSENT_OTHER;
     if (p != NULL)
         p->sends = 1; /* before the send: its completion may run at once, and owns p */
-    silk_status st = send_call(ch, ctx, method, req, id, p != NULL ? parked_cb : cb,
-                               p != NULL ? (void *)p : arg, &none, why, cap);
-    if (st == SILK_UNAVAILABLE && none) {
+    silk_status st = send_somewhere(ch, ctx, method, req, id, p != NULL ? parked_cb : cb,
+                                    p != NULL ? (void *)p : arg, p != NULL ? &p->route : &route,
+                                    ch->by_name && p == NULL, &how, why, cap);
+    if (st == SILK_UNAVAILABLE && how == SILK__UNSENT_NONE) {
         if (p == NULL)
-            p = parked_new(ch, ctx, method, req, budget, id, cb, arg);
+            p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route);
         else
             p->sends = 0; /* it was not sent */
         if (p != NULL && park(p, true, 0)) {
@@ -966,7 +459,7 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
         }
     } else if (st == SILK_OK) {
         p = NULL;
-    } else if (st == SILK_UNAVAILABLE && p != NULL &&
+    } else if (st == SILK_UNAVAILABLE && p != NULL && how != SILK__UNSENT_BREAKERS &&
                silk_ctx_remaining_us(p->ctx) > RETRY_GAP_US &&
                park(p, false, silk__now_us() + RETRY_GAP_US)) {
         /* The instance picked is down (its connection just failed, or is backing off): the
@@ -992,6 +485,31 @@ silk_status silk_channel_add_interceptor(silk_channel *ch, const silk_intercepto
     return silk__chain_add(&ch->chain, ic);
 }
 
+silk_status silk_channel_set_policy(silk_channel *ch, silk_lb_policy policy)
+{
+    if (ch == NULL ||
+        (policy != SILK_LB_ROUND_ROBIN && policy != SILK_LB_RANDOM && policy != SILK_LB_HASH))
+        return SILK_INVALID_ARGUMENT;
+    pthread_mutex_lock(&ch->mu);
+    ch->lb.policy = policy;
+    atomic_store(&ch->policy, (int)policy);
+    pthread_mutex_unlock(&ch->mu);
+    return SILK_OK;
+}
+
+silk_status silk_channel_set_breaker(silk_channel *ch, unsigned failures, uint32_t open_ms)
+{
+    if (ch == NULL)
+        return SILK_INVALID_ARGUMENT;
+    pthread_mutex_lock(&ch->mu);
+    if (ch->by_name) {
+        ch->lb.breaker_failures = failures;
+        ch->lb.breaker_open_us = (int64_t)open_ms * 1000;
+    }
+    pthread_mutex_unlock(&ch->mu);
+    return SILK_OK;
+}
+
 silk_status silk_call_start(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                             const ProtobufCMessage *req, silk_call_cb cb, void *arg,
                             silk_call_id *idp)
@@ -1013,22 +531,18 @@ void silk_call_cancel(silk_channel *ch, silk_call_id id)
 {
     if (ch == NULL || id == 0)
         return;
-    call *c = NULL;
-    parked *p = NULL;
+    silk__call *c = NULL;
+    silk__parked *p = NULL;
     pthread_mutex_lock(&ch->mu);
-    for (parked **pp = &ch->parked; *pp != NULL; pp = &(*pp)->next) {
+    for (silk__parked **pp = &ch->parked; *pp != NULL; pp = &(*pp)->next) {
         if ((*pp)->id == id) {
             p = *pp;
             *pp = p->next;
             break;
         }
     }
-    for (peer *l = ch->peers; l != NULL && c == NULL && p == NULL; l = l->next) {
-        silk__conn_lock(&l->conn);
-        if ((c = table_remove(l, id)) != NULL) /* tell the server to drop it */
-            silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, id, NULL, NULL);
-        silk__conn_unlock(&l->conn);
-    }
+    for (silk__peer *l = ch->peers; l != NULL && c == NULL && p == NULL; l = l->next)
+        c = silk__peer_cancel(l, id);
     pthread_mutex_unlock(&ch->mu);
     if (p != NULL) {
         p->cb(SILK_CANCELLED, NULL, "the call was cancelled", p->arg);
@@ -1143,6 +657,10 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
     }
     ch->by_name = by_name;
     ch->max_message = SILK__MAX_MESSAGE_DEFAULT;
+    silk__lb_init(&ch->lb, ch->target);
+    if (!by_name)
+        ch->lb.breaker_failures = 0; /* one address: nothing to fail over to */
+    atomic_init(&ch->policy, (int)ch->lb.policy);
     const char *keepalive = getenv("SILK_KEEPALIVE_MS");
     ch->keepalive_ms = keepalive != NULL && keepalive[0] != '\0'
                            ? (unsigned)strtoul(keepalive, NULL, 10)
@@ -1155,6 +673,7 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
         st = silk_registry_open(&ch->reg, NULL);
     if (st != SILK_OK) {
         silk_registry_close(ch->reg);
+        silk__lb_fini(&ch->lb);
         free(ch->token);
         free(ch->target);
         free(ch);
@@ -1181,6 +700,16 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
     return SILK_OK;
 }
 
+silk_status silk_channel_open_service(silk_channel **chp, const silk_service_desc *desc)
+{
+    if (chp == NULL || desc == NULL)
+        return SILK_INVALID_ARGUMENT;
+    silk_status st = silk_channel_open(chp, desc->name);
+    if (st == SILK_OK && desc->websocket)
+        silk_channel_set_policy(*chp, SILK_LB_HASH);
+    return st;
+}
+
 void silk_channel_close(silk_channel *ch)
 {
     if (ch == NULL)
@@ -1188,13 +717,13 @@ void silk_channel_close(silk_channel *ch)
     pthread_mutex_lock(&ch->mu);
     ch->closing = true;
     pthread_cond_signal(&ch->resolver_cv);
-    peer *peers = ch->peers;
+    silk__peer *peers = ch->peers;
     ch->peers = NULL;
-    for (peer *l = peers; l != NULL; l = l->next)
+    for (silk__peer *l = peers; l != NULL; l = l->next)
         l->in_table = false; /* the table's references are now ours */
     pthread_mutex_unlock(&ch->mu);
 
-    for (peer *l = peers, *next; l != NULL; l = next) {
+    for (silk__peer *l = peers, *next; l != NULL; l = next) {
         next = l->next;
         silk__conn_close(&l->conn, SILK_CANCELLED, "the channel is closed");
         silk__conn_rele(&l->conn);
@@ -1207,16 +736,13 @@ void silk_channel_close(silk_channel *ch)
     if (ch->resolver_running)
         pthread_join(ch->resolver, NULL);
     /* Calls parked when the thread stopped: nothing sends them now. */
-    for (parked *p = ch->parked, *next; p != NULL; p = next) {
+    for (silk__parked *p = ch->parked, *next; p != NULL; p = next) {
         next = p->next;
         p->cb(SILK_CANCELLED, NULL, "the channel is closed", p->arg);
         parked_free(p);
     }
 
-    silk_instance_list_fini(&ch->insts);
-    for (size_t i = 0; i < ch->ndown; i++)
-        free(ch->down[i].address);
-    free(ch->down);
+    silk__lb_fini(&ch->lb);
     silk_registry_close(ch->reg);
     silk__chain_fini(&ch->chain);
     free(ch->token);

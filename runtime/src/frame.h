@@ -71,4 +71,9 @@ size_t silk__frame_encode(uint8_t *buf, uint8_t kind, uint64_t call_id,
  * to skip to the next frame. Other errors leave the stream unusable. */
 long silk__frame_decode(const uint8_t *buf, size_t len, uint32_t max_len, silk__frame *f);
 
+/* SILK__MSG_BUSY is the message of the RESOURCE_EXHAUSTED a server answers a call with when
+ * it is at its concurrency limit: the call was refused before it ran, so a channel may give
+ * an idempotent one to another instance. */
+#define SILK__MSG_BUSY "the server is at max_concurrent calls"
+
 #endif /* SILK_SRC_FRAME_H */

@@ -242,8 +242,7 @@ static void take_call(sconn *sc, const silk__frame *f)
     silk_server *srv = sc->srv;
     if (atomic_fetch_add(&srv->inflight, 1) >= srv->max_concurrent) {
         call_done(srv);
-        reply(sc, f->call_id, SILK_RESOURCE_EXHAUSTED, "the server is at max_concurrent calls",
-              NULL);
+        reply(sc, f->call_id, SILK_RESOURCE_EXHAUSTED, SILK__MSG_BUSY, NULL);
         return;
     }
     call_job *cj = NULL;

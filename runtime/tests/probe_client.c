@@ -338,8 +338,9 @@ static int print_stats(silk_channel *ch)
     Probe__StatsReply *s = NULL;
     if (!stats(ch, &s))
         return 1;
-    printf("counter=%llu waits_started=%llu cancels_seen=%llu\n", (unsigned long long)s->counter,
-           (unsigned long long)s->waits_started, (unsigned long long)s->cancels_seen);
+    printf("counter=%llu waits_started=%llu cancels_seen=%llu echoes=%llu\n",
+           (unsigned long long)s->counter, (unsigned long long)s->waits_started,
+           (unsigned long long)s->cancels_seen, (unsigned long long)s->echoes);
     protobuf_c_message_free_unpacked(&s->base, NULL);
     return 0;
 }
@@ -368,6 +369,252 @@ static int shutdown_in_flight(silk_channel **chp, int n)
     return started == n && once_cancelled == n ? 0 : 1;
 }
 
+/* ============================== balancing ============================== */
+
+/* tally counts answers by the instance that gave them. */
+typedef struct tally {
+    pthread_mutex_t mu;
+    int ok;
+    int by_status[SILK_STATUS_COUNT];
+    size_t n;
+    char ids[16][64];
+    int counts[16];
+    char last_message[256]; /* of the last failure */
+} tally;
+
+static void tally_add(tally *t, silk_status st, const char *instance, const char *message)
+{
+    pthread_mutex_lock(&t->mu);
+    t->by_status[st]++;
+    if (st != SILK_OK && message != NULL)
+        snprintf(t->last_message, sizeof t->last_message, "%s", message);
+    if (st == SILK_OK) {
+        t->ok++;
+        size_t i = 0;
+        while (i < t->n && strcmp(t->ids[i], instance) != 0)
+            i++;
+        if (i == t->n && t->n < 16)
+            snprintf(t->ids[t->n++], sizeof t->ids[0], "%s", instance);
+        if (i < t->n)
+            t->counts[i]++;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* tally_print prints "<prefix>ok=.. <prefix>failed=.. <prefix>at_<id>=.." and the statuses. */
+static void tally_print(const tally *t, const char *prefix)
+{
+    int failed = 0;
+    for (int st = 1; st < SILK_STATUS_COUNT; st++)
+        failed += t->by_status[st];
+    printf("%sok=%d %sfailed=%d", prefix, t->ok, prefix, failed);
+    for (int st = 1; st < SILK_STATUS_COUNT; st++) {
+        if (t->by_status[st] != 0)
+            printf(" %s%s=%d", prefix, silk_status_str((silk_status)st), t->by_status[st]);
+    }
+    for (size_t i = 0; i < t->n; i++)
+        printf(" %sat_%s=%d", prefix, t->ids[i], t->counts[i]);
+    if (failed != 0)
+        printf(" %slast_message=\"%s\"", prefix, t->last_message);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* echo_at makes one Echo call and returns its status; the answering instance goes to t. */
+static silk_status echo_at(silk_channel *ch, silk_ctx *ctx, tally *t)
+{
+    Probe__EchoRequest req = PROBE__ECHO_REQUEST__INIT;
+    req.text = "spread";
+    Probe__EchoReply *out = NULL;
+    silk_ctx *mine = ctx == NULL ? silk_ctx_new() : NULL;
+    silk_status st = probe__probe__call_echo(ch, ctx != NULL ? ctx : mine, &req, &out);
+    tally_add(t, st, out != NULL ? out->instance : "", silk_ctx_message(ctx != NULL ? ctx : mine));
+    silk_ctx_free(mine);
+    if (out != NULL)
+        protobuf_c_message_free_unpacked(&out->base, NULL);
+    return st;
+}
+
+/* spread makes n Echo calls one after another, with the policy given (else the channel's). */
+static int spread(silk_channel *ch, int n, const char *policy, uint32_t timeout_ms)
+{
+    silk_lb_policy p;
+    if (policy[0] != '\0' && strcmp(policy, "-") != 0) {
+        if (strcmp(policy, "round-robin") == 0)
+            p = SILK_LB_ROUND_ROBIN;
+        else if (strcmp(policy, "random") == 0)
+            p = SILK_LB_RANDOM;
+        else
+            p = SILK_LB_HASH;
+        silk_channel_set_policy(ch, p);
+    }
+    tally t = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    for (int i = 0; i < n; i++) {
+        silk_ctx *ctx = silk_ctx_new();
+        silk_ctx_set_timeout(ctx, timeout_ms);
+        echo_at(ch, ctx, &t);
+        silk_ctx_free(ctx);
+    }
+    tally_print(&t, "");
+    return t.ok == n ? 0 : 1;
+}
+
+/* keys calls Keyed with the keys key0..key<n-1> (kind "keyed"), or Echo with the business ids
+ * biz0..biz<n-1> on a channel opened for a WebSocket service (kind "business"), and prints
+ * the instance each went to. */
+static int keys(silk_channel *ch, int n, const char *kind)
+{
+    silk_channel *biz_ch = NULL;
+    if (strcmp(kind, "business") == 0) {
+        silk_service_desc ws = probe__probe__silk_desc;
+        ws.websocket = true;
+        if (silk_channel_open_service(&biz_ch, &ws) != SILK_OK)
+            return 1;
+        ch = biz_ch;
+    }
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s%d", biz_ch != NULL ? "biz" : "key", i);
+        silk_ctx *ctx = silk_ctx_new();
+        Probe__EchoReply *out = NULL;
+        silk_status st;
+        if (biz_ch != NULL) {
+            silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, key);
+            Probe__EchoRequest req = PROBE__ECHO_REQUEST__INIT;
+            st = probe__probe__call_echo(ch, ctx, &req, &out);
+        } else {
+            Probe__KeyedRequest req = PROBE__KEYED_REQUEST__INIT;
+            req.key = key;
+            st = probe__probe__call_keyed(ch, ctx, &req, &out);
+        }
+        printf("%s=%s\n", key, st == SILK_OK ? out->instance : silk_status_str(st));
+        ok += st == SILK_OK;
+        if (out != NULL)
+            protobuf_c_message_free_unpacked(&out->base, NULL);
+        silk_ctx_free(ctx);
+    }
+    printf("ok=%d\n", ok);
+    silk_channel_close(biz_ch);
+    return ok == n ? 0 : 1;
+}
+
+/* The load: threads calling Echo (idempotent) and Incr (not) until a time. */
+typedef struct load {
+    silk_channel *ch;
+    int64_t until_ms;
+    tally echo;
+    tally incr;
+} load;
+
+static void *echo_loop(void *arg)
+{
+    load *ld = arg;
+    while (now_ms() < ld->until_ms)
+        echo_at(ld->ch, NULL, &ld->echo);
+    return NULL;
+}
+
+static void *incr_loop(void *arg)
+{
+    load *ld = arg;
+    while (now_ms() < ld->until_ms) {
+        Probe__IncrRequest req = PROBE__INCR_REQUEST__INIT;
+        Probe__IncrReply *out = NULL;
+        silk_status st = probe__probe__call_incr(ld->ch, NULL, &req, &out);
+        tally_add(&ld->incr, st, out != NULL ? out->instance : "", "");
+        if (out != NULL)
+            protobuf_c_message_free_unpacked(&out->base, NULL);
+    }
+    return NULL;
+}
+
+/* run_load runs two Echo and two Incr threads for ms milliseconds. */
+static int run_load(silk_channel *ch, int ms)
+{
+    load ld = {.ch = ch,
+               .until_ms = now_ms() + ms,
+               .echo = {.mu = PTHREAD_MUTEX_INITIALIZER},
+               .incr = {.mu = PTHREAD_MUTEX_INITIALIZER}};
+    printf("loading\n");
+    fflush(stdout);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, i < 2 ? echo_loop : incr_loop, &ld);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    tally_print(&ld.echo, "echo_");
+    tally_print(&ld.incr, "incr_");
+    return 0;
+}
+
+/* instance_call sets victim's failing flag (when set >= 0) and returns its Echo count. */
+static uint64_t instance_call(silk_channel *victim, int set)
+{
+    Probe__StatsReply *s = NULL;
+    silk_status st;
+    if (set >= 0) {
+        Probe__SetFailingRequest req = PROBE__SET_FAILING_REQUEST__INIT;
+        req.failing = set != 0;
+        st = probe__probe__call_set_failing(victim, NULL, &req, &s);
+    } else {
+        Probe__StatsRequest req = PROBE__STATS_REQUEST__INIT;
+        st = probe__probe__call_stats(victim, NULL, &req, &s);
+    }
+    uint64_t n = st == SILK_OK ? s->echoes : UINT64_MAX;
+    if (s != NULL)
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+    return n;
+}
+
+/* breaker runs the breaker's life on the channel: the instance at address fails, is left
+ * alone after its failures, gets one probe per open period, and is used again once it
+ * answers. Each phase makes n Echo calls and prints what it saw. */
+static int breaker(silk_channel *ch, const char *address, int n, int open_ms)
+{
+    silk_channel *victim = NULL;
+    if (silk_channel_open(&victim, address) != SILK_OK)
+        return 1;
+    silk_channel_set_breaker(ch, 3, (uint32_t)open_ms);
+    uint64_t base = instance_call(victim, 1);
+    const char *phases[] = {"failing_", "probe_failed_", "healed_still_open_", "closed_"};
+    for (int ph = 0; ph < 4; ph++) {
+        if (ph == 1 || ph == 3)
+            usleep((useconds_t)(open_ms + 300) * 1000);
+        if (ph == 2)
+            instance_call(victim, 0);
+        tally t = {.mu = PTHREAD_MUTEX_INITIALIZER};
+        for (int i = 0; i < n; i++)
+            echo_at(ch, NULL, &t);
+        uint64_t now = instance_call(victim, -1);
+        printf("%sreached=%llu ", phases[ph], (unsigned long long)(now - base));
+        tally_print(&t, phases[ph]);
+        base = now;
+    }
+    silk_channel_close(victim);
+    return 0;
+}
+
+/* instances prints the instances of service the registry lists: "count=N ids=a,b,c". */
+static int instances(const char *service)
+{
+    silk_registry *reg = NULL;
+    silk_instance_list list = {0};
+    if (silk_registry_open(&reg, NULL) != SILK_OK ||
+        silk_registry_resolve(reg, service, &list) != SILK_OK) {
+        silk_registry_close(reg);
+        printf("count=-1\n");
+        return 1;
+    }
+    printf("count=%zu ids=", list.count);
+    for (size_t i = 0; i < list.count; i++)
+        printf("%s%s", i > 0 ? "," : "", list.items[i].id);
+    printf("\n");
+    silk_instance_list_fini(&list);
+    silk_registry_close(reg);
+    return 0;
+}
+
 static void usage(FILE *out)
 {
     fprintf(
@@ -383,7 +630,12 @@ static void usage(FILE *out)
         "  hang wait|incr          one long call, for the test to kill the server\n"
         "  incr N                  N Incr calls\n"
         "  stats                   the instance's counters\n"
-        "  shutdown N              close the channel with N calls in flight\n");
+        "  shutdown N              close the channel with N calls in flight\n"
+        "  spread N [POLICY|-] [TIMEOUT_MS]  N Echo calls, counted by instance\n"
+        "  keys N keyed|business   N Keyed calls, or Echo calls with business ids\n"
+        "  load MS                 Echo and Incr calls from 4 threads for MS ms\n"
+        "  breaker ADDRESS N MS    the breaker of the instance at ADDRESS, open MS ms\n"
+        "  instances               the instances of TARGET in the registry\n");
 }
 
 int main(int argc, char **argv)
@@ -392,6 +644,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (strcmp(argv[2], "instances") == 0)
+        return instances(argv[1]);
     silk_channel *ch = NULL;
     silk_status st = silk_channel_open(&ch, argv[1]);
     if (st != SILK_OK) {
@@ -419,6 +673,15 @@ int main(int argc, char **argv)
         rc = print_stats(ch);
     else if (strcmp(cmd, "shutdown") == 0)
         rc = shutdown_in_flight(&ch, atoi(arg));
+    else if (strcmp(cmd, "spread") == 0)
+        rc = spread(ch, atoi(arg), argc > 4 ? argv[4] : "",
+                    argc > 5 ? (uint32_t)atoi(argv[5]) : 5000);
+    else if (strcmp(cmd, "keys") == 0 && argc > 4)
+        rc = keys(ch, atoi(arg), argv[4]);
+    else if (strcmp(cmd, "load") == 0)
+        rc = run_load(ch, atoi(arg));
+    else if (strcmp(cmd, "breaker") == 0 && argc > 5)
+        rc = breaker(ch, arg, atoi(argv[4]), atoi(argv[5]));
     if (rc == 2)
         usage(stderr);
     silk_channel_close(ch);

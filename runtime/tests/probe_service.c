@@ -14,18 +14,45 @@
 static atomic_uint_fast64_t counter;
 static atomic_uint_fast64_t waits_started;
 static atomic_uint_fast64_t cancels_seen;
+static atomic_uint_fast64_t echoes;
+static atomic_bool failing;
+static const char *instance_id = ""; /* --id */
 
 static silk_status echo(silk_ctx *ctx, const Probe__EchoRequest *req, Probe__EchoReply *resp,
                         void *user)
 {
     (void)user;
+    atomic_fetch_add(&echoes, 1);
+    if (atomic_load(&failing))
+        return silk_ctx_fail(ctx, SILK_UNAVAILABLE, "%s is failing on purpose", instance_id);
     if (req->sleep_ms != 0)
         usleep(req->sleep_ms * 1000u);
     resp->seq = req->seq;
     resp->text = req->text;
     const char *trace = silk_ctx_get(ctx, SILK_MD_TRACE_ID);
     resp->trace_id = silk_ctx_strdup(ctx, trace != NULL ? trace : "");
+    resp->instance = (char *)instance_id;
     return SILK_OK;
+}
+
+/* keyed answers like Echo, with the key as its text. */
+static silk_status keyed(silk_ctx *ctx, const Probe__KeyedRequest *req, Probe__EchoReply *resp,
+                         void *user)
+{
+    Probe__EchoRequest as_echo = PROBE__ECHO_REQUEST__INIT;
+    as_echo.text = req->key;
+    return echo(ctx, &as_echo, resp, user);
+}
+
+static silk_status stats(silk_ctx *ctx, const Probe__StatsRequest *req, Probe__StatsReply *resp,
+                         void *user);
+
+static silk_status set_failing(silk_ctx *ctx, const Probe__SetFailingRequest *req,
+                               Probe__StatsReply *resp, void *user)
+{
+    atomic_store(&failing, req->failing);
+    fprintf(stderr, "probe: failing=%d\n", (int)req->failing);
+    return stats(ctx, NULL, resp, user);
 }
 
 /* hop reports the budget it was given, then what the next hop saw with what is left. */
@@ -100,6 +127,7 @@ static silk_status incr(silk_ctx *ctx, const Probe__IncrRequest *req, Probe__Inc
     (void)ctx;
     (void)user;
     resp->value = atomic_fetch_add(&counter, 1) + 1;
+    resp->instance = (char *)instance_id;
     fprintf(stderr, "probe: incr value=%llu\n", (unsigned long long)resp->value);
     if (req->sleep_ms != 0)
         usleep(req->sleep_ms * 1000u);
@@ -115,6 +143,7 @@ static silk_status stats(silk_ctx *ctx, const Probe__StatsRequest *req, Probe__S
     resp->counter = atomic_load(&counter);
     resp->waits_started = atomic_load(&waits_started);
     resp->cancels_seen = atomic_load(&cancels_seen);
+    resp->echoes = atomic_load(&echoes);
     return SILK_OK;
 }
 
@@ -122,10 +151,11 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: rpc-probe-service [--max-message BYTES] [--max-concurrent N] [--workers N]\n"
-            "                         [--inline]\n"
+            "                         [--inline] [--id INSTANCE_ID]\n"
             "\n"
             "Serves probe.Probe until SIGTERM or SIGINT, at $SILK_LISTEN, registered in\n"
-            "$SILK_REGISTRY. --inline runs its handlers on nng's callback.\n");
+            "$SILK_REGISTRY. --inline runs its handlers on nng's callback. --id sets the\n"
+            "instance id, which Echo, Keyed and Incr replies carry.\n");
 }
 
 int main(int argc, char **argv)
@@ -139,6 +169,8 @@ int main(int argc, char **argv)
             opts.max_concurrent = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
             opts.workers = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--id") == 0 && i + 1 < argc) {
+            opts.instance_id = instance_id = argv[++i];
         } else if (strcmp(argv[i], "--inline") == 0) {
             run_inline = true;
         } else if (strcmp(argv[i], "--help") == 0) {
@@ -153,7 +185,14 @@ int main(int argc, char **argv)
     if (srv == NULL)
         return 1;
     Probe__Probe_Handlers h = {
-        .echo = echo, .hop = hop, .wait = wait_cancel, .incr = incr, .stats = stats};
+        .echo = echo,
+        .hop = hop,
+        .wait = wait_cancel,
+        .incr = incr,
+        .stats = stats,
+        .keyed = keyed,
+        .set_failing = set_failing,
+    };
     silk_status st = probe__probe__serve(srv, &h, NULL);
     if (st == SILK_OK && run_inline)
         st = silk_server_set_inline(srv, probe__probe__silk_desc.name);

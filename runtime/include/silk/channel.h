@@ -25,6 +25,47 @@ typedef struct silk_channel silk_channel;
  * to be closed with silk_channel_close(). */
 silk_status silk_channel_open(silk_channel **chp, const char *target);
 
+/* silk_channel_open_service is silk_channel_open(chp, desc->name) with the policy a service
+ * of that kind wants: SILK_LB_HASH for a WebSocket service (desc->websocket), so that every
+ * call carrying a business id - its own methods', and silk.ws.Hooks' OnOpen, OnMessage and
+ * OnClose made through this channel - reaches the instance that business hashes to. */
+silk_status silk_channel_open_service(silk_channel **chp, const silk_service_desc *desc);
+
+/* silk_lb_policy is how a channel to a service name spreads calls over its live instances.
+ *
+ * - SILK_LB_ROUND_ROBIN (the default): each in turn (weights are not looked at).
+ * - SILK_LB_RANDOM: one drawn at random, in proportion to the instances' weights.
+ * - SILK_LB_HASH: rendezvous (highest random weight) hashing of the call's key over the live
+ *   instances, weighted when weights differ: a key stays on its instance while they stay, and
+ *   when one leaves or joins only the keys it held or takes - about 1/N - move. The key is
+ *   the call's business id (the ctx's "business-id", else the request's business_id field);
+ *   a call without one goes round-robin.
+ *
+ * Whatever the policy, a call of a method with a hash_key (option (silk.hash_key)) whose
+ * request has a value in that field (a string, bytes or an integer; an empty string is no
+ * value) is hashed on that value. The default policy of every channel comes from $SILK_LB
+ * ("round-robin", "random" or "hash"). */
+typedef enum silk_lb_policy {
+    SILK_LB_ROUND_ROBIN = 0,
+    SILK_LB_RANDOM,
+    SILK_LB_HASH,
+} silk_lb_policy;
+
+/* silk_channel_set_policy sets the channel's policy. Set it before the first call, or at any
+ * time: a call uses the policy in force when it starts. SILK_INVALID_ARGUMENT for an unknown
+ * policy. */
+silk_status silk_channel_set_policy(silk_channel *ch, silk_lb_policy policy);
+
+/* silk_channel_set_breaker sets the channel's circuit breaker: after `failures` failures in
+ * a row of one instance (a connection refused or lost, an UNAVAILABLE answer, a deadline that
+ * passed while the instance sent nothing on that connection) it is skipped for open_ms; then
+ * the next call picked for it goes through alone as a probe: an answer closes the breaker, a
+ * failure or silence keeps it open for another open_ms. While every instance's breaker is
+ * open, calls fail at once with SILK_UNAVAILABLE saying so. failures 0 turns it off. The
+ * defaults are 3 and 60000 ms, or $SILK_BREAKER_FAILURES and $SILK_BREAKER_OPEN_MS. A channel
+ * to an address has no breaker. */
+silk_status silk_channel_set_breaker(silk_channel *ch, unsigned failures, uint32_t open_ms);
+
 /* silk_channel_close fails every call still in flight on the channel with SILK_CANCELLED,
  * waits for their completions, closes its connections and frees it. It must not be called
  * from a completion callback. NULL is ignored. */
@@ -40,11 +81,22 @@ silk_status silk_channel_add_interceptor(silk_channel *ch, const silk_intercepto
  * when unset). When the ctx has no business id and req has a non-empty string field named
  * business_id, it travels as the call's "business-id". On SILK_OK *resp is a new message of
  * method->output that the caller frees with protobuf_c_message_free_unpacked(*resp, NULL); on
- * failure *resp is NULL and, when ctx is not NULL, silk_ctx_message(ctx) says why. The call
- * is sent at most once. It blocks the calling thread, so a handler may make nested calls with
- * it, but a completion callback (or any other code on nng's threads) must not. */
+ * failure *resp is NULL and, when ctx is not NULL, silk_ctx_message(ctx) says why. It blocks the
+ * calling thread, so a handler may make nested calls with it, but a completion callback (or any
+ * other code on nng's threads) must not. */
 silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                       const ProtobufCMessage *req, ProtobufCMessage **resp);
+
+/* Failover. On a channel to a service name a call goes to the instance the policy picks
+ * (see silk_lb_policy) among those whose breaker is not open, passing over those whose
+ * connection was lost lately while others are up. A call of an idempotent method (option
+ * (silk.idempotent)) that fails with SILK_UNAVAILABLE (refused, lost, the server stopping) or
+ * with SILK_RESOURCE_EXHAUSTED from the server's concurrency limit (refused before it ran) is
+ * sent again to another instance, up to its retries (3 when unset), 50 ms apart, within its
+ * deadline. A call of any other method is executed at most once: it is never re-sent after
+ * its request was queued on a connection; only a call that could not be queued at all (the
+ * instance picked is backing off after failed dials, or its connection closed just then) is
+ * given to another instance at once. */
 
 /* silk_call_cb is the completion of an asynchronous call: st and, on SILK_OK, resp (the
  * callback's to free with protobuf_c_message_free_unpacked) and message ("" on success).
