@@ -404,7 +404,8 @@ int silk_ctl_main(int argc, char **argv, const silk_service_desc *const *service
     if (timeout_ms > 0)
         silk_ctx_set_timeout(ctx, (uint32_t)timeout_ms);
     silk_channel *ch = NULL;
-    st = silk_channel_open(&ch, target ? target : services[svc_index]->name);
+    st = target != NULL ? silk_channel_open(&ch, target)
+                        : silk_channel_open_service(&ch, services[svc_index]);
     if (st == SILK_OK)
         st = silk_call(ch, ctx, m, req, &resp);
     protobuf_c_message_free_unpacked(req, NULL);

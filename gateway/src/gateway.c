@@ -510,7 +510,7 @@ int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *serv
         goto out;
     }
     for (size_t i = 0; i < n_services; i++) {
-        silk_status st = silk_channel_open(&gw.channels[i], services[i]->name);
+        silk_status st = silk_channel_open_service(&gw.channels[i], services[i]);
         if (st != SILK_OK) {
             silk_log(SILK_LOG_ERROR, LOG, "cannot open a channel service=%s status=%s",
                      services[i]->name, silk_status_str(st));

@@ -217,6 +217,19 @@ static silk__parked *take_due(silk_channel *ch, int64_t now, int64_t *next)
     return due;
 }
 
+/* on_registry_change is the registry's watch: the service's instances changed, so the
+ * channel's thread reads them at once rather than at its next poll. */
+static void on_registry_change(void *arg, const char *service, const silk_instance_list *now)
+{
+    silk_channel *ch = arg;
+    (void)service;
+    (void)now;
+    pthread_mutex_lock(&ch->mu);
+    ch->resolve_now = true;
+    pthread_cond_signal(&ch->resolver_cv);
+    pthread_mutex_unlock(&ch->mu);
+}
+
 /* channel_main reads the registry every RESOLVE_EVERY_MS (at once when a call asks) for a
  * channel to a name, and sends parked calls when they are due. */
 static void *channel_main(void *arg)
@@ -695,6 +708,12 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
             return SILK_RESOURCE_EXHAUSTED;
         }
         ch->resolver_running = true;
+        /* The poll stays the backstop: a watch is a hint to read now. */
+        silk_status wst = silk_registry_watch(ch->reg, ch->target, on_registry_change, ch,
+                                              &ch->watch_id);
+        if (wst != SILK_OK)
+            silk_log(SILK_LOG_WARN, "channel", "cannot watch the registry service=%s status=%s",
+                     ch->target, silk_status_str(wst));
     }
     *chp = ch;
     return SILK_OK;
@@ -714,6 +733,8 @@ void silk_channel_close(silk_channel *ch)
 {
     if (ch == NULL)
         return;
+    if (ch->watch_id != 0)
+        silk_registry_unwatch(ch->reg, ch->watch_id); /* never with ch->mu held: it takes it */
     pthread_mutex_lock(&ch->mu);
     ch->closing = true;
     pthread_cond_signal(&ch->resolver_cv);

@@ -82,7 +82,9 @@ struct silk_channel {
      * ever waits for the registry's I/O on the caller's thread (a gateway's event loop). */
     pthread_t resolver;
     bool resolver_running;
-    pthread_cond_t resolver_cv; /* wakes the resolver early: a call found no instance */
+    pthread_cond_t resolver_cv; /* wakes the resolver early: a call found no instance, or the
+                                   registry's watch saw a change */
+    uint64_t watch_id;          /* the registry watch that wakes it; 0: none */
 
     /* Under mu. */
     bool closing;

@@ -26,7 +26,7 @@ int main(int argc, char **argv)
         return 2;
     }
     silk_channel *ch = NULL;
-    silk_status st = silk_channel_open(&ch, wstest__ws_test__silk_desc.name);
+    silk_status st = silk_channel_open_service(&ch, &wstest__ws_test__silk_desc);
     silk_ctx *ctx = silk_ctx_new();
     if (st == SILK_OK && ctx == NULL)
         st = SILK_RESOURCE_EXHAUSTED;

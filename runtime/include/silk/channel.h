@@ -18,8 +18,9 @@ typedef struct silk_channel silk_channel;
 /* silk_channel_open makes a channel to target: a service's full name ("wstest.WsTest"),
  * resolved through the registry ($SILK_REGISTRY or the file default), or an nng address
  * ("tcp://127.0.0.1:7000", "ipc:///tmp/x"). A channel to a name reads the registry once here
- * and then on a thread of its own, every second or at once when a call finds no instance:
- * calls never wait for the registry's I/O. Connecting is lazy: a channel opened before its
+ * and then on a thread of its own, every second, and at once when a call finds no instance or
+ * the registry's watch reports a change (silk_registry_watch): calls never wait for the
+ * registry's I/O. Connecting is lazy: a channel opened before its
  * service is up works once the service is up (and the registry has been read again). Returns
  * SILK_INVALID_ARGUMENT for an empty or malformed target. On success *chp is the caller's,
  * to be closed with silk_channel_close(). */
