@@ -709,8 +709,8 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
         }
         ch->resolver_running = true;
         /* The poll stays the backstop: a watch is a hint to read now. */
-        silk_status wst = silk_registry_watch(ch->reg, ch->target, on_registry_change, ch,
-                                              &ch->watch_id);
+        silk_status wst =
+            silk_registry_watch(ch->reg, ch->target, on_registry_change, ch, &ch->watch_id);
         if (wst != SILK_OK)
             silk_log(SILK_LOG_WARN, "channel", "cannot watch the registry service=%s status=%s",
                      ch->target, silk_status_str(wst));
