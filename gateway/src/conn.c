@@ -38,9 +38,12 @@
 /* How long a hook that answered UNIMPLEMENTED is left alone, in milliseconds. */
 #define HOOK_RETRY_MS 60000
 
-/* OnMessage calls in flight for one session; more messages wait in the session's backlog,
- * and the gateway stops reading from the session until replies come back. */
-#define MAX_MESSAGE_HOOKS 16
+/* OnMessage calls in flight for one session. One, so that a session's messages reach the
+ * service, and its replies come back, in the order the client sent them, as a WebSocket
+ * handler in Silky sees them; more messages wait in the session's backlog, and the gateway
+ * stops reading from the session while it is full. Allowing more would need the replies put
+ * back in order here. */
+#define MAX_MESSAGE_HOOKS 1
 
 /* The most subprotocols of a client that OnOpen is told of. */
 #define MAX_SUBPROTOCOLS 16
@@ -819,7 +822,6 @@ static void message_done(call *k)
     if (c == NULL)
         return;
     c->hook_calls--;
-    start_backlog(c);
     const Silk__Ws__MessageReply *r = (const void *)k->resp;
     if (k->st == SILK_OK && r->data.len > 0 && c->ws != NULL) {
         if (silk__gw_ws_send(c->ws, r->binary, r->data.data, r->data.len) ==
@@ -829,6 +831,7 @@ static void message_done(call *k)
                      c->session_id);
         }
     }
+    start_backlog(c); /* after the reply is queued: replies keep the messages' order */
     conn_drive(c);
 }
 
