@@ -99,12 +99,18 @@ class Stack:
                  p.text(), what="SessionManager")
         return p
 
-    def service(self, name):
-        p = Proc([os.path.join(BIN, name)], self.dir.name, name)
+    def instances(self, service):
+        """The instances of a service in the registry directory."""
+        d = os.path.join(self.dir.name, "registry", service)
+        return [f for f in os.listdir(d) if not f.startswith(".")] if os.path.isdir(d) else []
+
+    def service(self, name, label=None):
+        """Starts a WsTest service; label names its log when one binary runs more than once."""
+        before = len(self.instances("wstest.WsTest"))
+        p = Proc([os.path.join(BIN, name)], self.dir.name, label or name)
         self.procs.append(p)
-        wait_for(lambda: os.path.isdir(os.path.join(self.dir.name, "registry")) and any(
-            "WsTest" in f for f in os.listdir(os.path.join(self.dir.name, "registry"))),
-            what=f"{name} registered")
+        wait_for(lambda: len(self.instances("wstest.WsTest")) > before,
+                 what=f"{name} registered")
         time.sleep(0.2)
         return p
 
@@ -561,6 +567,37 @@ class Scale(unittest.TestCase):
         finally:
             codes = stack.close()
         self.assertEqual(codes, [0, 0])
+
+    def test_hooks_hash_routed_by_business_id(self):
+        # Two instances serve the hooks: every session of a business reaches the same one.
+        stack = Stack()
+        try:
+            a = stack.service("silk-gateway-hooks", label="hooks-a")
+            b = stack.service("silk-gateway-hooks", label="hooks-b")
+            gw = stack.gateway()
+            businesses = [f"biz{i}" for i in range(20)]
+            for bid in businesses:
+                for _ in range(2):
+                    c = Conn(gw.port, f"/api/wstest?businessId={bid}")
+                    self.assertEqual(c.status, 101)
+                    c.send(client_frame(1, b"x"))
+                    self.assertTrue(c.text().startswith(f"reply:x;bid={bid};"))
+                    c.close()
+            wait_for(lambda: a.text().count("onclose") + b.text().count("onclose") == 40,
+                     what="every OnClose")
+            owner = {}
+            for name, proc in (("a", a), ("b", b)):
+                for line in proc.text().splitlines():
+                    m = re.match(r"on(open|close) session_id=\S+ business_id=(\S+)", line)
+                    if m:
+                        owner.setdefault(m.group(2), set()).add(name)
+            self.assertEqual(set(owner), set(businesses))
+            self.assertEqual({k: len(v) for k, v in owner.items()}, {k: 1 for k in businesses})
+            # 20 businesses all on one of two instances would be a 1 in 500,000 chance.
+            self.assertEqual(set().union(*owner.values()), {"a", "b"})
+        finally:
+            codes = stack.close()
+        self.assertEqual(codes, [0, 0, 0])
 
     def test_1000_sessions(self):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
