@@ -267,6 +267,17 @@ static int start_open(conn *c, const char *bid)
     return 0;
 }
 
+/* open_close_code returns the code to close a session with that OnOpen asked for: 0 for none,
+ * and 1008 in place of a code no server may send. */
+static uint16_t open_close_code(uint32_t code)
+{
+    if (code == 0 || silk__gw_ws_close_code_sendable(code))
+        return (uint16_t)code;
+    silk_log(SILK_LOG_WARN, LOG, "OnOpen chose a close code no server may send code=%u: 1008",
+             (unsigned)code);
+    return 1008;
+}
+
 /* UNIMPLEMENTED and UNAVAILABLE from OnOpen (no hooks, or no instance to ask) open the session
  * as if there were no hooks; another error refuses it. */
 void silk__gw_upgrade_open_done(call *k)
@@ -278,8 +289,7 @@ void silk__gw_upgrade_open_done(call *k)
     int rv;
     if (k->st == SILK_OK) {
         const Silk__Ws__OpenReply *r = (const void *)k->resp;
-        rv = finish_open(c, r->subprotocol, r->close_code > 0xffff ? 1008 : (uint16_t)r->close_code,
-                         r->close_reason);
+        rv = finish_open(c, r->subprotocol, open_close_code(r->close_code), r->close_reason);
     } else if (k->st == SILK_UNIMPLEMENTED || k->st == SILK_UNAVAILABLE) {
         rv = finish_open(c, NULL, 0, NULL);
     } else {
