@@ -65,6 +65,8 @@ typedef struct silk__gw_backlog {
     ProtobufCMessage *req;
 } silk__gw_backlog;
 
+/* A client connection: HTTP requests one after another, until an upgrade makes it a WebSocket
+ * session. Only its loop touches it. */
 struct silk__gw_conn {
     silk__gw_loop *loop;
     int fd;
@@ -78,11 +80,11 @@ struct silk__gw_conn {
     size_t in_len, in_off;
     char *out; /* an HTTP response being written */
     size_t out_len, out_off;
-    bool close_after;      /* close once out is written */
-    bool continued;        /* "100 Continue" was sent for the current request */
-    ev_tstamp req_start;   /* when the current request was complete, for its latency */
-    const char *req_route; /* the current request's route, for metrics */
-    silk__gw_call *call;
+    bool close_after;        /* close once out is written */
+    bool continued;          /* "100 Continue" was sent for the current request */
+    ev_tstamp req_start;     /* when the current request was complete, for its latency */
+    const char *req_route;   /* the current request's route, for metrics */
+    silk__gw_call *call;     /* the call (or OnOpen) the current request waits for */
     silk__gw_health *health; /* a deep health check in flight */
     silk__gw_ws *ws;
     char *business_id;                            /* the session's */
