@@ -20,6 +20,7 @@
 
 #include "gateway.h"
 #include "loop.h"
+#include "ws.h"
 
 #define LOG "gateway"
 
@@ -202,10 +203,7 @@ silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *
 silk_status silk__gw_close_session(silk__gw *gw, const char *session_id, uint16_t code,
                                    const char *reason)
 {
-    /* RFC 6455 7.4: 1000-1003, 1007-1011 are for endpoints to send; 3000-4999 for uses. */
-    bool valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
-                 (code >= 3000 && code <= 4999);
-    if (!valid)
+    if (!silk__gw_ws_close_code_sendable(code))
         return SILK_INVALID_ARGUMENT;
     if (strlen(session_id) > SILK__GW_SESSION_ID_MAX)
         return SILK_NOT_FOUND;

@@ -1,4 +1,5 @@
-/* loop.h - a gateway loop and its client connections: what gateway.c and conn.c share. */
+/* loop.h - a gateway loop and its client connections: what gateway.c and the connection's files
+ * (conn_internal.h) share. */
 #ifndef SILK_GATEWAY_LOOP_H
 #define SILK_GATEWAY_LOOP_H
 
@@ -76,7 +77,8 @@ void silk__gw_loop_push(silk__gw_loop *l, silk__gw_cmd *k);
 /* silk__gw_loop_find_conn returns l's connection of a session, or NULL; on l's thread. */
 silk__gw_conn *silk__gw_loop_find_conn(silk__gw_loop *l, const char *session_id);
 
-/* --- conn.c: every function below runs on the connection's loop --- */
+/* --- conn.c (silk__gw_conn_call_done: http_call.c): every function below runs on the
+ * connection's loop --- */
 
 /* silk__gw_conn_open starts serving an accepted, non-blocking socket; NULL when memory is
  * exhausted (the caller closes fd then). */

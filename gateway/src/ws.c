@@ -364,6 +364,12 @@ int silk__gw_ws_ping(silk__gw_ws *ws)
     return queue(ws, WSLAY_PING, NULL, 0);
 }
 
+bool silk__gw_ws_close_code_sendable(uint32_t code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+           (code >= 3000 && code <= 4999);
+}
+
 int silk__gw_ws_close(silk__gw_ws *ws, uint16_t code, const char *reason)
 {
     if (ws->closing || (ws->ctx != NULL && wslay_event_get_close_sent(ws->ctx)))

@@ -64,6 +64,10 @@ int silk__gw_ws_send(silk__gw_ws *ws, int binary, const void *data, size_t len);
 /* silk__gw_ws_ping queues a ping. It returns 0, or SILK__GW_WS_ERR_*. */
 int silk__gw_ws_ping(silk__gw_ws *ws);
 
+/* silk__gw_ws_close_code_sendable tells whether a server may send code in a close frame
+ * (RFC 6455 7.4): 1000-1003 and 1007-1011 for endpoints, 3000-4999 for uses. */
+bool silk__gw_ws_close_code_sendable(uint32_t code);
+
 /* silk__gw_ws_close closes the session with code and reason (cut to 123 bytes): it stops taking
  * messages, sends the close frame after the messages already queued, and the connection
  * finishes when the client answers. It returns 0, or SILK__GW_WS_ERR_CLOSING when the session

@@ -402,6 +402,14 @@ class Hooks(unittest.TestCase):
         self.assertEqual(c.close_code(), 1008)
         c.close()
 
+    def test_refusal_with_a_code_no_endpoint_may_send(self):
+        c = Conn(self.gw.port, "/api/wstest?businessId=kick1005")
+        self.assertEqual(c.status, 101)
+        self.assertEqual(c.close_code(), 1008)
+        c.close()
+        wait_for(lambda: "OnOpen chose a close code no server may send" in self.gw.text(),
+                 what="the gateway's warning")
+
     def test_reply_subprotocol_and_close(self):
         async def scenario():
             async with websockets.connect(self.url("h1"), subprotocols=["chat.v1", "chat.v2"],

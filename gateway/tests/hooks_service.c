@@ -1,9 +1,10 @@
 /* hooks_service.c - silk-gateway-hooks: a WsTest with silk.ws.Hooks, for the gateway's tests.
  *
- * OnOpen refuses business "deny" (PERMISSION_DENIED), closes business "kick" with 1008, and
- * chooses "chat.v2" when the client offers it; OnMessage answers "reply:<msg>;bid=<business-id
- * metadata>;sid=<session-id metadata>" (binary messages come back as they are, and "silent"
- * gets no reply); every hook prints a line on standard output for the test to read. */
+ * OnOpen refuses business "deny" (PERMISSION_DENIED), closes business "kick" with 1008 and
+ * "kick1005" with 1005 (a code the gateway must not send), and chooses "chat.v2" when the
+ * client offers it; OnMessage answers "reply:<msg>;bid=<business-id metadata>;sid=<session-id
+ * metadata>" (binary messages come back as they are, and "silent" gets no reply); every hook
+ * prints a line on standard output for the test to read. */
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +50,8 @@ static silk_status on_open(silk_ctx *ctx, const Silk__Ws__OpenRequest *req,
         resp->close_code = 1008;
         resp->close_reason = "kicked";
     }
+    if (strcmp(req->business_id, "kick1005") == 0)
+        resp->close_code = 1005; /* a code no endpoint may send */
     for (size_t i = 0; i < req->n_subprotocols; i++)
         if (strcmp(req->subprotocols[i], "chat.v2") == 0)
             resp->subprotocol = "chat.v2";

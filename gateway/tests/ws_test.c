@@ -401,6 +401,19 @@ static void test_close_after_messages(void **state)
     close_fixture(f);
 }
 
+/* The codes a server may send: RFC 6455 7.4's, never 1004-1006, 1015 or one above 0xffff. */
+static void test_close_code_sendable(void **state)
+{
+    (void)state;
+    static const uint32_t ok[] = {1000, 1001, 1003, 1007, 1008, 1011, 3000, 4999};
+    static const uint32_t bad[] = {0,    999,  1004, 1005, 1006,
+                                   1012, 1015, 2999, 5000, 0x10000 + 1000};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        assert_true(silk__gw_ws_close_code_sendable(ok[i]));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(silk__gw_ws_close_code_sendable(bad[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,7 +421,7 @@ int main(void)
         cmocka_unit_test(test_client_closes),         cmocka_unit_test(test_server_closes),
         cmocka_unit_test(test_protocol_errors),       cmocka_unit_test(test_pending_bytes_and_eof),
         cmocka_unit_test(test_hibernate_and_wake),    cmocka_unit_test(test_queue_limit),
-        cmocka_unit_test(test_close_after_messages),
+        cmocka_unit_test(test_close_after_messages),  cmocka_unit_test(test_close_code_sendable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
