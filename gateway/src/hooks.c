@@ -244,6 +244,8 @@ static void message_done(call *k)
     if (c == NULL)
         return;
     c->hook_calls--;
+    if (k->st == SILK_UNIMPLEMENTED)
+        silk__gw_hook_backlog_free(c); /* no OnMessage: what waits has nowhere to go */
     const Silk__Ws__MessageReply *r = (const void *)k->resp;
     if (k->st == SILK_OK && r->data.len > 0 && c->ws != NULL)
         silk__gw_conn_ws_send(c, r->binary, r->data.data, r->data.len);
