@@ -1,6 +1,7 @@
 /* server.c - a silk server's life: listen, accept, register and heartbeat, stop and drain. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@
 /* How long a stopping server lets calls in flight finish, and then lets answers go out. */
 #define GRACE_MS 5000
 #define FLUSH_MS 1000
+/* How often silk_server_run looks at its signal pipe even without a wake-up. */
+#define SIGNAL_POLL_MS 1000
 
 /* ============================== configuration ============================== */
 
@@ -564,12 +567,22 @@ static void unwatch_signals(signal_watch *w)
 }
 
 /* wait_for_signal blocks until SIGTERM or SIGINT and returns it, then puts the previous
- * handlers back. */
+ * handlers back. It waits in poll(), with a timeout, rather than in a blocking read():
+ * ThreadSanitizer defers a signal handler while its thread is in an interceptor it does not
+ * count as blocking (read is one, poll is not), and SA_RESTART then restarts the read, so the
+ * handler that would end it never ran and the process did not exit on SIGTERM. The timeout
+ * bounds the wait for any runtime that defers handlers that way. */
 static int wait_for_signal(signal_watch *w)
 {
     unsigned char b = 0;
-    while (read(w->fds[0], &b, 1) < 0 && errno == EINTR)
-        ;
+    for (;;) {
+        struct pollfd pfd = {.fd = w->fds[0], .events = POLLIN};
+        int n = poll(&pfd, 1, SIGNAL_POLL_MS);
+        if (n > 0 && read(w->fds[0], &b, 1) == 1)
+            break;
+        if (n < 0 && errno != EINTR)
+            break; /* cannot happen with a valid pipe; stop rather than spin */
+    }
     unwatch_signals(w);
     return b;
 }
