@@ -89,6 +89,72 @@ static void call_done(silk_server *srv)
     }
 }
 
+/* ============================== refusals ============================== */
+
+/* tell runs the server's afters for a call that did not reach its handler - refused, or
+ * dropped - with its status and message (no before ran; there is no request or response), on
+ * this thread. h is the call's header when it could be decoded, m its method when hosted, ctx
+ * its ctx when made (else one is made from h for the afters). */
+static void tell(silk_server *srv, const Silk__Rpc__RequestHeader *h, const silk_method_desc *m,
+                 silk_ctx *ctx, int64_t received_us, silk_status st, const char *msg)
+{
+    if (srv->chain.n == 0)
+        return;
+    silk_ctx *own = NULL;
+    if (ctx == NULL && h != NULL)
+        ctx = own = silk__ctx_from_header(h, received_us);
+    const silk_method_desc unknown = {.name = "",
+                                      .path = h != NULL && h->method != NULL ? h->method : ""};
+    silk_call_info info = {.server = true,
+                           .method = m != NULL ? m : &unknown,
+                           .ctx = ctx,
+                           .target = srv->address,
+                           .trace_id = silk_ctx_get(ctx, SILK_MD_TRACE_ID),
+                           .status = st,
+                           .message = msg,
+                           .elapsed_us = silk__now_us() - received_us};
+    silk__chain_after(&srv->chain, srv->chain.n, &info, NULL);
+    silk_ctx_free(own);
+}
+
+/* refuse answers a call refused before its handler would run, after telling the server's
+ * interceptors (see tell). */
+static void refuse(sconn *sc, uint64_t id, const Silk__Rpc__RequestHeader *h,
+                   const silk_method_desc *m, silk_ctx *ctx, int64_t received_us, silk_status st,
+                   const char *msg)
+{
+    tell(sc->srv, h, m, ctx, received_us, st, msg);
+    reply(sc, id, st, msg, NULL);
+}
+
+/* tell_frame is tell for a request still in its frame: its header is decoded only when there
+ * are interceptors to tell. */
+static void tell_frame(silk_server *srv, const silk__frame *f, int64_t received_us, silk_status st,
+                       const char *msg)
+{
+    if (srv->chain.n == 0)
+        return;
+    Silk__Rpc__RequestHeader *h = NULL;
+    const hosted *svc;
+    const silk_method_desc *m = NULL;
+    if (f->header != NULL) {
+        h = silk__rpc__request_header__unpack(NULL, f->header_len, f->header);
+        if (h != NULL && !silk__server_find(srv, h->method, &svc, &m))
+            m = NULL;
+    }
+    tell(srv, h, m, NULL, received_us, st, msg);
+    if (h != NULL)
+        silk__rpc__request_header__free_unpacked(h, NULL);
+}
+
+/* refuse_frame answers a request still in its frame (on nng's receive callback), after
+ * telling the server's interceptors. */
+static void refuse_frame(sconn *sc, const silk__frame *f, silk_status st, const char *msg)
+{
+    tell_frame(sc->srv, f, silk__now_us(), st, msg);
+    reply(sc, f->call_id, st, msg, NULL);
+}
+
 /* ============================== on a worker ============================== */
 
 static bool token_ok(const silk_server *srv, const char *token)
@@ -105,19 +171,23 @@ static bool token_ok(const silk_server *srv, const char *token)
 }
 
 /* invoke runs the handler of method with the request's payload and answers the call. */
-static void invoke(call_job *cj, silk_ctx *ctx, const hosted *svc, const silk_method_desc *m)
+static void invoke(call_job *cj, const Silk__Rpc__RequestHeader *h, silk_ctx *ctx,
+                   const hosted *svc, const silk_method_desc *m)
 {
     const uint8_t *payload = cj->data + cj->hlen;
     ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, cj->plen, payload);
     if (req == NULL) {
         silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "cannot decode the request as %s",
                       m->input->name);
-        reply(cj->sc, cj->id, SILK_INVALID_ARGUMENT, silk_ctx_message(ctx), NULL);
+        refuse(cj->sc, cj->id, h, m, ctx, cj->received_us, SILK_INVALID_ARGUMENT,
+               silk_ctx_message(ctx));
         return;
     }
     ProtobufCMessage *resp = calloc(1, m->output->sizeof_message);
     silk_status st = SILK_RESOURCE_EXHAUSTED;
-    if (resp != NULL) {
+    if (resp == NULL) {
+        refuse(cj->sc, cj->id, h, m, ctx, cj->received_us, st, "out of memory");
+    } else {
         protobuf_c_message_init(m->output, resp);
         silk__ctx_set_service(ctx, svc->desc);
         silk__ctx_set_cancel_flag(ctx, &cj->cancelled);
@@ -142,7 +212,7 @@ static void invoke(call_job *cj, silk_ctx *ctx, const hosted *svc, const silk_me
             silk__chain_after(&srv->chain, ran, &info, st == SILK_OK ? resp : NULL);
         }
     }
-    if (!atomic_load(&cj->cancelled)) /* else the caller has stopped listening */
+    if (resp != NULL && !atomic_load(&cj->cancelled)) /* else the caller stopped listening */
         reply(cj->sc, cj->id, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
     free(resp); /* the handler's fields point to the request, the ctx or static memory */
     protobuf_c_message_free_unpacked(req, NULL);
@@ -155,31 +225,34 @@ static silk_status handle(call_job *cj, const char **path)
     silk_server *srv = cj->sc->srv;
     Silk__Rpc__RequestHeader *h = silk__rpc__request_header__unpack(NULL, cj->hlen, cj->data);
     if (h == NULL) {
-        reply(cj->sc, cj->id, SILK_INVALID_ARGUMENT, "cannot decode the request header", NULL);
+        refuse(cj->sc, cj->id, NULL, NULL, NULL, cj->received_us, SILK_INVALID_ARGUMENT,
+               "cannot decode the request header");
         return SILK_INVALID_ARGUMENT;
     }
     *path = "";
     silk_status st = SILK_OK;
     const hosted *svc;
-    const silk_method_desc *m;
+    const silk_method_desc *m = NULL;
     silk_ctx *ctx = NULL;
     char msg[300];
     if (!token_ok(srv, h->token)) {
         st = SILK_UNAUTHENTICATED;
-        reply(cj->sc, cj->id, st, "missing or wrong cluster token", NULL);
+        refuse(cj->sc, cj->id, h, NULL, NULL, cj->received_us, st,
+               "missing or wrong cluster token");
     } else if (!silk__server_find(srv, h->method, &svc, &m)) {
         st = SILK_UNIMPLEMENTED;
         snprintf(msg, sizeof msg, "unknown method %.200s", h->method);
-        reply(cj->sc, cj->id, st, msg, NULL);
+        refuse(cj->sc, cj->id, h, NULL, NULL, cj->received_us, st, msg);
     } else if ((ctx = silk__ctx_from_header(h, cj->received_us)) == NULL) {
         st = SILK_RESOURCE_EXHAUSTED;
-        reply(cj->sc, cj->id, st, "out of memory", NULL);
+        refuse(cj->sc, cj->id, h, m, NULL, cj->received_us, st, "out of memory");
     } else if (h->budget_us != 0 && silk_ctx_remaining_us(ctx) == 0) {
         st = SILK_DEADLINE_EXCEEDED;
-        reply(cj->sc, cj->id, st, "the deadline passed before the call started", NULL);
+        refuse(cj->sc, cj->id, h, m, ctx, cj->received_us, st,
+               "the deadline passed before the call started");
     } else {
         *path = m->path;
-        invoke(cj, ctx, svc, m);
+        invoke(cj, h, ctx, svc, m);
     }
     silk_ctx_free(ctx);
     silk__rpc__request_header__free_unpacked(h, NULL);
@@ -191,9 +264,13 @@ static void run_call(silk__job *job)
     call_job *cj = (call_job *)job;
     silk_server *srv = cj->sc->srv;
     if (atomic_load(&cj->cancelled)) {
+        silk__frame f = {.call_id = cj->id, .header = cj->data, .header_len = cj->hlen};
+        tell_frame(srv, &f, cj->received_us, SILK_CANCELLED, "cancelled before it ran");
         silk_log(SILK_LOG_DEBUG, "server", "call dropped: cancelled before it ran id=%llu",
                  (unsigned long long)cj->id);
     } else if (atomic_load(&srv->abandon)) {
+        silk__frame f = {.call_id = cj->id, .header = cj->data, .header_len = cj->hlen};
+        tell_frame(srv, &f, cj->received_us, SILK_UNAVAILABLE, "the server is shutting down");
         reply(cj->sc, cj->id, SILK_UNAVAILABLE, "the server is shutting down", NULL);
     } else {
         const char *path = "";
@@ -242,17 +319,16 @@ static void take_call(sconn *sc, const silk__frame *f)
     silk_server *srv = sc->srv;
     if (atomic_fetch_add(&srv->inflight, 1) >= srv->max_concurrent) {
         call_done(srv);
-        reply(sc, f->call_id, SILK_RESOURCE_EXHAUSTED, SILK__MSG_BUSY, NULL);
+        refuse_frame(sc, f, SILK_RESOURCE_EXHAUSTED, SILK__MSG_BUSY);
         return;
     }
     call_job *cj = NULL;
     if (atomic_load(&srv->stopping)) {
-        reply(sc, f->call_id, SILK_UNAVAILABLE, "the server is shutting down", NULL);
+        refuse_frame(sc, f, SILK_UNAVAILABLE, "the server is shutting down");
     } else if (f->payload_len > srv->max_message) {
-        reply(sc, f->call_id, SILK_RESOURCE_EXHAUSTED, "the request exceeds the message limit",
-              NULL);
+        refuse_frame(sc, f, SILK_RESOURCE_EXHAUSTED, "the request exceeds the message limit");
     } else if ((cj = malloc(sizeof *cj + f->header_len + f->payload_len)) == NULL) {
-        reply(sc, f->call_id, SILK_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        refuse_frame(sc, f, SILK_RESOURCE_EXHAUSTED, "out of memory");
     }
     if (cj == NULL) {
         call_done(srv);
@@ -274,7 +350,7 @@ static void take_call(sconn *sc, const silk__frame *f)
         return;
     }
     if (!silk__pool_push(srv->pool, &cj->job)) { /* the server stopped meanwhile */
-        reply(sc, f->call_id, SILK_UNAVAILABLE, "the server is shutting down", NULL);
+        refuse_frame(sc, f, SILK_UNAVAILABLE, "the server is shutting down");
         calls_remove(sc, cj);
         silk__conn_rele(&sc->conn);
         free(cj);
@@ -302,9 +378,9 @@ static void on_frame(silk__conn *c, const silk__frame *f)
 
 static void on_too_big(silk__conn *c, const silk__frame *f)
 {
-    if (f->kind == SILK__FRAME_REQUEST)
-        reply((sconn *)c, f->call_id, SILK_RESOURCE_EXHAUSTED,
-              "the request exceeds the message limit", NULL);
+    if (f->kind == SILK__FRAME_REQUEST) /* its header is not read: the method is unknown */
+        refuse_frame((sconn *)c, f, SILK_RESOURCE_EXHAUSTED,
+                     "the request exceeds the message limit");
 }
 
 /* on_closed cancels every call of the connection: no answer can reach its caller now, so

@@ -57,9 +57,10 @@ silk_status silk_server_set_inline(silk_server *srv, const char *service);
 
 /* silk_server_add_interceptor appends a copy of ic to the server's chain (see
  * interceptor.h): its hooks run around every handler, on the thread that runs it. Calls
- * refused before their handler would run (token, method, deadline, payload, concurrency)
- * do not reach them. SILK_FAILED_PRECONDITION once the server has started,
- * SILK_INVALID_ARGUMENT when ic has neither hook. */
+ * refused before their handler would run (token, method, deadline, payload, size,
+ * concurrency, stopping) or dropped as cancelled before it ran reach the afters alone, with
+ * their status. SILK_FAILED_PRECONDITION once the server has started, SILK_INVALID_ARGUMENT
+ * when ic has neither hook. */
 silk_status silk_server_add_interceptor(silk_server *srv, const silk_interceptor *ic);
 
 /* silk_server_start listens, registers every hosted service and starts serving in the
