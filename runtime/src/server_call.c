@@ -314,7 +314,7 @@ static bool runs_inline(const silk_server *srv, const silk__frame *f)
 
 /* take_call queues a request for a worker, runs it here when its service is inline, or
  * refuses it at once. */
-static void take_call(sconn *sc, const silk__frame *f)
+static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
 {
     silk_server *srv = sc->srv;
     if (atomic_fetch_add(&srv->inflight, 1) >= srv->max_concurrent) {
@@ -338,7 +338,7 @@ static void take_call(sconn *sc, const silk__frame *f)
     cj->sc = sc;
     atomic_init(&cj->cancelled, false);
     cj->id = f->call_id;
-    cj->received_us = silk__now_us();
+    cj->received_us = now_us;
     cj->hlen = f->header_len;
     cj->plen = f->payload_len;
     memcpy(cj->data, f->header, f->header_len);
@@ -361,9 +361,11 @@ static void take_call(sconn *sc, const silk__frame *f)
 static void on_frame(silk__conn *c, const silk__frame *f)
 {
     sconn *sc = (sconn *)c;
+    int64_t now = silk__now_us();
+    atomic_store_explicit(&sc->last_rx_us, now, memory_order_relaxed); /* not idle */
     switch (f->kind) {
     case SILK__FRAME_REQUEST:
-        take_call(sc, f);
+        take_call(sc, f, now);
         break;
     case SILK__FRAME_CANCEL:
         cancel(sc, f->call_id);
