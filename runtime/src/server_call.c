@@ -1,4 +1,5 @@
 /* server_call.c - a server's calls: taken off a connection, run on a worker, answered. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@ typedef struct call_job {
     sconn *sc;
     struct call_job *prev; /* on sc->calls, under the conn's mutex */
     struct call_job *next;
-    atomic_bool cancelled; /* the caller sent a cancel frame */
+    silk__cancel cancel; /* the caller cancelled; frees the job when the last child is done */
+    struct call_job *fire_next; /* on a list of calls whose cancellation is to fire */
     uint64_t id;
     int64_t received_us;
     size_t hlen;
@@ -54,14 +56,21 @@ static void calls_remove(sconn *sc, call_job *cj)
  * running handler sees silk_ctx_cancelled(). At most max_concurrent calls are on the list. */
 static void cancel(sconn *sc, uint64_t id)
 {
+    call_job *found = NULL;
     silk__conn_lock(&sc->conn);
     for (call_job *cj = sc->calls; cj != NULL; cj = cj->next) {
         if (cj->id == id) {
-            atomic_store(&cj->cancelled, true);
+            found = cj;
+            atomic_store(&cj->cancel.cancelled, true);
+            silk__cancel_hold(&cj->cancel);
             break;
         }
     }
     silk__conn_unlock(&sc->conn);
+    if (found != NULL) { /* outside the conn's lock: children complete on this thread */
+        silk__cancel_fire(&found->cancel);
+        silk__cancel_rele(&found->cancel);
+    }
 }
 
 /* reply sends a response frame; a response too large for a frame becomes an error. */
@@ -190,7 +199,7 @@ static void invoke(call_job *cj, const Silk__Rpc__RequestHeader *h, silk_ctx *ct
     } else {
         protobuf_c_message_init(m->output, resp);
         silk__ctx_set_service(ctx, svc->desc);
-        silk__ctx_set_cancel_flag(ctx, &cj->cancelled);
+        silk__ctx_set_cancel(ctx, &cj->cancel);
         silk_server *srv = cj->sc->srv;
         silk_call_info info = {.server = true,
                                .method = m,
@@ -212,7 +221,7 @@ static void invoke(call_job *cj, const Silk__Rpc__RequestHeader *h, silk_ctx *ct
             silk__chain_after(&srv->chain, ran, &info, st == SILK_OK ? resp : NULL);
         }
     }
-    if (resp != NULL && !atomic_load(&cj->cancelled)) /* else the caller stopped listening */
+    if (resp != NULL && !atomic_load(&cj->cancel.cancelled)) /* else the caller stopped listening */
         reply(cj->sc, cj->id, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
     free(resp); /* the handler's fields point to the request, the ctx or static memory */
     protobuf_c_message_free_unpacked(req, NULL);
@@ -263,7 +272,7 @@ static void run_call(silk__job *job)
 {
     call_job *cj = (call_job *)job;
     silk_server *srv = cj->sc->srv;
-    if (atomic_load(&cj->cancelled)) {
+    if (atomic_load(&cj->cancel.cancelled)) {
         silk__frame f = {.call_id = cj->id, .header = cj->data, .header_len = cj->hlen};
         tell_frame(srv, &f, cj->received_us, SILK_CANCELLED, "cancelled before it ran");
         silk_log(SILK_LOG_DEBUG, "server", "call dropped: cancelled before it ran id=%llu",
@@ -282,8 +291,13 @@ static void run_call(silk__job *job)
     }
     calls_remove(cj->sc, cj);
     silk__conn_rele(&cj->sc->conn);
-    free(cj);
+    silk__cancel_rele(&cj->cancel); /* the calls it started may keep it a while */
     call_done(srv);
+}
+
+static void free_job(silk__cancel *cx)
+{
+    free((call_job *)((char *)cx - offsetof(call_job, cancel)));
 }
 
 /* ============================== on nng's receive callback ============================== */
@@ -336,7 +350,7 @@ static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
     }
     cj->job.run = run_call;
     cj->sc = sc;
-    atomic_init(&cj->cancelled, false);
+    silk__cancel_init(&cj->cancel, free_job);
     cj->id = f->call_id;
     cj->received_us = now_us;
     cj->hlen = f->header_len;
@@ -353,7 +367,7 @@ static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
         refuse_frame(sc, f, SILK_UNAVAILABLE, "the server is shutting down");
         calls_remove(sc, cj);
         silk__conn_rele(&sc->conn);
-        free(cj);
+        silk__cancel_rele(&cj->cancel);
         call_done(srv);
     }
 }
@@ -390,10 +404,20 @@ static void on_too_big(silk__conn *c, const silk__frame *f)
 static void on_closed(silk__conn *c, silk_status st, const char *why)
 {
     sconn *sc = (sconn *)c;
+    call_job *fire = NULL;
     silk__conn_lock(c);
-    for (call_job *cj = sc->calls; cj != NULL; cj = cj->next)
-        atomic_store(&cj->cancelled, true);
+    for (call_job *cj = sc->calls; cj != NULL; cj = cj->next) {
+        atomic_store(&cj->cancel.cancelled, true);
+        silk__cancel_hold(&cj->cancel);
+        cj->fire_next = fire;
+        fire = cj;
+    }
     silk__conn_unlock(c);
+    for (call_job *cj = fire, *next; cj != NULL; cj = next) { /* outside the conn's lock */
+        next = cj->fire_next;
+        silk__cancel_fire(&cj->cancel);
+        silk__cancel_rele(&cj->cancel);
+    }
     silk_log(SILK_LOG_DEBUG, "server", "connection closed status=%s reason=\"%s\"",
              silk_status_str(st), why);
 }

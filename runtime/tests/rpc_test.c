@@ -26,8 +26,10 @@ typedef Silk__Rpc__Metadata Msg; /* key + value: the test's request and response
 
 static const char *listen_url; /* the transport of this run */
 static char tmpdir[128];
-static silk_channel *self;  /* the running server's channel to itself, for nested calls */
-static atomic_int sleeping; /* Echo calls that began to sleep */
+static silk_channel *self;          /* the running server's channel to itself, for nested calls */
+static atomic_int sleeping;         /* Echo calls that began to sleep */
+static atomic_int sleeps_cancelled; /* and saw their call cancelled */
+static atomic_int async_status;     /* how Async's own call ended: -1 until it has */
 
 /* ============================== the service ============================== */
 
@@ -53,7 +55,10 @@ static silk_status echo(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
     const Msg *in = (const Msg *)req;
     if (strcmp(in->key, "sleep") == 0) {
         atomic_fetch_add(&sleeping, 1);
-        usleep((useconds_t)atoi(in->value) * 1000);
+        for (int slept = 0; slept < atoi(in->value) && !silk_ctx_cancelled(ctx); slept += 5)
+            usleep(5000);
+        if (silk_ctx_cancelled(ctx))
+            atomic_fetch_add(&sleeps_cancelled, 1);
     }
     if (strcmp(in->key, "fail") == 0)
         return silk_ctx_fail(ctx, (silk_status)atoi(in->value), "failed as asked: %s", in->value);
@@ -86,6 +91,34 @@ static silk_status nested(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCM
     return SILK_OK;
 }
 
+static void async_done(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
+{
+    (void)message;
+    (void)arg;
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    atomic_store(&async_status, (int)st);
+}
+
+/* Async starts an asynchronous Echo that sleeps value ms with its own ctx, then waits for its
+ * own call to be cancelled (at most 3 s) and returns, leaving that call to itself. */
+static silk_status async_nested(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                                const void *h, void *user)
+{
+    (void)h;
+    (void)user;
+    (void)resp;
+    Msg inner = SILK__RPC__METADATA__INIT;
+    inner.key = "sleep";
+    inner.value = ((const Msg *)req)->value;
+    silk_status st = silk_call_async(self, ctx, &methods[0], &inner.base, async_done, NULL);
+    if (st != SILK_OK)
+        return st;
+    for (int waited = 0; waited < 3000 && !silk_ctx_cancelled(ctx); waited += 5)
+        usleep(5000);
+    return SILK_OK;
+}
+
 static const silk_method_desc methods[] = {
     {.name = "Echo",
      .path = "/test.Echo/Echo",
@@ -103,6 +136,11 @@ static const silk_method_desc methods[] = {
      .output = &silk__rpc__metadata__descriptor,
      .timeout_ms = 100,
      .invoke = echo},
+    {.name = "Async",
+     .path = "/test.Echo/Async",
+     .input = &silk__rpc__metadata__descriptor,
+     .output = &silk__rpc__metadata__descriptor,
+     .invoke = async_nested},
 };
 
 static const silk_service_desc echo_desc = {
@@ -983,6 +1021,35 @@ static void test_cancel_and_sync_failure_message(void **state)
     stop(srv);
 }
 
+/* An asynchronous call a handler started with its ctx is cancelled with the handler's own
+ * call, and its server sees the cancel, though the handler itself never cancels it. */
+static void test_cancel_reaches_async_calls(void **state)
+{
+    (void)state;
+    silk_server *srv = start(4, 0, 0);
+    atomic_store(&sleeping, 0);
+    atomic_store(&sleeps_cancelled, 0);
+    atomic_store(&async_status, -1);
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.key = "k";
+    req.value = "4000";
+    int n = 0;
+    silk_call_id id = 0;
+    assert_int_equal(silk_call_start(self, NULL, &methods[3], &req.base, cancel_cb, &n, &id),
+                     SILK_OK);
+    for (int i = 0; i < 1000 && atomic_load(&sleeping) == 0; i++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&sleeping), 1); /* the async Echo runs */
+    silk_call_cancel(self, id);
+    assert_int_equal(n, 1);
+    /* Well before its 4 s of sleep: cancelled, and its handler saw it. */
+    for (int i = 0; i < 400 && atomic_load(&sleeps_cancelled) == 0; i++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&async_status), SILK_CANCELLED);
+    assert_int_equal(atomic_load(&sleeps_cancelled), 1);
+    stop(srv);
+}
+
 /* ============================== runs ============================== */
 
 static int run(const char *name, const char *url)
@@ -1006,6 +1073,7 @@ static int run(const char *name, const char *url)
         cmocka_unit_test(test_interceptors),
         cmocka_unit_test(test_interceptors_see_refusals),
         cmocka_unit_test(test_cancel_and_sync_failure_message),
+        cmocka_unit_test(test_cancel_reaches_async_calls),
     };
     /* clang-format on */
     return _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
