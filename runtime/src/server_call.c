@@ -1,4 +1,5 @@
 /* server_call.c - a server's calls: taken off a connection, run on a worker, answered. */
+#include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,65 @@ static void refuse_frame(sconn *sc, const silk__frame *f, silk_status st, const 
 
 /* ============================== on a worker ============================== */
 
+/* SCRATCH_STACK is the room on a worker's stack for unpacking a call's header and request;
+ * what does not fit goes on the heap. */
+#define SCRATCH_STACK 4096
+
+/* scratch_block is one heap block of a scratch. */
+typedef struct scratch_block {
+    struct scratch_block *next;
+    alignas(max_align_t) unsigned char data[];
+} scratch_block;
+
+/* scratch is a bump allocator for protobuf-c's unpacking of one call's header and request:
+ * they are unpacked into the worker's stack (the heap past SCRATCH_STACK) and freed all at
+ * once with scratch_fini, rather than one malloc and free per field. */
+typedef struct scratch {
+    ProtobufCAllocator allocator;
+    size_t used;
+    scratch_block *blocks;
+    alignas(max_align_t) unsigned char buf[SCRATCH_STACK];
+} scratch;
+
+static void *scratch_alloc(void *data, size_t size)
+{
+    scratch *sc = data;
+    size_t n = (size + alignof(max_align_t) - 1) / alignof(max_align_t) * alignof(max_align_t);
+    if (n <= SCRATCH_STACK - sc->used) {
+        void *p = sc->buf + sc->used;
+        sc->used += n;
+        return p;
+    }
+    scratch_block *b = malloc(sizeof *b + size);
+    if (b == NULL)
+        return NULL;
+    b->next = sc->blocks;
+    sc->blocks = b;
+    return b->data;
+}
+
+static void scratch_free(void *data, void *p)
+{
+    (void)data;
+    (void)p; /* all at once, in scratch_fini */
+}
+
+static void scratch_init(scratch *sc)
+{
+    sc->allocator =
+        (ProtobufCAllocator){.alloc = scratch_alloc, .free = scratch_free, .allocator_data = sc};
+    sc->used = 0;
+    sc->blocks = NULL;
+}
+
+static void scratch_fini(scratch *sc)
+{
+    for (scratch_block *b = sc->blocks, *next; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
+}
+
 static bool token_ok(const silk_server *srv, const char *token)
 {
     if (srv->token == NULL)
@@ -180,11 +240,11 @@ static bool token_ok(const silk_server *srv, const char *token)
 }
 
 /* invoke runs the handler of method with the request's payload and answers the call. */
-static void invoke(call_job *cj, const Silk__Rpc__RequestHeader *h, silk_ctx *ctx,
+static void invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h, silk_ctx *ctx,
                    const hosted *svc, const silk_method_desc *m)
 {
     const uint8_t *payload = cj->data + cj->hlen;
-    ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, cj->plen, payload);
+    ProtobufCMessage *req = protobuf_c_message_unpack(m->input, &mem->allocator, cj->plen, payload);
     if (req == NULL) {
         silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "cannot decode the request as %s",
                       m->input->name);
@@ -224,7 +284,6 @@ static void invoke(call_job *cj, const Silk__Rpc__RequestHeader *h, silk_ctx *ct
     if (resp != NULL && !atomic_load(&cj->cancel.cancelled)) /* else the caller stopped listening */
         reply(cj->sc, cj->id, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
     free(resp); /* the handler's fields point to the request, the ctx or static memory */
-    protobuf_c_message_free_unpacked(req, NULL);
 }
 
 /* handle checks a call in the order the protocol promises - header, token, method, deadline,
@@ -232,8 +291,12 @@ static void invoke(call_job *cj, const Silk__Rpc__RequestHeader *h, silk_ctx *ct
 static silk_status handle(call_job *cj, const char **path)
 {
     silk_server *srv = cj->sc->srv;
-    Silk__Rpc__RequestHeader *h = silk__rpc__request_header__unpack(NULL, cj->hlen, cj->data);
+    scratch mem;
+    scratch_init(&mem);
+    Silk__Rpc__RequestHeader *h =
+        silk__rpc__request_header__unpack(&mem.allocator, cj->hlen, cj->data);
     if (h == NULL) {
+        scratch_fini(&mem);
         refuse(cj->sc, cj->id, NULL, NULL, NULL, cj->received_us, SILK_INVALID_ARGUMENT,
                "cannot decode the request header");
         return SILK_INVALID_ARGUMENT;
@@ -261,10 +324,10 @@ static silk_status handle(call_job *cj, const char **path)
                "the deadline passed before the call started");
     } else {
         *path = m->path;
-        invoke(cj, h, ctx, svc, m);
+        invoke(cj, &mem, h, ctx, svc, m);
     }
     silk_ctx_free(ctx);
-    silk__rpc__request_header__free_unpacked(h, NULL);
+    scratch_fini(&mem); /* the header and the request */
     return st;
 }
 
