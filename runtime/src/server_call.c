@@ -252,7 +252,9 @@ static void invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h
                silk_ctx_message(ctx));
         return;
     }
-    ProtobufCMessage *resp = calloc(1, m->output->sizeof_message);
+    /* The response's structure is the server's; the handler's fields point to the request,
+     * the ctx or static memory. */
+    ProtobufCMessage *resp = scratch_alloc(mem, m->output->sizeof_message);
     silk_status st = SILK_RESOURCE_EXHAUSTED;
     if (resp == NULL) {
         refuse(cj->sc, cj->id, h, m, ctx, cj->received_us, st, "out of memory");
@@ -283,7 +285,6 @@ static void invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h
     }
     if (resp != NULL && !atomic_load(&cj->cancel.cancelled)) /* else the caller stopped listening */
         reply(cj->sc, cj->id, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
-    free(resp); /* the handler's fields point to the request, the ctx or static memory */
 }
 
 /* handle checks a call in the order the protocol promises - header, token, method, deadline,
