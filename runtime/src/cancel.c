@@ -103,8 +103,8 @@ silk_status silk__cancel_adopt(silk__cancel *cx, silk_channel *ch, silk_call_id 
     silk__cancel_child *child = malloc(sizeof *child);
     if (child == NULL)
         return SILK_RESOURCE_EXHAUSTED;
-    *child = (silk__cancel_child){
-        .listed = true, .cx = cx, .ch = ch, .id = id, .cb = *cb, .arg = *arg};
+    *child =
+        (silk__cancel_child){.listed = true, .cx = cx, .ch = ch, .id = id, .cb = *cb, .arg = *arg};
     lock(cx);
     bool cancelled = atomic_load(&cx->cancelled);
     if (!cancelled) {

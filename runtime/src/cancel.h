@@ -22,7 +22,7 @@ typedef struct silk__cancel {
     atomic_bool cancelled;
     atomic_uint refs;
     pthread_mutex_t mu;
-    silk__cancel_child *children;               /* under mu: in flight, not yet cancelled */
+    silk__cancel_child *children;             /* under mu: in flight, not yet cancelled */
     void (*release)(struct silk__cancel *cx); /* runs when the last reference goes */
 } silk__cancel;
 
