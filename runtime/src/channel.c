@@ -22,8 +22,6 @@
 #define RESOLVE_EVERY_MS 1000
 /* An idempotent call that failed UNAVAILABLE is sent again this long after. */
 #define RETRY_GAP_US 50000
-/* How often a blocking call made with a handler's ctx looks whether that was cancelled. */
-#define CANCEL_POLL_MS 20
 /* Its retries when its method sets none. */
 #define DEFAULT_RETRIES 3
 /* A connection that received nothing for this long is pinged; one that then stays silent
@@ -440,6 +438,21 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
         arg = ic;
     }
     silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
+    /* A call made with a handler's ctx is cancelled with the handler's own call. */
+    silk__cancel_child *child = NULL;
+    silk__cancel *cx = silk__ctx_cancel(ctx);
+    if (cx != NULL) {
+        silk_status st = silk__cancel_adopt(cx, ch, id, &cb, &arg, &child);
+        if (st != SILK_OK) {
+            snprintf(why, cap, "%s",
+                     st == SILK_CANCELLED ? "the caller's call was cancelled" : "out of memory");
+            if (ic != NULL) {
+                run_afters(ic, st, NULL, why);
+                free(ic);
+            }
+            return st;
+        }
+    }
     silk__route route = {.ntried = 0};
     if (ch->by_name)
         silk__lb_route_init(&route,
@@ -449,6 +462,8 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
     if (ch->by_name && retries_of(method) > 0 &&
         (p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route)) == NULL) {
         snprintf(why, cap, "out of memory");
+        if (child != NULL)
+            silk__cancel_disown(child);
         if (ic != NULL) {
             run_afters(ic, SILK_RESOURCE_EXHAUSTED, NULL, why);
             free(ic);
@@ -482,6 +497,8 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
     }
     if (p != NULL)
         parked_free(p);
+    if (st != SILK_OK && child != NULL)
+        silk__cancel_disown(child); /* its callback never runs */
     if (st != SILK_OK && ic != NULL) {
         run_afters(ic, st, NULL, why);
         free(ic);
@@ -606,30 +623,10 @@ silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *m
     silk_call_id id = 0;
     silk_status st = start_call(ch, ctx, method, req, wake, &w, &id, why, sizeof why);
     if (st == SILK_OK) {
-        /* A handler's nested call is cancelled with the handler's own call: the wait looks
-         * at the ctx's cancel flag every CANCEL_POLL_MS, and a cancel travels on. */
-        bool watch = silk__ctx_cancellable(ctx);
+        /* A handler's nested call is cancelled with the handler's own call (cancel.h). */
         pthread_mutex_lock(&w.mu);
-        while (!w.done) {
-            if (!watch) {
-                pthread_cond_wait(&w.cv, &w.mu);
-                continue;
-            }
-            struct timespec at;
-            clock_gettime(CLOCK_MONOTONIC, &at);
-            at.tv_nsec += CANCEL_POLL_MS * 1000000L;
-            if (at.tv_nsec >= 1000000000) {
-                at.tv_sec++;
-                at.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&w.cv, &w.mu, &at);
-            if (!w.done && silk_ctx_cancelled(ctx)) {
-                pthread_mutex_unlock(&w.mu);
-                silk_call_cancel(ch, id); /* completes it, unless it is completing */
-                pthread_mutex_lock(&w.mu);
-                watch = false;
-            }
-        }
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
         pthread_mutex_unlock(&w.mu);
         st = w.st;
         *resp = w.resp;

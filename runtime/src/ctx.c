@@ -40,7 +40,7 @@ struct silk_ctx {
     bool capped;         /* a handler's ctx: its deadline may shrink, never grow */
     char *message;       /* NULL until a failure is recorded */
     const silk_service_desc *service;
-    const atomic_bool *cancelled; /* a handler's ctx: set when the caller cancels */
+    silk__cancel *cancel; /* a handler's ctx: its call's cancellation */
     chunk *arena;
 };
 
@@ -176,18 +176,18 @@ uint64_t silk__ctx_budget_us(const silk_ctx *ctx, uint32_t timeout_ms)
 
 bool silk_ctx_cancelled(const silk_ctx *ctx)
 {
-    return ctx != NULL && ctx->cancelled != NULL && atomic_load(ctx->cancelled);
+    return ctx != NULL && ctx->cancel != NULL && atomic_load(&ctx->cancel->cancelled);
 }
 
-bool silk__ctx_cancellable(const silk_ctx *ctx)
+silk__cancel *silk__ctx_cancel(const silk_ctx *ctx)
 {
-    return ctx != NULL && ctx->cancelled != NULL;
+    return ctx != NULL ? ctx->cancel : NULL;
 }
 
-void silk__ctx_set_cancel_flag(silk_ctx *ctx, const atomic_bool *flag)
+void silk__ctx_set_cancel(silk_ctx *ctx, silk__cancel *cancel)
 {
     if (ctx != NULL)
-        ctx->cancelled = flag;
+        ctx->cancel = cancel;
 }
 
 /* ============================== messages ============================== */

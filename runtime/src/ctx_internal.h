@@ -9,6 +9,7 @@
 #include <silk/ctx.h>
 #include <silk/service.h>
 
+#include "cancel.h"
 #include "random.h"
 #include "silk/rpc.pb-c.h"
 
@@ -26,17 +27,18 @@ void silk__ctx_set_service(silk_ctx *ctx, const silk_service_desc *service);
 /* silk__ctx_service returns the service recorded by silk__ctx_set_service, or NULL. */
 const silk_service_desc *silk__ctx_service(const silk_ctx *ctx);
 
-/* silk__ctx_set_cancel_flag makes silk_ctx_cancelled(ctx) read flag, which must outlive the
- * ctx: the server points a handler's ctx at its call's flag, set by a cancel frame. */
-void silk__ctx_set_cancel_flag(silk_ctx *ctx, const atomic_bool *flag);
+/* silk__ctx_set_cancel makes silk_ctx_cancelled(ctx) read cancel, which must outlive the
+ * ctx, and calls started with ctx its children (cancel.h): the server points a handler's ctx
+ * at its call's cancellation, fired by a cancel frame. */
+void silk__ctx_set_cancel(silk_ctx *ctx, silk__cancel *cancel);
+
+/* silk__ctx_cancel returns what silk__ctx_set_cancel set: NULL but for a handler's ctx. */
+silk__cancel *silk__ctx_cancel(const silk_ctx *ctx);
 
 /* silk__ctx_clone makes a ctx with ctx's metadata (ctx may be NULL) and a deadline budget_us
  * from now that cannot be extended: what a call the channel sends later keeps of its
  * caller's ctx. NULL when memory is exhausted. Freed with silk_ctx_free(). */
 silk_ctx *silk__ctx_clone(const silk_ctx *ctx, uint64_t budget_us);
-
-/* silk__ctx_cancellable tells whether ctx has a cancel flag: it is a handler's. */
-bool silk__ctx_cancellable(const silk_ctx *ctx);
 
 /* silk__ctx_ensure_trace_id gives ctx a random "trace-id" when it has none: where a trace
  * starts, at the edge. SILK_RESOURCE_EXHAUSTED when memory is exhausted. */

@@ -1,6 +1,7 @@
 /* server.c - a silk server's life: listen, accept, register and heartbeat, stop and drain. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,13 @@
 /* How long a stopping server lets calls in flight finish, and then lets answers go out. */
 #define GRACE_MS 5000
 #define FLUSH_MS 1000
+/* The defaults of max_connections and idle_timeout_ms. */
+#define MAX_CONNECTIONS_DEFAULT 10000
+#define IDLE_TIMEOUT_MS_DEFAULT 300000
+/* Connections refused past max_connections are logged at most this often. */
+#define REFUSED_LOG_US 1000000
+/* How often silk_server_run looks at its signal pipe even without a wake-up. */
+#define SIGNAL_POLL_MS 1000
 
 /* ============================== configuration ============================== */
 
@@ -54,6 +62,16 @@ static bool configure(silk_server *srv, const silk_server_opts *opts)
     srv->max_concurrent = opts->max_concurrent != 0 ? opts->max_concurrent : 50;
     srv->max_message = opts->max_message != 0 ? opts->max_message : SILK__MAX_MESSAGE_DEFAULT;
     srv->no_register = opts->no_register != 0;
+    const char *max_conns = getenv("SILK_MAX_CONNECTIONS");
+    unsigned env_max_conns = max_conns != NULL ? (unsigned)strtoul(max_conns, NULL, 10) : 0;
+    srv->max_connections = opts->max_connections != 0 ? opts->max_connections
+                           : env_max_conns != 0       ? env_max_conns
+                                                      : MAX_CONNECTIONS_DEFAULT;
+    const char *idle = getenv("SILK_IDLE_TIMEOUT_MS");
+    long long idle_ms = opts->idle_timeout_ms != 0        ? opts->idle_timeout_ms
+                        : idle != NULL && idle[0] != '\0' ? strtoll(idle, NULL, 10)
+                                                          : IDLE_TIMEOUT_MS_DEFAULT;
+    srv->idle_timeout_us = idle_ms > 0 ? (int64_t)idle_ms * 1000 : 0;
     if (srv->listen == NULL || srv->instance_id == NULL || srv->gateway_id == NULL ||
         (opts->registry != NULL && srv->registry_url == NULL) ||
         (token != NULL && token[0] != '\0' && srv->token == NULL)) {
@@ -163,9 +181,29 @@ const char *silk_server_address(const silk_server *srv)
 
 /* ============================== accepting ============================== */
 
+/* refuse_conn closes a connection accepted past max_connections, logging it at most once
+ * a second with the count since; srv->mu is held. */
+static void refuse_conn(silk_server *srv, nng_stream *s)
+{
+    nng_stream_free(s);
+    srv->refused_unlogged++;
+    int64_t now = silk__now_us();
+    if (now - srv->refused_log_us < REFUSED_LOG_US)
+        return;
+    silk_log(SILK_LOG_WARN, "server",
+             "connection refused: at max_connections max_connections=%u refused=%u",
+             srv->max_connections, srv->refused_unlogged);
+    srv->refused_log_us = now;
+    srv->refused_unlogged = 0;
+}
+
 /* add_conn makes a connection of an accepted stream; srv->mu is held. */
 static void add_conn(silk_server *srv, nng_stream *s)
 {
+    if (srv->n_conns >= srv->max_connections) {
+        refuse_conn(srv, s);
+        return;
+    }
     sconn *sc = calloc(1, sizeof *sc);
     if (sc == NULL || silk__conn_init(&sc->conn, &silk__server_conn_ops,
                                       srv->max_message + SILK__FRAME_HEADER_ROOM) != SILK_OK) {
@@ -175,6 +213,7 @@ static void add_conn(silk_server *srv, nng_stream *s)
         return;
     }
     sc->srv = srv;
+    atomic_init(&sc->last_rx_us, silk__now_us());
     sc->next = srv->conns;
     if (sc->next != NULL)
         sc->next->prev = sc;
@@ -209,6 +248,43 @@ static void accept_cb(void *arg)
     }
     if (again)
         nng_stream_listener_accept(srv->listener, srv->accept_aio);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* idle_every is how often the server looks for idle connections. */
+static nng_duration idle_every(const silk_server *srv)
+{
+    int64_t ms = srv->idle_timeout_us / 4000;
+    return (nng_duration)(ms < 10 ? 10 : ms > 1000 ? 1000 : ms);
+}
+
+/* close_idle closes the connections with no call in flight that received nothing for the
+ * idle timeout; srv->mu is held. */
+static void close_idle(silk_server *srv)
+{
+    int64_t now = silk__now_us();
+    for (sconn *sc = srv->conns; sc != NULL; sc = sc->next) {
+        if (now - atomic_load(&sc->last_rx_us) < srv->idle_timeout_us)
+            continue;
+        silk__conn_lock(&sc->conn);
+        bool busy = sc->calls != NULL || silk__conn_closed_locked(&sc->conn);
+        silk__conn_unlock(&sc->conn);
+        if (!busy)
+            silk__conn_close(&sc->conn, SILK_UNAVAILABLE, "idle for %lld ms",
+                             (long long)(srv->idle_timeout_us / 1000));
+    }
+}
+
+static void idle_cb(void *arg)
+{
+    silk_server *srv = arg;
+    if (nng_aio_result(srv->idle_aio) != 0)
+        return; /* stopped */
+    pthread_mutex_lock(&srv->mu);
+    if (!atomic_load(&srv->stopping)) {
+        close_idle(srv);
+        nng_sleep_aio(idle_every(srv), srv->idle_aio);
+    }
     pthread_mutex_unlock(&srv->mu);
 }
 
@@ -253,6 +329,11 @@ static silk_status listen_on(silk_server *srv)
     if (nng_aio_alloc(&srv->accept_aio, accept_cb, srv) != 0)
         return SILK_RESOURCE_EXHAUSTED;
     nng_stream_listener_accept(srv->listener, srv->accept_aio);
+    if (srv->idle_timeout_us > 0) {
+        if (nng_aio_alloc(&srv->idle_aio, idle_cb, srv) != 0)
+            return SILK_RESOURCE_EXHAUSTED;
+        nng_sleep_aio(idle_every(srv), srv->idle_aio);
+    }
     return SILK_OK;
 }
 
@@ -478,6 +559,7 @@ static void stop(silk_server *srv)
     if (srv->address != NULL)
         silk_log(SILK_LOG_INFO, "server", "server stopping address=%s", srv->address);
     nng_aio_stop(srv->accept_aio); /* no new connections: an accept in flight is cancelled */
+    nng_aio_stop(srv->idle_aio);
     if (srv->listener != NULL)
         nng_stream_listener_close(srv->listener);
     deregister_all(srv);
@@ -485,6 +567,8 @@ static void stop(silk_server *srv)
         drain(srv);
     nng_aio_free(srv->accept_aio);
     srv->accept_aio = NULL;
+    nng_aio_free(srv->idle_aio);
+    srv->idle_aio = NULL;
     nng_stream_listener_free(srv->listener);
     srv->listener = NULL;
     if (srv->address != NULL)
@@ -564,12 +648,22 @@ static void unwatch_signals(signal_watch *w)
 }
 
 /* wait_for_signal blocks until SIGTERM or SIGINT and returns it, then puts the previous
- * handlers back. */
+ * handlers back. It waits in poll(), with a timeout, rather than in a blocking read():
+ * ThreadSanitizer defers a signal handler while its thread is in an interceptor it does not
+ * count as blocking (read is one, poll is not), and SA_RESTART then restarts the read, so the
+ * handler that would end it never ran and the process did not exit on SIGTERM. The timeout
+ * bounds the wait for any runtime that defers handlers that way. */
 static int wait_for_signal(signal_watch *w)
 {
     unsigned char b = 0;
-    while (read(w->fds[0], &b, 1) < 0 && errno == EINTR)
-        ;
+    for (;;) {
+        struct pollfd pfd = {.fd = w->fds[0], .events = POLLIN};
+        int n = poll(&pfd, 1, SIGNAL_POLL_MS);
+        if (n > 0 && read(w->fds[0], &b, 1) == 1)
+            break;
+        if (n < 0 && errno != EINTR)
+            break; /* cannot happen with a valid pipe; stop rather than spin */
+    }
     unwatch_signals(w);
     return b;
 }

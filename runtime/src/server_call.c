@@ -1,4 +1,6 @@
 /* server_call.c - a server's calls: taken off a connection, run on a worker, answered. */
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,8 @@ typedef struct call_job {
     sconn *sc;
     struct call_job *prev; /* on sc->calls, under the conn's mutex */
     struct call_job *next;
-    atomic_bool cancelled; /* the caller sent a cancel frame */
+    silk__cancel cancel; /* the caller cancelled; frees the job when the last child is done */
+    struct call_job *fire_next; /* on a list of calls whose cancellation is to fire */
     uint64_t id;
     int64_t received_us;
     size_t hlen;
@@ -54,14 +57,21 @@ static void calls_remove(sconn *sc, call_job *cj)
  * running handler sees silk_ctx_cancelled(). At most max_concurrent calls are on the list. */
 static void cancel(sconn *sc, uint64_t id)
 {
+    call_job *found = NULL;
     silk__conn_lock(&sc->conn);
     for (call_job *cj = sc->calls; cj != NULL; cj = cj->next) {
         if (cj->id == id) {
-            atomic_store(&cj->cancelled, true);
+            found = cj;
+            atomic_store(&cj->cancel.cancelled, true);
+            silk__cancel_hold(&cj->cancel);
             break;
         }
     }
     silk__conn_unlock(&sc->conn);
+    if (found != NULL) { /* outside the conn's lock: children complete on this thread */
+        silk__cancel_fire(&found->cancel);
+        silk__cancel_rele(&found->cancel);
+    }
 }
 
 /* reply sends a response frame; a response too large for a frame becomes an error. */
@@ -89,7 +99,132 @@ static void call_done(silk_server *srv)
     }
 }
 
+/* ============================== refusals ============================== */
+
+/* tell runs the server's afters for a call that did not reach its handler - refused, or
+ * dropped - with its status and message (no before ran; there is no request or response), on
+ * this thread. h is the call's header when it could be decoded, m its method when hosted, ctx
+ * its ctx when made (else one is made from h for the afters). */
+static void tell(silk_server *srv, const Silk__Rpc__RequestHeader *h, const silk_method_desc *m,
+                 silk_ctx *ctx, int64_t received_us, silk_status st, const char *msg)
+{
+    if (srv->chain.n == 0)
+        return;
+    silk_ctx *own = NULL;
+    if (ctx == NULL && h != NULL)
+        ctx = own = silk__ctx_from_header(h, received_us);
+    const silk_method_desc unknown = {.name = "",
+                                      .path = h != NULL && h->method != NULL ? h->method : ""};
+    silk_call_info info = {.server = true,
+                           .method = m != NULL ? m : &unknown,
+                           .ctx = ctx,
+                           .target = srv->address,
+                           .trace_id = silk_ctx_get(ctx, SILK_MD_TRACE_ID),
+                           .status = st,
+                           .message = msg,
+                           .elapsed_us = silk__now_us() - received_us};
+    silk__chain_after(&srv->chain, srv->chain.n, &info, NULL);
+    silk_ctx_free(own);
+}
+
+/* refuse answers a call refused before its handler would run, after telling the server's
+ * interceptors (see tell). */
+static void refuse(sconn *sc, uint64_t id, const Silk__Rpc__RequestHeader *h,
+                   const silk_method_desc *m, silk_ctx *ctx, int64_t received_us, silk_status st,
+                   const char *msg)
+{
+    tell(sc->srv, h, m, ctx, received_us, st, msg);
+    reply(sc, id, st, msg, NULL);
+}
+
+/* tell_frame is tell for a request still in its frame: its header is decoded only when there
+ * are interceptors to tell. */
+static void tell_frame(silk_server *srv, const silk__frame *f, int64_t received_us, silk_status st,
+                       const char *msg)
+{
+    if (srv->chain.n == 0)
+        return;
+    Silk__Rpc__RequestHeader *h = NULL;
+    const hosted *svc;
+    const silk_method_desc *m = NULL;
+    if (f->header != NULL) {
+        h = silk__rpc__request_header__unpack(NULL, f->header_len, f->header);
+        if (h != NULL && !silk__server_find(srv, h->method, &svc, &m))
+            m = NULL;
+    }
+    tell(srv, h, m, NULL, received_us, st, msg);
+    if (h != NULL)
+        silk__rpc__request_header__free_unpacked(h, NULL);
+}
+
+/* refuse_frame answers a request still in its frame (on nng's receive callback), after
+ * telling the server's interceptors. */
+static void refuse_frame(sconn *sc, const silk__frame *f, silk_status st, const char *msg)
+{
+    tell_frame(sc->srv, f, silk__now_us(), st, msg);
+    reply(sc, f->call_id, st, msg, NULL);
+}
+
 /* ============================== on a worker ============================== */
+
+/* SCRATCH_STACK is the room on a worker's stack for unpacking a call's header and request;
+ * what does not fit goes on the heap. */
+#define SCRATCH_STACK 4096
+
+/* scratch_block is one heap block of a scratch. */
+typedef struct scratch_block {
+    struct scratch_block *next;
+    alignas(max_align_t) unsigned char data[];
+} scratch_block;
+
+/* scratch is a bump allocator for protobuf-c's unpacking of one call's header and request:
+ * they are unpacked into the worker's stack (the heap past SCRATCH_STACK) and freed all at
+ * once with scratch_fini, rather than one malloc and free per field. */
+typedef struct scratch {
+    ProtobufCAllocator allocator;
+    size_t used;
+    scratch_block *blocks;
+    alignas(max_align_t) unsigned char buf[SCRATCH_STACK];
+} scratch;
+
+static void *scratch_alloc(void *data, size_t size)
+{
+    scratch *sc = data;
+    size_t n = (size + alignof(max_align_t) - 1) / alignof(max_align_t) * alignof(max_align_t);
+    if (n <= SCRATCH_STACK - sc->used) {
+        void *p = sc->buf + sc->used;
+        sc->used += n;
+        return p;
+    }
+    scratch_block *b = malloc(sizeof *b + size);
+    if (b == NULL)
+        return NULL;
+    b->next = sc->blocks;
+    sc->blocks = b;
+    return b->data;
+}
+
+static void scratch_free(void *data, void *p)
+{
+    (void)data;
+    (void)p; /* all at once, in scratch_fini */
+}
+
+static void scratch_init(scratch *sc)
+{
+    sc->allocator =
+        (ProtobufCAllocator){.alloc = scratch_alloc, .free = scratch_free, .allocator_data = sc};
+    sc->used = 0;
+    sc->blocks = NULL;
+}
+
+static void scratch_fini(scratch *sc)
+{
+    for (scratch_block *b = sc->blocks, *next; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
+}
 
 static bool token_ok(const silk_server *srv, const char *token)
 {
@@ -105,22 +240,28 @@ static bool token_ok(const silk_server *srv, const char *token)
 }
 
 /* invoke runs the handler of method with the request's payload and answers the call. */
-static void invoke(call_job *cj, silk_ctx *ctx, const hosted *svc, const silk_method_desc *m)
+static void invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h, silk_ctx *ctx,
+                   const hosted *svc, const silk_method_desc *m)
 {
     const uint8_t *payload = cj->data + cj->hlen;
-    ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, cj->plen, payload);
+    ProtobufCMessage *req = protobuf_c_message_unpack(m->input, &mem->allocator, cj->plen, payload);
     if (req == NULL) {
         silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "cannot decode the request as %s",
                       m->input->name);
-        reply(cj->sc, cj->id, SILK_INVALID_ARGUMENT, silk_ctx_message(ctx), NULL);
+        refuse(cj->sc, cj->id, h, m, ctx, cj->received_us, SILK_INVALID_ARGUMENT,
+               silk_ctx_message(ctx));
         return;
     }
-    ProtobufCMessage *resp = calloc(1, m->output->sizeof_message);
+    /* The response's structure is the server's; the handler's fields point to the request,
+     * the ctx or static memory. */
+    ProtobufCMessage *resp = scratch_alloc(mem, m->output->sizeof_message);
     silk_status st = SILK_RESOURCE_EXHAUSTED;
-    if (resp != NULL) {
+    if (resp == NULL) {
+        refuse(cj->sc, cj->id, h, m, ctx, cj->received_us, st, "out of memory");
+    } else {
         protobuf_c_message_init(m->output, resp);
         silk__ctx_set_service(ctx, svc->desc);
-        silk__ctx_set_cancel_flag(ctx, &cj->cancelled);
+        silk__ctx_set_cancel(ctx, &cj->cancel);
         silk_server *srv = cj->sc->srv;
         silk_call_info info = {.server = true,
                                .method = m,
@@ -142,10 +283,8 @@ static void invoke(call_job *cj, silk_ctx *ctx, const hosted *svc, const silk_me
             silk__chain_after(&srv->chain, ran, &info, st == SILK_OK ? resp : NULL);
         }
     }
-    if (!atomic_load(&cj->cancelled)) /* else the caller has stopped listening */
+    if (resp != NULL && !atomic_load(&cj->cancel.cancelled)) /* else the caller stopped listening */
         reply(cj->sc, cj->id, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
-    free(resp); /* the handler's fields point to the request, the ctx or static memory */
-    protobuf_c_message_free_unpacked(req, NULL);
 }
 
 /* handle checks a call in the order the protocol promises - header, token, method, deadline,
@@ -153,36 +292,43 @@ static void invoke(call_job *cj, silk_ctx *ctx, const hosted *svc, const silk_me
 static silk_status handle(call_job *cj, const char **path)
 {
     silk_server *srv = cj->sc->srv;
-    Silk__Rpc__RequestHeader *h = silk__rpc__request_header__unpack(NULL, cj->hlen, cj->data);
+    scratch mem;
+    scratch_init(&mem);
+    Silk__Rpc__RequestHeader *h =
+        silk__rpc__request_header__unpack(&mem.allocator, cj->hlen, cj->data);
     if (h == NULL) {
-        reply(cj->sc, cj->id, SILK_INVALID_ARGUMENT, "cannot decode the request header", NULL);
+        scratch_fini(&mem);
+        refuse(cj->sc, cj->id, NULL, NULL, NULL, cj->received_us, SILK_INVALID_ARGUMENT,
+               "cannot decode the request header");
         return SILK_INVALID_ARGUMENT;
     }
     *path = "";
     silk_status st = SILK_OK;
     const hosted *svc;
-    const silk_method_desc *m;
+    const silk_method_desc *m = NULL;
     silk_ctx *ctx = NULL;
     char msg[300];
     if (!token_ok(srv, h->token)) {
         st = SILK_UNAUTHENTICATED;
-        reply(cj->sc, cj->id, st, "missing or wrong cluster token", NULL);
+        refuse(cj->sc, cj->id, h, NULL, NULL, cj->received_us, st,
+               "missing or wrong cluster token");
     } else if (!silk__server_find(srv, h->method, &svc, &m)) {
         st = SILK_UNIMPLEMENTED;
         snprintf(msg, sizeof msg, "unknown method %.200s", h->method);
-        reply(cj->sc, cj->id, st, msg, NULL);
+        refuse(cj->sc, cj->id, h, NULL, NULL, cj->received_us, st, msg);
     } else if ((ctx = silk__ctx_from_header(h, cj->received_us)) == NULL) {
         st = SILK_RESOURCE_EXHAUSTED;
-        reply(cj->sc, cj->id, st, "out of memory", NULL);
+        refuse(cj->sc, cj->id, h, m, NULL, cj->received_us, st, "out of memory");
     } else if (h->budget_us != 0 && silk_ctx_remaining_us(ctx) == 0) {
         st = SILK_DEADLINE_EXCEEDED;
-        reply(cj->sc, cj->id, st, "the deadline passed before the call started", NULL);
+        refuse(cj->sc, cj->id, h, m, ctx, cj->received_us, st,
+               "the deadline passed before the call started");
     } else {
         *path = m->path;
-        invoke(cj, ctx, svc, m);
+        invoke(cj, &mem, h, ctx, svc, m);
     }
     silk_ctx_free(ctx);
-    silk__rpc__request_header__free_unpacked(h, NULL);
+    scratch_fini(&mem); /* the header and the request */
     return st;
 }
 
@@ -190,10 +336,14 @@ static void run_call(silk__job *job)
 {
     call_job *cj = (call_job *)job;
     silk_server *srv = cj->sc->srv;
-    if (atomic_load(&cj->cancelled)) {
+    if (atomic_load(&cj->cancel.cancelled)) {
+        silk__frame f = {.call_id = cj->id, .header = cj->data, .header_len = cj->hlen};
+        tell_frame(srv, &f, cj->received_us, SILK_CANCELLED, "cancelled before it ran");
         silk_log(SILK_LOG_DEBUG, "server", "call dropped: cancelled before it ran id=%llu",
                  (unsigned long long)cj->id);
     } else if (atomic_load(&srv->abandon)) {
+        silk__frame f = {.call_id = cj->id, .header = cj->data, .header_len = cj->hlen};
+        tell_frame(srv, &f, cj->received_us, SILK_UNAVAILABLE, "the server is shutting down");
         reply(cj->sc, cj->id, SILK_UNAVAILABLE, "the server is shutting down", NULL);
     } else {
         const char *path = "";
@@ -205,8 +355,13 @@ static void run_call(silk__job *job)
     }
     calls_remove(cj->sc, cj);
     silk__conn_rele(&cj->sc->conn);
-    free(cj);
+    silk__cancel_rele(&cj->cancel); /* the calls it started may keep it a while */
     call_done(srv);
+}
+
+static void free_job(silk__cancel *cx)
+{
+    free((call_job *)((char *)cx - offsetof(call_job, cancel)));
 }
 
 /* ============================== on nng's receive callback ============================== */
@@ -237,22 +392,21 @@ static bool runs_inline(const silk_server *srv, const silk__frame *f)
 
 /* take_call queues a request for a worker, runs it here when its service is inline, or
  * refuses it at once. */
-static void take_call(sconn *sc, const silk__frame *f)
+static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
 {
     silk_server *srv = sc->srv;
     if (atomic_fetch_add(&srv->inflight, 1) >= srv->max_concurrent) {
         call_done(srv);
-        reply(sc, f->call_id, SILK_RESOURCE_EXHAUSTED, SILK__MSG_BUSY, NULL);
+        refuse_frame(sc, f, SILK_RESOURCE_EXHAUSTED, SILK__MSG_BUSY);
         return;
     }
     call_job *cj = NULL;
     if (atomic_load(&srv->stopping)) {
-        reply(sc, f->call_id, SILK_UNAVAILABLE, "the server is shutting down", NULL);
+        refuse_frame(sc, f, SILK_UNAVAILABLE, "the server is shutting down");
     } else if (f->payload_len > srv->max_message) {
-        reply(sc, f->call_id, SILK_RESOURCE_EXHAUSTED, "the request exceeds the message limit",
-              NULL);
+        refuse_frame(sc, f, SILK_RESOURCE_EXHAUSTED, "the request exceeds the message limit");
     } else if ((cj = malloc(sizeof *cj + f->header_len + f->payload_len)) == NULL) {
-        reply(sc, f->call_id, SILK_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        refuse_frame(sc, f, SILK_RESOURCE_EXHAUSTED, "out of memory");
     }
     if (cj == NULL) {
         call_done(srv);
@@ -260,9 +414,9 @@ static void take_call(sconn *sc, const silk__frame *f)
     }
     cj->job.run = run_call;
     cj->sc = sc;
-    atomic_init(&cj->cancelled, false);
+    silk__cancel_init(&cj->cancel, free_job);
     cj->id = f->call_id;
-    cj->received_us = silk__now_us();
+    cj->received_us = now_us;
     cj->hlen = f->header_len;
     cj->plen = f->payload_len;
     memcpy(cj->data, f->header, f->header_len);
@@ -274,10 +428,10 @@ static void take_call(sconn *sc, const silk__frame *f)
         return;
     }
     if (!silk__pool_push(srv->pool, &cj->job)) { /* the server stopped meanwhile */
-        reply(sc, f->call_id, SILK_UNAVAILABLE, "the server is shutting down", NULL);
+        refuse_frame(sc, f, SILK_UNAVAILABLE, "the server is shutting down");
         calls_remove(sc, cj);
         silk__conn_rele(&sc->conn);
-        free(cj);
+        silk__cancel_rele(&cj->cancel);
         call_done(srv);
     }
 }
@@ -285,9 +439,11 @@ static void take_call(sconn *sc, const silk__frame *f)
 static void on_frame(silk__conn *c, const silk__frame *f)
 {
     sconn *sc = (sconn *)c;
+    int64_t now = silk__now_us();
+    atomic_store_explicit(&sc->last_rx_us, now, memory_order_relaxed); /* not idle */
     switch (f->kind) {
     case SILK__FRAME_REQUEST:
-        take_call(sc, f);
+        take_call(sc, f, now);
         break;
     case SILK__FRAME_CANCEL:
         cancel(sc, f->call_id);
@@ -302,9 +458,9 @@ static void on_frame(silk__conn *c, const silk__frame *f)
 
 static void on_too_big(silk__conn *c, const silk__frame *f)
 {
-    if (f->kind == SILK__FRAME_REQUEST)
-        reply((sconn *)c, f->call_id, SILK_RESOURCE_EXHAUSTED,
-              "the request exceeds the message limit", NULL);
+    if (f->kind == SILK__FRAME_REQUEST) /* its header is not read: the method is unknown */
+        refuse_frame((sconn *)c, f, SILK_RESOURCE_EXHAUSTED,
+                     "the request exceeds the message limit");
 }
 
 /* on_closed cancels every call of the connection: no answer can reach its caller now, so
@@ -312,10 +468,20 @@ static void on_too_big(silk__conn *c, const silk__frame *f)
 static void on_closed(silk__conn *c, silk_status st, const char *why)
 {
     sconn *sc = (sconn *)c;
+    call_job *fire = NULL;
     silk__conn_lock(c);
-    for (call_job *cj = sc->calls; cj != NULL; cj = cj->next)
-        atomic_store(&cj->cancelled, true);
+    for (call_job *cj = sc->calls; cj != NULL; cj = cj->next) {
+        atomic_store(&cj->cancel.cancelled, true);
+        silk__cancel_hold(&cj->cancel);
+        cj->fire_next = fire;
+        fire = cj;
+    }
     silk__conn_unlock(c);
+    for (call_job *cj = fire, *next; cj != NULL; cj = next) { /* outside the conn's lock */
+        next = cj->fire_next;
+        silk__cancel_fire(&cj->cancel);
+        silk__cancel_rele(&cj->cancel);
+    }
     silk_log(SILK_LOG_DEBUG, "server", "connection closed status=%s reason=\"%s\"",
              silk_status_str(st), why);
 }

@@ -32,7 +32,8 @@ typedef struct sconn {
     silk_server *srv;
     struct sconn *prev;
     struct sconn *next;
-    struct call_job *calls; /* under the conn's mutex: calls taken and not yet answered */
+    struct call_job *calls;         /* under the conn's mutex: calls taken and not yet answered */
+    atomic_int_fast64_t last_rx_us; /* when a frame last arrived (or it was accepted) */
 } sconn;
 
 struct silk_server {
@@ -49,6 +50,8 @@ struct silk_server {
     unsigned max_concurrent;
     uint32_t max_message;
     bool no_register;
+    unsigned max_connections;
+    int64_t idle_timeout_us; /* 0: off */
 
     hosted *services; /* fixed once started */
     size_t n_services;
@@ -67,6 +70,9 @@ struct silk_server {
     atomic_uint inflight; /* calls taken and not yet answered */
     sconn *conns;         /* under mu: connections not yet finalized */
     unsigned n_conns;
+    nng_aio *idle_aio;         /* sleeps between looks for idle connections */
+    int64_t refused_log_us;    /* under mu: when refused connections were last logged */
+    unsigned refused_unlogged; /* under mu: refused since */
 
     /* Registry. */
     silk_registry *reg;

@@ -111,6 +111,11 @@ static void test_budget_is_the_smaller(void **state)
     silk_ctx_free(ctx);
 }
 
+static void release_nothing(silk__cancel *cx)
+{
+    (void)cx; /* on the stack */
+}
+
 static void test_server_ctx(void **state)
 {
     (void)state;
@@ -298,14 +303,16 @@ static void test_trace_id_and_cancel_flag(void **state)
     assert_string_equal(rh.h.metadata[1]->value, "gw.123");
     silk__reqhdr_fini(&rh);
 
-    /* The cancel flag a server points the ctx at. */
-    atomic_bool flag;
-    atomic_init(&flag, false);
+    /* The cancellation a server points the ctx at. */
+    silk__cancel cx;
+    silk__cancel_init(&cx, release_nothing);
     assert_false(silk_ctx_cancelled(ctx));
-    silk__ctx_set_cancel_flag(ctx, &flag);
+    silk__ctx_set_cancel(ctx, &cx);
+    assert_true(silk__ctx_cancel(ctx) == &cx);
     assert_false(silk_ctx_cancelled(ctx));
-    atomic_store(&flag, true);
+    silk__cancel_fire(&cx);
     assert_true(silk_ctx_cancelled(ctx));
+    silk__cancel_rele(&cx);
     assert_false(silk_ctx_cancelled(NULL));
     silk_ctx_free(ctx);
 

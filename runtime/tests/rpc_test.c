@@ -26,8 +26,10 @@ typedef Silk__Rpc__Metadata Msg; /* key + value: the test's request and response
 
 static const char *listen_url; /* the transport of this run */
 static char tmpdir[128];
-static silk_channel *self;  /* the running server's channel to itself, for nested calls */
-static atomic_int sleeping; /* Echo calls that began to sleep */
+static silk_channel *self;          /* the running server's channel to itself, for nested calls */
+static atomic_int sleeping;         /* Echo calls that began to sleep */
+static atomic_int sleeps_cancelled; /* and saw their call cancelled */
+static atomic_int async_status;     /* how Async's own call ended: -1 until it has */
 
 /* ============================== the service ============================== */
 
@@ -53,7 +55,10 @@ static silk_status echo(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
     const Msg *in = (const Msg *)req;
     if (strcmp(in->key, "sleep") == 0) {
         atomic_fetch_add(&sleeping, 1);
-        usleep((useconds_t)atoi(in->value) * 1000);
+        for (int slept = 0; slept < atoi(in->value) && !silk_ctx_cancelled(ctx); slept += 5)
+            usleep(5000);
+        if (silk_ctx_cancelled(ctx))
+            atomic_fetch_add(&sleeps_cancelled, 1);
     }
     if (strcmp(in->key, "fail") == 0)
         return silk_ctx_fail(ctx, (silk_status)atoi(in->value), "failed as asked: %s", in->value);
@@ -86,6 +91,34 @@ static silk_status nested(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCM
     return SILK_OK;
 }
 
+static void async_done(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
+{
+    (void)message;
+    (void)arg;
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    atomic_store(&async_status, (int)st);
+}
+
+/* Async starts an asynchronous Echo that sleeps value ms with its own ctx, then waits for its
+ * own call to be cancelled (at most 3 s) and returns, leaving that call to itself. */
+static silk_status async_nested(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                                const void *h, void *user)
+{
+    (void)h;
+    (void)user;
+    (void)resp;
+    Msg inner = SILK__RPC__METADATA__INIT;
+    inner.key = "sleep";
+    inner.value = ((const Msg *)req)->value;
+    silk_status st = silk_call_async(self, ctx, &methods[0], &inner.base, async_done, NULL);
+    if (st != SILK_OK)
+        return st;
+    for (int waited = 0; waited < 3000 && !silk_ctx_cancelled(ctx); waited += 5)
+        usleep(5000);
+    return SILK_OK;
+}
+
 static const silk_method_desc methods[] = {
     {.name = "Echo",
      .path = "/test.Echo/Echo",
@@ -103,6 +136,11 @@ static const silk_method_desc methods[] = {
      .output = &silk__rpc__metadata__descriptor,
      .timeout_ms = 100,
      .invoke = echo},
+    {.name = "Async",
+     .path = "/test.Echo/Async",
+     .input = &silk__rpc__metadata__descriptor,
+     .output = &silk__rpc__metadata__descriptor,
+     .invoke = async_nested},
 };
 
 static const silk_service_desc echo_desc = {
@@ -815,6 +853,134 @@ static void test_interceptors(void **state)
     stop(srv);
 }
 
+/* refusals is what a server interceptor saw of calls, refused ones included. */
+typedef struct refusals {
+    atomic_int before;
+    atomic_int after[SILK_STATUS_COUNT];
+    pthread_mutex_t mu;
+    char last_path[128];
+    bool last_had_ctx;
+} refusals;
+
+static silk_status refusals_before(const silk_call_info *info, const ProtobufCMessage *req,
+                                   void *arg)
+{
+    (void)info;
+    (void)req;
+    atomic_fetch_add(&((refusals *)arg)->before, 1);
+    return SILK_OK;
+}
+
+static void refusals_after(const silk_call_info *info, const ProtobufCMessage *resp, void *arg)
+{
+    refusals *r = arg;
+    assert_true(info->server);
+    assert_non_null(info->method);
+    assert_non_null(info->method->path);
+    assert_non_null(info->message);
+    assert_true(info->elapsed_us >= 0);
+    assert_true((info->status == SILK_OK) == (resp != NULL));
+    pthread_mutex_lock(&r->mu);
+    snprintf(r->last_path, sizeof r->last_path, "%s", info->method->path);
+    r->last_had_ctx = info->ctx != NULL && silk_ctx_get(info->ctx, SILK_MD_TRACE_ID) != NULL;
+    pthread_mutex_unlock(&r->mu);
+    atomic_fetch_add(&r->after[info->status], 1);
+}
+
+static silk_server *start_refusals(refusals *r, unsigned max_concurrent, uint32_t max_message)
+{
+    silk_server_opts opts = {.listen = listen_url,
+                             .workers = 2,
+                             .max_concurrent = max_concurrent,
+                             .max_message = max_message,
+                             .no_register = 1};
+    silk_server *srv = silk_server_new(&opts);
+    assert_non_null(srv);
+    silk_interceptor ic = {
+        .name = "refusals", .before = refusals_before, .after = refusals_after, .arg = r};
+    assert_int_equal(silk_server_add_interceptor(srv, &ic), SILK_OK);
+    assert_int_equal(silk_server_add_interceptor(srv, &silk_log_interceptor), SILK_OK);
+    assert_int_equal(silk_server_add_service(srv, &echo_desc, &(handlers){0}, NULL), SILK_OK);
+    assert_int_equal(silk_server_start(srv), SILK_OK);
+    return srv;
+}
+
+/* expect_refused checks that the last call reached the afters alone with status st. */
+static void expect_refused(refusals *r, silk_status st, int times, const char *path)
+{
+    assert_int_equal(atomic_load(&r->before), 0);
+    assert_int_equal(atomic_load(&r->after[st]), times);
+    pthread_mutex_lock(&r->mu);
+    assert_string_equal(r->last_path, path);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* A server's interceptors see the calls it refuses before their handler would run: their
+ * afters run with the status (their befores do not: there was no request to show). */
+static void test_interceptors_see_refusals(void **state)
+{
+    (void)state;
+    refusals r = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    uint64_t id = 0;
+
+    /* A wrong cluster token. */
+    setenv("SILK_TOKEN", "s3cret", 1);
+    silk_server *srv = start_refusals(&r, 0, 0);
+    unsetenv("SILK_TOKEN");
+    nng_stream *s = raw_open(silk_server_address(srv));
+    raw_request(s, 1, "/test.Echo/Echo", 1000000, NULL, 0);
+    assert_int_equal(raw_response(s, &id), SILK_UNAUTHENTICATED);
+    expect_refused(&r, SILK_UNAUTHENTICATED, 1, "/test.Echo/Echo");
+    assert_true(r.last_had_ctx); /* the header's metadata, with a trace id */
+    nng_stream_free(s);
+    silk_server_free(srv);
+
+    srv = start_refusals(&r, 1, 1024);
+    s = raw_open(silk_server_address(srv));
+    /* An unknown method: the path asked for. */
+    raw_request(s, 2, "/test.Echo/Missing", 1000000, NULL, 0);
+    assert_int_equal(raw_response(s, &id), SILK_UNIMPLEMENTED);
+    expect_refused(&r, SILK_UNIMPLEMENTED, 1, "/test.Echo/Missing");
+    /* A payload that does not decode. */
+    raw_request(s, 3, "/test.Echo/Echo", 1000000, (const uint8_t *)"\xff\xff\xff\xff", 4);
+    assert_int_equal(raw_response(s, &id), SILK_INVALID_ARGUMENT);
+    expect_refused(&r, SILK_INVALID_ARGUMENT, 1, "/test.Echo/Echo");
+    /* A header that does not decode: no method to tell. */
+    raw_request(s, 4, NULL, 0, NULL, 0);
+    assert_int_equal(raw_response(s, &id), SILK_INVALID_ARGUMENT);
+    expect_refused(&r, SILK_INVALID_ARGUMENT, 2, "");
+    /* A budget spent on arrival. */
+    raw_request(s, 5, "/test.Echo/Echo", 1, NULL, 0);
+    assert_int_equal(raw_response(s, &id), SILK_DEADLINE_EXCEEDED);
+    expect_refused(&r, SILK_DEADLINE_EXCEEDED, 1, "/test.Echo/Echo");
+    /* A message past max_message (within the frame's room for a header). */
+    static uint8_t big[4096];
+    raw_request(s, 6, "/test.Echo/Echo", 1000000, big, sizeof big);
+    assert_int_equal(raw_response(s, &id), SILK_RESOURCE_EXHAUSTED);
+    expect_refused(&r, SILK_RESOURCE_EXHAUSTED, 1, "/test.Echo/Echo");
+    /* Past max_concurrent (1, taken by a sleeping call): refused on arrival. */
+    Msg sleep_req = SILK__RPC__METADATA__INIT;
+    sleep_req.key = "sleep";
+    sleep_req.value = "500";
+    uint8_t payload[64];
+    size_t plen = silk__rpc__metadata__pack(&sleep_req, payload);
+    raw_request(s, 7, "/test.Echo/Echo", 5000000, payload, plen);
+    raw_request(s, 8, "/test.Echo/Echo", 5000000, NULL, 0);
+    assert_int_equal(raw_response(s, &id), SILK_RESOURCE_EXHAUSTED);
+    assert_true(id == 8);
+    assert_int_equal(atomic_load(&r.after[SILK_RESOURCE_EXHAUSTED]), 2);
+    pthread_mutex_lock(&r.mu);
+    assert_string_equal(r.last_path, "/test.Echo/Echo");
+    pthread_mutex_unlock(&r.mu);
+    /* The sleeping call went through both hooks, as calls that run do. */
+    assert_int_equal(raw_response(s, &id), SILK_OK);
+    assert_true(id == 7);
+    assert_int_equal(atomic_load(&r.before), 1);
+    assert_int_equal(atomic_load(&r.after[SILK_OK]), 1);
+    nng_stream_free(s);
+    silk_server_free(srv);
+}
+
 /* cancel_cb counts the completions of a cancelled call. */
 static void cancel_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
 {
@@ -855,6 +1021,35 @@ static void test_cancel_and_sync_failure_message(void **state)
     stop(srv);
 }
 
+/* An asynchronous call a handler started with its ctx is cancelled with the handler's own
+ * call, and its server sees the cancel, though the handler itself never cancels it. */
+static void test_cancel_reaches_async_calls(void **state)
+{
+    (void)state;
+    silk_server *srv = start(4, 0, 0);
+    atomic_store(&sleeping, 0);
+    atomic_store(&sleeps_cancelled, 0);
+    atomic_store(&async_status, -1);
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.key = "k";
+    req.value = "4000";
+    int n = 0;
+    silk_call_id id = 0;
+    assert_int_equal(silk_call_start(self, NULL, &methods[3], &req.base, cancel_cb, &n, &id),
+                     SILK_OK);
+    for (int i = 0; i < 1000 && atomic_load(&sleeping) == 0; i++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&sleeping), 1); /* the async Echo runs */
+    silk_call_cancel(self, id);
+    assert_int_equal(n, 1);
+    /* Well before its 4 s of sleep: cancelled, and its handler saw it. */
+    for (int i = 0; i < 400 && atomic_load(&sleeps_cancelled) == 0; i++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&async_status), SILK_CANCELLED);
+    assert_int_equal(atomic_load(&sleeps_cancelled), 1);
+    stop(srv);
+}
+
 /* ============================== runs ============================== */
 
 static int run(const char *name, const char *url)
@@ -876,7 +1071,9 @@ static int run(const char *name, const char *url)
         cmocka_unit_test(test_by_name_through_registry),
         cmocka_unit_test(test_token),
         cmocka_unit_test(test_interceptors),
+        cmocka_unit_test(test_interceptors_see_refusals),
         cmocka_unit_test(test_cancel_and_sync_failure_message),
+        cmocka_unit_test(test_cancel_reaches_async_calls),
     };
     /* clang-format on */
     return _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);

@@ -292,6 +292,94 @@ class RpcTest(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual(got["cancels_seen"], got["waits_started"], got)
 
+    def raw_connect(self, svc):
+        sock = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
+        self.addCleanup(sock.close)
+        return sock
+
+    def assert_closed_by_server(self, sock, within=HANG_S):
+        """The server closes sock: a read sees the end of the stream (or a reset)."""
+        sock.settimeout(within)
+        try:
+            self.assertEqual(sock.recv(64), b"", "the server sent something")
+        except ConnectionResetError:
+            pass
+
+    def assert_open(self, sock, quiet_s=0.5):
+        """sock stays open: a read finds nothing for quiet_s seconds, not the stream's end."""
+        sock.settimeout(quiet_s)
+        with self.assertRaises(socket.timeout):
+            sock.recv(64)
+
+    def hold_connection(self, svc):
+        """A connection the server keeps (one closed just before, such as Service's probe of
+        the port, may still count against max_connections for a moment)."""
+        deadline = time.monotonic() + HANG_S
+        while time.monotonic() < deadline:
+            sock = self.raw_connect(svc)
+            sock.settimeout(0.2)
+            try:
+                if sock.recv(64) == b"":
+                    time.sleep(0.05)
+                    continue
+            except socket.timeout:
+                return sock
+            except ConnectionResetError:
+                continue
+        self.fail("the server kept no connection")
+
+    def test_max_connections(self):
+        # Past max_connections a connection is closed as soon as it is accepted, with a
+        # warning; the ones open are served, and room made by closing one is used again.
+        svc = self.service(env=dict(self.env, SILK_MAX_CONNECTIONS="3"))
+        held = [self.hold_connection(svc) for _ in range(3)]
+        extra = self.raw_connect(svc)
+        self.assert_closed_by_server(extra)
+        self.assertTrue(svc.wait_log("connection refused: at max_connections"), svc.read_log())
+        held.pop().close()
+        # The closed one is finalized on the server's reaper: a new connection finds room soon.
+        deadline = time.monotonic() + HANG_S
+        status = None
+        while time.monotonic() < deadline:
+            status = fields(self.client(svc.address, "echo", "room").stdout).get("status")
+            if status == "OK":
+                break
+            time.sleep(0.05)
+        self.assertEqual(status, "OK", svc.read_log())
+        for sock in held:
+            self.assert_open(sock, 0.1)
+
+    def test_idle_connections_are_closed(self):
+        # SILK_IDLE_TIMEOUT_MS: a connection that sends nothing is closed; one that pings, or
+        # has a call in flight, is not.
+        env = dict(self.env, SILK_IDLE_TIMEOUT_MS="300")
+        svc = self.service(env=env)
+        silent = self.raw_connect(svc)
+        pinging = self.raw_connect(svc)
+        ping = (10).to_bytes(4, "big") + bytes([4]) + (7).to_bytes(8, "big") + b"\0"
+        pong = (10).to_bytes(4, "big") + bytes([5]) + (7).to_bytes(8, "big") + b"\0"
+        self.env["SILK_KEEPALIVE_MS"] = "0"  # the waiting client sends nothing while it waits
+        proc = self.start_client(svc.address, "hang", "wait")
+        self.assertTrue(svc.wait_log("wait started"), svc.read_log())
+        pinging.settimeout(HANG_S)
+        for _ in range(10):  # 1.5 s of pings, five idle timeouts
+            pinging.sendall(ping)
+            got = b""
+            while len(got) < len(pong):
+                chunk = pinging.recv(len(pong) - len(got))
+                self.assertNotEqual(chunk, b"", "a pinging connection was closed")
+                got += chunk
+            self.assertEqual(got, pong)
+            time.sleep(0.15)
+        self.assert_closed_by_server(silent)
+        self.assertIsNone(proc.poll(), "a call in flight kept its connection open")
+        proc.kill()
+        proc.wait(timeout=10)
+        # Idle closing is off with 0.
+        off = self.service(env=dict(self.env, SILK_IDLE_TIMEOUT_MS="0"))
+        quiet = self.raw_connect(off)
+        self.assert_open(quiet, 1.0)
+
     def test_sigterm_exits_cleanly(self):
         svc = self.service()
         self.assertEqual(self.client(svc.address, "echo", "x").returncode, 0)

@@ -108,12 +108,13 @@ typedef void (*silk_call_cb)(silk_status st, ProtobufCMessage *resp, const char 
 /* silk_call_async starts a call and returns at once. The callback is called exactly once
  * when the call returns SILK_OK: with the response, the callee's error, SILK_DEADLINE_EXCEEDED
  * when the deadline passes first, SILK_UNAVAILABLE when the connection cannot be made or is
- * lost, or SILK_CANCELLED when the channel is closed; it may run before silk_call_async
- * returns. When silk_call_async fails synchronously (bad arguments, the ctx's deadline already
- * passed or the ctx cancelled, no live instance of the service, channel closing, out of
- * memory) it returns the error, records why in the ctx (silk_ctx_message) when there is one,
- * and the callback is never called. ctx is read before silk_call_async returns and need
- * not outlive it. */
+ * lost, or SILK_CANCELLED when the channel is closed or - for a call made with a handler's
+ * ctx - when the handler's own call is cancelled while it runs (see ctx.h); it may run
+ * before silk_call_async returns. When silk_call_async fails synchronously (bad arguments, the
+ * ctx's deadline already passed or the ctx cancelled, no live instance of the service, channel
+ * closing, out of memory) it returns the error, records why in the ctx (silk_ctx_message) when
+ * there is one, and the callback is never called. ctx is read before silk_call_async returns and
+ * need not outlive it. */
 silk_status silk_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                             const ProtobufCMessage *req, silk_call_cb cb, void *arg);
 

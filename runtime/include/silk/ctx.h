@@ -63,8 +63,9 @@ int64_t silk_ctx_remaining_us(const silk_ctx *ctx);
 /* silk_ctx_cancelled tells whether the caller gave up on the call whose handler was given
  * ctx (it cancelled the call, or its deadline passed and its channel sent a cancel frame).
  * A handler doing long work checks it and returns early; whatever it returns then is not
- * sent. Calls made with a cancelled ctx fail at once with SILK_CANCELLED. False for a ctx
- * made with silk_ctx_new() and for NULL. */
+ * sent. Calls made with a cancelled ctx fail at once with SILK_CANCELLED, and calls made
+ * with it still in flight - blocking or asynchronous - are cancelled with it. False for a
+ * ctx made with silk_ctx_new() and for NULL. */
 bool silk_ctx_cancelled(const silk_ctx *ctx);
 
 /* silk_ctx_fail records an error message for the reply and returns st, so that a handler

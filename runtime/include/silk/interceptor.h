@@ -18,10 +18,14 @@ extern "C" {
 /* silk_call_info describes the call an interceptor runs for. */
 typedef struct silk_call_info {
     bool server; /* a server's hook (else a channel's) */
+    /* The method. For a call a server refused before knowing its method (an unknown path, a
+     * header that does not decode) a stand-in whose path is the path asked for, or "", and
+     * whose other fields are empty. */
     const silk_method_desc *method;
-    /* The server's: the handler's ctx, whose metadata a hook may read and set. The
-     * channel's before: the caller's ctx (may be NULL); its after: NULL, the caller's ctx need
-     * not live that long. */
+    /* The server's: the handler's ctx, whose metadata a hook may read and set (for a refused
+     * call, one made from its header, NULL when the header does not decode). The channel's
+     * before: the caller's ctx (may be NULL); its after: NULL, the caller's ctx need not live
+     * that long. */
     silk_ctx *ctx;
     const char *target;   /* the channel's target, or the server's address */
     const char *trace_id; /* the call's "trace-id" */
@@ -43,7 +47,16 @@ typedef struct silk_interceptor {
     silk_status (*before)(const silk_call_info *info, const ProtobufCMessage *req, void *arg);
     /* after runs once per call whose before chain ran, when it is finished; resp is the
      * response on SILK_OK, else NULL. A channel's after runs where the call completes - on
-     * one of nng's threads for an asynchronous call - so it must not block. */
+     * one of nng's threads for an asynchronous call - so it must not block.
+     *
+     * A server's afters also run, alone and all of them, once for every request the server
+     * answers without running its handler: refused before it would run (UNAUTHENTICATED
+     * wrong token, UNIMPLEMENTED, INVALID_ARGUMENT undecodable header or payload,
+     * DEADLINE_EXCEEDED budget spent on arrival, RESOURCE_EXHAUSTED past max_concurrent or
+     * max_message, UNAVAILABLE while stopping) or dropped because its caller cancelled it
+     * before it ran (CANCELLED). No before runs for those (there is no decoded request to
+     * show) and resp is NULL. Some are refused on nng's receive callback, so a server's after
+     * must not block either. So a logging or metrics interceptor sees every request. */
     void (*after)(const silk_call_info *info, const ProtobufCMessage *resp, void *arg);
     void *arg;
 } silk_interceptor;

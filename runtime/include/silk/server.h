@@ -34,6 +34,14 @@ typedef struct silk_server_opts {
     uint32_t max_message;
     /* Do not register in the registry (tests and embedded use). */
     int no_register;
+    /* Client connections open at once: 10000 ($SILK_MAX_CONNECTIONS overrides it). Past it a
+     * new connection is closed as soon as it is accepted, and a warning logged. */
+    unsigned max_connections;
+    /* A connection with no call in flight that has received nothing (no request, no ping)
+     * for this long is closed, in milliseconds: 300000, five minutes ($SILK_IDLE_TIMEOUT_MS
+     * overrides it; there, 0 turns it off). Negative: off. Channels ping a connection that
+     * was silent for their keepalive interval (10 s), so a channel's connection stays. */
+    int idle_timeout_ms;
 } silk_server_opts;
 
 /* silk_server_new makes a server from opts (NULL: all defaults). It does not listen yet.
@@ -57,9 +65,10 @@ silk_status silk_server_set_inline(silk_server *srv, const char *service);
 
 /* silk_server_add_interceptor appends a copy of ic to the server's chain (see
  * interceptor.h): its hooks run around every handler, on the thread that runs it. Calls
- * refused before their handler would run (token, method, deadline, payload, concurrency)
- * do not reach them. SILK_FAILED_PRECONDITION once the server has started,
- * SILK_INVALID_ARGUMENT when ic has neither hook. */
+ * refused before their handler would run (token, method, deadline, payload, size,
+ * concurrency, stopping) or dropped as cancelled before it ran reach the afters alone, with
+ * their status. SILK_FAILED_PRECONDITION once the server has started, SILK_INVALID_ARGUMENT
+ * when ic has neither hook. */
 silk_status silk_server_add_interceptor(silk_server *srv, const silk_interceptor *ic);
 
 /* silk_server_start listens, registers every hosted service and starts serving in the
