@@ -5,6 +5,11 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# port_open PORT tells whether something accepts connections on 127.0.0.1:PORT.
+port_open() {
+    python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1"
+}
+
 # wait_until TRIES CMD... retries CMD every 100 ms, TRIES times at most.
 wait_until() {
     n=$1
