@@ -103,7 +103,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-    {.name = "echo", .callback = callback, .per_session_data_size = sizeof(session),
+    {.name = "echo",
+     .callback = callback,
+     .per_session_data_size = sizeof(session),
      .rx_buffer_size = 4096},
     {0},
 };
