@@ -70,7 +70,7 @@ static void usage(FILE *out)
                  "  --any-reply      latency, throughput: any reply counts (default: the echo)\n"
                  "  --business ID    push: the sessions' business id (benchpush); it is appended\n"
                  "                   to the URL as ?businessId=ID\n"
-                 "  --pushers N      push: threads calling silk_ws_send_business (2)\n"
+                 "  --pushers N      push: threads calling silk_ws_send_business (1)\n"
                  "  --window N       push: pushes not yet received, per session, at most (8)\n"
                  "\n"
                  "The push test finds the gateway through $SILK_REGISTRY.\n");
@@ -112,7 +112,7 @@ static void parse(opts *o, int argc, char **argv)
                 .warmup = 2000,
                 .connections = 100,
                 .sessions = -1,
-                .pushers = 2,
+                .pushers = 1,
                 .window = 8,
                 .seconds = 10,
                 .payload = 64,
