@@ -179,12 +179,10 @@ while [ "$i" -le "$repeat" ]; do
         start_peer "$peer"
         bid=
         [ "$peer" = silk ] && bid="?businessId=bench"
-        any=
-        [ "$peer" = silk ] && any=--any-reply # OnMessage's reply need not be the message
         client "$peer" --test idle --url "$url${bid:+?businessId=idle}" --pid "$server" \
             --sessions "$sessions"
-        if client "$peer" --test latency --url "$url$bid" $any --calls "$calls" --warmup "$warmup"; then
-            client "$peer" --test throughput --url "$url$bid" $any --connections "$conns" \
+        if client "$peer" --test latency --url "$url$bid" --calls "$calls" --warmup "$warmup"; then
+            client "$peer" --test throughput --url "$url$bid" --connections "$conns" \
                 --seconds "$seconds"
         fi
         if [ "$peer" = silk ]; then
