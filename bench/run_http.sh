@@ -20,6 +20,7 @@ usage: bench/run_http.sh [--repeat N] [--seconds S] [--connections N] [--payload
   --connections N  wrk's connections, and the direct client's calls in flight (default 64)
   --payload N      length of the echoed message, in bytes (default 64)
   --no-build       use the programs in the build as they are (ctest's smoke runs)
+  --gateway-args A  more flags for the gateway, e.g. "--workers 2"
   --build-dir DIR  the CMake build to use (default \$BUILD_DIR, else build-bench)
 USAGE
 }
@@ -30,6 +31,7 @@ export SILK_LOG="${SILK_LOG:-warn}"
 build=${BUILD_DIR:-build-bench}
 repeat=1
 no_build=
+gateway_args=
 seconds=10
 conns=64
 payload=64
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
     --connections) conns=$2; shift 2 ;;
     --payload) payload=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
+    --gateway-args) gateway_args=$2; shift 2 ;;
     --no-build) no_build=1; shift ;;
     *) usage >&2; exit 2 ;;
     esac
@@ -76,7 +79,7 @@ export SILK_REGISTRY="file:$work/registry"
 port=$(free_port)
 "$bin/bench-http-service" 2>"$work/service.log" &
 svc_pid=$!
-"$bin/bench-gateway" --listen "127.0.0.1:$port" --max-connections 20000 2>"$work/gateway.log" &
+"$bin/bench-gateway" $gateway_args --listen "127.0.0.1:$port" --max-connections 20000 2>"$work/gateway.log" &
 gw_pid=$!
 url="http://127.0.0.1:$port"
 # The gateway finds the service through the registry: the first call through it, shown, tells

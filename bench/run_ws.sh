@@ -31,6 +31,7 @@ usage: bench/run_ws.sh [--repeat N] [--seconds S] [--calls N] [--warmup N]
   --push-sessions N  pushes: silk sessions pushed to (1000)
   --payload N        bytes per message (64)
   --no-build       use the programs in the build as they are (ctest's smoke runs)
+  --gateway-args A  more flags for the gateway, e.g. "--workers 2"
   --build-dir DIR    the CMake build (default \$BUILD_DIR, else build-bench)
   --node-modules DIR where npm installed ws (default \$BUILD_DIR/node/node_modules)
 USAGE
@@ -43,6 +44,7 @@ build=${BUILD_DIR:-build-bench}
 node_modules=
 repeat=1
 no_build=
+gateway_args=
 seconds=10
 calls=20000
 warmup=2000
@@ -62,6 +64,7 @@ while [ $# -gt 0 ]; do
     --push-sessions) push_sessions=$2; shift 2 ;;
     --payload) payload=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
+    --gateway-args) gateway_args=$2; shift 2 ;;
     --no-build) no_build=1; shift ;;
     --node-modules) node_modules=$2; shift 2 ;;
     *) usage >&2; exit 2 ;;
@@ -115,7 +118,7 @@ start_peer() {
     case $1 in
     silk)
         export SILK_REGISTRY="file:$work/registry-$i"
-        "$bin/silk-gateway" --listen "127.0.0.1:$port" --max-connections $((sessions + 1000)) \
+        "$bin/silk-gateway" $gateway_args --listen "127.0.0.1:$port" --max-connections $((sessions + 1000)) \
             2>"$work/silk-gateway.log" &
         server=$!
         "$bin/wstest-service" 2>"$work/wstest-service.log" &
