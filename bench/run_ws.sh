@@ -31,6 +31,8 @@ usage: bench/run_ws.sh [--repeat N] [--seconds S] [--calls N] [--warmup N]
   --push-sessions N  pushes: silk sessions pushed to (1000)
   --payload N        bytes per message (64)
   --no-build       use the programs in the build as they are (ctest's smoke runs)
+  --pin same|split   same: servers and client on CPU 0; split: servers on CPU 1, the client on
+                     CPU 0 (default: where the scheduler puts them)
   --gateway-args A  more flags for the gateway, e.g. "--workers 2"
   --build-dir DIR    the CMake build (default \$BUILD_DIR, else build-bench)
   --node-modules DIR where npm installed ws (default \$BUILD_DIR/node/node_modules)
@@ -44,6 +46,7 @@ build=${BUILD_DIR:-build-bench}
 node_modules=
 repeat=1
 no_build=
+pin=
 gateway_args=
 seconds=10
 calls=20000
@@ -65,6 +68,7 @@ while [ $# -gt 0 ]; do
     --payload) payload=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
     --gateway-args) gateway_args=$2; shift 2 ;;
+    --pin) pin=$2; shift 2 ;;
     --no-build) no_build=1; shift ;;
     --node-modules) node_modules=$2; shift 2 ;;
     *) usage >&2; exit 2 ;;
@@ -73,6 +77,13 @@ done
 case $build in /*) ;; *) build=$root/$build ;; esac
 node_modules=${node_modules:-$build/node/node_modules}
 case $repeat in '' | *[!0-9]* | 0) echo "run_ws.sh: --repeat needs a positive number" >&2; exit 2 ;; esac
+# on_server and on_client put a command on its CPU with --pin.
+case $pin in
+'') on_server=; on_client= ;;
+same) on_server="taskset -c 0"; on_client="taskset -c 0" ;;
+split) on_server="taskset -c 1"; on_client="taskset -c 0" ;;
+*) echo "run_ws.sh: --pin takes same or split" >&2; exit 2 ;;
+esac
 
 if [ -z "$no_build" ]; then
     if [ ! -x "$build/bin/bench-ws" ]; then
@@ -118,22 +129,22 @@ start_peer() {
     case $1 in
     silk)
         export SILK_REGISTRY="file:$work/registry-$i"
-        "$bin/silk-gateway" $gateway_args --listen "127.0.0.1:$port" --max-connections $((sessions + 1000)) \
+        $on_server "$bin/silk-gateway" $gateway_args --listen "127.0.0.1:$port" --max-connections $((sessions + 1000)) \
             2>"$work/silk-gateway.log" &
         server=$!
-        "$bin/wstest-service" 2>"$work/wstest-service.log" &
+        $on_server "$bin/wstest-service" 2>"$work/wstest-service.log" &
         pids="$server $!"
         url="ws://127.0.0.1:$port/api/wstest"
         ready="http://127.0.0.1:$port/healthz?deep=1"
         ;;
     lws)
-        "$bin/bench-ws-lws" "$port" 2>"$work/lws.log" &
+        $on_server "$bin/bench-ws-lws" "$port" 2>"$work/lws.log" &
         server=$!
         pids=$server
         url="ws://127.0.0.1:$port/"
         ;;
     node)
-        NODE_PATH=$node_modules node "$root/bench/node/echo.js" "$port" >/dev/null 2>"$work/node.log" &
+        NODE_PATH=$node_modules $on_server node "$root/bench/node/echo.js" "$port" >/dev/null 2>"$work/node.log" &
         server=$!
         pids=$server
         url="ws://127.0.0.1:$port/"
@@ -164,7 +175,7 @@ client() {
     peer=$1
     shift
     rc=0
-    "$bin/bench-ws" --peer "$peer" --payload "$payload" "$@" >"$work/client.out" || rc=$?
+    $on_client "$bin/bench-ws" --peer "$peer" --payload "$payload" "$@" >"$work/client.out" || rc=$?
     grep '^result ' "$work/client.out" | tee -a "$results" >&2 || true
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
         cat "$work"/*.log >&2
@@ -196,7 +207,7 @@ while [ "$i" -le "$repeat" ]; do
     i=$((i + 1))
 done
 
-median_table <"$results" | awk -v repeat="$repeat" -v payload="$payload" -v load="$load_before" \
+median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin}" -v payload="$payload" -v load="$load_before" \
     -v conns="$conns" -v sessions="$sessions" -v push="$push_sessions" '
     { med[$1 " " $2] = $3 }
     function has(k) { return k in med }
@@ -208,7 +219,7 @@ median_table <"$results" | awk -v repeat="$repeat" -v payload="$payload" -v load
             printf "ratio %s n/a\n", name
     }
     END {
-        printf "\nWebSocket, %d-byte text messages, 127.0.0.1; median of %d run(s)\n", payload, repeat
+        printf "\nWebSocket, %d-byte text messages, 127.0.0.1; median of %d run(s)%s\n", payload, repeat, pin
         printf "load average (1, 5, 15 min) before the runs: %s\n", load
         printf "%-6s %9s %9s %12s %12s %14s\n", "peer", "p50 us", "p99 us", "msgs/s", \
                "pushes/s", "idle B/conn"
