@@ -20,6 +20,7 @@
 
 #include "handshake.h"
 #include "silk/health.silk.h"
+#include "silk/ws.silk.h"
 #include "http.h"
 #include "json.h"
 #include "loop.h"
@@ -31,6 +32,19 @@
 /* How long a session we close may take to answer our close frame, in seconds. */
 #define CLOSE_TIMEOUT 5.0
 
+/* The deadline of a hook call, in milliseconds. */
+#define HOOK_TIMEOUT_MS 10000
+
+/* How long a hook that answered UNIMPLEMENTED is left alone, in milliseconds. */
+#define HOOK_RETRY_MS 60000
+
+/* OnMessage calls in flight for one session; more messages wait in the session's backlog,
+ * and the gateway stops reading from the session until replies come back. */
+#define MAX_MESSAGE_HOOKS 16
+
+/* The most subprotocols of a client that OnOpen is told of. */
+#define MAX_SUBPROTOCOLS 16
+
 /* ============================================================================
  * Types: a connection, and a call made for one of its requests.
  * ========================================================================== */
@@ -40,7 +54,7 @@ typedef struct silk__gw_call call;
 
 typedef enum conn_state {
     CONN_READING, /* reading an HTTP request */
-    CONN_CALLING, /* the request's call is in flight */
+    CONN_CALLING, /* the request's call (or a handshake's OnOpen) is in flight */
     CONN_WRITING, /* writing the response; then the next request, or close */
     CONN_WS,      /* a WebSocket session */
 } conn_state;
@@ -57,11 +71,21 @@ typedef struct health {
     char **why;      /* by service index: the failure's message, or NULL */
 } health;
 
+typedef enum call_kind {
+    CALL_HTTP,    /* a method called for an HTTP request, or a deep health check's Check */
+    CALL_OPEN,    /* OnOpen for a handshake: conn waits for it */
+    CALL_MESSAGE, /* OnMessage: its reply goes to the session named session_id */
+    CALL_CLOSE,   /* OnClose: nothing waits */
+} call_kind;
+
 struct silk__gw_call {
     silk__gw_loop *loop;
-    conn *conn;     /* touched only on the loop */
-    health *health; /* for a deep health check's call, else NULL */
-    size_t index;   /* the service checked */
+    call_kind kind;
+    size_t service;                               /* a hook's service, by index */
+    char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* a hook's session */
+    conn *conn;                                   /* touched only on the loop */
+    health *health;                               /* for a deep health check's call, else NULL */
+    size_t index;                                 /* the service checked */
     ProtobufCMessage *req;
     silk_status st;
     ProtobufCMessage *resp;
@@ -89,9 +113,20 @@ struct silk__gw_conn {
     call *call;
     health *health; /* a deep health check in flight */
     silk__gw_ws *ws;
-    char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* "" until a session is open */
+    char *business_id;                            /* the session's */
+    uint16_t service;                             /* the session's service, by index */
+    uint32_t hook_calls;                          /* OnMessage calls in flight */
+    struct backlog *backlog, *backlog_tail;       /* OnMessage calls waiting for a slot */
+    bool opened;                                  /* the session is in the table */
+    char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* "" until a session is opening */
     conn *prev, *next;
 };
+
+/* An OnMessage request waiting until fewer calls are in flight for its session. */
+typedef struct backlog {
+    struct backlog *next;
+    ProtobufCMessage *req;
+} backlog;
 
 static int conn_drive(conn *c);
 static void conn_close(conn *c, const char *why);
@@ -122,6 +157,21 @@ static silk_status json_code(int http_status)
     }
 }
 
+/* count_request and count_upstream_failure count into the loop's metrics. */
+static void count_request(silk__gw_loop *l, const char *route, int status, double seconds)
+{
+    pthread_mutex_lock(&l->metrics_lock);
+    silk__gw_metrics_request(&l->metrics, route, status, seconds);
+    pthread_mutex_unlock(&l->metrics_lock);
+}
+
+static void count_upstream_failure(silk__gw_loop *l, int code)
+{
+    pthread_mutex_lock(&l->metrics_lock);
+    silk__gw_metrics_upstream_failure(&l->metrics, code);
+    pthread_mutex_unlock(&l->metrics_lock);
+}
+
 /* respond sets the response to write. It returns 0, or -1 when memory is exhausted. */
 static int respond(conn *c, int status, const char *extra_headers, const char *json, bool close)
 {
@@ -143,8 +193,8 @@ static int respond(conn *c, int status, const char *extra_headers, const char *j
     if (c->state != CONN_WS) {
         c->state = CONN_WRITING;
         double now = ev_time();
-        silk__gw_metrics_request(&c->loop->metrics, c->req_route ? c->req_route : "other", status,
-                                 c->req_start > 0 ? now - c->req_start : 0);
+        count_request(c->loop, c->req_route ? c->req_route : "other", status,
+                      c->req_start > 0 ? now - c->req_start : 0);
     }
     return 0;
 }
@@ -156,7 +206,17 @@ static int respond_metrics(conn *c, bool close)
     pthread_mutex_lock(&gw->lock);
     size_t sessions = silk__gw_sessions_count(&gw->sessions);
     pthread_mutex_unlock(&gw->lock);
-    char *text = silk__gw_metrics_text(&c->loop->metrics, sessions, c->loop->n_conns);
+    silk__gw_metrics all = {0};
+    size_t conns = 0;
+    for (size_t i = 0; i < gw->opts.workers; i++) {
+        silk__gw_loop *l = gw->loops[i];
+        pthread_mutex_lock(&l->metrics_lock);
+        silk__gw_metrics_add(&all, &l->metrics);
+        pthread_mutex_unlock(&l->metrics_lock);
+        conns += atomic_load(&l->n_conns);
+    }
+    char *text = silk__gw_metrics_text(&all, sessions, conns);
+    silk__gw_metrics_fini(&all);
     if (text == NULL)
         return -1;
     size_t len;
@@ -174,7 +234,7 @@ static int respond_metrics(conn *c, bool close)
     c->out_off = 0;
     c->close_after = close;
     c->state = CONN_WRITING;
-    silk__gw_metrics_request(&c->loop->metrics, "/metrics", 200, ev_time() - c->req_start);
+    count_request(c->loop, "/metrics", 200, ev_time() - c->req_start);
     return 0;
 }
 
@@ -210,9 +270,14 @@ static void on_call_done(silk_status st, ProtobufCMessage *resp, const char *mes
 }
 
 static void health_done(call *k);
+static void hook_done(call *k);
 
 void silk__gw_conn_call_done(call *k)
 {
+    if (k->kind != CALL_HTTP) {
+        hook_done(k);
+        return;
+    }
     if (k->health != NULL) {
         health_done(k);
         return;
@@ -239,7 +304,7 @@ void silk__gw_conn_call_done(call *k)
             free(json);
         } else {
             const char *msg = k->message ? k->message : silk_status_str(k->st);
-            silk__gw_metrics_upstream_failure(&c->loop->metrics, (int)k->st);
+            count_upstream_failure(c->loop, (int)k->st);
             rv = respond_error(c, silk_status_http(k->st), k->st, msg, NULL, close);
         }
         if (rv != 0)
@@ -445,7 +510,7 @@ static int start_call(conn *c, const silk__gw_route *r)
         silk_ctx_free(ctx);
         free(k);
         protobuf_c_message_free_unpacked(msg, NULL);
-        silk__gw_metrics_upstream_failure(&c->loop->metrics, (int)st);
+        count_upstream_failure(c->loop, (int)st);
         return respond_error(c, silk_status_http(st), st, err, NULL, close);
     }
     silk_ctx_free(ctx);
@@ -601,18 +666,287 @@ static int start_health(conn *c)
 }
 
 /* ============================================================================
- * WebSocket sessions
+ * Hooks: silk.ws.Hooks of a session's service, called without blocking the loop.
  * ========================================================================== */
+
+static int64_t now_ms(void)
+{
+    return (int64_t)(ev_time() * 1000);
+}
+
+/* hook_wanted tells whether a service's hook may exist: it has not answered UNIMPLEMENTED
+ * lately, and the gateway is not closing its channels. */
+static bool hook_wanted(silk__gw *gw, size_t service, int hook)
+{
+    return !atomic_load(&gw->hooks_off) &&
+           atomic_load(&gw->hooks[service].missing_until_ms[hook]) <= now_ms();
+}
+
+static const char *const hook_names[SILK__GW_N_HOOKS] = {"OnOpen", "OnMessage", "OnClose"};
+
+static void hook_missing(silk__gw *gw, size_t service, int hook)
+{
+    atomic_store(&gw->hooks[service].missing_until_ms[hook], now_ms() + HOOK_RETRY_MS);
+    silk_log(SILK_LOG_INFO, LOG, "hook unimplemented hook=%s service=%s: not called for %d s",
+             hook_names[hook], gw->services[service]->name, HOOK_RETRY_MS / 1000);
+}
+
+/* loop_maybe_stop ends a stopping loop once no connection and no hook call is left. */
+static void loop_maybe_stop(silk__gw_loop *l)
+{
+    if (l->stopping && l->n_conns == 0 && l->hook_calls == 0)
+        ev_break(l->ev, EVBREAK_ALL);
+}
+
+/* hook_call starts hook `hook` of a service for a session, with req (the call's, freed when it
+ * completes); c is the connection that waits for it, or NULL. It returns SILK_OK, or why it
+ * could not start (req is freed then too). */
+static silk_status hook_call(silk__gw_loop *l, call_kind kind, int hook, size_t service,
+                             const char *session_id, const char *business_id, ProtobufCMessage *req,
+                             conn *c)
+{
+    silk__gw *gw = l->gw;
+    call *k = calloc(1, sizeof *k);
+    silk_ctx *ctx = silk_ctx_new();
+    silk_status st = k != NULL && ctx != NULL ? SILK_OK : SILK_RESOURCE_EXHAUSTED;
+    if (st == SILK_OK)
+        st = silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, business_id);
+    if (st == SILK_OK)
+        st = silk_ctx_set(ctx, SILK_MD_SESSION_ID, session_id);
+    if (st == SILK_OK) {
+        silk_ctx_set_timeout(ctx, HOOK_TIMEOUT_MS);
+        k->loop = l;
+        k->kind = kind;
+        k->service = service;
+        k->conn = c;
+        k->req = req;
+        snprintf(k->session_id, sizeof k->session_id, "%s", session_id);
+        const silk_method_desc *m =
+            silk_service_find_method(&silk__ws__hooks__silk_desc, hook_names[hook]);
+        st = silk_call_async(gw->channels[service], ctx, m, req, on_call_done, k);
+    }
+    if (st != SILK_OK) {
+        silk_log(SILK_LOG_DEBUG, LOG, "hook not called hook=%s session_id=%s status=%s why=\"%s\"",
+                 hook_names[hook], session_id, silk_status_str(st),
+                 ctx ? silk_ctx_message(ctx) : "");
+        free(k);
+        protobuf_c_message_free_unpacked(req, NULL);
+    } else {
+        l->hook_calls++;
+        if (c != NULL)
+            c->call = k;
+    }
+    silk_ctx_free(ctx);
+    return st;
+}
+
+static int finish_open(conn *c, const char *subprotocol, uint16_t close_code,
+                       const char *close_reason);
+
+/* open_done completes a handshake after OnOpen: UNIMPLEMENTED and UNAVAILABLE (no hooks, or no
+ * instance to ask) open the session as if there were no hooks; another error refuses it. */
+static void open_done(call *k)
+{
+    conn *c = k->conn;
+    silk__gw *gw = k->loop->gw;
+    if (k->st == SILK_UNIMPLEMENTED)
+        hook_missing(gw, k->service, SILK__GW_HOOK_OPEN);
+    if (c == NULL)
+        return;
+    c->call = NULL;
+    int rv;
+    if (k->st == SILK_OK) {
+        const Silk__Ws__OpenReply *r = (const void *)k->resp;
+        rv = finish_open(c, r->subprotocol, r->close_code > 0xffff ? 1008 : (uint16_t)r->close_code,
+                         r->close_reason);
+    } else if (k->st == SILK_UNIMPLEMENTED || k->st == SILK_UNAVAILABLE) {
+        rv = finish_open(c, NULL, 0, NULL);
+    } else {
+        const char *msg = k->message ? k->message : silk_status_str(k->st);
+        silk_log(SILK_LOG_INFO, LOG, "session refused session_id=%s status=%s reason=\"%s\"",
+                 c->session_id, silk_status_str(k->st), msg);
+        c->session_id[0] = '\0';
+        rv = respond_error(c, silk_status_http(k->st), k->st, msg, NULL, true);
+    }
+    if (rv != 0)
+        conn_close(c, "cannot answer");
+    else
+        conn_drive(c);
+}
+
+/* start_message calls OnMessage with req for c's session. */
+static void start_message(conn *c, ProtobufCMessage *req)
+{
+    if (hook_call(c->loop, CALL_MESSAGE, SILK__GW_HOOK_MESSAGE, c->service, c->session_id,
+                  c->business_id, req, NULL) == SILK_OK)
+        c->hook_calls++;
+}
+
+/* start_backlog calls OnMessage for the messages waiting, while there is room. */
+static void start_backlog(conn *c)
+{
+    while (c->backlog != NULL && c->hook_calls < MAX_MESSAGE_HOOKS) {
+        backlog *b = c->backlog;
+        c->backlog = b->next;
+        if (c->backlog == NULL)
+            c->backlog_tail = NULL;
+        start_message(c, b->req);
+        free(b);
+    }
+}
+
+static void backlog_free(conn *c)
+{
+    while (c->backlog != NULL) {
+        backlog *b = c->backlog;
+        c->backlog = b->next;
+        protobuf_c_message_free_unpacked(b->req, NULL);
+        free(b);
+    }
+    c->backlog_tail = NULL;
+}
+
+/* message_done sends OnMessage's reply, when there is one, to the session if it is still
+ * there. */
+static void message_done(call *k)
+{
+    silk__gw_conn *c = silk__gw_loop_find_conn(k->loop, k->session_id);
+    if (k->st == SILK_UNIMPLEMENTED)
+        hook_missing(k->loop->gw, k->service, SILK__GW_HOOK_MESSAGE);
+    else if (k->st != SILK_OK)
+        silk_log(SILK_LOG_WARN, LOG, "OnMessage failed session_id=%s status=%s reason=\"%s\"",
+                 k->session_id, silk_status_str(k->st), k->message ? k->message : "");
+    if (c == NULL)
+        return;
+    c->hook_calls--;
+    start_backlog(c);
+    const Silk__Ws__MessageReply *r = (const void *)k->resp;
+    if (k->st == SILK_OK && r->data.len > 0 && c->ws != NULL) {
+        if (silk__gw_ws_send(c->ws, r->binary, r->data.data, r->data.len) ==
+            SILK__GW_WS_ERR_QUEUE_FULL) {
+            c->closing_since = ev_now(c->loop->ev);
+            silk_log(SILK_LOG_WARN, LOG, "slow consumer closed with 1008 session_id=%s",
+                     c->session_id);
+        }
+    }
+    conn_drive(c);
+}
+
+static void hook_done(call *k)
+{
+    silk__gw_loop *l = k->loop;
+    switch (k->kind) {
+    case CALL_OPEN:
+        open_done(k);
+        break;
+    case CALL_MESSAGE:
+        message_done(k);
+        break;
+    case CALL_CLOSE:
+        if (k->st == SILK_UNIMPLEMENTED)
+            hook_missing(l->gw, k->service, SILK__GW_HOOK_CLOSE);
+        break;
+    case CALL_HTTP:
+        break;
+    }
+    if (k->resp != NULL)
+        protobuf_c_message_free_unpacked(k->resp, NULL);
+    protobuf_c_message_free_unpacked(k->req, NULL);
+    free(k->message);
+    free(k);
+    l->hook_calls--;
+    loop_maybe_stop(l);
+}
+
+/* new_request allocates an initialised message of a hook's input type; NULL when memory is
+ * exhausted. */
+static void *new_request(const ProtobufCMessageDescriptor *d)
+{
+    ProtobufCMessage *m = malloc(d->sizeof_message);
+    if (m != NULL)
+        protobuf_c_message_init(d, m);
+    return m;
+}
 
 static void on_ws_message(void *arg, int binary, const uint8_t *data, size_t len)
 {
     conn *c = arg;
-    (void)data;
-    /* Messages from clients go to the service's OnMessage hook once hooks exist; until then
-     * the gateway only notes them. */
+    silk__gw *gw = c->loop->gw;
     silk_log(SILK_LOG_DEBUG, LOG, "message from session session_id=%s bytes=%zu binary=%d",
              c->session_id, len, binary);
+    if (!hook_wanted(gw, c->service, SILK__GW_HOOK_MESSAGE) || c->loop->stopping)
+        return;
+    Silk__Ws__MessageRequest *req = new_request(&silk__ws__message_request__descriptor);
+    char *sid = strdup(c->session_id), *bid = strdup(c->business_id);
+    uint8_t *copy = malloc(len ? len : 1);
+    if (req == NULL || sid == NULL || bid == NULL || copy == NULL) {
+        free(req);
+        free(sid);
+        free(bid);
+        free(copy);
+        silk_log(SILK_LOG_WARN, LOG, "out of memory: message dropped session_id=%s", c->session_id);
+        return;
+    }
+    memcpy(copy, data, len);
+    req->session_id = sid;
+    req->business_id = bid;
+    req->route = strdup(gw->services[c->service]->route);
+    req->data.data = copy;
+    req->data.len = len;
+    req->binary = binary != 0;
+    if (req->route == NULL) {
+        protobuf_c_message_free_unpacked(&req->base, NULL);
+        return;
+    }
+    if (c->backlog == NULL && c->hook_calls < MAX_MESSAGE_HOOKS) {
+        start_message(c, &req->base);
+        return;
+    }
+    /* Enough in flight: the message waits, and reading stops until replies come back (what
+     * wslay has read already still comes: a few KiB at most). */
+    silk__gw_ws_pause(c->ws);
+    backlog *b = malloc(sizeof *b);
+    if (b == NULL) {
+        protobuf_c_message_free_unpacked(&req->base, NULL);
+        silk_log(SILK_LOG_WARN, LOG, "out of memory: message dropped session_id=%s", c->session_id);
+        return;
+    }
+    b->next = NULL;
+    b->req = &req->base;
+    if (c->backlog_tail != NULL)
+        c->backlog_tail->next = b;
+    else
+        c->backlog = b;
+    c->backlog_tail = b;
 }
+
+/* call_on_close tells the service that a session has closed. */
+static void call_on_close(conn *c)
+{
+    silk__gw *gw = c->loop->gw;
+    if (!hook_wanted(gw, c->service, SILK__GW_HOOK_CLOSE))
+        return;
+    Silk__Ws__CloseEvent *req = new_request(&silk__ws__close_event__descriptor);
+    if (req == NULL)
+        return;
+    uint16_t code = silk__gw_ws_close_sent(c->ws);
+    if (code == 0)
+        code = silk__gw_ws_close_received(c->ws);
+    req->code = code ? code : 1006;
+    req->session_id = strdup(c->session_id);
+    req->business_id = strdup(c->business_id);
+    req->route = strdup(gw->services[c->service]->route);
+    if (req->session_id == NULL || req->business_id == NULL || req->route == NULL) {
+        protobuf_c_message_free_unpacked(&req->base, NULL);
+        return;
+    }
+    hook_call(c->loop, CALL_CLOSE, SILK__GW_HOOK_CLOSE, c->service, c->session_id, c->business_id,
+              &req->base, NULL);
+}
+
+/* ============================================================================
+ * WebSocket sessions
+ * ========================================================================== */
 
 static const silk__gw_ws_callbacks ws_callbacks = {.on_message = on_ws_message};
 
@@ -636,10 +970,102 @@ static int new_session_id(const silk__gw *gw, char out[SILK__GW_SESSION_ID_MAX +
     return 0;
 }
 
+/* origin_allowed tells whether a handshake's Origin is one --allow-origin lists; a handshake
+ * without an Origin (not from a browser) and a gateway without the flag allow any. */
+static bool origin_allowed(const silk__gw *gw, const silk__gw_http_request *req)
+{
+    const char *origin = silk__gw_http_header_get(req, "Origin");
+    if (gw->opts.n_origins == 0 || origin == NULL)
+        return true;
+    for (size_t i = 0; i < gw->opts.n_origins; i++)
+        if (strcasecmp(origin, gw->opts.origins[i]) == 0)
+            return true;
+    return false;
+}
+
+/* subprotocols splits the client's Sec-WebSocket-Protocol headers into tokens copied into
+ * buf; it returns how many (at most MAX_SUBPROTOCOLS). */
+static size_t subprotocols(const silk__gw_http_request *req, char *buf, size_t size,
+                           char *out[MAX_SUBPROTOCOLS])
+{
+    size_t n = 0, used = 0;
+    for (size_t h = 0; h < req->n_headers; h++) {
+        if (strcasecmp(req->headers[h].name, "Sec-WebSocket-Protocol") != 0)
+            continue;
+        const char *p = req->headers[h].value;
+        while (*p != '\0' && n < MAX_SUBPROTOCOLS) {
+            p += strspn(p, " \t,");
+            size_t len = strcspn(p, " \t,");
+            if (len == 0 || used + len + 1 > size)
+                break;
+            memcpy(buf + used, p, len);
+            buf[used + len] = '\0';
+            out[n++] = buf + used;
+            used += len + 1;
+            p += len;
+        }
+    }
+    return n;
+}
+
+/* offered tells whether the client offered subprotocol. */
+static bool offered(const silk__gw_http_request *req, const char *subprotocol)
+{
+    char buf[1024], *list[MAX_SUBPROTOCOLS];
+    size_t n = subprotocols(req, buf, sizeof buf, list);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], subprotocol) == 0)
+            return true;
+    return false;
+}
+
+/* start_open asks the service's OnOpen whether the session may open; the handshake waits. */
+static int start_open(conn *c, const char *bid)
+{
+    silk__gw *gw = c->loop->gw;
+    const silk__gw_http_request *req = &c->http->req;
+    Silk__Ws__OpenRequest *o = new_request(&silk__ws__open_request__descriptor);
+    char buf[1024], *list[MAX_SUBPROTOCOLS];
+    size_t n = subprotocols(req, buf, sizeof buf, list);
+    const char *origin = silk__gw_http_header_get(req, "Origin");
+    bool ok = o != NULL;
+    if (ok) {
+        o->session_id = strdup(c->session_id);
+        o->business_id = strdup(bid);
+        o->route = strdup(gw->services[c->service]->route);
+        o->origin = strdup(origin ? origin : "");
+        o->query = strdup(req->query);
+        o->subprotocols = n ? calloc(n, sizeof *o->subprotocols) : NULL;
+        ok = o->session_id && o->business_id && o->route && o->origin && o->query &&
+             (n == 0 || o->subprotocols != NULL);
+        for (size_t i = 0; ok && i < n; i++) {
+            ok = (o->subprotocols[i] = strdup(list[i])) != NULL;
+            o->n_subprotocols = i + 1;
+        }
+    }
+    if (!ok) {
+        if (o != NULL)
+            protobuf_c_message_free_unpacked(&o->base, NULL);
+        c->session_id[0] = '\0';
+        return respond_error(c, 503, SILK_UNAVAILABLE, "out of memory", NULL, true);
+    }
+    silk_status st = hook_call(c->loop, CALL_OPEN, SILK__GW_HOOK_OPEN, c->service, c->session_id,
+                               bid, &o->base, c);
+    if (st == SILK_UNAVAILABLE || st == SILK_UNIMPLEMENTED)
+        return finish_open(c, NULL, 0, NULL); /* nobody to ask */
+    if (st != SILK_OK) {
+        c->session_id[0] = '\0';
+        return respond_error(c, silk_status_http(st), st, "cannot call OnOpen", NULL, true);
+    }
+    c->state = CONN_CALLING; /* open_done goes on */
+    return 0;
+}
+
+/* open_session checks a handshake and opens a session, asking OnOpen first when the service
+ * may have hooks. */
 static int open_session(conn *c, const silk__gw_route *r)
 {
-    silk__gw_loop *l = c->loop;
-    silk__gw *gw = l->gw;
+    silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
     char accept[SILK__GW_WS_ACCEPT_LEN + 1];
     const char *why;
@@ -648,24 +1074,64 @@ static int open_session(conn *c, const silk__gw_route *r)
     if (status != 101)
         return respond_error(c, status, json_code(status), why,
                              status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL, true);
+    if (!origin_allowed(gw, req))
+        return respond_error(c, 403, SILK_PERMISSION_DENIED, "this Origin is not allowed", NULL,
+                             true);
     char bid[SILK__GW_BUSINESS_ID_MAX + 1];
     if (silk__gw_route_business_id(req, bid, sizeof bid) < 0)
         return respond_error(c, 400, SILK_INVALID_ARGUMENT, "businessId is required", NULL, true);
-    if (l->stopping)
+    if (c->loop->stopping)
         return respond_error(c, 503, SILK_UNAVAILABLE, "the gateway is shutting down", NULL, true);
+    free(c->business_id);
+    if ((c->business_id = strdup(bid)) == NULL || new_session_id(gw, c->session_id) != 0) {
+        c->session_id[0] = '\0';
+        return respond_error(c, 503, SILK_UNAVAILABLE, "cannot open a session", NULL, true);
+    }
+    c->service = (uint16_t)r->service_index;
+    if (hook_wanted(gw, c->service, SILK__GW_HOOK_OPEN))
+        return start_open(c, bid);
+    return finish_open(c, NULL, 0, NULL);
+}
 
+/* finish_open completes the handshake of c, whose session id is chosen: it adds the session to
+ * the table and answers 101, with the subprotocol OnOpen chose (NULL: none); a close_code
+ * closes the session at once. */
+static int finish_open(conn *c, const char *subprotocol, uint16_t close_code,
+                       const char *close_reason)
+{
+    silk__gw_loop *l = c->loop;
+    silk__gw *gw = l->gw;
+    const silk__gw_http_request *req = &c->http->req;
+    const char *route = gw->services[c->service]->route;
+    char accept[SILK__GW_WS_ACCEPT_LEN + 1];
+
+    if (l->stopping) {
+        c->session_id[0] = '\0';
+        return respond_error(c, 503, SILK_UNAVAILABLE, "the gateway is shutting down", NULL, true);
+    }
+    if (silk__gw_ws_handshake(req, accept, NULL) != 101) {
+        c->session_id[0] = '\0';
+        return respond_error(c, 500, SILK_INTERNAL, "the accept key could not be computed", NULL,
+                             true);
+    }
+    if (subprotocol != NULL && subprotocol[0] != '\0' && !offered(req, subprotocol)) {
+        silk_log(SILK_LOG_WARN, LOG, "OnOpen chose a subprotocol not offered subprotocol=%.100s",
+                 subprotocol);
+        subprotocol = NULL;
+    }
     int rv = SILK__GW_SESSIONS_EXISTS;
     for (int tries = 0; tries < 2 && rv == SILK__GW_SESSIONS_EXISTS; tries++) {
-        if (new_session_id(gw, c->session_id) != 0)
+        if (tries > 0 && new_session_id(gw, c->session_id) != 0)
             break;
         pthread_mutex_lock(&gw->lock);
-        rv = silk__gw_sessions_add(&gw->sessions, c->session_id, r->service->route, bid, c);
+        rv = silk__gw_sessions_add(&gw->sessions, c->session_id, route, c->business_id, c);
         pthread_mutex_unlock(&gw->lock);
     }
     if (rv != 0) {
         c->session_id[0] = '\0';
         return respond_error(c, 503, SILK_UNAVAILABLE, "cannot open a session", NULL, true);
     }
+    c->opened = true;
 
     /* Bytes after the handshake are the client's first frames: wslay reads them first. */
     size_t pending_len = c->in ? c->in_len - c->in_off : 0;
@@ -680,19 +1146,20 @@ static int open_session(conn *c, const silk__gw_route *r)
                 ? silk__gw_ws_new(c->fd, &ws_callbacks, c, &o, pending, pending_len)
                 : NULL;
     size_t len;
-    char *out = c->ws ? silk__gw_ws_response(accept, c->session_id, &len) : NULL;
+    char *out = c->ws ? silk__gw_ws_response(accept, c->session_id, subprotocol, &len) : NULL;
     if (out == NULL) {
         pthread_mutex_lock(&gw->lock);
         silk__gw_sessions_remove(&gw->sessions, c->session_id);
         pthread_mutex_unlock(&gw->lock);
         c->session_id[0] = '\0';
+        c->opened = false;
         silk__gw_ws_free(c->ws);
         c->ws = NULL;
         return respond_error(c, 503, SILK_UNAVAILABLE, "out of memory", NULL, true);
     }
-    silk__gw_metrics_request(&l->metrics, "websocket", 101, ev_time() - c->req_start);
+    count_request(l, "websocket", 101, ev_time() - c->req_start);
     silk_log(SILK_LOG_INFO, LOG, "session opened session_id=%s business_id=%s route=%s",
-             c->session_id, bid, r->service->route);
+             c->session_id, c->business_id, route);
     silk__gw_http_parser_fini(c->http);
     free(c->http);
     c->http = NULL;
@@ -701,10 +1168,13 @@ static int open_session(conn *c, const silk__gw_route *r)
     c->out_len = len;
     c->out_off = 0;
     c->close_after = false;
+    c->last_active = ev_now(l->ev);
     ev_timer_stop(l->ev, &c->timer);
     ev_timer_set(&c->timer, gw->opts.ping_interval, 0.);
     ev_timer_start(l->ev, &c->timer);
-    if (pending_len > 0 && silk__gw_ws_read(c->ws) != 0)
+    if (close_code != 0 && silk__gw_ws_close(c->ws, close_code, close_reason) == 0)
+        c->closing_since = ev_now(l->ev);
+    if (pending_len > 0 && close_code == 0 && silk__gw_ws_read(c->ws) != 0)
         return -1;
     return 0;
 }
@@ -797,7 +1267,7 @@ static void update_watchers(conn *c)
     case CONN_WRITING:
         break;
     case CONN_WS:
-        r = silk__gw_ws_want_read(c->ws);
+        r = silk__gw_ws_want_read(c->ws) && c->backlog == NULL;
         w = w || silk__gw_ws_want_write(c->ws);
         break;
     }
@@ -1022,7 +1492,8 @@ static void conn_close(conn *c, const char *why)
     silk__gw_loop *l = c->loop;
     silk__gw *gw = l->gw;
 
-    if (c->session_id[0] != '\0') {
+    if (c->opened) {
+        call_on_close(c);
         pthread_mutex_lock(&gw->lock);
         silk__gw_sessions_remove(&gw->sessions, c->session_id);
         pthread_mutex_unlock(&gw->lock);
@@ -1053,6 +1524,8 @@ static void conn_close(conn *c, const char *why)
         free(c->http);
     }
     silk__gw_ws_free(c->ws);
+    backlog_free(c);
+    free(c->business_id);
     free(c->in);
     free(c->out);
     if (c->prev != NULL)
@@ -1063,8 +1536,7 @@ static void conn_close(conn *c, const char *why)
         c->next->prev = c->prev;
     l->n_conns--;
     free(c);
-    if (l->stopping && l->n_conns == 0)
-        ev_break(l->ev, EVBREAK_ALL);
+    loop_maybe_stop(l);
 }
 
 /* ============================================================================
@@ -1090,7 +1562,9 @@ void silk__gw_conn_send(silk__gw_conn *c, const silk__gw_payload *p)
 {
     if (c->ws == NULL)
         return;
+    pthread_mutex_lock(&c->loop->metrics_lock);
     c->loop->metrics.pushes_sent++;
+    pthread_mutex_unlock(&c->loop->metrics_lock);
     if (silk__gw_ws_send(c->ws, p->binary, p->data, p->len) == SILK__GW_WS_ERR_QUEUE_FULL) {
         c->closing_since = ev_now(c->loop->ev);
         silk_log(SILK_LOG_WARN, LOG, "slow consumer closed with 1008 session_id=%s", c->session_id);

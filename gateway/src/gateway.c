@@ -1,7 +1,9 @@
 /* gateway.c - the gateway process: its loop, listener, inbox, signals, and what threads ask. */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -50,8 +52,7 @@ static void payload_unref(payload *p)
         free(p);
 }
 
-/* find_conn returns this loop's connection of a session, or NULL. */
-static silk__gw_conn *find_conn(silk__gw_loop *l, const char *session_id)
+silk__gw_conn *silk__gw_loop_find_conn(silk__gw_loop *l, const char *session_id)
 {
     silk__gw *gw = l->gw;
     pthread_mutex_lock(&gw->lock);
@@ -61,23 +62,29 @@ static silk__gw_conn *find_conn(silk__gw_loop *l, const char *session_id)
     return c != NULL && silk__gw_conn_loop(c) == l ? c : NULL;
 }
 
+static void begin_shutdown(silk__gw_loop *l);
+
 static void run_cmd(silk__gw_loop *l, cmd *k)
 {
     silk__gw_conn *c;
     switch (k->kind) {
     case SILK__GW_CMD_SEND:
-        if ((c = find_conn(l, k->session_id)) != NULL)
+        if ((c = silk__gw_loop_find_conn(l, k->session_id)) != NULL)
             silk__gw_conn_send(c, k->payload);
         payload_unref(k->payload);
         free(k);
         break;
     case SILK__GW_CMD_CLOSE:
-        if ((c = find_conn(l, k->session_id)) != NULL)
+        if ((c = silk__gw_loop_find_conn(l, k->session_id)) != NULL)
             silk__gw_conn_close_session(c, k->code, k->reason);
         free(k);
         break;
     case SILK__GW_CMD_CALL_DONE:
         silk__gw_conn_call_done(k->call);
+        break;
+    case SILK__GW_CMD_SHUTDOWN:
+        free(k);
+        begin_shutdown(l);
         break;
     }
 }
@@ -223,7 +230,8 @@ silk_status silk__gw_close_session(silk__gw *gw, const char *session_id, uint16_
  * Listening and accepting
  * ========================================================================== */
 
-static int listen_on(const char *host, const char *port)
+/* listen_on makes a listening socket; with reuse_port, several may share the port. */
+static int listen_on(const char *host, const char *port, bool reuse_port)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
@@ -244,6 +252,8 @@ static int listen_on(const char *host, const char *port)
         }
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (reuse_port)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
             err = errno;
             close(fd);
@@ -255,6 +265,15 @@ static int listen_on(const char *host, const char *port)
         silk_log(SILK_LOG_ERROR, LOG, "cannot listen host=%s port=%s error=\"%s\"", host, port,
                  strerror(err));
     return fd;
+}
+
+/* total_conns counts the connections of every loop. */
+static size_t total_conns(silk__gw *gw)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < gw->opts.workers; i++)
+        n += atomic_load(&gw->loops[i]->n_conns);
+    return n;
 }
 
 static void on_accept_pause(struct ev_loop *ev, ev_timer *w, int revents)
@@ -285,7 +304,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
             }
             return;
         }
-        if (l->n_conns >= l->gw->opts.max_connections) {
+        if (total_conns(l->gw) >= l->gw->opts.max_connections) {
             static const char busy[] =
                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                 "Content-Length: 46\r\nConnection: close\r\n\r\n"
@@ -318,9 +337,26 @@ static void begin_shutdown(silk__gw_loop *l)
 {
     if (l->stopping) {
         ev_break(l->ev, EVBREAK_ALL); /* a second signal: stop now */
+        for (size_t i = 1; l->index == 0 && i < l->gw->opts.workers; i++) {
+            cmd *k = calloc(1, sizeof *k);
+            if (k != NULL) {
+                k->kind = SILK__GW_CMD_SHUTDOWN;
+                silk__gw_loop_push(l->gw->loops[i], k);
+            }
+        }
         return;
     }
     l->stopping = true;
+    if (l->index == 0) {
+        /* The signal came to the main loop: tell the others. */
+        for (size_t i = 1; i < l->gw->opts.workers; i++) {
+            cmd *k = calloc(1, sizeof *k);
+            if (k != NULL) {
+                k->kind = SILK__GW_CMD_SHUTDOWN;
+                silk__gw_loop_push(l->gw->loops[i], k);
+            }
+        }
+    }
     pthread_mutex_lock(&l->gw->lock);
     size_t n_sessions = silk__gw_sessions_count(&l->gw->sessions);
     pthread_mutex_unlock(&l->gw->lock);
@@ -332,7 +368,7 @@ static void begin_shutdown(silk__gw_loop *l)
     l->listen_fd = -1;
 
     silk__gw_conn_shutdown_all(l);
-    if (l->n_conns == 0) {
+    if (l->n_conns == 0 && l->hook_calls == 0) {
         ev_break(l->ev, EVBREAK_ALL);
         return;
     }
@@ -351,19 +387,42 @@ static void on_signal(struct ev_loop *ev, ev_signal *w, int revents)
  * The gateway
  * ========================================================================== */
 
-static int loop_init(silk__gw_loop *l, silk__gw *gw)
+/* bound_port writes the port a socket is bound to; -1 when it cannot tell. */
+static int bound_port(int fd, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    unsigned port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                             : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    snprintf(out, size, "%u", port);
+    return 0;
+}
+
+/* loop_init makes loop number index: loop 0 is libev's default loop, which takes the signals;
+ * with several workers each loop listens on its own socket of the same port (SO_REUSEPORT),
+ * and the kernel spreads the connections. */
+static int loop_init(silk__gw_loop *l, silk__gw *gw, size_t index)
 {
     memset(l, 0, sizeof *l);
     l->gw = gw;
-    l->listen_fd = listen_on(gw->opts.host, gw->opts.port);
+    l->index = index;
+    bool many = gw->opts.workers > 1;
+    char port[16];
+    snprintf(port, sizeof port, "%s", gw->opts.port);
+    if (index > 0 && bound_port(gw->loops[0]->listen_fd, port, sizeof port) != 0)
+        return -1;
+    l->listen_fd = listen_on(gw->opts.host, port, many);
     if (l->listen_fd < 0)
         return -1;
-    l->ev = ev_default_loop(EVFLAG_AUTO);
+    l->ev = index == 0 ? ev_default_loop(EVFLAG_AUTO) : ev_loop_new(EVFLAG_AUTO);
     if (l->ev == NULL) {
         close(l->listen_fd);
         return -1;
     }
     pthread_mutex_init(&l->inbox_lock, NULL);
+    pthread_mutex_init(&l->metrics_lock, NULL);
     ev_io_init(&l->accept_w, on_accept, l->listen_fd, EV_READ);
     ev_timer_init(&l->accept_pause_w, on_accept_pause, 1., 0.);
     ev_async_init(&l->inbox_w, on_inbox);
@@ -374,8 +433,10 @@ static int loop_init(silk__gw_loop *l, silk__gw *gw)
     l->sigterm_w.data = l->sigint_w.data = l->shutdown_w.data = l;
     ev_io_start(l->ev, &l->accept_w);
     ev_async_start(l->ev, &l->inbox_w);
-    ev_signal_start(l->ev, &l->sigterm_w);
-    ev_signal_start(l->ev, &l->sigint_w);
+    if (index == 0) {
+        ev_signal_start(l->ev, &l->sigterm_w);
+        ev_signal_start(l->ev, &l->sigint_w);
+    }
     return 0;
 }
 
@@ -397,6 +458,14 @@ static void loop_fini(silk__gw_loop *l)
     pthread_mutex_destroy(&l->inbox_lock);
     ev_loop_destroy(l->ev);
     silk__gw_metrics_fini(&l->metrics);
+    pthread_mutex_destroy(&l->metrics_lock);
+}
+
+static void *loop_thread(void *arg)
+{
+    silk__gw_loop *l = arg;
+    ev_run(l->ev, 0);
+    return NULL;
 }
 
 static void close_channels(silk__gw *gw)
@@ -407,22 +476,40 @@ static void close_channels(silk__gw *gw)
     gw->channels = NULL;
 }
 
+/* gw_fini frees what silk__gw_run set up, after the loops are done with it. */
+static void gw_fini(silk__gw *gw, size_t n_loops)
+{
+    close_channels(gw);
+    for (size_t i = 0; i < n_loops; i++) {
+        loop_fini(gw->loops[i]);
+        free(gw->loops[i]);
+    }
+    free(gw->loops);
+    free(gw->hooks);
+    silk__gw_sessions_fini(&gw->sessions);
+    pthread_mutex_destroy(&gw->lock);
+}
+
 int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *services,
                  size_t n_services)
 {
     silk__gw gw = {.opts = *opts, .services = services, .n_services = n_services};
-    silk__gw_loop *l = calloc(1, sizeof *l);
+    size_t n_loops = 0;
     int code = 1;
 
-    if (l == NULL || silk__gw_sessions_init(&gw.sessions) != 0) {
-        free(l);
-        silk_log(SILK_LOG_ERROR, LOG, "out of memory");
-        return 1;
-    }
+    if (gw.opts.workers == 0)
+        gw.opts.workers = 1;
     pthread_mutex_init(&gw.lock, NULL);
-    gw.loop = l;
+    atomic_init(&gw.hooks_off, false);
+    gw.loops = calloc(gw.opts.workers, sizeof *gw.loops);
+    gw.hooks = calloc(n_services ? n_services : 1, sizeof *gw.hooks);
     gw.channels = calloc(n_services ? n_services : 1, sizeof *gw.channels);
-    for (size_t i = 0; gw.channels != NULL && i < n_services; i++) {
+    if (gw.loops == NULL || gw.hooks == NULL || gw.channels == NULL ||
+        silk__gw_sessions_init(&gw.sessions) != 0) {
+        silk_log(SILK_LOG_ERROR, LOG, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n_services; i++) {
         silk_status st = silk_channel_open(&gw.channels[i], services[i]->name);
         if (st != SILK_OK) {
             silk_log(SILK_LOG_ERROR, LOG, "cannot open a channel service=%s status=%s",
@@ -430,30 +517,40 @@ int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *serv
             goto out;
         }
     }
-    if (gw.channels == NULL)
-        goto out;
-    if (loop_init(l, &gw) != 0)
-        goto out;
+    for (; n_loops < gw.opts.workers; n_loops++) {
+        silk__gw_loop *l = calloc(1, sizeof *l);
+        if (l == NULL || loop_init(l, &gw, n_loops) != 0) {
+            free(l);
+            goto out;
+        }
+        gw.loops[n_loops] = l;
+    }
     silk_status st = silk__gw_session_manager_start(&gw);
     if (st != SILK_OK) {
         silk_log(SILK_LOG_ERROR, LOG, "cannot serve %s status=%s", SILK_WS_SESSION_MANAGER,
                  silk_status_str(st));
-        loop_fini(l);
         goto out;
     }
-    silk_log(SILK_LOG_INFO, LOG, "listening on %s:%s id=%s services=%zu", opts->host, opts->port,
-             opts->id, n_services);
-    ev_run(l->ev, 0);
+    for (size_t i = 1; i < n_loops; i++) {
+        silk__gw_loop *l = gw.loops[i];
+        l->has_thread = pthread_create(&l->thread, NULL, loop_thread, l) == 0;
+        if (!l->has_thread)
+            silk_log(SILK_LOG_WARN, LOG, "cannot start worker %zu: it will not accept", i);
+    }
+    silk_log(SILK_LOG_INFO, LOG, "listening on %s:%s id=%s services=%zu workers=%zu", opts->host,
+             opts->port, opts->id, n_services, n_loops);
+    ev_run(gw.loops[0]->ev, 0);
+    for (size_t i = 1; i < n_loops; i++)
+        if (gw.loops[i]->has_thread)
+            pthread_join(gw.loops[i]->thread, NULL);
 
+    atomic_store(&gw.hooks_off, true);
     silk__gw_session_manager_stop(&gw);
-    close_channels(&gw);
-    loop_fini(l);
     silk_log(SILK_LOG_INFO, LOG, "stopped id=%s", opts->id);
     code = 0;
 out:
-    close_channels(&gw);
-    silk__gw_sessions_fini(&gw.sessions);
-    pthread_mutex_destroy(&gw.lock);
-    free(l);
+    atomic_store(&gw.hooks_off, true);
+    silk__gw_session_manager_stop(&gw);
+    gw_fini(&gw, n_loops);
     return code;
 }

@@ -3,6 +3,7 @@
 #define SILK_GATEWAY_GATEWAY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,8 +21,21 @@
 /* A session id: "<gateway id>.<32 hex digits>". */
 #define SILK__GW_SESSION_ID_MAX (SILK__GW_ID_MAX + 1 + 32)
 
-/* The most request headers --forward-header may name. */
+/* The most request headers --forward-header may name, and origins --allow-origin may list. */
 #define SILK__GW_MAX_FORWARD_HEADERS 16
+#define SILK__GW_MAX_ORIGINS         16
+
+/* The most loops --workers may ask for. */
+#define SILK__GW_MAX_WORKERS 64
+
+/* The hooks of silk.ws.Hooks, by index into silk__gw_hooks. */
+enum { SILK__GW_HOOK_OPEN, SILK__GW_HOOK_MESSAGE, SILK__GW_HOOK_CLOSE, SILK__GW_N_HOOKS };
+
+/* What the gateway knows of one service's hooks: a hook that answered UNIMPLEMENTED is not
+ * called again before missing_until (ev_time() seconds, as milliseconds). */
+typedef struct silk__gw_hooks {
+    _Atomic int64_t missing_until_ms[SILK__GW_N_HOOKS];
+} silk__gw_hooks;
 
 typedef struct silk__gw_opts {
     char host[256]; /* where HTTP and WebSocket are served: 127.0.0.1 */
@@ -36,13 +50,16 @@ typedef struct silk__gw_opts {
     bool wrap_response;     /* answer Silky's way: {"result":..,"status":..,"code":..,...} */
     size_t n_forward_headers;
     const char *forward_headers[SILK__GW_MAX_FORWARD_HEADERS]; /* sent as call metadata */
+    size_t n_origins;
+    const char *origins[SILK__GW_MAX_ORIGINS]; /* when any: the Origins a handshake may carry */
+    size_t workers;                            /* loops, each on its own thread: 1 */
 } silk__gw_opts;
 
 typedef struct silk__gw_loop silk__gw_loop;
 
-/* silk__gw is one gateway process. The loop owns connections and sessions' sockets; the
- * session table is shared with SessionManager's handlers, which run on the runtime's worker
- * threads, under lock. */
+/* silk__gw is one gateway process. Each loop owns its connections and their sessions' sockets;
+ * the session table is shared by the loops and SessionManager's handlers, which run on the
+ * runtime's worker threads, under lock. */
 typedef struct silk__gw {
     silk__gw_opts opts;
     const silk_service_desc *const *services;
@@ -50,8 +67,10 @@ typedef struct silk__gw {
     silk_channel **channels;    /* one per service, by index */
     pthread_mutex_t lock;       /* guards sessions */
     silk__gw_sessions sessions; /* data: the session's connection, touched only by its loop */
-    silk__gw_loop *loop;
-    silk_server *server; /* SessionManager */
+    silk__gw_loop **loops;      /* opts.workers of them; loops[0] runs on the main thread */
+    silk_server *server;        /* SessionManager */
+    silk__gw_hooks *hooks;      /* by service index */
+    atomic_bool hooks_off;      /* set once the channels close: call no more hooks */
 } silk__gw;
 
 /* silk__gw_run runs a gateway until SIGTERM or SIGINT and returns the exit code. */

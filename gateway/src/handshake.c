@@ -1,4 +1,5 @@
 /* handshake.c - the RFC 6455 opening handshake: checking the request, computing the accept key. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,13 +87,15 @@ int silk__gw_ws_handshake(const silk__gw_http_request *req, char accept[SILK__GW
 }
 
 char *silk__gw_ws_response(const char accept[SILK__GW_WS_ACCEPT_LEN + 1], const char *session_id,
-                           size_t *len)
+                           const char *subprotocol, size_t *len)
 {
-    char headers[256];
+    char headers[512];
+    bool sub = subprotocol != NULL && subprotocol[0] != '\0';
     int n = snprintf(headers, sizeof headers,
                      "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
-                     "Silk-Session-Id: %s\r\n",
-                     accept, session_id);
+                     "Silk-Session-Id: %s\r\n%s%.200s%s",
+                     accept, session_id, sub ? "Sec-WebSocket-Protocol: " : "",
+                     sub ? subprotocol : "", sub ? "\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof headers)
         return NULL;
     return silk__gw_http_response(101, headers, NULL, NULL, 0, false, len);

@@ -26,8 +26,9 @@ int silk__gw_ws_handshake(const silk__gw_http_request *req, char accept[SILK__GW
 
 /* silk__gw_ws_response formats the 101 response that completes a handshake, into a new
  * malloc'ed buffer; NULL when memory is exhausted. *len is its length. It tells the client
- * its session id in a Silk-Session-Id header, so that it can match pushes to itself. */
+ * its session id in a Silk-Session-Id header, so that it can match pushes to itself, and the
+ * subprotocol chosen (NULL or "": none) in Sec-WebSocket-Protocol. */
 char *silk__gw_ws_response(const char accept[SILK__GW_WS_ACCEPT_LEN + 1], const char *session_id,
-                           size_t *len);
+                           const char *subprotocol, size_t *len);
 
 #endif /* SILK_GATEWAY_HANDSHAKE_H */

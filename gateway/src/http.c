@@ -22,9 +22,13 @@ enum {
  * while it may still move and turned into pointers once the headers are complete.
  * ========================================================================== */
 
+/* buf_append appends len bytes of data, which may lie in the buffer itself (the path and the
+ * query are copied out of the target): they are found again after the buffer moves. */
 static int buf_append(silk__gw_http_parser *p, const char *data, size_t len)
 {
     if (p->len + len + 1 > p->cap) {
+        bool inside = p->buf != NULL && data >= p->buf && data < p->buf + p->cap;
+        size_t off = inside ? (size_t)(data - p->buf) : 0;
         size_t cap = p->cap ? p->cap : 512;
         while (cap < p->len + len + 1)
             cap *= 2;
@@ -33,6 +37,8 @@ static int buf_append(silk__gw_http_parser *p, const char *data, size_t len)
             return -1;
         p->buf = b;
         p->cap = cap;
+        if (inside)
+            data = b + off;
     }
     memcpy(p->buf + p->len, data, len);
     p->len += len;

@@ -28,6 +28,7 @@ typedef enum silk__gw_cmd_kind {
     SILK__GW_CMD_SEND,      /* queue payload on session_id */
     SILK__GW_CMD_CLOSE,     /* close session_id with code and reason */
     SILK__GW_CMD_CALL_DONE, /* a call made for an HTTP request has completed */
+    SILK__GW_CMD_SHUTDOWN,  /* begin shutting down (again: stop now) */
 } silk__gw_cmd_kind;
 
 /* A command handed to a loop from another thread through its inbox. */
@@ -42,9 +43,13 @@ typedef struct silk__gw_cmd {
 } silk__gw_cmd;
 
 /* silk__gw_loop is one libev loop with the connections it owns. Only its own thread touches
- * it, except the inbox, which other threads fill under inbox_lock. */
+ * it, except the inbox, which other threads fill under inbox_lock, metrics, which /metrics
+ * reads under metrics_lock, and n_conns. */
 struct silk__gw_loop {
     silk__gw *gw;
+    size_t index; /* in gw->loops */
+    pthread_t thread;
+    bool has_thread;
     struct ev_loop *ev;
     int listen_fd;
     ev_io accept_w;
@@ -56,7 +61,9 @@ struct silk__gw_loop {
     ev_timer shutdown_w;
     bool stopping; /* no new sessions or calls; stop once no connection is left */
     silk__gw_conn *conns;
-    size_t n_conns;
+    atomic_size_t n_conns;
+    size_t hook_calls; /* hook calls in flight: a stopping loop waits for them */
+    pthread_mutex_t metrics_lock;
     silk__gw_metrics metrics;
     char rbuf[64 * 1024]; /* what connections read HTTP into */
 };
@@ -65,6 +72,9 @@ struct silk__gw_loop {
 
 /* silk__gw_loop_push hands a command to a loop, from any thread; the loop runs it soon. */
 void silk__gw_loop_push(silk__gw_loop *l, silk__gw_cmd *k);
+
+/* silk__gw_loop_find_conn returns l's connection of a session, or NULL; on l's thread. */
+silk__gw_conn *silk__gw_loop_find_conn(silk__gw_loop *l, const char *session_id);
 
 /* --- conn.c: every function below runs on the connection's loop --- */
 

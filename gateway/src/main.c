@@ -35,6 +35,10 @@ static void usage(FILE *out, const char *prog)
             "  --max-queued BYTES     bytes queued for a session before it is closed as too slow\n"
             "                         (default 8388608)\n"
             "  --max-connections N    connections served at once; more get 503 (default 10000)\n"
+            "  --workers N            event loops, each on its own thread, sharing the port\n"
+            "                         (SO_REUSEPORT; default 1)\n"
+            "  --allow-origin ORIGIN  accept WebSocket handshakes only from this Origin, or\n"
+            "                         none (repeatable, up to 16; 403 for others)\n"
             "  --wrap-response        answer calls Silky's way: {\"result\":..,\"status\":..,\n"
             "                         \"code\":..,\"errorMessage\":..,\"validErrors\":..}\n"
             "  --forward-header NAME  send this request header as call metadata under its\n"
@@ -144,6 +148,8 @@ enum {
     OPT_FORWARD_HEADER,
     OPT_HELP,
     OPT_VERSION,
+    OPT_WORKERS,
+    OPT_ALLOW_ORIGIN,
 };
 
 static const struct option long_options[] = {
@@ -159,6 +165,8 @@ static const struct option long_options[] = {
     {"forward-header", required_argument, NULL, OPT_FORWARD_HEADER},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
     {NULL, 0, NULL, 0},
 };
 
@@ -174,6 +182,7 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
         .max_message = 1024 * 1024,
         .max_queued = 8 * 1024 * 1024,
         .max_connections = 10000,
+        .workers = 1,
     };
     unsigned long long size;
     int opt;
@@ -218,6 +227,15 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
             ok = o.n_forward_headers < SILK__GW_MAX_FORWARD_HEADERS && valid_header_name(optarg);
             if (ok)
                 o.forward_headers[o.n_forward_headers++] = optarg;
+            break;
+        case OPT_WORKERS:
+            ok = parse_size(optarg, &size) == 0 && size <= SILK__GW_MAX_WORKERS;
+            o.workers = (size_t)size;
+            break;
+        case OPT_ALLOW_ORIGIN:
+            ok = o.n_origins < SILK__GW_MAX_ORIGINS && optarg[0] != '\0';
+            if (ok)
+                o.origins[o.n_origins++] = optarg;
             break;
         case OPT_HELP:
             usage(stdout, prog);

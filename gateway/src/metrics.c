@@ -64,6 +64,37 @@ void silk__gw_metrics_request(silk__gw_metrics *m, const char *route, int status
     r->count++;
 }
 
+void silk__gw_metrics_add(silk__gw_metrics *dst, const silk__gw_metrics *src)
+{
+    for (size_t i = 0; i < src->n_routes; i++) {
+        const silk__gw_metrics_route *from = &src->routes[i];
+        silk__gw_metrics_route *r = find_route(dst, from->route);
+        if (r == NULL)
+            continue;
+        for (size_t j = 0; j < from->n_statuses; j++) {
+            size_t k;
+            for (k = 0; k < r->n_statuses && r->statuses[k].status != from->statuses[j].status; k++)
+                ;
+            if (k == r->n_statuses) {
+                if (k == sizeof r->statuses / sizeof r->statuses[0])
+                    k--;
+                else
+                    r->n_statuses++;
+                r->statuses[k].status = from->statuses[j].status;
+            }
+            r->statuses[k].count += from->statuses[j].count;
+        }
+        for (size_t b = 0; b <= SILK__GW_METRICS_BUCKETS; b++)
+            r->buckets[b] += from->buckets[b];
+        r->sum += from->sum;
+        r->count += from->count;
+    }
+    dst->pushes_sent += src->pushes_sent;
+    dst->upstream_failures += src->upstream_failures;
+    for (size_t c = 0; c < sizeof dst->upstream_by_code / sizeof dst->upstream_by_code[0]; c++)
+        dst->upstream_by_code[c] += src->upstream_by_code[c];
+}
+
 void silk__gw_metrics_upstream_failure(silk__gw_metrics *m, int code)
 {
     m->upstream_failures++;

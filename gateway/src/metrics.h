@@ -21,7 +21,7 @@ typedef struct silk__gw_metrics_route {
     uint64_t count;
 } silk__gw_metrics_route;
 
-/* silk__gw_metrics belongs to one loop and is touched only on it. */
+/* silk__gw_metrics belongs to one loop; /metrics adds up every loop's under their locks. */
 typedef struct silk__gw_metrics {
     silk__gw_metrics_route *routes;
     size_t n_routes, cap_routes;
@@ -36,6 +36,9 @@ void silk__gw_metrics_fini(silk__gw_metrics *m);
 /* silk__gw_metrics_request counts one answered request of route with its HTTP status and
  * latency in seconds. Out of memory, the request goes uncounted. */
 void silk__gw_metrics_request(silk__gw_metrics *m, const char *route, int status, double seconds);
+
+/* silk__gw_metrics_add adds src's counts to dst's (out of memory, a route goes uncounted). */
+void silk__gw_metrics_add(silk__gw_metrics *dst, const silk__gw_metrics *src);
 
 /* silk__gw_metrics_upstream_failure counts a call that ended with silk status code. */
 void silk__gw_metrics_upstream_failure(silk__gw_metrics *m, int code);

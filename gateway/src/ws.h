@@ -27,6 +27,10 @@ typedef struct silk__gw_ws_opts {
 #define SILK__GW_WS_DEFAULT_MAX_MESSAGE (1024 * 1024)
 #define SILK__GW_WS_DEFAULT_MAX_QUEUED  (8 * 1024 * 1024)
 
+/* Bytes one silk__gw_ws_read takes from the socket at most, so that a client sending without
+ * pause cannot keep its loop from the other connections. */
+#define SILK__GW_WS_READ_BUDGET (256 * 1024)
+
 /* Errors of silk__gw_ws_send and friends. */
 #define SILK__GW_WS_ERR_CLOSING    (-1) /* a close frame is queued or sent: no more messages */
 #define SILK__GW_WS_ERR_QUEUE_FULL (-2) /* the client is too slow: closing it with 1008 */
@@ -45,6 +49,10 @@ void silk__gw_ws_free(silk__gw_ws *ws);
 /* silk__gw_ws_read reads and handles what the client sent, calling on_message for each message.
  * It returns 0, or -1 when the connection is gone (EOF or a socket error): close it now. */
 int silk__gw_ws_read(silk__gw_ws *ws);
+
+/* silk__gw_ws_pause makes the silk__gw_ws_read in progress (called from on_message) stop
+ * taking bytes from the socket; it may still hand on a few messages wslay has read already. */
+void silk__gw_ws_pause(silk__gw_ws *ws);
 
 /* silk__gw_ws_write sends what is queued until the socket would block. It returns 0, or -1 when
  * the connection is gone. */
@@ -69,6 +77,10 @@ bool silk__gw_ws_want_write(const silk__gw_ws *ws);
 
 /* silk__gw_ws_finished tells whether nothing is left to read or write: close the socket. */
 bool silk__gw_ws_finished(const silk__gw_ws *ws);
+
+/* silk__gw_ws_hibernating tells whether the session holds no wslay context just now (it is idle
+ * at a message boundary with nothing queued); for tests. */
+bool silk__gw_ws_hibernating(const silk__gw_ws *ws);
 
 /* silk__gw_ws_close_sent returns the code of the close frame sent, or 0 when none was sent. */
 uint16_t silk__gw_ws_close_sent(const silk__gw_ws *ws);

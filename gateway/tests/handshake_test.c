@@ -64,13 +64,23 @@ static void test_valid_handshake(void **state)
                      101);
 
     size_t len;
-    char *resp = silk__gw_ws_response(accept, "gw1.00ff", &len);
+    char *resp = silk__gw_ws_response(accept, "gw1.00ff", NULL, &len);
     static const char want[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                                "Connection: Upgrade\r\n"
                                "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
                                "Silk-Session-Id: gw1.00ff\r\n\r\n";
     assert_int_equal(len, sizeof want - 1);
     assert_memory_equal(resp, want, len);
+    free(resp);
+
+    resp = silk__gw_ws_response(accept, "gw1.00ff", "chat.v2", &len);
+    static const char want_sub[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                   "Connection: Upgrade\r\n"
+                                   "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                                   "Silk-Session-Id: gw1.00ff\r\n"
+                                   "Sec-WebSocket-Protocol: chat.v2\r\n\r\n";
+    assert_int_equal(len, sizeof want_sub - 1);
+    assert_memory_equal(resp, want_sub, len);
     free(resp);
 }
 

@@ -13,9 +13,14 @@ static int usage(void)
                     "       silk-gateway-sm send SESSION_ID TEXT\n"
                     "       silk-gateway-sm business BUSINESS_ID ROUTE TEXT\n"
                     "       silk-gateway-sm close SESSION_ID CODE\n"
+                    "       silk-gateway-sm flood BUSINESS_ID ROUTE SIZE COUNT\n"
+                    "       silk-gateway-sm ws-sessions BUSINESS_ID\n"
+                    "       silk-gateway-sm ws-send SESSION_ID TEXT\n"
+                    "       silk-gateway-sm ws-business BUSINESS_ID TEXT\n"
                     "\n"
                     "Calls silk.ws.SessionManager, found through $SILK_REGISTRY, and prints the\n"
-                    "reply; on failure prints the status and exits 1.\n");
+                    "reply; on failure prints the status and exits 1. The ws-* commands go\n"
+                    "through libsilk's silk_ws_* helpers, which ask every gateway.\n");
     return 2;
 }
 
@@ -37,7 +42,41 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = 0;
-    if (strcmp(argv[1], "sessions") == 0 && argc <= 4) {
+    size_t delivered = 0;
+    silk_session_list list;
+    if (strcmp(argv[1], "ws-sessions") == 0 && argc == 3) {
+        st = silk_ws_sessions(ctx, argv[2], &list);
+        for (size_t i = 0; st == SILK_OK && i < list.count; i++)
+            printf("%s\n", list.ids[i]);
+        silk_session_list_fini(&list);
+    } else if (strcmp(argv[1], "ws-send") == 0 && argc == 4) {
+        st = silk_ws_send(ctx, argv[2], argv[3], strlen(argv[3]));
+    } else if (strcmp(argv[1], "ws-business") == 0 && argc == 4) {
+        st = silk_ws_send_business(ctx, argv[2], argv[3], strlen(argv[3]), &delivered);
+        if (st == SILK_OK)
+            printf("%zu\n", delivered);
+    } else if (strcmp(argv[1], "flood") == 0 && argc == 6) {
+        /* COUNT messages of SIZE bytes for every session of a business: a slow consumer's. */
+        size_t size = strtoul(argv[4], NULL, 10), count = strtoul(argv[5], NULL, 10);
+        uint8_t *data = malloc(size ? size : 1);
+        memset(data, 'f', size);
+        Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
+        req.business_id = argv[2];
+        req.route = argv[3];
+        req.data.data = data;
+        req.data.len = size;
+        for (size_t i = 0; i < count && st == SILK_OK; i++) {
+            Silk__Ws__SendReply *r = NULL;
+            st = silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &r);
+            if (st == SILK_OK) {
+                delivered += r->delivered;
+                silk__ws__send_reply__free_unpacked(r, NULL);
+            }
+        }
+        free(data);
+        if (st == SILK_OK)
+            printf("%zu\n", delivered);
+    } else if (strcmp(argv[1], "sessions") == 0 && argc <= 4) {
         Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
         Silk__Ws__SessionsReply *r = NULL;
         req.business_id = argv[2];

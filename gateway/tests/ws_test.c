@@ -156,6 +156,73 @@ static void test_text_binary_fragments(void **state)
     close_fixture(f);
 }
 
+/* A session hibernates (frees its wslay context) only at a message boundary with nothing
+ * queued, and wakes for the next byte or message without losing any. */
+static void test_hibernate_and_wake(void **state)
+{
+    (void)state;
+    fixture *f = open_fixture(NULL, NULL, 0);
+    assert_true(silk__gw_ws_hibernating(f->ws));
+    assert_true(silk__gw_ws_want_read(f->ws));
+    assert_false(silk__gw_ws_want_write(f->ws));
+    assert_false(silk__gw_ws_finished(f->ws));
+
+    /* Half a frame: the context stays; the rest: the message, and hibernation again. */
+    uint8_t buf[512];
+    size_t n = frame(buf, 1, 1, "hello", 5, 1);
+    client_send(f, buf, 4);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_false(silk__gw_ws_hibernating(f->ws));
+    client_send(f, buf + 4, n - 4);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_int_equal(f->messages, 1);
+    assert_memory_equal(f->last, "hello", 5);
+    assert_true(silk__gw_ws_hibernating(f->ws));
+
+    /* The first fragment of a message is not a boundary, even when its frame is complete. */
+    n = frame(buf, 0, 1, "frag", 4, 1);
+    client_send(f, buf, n);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_false(silk__gw_ws_hibernating(f->ws));
+    n = frame(buf, 1, 0, "ment", 4, 1);
+    client_send(f, buf, n);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_int_equal(f->messages, 2);
+    assert_memory_equal(f->last, "fragment", 8);
+    assert_true(silk__gw_ws_hibernating(f->ws));
+
+    /* A ping wakes it to answer; once the pong is out it sleeps again. */
+    n = frame(buf, 1, 9, "p", 1, 1);
+    client_send(f, buf, n);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_false(silk__gw_ws_hibernating(f->ws));
+    assert_true(silk__gw_ws_want_write(f->ws));
+    assert_int_equal(silk__gw_ws_write(f->ws), 0);
+    assert_true(silk__gw_ws_hibernating(f->ws));
+    int op;
+    uint8_t payload[128];
+    assert_int_equal(server_frame(f, &op, payload), 1);
+    assert_int_equal(op, 0xa);
+
+    /* A message for the client wakes it too. */
+    assert_int_equal(silk__gw_ws_send(f->ws, 0, "push", 4), 0);
+    assert_false(silk__gw_ws_hibernating(f->ws));
+    assert_int_equal(silk__gw_ws_write(f->ws), 0);
+    assert_true(silk__gw_ws_hibernating(f->ws));
+    assert_int_equal(server_frame(f, &op, payload), 4);
+    assert_int_equal(op, 1);
+    assert_memory_equal(payload, "push", 4);
+
+    /* Closing a hibernating session sends the close frame. */
+    assert_int_equal(silk__gw_ws_close(f->ws, 1001, "bye"), 0);
+    drive(f);
+    assert_int_equal(server_frame(f, &op, payload), 5);
+    assert_int_equal(op, 8);
+    assert_int_equal(close_code(payload), 1001);
+    assert_int_equal(silk__gw_ws_close_sent(f->ws), 1001);
+    close_fixture(f);
+}
+
 static void test_send_and_ping(void **state)
 {
     (void)state;
@@ -340,7 +407,8 @@ int main(void)
         cmocka_unit_test(test_text_binary_fragments), cmocka_unit_test(test_send_and_ping),
         cmocka_unit_test(test_client_closes),         cmocka_unit_test(test_server_closes),
         cmocka_unit_test(test_protocol_errors),       cmocka_unit_test(test_pending_bytes_and_eof),
-        cmocka_unit_test(test_queue_limit),           cmocka_unit_test(test_close_after_messages),
+        cmocka_unit_test(test_hibernate_and_wake),    cmocka_unit_test(test_queue_limit),
+        cmocka_unit_test(test_close_after_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

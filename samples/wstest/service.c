@@ -4,6 +4,7 @@
 
 #include <silk/silk.h>
 
+#include "silk/ws.silk.h"
 #include "wstest.silk.h"
 
 /* echo pushes "message:<msg>,sessionId:<id>" to every session of the request's business,
@@ -29,11 +30,25 @@ static silk_status echo(silk_ctx *ctx, const Wstest__EchoRequest *req,
     return st;
 }
 
+/* on_message is WsTest's silk.ws.Hooks OnMessage: it sends each message back to its session
+ * (the reply goes back through the gateway). OnOpen and OnClose are left out, so the gateway
+ * does not call them. */
+static silk_status on_message(silk_ctx *ctx, const Silk__Ws__MessageRequest *req,
+                              Silk__Ws__MessageReply *resp, void *user)
+{
+    (void)ctx;
+    (void)user;
+    resp->data = req->data; /* the request outlives the reply's packing */
+    resp->binary = req->binary;
+    return SILK_OK;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: wstest-service [--help]\n"
                  "\n"
-                 "Serves wstest.WsTest (Echo) until SIGTERM or SIGINT.\n"
+                 "Serves wstest.WsTest (Echo) and its WebSocket hooks (OnMessage echoes)\n"
+                 "until SIGTERM or SIGINT.\n"
                  "\n"
                  "environment:\n"
                  "  SILK_LISTEN    nng address to listen on (default tcp://127.0.0.1:0)\n"
@@ -49,10 +64,16 @@ int main(int argc, char **argv)
         usage(help ? stdout : stderr);
         return help ? 0 : 2;
     }
-    silk_server *srv = silk_server_new(NULL);
+    /* Every session's messages come as OnMessage calls: allow many at once. */
+    silk_server *srv = silk_server_new(&(silk_server_opts){.max_concurrent = 4096});
     if (srv == NULL)
         return 1;
     silk_status st = wstest__ws_test__serve(srv, &(Wstest__WsTest_Handlers){.echo = echo}, NULL);
+    if (st == SILK_OK)
+        st = silk__ws__hooks__serve(srv, &(Silk__Ws__Hooks_Handlers){.on_message = on_message},
+                                    NULL);
+    if (st == SILK_OK) /* on_message never blocks: run it on nng's thread, no hand-off */
+        st = silk_server_set_inline(srv, "silk.ws.Hooks");
     if (st != SILK_OK) {
         fprintf(stderr, "wstest-service: cannot serve WsTest: %s\n", silk_status_str(st));
         silk_server_free(srv);

@@ -21,6 +21,14 @@
  *         silk_session_list_fini(&sessions);
  *         return SILK_OK;
  *     }
+ *
+ * The other way round, a WebSocket service learns of its sessions by serving silk.ws.Hooks
+ * (silk/ws.silk.h) on the same server: OnOpen (an error refuses the session), OnMessage (a
+ * reply with data goes back to the session) and OnClose, each called by the gateway with the
+ * metadata "business-id" and "session-id". Hooks left NULL answer UNIMPLEMENTED, which the
+ * gateway remembers; samples/wstest/service.c serves OnMessage only:
+ *
+ *     silk__ws__hooks__serve(srv, &(Silk__Ws__Hooks_Handlers){.on_message = on_message}, NULL);
  */
 #ifndef SILK_WS_H
 #define SILK_WS_H

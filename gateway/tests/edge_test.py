@@ -1,0 +1,633 @@
+"""edge_test.py - the WebSocket edge of issue 6, with real gateways and services.
+
+Usage: /usr/bin/python3 edge_test.py BIN_DIR [unittest args]
+
+BIN_DIR holds silk-gateway-test, silk-gateway-hooks, silk-gateway-sm and wstest-service. Every
+test runs real processes on loopback with a private file registry and raw sockets or
+python3-websockets as clients: the handshake's refusals one by one, the Origin allow-list,
+every close code (1002 for each protocol error, 1007, 1009, 1008 for a slow consumer and a
+hook's refusal, 1001 on shutdown), server pings and the pong deadline, idle HTTP connections,
+fragmentation, silk.ws.Hooks (refusal, subprotocol, reply with metadata, OnClose), the sample's
+OnMessage echo with OnOpen asked once only, two gateways with pushes across them, 1000
+concurrent sessions, the connection cap and --workers 2.
+"""
+import asyncio
+import os
+import re
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import websockets
+
+BIN = None
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=10, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Proc:
+    """A process with its output in a file, stopped with SIGTERM."""
+
+    def __init__(self, argv, registry, name):
+        self.out = open(os.path.join(registry, f"{name}.log"), "w+")
+        env = dict(os.environ, SILK_REGISTRY=f"file:{registry}/registry", SILK_LOG="debug")
+        self.proc = subprocess.Popen(argv, env=env, stdout=self.out, stderr=subprocess.STDOUT)
+
+    def text(self):
+        self.out.flush()
+        with open(self.out.name) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def close(self):
+        code = self.stop()
+        self.out.close()
+        return code
+
+
+class Stack:
+    """A registry directory with gateways and services in it."""
+
+    def __init__(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="silk-edge-")
+        self.procs = []
+
+    def gateway(self, *extra, gw_id="gwtest"):
+        port = free_port()
+        p = Proc([os.path.join(BIN, "silk-gateway-test"), "--listen", f"127.0.0.1:{port}",
+                  "--id", gw_id, *extra], self.dir.name, f"gateway-{gw_id}")
+        p.port = port
+        self.procs.append(p)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if p.proc.poll() is not None:
+                    raise RuntimeError("the gateway did not come up:\n" + p.text())
+                time.sleep(0.05)
+        wait_for(lambda: f"id={gw_id}" in p.text() and "serving silk.ws.SessionManager" in
+                 p.text(), what="SessionManager")
+        return p
+
+    def service(self, name):
+        p = Proc([os.path.join(BIN, name)], self.dir.name, name)
+        self.procs.append(p)
+        wait_for(lambda: os.path.isdir(os.path.join(self.dir.name, "registry")) and any(
+            "WsTest" in f for f in os.listdir(os.path.join(self.dir.name, "registry"))),
+            what=f"{name} registered")
+        time.sleep(0.2)
+        return p
+
+    def sm(self, *args):
+        env = dict(os.environ, SILK_REGISTRY=f"file:{self.dir.name}/registry")
+        done = subprocess.run([os.path.join(BIN, "silk-gateway-sm"), *args], env=env,
+                              capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise AssertionError(f"silk-gateway-sm {args[0]} failed: {done.stderr}")
+        return done.stdout
+
+    def close(self):
+        codes = [p.close() for p in reversed(self.procs)]
+        self.dir.cleanup()
+        return codes
+
+
+def upgrade_request(path, headers=None, request_line=None):
+    h = {"Host": "127.0.0.1", "Upgrade": "websocket", "Connection": "Upgrade",
+         "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": KEY}
+    h.update(headers or {})
+    lines = [request_line or f"GET {path} HTTP/1.1"]
+    lines += [f"{k}: {v}" for k, v in h.items() if v is not None]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def client_frame(opcode, payload, fin=True, masked=True, rsv=0):
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
+    n = len(payload)
+    mbit = 0x80 if masked else 0
+    if n < 126:
+        head += bytes([mbit | n])
+    elif n < 65536:
+        head += bytes([mbit | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([mbit | 127]) + struct.pack("!Q", n)
+    if not masked:
+        return head + payload
+    mask = b"\x01\x02\x03\x04"
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class Conn:
+    """A raw WebSocket client: the handshake, then frames."""
+
+    def __init__(self, port, path="/api/wstest?businessId=1", headers=None, rcvbuf=None):
+        self.s = socket.socket()
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.settimeout(10)
+        self.s.connect(("127.0.0.1", port))
+        self.s.sendall(upgrade_request(path, headers))
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.s.recv(4096)
+            if not chunk:
+                break
+            self.buf += chunk
+        self.head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        self.status = int(self.head.split(b" ")[1]) if self.head else 0
+        m = re.search(rb"Silk-Session-Id: (\S+)", self.head)
+        self.session_id = m.group(1).decode() if m else None
+
+    def send(self, frame):
+        self.s.sendall(frame)
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+
+    def frame(self):
+        """The next server frame: (opcode, payload), or (None, b"") at EOF."""
+        try:
+            self._need(2)
+            opcode, n, off = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
+            if n == 126:
+                self._need(4)
+                n, off = struct.unpack("!H", self.buf[2:4])[0], 4
+            elif n == 127:
+                self._need(10)
+                n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
+            self._need(off + n)
+        except (EOFError, ConnectionResetError):
+            return None, b""
+        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
+        return opcode, payload
+
+    def close_code(self):
+        """Reads until a close frame; returns its code (None at EOF without one)."""
+        while True:
+            opcode, payload = self.frame()
+            if opcode is None:
+                return None
+            if opcode == 8:
+                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+
+    def text(self):
+        while True:
+            opcode, payload = self.frame()
+            if opcode in (1, 2, None):
+                return payload.decode(errors="replace") if opcode else None
+
+    def close(self):
+        self.s.close()
+
+
+class Handshake(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack()
+        cls.gw = cls.stack.gateway("--allow-origin", "https://ok.example",
+                                   "--allow-origin", "https://also.example")
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = cls.stack.close()
+        assert codes == [0], codes
+
+    def status(self, headers=None, request_line=None, path="/api/wstest?businessId=1"):
+        with socket.create_connection(("127.0.0.1", self.gw.port), timeout=5) as s:
+            s.sendall(upgrade_request(path, headers, request_line))
+            out = b""
+            while b"\r\n\r\n" not in out:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                out += chunk
+        return int(out.split(b" ")[1]), out
+
+    def test_each_refusal(self):
+        cases = [
+            ({}, "POST /api/wstest?businessId=1 HTTP/1.1", (400, 405)),
+            ({}, "GET /api/wstest?businessId=1 HTTP/1.0", (400,)),
+            ({"Host": None}, None, (400,)),
+            ({"Upgrade": None}, None, (400,)),
+            ({"Upgrade": "h2c"}, None, (400,)),
+            ({"Connection": None}, None, (400,)),
+            ({"Connection": "keep-alive"}, None, (400,)),
+            ({"Sec-WebSocket-Key": None}, None, (400,)),
+            ({"Sec-WebSocket-Key": "c2hvcnQ="}, None, (400,)),  # 5 bytes
+            ({"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZSE="}, None, (400,)),  # 17 bytes
+            ({"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub2*jZQ=="}, None, (400,)),  # not base64
+            ({"Origin": "https://evil.example"}, None, (403,)),
+        ]
+        for headers, line, want in cases:
+            status, out = self.status(headers, line)
+            self.assertIn(status, want, (headers, line, out))
+        for version in ["8", None, "14", "13, 8"]:
+            status, out = self.status({"Sec-WebSocket-Version": version})
+            self.assertEqual(status, 426, (version, out))
+            self.assertIn(b"\r\nSec-WebSocket-Version: 13\r\n", out)
+
+    def test_tokens_and_origins_accepted(self):
+        for headers in [{"Connection": "keep-alive, UPGRADE", "Upgrade": "WebSocket"},
+                        {"Connection": "Upgrade,keep-alive", "Upgrade": "foo, websocket"},
+                        {"Origin": "https://ok.example"}, {"Origin": "https://ALSO.example"},
+                        {}]:
+            status, out = self.status(headers)
+            self.assertEqual(status, 101, (headers, out))
+        # A long target: the path and the query are copied while the parser's buffer grows.
+        status, out = self.status(path="/api/wstest?businessId=1&pad=" + "x" * 3000)
+        self.assertEqual(status, 101, out)
+        # Still serving after all of that.
+        status, _ = self.status()
+        self.assertEqual(status, 101)
+
+
+class Frames(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack()
+        cls.gw = cls.stack.gateway("--max-message", "65536", "--idle-timeout", "0.5",
+                                   "--ping-interval", "0.5")
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = cls.stack.close()
+        assert codes == [0], codes
+
+    def code_after(self, frames):
+        c = Conn(self.gw.port)
+        self.assertEqual(c.status, 101)
+        try:
+            c.send(frames)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        code = c.close_code()
+        c.close()
+        return code
+
+    def test_protocol_errors_are_1002(self):
+        cases = {
+            "unmasked": client_frame(1, b"plain", masked=False),
+            "reserved data opcode": client_frame(3, b"x"),
+            "reserved control opcode": client_frame(0xB, b"x"),
+            "rsv1": client_frame(1, b"x", rsv=0x40),
+            "rsv2": client_frame(1, b"x", rsv=0x20),
+            "rsv3": client_frame(2, b"x", rsv=0x10),
+            "continuation first": client_frame(0, b"x"),
+            "data inside a fragmented message": client_frame(1, b"a", fin=False) +
+            client_frame(1, b"b"),
+            "fragmented ping": client_frame(9, b"p", fin=False),
+            "long ping": client_frame(9, b"p" * 126),
+            "64-bit length with the top bit": bytes([0x82, 0xFF]) + b"\x80" + b"\0" * 7 +
+            b"\1\2\3\4",
+        }
+        for what, frames in cases.items():
+            self.assertEqual(self.code_after(frames), 1002, what)
+
+    def test_utf8_and_size(self):
+        self.assertEqual(self.code_after(client_frame(1, b"\xc3\x28")), 1007)
+        self.assertEqual(self.code_after(client_frame(1, b"ok\xe2\x82", fin=False) +
+                                         client_frame(0, b"\xff")), 1007)
+        self.assertEqual(self.code_after(client_frame(2, b"x" * 65537)), 1009)
+        self.assertEqual(self.code_after(client_frame(1, b"a" * 40000, fin=False) +
+                                         client_frame(0, b"b" * 30000)), 1009)
+
+    def test_close_handshake_echoes_code(self):
+        self.assertEqual(self.code_after(client_frame(8, struct.pack("!H", 4321))), 4321)
+        self.assertEqual(self.code_after(client_frame(8, b"")), 1005)
+
+    def test_fragments_with_ping_between(self):
+        c = Conn(self.gw.port)
+        c.send(client_frame(1, b"frag", fin=False) + client_frame(9, b"mid") +
+               client_frame(0, b"ment"))
+        opcode, payload = c.frame()
+        while opcode == 9:  # the gateway's own pings
+            opcode, payload = c.frame()
+        self.assertEqual((opcode, payload), (10, b"mid"))
+        c.send(client_frame(8, struct.pack("!H", 1000)))
+        self.assertEqual(c.close_code(), 1000)
+        c.close()
+
+    def test_server_pings_and_pong_deadline(self):
+        # A client that answers pings stays past several intervals.
+        async def scenario():
+            async with websockets.connect(f"ws://127.0.0.1:{self.gw.port}/api/wstest"
+                                          "?businessId=5", ping_interval=None) as ws:
+                await asyncio.sleep(2.0)
+                await ws.send("still here")
+                await asyncio.wait_for(await ws.ping(), 5)
+            self.assertEqual(ws.close_code, 1000)
+        asyncio.run(scenario())
+        # A raw client that reads but never answers gets pings, then is dropped.
+        c = Conn(self.gw.port)
+        opcode, _ = c.frame()
+        self.assertEqual(opcode, 9)
+        start = time.time()
+        while c.frame()[0] is not None:
+            self.assertLess(time.time() - start, 8, "the silent session was not dropped")
+        c.close()
+        self.assertIn("no pong", self.gw.text())
+
+    def test_idle_http_connection_times_out(self):
+        with socket.create_connection(("127.0.0.1", self.gw.port), timeout=8) as s:
+            self.assertEqual(s.recv(100), b"")
+        with socket.create_connection(("127.0.0.1", self.gw.port), timeout=8) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+            self.assertEqual(s.recv(100), b"")
+
+
+class Hooks(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack()
+        cls.svc = cls.stack.service("silk-gateway-hooks")
+        cls.gw = cls.stack.gateway()
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = cls.stack.close()
+        assert codes == [0, 0], codes
+
+    def url(self, bid):
+        return f"ws://127.0.0.1:{self.gw.port}/api/wstest?businessId={bid}"
+
+    def test_refusal_before_upgrade(self):
+        c = Conn(self.gw.port, "/api/wstest?businessId=deny")
+        self.assertEqual(c.status, 403, c.head)
+        c.close()
+        self.assertIn("business_id=deny", self.svc.text())
+
+    def test_refusal_with_1008(self):
+        c = Conn(self.gw.port, "/api/wstest?businessId=kick")
+        self.assertEqual(c.status, 101)
+        self.assertEqual(c.close_code(), 1008)
+        c.close()
+
+    def test_reply_subprotocol_and_close(self):
+        async def scenario():
+            async with websockets.connect(self.url("h1"), subprotocols=["chat.v1", "chat.v2"],
+                                          extra_headers={"Origin": "https://x.example"}) as ws:
+                self.assertEqual(ws.subprotocol, "chat.v2")
+                sid = ws.response_headers["Silk-Session-Id"]
+                await ws.send("hello")
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 5),
+                                 f"reply:hello;bid=h1;sid={sid}")
+                await ws.send(b"\x00\x01bin")
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 5), b"\x00\x01bin")
+                await ws.send("silent")
+                await ws.send(["frag", "mented"])  # a fragmented message
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 5),
+                                 f"reply:fragmented;bid=h1;sid={sid}")
+                await ws.close(4002)
+            return sid
+        sid = asyncio.run(scenario())
+        wait_for(lambda: f"onclose session_id={sid}" in self.svc.text(), what="OnClose")
+        text = self.svc.text()
+        self.assertIn(f"onopen session_id={sid} business_id=h1 md_business_id=h1 "
+                      f"md_session_id={sid} origin=https://x.example route=api/wstest "
+                      "subprotocols=2", text)
+        self.assertIn(f"onclose session_id={sid} business_id=h1 md_session_id={sid} code=4002",
+                      text)
+
+    def test_many_messages_in_flight(self):
+        # More messages than OnMessage calls may be in flight: the gateway pauses reading and
+        # goes on as replies come back; every message gets its reply.
+        c = Conn(self.gw.port, "/api/wstest?businessId=many")
+        self.assertEqual(c.status, 101)
+        c.send(b"".join(client_frame(1, f"n{i}".encode()) for i in range(500)))
+        got = {c.text().split(";")[0] for _ in range(500)}
+        self.assertEqual(got, {f"reply:n{i}" for i in range(500)})
+        c.close()
+
+    def test_no_subprotocol_when_none_matches(self):
+        c = Conn(self.gw.port, "/api/wstest?businessId=h3",
+                 {"Sec-WebSocket-Protocol": "other"})
+        self.assertEqual(c.status, 101)
+        self.assertNotIn(b"Sec-WebSocket-Protocol", c.head)
+        c.close()
+
+
+class SampleService(unittest.TestCase):
+    """samples/wstest's service: OnMessage echoes; OnOpen, which it lacks, is asked once."""
+
+    def test_echo_and_on_open_once(self):
+        stack = Stack()
+        try:
+            stack.service("wstest-service")
+            gw = stack.gateway()
+
+            async def scenario():
+                for i in range(3):
+                    url = f"ws://127.0.0.1:{gw.port}/api/wstest?businessId=s{i}"
+                    async with websockets.connect(url) as ws:
+                        for j in range(3):
+                            await ws.send(f"m{i}.{j}")
+                            self.assertEqual(await asyncio.wait_for(ws.recv(), 5), f"m{i}.{j}")
+            asyncio.run(scenario())
+            text = gw.text()
+            self.assertEqual(text.count("hook unimplemented hook=OnOpen"), 1, text)
+            self.assertEqual(text.count("hook unimplemented hook=OnMessage"), 0, text)
+        finally:
+            codes = stack.close()
+        self.assertEqual(codes, [0, 0])
+
+
+class Limits(unittest.TestCase):
+    def test_slow_consumer_is_closed_with_1008(self):
+        stack = Stack()
+        try:
+            gw = stack.gateway("--max-queued", "262144")
+            c = Conn(gw.port, "/api/wstest?businessId=slow", rcvbuf=4096)
+            self.assertEqual(c.status, 101)
+            fast = Conn(gw.port, "/api/wstest?businessId=fast")
+            # 16 MiB for a client that reads nothing: far more than sockets hold.
+            stack.sm("flood", "slow", "api/wstest", "131072", "128")
+            wait_for(lambda: "slow consumer closed with 1008" in gw.text(), what="1008")
+            self.assertEqual(c.close_code(), 1008)
+            c.close()
+            # The others are served as before.
+            self.assertEqual(stack.sm("business", "fast", "api/wstest", "hi").strip(), "1")
+            self.assertEqual(fast.text(), "hi")
+            fast.close()
+        finally:
+            codes = stack.close()
+        self.assertEqual(codes, [0])
+
+    def test_connection_cap_is_503(self):
+        stack = Stack()
+        try:
+            gw = stack.gateway("--max-connections", "3")
+            held = [Conn(gw.port, f"/api/wstest?businessId=c{i}") for i in range(3)]
+            self.assertEqual([c.status for c in held], [101] * 3)
+            with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+                out = s.recv(4096)
+            self.assertTrue(out.startswith(b"HTTP/1.1 503 "), out)
+            held.pop().close()
+
+            def slot_free():
+                c = Conn(gw.port, "/api/wstest?businessId=again")
+                c.close()
+                return c.status == 101
+            wait_for(slot_free, what="a free slot")
+            for c in held:
+                c.close()
+        finally:
+            codes = stack.close()
+        self.assertEqual(codes, [0])
+
+    def test_sigterm_closes_with_1001_and_runs_on_close(self):
+        stack = Stack()
+        try:
+            svc = stack.service("silk-gateway-hooks")
+            gw = stack.gateway()
+            conns = [Conn(gw.port, f"/api/wstest?businessId=t{i}") for i in range(5)]
+            for c in conns:
+                self.assertEqual(c.status, 101)
+            record = os.path.join(stack.dir.name, "registry", "silk.ws.SessionManager", "gwtest")
+            self.assertTrue(os.path.exists(record))
+            gw.proc.send_signal(signal.SIGTERM)
+            for c in conns:
+                self.assertEqual(c.close_code(), 1001)
+                c.send(client_frame(8, struct.pack("!H", 1001)))
+            self.assertEqual(gw.proc.wait(10), 0, gw.text())
+            text = svc.text()
+            for c in conns:
+                self.assertIn(f"onclose session_id={c.session_id} business_id=", text)
+                c.close()
+            self.assertEqual(text.count("code=1001"), 5, text)
+            self.assertFalse(os.path.exists(record), "deregistered")
+        finally:
+            codes = stack.close()
+        self.assertEqual(codes, [0, 0])
+
+
+class Scale(unittest.TestCase):
+    def test_two_gateways_push_across(self):
+        stack = Stack()
+        try:
+            a = stack.gateway(gw_id="gwa")
+            b = stack.gateway(gw_id="gwb")
+            on_a = Conn(a.port, "/api/wstest?businessId=77")
+            on_b = Conn(b.port, "/api/wstest?businessId=77")
+            other = Conn(b.port, "/api/wstest?businessId=78")
+            self.assertTrue(on_a.session_id.startswith("gwa."))
+            self.assertTrue(on_b.session_id.startswith("gwb."))
+            ids = set(stack.sm("ws-sessions", "77").split())
+            self.assertEqual(ids, {on_a.session_id, on_b.session_id})
+            self.assertEqual(stack.sm("ws-business", "77", "to all").strip(), "2")
+            self.assertEqual(on_a.text(), "to all")
+            self.assertEqual(on_b.text(), "to all")
+            stack.sm("ws-send", on_b.session_id, "to b")
+            stack.sm("ws-send", on_a.session_id, "to a")
+            self.assertEqual(on_b.text(), "to b")
+            self.assertEqual(on_a.text(), "to a")
+            stack.sm("ws-send", other.session_id, "to other")
+            self.assertEqual(other.text(), "to other")
+            for c in (on_a, on_b, other):
+                c.close()
+        finally:
+            codes = stack.close()
+        self.assertEqual(codes, [0, 0])
+
+    def test_1000_sessions(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = min(hard, 4096)
+        if want < 2200:
+            self.skipTest(f"RLIMIT_NOFILE hard limit {hard} is too low")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        stack = Stack()
+        try:
+            gw = stack.gateway()
+            conns = [Conn(gw.port, "/api/wstest?businessId=k") for _ in range(1000)]
+            self.assertEqual({c.status for c in conns}, {101})
+            self.assertEqual(len({c.session_id for c in conns}), 1000)
+            self.assertEqual(stack.sm("business", "k", "api/wstest", "all").strip(), "1000")
+            for c in conns:
+                self.assertEqual(c.text(), "all")
+            for c in conns:
+                c.send(client_frame(8, struct.pack("!H", 1000)))
+            for c in conns:
+                self.assertEqual(c.close_code(), 1000)
+                c.close()
+        finally:
+            codes = stack.close()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        self.assertEqual(codes, [0])
+
+    def test_two_workers(self):
+        stack = Stack()
+        try:
+            svc = stack.service("wstest-service")
+            gw = stack.gateway("--workers", "2")
+            self.assertIn("workers=2", gw.text())
+            conns = [Conn(gw.port, "/api/wstest?businessId=w") for _ in range(40)]
+            self.assertEqual({c.status for c in conns}, {101})
+            for i, c in enumerate(conns):
+                c.send(client_frame(1, f"echo {i}".encode()))
+            for i, c in enumerate(conns):
+                self.assertEqual(c.text(), f"echo {i}")
+            self.assertEqual(stack.sm("business", "w", "api/wstest", "pushed").strip(), "40")
+            for c in conns:
+                self.assertEqual(c.text(), "pushed")
+            with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                out = b""
+                while chunk := s.recv(65536):
+                    out += chunk
+            self.assertIn(b"silk_gateway_open_sessions 40\n", out)
+            self.assertIn(b"silk_gateway_open_connections 41\n", out)
+            self.assertIn(b"silk_gateway_pushes_sent_total 40\n", out)
+            self.assertIn(b'silk_gateway_http_requests_total{route="websocket",status="101"} 40',
+                          out)
+            gw.proc.send_signal(signal.SIGTERM)
+            for c in conns:
+                self.assertEqual(c.close_code(), 1001)
+                c.close()
+            self.assertEqual(gw.proc.wait(10), 0, gw.text())
+            del svc
+        finally:
+            codes = stack.close()
+        self.assertEqual(codes, [0, 0])
+
+
+def main():
+    global BIN
+    BIN = os.path.abspath(sys.argv[1])
+    unittest.main(argv=[sys.argv[0]] + sys.argv[2:], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
