@@ -3,7 +3,8 @@ BUILD_DIR ?= build
 SANITIZE ?=
 JOBS ?= $(shell nproc)
 
-# Every Debian package the build, the tests, the demo and the benchmarks use.
+# Every Debian package the build, the tests and the demo use (the benchmarks add
+# BENCH_DEB_PACKAGES, below).
 DEB_PACKAGES := build-essential cmake pkg-config clang-format \
 	protobuf-compiler libprotobuf-dev libprotoc-dev protobuf-c-compiler libprotobuf-c-dev \
 	libnng-dev libwslay-dev libev-dev libhttp-parser-dev libjansson-dev libssl-dev \
@@ -56,14 +57,46 @@ format-check:
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR)-sanitize
 
-# bench-rpc runs the RPC benchmark (bench/run_rpc.sh) in a Release build of its own, with
-# gRPC's Debian packages installed as deps installs the rest. BENCH_ARGS passes options to
-# the script, e.g. `make bench-rpc BENCH_ARGS="--repeat 3"` for the median of three runs.
+# The benchmarks run in a Release build of their own. bench-deps installs what they need
+# beyond `make deps` (the tests never need it): gRPC C++ for bench-rpc, wrk for bench-http,
+# libwebsockets and Node's `ws` (npm, pinned by bench/node/package-lock.json, installed into
+# BENCH_BUILD_DIR/node) for bench-ws. BENCH_ARGS passes options to the scripts, e.g.
+# `make bench-ws BENCH_ARGS="--repeat 3"` for the median of three runs.
 BENCH_BUILD_DIR ?= build-bench
 BENCH_ARGS ?=
-.PHONY: bench-rpc
-bench-rpc:
-	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) libgrpc++-dev protobuf-compiler-grpc"
-	cmake -S . -B $(BENCH_BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+BENCH_DEB_PACKAGES := libgrpc++-dev protobuf-compiler-grpc wrk libwebsockets-dev nodejs
+# -O3 finds a maybe-uninitialized warning in gateway/src/main.c that -O2 does not.
+BENCH_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized
+BENCH_NODE_DIR := $(BENCH_BUILD_DIR)/node
+.PHONY: bench-deps bench-configure bench-rpc bench-http bench-ws
+
+bench-deps:
+	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)"
+	@command -v npm >/dev/null 2>&1 || $(MAKE) deps DEB_PACKAGES=npm
+	@mkdir -p $(BENCH_NODE_DIR)
+	@if ! cmp -s bench/node/package-lock.json $(BENCH_NODE_DIR)/package-lock.json || \
+	    [ ! -f $(BENCH_NODE_DIR)/node_modules/ws/package.json ]; then \
+		cp bench/node/package.json bench/node/package-lock.json $(BENCH_NODE_DIR)/ && \
+		cd $(BENCH_NODE_DIR) && npm ci --no-audit --no-fund; \
+	else \
+		echo "make bench-deps: ws is installed in $(BENCH_NODE_DIR)"; \
+	fi
+
+bench-configure:
+	cmake -S . -B $(BENCH_BUILD_DIR) $(BENCH_CMAKE_FLAGS)
+
+# bench-rpc: silk vs nng req/rep, gRPC C++ and a TCP ping-pong (bench/run_rpc.sh).
+bench-rpc: bench-deps bench-configure
 	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-rpc-programs
 	BUILD_DIR=$(BENCH_BUILD_DIR) bench/run_rpc.sh $(BENCH_ARGS)
+
+# bench-http: wrk through the gateway vs the same call over RPC (bench/run_http.sh).
+bench-http: bench-deps bench-configure
+	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-http-programs
+	bench/run_http.sh --no-build --build-dir $(BENCH_BUILD_DIR) $(BENCH_ARGS)
+
+# bench-ws: silk's gateway vs libwebsockets and Node ws (bench/run_ws.sh, issue 6).
+bench-ws: bench-deps bench-configure
+	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-ws-programs
+	bench/run_ws.sh --no-build --build-dir $(BENCH_BUILD_DIR) \
+		--node-modules $(BENCH_NODE_DIR)/node_modules $(BENCH_ARGS)

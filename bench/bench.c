@@ -60,10 +60,15 @@ static long number(const char *opt, const char *s, double *d)
     return (long)v;
 }
 
+void bench_set_name(const char *argv0)
+{
+    const char *slash = strrchr(argv0, '/');
+    progname = slash != NULL ? slash + 1 : argv0;
+}
+
 void bench_parse(bench_opts *o, int argc, char **argv, const char *about)
 {
-    const char *slash = strrchr(argv[0], '/');
-    progname = slash != NULL ? slash + 1 : argv[0];
+    bench_set_name(argv[0]);
     *o = (bench_opts){.calls = 20000,
                       .warmup = 2000,
                       .seconds = 10,

@@ -103,6 +103,10 @@ int bench_flow_measure(const bench_opts *o, bench_flow *f, double *rate);
 /* bench_result prints `result <peer> <metric> <value>`. */
 void bench_result(const char *peer, const char *metric, double value);
 
+/* bench_set_name names the program in bench_fail's messages, for programs that do not use
+ * bench_parse. */
+void bench_set_name(const char *argv0);
+
 /* bench_fail prints "<program>: <message>" to stderr. */
 void bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

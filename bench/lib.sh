@@ -1,0 +1,54 @@
+# lib.sh - shell helpers shared by run_http.sh and run_ws.sh (sourced, not run).
+
+# free_port prints a tcp port on 127.0.0.1 that nothing listens on.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# port_open PORT tells whether something accepts connections on 127.0.0.1:PORT.
+port_open() {
+    python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1"
+}
+
+# wait_until TRIES CMD... retries CMD every 100 ms, TRIES times at most.
+wait_until() {
+    n=$1
+    shift
+    while [ "$n" -gt 0 ]; do
+        "$@" 2>/dev/null && return 0
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+
+# stop_pid PID stops a process this script started: TERM, then KILL after 10 s.
+stop_pid() {
+    [ -n "${1:-}" ] || return 0
+    kill -TERM "$1" 2>/dev/null || return 0
+    n=100
+    while [ "$n" -gt 0 ] && kill -0 "$1" 2>/dev/null; do
+        sleep 0.1
+        n=$((n - 1))
+    done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# cpu_ticks PID prints the user + system clock ticks the process has used.
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+# median_table reads `result <peer> <metric> <value>` lines and prints `<peer> <metric> <median>`.
+median_table() {
+    sort -k2,2 -k3,3 -k4,4g | awk '
+        { key = $2 " " $3; v[key, ++n[key]] = $4 }
+        END {
+            for (key in n) {
+                k = n[key]
+                m = k % 2 ? v[key, (k + 1) / 2] : (v[key, k / 2] + v[key, k / 2 + 1]) / 2
+                print key, m
+            }
+        }'
+}

@@ -1,0 +1,153 @@
+#!/bin/sh
+# run_http.sh - the HTTP benchmark (make bench-http): wrk against the gateway's
+# POST /api/bench/echo with a small JSON body, and the same call made directly over RPC by
+# bench-http-direct with as many calls in flight as wrk has connections, in one run, against
+# the same service instance. It prints a table, the gateway's added cost per request and,
+# last, `ratio throughput gateway/direct <value>`.
+#
+# It installs nothing (make bench-deps does); it builds $BUILD_DIR (default build-bench,
+# Release) when the programs are missing. Without wrk it exits 77 (ctest's skip code).
+set -eu
+
+usage() {
+    cat <<USAGE
+usage: bench/run_http.sh [--repeat N] [--seconds S] [--connections N] [--payload N]
+                         [--build-dir DIR]
+
+  --repeat N       run both legs N times, interleaved; each figure is the median (default 1)
+  --seconds S      the measured window of each leg, whole seconds (default 10; wrk warms up
+                   for 1 s first, the direct client for S/5, at most 1 s)
+  --connections N  wrk's connections, and the direct client's calls in flight (default 64)
+  --payload N      length of the echoed message, in bytes (default 64)
+  --no-build       use the programs in the build as they are (ctest's smoke runs)
+  --gateway-args A  more flags for the gateway, e.g. "--workers 2"
+  --build-dir DIR  the CMake build to use (default \$BUILD_DIR, else build-bench)
+USAGE
+}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
+export SILK_LOG="${SILK_LOG:-warn}"
+build=${BUILD_DIR:-build-bench}
+repeat=1
+no_build=
+gateway_args=
+seconds=10
+conns=64
+payload=64
+while [ $# -gt 0 ]; do
+    case $1 in
+    --help | -h) usage; exit 0 ;;
+    --repeat) repeat=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --connections) conns=$2; shift 2 ;;
+    --payload) payload=$2; shift 2 ;;
+    --build-dir) build=$2; shift 2 ;;
+    --gateway-args) gateway_args=$2; shift 2 ;;
+    --no-build) no_build=1; shift ;;
+    *) usage >&2; exit 2 ;;
+    esac
+done
+case $build in /*) ;; *) build=$root/$build ;; esac
+case $repeat in '' | *[!0-9]* | 0) echo "run_http.sh: --repeat needs a positive number" >&2; exit 2 ;; esac
+case $seconds in '' | *[!0-9]* | 0) echo "run_http.sh: --seconds needs a whole number (wrk's)" >&2; exit 2 ;; esac
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "run_http.sh: wrk is not installed (make bench-deps installs it); skipped" >&2
+    exit 77
+fi
+if [ -z "$no_build" ]; then
+    if [ ! -x "$build/bin/bench-gateway" ]; then
+        # -O3 finds a maybe-uninitialized warning in gateway/src/main.c that -O2 does not.
+        cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized >&2
+    fi
+    cmake --build "$build" -j "$(nproc)" --target bench-http-programs >&2
+fi
+bin=$build/bin
+
+work=$(mktemp -d)
+svc_pid=
+gw_pid=
+cleanup() {
+    stop_pid "$gw_pid"
+    stop_pid "$svc_pid"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+export SILK_REGISTRY="file:$work/registry"
+port=$(free_port)
+"$bin/bench-http-service" 2>"$work/service.log" &
+svc_pid=$!
+"$bin/bench-gateway" $gateway_args --listen "127.0.0.1:$port" --max-connections 20000 2>"$work/gateway.log" &
+gw_pid=$!
+url="http://127.0.0.1:$port"
+# The gateway finds the service through the registry: the first call through it, shown, tells
+# that the route answers (and fails loudly when it does not).
+body='{"businessId":"100","msg":"hello","seq":"1"}'
+post() {
+    curl -sf --max-time 2 -H 'Content-Type: application/json' -d "$body" "$url/api/bench/echo"
+}
+if ! wait_until 100 post >/dev/null; then
+    cat "$work"/*.log >&2
+    echo "run_http.sh: POST $url/api/bench/echo did not answer" >&2
+    exit 1
+fi
+reply=$(post)
+echo "POST /api/bench/echo $body -> $reply" >&2
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+results=$work/results
+hz=$(getconf CLK_TCK)
+i=1
+while [ "$i" -le "$repeat" ]; do
+    echo "run $i/$repeat: wrk -t2 -c$conns -d${seconds}s POST /api/bench/echo" >&2
+    BENCH_PAYLOAD=$payload wrk -t2 -c"$conns" -d1s -s "$root/bench/http_post.lua" "$url/api/bench/echo" >/dev/null
+    t0=$(cpu_ticks "$gw_pid")
+    BENCH_PAYLOAD=$payload wrk -t2 -c"$conns" -d"${seconds}s" -s "$root/bench/http_post.lua" \
+        "$url/api/bench/echo" >"$work/wrk.out"
+    t1=$(cpu_ticks "$gw_pid")
+    grep '^result ' "$work/wrk.out" >"$work/wrk.res" || { cat "$work/wrk.out" >&2; exit 1; }
+    errors=$(awk '$3 == "errors" { print $4 }' "$work/wrk.res")
+    if [ "${errors:-1}" != 0 ]; then
+        cat "$work/wrk.out" "$work/gateway.log" >&2
+        echo "run_http.sh: $errors requests through the gateway failed" >&2
+        exit 1
+    fi
+    requests=$(awk '$3 == "requests" { print $4 }' "$work/wrk.res")
+    awk -v t="$((t1 - t0))" -v hz="$hz" -v n="$requests" '
+        $3 != "requests" && $3 != "errors" { print }
+        END { if (n > 0) printf "result gateway cpu_us %.1f\n", t * 1e6 / hz / n }
+    ' "$work/wrk.res" | tee -a "$results" >&2
+
+    echo "run $i/$repeat: bench-http-direct --inflight $conns --seconds $seconds" >&2
+    "$bin/bench-http-direct" --inflight "$conns" --seconds "$seconds" --payload "$payload" \
+        >"$work/direct.out" || { cat "$work/direct.out" >&2; exit 1; }
+    grep '^result ' "$work/direct.out" | tee -a "$results" >&2
+    i=$((i + 1))
+done
+
+median_table <"$results" | awk -v repeat="$repeat" -v conns="$conns" -v payload="$payload" \
+    -v load="$load_before" '
+    { med[$1 " " $2] = $3 }
+    END {
+        printf "\nPOST /api/bench/echo through the gateway (wrk, %d connections) and benchhttp.Api/Echo\n", conns
+        printf "directly (%d calls in flight), %d-byte message; median of %d run(s)\n", conns, payload, repeat
+        printf "load average (1, 5, 15 min) before the runs: %s\n", load
+        printf "%-8s %12s %10s %10s\n", "leg", "requests/s", "p50 us", "p99 us"
+        split("gateway direct", leg, " ")
+        for (i = 1; i <= 2; i++)
+            printf "%-8s %12.0f %10.1f %10.1f\n", leg[i], med[leg[i] " throughput"],
+                   med[leg[i] " p50_us"], med[leg[i] " p99_us"]
+        g = med["gateway throughput"]; d = med["direct throughput"]
+        printf "\ngateway CPU per request: %.1f us\n", med["gateway cpu_us"]
+        if (g > 0 && d > 0)
+            printf "gateway added cost per request: %.1f us (1/gateway rate - 1/direct rate)\n", \
+                   1e6 / g - 1e6 / d
+        printf "gateway added latency at p50: %.1f us, at p99: %.1f us\n", \
+               med["gateway p50_us"] - med["direct p50_us"], med["gateway p99_us"] - med["direct p99_us"]
+        if (g > 0 && d > 0)
+            printf "ratio throughput gateway/direct %.2f\n", g / d
+        else
+            printf "ratio throughput gateway/direct n/a\n"
+    }'

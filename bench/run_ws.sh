@@ -1,0 +1,242 @@
+#!/bin/sh
+# run_ws.sh - the WebSocket benchmark (make bench-ws, issue 6): bench-ws, one load client,
+# measures in one run silk's gateway (samples/wstest: silk-gateway and wstest-service), a
+# libwebsockets echo server (bench-ws-lws) and a Node ws echo server (bench/node/echo.js):
+#
+#   silk   round trip client -> gateway -> OnMessage on wstest-service -> reply -> client;
+#          pushes from a service (silk_ws_send_business) to 1000 sessions; VmRSS per idle
+#          session with 10,000 sessions
+#   peers  their echo and their VmRSS per idle connection
+#
+# Round trips: p50/p99 over 20,000 on one connection, and messages/s with 100 connections
+# each keeping one message in flight. Every server is started afresh for each peer and
+# repeat. The last lines are the ratios issue 6 asks for and silk's idle bytes per session.
+#
+# It installs nothing (make bench-deps does). Without the lws server or Node's ws it exits 77
+# (ctest's skip code). Until the gateway calls OnMessage, silk's round trip is n/a.
+set -eu
+
+usage() {
+    cat <<USAGE
+usage: bench/run_ws.sh [--repeat N] [--seconds S] [--calls N] [--warmup N]
+                       [--connections N] [--sessions N] [--push-sessions N] [--payload N]
+                       [--build-dir DIR] [--node-modules DIR]
+
+  --repeat N         run every peer N times, interleaved; each figure is the median (1)
+  --seconds S        messages/s and pushes/s: the measured window (10), after S/5 (<= 1 s)
+  --calls N          latency: timed round trips on one connection (20000)
+  --warmup N         latency: round trips before timing (2000)
+  --connections N    messages/s: connections, one message in flight each (100)
+  --sessions N       idle memory: idle connections (10000)
+  --push-sessions N  pushes: silk sessions pushed to (1000)
+  --payload N        bytes per message (64)
+  --no-build       use the programs in the build as they are (ctest's smoke runs)
+  --pin same|split   same: servers and client on CPU 0; split: servers on CPU 1, the client on
+                     CPU 0 (default: where the scheduler puts them)
+  --gateway-args A  more flags for the gateway, e.g. "--workers 2"
+  --build-dir DIR    the CMake build (default \$BUILD_DIR, else build-bench)
+  --node-modules DIR where npm installed ws (default \$BUILD_DIR/node/node_modules)
+USAGE
+}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
+export SILK_LOG="${SILK_LOG:-warn}"
+build=${BUILD_DIR:-build-bench}
+node_modules=
+repeat=1
+no_build=
+pin=
+gateway_args=
+seconds=10
+calls=20000
+warmup=2000
+conns=100
+sessions=10000
+push_sessions=1000
+payload=64
+while [ $# -gt 0 ]; do
+    case $1 in
+    --help | -h) usage; exit 0 ;;
+    --repeat) repeat=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --calls) calls=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --connections) conns=$2; shift 2 ;;
+    --sessions) sessions=$2; shift 2 ;;
+    --push-sessions) push_sessions=$2; shift 2 ;;
+    --payload) payload=$2; shift 2 ;;
+    --build-dir) build=$2; shift 2 ;;
+    --gateway-args) gateway_args=$2; shift 2 ;;
+    --pin) pin=$2; shift 2 ;;
+    --no-build) no_build=1; shift ;;
+    --node-modules) node_modules=$2; shift 2 ;;
+    *) usage >&2; exit 2 ;;
+    esac
+done
+case $build in /*) ;; *) build=$root/$build ;; esac
+node_modules=${node_modules:-$build/node/node_modules}
+case $repeat in '' | *[!0-9]* | 0) echo "run_ws.sh: --repeat needs a positive number" >&2; exit 2 ;; esac
+# on_server and on_client put a command on its CPU with --pin.
+case $pin in
+'') on_server=; on_client= ;;
+same) on_server="taskset -c 0"; on_client="taskset -c 0" ;;
+split) on_server="taskset -c 1"; on_client="taskset -c 0" ;;
+*) echo "run_ws.sh: --pin takes same or split" >&2; exit 2 ;;
+esac
+
+if [ -z "$no_build" ]; then
+    if [ ! -x "$build/bin/bench-ws" ]; then
+        # -O3 finds a maybe-uninitialized warning in gateway/src/main.c that -O2 does not.
+        cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized >&2
+    fi
+    cmake --build "$build" -j "$(nproc)" --target bench-ws-programs >&2
+fi
+bin=$build/bin
+missing=
+[ -x "$bin/bench-ws-lws" ] || missing="$missing libwebsockets-dev (bench-ws-lws not built)"
+command -v node >/dev/null 2>&1 || missing="$missing node"
+[ -f "$node_modules/ws/package.json" ] || missing="$missing ws (no $node_modules/ws)"
+if [ -n "$missing" ]; then
+    echo "run_ws.sh: missing:$missing; make bench-deps installs them; skipped" >&2
+    exit 77
+fi
+
+# 10,000 sessions take 10,000 descriptors in the client and in each server: the servers
+# started below inherit this limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((sessions + 100)) ]; then
+    echo "run_ws.sh: the open-files limit $(ulimit -n) is below --sessions $sessions" >&2
+    exit 1
+fi
+
+work=$(mktemp -d)
+pids=
+cleanup() {
+    for p in $pids; do stop_pid "$p"; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+results=$work/results
+: >"$results"
+
+# start_peer PEER starts PEER's server(s), sets $url (the WebSocket URL without a business
+# id), $server (the pid whose memory counts) and $pids.
+start_peer() {
+    port=$(free_port)
+    case $1 in
+    silk)
+        export SILK_REGISTRY="file:$work/registry-$i"
+        $on_server "$bin/silk-gateway" $gateway_args --listen "127.0.0.1:$port" --max-connections $((sessions + 1000)) \
+            2>"$work/silk-gateway.log" &
+        server=$!
+        $on_server "$bin/wstest-service" 2>"$work/wstest-service.log" &
+        pids="$server $!"
+        url="ws://127.0.0.1:$port/api/wstest"
+        ready="http://127.0.0.1:$port/healthz?deep=1"
+        ;;
+    lws)
+        $on_server "$bin/bench-ws-lws" "$port" 2>"$work/lws.log" &
+        server=$!
+        pids=$server
+        url="ws://127.0.0.1:$port/"
+        ;;
+    node)
+        NODE_PATH=$node_modules $on_server node "$root/bench/node/echo.js" "$port" >/dev/null 2>"$work/node.log" &
+        server=$!
+        pids=$server
+        url="ws://127.0.0.1:$port/"
+        ;;
+    esac
+    if [ "$1" = silk ]; then
+        wait_until 100 curl -sf -o /dev/null --max-time 1 "$ready" || {
+            cat "$work"/*.log >&2
+            echo "run_ws.sh: silk's gateway or wstest-service did not come up" >&2
+            exit 1
+        }
+    else
+        wait_until 100 port_open "$port" || {
+            cat "$work"/*.log >&2
+            echo "run_ws.sh: the $1 server did not come up" >&2
+            exit 1
+        }
+    fi
+}
+
+stop_peer() {
+    for p in $pids; do stop_pid "$p"; done
+    pids=
+}
+
+# client PEER ARGS... runs bench-ws; its result lines go to the results; 3 is "no reply".
+client() {
+    peer=$1
+    shift
+    rc=0
+    $on_client "$bin/bench-ws" --peer "$peer" --payload "$payload" "$@" >"$work/client.out" || rc=$?
+    grep '^result ' "$work/client.out" | tee -a "$results" >&2 || true
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+        cat "$work"/*.log >&2
+        echo "run_ws.sh: bench-ws $peer $* failed ($rc)" >&2
+        exit 1
+    fi
+    return "$rc"
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+i=1
+while [ "$i" -le "$repeat" ]; do
+    for peer in silk lws node; do
+        echo "run $i/$repeat: $peer" >&2
+        start_peer "$peer"
+        bid=
+        [ "$peer" = silk ] && bid="?businessId=bench"
+        client "$peer" --test idle --url "$url${bid:+?businessId=idle}" --pid "$server" \
+            --sessions "$sessions"
+        if client "$peer" --test latency --url "$url$bid" --calls "$calls" --warmup "$warmup"; then
+            client "$peer" --test throughput --url "$url$bid" --connections "$conns" \
+                --seconds "$seconds"
+        fi
+        if [ "$peer" = silk ]; then
+            client silk --test push --url "$url" --sessions "$push_sessions" --seconds "$seconds"
+        fi
+        stop_peer
+    done
+    i=$((i + 1))
+done
+
+median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin}" -v payload="$payload" -v load="$load_before" \
+    -v conns="$conns" -v sessions="$sessions" -v push="$push_sessions" '
+    { med[$1 " " $2] = $3 }
+    function has(k) { return k in med }
+    function f(k, fmt) { return has(k) ? sprintf(fmt, med[k]) : "n/a" }
+    function ratio(name, a, b) {
+        if (has(a) && has(b) && med[b] > 0)
+            printf "ratio %s %.2f\n", name, med[a] / med[b]
+        else
+            printf "ratio %s n/a\n", name
+    }
+    END {
+        printf "\nWebSocket, %d-byte text messages, 127.0.0.1; median of %d run(s)%s\n", payload, repeat, pin
+        printf "load average (1, 5, 15 min) before the runs: %s\n", load
+        printf "%-6s %9s %9s %12s %12s %14s\n", "peer", "p50 us", "p99 us", "msgs/s", \
+               "pushes/s", "idle B/conn"
+        split("silk lws node", p, " ")
+        for (i = 1; i <= 3; i++)
+            printf "%-6s %9s %9s %12s %12s %14s\n", p[i], f(p[i] " p50_us", "%.1f"),
+                   f(p[i] " p99_us", "%.1f"), f(p[i] " msgs_per_s", "%.0f"),
+                   f(p[i] " pushes_per_s", "%.0f"), f(p[i] " idle_bytes", "%.0f")
+        printf "silk: round trips through OnMessage on wstest-service; pushes to %d sessions by\n", push
+        printf "silk_ws_send_business; msgs/s with %d connections, one message in flight each;\n", conns
+        printf "idle bytes: VmRSS growth / %d connections\n", sessions
+        if (has("silk noreply"))
+            printf "silk: the gateway answered no message (no OnMessage hook): round trip n/a\n"
+        printf "\n"
+        ratio("pushes silk/lws", "silk pushes_per_s", "lws msgs_per_s")
+        ratio("roundtrip silk/lws", "silk msgs_per_s", "lws msgs_per_s")
+        ratio("roundtrip silk/node", "silk msgs_per_s", "node msgs_per_s")
+        ratio("idle-bytes silk/lws", "silk idle_bytes", "lws idle_bytes")
+        printf "idle-bytes-per-session silk %s\n", f("silk idle_bytes", "%.0f")
+    }'

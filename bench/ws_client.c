@@ -1,0 +1,809 @@
+/* ws_client.c - bench-ws: the WebSocket load client of make bench-ws.
+ *
+ * One thread, epoll, non-blocking sockets and its own client framing (masked frames, RFC
+ * 6455 section 5). It runs one test per invocation against a server at --url:
+ *
+ *   latency     --warmup then --calls round trips on one connection: p50_us, p99_us
+ *   throughput  --connections connections, each keeping one message in flight, counted for
+ *               --seconds after a warm-up: msgs_per_s
+ *   idle        --sessions connections opened and left idle; the server's (--pid) VmRSS
+ *               before and after: idle_bytes (per connection)
+ *   push        --sessions sessions of one business on silk's gateway; --pushers threads
+ *               call silk_ws_send_business() (the gateway's SessionManager) with at most
+ *               --window pushes per session not yet received: pushes_per_s (messages
+ *               delivered to the sessions per second)
+ *
+ * It prints `result <peer> <metric> <value>` lines. A server that answers a message with
+ * nothing within 2 s (silk's gateway before OnMessage hooks) makes latency and throughput exit
+ * with 3 after printing `result <peer> noreply 1`. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <silk/silk.h>
+
+#include "bench.h"
+
+/* ============================== options ============================== */
+
+typedef struct opts {
+    const char *peer, *test, *host, *path;
+    int port;
+    long calls, warmup;
+    int connections, sessions, pushers, window;
+    double seconds;
+    size_t payload;
+    bool any_reply; /* a reply need not be the message itself (silk's OnMessage) */
+    long pid;       /* idle: the server's process */
+    const char *business;
+} opts;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: bench-ws --url ws://HOST:PORT/PATH --test latency|throughput|idle|push\n"
+                 "                [--peer NAME] [options]\n"
+                 "\n"
+                 "The WebSocket load client of make bench-ws: prints result <peer> <metric> "
+                 "<value>.\n"
+                 "\n"
+                 "  --calls N        latency: timed round trips on one connection (20000)\n"
+                 "  --warmup N       latency: round trips before timing (2000)\n"
+                 "  --connections N  throughput: connections, one message in flight each (100)\n"
+                 "  --seconds S      throughput, push: the measured window (10)\n"
+                 "  --sessions N     idle: idle connections (10000); push: sessions (1000)\n"
+                 "  --pid PID        idle: the server process whose VmRSS is read\n"
+                 "  --payload N      bytes per message (64)\n"
+                 "  --any-reply      latency, throughput: any reply counts (default: the echo)\n"
+                 "  --business ID    push: the sessions' business id (benchpush); it is appended\n"
+                 "                   to the URL as ?businessId=ID\n"
+                 "  --pushers N      push: threads calling silk_ws_send_business (1)\n"
+                 "  --window N       push: pushes not yet received, per session, at most (8)\n"
+                 "\n"
+                 "The push test finds the gateway through $SILK_REGISTRY.\n");
+}
+
+static double num(const char *opt, const char *v)
+{
+    char *end = NULL;
+    double d = v != NULL ? strtod(v, &end) : -1;
+    if (v == NULL || end == v || *end != '\0' || d < 0) {
+        bench_fail("%s needs a non-negative number", opt);
+        exit(2);
+    }
+    return d;
+}
+
+static int parse_url(opts *o, const char *url)
+{
+    static char host[64], path[512];
+    if (strncmp(url, "ws://", 5) != 0)
+        return -1;
+    const char *h = url + 5, *colon = strchr(h, ':');
+    if (colon == NULL || (size_t)(colon - h) >= sizeof host)
+        return -1;
+    memcpy(host, h, (size_t)(colon - h));
+    host[colon - h] = '\0';
+    o->port = atoi(colon + 1);
+    const char *p = strchr(colon, '/');
+    snprintf(path, sizeof path, "%s", p != NULL ? p : "/");
+    o->host = host;
+    o->path = path;
+    return o->port > 0 && o->port < 65536 ? 0 : -1;
+}
+
+static void parse(opts *o, int argc, char **argv)
+{
+    *o = (opts){.peer = "peer",
+                .calls = 20000,
+                .warmup = 2000,
+                .connections = 100,
+                .sessions = -1,
+                .pushers = 1,
+                .window = 8,
+                .seconds = 10,
+                .payload = 64,
+                .business = "benchpush"};
+    const char *url = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--any-reply") == 0) {
+            o->any_reply = true;
+            continue;
+        } else if (v == NULL) {
+            usage(stderr);
+            exit(2);
+        } else if (strcmp(a, "--url") == 0) {
+            url = v;
+        } else if (strcmp(a, "--test") == 0) {
+            o->test = v;
+        } else if (strcmp(a, "--peer") == 0) {
+            o->peer = v;
+        } else if (strcmp(a, "--business") == 0) {
+            o->business = v;
+        } else if (strcmp(a, "--calls") == 0) {
+            o->calls = (long)num(a, v);
+        } else if (strcmp(a, "--warmup") == 0) {
+            o->warmup = (long)num(a, v);
+        } else if (strcmp(a, "--connections") == 0) {
+            o->connections = (int)num(a, v);
+        } else if (strcmp(a, "--sessions") == 0) {
+            o->sessions = (int)num(a, v);
+        } else if (strcmp(a, "--pushers") == 0) {
+            o->pushers = (int)num(a, v);
+        } else if (strcmp(a, "--window") == 0) {
+            o->window = (int)num(a, v);
+        } else if (strcmp(a, "--seconds") == 0) {
+            o->seconds = num(a, v);
+        } else if (strcmp(a, "--payload") == 0) {
+            o->payload = (size_t)num(a, v);
+        } else if (strcmp(a, "--pid") == 0) {
+            o->pid = (long)num(a, v);
+        } else {
+            usage(stderr);
+            exit(2);
+        }
+        i++;
+    }
+    if (url == NULL || o->test == NULL || parse_url(o, url) != 0) {
+        bench_fail("--url ws://HOST:PORT/PATH and --test are required");
+        usage(stderr);
+        exit(2);
+    }
+    if (o->sessions < 0)
+        o->sessions = strcmp(o->test, "idle") == 0 ? 10000 : 1000;
+    if (o->calls < 1 || o->connections < 1 || o->sessions < 1 || o->pushers < 1 || o->window < 1 ||
+        o->payload < 1 || o->payload > 8192) {
+        bench_fail("--calls, --connections, --sessions, --pushers, --window must be at least 1 "
+                   "and --payload 1 to 8192");
+        exit(2);
+    }
+}
+
+/* ============================== connections ============================== */
+
+enum { C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSED };
+
+typedef struct wsconn {
+    int fd;
+    int state;
+    uint8_t in[16384];
+    size_t in_len;
+    int in_flight; /* throughput: a message is on its way */
+    long received;
+} wsconn;
+
+typedef struct client {
+    const opts *o;
+    int ep;
+    wsconn *conns;
+    int n;
+    int open, failed;
+    uint8_t *msg; /* the message sent, o->payload bytes */
+    /* on_message is called for each whole data message received. */
+    void (*on_message)(struct client *cl, wsconn *c, const uint8_t *data, size_t len);
+    void *arg;
+} client;
+
+static void conn_close(client *cl, wsconn *c, const char *why)
+{
+    if (c->state == C_CLOSED)
+        return;
+    if (why != NULL) {
+        bench_fail("connection %d: %s", (int)(c - cl->conns), why);
+        cl->failed++;
+    }
+    if (c->state == C_OPEN)
+        cl->open--;
+    c->state = C_CLOSED;
+    epoll_ctl(cl->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+}
+
+/* send_all writes a small buffer; the socket's buffer always has room for it here (one
+ * message in flight), so a short write is an error. */
+static int send_all(client *cl, wsconn *c, const void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = send(c->fd, buf, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)len) {
+        conn_close(cl, c, n < 0 ? strerror(errno) : "short write");
+        return -1;
+    }
+    return 0;
+}
+
+/* ws_send sends one masked frame (FIN set) of opcode op. */
+static int ws_send(client *cl, wsconn *c, int op, const uint8_t *data, size_t len)
+{
+    uint8_t frame[14 + 8192];
+    size_t h = 0;
+    frame[h++] = (uint8_t)(0x80 | op);
+    if (len < 126) {
+        frame[h++] = (uint8_t)(0x80 | len);
+    } else {
+        frame[h++] = 0x80 | 126;
+        frame[h++] = (uint8_t)(len >> 8);
+        frame[h++] = (uint8_t)len;
+    }
+    uint32_t key = (uint32_t)random();
+    uint8_t mask[4];
+    memcpy(mask, &key, 4);
+    memcpy(frame + h, mask, 4);
+    h += 4;
+    for (size_t i = 0; i < len; i++)
+        frame[h + i] = data[i] ^ mask[i & 3];
+    return send_all(cl, c, frame, h + len);
+}
+
+static int send_handshake(client *cl, wsconn *c)
+{
+    uint8_t raw[16];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = (uint8_t)random();
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char key[25];
+    for (int i = 0, k = 0; i < 16; i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16 | (i + 1 < 16 ? (uint32_t)raw[i + 1] << 8 : 0) |
+                     (i + 2 < 16 ? raw[i + 2] : 0);
+        key[k++] = b64[v >> 18 & 63];
+        key[k++] = b64[v >> 12 & 63];
+        key[k++] = i + 1 < 16 ? b64[v >> 6 & 63] : '=';
+        key[k++] = i + 2 < 16 ? b64[v & 63] : '=';
+    }
+    key[24] = '\0';
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     cl->o->path, cl->o->host, cl->o->port, key);
+    c->state = C_HANDSHAKE;
+    return send_all(cl, c, req, (size_t)n);
+}
+
+static int conn_start(client *cl, wsconn *c)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cl->o->port)};
+    if (inet_pton(AF_INET, cl->o->host, &sa.sin_addr) != 1) {
+        bench_fail("%s is not an IPv4 address", cl->o->host);
+        return -1;
+    }
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        bench_fail("socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->state = C_CONNECTING;
+    c->in_len = 0;
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(cl->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        bench_fail("epoll_ctl: %s", strerror(errno));
+        close(c->fd);
+        return -1;
+    }
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS) {
+        conn_close(cl, c, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* on_handshake reads the server's answer: 101, then frames may follow in the same read. */
+static void on_handshake(client *cl, wsconn *c)
+{
+    uint8_t *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+    if (end == NULL) {
+        if (c->in_len == sizeof c->in)
+            conn_close(cl, c, "handshake answer too long");
+        return;
+    }
+    if (c->in_len < 12 || memcmp(c->in + 8, " 101", 4) != 0) {
+        char line[128];
+        size_t n = strcspn((char *)c->in, "\r\n");
+        snprintf(line, sizeof line, "handshake refused: %.*s", (int)(n < 100 ? n : 100),
+                 (char *)c->in);
+        conn_close(cl, c, line);
+        return;
+    }
+    size_t used = (size_t)(end + 4 - c->in);
+    memmove(c->in, c->in + used, c->in_len - used);
+    c->in_len -= used;
+    c->state = C_OPEN;
+    cl->open++;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(cl->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* on_frames handles every whole frame in c->in: data to on_message, ping answered, close. */
+static void on_frames(client *cl, wsconn *c)
+{
+    size_t off = 0;
+    while (c->state == C_OPEN && c->in_len - off >= 2) {
+        const uint8_t *f = c->in + off;
+        int op = f[0] & 0x0f;
+        size_t len = f[1] & 0x7f, h = 2;
+        if (f[1] & 0x80) {
+            conn_close(cl, c, "masked frame from the server");
+            return;
+        }
+        if (len == 126) {
+            if (c->in_len - off < 4)
+                break;
+            len = (size_t)f[2] << 8 | f[3];
+            h = 4;
+        } else if (len == 127) {
+            conn_close(cl, c, "frame over 64 KiB");
+            return;
+        }
+        if (h + len > sizeof c->in) {
+            conn_close(cl, c, "frame over the client's buffer");
+            return;
+        }
+        if (c->in_len - off < h + len)
+            break;
+        if (op == 0x1 || op == 0x2 || op == 0x0) {
+            if (cl->on_message != NULL)
+                cl->on_message(cl, c, f + h, len);
+        } else if (op == 0x9) {
+            ws_send(cl, c, 0xA, f + h, len);
+        } else if (op == 0x8) {
+            conn_close(cl, c, "closed by the server");
+            return;
+        }
+        off += h + len;
+    }
+    memmove(c->in, c->in + off, c->in_len - off);
+    c->in_len -= off;
+}
+
+static void on_event(client *cl, wsconn *c, uint32_t events)
+{
+    if (c->state == C_CONNECTING) {
+        int err = 0;
+        socklen_t l = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+            conn_close(cl, c, strerror(err ? err : ECONNRESET));
+            return;
+        }
+        if (!(events & EPOLLOUT))
+            return;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(cl->ep, EPOLL_CTL_MOD, c->fd, &ev);
+        send_handshake(cl, c);
+        return;
+    }
+    for (;;) {
+        ssize_t n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            conn_close(cl, c, n == 0 ? "the server closed the connection" : strerror(errno));
+            return;
+        }
+        c->in_len += (size_t)n;
+        if (c->state == C_HANDSHAKE)
+            on_handshake(cl, c);
+        if (c->state == C_OPEN)
+            on_frames(cl, c);
+        if (c->state == C_CLOSED || (size_t)n < sizeof c->in / 2)
+            return;
+    }
+}
+
+/* pump waits up to timeout_ms for events and handles them. */
+static void pump(client *cl, int timeout_ms)
+{
+    struct epoll_event evs[256];
+    int n = epoll_wait(cl->ep, evs, 256, timeout_ms);
+    for (int i = 0; i < n; i++)
+        on_event(cl, evs[i].data.ptr, evs[i].events);
+}
+
+/* open_all opens n connections, at most 128 handshakes at a time, within 60 s. */
+static int open_all(client *cl, int n)
+{
+    cl->conns = calloc((size_t)n, sizeof *cl->conns);
+    if (cl->conns == NULL) {
+        bench_fail("out of memory");
+        return -1;
+    }
+    cl->n = n;
+    int started = 0;
+    uint64_t deadline = bench_now_ns() + 60000000000ull;
+    while (cl->open < n && cl->failed == 0 && bench_now_ns() < deadline) {
+        while (started < n && started - cl->open < 128) {
+            if (conn_start(cl, &cl->conns[started++]) != 0)
+                return -1;
+        }
+        pump(cl, 10);
+    }
+    if (cl->open < n) {
+        bench_fail("%d of %d connections open", cl->open, n);
+        return -1;
+    }
+    return 0;
+}
+
+static void close_all(client *cl)
+{
+    for (int i = 0; i < cl->n; i++)
+        conn_close(cl, &cl->conns[i], NULL);
+    free(cl->conns);
+    cl->conns = NULL;
+    cl->n = 0;
+}
+
+/* ============================== the tests ============================== */
+
+static bool is_reply(const client *cl, const uint8_t *data, size_t len)
+{
+    if (cl->o->any_reply)
+        return len > 0;
+    return len == cl->o->payload && memcmp(data, cl->msg, len) == 0;
+}
+
+static void on_reply(client *cl, wsconn *c, const uint8_t *data, size_t len)
+{
+    if (!is_reply(cl, data, len)) {
+        conn_close(cl, c, "the reply is not the message sent");
+        return;
+    }
+    c->received++;
+    c->in_flight = 0;
+}
+
+/* round_trip sends the message on c and waits up to timeout_ms for the reply: 0, 1 when
+ * none came, -1 on an error. */
+static int round_trip(client *cl, wsconn *c, int timeout_ms)
+{
+    long before = c->received;
+    uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    if (ws_send(cl, c, 0x1, cl->msg, cl->o->payload) != 0)
+        return -1;
+    while (c->received == before) {
+        if (c->state != C_OPEN || cl->failed)
+            return -1;
+        if (bench_now_ns() > deadline)
+            return 1;
+        pump(cl, 10);
+    }
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* probe makes one round trip with a 2 s limit: 3 (and a noreply line) when none comes. */
+static int probe(client *cl, wsconn *c)
+{
+    int rv = round_trip(cl, c, 2000);
+    if (rv == 1) {
+        bench_fail("%s answered no message within 2 s", cl->o->peer);
+        bench_result(cl->o->peer, "noreply", 1);
+        return 3;
+    }
+    return rv == 0 ? 0 : 1;
+}
+
+static int test_latency(client *cl)
+{
+    const opts *o = cl->o;
+    cl->on_message = on_reply;
+    if (open_all(cl, 1) != 0)
+        return 1;
+    wsconn *c = &cl->conns[0];
+    int rv = probe(cl, c);
+    if (rv != 0)
+        return rv;
+    for (long i = 0; i < o->warmup; i++) {
+        if (round_trip(cl, c, 5000) != 0)
+            return 1;
+    }
+    uint64_t *t = malloc((size_t)o->calls * sizeof *t);
+    if (t == NULL)
+        return 1;
+    for (long i = 0; i < o->calls; i++) {
+        uint64_t t0 = bench_now_ns();
+        if (round_trip(cl, c, 5000) != 0) {
+            bench_fail("round trip %ld failed or timed out", i);
+            free(t);
+            return 1;
+        }
+        t[i] = bench_now_ns() - t0;
+    }
+    qsort(t, (size_t)o->calls, sizeof *t, cmp_u64);
+    size_t r50 = ((size_t)o->calls * 50 + 99) / 100, r99 = ((size_t)o->calls * 99 + 99) / 100;
+    bench_result(o->peer, "p50_us", (double)t[r50 - 1] / 1000.0);
+    bench_result(o->peer, "p99_us", (double)t[r99 - 1] / 1000.0);
+    free(t);
+    close_all(cl);
+    return 0;
+}
+
+/* on_echo counts a reply and sends the connection's next message. */
+static void on_echo(client *cl, wsconn *c, const uint8_t *data, size_t len)
+{
+    on_reply(cl, c, data, len);
+    if (c->state == C_OPEN && cl->arg == NULL && /* arg set: stopping */
+        ws_send(cl, c, 0x1, cl->msg, cl->o->payload) == 0)
+        c->in_flight = 1;
+}
+
+static long total_received(const client *cl)
+{
+    long n = 0;
+    for (int i = 0; i < cl->n; i++)
+        n += cl->conns[i].received;
+    return n;
+}
+
+static int test_throughput(client *cl)
+{
+    const opts *o = cl->o;
+    cl->on_message = on_reply;
+    if (open_all(cl, o->connections) != 0)
+        return 1;
+    int rv = probe(cl, &cl->conns[0]);
+    if (rv != 0)
+        return rv;
+    cl->on_message = on_echo;
+    for (int i = 0; i < cl->n; i++) {
+        if (ws_send(cl, &cl->conns[i], 0x1, cl->msg, o->payload) == 0)
+            cl->conns[i].in_flight = 1;
+    }
+    double warm = o->seconds / 5 < 1 ? o->seconds / 5 : 1;
+    uint64_t t = bench_now_ns() + (uint64_t)(warm * 1e9);
+    while (bench_now_ns() < t && !cl->failed)
+        pump(cl, 10);
+    long n0 = total_received(cl);
+    uint64_t t0 = bench_now_ns(), t1;
+    t = t0 + (uint64_t)(o->seconds * 1e9);
+    while ((t1 = bench_now_ns()) < t && !cl->failed)
+        pump(cl, 10);
+    long n1 = total_received(cl);
+    /* Let the messages in flight come back, so that the server sees clean closes. */
+    cl->arg = cl;
+    uint64_t drain = bench_now_ns() + 2000000000ull;
+    while (bench_now_ns() < drain && !cl->failed) {
+        bool waiting = false;
+        for (int i = 0; i < cl->n; i++)
+            waiting |= cl->conns[i].state == C_OPEN && cl->conns[i].in_flight != 0;
+        if (!waiting)
+            break;
+        pump(cl, 10);
+    }
+    if (cl->failed)
+        return 1;
+    bench_result(o->peer, "msgs_per_s", (double)(n1 - n0) * 1e9 / (double)(t1 - t0));
+    close_all(cl);
+    return 0;
+}
+
+/* vmrss returns a process's resident memory in bytes, -1 when it cannot be read. */
+static long vmrss(long pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    }
+    if (f != NULL)
+        fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+/* settle pumps the connections for s seconds (answering pings), then returns. */
+static void settle(client *cl, double s)
+{
+    uint64_t t = bench_now_ns() + (uint64_t)(s * 1e9);
+    while (bench_now_ns() < t)
+        pump(cl, 50);
+}
+
+static int test_idle(client *cl)
+{
+    const opts *o = cl->o;
+    if (o->pid <= 0) {
+        bench_fail("idle needs --pid, the server's process");
+        return 2;
+    }
+    long before = vmrss(o->pid);
+    if (open_all(cl, o->sessions) != 0)
+        return 1;
+    settle(cl, 1.0);
+    long after = vmrss(o->pid);
+    if (before < 0 || after < 0 || cl->failed) {
+        bench_fail("cannot read the VmRSS of process %ld", o->pid);
+        return 1;
+    }
+    fprintf(stderr, "bench-ws: %s: VmRSS %ld KiB before, %ld KiB with %d idle connections\n",
+            o->peer, before / 1024, after / 1024, o->sessions);
+    bench_result(o->peer, "idle_bytes", (double)(after - before) / o->sessions);
+    close_all(cl);
+    return 0;
+}
+
+/* ---------- push: silk's service side, on threads of its own ---------- */
+
+typedef struct pusher {
+    const opts *o;
+    const uint8_t *msg;
+    atomic_long *received; /* messages the sessions received */
+    atomic_long pushed;    /* pushes made */
+    atomic_bool stop;
+    atomic_int errors;
+} pusher;
+
+static void *push_loop(void *arg)
+{
+    pusher *p = arg;
+    silk_ctx *ctx = silk_ctx_new();
+    long sessions = p->o->sessions;
+    while (ctx != NULL && !atomic_load(&p->stop)) {
+        /* At most --window pushes per session not yet received. */
+        long pushed = atomic_load(&p->pushed);
+        if ((pushed - p->o->window) * sessions >= atomic_load(p->received)) {
+            usleep(50);
+            continue;
+        }
+        atomic_fetch_add(&p->pushed, 1);
+        size_t delivered = 0;
+        silk_status st =
+            silk_ws_send_business(ctx, p->o->business, p->msg, p->o->payload, &delivered);
+        if (st != SILK_OK || delivered != (size_t)sessions) {
+            bench_fail("silk_ws_send_business: %s, %zu of %ld sessions: %s", silk_status_str(st),
+                       delivered, sessions, silk_ctx_message(ctx));
+            atomic_fetch_add(&p->errors, 1);
+            break;
+        }
+    }
+    silk_ctx_free(ctx);
+    return NULL;
+}
+
+static void on_push(client *cl, wsconn *c, const uint8_t *data, size_t len)
+{
+    atomic_long *received = cl->arg;
+    if (len != cl->o->payload || memcmp(data, cl->msg, len) != 0) {
+        conn_close(cl, c, "a push that is not the message pushed");
+        return;
+    }
+    c->received++;
+    atomic_fetch_add_explicit(received, 1, memory_order_relaxed);
+}
+
+static int test_push(client *cl)
+{
+    const opts *o = cl->o;
+    static char path[600];
+    snprintf(path, sizeof path, "%s%sbusinessId=%s", o->path, strchr(o->path, '?') ? "&" : "?",
+             o->business);
+    ((opts *)o)->path = path;
+    atomic_long received;
+    atomic_init(&received, 0);
+    cl->arg = &received;
+    cl->on_message = on_push;
+    if (open_all(cl, o->sessions) != 0)
+        return 1;
+    pusher p = {.o = o, .msg = cl->msg, .received = &received};
+    pthread_t *threads = calloc((size_t)o->pushers, sizeof *threads);
+    int started = 0;
+    for (; threads != NULL && started < o->pushers; started++) {
+        if (pthread_create(&threads[started], NULL, push_loop, &p) != 0)
+            break;
+    }
+    double warm = o->seconds / 5 < 1 ? o->seconds / 5 : 1;
+    uint64_t t = bench_now_ns() + (uint64_t)(warm * 1e9);
+    while (bench_now_ns() < t && !cl->failed && !atomic_load(&p.errors))
+        pump(cl, 10);
+    long n0 = atomic_load(&received);
+    uint64_t t0 = bench_now_ns(), t1;
+    t = t0 + (uint64_t)(o->seconds * 1e9);
+    while ((t1 = bench_now_ns()) < t && !cl->failed && !atomic_load(&p.errors))
+        pump(cl, 10);
+    long n1 = atomic_load(&received);
+    atomic_store(&p.stop, true);
+    /* The pushers wait for a window only while it is full: keep reading until they stop. */
+    for (int i = 0; i < started; i++) {
+        while (pthread_tryjoin_np(threads[i], NULL) != 0)
+            pump(cl, 10);
+    }
+    free(threads);
+    /* Every push made must arrive: 10 s at most for the last ones. */
+    long want = atomic_load(&p.pushed) * o->sessions;
+    uint64_t drain = bench_now_ns() + 10000000000ull;
+    while (atomic_load(&received) < want && bench_now_ns() < drain && !cl->failed)
+        pump(cl, 10);
+    if (cl->failed || atomic_load(&p.errors) || started < o->pushers) {
+        bench_fail("the push test failed");
+        return 1;
+    }
+    if (atomic_load(&received) != want) {
+        bench_fail("%ld of %ld pushed messages arrived", atomic_load(&received), want);
+        return 1;
+    }
+    bench_result(o->peer, "pushes_per_s", (double)(n1 - n0) * 1e9 / (double)(t1 - t0));
+    close_all(cl);
+    return 0;
+}
+
+/* raise_nofile lifts the soft limit on open files to the hard one: 10,000 connections. */
+static void raise_nofile(int need)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < (rlim_t)need + 64)
+        bench_fail("RLIMIT_NOFILE is %lu: %d connections will not fit", (unsigned long)rl.rlim_cur,
+                   need);
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    bench_set_name(argv[0]);
+    parse(&o, argc, argv);
+    client cl = {.o = &o};
+    uint32_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+        seed = (uint32_t)bench_now_ns();
+    srandom(seed);
+    cl.ep = epoll_create1(EPOLL_CLOEXEC);
+    cl.msg = malloc(o.payload);
+    if (cl.ep < 0 || cl.msg == NULL) {
+        bench_fail("cannot start: %s", strerror(errno));
+        return 1;
+    }
+    bench_fill(cl.msg, o.payload);
+    raise_nofile(o.sessions > o.connections ? o.sessions : o.connections);
+    int rc;
+    if (strcmp(o.test, "latency") == 0)
+        rc = test_latency(&cl);
+    else if (strcmp(o.test, "throughput") == 0)
+        rc = test_throughput(&cl);
+    else if (strcmp(o.test, "idle") == 0)
+        rc = test_idle(&cl);
+    else if (strcmp(o.test, "push") == 0)
+        rc = test_push(&cl);
+    else {
+        bench_fail("unknown --test %s", o.test);
+        rc = 2;
+    }
+    close_all(&cl);
+    close(cl.ep);
+    free(cl.msg);
+    return rc;
+}
