@@ -65,8 +65,7 @@ clean:
 BENCH_BUILD_DIR ?= build-bench
 BENCH_ARGS ?=
 BENCH_DEB_PACKAGES := libgrpc++-dev protobuf-compiler-grpc wrk libwebsockets-dev nodejs
-# -O3 finds a maybe-uninitialized warning in gateway/src/main.c that -O2 does not.
-BENCH_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized
+BENCH_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release
 BENCH_NODE_DIR := $(BENCH_BUILD_DIR)/node
 .PHONY: bench-deps bench-configure bench-rpc bench-http bench-ws
 

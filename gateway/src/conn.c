@@ -359,6 +359,9 @@ static void conn_free(conn *c)
     free(c->business_id);
     free(c->in);
     free(c->out);
+    for (size_t i = 0; c->dirty && i < l->n_dirty; i++)
+        if (l->dirty[i] == c)
+            l->dirty[i] = NULL;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -416,7 +419,41 @@ void silk__gw_conn_send(silk__gw_conn *c, const silk__gw_payload *p)
     c->loop->metrics.pushes_sent++;
     pthread_mutex_unlock(&c->loop->metrics_lock);
     silk__gw_conn_ws_send(c, p->binary, p->data, p->len);
-    silk__gw_conn_drive(c);
+    if (c->dirty)
+        return;
+    silk__gw_loop *l = c->loop;
+    if (l->n_dirty == l->cap_dirty) {
+        size_t cap = l->cap_dirty ? 2 * l->cap_dirty : 64;
+        silk__gw_conn **grown = realloc(l->dirty, cap * sizeof *grown);
+        if (grown == NULL) {
+            silk__gw_conn_drive(c); /* no room to wait: write now */
+            return;
+        }
+        l->dirty = grown;
+        l->cap_dirty = cap;
+    }
+    l->dirty[l->n_dirty++] = c;
+    c->dirty = true;
+}
+
+void silk__gw_conn_flush(silk__gw_loop *l)
+{
+    for (size_t i = 0; i < l->n_dirty; i++) {
+        conn *c = l->dirty[i];
+        if (c == NULL)
+            continue; /* closed since */
+        c->dirty = false;
+        l->dirty[i] = NULL;
+        silk__gw_conn_drive(c);
+    }
+    l->n_dirty = 0;
+}
+
+void silk__gw_conn_sweep(silk__gw_loop *l)
+{
+    for (conn *c = l->conns; c != NULL; c = c->next)
+        if (c->state == SILK__GW_CONN_WS && c->ws != NULL)
+            silk__gw_ws_hibernate(c->ws);
 }
 
 void silk__gw_conn_close_session(silk__gw_conn *c, uint16_t code, const char *reason)

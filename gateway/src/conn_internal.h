@@ -92,6 +92,7 @@ struct silk__gw_conn {
     uint32_t hook_calls;                          /* OnMessage calls in flight */
     silk__gw_backlog *backlog, *backlog_tail;     /* OnMessage calls waiting for a slot */
     bool opened;                                  /* the session is in the table */
+    bool dirty;                                   /* in its loop's dirty list */
     char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* "" until a session is opening */
     silk__gw_conn *prev, *next;
 };

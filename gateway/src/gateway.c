@@ -27,6 +27,9 @@
 /* How long shutdown waits for every connection to finish, in seconds. */
 #define SHUTDOWN_TIMEOUT 5.0
 
+/* Seconds between sweeps that let idle sessions hibernate. */
+#define SWEEP_INTERVAL 0.5
+
 typedef silk__gw_cmd cmd;
 typedef silk__gw_payload payload;
 
@@ -104,6 +107,16 @@ static void on_inbox(struct ev_loop *ev, ev_async *w, int revents)
         run_cmd(l, k);
         k = next;
     }
+    silk__gw_conn_flush(l);
+}
+
+/* on_sweep lets idle sessions hibernate, twice a second: often enough that an idle session
+ * soon costs under 1 KiB, seldom enough that a busy one keeps its wslay context. */
+static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    (void)ev;
+    (void)revents;
+    silk__gw_conn_sweep(w->data);
 }
 
 /* ============================================================================
@@ -427,10 +440,12 @@ static int loop_init(silk__gw_loop *l, silk__gw *gw, size_t index)
     ev_signal_init(&l->sigterm_w, on_signal, SIGTERM);
     ev_signal_init(&l->sigint_w, on_signal, SIGINT);
     ev_timer_init(&l->shutdown_w, on_shutdown_timeout, SHUTDOWN_TIMEOUT, 0.);
+    ev_timer_init(&l->sweep_w, on_sweep, SWEEP_INTERVAL, SWEEP_INTERVAL);
     l->accept_w.data = l->accept_pause_w.data = l->inbox_w.data = l;
-    l->sigterm_w.data = l->sigint_w.data = l->shutdown_w.data = l;
+    l->sigterm_w.data = l->sigint_w.data = l->shutdown_w.data = l->sweep_w.data = l;
     ev_io_start(l->ev, &l->accept_w);
     ev_async_start(l->ev, &l->inbox_w);
+    ev_timer_start(l->ev, &l->sweep_w);
     if (index == 0) {
         ev_signal_start(l->ev, &l->sigterm_w);
         ev_signal_start(l->ev, &l->sigint_w);
@@ -451,6 +466,8 @@ static void loop_fini(silk__gw_loop *l)
     ev_signal_stop(l->ev, &l->sigterm_w);
     ev_signal_stop(l->ev, &l->sigint_w);
     ev_timer_stop(l->ev, &l->shutdown_w);
+    ev_timer_stop(l->ev, &l->sweep_w);
+    free(l->dirty);
     if (l->listen_fd >= 0)
         close(l->listen_fd);
     pthread_mutex_destroy(&l->inbox_lock);

@@ -60,8 +60,13 @@ struct silk__gw_loop {
     silk__gw_cmd *inbox_head, *inbox_tail;
     ev_signal sigterm_w, sigint_w;
     ev_timer shutdown_w;
-    bool stopping; /* no new sessions or calls; stop once no connection is left */
+    bool stopping;    /* no new sessions or calls; stop once no connection is left */
+    ev_timer sweep_w; /* hibernates idle sessions (silk__gw_conn_sweep) */
     silk__gw_conn *conns;
+    /* Sessions given messages while the inbox is run, written to once it is done, so that a
+     * session given several sends them together (silk__gw_conn_flush). */
+    silk__gw_conn **dirty;
+    size_t n_dirty, cap_dirty;
     atomic_size_t n_conns;
     size_t hook_calls; /* hook calls in flight: a stopping loop waits for them */
     pthread_mutex_t metrics_lock;
@@ -92,8 +97,15 @@ void silk__gw_conn_close(silk__gw_conn *c, const char *why);
  * threads may read it while they hold gw->lock and find c in the session table. */
 silk__gw_loop *silk__gw_conn_loop(const silk__gw_conn *c);
 
-/* silk__gw_conn_send queues a message on a connection's session. */
+/* silk__gw_conn_send queues a message on a connection's session; it is written by the next
+ * silk__gw_conn_flush. */
 void silk__gw_conn_send(silk__gw_conn *c, const silk__gw_payload *p);
+
+/* silk__gw_conn_flush writes what silk__gw_conn_send queued since the last flush. */
+void silk__gw_conn_flush(silk__gw_loop *l);
+
+/* silk__gw_conn_sweep lets every idle session of l hibernate (silk__gw_ws_hibernate). */
+void silk__gw_conn_sweep(silk__gw_loop *l);
 
 /* silk__gw_conn_close_session closes a connection's session with a close code and reason. */
 void silk__gw_conn_close_session(silk__gw_conn *c, uint16_t code, const char *reason);

@@ -184,7 +184,7 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
         .max_connections = 10000,
         .workers = 1,
     };
-    unsigned long long size;
+    unsigned long long size = 0;
     int opt;
 
     optind = 1;

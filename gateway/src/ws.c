@@ -1,9 +1,11 @@
 /* ws.c - one WebSocket connection's framing: a wslay event context on a non-blocking socket.
  *
  * A wslay event context holds two 4 KiB buffers, so an idle session would cost ~9 KiB. A
- * session hibernates instead: once everything the client sent has been handled up to a message
- * boundary and nothing is queued for it, its context is freed; the next byte from the client
- * or the next message for it makes a fresh one. At a message boundary a context has no state
+ * session hibernates instead: when the loop's sweep finds that everything the client sent has
+ * been handled up to a message boundary and nothing is queued for it, its context is freed;
+ * the next byte from the client or the next message for it makes a fresh one. (The sweep, not
+ * every read and write, decides, so that a busy session does not free and rebuild its
+ * context for every message.) At a message boundary a context has no state
  * worth keeping. To know where the boundaries are, every byte handed to wslay also goes
  * through a small frame-header tracker. */
 #include <errno.h>
@@ -37,6 +39,8 @@ struct silk__gw_ws {
     bool drained;       /* wslay's last read found the socket empty */
     char *pending;      /* read before the handshake finished, handed to wslay first */
     size_t pending_len, pending_off;
+    uint8_t *unsent; /* gathered bytes the socket did not take, sent before anything else */
+    size_t unsent_len;
     bool eof;            /* the socket reached EOF or failed */
     bool closing;        /* we queued a close frame, or will once the messages before it are out */
     uint16_t close_code; /* a close frame waiting for the messages queued before it */
@@ -160,23 +164,89 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     return -1;
 }
 
+/* The frames wslay writes during one silk__gw_ws_write (headers and payloads, several
+ * messages) gather here and leave in one send(). One buffer per loop thread. */
+static _Thread_local uint8_t gather[16 * 1024];
+static _Thread_local size_t gathered;
+
+/* send_some sends what it can of data: the bytes sent, or -1 with ws->eof set when the
+ * connection failed (0 when the socket is full). */
+static ssize_t send_some(silk__gw_ws *ws, const uint8_t *data, size_t len)
+{
+    ssize_t n;
+    do {
+        n = send(ws->fd, data, len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 0;
+    ws->eof = true;
+    return -1;
+}
+
+/* flush_gathered sends the gathered bytes and keeps what the socket did not take in
+ * ws->unsent: 0 when all went, 1 when some wait, -1 when the connection failed or memory ran
+ * out. */
+static int flush_gathered(silk__gw_ws *ws)
+{
+    size_t len = gathered;
+    gathered = 0;
+    ssize_t n = len > 0 ? send_some(ws, gather, len) : 0;
+    if (n < 0 || (size_t)n == len)
+        return n < 0 ? -1 : 0;
+    ws->unsent = malloc(len - (size_t)n);
+    if (ws->unsent == NULL) {
+        ws->eof = true;
+        return -1;
+    }
+    memcpy(ws->unsent, gather + n, len - (size_t)n);
+    ws->unsent_len = len - (size_t)n;
+    return 1;
+}
+
+/* send_unsent sends what a full socket left over: 0 when all went, 1 when some wait, -1 when
+ * the connection failed. */
+static int send_unsent(silk__gw_ws *ws)
+{
+    ssize_t n = send_some(ws, ws->unsent, ws->unsent_len);
+    if (n < 0)
+        return -1;
+    ws->unsent_len -= (size_t)n;
+    if (ws->unsent_len > 0) {
+        memmove(ws->unsent, ws->unsent + n, ws->unsent_len);
+        return 1;
+    }
+    free(ws->unsent);
+    ws->unsent = NULL;
+    return 0;
+}
+
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user)
 {
     silk__gw_ws *ws = user;
-    int sflags = MSG_NOSIGNAL | ((flags & WSLAY_MSG_MORE) ? MSG_MORE : 0);
-    ssize_t n;
-    do {
-        n = send(ws->fd, data, len, sflags);
-    } while (n < 0 && errno == EINTR);
-    if (n >= 0)
-        return n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    (void)flags;
+    if (ws->unsent != NULL) { /* the socket is full: nothing may overtake what waits */
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    } else {
-        ws->eof = true;
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
     }
+    if (len > sizeof gather - gathered) {
+        int rv = flush_gathered(ws);
+        if (rv != 0) {
+            wslay_event_set_error(ctx, rv > 0 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+            return -1;
+        }
+    }
+    if (len <= sizeof gather) {
+        memcpy(gather + gathered, data, len);
+        gathered += len;
+        return (ssize_t)len;
+    }
+    ssize_t n = send_some(ws, data, len); /* larger than the buffer: straight out */
+    if (n > 0)
+        return n;
+    wslay_event_set_error(ctx, n == 0 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
 }
 
@@ -215,12 +285,10 @@ static int wake(silk__gw_ws *ws)
     return 0;
 }
 
-/* hibernate frees the wslay context when it holds nothing worth keeping: every byte read is
- * handled up to a message boundary, nothing is queued, and the session is open. */
-static void hibernate(silk__gw_ws *ws)
+void silk__gw_ws_hibernate(silk__gw_ws *ws)
 {
-    if (ws->ctx == NULL || !ws->drained || ws->pending != NULL || ws->eof || ws->closing ||
-        !at_message_boundary(&ws->in) || !wslay_event_want_read(ws->ctx) ||
+    if (ws->ctx == NULL || !ws->drained || ws->pending != NULL || ws->unsent != NULL || ws->eof ||
+        ws->closing || !at_message_boundary(&ws->in) || !wslay_event_want_read(ws->ctx) ||
         wslay_event_want_write(ws->ctx) || wslay_event_get_queued_msg_count(ws->ctx) != 0 ||
         wslay_event_get_close_sent(ws->ctx) || wslay_event_get_close_received(ws->ctx))
         return;
@@ -274,6 +342,7 @@ void silk__gw_ws_free(silk__gw_ws *ws)
     if (ws->ctx != NULL)
         wslay_event_context_free(ws->ctx);
     free(ws->pending);
+    free(ws->unsent);
     free(ws);
 }
 
@@ -290,10 +359,7 @@ int silk__gw_ws_read(silk__gw_ws *ws)
      * layer refuses fails the call, with our close frame queued: send it. */
     if (rv == WSLAY_ERR_CALLBACK_FAILURE && ws->in.bad && !ws->eof)
         return 0;
-    if (rv != 0 || ws->eof)
-        return -1;
-    hibernate(ws);
-    return 0;
+    return rv != 0 || ws->eof ? -1 : 0;
 }
 
 /* queue_close queues a close frame now: wslay sends it ahead of any message still queued. */
@@ -314,8 +380,10 @@ static int queue_close(silk__gw_ws *ws, uint16_t code, const char *reason)
 
 int silk__gw_ws_write(silk__gw_ws *ws)
 {
-    if (ws->ctx == NULL)
-        return 0;
+    int left = ws->unsent != NULL ? send_unsent(ws) : 0;
+    if (left != 0 || ws->ctx == NULL)
+        return left < 0 ? -1 : 0;
+    gathered = 0;
     int rv = wslay_event_send(ws->ctx);
     if (rv == 0 && ws->close_code != 0 && wslay_event_get_queued_msg_count(ws->ctx) == 0) {
         /* The messages queued before the close are out: now the close frame. */
@@ -323,10 +391,9 @@ int silk__gw_ws_write(silk__gw_ws *ws)
         ws->close_code = 0;
         rv = wslay_event_send(ws->ctx);
     }
-    if (rv != 0 || ws->eof)
+    if (flush_gathered(ws) < 0)
         return -1;
-    hibernate(ws);
-    return 0;
+    return rv != 0 || ws->eof ? -1 : 0;
 }
 
 static int queue(silk__gw_ws *ws, uint8_t opcode, const void *data, size_t len)
@@ -337,7 +404,7 @@ static int queue(silk__gw_ws *ws, uint8_t opcode, const void *data, size_t len)
         return SILK__GW_WS_ERR_NOMEM;
     if (wslay_event_get_close_sent(ws->ctx) || !wslay_event_get_write_enabled(ws->ctx))
         return SILK__GW_WS_ERR_CLOSING;
-    if (wslay_event_get_queued_msg_length(ws->ctx) + len > ws->max_queued) {
+    if (wslay_event_get_queued_msg_length(ws->ctx) + ws->unsent_len + len > ws->max_queued) {
         /* Too slow: close at once rather than wait for the backlog to drain. */
         ws->closing = true;
         queue_close(ws, WSLAY_CODE_POLICY_VIOLATION, "send queue full");
@@ -396,13 +463,13 @@ bool silk__gw_ws_want_read(const silk__gw_ws *ws)
 
 bool silk__gw_ws_want_write(const silk__gw_ws *ws)
 {
-    return ws->ctx != NULL && wslay_event_want_write(ws->ctx);
+    return ws->unsent != NULL || (ws->ctx != NULL && wslay_event_want_write(ws->ctx));
 }
 
 bool silk__gw_ws_finished(const silk__gw_ws *ws)
 {
-    return ws->eof ||
-           (ws->ctx != NULL && !wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx));
+    return ws->eof || (ws->ctx != NULL && ws->unsent == NULL && !wslay_event_want_read(ws->ctx) &&
+                       !wslay_event_want_write(ws->ctx));
 }
 
 uint16_t silk__gw_ws_close_sent(const silk__gw_ws *ws)

@@ -82,6 +82,11 @@ bool silk__gw_ws_want_write(const silk__gw_ws *ws);
 /* silk__gw_ws_finished tells whether nothing is left to read or write: close the socket. */
 bool silk__gw_ws_finished(const silk__gw_ws *ws);
 
+/* silk__gw_ws_hibernate frees the session's wslay context when it holds nothing worth keeping:
+ * every byte read is handled up to a message boundary, nothing is queued, and the session is
+ * open. The next byte read or message queued makes a fresh one. */
+void silk__gw_ws_hibernate(silk__gw_ws *ws);
+
 /* silk__gw_ws_hibernating tells whether the session holds no wslay context just now (it is idle
  * at a message boundary with nothing queued); for tests. */
 bool silk__gw_ws_hibernating(const silk__gw_ws *ws);
