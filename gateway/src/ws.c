@@ -37,6 +37,7 @@ struct silk__gw_ws {
     frame_tracker in;
     size_t read_budget; /* bytes this silk__gw_ws_read may still take from the socket */
     bool drained;       /* wslay's last read found the socket empty */
+    bool dry;           /* the last recv() took less than asked: the next would find nothing */
     char *pending;      /* read before the handshake finished, handed to wslay first */
     size_t pending_len, pending_off;
     uint8_t *unsent; /* gathered bytes the socket did not take, sent before anything else */
@@ -135,6 +136,12 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         }
         return (ssize_t)n;
     }
+    if (ws->dry) {
+        /* Spare the recv() that would say EAGAIN: the loop comes back if more arrives. */
+        ws->dry = false;
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
     if (ws->read_budget == 0) {
         /* Enough for this turn, or paused: the loop comes back while the socket is readable. */
         ws->drained = false;
@@ -151,7 +158,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         ws->read_budget -= (size_t)n;
         track(&ws->in, buf, (size_t)n);
         check_bad(ctx, ws);
-        ws->drained = false;
+        ws->drained = ws->dry = (size_t)n < len;
         return n;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -353,6 +360,7 @@ int silk__gw_ws_read(silk__gw_ws *ws)
     if (!wslay_event_want_read(ws->ctx))
         return ws->eof ? -1 : 0;
     ws->read_budget = SILK__GW_WS_READ_BUDGET;
+    ws->dry = false;
     int rv = wslay_event_recv(ws->ctx);
     /* A protocol error, an oversized message or bad UTF-8 is not an error here: wslay has
      * queued the close frame with the right code and stopped reading. A header its frame
