@@ -178,20 +178,24 @@ static int by_service_and_id(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->id, y->id);
 }
 
+/* sorted finishes a list read with status st: sorted by service and id on SILK_OK, emptied
+ * otherwise. It returns st. */
+static silk_status sorted(silk_status st, silk_instance_list *out)
+{
+    if (st != SILK_OK)
+        silk_instance_list_fini(out);
+    else if (out->count > 1)
+        qsort(out->items, out->count, sizeof out->items[0], by_service_and_id);
+    return st;
+}
+
 silk_status silk_registry_resolve(silk_registry *reg, const char *service, silk_instance_list *out)
 {
     if (out != NULL)
         *out = (silk_instance_list){0};
     if (reg == NULL || out == NULL || !silk__registry_valid_name(service))
         return SILK_INVALID_ARGUMENT;
-    silk_status st = reg->ops->resolve(reg->data, service, out);
-    if (st != SILK_OK) {
-        silk_instance_list_fini(out);
-        return st;
-    }
-    if (out->count > 1)
-        qsort(out->items, out->count, sizeof out->items[0], by_service_and_id);
-    return SILK_OK;
+    return sorted(reg->ops->resolve(reg->data, service, out), out);
 }
 
 silk_status silk_registry_list(silk_registry *reg, silk_instance_list *out)
@@ -212,13 +216,7 @@ silk_status silk_registry_list(silk_registry *reg, silk_instance_list *out)
         silk_instance_list_fini(&one);
     }
     silk__name_list_fini(&names);
-    if (st != SILK_OK) {
-        silk_instance_list_fini(out);
-        return st;
-    }
-    if (out->count > 1)
-        qsort(out->items, out->count, sizeof out->items[0], by_service_and_id);
-    return SILK_OK;
+    return sorted(st, out);
 }
 
 /* ============================== watch ============================== */
