@@ -939,7 +939,9 @@ static void test_interceptors_see_refusals(void **state)
     nng_stream_free(s);
     silk_server_free(srv);
 
-    srv = start_refusals(&r, 1, 1024);
+    /* max_concurrent 4 here: a call's slot is given back just after its answer is queued, so
+     * the next request, sent on that answer, may still find it taken. */
+    srv = start_refusals(&r, 4, 1024);
     s = raw_open(silk_server_address(srv));
     /* An unknown method: the path asked for. */
     raw_request(s, 2, "/test.Echo/Missing", 1000000, NULL, 0);
@@ -962,7 +964,13 @@ static void test_interceptors_see_refusals(void **state)
     raw_request(s, 6, "/test.Echo/Echo", 1000000, big, sizeof big);
     assert_int_equal(raw_response(s, &id), SILK_RESOURCE_EXHAUSTED);
     expect_refused(&r, SILK_RESOURCE_EXHAUSTED, 1, "/test.Echo/Echo");
-    /* Past max_concurrent (1, taken by a sleeping call): refused on arrival. */
+    nng_stream_free(s);
+    silk_server_free(srv);
+
+    /* Past max_concurrent (1, taken by a sleeping call): refused on arrival. A server of its
+     * own, so that no earlier call's slot is still being given back. */
+    srv = start_refusals(&r, 1, 1024);
+    s = raw_open(silk_server_address(srv));
     Msg sleep_req = SILK__RPC__METADATA__INIT;
     sleep_req.key = "sleep";
     sleep_req.value = "500";
