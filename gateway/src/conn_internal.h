@@ -56,7 +56,6 @@ struct silk__gw_call {
     silk_status st;
     ProtobufCMessage *resp;
     char *message;
-    silk__gw_cmd done; /* the completion's command, here so that completing cannot fail */
 };
 
 /* An OnMessage request waiting until fewer calls are in flight for its session. */
@@ -139,10 +138,6 @@ void silk__gw_count_request(silk__gw_loop *l, const char *route, int status, dou
 /* silk__gw_call_start calls the method of route r for c's request, or answers why not. It
  * returns 0, or -1 when the connection must be closed at once. */
 int silk__gw_call_start(silk__gw_conn *c, const silk__gw_route *r);
-
-/* silk__gw_call_on_done is every call's completion callback (arg is the call): it runs on one
- * of nng's threads and only hands the result to the call's loop. */
-void silk__gw_call_on_done(silk_status st, ProtobufCMessage *resp, const char *message, void *arg);
 
 /* silk__gw_call_free frees a call with its request, response and message. */
 void silk__gw_call_free(silk__gw_call *k);

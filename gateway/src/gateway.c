@@ -83,9 +83,6 @@ static void run_cmd(silk__gw_loop *l, cmd *k)
             silk__gw_conn_close_session(c, k->code, k->reason);
         free(k);
         break;
-    case SILK__GW_CMD_CALL_DONE:
-        silk__gw_conn_call_done(k->call);
-        break;
     case SILK__GW_CMD_SHUTDOWN:
         free(k);
         begin_shutdown(l);
@@ -107,16 +104,19 @@ static void on_inbox(struct ev_loop *ev, ev_async *w, int revents)
         run_cmd(l, k);
         k = next;
     }
+    silk__gw_upstream_run_tasks(l);
     silk__gw_conn_flush(l);
 }
 
 /* on_sweep lets idle sessions hibernate, twice a second: often enough that an idle session
- * soon costs under 1 KiB, seldom enough that a busy one keeps its wslay context. */
+ * soon costs under 1 KiB, seldom enough that a busy one keeps its wslay context; and enforces
+ * the deadlines of the loop's own calls. */
 static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
 {
     (void)ev;
     (void)revents;
     silk__gw_conn_sweep(w->data);
+    silk__gw_upstream_tick(w->data);
 }
 
 /* ============================================================================
@@ -432,6 +432,12 @@ static int loop_init(silk__gw_loop *l, silk__gw *gw, size_t index)
         close(l->listen_fd);
         return -1;
     }
+    if (silk__gw_upstream_init(l) != 0) {
+        silk__gw_upstream_fini(l);
+        ev_loop_destroy(l->ev);
+        close(l->listen_fd);
+        return -1;
+    }
     pthread_mutex_init(&l->inbox_lock, NULL);
     pthread_mutex_init(&l->metrics_lock, NULL);
     ev_io_init(&l->accept_w, on_accept, l->listen_fd, EV_READ);
@@ -494,6 +500,8 @@ static void close_channels(silk__gw *gw)
 /* gw_fini frees what silk__gw_run set up, after the loops are done with it. */
 static void gw_fini(silk__gw *gw, size_t n_loops)
 {
+    for (size_t i = 0; i < n_loops; i++)
+        silk__gw_upstream_fini(gw->loops[i]);
     close_channels(gw);
     for (size_t i = 0; i < n_loops; i++) {
         loop_fini(gw->loops[i]);

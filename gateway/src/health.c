@@ -136,8 +136,7 @@ static void start_check(silk__gw_loop *l, health *h, size_t i)
     k->health = h;
     k->index = i;
     k->req = &hr->base;
-    silk_status st =
-        silk_call_async(gw->channels[i], ctx, check, &hr->base, silk__gw_call_on_done, k);
+    silk_status st = silk__gw_upstream_call(k, i, ctx, check, &hr->base);
     if (st != SILK_OK) {
         const char *why = silk_ctx_message(ctx);
         h->st[i] = st;

@@ -102,7 +102,7 @@ silk_status silk__gw_hook_call(silk__gw_loop *l, silk__gw_call_kind kind, size_t
         snprintf(k->session_id, sizeof k->session_id, "%s", session_id);
         const silk_method_desc *m =
             silk_service_find_method(&silk__ws__hooks__silk_desc, hook_names[hook]);
-        st = silk_call_async(l->gw->channels[service], ctx, m, req, silk__gw_call_on_done, k);
+        st = silk__gw_upstream_call(k, service, ctx, m, req);
     }
     if (st != SILK_OK) {
         silk_log(SILK_LOG_DEBUG, LOG, "hook not called hook=%s session_id=%s status=%s why=\"%s\"",

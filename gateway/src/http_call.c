@@ -27,21 +27,6 @@ static void count_upstream_failure(silk__gw_loop *l, int code)
     pthread_mutex_unlock(&l->metrics_lock);
 }
 
-/* ============================================================================
- * Completions: from nng's thread to the loop, then to what made the call.
- * ========================================================================== */
-
-void silk__gw_call_on_done(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
-{
-    call *k = arg;
-    k->st = st;
-    k->resp = resp;
-    k->message = message != NULL && message[0] != '\0' ? strdup(message) : NULL;
-    k->done.kind = SILK__GW_CMD_CALL_DONE;
-    k->done.call = k;
-    silk__gw_loop_push(k->loop, &k->done);
-}
-
 void silk__gw_call_free(call *k)
 {
     if (k->resp != NULL)
@@ -290,11 +275,10 @@ static silk_status set_metadata(const silk__gw *gw, silk_ctx *ctx, const char *b
 }
 
 /* call_async starts k's call of r's method with msg; on an error it writes why into err. */
-static silk_status call_async(silk__gw *gw, const silk__gw_route *r, silk_ctx *ctx,
-                              ProtobufCMessage *msg, call *k, char *err, size_t err_size)
+static silk_status call_async(const silk__gw_route *r, silk_ctx *ctx, ProtobufCMessage *msg,
+                              call *k, char *err, size_t err_size)
 {
-    silk_status st = silk_call_async(gw->channels[r->service_index], ctx, r->method, msg,
-                                     silk__gw_call_on_done, k);
+    silk_status st = silk__gw_upstream_call(k, r->service_index, ctx, r->method, msg);
     if (st != SILK_OK) {
         const char *why = silk_ctx_message(ctx);
         snprintf(err, err_size, "cannot call %s: %s", r->method->path,
@@ -329,7 +313,7 @@ int silk__gw_call_start(conn *c, const silk__gw_route *r)
         k->loop = c->loop;
         k->conn = c;
         k->req = msg;
-        if ((st = call_async(gw, r, ctx, msg, k, err, sizeof err)) != SILK_OK)
+        if ((st = call_async(r, ctx, msg, k, err, sizeof err)) != SILK_OK)
             count_upstream_failure(c->loop, (int)st);
     }
     silk_ctx_free(ctx);

@@ -11,6 +11,8 @@
 
 #include <ev.h>
 
+#include <silk/loop_channel.h>
+
 #include "gateway.h"
 #include "metrics.h"
 
@@ -26,10 +28,9 @@ typedef struct silk__gw_payload {
 } silk__gw_payload;
 
 typedef enum silk__gw_cmd_kind {
-    SILK__GW_CMD_SEND,      /* queue payload on session_id */
-    SILK__GW_CMD_CLOSE,     /* close session_id with code and reason */
-    SILK__GW_CMD_CALL_DONE, /* a call made for an HTTP request has completed */
-    SILK__GW_CMD_SHUTDOWN,  /* begin shutting down (again: stop now) */
+    SILK__GW_CMD_SEND,     /* queue payload on session_id */
+    SILK__GW_CMD_CLOSE,    /* close session_id with code and reason */
+    SILK__GW_CMD_SHUTDOWN, /* begin shutting down (again: stop now) */
 } silk__gw_cmd_kind;
 
 /* A command handed to a loop from another thread through its inbox. */
@@ -40,7 +41,6 @@ typedef struct silk__gw_cmd {
     silk__gw_payload *payload;
     uint16_t code;
     char reason[124];
-    silk__gw_call *call;
 } silk__gw_cmd;
 
 /* silk__gw_loop is one libev loop with the connections it owns. Only its own thread touches
@@ -69,6 +69,10 @@ struct silk__gw_loop {
     size_t n_dirty, cap_dirty;
     atomic_size_t n_conns;
     size_t hook_calls; /* hook calls in flight: a stopping loop waits for them */
+    /* Per service, the loop's own connections to its instances (upstream.c); the tasks the
+     * runtime posts (completions of calls its channel made), run with the inbox. */
+    silk_loop_channel **upstream;
+    silk_loop_task *tasks_head, *tasks_tail; /* under inbox_lock */
     pthread_mutex_t metrics_lock;
     silk__gw_metrics metrics;
     char rbuf[64 * 1024]; /* what connections read HTTP into */
@@ -81,6 +85,27 @@ void silk__gw_loop_push(silk__gw_loop *l, silk__gw_cmd *k);
 
 /* silk__gw_loop_find_conn returns l's connection of a session, or NULL; on l's thread. */
 silk__gw_conn *silk__gw_loop_find_conn(silk__gw_loop *l, const char *session_id);
+
+/* --- upstream.c --- */
+
+/* silk__gw_upstream_init gives l a loop channel per service; -1 when memory is exhausted. */
+int silk__gw_upstream_init(silk__gw_loop *l);
+
+/* silk__gw_upstream_fini fails the calls still in flight on l's loop channels (CANCELLED)
+ * and frees them; before the gateway's channels close. */
+void silk__gw_upstream_fini(silk__gw_loop *l);
+
+/* silk__gw_upstream_tick enforces deadlines and keepalive on l's loop channels. */
+void silk__gw_upstream_tick(silk__gw_loop *l);
+
+/* silk__gw_upstream_run_tasks runs the tasks posted to l; on l's thread. */
+void silk__gw_upstream_run_tasks(silk__gw_loop *l);
+
+/* silk__gw_upstream_call starts k's call (k->loop set) of method with req on the service at
+ * index service; its completion reaches silk__gw_conn_call_done on the loop. SILK_OK, or why
+ * not, with the reason in ctx. */
+silk_status silk__gw_upstream_call(silk__gw_call *k, size_t service, silk_ctx *ctx,
+                                   const silk_method_desc *method, const ProtobufCMessage *req);
 
 /* --- conn.c (silk__gw_conn_call_done: http_call.c): every function below runs on the
  * connection's loop --- */

@@ -639,6 +639,57 @@ silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *m
     return st;
 }
 
+/* ============================== for loop channels ============================== */
+
+bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx,
+                          const silk_method_desc *method)
+{
+    return ch->chain.n == 0 && silk__ctx_cancel(ctx) == NULL &&
+           (!ch->by_name || retries_of(method) == 0);
+}
+
+bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
+{
+    int64_t now = silk__now_us();
+    char why[160];
+    bool none = false;
+    pthread_mutex_lock(&ch->mu);
+    const char *address = ch->closing   ? NULL
+                          : ch->by_name ? silk__lb_pick(&ch->lb, r, now, &none, why, sizeof why)
+                                        : ch->target;
+    unsigned failures = 0;
+    if (address != NULL && ch->lb.nhealth != 0 &&
+        silk__lb_backoff_us(&ch->lb, address, now, &failures) > 0)
+        address = NULL;
+    bool ok = address != NULL && strlen(address) < cap;
+    if (ok) {
+        strcpy(buf, address);
+        r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = silk__lb_address_hash(address);
+    }
+    pthread_mutex_unlock(&ch->mu);
+    return ok;
+}
+
+void silk__channel_report(silk_channel *ch, const char *address, silk__outcome o)
+{
+    if (!ch->by_name)
+        return;
+    int64_t now = silk__now_us();
+    pthread_mutex_lock(&ch->mu);
+    switch (o) {
+    case SILK__OUTCOME_LOST:
+        silk__lb_conn_failed(&ch->lb, address, false, now);
+        break;
+    case SILK__OUTCOME_FAILED:
+        silk__lb_failed(&ch->lb, address, now);
+        break;
+    case SILK__OUTCOME_ANSWERED:
+        silk__lb_succeeded(&ch->lb, address);
+        break;
+    }
+    pthread_mutex_unlock(&ch->mu);
+}
+
 /* ============================== open and close ============================== */
 
 static bool valid_target(const char *target, bool *by_name)

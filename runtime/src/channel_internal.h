@@ -126,4 +126,29 @@ silk__call *silk__peer_cancel(silk__peer *l, uint64_t id);
  * nothing of it was sent (channel.c: a parked call may then go to another instance). */
 void silk__call_mark_unsent(silk__call *c);
 
+/* ---- for loop channels (loop_channel.c) ---- */
+
+/* silk__channel_direct tells whether a loop channel may make a call of method with ctx on
+ * its own connections: not when the channel has interceptors, the method may be sent again
+ * (idempotent, on a channel to a name) or ctx is a handler's (its calls are cancelled with
+ * it). Those go through the channel. */
+bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx,
+                          const silk_method_desc *method);
+
+/* silk__channel_pick writes into buf the address a call on route r goes to, picked as one of
+ * ch's calls would be, and records it in r; false when no connection should be made to any
+ * now (the channel is closing, no instance is known, every breaker is open, the one picked is
+ * backing off after failed dials) - the channel's own path then decides what to do. */
+bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap);
+
+/* What a loop channel tells the channel's balancer about an instance. */
+typedef enum silk__outcome {
+    SILK__OUTCOME_LOST,     /* its connection was lost */
+    SILK__OUTCOME_FAILED,   /* a call failed there: UNAVAILABLE, or silence past a deadline */
+    SILK__OUTCOME_ANSWERED, /* a call was answered: closes its breaker */
+} silk__outcome;
+
+/* silk__channel_report records an outcome at address (nothing on a channel to an address). */
+void silk__channel_report(silk_channel *ch, const char *address, silk__outcome o);
+
 #endif /* SILK_SRC_CHANNEL_INTERNAL_H */

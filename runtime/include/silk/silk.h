@@ -9,6 +9,7 @@
 #include <silk/interceptor.h>
 #include <silk/server.h>
 #include <silk/channel.h>
+#include <silk/loop_channel.h>
 #include <silk/registry.h>
 #include <silk/ws.h>
 #include <silk/json.h>

@@ -1,0 +1,729 @@
+/* loop_channel.c - calls made on connections the caller's event loop drives (loop_channel.h):
+ * the connections with their buffers and tables of calls, deadlines and keepalive, and the
+ * hand-back of the calls given to the wrapped channel. All of it runs on the loop's thread
+ * but handback_cb, which runs on nng's. */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <silk/log.h>
+#include <silk/loop_channel.h>
+
+#include "channel_internal.h"
+#include "clock.h"
+#include "frame.h"
+
+#define LOG "channel"
+
+/* What one read asks for; the input buffer keeps this much between large frames. */
+#define READ_CHUNK (64u << 10)
+/* The request bytes a connection may hold unwritten: past it new calls fail at once
+ * (RESOURCE_EXHAUSTED), since the service has stopped reading. */
+#define OUT_MAX (16u << 20)
+/* The longest address a loop channel connects to itself. */
+#define ADDRESS_MAX 256
+
+/* lcall is a call in flight on a loop channel's connection. */
+typedef struct lcall {
+    struct lcall *next; /* in its bucket, or in a list of calls to complete */
+    uint64_t id;
+    int64_t deadline_us;
+    int64_t sent_us;
+    const silk_method_desc *method;
+    silk_call_cb cb;
+    void *arg;
+} lcall;
+
+/* lconn is the loop channel's connection to one instance. */
+typedef struct lconn {
+    struct lconn *next; /* on lc->conns */
+    silk_loop_channel *lc;
+    char *address;
+    int fd;
+    void *io_state;   /* the loop's watcher */
+    int events;       /* what the loop watches fd for */
+    bool connected;   /* connect() has completed */
+    bool failing;     /* failures were reported: the next answer is reported too */
+    unsigned holds;   /* frames or a tick are being handled: a close waits for them */
+    bool doomed;      /* to be closed once the holds are gone */
+    silk_status doom_st;
+    char doom_why[96];
+    uint8_t *out; /* requests not yet written: out[out_off..out_len) */
+    size_t out_off, out_len, out_cap;
+    uint8_t *in; /* bytes read, not yet a whole frame */
+    size_t in_len, in_cap;
+    size_t skip; /* bytes of a too large frame still to skip */
+    lcall **buckets;
+    size_t nbuckets; /* a power of two */
+    size_t ncalls;
+    uint64_t last_id;
+    int64_t last_rx_us;
+    bool ping_out;
+    int64_t ping_at;
+} lconn;
+
+struct silk_loop_channel {
+    silk_channel *ch;
+    silk_loop_ops ops;
+    lconn *conns;
+    uint32_t max_frame;
+    bool closing;
+};
+
+/* ============================== calls given to the channel ============================== */
+
+/* handback is a call made through the wrapped channel; its completion is posted to the loop. */
+typedef struct handback {
+    silk_loop_task task; /* first: a silk_loop_task * is a handback * */
+    silk_loop_ops ops;
+    silk_call_cb cb;
+    void *arg;
+    silk_status st;
+    ProtobufCMessage *resp;
+    char *message;
+} handback;
+
+static void handback_run(silk_loop_task *task)
+{
+    handback *h = (handback *)task;
+    h->cb(h->st, h->resp, h->message != NULL ? h->message : "", h->arg);
+    free(h->message);
+    free(h);
+}
+
+static void handback_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
+{
+    handback *h = arg;
+    h->st = st;
+    h->resp = resp;
+    h->message = message != NULL && message[0] != '\0' ? strdup(message) : NULL;
+    h->task.run = handback_run;
+    h->ops.post(h->ops.loop, &h->task);
+}
+
+static silk_status call_through_channel(silk_loop_channel *lc, silk_ctx *ctx,
+                                        const silk_method_desc *method,
+                                        const ProtobufCMessage *req, silk_call_cb cb, void *arg)
+{
+    handback *h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        silk__ctx_set_message(ctx, "out of memory");
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    *h = (handback){.ops = lc->ops, .cb = cb, .arg = arg};
+    silk_status st = silk_call_async(lc->ch, ctx, method, req, handback_cb, h);
+    if (st != SILK_OK)
+        free(h);
+    return st;
+}
+
+/* ============================== the table of calls ============================== */
+
+static bool table_add(lconn *k, lcall *c)
+{
+    if (k->ncalls >= k->nbuckets) {
+        size_t n = k->nbuckets != 0 ? k->nbuckets * 2 : 64;
+        lcall **b = calloc(n, sizeof *b);
+        if (b == NULL)
+            return false;
+        for (size_t i = 0; i < k->nbuckets; i++) {
+            while (k->buckets[i] != NULL) {
+                lcall *x = k->buckets[i];
+                k->buckets[i] = x->next;
+                x->next = b[x->id & (n - 1)];
+                b[x->id & (n - 1)] = x;
+            }
+        }
+        free(k->buckets);
+        k->buckets = b;
+        k->nbuckets = n;
+    }
+    lcall **head = &k->buckets[c->id & (k->nbuckets - 1)];
+    c->next = *head;
+    *head = c;
+    k->ncalls++;
+    return true;
+}
+
+static lcall *table_remove(lconn *k, uint64_t id)
+{
+    if (k->nbuckets == 0)
+        return NULL;
+    for (lcall **p = &k->buckets[id & (k->nbuckets - 1)]; *p != NULL; p = &(*p)->next) {
+        lcall *c = *p;
+        if (c->id == id) {
+            *p = c->next;
+            k->ncalls--;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* table_take returns, as a list, the calls whose deadline is before now (all: INT64_MAX). */
+static lcall *table_take(lconn *k, int64_t now)
+{
+    lcall *list = NULL;
+    for (size_t i = 0; i < k->nbuckets; i++) {
+        for (lcall **p = &k->buckets[i]; *p != NULL;) {
+            lcall *c = *p;
+            if (now == INT64_MAX || c->deadline_us <= now) {
+                *p = c->next;
+                k->ncalls--;
+                c->next = list;
+                list = c;
+            } else {
+                p = &c->next;
+            }
+        }
+    }
+    return list;
+}
+
+static void complete_all(lcall *list, silk_status st, const char *why)
+{
+    while (list != NULL) {
+        lcall *c = list;
+        list = c->next;
+        c->cb(st, NULL, why, c->arg);
+        free(c);
+    }
+}
+
+/* ============================== connections ============================== */
+
+static void conn_close(lconn *k, silk_status st, const char *why);
+
+/* doom marks k to be closed with st once nothing holds it: at the latest on the next tick. */
+static void doom(lconn *k, silk_status st, const char *why)
+{
+    if (!k->doomed) {
+        k->doomed = true;
+        k->doom_st = st;
+        snprintf(k->doom_why, sizeof k->doom_why, "%s", why);
+    }
+}
+
+/* watch has the loop watch k's socket for events; k is doomed when it cannot. */
+static void watch(lconn *k, int events)
+{
+    if (k->events == events || k->doomed)
+        return;
+    silk_loop_channel *lc = k->lc;
+    if (lc->ops.io(lc->ops.loop, &k->io_state, k->fd, events, k) != 0) {
+        doom(k, SILK_UNAVAILABLE, "the loop cannot watch the connection");
+        return;
+    }
+    k->events = events;
+}
+
+static void hold(lconn *k)
+{
+    k->holds++;
+}
+
+static void release(lconn *k)
+{
+    if (--k->holds == 0 && k->doomed) {
+        k->doomed = false;
+        conn_close(k, k->doom_st, k->doom_why);
+    }
+}
+
+static void conn_free(lconn *k)
+{
+    free(k->buckets);
+    free(k->out);
+    free(k->in);
+    free(k->address);
+    free(k);
+}
+
+/* conn_close fails k's calls with st and frees it; while k is held it is only marked. */
+static void conn_close(lconn *k, silk_status st, const char *why)
+{
+    silk_loop_channel *lc = k->lc;
+    if (k->holds > 0) {
+        doom(k, st, why);
+        return;
+    }
+    lconn **p = &lc->conns;
+    while (*p != k)
+        p = &(*p)->next;
+    *p = k->next;
+    lc->ops.io(lc->ops.loop, &k->io_state, k->fd, 0, k);
+    close(k->fd);
+    if (st == SILK_UNAVAILABLE && k->connected)
+        silk__channel_report(lc->ch, k->address, SILK__OUTCOME_LOST);
+    if (st != SILK_CANCELLED)
+        silk_log(SILK_LOG_DEBUG, LOG, "loop connection closed address=%s reason=\"%s\"",
+                 k->address, why);
+    char reason[sizeof k->doom_why];
+    snprintf(reason, sizeof reason, "%s", why); /* why may be k's own */
+    lcall *calls = table_take(k, INT64_MAX);
+    conn_free(k);
+    complete_all(calls, st, reason);
+}
+
+/* parse_address fills sa for a numeric tcp:// address or an ipc:// path; false for others. */
+static bool parse_address(const char *address, struct sockaddr_storage *sa, socklen_t *len)
+{
+    memset(sa, 0, sizeof *sa);
+    if (strncmp(address, "ipc://", 6) == 0) {
+        struct sockaddr_un *un = (struct sockaddr_un *)sa;
+        const char *path = address + 6;
+        if (path[0] == '\0' || strlen(path) >= sizeof un->sun_path)
+            return false;
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, path);
+        *len = sizeof *un;
+        return true;
+    }
+    if (strncmp(address, "tcp://", 6) != 0)
+        return false;
+    char host[64];
+    const char *h = address + 6, *colon = strrchr(h, ':');
+    if (colon == NULL || (size_t)(colon - h) >= sizeof host)
+        return false;
+    memcpy(host, h, (size_t)(colon - h));
+    host[colon - h] = '\0';
+    char *end;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (*end != '\0' || port == 0 || port > 65535)
+        return false;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+    size_t hl = strlen(host);
+    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *in6;
+        return inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1;
+    }
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    *len = sizeof *in4;
+    return inet_pton(AF_INET, host, &in4->sin_addr) == 1;
+}
+
+/* conn_open starts a connection to address; NULL when the loop channel cannot make it
+ * itself (another kind of address, no descriptor, refused at once), the channel's way then. */
+static lconn *conn_open(silk_loop_channel *lc, const char *address)
+{
+    struct sockaddr_storage sa;
+    socklen_t len;
+    if (!parse_address(address, &sa, &len))
+        return NULL;
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    int one = 1;
+    if (sa.ss_family != AF_UNIX)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = connect(fd, (struct sockaddr *)&sa, len);
+    lconn *k = rc == 0 || errno == EINPROGRESS ? calloc(1, sizeof *k) : NULL;
+    if (k == NULL || (k->address = strdup(address)) == NULL) {
+        free(k);
+        close(fd);
+        return NULL;
+    }
+    k->lc = lc;
+    k->fd = fd;
+    k->connected = rc == 0;
+    k->last_rx_us = silk__now_us();
+    k->next = lc->conns;
+    lc->conns = k;
+    watch(k, k->connected ? SILK_LOOP_READ : SILK_LOOP_READ | SILK_LOOP_WRITE);
+    if (k->doomed) {
+        conn_close(k, k->doom_st, k->doom_why);
+        return NULL;
+    }
+    return k;
+}
+
+static lconn *conn_find(silk_loop_channel *lc, const char *address)
+{
+    for (lconn *k = lc->conns; k != NULL; k = k->next)
+        if (strcmp(k->address, address) == 0)
+            return k;
+    return NULL;
+}
+
+/* ============================== writing ============================== */
+
+/* reserve makes room for n more bytes of output; false when it cannot. */
+static bool reserve(lconn *k, size_t n)
+{
+    if (k->out_off > 0 && k->out_off == k->out_len)
+        k->out_off = k->out_len = 0;
+    if (k->out_len - k->out_off + n > OUT_MAX)
+        return false;
+    if (k->out_len + n <= k->out_cap)
+        return true;
+    if (k->out_off > 0) {
+        memmove(k->out, k->out + k->out_off, k->out_len - k->out_off);
+        k->out_len -= k->out_off;
+        k->out_off = 0;
+        if (k->out_len + n <= k->out_cap)
+            return true;
+    }
+    size_t cap = k->out_cap != 0 ? k->out_cap : 4096;
+    while (cap < k->out_len + n)
+        cap *= 2;
+    uint8_t *out = realloc(k->out, cap);
+    if (out == NULL)
+        return false;
+    k->out = out;
+    k->out_cap = cap;
+    return true;
+}
+
+/* queue queues a frame; the loop writes it (with whatever else is queued by then) once the
+ * socket is writable, on its next turn. */
+static bool queue(lconn *k, uint8_t kind, uint64_t id, const ProtobufCMessage *header,
+                  const ProtobufCMessage *payload)
+{
+    size_t hlen = header != NULL ? protobuf_c_message_get_packed_size(header) : 0;
+    size_t plen = payload != NULL ? protobuf_c_message_get_packed_size(payload) : 0;
+    size_t size = silk__frame_size(hlen, plen);
+    if (size - 4 > k->lc->max_frame || !reserve(k, size))
+        return false;
+    k->out_len += silk__frame_encode(k->out + k->out_len, kind, id, header, hlen, payload, plen);
+    watch(k, SILK_LOOP_READ | SILK_LOOP_WRITE);
+    return true;
+}
+
+/* on_connected checks how a connect() in progress ended. */
+static bool on_connected(lconn *k)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err != 0) {
+        char why[96];
+        snprintf(why, sizeof why, "cannot connect: %s", strerror(err));
+        conn_close(k, SILK_UNAVAILABLE, why);
+        return false;
+    }
+    k->connected = true;
+    k->last_rx_us = silk__now_us();
+    return true;
+}
+
+static void on_writable(lconn *k)
+{
+    if (!k->connected && !on_connected(k))
+        return;
+    while (k->out_off < k->out_len) {
+        ssize_t n = send(k->fd, k->out + k->out_off, k->out_len - k->out_off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return; /* the loop calls again */
+        if (n < 0) {
+            char why[96];
+            snprintf(why, sizeof why, "connection lost: %s", strerror(errno));
+            conn_close(k, SILK_UNAVAILABLE, why);
+            return;
+        }
+        k->out_off += (size_t)n;
+    }
+    k->out_off = k->out_len = 0;
+    watch(k, SILK_LOOP_READ);
+}
+
+/* ============================== reading ============================== */
+
+/* answered tells the balancer about an answer of status st, when it needs to know. */
+static void answered(lconn *k, silk_status st)
+{
+    if (st == SILK_UNAVAILABLE) {
+        silk__channel_report(k->lc->ch, k->address, SILK__OUTCOME_FAILED);
+        k->failing = true;
+    } else if (k->failing) {
+        silk__channel_report(k->lc->ch, k->address, SILK__OUTCOME_ANSWERED);
+        k->failing = false;
+    }
+}
+
+static void complete_response(lconn *k, lcall *c, const silk__frame *f)
+{
+    Silk__Rpc__ResponseHeader *h =
+        silk__rpc__response_header__unpack(NULL, f->header_len, f->header);
+    if (h == NULL) {
+        c->cb(SILK_INTERNAL, NULL, "cannot decode the response header", c->arg);
+        return;
+    }
+    silk_status st = h->status < SILK_STATUS_COUNT ? (silk_status)h->status : SILK_UNKNOWN;
+    answered(k, st);
+    ProtobufCMessage *resp = NULL;
+    const char *msg = h->message != NULL ? h->message : "";
+    if (st == SILK_OK) {
+        resp = protobuf_c_message_unpack(c->method->output, NULL, f->payload_len, f->payload);
+        if (resp == NULL) {
+            st = SILK_INTERNAL;
+            msg = "cannot decode the response";
+        }
+    }
+    c->cb(st, resp, st == SILK_OK ? "" : msg, c->arg);
+    silk__rpc__response_header__free_unpacked(h, NULL);
+}
+
+static void on_frame(lconn *k, const silk__frame *f)
+{
+    k->last_rx_us = silk__now_us();
+    k->ping_out = false;
+    if (f->kind == SILK__FRAME_PING && !queue(k, SILK__FRAME_PONG, f->call_id, NULL, NULL))
+        conn_close(k, SILK_UNAVAILABLE, "cannot answer a ping");
+    if (f->kind != SILK__FRAME_RESPONSE)
+        return;
+    lcall *c = table_remove(k, f->call_id);
+    if (c != NULL) /* else it timed out already */
+        complete_response(k, c, f);
+    free(c);
+}
+
+static void on_too_big(lconn *k, const silk__frame *f)
+{
+    lcall *c = f->kind == SILK__FRAME_RESPONSE ? table_remove(k, f->call_id) : NULL;
+    if (c != NULL)
+        c->cb(SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit", c->arg);
+    free(c);
+}
+
+/* consume handles every whole frame read and keeps the rest; false when the stream cannot be
+ * decoded (k is then doomed). */
+static bool consume(lconn *k)
+{
+    size_t off = 0;
+    while (off < k->in_len && !k->doomed) {
+        size_t avail = k->in_len - off;
+        if (k->skip > 0) {
+            size_t n = k->skip < avail ? k->skip : avail;
+            k->skip -= n;
+            off += n;
+            continue;
+        }
+        silk__frame f;
+        long rc = silk__frame_decode(k->in + off, avail, k->lc->max_frame, &f);
+        if (rc > 0) {
+            on_frame(k, &f);
+            off += (size_t)rc;
+        } else if (rc == SILK__FRAME_TOO_BIG) {
+            on_too_big(k, &f);
+            k->skip = f.size;
+        } else if (rc == SILK__FRAME_MORE) {
+            uint8_t *in = f.size > k->in_cap ? realloc(k->in, f.size) : k->in;
+            if (in == NULL) {
+                conn_close(k, SILK_RESOURCE_EXHAUSTED, "out of memory for a frame");
+                return false;
+            }
+            k->in = in;
+            k->in_cap = f.size > k->in_cap ? f.size : k->in_cap;
+            break;
+        } else {
+            conn_close(k, SILK_UNAVAILABLE, "protocol error: bad frame");
+            return false;
+        }
+    }
+    k->in_len -= off;
+    memmove(k->in, k->in + off, k->in_len);
+    return true;
+}
+
+static void on_readable(lconn *k)
+{
+    if (k->in_cap - k->in_len < READ_CHUNK) {
+        uint8_t *in = realloc(k->in, k->in_len + READ_CHUNK);
+        if (in == NULL) {
+            conn_close(k, SILK_RESOURCE_EXHAUSTED, "out of memory for a read");
+            return;
+        }
+        k->in = in;
+        k->in_cap = k->in_len + READ_CHUNK;
+    }
+    ssize_t n = recv(k->fd, k->in + k->in_len, k->in_cap - k->in_len, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        char why[96];
+        snprintf(why, sizeof why, "connection lost: %s",
+                 n == 0 ? "closed by the server" : strerror(errno));
+        conn_close(k, SILK_UNAVAILABLE, why);
+        return;
+    }
+    k->in_len += (size_t)n;
+    consume(k);
+}
+
+void silk_loop_io_ready(void *token, int ready)
+{
+    lconn *k = token;
+    hold(k);
+    if (ready & SILK_LOOP_WRITE)
+        on_writable(k);
+    if ((ready & SILK_LOOP_READ) && !k->doomed && k->connected)
+        on_readable(k);
+    release(k);
+}
+
+/* ============================== deadlines and keepalive ============================== */
+
+/* expire fails k's calls whose deadline passed, telling the server to drop them. */
+static void expire(lconn *k, int64_t now)
+{
+    lcall *late = table_take(k, now);
+    for (lcall *c = late; c != NULL; c = c->next) {
+        queue(k, SILK__FRAME_CANCEL, c->id, NULL, NULL);
+        if (k->last_rx_us < c->sent_us) { /* not a word from the instance since */
+            silk__channel_report(k->lc->ch, k->address, SILK__OUTCOME_FAILED);
+            k->failing = true;
+        }
+    }
+    complete_all(late, SILK_DEADLINE_EXCEEDED, "the deadline passed");
+}
+
+static void keepalive(lconn *k, int64_t now)
+{
+    int64_t every = (int64_t)k->lc->ch->keepalive_ms * 1000;
+    if (every == 0 || !k->connected)
+        return;
+    if (k->ping_out && now - k->ping_at >= every)
+        conn_close(k, SILK_UNAVAILABLE, "no answer to a keepalive ping");
+    else if (!k->ping_out && now - k->last_rx_us >= every && queue(k, SILK__FRAME_PING, 0, NULL, NULL)) {
+        k->ping_out = true;
+        k->ping_at = now;
+    }
+}
+
+void silk_loop_channel_tick(silk_loop_channel *lc)
+{
+    int64_t now = silk__now_us();
+    for (lconn *k = lc->conns, *next; k != NULL; k = next) {
+        hold(k); /* a doomed connection closes on release */
+        expire(k, now);
+        if (!k->doomed)
+            keepalive(k, now);
+        next = k->next;
+        release(k);
+    }
+}
+
+/* ============================== calls ============================== */
+
+/* direct_conn returns the connection a call on route r goes on, when the loop channel makes
+ * it itself; NULL when the channel must. */
+static lconn *direct_conn(silk_loop_channel *lc, silk__route *r)
+{
+    char address[ADDRESS_MAX];
+    if (!silk__channel_pick(lc->ch, r, address, sizeof address))
+        return NULL;
+    lconn *k = conn_find(lc, address);
+    if (k == NULL)
+        k = conn_open(lc, address);
+    return k != NULL && k->connected && !k->doomed ? k : NULL;
+}
+
+/* send_request queues the request of a call on k. */
+static silk_status send_request(lconn *k, silk_ctx *ctx, const silk_method_desc *method,
+                                const ProtobufCMessage *req, uint64_t budget, silk_call_cb cb,
+                                void *arg)
+{
+    silk__reqhdr rh;
+    lcall *c = malloc(sizeof *c);
+    if (c == NULL || silk__reqhdr_init(&rh, ctx, method, req, budget, k->lc->ch->token) != SILK_OK) {
+        free(c);
+        silk__ctx_set_message(ctx, "out of memory");
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    int64_t now = silk__now_us();
+    *c = (lcall){.id = ++k->last_id,
+                 .deadline_us = now + (int64_t)budget,
+                 .sent_us = now,
+                 .method = method,
+                 .cb = cb,
+                 .arg = arg};
+    silk_status st = SILK_OK;
+    if (!table_add(k, c)) {
+        silk__ctx_set_message(ctx, "out of memory");
+        st = SILK_RESOURCE_EXHAUSTED;
+    } else if (!queue(k, SILK__FRAME_REQUEST, c->id, &rh.h.base, req)) {
+        table_remove(k, c->id);
+        silk__ctx_set_message(ctx, "the request exceeds the message limit or the connection's "
+                                   "send buffer is full");
+        st = SILK_RESOURCE_EXHAUSTED;
+    }
+    silk__reqhdr_fini(&rh);
+    if (st != SILK_OK)
+        free(c);
+    return st;
+}
+
+silk_status silk_loop_call(silk_loop_channel *lc, silk_ctx *ctx, const silk_method_desc *method,
+                           const ProtobufCMessage *req, silk_call_cb cb, void *arg)
+{
+    if (lc == NULL || method == NULL || req == NULL || cb == NULL ||
+        req->descriptor != method->input) {
+        silk__ctx_set_message(ctx, "invalid arguments");
+        return SILK_INVALID_ARGUMENT;
+    }
+    if (lc->closing) {
+        silk__ctx_set_message(ctx, "the loop channel is closed");
+        return SILK_CANCELLED;
+    }
+    silk_channel *ch = lc->ch;
+    if (!silk__channel_direct(ch, ctx, method))
+        return call_through_channel(lc, ctx, method, req, cb, arg);
+    uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
+    if (budget == 0) {
+        silk__ctx_set_message(ctx, "the deadline passed before the call started");
+        return SILK_DEADLINE_EXCEEDED;
+    }
+    if (silk_ctx_cancelled(ctx)) {
+        silk__ctx_set_message(ctx, "the caller's call was cancelled");
+        return SILK_CANCELLED;
+    }
+    silk__route r = {.ntried = 0};
+    if (ch->by_name)
+        silk__lb_route_init(&r, (silk_lb_policy)atomic_load(&ch->policy), method, req, ctx);
+    lconn *k = direct_conn(lc, &r);
+    if (k == NULL)
+        return call_through_channel(lc, ctx, method, req, cb, arg);
+    return send_request(k, ctx, method, req, budget, cb, arg);
+}
+
+/* ============================== the loop channel ============================== */
+
+silk_status silk_loop_channel_new(silk_loop_channel **lcp, silk_channel *ch,
+                                  const silk_loop_ops *ops)
+{
+    if (lcp == NULL || ch == NULL || ops == NULL || ops->io == NULL || ops->post == NULL)
+        return SILK_INVALID_ARGUMENT;
+    silk_loop_channel *lc = calloc(1, sizeof *lc);
+    if (lc == NULL)
+        return SILK_RESOURCE_EXHAUSTED;
+    lc->ch = ch;
+    lc->ops = *ops;
+    lc->max_frame = ch->max_message + SILK__FRAME_HEADER_ROOM;
+    *lcp = lc;
+    return SILK_OK;
+}
+
+void silk_loop_channel_free(silk_loop_channel *lc)
+{
+    if (lc == NULL)
+        return;
+    lc->closing = true;
+    while (lc->conns != NULL)
+        conn_close(lc->conns, SILK_CANCELLED, "the loop channel is closed");
+    free(lc);
+}
