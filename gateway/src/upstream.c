@@ -40,8 +40,9 @@ static int io(void *loop, void **state, int fd, int events, void *token)
         *state = w;
     }
     ev_io_stop(l->ev, w);
-    ev_io_set(w, fd, ((events & SILK_LOOP_READ) ? EV_READ : 0) |
-                         ((events & SILK_LOOP_WRITE) ? EV_WRITE : 0));
+    ev_io_set(w, fd,
+              ((events & SILK_LOOP_READ) ? EV_READ : 0) |
+                  ((events & SILK_LOOP_WRITE) ? EV_WRITE : 0));
     ev_io_start(l->ev, w);
     return 0;
 }

@@ -576,6 +576,44 @@ class Scale(unittest.TestCase):
             codes = stack.close()
         self.assertEqual(codes, [0, 0])
 
+    def test_service_killed_and_back(self):
+        # The gateway's own connection to the service is lost with a call on it: that
+        # message fails (logged), the session stays, and once an instance is back the
+        # session's messages reach it again, in order.
+        stack = Stack()
+        try:
+            svc = stack.service("wstest-service")
+            gw = stack.gateway()
+            c = Conn(gw.port, "/api/wstest?businessId=back")
+            self.assertEqual(c.status, 101)
+            c.send(client_frame(1, b"before"))
+            self.assertEqual(c.text(), "before")
+            svc.proc.kill()
+            svc.proc.wait(10)
+            c.send(client_frame(1, b"lost"))
+            wait_for(lambda: re.search(r"OnMessage failed session_id=\S+ status=UNAVAILABLE",
+                                       gw.text()), what="the failed OnMessage")
+            stack.service("wstest-service", label="wstest-service-2")
+            c.s.settimeout(2)
+            deadline, answered = time.time() + 20, None
+            for i in range(1000):
+                if answered is not None or time.time() > deadline:
+                    break
+                c.send(client_frame(1, f"probe{i}".encode()))
+                try:
+                    answered = c.text()
+                except socket.timeout:
+                    pass
+            self.assertIsNotNone(answered, "no reply once the service was back")
+            self.assertTrue(answered.startswith("probe"), answered)
+            c.s.settimeout(10)
+            c.send(b"".join(client_frame(1, f"after{i}".encode()) for i in range(20)))
+            self.assertEqual([c.text() for _ in range(20)], [f"after{i}" for i in range(20)])
+            c.close()
+        finally:
+            codes = stack.close()
+        self.assertEqual(codes, [0, 0, -9])
+
     def test_hooks_hash_routed_by_business_id(self):
         # Two instances serve the hooks: every session of a business reaches the same one.
         stack = Stack()
