@@ -27,6 +27,9 @@
 /* The request bytes a connection may hold unwritten: past it new calls fail at once
  * (RESOURCE_EXHAUSTED), since the service has stopped reading. */
 #define OUT_MAX (16u << 20)
+/* A connection not made within this long is given up (the calls meanwhile go through the
+ * channel, which has its own dial timeout). */
+#define CONNECT_TIMEOUT_US 10000000
 /* The longest address a loop channel connects to itself. */
 #define ADDRESS_MAX 256
 
@@ -330,6 +333,7 @@ static lconn *conn_open(silk_loop_channel *lc, const char *address)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     int rc = connect(fd, (struct sockaddr *)&sa, len);
     lconn *k = rc == 0 || errno == EINPROGRESS ? calloc(1, sizeof *k) : NULL;
+    /* last_rx_us, below, is when the connection started until it is made. */
     if (k == NULL || (k->address = strdup(address)) == NULL) {
         free(k);
         close(fd);
@@ -595,6 +599,10 @@ static void expire(lconn *k, int64_t now)
 static void keepalive(lconn *k, int64_t now)
 {
     int64_t every = (int64_t)k->lc->ch->keepalive_ms * 1000;
+    if (!k->connected && now - k->last_rx_us >= CONNECT_TIMEOUT_US) {
+        conn_close(k, SILK_UNAVAILABLE, "cannot connect: timed out");
+        return;
+    }
     if (every == 0 || !k->connected)
         return;
     if (k->ping_out && now - k->ping_at >= every)
