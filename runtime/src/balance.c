@@ -353,6 +353,9 @@ void silk__lb_conn_failed(silk__balancer *b, const char *address, bool dial_fail
     silk__lb_health *h = record(b, address);
     if (h == NULL)
         return;
+    /* A process that dies closes every connection to it at once (a gateway has one per loop,
+     * and its channel's own): one loss for the breaker, however many connections saw it. */
+    bool seen = !dial_failed && h->down_until > now;
     h->down_until = now + DOWN_US;
     if (dial_failed) {
         int64_t backoff = BACKOFF_MIN_US;
@@ -361,7 +364,8 @@ void silk__lb_conn_failed(silk__balancer *b, const char *address, bool dial_fail
         h->dial_failures++;
         h->retry_at = now + (backoff < BACKOFF_MAX_US ? backoff : BACKOFF_MAX_US);
     }
-    silk__lb_failed(b, address, now);
+    if (!seen)
+        silk__lb_failed(b, address, now);
 }
 
 void silk__lb_conn_made(silk__balancer *b, const char *address)

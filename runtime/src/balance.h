@@ -98,7 +98,9 @@ int64_t silk__lb_backoff_us(silk__balancer *b, const char *address, int64_t now,
                             unsigned *failures);
 
 /* silk__lb_conn_failed records that the connection to address failed: could not be made
- * (dial_failed: the backoff grows) or was lost. It counts as a failure for the breaker. */
+ * (dial_failed: the backoff grows) or was lost. It counts as a failure for the breaker, but
+ * for a loss while address is already marked down: the same outage seen on another
+ * connection. */
 void silk__lb_conn_failed(silk__balancer *b, const char *address, bool dial_failed, int64_t now);
 
 /* silk__lb_conn_made forgets the dial failures of address, to which a connection was made. */

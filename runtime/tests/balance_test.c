@@ -239,6 +239,32 @@ static void test_lost_connection_passed_over_while_others_are_up(void **state)
     silk__lb_fini(&b);
 }
 
+static void test_one_outage_is_one_failure(void **state)
+{
+    (void)state;
+    silk__balancer b;
+    silk__lb_init(&b, "t.T");
+    b.breaker_failures = 3;
+    b.breaker_open_us = 10 * SEC;
+    const char *ids[] = {"a", "b"};
+    set_view(&b, ids, 2, NULL);
+    const char *bad = "tcp://127.0.0.1:1098";
+    /* A dead process closes many connections at once (a gateway's loops and its channel):
+     * however many report the loss, the breaker counts one failure. */
+    for (int i = 0; i < 5; i++)
+        silk__lb_conn_failed(&b, bad, false, SEC + i);
+    int picked = 0;
+    for (int i = 0; i < 100; i++)
+        picked += strcmp(pick(&b, NULL, 5 * SEC + i), bad) == 0;
+    assert_int_equal(picked, 50); /* not open: down only for a while, then shared again */
+    /* Losses in separate outages each count, as every failed dial does. */
+    silk__lb_conn_failed(&b, bad, false, 10 * SEC);
+    silk__lb_conn_failed(&b, bad, true, 10 * SEC + 1);
+    for (int i = 0; i < 100; i++)
+        assert_string_not_equal(pick(&b, NULL, 15 * SEC + i), bad); /* open */
+    silk__lb_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_breaker_opens_probes_once_and_closes),
         cmocka_unit_test(test_all_open_fails_fast),
         cmocka_unit_test(test_lost_connection_passed_over_while_others_are_up),
+        cmocka_unit_test(test_one_outage_is_one_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
