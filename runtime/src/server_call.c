@@ -23,6 +23,7 @@ typedef struct call_job {
     struct call_job *fire_next; /* on a list of calls whose cancellation is to fire */
     uint64_t id;
     int64_t received_us;
+    bool holds_slot; /* one of max_concurrent, until its answer is about to be queued */
     size_t hlen;
     size_t plen;
     uint8_t data[]; /* header, then payload */
@@ -89,7 +90,25 @@ static void reply(sconn *sc, uint64_t id, silk_status st, const char *msg,
     }
 }
 
-/* call_done counts a call as answered; the last one of a stopping server wakes it. */
+/* give_back_slot gives the call's max_concurrent slot back, once: before its answer is
+ * queued, so that a request its caller sends on that answer finds the slot free. */
+static void give_back_slot(call_job *cj)
+{
+    if (cj->holds_slot) {
+        cj->holds_slot = false;
+        atomic_fetch_sub(&cj->sc->srv->busy, 1);
+    }
+}
+
+/* answer sends a taken call's response, after giving back its slot. */
+static void answer(call_job *cj, silk_status st, const char *msg, const ProtobufCMessage *resp)
+{
+    give_back_slot(cj);
+    reply(cj->sc, cj->id, st, msg, resp);
+}
+
+/* call_done counts a call's answer as queued (or dropped); the last one of a stopping server
+ * wakes it. */
 static void call_done(silk_server *srv)
 {
     if (atomic_fetch_sub(&srv->inflight, 1) == 1 && atomic_load(&srv->stopping)) {
@@ -127,14 +146,13 @@ static void tell(silk_server *srv, const Silk__Rpc__RequestHeader *h, const silk
     silk_ctx_free(own);
 }
 
-/* refuse answers a call refused before its handler would run, after telling the server's
- * interceptors (see tell). */
-static void refuse(sconn *sc, uint64_t id, const Silk__Rpc__RequestHeader *h,
-                   const silk_method_desc *m, silk_ctx *ctx, int64_t received_us, silk_status st,
-                   const char *msg)
+/* refuse answers a taken call refused before its handler would run, after telling the
+ * server's interceptors (see tell). */
+static void refuse(call_job *cj, const Silk__Rpc__RequestHeader *h, const silk_method_desc *m,
+                   silk_ctx *ctx, silk_status st, const char *msg)
 {
-    tell(sc->srv, h, m, ctx, received_us, st, msg);
-    reply(sc, id, st, msg, NULL);
+    tell(cj->sc->srv, h, m, ctx, cj->received_us, st, msg);
+    answer(cj, st, msg, NULL);
 }
 
 /* tell_frame is tell for a request still in its frame: its header is decoded only when there
@@ -248,8 +266,7 @@ static void invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h
     if (req == NULL) {
         silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "cannot decode the request as %s",
                       m->input->name);
-        refuse(cj->sc, cj->id, h, m, ctx, cj->received_us, SILK_INVALID_ARGUMENT,
-               silk_ctx_message(ctx));
+        refuse(cj, h, m, ctx, SILK_INVALID_ARGUMENT, silk_ctx_message(ctx));
         return;
     }
     /* The response's structure is the server's; the handler's fields point to the request,
@@ -257,7 +274,7 @@ static void invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h
     ProtobufCMessage *resp = scratch_alloc(mem, m->output->sizeof_message);
     silk_status st = SILK_RESOURCE_EXHAUSTED;
     if (resp == NULL) {
-        refuse(cj->sc, cj->id, h, m, ctx, cj->received_us, st, "out of memory");
+        refuse(cj, h, m, ctx, st, "out of memory");
     } else {
         protobuf_c_message_init(m->output, resp);
         silk__ctx_set_service(ctx, svc->desc);
@@ -284,7 +301,7 @@ static void invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h
         }
     }
     if (resp != NULL && !atomic_load(&cj->cancel.cancelled)) /* else the caller stopped listening */
-        reply(cj->sc, cj->id, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
+        answer(cj, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
 }
 
 /* handle checks a call in the order the protocol promises - header, token, method, deadline,
@@ -298,8 +315,7 @@ static silk_status handle(call_job *cj, const char **path)
         silk__rpc__request_header__unpack(&mem.allocator, cj->hlen, cj->data);
     if (h == NULL) {
         scratch_fini(&mem);
-        refuse(cj->sc, cj->id, NULL, NULL, NULL, cj->received_us, SILK_INVALID_ARGUMENT,
-               "cannot decode the request header");
+        refuse(cj, NULL, NULL, NULL, SILK_INVALID_ARGUMENT, "cannot decode the request header");
         return SILK_INVALID_ARGUMENT;
     }
     *path = "";
@@ -310,19 +326,17 @@ static silk_status handle(call_job *cj, const char **path)
     char msg[300];
     if (!token_ok(srv, h->token)) {
         st = SILK_UNAUTHENTICATED;
-        refuse(cj->sc, cj->id, h, NULL, NULL, cj->received_us, st,
-               "missing or wrong cluster token");
+        refuse(cj, h, NULL, NULL, st, "missing or wrong cluster token");
     } else if (!silk__server_find(srv, h->method, &svc, &m)) {
         st = SILK_UNIMPLEMENTED;
         snprintf(msg, sizeof msg, "unknown method %.200s", h->method);
-        refuse(cj->sc, cj->id, h, NULL, NULL, cj->received_us, st, msg);
+        refuse(cj, h, NULL, NULL, st, msg);
     } else if ((ctx = silk__ctx_from_header(h, cj->received_us)) == NULL) {
         st = SILK_RESOURCE_EXHAUSTED;
-        refuse(cj->sc, cj->id, h, m, NULL, cj->received_us, st, "out of memory");
+        refuse(cj, h, m, NULL, st, "out of memory");
     } else if (h->budget_us != 0 && silk_ctx_remaining_us(ctx) == 0) {
         st = SILK_DEADLINE_EXCEEDED;
-        refuse(cj->sc, cj->id, h, m, ctx, cj->received_us, st,
-               "the deadline passed before the call started");
+        refuse(cj, h, m, ctx, st, "the deadline passed before the call started");
     } else {
         *path = m->path;
         invoke(cj, &mem, h, ctx, svc, m);
@@ -344,7 +358,7 @@ static void run_call(silk__job *job)
     } else if (atomic_load(&srv->abandon)) {
         silk__frame f = {.call_id = cj->id, .header = cj->data, .header_len = cj->hlen};
         tell_frame(srv, &f, cj->received_us, SILK_UNAVAILABLE, "the server is shutting down");
-        reply(cj->sc, cj->id, SILK_UNAVAILABLE, "the server is shutting down", NULL);
+        answer(cj, SILK_UNAVAILABLE, "the server is shutting down", NULL);
     } else {
         const char *path = "";
         int64_t start = silk__now_us();
@@ -353,6 +367,7 @@ static void run_call(silk__job *job)
             silk_log(SILK_LOG_DEBUG, "server", "call method=%s status=%s us=%lld", path,
                      silk_status_str(st), (long long)(silk__now_us() - start));
     }
+    give_back_slot(cj); /* a call dropped unanswered */
     calls_remove(cj->sc, cj);
     silk__conn_rele(&cj->sc->conn);
     silk__cancel_rele(&cj->cancel); /* the calls it started may keep it a while */
@@ -391,24 +406,28 @@ static bool runs_inline(const silk_server *srv, const silk__frame *f)
 }
 
 /* take_call queues a request for a worker, runs it here when its service is inline, or
- * refuses it at once. */
+ * refuses it at once. The call counts in srv->inflight until its answer is queued (a stopping
+ * server waits for that), and in srv->busy, against max_concurrent, until just before. */
 static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
 {
     silk_server *srv = sc->srv;
-    if (atomic_fetch_add(&srv->inflight, 1) >= srv->max_concurrent) {
-        call_done(srv);
-        refuse_frame(sc, f, SILK_RESOURCE_EXHAUSTED, SILK__MSG_BUSY);
-        return;
-    }
+    atomic_fetch_add(&srv->inflight, 1);
     call_job *cj = NULL;
-    if (atomic_load(&srv->stopping)) {
-        refuse_frame(sc, f, SILK_UNAVAILABLE, "the server is shutting down");
+    silk_status st = SILK_RESOURCE_EXHAUSTED;
+    const char *why = NULL;
+    if (atomic_fetch_add(&srv->busy, 1) >= srv->max_concurrent) {
+        why = SILK__MSG_BUSY;
+    } else if (atomic_load(&srv->stopping)) {
+        st = SILK_UNAVAILABLE;
+        why = "the server is shutting down";
     } else if (f->payload_len > srv->max_message) {
-        refuse_frame(sc, f, SILK_RESOURCE_EXHAUSTED, "the request exceeds the message limit");
+        why = "the request exceeds the message limit";
     } else if ((cj = malloc(sizeof *cj + f->header_len + f->payload_len)) == NULL) {
-        refuse_frame(sc, f, SILK_RESOURCE_EXHAUSTED, "out of memory");
+        why = "out of memory";
     }
     if (cj == NULL) {
+        atomic_fetch_sub(&srv->busy, 1);
+        refuse_frame(sc, f, st, why);
         call_done(srv);
         return;
     }
@@ -417,6 +436,7 @@ static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
     silk__cancel_init(&cj->cancel, free_job);
     cj->id = f->call_id;
     cj->received_us = now_us;
+    cj->holds_slot = true;
     cj->hlen = f->header_len;
     cj->plen = f->payload_len;
     memcpy(cj->data, f->header, f->header_len);
@@ -428,6 +448,7 @@ static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
         return;
     }
     if (!silk__pool_push(srv->pool, &cj->job)) { /* the server stopped meanwhile */
+        give_back_slot(cj);
         refuse_frame(sc, f, SILK_UNAVAILABLE, "the server is shutting down");
         calls_remove(sc, cj);
         silk__conn_rele(&sc->conn);

@@ -67,7 +67,9 @@ struct silk_server {
     bool accept_backoff; /* the accept aio is sleeping after an error */
     char *address;
     silk__pool *pool;
-    atomic_uint inflight; /* calls taken and not yet answered */
+    atomic_uint busy;     /* calls held against max_concurrent: given back just before the
+                           * answer is queued, so a call sent on that answer finds room */
+    atomic_uint inflight; /* calls taken whose answers are not yet queued: stop waits for them */
     sconn *conns;         /* under mu: connections not yet finalized */
     unsigned n_conns;
     nng_aio *idle_aio;         /* sleeps between looks for idle connections */
