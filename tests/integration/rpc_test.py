@@ -352,7 +352,7 @@ class RpcTest(unittest.TestCase):
     def test_idle_connections_are_closed(self):
         # SILK_IDLE_TIMEOUT_MS: a connection that sends nothing is closed; one that pings, or
         # has a call in flight, is not.
-        env = dict(self.env, SILK_IDLE_TIMEOUT_MS="300")
+        env = dict(self.env, SILK_IDLE_TIMEOUT_MS="1000")
         svc = self.service(env=env)
         silent = self.raw_connect(svc)
         pinging = self.raw_connect(svc)
@@ -362,7 +362,9 @@ class RpcTest(unittest.TestCase):
         proc = self.start_client(svc.address, "hang", "wait")
         self.assertTrue(svc.wait_log("wait started"), svc.read_log())
         pinging.settimeout(HANG_S)
-        for _ in range(10):  # 1.5 s of pings, five idle timeouts
+        # A ping every 0.15 s for 3 s, three idle timeouts: six pings per timeout leave room
+        # for a loaded machine (at 300 ms, with two, one run under ASan saw it closed).
+        for _ in range(20):
             pinging.sendall(ping)
             got = b""
             while len(got) < len(pong):
