@@ -175,25 +175,11 @@ static void report(silk__peer *l, bool failed, size_t n)
 /* complete_response completes a call with the response frame f, which arrived on l. */
 static void complete_response(silk__peer *l, silk__call *c, const silk__frame *f)
 {
-    Silk__Rpc__ResponseHeader *h =
-        silk__rpc__response_header__unpack(NULL, f->header_len, f->header);
-    if (h == NULL) {
-        c->cb(SILK_INTERNAL, NULL, "cannot decode the response header", c->arg);
-        return;
-    }
-    silk_status st = h->status < SILK_STATUS_COUNT ? (silk_status)h->status : SILK_UNKNOWN;
-    report(l, st == SILK_UNAVAILABLE, 1); /* before a failover picks again */
-    ProtobufCMessage *resp = NULL;
-    const char *msg = h->message != NULL ? h->message : "";
-    if (st == SILK_OK) {
-        resp = protobuf_c_message_unpack(c->method->output, NULL, f->payload_len, f->payload);
-        if (resp == NULL) {
-            st = SILK_INTERNAL;
-            msg = "cannot decode the response";
-        }
-    }
-    c->cb(st, resp, st == SILK_OK ? "" : msg, c->arg);
-    silk__rpc__response_header__free_unpacked(h, NULL);
+    silk__response r;
+    silk__response_decode(&r, f, c->method->output);
+    report(l, r.st == SILK_UNAVAILABLE, 1); /* before a failover picks again */
+    c->cb(r.st, r.msg, r.message, c->arg);
+    silk__response_fini(&r);
 }
 
 static void on_frame(silk__conn *conn, const silk__frame *f)

@@ -113,3 +113,30 @@ long silk__frame_decode(const uint8_t *buf, size_t len, uint32_t max_len, silk__
     f->payload_len = avail - vlen - hlen;
     return (long)f->size;
 }
+
+void silk__response_decode(silk__response *r, const silk__frame *f,
+                           const ProtobufCMessageDescriptor *output)
+{
+    *r = (silk__response){.st = SILK_INTERNAL, .message = "cannot decode the response header"};
+    r->header = silk__rpc__response_header__unpack(NULL, f->header_len, f->header);
+    if (r->header == NULL)
+        return;
+    uint32_t code = r->header->status;
+    r->st = code < SILK_STATUS_COUNT ? (silk_status)code : SILK_UNKNOWN;
+    r->message = r->header->message != NULL ? r->header->message : "";
+    if (r->st != SILK_OK)
+        return;
+    r->message = "";
+    r->msg = protobuf_c_message_unpack(output, NULL, f->payload_len, f->payload);
+    if (r->msg == NULL) {
+        r->st = SILK_INTERNAL;
+        r->message = "cannot decode the response";
+    }
+}
+
+void silk__response_fini(silk__response *r)
+{
+    if (r->header != NULL)
+        silk__rpc__response_header__free_unpacked(r->header, NULL);
+    r->header = NULL;
+}

@@ -11,6 +11,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include <silk/status.h>
+
 #include "silk/rpc.pb-c.h"
 
 /* The kinds of frame, as rpc.proto's FrameKind numbers them. */
@@ -70,6 +72,23 @@ size_t silk__frame_encode(uint8_t *buf, uint8_t kind, uint64_t call_id,
  * prefix is there, so that no buffer is ever grown for it; f->size then says how many bytes
  * to skip to the next frame. Other errors leave the stream unusable. */
 long silk__frame_decode(const uint8_t *buf, size_t len, uint32_t max_len, silk__frame *f);
+
+/* silk__response is a response frame decoded for a call: its status, and on SILK_OK its
+ * message. */
+typedef struct silk__response {
+    silk_status st;
+    ProtobufCMessage *msg; /* on SILK_OK: the response, the receiver's to free */
+    const char *message;   /* "" on SILK_OK; else why, valid until silk__response_fini */
+    Silk__Rpc__ResponseHeader *header;
+} silk__response;
+
+/* silk__response_decode decodes the response frame f of a call whose response type is
+ * output. A header or a message that does not decode makes the status SILK_INTERNAL. */
+void silk__response_decode(silk__response *r, const silk__frame *f,
+                           const ProtobufCMessageDescriptor *output);
+
+/* silk__response_fini frees what silk__response_decode kept but the message. */
+void silk__response_fini(silk__response *r);
 
 /* SILK__MSG_BUSY is the message of the RESOURCE_EXHAUSTED a server answers a call with when
  * it is at its concurrency limit: the call was refused before it ran, so a channel may give
