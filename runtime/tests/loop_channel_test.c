@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -39,6 +41,8 @@
 typedef Silk__Rpc__Metadata Msg; /* key + value: the test's request and response */
 
 static char tmpdir[128];
+/* Loops, servers and raw servers not yet stopped: a failed test leaves some behind. */
+static int live;
 
 /* ============================== the service ============================== */
 
@@ -106,7 +110,14 @@ static silk_server *server_start(const char *listen, const char *id, bool reg)
     assert_non_null(srv);
     assert_int_equal(silk_server_add_service(srv, &echo_desc, &(handlers){0}, (void *)id), SILK_OK);
     assert_int_equal(silk_server_start(srv), SILK_OK);
+    live++;
     return srv;
+}
+
+static void server_stop(silk_server *srv)
+{
+    silk_server_free(srv);
+    live--;
 }
 
 /* ============================== the loop ============================== */
@@ -202,6 +213,7 @@ static void loop_init(test_loop *lp)
     assert_true(lp->wake_fd >= 0);
     pthread_mutex_init(&lp->mu, NULL);
     loop_thread = pthread_self();
+    live++;
 }
 
 static void loop_fini(test_loop *lp)
@@ -211,6 +223,7 @@ static void loop_fini(test_loop *lp)
     assert_int_equal(lp->io_misuse, 0);
     close(lp->wake_fd);
     pthread_mutex_destroy(&lp->mu);
+    live--;
 }
 
 static unsigned loop_posts(test_loop *lp)
@@ -338,6 +351,8 @@ typedef struct result {
     bool wrong_thread; /* ran off the loop's thread */
     bool early;        /* ran before silk_loop_call returned */
     bool no_resp;      /* SILK_OK without a response */
+    size_t value_len;  /* the whole response value's length */
+    char value_last;   /* and its last byte */
     /* When set, the callback makes a call on recall_lc and keeps its status. */
     silk_loop_channel *recall_lc;
     silk_status recall_st;
@@ -381,7 +396,10 @@ static void on_done(silk_status st, ProtobufCMessage *resp, const char *message,
     if (atomic_load(&calling) != 0)
         r->early = true;
     if (resp != NULL) {
-        snprintf(r->value, sizeof r->value, "%s", ((Msg *)resp)->value);
+        const char *v = ((Msg *)resp)->value;
+        snprintf(r->value, sizeof r->value, "%s", v);
+        r->value_len = strlen(v);
+        r->value_last = r->value_len > 0 ? v[r->value_len - 1] : '\0';
         protobuf_c_message_free_unpacked(resp, NULL);
     } else if (st == SILK_OK) {
         r->no_resp = true;
@@ -578,6 +596,11 @@ static bool raw_request(raw_server *rs, rconn *c, const silk__frame *f)
         return put_frame(c->fd, SILK__FRAME_RESPONSE, f->call_id, ok_header, sizeof ok_header,
                          truncated, sizeof truncated);
     }
+    if (strcmp(key, "status99") == 0) {
+        static const uint8_t status99[] = {0x08, 99, 0x12, 3, 'o', 'd', 'd'};
+        return put_frame(c->fd, SILK__FRAME_RESPONSE, f->call_id, status99, sizeof status99, NULL,
+                         0);
+    }
     if (strcmp(key, "garbage") == 0)
         return write_all(c->fd, garbage, sizeof garbage);
     if (strcmp(key, "unknownkind") == 0)
@@ -694,6 +717,7 @@ static raw_server *raw_start(const char *name)
     assert_int_equal(bind(rs->lfd, (struct sockaddr *)&un, sizeof un), 0);
     assert_int_equal(listen(rs->lfd, 16), 0);
     assert_int_equal(pthread_create(&rs->thread, NULL, raw_main, rs), 0);
+    live++;
     return rs;
 }
 
@@ -704,6 +728,7 @@ static void raw_stop(raw_server *rs)
     close(rs->lfd);
     unlink(rs->path);
     free(rs);
+    live--;
 }
 
 /* ============================== setups ============================== */
@@ -807,7 +832,7 @@ static void test_batch_tcp(void **state)
     batch(&fx);
     assert_int_equal(fx.lp.watch_starts, 1); /* one connection for every call */
     fixture_close(&fx);
-    silk_server_free(srv);
+    server_stop(srv);
 }
 
 static void test_batch_ipc(void **state)
@@ -822,7 +847,7 @@ static void test_batch_ipc(void **state)
     assert_int_equal(loop_posts(&fx.lp), 0);
     assert_int_equal(fx.lp.watch_starts, 1);
     fixture_close(&fx);
-    silk_server_free(srv);
+    server_stop(srv);
 }
 
 /* ============================== 2. by name, hashed ============================== */
@@ -903,8 +928,8 @@ static void test_by_name_hash(void **state)
     assert_int_equal(fx.lp.watch_starts, 2);
 
     fixture_close(&fx);
-    silk_server_free(a);
-    silk_server_free(b);
+    server_stop(a);
+    server_stop(b);
 }
 
 /* ============================== 3. deadlines ============================== */
@@ -933,7 +958,7 @@ static void test_deadline_real_server(void **state)
     assert_int_equal(fx.lp.watch_starts, 1);
     assert_int_equal(loop_posts(&fx.lp), 0);
     fixture_close(&fx);
-    silk_server_free(srv);
+    server_stop(srv);
 }
 
 static void test_deadline_silent_server(void **state)
@@ -1029,7 +1054,7 @@ static void test_server_stops_and_comes_back(void **state)
     result r;
     call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "before", &r);
     expect(&r, SILK_OK, "one:before");
-    silk_server_free(srv);
+    server_stop(srv);
     assert_true(run_until(&fx.lp, stopped_watching, &fx.lp)); /* the loop saw it close */
     assert_int_equal(call_maybe_refused(&fx.lp, fx.lc, "down", &r), SILK_UNAVAILABLE);
 
@@ -1048,7 +1073,7 @@ static void test_server_stops_and_comes_back(void **state)
     assert_int_equal(loop_posts(&fx.lp), posts); /* on a new connection of the loop's */
     assert_int_equal(fx.lp.watch_starts, 2);
     fixture_close(&fx);
-    silk_server_free(srv);
+    server_stop(srv);
 }
 
 /* ============================== 5. through the channel ============================== */
@@ -1077,7 +1102,7 @@ static void test_fallback_hostname(void **state)
     assert_int_equal(loop_posts(&fx.lp), 5); /* each through the channel, handed back */
     assert_int_equal(fx.lp.watch_starts, 0);
     fixture_close(&fx);
-    silk_server_free(srv);
+    server_stop(srv);
 }
 
 static atomic_int intercepted;
@@ -1114,7 +1139,7 @@ static void test_fallback_interceptor(void **state)
     assert_int_equal(loop_posts(&fx.lp), 3);
     assert_int_equal(fx.lp.watch_starts, 0);
     fixture_close(&fx);
-    silk_server_free(srv);
+    server_stop(srv);
 }
 
 static void test_fallback_when_the_loop_cannot_watch(void **state)
@@ -1137,7 +1162,7 @@ static void test_fallback_when_the_loop_cannot_watch(void **state)
     assert_int_equal(loop_posts(&fx.lp), 1);
     assert_int_equal(fx.lp.watch_starts, 1);
     fixture_close(&fx);
-    silk_server_free(srv);
+    server_stop(srv);
 }
 
 /* ============================== 6. malformed input ============================== */
@@ -1181,14 +1206,16 @@ static void test_undecodable_response(void **state)
     raw_server *rs = raw_start("undecodable");
     fixture fx;
     fixture_open(&fx, rs->address);
-    result r[3] = {0};
+    result r[4] = {0};
     assert_int_equal(start_call(fx.lc, NULL, ECHO, "badhdr", "1", &r[0]), SILK_OK);
     assert_int_equal(start_call(fx.lc, NULL, ECHO, "badpayload", "2", &r[1]), SILK_OK);
-    assert_int_equal(start_call(fx.lc, NULL, ECHO, "x", "3", &r[2]), SILK_OK);
-    wait_all(&fx.lp, r, 3);
+    assert_int_equal(start_call(fx.lc, NULL, ECHO, "status99", "3", &r[2]), SILK_OK);
+    assert_int_equal(start_call(fx.lc, NULL, ECHO, "x", "4", &r[3]), SILK_OK);
+    wait_all(&fx.lp, r, 4);
     expect(&r[0], SILK_INTERNAL, "cannot decode the response header");
     expect(&r[1], SILK_INTERNAL, "cannot decode the response");
-    expect(&r[2], SILK_OK, "raw:3");
+    expect(&r[2], SILK_UNKNOWN, "odd"); /* a status silk does not know */
+    expect(&r[3], SILK_OK, "raw:4");
     assert_int_equal(atomic_load(&rs->accepted), 1);
     assert_int_equal(fx.lp.watch_stops, 0);
     fixture_close(&fx);
@@ -1281,10 +1308,143 @@ static void test_free_with_calls_in_flight(void **state)
     assert_int_equal(loop_posts(&fx.lp), posts + 1);
     assert_true(run_until(&fx.lp, reached, &(at_least){&cancels_seen, 4}));
     loop_fini(&fx.lp);
-    silk_server_free(srv);
+    server_stop(srv);
+}
+
+/* ============================== large messages ============================== */
+
+/* Requests and answers larger than a read: many at once, written as the socket takes them
+ * and read in pieces; one over the limit is refused at once and the connection goes on. */
+static void test_large_messages(void **state)
+{
+    (void)state;
+    char address[200];
+    ipc_address(address, sizeof address, "large");
+    silk_server *srv = server_start(address, "srv", false);
+    fixture fx;
+    fixture_open(&fx, address);
+    enum { N = 6, SIZE = 1 << 20 };
+    char *value = malloc(SIZE + 1);
+    assert_non_null(value);
+    result r[N] = {0};
+    for (int i = 0; i < N; i++) {
+        memset(value, 'a' + i, SIZE);
+        value[SIZE] = '\0';
+        assert_int_equal(start_call(fx.lc, NULL, ECHO, "x", value, &r[i]), SILK_OK);
+    }
+    wait_all(&fx.lp, r, N);
+    for (int i = 0; i < N; i++) {
+        expect(&r[i], SILK_OK, NULL);
+        assert_int_equal(r[i].value_len, SIZE + 4); /* "srv:" and the value */
+        assert_int_equal(r[i].value_last, 'a' + i);
+    }
+    free(value);
+
+    size_t too_big = SILK__MAX_MESSAGE_DEFAULT + SILK__FRAME_HEADER_ROOM;
+    value = malloc(too_big + 1);
+    assert_non_null(value);
+    memset(value, 'z', too_big);
+    value[too_big] = '\0';
+    silk_ctx *ctx = silk_ctx_new();
+    result over = {0};
+    atomic_fetch_add(&calling, 1);
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.key = "x";
+    req.value = value;
+    assert_int_equal(silk_loop_call(fx.lc, ctx, &methods[ECHO], &req.base, never, &over),
+                     SILK_RESOURCE_EXHAUSTED);
+    atomic_fetch_sub(&calling, 1);
+    assert_non_null(strstr(silk_ctx_message(ctx), "exceeds the message limit"));
+    silk_ctx_free(ctx);
+    free(value);
+    result after;
+    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "after", &after);
+    expect(&after, SILK_OK, "srv:after");
+    run_for(&fx.lp, 20);
+    assert_int_equal(over.count, 0); /* its callback never runs */
+    assert_int_equal(fx.lp.watch_starts, 1);
+    assert_int_equal(loop_posts(&fx.lp), 0);
+    fixture_close(&fx);
+    server_stop(srv);
+}
+
+/* ============================== odds and ends ============================== */
+
+/* On a channel to an address nothing is sent elsewhere: an idempotent method is the loop's. */
+static void test_idempotent_to_an_address_is_direct(void **state)
+{
+    (void)state;
+    char address[200];
+    ipc_address(address, sizeof address, "idem");
+    silk_server *srv = server_start(address, "srv", false);
+    fixture fx;
+    fixture_open(&fx, address);
+    result r;
+    call_and_wait(&fx.lp, fx.lc, NULL, IDEM, "x", "idem", &r);
+    expect(&r, SILK_OK, "srv:idem");
+    assert_int_equal(loop_posts(&fx.lp), 0);
+    assert_int_equal(fx.lp.watch_starts, 1);
+    fixture_close(&fx);
+    server_stop(srv);
+}
+
+/* A dial that fails on the loop (nothing listens on the port) is cleaned up; the call goes
+ * through the channel and fails UNAVAILABLE. */
+static void test_dead_tcp_address(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t len = sizeof sa;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    char address[64];
+    snprintf(address, sizeof address, "tcp://127.0.0.1:%u", ntohs(sa.sin_port));
+    fixture fx;
+    fixture_open(&fx, address); /* bound, not listening: refused */
+    result r;
+    assert_int_equal(call_maybe_refused(&fx.lp, fx.lc, "dead", &r), SILK_UNAVAILABLE);
+    assert_true(run_until(&fx.lp, stopped_watching, &fx.lp));
+    fixture_close(&fx);
+    close(fd);
+}
+
+/* A ctx whose deadline passed, or the loop channel closing: refused at once. */
+static void test_spent_budget(void **state)
+{
+    (void)state;
+    char address[200];
+    ipc_address(address, sizeof address, "spent");
+    silk_server *srv = server_start(address, "srv", false);
+    fixture fx;
+    fixture_open(&fx, address);
+    silk_ctx *ctx = silk_ctx_new();
+    silk_ctx_set_timeout(ctx, 1);
+    usleep(3000);
+    result r = {0};
+    assert_int_equal(start_call(fx.lc, ctx, ECHO, "x", "late", &r), SILK_DEADLINE_EXCEEDED);
+    assert_string_equal(silk_ctx_message(ctx), "the deadline passed before the call started");
+    silk_ctx_free(ctx);
+    run_for(&fx.lp, 20);
+    assert_int_equal(r.count, 0);
+    fixture_close(&fx);
+    server_stop(srv);
 }
 
 /* ============================== the run ============================== */
+
+/* after_test stops the run when a test failed with servers or calls still running: they
+ * point into its stack, which is gone, so nothing of it can be cleaned up. */
+static int after_test(void **state)
+{
+    (void)state;
+    if (live != 0) {
+        fprintf(stderr, "a failed test left %d loops or servers running: stopping here\n", live);
+        fflush(NULL);
+        _exit(1);
+    }
+    return 0;
+}
 
 static void test_arguments(void **state)
 {
@@ -1325,23 +1485,27 @@ int main(void)
     setenv("SILK_REGISTRY", registry, 1);
     /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_arguments),
-        cmocka_unit_test(test_batch_tcp),
-        cmocka_unit_test(test_batch_ipc),
-        cmocka_unit_test(test_by_name_hash),
-        cmocka_unit_test(test_deadline_real_server),
-        cmocka_unit_test(test_deadline_silent_server),
-        cmocka_unit_test(test_server_closes_with_calls_in_flight),
-        cmocka_unit_test(test_server_stops_and_comes_back),
-        cmocka_unit_test(test_fallback_hostname),
-        cmocka_unit_test(test_fallback_interceptor),
-        cmocka_unit_test(test_fallback_when_the_loop_cannot_watch),
-        cmocka_unit_test(test_garbage_is_a_protocol_error),
-        cmocka_unit_test(test_unknown_kind_is_a_protocol_error),
-        cmocka_unit_test(test_too_big_response_is_skipped),
-        cmocka_unit_test(test_undecodable_response),
-        cmocka_unit_test(test_keepalive),
-        cmocka_unit_test(test_free_with_calls_in_flight),
+        cmocka_unit_test_teardown(test_arguments, after_test),
+        cmocka_unit_test_teardown(test_batch_tcp, after_test),
+        cmocka_unit_test_teardown(test_batch_ipc, after_test),
+        cmocka_unit_test_teardown(test_by_name_hash, after_test),
+        cmocka_unit_test_teardown(test_deadline_real_server, after_test),
+        cmocka_unit_test_teardown(test_deadline_silent_server, after_test),
+        cmocka_unit_test_teardown(test_server_closes_with_calls_in_flight, after_test),
+        cmocka_unit_test_teardown(test_server_stops_and_comes_back, after_test),
+        cmocka_unit_test_teardown(test_fallback_hostname, after_test),
+        cmocka_unit_test_teardown(test_fallback_interceptor, after_test),
+        cmocka_unit_test_teardown(test_fallback_when_the_loop_cannot_watch, after_test),
+        cmocka_unit_test_teardown(test_garbage_is_a_protocol_error, after_test),
+        cmocka_unit_test_teardown(test_unknown_kind_is_a_protocol_error, after_test),
+        cmocka_unit_test_teardown(test_too_big_response_is_skipped, after_test),
+        cmocka_unit_test_teardown(test_undecodable_response, after_test),
+        cmocka_unit_test_teardown(test_keepalive, after_test),
+        cmocka_unit_test_teardown(test_large_messages, after_test),
+        cmocka_unit_test_teardown(test_idempotent_to_an_address_is_direct, after_test),
+        cmocka_unit_test_teardown(test_dead_tcp_address, after_test),
+        cmocka_unit_test_teardown(test_spent_budget, after_test),
+        cmocka_unit_test_teardown(test_free_with_calls_in_flight, after_test),
     };
     /* clang-format on */
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
