@@ -1059,18 +1059,22 @@ static void test_server_stops_and_comes_back(void **state)
     assert_int_equal(call_maybe_refused(&fx.lp, fx.lc, "down", &r), SILK_UNAVAILABLE);
 
     srv = server_start(address, "two", false);
-    /* The channel may back off its dials for a while after the failed one. */
+    /* While the channel backs off its dials after the failed one, calls go through it (and
+     * may be refused at once); then they are the loop's again, on a new connection. */
     int64_t end = silk__now_us() + WAIT_MS * 1000;
-    silk_status st;
-    while ((st = call_maybe_refused(&fx.lp, fx.lc, "back", &r)) == SILK_UNAVAILABLE &&
-           silk__now_us() < end)
-        run_for(&fx.lp, 50);
-    expect(&r, SILK_OK, "two:back");
-    assert_true(run_until(&fx.lp, all_connected, &(watching){&fx.lp, 1}));
-    unsigned posts = loop_posts(&fx.lp);
-    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "direct", &r);
-    expect(&r, SILK_OK, "two:direct");
-    assert_int_equal(loop_posts(&fx.lp), posts); /* on a new connection of the loop's */
+    bool direct = false;
+    while (!direct && silk__now_us() < end) {
+        unsigned posts = loop_posts(&fx.lp);
+        silk_status st = call_maybe_refused(&fx.lp, fx.lc, "back", &r);
+        if (st == SILK_OK)
+            expect(&r, SILK_OK, "two:back");
+        else
+            assert_int_equal(st, SILK_UNAVAILABLE);
+        direct = st == SILK_OK && loop_posts(&fx.lp) == posts;
+        if (!direct)
+            run_for(&fx.lp, 50);
+    }
+    assert_true(direct);
     assert_int_equal(fx.lp.watch_starts, 2);
     fixture_close(&fx);
     server_stop(srv);
@@ -1433,19 +1437,6 @@ static void test_spent_budget(void **state)
 
 /* ============================== the run ============================== */
 
-/* after_test stops the run when a test failed with servers or calls still running: they
- * point into its stack, which is gone, so nothing of it can be cleaned up. */
-static int after_test(void **state)
-{
-    (void)state;
-    if (live != 0) {
-        fprintf(stderr, "a failed test left %d loops or servers running: stopping here\n", live);
-        fflush(NULL);
-        _exit(1);
-    }
-    return 0;
-}
-
 static void test_arguments(void **state)
 {
     (void)state;
@@ -1472,6 +1463,26 @@ static void test_arguments(void **state)
     loop_fini(&lp);
 }
 
+/* A test that fails leaves servers and calls running that point into its stack, which is gone:
+ * nothing of them can be cleaned up, so the tests after it are not run and the process ends
+ * without the final teardown (which would wait for them). */
+static bool abandoned;
+
+static int before_test(void **state)
+{
+    (void)state;
+    if (abandoned)
+        fprintf(stderr, "not run: a test before it failed with servers running\n");
+    return abandoned ? -1 : 0;
+}
+
+static int after_test(void **state)
+{
+    (void)state;
+    abandoned |= live != 0;
+    return 0;
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/silk-loop-test-XXXXXX");
@@ -1485,27 +1496,27 @@ int main(void)
     setenv("SILK_REGISTRY", registry, 1);
     /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_arguments, after_test),
-        cmocka_unit_test_teardown(test_batch_tcp, after_test),
-        cmocka_unit_test_teardown(test_batch_ipc, after_test),
-        cmocka_unit_test_teardown(test_by_name_hash, after_test),
-        cmocka_unit_test_teardown(test_deadline_real_server, after_test),
-        cmocka_unit_test_teardown(test_deadline_silent_server, after_test),
-        cmocka_unit_test_teardown(test_server_closes_with_calls_in_flight, after_test),
-        cmocka_unit_test_teardown(test_server_stops_and_comes_back, after_test),
-        cmocka_unit_test_teardown(test_fallback_hostname, after_test),
-        cmocka_unit_test_teardown(test_fallback_interceptor, after_test),
-        cmocka_unit_test_teardown(test_fallback_when_the_loop_cannot_watch, after_test),
-        cmocka_unit_test_teardown(test_garbage_is_a_protocol_error, after_test),
-        cmocka_unit_test_teardown(test_unknown_kind_is_a_protocol_error, after_test),
-        cmocka_unit_test_teardown(test_too_big_response_is_skipped, after_test),
-        cmocka_unit_test_teardown(test_undecodable_response, after_test),
-        cmocka_unit_test_teardown(test_keepalive, after_test),
-        cmocka_unit_test_teardown(test_large_messages, after_test),
-        cmocka_unit_test_teardown(test_idempotent_to_an_address_is_direct, after_test),
-        cmocka_unit_test_teardown(test_dead_tcp_address, after_test),
-        cmocka_unit_test_teardown(test_spent_budget, after_test),
-        cmocka_unit_test_teardown(test_free_with_calls_in_flight, after_test),
+        cmocka_unit_test_setup_teardown(test_arguments, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_batch_tcp, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_batch_ipc, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_by_name_hash, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_deadline_real_server, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_deadline_silent_server, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_server_closes_with_calls_in_flight, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_server_stops_and_comes_back, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_fallback_hostname, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_fallback_interceptor, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_fallback_when_the_loop_cannot_watch, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_garbage_is_a_protocol_error, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_unknown_kind_is_a_protocol_error, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_too_big_response_is_skipped, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_undecodable_response, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_keepalive, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_large_messages, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_idempotent_to_an_address_is_direct, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_dead_tcp_address, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_spent_budget, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_free_with_calls_in_flight, before_test, after_test),
     };
     /* clang-format on */
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
@@ -1513,6 +1524,10 @@ int main(void)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         failed++;
+    if (abandoned) {
+        fflush(NULL);
+        _exit(1);
+    }
     silk__reap_fini();
     nng_fini();
     return failed != 0;
