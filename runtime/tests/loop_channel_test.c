@@ -36,7 +36,7 @@
 #include "reap.h"
 
 /* How long any wait may take before the test fails. */
-#define WAIT_MS 5000
+#define WAIT_MS 10000
 
 typedef Silk__Rpc__Metadata Msg; /* key + value: the test's request and response */
 
@@ -947,7 +947,7 @@ static void test_deadline_real_server(void **state)
     silk_ctx *ctx = silk_ctx_new();
     silk_ctx_set_timeout(ctx, 200);
     result r;
-    call_and_wait(&fx.lp, fx.lc, ctx, ECHO, "wait", "4000", &r);
+    call_and_wait(&fx.lp, fx.lc, ctx, ECHO, "wait", "8000", &r);
     silk_ctx_free(ctx);
     expect(&r, SILK_DEADLINE_EXCEEDED, "the deadline passed");
     /* The cancel frame reached the handler, on a connection that stays. */
@@ -1239,7 +1239,7 @@ static void test_keepalive(void **state)
 
     /* Silence: a ping, then the connection is given up. */
     silk_ctx *ctx = silk_ctx_new();
-    silk_ctx_set_timeout(ctx, 4000);
+    silk_ctx_set_timeout(ctx, 60000); /* no deadline before the test ends */
     result r;
     call_and_wait(&fx.lp, fx.lc, ctx, ECHO, "hang", "1", &r);
     expect(&r, SILK_UNAVAILABLE, "no answer to a keepalive ping");
@@ -1286,11 +1286,14 @@ static void test_free_with_calls_in_flight(void **state)
     /* One call through the channel (idempotent), three on the loop's connection. */
     result r[4] = {0};
     unsigned posts = loop_posts(&fx.lp);
-    assert_int_equal(start_call(fx.lc, NULL, IDEM, "wait", "4000", &r[0]), SILK_OK);
+    silk_ctx *ctx = silk_ctx_new(); /* a deadline far beyond the test */
+    silk_ctx_set_timeout(ctx, 60000);
+    assert_int_equal(start_call(fx.lc, ctx, IDEM, "wait", "20000", &r[0]), SILK_OK);
     for (int i = 1; i < 4; i++) {
         r[i].recall_lc = fx.lc;
-        assert_int_equal(start_call(fx.lc, NULL, ECHO, "wait", "4000", &r[i]), SILK_OK);
+        assert_int_equal(start_call(fx.lc, ctx, ECHO, "wait", "20000", &r[i]), SILK_OK);
     }
+    silk_ctx_free(ctx);
     assert_true(run_until(&fx.lp, reached, &(at_least){&waits_started, 4}));
     for (int i = 0; i < 4; i++)
         assert_int_equal(r[i].count, 0);
