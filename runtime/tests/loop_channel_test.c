@@ -42,7 +42,7 @@ typedef Silk__Rpc__Metadata Msg; /* key + value: the test's request and response
 
 static char tmpdir[128];
 /* Loops, servers and raw servers not yet stopped: a failed test leaves some behind. */
-static int live;
+static atomic_int live;
 
 /* ============================== the service ============================== */
 
@@ -73,7 +73,10 @@ static silk_status echo(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
     return SILK_OK;
 }
 
-enum { ECHO, IDEM };
+static silk_status relay(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                         const void *h, void *user);
+
+enum { ECHO, IDEM, RELAY };
 
 static const silk_method_desc methods[] = {
     [ECHO] = {.name = "Echo",
@@ -87,6 +90,11 @@ static const silk_method_desc methods[] = {
               .output = &silk__rpc__metadata__descriptor,
               .idempotent = true,
               .invoke = echo},
+    [RELAY] = {.name = "Relay",
+               .path = "/looptest.Echo/Relay",
+               .input = &silk__rpc__metadata__descriptor,
+               .output = &silk__rpc__metadata__descriptor,
+               .invoke = relay},
 };
 
 static const silk_service_desc echo_desc = {
@@ -141,19 +149,20 @@ typedef struct test_loop {
     pthread_mutex_t mu;
     silk_loop_task *head, *tail; /* under mu */
     unsigned posts;              /* under mu */
-    silk_loop_channel *lc;       /* ticked every tick_ms */
+    silk_loop_ops ops;
+    silk_loop_channel *lc; /* ticked every tick_ms */
     int tick_ms;
     int64_t last_tick_us;
 } test_loop;
 
-static pthread_t loop_thread;
-static atomic_int calling; /* silk_loop_call is running */
+static _Thread_local bool is_loop_thread; /* the thread runs a test_loop */
+static _Thread_local int calling;         /* silk_loop_call is running on the thread */
 
 static int loop_io(void *loop, void **state, int fd, int events, void *token)
 {
     test_loop *lp = loop;
     watch *w = *state;
-    if (!pthread_equal(pthread_self(), loop_thread) || (w != NULL && w->fd != fd))
+    if (!is_loop_thread || (w != NULL && w->fd != fd))
         lp->io_misuse++;
     if (events == 0) {
         if (w != NULL) {
@@ -201,9 +210,8 @@ static void loop_post(void *loop, silk_loop_task *task)
 
 static const silk_loop_ops *loop_ops(test_loop *lp)
 {
-    static silk_loop_ops ops;
-    ops = (silk_loop_ops){.loop = lp, .io = loop_io, .post = loop_post};
-    return &ops;
+    lp->ops = (silk_loop_ops){.loop = lp, .io = loop_io, .post = loop_post};
+    return &lp->ops;
 }
 
 static void loop_init(test_loop *lp)
@@ -212,8 +220,19 @@ static void loop_init(test_loop *lp)
     lp->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     assert_true(lp->wake_fd >= 0);
     pthread_mutex_init(&lp->mu, NULL);
-    loop_thread = pthread_self();
+    is_loop_thread = true;
     live++;
+}
+
+/* loop_close frees what the loop holds; false when it was left with tasks or watches. */
+static bool loop_close(test_loop *lp)
+{
+    bool clean = lp->head == NULL && lp->watch_starts == lp->watch_stops && lp->io_misuse == 0;
+    close(lp->wake_fd);
+    pthread_mutex_destroy(&lp->mu);
+    is_loop_thread = false;
+    live--;
+    return clean;
 }
 
 static void loop_fini(test_loop *lp)
@@ -221,9 +240,7 @@ static void loop_fini(test_loop *lp)
     assert_null(lp->head);
     assert_int_equal(lp->watch_starts, lp->watch_stops); /* every watch was stopped */
     assert_int_equal(lp->io_misuse, 0);
-    close(lp->wake_fd);
-    pthread_mutex_destroy(&lp->mu);
-    live--;
+    assert_true(loop_close(lp));
 }
 
 static unsigned loop_posts(test_loop *lp)
@@ -370,9 +387,9 @@ static silk_status start_call(silk_loop_channel *lc, silk_ctx *ctx, int method, 
     Msg req = SILK__RPC__METADATA__INIT;
     req.key = (char *)key;
     req.value = (char *)value;
-    atomic_fetch_add(&calling, 1);
+    calling++;
     silk_status st = silk_loop_call(lc, ctx, &methods[method], &req.base, on_done, r);
-    atomic_fetch_sub(&calling, 1);
+    calling--;
     return st;
 }
 
@@ -391,9 +408,9 @@ static void on_done(silk_status st, ProtobufCMessage *resp, const char *message,
     r->st = st;
     snprintf(r->message, sizeof r->message, "%s", message != NULL ? message : "(null)");
     r->value[0] = '\0';
-    if (!pthread_equal(pthread_self(), loop_thread))
+    if (!is_loop_thread)
         r->wrong_thread = true;
-    if (atomic_load(&calling) != 0)
+    if (calling != 0)
         r->early = true;
     if (resp != NULL) {
         const char *v = ((Msg *)resp)->value;
@@ -1318,6 +1335,59 @@ static void test_free_with_calls_in_flight(void **state)
     server_stop(srv);
 }
 
+/* ============================== a handler's loop ============================== */
+
+static silk_channel *relay_ch; /* Relay's way back to its own server */
+
+/* Relay calls Echo of value with its handler's ctx on relay_ch, through a loop channel on a
+ * loop of its own, and answers with what that call and the loop saw. A handler's ctx makes
+ * the loop channel hand the call to the channel (it is cancelled with the handler's call). */
+static silk_status relay(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                         const void *h, void *user)
+{
+    (void)h;
+    (void)user;
+    test_loop lp;
+    loop_init(&lp);
+    silk_loop_channel *lc = NULL;
+    result r = {0};
+    silk_status st = silk_loop_channel_new(&lc, relay_ch, loop_ops(&lp));
+    if (st == SILK_OK)
+        st = start_call(lc, ctx, ECHO, "x", ((const Msg *)req)->value, &r);
+    if (st == SILK_OK)
+        run_until(&lp, all_done, &(results){&r, 1});
+    silk_loop_channel_free(lc);
+    unsigned posts = loop_posts(&lp), watches = lp.watch_starts;
+    bool clean = loop_close(&lp);
+    if (st != SILK_OK)
+        return silk_ctx_fail(ctx, st, "the relay's call failed: %s", silk_ctx_message(ctx));
+    Msg *out = (Msg *)resp;
+    out->key = "relay";
+    out->value = silk_ctx_printf(
+        ctx, "%s %s posts=%u watches=%u count=%d thread=%d early=%d clean=%d", r.value,
+        silk_status_str(r.st), posts, watches, r.count, !r.wrong_thread, r.early, clean);
+    return SILK_OK;
+}
+
+static void test_fallback_handler_ctx(void **state)
+{
+    (void)state;
+    char address[200];
+    ipc_address(address, sizeof address, "relay");
+    silk_server *srv = server_start(address, "srv", false);
+    assert_int_equal(silk_channel_open(&relay_ch, address), SILK_OK);
+    fixture fx;
+    fixture_open(&fx, address);
+    result r;
+    call_and_wait(&fx.lp, fx.lc, NULL, RELAY, "x", "nested", &r);
+    expect(&r, SILK_OK, "srv:nested OK posts=1 watches=0 count=1 thread=1 early=0 clean=1");
+    assert_int_equal(loop_posts(&fx.lp), 0); /* the outer call was the loop's own */
+    fixture_close(&fx);
+    silk_channel_close(relay_ch);
+    relay_ch = NULL;
+    server_stop(srv);
+}
+
 /* ============================== large messages ============================== */
 
 /* Requests and answers larger than a read: many at once, written as the socket takes them
@@ -1354,13 +1424,13 @@ static void test_large_messages(void **state)
     value[too_big] = '\0';
     silk_ctx *ctx = silk_ctx_new();
     result over = {0};
-    atomic_fetch_add(&calling, 1);
+    calling++;
     Msg req = SILK__RPC__METADATA__INIT;
     req.key = "x";
     req.value = value;
     assert_int_equal(silk_loop_call(fx.lc, ctx, &methods[ECHO], &req.base, never, &over),
                      SILK_RESOURCE_EXHAUSTED);
-    atomic_fetch_sub(&calling, 1);
+    calling--;
     assert_non_null(strstr(silk_ctx_message(ctx), "exceeds the message limit"));
     silk_ctx_free(ctx);
     free(value);
@@ -1510,6 +1580,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fallback_hostname, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_fallback_interceptor, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_fallback_when_the_loop_cannot_watch, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_fallback_handler_ctx, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_garbage_is_a_protocol_error, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_unknown_kind_is_a_protocol_error, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_too_big_response_is_skipped, before_test, after_test),
