@@ -47,12 +47,12 @@ typedef struct lconn {
     silk_loop_channel *lc;
     char *address;
     int fd;
-    void *io_state;   /* the loop's watcher */
-    int events;       /* what the loop watches fd for */
-    bool connected;   /* connect() has completed */
-    bool failing;     /* failures were reported: the next answer is reported too */
-    unsigned holds;   /* frames or a tick are being handled: a close waits for them */
-    bool doomed;      /* to be closed once the holds are gone */
+    void *io_state; /* the loop's watcher */
+    int events;     /* what the loop watches fd for */
+    bool connected; /* connect() has completed */
+    bool failing;   /* failures were reported: the next answer is reported too */
+    unsigned holds; /* frames or a tick are being handled: a close waits for them */
+    bool doomed;    /* to be closed once the holds are gone */
     silk_status doom_st;
     char doom_why[96];
     uint8_t *out; /* requests not yet written: out[out_off..out_len) */
@@ -109,8 +109,8 @@ static void handback_cb(silk_status st, ProtobufCMessage *resp, const char *mess
 }
 
 static silk_status call_through_channel(silk_loop_channel *lc, silk_ctx *ctx,
-                                        const silk_method_desc *method,
-                                        const ProtobufCMessage *req, silk_call_cb cb, void *arg)
+                                        const silk_method_desc *method, const ProtobufCMessage *req,
+                                        silk_call_cb cb, void *arg)
 {
     handback *h = calloc(1, sizeof *h);
     if (h == NULL) {
@@ -263,8 +263,8 @@ static void conn_close(lconn *k, silk_status st, const char *why)
     if (st == SILK_UNAVAILABLE && k->connected)
         silk__channel_report(lc->ch, k->address, SILK__OUTCOME_LOST);
     if (st != SILK_CANCELLED)
-        silk_log(SILK_LOG_DEBUG, LOG, "loop connection closed address=%s reason=\"%s\"",
-                 k->address, why);
+        silk_log(SILK_LOG_DEBUG, LOG, "loop connection closed address=%s reason=\"%s\"", k->address,
+                 why);
     char reason[sizeof k->doom_why];
     snprintf(reason, sizeof reason, "%s", why); /* why may be k's own */
     lcall *calls = table_take(k, INT64_MAX);
@@ -599,7 +599,8 @@ static void keepalive(lconn *k, int64_t now)
         return;
     if (k->ping_out && now - k->ping_at >= every)
         conn_close(k, SILK_UNAVAILABLE, "no answer to a keepalive ping");
-    else if (!k->ping_out && now - k->last_rx_us >= every && queue(k, SILK__FRAME_PING, 0, NULL, NULL)) {
+    else if (!k->ping_out && now - k->last_rx_us >= every &&
+             queue(k, SILK__FRAME_PING, 0, NULL, NULL)) {
         k->ping_out = true;
         k->ping_at = now;
     }
@@ -640,7 +641,8 @@ static silk_status send_request(lconn *k, silk_ctx *ctx, const silk_method_desc 
 {
     silk__reqhdr rh;
     lcall *c = malloc(sizeof *c);
-    if (c == NULL || silk__reqhdr_init(&rh, ctx, method, req, budget, k->lc->ch->token) != SILK_OK) {
+    if (c == NULL ||
+        silk__reqhdr_init(&rh, ctx, method, req, budget, k->lc->ch->token) != SILK_OK) {
         free(c);
         silk__ctx_set_message(ctx, "out of memory");
         return SILK_RESOURCE_EXHAUSTED;
