@@ -500,6 +500,8 @@ typedef struct raw_server {
     atomic_bool pong;        /* answer pings */
     atomic_bool send_ping;   /* send one ping (id 77) */
     atomic_bool answer_hung; /* answer the "hang" calls now */
+    atomic_bool go;          /* answer the "answerclose" call, then close */
+    atomic_int closed;       /* connections it closed */
     atomic_int accepted;
     atomic_int requests, cancels, pings, pongs;
     atomic_ullong last_request_id, last_cancel_id, last_ping_id, last_pong_id;
@@ -513,6 +515,7 @@ typedef struct rconn {
     size_t len;
     uint64_t hung[64];
     size_t nhung;
+    uint64_t closing_id; /* an "answerclose" call, 0: none */
 } rconn;
 
 static bool write_all(int fd, const void *p, size_t n)
@@ -603,6 +606,10 @@ static bool raw_request(raw_server *rs, rconn *c, const silk__frame *f)
     }
     if (strcmp(key, "close") == 0)
         return false;
+    if (strcmp(key, "answerclose") == 0) {
+        c->closing_id = f->call_id;
+        return true;
+    }
     if (strcmp(key, "big") == 0)
         return put_too_big(rs, c->fd, f->call_id);
     if (strcmp(key, "badhdr") == 0)
@@ -666,6 +673,10 @@ static bool raw_idle(raw_server *rs, rconn *c)
                 return false;
         c->nhung = 0;
     }
+    if (c->closing_id != 0 && atomic_load(&rs->go)) {
+        put_response(c->fd, c->closing_id, "raw:answered");
+        return false;
+    }
     return true;
 }
 
@@ -714,6 +725,7 @@ static void *raw_main(void *arg)
         atomic_fetch_add(&rs->accepted, 1);
         raw_serve(rs, fd);
         close(fd);
+        atomic_fetch_add(&rs->closed, 1);
     }
     return NULL;
 }
@@ -1052,6 +1064,32 @@ static silk_status call_maybe_refused(test_loop *lp, silk_loop_channel *lc, cons
     wait_all(lp, r, 1);
     expect(r, r->st, NULL);
     return r->st;
+}
+
+/* A server answers a call and closes the connection (a graceful stop does) while the loop has
+ * a request to write: the answer that arrived still completes its call. */
+static void test_answer_then_close_while_writing(void **state)
+{
+    (void)state;
+    raw_server *rs = raw_start("answerclose");
+    fixture fx;
+    fixture_open(&fx, rs->address);
+    result a = {0}, b = {0};
+    assert_int_equal(start_call(fx.lc, NULL, ECHO, "answerclose", "a", &a), SILK_OK);
+    assert_true(run_until(&fx.lp, reached, &(at_least){&rs->requests, 1}));
+    atomic_store(&rs->go, true);
+    /* The answer and the close come in while the loop does not turn. */
+    int64_t end = silk__now_us() + WAIT_MS * 1000;
+    while (atomic_load(&rs->closed) == 0 && silk__now_us() < end)
+        usleep(1000);
+    assert_int_equal(atomic_load(&rs->closed), 1);
+    assert_int_equal(start_call(fx.lc, NULL, ECHO, "x", "b", &b), SILK_OK);
+    wait_all(&fx.lp, &a, 1);
+    wait_all(&fx.lp, &b, 1);
+    expect(&a, SILK_OK, "raw:answered");
+    expect(&b, SILK_UNAVAILABLE, "connection lost");
+    fixture_close(&fx);
+    raw_stop(rs);
 }
 
 static bool stopped_watching(void *arg)
@@ -1576,6 +1614,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deadline_real_server, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_deadline_silent_server, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_server_closes_with_calls_in_flight, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_answer_then_close_while_writing, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_server_stops_and_comes_back, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_fallback_hostname, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_fallback_interceptor, before_test, after_test),
