@@ -419,6 +419,8 @@ static bool on_connected(lconn *k)
     return true;
 }
 
+static bool on_readable(lconn *k);
+
 static void on_writable(lconn *k)
 {
     if (!k->connected && !on_connected(k))
@@ -432,6 +434,10 @@ static void on_writable(lconn *k)
         if (n < 0) {
             char why[96];
             snprintf(why, sizeof why, "connection lost: %s", strerror(errno));
+            /* Answers that came in before the loss (a server that answered, then closed)
+             * still complete their calls. */
+            while (!k->doomed && on_readable(k))
+                continue;
             conn_close(k, SILK_UNAVAILABLE, why);
             return;
         }
@@ -540,29 +546,32 @@ static bool consume(lconn *k)
     return true;
 }
 
-static void on_readable(lconn *k)
+/* on_readable reads once and handles the frames read; true when it read bytes (there may be
+ * more). */
+static bool on_readable(lconn *k)
 {
     if (k->in_cap - k->in_len < READ_CHUNK) {
         uint8_t *in = realloc(k->in, k->in_len + READ_CHUNK);
         if (in == NULL) {
             conn_close(k, SILK_RESOURCE_EXHAUSTED, "out of memory for a read");
-            return;
+            return false;
         }
         k->in = in;
         k->in_cap = k->in_len + READ_CHUNK;
     }
     ssize_t n = recv(k->fd, k->in + k->in_len, k->in_cap - k->in_len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
+        return false;
     if (n <= 0) {
         char why[96];
         snprintf(why, sizeof why, "connection lost: %s",
                  n == 0 ? "closed by the server" : strerror(errno));
         conn_close(k, SILK_UNAVAILABLE, why);
-        return;
+        return false;
     }
     k->in_len += (size_t)n;
     consume(k);
+    return true;
 }
 
 void silk_loop_io_ready(void *token, int ready)
