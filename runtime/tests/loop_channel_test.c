@@ -497,11 +497,13 @@ typedef struct raw_server {
     int lfd;
     pthread_t thread;
     atomic_bool stop;
-    atomic_bool pong;        /* answer pings */
-    atomic_bool send_ping;   /* send one ping (id 77) */
-    atomic_bool answer_hung; /* answer the "hang" calls now */
-    atomic_bool go;          /* answer the "answerclose" call, then close */
-    atomic_int closed;       /* connections it closed */
+    atomic_bool pong;           /* answer pings */
+    atomic_bool send_ping;      /* send one ping (id 77) */
+    atomic_bool answer_hung;    /* answer the "hang" calls now */
+    atomic_bool go;             /* answer the "answerclose" call, then close */
+    atomic_int closed;          /* connections it closed */
+    pthread_t conn_threads[16]; /* one per connection, the main thread's */
+    int nconns;
     atomic_int accepted;
     atomic_int requests, cancels, pings, pongs;
     atomic_ullong last_request_id, last_cancel_id, last_ping_id, last_pong_id;
@@ -710,6 +712,23 @@ static void raw_serve(raw_server *rs, int fd)
     free(c);
 }
 
+/* raw_conn is a connection's thread: each is served on its own, so that a channel's
+ * connection and a loop channel's can be open at once. */
+typedef struct raw_conn_arg {
+    raw_server *rs;
+    int fd;
+} raw_conn_arg;
+
+static void *raw_conn_main(void *arg)
+{
+    raw_conn_arg a = *(raw_conn_arg *)arg;
+    free(arg);
+    raw_serve(a.rs, a.fd);
+    close(a.fd);
+    atomic_fetch_add(&a.rs->closed, 1);
+    return NULL;
+}
+
 static void *raw_main(void *arg)
 {
     raw_server *rs = arg;
@@ -722,11 +741,23 @@ static void *raw_main(void *arg)
             continue;
         struct timeval tv = {.tv_sec = 5};
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        raw_conn_arg *a = malloc(sizeof *a);
+        if (rs->nconns == sizeof rs->conn_threads / sizeof rs->conn_threads[0] || a == NULL) {
+            free(a);
+            close(fd); /* more than a test makes */
+            continue;
+        }
+        *a = (raw_conn_arg){rs, fd};
         atomic_fetch_add(&rs->accepted, 1);
-        raw_serve(rs, fd);
-        close(fd);
-        atomic_fetch_add(&rs->closed, 1);
+        if (pthread_create(&rs->conn_threads[rs->nconns], NULL, raw_conn_main, a) != 0) {
+            free(a);
+            close(fd);
+            continue;
+        }
+        rs->nconns++;
     }
+    for (int i = 0; i < rs->nconns; i++)
+        pthread_join(rs->conn_threads[i], NULL);
     return NULL;
 }
 
@@ -1373,6 +1404,53 @@ static void test_free_with_calls_in_flight(void **state)
     server_stop(srv);
 }
 
+/* ============================== the breaker ============================== */
+
+/* An instance's breaker opens after failures in a row: an answer in between, on a connection
+ * made after the failures, starts the count again. The instance is a raw server registered
+ * by hand; each "close" loses the connection (a failure). */
+static void test_breaker_counts_failures_in_a_row(void **state)
+{
+    (void)state;
+    raw_server *rs = raw_start("breaker");
+    silk_registry *reg;
+    assert_int_equal(silk_registry_open(&reg, NULL), SILK_OK);
+    silk_instance inst = {.service = "looptest.Raw",
+                          .id = "only",
+                          .address = rs->address,
+                          .weight = 1,
+                          .version = "",
+                          .started_ms = silk__wall_ms()};
+    assert_int_equal(silk_registry_register(reg, &inst), SILK_OK);
+    fixture fx;
+    fixture_open(&fx, "looptest.Raw");
+    assert_int_equal(silk_channel_set_breaker(fx.ch, 2, 60000), SILK_OK);
+    /* The channel's own calls count so: lost, answered, lost, answered. */
+    for (int round = 0; round < 4; round++) {
+        Msg req = SILK__RPC__METADATA__INIT;
+        req.key = round % 2 == 0 ? "close" : "x";
+        req.value = "sync";
+        ProtobufCMessage *resp = NULL;
+        assert_int_equal(silk_call(fx.ch, NULL, &methods[ECHO], &req.base, &resp),
+                         round % 2 == 0 ? SILK_UNAVAILABLE : SILK_OK);
+        if (resp != NULL)
+            protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    result r;
+    for (int round = 0; round < 3; round++) {
+        call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "close", "lost", &r);
+        expect(&r, SILK_UNAVAILABLE, "connection lost");
+        /* One failure since the last answer: the instance is still called. */
+        assert_int_equal(call_maybe_refused(&fx.lp, fx.lc, "answered", &r), SILK_OK);
+        expect(&r, SILK_OK, "raw:answered");
+    }
+    assert_int_equal(loop_posts(&fx.lp), 0);
+    fixture_close(&fx);
+    assert_int_equal(silk_registry_deregister(reg, inst.service, inst.id), SILK_OK);
+    silk_registry_close(reg);
+    raw_stop(rs);
+}
+
 /* ============================== a handler's loop ============================== */
 
 static silk_channel *relay_ch; /* Relay's way back to its own server */
@@ -1620,6 +1698,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fallback_interceptor, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_fallback_when_the_loop_cannot_watch, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_fallback_handler_ctx, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_breaker_counts_failures_in_a_row, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_garbage_is_a_protocol_error, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_unknown_kind_is_a_protocol_error, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_too_big_response_is_skipped, before_test, after_test),
