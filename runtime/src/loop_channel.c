@@ -338,6 +338,9 @@ static lconn *conn_open(silk_loop_channel *lc, const char *address)
     k->lc = lc;
     k->fd = fd;
     k->connected = rc == 0;
+    /* Failures may have been recorded before it (a lost connection, the channel's calls):
+     * its first answer is reported, so that it ends a run of failures as the channel's do. */
+    k->failing = lc->ch->by_name;
     k->last_rx_us = silk__now_us();
     k->next = lc->conns;
     lc->conns = k;
