@@ -608,6 +608,11 @@ static bool raw_request(raw_server *rs, rconn *c, const silk__frame *f)
     }
     if (strcmp(key, "close") == 0)
         return false;
+    if (strcmp(key, "stall") == 0) { /* stops reading until go, then closes */
+        while (!atomic_load(&rs->stop) && !atomic_load(&rs->go))
+            usleep(1000);
+        return false;
+    }
     if (strcmp(key, "answerclose") == 0) {
         c->closing_id = f->call_id;
         return true;
@@ -1563,6 +1568,106 @@ static void test_large_messages(void **state)
 
 /* ============================== odds and ends ============================== */
 
+/* A service that stops reading: requests pile up to the connection's limit, past it new calls
+ * are refused at once; when the service closes, the calls queued fail and the next call gets
+ * a new connection. */
+static void test_send_buffer_limit(void **state)
+{
+    (void)state;
+    raw_server *rs = raw_start("stall");
+    fixture fx;
+    fixture_open(&fx, rs->address);
+    result stalled = {0};
+    assert_int_equal(start_call(fx.lc, NULL, ECHO, "stall", "0", &stalled), SILK_OK);
+    assert_true(run_until(&fx.lp, reached, &(at_least){&rs->requests, 1}));
+    enum { MAX_CALLS = 64, SIZE = 1 << 20 };
+    char *value = malloc(SIZE + 1);
+    assert_non_null(value);
+    memset(value, 'q', SIZE);
+    value[SIZE] = '\0';
+    result *r = calloc(MAX_CALLS, sizeof *r);
+    assert_non_null(r);
+    silk_status st = SILK_OK;
+    int n = 0;
+    silk_ctx *ctx = silk_ctx_new();
+    while (n < MAX_CALLS && (st = start_call(fx.lc, ctx, ECHO, "x", value, &r[n])) == SILK_OK) {
+        n++;
+        run_for(&fx.lp, 2); /* the loop writes what the socket takes */
+    }
+    free(value);
+    assert_int_equal(st, SILK_RESOURCE_EXHAUSTED);
+    assert_non_null(strstr(silk_ctx_message(ctx), "send buffer is full"));
+    silk_ctx_free(ctx);
+    assert_true(n >= 15); /* 16 MiB held, less what the socket took */
+    atomic_store(&rs->go, true);
+    wait_all(&fx.lp, r, (size_t)n);
+    wait_all(&fx.lp, &stalled, 1);
+    for (int i = 0; i < n; i++)
+        expect(&r[i], SILK_UNAVAILABLE, "connection lost");
+    expect(&stalled, SILK_UNAVAILABLE, "connection lost");
+    assert_int_equal(r[n].count, 0); /* the refused call is never completed */
+    free(r);
+    atomic_store(&rs->go, false);
+    result again;
+    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "again", &again);
+    expect(&again, SILK_OK, "raw:again");
+    assert_int_equal(atomic_load(&rs->accepted), 2);
+    fixture_close(&fx);
+    raw_stop(rs);
+}
+
+/* A numeric IPv6 address is the loop's too (skipped where ::1 cannot be bound). */
+static void test_ipv6_address(void **state)
+{
+    (void)state;
+    silk_server_opts opts = {.listen = "tcp://[::1]:0", .workers = 2, .no_register = 1};
+    silk_server *srv = silk_server_new(&opts);
+    assert_non_null(srv);
+    assert_int_equal(silk_server_add_service(srv, &echo_desc, &(handlers){0}, "six"), SILK_OK);
+    if (silk_server_start(srv) != SILK_OK) {
+        silk_server_free(srv);
+        skip();
+    }
+    live++;
+    fixture fx;
+    fixture_open(&fx, silk_server_address(srv));
+    assert_non_null(strstr(silk_server_address(srv), "[::1]"));
+    result r;
+    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "v6", &r);
+    expect(&r, SILK_OK, "six:v6");
+    assert_int_equal(fx.lp.watch_starts, 1); /* the loop dialled it */
+    assert_true(run_until(&fx.lp, all_connected, &(watching){&fx.lp, 1}));
+    unsigned posts = loop_posts(&fx.lp);
+    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "v6b", &r);
+    expect(&r, SILK_OK, "six:v6b");
+    assert_int_equal(loop_posts(&fx.lp), posts);
+    fixture_close(&fx);
+    server_stop(srv);
+}
+
+/* The cluster token travels with the loop's calls. */
+static void test_token(void **state)
+{
+    (void)state;
+    char address[200];
+    ipc_address(address, sizeof address, "token");
+    setenv("SILK_TOKEN", "s3cret", 1);
+    silk_server *srv = server_start(address, "srv", false);
+    fixture fx;
+    fixture_open(&fx, address);
+    unsetenv("SILK_TOKEN");
+    result r;
+    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "in", &r);
+    expect(&r, SILK_OK, "srv:in");
+    fixture_close(&fx);
+    fixture_open(&fx, address); /* no token */
+    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "out", &r);
+    expect(&r, SILK_UNAUTHENTICATED, NULL);
+    assert_int_equal(loop_posts(&fx.lp), 0);
+    fixture_close(&fx);
+    server_stop(srv);
+}
+
 /* On a channel to an address nothing is sent elsewhere: an idempotent method is the loop's. */
 static void test_idempotent_to_an_address_is_direct(void **state)
 {
@@ -1708,6 +1813,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotent_to_an_address_is_direct, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_dead_tcp_address, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_spent_budget, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_send_buffer_limit, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_ipv6_address, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_token, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_free_with_calls_in_flight, before_test, after_test),
     };
     /* clang-format on */
