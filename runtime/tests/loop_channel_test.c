@@ -1256,6 +1256,18 @@ static void test_fallback_when_the_loop_cannot_watch(void **state)
     expect(&r, SILK_OK, "srv:watched");
     assert_int_equal(loop_posts(&fx.lp), 1);
     assert_int_equal(fx.lp.watch_starts, 1);
+
+    /* The loop cannot watch the connection for writing a request: the connection is given
+     * up on the next tick and its call fails; the next call gets a new one. */
+    fx.lp.io_fails = true;
+    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "stuck", &r);
+    expect(&r, SILK_UNAVAILABLE, "the loop cannot watch the connection");
+    assert_int_equal(fx.lp.watch_stops, 1);
+    fx.lp.io_fails = false;
+    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "again", &r);
+    expect(&r, SILK_OK, "srv:again");
+    assert_int_equal(fx.lp.watch_starts, 2);
+    assert_int_equal(loop_posts(&fx.lp), 1);
     fixture_close(&fx);
     server_stop(srv);
 }
