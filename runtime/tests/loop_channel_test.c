@@ -632,6 +632,10 @@ static bool raw_request(raw_server *rs, rconn *c, const silk__frame *f)
         return put_frame(c->fd, SILK__FRAME_RESPONSE, f->call_id, status99, sizeof status99, NULL,
                          0);
     }
+    if (strcmp(key, "text") == 0) { /* what an HTTP server says to a silk request */
+        static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+        return write_all(c->fd, http, sizeof http - 1);
+    }
     if (strcmp(key, "garbage") == 0)
         return write_all(c->fd, garbage, sizeof garbage);
     if (strcmp(key, "unknownkind") == 0)
@@ -1286,6 +1290,14 @@ static void test_unknown_kind_is_a_protocol_error(void **state)
     three_in_flight("unknownkind", "unknownkind", SILK_UNAVAILABLE, "protocol error");
 }
 
+/* Text is no frame either, though its first bytes read as a length past the limit (so a
+ * frame to skip, were its kind one of silk's): the calls fail at once, not at their deadline. */
+static void test_text_is_a_protocol_error(void **state)
+{
+    (void)state;
+    three_in_flight("text", "text", SILK_UNAVAILABLE, "protocol error");
+}
+
 static void test_too_big_response_is_skipped(void **state)
 {
     (void)state;
@@ -1818,6 +1830,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_breaker_counts_failures_in_a_row, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_garbage_is_a_protocol_error, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_unknown_kind_is_a_protocol_error, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_text_is_a_protocol_error, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_too_big_response_is_skipped, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_undecodable_response, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_keepalive, before_test, after_test),
