@@ -527,7 +527,8 @@ static bool consume(lconn *k)
         if (rc > 0) {
             on_frame(k, &f);
             off += (size_t)rc;
-        } else if (rc == SILK__FRAME_TOO_BIG) {
+        } else if (rc == SILK__FRAME_TOO_BIG && f.kind >= SILK__FRAME_REQUEST &&
+                   f.kind <= SILK__FRAME_PONG) { /* else no frame: bytes of another protocol */
             on_too_big(k, &f);
             k->skip = f.size;
         } else if (rc == SILK__FRAME_MORE) {
