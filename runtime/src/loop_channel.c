@@ -342,6 +342,9 @@ static lconn *conn_open(silk_loop_channel *lc, const char *address)
     k->lc = lc;
     k->fd = fd;
     k->connected = rc == 0;
+    /* Failures may have been recorded before it (a lost connection, the channel's calls):
+     * its first answer is reported, so that it ends a run of failures as the channel's do. */
+    k->failing = lc->ch->by_name;
     k->last_rx_us = silk__now_us();
     k->next = lc->conns;
     lc->conns = k;
@@ -423,6 +426,8 @@ static bool on_connected(lconn *k)
     return true;
 }
 
+static bool on_readable(lconn *k);
+
 static void on_writable(lconn *k)
 {
     if (!k->connected && !on_connected(k))
@@ -436,6 +441,10 @@ static void on_writable(lconn *k)
         if (n < 0) {
             char why[96];
             snprintf(why, sizeof why, "connection lost: %s", strerror(errno));
+            /* Answers that came in before the loss (a server that answered, then closed)
+             * still complete their calls. */
+            while (!k->doomed && on_readable(k))
+                continue;
             conn_close(k, SILK_UNAVAILABLE, why);
             return;
         }
@@ -522,7 +531,8 @@ static bool consume(lconn *k)
         if (rc > 0) {
             on_frame(k, &f);
             off += (size_t)rc;
-        } else if (rc == SILK__FRAME_TOO_BIG) {
+        } else if (rc == SILK__FRAME_TOO_BIG && f.kind >= SILK__FRAME_REQUEST &&
+                   f.kind <= SILK__FRAME_PONG) { /* else no frame: bytes of another protocol */
             on_too_big(k, &f);
             k->skip = f.size;
         } else if (rc == SILK__FRAME_MORE) {
@@ -544,29 +554,32 @@ static bool consume(lconn *k)
     return true;
 }
 
-static void on_readable(lconn *k)
+/* on_readable reads once and handles the frames read; true when it read bytes (there may be
+ * more). */
+static bool on_readable(lconn *k)
 {
     if (k->in_cap - k->in_len < READ_CHUNK) {
         uint8_t *in = realloc(k->in, k->in_len + READ_CHUNK);
         if (in == NULL) {
             conn_close(k, SILK_RESOURCE_EXHAUSTED, "out of memory for a read");
-            return;
+            return false;
         }
         k->in = in;
         k->in_cap = k->in_len + READ_CHUNK;
     }
     ssize_t n = recv(k->fd, k->in + k->in_len, k->in_cap - k->in_len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
+        return false;
     if (n <= 0) {
         char why[96];
         snprintf(why, sizeof why, "connection lost: %s",
                  n == 0 ? "closed by the server" : strerror(errno));
         conn_close(k, SILK_UNAVAILABLE, why);
-        return;
+        return false;
     }
     k->in_len += (size_t)n;
     consume(k);
+    return true;
 }
 
 void silk_loop_io_ready(void *token, int ready)
