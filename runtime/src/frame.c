@@ -92,12 +92,14 @@ long silk__frame_decode(const uint8_t *buf, size_t len, uint32_t max_len, silk__
     f->size = 4 + (size_t)rest;
     f->kind = buf[4];
     f->call_id = get_be64(buf + 5);
+    /* The kind first: bytes of another protocol (an HTTP response, say) read as a huge
+     * length, which is no frame to skip but a broken stream. */
+    if (f->kind < SILK__FRAME_REQUEST || f->kind > SILK__FRAME_PONG)
+        return SILK__FRAME_BAD_KIND;
     if (rest > max_len)
         return SILK__FRAME_TOO_BIG;
     if (rest < REST_FIXED + 1)
         return SILK__FRAME_BAD_HEADER;
-    if (f->kind < SILK__FRAME_REQUEST || f->kind > SILK__FRAME_PONG)
-        return SILK__FRAME_BAD_KIND;
     if (len < f->size)
         return SILK__FRAME_MORE;
 

@@ -470,25 +470,11 @@ static void answered(lconn *k, silk_status st)
 
 static void complete_response(lconn *k, lcall *c, const silk__frame *f)
 {
-    Silk__Rpc__ResponseHeader *h =
-        silk__rpc__response_header__unpack(NULL, f->header_len, f->header);
-    if (h == NULL) {
-        c->cb(SILK_INTERNAL, NULL, "cannot decode the response header", c->arg);
-        return;
-    }
-    silk_status st = h->status < SILK_STATUS_COUNT ? (silk_status)h->status : SILK_UNKNOWN;
-    answered(k, st);
-    ProtobufCMessage *resp = NULL;
-    const char *msg = h->message != NULL ? h->message : "";
-    if (st == SILK_OK) {
-        resp = protobuf_c_message_unpack(c->method->output, NULL, f->payload_len, f->payload);
-        if (resp == NULL) {
-            st = SILK_INTERNAL;
-            msg = "cannot decode the response";
-        }
-    }
-    c->cb(st, resp, st == SILK_OK ? "" : msg, c->arg);
-    silk__rpc__response_header__free_unpacked(h, NULL);
+    silk__response r;
+    silk__response_decode(&r, f, c->method->output);
+    answered(k, r.st);
+    c->cb(r.st, r.msg, r.message, c->arg);
+    silk__response_fini(&r);
 }
 
 static void on_frame(lconn *k, const silk__frame *f)
@@ -531,8 +517,7 @@ static bool consume(lconn *k)
         if (rc > 0) {
             on_frame(k, &f);
             off += (size_t)rc;
-        } else if (rc == SILK__FRAME_TOO_BIG && f.kind >= SILK__FRAME_REQUEST &&
-                   f.kind <= SILK__FRAME_PONG) { /* else no frame: bytes of another protocol */
+        } else if (rc == SILK__FRAME_TOO_BIG) {
             on_too_big(k, &f);
             k->skip = f.size;
         } else if (rc == SILK__FRAME_MORE) {

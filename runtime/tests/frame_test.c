@@ -191,6 +191,9 @@ static void test_bad_kind(void **state)
     assert_int_equal(decode_guarded(buf, sizeof buf, MAX, &f), SILK__FRAME_BAD_KIND);
     buf[4] = SILK__FRAME_PONG + 1;
     assert_int_equal(decode_guarded(buf, sizeof buf, MAX, &f), SILK__FRAME_BAD_KIND);
+    /* Another protocol's bytes read as a huge length: a broken stream, not a frame to skip. */
+    const uint8_t http[SILK__FRAME_PREFIX] = "HTTP/1.1 400";
+    assert_int_equal(decode_guarded(http, sizeof http, MAX, &f), SILK__FRAME_BAD_KIND);
 }
 
 static void test_too_short(void **state)

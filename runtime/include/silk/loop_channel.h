@@ -10,11 +10,11 @@
  *
  * The wrapped channel still decides where a call goes (its registry view, policy, breaker and
  * backoff) and still serves what a loop channel does not do itself - calls of idempotent
- * methods (which it may send again), calls made with a handler's ctx (cancelled with it), a
- * channel with interceptors, an instance whose connection is still being made or whose
- * address is neither numeric tcp:// nor ipc:// - through silk_call_async(), with the
- * completion handed back to the loop by silk_loop_ops.post. Either way a call behaves as
- * silk_call_async() says, but for where its callback runs.
+ * methods on a channel to a service name (which it may send again to another instance), calls made
+ * with a handler's ctx (cancelled with it), a channel with interceptors, an instance whose
+ * connection is still being made or whose address is neither numeric tcp:// nor ipc:// - through
+ * silk_call_async(), with the completion handed back to the loop by silk_loop_ops.post. Either way
+ * a call behaves as silk_call_async() says, but for where its callback runs.
  *
  * Everything here but silk_loop_ops.post's callers runs on the loop's thread. */
 #ifndef SILK_LOOP_CHANNEL_H
