@@ -381,6 +381,8 @@ void silk__gw_conn_close(conn *c, const char *why)
         silk_log(SILK_LOG_DEBUG, LOG, "connection closed reason=%s", why);
     if (c->call != NULL)
         c->call->conn = NULL;
+    if (c->message_call != NULL)
+        c->message_call->conn = NULL;
     if (c->health != NULL)
         c->health->conn = NULL;
     close_socket(c);

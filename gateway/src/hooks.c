@@ -26,6 +26,7 @@
  * stops reading from the session while it is full. Allowing more would need the replies put
  * back in order here. */
 #define MAX_MESSAGE_HOOKS 1
+_Static_assert(MAX_MESSAGE_HOOKS == 1, "a session keeps one OnMessage call (message_call)");
 
 typedef silk__gw_conn conn;
 typedef silk__gw_call call;
@@ -112,7 +113,9 @@ silk_status silk__gw_hook_call(silk__gw_loop *l, silk__gw_call_kind kind, size_t
         protobuf_c_message_free_unpacked(req, NULL);
     } else {
         l->hook_calls++;
-        if (c != NULL)
+        if (c != NULL && kind == SILK__GW_CALL_MESSAGE)
+            c->message_call = k;
+        else if (c != NULL)
             c->call = k;
     }
     silk_ctx_free(ctx);
@@ -135,7 +138,7 @@ void *silk__gw_hook_request_new(const ProtobufCMessageDescriptor *d)
 static void start_message(conn *c, ProtobufCMessage *req)
 {
     if (silk__gw_hook_call(c->loop, SILK__GW_CALL_MESSAGE, c->service, c->session_id,
-                           c->business_id, req, NULL) == SILK_OK)
+                           c->business_id, req, c) == SILK_OK)
         c->hook_calls++;
 }
 
@@ -234,15 +237,16 @@ void silk__gw_hook_on_message(void *arg, int binary, const uint8_t *data, size_t
 }
 
 /* message_done sends OnMessage's reply, when there is one, to the session if it is still
- * there. */
+ * there (a connection that closes forgets its call's conn). */
 static void message_done(call *k)
 {
-    conn *c = silk__gw_loop_find_conn(k->loop, k->session_id);
+    conn *c = k->conn;
     if (k->st != SILK_OK && k->st != SILK_UNIMPLEMENTED)
         silk_log(SILK_LOG_WARN, LOG, "OnMessage failed session_id=%s status=%s reason=\"%s\"",
                  k->session_id, silk_status_str(k->st), k->message ? k->message : "");
     if (c == NULL)
         return;
+    c->message_call = NULL;
     c->hook_calls--;
     if (k->st == SILK_UNIMPLEMENTED)
         silk__gw_hook_backlog_free(c); /* no OnMessage: what waits has nowhere to go */
