@@ -37,17 +37,23 @@ typedef silk__gw_payload payload;
  * The inbox: commands from other threads, run on the loop.
  * ========================================================================== */
 
-void silk__gw_loop_push(silk__gw_loop *l, cmd *k)
+/* push_list hands l the commands head..tail, linked through next, at once. */
+static void push_list(silk__gw_loop *l, cmd *head, cmd *tail)
 {
-    k->next = NULL;
+    tail->next = NULL;
     pthread_mutex_lock(&l->inbox_lock);
     if (l->inbox_tail != NULL)
-        l->inbox_tail->next = k;
+        l->inbox_tail->next = head;
     else
-        l->inbox_head = k;
-    l->inbox_tail = k;
+        l->inbox_head = head;
+    l->inbox_tail = tail;
     pthread_mutex_unlock(&l->inbox_lock);
     ev_async_send(l->ev, &l->inbox_w);
+}
+
+void silk__gw_loop_push(silk__gw_loop *l, cmd *k)
+{
+    push_list(l, k, k);
 }
 
 static void payload_unref(payload *p)
@@ -178,8 +184,11 @@ silk_status silk__gw_send(silk__gw *gw, const char *session_id, int binary, cons
     return SILK_OK;
 }
 
+/* send_visit gathers a business's sends per loop while the session table is locked; they are
+ * handed over after it is unlocked, one inbox run per loop. */
 typedef struct send_visit {
     payload *p;
+    cmd **head, **tail; /* per loop, by index */
     size_t queued;
     bool nomem;
 } send_visit;
@@ -194,23 +203,38 @@ static void send_one(silk__gw_session *s, void *arg)
     }
     atomic_fetch_add(&v->p->refs, 1);
     k->payload = v->p;
-    silk__gw_loop_push(owner(s), k);
+    size_t i = owner(s)->index;
+    if (v->tail[i] != NULL)
+        v->tail[i]->next = k;
+    else
+        v->head[i] = k;
+    v->tail[i] = k;
     v->queued++;
 }
 
 silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *business_id,
                                    int binary, const void *data, size_t len, size_t *delivered)
 {
-    send_visit v = {.p = payload_new(binary, data, len)};
+    size_t n = gw->opts.workers;
+    send_visit v = {.p = payload_new(binary, data, len),
+                    .head = calloc(n, sizeof *v.head),
+                    .tail = calloc(n, sizeof *v.tail)};
     *delivered = 0;
-    if (v.p == NULL)
-        return SILK_RESOURCE_EXHAUSTED;
-    pthread_mutex_lock(&gw->lock);
-    silk__gw_sessions_business(&gw->sessions, route, business_id, send_one, &v);
-    pthread_mutex_unlock(&gw->lock);
+    silk_status st = SILK_RESOURCE_EXHAUSTED;
+    if (v.p != NULL && v.head != NULL && v.tail != NULL) {
+        pthread_mutex_lock(&gw->lock);
+        silk__gw_sessions_business(&gw->sessions, route, business_id, send_one, &v);
+        pthread_mutex_unlock(&gw->lock);
+        for (size_t i = 0; i < n; i++)
+            if (v.head[i] != NULL)
+                push_list(gw->loops[i], v.head[i], v.tail[i]);
+        *delivered = v.queued;
+        st = v.nomem ? SILK_RESOURCE_EXHAUSTED : SILK_OK;
+    }
     payload_unref(v.p);
-    *delivered = v.queued;
-    return v.nomem ? SILK_RESOURCE_EXHAUSTED : SILK_OK;
+    free(v.head);
+    free(v.tail);
+    return st;
 }
 
 silk_status silk__gw_close_session(silk__gw *gw, const char *session_id, uint16_t code,
