@@ -180,11 +180,28 @@ void silk__lb_init(silk__balancer *b, const char *service)
         b->rng = (uint64_t)(uintptr_t)b ^ 0x9e3779b97f4a7c15u;
 }
 
+/* weight_of is an instance's weight; 0 (unset) counts as 1. */
+static uint32_t weight_of(const silk_instance *in)
+{
+    return in->weight != 0 ? in->weight : 1;
+}
+
+/* view_of is what b holds of its view, to swap or free. */
+static silk__lb_view view_of(const silk__balancer *b)
+{
+    return (silk__lb_view){.insts = b->insts,
+                           .id_hash = b->id_hash,
+                           .addr_hash = b->addr_hash,
+                           .current = b->current,
+                           .weighted = b->weighted};
+}
+
 void silk__lb_view_fini(silk__lb_view *v)
 {
     silk_instance_list_fini(&v->insts);
     free(v->id_hash);
     free(v->addr_hash);
+    free(v->current);
     *v = (silk__lb_view){0};
 }
 
@@ -195,7 +212,8 @@ silk_status silk__lb_prepare_view(silk__lb_view *v, silk_instance_list *insts)
     size_t n = v->insts.count;
     v->id_hash = calloc(n != 0 ? n : 1, sizeof *v->id_hash);
     v->addr_hash = calloc(n != 0 ? n : 1, sizeof *v->addr_hash);
-    if (v->id_hash == NULL || v->addr_hash == NULL) {
+    v->current = calloc(n != 0 ? n : 1, sizeof *v->current);
+    if (v->id_hash == NULL || v->addr_hash == NULL || v->current == NULL) {
         silk__lb_view_fini(v);
         return SILK_RESOURCE_EXHAUSTED;
     }
@@ -203,8 +221,7 @@ silk_status silk__lb_prepare_view(silk__lb_view *v, silk_instance_list *insts)
         const silk_instance *in = &v->insts.items[i];
         v->id_hash[i] = silk__lb_address_hash(in->id);
         v->addr_hash[i] = silk__lb_address_hash(in->address);
-        uint32_t w0 = v->insts.items[0].weight != 0 ? v->insts.items[0].weight : 1;
-        v->weighted = v->weighted || (in->weight != 0 ? in->weight : 1) != w0;
+        v->weighted = v->weighted || weight_of(in) != weight_of(&v->insts.items[0]);
     }
     return SILK_OK;
 }
@@ -223,10 +240,11 @@ static bool listed(const silk__balancer *b, const char *address)
 
 void silk__lb_set_view(silk__balancer *b, silk__lb_view *fresh)
 {
-    silk__lb_view old = {b->insts, b->id_hash, b->addr_hash, b->weighted};
+    silk__lb_view old = view_of(b);
     b->insts = fresh->insts;
     b->id_hash = fresh->id_hash;
     b->addr_hash = fresh->addr_hash;
+    b->current = fresh->current;
     b->weighted = fresh->weighted;
     *fresh = old;
     /* The health of instances the registry no longer lists is forgotten: one that comes back
@@ -242,7 +260,7 @@ void silk__lb_set_view(silk__balancer *b, silk__lb_view *fresh)
 
 void silk__lb_fini(silk__balancer *b)
 {
-    silk__lb_view v = {b->insts, b->id_hash, b->addr_hash, b->weighted};
+    silk__lb_view v = view_of(b);
     silk__lb_view_fini(&v);
     for (size_t i = 0; i < b->nhealth; i++)
         free(b->health[i].address);
@@ -420,6 +438,27 @@ static uint64_t next_random(silk__balancer *b)
     return z ^ (z >> 31);
 }
 
+/* smooth_weighted is nginx's smooth weighted round-robin among the instances of class best:
+ * each pick adds every one's weight to its running value and takes the largest, which then
+ * gives back the total; weights 3 and 1 pick a, a, b, a rather than a, a, a, b. */
+static size_t smooth_weighted(silk__balancer *b, const silk__route *r, int best, int64_t now)
+{
+    int64_t total = 0, ignored = INT64_MAX;
+    size_t win = SIZE_MAX;
+    for (size_t i = 0; i < b->insts.count; i++) {
+        if (class_of(b, i, r, now, &ignored) != best)
+            continue;
+        int64_t w = weight_of(&b->insts.items[i]);
+        b->current[i] += w;
+        total += w;
+        if (win == SIZE_MAX || b->current[i] > b->current[win])
+            win = i;
+    }
+    if (win != SIZE_MAX)
+        b->current[win] -= total;
+    return win;
+}
+
 /* choose applies the policy among the instances of class best. */
 static size_t choose(silk__balancer *b, const silk__route *r, int best, int64_t now)
 {
@@ -440,17 +479,19 @@ static size_t choose(silk__balancer *b, const silk__route *r, int best, int64_t 
         return win;
     }
     size_t first;
+    if (b->policy == SILK_LB_ROUND_ROBIN && b->weighted)
+        return smooth_weighted(b, r, best, now);
     if (b->policy == SILK_LB_RANDOM && b->weighted) {
         uint64_t total = 0;
         for (size_t i = 0; i < n; i++) {
             if (class_of(b, i, r, now, &ignored) == best)
-                total += b->insts.items[i].weight != 0 ? b->insts.items[i].weight : 1;
+                total += weight_of(&b->insts.items[i]);
         }
         uint64_t at = next_random(b) % total;
         for (size_t i = 0; i < n; i++) {
             if (class_of(b, i, r, now, &ignored) != best)
                 continue;
-            uint64_t w = b->insts.items[i].weight != 0 ? b->insts.items[i].weight : 1;
+            uint64_t w = weight_of(&b->insts.items[i]);
             if (at < w)
                 return i;
             at -= w;

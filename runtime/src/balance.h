@@ -46,6 +46,7 @@ typedef struct silk__balancer {
     silk_instance_list insts; /* the registry's last good answer */
     uint64_t *id_hash;        /* per instance: for rendezvous hashing */
     uint64_t *addr_hash;      /* per instance: to recognise the ones a call tried */
+    int64_t *current;         /* per instance: smooth weighted round-robin's running value */
     bool weighted;            /* weights differ */
     size_t rr;
     uint64_t rng;
@@ -70,6 +71,7 @@ typedef struct silk__lb_view {
     silk_instance_list insts;
     uint64_t *id_hash;
     uint64_t *addr_hash;
+    int64_t *current;
     bool weighted;
 } silk__lb_view;
 silk_status silk__lb_prepare_view(silk__lb_view *v, silk_instance_list *insts);

@@ -1,6 +1,6 @@
 /* balance_test.c - picking instances (balance.c) with a clock of its own: rendezvous hashing
- * (stability, what moves, weights), keys read from request fields, failover away from tried
- * instances, and the breaker's open, half-open and closed states. */
+ * (stability, what moves, weights), weighted round-robin, keys read from request fields, failover
+ * away from tried instances, and the breaker's open, half-open and closed states. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -102,6 +102,40 @@ static void test_weights_share_keys(void **state)
         on_c += strstr(pick(&b, &r, 1), ":1099") != NULL;
     }
     assert_in_range(on_c, 1700, 2300); /* half of the keys, give or take 6 sigma */
+    silk__lb_fini(&b);
+}
+
+static void test_round_robin_follows_weights(void **state)
+{
+    (void)state;
+    silk__balancer b;
+    silk__lb_init(&b, "t.T");
+    b.policy = SILK_LB_ROUND_ROBIN;
+    const char *ids[] = {"a", "b", "c"};
+    uint32_t w[] = {5, 1, 2};
+    set_view(&b, ids, 3, w);
+    int count[3] = {0}, run = 0, longest = 0;
+    const char *last = "";
+    for (int i = 0; i < 800; i++) {
+        const char *at = pick(&b, NULL, 1);
+        count[at[strlen(at) - 1] - '7']++; /* ports 1097, 1098, 1099 */
+        run = strcmp(at, last) == 0 ? run + 1 : 1;
+        longest = run > longest ? run : longest;
+        last = at;
+    }
+    assert_int_equal(count[0], 500); /* exactly in proportion: 5/8, 1/8, 2/8 */
+    assert_int_equal(count[1], 100);
+    assert_int_equal(count[2], 200);
+    assert_true(longest <= 2); /* spread out, not five of a in a row */
+    /* An instance whose connection was lost is passed over; the others keep their shares. */
+    silk__lb_conn_failed(&b, "tcp://127.0.0.1:1097", false, 1);
+    int on_b = 0;
+    for (int i = 0; i < 300; i++) {
+        const char *at = pick(&b, NULL, 2);
+        assert_string_not_equal(at, "tcp://127.0.0.1:1097");
+        on_b += strcmp(at, "tcp://127.0.0.1:1098") == 0;
+    }
+    assert_int_equal(on_b, 100);
     silk__lb_fini(&b);
 }
 
@@ -270,6 +304,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rendezvous_moves_only_the_keys_of_the_one_that_left),
         cmocka_unit_test(test_weights_share_keys),
+        cmocka_unit_test(test_round_robin_follows_weights),
         cmocka_unit_test(test_keys_from_fields),
         cmocka_unit_test(test_failover_goes_elsewhere),
         cmocka_unit_test(test_breaker_opens_probes_once_and_closes),

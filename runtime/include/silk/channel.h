@@ -34,7 +34,8 @@ silk_status silk_channel_open_service(silk_channel **chp, const silk_service_des
 
 /* silk_lb_policy is how a channel to a service name spreads calls over its live instances.
  *
- * - SILK_LB_ROUND_ROBIN (the default): each in turn (weights are not looked at).
+ * - SILK_LB_ROUND_ROBIN (the default): each in turn; when weights differ, in proportion to
+ *   them and spread out (smooth weighted round-robin, as nginx does it).
  * - SILK_LB_RANDOM: one drawn at random, in proportion to the instances' weights.
  * - SILK_LB_HASH: rendezvous (highest random weight) hashing of the call's key over the live
  *   instances, weighted when weights differ: a key stays on its instance while they stay, and
