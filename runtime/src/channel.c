@@ -641,11 +641,33 @@ silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *m
 
 /* ============================== for loop channels ============================== */
 
-bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx,
-                          const silk_method_desc *method)
+bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx)
 {
-    return ch->chain.n == 0 && silk__ctx_cancel(ctx) == NULL &&
-           (!ch->by_name || retries_of(method) == 0);
+    return ch->chain.n == 0 && silk__ctx_cancel(ctx) == NULL;
+}
+
+silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                                 const ProtobufCMessage *req, uint64_t budget, const silk__route *r,
+                                 silk_call_cb cb, void *arg)
+{
+    if (!ch->by_name || retries_of(method) == 0)
+        return NULL;
+    silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
+    silk__parked *p = parked_new(ch, ctx, method, req, budget, id, cb, arg, r);
+    if (p != NULL)
+        p->sends = 1;
+    return p;
+}
+
+bool silk__channel_retry(silk__parked *p, silk_status st, const char *message)
+{
+    return may_resend(p, st, message) && park(p, false, silk__now_us() + RETRY_GAP_US);
+}
+
+void silk__channel_forget(silk__parked *p)
+{
+    if (p != NULL)
+        parked_free(p);
 }
 
 bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)

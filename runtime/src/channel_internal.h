@@ -128,12 +128,28 @@ void silk__call_mark_unsent(silk__call *c);
 
 /* ---- for loop channels (loop_channel.c) ---- */
 
-/* silk__channel_direct tells whether a loop channel may make a call of method with ctx on
- * its own connections: not when the channel has interceptors, the method may be sent again
- * (idempotent, on a channel to a name) or ctx is a handler's (its calls are cancelled with
- * it). Those go through the channel. */
-bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx,
-                          const silk_method_desc *method);
+/* silk__channel_direct tells whether a loop channel may make a call with ctx on its own
+ * connections: not when the channel has interceptors or ctx is a handler's (its calls are
+ * cancelled with it). Those go through the channel. */
+bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx);
+
+/* silk__channel_keep copies a call of an idempotent method on a channel to a name, sent once
+ * on route r (which holds the instance it went to), so that the channel can send it again
+ * should that send fail as retries allow; NULL when the method is not retried there (or
+ * memory is exhausted). The copy completes with cb, from the channel's threads, only once
+ * silk__channel_retry took it. */
+struct silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx,
+                                        const silk_method_desc *method, const ProtobufCMessage *req,
+                                        uint64_t budget, const silk__route *r, silk_call_cb cb,
+                                        void *arg);
+
+/* silk__channel_retry gives the channel a kept call whose first send failed with st: true
+ * when the channel sends it again (50 ms later, to another instance, within its budget) and
+ * now owns it; false when it may not be sent again, and the caller still owns it. */
+bool silk__channel_retry(struct silk__parked *p, silk_status st, const char *message);
+
+/* silk__channel_forget frees a kept call the channel did not take. NULL is ignored. */
+void silk__channel_forget(struct silk__parked *p);
 
 /* silk__channel_pick writes into buf the address a call on route r goes to, picked as one of
  * ch's calls would be, and records it in r; false when no connection should be made to any

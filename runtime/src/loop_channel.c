@@ -42,6 +42,10 @@ typedef struct lcall {
     const silk_method_desc *method;
     silk_call_cb cb;
     void *arg;
+    /* An idempotent call on a channel to a name keeps a copy with the channel: a failure the
+     * channel would retry goes to it (finish), and its answer comes back through post. */
+    struct silk__parked *again;
+    struct handback *again_h;
 } lcall;
 
 /* lconn is the loop channel's connection to one instance. */
@@ -111,16 +115,23 @@ static void handback_cb(silk_status st, ProtobufCMessage *resp, const char *mess
     h->ops.post(h->ops.loop, &h->task);
 }
 
+static handback *handback_new(silk_loop_channel *lc, silk_call_cb cb, void *arg)
+{
+    handback *h = calloc(1, sizeof *h);
+    if (h != NULL)
+        *h = (handback){.ops = lc->ops, .cb = cb, .arg = arg};
+    return h;
+}
+
 static silk_status call_through_channel(silk_loop_channel *lc, silk_ctx *ctx,
                                         const silk_method_desc *method, const ProtobufCMessage *req,
                                         silk_call_cb cb, void *arg)
 {
-    handback *h = calloc(1, sizeof *h);
+    handback *h = handback_new(lc, cb, arg);
     if (h == NULL) {
         silk__ctx_set_message(ctx, "out of memory");
         return SILK_RESOURCE_EXHAUSTED;
     }
-    *h = (handback){.ops = lc->ops, .cb = cb, .arg = arg};
     silk_status st = silk_call_async(lc->ch, ctx, method, req, handback_cb, h);
     if (st != SILK_OK)
         free(h);
@@ -190,13 +201,28 @@ static lcall *table_take(lconn *k, int64_t now)
     return list;
 }
 
-static void complete_all(lcall *list, silk_status st, const char *why)
+/* finish completes c with st (and resp, on SILK_OK) and frees it; a kept idempotent call
+ * that failed as the channel retries goes to the channel instead. */
+static void finish(silk_loop_channel *lc, lcall *c, silk_status st, ProtobufCMessage *resp,
+                   const char *why)
+{
+    if (c->again != NULL && st != SILK_OK && !lc->closing &&
+        silk__channel_retry(c->again, st, why)) {
+        free(c); /* the channel owns the copy and its handback now */
+        return;
+    }
+    silk__channel_forget(c->again);
+    free(c->again_h);
+    c->cb(st, resp, why, c->arg);
+    free(c);
+}
+
+static void complete_all(silk_loop_channel *lc, lcall *list, silk_status st, const char *why)
 {
     while (list != NULL) {
         lcall *c = list;
         list = c->next;
-        c->cb(st, NULL, why, c->arg);
-        free(c);
+        finish(lc, c, st, NULL, why);
     }
 }
 
@@ -272,7 +298,7 @@ static void conn_close(lconn *k, silk_status st, const char *why)
     snprintf(reason, sizeof reason, "%s", why); /* why may be k's own */
     lcall *calls = table_take(k, INT64_MAX);
     conn_free(k);
-    complete_all(calls, st, reason);
+    complete_all(lc, calls, st, reason);
 }
 
 /* parse_address fills sa for a numeric tcp:// address or an ipc:// path; false for others. */
@@ -473,7 +499,7 @@ static void complete_response(lconn *k, lcall *c, const silk__frame *f)
     silk__response r;
     silk__response_decode(&r, f, c->method->output);
     answered(k, r.st);
-    c->cb(r.st, r.msg, r.message, c->arg);
+    finish(k->lc, c, r.st, r.msg, r.message);
     silk__response_fini(&r);
 }
 
@@ -488,15 +514,13 @@ static void on_frame(lconn *k, const silk__frame *f)
     lcall *c = table_remove(k, f->call_id);
     if (c != NULL) /* else it timed out already */
         complete_response(k, c, f);
-    free(c);
 }
 
 static void on_too_big(lconn *k, const silk__frame *f)
 {
     lcall *c = f->kind == SILK__FRAME_RESPONSE ? table_remove(k, f->call_id) : NULL;
     if (c != NULL)
-        c->cb(SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit", c->arg);
-    free(c);
+        finish(k->lc, c, SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit");
 }
 
 /* consume handles every whole frame read and keeps the rest; false when the stream cannot be
@@ -591,7 +615,7 @@ static void expire(lconn *k, int64_t now)
             k->failing = true;
         }
     }
-    complete_all(late, SILK_DEADLINE_EXCEEDED, "the deadline passed");
+    complete_all(k->lc, late, SILK_DEADLINE_EXCEEDED, "the deadline passed");
 }
 
 static void keepalive(lconn *k, int64_t now)
@@ -640,10 +664,28 @@ static lconn *direct_conn(silk_loop_channel *lc, silk__route *r)
     return k != NULL && k->connected && !k->doomed ? k : NULL;
 }
 
-/* send_request queues the request of a call on k. */
+/* keep gives c, a call of an idempotent method on a channel to a name, a copy with the
+ * channel for a second attempt; false when memory is exhausted. */
+static bool keep(silk_loop_channel *lc, lcall *c, silk_ctx *ctx, const ProtobufCMessage *req,
+                 uint64_t budget, const silk__route *r)
+{
+    if (!lc->ch->by_name || !c->method->idempotent)
+        return true;
+    c->again_h = handback_new(lc, c->cb, c->arg);
+    if (c->again_h != NULL)
+        c->again =
+            silk__channel_keep(lc->ch, ctx, c->method, req, budget, r, handback_cb, c->again_h);
+    if (c->again != NULL)
+        return true;
+    free(c->again_h);
+    c->again_h = NULL;
+    return false;
+}
+
+/* send_request queues the request of a call on k, which route r picked. */
 static silk_status send_request(lconn *k, silk_ctx *ctx, const silk_method_desc *method,
-                                const ProtobufCMessage *req, uint64_t budget, silk_call_cb cb,
-                                void *arg)
+                                const ProtobufCMessage *req, uint64_t budget, const silk__route *r,
+                                silk_call_cb cb, void *arg)
 {
     silk__reqhdr rh;
     lcall *c = malloc(sizeof *c);
@@ -661,7 +703,7 @@ static silk_status send_request(lconn *k, silk_ctx *ctx, const silk_method_desc 
                  .cb = cb,
                  .arg = arg};
     silk_status st = SILK_OK;
-    if (!table_add(k, c)) {
+    if (!keep(k->lc, c, ctx, req, budget, r) || !table_add(k, c)) {
         silk__ctx_set_message(ctx, "out of memory");
         st = SILK_RESOURCE_EXHAUSTED;
     } else if (!queue(k, SILK__FRAME_REQUEST, c->id, &rh.h.base, req)) {
@@ -671,8 +713,11 @@ static silk_status send_request(lconn *k, silk_ctx *ctx, const silk_method_desc 
         st = SILK_RESOURCE_EXHAUSTED;
     }
     silk__reqhdr_fini(&rh);
-    if (st != SILK_OK)
+    if (st != SILK_OK) {
+        silk__channel_forget(c->again);
+        free(c->again_h);
         free(c);
+    }
     return st;
 }
 
@@ -689,7 +734,7 @@ silk_status silk_loop_call(silk_loop_channel *lc, silk_ctx *ctx, const silk_meth
         return SILK_CANCELLED;
     }
     silk_channel *ch = lc->ch;
-    if (!silk__channel_direct(ch, ctx, method))
+    if (!silk__channel_direct(ch, ctx))
         return call_through_channel(lc, ctx, method, req, cb, arg);
     uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
     if (budget == 0) {
@@ -706,7 +751,7 @@ silk_status silk_loop_call(silk_loop_channel *lc, silk_ctx *ctx, const silk_meth
     lconn *k = direct_conn(lc, &r);
     if (k == NULL)
         return call_through_channel(lc, ctx, method, req, cb, arg);
-    return send_request(k, ctx, method, req, budget, cb, arg);
+    return send_request(k, ctx, method, req, budget, &r, cb, arg);
 }
 
 /* ============================== the loop channel ============================== */

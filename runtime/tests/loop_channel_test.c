@@ -990,10 +990,10 @@ static void test_by_name_hash(void **state)
     assert_int_equal(loop_posts(&fx.lp), posts); /* the loop's own connections only */
     assert_int_equal(fx.lp.watch_starts, 2);
 
-    /* An idempotent method goes through the channel (which may send it again), hashed the
-     * same, and still completes on the loop's thread. */
+    /* An idempotent method is the loop's too (the channel keeps a copy for a second
+     * attempt), hashed the same. */
     hashed_round(&fx, IDEM, want);
-    assert_int_equal(loop_posts(&fx.lp), posts + KEYS);
+    assert_int_equal(loop_posts(&fx.lp), posts);
     assert_int_equal(fx.lp.watch_starts, 2);
 
     fixture_close(&fx);
@@ -1398,11 +1398,13 @@ static void test_free_with_calls_in_flight(void **state)
     expect(&warm, SILK_OK, "c:warm");
     assert_true(run_until(&fx.lp, all_connected, &(watching){&fx.lp, 1}));
 
-    /* One call through the channel (idempotent), three on the loop's connection. */
+    /* Four calls on the loop's connection, one of them idempotent: a copy of it is kept
+     * with the channel, which a closing loop channel does not hand it. */
     result r[4] = {0};
     unsigned posts = loop_posts(&fx.lp);
     silk_ctx *ctx = silk_ctx_new(); /* a deadline far beyond the test */
     silk_ctx_set_timeout(ctx, 60000);
+    r[0].recall_lc = fx.lc;
     assert_int_equal(start_call(fx.lc, ctx, IDEM, "wait", "20000", &r[0]), SILK_OK);
     for (int i = 1; i < 4; i++) {
         r[i].recall_lc = fx.lc;
@@ -1415,20 +1417,16 @@ static void test_free_with_calls_in_flight(void **state)
 
     fx.lp.lc = NULL;
     silk_loop_channel_free(fx.lc);
-    for (int i = 1; i < 4; i++) {
+    for (int i = 0; i < 4; i++) {
         expect(&r[i], SILK_CANCELLED, "closed"); /* before free returned */
         assert_int_equal(r[i].recall_st, SILK_CANCELLED);
     }
-    assert_int_equal(r[0].count, 0); /* the channel's call is the channel's */
     assert_int_equal(fx.lp.watch_starts, fx.lp.watch_stops);
     /* The connection's close cancelled the handlers. */
-    assert_true(run_until(&fx.lp, reached, &(at_least){&cancels_seen, 3}));
+    assert_true(run_until(&fx.lp, reached, &(at_least){&cancels_seen, 4}));
 
     silk_channel_close(fx.ch);
-    wait_all(&fx.lp, r, 1);
-    expect(&r[0], SILK_CANCELLED, NULL);
-    assert_int_equal(loop_posts(&fx.lp), posts + 1);
-    assert_true(run_until(&fx.lp, reached, &(at_least){&cancels_seen, 4}));
+    assert_int_equal(loop_posts(&fx.lp), posts); /* nothing went to the channel */
     loop_fini(&fx.lp);
     server_stop(srv);
 }
@@ -1478,6 +1476,70 @@ static void test_breaker_counts_failures_in_a_row(void **state)
     assert_int_equal(silk_registry_deregister(reg, inst.service, inst.id), SILK_OK);
     silk_registry_close(reg);
     raw_stop(rs);
+}
+
+/* ============================== idempotent calls ============================== */
+
+/* An idempotent call whose loop connection is lost goes to the channel, which sends it again
+ * to another instance: the caller gets that answer, through post, on the loop's thread. A
+ * call of any other method fails. */
+static void test_idempotent_call_fails_over(void **state)
+{
+    (void)state;
+    raw_server *rs = raw_start("failover");
+    silk_server *srv = server_start("tcp://127.0.0.1:0", "srv", true);
+    silk_registry *reg;
+    assert_int_equal(silk_registry_open(&reg, NULL), SILK_OK);
+    silk_instance inst = {.service = "looptest.Echo",
+                          .id = "raw",
+                          .address = rs->address,
+                          .weight = 1,
+                          .version = "",
+                          .started_ms = silk__wall_ms()};
+    assert_int_equal(silk_registry_register(reg, &inst), SILK_OK);
+    fixture fx;
+    fixture_open(&fx, "looptest.Echo");
+    assert_int_equal(silk_channel_set_policy(fx.ch, SILK_LB_HASH), SILK_OK);
+
+    /* A business id the raw instance owns, found with the channel's own calls. */
+    silk_ctx *ctx = NULL;
+    for (int k = 0; k < 64 && ctx == NULL; k++) {
+        char bid[32];
+        snprintf(bid, sizeof bid, "owner-%d", k);
+        silk_ctx *c = silk_ctx_new();
+        assert_int_equal(silk_ctx_set(c, SILK_MD_BUSINESS_ID, bid), SILK_OK);
+        Msg req = SILK__RPC__METADATA__INIT;
+        req.key = "x";
+        req.value = "probe";
+        ProtobufCMessage *resp = NULL;
+        assert_int_equal(silk_call(fx.ch, c, &methods[ECHO], &req.base, &resp), SILK_OK);
+        if (strcmp(((Msg *)resp)->value, "raw:probe") == 0)
+            ctx = c;
+        else
+            silk_ctx_free(c);
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    assert_non_null(ctx); /* 64 keys over 2 instances: the raw one has some */
+
+    result r;
+    call_and_wait(&fx.lp, fx.lc, ctx, ECHO, "x", "warm", &r);
+    expect(&r, SILK_OK, "raw:warm");
+    assert_true(run_until(&fx.lp, all_connected, &(watching){&fx.lp, 1}));
+    unsigned posts = loop_posts(&fx.lp);
+    call_and_wait(&fx.lp, fx.lc, ctx, ECHO, "x", "direct", &r);
+    expect(&r, SILK_OK, "raw:direct");
+    assert_int_equal(loop_posts(&fx.lp), posts); /* on the loop's connection */
+
+    call_and_wait(&fx.lp, fx.lc, ctx, IDEM, "close", "moved", &r);
+    expect(&r, SILK_OK, "srv:moved"); /* lost on raw's connection, answered by srv */
+    assert_int_equal(loop_posts(&fx.lp), posts + 1);
+
+    fixture_close(&fx);
+    silk_ctx_free(ctx);
+    assert_int_equal(silk_registry_deregister(reg, inst.service, inst.id), SILK_OK);
+    silk_registry_close(reg);
+    raw_stop(rs);
+    server_stop(srv);
 }
 
 /* ============================== a handler's loop ============================== */
@@ -1836,6 +1898,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keepalive, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_large_messages, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_idempotent_to_an_address_is_direct, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_idempotent_call_fails_over, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_dead_tcp_address, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_spent_budget, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_send_buffer_limit, before_test, after_test),
