@@ -648,9 +648,9 @@ bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx)
 
 silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                                  const ProtobufCMessage *req, uint64_t budget, const silk__route *r,
-                                 silk_call_cb cb, void *arg)
+                                 bool unsent, silk_call_cb cb, void *arg)
 {
-    if (!ch->by_name || retries_of(method) == 0)
+    if (!ch->by_name || (!unsent && retries_of(method) == 0))
         return NULL;
     silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
     silk__parked *p = parked_new(ch, ctx, method, req, budget, id, cb, arg, r);
@@ -659,8 +659,9 @@ silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx, const silk_met
     return p;
 }
 
-bool silk__channel_retry(silk__parked *p, silk_status st, const char *message)
+bool silk__channel_retry(silk__parked *p, silk_status st, const char *message, bool unsent)
 {
+    p->unsent = unsent;
     return may_resend(p, st, message) && park(p, false, silk__now_us() + RETRY_GAP_US);
 }
 
@@ -701,6 +702,12 @@ void silk__channel_report(silk_channel *ch, const char *address, silk__outcome o
     switch (o) {
     case SILK__OUTCOME_LOST:
         silk__lb_conn_failed(&ch->lb, address, false, now);
+        break;
+    case SILK__OUTCOME_DIAL_FAILED:
+        silk__lb_conn_failed(&ch->lb, address, true, now);
+        break;
+    case SILK__OUTCOME_CONNECTED:
+        silk__lb_conn_made(&ch->lb, address);
         break;
     case SILK__OUTCOME_FAILED:
         silk__lb_failed(&ch->lb, address, now);

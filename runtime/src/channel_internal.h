@@ -133,20 +133,22 @@ void silk__call_mark_unsent(silk__call *c);
  * cancelled with it). Those go through the channel. */
 bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx);
 
-/* silk__channel_keep copies a call of an idempotent method on a channel to a name, sent once
- * on route r (which holds the instance it went to), so that the channel can send it again
- * should that send fail as retries allow; NULL when the method is not retried there (or
- * memory is exhausted). The copy completes with cb, from the channel's threads, only once
+/* silk__channel_keep copies a call on a channel to a name, sent once on route r (which holds
+ * the instance it went to), so that the channel can send it again should that send fail as
+ * retries allow - or, while unsent (queued on a connection still being made), should the
+ * connection never be made, whatever its method; NULL when neither applies (or memory is
+ * exhausted). The copy completes with cb, from the channel's threads, only once
  * silk__channel_retry took it. */
 struct silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx,
                                         const silk_method_desc *method, const ProtobufCMessage *req,
-                                        uint64_t budget, const silk__route *r, silk_call_cb cb,
-                                        void *arg);
+                                        uint64_t budget, const silk__route *r, bool unsent,
+                                        silk_call_cb cb, void *arg);
 
-/* silk__channel_retry gives the channel a kept call whose first send failed with st: true
- * when the channel sends it again (50 ms later, to another instance, within its budget) and
- * now owns it; false when it may not be sent again, and the caller still owns it. */
-bool silk__channel_retry(struct silk__parked *p, silk_status st, const char *message);
+/* silk__channel_retry gives the channel a kept call whose first send failed with st (unsent:
+ * its connection was never made): true when the channel sends it again (50 ms later, to
+ * another instance, within its budget) and now owns it; false when it may not be sent again,
+ * and the caller still owns it. */
+bool silk__channel_retry(struct silk__parked *p, silk_status st, const char *message, bool unsent);
 
 /* silk__channel_forget frees a kept call the channel did not take. NULL is ignored. */
 void silk__channel_forget(struct silk__parked *p);
@@ -159,9 +161,11 @@ bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
 
 /* What a loop channel tells the channel's balancer about an instance. */
 typedef enum silk__outcome {
-    SILK__OUTCOME_LOST,     /* its connection was lost */
-    SILK__OUTCOME_FAILED,   /* a call failed there: UNAVAILABLE, or silence past a deadline */
-    SILK__OUTCOME_ANSWERED, /* a call was answered: closes its breaker */
+    SILK__OUTCOME_LOST,        /* its connection was lost */
+    SILK__OUTCOME_DIAL_FAILED, /* a connection to it could not be made: it backs off */
+    SILK__OUTCOME_CONNECTED,   /* a connection to it was made: the backoff ends */
+    SILK__OUTCOME_FAILED,      /* a call failed there: UNAVAILABLE, or silence past a deadline */
+    SILK__OUTCOME_ANSWERED,    /* a call was answered: closes its breaker */
 } silk__outcome;
 
 /* silk__channel_report records an outcome at address (nothing on a channel to an address). */

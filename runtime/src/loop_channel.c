@@ -204,10 +204,10 @@ static lcall *table_take(lconn *k, int64_t now)
 /* finish completes c with st (and resp, on SILK_OK) and frees it; a kept idempotent call
  * that failed as the channel retries goes to the channel instead. */
 static void finish(silk_loop_channel *lc, lcall *c, silk_status st, ProtobufCMessage *resp,
-                   const char *why)
+                   const char *why, bool unsent)
 {
     if (c->again != NULL && st != SILK_OK && !lc->closing &&
-        silk__channel_retry(c->again, st, why)) {
+        silk__channel_retry(c->again, st, why, unsent)) {
         free(c); /* the channel owns the copy and its handback now */
         return;
     }
@@ -217,12 +217,14 @@ static void finish(silk_loop_channel *lc, lcall *c, silk_status st, ProtobufCMes
     free(c);
 }
 
-static void complete_all(silk_loop_channel *lc, lcall *list, silk_status st, const char *why)
+/* complete_all completes the calls of list (unsent: their connection was never made). */
+static void complete_all(silk_loop_channel *lc, lcall *list, silk_status st, const char *why,
+                         bool unsent)
 {
     while (list != NULL) {
         lcall *c = list;
         list = c->next;
-        finish(lc, c, st, NULL, why);
+        finish(lc, c, st, NULL, why, unsent);
     }
 }
 
@@ -297,8 +299,9 @@ static void conn_close(lconn *k, silk_status st, const char *why)
     char reason[sizeof k->doom_why];
     snprintf(reason, sizeof reason, "%s", why); /* why may be k's own */
     lcall *calls = table_take(k, INT64_MAX);
+    bool unsent = !k->connected;
     conn_free(k);
-    complete_all(lc, calls, st, reason);
+    complete_all(lc, calls, st, reason, unsent);
 }
 
 /* parse_address fills sa for a numeric tcp:// address or an ipc:// path; false for others. */
@@ -368,6 +371,8 @@ static lconn *conn_open(silk_loop_channel *lc, const char *address)
     k->lc = lc;
     k->fd = fd;
     k->connected = rc == 0;
+    if (k->connected) /* a unix socket: made at once */
+        silk__channel_report(lc->ch, address, SILK__OUTCOME_CONNECTED);
     /* Failures may have been recorded before it (a lost connection, the channel's calls):
      * its first answer is reported, so that it ends a run of failures as the channel's do. */
     k->failing = lc->ch->by_name;
@@ -434,6 +439,22 @@ static bool queue(lconn *k, uint8_t kind, uint64_t id, const ProtobufCMessage *h
     return true;
 }
 
+/* drop_unsent_copies forgets, once k is connected, the copies kept only in case it would
+ * not be: calls of methods the channel does not send twice. */
+static void drop_unsent_copies(lconn *k)
+{
+    for (size_t i = 0; i < k->nbuckets; i++) {
+        for (lcall *c = k->buckets[i]; c != NULL; c = c->next) {
+            if (c->again == NULL || c->method->idempotent)
+                continue;
+            silk__channel_forget(c->again);
+            free(c->again_h);
+            c->again = NULL;
+            c->again_h = NULL;
+        }
+    }
+}
+
 /* on_connected checks how a connect() in progress ended. */
 static bool on_connected(lconn *k)
 {
@@ -444,11 +465,14 @@ static bool on_connected(lconn *k)
     if (err != 0) {
         char why[96];
         snprintf(why, sizeof why, "cannot connect: %s", strerror(err));
+        silk__channel_report(k->lc->ch, k->address, SILK__OUTCOME_DIAL_FAILED);
         conn_close(k, SILK_UNAVAILABLE, why);
         return false;
     }
     k->connected = true;
     k->last_rx_us = silk__now_us();
+    silk__channel_report(k->lc->ch, k->address, SILK__OUTCOME_CONNECTED);
+    drop_unsent_copies(k);
     return true;
 }
 
@@ -499,7 +523,7 @@ static void complete_response(lconn *k, lcall *c, const silk__frame *f)
     silk__response r;
     silk__response_decode(&r, f, c->method->output);
     answered(k, r.st);
-    finish(k->lc, c, r.st, r.msg, r.message);
+    finish(k->lc, c, r.st, r.msg, r.message, false);
     silk__response_fini(&r);
 }
 
@@ -520,7 +544,8 @@ static void on_too_big(lconn *k, const silk__frame *f)
 {
     lcall *c = f->kind == SILK__FRAME_RESPONSE ? table_remove(k, f->call_id) : NULL;
     if (c != NULL)
-        finish(k->lc, c, SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit");
+        finish(k->lc, c, SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit",
+               false);
 }
 
 /* consume handles every whole frame read and keeps the rest; false when the stream cannot be
@@ -615,13 +640,14 @@ static void expire(lconn *k, int64_t now)
             k->failing = true;
         }
     }
-    complete_all(k->lc, late, SILK_DEADLINE_EXCEEDED, "the deadline passed");
+    complete_all(k->lc, late, SILK_DEADLINE_EXCEEDED, "the deadline passed", false);
 }
 
 static void keepalive(lconn *k, int64_t now)
 {
     int64_t every = (int64_t)k->lc->ch->keepalive_ms * 1000;
     if (!k->connected && now - k->last_rx_us >= CONNECT_TIMEOUT_US) {
+        silk__channel_report(k->lc->ch, k->address, SILK__OUTCOME_DIAL_FAILED);
         conn_close(k, SILK_UNAVAILABLE, "cannot connect: timed out");
         return;
     }
@@ -661,20 +687,22 @@ static lconn *direct_conn(silk_loop_channel *lc, silk__route *r)
     lconn *k = conn_find(lc, address);
     if (k == NULL)
         k = conn_open(lc, address);
-    return k != NULL && k->connected && !k->doomed ? k : NULL;
+    return k != NULL && !k->doomed ? k : NULL; /* made, or being made */
 }
 
-/* keep gives c, a call of an idempotent method on a channel to a name, a copy with the
- * channel for a second attempt; false when memory is exhausted. */
+/* keep gives c a copy with the channel, on a channel to a name, for a second attempt: for a
+ * call of an idempotent method, and for any call while its connection is being made (unsent:
+ * should it never be made, the call may go to another instance). False when memory is
+ * exhausted. */
 static bool keep(silk_loop_channel *lc, lcall *c, silk_ctx *ctx, const ProtobufCMessage *req,
-                 uint64_t budget, const silk__route *r)
+                 uint64_t budget, const silk__route *r, bool unsent)
 {
-    if (!lc->ch->by_name || !c->method->idempotent)
+    if (!lc->ch->by_name || (!unsent && !c->method->idempotent))
         return true;
     c->again_h = handback_new(lc, c->cb, c->arg);
     if (c->again_h != NULL)
-        c->again =
-            silk__channel_keep(lc->ch, ctx, c->method, req, budget, r, handback_cb, c->again_h);
+        c->again = silk__channel_keep(lc->ch, ctx, c->method, req, budget, r, unsent, handback_cb,
+                                      c->again_h);
     if (c->again != NULL)
         return true;
     free(c->again_h);
@@ -703,7 +731,7 @@ static silk_status send_request(lconn *k, silk_ctx *ctx, const silk_method_desc 
                  .cb = cb,
                  .arg = arg};
     silk_status st = SILK_OK;
-    if (!keep(k->lc, c, ctx, req, budget, r) || !table_add(k, c)) {
+    if (!keep(k->lc, c, ctx, req, budget, r, !k->connected) || !table_add(k, c)) {
         silk__ctx_set_message(ctx, "out of memory");
         st = SILK_RESOURCE_EXHAUSTED;
     } else if (!queue(k, SILK__FRAME_REQUEST, c->id, &rh.h.base, req)) {

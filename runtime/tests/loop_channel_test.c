@@ -1542,6 +1542,55 @@ static void test_idempotent_call_fails_over(void **state)
     server_stop(srv);
 }
 
+/* Calls made while their connection is being made are the loop's: queued, they leave once it
+ * is made; when it cannot be made, they were never sent, and the channel gives them to
+ * another instance - whatever their method. */
+static void test_unmade_connection_fails_over(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0); /* bound, not listening */
+    socklen_t len = sizeof sa;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    char dead[64];
+    snprintf(dead, sizeof dead, "tcp://127.0.0.1:%u", ntohs(sa.sin_port));
+    silk_server *srv = server_start("tcp://127.0.0.1:0", "srv", true);
+    silk_registry *reg;
+    assert_int_equal(silk_registry_open(&reg, NULL), SILK_OK);
+    silk_instance inst = {.service = "looptest.Echo",
+                          .id = "dead",
+                          .address = dead,
+                          .weight = 1,
+                          .version = "",
+                          .started_ms = silk__wall_ms()};
+    assert_int_equal(silk_registry_register(reg, &inst), SILK_OK);
+    fixture fx;
+    fixture_open(&fx, "looptest.Echo");
+    assert_int_equal(silk_channel_set_policy(fx.ch, SILK_LB_ROUND_ROBIN), SILK_OK);
+
+    enum { N = 8 };
+    result r[N] = {0};
+    char value[8], want[16];
+    for (int i = 0; i < N; i++) { /* one turn: both connections are still being made */
+        snprintf(value, sizeof value, "u%d", i);
+        assert_int_equal(start_call(fx.lc, NULL, ECHO, "x", value, &r[i]), SILK_OK);
+    }
+    wait_all(&fx.lp, r, N);
+    for (int i = 0; i < N; i++) {
+        snprintf(want, sizeof want, "srv:u%d", i);
+        expect(&r[i], SILK_OK, want);
+    }
+    /* Half went to srv on the loop's connection; the dead one's half came back by post. */
+    assert_int_equal(loop_posts(&fx.lp), N / 2);
+
+    fixture_close(&fx);
+    assert_int_equal(silk_registry_deregister(reg, inst.service, inst.id), SILK_OK);
+    silk_registry_close(reg);
+    server_stop(srv);
+    close(fd);
+}
+
 /* ============================== a handler's loop ============================== */
 
 static silk_channel *relay_ch; /* Relay's way back to its own server */
@@ -1899,6 +1948,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_messages, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_idempotent_to_an_address_is_direct, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_idempotent_call_fails_over, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_unmade_connection_fails_over, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_dead_tcp_address, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_spent_budget, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_send_buffer_limit, before_test, after_test),
