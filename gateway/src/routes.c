@@ -200,11 +200,15 @@ static const char *method_template(const silk_service_desc *svc, const silk_meth
 {
     if (m->http_path != NULL && m->http_path[0] != '\0')
         return m->http_path;
-    int n = snprintf(buf, size, "%s/", svc->route);
-    for (size_t i = 0; m->name[i] != '\0' && n >= 0 && (size_t)n + 1 < size; i++)
+    size_t n = strlen(svc->route);
+    if (n + 1 >= size)
+        n = size - 1;
+    memcpy(buf, svc->route, n);
+    if (n + 1 < size)
+        buf[n++] = '/';
+    for (size_t i = 0; m->name[i] != '\0' && n + 1 < size; i++)
         buf[n++] = (char)tolower((unsigned char)m->name[i]);
-    if (n >= 0 && (size_t)n < size)
-        buf[n] = '\0';
+    buf[n] = '\0';
     return buf;
 }
 
