@@ -224,8 +224,9 @@ void silk__gw_http_parser_fini(silk__gw_http_parser *p)
 
 void silk__gw_http_reset(silk__gw_http_parser *p)
 {
-    silk__gw_http_parser_fini(p);
-    silk__gw_http_parser_init(p);
+    free(p->buf);
+    free(p->body);
+    silk__gw_http_parser_init(p); /* clears p once, as fini would again */
 }
 
 int silk__gw_http_feed(silk__gw_http_parser *p, const char *data, size_t len, size_t *used)
