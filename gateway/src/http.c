@@ -224,9 +224,8 @@ void silk__gw_http_parser_fini(silk__gw_http_parser *p)
 
 void silk__gw_http_reset(silk__gw_http_parser *p)
 {
-    free(p->buf);
-    free(p->body);
-    silk__gw_http_parser_init(p); /* clears p once, as fini would again */
+    silk__gw_http_parser_fini(p);
+    silk__gw_http_parser_init(p);
 }
 
 int silk__gw_http_feed(silk__gw_http_parser *p, const char *data, size_t len, size_t *used)
