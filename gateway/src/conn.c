@@ -34,9 +34,12 @@ static void set_watcher(struct ev_loop *ev, ev_io *w, bool on)
         ev_io_stop(ev, w);
 }
 
+/* update_watchers watches c's socket for what its state needs. While a request is answered
+ * the read watcher is left as it is: stopping it and starting it again for the next request
+ * would cost an epoll_ctl per request. on_readable stops it if the client sends meanwhile. */
 static void update_watchers(conn *c)
 {
-    bool r = false, w = c->out != NULL;
+    bool r = ev_is_active(&c->rio), w = c->out != NULL;
     switch (c->state) {
     case SILK__GW_CONN_READING:
         r = true;
@@ -208,8 +211,11 @@ static void on_readable(struct ev_loop *ev, ev_io *w, int revents)
 {
     conn *c = w->data;
     (void)revents;
+    if (c->state == SILK__GW_CONN_CALLING || c->state == SILK__GW_CONN_WRITING) {
+        ev_io_stop(ev, w); /* the next request waits until this one is answered */
+        return;
+    }
     c->last_active = ev_now(ev);
-
     if (c->state != SILK__GW_CONN_WS) {
         read_http(c);
         return;

@@ -1,6 +1,5 @@
 /* http.c - HTTP/1.1 requests parsed over http-parser, free of I/O, and responses formatted. */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -475,35 +474,60 @@ const char *silk__gw_http_status_reason(int status)
     }
 }
 
+/* put copies n bytes of s (NULL when n is 0) to p and returns the end of what it wrote. */
+static char *put(char *p, const char *s, size_t n)
+{
+    if (n > 0)
+        memcpy(p, s, n);
+    return p + n;
+}
+
+/* put_uint writes v in decimal to p and returns the end of what it wrote. */
+static char *put_uint(char *p, size_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[sizeof digits - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return put(p, digits + sizeof digits - n, n);
+}
+
+#define PUT_LITERAL(p, s) put((p), (s), sizeof(s) - 1)
+
+/* The response head is made of constant parts and a few strings, copied rather than
+ * formatted: it is written for every request. */
 char *silk__gw_http_response(int status, const char *extra_headers, const char *content_type,
                              const char *body, size_t body_len, bool close, size_t *out_len)
 {
-    char head[512];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n", status,
-                     silk__gw_http_status_reason(status));
+    const char *reason = silk__gw_http_status_reason(status);
+    size_t reason_len = strlen(reason);
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
-    size_t cap = (size_t)n + extra + body_len + 256;
-    char *out = malloc(cap);
+    size_t type_len = content_type ? strlen(content_type) : 0;
+    char *out = malloc(reason_len + extra + type_len + body_len + 128);
     if (out == NULL)
         return NULL;
-    size_t len = 0;
-    memcpy(out, head, (size_t)n);
-    len += (size_t)n;
-    if (extra > 0) {
-        memcpy(out + len, extra_headers, extra);
-        len += extra;
+    char *p = PUT_LITERAL(out, "HTTP/1.1 ");
+    p = put_uint(p, status > 0 ? (size_t)status : 0);
+    *p++ = ' ';
+    p = put(p, reason, reason_len);
+    p = PUT_LITERAL(p, "\r\n");
+    p = put(p, extra_headers, extra);
+    if (content_type != NULL) {
+        p = PUT_LITERAL(p, "Content-Type: ");
+        p = put(p, content_type, type_len);
+        p = PUT_LITERAL(p, "\r\n");
     }
-    if (content_type != NULL)
-        len += (size_t)snprintf(out + len, cap - len, "Content-Type: %s\r\n", content_type);
-    if (status != 101)
-        len += (size_t)snprintf(out + len, cap - len, "Content-Length: %zu\r\n", body_len);
+    if (status != 101) {
+        p = PUT_LITERAL(p, "Content-Length: ");
+        p = put_uint(p, body_len);
+        p = PUT_LITERAL(p, "\r\n");
+    }
     if (close)
-        len += (size_t)snprintf(out + len, cap - len, "Connection: close\r\n");
-    len += (size_t)snprintf(out + len, cap - len, "\r\n");
-    if (body_len > 0) {
-        memcpy(out + len, body, body_len);
-        len += body_len;
-    }
-    *out_len = len;
+        p = PUT_LITERAL(p, "Connection: close\r\n");
+    p = PUT_LITERAL(p, "\r\n");
+    p = put(p, body, body_len);
+    *out_len = (size_t)(p - out);
     return out;
 }

@@ -200,12 +200,30 @@ static const char *method_template(const silk_service_desc *svc, const silk_meth
 {
     if (m->http_path != NULL && m->http_path[0] != '\0')
         return m->http_path;
-    int n = snprintf(buf, size, "%s/", svc->route);
-    for (size_t i = 0; m->name[i] != '\0' && n >= 0 && (size_t)n + 1 < size; i++)
+    size_t n = strlen(svc->route);
+    if (n + 1 >= size)
+        n = size - 1;
+    memcpy(buf, svc->route, n);
+    if (n + 1 < size)
+        buf[n++] = '/';
+    for (size_t i = 0; m->name[i] != '\0' && n + 1 < size; i++)
         buf[n++] = (char)tolower((unsigned char)m->name[i]);
-    if (n >= 0 && (size_t)n < size)
-        buf[n] = '\0';
+    buf[n] = '\0';
     return buf;
+}
+
+/* cannot_match tells, without parsing tmpl, that it cannot match path (no leading '/', len
+ * bytes: one trailing '/' already cut): the literal text that begins tmpl, up to its first
+ * variable or wildcard and without a trailing '/', must begin path. This spares most
+ * methods of a service the parsing and matching for each request. */
+static bool cannot_match(const char *path, size_t len, const char *tmpl)
+{
+    while (*tmpl == '/')
+        tmpl++;
+    size_t n = strcspn(tmpl, "{*");
+    while (n > 0 && tmpl[n - 1] == '/')
+        n--;
+    return n > len || strncasecmp(path, tmpl, n) != 0;
 }
 
 #define VERB(m) (1u << (unsigned)(m))
@@ -228,13 +246,19 @@ silk__gw_route_kind silk__gw_route_find(const silk_service_desc *const *services
     }
     int best = -1;
     silk__gw_route r;
+    size_t len = strlen(path);
+    if (len > 0 && path[len - 1] == '/')
+        len--;
     for (size_t i = 0; i < n_services; i++) {
         const silk_service_desc *svc = services[i];
         for (size_t j = 0; j < svc->n_methods; j++) {
             const silk_method_desc *m = &svc->methods[j];
             char buf[256];
+            const char *tmpl = method_template(svc, m, buf, sizeof buf);
+            if (cannot_match(path, len, tmpl))
+                continue;
             memset(&r, 0, sizeof r);
-            int score = match_template(path, method_template(svc, m, buf, sizeof buf), &r);
+            int score = match_template(path, tmpl, &r);
             if (score < 0)
                 continue;
             enum http_method verb = http_method_of(m->http_verb);

@@ -668,6 +668,20 @@ class WebApi(unittest.TestCase):
         ids = [json.loads(g[2]).get("id") for g in got]
         self.assertEqual(ids, ["0", "1", None, "3", "4", "last", "again"])
 
+    def test_requests_sent_while_a_call_is_in_flight(self):
+        # Each request in a segment of its own, sent while the one before may still be in its
+        # call, then the client's side closed: every one is answered, in order, and the
+        # connection closes after the last.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for i in range(3):
+                s.sendall(b"GET /api/items/seg%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+            s.shutdown(socket.SHUT_WR)
+            got = read_responses(s, 3)
+            self.assertEqual(s.recv(1), b"")
+        self.assertEqual([g[0] for g in got], [200, 200, 200])
+        self.assertEqual([json.loads(g[2]).get("id") for g in got], ["seg0", "seg1", "seg2"])
+
     def test_deep_health(self):
         status, text, _ = self.request("GET", "/healthz")
         self.assertEqual((status, json.loads(text)), (200, {"status": "SERVING"}))
@@ -791,6 +805,7 @@ class WrappedWebApi(WebApi):
     test_gateway_statuses = None
     test_chunked_body = None
     test_keep_alive_and_pipelined_calls_answered_in_order = None
+    test_requests_sent_while_a_call_is_in_flight = None
     test_metrics = None
     test_head = None
     test_deep_health = None

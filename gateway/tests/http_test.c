@@ -268,6 +268,43 @@ static void test_response(void **state)
     assert_int_equal(len, sizeof want - 1);
     assert_memory_equal(r, want, len);
     free(r);
+
+    /* No body, no type, kept alive: the length still says 0. */
+    r = silk__gw_http_response(204, NULL, NULL, NULL, 0, false, &len);
+    static const char empty[] = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(len, sizeof empty - 1);
+    assert_memory_equal(r, empty, len);
+    free(r);
+
+    /* A switch of protocols has no Content-Length. */
+    r = silk__gw_http_response(101, "Upgrade: websocket\r\n", NULL, NULL, 0, false, &len);
+    static const char upgrade[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+    assert_int_equal(len, sizeof upgrade - 1);
+    assert_memory_equal(r, upgrade, len);
+    free(r);
+}
+
+/* A body's length is written in full, whatever its number of digits. */
+static void test_response_lengths(void **state)
+{
+    (void)state;
+    static const size_t lengths[] = {1, 9, 10, 99, 100, 12345, 1048576};
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        size_t body_len = lengths[i], len;
+        char *body = malloc(body_len);
+        assert_non_null(body);
+        memset(body, 'x', body_len);
+        char *r = silk__gw_http_response(200, NULL, "text/plain", body, body_len, false, &len);
+        char head[128];
+        int n = snprintf(
+            head, sizeof head,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n", body_len);
+        assert_int_equal(len, (size_t)n + body_len);
+        assert_memory_equal(r, head, (size_t)n);
+        assert_memory_equal(r + n, body, body_len);
+        free(r);
+        free(body);
+    }
 }
 
 int main(void)
@@ -277,7 +314,7 @@ int main(void)
         cmocka_unit_test(test_chunked_body), cmocka_unit_test(test_upgrade_leaves_frames),
         cmocka_unit_test(test_malformed),    cmocka_unit_test(test_header_limit),
         cmocka_unit_test(test_body_limit),   cmocka_unit_test(test_tokens_and_query),
-        cmocka_unit_test(test_response),
+        cmocka_unit_test(test_response),     cmocka_unit_test(test_response_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,9 +41,10 @@ static const silk_method_desc files_methods[] = {
     {.name = "Book", .http_verb = SILK_HTTP_GET, .http_path = "api/v1/{name=shelves/*/books/*}"},
     {.name = "Any", .http_verb = SILK_HTTP_GET, .http_path = "api/any/*/{id}"},
     {.name = "Bad", .http_verb = SILK_HTTP_GET, .http_path = "api/bad/**/x"},
+    {.name = "Slashes", .http_verb = SILK_HTTP_GET, .http_path = "/api/slashes/x/"},
 };
 static const silk_service_desc files = {
-    .name = "p.Files", .route = "api/files", .n_methods = 5, .methods = files_methods};
+    .name = "p.Files", .route = "api/files", .n_methods = 6, .methods = files_methods};
 static const silk_service_desc *const services[] = {&plain, &wstest, &items, &files};
 
 static silk__gw_route_kind find(enum http_method m, const char *path, silk__gw_route *r)
@@ -129,6 +130,14 @@ static void test_wildcards(void **state)
     assert_param(&r, 0, "id", "7");
     /* A template with ** before its end is malformed and matches nothing. */
     assert_int_equal(find(HTTP_GET, "/api/bad/q/x", &r), SILK__GW_ROUTE_NONE);
+    /* A template's leading and trailing '/' do not count. */
+    assert_int_equal(find(HTTP_GET, "/api/slashes/x", &r), SILK__GW_ROUTE_CALL);
+    assert_ptr_equal(r.method, &files_methods[5]);
+    assert_int_equal(find(HTTP_GET, "/API/Slashes/X/", &r), SILK__GW_ROUTE_CALL);
+    assert_ptr_equal(r.method, &files_methods[5]);
+    assert_int_equal(find(HTTP_GET, "/api/slashes", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_GET, "/api/slashes/xy", &r), SILK__GW_ROUTE_NONE);
+    assert_int_equal(find(HTTP_GET, "/api/slashes/x/y", &r), SILK__GW_ROUTE_NONE);
 }
 
 static void test_find(void **state)
