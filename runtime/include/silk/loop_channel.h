@@ -11,14 +11,14 @@
  * The wrapped channel still decides where a call goes (its registry view, policy, breaker and
  * backoff) and still serves what a loop channel does not do itself - a channel with
  * interceptors, calls made with a handler's ctx (cancelled with it), an instance whose
- * address is neither numeric tcp:// nor ipc:// - through silk_call_async(), with the completion handed back to the loop by
- * silk_loop_ops.post. A call of an idempotent method on a channel to a service name is made on
- * the loop with a copy kept by the channel: when it fails as the channel would retry it
- * (UNAVAILABLE, or refused busy), the channel sends the copy again, to another instance, and
- * its answer comes back by post. So is any call queued while its connection is being made,
- * until it is: should it never be, the call was never sent and the channel gives it to
- * another instance. Either way a call behaves as silk_call_async() says, but for
- * where its callback runs.
+ * address is neither numeric tcp:// nor ipc:// - through silk_call_async(), with the completion
+ * handed back to the loop by silk_loop_ops.post. A call of an idempotent method on a channel to a
+ * service name is made on the loop with a copy kept by the channel: when it fails as the channel
+ * would retry it (UNAVAILABLE, or refused busy), the channel sends the copy again, to another
+ * instance, and its answer comes back by post. So is any call queued while its connection is being
+ * made, until it is: should it never be, the call was never sent and the channel gives it to
+ * another instance. Either way a call behaves as silk_call_async() says, but for where its
+ * callback runs.
  *
  * Everything here but silk_loop_ops.post's callers runs on the loop's thread. */
 #ifndef SILK_LOOP_CHANNEL_H
