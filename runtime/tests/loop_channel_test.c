@@ -840,6 +840,17 @@ static void ipc_address(char *buf, size_t cap, const char *name)
     snprintf(buf, cap, "ipc://%s/%s.sock", tmpdir, name);
 }
 
+/* serve_on_ipc starts a server answering as "srv" on an ipc address of name, unregistered,
+ * and opens fx on it. */
+static silk_server *serve_on_ipc(fixture *fx, const char *name)
+{
+    char address[200];
+    ipc_address(address, sizeof address, name);
+    silk_server *srv = server_start(address, "srv", false);
+    fixture_open(fx, address);
+    return srv;
+}
+
 /* ============================== 1. batches ============================== */
 
 #define BATCH 300
@@ -907,11 +918,8 @@ static void test_batch_tcp(void **state)
 static void test_batch_ipc(void **state)
 {
     (void)state;
-    char address[200];
-    ipc_address(address, sizeof address, "batch");
-    silk_server *srv = server_start(address, "srv", false);
     fixture fx;
-    fixture_open(&fx, address);
+    silk_server *srv = serve_on_ipc(&fx, "batch");
     batch(&fx); /* a unix socket connects at once: even the first call is the loop's */
     assert_int_equal(loop_posts(&fx.lp), 0);
     assert_int_equal(fx.lp.watch_starts, 1);
@@ -1008,11 +1016,8 @@ static void test_deadline_real_server(void **state)
     (void)state;
     atomic_store(&waits_started, 0);
     atomic_store(&cancels_seen, 0);
-    char address[200];
-    ipc_address(address, sizeof address, "deadline");
-    silk_server *srv = server_start(address, "srv", false);
     fixture fx;
-    fixture_open(&fx, address);
+    silk_server *srv = serve_on_ipc(&fx, "deadline");
     silk_ctx *ctx = silk_ctx_new();
     silk_ctx_set_timeout(ctx, 200);
     result r;
@@ -1244,11 +1249,8 @@ static void test_fallback_interceptor(void **state)
 static void test_fallback_when_the_loop_cannot_watch(void **state)
 {
     (void)state;
-    char address[200];
-    ipc_address(address, sizeof address, "unwatched");
-    silk_server *srv = server_start(address, "srv", false);
     fixture fx;
-    fixture_open(&fx, address);
+    silk_server *srv = serve_on_ipc(&fx, "unwatched");
     fx.lp.io_fails = true;
     result r;
     call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "refused", &r);
@@ -1431,6 +1433,30 @@ static void test_free_with_calls_in_flight(void **state)
     server_stop(srv);
 }
 
+/* by_hand is an instance registered by the test itself, in the file registry. */
+typedef struct by_hand {
+    silk_registry *reg;
+    silk_instance inst;
+} by_hand;
+
+static void register_by_hand(by_hand *h, const char *service, const char *id, const char *address)
+{
+    assert_int_equal(silk_registry_open(&h->reg, NULL), SILK_OK);
+    h->inst = (silk_instance){.service = (char *)service,
+                              .id = (char *)id,
+                              .address = (char *)address,
+                              .weight = 1,
+                              .version = "",
+                              .started_ms = silk__wall_ms()};
+    assert_int_equal(silk_registry_register(h->reg, &h->inst), SILK_OK);
+}
+
+static void deregister_by_hand(by_hand *h)
+{
+    assert_int_equal(silk_registry_deregister(h->reg, h->inst.service, h->inst.id), SILK_OK);
+    silk_registry_close(h->reg);
+}
+
 /* ============================== the breaker ============================== */
 
 /* An instance's breaker opens after failures in a row: an answer in between, on a connection
@@ -1440,15 +1466,8 @@ static void test_breaker_counts_failures_in_a_row(void **state)
 {
     (void)state;
     raw_server *rs = raw_start("breaker");
-    silk_registry *reg;
-    assert_int_equal(silk_registry_open(&reg, NULL), SILK_OK);
-    silk_instance inst = {.service = "looptest.Raw",
-                          .id = "only",
-                          .address = rs->address,
-                          .weight = 1,
-                          .version = "",
-                          .started_ms = silk__wall_ms()};
-    assert_int_equal(silk_registry_register(reg, &inst), SILK_OK);
+    by_hand hand;
+    register_by_hand(&hand, "looptest.Raw", "only", rs->address);
     fixture fx;
     fixture_open(&fx, "looptest.Raw");
     assert_int_equal(silk_channel_set_breaker(fx.ch, 2, 60000), SILK_OK);
@@ -1473,8 +1492,7 @@ static void test_breaker_counts_failures_in_a_row(void **state)
     }
     assert_int_equal(loop_posts(&fx.lp), 0);
     fixture_close(&fx);
-    assert_int_equal(silk_registry_deregister(reg, inst.service, inst.id), SILK_OK);
-    silk_registry_close(reg);
+    deregister_by_hand(&hand);
     raw_stop(rs);
 }
 
@@ -1488,15 +1506,8 @@ static void test_idempotent_call_fails_over(void **state)
     (void)state;
     raw_server *rs = raw_start("failover");
     silk_server *srv = server_start("tcp://127.0.0.1:0", "srv", true);
-    silk_registry *reg;
-    assert_int_equal(silk_registry_open(&reg, NULL), SILK_OK);
-    silk_instance inst = {.service = "looptest.Echo",
-                          .id = "raw",
-                          .address = rs->address,
-                          .weight = 1,
-                          .version = "",
-                          .started_ms = silk__wall_ms()};
-    assert_int_equal(silk_registry_register(reg, &inst), SILK_OK);
+    by_hand hand;
+    register_by_hand(&hand, "looptest.Echo", "raw", rs->address);
     fixture fx;
     fixture_open(&fx, "looptest.Echo");
     assert_int_equal(silk_channel_set_policy(fx.ch, SILK_LB_HASH), SILK_OK);
@@ -1536,8 +1547,7 @@ static void test_idempotent_call_fails_over(void **state)
 
     fixture_close(&fx);
     silk_ctx_free(ctx);
-    assert_int_equal(silk_registry_deregister(reg, inst.service, inst.id), SILK_OK);
-    silk_registry_close(reg);
+    deregister_by_hand(&hand);
     raw_stop(rs);
     server_stop(srv);
 }
@@ -1556,15 +1566,8 @@ static void test_unmade_connection_fails_over(void **state)
     char dead[64];
     snprintf(dead, sizeof dead, "tcp://127.0.0.1:%u", ntohs(sa.sin_port));
     silk_server *srv = server_start("tcp://127.0.0.1:0", "srv", true);
-    silk_registry *reg;
-    assert_int_equal(silk_registry_open(&reg, NULL), SILK_OK);
-    silk_instance inst = {.service = "looptest.Echo",
-                          .id = "dead",
-                          .address = dead,
-                          .weight = 1,
-                          .version = "",
-                          .started_ms = silk__wall_ms()};
-    assert_int_equal(silk_registry_register(reg, &inst), SILK_OK);
+    by_hand hand;
+    register_by_hand(&hand, "looptest.Echo", "dead", dead);
     fixture fx;
     fixture_open(&fx, "looptest.Echo");
     assert_int_equal(silk_channel_set_policy(fx.ch, SILK_LB_ROUND_ROBIN), SILK_OK);
@@ -1585,8 +1588,7 @@ static void test_unmade_connection_fails_over(void **state)
     assert_int_equal(loop_posts(&fx.lp), N / 2);
 
     fixture_close(&fx);
-    assert_int_equal(silk_registry_deregister(reg, inst.service, inst.id), SILK_OK);
-    silk_registry_close(reg);
+    deregister_by_hand(&hand);
     server_stop(srv);
     close(fd);
 }
@@ -1651,11 +1653,8 @@ static void test_fallback_handler_ctx(void **state)
 static void test_large_messages(void **state)
 {
     (void)state;
-    char address[200];
-    ipc_address(address, sizeof address, "large");
-    silk_server *srv = server_start(address, "srv", false);
     fixture fx;
-    fixture_open(&fx, address);
+    silk_server *srv = serve_on_ipc(&fx, "large");
     enum { N = 6, SIZE = 1 << 20 };
     char *value = malloc(SIZE + 1);
     assert_non_null(value);
@@ -1807,11 +1806,8 @@ static void test_token(void **state)
 static void test_idempotent_to_an_address_is_direct(void **state)
 {
     (void)state;
-    char address[200];
-    ipc_address(address, sizeof address, "idem");
-    silk_server *srv = server_start(address, "srv", false);
     fixture fx;
-    fixture_open(&fx, address);
+    silk_server *srv = serve_on_ipc(&fx, "idem");
     result r;
     call_and_wait(&fx.lp, fx.lc, NULL, IDEM, "x", "idem", &r);
     expect(&r, SILK_OK, "srv:idem");
@@ -1846,11 +1842,8 @@ static void test_dead_tcp_address(void **state)
 static void test_spent_budget(void **state)
 {
     (void)state;
-    char address[200];
-    ipc_address(address, sizeof address, "spent");
-    silk_server *srv = server_start(address, "srv", false);
     fixture fx;
-    fixture_open(&fx, address);
+    silk_server *srv = serve_on_ipc(&fx, "spent");
     silk_ctx *ctx = silk_ctx_new();
     silk_ctx_set_timeout(ctx, 1);
     usleep(3000);
