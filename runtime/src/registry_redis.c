@@ -59,6 +59,16 @@ static const char cleanup_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], ARGV[1]) "
     "end return 0";
 
+/* prune_script drops from a service's set (KEYS[1]) the ids whose record (ARGV[2]..id) is
+ * gone, and the service (ARGV[1]) from silk/services (KEYS[2]) when none is left; it returns
+ * the ids left. A register adds the id to the service's set before the service to
+ * silk/services, so a prune running between the two cannot lose a service just registered. */
+static const char prune_script[] =
+    "for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
+    "if redis.call('EXISTS', ARGV[2] .. id) == 0 then redis.call('SREM', KEYS[1], id) end end "
+    "local n = redis.call('SCARD', KEYS[1]) "
+    "if n == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end return n";
+
 /* ============================== connection ============================== */
 
 /* A write to a connection Redis closed raises SIGPIPE: it is blocked around every exchange
@@ -556,23 +566,56 @@ static silk_status redis_resolve(void *data, const char *service, silk_instance_
     return st;
 }
 
+/* prune asks Redis, for each service in names (SMEMBERS silk/services), to drop the ids whose
+ * record expired and the service itself when none is left; gone[i] tells that service i was
+ * dropped. False when Redis failed or memory is exhausted. */
+static bool prune(redis_reg *r, const redisReply *names, bool *gone)
+{
+    int n = (int)names->elements;
+    redisReply **reps = calloc(n != 0 ? (size_t)n : 1, sizeof *reps);
+    if (reps == NULL)
+        return false;
+    for (int i = 0; i < n; i++) {
+        const redisReply *e = names->element[i];
+        char set[512], prefix[512];
+        if (e->type != REDIS_REPLY_STRING) {
+            redisAppendCommand(r->ctx, "PING"); /* keeps the replies in step */
+            continue;
+        }
+        svc_key(set, sizeof set, e->str);
+        inst_key(prefix, sizeof prefix, e->str, "");
+        redisAppendCommand(r->ctx, "EVAL %s 2 %s silk/services %s %s", prune_script, set, e->str,
+                           prefix);
+    }
+    bool ok = exchange(r, reps, n);
+    for (int i = 0; ok && i < n; i++)
+        gone[i] = reps[i]->type == REDIS_REPLY_INTEGER && reps[i]->integer == 0;
+    if (ok)
+        free_replies(reps, n);
+    free(reps);
+    return ok;
+}
+
 static silk_status redis_services(void *data, silk__name_list *out)
 {
     redis_reg *r = data;
     redisReply *rep = NULL;
+    bool *gone = NULL;
     silk_status st = SILK_UNAVAILABLE;
     pthread_mutex_lock(&r->mu);
     if (ready(r)) {
         redisAppendCommand(r->ctx, "SMEMBERS silk/services");
-        if (exchange(r, &rep, 1)) {
-            st = rep->type == REDIS_REPLY_ARRAY ? SILK_OK : SILK_UNAVAILABLE;
-            for (size_t i = 0; st == SILK_OK && i < rep->elements; i++) {
-                if (rep->element[i]->type == REDIS_REPLY_STRING)
-                    st = silk__name_list_add(out, rep->element[i]->str);
-            }
-            freeReplyObject(rep);
+        if (exchange(r, &rep, 1) && rep->type == REDIS_REPLY_ARRAY &&
+            (gone = calloc(rep->elements + 1, sizeof *gone)) != NULL && prune(r, rep, gone))
+            st = SILK_OK;
+        for (size_t i = 0; st == SILK_OK && i < rep->elements; i++) {
+            if (rep->element[i]->type == REDIS_REPLY_STRING && !gone[i])
+                st = silk__name_list_add(out, rep->element[i]->str);
         }
     }
+    if (rep != NULL)
+        freeReplyObject(rep);
+    free(gone);
     pthread_mutex_unlock(&r->mu);
     return st;
 }

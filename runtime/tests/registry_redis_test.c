@@ -236,6 +236,48 @@ static void test_ttl_expiry_and_cleanup(void **state)
     silk_registry_close(b);
 }
 
+/* A service whose instances all left or expired leaves silk/services when the registry is
+ * listed; one with a live instance stays. */
+static void test_services_without_instances_are_dropped(void **state)
+{
+    (void)state;
+    silk_registry *a = open_reg(), *b = open_reg();
+    silk__registry_set_ttl(a, 300);
+    silk_instance stay = inst("r.Stay", "s", "tcp://127.0.0.1:1");
+    silk_instance left = inst("r.Left", "l", "tcp://127.0.0.1:2");
+    silk_instance expired = inst("r.Expired", "e", "tcp://127.0.0.1:3");
+    assert_int_equal(silk_registry_register(a, &stay), SILK_OK);
+    assert_int_equal(silk_registry_register(a, &left), SILK_OK);
+    assert_int_equal(silk_registry_register(a, &expired), SILK_OK);
+    assert_int_equal(raw("SISMEMBER %s %s", "silk/services", "r.Expired"), 1);
+    assert_int_equal(silk_registry_deregister(a, "r.Left", "l"), SILK_OK);
+    for (int i = 0; i < 4; i++) { /* r.Stay's heartbeats; r.Expired has none */
+        sleep_ms(150);
+        assert_int_equal(silk_registry_heartbeat(a, "r.Stay", "s"), SILK_OK);
+    }
+    silk_instance_list list;
+    assert_int_equal(silk_registry_list(b, &list), SILK_OK);
+    bool saw_stay = false;
+    for (size_t i = 0; i < list.count; i++) {
+        assert_string_not_equal(list.items[i].service, "r.Left");
+        assert_string_not_equal(list.items[i].service, "r.Expired");
+        saw_stay |= strcmp(list.items[i].service, "r.Stay") == 0;
+    }
+    assert_true(saw_stay);
+    silk_instance_list_fini(&list);
+    assert_int_equal(raw("SISMEMBER %s %s", "silk/services", "r.Left"), 0);
+    assert_int_equal(raw("SISMEMBER %s %s", "silk/services", "r.Expired"), 0);
+    assert_int_equal(raw("SISMEMBER %s %s", "silk/services", "r.Stay"), 1);
+    assert_int_equal(raw("SISMEMBER %s %s", "silk/svc/r.Expired", "e"), 0);
+    /* Back, it is listed again. */
+    assert_int_equal(silk_registry_register(a, &expired), SILK_OK);
+    assert_int_equal(raw("SISMEMBER %s %s", "silk/services", "r.Expired"), 1);
+    assert_int_equal(silk_registry_deregister(a, "r.Stay", "s"), SILK_OK);
+    assert_int_equal(silk_registry_deregister(a, "r.Expired", "e"), SILK_OK);
+    silk_registry_close(a);
+    silk_registry_close(b);
+}
+
 typedef struct seen {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -416,6 +458,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_register_resolve_deregister),
         cmocka_unit_test(test_ttl_expiry_and_cleanup),
+        cmocka_unit_test(test_services_without_instances_are_dropped),
         cmocka_unit_test(test_watch_is_told_by_pubsub),
         cmocka_unit_test(test_redis_down_then_restarted),
         cmocka_unit_test(test_view_kept_while_redis_refills),
