@@ -36,6 +36,34 @@ typedef struct silk__call {
     void *arg;
 } silk__call;
 
+/* silk__call_table holds the calls in flight on one connection by call id (call_table.c):
+ * chained buckets, a power of two of them, doubled as calls come. */
+typedef struct silk__call_table {
+    silk__call **buckets;
+    size_t nbuckets;
+    size_t ncalls;
+} silk__call_table;
+
+/* silk__call_table_init makes an empty table; false when memory is exhausted. */
+bool silk__call_table_init(silk__call_table *t);
+
+/* silk__call_table_fini frees the table (not the calls still in it). */
+void silk__call_table_fini(silk__call_table *t);
+
+/* silk__call_table_add enters c by its id; false when memory is exhausted. */
+bool silk__call_table_add(silk__call_table *t, silk__call *c);
+
+/* silk__call_table_remove takes the call of id out of the table and returns it; NULL when
+ * the table does not have it. */
+silk__call *silk__call_table_remove(silk__call_table *t, uint64_t id);
+
+/* silk__call_table_take takes out the calls whose deadline is at or before now (INT64_MAX:
+ * every call) and returns them as a list linked through next. */
+silk__call *silk__call_table_take(silk__call_table *t, int64_t now);
+
+/* silk__call_table_next_deadline is the earliest deadline in the table; INT64_MAX if empty. */
+int64_t silk__call_table_next_deadline(const silk__call_table *t);
+
 /* silk__peer is the connection to one instance. */
 typedef struct silk__peer {
     silk__conn conn; /* first: a silk__conn * is a silk__peer * */
@@ -56,9 +84,7 @@ typedef struct silk__peer {
     bool in_table;
 
     /* Under the conn's mutex. */
-    silk__call **buckets;
-    size_t nbuckets; /* a power of two */
-    size_t ncalls;
+    silk__call_table calls;
     bool ping_out;    /* a keepalive ping is unanswered */
     int64_t ping_at;  /* when it was sent */
     bool timer_busy;  /* a sleep is in flight on timer_aio */

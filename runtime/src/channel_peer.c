@@ -16,83 +16,7 @@
 /* How long a connection attempt may take. */
 #define DIAL_TIMEOUT_MS 10000
 
-/* ============================== the table of calls ============================== */
-
-static bool table_grow(silk__peer *l)
-{
-    size_t n = l->nbuckets * 2;
-    silk__call **b = calloc(n, sizeof *b);
-    if (b == NULL)
-        return false;
-    for (size_t i = 0; i < l->nbuckets; i++) {
-        for (silk__call *c = l->buckets[i], *next; c != NULL; c = next) {
-            next = c->next;
-            c->next = b[c->id & (n - 1)];
-            b[c->id & (n - 1)] = c;
-        }
-    }
-    free(l->buckets);
-    l->buckets = b;
-    l->nbuckets = n;
-    return true;
-}
-
-static bool table_add(silk__peer *l, silk__call *c)
-{
-    if (l->ncalls >= l->nbuckets && !table_grow(l) && l->ncalls >= 4 * l->nbuckets)
-        return false;
-    silk__call **b = &l->buckets[c->id & (l->nbuckets - 1)];
-    c->next = *b;
-    *b = c;
-    l->ncalls++;
-    return true;
-}
-
-static silk__call *table_remove(silk__peer *l, uint64_t id)
-{
-    for (silk__call **p = &l->buckets[id & (l->nbuckets - 1)]; *p != NULL; p = &(*p)->next) {
-        silk__call *c = *p;
-        if (c->id == id) {
-            *p = c->next;
-            l->ncalls--;
-            return c;
-        }
-    }
-    return NULL;
-}
-
-/* table_take removes the calls for which pick(c, arg) holds and returns them as a list. */
-static silk__call *table_take(silk__peer *l, bool (*pick)(const silk__call *c, int64_t arg),
-                              int64_t arg)
-{
-    silk__call *out = NULL;
-    for (size_t i = 0; i < l->nbuckets; i++) {
-        for (silk__call **p = &l->buckets[i]; *p != NULL;) {
-            silk__call *c = *p;
-            if (!pick(c, arg)) {
-                p = &c->next;
-                continue;
-            }
-            *p = c->next;
-            l->ncalls--;
-            c->next = out;
-            out = c;
-        }
-    }
-    return out;
-}
-
-static bool any_call(const silk__call *c, int64_t arg)
-{
-    (void)c;
-    (void)arg;
-    return true;
-}
-
-static bool expired(const silk__call *c, int64_t now)
-{
-    return c->deadline_us <= now;
-}
+/* ============================== completing calls ============================== */
 
 /* complete_all completes a list of calls with one status and frees them. */
 static void complete_all(silk__call *list, silk_status st, const char *why)
@@ -135,16 +59,12 @@ static void timer_cb(void *arg)
     size_t silent = 0;
     silk__conn_lock(&l->conn);
     l->timer_busy = false;
-    silk__call *late = table_take(l, expired, now);
+    silk__call *late = silk__call_table_take(&l->calls, now);
     for (silk__call *c = late; c != NULL; c = c->next) { /* tell the server to drop them */
         silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, c->id, NULL, NULL);
         silent += c->sent_us != 0 && last_rx < c->sent_us;
     }
-    int64_t next = INT64_MAX;
-    for (size_t i = 0; i < l->nbuckets; i++) {
-        for (silk__call *c = l->buckets[i]; c != NULL; c = c->next)
-            next = c->deadline_us < next ? c->deadline_us : next;
-    }
+    int64_t next = silk__call_table_next_deadline(&l->calls);
     if (next != INT64_MAX && !silk__conn_closed_locked(&l->conn))
         arm_timer_locked(l, next);
     silk__conn_unlock(&l->conn);
@@ -193,7 +113,7 @@ static void on_frame(silk__conn *conn, const silk__frame *f)
     if (f->kind != SILK__FRAME_RESPONSE)
         return;
     silk__conn_lock(conn);
-    silk__call *c = table_remove(l, f->call_id);
+    silk__call *c = silk__call_table_remove(&l->calls, f->call_id);
     silk__conn_unlock(conn);
     if (c != NULL) /* else it timed out already */
         complete_response(l, c, f);
@@ -204,7 +124,8 @@ static void on_too_big(silk__conn *conn, const silk__frame *f)
 {
     silk__peer *l = (silk__peer *)conn;
     silk__conn_lock(conn);
-    silk__call *c = f->kind == SILK__FRAME_RESPONSE ? table_remove(l, f->call_id) : NULL;
+    silk__call *c =
+        f->kind == SILK__FRAME_RESPONSE ? silk__call_table_remove(&l->calls, f->call_id) : NULL;
     silk__conn_unlock(conn);
     if (c != NULL)
         c->cb(SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit", c->arg);
@@ -217,7 +138,7 @@ static void on_closed(silk__conn *conn, silk_status st, const char *why)
 {
     silk__peer *l = (silk__peer *)conn;
     silk__conn_lock(conn);
-    silk__call *calls = table_take(l, any_call, 0);
+    silk__call *calls = silk__call_table_take(&l->calls, INT64_MAX);
     silk__conn_unlock(conn);
     for (silk__call *c = calls; c != NULL && l->dial_failed; c = c->next)
         silk__call_mark_unsent(c); /* nothing of it was sent */
@@ -256,7 +177,7 @@ static void on_fini(silk__conn *conn)
     nng_aio_free(l->timer_aio);
     nng_aio_free(l->keepalive_aio);
     nng_stream_dialer_free(l->dialer);
-    free(l->buckets);
+    silk__call_table_fini(&l->calls);
     free(l->address);
     silk__conn_fini(conn);
     free(l);
@@ -343,12 +264,10 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
         return SILK_RESOURCE_EXHAUSTED;
     }
     l->ch = ch;
-    l->nbuckets = 16;
     l->addr_hash = silk__lb_address_hash(address);
     atomic_init(&l->watched, ch->by_name && silk__lb_watch(&ch->lb, address));
     int rv = 0;
-    if ((l->address = strdup(address)) == NULL ||
-        (l->buckets = calloc(l->nbuckets, sizeof *l->buckets)) == NULL ||
+    if ((l->address = strdup(address)) == NULL || !silk__call_table_init(&l->calls) ||
         (rv = nng_aio_alloc(&l->dial_aio, dial_cb, l)) != 0 ||
         (rv = nng_aio_alloc(&l->timer_aio, timer_cb, l)) != 0 ||
         (rv = nng_aio_alloc(&l->keepalive_aio, keepalive_cb, l)) != 0 ||
@@ -358,7 +277,7 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
         nng_aio_free(l->dial_aio);
         nng_aio_free(l->timer_aio);
         nng_aio_free(l->keepalive_aio);
-        free(l->buckets);
+        silk__call_table_fini(&l->calls);
         free(l->address);
         silk__conn_fini(&l->conn);
         free(l);
@@ -431,11 +350,11 @@ silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__Req
         snprintf(why, cap, "%s", l->conn.why);
         st = SILK_UNAVAILABLE;
         *how = SILK__UNSENT_ELSEWHERE;
-    } else if (!table_add(l, c)) {
+    } else if (!silk__call_table_add(&l->calls, c)) {
         st = SILK_RESOURCE_EXHAUSTED;
     } else if ((st = silk__conn_send_locked(&l->conn, SILK__FRAME_REQUEST, c->id, &h->base, req)) !=
                SILK_OK) {
-        table_remove(l, c->id);
+        silk__call_table_remove(&l->calls, c->id);
         snprintf(why, cap, "the request exceeds the message limit or the send queue is full");
     } else {
         arm_timer_locked(l, c->deadline_us);
@@ -447,7 +366,7 @@ silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__Req
 silk__call *silk__peer_cancel(silk__peer *l, uint64_t id)
 {
     silk__conn_lock(&l->conn);
-    silk__call *c = table_remove(l, id);
+    silk__call *c = silk__call_table_remove(&l->calls, id);
     if (c != NULL) /* tell the server to drop it */
         silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, id, NULL, NULL);
     silk__conn_unlock(&l->conn);

@@ -27,23 +27,18 @@
 /* The request bytes a connection may hold unwritten: past it new calls fail at once
  * (RESOURCE_EXHAUSTED), since the service has stopped reading. */
 #define OUT_MAX (16u << 20)
-/* A connection not made within this long is given up (the calls meanwhile go through the
- * channel, which has its own dial timeout). */
+/* A connection not made within this long is given up: the calls queued on it were never
+ * sent, and the channel gives them to another instance. */
 #define CONNECT_TIMEOUT_US 10000000
 /* The longest address a loop channel connects to itself. */
 #define ADDRESS_MAX 256
 
 /* lcall is a call in flight on a loop channel's connection. */
 typedef struct lcall {
-    struct lcall *next; /* in its bucket, or in a list of calls to complete */
-    uint64_t id;
-    int64_t deadline_us;
-    int64_t sent_us;
-    const silk_method_desc *method;
-    silk_call_cb cb;
-    void *arg;
-    /* An idempotent call on a channel to a name keeps a copy with the channel: a failure the
-     * channel would retry goes to it (finish), and its answer comes back through post. */
+    silk__call call; /* first: the table's silk__call * is an lcall * */
+    /* On a channel to a name, a call of an idempotent method, or one queued while its
+     * connection is being made, keeps a copy with the channel: a failure the channel would
+     * retry goes to it (finish), and its answer comes back through post. */
     struct silk__parked *again;
     struct handback *again_h;
 } lcall;
@@ -67,9 +62,7 @@ typedef struct lconn {
     uint8_t *in; /* bytes read, not yet a whole frame */
     size_t in_len, in_cap;
     size_t skip; /* bytes of a too large frame still to skip */
-    lcall **buckets;
-    size_t nbuckets; /* a power of two */
-    size_t ncalls;
+    silk__call_table calls;
     uint64_t last_id;
     int64_t last_rx_us;
     bool ping_out;
@@ -138,71 +131,10 @@ static silk_status call_through_channel(silk_loop_channel *lc, silk_ctx *ctx,
     return st;
 }
 
-/* ============================== the table of calls ============================== */
+/* ============================== completing calls ============================== */
 
-static bool table_add(lconn *k, lcall *c)
-{
-    if (k->ncalls >= k->nbuckets) {
-        size_t n = k->nbuckets != 0 ? k->nbuckets * 2 : 64;
-        lcall **b = calloc(n, sizeof *b);
-        if (b == NULL)
-            return false;
-        for (size_t i = 0; i < k->nbuckets; i++) {
-            while (k->buckets[i] != NULL) {
-                lcall *x = k->buckets[i];
-                k->buckets[i] = x->next;
-                x->next = b[x->id & (n - 1)];
-                b[x->id & (n - 1)] = x;
-            }
-        }
-        free(k->buckets);
-        k->buckets = b;
-        k->nbuckets = n;
-    }
-    lcall **head = &k->buckets[c->id & (k->nbuckets - 1)];
-    c->next = *head;
-    *head = c;
-    k->ncalls++;
-    return true;
-}
-
-static lcall *table_remove(lconn *k, uint64_t id)
-{
-    if (k->nbuckets == 0)
-        return NULL;
-    for (lcall **p = &k->buckets[id & (k->nbuckets - 1)]; *p != NULL; p = &(*p)->next) {
-        lcall *c = *p;
-        if (c->id == id) {
-            *p = c->next;
-            k->ncalls--;
-            return c;
-        }
-    }
-    return NULL;
-}
-
-/* table_take returns, as a list, the calls whose deadline is before now (all: INT64_MAX). */
-static lcall *table_take(lconn *k, int64_t now)
-{
-    lcall *list = NULL;
-    for (size_t i = 0; i < k->nbuckets; i++) {
-        for (lcall **p = &k->buckets[i]; *p != NULL;) {
-            lcall *c = *p;
-            if (now == INT64_MAX || c->deadline_us <= now) {
-                *p = c->next;
-                k->ncalls--;
-                c->next = list;
-                list = c;
-            } else {
-                p = &c->next;
-            }
-        }
-    }
-    return list;
-}
-
-/* finish completes c with st (and resp, on SILK_OK) and frees it; a kept idempotent call
- * that failed as the channel retries goes to the channel instead. */
+/* finish completes c with st (and resp, on SILK_OK) and frees it; a call with a copy kept by
+ * the channel that failed as the channel retries goes to the channel instead. */
 static void finish(silk_loop_channel *lc, lcall *c, silk_status st, ProtobufCMessage *resp,
                    const char *why, bool unsent)
 {
@@ -213,17 +145,17 @@ static void finish(silk_loop_channel *lc, lcall *c, silk_status st, ProtobufCMes
     }
     silk__channel_forget(c->again);
     free(c->again_h);
-    c->cb(st, resp, why, c->arg);
+    c->call.cb(st, resp, why, c->call.arg);
     free(c);
 }
 
 /* complete_all completes the calls of list (unsent: their connection was never made). */
-static void complete_all(silk_loop_channel *lc, lcall *list, silk_status st, const char *why,
+static void complete_all(silk_loop_channel *lc, silk__call *list, silk_status st, const char *why,
                          bool unsent)
 {
     while (list != NULL) {
-        lcall *c = list;
-        list = c->next;
+        lcall *c = (lcall *)list;
+        list = list->next;
         finish(lc, c, st, NULL, why, unsent);
     }
 }
@@ -270,7 +202,7 @@ static void release(lconn *k)
 
 static void conn_free(lconn *k)
 {
-    free(k->buckets);
+    silk__call_table_fini(&k->calls);
     free(k->out);
     free(k->in);
     free(k->address);
@@ -298,7 +230,7 @@ static void conn_close(lconn *k, silk_status st, const char *why)
                  why);
     char reason[sizeof k->doom_why];
     snprintf(reason, sizeof reason, "%s", why); /* why may be k's own */
-    lcall *calls = table_take(k, INT64_MAX);
+    silk__call *calls = silk__call_table_take(&k->calls, INT64_MAX);
     bool unsent = !k->connected;
     conn_free(k);
     complete_all(lc, calls, st, reason, unsent);
@@ -363,8 +295,9 @@ static lconn *conn_open(silk_loop_channel *lc, const char *address)
     int rc = connect(fd, (struct sockaddr *)&sa, len);
     lconn *k = rc == 0 || errno == EINPROGRESS ? calloc(1, sizeof *k) : NULL;
     /* last_rx_us, below, is when the connection started until it is made. */
-    if (k == NULL || (k->address = strdup(address)) == NULL) {
-        free(k);
+    if (k == NULL || (k->address = strdup(address)) == NULL || !silk__call_table_init(&k->calls)) {
+        if (k != NULL)
+            conn_free(k);
         close(fd);
         return NULL;
     }
@@ -443,9 +376,10 @@ static bool queue(lconn *k, uint8_t kind, uint64_t id, const ProtobufCMessage *h
  * not be: calls of methods the channel does not send twice. */
 static void drop_unsent_copies(lconn *k)
 {
-    for (size_t i = 0; i < k->nbuckets; i++) {
-        for (lcall *c = k->buckets[i]; c != NULL; c = c->next) {
-            if (c->again == NULL || c->method->idempotent)
+    for (size_t i = 0; i < k->calls.nbuckets; i++) {
+        for (silk__call *call = k->calls.buckets[i]; call != NULL; call = call->next) {
+            lcall *c = (lcall *)call;
+            if (c->again == NULL || call->method->idempotent)
                 continue;
             silk__channel_forget(c->again);
             free(c->again_h);
@@ -521,7 +455,7 @@ static void answered(lconn *k, silk_status st)
 static void complete_response(lconn *k, lcall *c, const silk__frame *f)
 {
     silk__response r;
-    silk__response_decode(&r, f, c->method->output);
+    silk__response_decode(&r, f, c->call.method->output);
     answered(k, r.st);
     finish(k->lc, c, r.st, r.msg, r.message, false);
     silk__response_fini(&r);
@@ -535,14 +469,16 @@ static void on_frame(lconn *k, const silk__frame *f)
         conn_close(k, SILK_UNAVAILABLE, "cannot answer a ping");
     if (f->kind != SILK__FRAME_RESPONSE)
         return;
-    lcall *c = table_remove(k, f->call_id);
+    lcall *c = (lcall *)silk__call_table_remove(&k->calls, f->call_id);
     if (c != NULL) /* else it timed out already */
         complete_response(k, c, f);
 }
 
 static void on_too_big(lconn *k, const silk__frame *f)
 {
-    lcall *c = f->kind == SILK__FRAME_RESPONSE ? table_remove(k, f->call_id) : NULL;
+    lcall *c = f->kind == SILK__FRAME_RESPONSE
+                   ? (lcall *)silk__call_table_remove(&k->calls, f->call_id)
+                   : NULL;
     if (c != NULL)
         finish(k->lc, c, SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit",
                false);
@@ -632,8 +568,8 @@ void silk_loop_io_ready(void *token, int ready)
 /* expire fails k's calls whose deadline passed, telling the server to drop them. */
 static void expire(lconn *k, int64_t now)
 {
-    lcall *late = table_take(k, now);
-    for (lcall *c = late; c != NULL; c = c->next) {
+    silk__call *late = silk__call_table_take(&k->calls, now);
+    for (silk__call *c = late; c != NULL; c = c->next) {
         queue(k, SILK__FRAME_CANCEL, c->id, NULL, NULL);
         if (k->last_rx_us < c->sent_us) { /* not a word from the instance since */
             silk__channel_report(k->lc->ch, k->address, SILK__OUTCOME_FAILED);
@@ -697,12 +633,13 @@ static lconn *direct_conn(silk_loop_channel *lc, silk__route *r)
 static bool keep(silk_loop_channel *lc, lcall *c, silk_ctx *ctx, const ProtobufCMessage *req,
                  uint64_t budget, const silk__route *r, bool unsent)
 {
-    if (!lc->ch->by_name || (!unsent && !c->method->idempotent))
+    const silk__call *call = &c->call;
+    if (!lc->ch->by_name || (!unsent && !call->method->idempotent))
         return true;
-    c->again_h = handback_new(lc, c->cb, c->arg);
+    c->again_h = handback_new(lc, call->cb, call->arg);
     if (c->again_h != NULL)
-        c->again = silk__channel_keep(lc->ch, ctx, c->method, req, budget, r, unsent, handback_cb,
-                                      c->again_h);
+        c->again = silk__channel_keep(lc->ch, ctx, call->method, req, budget, r, unsent,
+                                      handback_cb, c->again_h);
     if (c->again != NULL)
         return true;
     free(c->again_h);
@@ -724,18 +661,19 @@ static silk_status send_request(lconn *k, silk_ctx *ctx, const silk_method_desc 
         return SILK_RESOURCE_EXHAUSTED;
     }
     int64_t now = silk__now_us();
-    *c = (lcall){.id = ++k->last_id,
-                 .deadline_us = now + (int64_t)budget,
-                 .sent_us = now,
-                 .method = method,
-                 .cb = cb,
-                 .arg = arg};
+    *c = (lcall){.call = {.id = ++k->last_id,
+                          .deadline_us = now + (int64_t)budget,
+                          .sent_us = now,
+                          .method = method,
+                          .cb = cb,
+                          .arg = arg}};
     silk_status st = SILK_OK;
-    if (!keep(k->lc, c, ctx, req, budget, r, !k->connected) || !table_add(k, c)) {
+    if (!keep(k->lc, c, ctx, req, budget, r, !k->connected) ||
+        !silk__call_table_add(&k->calls, &c->call)) {
         silk__ctx_set_message(ctx, "out of memory");
         st = SILK_RESOURCE_EXHAUSTED;
-    } else if (!queue(k, SILK__FRAME_REQUEST, c->id, &rh.h.base, req)) {
-        table_remove(k, c->id);
+    } else if (!queue(k, SILK__FRAME_REQUEST, c->call.id, &rh.h.base, req)) {
+        silk__call_table_remove(&k->calls, c->call.id);
         silk__ctx_set_message(ctx, "the request exceeds the message limit or the connection's "
                                    "send buffer is full");
         st = SILK_RESOURCE_EXHAUSTED;
