@@ -88,8 +88,7 @@ struct silk__gw_conn {
     silk__gw_ws *ws;
     char *business_id;                            /* the session's */
     uint16_t service;                             /* the session's service, by index */
-    uint32_t hook_calls;                          /* OnMessage calls in flight */
-    silk__gw_call *message_call;                  /* the one in flight, if any (hooks.c) */
+    silk__gw_call *message_call;                  /* its OnMessage call in flight (hooks.c) */
     silk__gw_backlog *backlog, *backlog_tail;     /* OnMessage calls waiting for a slot */
     bool opened;                                  /* the session is in the table */
     bool dirty;                                   /* in its loop's dirty list */

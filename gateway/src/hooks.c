@@ -20,13 +20,11 @@
 /* How long a hook that answered UNIMPLEMENTED is left alone, in milliseconds. */
 #define HOOK_RETRY_MS 60000
 
-/* OnMessage calls in flight for one session. One, so that a session's messages reach the
- * service, and its replies come back, in the order the client sent them, as a WebSocket
- * handler in Silky sees them; more messages wait in the session's backlog, and the gateway
- * stops reading from the session while it is full. Allowing more would need the replies put
- * back in order here. */
-#define MAX_MESSAGE_HOOKS 1
-_Static_assert(MAX_MESSAGE_HOOKS == 1, "a session keeps one OnMessage call (message_call)");
+/* One OnMessage call is in flight per session (its conn's message_call), so that a
+ * session's messages reach the service, and its replies come back, in the order the client
+ * sent them, as a WebSocket handler in Silky sees them; more messages wait in the session's
+ * backlog, and the gateway stops reading from the session while it is full. Allowing more
+ * would need the replies put back in order here. */
 
 typedef silk__gw_conn conn;
 typedef silk__gw_call call;
@@ -137,15 +135,14 @@ void *silk__gw_hook_request_new(const ProtobufCMessageDescriptor *d)
 /* start_message calls OnMessage with req for c's session. */
 static void start_message(conn *c, ProtobufCMessage *req)
 {
-    if (silk__gw_hook_call(c->loop, SILK__GW_CALL_MESSAGE, c->service, c->session_id,
-                           c->business_id, req, c) == SILK_OK)
-        c->hook_calls++;
+    silk__gw_hook_call(c->loop, SILK__GW_CALL_MESSAGE, c->service, c->session_id, c->business_id,
+                       req, c); /* on success c->message_call is set */
 }
 
 /* start_backlog calls OnMessage for the messages waiting, while there is room. */
 static void start_backlog(conn *c)
 {
-    while (c->backlog != NULL && c->hook_calls < MAX_MESSAGE_HOOKS) {
+    while (c->backlog != NULL && c->message_call == NULL) {
         backlog *b = c->backlog;
         c->backlog = b->next;
         if (c->backlog == NULL)
@@ -226,7 +223,7 @@ void silk__gw_hook_on_message(void *arg, int binary, const uint8_t *data, size_t
     Silk__Ws__MessageRequest *req = message_request(c, binary, data, len);
     if (req == NULL)
         return;
-    if (c->backlog == NULL && c->hook_calls < MAX_MESSAGE_HOOKS) {
+    if (c->backlog == NULL && c->message_call == NULL) {
         start_message(c, &req->base);
         return;
     }
@@ -247,7 +244,6 @@ static void message_done(call *k)
     if (c == NULL)
         return;
     c->message_call = NULL;
-    c->hook_calls--;
     if (k->st == SILK_UNIMPLEMENTED)
         silk__gw_hook_backlog_free(c); /* no OnMessage: what waits has nowhere to go */
     const Silk__Ws__MessageReply *r = (const void *)k->resp;
