@@ -25,14 +25,12 @@ silk_status silk__conn_init(silk__conn *c, const silk__conn_ops *ops, uint32_t m
     c->ops = ops;
     c->max_frame = max_frame;
     atomic_init(&c->refs, 1);
-    c->in = malloc(IN_DEFAULT);
-    if (c->in == NULL)
+    if (!silk__frame_in_resize(&c->in, IN_DEFAULT))
         return SILK_RESOURCE_EXHAUSTED;
-    c->in_cap = IN_DEFAULT;
     if (nng_aio_alloc(&c->recv_aio, recv_cb, c) != 0 ||
         nng_aio_alloc(&c->send_aio, send_cb, c) != 0) {
         nng_aio_free(c->recv_aio);
-        free(c->in);
+        free(c->in.buf);
         return SILK_RESOURCE_EXHAUSTED;
     }
     pthread_mutex_init(&c->mu, NULL);
@@ -45,7 +43,7 @@ void silk__conn_fini(silk__conn *c)
     nng_aio_free(c->send_aio);
     if (c->stream != NULL)
         nng_stream_free(c->stream);
-    free(c->in);
+    free(c->in.buf);
     free(c->out);
     free(c->next);
     pthread_mutex_destroy(&c->mu);
@@ -116,7 +114,7 @@ bool silk__conn_closed_locked(const silk__conn *c)
 /* start_recv asks for more bytes into the free end of the receive buffer. */
 static void start_recv(silk__conn *c)
 {
-    nng_iov iov = {.iov_buf = c->in + c->in_len, .iov_len = c->in_cap - c->in_len};
+    nng_iov iov = {.iov_buf = c->in.buf + c->in.len, .iov_len = c->in.cap - c->in.len};
     nng_aio_set_iov(c->recv_aio, 1, &iov);
     nng_stream_recv(c->stream, c->recv_aio);
 }
@@ -137,53 +135,30 @@ silk_status silk__conn_attach(silk__conn *c, nng_stream *s)
     return SILK_OK;
 }
 
-/* grow_in makes room for a frame of size bytes; false when memory is exhausted. */
-static bool grow_in(silk__conn *c, size_t size)
-{
-    uint8_t *in = realloc(c->in, size);
-    if (in == NULL)
-        return false;
-    c->in = in;
-    c->in_cap = size;
-    return true;
-}
-
 /* consume hands every whole frame in the buffer to the owner and keeps the rest. It returns
  * false, having closed c, when the stream cannot be decoded. */
 static bool consume(silk__conn *c)
 {
     size_t off = 0;
-    while (off < c->in_len) {
-        size_t avail = c->in_len - off;
-        if (c->skip > 0) {
-            size_t n = c->skip < avail ? c->skip : avail;
-            c->skip -= n;
-            off += n;
-            continue;
-        }
-        silk__frame f;
-        long rc = silk__frame_decode(c->in + off, avail, c->max_frame, &f);
-        if (rc > 0) {
+    silk__frame f;
+    int rc = SILK__IN_MORE;
+    while ((rc = silk__frame_in_next(&c->in, &off, c->max_frame, &f)) > 0) {
+        if (rc == SILK__IN_FRAME)
             c->ops->frame(c, &f);
-            off += (size_t)rc;
-        } else if (rc == SILK__FRAME_TOO_BIG) {
+        else
             c->ops->too_big(c, &f);
-            c->skip = f.size;
-        } else if (rc == SILK__FRAME_MORE) {
-            if (f.size > c->in_cap && !grow_in(c, f.size)) {
-                silk__conn_close(c, SILK_RESOURCE_EXHAUSTED, "out of memory for a frame");
-                return false;
-            }
-            break;
-        } else {
-            silk__conn_close(c, SILK_UNAVAILABLE, "protocol error: bad frame (%ld)", rc);
-            return false;
-        }
     }
-    c->in_len -= off;
-    memmove(c->in, c->in + off, c->in_len);
-    if (c->in_len == 0 && c->in_cap > IN_DEFAULT)
-        grow_in(c, IN_DEFAULT); /* shrinking cannot fail in a way that matters */
+    if (rc == SILK__IN_NOMEM) {
+        silk__conn_close(c, SILK_RESOURCE_EXHAUSTED, "out of memory for a frame");
+        return false;
+    }
+    if (rc < 0) {
+        silk__conn_close(c, SILK_UNAVAILABLE, "protocol error: bad frame (%d)", rc);
+        return false;
+    }
+    silk__frame_in_consumed(&c->in, off);
+    if (c->in.len == 0 && c->in.cap > IN_DEFAULT)
+        silk__frame_in_resize(&c->in, IN_DEFAULT); /* shrinking cannot fail in a way that matters */
     return true;
 }
 
@@ -196,7 +171,7 @@ static void recv_cb(void *arg)
         silk__conn_rele(c);
         return;
     }
-    c->in_len += nng_aio_count(c->recv_aio);
+    c->in.len += nng_aio_count(c->recv_aio);
     /* Replies (inline handlers) and new calls (completions) made while the batch is handled
      * leave in one send at its end, not the first alone and the rest after its completion. */
     pthread_mutex_lock(&c->mu);

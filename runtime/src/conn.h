@@ -67,10 +67,7 @@ struct silk__conn {
     size_t next_cap;
 
     /* Touched only by the receive callback. */
-    uint8_t *in;
-    size_t in_len;
-    size_t in_cap;
-    size_t skip; /* bytes of a refused frame still to be dropped */
+    silk__frame_in in;
 };
 
 /* silk__conn_init initialises c with one reference (the caller's) and no stream yet; frames

@@ -1,4 +1,5 @@
 /* frame.c - silk's wire frame codec: encode into a caller's buffer, decode from bytes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
@@ -114,6 +115,50 @@ long silk__frame_decode(const uint8_t *buf, size_t len, uint32_t max_len, silk__
     f->payload = f->header + hlen;
     f->payload_len = avail - vlen - hlen;
     return (long)f->size;
+}
+
+bool silk__frame_in_resize(silk__frame_in *in, size_t cap)
+{
+    uint8_t *buf = realloc(in->buf, cap != 0 ? cap : 1);
+    if (buf == NULL)
+        return false;
+    in->buf = buf;
+    in->cap = cap;
+    return true;
+}
+
+int silk__frame_in_next(silk__frame_in *in, size_t *off, uint32_t max_len, silk__frame *f)
+{
+    while (*off < in->len) {
+        size_t avail = in->len - *off;
+        if (in->skip > 0) {
+            size_t n = in->skip < avail ? in->skip : avail;
+            in->skip -= n;
+            *off += n;
+            continue;
+        }
+        long rc = silk__frame_decode(in->buf + *off, avail, max_len, f);
+        if (rc > 0) {
+            *off += (size_t)rc;
+            return SILK__IN_FRAME;
+        }
+        if (rc == SILK__FRAME_TOO_BIG) {
+            in->skip = f->size;
+            return SILK__IN_TOO_BIG;
+        }
+        if (rc != SILK__FRAME_MORE)
+            return (int)rc; /* SILK__FRAME_BAD_* */
+        if (f->size > in->cap && !silk__frame_in_resize(in, f->size))
+            return SILK__IN_NOMEM;
+        break;
+    }
+    return SILK__IN_MORE;
+}
+
+void silk__frame_in_consumed(silk__frame_in *in, size_t off)
+{
+    in->len -= off;
+    memmove(in->buf, in->buf + off, in->len);
 }
 
 void silk__response_decode(silk__response *r, const silk__frame *f,

@@ -6,6 +6,7 @@
 #ifndef SILK_SRC_FRAME_H
 #define SILK_SRC_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +73,38 @@ size_t silk__frame_encode(uint8_t *buf, uint8_t kind, uint64_t call_id,
  * prefix is there, so that no buffer is ever grown for it; f->size then says how many bytes
  * to skip to the next frame. Other errors leave the stream unusable. */
 long silk__frame_decode(const uint8_t *buf, size_t len, uint32_t max_len, silk__frame *f);
+
+/* silk__frame_in is a connection's input: the bytes read and not yet handled (a frame not
+ * yet whole), and how much of a refused frame is still to be skipped. */
+typedef struct silk__frame_in {
+    uint8_t *buf;
+    size_t len;
+    size_t cap;
+    size_t skip;
+} silk__frame_in;
+
+/* What silk__frame_in_next finds. */
+enum {
+    SILK__IN_MORE = 0,    /* no whole frame from off on: read more (room is made for it) */
+    SILK__IN_FRAME = 1,   /* a whole frame */
+    SILK__IN_TOO_BIG = 2, /* a frame over the limit: its prefix is in f, the rest is skipped */
+    SILK__IN_NOMEM = -1,  /* no memory for a frame that is coming */
+    /* Any other negative value is silk__frame_decode's SILK__FRAME_BAD_*: the stream cannot
+     * be decoded. */
+};
+
+/* silk__frame_in_next finds the next frame in in->buf from *off on, skipping what is left of
+ * a refused frame, and advances *off past what it consumed. Frames point into in->buf, valid
+ * until silk__frame_in_consumed. On SILK__IN_MORE the buffer has room for a frame whose
+ * length is known, once the bytes before *off are dropped. */
+int silk__frame_in_next(silk__frame_in *in, size_t *off, uint32_t max_len, silk__frame *f);
+
+/* silk__frame_in_consumed drops the first off bytes. */
+void silk__frame_in_consumed(silk__frame_in *in, size_t off);
+
+/* silk__frame_in_resize makes the buffer cap bytes (at least len); false when memory is
+ * exhausted (it is left as it was). */
+bool silk__frame_in_resize(silk__frame_in *in, size_t cap);
 
 /* silk__response is a response frame decoded for a call: its status, and on SILK_OK its
  * message. */

@@ -59,9 +59,7 @@ typedef struct lconn {
     char doom_why[96];
     uint8_t *out; /* requests not yet written: out[out_off..out_len) */
     size_t out_off, out_len, out_cap;
-    uint8_t *in; /* bytes read, not yet a whole frame */
-    size_t in_len, in_cap;
-    size_t skip; /* bytes of a too large frame still to skip */
+    silk__frame_in in; /* bytes read, not yet a whole frame */
     silk__call_table calls;
     uint64_t last_id;
     int64_t last_rx_us;
@@ -204,7 +202,7 @@ static void conn_free(lconn *k)
 {
     silk__call_table_fini(&k->calls);
     free(k->out);
-    free(k->in);
+    free(k->in.buf);
     free(k->address);
     free(k);
 }
@@ -484,60 +482,37 @@ static void on_too_big(lconn *k, const silk__frame *f)
                false);
 }
 
-/* consume handles every whole frame read and keeps the rest; false when the stream cannot be
- * decoded (k is then doomed). */
-static bool consume(lconn *k)
+/* consume handles every whole frame read and keeps the rest; when the stream cannot be
+ * decoded k is doomed. */
+static void consume(lconn *k)
 {
     size_t off = 0;
-    while (off < k->in_len && !k->doomed) {
-        size_t avail = k->in_len - off;
-        if (k->skip > 0) {
-            size_t n = k->skip < avail ? k->skip : avail;
-            k->skip -= n;
-            off += n;
-            continue;
-        }
-        silk__frame f;
-        long rc = silk__frame_decode(k->in + off, avail, k->lc->max_frame, &f);
-        if (rc > 0) {
+    silk__frame f;
+    int rc = SILK__IN_MORE;
+    while (!k->doomed && (rc = silk__frame_in_next(&k->in, &off, k->lc->max_frame, &f)) > 0) {
+        if (rc == SILK__IN_FRAME)
             on_frame(k, &f);
-            off += (size_t)rc;
-        } else if (rc == SILK__FRAME_TOO_BIG) {
+        else
             on_too_big(k, &f);
-            k->skip = f.size;
-        } else if (rc == SILK__FRAME_MORE) {
-            uint8_t *in = f.size > k->in_cap ? realloc(k->in, f.size) : k->in;
-            if (in == NULL) {
-                conn_close(k, SILK_RESOURCE_EXHAUSTED, "out of memory for a frame");
-                return false;
-            }
-            k->in = in;
-            k->in_cap = f.size > k->in_cap ? f.size : k->in_cap;
-            break;
-        } else {
-            conn_close(k, SILK_UNAVAILABLE, "protocol error: bad frame");
-            return false;
-        }
     }
-    k->in_len -= off;
-    memmove(k->in, k->in + off, k->in_len);
-    return true;
+    if (!k->doomed && rc == SILK__IN_NOMEM)
+        conn_close(k, SILK_RESOURCE_EXHAUSTED, "out of memory for a frame");
+    else if (!k->doomed && rc < 0)
+        conn_close(k, SILK_UNAVAILABLE, "protocol error: bad frame");
+    else
+        silk__frame_in_consumed(&k->in, off);
 }
 
 /* on_readable reads once and handles the frames read; true when it read bytes (there may be
  * more). */
 static bool on_readable(lconn *k)
 {
-    if (k->in_cap - k->in_len < READ_CHUNK) {
-        uint8_t *in = realloc(k->in, k->in_len + READ_CHUNK);
-        if (in == NULL) {
-            conn_close(k, SILK_RESOURCE_EXHAUSTED, "out of memory for a read");
-            return false;
-        }
-        k->in = in;
-        k->in_cap = k->in_len + READ_CHUNK;
+    if (k->in.cap - k->in.len < READ_CHUNK &&
+        !silk__frame_in_resize(&k->in, k->in.len + READ_CHUNK)) {
+        conn_close(k, SILK_RESOURCE_EXHAUSTED, "out of memory for a read");
+        return false;
     }
-    ssize_t n = recv(k->fd, k->in + k->in_len, k->in_cap - k->in_len, 0);
+    ssize_t n = recv(k->fd, k->in.buf + k->in.len, k->in.cap - k->in.len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return false;
     if (n <= 0) {
@@ -547,7 +522,7 @@ static bool on_readable(lconn *k)
         conn_close(k, SILK_UNAVAILABLE, why);
         return false;
     }
-    k->in_len += (size_t)n;
+    k->in.len += (size_t)n;
     consume(k);
     return true;
 }
