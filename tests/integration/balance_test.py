@@ -57,7 +57,7 @@ class Redis:
             self.log.close()
 
 
-class BalanceTest(unittest.TestCase):
+class BalanceTest(rpc_test.ProbeClients, unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory(prefix="silk-balance-")
         self.redis = None
@@ -110,25 +110,6 @@ class BalanceTest(unittest.TestCase):
                 return
             time.sleep(0.1)
         self.fail(f"the registry lists {got}, not {sorted(ids)}")
-
-    def client(self, target, *args, env=None, timeout=60):
-        exe = os.path.join(ARGS.build_dir, "tests", "rpc-probe-client")
-        done = subprocess.run([exe, target, *map(str, args)], env=env or self.env,
-                              capture_output=True, text=True, timeout=timeout)
-        self.assertNotIn("Sanitizer", done.stderr)
-        return done
-
-    def start_client(self, target, *args):
-        exe = os.path.join(ARGS.build_dir, "tests", "rpc-probe-client")
-        proc = subprocess.Popen([exe, target, *map(str, args)], env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.clients.append(proc)
-        return proc
-
-    def stats(self, svc):
-        done = self.client(svc.address, "stats")
-        self.assertEqual(done.returncode, 0, done.stderr)
-        return {k: int(v) for k, v in fields(done.stdout).items()}
 
     def spread(self, n, *policy, env=None):
         done = self.client("probe.Probe", "spread", n, *policy, env=env)

@@ -80,7 +80,31 @@ class Service:
         return self.proc.returncode
 
 
-class RpcTest(unittest.TestCase):
+class ProbeClients:
+    """rpc-probe-client runs for a TestCase with self.env and self.clients (the processes
+    start_client starts, which its tearDown stops)."""
+
+    def client(self, target, *args, env=None, timeout=60):
+        exe = os.path.join(ARGS.build_dir, "tests", "rpc-probe-client")
+        done = subprocess.run([exe, target, *map(str, args)], env=env or self.env,
+                              capture_output=True, text=True, timeout=timeout)
+        self.assertNotIn("Sanitizer", done.stderr)
+        return done
+
+    def start_client(self, target, *args):
+        exe = os.path.join(ARGS.build_dir, "tests", "rpc-probe-client")
+        proc = subprocess.Popen([exe, target, *map(str, args)], env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.clients.append(proc)
+        return proc
+
+    def stats(self, svc):
+        done = self.client(svc.address, "stats")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return {k: int(v) for k, v in fields(done.stdout).items()}
+
+
+class RpcTest(ProbeClients, unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory(prefix="silk-rpc-")
         self.env = dict(os.environ, SILK_REGISTRY=f"file:{self.dir.name}/registry")
@@ -109,25 +133,6 @@ class RpcTest(unittest.TestCase):
         svc = Service(env or self.env, self.dir.name, f"svc{len(self.services)}", *flags)
         self.services.append(svc)
         return svc
-
-    def client(self, target, *args, env=None, timeout=60):
-        exe = os.path.join(ARGS.build_dir, "tests", "rpc-probe-client")
-        done = subprocess.run([exe, target, *map(str, args)], env=env or self.env,
-                              capture_output=True, text=True, timeout=timeout)
-        self.assertNotIn("Sanitizer", done.stderr)
-        return done
-
-    def start_client(self, target, *args):
-        exe = os.path.join(ARGS.build_dir, "tests", "rpc-probe-client")
-        proc = subprocess.Popen([exe, target, *map(str, args)], env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.clients.append(proc)
-        return proc
-
-    def stats(self, svc):
-        done = self.client(svc.address, "stats")
-        self.assertEqual(done.returncode, 0, done.stderr)
-        return {k: int(v) for k, v in fields(done.stdout).items()}
 
     def test_echo_and_trace_id(self):
         svc = self.service()
