@@ -10,8 +10,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,42 +17,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rpc_test  # noqa: E402 - the Service helper and the output parser
-from rpc_test import Service, fields, free_port  # noqa: E402
+from registry_support import Redis  # noqa: E402
+from rpc_test import Service, fields  # noqa: E402
 
 ARGS = None
 IDS = ("a", "b", "c")
-
-
-class Redis:
-    """A redis-server on a free loopback port, no persistence; stop() always reaps it."""
-
-    def __init__(self, log_dir, port=None):
-        self.port = port or free_port()
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise unittest.SkipTest("redis-server is not installed")
-        self.log = open(os.path.join(log_dir, "redis.log"), "a")
-        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", log_dir],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError("redis-server did not start")
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def stop(self):
-        self.kill()
-        if not self.log.closed:
-            self.log.close()
 
 
 class BalanceTest(rpc_test.ProbeClients, unittest.TestCase):
@@ -62,8 +29,10 @@ class BalanceTest(rpc_test.ProbeClients, unittest.TestCase):
         self.dir = tempfile.TemporaryDirectory(prefix="silk-balance-")
         self.redis = None
         if ARGS.registry == "redis":
+            if shutil.which("redis-server") is None:
+                raise unittest.SkipTest("redis-server is not installed")
             self.redis = Redis(self.dir.name)
-            url = f"redis://127.0.0.1:{self.redis.port}"
+            url = self.redis.url()
         else:
             url = f"file:{self.dir.name}/registry"
         self.env = dict(os.environ, SILK_REGISTRY=url)
@@ -240,8 +209,7 @@ class BalanceTest(rpc_test.ProbeClients, unittest.TestCase):
         time.sleep(1)
         self.redis.kill()  # its data is gone with it: persistence is off
         time.sleep(1)
-        self.redis.stop()
-        self.redis = Redis(self.dir.name, self.redis.port)
+        self.redis.start()  # on the same port
         out, err = proc.communicate(timeout=60)
         self.assertEqual(proc.returncode, 0, out + err)
         self.assertNotIn("Sanitizer", err)
