@@ -102,7 +102,6 @@ static void handback_cb(silk_status st, ProtobufCMessage *resp, const char *mess
     h->st = st;
     h->resp = resp;
     h->message = message != NULL && message[0] != '\0' ? strdup(message) : NULL;
-    h->task.run = handback_run;
     h->ops.post(h->ops.loop, &h->task);
 }
 
@@ -110,7 +109,7 @@ static handback *handback_new(silk_loop_channel *lc, silk_call_cb cb, void *arg)
 {
     handback *h = calloc(1, sizeof *h);
     if (h != NULL)
-        *h = (handback){.ops = lc->ops, .cb = cb, .arg = arg};
+        *h = (handback){.task = {.run = handback_run}, .ops = lc->ops, .cb = cb, .arg = arg};
     return h;
 }
 
