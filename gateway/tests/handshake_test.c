@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "handshake.h"
+#include "ws/handshake.h"
 
 /* parse parses a request given as header lines into p; it must be complete. */
 static void parse(silk__gw_http_parser *p, const char *head)

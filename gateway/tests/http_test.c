@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "http.h"
+#include "http/parser.h"
 
 /* feed_all feeds s in pieces of step bytes (all at once when step is 0) and returns the last
  * result; *used counts the bytes consumed. */

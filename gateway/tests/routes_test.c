@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "routes.h"
+#include "http/routes.h"
 
 static const silk_method_desc wstest_methods[] = {
     {.name = "Echo", .path = "/wstest.WsTest/Echo"},

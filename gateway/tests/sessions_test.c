@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "sessions.h"
+#include "sessions/table.h"
 
 typedef struct seen {
     const char *ids[16];

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "ws.h"
+#include "ws/frames.h"
 
 typedef struct fixture {
     int server; /* the gateway's end, given to silk__gw_ws */

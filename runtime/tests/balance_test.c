@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "balance.h"
+#include "client/balance.h"
 #include "json_test.pb-c.h"
-#include "registry_internal.h"
+#include "registry/backend.h"
 
 #define SEC 1000000
 

@@ -14,8 +14,8 @@
 #include <silk/ctx.h>
 #include <silk/status.h>
 
-#include "clock.h"
-#include "ctx_internal.h"
+#include "core/clock.h"
+#include "rpc/ctx_internal.h"
 #include "silk/ws.pb-c.h"
 
 static void test_metadata(void **state)

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "frame.h"
+#include "wire/frame.h"
 
 #define MAX 4096
 

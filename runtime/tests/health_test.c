@@ -10,7 +10,7 @@
 
 #include <silk/silk.h>
 
-#include "reap.h"
+#include "core/reap.h"
 #include "silk/health.silk.h"
 
 static const silk_service_desc other = {.name = "test.Other", .route = "api/other"};

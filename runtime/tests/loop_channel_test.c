@@ -31,9 +31,9 @@
 #include <silk/loop_channel.h>
 #include <silk/silk.h>
 
-#include "clock.h"
-#include "frame.h"
-#include "reap.h"
+#include "core/clock.h"
+#include "wire/frame.h"
+#include "core/reap.h"
 
 /* How long any wait may take before the test fails. */
 #define WAIT_MS 10000

@@ -25,7 +25,7 @@
 
 #include <silk/registry.h>
 
-#include "registry_internal.h"
+#include "registry/backend.h"
 
 static int port;
 static pid_t redis_pid = -1;

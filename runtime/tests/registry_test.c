@@ -18,7 +18,7 @@
 
 #include <silk/registry.h>
 
-#include "registry_internal.h"
+#include "registry/backend.h"
 
 static char dir[256];
 

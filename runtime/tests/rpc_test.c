@@ -18,9 +18,9 @@
 
 #include <silk/silk.h>
 
-#include "clock.h"
-#include "frame.h"
-#include "reap.h"
+#include "core/clock.h"
+#include "wire/frame.h"
+#include "core/reap.h"
 
 typedef Silk__Rpc__Metadata Msg; /* key + value: the test's request and response */
 

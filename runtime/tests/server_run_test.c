@@ -16,7 +16,7 @@
 
 #include <silk/silk.h>
 
-#include "reap.h"
+#include "core/reap.h"
 #include "silk/rpc.pb-c.h"
 
 static char dir[128];

@@ -16,8 +16,8 @@
 
 #include "silk/rpc.pb-c.h"
 #include "silk/ws.silk.h"
-#include "reap.h"
-#include "ws_internal.h"
+#include "core/reap.h"
+#include "push/push_internal.h"
 
 /* ============================== fake gateways ============================== */
 

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "frame.h"
+#include "wire/frame.h"
 
 /* The fuzzer's limit is small so that TOO_BIG and skipping are reached. */
 #define FUZZ_MAX_FRAME 4096

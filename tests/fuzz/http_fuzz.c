@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handshake.h"
-#include "http.h"
-#include "routes.h"
+#include "ws/handshake.h"
+#include "http/parser.h"
+#include "http/routes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,5 @@
-/* silk.h - everything public in silk, for programs that want one include. */
+/* silk.h - everything public in libsilk, for programs that want one include (silk/json.h,
+ * silk/gateway.h and silk/ctl.h belong to libsilk_json, libsilk_gateway and libsilk_ctl). */
 #ifndef SILK_SILK_H
 #define SILK_SILK_H
 
@@ -12,6 +13,5 @@
 #include <silk/loop_channel.h>
 #include <silk/registry.h>
 #include <silk/ws.h>
-#include <silk/json.h>
 
 #endif /* SILK_SILK_H */

@@ -1,0 +1,332 @@
+/* call.c - calls: a method called for an HTTP request (its message built from the body,
+ * query and path, its answer made JSON), and how every call's completion reaches the loop. */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <silk/ctx.h>
+#include <silk/json.h>
+#include <silk/log.h>
+
+#include "conn/client.h"
+#include "http/bodies.h"
+
+#define LOG "gateway"
+
+typedef silk__gw_conn conn;
+typedef silk__gw_call call;
+
+static void count_upstream_failure(silk__gw_loop *l, int code)
+{
+    pthread_mutex_lock(&l->metrics_lock);
+    silk__gw_metrics_upstream_failure(&l->metrics, code);
+    pthread_mutex_unlock(&l->metrics_lock);
+}
+
+void silk__gw_call_free(call *k)
+{
+    if (k->resp != NULL)
+        protobuf_c_message_free_unpacked(k->resp, NULL);
+    protobuf_c_message_free_unpacked(k->req, NULL);
+    free(k->message);
+    free(k);
+}
+
+/* answer_ok answers a call's response as JSON (wrapped with --wrap-response). */
+static int answer_ok(conn *c, const ProtobufCMessage *resp, bool close)
+{
+    char err[256], *json = NULL;
+    silk_status st = silk_json_from_message(resp, &json, NULL, err, sizeof err);
+    if (st == SILK_OK && c->loop->gw->opts.wrap_response) {
+        char *wrapped = silk__gw_body_wrapped(200, SILK_OK, json, NULL);
+        free(json);
+        json = wrapped;
+        if (json == NULL)
+            st = SILK_RESOURCE_EXHAUSTED;
+    }
+    int rv;
+    if (st == SILK_OK)
+        rv = silk__gw_respond(c, 200, NULL, json, close);
+    else
+        rv = silk__gw_respond_error(c, 500, SILK_INTERNAL, err, NULL, close);
+    free(json);
+    return rv;
+}
+
+/* answer answers the request of a completed call on its connection. */
+static void answer(conn *c, const call *k)
+{
+    c->call = NULL;
+    int rv;
+    bool close = !c->http->req.keep_alive;
+    if (k->st == SILK_OK) {
+        rv = answer_ok(c, k->resp, close);
+    } else {
+        const char *msg = k->message ? k->message : silk_status_str(k->st);
+        count_upstream_failure(c->loop, (int)k->st);
+        rv = silk__gw_respond_error(c, silk_status_http(k->st), k->st, msg, NULL, close);
+    }
+    if (rv != 0)
+        silk__gw_conn_close(c, "out of memory");
+    else
+        silk__gw_conn_drive(c);
+}
+
+void silk__gw_conn_call_done(call *k)
+{
+    if (k->kind != SILK__GW_CALL_HTTP) {
+        silk__gw_hook_done(k);
+        return;
+    }
+    if (k->health != NULL) {
+        silk__gw_health_done(k);
+        return;
+    }
+    if (k->conn != NULL)
+        answer(k->conn, k);
+    silk__gw_call_free(k);
+}
+
+/* ============================================================================
+ * The request message: POST /<route>/<method> with a JSON body, or the query's fields.
+ * ========================================================================== */
+
+/* request_business_id finds the business id of a call: the request's business_id field,
+ * else the query or a header. It returns NULL when there is none. */
+static const char *request_business_id(const ProtobufCMessage *msg,
+                                       const silk__gw_http_request *req, char *buf, size_t size)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "business_id");
+    if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED) {
+        const char *v = *(char *const *)((const char *)msg + f->offset);
+        if (v != NULL && v[0] != '\0')
+            return v;
+    }
+    return silk__gw_route_business_id(req, buf, size) > 0 ? buf : NULL;
+}
+
+/* is_json_type tells whether a Content-Type names JSON: application/json, or any type
+ * ending in "+json". */
+static bool is_json_type(const char *type)
+{
+    size_t n = strcspn(type, ";");
+    while (n > 0 && (type[n - 1] == ' ' || type[n - 1] == '\t'))
+        n--;
+    static const char json[] = "application/json", plus[] = "+json";
+    return (n == sizeof json - 1 && strncasecmp(type, json, n) == 0) ||
+           (n > sizeof plus - 1 &&
+            strncasecmp(type + n - (sizeof plus - 1), plus, sizeof plus - 1) == 0);
+}
+
+/* is_blank tells whether len bytes of s are all JSON whitespace. */
+static bool is_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return false;
+    return true;
+}
+
+/* message_from_body makes *msg from the request's JSON body (empty: the empty message). On an
+ * error err is set, and *http_status too when it is not 400. */
+static silk_status message_from_body(const silk__gw_http_request *req,
+                                     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
+                                     int *http_status, char *err, size_t err_size)
+{
+    const char *type = silk__gw_http_header_get(req, "Content-Type");
+    if (req->body_len > 0 && type != NULL && !is_json_type(type)) {
+        *http_status = 415;
+        snprintf(err, err_size, "the body must be application/json, not %.100s", type);
+        return SILK_INVALID_ARGUMENT;
+    }
+    bool blank = is_blank(req->body, req->body_len);
+    return silk_json_to_message(desc, blank ? "{}" : req->body, blank ? 2 : req->body_len, msg, err,
+                                err_size);
+}
+
+/* set_query_fields sets msg's fields from the query parameters. Every name of the business id
+ * fills business_id, when the message has one; it travels as metadata either way. */
+static silk_status set_query_fields(const silk__gw_http_request *req, ProtobufCMessage *msg,
+                                    char *err, size_t err_size)
+{
+    size_t qlen = strlen(req->query) + 1;
+    char name[256], *value = malloc(qlen);
+    const char *cursor = req->query;
+    silk_status st = SILK_OK;
+    int rv;
+    if (value == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    while (st == SILK_OK &&
+           (rv = silk__gw_http_query_next(&cursor, name, sizeof name, value, qlen)) != 0) {
+        if (rv < 0) {
+            snprintf(err, err_size, "malformed query string");
+            st = SILK_INVALID_ARGUMENT;
+            break;
+        }
+        const char *field = name;
+        if (silk__gw_route_is_business_id_name(name)) {
+            if (protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "business_id") ==
+                NULL)
+                continue;
+            field = "business_id";
+        }
+        char why[256];
+        st = silk_json_set_field(msg, field, value, why, sizeof why);
+        if (st != SILK_OK)
+            snprintf(err, err_size, "query parameter %.100s: %s", name, why);
+    }
+    free(value);
+    return st;
+}
+
+/* set_path_fields sets msg's fields from the path's {field}s. */
+static silk_status set_path_fields(const silk__gw_route *r, ProtobufCMessage *msg, char *err,
+                                   size_t err_size)
+{
+    silk_status st = SILK_OK;
+    for (size_t i = 0; st == SILK_OK && i < r->n_params; i++) {
+        const silk__gw_route_param *p = &r->params[i];
+        char name[128], value[1024], why[256];
+        snprintf(name, sizeof name, "%.*s", (int)p->name_len, p->name);
+        if (silk__gw_http_url_decode(p->value, p->value_len, value, sizeof value) < 0) {
+            snprintf(err, err_size, "path parameter %s: badly escaped or too long", name);
+            return SILK_INVALID_ARGUMENT;
+        }
+        st = silk_json_set_field(msg, name, value, why, sizeof why);
+        if (st != SILK_OK)
+            snprintf(err, err_size, "path parameter %s: %s", name, why);
+    }
+    return st;
+}
+
+/* build_request makes a call's request message from the HTTP request: the JSON body for POST,
+ * PUT and PATCH, the query parameters for GET and DELETE, then the path's {field}s. It
+ * returns SILK_OK with *out the caller's, or an error with err set and *http_status the
+ * answer's status (415 for a body that is not JSON, 503 when memory is exhausted, 400
+ * otherwise). */
+static silk_status build_request(const silk__gw_http_request *req, const silk__gw_route *r,
+                                 ProtobufCMessage **out, int *http_status, char *err,
+                                 size_t err_size)
+{
+    const ProtobufCMessageDescriptor *desc = r->method->input;
+    ProtobufCMessage *msg = NULL;
+    silk_status st;
+    *out = NULL;
+    *http_status = 400;
+    bool from_query =
+        req->method == HTTP_GET || req->method == HTTP_HEAD || req->method == HTTP_DELETE;
+    if (!from_query) {
+        st = message_from_body(req, desc, &msg, http_status, err, err_size);
+        if (st != SILK_OK) {
+            if (st == SILK_RESOURCE_EXHAUSTED)
+                *http_status = 503;
+            return st;
+        }
+    } else {
+        st = silk_json_to_message(desc, "{}", 2, &msg, err, err_size);
+        if (st != SILK_OK)
+            return st;
+        st = set_query_fields(req, msg, err, err_size);
+    }
+    if (st == SILK_OK)
+        st = set_path_fields(r, msg, err, err_size);
+    if (st != SILK_OK) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        if (st == SILK_RESOURCE_EXHAUSTED)
+            *http_status = 503;
+        return st;
+    }
+    *out = msg;
+    return SILK_OK;
+}
+
+/* ============================================================================
+ * The call
+ * ========================================================================== */
+
+/* set_metadata puts the call's metadata into ctx: the business id, and the headers named by
+ * --forward-header under their lower-cased names. It returns SILK_OK or why not. */
+static silk_status set_metadata(const silk__gw *gw, silk_ctx *ctx, const char *bid,
+                                const silk__gw_http_request *req)
+{
+    silk_status st = SILK_OK;
+    if (bid != NULL)
+        st = silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, bid);
+    for (size_t i = 0; st == SILK_OK && i < gw->opts.n_forward_headers; i++) {
+        const char *name = gw->opts.forward_headers[i];
+        const char *v = silk__gw_http_header_get(req, name);
+        if (v == NULL)
+            continue;
+        char key[SILK_MD_MAX_KEY + 1];
+        size_t n = 0;
+        for (; name[n] != '\0' && n < SILK_MD_MAX_KEY; n++)
+            key[n] = (char)tolower((unsigned char)name[n]);
+        key[n] = '\0';
+        st = silk_ctx_set(ctx, key, v);
+    }
+    return st;
+}
+
+/* call_async starts k's call of r's method with msg; on an error it writes why into err. */
+static silk_status call_async(const silk__gw_route *r, silk_ctx *ctx, ProtobufCMessage *msg,
+                              call *k, char *err, size_t err_size)
+{
+    silk_status st = silk__gw_upstream_call(k, r->service_index, ctx, r->method, msg);
+    if (st != SILK_OK) {
+        const char *why = silk_ctx_message(ctx);
+        snprintf(err, err_size, "cannot call %s: %s", r->method->path,
+                 why[0] != '\0' ? why : silk_status_str(st));
+    }
+    return st;
+}
+
+int silk__gw_call_start(conn *c, const silk__gw_route *r)
+{
+    silk__gw *gw = c->loop->gw;
+    const silk__gw_http_request *req = &c->http->req;
+    bool close = !req->keep_alive;
+    char err[512];
+    ProtobufCMessage *msg;
+    int http_status;
+
+    silk_status st = build_request(req, r, &msg, &http_status, err, sizeof err);
+    if (st != SILK_OK)
+        return silk__gw_respond_error(c, http_status, st, err, NULL, close);
+
+    call *k = calloc(1, sizeof *k);
+    silk_ctx *ctx = silk_ctx_new();
+    char bid_buf[SILK__GW_BUSINESS_ID_MAX + 1];
+    const char *bid = request_business_id(msg, req, bid_buf, sizeof bid_buf);
+    bool oom = k == NULL || ctx == NULL;
+    if (oom) {
+        st = SILK_RESOURCE_EXHAUSTED;
+    } else if ((st = set_metadata(gw, ctx, bid, req)) != SILK_OK) {
+        snprintf(err, sizeof err, "a header cannot travel as metadata");
+    } else {
+        k->loop = c->loop;
+        k->conn = c;
+        k->req = msg;
+        if ((st = call_async(r, ctx, msg, k, err, sizeof err)) != SILK_OK)
+            count_upstream_failure(c->loop, (int)st);
+    }
+    silk_ctx_free(ctx);
+    if (st != SILK_OK) {
+        free(k);
+        protobuf_c_message_free_unpacked(msg, NULL);
+        if (oom)
+            return silk__gw_respond_error(c, 503, SILK_UNAVAILABLE, "out of memory", NULL, true);
+        return silk__gw_respond_error(c, silk_status_http(st), st, err, NULL, close);
+    }
+    c->call = k;
+    c->state = SILK__GW_CONN_CALLING;
+    silk_log(SILK_LOG_DEBUG, LOG, "call started method=%s business_id=%s", r->method->path,
+             bid ? bid : "");
+    return 0;
+}

@@ -1,0 +1,533 @@
+/* parser.c - HTTP/1.1 requests parsed over http-parser, free of I/O, and responses formatted. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/parser.h"
+
+/* Parser states, in the order a request goes through them. */
+enum {
+    ST_IDLE = 0, /* before the first byte of a request */
+    ST_URL,      /* in the request target */
+    ST_FIELD,    /* in a header name */
+    ST_VALUE,    /* in a header value */
+    ST_BODY,     /* headers complete, reading the body */
+    ST_DONE,     /* the request is complete */
+};
+
+/* ============================================================================
+ * Storage: the target and header strings go into one growing buffer, recorded by offset
+ * while it may still move and turned into pointers once the headers are complete.
+ * ========================================================================== */
+
+/* buf_append appends len bytes of data, which may lie in the buffer itself (the path and the
+ * query are copied out of the target): they are found again after the buffer moves. */
+static int buf_append(silk__gw_http_parser *p, const char *data, size_t len)
+{
+    if (p->len + len + 1 > p->cap) {
+        bool inside = p->buf != NULL && data >= p->buf && data < p->buf + p->cap;
+        size_t off = inside ? (size_t)(data - p->buf) : 0;
+        size_t cap = p->cap ? p->cap : 512;
+        while (cap < p->len + len + 1)
+            cap *= 2;
+        char *b = realloc(p->buf, cap);
+        if (b == NULL)
+            return -1;
+        p->buf = b;
+        p->cap = cap;
+        if (inside)
+            data = b + off;
+    }
+    memcpy(p->buf + p->len, data, len);
+    p->len += len;
+    return 0;
+}
+
+/* buf_end_string terminates the string being built and returns 0, or -1 out of memory. */
+static int buf_end_string(silk__gw_http_parser *p)
+{
+    return buf_append(p, "", 1);
+}
+
+static int fail(silk__gw_http_parser *p, int err)
+{
+    if (p->error == 0)
+        p->error = err;
+    return -1;
+}
+
+/* ============================================================================
+ * http-parser callbacks
+ * ========================================================================== */
+
+static int on_message_begin(http_parser *hp)
+{
+    silk__gw_http_parser *p = hp->data;
+    p->state = ST_IDLE;
+    return 0;
+}
+
+static int on_url(http_parser *hp, const char *at, size_t len)
+{
+    silk__gw_http_parser *p = hp->data;
+    if (p->state != ST_URL) {
+        p->state = ST_URL;
+        p->target_off = p->len;
+    }
+    return buf_append(p, at, len) == 0 ? 0 : fail(p, SILK__GW_HTTP_ERR_NOMEM);
+}
+
+static int on_header_field(http_parser *hp, const char *at, size_t len)
+{
+    silk__gw_http_parser *p = hp->data;
+    if (p->state != ST_FIELD) {
+        if (p->n_fields == SILK__GW_HTTP_MAX_HEADERS)
+            return fail(p, SILK__GW_HTTP_ERR_HEADERS_LARGE);
+        if (buf_end_string(p) != 0)
+            return fail(p, SILK__GW_HTTP_ERR_NOMEM);
+        p->state = ST_FIELD;
+        p->name_off[p->n_fields++] = p->len;
+    }
+    return buf_append(p, at, len) == 0 ? 0 : fail(p, SILK__GW_HTTP_ERR_NOMEM);
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t len)
+{
+    silk__gw_http_parser *p = hp->data;
+    if (p->state != ST_VALUE) {
+        if (buf_end_string(p) != 0)
+            return fail(p, SILK__GW_HTTP_ERR_NOMEM);
+        p->state = ST_VALUE;
+        p->value_off[p->n_fields - 1] = p->len;
+    }
+    return buf_append(p, at, len) == 0 ? 0 : fail(p, SILK__GW_HTTP_ERR_NOMEM);
+}
+
+/* trim returns s without leading blanks and cuts its trailing ones. */
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+static int on_headers_complete(http_parser *hp)
+{
+    silk__gw_http_parser *p = hp->data;
+    silk__gw_http_request *r = &p->req;
+
+    if (p->state == ST_FIELD) /* a name with no value at all */
+        p->value_off[p->n_fields - 1] = p->len;
+    if (buf_end_string(p) != 0)
+        return fail(p, SILK__GW_HTTP_ERR_NOMEM);
+    /* Copy the path and the query out of the target, so that each is a string of its own. */
+    size_t target_len = strlen(p->buf + p->target_off);
+    const char *q = memchr(p->buf + p->target_off, '?', target_len);
+    size_t path_len = q ? (size_t)(q - (p->buf + p->target_off)) : target_len;
+    size_t path_off = p->len;
+    if (buf_append(p, p->buf + p->target_off, path_len) != 0 || buf_end_string(p) != 0)
+        return fail(p, SILK__GW_HTTP_ERR_NOMEM);
+    size_t query_off = p->len;
+    if (q != NULL &&
+        buf_append(p, p->buf + p->target_off + path_len + 1, target_len - path_len - 1) != 0)
+        return fail(p, SILK__GW_HTTP_ERR_NOMEM);
+    if (buf_end_string(p) != 0)
+        return fail(p, SILK__GW_HTTP_ERR_NOMEM);
+
+    /* The buffer does not move any more: hand out pointers. */
+    r->method = hp->method;
+    r->http_major = hp->http_major;
+    r->http_minor = hp->http_minor;
+    r->target = p->buf + p->target_off;
+    r->path = p->buf + path_off;
+    r->query = p->buf + query_off;
+    r->n_headers = p->n_fields;
+    for (size_t i = 0; i < p->n_fields; i++) {
+        r->headers[i].name = p->buf + p->name_off[i];
+        r->headers[i].value = trim(p->buf + p->value_off[i]);
+    }
+    /* http-parser sets content_length to ULLONG_MAX when there is no Content-Length. */
+    if (hp->content_length != UINT64_MAX && hp->content_length > SILK__GW_HTTP_MAX_BODY_BYTES)
+        return fail(p, SILK__GW_HTTP_ERR_BODY_LARGE);
+    p->state = ST_BODY;
+    return 0;
+}
+
+static int on_body(http_parser *hp, const char *at, size_t len)
+{
+    silk__gw_http_parser *p = hp->data;
+    if (p->body_len + len > SILK__GW_HTTP_MAX_BODY_BYTES)
+        return fail(p, SILK__GW_HTTP_ERR_BODY_LARGE);
+    if (p->body_len + len + 1 > p->body_cap) {
+        size_t cap = p->body_cap ? p->body_cap : 1024;
+        while (cap < p->body_len + len + 1)
+            cap *= 2;
+        char *b = realloc(p->body, cap);
+        if (b == NULL)
+            return fail(p, SILK__GW_HTTP_ERR_NOMEM);
+        p->body = b;
+        p->body_cap = cap;
+    }
+    memcpy(p->body + p->body_len, at, len);
+    p->body_len += len;
+    p->body[p->body_len] = '\0';
+    return 0;
+}
+
+static int on_message_complete(http_parser *hp)
+{
+    silk__gw_http_parser *p = hp->data;
+    p->req.body = p->body ? p->body : "";
+    p->req.body_len = p->body_len;
+    p->req.upgrade = hp->upgrade;
+    p->req.keep_alive = http_should_keep_alive(hp) && !hp->upgrade;
+    p->state = ST_DONE;
+    /* Stop at the end of this request: what follows is the next request, which waits until
+     * this one is answered. After an upgrade http-parser stops by itself, and pausing there
+     * would leave the request's last byte unconsumed. */
+    if (!hp->upgrade)
+        http_parser_pause(hp, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ============================================================================
+ * Feeding
+ * ========================================================================== */
+
+void silk__gw_http_parser_init(silk__gw_http_parser *p)
+{
+    memset(p, 0, sizeof *p);
+    http_parser_init(&p->hp, HTTP_REQUEST);
+    p->hp.data = p;
+}
+
+void silk__gw_http_parser_fini(silk__gw_http_parser *p)
+{
+    free(p->buf);
+    free(p->body);
+    memset(p, 0, sizeof *p);
+}
+
+void silk__gw_http_reset(silk__gw_http_parser *p)
+{
+    silk__gw_http_parser_fini(p);
+    silk__gw_http_parser_init(p);
+}
+
+int silk__gw_http_feed(silk__gw_http_parser *p, const char *data, size_t len, size_t *used)
+{
+    size_t off = 0;
+
+    while (p->error == 0 && p->state != ST_DONE && off < len) {
+        size_t chunk = len - off;
+        int in_headers = p->state < ST_BODY;
+        if (in_headers) {
+            /* Never hand http-parser more header bytes than the limit allows. */
+            size_t room = SILK__GW_HTTP_MAX_HEADER_BYTES - p->header_bytes;
+            if (room == 0) {
+                p->error = SILK__GW_HTTP_ERR_HEADERS_LARGE;
+                break;
+            }
+            if (chunk > room)
+                chunk = room;
+        }
+        size_t n = http_parser_execute(&p->hp, &settings, data + off, chunk);
+        off += n;
+        if (in_headers)
+            p->header_bytes += n;
+        if (p->error != 0 || p->state == ST_DONE)
+            break;
+        if (HTTP_PARSER_ERRNO(&p->hp) != HPE_OK || n < chunk)
+            p->error = SILK__GW_HTTP_ERR_MALFORMED;
+    }
+    *used = off;
+    if (p->error != 0)
+        return p->error;
+    if (p->state == ST_DONE) {
+        http_parser_pause(&p->hp, 0);
+        return SILK__GW_HTTP_DONE;
+    }
+    return SILK__GW_HTTP_MORE;
+}
+
+bool silk__gw_http_headers_complete(const silk__gw_http_parser *p)
+{
+    return p->state >= ST_BODY;
+}
+
+int silk__gw_http_error_status(int err)
+{
+    switch (err) {
+    case SILK__GW_HTTP_ERR_HEADERS_LARGE:
+        return 431;
+    case SILK__GW_HTTP_ERR_BODY_LARGE:
+        return 413;
+    case SILK__GW_HTTP_ERR_NOMEM:
+        return 503;
+    default:
+        return 400;
+    }
+}
+
+/* ============================================================================
+ * Reading a request
+ * ========================================================================== */
+
+const char *silk__gw_http_header_get(const silk__gw_http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+/* list_has_token tells whether a comma-separated list holds token, ignoring case and blanks. */
+static bool list_has_token(const char *list, const char *token)
+{
+    size_t tlen = strlen(token);
+    const char *s = list;
+    while (*s != '\0') {
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
+        const char *start = s;
+        while (*s != '\0' && *s != ',')
+            s++;
+        const char *end = s;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if ((size_t)(end - start) == tlen && strncasecmp(start, token, tlen) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool silk__gw_http_header_has_token(const silk__gw_http_request *req, const char *name,
+                                    const char *token)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0 &&
+            list_has_token(req->headers[i].value, token))
+            return true;
+    return false;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* url_decode decodes len bytes of s into out (out_size bytes with the NUL), '+' as a space
+ * when plus_is_space, and returns the decoded length, or -1 when it does not fit or an escape
+ * is malformed or a NUL. */
+static long url_decode_as(const char *s, size_t len, char *out, size_t out_size, bool plus_is_space)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return -1;
+            int hi = hexval(s[i + 1]);
+            int lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = hi << 4 | lo;
+            if (c == 0) /* a NUL would cut the string short */
+                return -1;
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        if (n + 1 >= out_size)
+            return -1;
+        out[n++] = (char)c;
+    }
+    if (out_size == 0)
+        return -1;
+    out[n] = '\0';
+    return (long)n;
+}
+
+static long url_decode(const char *s, size_t len, char *out, size_t out_size)
+{
+    return url_decode_as(s, len, out, out_size, true);
+}
+
+long silk__gw_http_url_decode(const char *s, size_t len, char *out, size_t out_size)
+{
+    return url_decode_as(s, len, out, out_size, false);
+}
+
+int silk__gw_http_query_next(const char **cursor, char *name, size_t name_size, char *value,
+                             size_t value_size)
+{
+    const char *s = *cursor;
+    while (s != NULL && *s == '&')
+        s++;
+    if (s == NULL || *s == '\0') {
+        *cursor = s;
+        return 0;
+    }
+    const char *end = strchr(s, '&');
+    size_t seg = end ? (size_t)(end - s) : strlen(s);
+    const char *eq = memchr(s, '=', seg);
+    size_t name_len = eq ? (size_t)(eq - s) : seg;
+    const char *v = eq ? eq + 1 : s + seg;
+    *cursor = end ? end + 1 : s + seg;
+    if (url_decode(s, name_len, name, name_size) < 0 ||
+        url_decode(v, (size_t)(s + seg - v), value, value_size) < 0)
+        return -1;
+    return 1;
+}
+
+long silk__gw_http_query_get(const char *query, const char *name, char *out, size_t out_size)
+{
+    char key[128];
+    const char *s = query;
+    while (s != NULL && *s != '\0') {
+        const char *end = strchr(s, '&');
+        size_t seg = end ? (size_t)(end - s) : strlen(s);
+        const char *eq = memchr(s, '=', seg);
+        size_t key_len = eq ? (size_t)(eq - s) : seg;
+        if (url_decode(s, key_len, key, sizeof key) >= 0 && strcasecmp(key, name) == 0) {
+            const char *v = eq ? eq + 1 : s + seg;
+            return url_decode(v, (size_t)(s + seg - v), out, out_size);
+        }
+        s = end ? end + 1 : NULL;
+    }
+    return -1;
+}
+
+/* ============================================================================
+ * Responses
+ * ========================================================================== */
+
+const char *silk__gw_http_status_reason(int status)
+{
+    switch (status) {
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 499:
+        return "Client Closed Request";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
+    }
+}
+
+/* put copies n bytes of s (NULL when n is 0) to p and returns the end of what it wrote. */
+static char *put(char *p, const char *s, size_t n)
+{
+    if (n > 0)
+        memcpy(p, s, n);
+    return p + n;
+}
+
+/* put_uint writes v in decimal to p and returns the end of what it wrote. */
+static char *put_uint(char *p, size_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[sizeof digits - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return put(p, digits + sizeof digits - n, n);
+}
+
+#define PUT_LITERAL(p, s) put((p), (s), sizeof(s) - 1)
+
+/* The response head is made of constant parts and a few strings, copied rather than
+ * formatted: it is written for every request. */
+char *silk__gw_http_response(int status, const char *extra_headers, const char *content_type,
+                             const char *body, size_t body_len, bool close, size_t *out_len)
+{
+    const char *reason = silk__gw_http_status_reason(status);
+    size_t reason_len = strlen(reason);
+    size_t extra = extra_headers ? strlen(extra_headers) : 0;
+    size_t type_len = content_type ? strlen(content_type) : 0;
+    char *out = malloc(reason_len + extra + type_len + body_len + 128);
+    if (out == NULL)
+        return NULL;
+    char *p = PUT_LITERAL(out, "HTTP/1.1 ");
+    p = put_uint(p, status > 0 ? (size_t)status : 0);
+    *p++ = ' ';
+    p = put(p, reason, reason_len);
+    p = PUT_LITERAL(p, "\r\n");
+    p = put(p, extra_headers, extra);
+    if (content_type != NULL) {
+        p = PUT_LITERAL(p, "Content-Type: ");
+        p = put(p, content_type, type_len);
+        p = PUT_LITERAL(p, "\r\n");
+    }
+    if (status != 101) {
+        p = PUT_LITERAL(p, "Content-Length: ");
+        p = put_uint(p, body_len);
+        p = PUT_LITERAL(p, "\r\n");
+    }
+    if (close)
+        p = PUT_LITERAL(p, "Connection: close\r\n");
+    p = PUT_LITERAL(p, "\r\n");
+    p = put(p, body, body_len);
+    *out_len = (size_t)(p - out);
+    return out;
+}

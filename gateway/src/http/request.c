@@ -1,0 +1,206 @@
+/* request.c - one HTTP request of a connection: routed to what answers it, and the responses. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <silk/log.h>
+
+#include "conn/client.h"
+#include "http/bodies.h"
+
+#define LOG "gateway"
+
+typedef silk__gw_conn conn;
+
+/* ============================================================================
+ * Responses
+ * ========================================================================== */
+
+silk_status silk__gw_http_error_code(int http_status)
+{
+    switch (http_status) {
+    case 404:
+        return SILK_NOT_FOUND;
+    case 405:
+        return SILK_UNIMPLEMENTED;
+    case 413:
+    case 431:
+        return SILK_RESOURCE_EXHAUSTED;
+    case 426:
+        return SILK_FAILED_PRECONDITION;
+    case 500:
+        return SILK_INTERNAL;
+    case 503:
+        return SILK_UNAVAILABLE;
+    default:
+        return SILK_INVALID_ARGUMENT;
+    }
+}
+
+void silk__gw_count_request(silk__gw_loop *l, const char *route, int status, double seconds)
+{
+    pthread_mutex_lock(&l->metrics_lock);
+    silk__gw_metrics_request(&l->metrics, route, status, seconds);
+    pthread_mutex_unlock(&l->metrics_lock);
+}
+
+/* respond_with sets the response to write: status, a body of type (none when type is NULL).
+ * It returns 0, or -1 when memory is exhausted. */
+static int respond_with(conn *c, int status, const char *extra_headers, const char *type,
+                        const char *body, size_t body_len, bool close)
+{
+    size_t len;
+    close = close || c->loop->stopping;
+    char *out = silk__gw_http_response(status, extra_headers, type, body, body_len, close, &len);
+    if (out == NULL)
+        return -1;
+    if (c->http != NULL && c->http->req.method == HTTP_HEAD) {
+        char *end = strstr(out, "\r\n\r\n");
+        len = (size_t)(end + 4 - out); /* the head only: Content-Length still says the size */
+    }
+    free(c->out);
+    c->out = out;
+    c->out_len = len;
+    c->out_off = 0;
+    c->close_after = close;
+    if (c->state != SILK__GW_CONN_WS) {
+        c->state = SILK__GW_CONN_WRITING;
+        double now = ev_time();
+        silk__gw_count_request(c->loop, c->req_route ? c->req_route : "other", status,
+                               c->req_start > 0 ? now - c->req_start : 0);
+    }
+    return 0;
+}
+
+int silk__gw_respond(conn *c, int status, const char *extra_headers, const char *json, bool close)
+{
+    return respond_with(c, status, extra_headers, json ? "application/json" : NULL, json,
+                        json ? strlen(json) : 0, close);
+}
+
+int silk__gw_respond_error(conn *c, int status, silk_status code, const char *message,
+                           const char *extra_headers, bool close)
+{
+    char *json = c->loop->gw->opts.wrap_response
+                     ? silk__gw_body_wrapped(status, code, NULL, message)
+                     : silk__gw_body_error(code, message);
+    if (json == NULL)
+        return -1;
+    int rv = silk__gw_respond(c, status, extra_headers, json, close);
+    free(json);
+    return rv;
+}
+
+/* respond_metrics answers GET /metrics: the metrics of every loop, added up. */
+static int respond_metrics(conn *c, bool close)
+{
+    silk__gw *gw = c->loop->gw;
+    pthread_mutex_lock(&gw->lock);
+    size_t sessions = silk__gw_sessions_count(&gw->sessions);
+    pthread_mutex_unlock(&gw->lock);
+    silk__gw_metrics all = {0};
+    size_t conns = 0;
+    for (size_t i = 0; i < gw->opts.workers; i++) {
+        silk__gw_loop *l = gw->loops[i];
+        pthread_mutex_lock(&l->metrics_lock);
+        silk__gw_metrics_add(&all, &l->metrics);
+        pthread_mutex_unlock(&l->metrics_lock);
+        conns += atomic_load(&l->n_conns);
+    }
+    char *text = silk__gw_metrics_text(&all, sessions, conns);
+    silk__gw_metrics_fini(&all);
+    if (text == NULL)
+        return -1;
+    int rv = respond_with(c, 200, NULL, "text/plain; version=0.0.4; charset=utf-8", text,
+                          strlen(text), close);
+    free(text);
+    return rv;
+}
+
+/* ============================================================================
+ * Routing
+ * ========================================================================== */
+
+/* respond_bad_method answers 405 with the verbs the path allows. */
+static int respond_bad_method(conn *c, const silk__gw_route *r, bool close)
+{
+    const silk__gw_http_request *req = &c->http->req;
+    char msg[300], allow[128], header[160];
+    snprintf(msg, sizeof msg, "%s is not allowed on %.200s", http_method_str(req->method),
+             req->path);
+    snprintf(header, sizeof header, "Allow: %s\r\n",
+             silk__gw_route_allow(r->allow, allow, sizeof allow));
+    return silk__gw_respond_error(c, 405, SILK_UNIMPLEMENTED, msg, header, close);
+}
+
+/* route_name names a request's route in the metrics. */
+static const char *route_name(silk__gw_route_kind kind, const silk__gw_route *r)
+{
+    switch (kind) {
+    case SILK__GW_ROUTE_CALL:
+        return r->method->path;
+    case SILK__GW_ROUTE_HEALTH:
+        return "/healthz";
+    case SILK__GW_ROUTE_WEBSOCKET:
+        return "websocket";
+    case SILK__GW_ROUTE_METRICS:
+        return "/metrics";
+    default:
+        return "other";
+    }
+}
+
+/* handle_request answers a complete request, or starts what will. It returns 0, or -1 when
+ * the connection must be closed at once. */
+static int handle_request(conn *c)
+{
+    silk__gw *gw = c->loop->gw;
+    const silk__gw_http_request *req = &c->http->req;
+    bool close = !req->keep_alive;
+    char msg[300];
+    silk__gw_route r;
+
+    silk_log(SILK_LOG_DEBUG, LOG, "request method=%s path=%s", http_method_str(req->method),
+             req->path);
+    silk__gw_route_kind kind =
+        silk__gw_route_find(gw->services, gw->n_services, req->method, req->path, &r);
+    c->req_start = ev_time();
+    c->req_route = route_name(kind, &r);
+    switch (kind) {
+    case SILK__GW_ROUTE_HEALTH:
+        return silk__gw_health_start(c);
+    case SILK__GW_ROUTE_WEBSOCKET:
+        return silk__gw_upgrade_start(c, &r);
+    case SILK__GW_ROUTE_CALL:
+        if (c->loop->stopping)
+            return silk__gw_respond_error(c, 503, SILK_UNAVAILABLE, "the gateway is shutting down",
+                                          NULL, true);
+        return silk__gw_call_start(c, &r);
+    case SILK__GW_ROUTE_METRICS:
+        return respond_metrics(c, close);
+    case SILK__GW_ROUTE_BAD_METHOD:
+        return respond_bad_method(c, &r, close);
+    case SILK__GW_ROUTE_NONE:
+    default:
+        snprintf(msg, sizeof msg, "no route for %s %.200s", http_method_str(req->method),
+                 req->path);
+        return silk__gw_respond_error(c, 404, SILK_NOT_FOUND, msg, NULL, close);
+    }
+}
+
+int silk__gw_request_act(conn *c, int parsed)
+{
+    if (parsed == SILK__GW_HTTP_MORE)
+        return 0;
+    if (parsed < 0) {
+        int status = silk__gw_http_error_status(parsed);
+        silk_log(SILK_LOG_DEBUG, LOG, "bad request status=%d", status);
+        return silk__gw_respond_error(c, status, silk__gw_http_error_code(status),
+                                      status == 400 ? "malformed HTTP request"
+                                                    : silk__gw_http_status_reason(status),
+                                      NULL, true);
+    }
+    return handle_request(c);
+}

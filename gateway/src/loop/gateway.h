@@ -1,0 +1,105 @@
+/* gateway.h - the gateway's shared state, and what other threads may ask of its loops. */
+#ifndef SILK_GATEWAY_GATEWAY_H
+#define SILK_GATEWAY_GATEWAY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <silk/channel.h>
+#include <silk/server.h>
+#include <silk/service.h>
+#include <silk/status.h>
+
+#include "sessions/table.h"
+
+/* A gateway id: letters, digits, '-' and '_', at most this long; never a '.', which ends the
+ * gateway id inside a session id. */
+#define SILK__GW_ID_MAX 64
+/* A session id: "<gateway id>.<32 hex digits>". */
+#define SILK__GW_SESSION_ID_MAX (SILK__GW_ID_MAX + 1 + 32)
+
+/* The most request headers --forward-header may name, and origins --allow-origin may list. */
+#define SILK__GW_MAX_FORWARD_HEADERS 16
+#define SILK__GW_MAX_ORIGINS         16
+
+/* The most loops --workers may ask for. */
+#define SILK__GW_MAX_WORKERS 64
+
+/* The hooks of silk.ws.Hooks, by index into silk__gw_hooks. */
+enum { SILK__GW_HOOK_OPEN, SILK__GW_HOOK_MESSAGE, SILK__GW_HOOK_CLOSE, SILK__GW_N_HOOKS };
+
+/* What the gateway knows of one service's hooks: a hook that answered UNIMPLEMENTED is not
+ * called again before missing_until (ev_time() seconds, as milliseconds). */
+typedef struct silk__gw_hooks {
+    _Atomic int64_t missing_until_ms[SILK__GW_N_HOOKS];
+} silk__gw_hooks;
+
+typedef struct silk__gw_opts {
+    char host[256]; /* where HTTP and WebSocket are served: 127.0.0.1 */
+    char port[16];  /* 5000 */
+    char id[SILK__GW_ID_MAX + 1];
+    const char *rpc_listen; /* nng address of SessionManager; NULL: the runtime's default */
+    double idle_timeout;    /* seconds an HTTP connection may sit idle: 30 */
+    double ping_interval;   /* seconds between pings; a session silent for two is closed: 30 */
+    uint64_t max_message;   /* largest WebSocket message from a client: 1 MiB */
+    size_t max_queued;      /* bytes queued for a session before it is closed as slow: 8 MiB */
+    size_t max_connections; /* more get 503: 10000 */
+    bool wrap_response;     /* answer Silky's way: {"result":..,"status":..,"code":..,...} */
+    size_t n_forward_headers;
+    const char *forward_headers[SILK__GW_MAX_FORWARD_HEADERS]; /* sent as call metadata */
+    size_t n_origins;
+    const char *origins[SILK__GW_MAX_ORIGINS]; /* when any: the Origins a handshake may carry */
+    size_t workers;                            /* loops, each on its own thread: 1 */
+} silk__gw_opts;
+
+typedef struct silk__gw_loop silk__gw_loop;
+
+/* silk__gw is one gateway process. Each loop owns its connections and their sessions' sockets;
+ * the session table is shared by the loops and SessionManager's handlers, which run on the
+ * runtime's worker threads, under lock. */
+typedef struct silk__gw {
+    silk__gw_opts opts;
+    const silk_service_desc *const *services;
+    size_t n_services;
+    silk_channel **channels;    /* one per service, by index */
+    pthread_mutex_t lock;       /* guards sessions */
+    silk__gw_sessions sessions; /* data: the session's connection, touched only by its loop */
+    silk__gw_loop **loops;      /* opts.workers of them; loops[0] runs on the main thread */
+    silk_server *server;        /* SessionManager */
+    silk__gw_hooks *hooks;      /* by service index */
+    atomic_bool hooks_off;      /* set once the channels close: call no more hooks */
+} silk__gw;
+
+/* silk__gw_run runs a gateway until SIGTERM or SIGINT and returns the exit code. */
+int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *services,
+                 size_t n_services);
+
+/* The calls below may be made from any thread. Each hands the work to the loop that owns the
+ * session and returns without waiting for it. */
+
+/* silk__gw_send queues a message for a session: SILK_OK, SILK_NOT_FOUND when there is
+ * no such session, SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
+silk_status silk__gw_send(silk__gw *gw, const char *session_id, int binary, const void *data,
+                          size_t len);
+
+/* silk__gw_send_business queues a message for every session of business_id on route
+ * (every route when route is NULL or ""); *delivered counts them. */
+silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *business_id,
+                                   int binary, const void *data, size_t len, size_t *delivered);
+
+/* silk__gw_close_session closes a session with a WebSocket close code and reason:
+ * SILK_OK, SILK_NOT_FOUND, or SILK_INVALID_ARGUMENT for a code a server may not send. */
+silk_status silk__gw_close_session(silk__gw *gw, const char *session_id, uint16_t code,
+                                   const char *reason);
+
+/* silk__gw_session_manager_start serves silk.ws.SessionManager for gw on a silk_server whose
+ * instance id is the gateway id, registered in the registry. SILK_OK, or why not. */
+silk_status silk__gw_session_manager_start(silk__gw *gw);
+
+/* silk__gw_session_manager_stop deregisters and frees the server, after its calls in flight. */
+void silk__gw_session_manager_stop(silk__gw *gw);
+
+#endif /* SILK_GATEWAY_GATEWAY_H */

@@ -1,0 +1,121 @@
+/* upstream.c - a loop's calls to the services: one silk_loop_channel per service, whose
+ * sockets this loop's libev watches, so that a hook or an HTTP call and its completion stay on
+ * the loop's thread (no hand-off to nng's threads and back); what the runtime still makes
+ * through the gateway's channel comes back as a posted task. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "conn/client.h"
+
+/* ============================================================================
+ * The loop channel's side of libev
+ * ========================================================================== */
+
+static void on_io(struct ev_loop *ev, ev_io *w, int revents)
+{
+    (void)ev;
+    silk_loop_io_ready(w->data, ((revents & EV_READ) ? SILK_LOOP_READ : 0) |
+                                    ((revents & EV_WRITE) ? SILK_LOOP_WRITE : 0));
+}
+
+static int io(void *loop, void **state, int fd, int events, void *token)
+{
+    silk__gw_loop *l = loop;
+    ev_io *w = *state;
+    if (events == 0) {
+        if (w != NULL) {
+            ev_io_stop(l->ev, w);
+            free(w);
+            *state = NULL;
+        }
+        return 0;
+    }
+    if (w == NULL) {
+        if ((w = malloc(sizeof *w)) == NULL)
+            return -1;
+        ev_io_init(w, on_io, fd, 0);
+        w->data = token;
+        *state = w;
+    }
+    ev_io_stop(l->ev, w);
+    ev_io_set(w, fd,
+              ((events & SILK_LOOP_READ) ? EV_READ : 0) |
+                  ((events & SILK_LOOP_WRITE) ? EV_WRITE : 0));
+    ev_io_start(l->ev, w);
+    return 0;
+}
+
+static void post(void *loop, silk_loop_task *task)
+{
+    silk__gw_loop *l = loop;
+    task->next = NULL;
+    pthread_mutex_lock(&l->inbox_lock);
+    if (l->tasks_tail != NULL)
+        l->tasks_tail->next = task;
+    else
+        l->tasks_head = task;
+    l->tasks_tail = task;
+    pthread_mutex_unlock(&l->inbox_lock);
+    ev_async_send(l->ev, &l->inbox_w);
+}
+
+void silk__gw_upstream_run_tasks(silk__gw_loop *l)
+{
+    pthread_mutex_lock(&l->inbox_lock);
+    silk_loop_task *t = l->tasks_head;
+    l->tasks_head = l->tasks_tail = NULL;
+    pthread_mutex_unlock(&l->inbox_lock);
+    while (t != NULL) {
+        silk_loop_task *next = t->next;
+        t->run(t);
+        t = next;
+    }
+}
+
+/* ============================================================================
+ * The loop channels
+ * ========================================================================== */
+
+int silk__gw_upstream_init(silk__gw_loop *l)
+{
+    silk__gw *gw = l->gw;
+    l->upstream = calloc(gw->n_services ? gw->n_services : 1, sizeof *l->upstream);
+    if (l->upstream == NULL)
+        return -1;
+    silk_loop_ops ops = {.loop = l, .io = io, .post = post};
+    for (size_t i = 0; i < gw->n_services; i++)
+        if (silk_loop_channel_new(&l->upstream[i], gw->channels[i], &ops) != SILK_OK)
+            return -1;
+    return 0;
+}
+
+void silk__gw_upstream_fini(silk__gw_loop *l)
+{
+    for (size_t i = 0; l->upstream != NULL && i < l->gw->n_services; i++)
+        silk_loop_channel_free(l->upstream[i]);
+    free(l->upstream);
+    l->upstream = NULL;
+}
+
+void silk__gw_upstream_tick(silk__gw_loop *l)
+{
+    for (size_t i = 0; i < l->gw->n_services; i++)
+        silk_loop_channel_tick(l->upstream[i]);
+}
+
+static void on_done(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
+{
+    silk__gw_call *k = arg;
+    k->st = st;
+    k->resp = resp;
+    k->message = message != NULL && message[0] != '\0' ? strdup(message) : NULL;
+    silk__gw_conn_call_done(k);
+}
+
+silk_status silk__gw_upstream_call(silk__gw_call *k, size_t service, silk_ctx *ctx,
+                                   const silk_method_desc *method, const ProtobufCMessage *req)
+{
+    return silk_loop_call(k->loop->upstream[service], ctx, method, req, on_done, k);
+}

@@ -1,0 +1,152 @@
+/* session_manager.c - silk.ws.SessionManager served by the gateway, so that services can push. */
+#include <stdio.h>
+#include <string.h>
+
+#include <silk/ctx.h>
+#include <silk/log.h>
+#include <silk/server.h>
+#include <silk/ws.h>
+
+#include "silk/ws.silk.h"
+
+#include "loop/gateway.h"
+
+/* These handlers run on the runtime's worker threads, never on the gateway's loop: they read
+ * the session table under the gateway's lock and hand sends and closes to the loop that owns
+ * the session, without waiting for it. */
+
+/* route_of copies a request's route without leading or trailing '/' ("" means any route). */
+static const char *route_of(const char *route, char *buf, size_t size)
+{
+    if (route == NULL)
+        return "";
+    while (*route == '/')
+        route++;
+    size_t n = strlen(route);
+    while (n > 0 && route[n - 1] == '/')
+        n--;
+    snprintf(buf, size, "%.*s", (int)n, route);
+    return buf;
+}
+
+typedef struct collect {
+    silk_ctx *ctx;
+    char **ids;
+    size_t n;
+    bool nomem;
+} collect;
+
+static void collect_one(silk__gw_session *s, void *arg)
+{
+    collect *c = arg;
+    char *id = silk_ctx_strdup(c->ctx, s->id);
+    if (id == NULL)
+        c->nomem = true;
+    else
+        c->ids[c->n++] = id;
+}
+
+static silk_status sm_sessions(silk_ctx *ctx, const Silk__Ws__SessionsRequest *req,
+                               Silk__Ws__SessionsReply *resp, void *user)
+{
+    silk__gw *gw = user;
+    char buf[256];
+    const char *route = route_of(req->route, buf, sizeof buf);
+    if (req->business_id == NULL || req->business_id[0] == '\0')
+        return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
+
+    pthread_mutex_lock(&gw->lock);
+    size_t n = silk__gw_sessions_business(&gw->sessions, route, req->business_id, NULL, NULL);
+    collect c = {.ctx = ctx, .ids = n ? silk_ctx_alloc(ctx, n * sizeof(char *)) : NULL};
+    if (n > 0 && c.ids != NULL)
+        silk__gw_sessions_business(&gw->sessions, route, req->business_id, collect_one, &c);
+    pthread_mutex_unlock(&gw->lock);
+    if ((n > 0 && c.ids == NULL) || c.nomem)
+        return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
+    resp->n_session_ids = c.n;
+    resp->session_ids = c.ids;
+    return SILK_OK;
+}
+
+static silk_status sm_send(silk_ctx *ctx, const Silk__Ws__SendRequest *req,
+                           Silk__Ws__SendReply *resp, void *user)
+{
+    silk__gw *gw = user;
+    if (req->session_id == NULL || req->session_id[0] == '\0')
+        return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "session_id is required");
+    silk_status st = silk__gw_send(gw, req->session_id, req->binary, req->data.data, req->data.len);
+    if (st == SILK_NOT_FOUND)
+        return silk_ctx_fail(ctx, st, "no session %s on gateway %s", req->session_id, gw->opts.id);
+    if (st != SILK_OK)
+        return silk_ctx_fail(ctx, st, "cannot queue the message");
+    resp->delivered = 1;
+    return SILK_OK;
+}
+
+static silk_status sm_send_to_business(silk_ctx *ctx, const Silk__Ws__SendToBusinessRequest *req,
+                                       Silk__Ws__SendReply *resp, void *user)
+{
+    silk__gw *gw = user;
+    char buf[256];
+    if (req->business_id == NULL || req->business_id[0] == '\0')
+        return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
+    size_t delivered;
+    silk_status st =
+        silk__gw_send_business(gw, route_of(req->route, buf, sizeof buf), req->business_id,
+                               req->binary, req->data.data, req->data.len, &delivered);
+    resp->delivered = (uint32_t)delivered;
+    if (st != SILK_OK)
+        return silk_ctx_fail(ctx, st, "queued for %zu sessions only", delivered);
+    return SILK_OK;
+}
+
+static silk_status sm_close(silk_ctx *ctx, const Silk__Ws__CloseRequest *req,
+                            Google__Protobuf__Empty *resp, void *user)
+{
+    silk__gw *gw = user;
+    (void)resp;
+    if (req->session_id == NULL || req->session_id[0] == '\0')
+        return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "session_id is required");
+    uint32_t code = req->code ? req->code : 1000;
+    silk_status st = code > 0xffff
+                         ? SILK_INVALID_ARGUMENT
+                         : silk__gw_close_session(gw, req->session_id, (uint16_t)code, req->reason);
+    if (st == SILK_NOT_FOUND)
+        return silk_ctx_fail(ctx, st, "no session %s on gateway %s", req->session_id, gw->opts.id);
+    if (st == SILK_INVALID_ARGUMENT)
+        return silk_ctx_fail(ctx, st, "%u is not a close code a server may send", code);
+    return st;
+}
+
+static const Silk__Ws__SessionManager_Handlers handlers = {
+    .sessions = sm_sessions,
+    .send = sm_send,
+    .send_to_business = sm_send_to_business,
+    .close = sm_close,
+};
+
+silk_status silk__gw_session_manager_start(silk__gw *gw)
+{
+    silk_server_opts o = {
+        .listen = gw->opts.rpc_listen, .instance_id = gw->opts.id, .gateway_id = gw->opts.id};
+    gw->server = silk_server_new(&o);
+    if (gw->server == NULL)
+        return SILK_INTERNAL; /* silk_server_new has logged why */
+    silk_status st = silk__ws__session_manager__serve(gw->server, &handlers, gw);
+    if (st == SILK_OK)
+        st = silk_server_start(gw->server);
+    if (st != SILK_OK) {
+        silk_server_free(gw->server);
+        gw->server = NULL;
+        return st;
+    }
+    silk_log(SILK_LOG_INFO, "gateway", "serving %s address=%s id=%s", SILK_WS_SESSION_MANAGER,
+             silk_server_address(gw->server), gw->opts.id);
+    return SILK_OK;
+}
+
+void silk__gw_session_manager_stop(silk__gw *gw)
+{
+    silk_server_free(gw->server);
+    gw->server = NULL;
+}

@@ -1,0 +1,495 @@
+/* frames.c - one WebSocket connection's framing: a wslay event context on a non-blocking socket.
+ *
+ * A wslay event context holds two 4 KiB buffers, so an idle session would cost ~9 KiB. A
+ * session hibernates instead: when the loop's sweep finds that everything the client sent has
+ * been handled up to a message boundary and nothing is queued for it, its context is freed;
+ * the next byte from the client or the next message for it makes a fresh one. (The sweep, not
+ * every read and write, decides, so that a busy session does not free and rebuild its
+ * context for every message.) At a message boundary a context has no state
+ * worth keeping. To know where the boundaries are, every byte handed to wslay also goes
+ * through a small frame-header tracker. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <wslay/wslay.h>
+
+#include "ws/frames.h"
+
+/* Where the bytes handed to wslay stand in the client's frames. */
+typedef struct frame_tracker {
+    uint64_t payload_left; /* bytes of the current frame's payload still to come */
+    uint8_t hdr[14];       /* the header read so far */
+    uint8_t hdr_len;
+    bool fragmented; /* a data message has begun and its final frame has not come */
+    bool bad;        /* a header wslay's frame layer refuses without a close code */
+} frame_tracker;
+
+struct silk__gw_ws {
+    wslay_event_context_ptr ctx; /* NULL while hibernating */
+    int fd;
+    silk__gw_ws_callbacks cb;
+    void *arg;
+    uint64_t max_message;
+    size_t max_queued;
+    frame_tracker in;
+    size_t read_budget; /* bytes this silk__gw_ws_read may still take from the socket */
+    bool drained;       /* wslay's last read found the socket empty */
+    bool dry;           /* the last recv() took less than asked: the next would find nothing */
+    char *pending;      /* read before the handshake finished, handed to wslay first */
+    size_t pending_len, pending_off;
+    uint8_t *unsent; /* gathered bytes the socket did not take, sent before anything else */
+    size_t unsent_len;
+    bool eof;            /* the socket reached EOF or failed */
+    bool closing;        /* we queued a close frame, or will once the messages before it are out */
+    uint16_t close_code; /* a close frame waiting for the messages queued before it */
+    char close_reason[124];
+};
+
+/* ============================================================================
+ * The frame tracker: RFC 6455 5.2 headers, just enough to find message boundaries.
+ * ========================================================================== */
+
+/* header_size returns the size of a frame header whose first two bytes are b. */
+static size_t header_size(const uint8_t b[2])
+{
+    size_t n = 2 + ((b[1] & 0x80) ? 4 : 0);
+    uint8_t len7 = b[1] & 0x7f;
+    return n + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0);
+}
+
+static void header_done(frame_tracker *t)
+{
+    uint8_t len7 = t->hdr[1] & 0x7f, opcode = t->hdr[0] & 0x0f;
+    uint64_t len = len7;
+    if (len7 == 126)
+        len = ((uint64_t)t->hdr[2] << 8) | t->hdr[3];
+    else if (len7 == 127)
+        for (int i = 0; i < 8; i++)
+            len = (len << 8) | t->hdr[2 + i];
+    if (opcode < 8) /* continuation, text or binary; control frames leave messages alone */
+        t->fragmented = !(t->hdr[0] & 0x80);
+    else if (!(t->hdr[0] & 0x80) || len7 > 125) /* RFC 6455 5.5: control frames are short */
+        t->bad = true;
+    if (len7 == 127 && (t->hdr[2] & 0x80)) /* 5.2: the most significant bit must be 0 */
+        t->bad = true;
+    t->payload_left = len;
+    t->hdr_len = 0;
+}
+
+/* track follows len bytes handed to wslay. */
+static void track(frame_tracker *t, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        if (t->payload_left > 0) {
+            size_t n = len < t->payload_left ? len : (size_t)t->payload_left;
+            t->payload_left -= n;
+            p += n;
+            len -= n;
+            continue;
+        }
+        t->hdr[t->hdr_len++] = *p++;
+        len--;
+        if (t->hdr_len >= 2 && t->hdr_len == header_size(t->hdr))
+            header_done(t);
+    }
+}
+
+static bool at_message_boundary(const frame_tracker *t)
+{
+    return t->payload_left == 0 && t->hdr_len == 0 && !t->fragmented;
+}
+
+/* ============================================================================
+ * wslay callbacks: the socket's bytes in and out, and complete messages.
+ * ========================================================================== */
+
+/* check_bad queues the close frame with 1002 for a header wslay's frame layer refuses: wslay
+ * itself would queue one without a code and give up on the connection. */
+static void check_bad(wslay_event_context_ptr ctx, silk__gw_ws *ws)
+{
+    if (ws->in.bad && !ws->closing) {
+        ws->closing = true;
+        wslay_event_queue_close(ctx, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
+    }
+}
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+{
+    silk__gw_ws *ws = user;
+    (void)flags;
+    if (ws->pending_off < ws->pending_len) {
+        size_t n = ws->pending_len - ws->pending_off;
+        if (n > len)
+            n = len;
+        memcpy(buf, ws->pending + ws->pending_off, n);
+        track(&ws->in, buf, n);
+        check_bad(ctx, ws);
+        ws->drained = false;
+        ws->pending_off += n;
+        if (ws->pending_off == ws->pending_len) {
+            free(ws->pending);
+            ws->pending = NULL;
+            ws->pending_len = ws->pending_off = 0;
+        }
+        return (ssize_t)n;
+    }
+    if (ws->dry) {
+        /* Spare the recv() that would say EAGAIN: the loop comes back if more arrives. */
+        ws->dry = false;
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (ws->read_budget == 0) {
+        /* Enough for this turn, or paused: the loop comes back while the socket is readable. */
+        ws->drained = false;
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (len > ws->read_budget)
+        len = ws->read_budget;
+    ssize_t n;
+    do {
+        n = recv(ws->fd, buf, len, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        ws->read_budget -= (size_t)n;
+        track(&ws->in, buf, (size_t)n);
+        check_bad(ctx, ws);
+        ws->drained = ws->dry = (size_t)n < len;
+        return n;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        ws->drained = true;
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    } else {
+        ws->eof = true;
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    }
+    return -1;
+}
+
+/* The frames wslay writes during one silk__gw_ws_write (headers and payloads, several
+ * messages) gather here and leave in one send(). One buffer per loop thread. */
+static _Thread_local uint8_t gather[16 * 1024];
+static _Thread_local size_t gathered;
+
+/* send_some sends what it can of data: the bytes sent, or -1 with ws->eof set when the
+ * connection failed (0 when the socket is full). */
+static ssize_t send_some(silk__gw_ws *ws, const uint8_t *data, size_t len)
+{
+    ssize_t n;
+    do {
+        n = send(ws->fd, data, len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 0;
+    ws->eof = true;
+    return -1;
+}
+
+/* flush_gathered sends the gathered bytes and keeps what the socket did not take in
+ * ws->unsent: 0 when all went, 1 when some wait, -1 when the connection failed or memory ran
+ * out. */
+static int flush_gathered(silk__gw_ws *ws)
+{
+    size_t len = gathered;
+    gathered = 0;
+    ssize_t n = len > 0 ? send_some(ws, gather, len) : 0;
+    if (n < 0 || (size_t)n == len)
+        return n < 0 ? -1 : 0;
+    ws->unsent = malloc(len - (size_t)n);
+    if (ws->unsent == NULL) {
+        ws->eof = true;
+        return -1;
+    }
+    memcpy(ws->unsent, gather + n, len - (size_t)n);
+    ws->unsent_len = len - (size_t)n;
+    return 1;
+}
+
+/* send_unsent sends what a full socket left over: 0 when all went, 1 when some wait, -1 when
+ * the connection failed. */
+static int send_unsent(silk__gw_ws *ws)
+{
+    ssize_t n = send_some(ws, ws->unsent, ws->unsent_len);
+    if (n < 0)
+        return -1;
+    ws->unsent_len -= (size_t)n;
+    if (ws->unsent_len > 0) {
+        memmove(ws->unsent, ws->unsent + n, ws->unsent_len);
+        return 1;
+    }
+    free(ws->unsent);
+    ws->unsent = NULL;
+    return 0;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user)
+{
+    silk__gw_ws *ws = user;
+    (void)flags;
+    if (ws->unsent != NULL) { /* the socket is full: nothing may overtake what waits */
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (len > sizeof gather - gathered) {
+        int rv = flush_gathered(ws);
+        if (rv != 0) {
+            wslay_event_set_error(ctx, rv > 0 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+            return -1;
+        }
+    }
+    if (len <= sizeof gather) {
+        memcpy(gather + gathered, data, len);
+        gathered += len;
+        return (ssize_t)len;
+    }
+    ssize_t n = send_some(ws, data, len); /* larger than the buffer: straight out */
+    if (n > 0)
+        return n;
+    wslay_event_set_error(ctx, n == 0 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *m,
+                      void *user)
+{
+    silk__gw_ws *ws = user;
+    (void)ctx;
+    /* wslay answers pings and close frames itself; pongs only prove the client is alive,
+     * which the caller sees as bytes read. */
+    if ((m->opcode == WSLAY_TEXT_FRAME || m->opcode == WSLAY_BINARY_FRAME) &&
+        ws->cb.on_message != NULL)
+        ws->cb.on_message(ws->arg, m->opcode == WSLAY_BINARY_FRAME, m->msg, m->msg_length);
+}
+
+static const struct wslay_event_callbacks wslay_callbacks = {
+    .recv_callback = recv_cb,
+    .send_callback = send_cb,
+    .on_msg_recv_callback = on_msg_cb,
+};
+
+/* ============================================================================
+ * The connection
+ * ========================================================================== */
+
+/* wake gives a hibernating session a fresh wslay context: 0, or -1 when memory is exhausted. */
+static int wake(silk__gw_ws *ws)
+{
+    if (ws->ctx != NULL)
+        return 0;
+    if (wslay_event_context_server_init(&ws->ctx, &wslay_callbacks, ws) != 0) {
+        ws->ctx = NULL;
+        return -1;
+    }
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_message);
+    return 0;
+}
+
+void silk__gw_ws_hibernate(silk__gw_ws *ws)
+{
+    if (ws->ctx == NULL || !ws->drained || ws->pending != NULL || ws->unsent != NULL || ws->eof ||
+        ws->closing || !at_message_boundary(&ws->in) || !wslay_event_want_read(ws->ctx) ||
+        wslay_event_want_write(ws->ctx) || wslay_event_get_queued_msg_count(ws->ctx) != 0 ||
+        wslay_event_get_close_sent(ws->ctx) || wslay_event_get_close_received(ws->ctx))
+        return;
+    wslay_event_context_free(ws->ctx);
+    ws->ctx = NULL;
+}
+
+void silk__gw_ws_pause(silk__gw_ws *ws)
+{
+    ws->read_budget = 0;
+}
+
+bool silk__gw_ws_hibernating(const silk__gw_ws *ws)
+{
+    return ws->ctx == NULL;
+}
+
+silk__gw_ws *silk__gw_ws_new(int fd, const silk__gw_ws_callbacks *cb, void *arg,
+                             const silk__gw_ws_opts *opts, char *pending, size_t pending_len)
+{
+    silk__gw_ws *ws = calloc(1, sizeof *ws);
+    if (ws == NULL) {
+        free(pending);
+        return NULL;
+    }
+    ws->fd = fd;
+    ws->cb = *cb;
+    ws->arg = arg;
+    ws->max_message =
+        opts && opts->max_message ? opts->max_message : SILK__GW_WS_DEFAULT_MAX_MESSAGE;
+    ws->max_queued = opts && opts->max_queued ? opts->max_queued : SILK__GW_WS_DEFAULT_MAX_QUEUED;
+    ws->drained = true;
+    if (pending_len > 0 && wake(ws) != 0) {
+        free(ws);
+        free(pending);
+        return NULL;
+    }
+    if (pending_len > 0) {
+        ws->pending = pending;
+        ws->pending_len = pending_len;
+    } else {
+        free(pending);
+    }
+    return ws;
+}
+
+void silk__gw_ws_free(silk__gw_ws *ws)
+{
+    if (ws == NULL)
+        return;
+    if (ws->ctx != NULL)
+        wslay_event_context_free(ws->ctx);
+    free(ws->pending);
+    free(ws->unsent);
+    free(ws);
+}
+
+int silk__gw_ws_read(silk__gw_ws *ws)
+{
+    if (ws->ctx == NULL && wake(ws) != 0)
+        return -1;
+    if (!wslay_event_want_read(ws->ctx))
+        return ws->eof ? -1 : 0;
+    ws->read_budget = SILK__GW_WS_READ_BUDGET;
+    ws->dry = false;
+    int rv = wslay_event_recv(ws->ctx);
+    /* A protocol error, an oversized message or bad UTF-8 is not an error here: wslay has
+     * queued the close frame with the right code and stopped reading. A header its frame
+     * layer refuses fails the call, with our close frame queued: send it. */
+    if (rv == WSLAY_ERR_CALLBACK_FAILURE && ws->in.bad && !ws->eof)
+        return 0;
+    return rv != 0 || ws->eof ? -1 : 0;
+}
+
+/* queue_close queues a close frame now: wslay sends it ahead of any message still queued. */
+static int queue_close(silk__gw_ws *ws, uint16_t code, const char *reason)
+{
+    size_t len = strlen(reason);
+    if (len > 123)
+        len = 123;
+    int rv = wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, len);
+    if (rv == WSLAY_ERR_NOMEM) {
+        /* No memory for a close frame: stop talking to the client at all. */
+        wslay_event_shutdown_read(ws->ctx);
+        wslay_event_shutdown_write(ws->ctx);
+        return SILK__GW_WS_ERR_NOMEM;
+    }
+    return rv == 0 ? 0 : SILK__GW_WS_ERR_CLOSING;
+}
+
+int silk__gw_ws_write(silk__gw_ws *ws)
+{
+    int left = ws->unsent != NULL ? send_unsent(ws) : 0;
+    if (left != 0 || ws->ctx == NULL)
+        return left < 0 ? -1 : 0;
+    gathered = 0;
+    int rv = wslay_event_send(ws->ctx);
+    if (rv == 0 && ws->close_code != 0 && wslay_event_get_queued_msg_count(ws->ctx) == 0) {
+        /* The messages queued before the close are out: now the close frame. */
+        queue_close(ws, ws->close_code, ws->close_reason);
+        ws->close_code = 0;
+        rv = wslay_event_send(ws->ctx);
+    }
+    if (flush_gathered(ws) < 0)
+        return -1;
+    return rv != 0 || ws->eof ? -1 : 0;
+}
+
+static int queue(silk__gw_ws *ws, uint8_t opcode, const void *data, size_t len)
+{
+    if (ws->closing)
+        return SILK__GW_WS_ERR_CLOSING;
+    if (wake(ws) != 0)
+        return SILK__GW_WS_ERR_NOMEM;
+    if (wslay_event_get_close_sent(ws->ctx) || !wslay_event_get_write_enabled(ws->ctx))
+        return SILK__GW_WS_ERR_CLOSING;
+    if (wslay_event_get_queued_msg_length(ws->ctx) + ws->unsent_len + len > ws->max_queued) {
+        /* Too slow: close at once rather than wait for the backlog to drain. */
+        ws->closing = true;
+        queue_close(ws, WSLAY_CODE_POLICY_VIOLATION, "send queue full");
+        return SILK__GW_WS_ERR_QUEUE_FULL;
+    }
+    struct wslay_event_msg msg = {.opcode = opcode, .msg = data, .msg_length = len};
+    switch (wslay_event_queue_msg(ws->ctx, &msg)) {
+    case 0:
+        return 0;
+    case WSLAY_ERR_NOMEM:
+        return SILK__GW_WS_ERR_NOMEM;
+    default:
+        return SILK__GW_WS_ERR_CLOSING;
+    }
+}
+
+int silk__gw_ws_send(silk__gw_ws *ws, int binary, const void *data, size_t len)
+{
+    return queue(ws, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, len);
+}
+
+int silk__gw_ws_ping(silk__gw_ws *ws)
+{
+    return queue(ws, WSLAY_PING, NULL, 0);
+}
+
+bool silk__gw_ws_close_code_sendable(uint32_t code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+           (code >= 3000 && code <= 4999);
+}
+
+int silk__gw_ws_close(silk__gw_ws *ws, uint16_t code, const char *reason)
+{
+    if (ws->closing || (ws->ctx != NULL && wslay_event_get_close_sent(ws->ctx)))
+        return SILK__GW_WS_ERR_CLOSING;
+    if (wake(ws) != 0) {
+        ws->eof = true; /* no memory even to say goodbye: drop the connection */
+        return SILK__GW_WS_ERR_NOMEM;
+    }
+    ws->closing = true;
+    if (wslay_event_get_queued_msg_count(ws->ctx) > 0) {
+        ws->close_code = code;
+        snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason ? reason : "");
+        return 0;
+    }
+    return queue_close(ws, code, reason ? reason : "");
+}
+
+/* A hibernating session is open, reading, with nothing to write. */
+
+bool silk__gw_ws_want_read(const silk__gw_ws *ws)
+{
+    return ws->ctx == NULL || wslay_event_want_read(ws->ctx);
+}
+
+bool silk__gw_ws_want_write(const silk__gw_ws *ws)
+{
+    return ws->unsent != NULL || (ws->ctx != NULL && wslay_event_want_write(ws->ctx));
+}
+
+bool silk__gw_ws_finished(const silk__gw_ws *ws)
+{
+    return ws->eof || (ws->ctx != NULL && ws->unsent == NULL && !wslay_event_want_read(ws->ctx) &&
+                       !wslay_event_want_write(ws->ctx));
+}
+
+uint16_t silk__gw_ws_close_sent(const silk__gw_ws *ws)
+{
+    return ws->ctx != NULL && wslay_event_get_close_sent(ws->ctx)
+               ? wslay_event_get_status_code_sent(ws->ctx)
+               : 0;
+}
+
+uint16_t silk__gw_ws_close_received(const silk__gw_ws *ws)
+{
+    return ws->ctx != NULL && wslay_event_get_close_received(ws->ctx)
+               ? wslay_event_get_status_code_received(ws->ctx)
+               : 0;
+}

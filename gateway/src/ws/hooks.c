@@ -1,0 +1,302 @@
+/* hooks.c - silk.ws.Hooks of a session's service, called without blocking the loop: the calls
+ * and their completions, OnMessage with the session's backlog, and OnClose. */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <silk/ctx.h>
+#include <silk/log.h>
+
+#include "conn/client.h"
+#include "silk/ws.silk.h"
+
+#define LOG "gateway"
+
+/* The deadline of a hook call, in milliseconds. */
+#define HOOK_TIMEOUT_MS 10000
+
+/* How long a hook that answered UNIMPLEMENTED is left alone, in milliseconds. */
+#define HOOK_RETRY_MS 60000
+
+/* One OnMessage call is in flight per session (its conn's message_call), so that a
+ * session's messages reach the service, and its replies come back, in the order the client
+ * sent them, as a WebSocket handler in Silky sees them; more messages wait in the session's
+ * backlog, and the gateway stops reading from the session while it is full. Allowing more
+ * would need the replies put back in order here. */
+
+typedef silk__gw_conn conn;
+typedef silk__gw_call call;
+typedef silk__gw_backlog backlog;
+
+static const char *const hook_names[SILK__GW_N_HOOKS] = {"OnOpen", "OnMessage", "OnClose"};
+
+/* ============================================================================
+ * Calling a hook
+ * ========================================================================== */
+
+static int64_t now_ms(void)
+{
+    return (int64_t)(ev_time() * 1000);
+}
+
+/* hook_of returns the hook (SILK__GW_HOOK_*) a call of kind calls. */
+static int hook_of(silk__gw_call_kind kind)
+{
+    switch (kind) {
+    case SILK__GW_CALL_OPEN:
+        return SILK__GW_HOOK_OPEN;
+    case SILK__GW_CALL_MESSAGE:
+        return SILK__GW_HOOK_MESSAGE;
+    default:
+        return SILK__GW_HOOK_CLOSE;
+    }
+}
+
+bool silk__gw_hook_wanted(silk__gw *gw, size_t service, int hook)
+{
+    return !atomic_load(&gw->hooks_off) &&
+           atomic_load(&gw->hooks[service].missing_until_ms[hook]) <= now_ms();
+}
+
+static void hook_missing(silk__gw *gw, size_t service, int hook)
+{
+    atomic_store(&gw->hooks[service].missing_until_ms[hook], now_ms() + HOOK_RETRY_MS);
+    silk_log(SILK_LOG_INFO, LOG, "hook unimplemented hook=%s service=%s: not called for %d s",
+             hook_names[hook], gw->services[service]->name, HOOK_RETRY_MS / 1000);
+}
+
+/* hook_ctx makes the ctx of a hook call: the session's ids as metadata, and the deadline. */
+static silk_status hook_ctx(silk_ctx **out, const char *session_id, const char *business_id)
+{
+    silk_ctx *ctx = silk_ctx_new();
+    silk_status st = ctx != NULL ? SILK_OK : SILK_RESOURCE_EXHAUSTED;
+    if (st == SILK_OK)
+        st = silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, business_id);
+    if (st == SILK_OK)
+        st = silk_ctx_set(ctx, SILK_MD_SESSION_ID, session_id);
+    if (st == SILK_OK)
+        silk_ctx_set_timeout(ctx, HOOK_TIMEOUT_MS);
+    *out = ctx;
+    return st;
+}
+
+silk_status silk__gw_hook_call(silk__gw_loop *l, silk__gw_call_kind kind, size_t service,
+                               const char *session_id, const char *business_id,
+                               ProtobufCMessage *req, conn *c)
+{
+    int hook = hook_of(kind);
+    call *k = calloc(1, sizeof *k);
+    silk_ctx *ctx;
+    silk_status st = hook_ctx(&ctx, session_id, business_id);
+    if (k == NULL)
+        st = SILK_RESOURCE_EXHAUSTED;
+    if (st == SILK_OK) {
+        k->loop = l;
+        k->kind = kind;
+        k->service = service;
+        k->conn = c;
+        k->req = req;
+        snprintf(k->session_id, sizeof k->session_id, "%s", session_id);
+        const silk_method_desc *m =
+            silk_service_find_method(&silk__ws__hooks__silk_desc, hook_names[hook]);
+        st = silk__gw_upstream_call(k, service, ctx, m, req);
+    }
+    if (st != SILK_OK) {
+        silk_log(SILK_LOG_DEBUG, LOG, "hook not called hook=%s session_id=%s status=%s why=\"%s\"",
+                 hook_names[hook], session_id, silk_status_str(st),
+                 ctx ? silk_ctx_message(ctx) : "");
+        free(k);
+        protobuf_c_message_free_unpacked(req, NULL);
+    } else {
+        l->hook_calls++;
+        if (c != NULL && kind == SILK__GW_CALL_MESSAGE)
+            c->message_call = k;
+        else if (c != NULL)
+            c->call = k;
+    }
+    silk_ctx_free(ctx);
+    return st;
+}
+
+void *silk__gw_hook_request_new(const ProtobufCMessageDescriptor *d)
+{
+    ProtobufCMessage *m = malloc(d->sizeof_message);
+    if (m != NULL)
+        protobuf_c_message_init(d, m);
+    return m;
+}
+
+/* ============================================================================
+ * OnMessage, one call in flight per session, the rest in its backlog
+ * ========================================================================== */
+
+/* start_message calls OnMessage with req for c's session. */
+static void start_message(conn *c, ProtobufCMessage *req)
+{
+    silk__gw_hook_call(c->loop, SILK__GW_CALL_MESSAGE, c->service, c->session_id, c->business_id,
+                       req, c); /* on success c->message_call is set */
+}
+
+/* start_backlog calls OnMessage for the messages waiting, while there is room. */
+static void start_backlog(conn *c)
+{
+    while (c->backlog != NULL && c->message_call == NULL) {
+        backlog *b = c->backlog;
+        c->backlog = b->next;
+        if (c->backlog == NULL)
+            c->backlog_tail = NULL;
+        start_message(c, b->req);
+        free(b);
+    }
+}
+
+/* backlog_push puts req at the end of c's backlog; it frees req when memory is exhausted. */
+static void backlog_push(conn *c, ProtobufCMessage *req)
+{
+    backlog *b = malloc(sizeof *b);
+    if (b == NULL) {
+        protobuf_c_message_free_unpacked(req, NULL);
+        silk_log(SILK_LOG_WARN, LOG, "out of memory: message dropped session_id=%s", c->session_id);
+        return;
+    }
+    b->next = NULL;
+    b->req = req;
+    if (c->backlog_tail != NULL)
+        c->backlog_tail->next = b;
+    else
+        c->backlog = b;
+    c->backlog_tail = b;
+}
+
+void silk__gw_hook_backlog_free(conn *c)
+{
+    while (c->backlog != NULL) {
+        backlog *b = c->backlog;
+        c->backlog = b->next;
+        protobuf_c_message_free_unpacked(b->req, NULL);
+        free(b);
+    }
+    c->backlog_tail = NULL;
+}
+
+/* message_request makes the OnMessage request of a message from c's client; NULL when memory
+ * is exhausted. */
+static Silk__Ws__MessageRequest *message_request(conn *c, int binary, const uint8_t *data,
+                                                 size_t len)
+{
+    silk__gw *gw = c->loop->gw;
+    Silk__Ws__MessageRequest *req =
+        silk__gw_hook_request_new(&silk__ws__message_request__descriptor);
+    char *sid = strdup(c->session_id), *bid = strdup(c->business_id);
+    uint8_t *copy = malloc(len ? len : 1);
+    if (req == NULL || sid == NULL || bid == NULL || copy == NULL) {
+        free(req);
+        free(sid);
+        free(bid);
+        free(copy);
+        silk_log(SILK_LOG_WARN, LOG, "out of memory: message dropped session_id=%s", c->session_id);
+        return NULL;
+    }
+    memcpy(copy, data, len);
+    req->session_id = sid;
+    req->business_id = bid;
+    req->route = strdup(gw->services[c->service]->route);
+    req->data.data = copy;
+    req->data.len = len;
+    req->binary = binary != 0;
+    if (req->route == NULL) {
+        protobuf_c_message_free_unpacked(&req->base, NULL);
+        return NULL;
+    }
+    return req;
+}
+
+void silk__gw_hook_on_message(void *arg, int binary, const uint8_t *data, size_t len)
+{
+    conn *c = arg;
+    silk_log(SILK_LOG_DEBUG, LOG, "message from session session_id=%s bytes=%zu binary=%d",
+             c->session_id, len, binary);
+    if (!silk__gw_hook_wanted(c->loop->gw, c->service, SILK__GW_HOOK_MESSAGE) || c->loop->stopping)
+        return;
+    Silk__Ws__MessageRequest *req = message_request(c, binary, data, len);
+    if (req == NULL)
+        return;
+    if (c->backlog == NULL && c->message_call == NULL) {
+        start_message(c, &req->base);
+        return;
+    }
+    /* Enough in flight: the message waits, and reading stops until replies come back (what
+     * wslay has read already still comes: a few KiB at most). */
+    silk__gw_ws_pause(c->ws);
+    backlog_push(c, &req->base);
+}
+
+/* message_done sends OnMessage's reply, when there is one, to the session if it is still
+ * there (a connection that closes forgets its call's conn). */
+static void message_done(call *k)
+{
+    conn *c = k->conn;
+    if (k->st != SILK_OK && k->st != SILK_UNIMPLEMENTED)
+        silk_log(SILK_LOG_WARN, LOG, "OnMessage failed session_id=%s status=%s reason=\"%s\"",
+                 k->session_id, silk_status_str(k->st), k->message ? k->message : "");
+    if (c == NULL)
+        return;
+    c->message_call = NULL;
+    if (k->st == SILK_UNIMPLEMENTED)
+        silk__gw_hook_backlog_free(c); /* no OnMessage: what waits has nowhere to go */
+    const Silk__Ws__MessageReply *r = (const void *)k->resp;
+    if (k->st == SILK_OK && r->data.len > 0 && c->ws != NULL)
+        silk__gw_conn_ws_send(c, r->binary, r->data.data, r->data.len);
+    start_backlog(c); /* after the reply is queued: replies keep the messages' order */
+    silk__gw_conn_drive(c);
+}
+
+/* ============================================================================
+ * OnClose, and every hook's completion
+ * ========================================================================== */
+
+void silk__gw_hook_on_close(conn *c)
+{
+    silk__gw *gw = c->loop->gw;
+    if (!silk__gw_hook_wanted(gw, c->service, SILK__GW_HOOK_CLOSE))
+        return;
+    Silk__Ws__CloseEvent *req = silk__gw_hook_request_new(&silk__ws__close_event__descriptor);
+    if (req == NULL)
+        return;
+    uint16_t code = silk__gw_ws_close_sent(c->ws);
+    if (code == 0)
+        code = silk__gw_ws_close_received(c->ws);
+    req->code = code ? code : 1006;
+    req->session_id = strdup(c->session_id);
+    req->business_id = strdup(c->business_id);
+    req->route = strdup(gw->services[c->service]->route);
+    if (req->session_id == NULL || req->business_id == NULL || req->route == NULL) {
+        protobuf_c_message_free_unpacked(&req->base, NULL);
+        return;
+    }
+    silk__gw_hook_call(c->loop, SILK__GW_CALL_CLOSE, c->service, c->session_id, c->business_id,
+                       &req->base, NULL);
+}
+
+void silk__gw_hook_done(call *k)
+{
+    silk__gw_loop *l = k->loop;
+    if (k->st == SILK_UNIMPLEMENTED)
+        hook_missing(l->gw, k->service, hook_of(k->kind));
+    switch (k->kind) {
+    case SILK__GW_CALL_OPEN:
+        silk__gw_upgrade_open_done(k);
+        break;
+    case SILK__GW_CALL_MESSAGE:
+        message_done(k);
+        break;
+    case SILK__GW_CALL_CLOSE:
+    case SILK__GW_CALL_HTTP:
+        break;
+    }
+    silk__gw_call_free(k);
+    l->hook_calls--;
+    silk__gw_loop_maybe_stop(l);
+}

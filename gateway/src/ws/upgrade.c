@@ -1,0 +1,332 @@
+/* upgrade.c - opening a WebSocket session: the handshake's checks (Origin, business id), the
+ * session id, OnOpen and its subprotocol, the session table and the 101 answer. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include <silk/log.h>
+
+#include "conn/client.h"
+#include "ws/handshake.h"
+#include "silk/ws.silk.h"
+
+#define LOG "gateway"
+
+/* The most subprotocols of a client that OnOpen is told of. */
+#define MAX_SUBPROTOCOLS 16
+
+typedef silk__gw_conn conn;
+typedef silk__gw_call call;
+
+static const silk__gw_ws_callbacks ws_callbacks = {.on_message = silk__gw_hook_on_message};
+
+/* refuse answers a handshake that opens no session with an error, and closes after it. */
+static int refuse(conn *c, int status, silk_status code, const char *message)
+{
+    c->session_id[0] = '\0';
+    return silk__gw_respond_error(c, status, code, message, NULL, true);
+}
+
+/* ============================================================================
+ * What the handshake carries
+ * ========================================================================== */
+
+/* new_session_id writes "<gateway id>.<32 hex digits of getrandom()>"; -1 when the kernel
+ * gives no randomness. */
+static int new_session_id(const silk__gw *gw, char out[SILK__GW_SESSION_ID_MAX + 1])
+{
+    unsigned char r[16];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t n = getrandom(r + got, sizeof r - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        got += (size_t)n;
+    }
+    int n = snprintf(out, SILK__GW_SESSION_ID_MAX + 1, "%s.", gw->opts.id);
+    for (size_t i = 0; i < sizeof r; i++)
+        n += snprintf(out + n, (size_t)(SILK__GW_SESSION_ID_MAX + 1 - n), "%02x", r[i]);
+    return 0;
+}
+
+/* origin_allowed tells whether a handshake's Origin is one --allow-origin lists; a handshake
+ * without an Origin (not from a browser) and a gateway without the flag allow any. */
+static bool origin_allowed(const silk__gw *gw, const silk__gw_http_request *req)
+{
+    const char *origin = silk__gw_http_header_get(req, "Origin");
+    if (gw->opts.n_origins == 0 || origin == NULL)
+        return true;
+    for (size_t i = 0; i < gw->opts.n_origins; i++)
+        if (strcasecmp(origin, gw->opts.origins[i]) == 0)
+            return true;
+    return false;
+}
+
+/* subprotocols splits the client's Sec-WebSocket-Protocol headers into tokens copied into
+ * buf; it returns how many (at most MAX_SUBPROTOCOLS). */
+static size_t subprotocols(const silk__gw_http_request *req, char *buf, size_t size,
+                           char *out[MAX_SUBPROTOCOLS])
+{
+    size_t n = 0, used = 0;
+    for (size_t h = 0; h < req->n_headers; h++) {
+        if (strcasecmp(req->headers[h].name, "Sec-WebSocket-Protocol") != 0)
+            continue;
+        const char *p = req->headers[h].value;
+        while (*p != '\0' && n < MAX_SUBPROTOCOLS) {
+            p += strspn(p, " \t,");
+            size_t len = strcspn(p, " \t,");
+            if (len == 0 || used + len + 1 > size)
+                break;
+            memcpy(buf + used, p, len);
+            buf[used + len] = '\0';
+            out[n++] = buf + used;
+            used += len + 1;
+            p += len;
+        }
+    }
+    return n;
+}
+
+/* offered tells whether the client offered subprotocol. */
+static bool offered(const silk__gw_http_request *req, const char *subprotocol)
+{
+    char buf[1024], *list[MAX_SUBPROTOCOLS];
+    size_t n = subprotocols(req, buf, sizeof buf, list);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], subprotocol) == 0)
+            return true;
+    return false;
+}
+
+/* ============================================================================
+ * Opening: the session table, the framing, the 101
+ * ========================================================================== */
+
+/* add_session puts c's session in the table, with a new id if its own is taken (twice at
+ * most). It returns 0, or -1. */
+static int add_session(conn *c, const char *route)
+{
+    silk__gw *gw = c->loop->gw;
+    int rv = SILK__GW_SESSIONS_EXISTS;
+    for (int tries = 0; tries < 2 && rv == SILK__GW_SESSIONS_EXISTS; tries++) {
+        if (tries > 0 && new_session_id(gw, c->session_id) != 0)
+            break;
+        pthread_mutex_lock(&gw->lock);
+        rv = silk__gw_sessions_add(&gw->sessions, c->session_id, route, c->business_id, c);
+        pthread_mutex_unlock(&gw->lock);
+    }
+    return rv != 0 ? -1 : 0;
+}
+
+/* remove_session undoes add_session. */
+static void remove_session(conn *c)
+{
+    silk__gw *gw = c->loop->gw;
+    pthread_mutex_lock(&gw->lock);
+    silk__gw_sessions_remove(&gw->sessions, c->session_id);
+    pthread_mutex_unlock(&gw->lock);
+}
+
+/* start_framing makes c's WebSocket framing; the bytes after the handshake are the client's
+ * first frames, which wslay reads first. It returns how many there are, with c->ws NULL when
+ * memory is exhausted. */
+static size_t start_framing(conn *c)
+{
+    const silk__gw_opts *opts = &c->loop->gw->opts;
+    size_t pending_len = c->in ? c->in_len - c->in_off : 0;
+    char *pending = NULL;
+    if (pending_len > 0 && (pending = malloc(pending_len)) != NULL)
+        memcpy(pending, c->in + c->in_off, pending_len);
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_off = 0;
+    silk__gw_ws_opts o = {.max_message = opts->max_message, .max_queued = opts->max_queued};
+    c->ws = (pending_len == 0 || pending != NULL)
+                ? silk__gw_ws_new(c->fd, &ws_callbacks, c, &o, pending, pending_len)
+                : NULL;
+    return pending_len;
+}
+
+/* become_session turns c from HTTP into a session whose first bytes to write are out, the 101,
+ * watched for pings from now on. */
+static void become_session(conn *c, char *out, size_t len)
+{
+    silk__gw_loop *l = c->loop;
+    silk__gw_http_parser_fini(c->http);
+    free(c->http);
+    c->http = NULL;
+    c->state = SILK__GW_CONN_WS;
+    c->out = out;
+    c->out_len = len;
+    c->out_off = 0;
+    c->close_after = false;
+    c->last_active = ev_now(l->ev);
+    ev_timer_stop(l->ev, &c->timer);
+    ev_timer_set(&c->timer, l->gw->opts.ping_interval, 0.);
+    ev_timer_start(l->ev, &c->timer);
+}
+
+/* finish_open completes the handshake of c, whose session id is chosen: it adds the session to
+ * the table and answers 101, with the subprotocol OnOpen chose (NULL: none); a close_code
+ * closes the session at once. */
+static int finish_open(conn *c, const char *subprotocol, uint16_t close_code,
+                       const char *close_reason)
+{
+    silk__gw_loop *l = c->loop;
+    const silk__gw_http_request *req = &c->http->req;
+    const char *route = l->gw->services[c->service]->route;
+    char accept[SILK__GW_WS_ACCEPT_LEN + 1];
+
+    if (l->stopping)
+        return refuse(c, 503, SILK_UNAVAILABLE, "the gateway is shutting down");
+    if (silk__gw_ws_handshake(req, accept, NULL) != 101)
+        return refuse(c, 500, SILK_INTERNAL, "the accept key could not be computed");
+    if (subprotocol != NULL && subprotocol[0] != '\0' && !offered(req, subprotocol)) {
+        silk_log(SILK_LOG_WARN, LOG, "OnOpen chose a subprotocol not offered subprotocol=%.100s",
+                 subprotocol);
+        subprotocol = NULL;
+    }
+    if (add_session(c, route) != 0)
+        return refuse(c, 503, SILK_UNAVAILABLE, "cannot open a session");
+    c->opened = true;
+    size_t pending_len = start_framing(c);
+    size_t len;
+    char *out = c->ws ? silk__gw_ws_response(accept, c->session_id, subprotocol, &len) : NULL;
+    if (out == NULL) {
+        remove_session(c);
+        c->opened = false;
+        silk__gw_ws_free(c->ws);
+        c->ws = NULL;
+        return refuse(c, 503, SILK_UNAVAILABLE, "out of memory");
+    }
+    silk__gw_count_request(l, "websocket", 101, ev_time() - c->req_start);
+    silk_log(SILK_LOG_INFO, LOG, "session opened session_id=%s business_id=%s route=%s",
+             c->session_id, c->business_id, route);
+    become_session(c, out, len);
+    if (close_code != 0 && silk__gw_ws_close(c->ws, close_code, close_reason) == 0)
+        c->closing_since = ev_now(l->ev);
+    if (pending_len > 0 && close_code == 0 && silk__gw_ws_read(c->ws) != 0)
+        return -1;
+    return 0;
+}
+
+/* ============================================================================
+ * OnOpen, and the handshake
+ * ========================================================================== */
+
+/* open_request makes OnOpen's request for c's handshake; NULL when memory is exhausted. */
+static Silk__Ws__OpenRequest *open_request(conn *c, const char *bid)
+{
+    silk__gw *gw = c->loop->gw;
+    const silk__gw_http_request *req = &c->http->req;
+    Silk__Ws__OpenRequest *o = silk__gw_hook_request_new(&silk__ws__open_request__descriptor);
+    if (o == NULL)
+        return NULL;
+    char buf[1024], *list[MAX_SUBPROTOCOLS];
+    size_t n = subprotocols(req, buf, sizeof buf, list);
+    const char *origin = silk__gw_http_header_get(req, "Origin");
+    o->session_id = strdup(c->session_id);
+    o->business_id = strdup(bid);
+    o->route = strdup(gw->services[c->service]->route);
+    o->origin = strdup(origin ? origin : "");
+    o->query = strdup(req->query);
+    o->subprotocols = n ? calloc(n, sizeof *o->subprotocols) : NULL;
+    bool ok = o->session_id && o->business_id && o->route && o->origin && o->query &&
+              (n == 0 || o->subprotocols != NULL);
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = (o->subprotocols[i] = strdup(list[i])) != NULL;
+        o->n_subprotocols = i + 1;
+    }
+    if (!ok) {
+        protobuf_c_message_free_unpacked(&o->base, NULL);
+        return NULL;
+    }
+    return o;
+}
+
+/* start_open asks the service's OnOpen whether the session may open; the handshake waits. */
+static int start_open(conn *c, const char *bid)
+{
+    Silk__Ws__OpenRequest *o = open_request(c, bid);
+    if (o == NULL)
+        return refuse(c, 503, SILK_UNAVAILABLE, "out of memory");
+    silk_status st = silk__gw_hook_call(c->loop, SILK__GW_CALL_OPEN, c->service, c->session_id, bid,
+                                        &o->base, c);
+    if (st == SILK_UNAVAILABLE || st == SILK_UNIMPLEMENTED)
+        return finish_open(c, NULL, 0, NULL); /* nobody to ask */
+    if (st != SILK_OK)
+        return refuse(c, silk_status_http(st), st, "cannot call OnOpen");
+    c->state = SILK__GW_CONN_CALLING; /* silk__gw_upgrade_open_done goes on */
+    return 0;
+}
+
+/* open_close_code returns the code to close a session with that OnOpen asked for: 0 for none,
+ * and 1008 in place of a code no server may send. */
+static uint16_t open_close_code(uint32_t code)
+{
+    if (code == 0 || silk__gw_ws_close_code_sendable(code))
+        return (uint16_t)code;
+    silk_log(SILK_LOG_WARN, LOG, "OnOpen chose a close code no server may send code=%u: 1008",
+             (unsigned)code);
+    return 1008;
+}
+
+/* UNIMPLEMENTED and UNAVAILABLE from OnOpen (no hooks, or no instance to ask) open the session
+ * as if there were no hooks; another error refuses it. */
+void silk__gw_upgrade_open_done(call *k)
+{
+    conn *c = k->conn;
+    if (c == NULL)
+        return;
+    c->call = NULL;
+    int rv;
+    if (k->st == SILK_OK) {
+        const Silk__Ws__OpenReply *r = (const void *)k->resp;
+        rv = finish_open(c, r->subprotocol, open_close_code(r->close_code), r->close_reason);
+    } else if (k->st == SILK_UNIMPLEMENTED || k->st == SILK_UNAVAILABLE) {
+        rv = finish_open(c, NULL, 0, NULL);
+    } else {
+        const char *msg = k->message ? k->message : silk_status_str(k->st);
+        silk_log(SILK_LOG_INFO, LOG, "session refused session_id=%s status=%s reason=\"%s\"",
+                 c->session_id, silk_status_str(k->st), msg);
+        rv = refuse(c, silk_status_http(k->st), k->st, msg);
+    }
+    if (rv != 0)
+        silk__gw_conn_close(c, "cannot answer");
+    else
+        silk__gw_conn_drive(c);
+}
+
+int silk__gw_upgrade_start(conn *c, const silk__gw_route *r)
+{
+    silk__gw *gw = c->loop->gw;
+    const silk__gw_http_request *req = &c->http->req;
+    char accept[SILK__GW_WS_ACCEPT_LEN + 1];
+    const char *why;
+
+    int status = silk__gw_ws_handshake(req, accept, &why);
+    if (status != 101)
+        return silk__gw_respond_error(c, status, silk__gw_http_error_code(status), why,
+                                      status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL, true);
+    if (!origin_allowed(gw, req))
+        return refuse(c, 403, SILK_PERMISSION_DENIED, "this Origin is not allowed");
+    char bid[SILK__GW_BUSINESS_ID_MAX + 1];
+    if (silk__gw_route_business_id(req, bid, sizeof bid) < 0)
+        return refuse(c, 400, SILK_INVALID_ARGUMENT, "businessId is required");
+    if (c->loop->stopping)
+        return refuse(c, 503, SILK_UNAVAILABLE, "the gateway is shutting down");
+    free(c->business_id);
+    if ((c->business_id = strdup(bid)) == NULL || new_session_id(gw, c->session_id) != 0)
+        return refuse(c, 503, SILK_UNAVAILABLE, "cannot open a session");
+    c->service = (uint16_t)r->service_index;
+    if (silk__gw_hook_wanted(gw, c->service, SILK__GW_HOOK_OPEN))
+        return start_open(c, bid);
+    return finish_open(c, NULL, 0, NULL);
+}

@@ -1,0 +1,200 @@
+/* channel_internal.h - what the two halves of the client share: channel.c (calls, retries,
+ * the channel's thread, the public API) and channel_peer.c (one connection per instance: the
+ * dial, the table of calls in flight, deadlines, keepalive, completions).
+ *
+ * A channel keeps one peer per instance address. A peer is a conn (conn.h) with a dial
+ * phase, a table of the calls in flight keyed by call id, and one timer aio that fails calls
+ * whose deadline passes. The table, the call ids and the timer's state are under the conn's
+ * mutex, so that a call is entered, sent, answered, timed out or failed by a lost connection
+ * exactly once. Completions run on nng's threads. */
+#ifndef SILK_SRC_CHANNEL_INTERNAL_H
+#define SILK_SRC_CHANNEL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+#include <silk/channel.h>
+#include <silk/registry.h>
+
+#include "client/balance.h"
+#include "transport/nng/stream_conn.h"
+#include "rpc/ctx_internal.h"
+#include "rpc/interceptor_internal.h"
+
+/* silk__call is one call in flight. */
+typedef struct silk__call {
+    struct silk__call *next; /* in its bucket, or in a list of calls to complete */
+    uint64_t id;
+    int64_t deadline_us;
+    int64_t sent_us; /* when it was queued: a deadline with nothing heard since is a failure */
+    const silk_method_desc *method;
+    silk_call_cb cb;
+    void *arg;
+} silk__call;
+
+/* silk__call_table holds the calls in flight on one connection by call id (call_table.c):
+ * chained buckets, a power of two of them, doubled as calls come. */
+typedef struct silk__call_table {
+    silk__call **buckets;
+    size_t nbuckets;
+    size_t ncalls;
+} silk__call_table;
+
+/* silk__call_table_init makes an empty table; false when memory is exhausted. */
+bool silk__call_table_init(silk__call_table *t);
+
+/* silk__call_table_fini frees the table (not the calls still in it). */
+void silk__call_table_fini(silk__call_table *t);
+
+/* silk__call_table_add enters c by its id; false when memory is exhausted. */
+bool silk__call_table_add(silk__call_table *t, silk__call *c);
+
+/* silk__call_table_remove takes the call of id out of the table and returns it; NULL when
+ * the table does not have it. */
+silk__call *silk__call_table_remove(silk__call_table *t, uint64_t id);
+
+/* silk__call_table_take takes out the calls whose deadline is at or before now (INT64_MAX:
+ * every call) and returns them as a list linked through next. */
+silk__call *silk__call_table_take(silk__call_table *t, int64_t now);
+
+/* silk__call_table_next_deadline is the earliest deadline in the table; INT64_MAX if empty. */
+int64_t silk__call_table_next_deadline(const silk__call_table *t);
+
+/* silk__peer is the connection to one instance. */
+typedef struct silk__peer {
+    silk__conn conn; /* first: a silk__conn * is a silk__peer * */
+    silk_channel *ch;
+    char *address;
+    nng_stream_dialer *dialer;
+    nng_aio *dial_aio; /* holds a reference while a dial is in flight */
+    nng_aio *timer_aio;
+    nng_aio *keepalive_aio;
+    atomic_int_fast64_t last_rx_us; /* when a frame last arrived; 0: none yet */
+    bool dial_failed;               /* set before the dial's failure closes the conn */
+    uint64_t addr_hash;             /* silk__lb_address_hash(address) */
+    atomic_bool watched;            /* the instance has failures: report answers to the breaker */
+    atomic_bool connected;          /* the dial succeeded */
+
+    /* Under ch->mu. */
+    struct silk__peer *next;
+    bool in_table;
+
+    /* Under the conn's mutex. */
+    silk__call_table calls;
+    bool ping_out;    /* a keepalive ping is unanswered */
+    int64_t ping_at;  /* when it was sent */
+    bool timer_busy;  /* a sleep is in flight on timer_aio */
+    int64_t timer_at; /* when it ends */
+} silk__peer;
+
+struct silk_channel {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *target;
+    bool by_name;
+    char *token;
+    uint32_t max_message;
+    silk_registry *reg;
+    atomic_uint_fast64_t last_id; /* call ids are unique in the channel, for silk_call_cancel */
+    unsigned keepalive_ms;        /* 0: no keepalive pings */
+    silk__chain chain;            /* interceptors, fixed before the first call */
+    atomic_int policy;            /* a silk_lb_policy: how new calls are routed */
+
+    /* A channel to a service name reads the registry on a thread of its own, so that no call
+     * ever waits for the registry's I/O on the caller's thread (a gateway's event loop). */
+    pthread_t resolver;
+    bool resolver_running;
+    pthread_cond_t resolver_cv; /* wakes the resolver early: a call found no instance, or the
+                                   registry's watch saw a change */
+    uint64_t watch_id;          /* the registry watch that wakes it; 0: none */
+
+    /* Under mu. */
+    bool closing;
+    bool resolve_now;
+    uint64_t resolve_started;    /* registry reads begun */
+    uint64_t resolve_done;       /* the count of the last one finished */
+    struct silk__parked *parked; /* calls the channel's thread holds (channel.c) */
+    silk__balancer lb;           /* the instances the resolver found last, and their health */
+    silk__peer *peers;           /* live peers, one per address */
+    unsigned npeers;             /* peers not yet finalized */
+};
+
+/* unsent tells, for a send that failed at once, what became of it. */
+typedef enum silk__unsent {
+    SILK__UNSENT_OTHER,     /* failed for a reason of its own */
+    SILK__UNSENT_NONE,      /* the registry knows no instance */
+    SILK__UNSENT_ELSEWHERE, /* the instance picked could take nothing: another may, at once */
+    SILK__UNSENT_BREAKERS,  /* every instance's breaker is open: fail fast */
+} silk__unsent;
+
+/* silk__peer_get returns, with a reference, the peer a new call on route r goes on - picked
+ * by the channel's balancer, or the channel's address - dialling it when there is none, and
+ * records it among those r tried; when it fails, *how tells whether another instance may be
+ * tried. */
+silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, silk__unsent *how,
+                           char *why, size_t cap);
+
+/* silk__peer_submit enters c in l's table and queues its request frame (header h, payload
+ * req); on failure c is the caller's again. */
+silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__RequestHeader *h,
+                              const ProtobufCMessage *req, silk__unsent *how, char *why,
+                              size_t cap);
+
+/* silk__peer_cancel takes the call id out of l's table, telling the server to drop it, and
+ * returns it (the caller completes and frees it), or NULL when l does not have it. */
+silk__call *silk__peer_cancel(silk__peer *l, uint64_t id);
+
+/* silk__call_mark_unsent tells a call that its connection could never be made, so that
+ * nothing of it was sent (channel.c: a parked call may then go to another instance). */
+void silk__call_mark_unsent(silk__call *c);
+
+/* ---- for loop channels (loop_channel.c) ---- */
+
+/* silk__channel_direct tells whether a loop channel may make a call with ctx on its own
+ * connections: not when the channel has interceptors or ctx is a handler's (its calls are
+ * cancelled with it). Those go through the channel. */
+bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx);
+
+/* silk__channel_keep copies a call on a channel to a name, sent once on route r (which holds
+ * the instance it went to), so that the channel can send it again should that send fail as
+ * retries allow - or, while unsent (queued on a connection still being made), should the
+ * connection never be made, whatever its method; NULL when neither applies (or memory is
+ * exhausted). The copy completes with cb, from the channel's threads, only once
+ * silk__channel_retry took it. */
+struct silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx,
+                                        const silk_method_desc *method, const ProtobufCMessage *req,
+                                        uint64_t budget, const silk__route *r, bool unsent,
+                                        silk_call_cb cb, void *arg);
+
+/* silk__channel_retry gives the channel a kept call whose first send failed with st (unsent:
+ * its connection was never made): true when the channel sends it again (50 ms later, to
+ * another instance, within its budget) and now owns it; false when it may not be sent again,
+ * and the caller still owns it. */
+bool silk__channel_retry(struct silk__parked *p, silk_status st, const char *message, bool unsent);
+
+/* silk__channel_forget frees a kept call the channel did not take. NULL is ignored. */
+void silk__channel_forget(struct silk__parked *p);
+
+/* silk__channel_pick writes into buf the address a call on route r goes to, picked as one of
+ * ch's calls would be, and records it in r; false when no connection should be made to any
+ * now (the channel is closing, no instance is known, every breaker is open, the one picked is
+ * backing off after failed dials) - the channel's own path then decides what to do. */
+bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap);
+
+/* What a loop channel tells the channel's balancer about an instance. */
+typedef enum silk__outcome {
+    SILK__OUTCOME_LOST,        /* its connection was lost */
+    SILK__OUTCOME_DIAL_FAILED, /* a connection to it could not be made: it backs off */
+    SILK__OUTCOME_CONNECTED,   /* a connection to it was made: the backoff ends */
+    SILK__OUTCOME_FAILED,      /* a call failed there: UNAVAILABLE, or silence past a deadline */
+    SILK__OUTCOME_ANSWERED,    /* a call was answered: closes its breaker */
+} silk__outcome;
+
+/* silk__channel_report records an outcome at address (nothing on a channel to an address). */
+void silk__channel_report(silk_channel *ch, const char *address, silk__outcome o);
+
+#endif /* SILK_SRC_CHANNEL_INTERNAL_H */

@@ -1,0 +1,374 @@
+/* peer.c - the client's connections: one peer per instance address, dialled lazily,
+ * with the table of calls in flight on it, their deadlines, keepalive pings, and the
+ * completions of responses, timeouts and lost connections (see channel_internal.h). */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+
+#include <silk/log.h>
+
+#include "client/channel_internal.h"
+#include "core/clock.h"
+
+/* How long a connection attempt may take. */
+#define DIAL_TIMEOUT_MS 10000
+
+/* ============================== completing calls ============================== */
+
+/* complete_all completes a list of calls with one status and frees them. */
+static void complete_all(silk__call *list, silk_status st, const char *why)
+{
+    for (silk__call *c = list, *next; c != NULL; c = next) {
+        next = c->next;
+        c->cb(st, NULL, why, c->arg);
+        free(c);
+    }
+}
+
+/* ============================== deadlines ============================== */
+
+/* arm_timer_locked makes the timer end no later than at. */
+static void arm_timer_locked(silk__peer *l, int64_t at)
+{
+    if (l->timer_busy) {
+        if (at < l->timer_at) {
+            l->timer_at = at;
+            nng_aio_cancel(l->timer_aio); /* its callback arms it again, earlier */
+        }
+        return;
+    }
+    int64_t left = at - silk__now_us();
+    l->timer_busy = true;
+    l->timer_at = at;
+    nng_sleep_aio(left > 0 ? (nng_duration)((left + 999) / 1000) : 0, l->timer_aio);
+}
+
+static void report(silk__peer *l, bool failed, size_t n);
+
+/* timer_cb fails the calls whose deadline has passed and arms the timer for the next one. A
+ * call that timed out while the instance sent nothing at all on its connection counts as a
+ * failure for the breaker: a slow handler on a live instance does not. */
+static void timer_cb(void *arg)
+{
+    silk__peer *l = arg;
+    int64_t now = silk__now_us();
+    int64_t last_rx = atomic_load_explicit(&l->last_rx_us, memory_order_relaxed);
+    size_t silent = 0;
+    silk__conn_lock(&l->conn);
+    l->timer_busy = false;
+    silk__call *late = silk__call_table_take(&l->calls, now);
+    for (silk__call *c = late; c != NULL; c = c->next) { /* tell the server to drop them */
+        silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, c->id, NULL, NULL);
+        silent += c->sent_us != 0 && last_rx < c->sent_us;
+    }
+    int64_t next = silk__call_table_next_deadline(&l->calls);
+    if (next != INT64_MAX && !silk__conn_closed_locked(&l->conn))
+        arm_timer_locked(l, next);
+    silk__conn_unlock(&l->conn);
+    report(l, true, silent);
+    complete_all(late, SILK_DEADLINE_EXCEEDED, "deadline exceeded");
+}
+
+/* ============================== peer hooks ============================== */
+
+/* report tells the breaker how n calls on l ended: failed (UNAVAILABLE, or a deadline that
+ * passed in silence) or answered. An answer costs nothing unless the instance has failures. */
+static void report(silk__peer *l, bool failed, size_t n)
+{
+    silk_channel *ch = l->ch;
+    if (!ch->by_name || n == 0 ||
+        (!failed && !atomic_load_explicit(&l->watched, memory_order_relaxed)))
+        return;
+    int64_t now = silk__now_us();
+    pthread_mutex_lock(&ch->mu);
+    for (size_t i = 0; i < n && failed; i++)
+        silk__lb_failed(&ch->lb, l->address, now);
+    if (!failed)
+        silk__lb_succeeded(&ch->lb, l->address);
+    atomic_store_explicit(&l->watched, failed, memory_order_relaxed);
+    pthread_mutex_unlock(&ch->mu);
+}
+
+/* complete_response completes a call with the response frame f, which arrived on l. */
+static void complete_response(silk__peer *l, silk__call *c, const silk__frame *f)
+{
+    silk__response r;
+    silk__response_decode(&r, f, c->method->output);
+    report(l, r.st == SILK_UNAVAILABLE, 1); /* before a failover picks again */
+    c->cb(r.st, r.msg, r.message, c->arg);
+    silk__response_fini(&r);
+}
+
+static void on_frame(silk__conn *conn, const silk__frame *f)
+{
+    silk__peer *l = (silk__peer *)conn;
+    atomic_store_explicit(&l->last_rx_us, silk__now_us(), memory_order_relaxed);
+    if (f->kind == SILK__FRAME_PING) {
+        silk__conn_send(conn, SILK__FRAME_PONG, f->call_id, NULL, NULL);
+        return;
+    }
+    if (f->kind != SILK__FRAME_RESPONSE)
+        return;
+    silk__conn_lock(conn);
+    silk__call *c = silk__call_table_remove(&l->calls, f->call_id);
+    silk__conn_unlock(conn);
+    if (c != NULL) /* else it timed out already */
+        complete_response(l, c, f);
+    free(c);
+}
+
+static void on_too_big(silk__conn *conn, const silk__frame *f)
+{
+    silk__peer *l = (silk__peer *)conn;
+    silk__conn_lock(conn);
+    silk__call *c =
+        f->kind == SILK__FRAME_RESPONSE ? silk__call_table_remove(&l->calls, f->call_id) : NULL;
+    silk__conn_unlock(conn);
+    if (c != NULL)
+        c->cb(SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit", c->arg);
+    free(c);
+}
+
+/* on_closed fails every call in flight and takes the peer out of its channel's table, so
+ * that the next call connects again. */
+static void on_closed(silk__conn *conn, silk_status st, const char *why)
+{
+    silk__peer *l = (silk__peer *)conn;
+    silk__conn_lock(conn);
+    silk__call *calls = silk__call_table_take(&l->calls, INT64_MAX);
+    silk__conn_unlock(conn);
+    for (silk__call *c = calls; c != NULL && l->dial_failed; c = c->next)
+        silk__call_mark_unsent(c); /* nothing of it was sent */
+    nng_aio_cancel(l->dial_aio);
+    nng_aio_cancel(l->timer_aio);
+    nng_aio_cancel(l->keepalive_aio);
+
+    silk_channel *ch = l->ch;
+    pthread_mutex_lock(&ch->mu);
+    if (st == SILK_UNAVAILABLE && (ch->by_name || l->dial_failed))
+        silk__lb_conn_failed(&ch->lb, l->address, l->dial_failed, silk__now_us());
+    bool in_table = l->in_table;
+    if (in_table) {
+        silk__peer **p = &ch->peers;
+        while (*p != l)
+            p = &(*p)->next;
+        *p = l->next;
+        l->in_table = false;
+    }
+    pthread_mutex_unlock(&ch->mu);
+
+    if (st != SILK_CANCELLED)
+        silk_log(SILK_LOG_DEBUG, "channel", "peer closed address=%s reason=\"%s\"", l->address,
+                 why);
+    complete_all(calls, st, why);
+    if (in_table)
+        silk__conn_rele(conn); /* the table's reference */
+}
+
+/* on_fini runs on the reaper: the peer's own aios stop, then it is freed. */
+static void on_fini(silk__conn *conn)
+{
+    silk__peer *l = (silk__peer *)conn;
+    silk_channel *ch = l->ch;
+    nng_aio_free(l->dial_aio);
+    nng_aio_free(l->timer_aio);
+    nng_aio_free(l->keepalive_aio);
+    nng_stream_dialer_free(l->dialer);
+    silk__call_table_fini(&l->calls);
+    free(l->address);
+    silk__conn_fini(conn);
+    free(l);
+
+    pthread_mutex_lock(&ch->mu);
+    ch->npeers--;
+    pthread_cond_broadcast(&ch->cv);
+    pthread_mutex_unlock(&ch->mu);
+}
+
+static const silk__conn_ops peer_ops = {
+    .frame = on_frame,
+    .too_big = on_too_big,
+    .closed = on_closed,
+    .fini = on_fini,
+};
+
+/* ============================== keepalive ============================== */
+
+/* keepalive_cb ticks every keepalive_ms while the connection is up: it pings a connection
+ * that has been silent that long, and closes one that stayed silent after its ping. */
+static void keepalive_cb(void *arg)
+{
+    silk__peer *l = arg;
+    if (nng_aio_result(l->keepalive_aio) != 0)
+        return; /* cancelled: the connection is closing */
+    unsigned ms = l->ch->keepalive_ms;
+    int64_t now = silk__now_us();
+    int64_t last = atomic_load_explicit(&l->last_rx_us, memory_order_relaxed);
+    silk__conn_lock(&l->conn);
+    if (silk__conn_closed_locked(&l->conn)) {
+        silk__conn_unlock(&l->conn);
+        return;
+    }
+    if (l->ping_out && last < l->ping_at) {
+        silk__conn_unlock(&l->conn);
+        silk__conn_close(&l->conn, SILK_UNAVAILABLE, "%s did not answer a keepalive ping",
+                         l->address);
+        return;
+    }
+    l->ping_out = false;
+    if (now - last >= (int64_t)ms * 1000 &&
+        silk__conn_send_locked(&l->conn, SILK__FRAME_PING, 0, NULL, NULL) == SILK_OK) {
+        l->ping_out = true;
+        l->ping_at = now;
+    }
+    nng_sleep_aio((nng_duration)ms, l->keepalive_aio);
+    silk__conn_unlock(&l->conn);
+}
+
+/* ============================== connecting ============================== */
+
+static void dial_cb(void *arg)
+{
+    silk__peer *l = arg;
+    int rv = nng_aio_result(l->dial_aio);
+    if (rv == 0) {
+        pthread_mutex_lock(&l->ch->mu);
+        silk__lb_conn_made(&l->ch->lb, l->address);
+        pthread_mutex_unlock(&l->ch->mu);
+        atomic_store(&l->connected, true);
+        if (silk__conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
+            l->ch->keepalive_ms != 0)
+            nng_sleep_aio((nng_duration)l->ch->keepalive_ms, l->keepalive_aio);
+    } else {
+        l->dial_failed = true;
+        silk__conn_close(&l->conn, SILK_UNAVAILABLE, "cannot connect to %s: %s", l->address,
+                         nng_strerror(rv));
+    }
+    silk__conn_rele(&l->conn); /* the dial's reference */
+}
+
+/* peer_new makes the peer to address and starts dialing; ch->mu is held. The peer has one
+ * reference, the table's. */
+static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **lp, char *why,
+                            size_t cap)
+{
+    silk__peer *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return SILK_RESOURCE_EXHAUSTED;
+    if (silk__conn_init(&l->conn, &peer_ops, ch->max_message + SILK__FRAME_HEADER_ROOM) !=
+        SILK_OK) {
+        free(l);
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    l->ch = ch;
+    l->addr_hash = silk__lb_address_hash(address);
+    atomic_init(&l->watched, ch->by_name && silk__lb_watch(&ch->lb, address));
+    int rv = 0;
+    if ((l->address = strdup(address)) == NULL || !silk__call_table_init(&l->calls) ||
+        (rv = nng_aio_alloc(&l->dial_aio, dial_cb, l)) != 0 ||
+        (rv = nng_aio_alloc(&l->timer_aio, timer_cb, l)) != 0 ||
+        (rv = nng_aio_alloc(&l->keepalive_aio, keepalive_cb, l)) != 0 ||
+        (rv = nng_stream_dialer_alloc(&l->dialer, address)) != 0) {
+        snprintf(why, cap, "cannot dial %s: %s", address,
+                 rv != 0 ? nng_strerror(rv) : "out of memory");
+        nng_aio_free(l->dial_aio);
+        nng_aio_free(l->timer_aio);
+        nng_aio_free(l->keepalive_aio);
+        silk__call_table_fini(&l->calls);
+        free(l->address);
+        silk__conn_fini(&l->conn);
+        free(l);
+        return rv == NNG_ENOMEM || rv == 0 ? SILK_RESOURCE_EXHAUSTED : SILK_UNAVAILABLE;
+    }
+    nng_stream_dialer_set_bool(l->dialer, NNG_OPT_TCP_NODELAY, true); /* not on ipc */
+    l->in_table = true;
+    l->next = ch->peers;
+    ch->peers = l;
+    ch->npeers++;
+    silk__conn_hold(&l->conn); /* the dial's */
+    nng_aio_set_timeout(l->dial_aio, DIAL_TIMEOUT_MS);
+    nng_stream_dialer_dial(l->dialer, l->dial_aio);
+    *lp = l;
+    return SILK_OK;
+}
+
+/* silk__peer_get: see channel_internal.h. */
+silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, silk__unsent *how,
+                           char *why, size_t cap)
+{
+    silk_status st = SILK_OK;
+    int64_t now = ch->by_name ? silk__now_us() : 0; /* a channel to an address needs no clock */
+    pthread_mutex_lock(&ch->mu);
+    const char *address = NULL;
+    bool none = false;
+    if (ch->closing) {
+        snprintf(why, cap, "the channel is closing");
+        st = SILK_CANCELLED;
+    } else if ((address = ch->by_name ? silk__lb_pick(&ch->lb, r, now, &none, why, cap)
+                                      : ch->target) == NULL) {
+        *how = none ? SILK__UNSENT_NONE : SILK__UNSENT_BREAKERS;
+        st = SILK_UNAVAILABLE;
+    }
+    silk__peer *l = ch->peers;
+    while (st == SILK_OK && l != NULL && strcmp(l->address, address) != 0)
+        l = l->next;
+    unsigned failures = 0;
+    int64_t wait_us = st == SILK_OK && l == NULL && ch->lb.nhealth != 0
+                          ? silk__lb_backoff_us(&ch->lb, address, silk__now_us(), &failures)
+                          : 0;
+    if (wait_us > 0) {
+        snprintf(why, cap, "cannot connect to %s: %u attempts failed, the next in %lld ms", address,
+                 failures, (long long)(wait_us + 999) / 1000);
+        *how = SILK__UNSENT_ELSEWHERE;
+        st = SILK_UNAVAILABLE;
+        r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = silk__lb_address_hash(address);
+    } else if (st == SILK_OK && l == NULL) {
+        st = peer_new(ch, address, &l, why, cap);
+    }
+    if (st == SILK_OK) {
+        silk__conn_hold(&l->conn);
+        r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = l->addr_hash;
+        *lp = l;
+    }
+    pthread_mutex_unlock(&ch->mu);
+    return st;
+}
+
+/* ============================== calls ============================== */
+
+/* silk__peer_submit: see channel_internal.h. */
+silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__RequestHeader *h,
+                              const ProtobufCMessage *req, silk__unsent *how, char *why, size_t cap)
+{
+    silk_status st = SILK_OK;
+    silk__conn_lock(&l->conn);
+    if (silk__conn_closed_locked(&l->conn)) {
+        /* It closed between silk__peer_get and now: a dial that failed at once, most likely. */
+        snprintf(why, cap, "%s", l->conn.why);
+        st = SILK_UNAVAILABLE;
+        *how = SILK__UNSENT_ELSEWHERE;
+    } else if (!silk__call_table_add(&l->calls, c)) {
+        st = SILK_RESOURCE_EXHAUSTED;
+    } else if ((st = silk__conn_send_locked(&l->conn, SILK__FRAME_REQUEST, c->id, &h->base, req)) !=
+               SILK_OK) {
+        silk__call_table_remove(&l->calls, c->id);
+        snprintf(why, cap, "the request exceeds the message limit or the send queue is full");
+    } else {
+        arm_timer_locked(l, c->deadline_us);
+    }
+    silk__conn_unlock(&l->conn);
+    return st;
+}
+
+silk__call *silk__peer_cancel(silk__peer *l, uint64_t id)
+{
+    silk__conn_lock(&l->conn);
+    silk__call *c = silk__call_table_remove(&l->calls, id);
+    if (c != NULL) /* tell the server to drop it */
+        silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, id, NULL, NULL);
+    silk__conn_unlock(&l->conn);
+    return c;
+}

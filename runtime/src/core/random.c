@@ -1,0 +1,80 @@
+/* random.c - random identifiers: from the kernel's generator (instance ids, temporary names),
+ * and from a per-thread generator for trace ids, which every call may need. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/random.h>
+
+#include "core/random.h"
+
+static void kernel_random(uint8_t *raw, size_t nbytes)
+{
+    size_t got = 0;
+    while (got < nbytes) {
+        ssize_t n = getrandom(raw + got, nbytes - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+    }
+}
+
+static void to_hex(char *out, const uint8_t *raw, size_t nbytes)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = digits[raw[i] >> 4];
+        out[2 * i + 1] = digits[raw[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
+}
+
+void silk__random_hex(char *out, size_t nbytes)
+{
+    uint8_t raw[64];
+    if (nbytes > sizeof raw)
+        nbytes = sizeof raw;
+    kernel_random(raw, nbytes);
+    to_hex(out, raw, nbytes);
+}
+
+/* splitmix64 steps a 64-bit state; its outputs pass BigCrush and, over a state seeded with 64
+ * random bits, do not repeat for 2^64 draws. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* Two independent streams per thread, each seeded from the kernel on the thread's first
+ * trace id. A forked child reseeds, so that it does not repeat its parent's ids. */
+static _Thread_local uint64_t trace_state[2];
+static _Thread_local int trace_seeded;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void reseed_in_child(void)
+{
+    trace_seeded = 0;
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(NULL, NULL, reseed_in_child);
+}
+
+void silk__trace_id(char out[SILK__TRACE_ID_LEN + 1])
+{
+    uint64_t *state = trace_state;
+    if (!trace_seeded) {
+        pthread_once(&atfork_once, install_atfork);
+        kernel_random((uint8_t *)trace_state, sizeof trace_state);
+        trace_seeded = 1;
+    }
+    uint8_t raw[16];
+    for (int i = 0; i < 2; i++) {
+        uint64_t v = splitmix64(&state[i]);
+        for (int b = 0; b < 8; b++)
+            raw[8 * i + b] = (uint8_t)(v >> (8 * b));
+    }
+    to_hex(out, raw, sizeof raw);
+}

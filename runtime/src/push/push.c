@@ -1,0 +1,245 @@
+/* push.c - pushing to WebSocket sessions: ask the gateways' SessionManagers, found by registry.
+ *
+ * Every gateway registers silk.ws.SessionManager under its gateway id, and every session id
+ * starts with the id of the gateway that owns it. The channels to the gateways are kept in a
+ * process-wide cache by address for the life of the process (silk__ws_shutdown closes them;
+ * nothing does at exit, where blocking teardown has no place). */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <silk/channel.h>
+#include <silk/log.h>
+#include <silk/registry.h>
+#include <silk/ws.h>
+
+#include "rpc/ctx_internal.h"
+#include "silk/ws.silk.h"
+#include "push/push_internal.h"
+
+typedef struct gateway {
+    struct gateway *next;
+    char *address;
+    silk_channel *ch;
+} gateway;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static silk_registry *reg;
+static gateway *cache;
+
+void silk__ws_shutdown(void)
+{
+    pthread_mutex_lock(&mu);
+    gateway *list = cache;
+    cache = NULL;
+    silk_registry *r = reg;
+    reg = NULL;
+    pthread_mutex_unlock(&mu);
+    for (gateway *g = list, *next; g != NULL; g = next) {
+        next = g->next;
+        silk_channel_close(g->ch);
+        free(g->address);
+        free(g);
+    }
+    silk_registry_close(r);
+}
+
+/* find_gateways fills out with the registered gateways. */
+static silk_status find_gateways(silk_instance_list *out)
+{
+    pthread_mutex_lock(&mu);
+    silk_status st = SILK_OK;
+    if (reg == NULL)
+        st = silk_registry_open(&reg, NULL);
+    silk_registry *r = reg;
+    pthread_mutex_unlock(&mu);
+    if (st == SILK_OK)
+        st = silk_registry_resolve(r, SILK_WS_SESSION_MANAGER, out);
+    if (st != SILK_OK)
+        silk_log(SILK_LOG_WARN, "ws", "cannot read the registry status=%s", silk_status_str(st));
+    return st;
+}
+
+/* channel_to returns the cached channel to a gateway's address, opening it if needed. */
+static silk_channel *channel_to(const char *address)
+{
+    pthread_mutex_lock(&mu);
+    gateway *g = cache;
+    while (g != NULL && strcmp(g->address, address) != 0)
+        g = g->next;
+    if (g == NULL && (g = calloc(1, sizeof *g)) != NULL) {
+        if ((g->address = strdup(address)) == NULL ||
+            silk_channel_open(&g->ch, address) != SILK_OK) {
+            free(g->address);
+            free(g);
+            g = NULL;
+        } else {
+            g->next = cache;
+            cache = g;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return g != NULL ? g->ch : NULL;
+}
+
+static const char *route_of(const silk_ctx *ctx)
+{
+    const silk_service_desc *svc = silk__ctx_service(ctx);
+    return svc != NULL && svc->route != NULL ? svc->route : "";
+}
+
+/* skip logs a gateway that did not answer; the ctx keeps the message it had before. */
+static void skip(silk_ctx *ctx, const silk_instance *gw, silk_status st, const char *saved)
+{
+    silk_log(SILK_LOG_WARN, "ws", "gateway skipped gateway=%s address=%s status=%s reason=\"%s\"",
+             gw->id, gw->address, silk_status_str(st), silk_ctx_message(ctx));
+    silk__ctx_set_message(ctx, saved);
+}
+
+void silk_session_list_fini(silk_session_list *list)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        free(list->ids[i]);
+    free(list->ids);
+    *list = (silk_session_list){0};
+}
+
+static silk_status add_ids(silk_session_list *out, const Silk__Ws__SessionsReply *r)
+{
+    if (r->n_session_ids == 0)
+        return SILK_OK;
+    char **ids = realloc(out->ids, (out->count + r->n_session_ids) * sizeof *ids);
+    if (ids == NULL)
+        return SILK_RESOURCE_EXHAUSTED;
+    out->ids = ids;
+    for (size_t i = 0; i < r->n_session_ids; i++) {
+        if ((ids[out->count] = strdup(r->session_ids[i])) == NULL)
+            return SILK_RESOURCE_EXHAUSTED;
+        out->count++;
+    }
+    return SILK_OK;
+}
+
+silk_status silk_ws_sessions(silk_ctx *ctx, const char *business_id, silk_session_list *out)
+{
+    if (out == NULL)
+        return SILK_INVALID_ARGUMENT;
+    *out = (silk_session_list){0};
+    if (business_id == NULL || business_id[0] == '\0')
+        return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "a business id is required");
+    silk_instance_list gws;
+    silk_status st = find_gateways(&gws);
+    char *saved = strdup(silk_ctx_message(ctx));
+    Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
+    req.business_id = (char *)business_id;
+    req.route = (char *)route_of(ctx);
+    for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
+        silk_channel *ch = channel_to(gws.items[i].address);
+        Silk__Ws__SessionsReply *r = NULL;
+        silk_status cs = ch != NULL ? silk__ws__session_manager__call_sessions(ch, ctx, &req, &r)
+                                    : SILK_RESOURCE_EXHAUSTED;
+        if (cs == SILK_OK) {
+            st = add_ids(out, r);
+            silk__ws__sessions_reply__free_unpacked(r, NULL);
+        } else {
+            skip(ctx, &gws.items[i], cs, saved);
+        }
+    }
+    free(saved);
+    silk_instance_list_fini(&gws);
+    if (st != SILK_OK)
+        silk_session_list_fini(out);
+    return st;
+}
+
+/* owner_of finds the gateway that owns session_id: the one whose id is its prefix. */
+static const silk_instance *owner_of(const silk_instance_list *gws, const char *session_id)
+{
+    const char *dot = strchr(session_id, '.');
+    size_t n = dot != NULL ? (size_t)(dot - session_id) : 0;
+    for (size_t i = 0; n != 0 && i < gws->count; i++) {
+        if (strlen(gws->items[i].id) == n && strncmp(gws->items[i].id, session_id, n) == 0)
+            return &gws->items[i];
+    }
+    return NULL;
+}
+
+silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data, size_t len)
+{
+    if (session_id == NULL || (data == NULL && len != 0))
+        return SILK_INVALID_ARGUMENT;
+    silk_instance_list gws;
+    silk_status st = find_gateways(&gws);
+    if (st != SILK_OK)
+        return st;
+    const silk_instance *gw = owner_of(&gws, session_id);
+    silk_channel *ch = gw != NULL ? channel_to(gw->address) : NULL;
+    if (gw == NULL) {
+        st = silk_ctx_fail(ctx, SILK_NOT_FOUND, "no gateway owns session %s", session_id);
+    } else if (ch == NULL) {
+        st = SILK_RESOURCE_EXHAUSTED;
+    } else {
+        Silk__Ws__SendRequest req = SILK__WS__SEND_REQUEST__INIT;
+        req.session_id = (char *)session_id;
+        req.data.data = (uint8_t *)data;
+        req.data.len = len;
+        Silk__Ws__SendReply *r = NULL;
+        st = silk__ws__session_manager__call_send(ch, ctx, &req, &r);
+        if (st == SILK_OK)
+            silk__ws__send_reply__free_unpacked(r, NULL);
+    }
+    silk_instance_list_fini(&gws);
+    return st;
+}
+
+silk_status silk_ws_sendf(silk_ctx *ctx, const char *session_id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = NULL;
+    int n = vasprintf(&text, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return SILK_RESOURCE_EXHAUSTED;
+    silk_status st = silk_ws_send(ctx, session_id, text, (size_t)n);
+    free(text);
+    return st;
+}
+
+silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const void *data,
+                                  size_t len, size_t *delivered)
+{
+    if (delivered != NULL)
+        *delivered = 0;
+    if (business_id == NULL || business_id[0] == '\0' || (data == NULL && len != 0))
+        return SILK_INVALID_ARGUMENT;
+    silk_instance_list gws;
+    silk_status st = find_gateways(&gws);
+    char *saved = strdup(silk_ctx_message(ctx));
+    Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
+    req.business_id = (char *)business_id;
+    req.route = (char *)route_of(ctx);
+    req.data.data = (uint8_t *)data;
+    req.data.len = len;
+    for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
+        silk_channel *ch = channel_to(gws.items[i].address);
+        Silk__Ws__SendReply *r = NULL;
+        silk_status cs = ch != NULL
+                             ? silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &r)
+                             : SILK_RESOURCE_EXHAUSTED;
+        if (cs == SILK_OK) {
+            if (delivered != NULL)
+                *delivered += r->delivered;
+            silk__ws__send_reply__free_unpacked(r, NULL);
+        } else {
+            skip(ctx, &gws.items[i], cs, saved);
+        }
+    }
+    free(saved);
+    silk_instance_list_fini(&gws);
+    return st;
+}

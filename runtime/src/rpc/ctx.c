@@ -1,0 +1,442 @@
+/* ctx.c - the call context: metadata, deadline, error message and an arena per call. */
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <silk/ctx.h>
+
+#include "core/clock.h"
+#include "rpc/ctx_internal.h"
+#include "core/random.h"
+
+#define NO_DEADLINE INT64_MAX
+
+#define ARENA_ALIGN     alignof(max_align_t)
+#define ARENA_FIRST     1024
+#define ARENA_MAX_CHUNK 65536
+
+typedef struct md_pair {
+    char *key;
+    char *value;
+} md_pair;
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t used;
+    size_t cap;
+    alignas(max_align_t) unsigned char data[];
+} chunk;
+
+struct silk_ctx {
+    md_pair *md;
+    size_t n_md;
+    size_t cap_md;
+    int64_t deadline_us; /* absolute, on silk__now_us(); NO_DEADLINE when there is none */
+    bool capped;         /* a handler's ctx: its deadline may shrink, never grow */
+    char *message;       /* NULL until a failure is recorded */
+    const silk_service_desc *service;
+    silk__cancel *cancel; /* a handler's ctx: its call's cancellation */
+    chunk *arena;
+};
+
+silk_ctx *silk_ctx_new(void)
+{
+    silk_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx != NULL)
+        ctx->deadline_us = NO_DEADLINE;
+    return ctx;
+}
+
+void silk_ctx_free(silk_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    for (size_t i = 0; i < ctx->n_md; i++) {
+        free(ctx->md[i].key);
+        free(ctx->md[i].value);
+    }
+    free(ctx->md);
+    free(ctx->message);
+    for (chunk *c = ctx->arena, *next; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
+    free(ctx);
+}
+
+/* ============================== metadata ============================== */
+
+static bool valid_key(const char *key)
+{
+    size_t n = 0;
+    for (const char *p = key; *p != '\0'; p++, n++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return n > 0 && n <= SILK_MD_MAX_KEY;
+}
+
+static md_pair *find_pair(const silk_ctx *ctx, const char *key)
+{
+    for (size_t i = 0; i < ctx->n_md; i++) {
+        if (strcmp(ctx->md[i].key, key) == 0)
+            return &ctx->md[i];
+    }
+    return NULL;
+}
+
+static silk_status add_pair(silk_ctx *ctx, const char *key, const char *value)
+{
+    if (ctx->n_md == SILK_MD_MAX_PAIRS)
+        return SILK_RESOURCE_EXHAUSTED;
+    if (ctx->n_md == ctx->cap_md) {
+        size_t cap = ctx->cap_md != 0 ? ctx->cap_md * 2 : 4;
+        md_pair *md = realloc(ctx->md, cap * sizeof *md);
+        if (md == NULL)
+            return SILK_RESOURCE_EXHAUSTED;
+        ctx->md = md;
+        ctx->cap_md = cap;
+    }
+    char *k = strdup(key);
+    char *v = strdup(value);
+    if (k == NULL || v == NULL) {
+        free(k);
+        free(v);
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    ctx->md[ctx->n_md++] = (md_pair){.key = k, .value = v};
+    return SILK_OK;
+}
+
+silk_status silk_ctx_set(silk_ctx *ctx, const char *key, const char *value)
+{
+    if (ctx == NULL || key == NULL || value == NULL || !valid_key(key) ||
+        strlen(value) > SILK_MD_MAX_VALUE)
+        return SILK_INVALID_ARGUMENT;
+    md_pair *p = find_pair(ctx, key);
+    if (p == NULL)
+        return add_pair(ctx, key, value);
+    char *v = strdup(value);
+    if (v == NULL)
+        return SILK_RESOURCE_EXHAUSTED;
+    free(p->value);
+    p->value = v;
+    return SILK_OK;
+}
+
+const char *silk_ctx_get(const silk_ctx *ctx, const char *key)
+{
+    if (ctx == NULL || key == NULL)
+        return NULL;
+    md_pair *p = find_pair(ctx, key);
+    return p != NULL ? p->value : NULL;
+}
+
+const char *silk_ctx_business_id(const silk_ctx *ctx)
+{
+    return silk_ctx_get(ctx, SILK_MD_BUSINESS_ID);
+}
+
+/* ============================== deadline ============================== */
+
+void silk_ctx_set_timeout(silk_ctx *ctx, uint32_t ms)
+{
+    if (ctx == NULL)
+        return;
+    int64_t deadline = ms == 0 ? NO_DEADLINE : silk__now_us() + (int64_t)ms * 1000;
+    if (ctx->capped && deadline > ctx->deadline_us)
+        return;
+    ctx->deadline_us = deadline;
+}
+
+int64_t silk_ctx_remaining_us(const silk_ctx *ctx)
+{
+    if (ctx == NULL || ctx->deadline_us == NO_DEADLINE)
+        return INT64_MAX;
+    int64_t left = ctx->deadline_us - silk__now_us();
+    return left > 0 ? left : 0;
+}
+
+uint64_t silk__ctx_budget_us(const silk_ctx *ctx, uint32_t timeout_ms)
+{
+    int64_t budget = (int64_t)(timeout_ms != 0 ? timeout_ms : SILK__DEFAULT_TIMEOUT_MS) * 1000;
+    int64_t left = silk_ctx_remaining_us(ctx);
+    if (left == 0)
+        return 0;
+    return (uint64_t)(left < budget ? left : budget);
+}
+
+/* ============================== cancellation ============================== */
+
+bool silk_ctx_cancelled(const silk_ctx *ctx)
+{
+    return ctx != NULL && ctx->cancel != NULL && atomic_load(&ctx->cancel->cancelled);
+}
+
+silk__cancel *silk__ctx_cancel(const silk_ctx *ctx)
+{
+    return ctx != NULL ? ctx->cancel : NULL;
+}
+
+void silk__ctx_set_cancel(silk_ctx *ctx, silk__cancel *cancel)
+{
+    if (ctx != NULL)
+        ctx->cancel = cancel;
+}
+
+/* ============================== messages ============================== */
+
+void silk__ctx_set_message(silk_ctx *ctx, const char *msg)
+{
+    if (ctx == NULL)
+        return;
+    char *copy = msg != NULL && msg[0] != '\0' ? strdup(msg) : NULL;
+    free(ctx->message);
+    ctx->message = copy;
+}
+
+silk_status silk_ctx_fail(silk_ctx *ctx, silk_status st, const char *fmt, ...)
+{
+    if (ctx == NULL || fmt == NULL)
+        return st;
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    free(ctx->message);
+    ctx->message = msg;
+    return st;
+}
+
+const char *silk_ctx_message(const silk_ctx *ctx)
+{
+    return ctx != NULL && ctx->message != NULL ? ctx->message : "";
+}
+
+/* ============================== arena ============================== */
+
+static chunk *new_chunk(size_t cap)
+{
+    chunk *c = calloc(1, sizeof *c + cap);
+    if (c != NULL)
+        c->cap = cap;
+    return c;
+}
+
+void *silk_ctx_alloc(silk_ctx *ctx, size_t size)
+{
+    if (ctx == NULL || size > SIZE_MAX / 2)
+        return NULL;
+    size = (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    if (size == 0)
+        size = ARENA_ALIGN;
+    chunk *head = ctx->arena;
+    if (head != NULL && head->cap - head->used >= size) {
+        void *p = head->data + head->used;
+        head->used += size;
+        return p;
+    }
+    if (size > ARENA_MAX_CHUNK / 2 && head != NULL) {
+        /* A large block gets a chunk of its own, behind the head that serves small ones. */
+        chunk *c = new_chunk(size);
+        if (c == NULL)
+            return NULL;
+        c->used = size;
+        c->next = head->next;
+        head->next = c;
+        return c->data;
+    }
+    size_t cap = head != NULL ? head->cap * 2 : ARENA_FIRST;
+    if (cap > ARENA_MAX_CHUNK)
+        cap = ARENA_MAX_CHUNK;
+    if (cap < size)
+        cap = size;
+    chunk *c = new_chunk(cap);
+    if (c == NULL)
+        return NULL;
+    c->used = size;
+    c->next = head;
+    ctx->arena = c;
+    return c->data;
+}
+
+char *silk_ctx_strdup(silk_ctx *ctx, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = silk_ctx_alloc(ctx, n);
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+char *silk_ctx_printf(silk_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *p = silk_ctx_alloc(ctx, (size_t)n + 1);
+    if (p == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+/* ============================== server side ============================== */
+
+silk_ctx *silk__ctx_from_header(const Silk__Rpc__RequestHeader *h, int64_t received_us)
+{
+    silk_ctx *ctx = silk_ctx_new();
+    if (ctx == NULL)
+        return NULL;
+    ctx->capped = true;
+    if (h->budget_us != 0) {
+        uint64_t budget = h->budget_us < (uint64_t)INT64_MAX / 2 ? h->budget_us : INT64_MAX / 2;
+        ctx->deadline_us = received_us + (int64_t)budget;
+    }
+    for (size_t i = 0; i < h->n_metadata; i++) {
+        const Silk__Rpc__Metadata *m = h->metadata[i];
+        if (m->key == NULL || m->value == NULL)
+            continue;
+        silk_status st = silk_ctx_set(ctx, m->key, m->value);
+        if (st == SILK_RESOURCE_EXHAUSTED && ctx->n_md < SILK_MD_MAX_PAIRS) {
+            silk_ctx_free(ctx);
+            return NULL;
+        }
+    }
+    /* A call from a client that made no trace id starts a trace here. */
+    if (silk__ctx_ensure_trace_id(ctx) != SILK_OK) {
+        silk_ctx_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+silk_ctx *silk__ctx_clone(const silk_ctx *ctx, uint64_t budget_us)
+{
+    silk_ctx *copy = silk_ctx_new();
+    if (copy == NULL)
+        return NULL;
+    copy->deadline_us = silk__now_us() + (int64_t)budget_us;
+    copy->capped = true;
+    for (size_t i = 0; ctx != NULL && i < ctx->n_md; i++) {
+        if (add_pair(copy, ctx->md[i].key, ctx->md[i].value) != SILK_OK) {
+            silk_ctx_free(copy);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
+silk_status silk__ctx_ensure_trace_id(silk_ctx *ctx)
+{
+    if (ctx == NULL || find_pair(ctx, SILK_MD_TRACE_ID) != NULL)
+        return SILK_OK;
+    char id[SILK__TRACE_ID_LEN + 1];
+    silk__trace_id(id);
+    silk_status st = silk_ctx_set(ctx, SILK_MD_TRACE_ID, id);
+    /* A ctx full of other pairs goes without: tracing is not worth failing a call for. */
+    return st == SILK_RESOURCE_EXHAUSTED && ctx->n_md == SILK_MD_MAX_PAIRS ? SILK_OK : st;
+}
+
+void silk__ctx_set_service(silk_ctx *ctx, const silk_service_desc *service)
+{
+    if (ctx != NULL)
+        ctx->service = service;
+}
+
+const silk_service_desc *silk__ctx_service(const silk_ctx *ctx)
+{
+    return ctx != NULL ? ctx->service : NULL;
+}
+
+/* ============================== client side ============================== */
+
+const char *silk__business_id_of(const ProtobufCMessage *msg)
+{
+    if (msg == NULL || msg->descriptor == NULL)
+        return NULL;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "business_id");
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED ||
+        (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0)
+        return NULL;
+    const char *v = *(char *const *)((const char *)msg + f->offset);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+static void set_md(Silk__Rpc__Metadata *m, Silk__Rpc__Metadata **slot, const char *key,
+                   const char *value)
+{
+    silk__rpc__metadata__init(m);
+    m->key = (char *)key;
+    m->value = (char *)value;
+    *slot = m;
+}
+
+silk_status silk__reqhdr_init(silk__reqhdr *rh, const silk_ctx *ctx, const silk_method_desc *method,
+                              const ProtobufCMessage *req, uint64_t budget_us, const char *token)
+{
+    silk__rpc__request_header__init(&rh->h);
+    rh->h.method = (char *)method->path;
+    rh->h.budget_us = budget_us;
+    if (token != NULL)
+        rh->h.token = (char *)token;
+
+    const char *business = NULL;
+    if (silk_ctx_business_id(ctx) == NULL)
+        business = silk__business_id_of(req);
+    const char *trace = NULL;
+    if (silk_ctx_get(ctx, SILK_MD_TRACE_ID) == NULL) {
+        /* The edge of a trace: a call made without a ctx (or with a full one) starts it. */
+        silk__trace_id(rh->trace);
+        trace = rh->trace;
+    }
+    size_t n = (ctx != NULL ? ctx->n_md : 0) + (business != NULL) + (trace != NULL);
+    rh->md = rh->md_small;
+    rh->mdp = rh->mdp_small;
+    if (n > sizeof rh->md_small / sizeof rh->md_small[0]) {
+        rh->md = malloc(n * sizeof *rh->md);
+        rh->mdp = malloc(n * sizeof *rh->mdp);
+        if (rh->md == NULL || rh->mdp == NULL) {
+            silk__reqhdr_fini(rh);
+            return SILK_RESOURCE_EXHAUSTED;
+        }
+    }
+    size_t i = 0;
+    for (; ctx != NULL && i < ctx->n_md; i++)
+        set_md(&rh->md[i], &rh->mdp[i], ctx->md[i].key, ctx->md[i].value);
+    if (business != NULL) {
+        set_md(&rh->md[i], &rh->mdp[i], SILK_MD_BUSINESS_ID, business);
+        i++;
+    }
+    if (trace != NULL)
+        set_md(&rh->md[i], &rh->mdp[i], SILK_MD_TRACE_ID, trace);
+    rh->h.n_metadata = n;
+    rh->h.metadata = n != 0 ? rh->mdp : NULL;
+    return SILK_OK;
+}
+
+void silk__reqhdr_fini(silk__reqhdr *rh)
+{
+    if (rh->md != rh->md_small)
+        free(rh->md);
+    if (rh->mdp != rh->mdp_small)
+        free(rh->mdp);
+    rh->md = rh->md_small;
+    rh->mdp = rh->mdp_small;
+}

@@ -1,0 +1,697 @@
+/* server.c - a silk server's life: listen, accept, register and heartbeat, stop and drain. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <silk/log.h>
+
+#include "core/clock.h"
+#include "core/random.h"
+#include "registry/backend.h"
+#include "server/server_internal.h"
+#include "core/thread.h"
+
+/* How long a stopping server lets calls in flight finish, and then lets answers go out. */
+#define GRACE_MS 5000
+#define FLUSH_MS 1000
+/* The defaults of max_connections and idle_timeout_ms. */
+#define MAX_CONNECTIONS_DEFAULT 10000
+#define IDLE_TIMEOUT_MS_DEFAULT 300000
+/* Connections refused past max_connections are logged at most this often. */
+#define REFUSED_LOG_US 1000000
+/* How often silk_server_run looks at its signal pipe even without a wake-up. */
+#define SIGNAL_POLL_MS 1000
+
+/* ============================== configuration ============================== */
+
+static char *dup_or(const char *s, const char *fallback)
+{
+    return strdup(s != NULL && s[0] != '\0' ? s : fallback);
+}
+
+/* configure fills srv from opts (NULL fields: defaults and the environment). */
+static bool configure(silk_server *srv, const silk_server_opts *opts)
+{
+    const silk_server_opts none = {0};
+    if (opts == NULL)
+        opts = &none;
+    char id[33];
+    silk__random_hex(id, 8);
+    const char *token = getenv("SILK_TOKEN");
+    const char *listen = opts->listen;
+    if (listen == NULL || listen[0] == '\0')
+        listen = getenv("SILK_LISTEN");
+    srv->listen = dup_or(listen, "tcp://127.0.0.1:0");
+    srv->registry_url = opts->registry != NULL ? strdup(opts->registry) : NULL;
+    srv->instance_id = dup_or(opts->instance_id, id);
+    srv->gateway_id = dup_or(opts->gateway_id, "");
+    srv->token = token != NULL && token[0] != '\0' ? strdup(token) : NULL;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *workers = getenv("SILK_WORKERS");
+    unsigned env_workers = workers != NULL ? (unsigned)strtoul(workers, NULL, 10) : 0;
+    srv->workers = opts->workers != 0 ? opts->workers
+                   : env_workers != 0 ? env_workers
+                   : cores > 0        ? (unsigned)cores
+                                      : 1;
+    srv->max_concurrent = opts->max_concurrent != 0 ? opts->max_concurrent : 50;
+    srv->max_message = opts->max_message != 0 ? opts->max_message : SILK__MAX_MESSAGE_DEFAULT;
+    srv->no_register = opts->no_register != 0;
+    const char *max_conns = getenv("SILK_MAX_CONNECTIONS");
+    unsigned env_max_conns = max_conns != NULL ? (unsigned)strtoul(max_conns, NULL, 10) : 0;
+    srv->max_connections = opts->max_connections != 0 ? opts->max_connections
+                           : env_max_conns != 0       ? env_max_conns
+                                                      : MAX_CONNECTIONS_DEFAULT;
+    const char *idle = getenv("SILK_IDLE_TIMEOUT_MS");
+    long long idle_ms = opts->idle_timeout_ms != 0        ? opts->idle_timeout_ms
+                        : idle != NULL && idle[0] != '\0' ? strtoll(idle, NULL, 10)
+                                                          : IDLE_TIMEOUT_MS_DEFAULT;
+    srv->idle_timeout_us = idle_ms > 0 ? (int64_t)idle_ms * 1000 : 0;
+    if (srv->listen == NULL || srv->instance_id == NULL || srv->gateway_id == NULL ||
+        (opts->registry != NULL && srv->registry_url == NULL) ||
+        (token != NULL && token[0] != '\0' && srv->token == NULL)) {
+        silk_log(SILK_LOG_ERROR, "server", "out of memory");
+        return false;
+    }
+    if (!silk__registry_valid_name(srv->instance_id)) {
+        silk_log(SILK_LOG_ERROR, "server", "invalid instance id id=\"%s\"", srv->instance_id);
+        return false;
+    }
+    return true;
+}
+
+silk_server *silk_server_new(const silk_server_opts *opts)
+{
+    silk_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        silk_log(SILK_LOG_ERROR, "server", "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (!configure(srv, opts)) {
+        silk_server_free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+silk_status silk_server_add_service(silk_server *srv, const silk_service_desc *desc,
+                                    const void *handlers, void *user)
+{
+    if (srv == NULL || desc == NULL || desc->name == NULL ||
+        (handlers == NULL && desc->handlers_size != 0))
+        return SILK_INVALID_ARGUMENT;
+    if (srv->started)
+        return SILK_FAILED_PRECONDITION;
+    for (size_t i = 0; i < srv->n_services; i++) {
+        if (strcmp(srv->services[i].desc->name, desc->name) == 0)
+            return SILK_ALREADY_EXISTS;
+    }
+    hosted *services = realloc(srv->services, (srv->n_services + 1) * sizeof *services);
+    if (services == NULL)
+        return SILK_RESOURCE_EXHAUSTED;
+    srv->services = services;
+    void *copy = malloc(desc->handlers_size != 0 ? desc->handlers_size : 1);
+    if (copy == NULL)
+        return SILK_RESOURCE_EXHAUSTED;
+    if (desc->handlers_size != 0)
+        memcpy(copy, handlers, desc->handlers_size);
+    services[srv->n_services++] = (hosted){.desc = desc, .handlers = copy, .user = user};
+    return SILK_OK;
+}
+
+silk_status silk_server_set_inline(silk_server *srv, const char *service)
+{
+    if (srv == NULL || service == NULL)
+        return SILK_INVALID_ARGUMENT;
+    if (srv->started)
+        return SILK_FAILED_PRECONDITION;
+    for (size_t i = 0; i < srv->n_services; i++) {
+        if (strcmp(srv->services[i].desc->name, service) == 0) {
+            srv->services[i].run_inline = true;
+            srv->any_inline = true;
+            return SILK_OK;
+        }
+    }
+    return SILK_NOT_FOUND;
+}
+
+silk_status silk_server_add_interceptor(silk_server *srv, const silk_interceptor *ic)
+{
+    if (srv == NULL)
+        return SILK_INVALID_ARGUMENT;
+    if (srv->started)
+        return SILK_FAILED_PRECONDITION;
+    return silk__chain_add(&srv->chain, ic);
+}
+
+bool silk__server_find(const silk_server *srv, const char *path, const hosted **svc,
+                       const silk_method_desc **method)
+{
+    /* path is "/pkg.Service/Method". */
+    const char *slash = path != NULL && path[0] == '/' ? strrchr(path, '/') : NULL;
+    if (slash == NULL || slash == path)
+        return false;
+    size_t n = (size_t)(slash - path - 1);
+    for (size_t i = 0; i < srv->n_services; i++) {
+        const silk_service_desc *d = srv->services[i].desc;
+        if (strlen(d->name) == n && strncmp(d->name, path + 1, n) == 0) {
+            *svc = &srv->services[i];
+            *method = silk_service_find_method(d, slash + 1);
+            return *method != NULL;
+        }
+    }
+    return false;
+}
+
+const char *silk_server_address(const silk_server *srv)
+{
+    return srv != NULL ? srv->address : NULL;
+}
+
+/* ============================== accepting ============================== */
+
+/* refuse_conn closes a connection accepted past max_connections, logging it at most once
+ * a second with the count since; srv->mu is held. */
+static void refuse_conn(silk_server *srv, nng_stream *s)
+{
+    nng_stream_free(s);
+    srv->refused_unlogged++;
+    int64_t now = silk__now_us();
+    if (now - srv->refused_log_us < REFUSED_LOG_US)
+        return;
+    silk_log(SILK_LOG_WARN, "server",
+             "connection refused: at max_connections max_connections=%u refused=%u",
+             srv->max_connections, srv->refused_unlogged);
+    srv->refused_log_us = now;
+    srv->refused_unlogged = 0;
+}
+
+/* add_conn makes a connection of an accepted stream; srv->mu is held. */
+static void add_conn(silk_server *srv, nng_stream *s)
+{
+    if (srv->n_conns >= srv->max_connections) {
+        refuse_conn(srv, s);
+        return;
+    }
+    sconn *sc = calloc(1, sizeof *sc);
+    if (sc == NULL || silk__conn_init(&sc->conn, &silk__server_conn_ops,
+                                      srv->max_message + SILK__FRAME_HEADER_ROOM) != SILK_OK) {
+        silk_log(SILK_LOG_WARN, "server", "out of memory: connection refused");
+        free(sc);
+        nng_stream_free(s);
+        return;
+    }
+    sc->srv = srv;
+    atomic_init(&sc->last_rx_us, silk__now_us());
+    sc->next = srv->conns;
+    if (sc->next != NULL)
+        sc->next->prev = sc;
+    srv->conns = sc;
+    srv->n_conns++;
+    silk__conn_attach(&sc->conn, s);
+    silk__conn_rele(&sc->conn); /* the receive loop keeps it */
+}
+
+static void accept_cb(void *arg)
+{
+    silk_server *srv = arg;
+    int rv = nng_aio_result(srv->accept_aio);
+    pthread_mutex_lock(&srv->mu);
+    bool again = !atomic_load(&srv->stopping);
+    if (srv->accept_backoff) {
+        srv->accept_backoff = false; /* slept after an error: accept again */
+    } else if (rv == 0) {
+        nng_stream *s = nng_aio_get_output(srv->accept_aio, 0);
+        if (again)
+            add_conn(srv, s);
+        else
+            nng_stream_free(s);
+    } else if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+        again = false;
+    } else if (again) {
+        /* Out of descriptors or memory: wait a little rather than spin. */
+        silk_log(SILK_LOG_WARN, "server", "accept failed error=\"%s\"", nng_strerror(rv));
+        srv->accept_backoff = true;
+        nng_sleep_aio(100, srv->accept_aio);
+        again = false;
+    }
+    if (again)
+        nng_stream_listener_accept(srv->listener, srv->accept_aio);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* idle_every is how often the server looks for idle connections. */
+static nng_duration idle_every(const silk_server *srv)
+{
+    int64_t ms = srv->idle_timeout_us / 4000;
+    return (nng_duration)(ms < 10 ? 10 : ms > 1000 ? 1000 : ms);
+}
+
+/* close_idle closes the connections with no call in flight that received nothing for the
+ * idle timeout; srv->mu is held. */
+static void close_idle(silk_server *srv)
+{
+    int64_t now = silk__now_us();
+    for (sconn *sc = srv->conns; sc != NULL; sc = sc->next) {
+        if (now - atomic_load(&sc->last_rx_us) < srv->idle_timeout_us)
+            continue;
+        silk__conn_lock(&sc->conn);
+        bool busy = sc->calls != NULL || silk__conn_closed_locked(&sc->conn);
+        silk__conn_unlock(&sc->conn);
+        if (!busy)
+            silk__conn_close(&sc->conn, SILK_UNAVAILABLE, "idle for %lld ms",
+                             (long long)(srv->idle_timeout_us / 1000));
+    }
+}
+
+static void idle_cb(void *arg)
+{
+    silk_server *srv = arg;
+    if (nng_aio_result(srv->idle_aio) != 0)
+        return; /* stopped */
+    pthread_mutex_lock(&srv->mu);
+    if (!atomic_load(&srv->stopping)) {
+        close_idle(srv);
+        nng_sleep_aio(idle_every(srv), srv->idle_aio);
+    }
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* bound_address makes the address to advertise: the listen URL, with the real port when the
+ * port was 0. */
+static char *bound_address(silk_server *srv)
+{
+    nng_url *u;
+    if (nng_url_parse(&u, srv->listen) != 0)
+        return strdup(srv->listen);
+    char *addr = NULL;
+    int port = 0;
+    if (strncmp(u->u_scheme, "tcp", 3) == 0 &&
+        nng_stream_listener_get_int(srv->listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+        const char *host = u->u_hostname[0] != '\0' ? u->u_hostname : "127.0.0.1";
+        const char *fmt = strchr(host, ':') != NULL ? "%s://[%s]:%d" : "%s://%s:%d";
+        if (asprintf(&addr, fmt, u->u_scheme, host, port) < 0)
+            addr = NULL;
+    } else {
+        addr = strdup(srv->listen);
+    }
+    nng_url_free(u);
+    return addr;
+}
+
+static silk_status listen_on(silk_server *srv)
+{
+    int rv = nng_stream_listener_alloc(&srv->listener, srv->listen);
+    if (rv == 0) {
+        /* nng's streams have Nagle on by default; silk's small frames want it off. Not every
+         * transport has the option (ipc has not). */
+        nng_stream_listener_set_bool(srv->listener, NNG_OPT_TCP_NODELAY, true);
+        rv = nng_stream_listener_listen(srv->listener);
+    }
+    if (rv != 0) {
+        silk_log(SILK_LOG_ERROR, "server", "cannot listen address=%s error=\"%s\"", srv->listen,
+                 nng_strerror(rv));
+        return rv == NNG_ENOMEM ? SILK_RESOURCE_EXHAUSTED : SILK_UNAVAILABLE;
+    }
+    if ((srv->address = bound_address(srv)) == NULL)
+        return SILK_RESOURCE_EXHAUSTED;
+    if (nng_aio_alloc(&srv->accept_aio, accept_cb, srv) != 0)
+        return SILK_RESOURCE_EXHAUSTED;
+    nng_stream_listener_accept(srv->listener, srv->accept_aio);
+    if (srv->idle_timeout_us > 0) {
+        if (nng_aio_alloc(&srv->idle_aio, idle_cb, srv) != 0)
+            return SILK_RESOURCE_EXHAUSTED;
+        nng_sleep_aio(idle_every(srv), srv->idle_aio);
+    }
+    return SILK_OK;
+}
+
+/* ============================== registry ============================== */
+
+static bool is_registered(const silk_service_desc *desc)
+{
+    /* Every server answers Health: it is not a service to be found by name. */
+    return strcmp(desc->name, "silk.health.Health") != 0;
+}
+
+static silk_status register_one(silk_server *srv, const silk_service_desc *desc, int64_t started_ms)
+{
+    silk_instance inst = {
+        .service = (char *)desc->name,
+        .id = srv->instance_id,
+        .address = srv->address,
+        .weight = 1,
+        .version = "",
+        .started_ms = started_ms,
+        .gateway_id = srv->gateway_id,
+    };
+    return silk_registry_register(srv->reg, &inst);
+}
+
+static silk_status register_all(silk_server *srv)
+{
+    silk_status st = silk_registry_open(&srv->reg, srv->registry_url);
+    if (st != SILK_OK) {
+        silk_log(SILK_LOG_ERROR, "server", "cannot open the registry url=%s status=%s",
+                 srv->registry_url != NULL ? srv->registry_url : "(default)", silk_status_str(st));
+        return st;
+    }
+    int64_t now = silk__wall_ms();
+    for (size_t i = 0; i < srv->n_services && st == SILK_OK; i++) {
+        if (is_registered(srv->services[i].desc))
+            st = register_one(srv, srv->services[i].desc, now);
+    }
+    srv->registered = true;
+    if (st != SILK_OK)
+        silk_log(SILK_LOG_ERROR, "server", "cannot register status=%s", silk_status_str(st));
+    return st;
+}
+
+static void heartbeat_all(silk_server *srv)
+{
+    for (size_t i = 0; i < srv->n_services; i++) {
+        const silk_service_desc *d = srv->services[i].desc;
+        if (!is_registered(d))
+            continue;
+        silk_status st = silk_registry_heartbeat(srv->reg, d->name, srv->instance_id);
+        if (st == SILK_NOT_FOUND) /* removed as stale after a long pause: come back */
+            st = register_one(srv, d, silk__wall_ms());
+        if (st != SILK_OK)
+            silk_log(SILK_LOG_WARN, "server", "heartbeat failed service=%s status=%s", d->name,
+                     silk_status_str(st));
+    }
+}
+
+static void *heartbeat_main(void *arg)
+{
+    silk_server *srv = arg;
+    pthread_mutex_lock(&srv->mu);
+    while (!srv->heartbeat_stop) {
+        struct timespec at;
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        at.tv_sec += SILK_REGISTRY_HEARTBEAT_MS / 1000;
+        at.tv_nsec += (long)(SILK_REGISTRY_HEARTBEAT_MS % 1000) * 1000000;
+        if (at.tv_nsec >= 1000000000) {
+            at.tv_sec++;
+            at.tv_nsec -= 1000000000;
+        }
+        int rv = 0;
+        while (!srv->heartbeat_stop && rv != ETIMEDOUT)
+            rv = pthread_cond_timedwait(&srv->cv, &srv->mu, &at);
+        if (srv->heartbeat_stop)
+            break;
+        pthread_mutex_unlock(&srv->mu);
+        heartbeat_all(srv);
+        pthread_mutex_lock(&srv->mu);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return NULL;
+}
+
+static void deregister_all(silk_server *srv)
+{
+    if (srv->heartbeat_running) {
+        pthread_mutex_lock(&srv->mu);
+        srv->heartbeat_stop = true;
+        pthread_cond_broadcast(&srv->cv);
+        pthread_mutex_unlock(&srv->mu);
+        pthread_join(srv->heartbeat, NULL);
+        srv->heartbeat_running = false;
+    }
+    for (size_t i = 0; srv->registered && i < srv->n_services; i++) {
+        if (is_registered(srv->services[i].desc))
+            silk_registry_deregister(srv->reg, srv->services[i].desc->name, srv->instance_id);
+    }
+    srv->registered = false;
+    silk_registry_close(srv->reg);
+    srv->reg = NULL;
+}
+
+/* ============================== start and stop ============================== */
+
+static void log_started(silk_server *srv)
+{
+    char names[1024] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < srv->n_services && n < sizeof names; i++) {
+        int m = snprintf(names + n, sizeof names - n, "%s%s", i != 0 ? "," : "",
+                         srv->services[i].desc->name);
+        n += m > 0 ? (size_t)m : 0;
+    }
+    silk_log(SILK_LOG_INFO, "server", "server listening address=%s services=%s instance=%s",
+             srv->address, names, srv->instance_id);
+}
+
+static void stop(silk_server *srv);
+
+silk_status silk_server_start(silk_server *srv)
+{
+    if (srv == NULL)
+        return SILK_INVALID_ARGUMENT;
+    if (srv->started)
+        return SILK_FAILED_PRECONDITION;
+    silk_status st = silk__health_serve(srv);
+    if (st == SILK_ALREADY_EXISTS) /* the application serves its own */
+        st = SILK_OK;
+    srv->started = true;
+    if (st == SILK_OK)
+        st = silk__pool_new(&srv->pool, srv->workers);
+    if (st == SILK_OK)
+        st = listen_on(srv);
+    if (st == SILK_OK && !srv->no_register)
+        st = register_all(srv);
+    if (st == SILK_OK && !srv->no_register) {
+        if (silk__thread_start(&srv->heartbeat, heartbeat_main, srv) == 0)
+            srv->heartbeat_running = true;
+        else
+            st = SILK_RESOURCE_EXHAUSTED;
+    }
+    if (st != SILK_OK) {
+        stop(srv);
+        srv->started = false;
+        return st;
+    }
+    log_started(srv);
+    return SILK_OK;
+}
+
+/* wait_until waits on srv->cv (srv->mu held) until done(srv) or deadline_us passes. */
+static bool wait_until(silk_server *srv, bool (*done)(silk_server *), int64_t deadline_us)
+{
+    while (!done(srv)) {
+        int64_t now = silk__now_us();
+        if (now >= deadline_us)
+            return false;
+        int64_t left = deadline_us - now < 10000 ? deadline_us - now : 10000;
+        struct timespec at;
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        at.tv_nsec += (long)left * 1000;
+        if (at.tv_nsec >= 1000000000) {
+            at.tv_sec++;
+            at.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&srv->cv, &srv->mu, &at);
+    }
+    return true;
+}
+
+static bool no_calls(silk_server *srv)
+{
+    return atomic_load(&srv->inflight) == 0;
+}
+
+static bool all_flushed(silk_server *srv)
+{
+    for (sconn *sc = srv->conns; sc != NULL; sc = sc->next) {
+        if (!silk__conn_idle(&sc->conn))
+            return false;
+    }
+    return true;
+}
+
+static bool no_conns(silk_server *srv)
+{
+    return srv->n_conns == 0;
+}
+
+/* drain lets the calls in flight finish and their answers go out, within the grace period,
+ * then closes every connection and waits until they are all gone. */
+static void drain(silk_server *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    if (!wait_until(srv, no_calls, silk__now_us() + GRACE_MS * 1000)) {
+        silk_log(SILK_LOG_WARN, "server", "grace period over calls=%u",
+                 atomic_load(&srv->inflight));
+        atomic_store(&srv->abandon, true);
+    }
+    wait_until(srv, all_flushed, silk__now_us() + FLUSH_MS * 1000);
+    for (sconn *sc = srv->conns; sc != NULL; sc = sc->next)
+        silk__conn_close(&sc->conn, SILK_UNAVAILABLE, "the server is stopping");
+    pthread_mutex_unlock(&srv->mu);
+
+    /* Handlers still running finish; calls still queued are dropped. A receive callback
+     * that took a call just now finds the pool refusing it. */
+    silk__pool_stop(srv->pool);
+
+    pthread_mutex_lock(&srv->mu);
+    while (!no_conns(srv))
+        pthread_cond_wait(&srv->cv, &srv->mu);
+    pthread_mutex_unlock(&srv->mu);
+    silk__pool_free(srv->pool);
+    srv->pool = NULL;
+}
+
+/* stop undoes silk_server_start, whatever part of it was done. */
+static void stop(silk_server *srv)
+{
+    atomic_store(&srv->stopping, true);
+    if (srv->address != NULL)
+        silk_log(SILK_LOG_INFO, "server", "server stopping address=%s", srv->address);
+    nng_aio_stop(srv->accept_aio); /* no new connections: an accept in flight is cancelled */
+    nng_aio_stop(srv->idle_aio);
+    if (srv->listener != NULL)
+        nng_stream_listener_close(srv->listener);
+    deregister_all(srv);
+    if (srv->pool != NULL)
+        drain(srv);
+    nng_aio_free(srv->accept_aio);
+    srv->accept_aio = NULL;
+    nng_aio_free(srv->idle_aio);
+    srv->idle_aio = NULL;
+    nng_stream_listener_free(srv->listener);
+    srv->listener = NULL;
+    if (srv->address != NULL)
+        silk_log(SILK_LOG_INFO, "server", "server stopped address=%s", srv->address);
+    free(srv->address);
+    srv->address = NULL;
+}
+
+void silk_server_free(silk_server *srv)
+{
+    if (srv == NULL)
+        return;
+    if (srv->started)
+        stop(srv);
+    for (size_t i = 0; i < srv->n_services; i++)
+        free(srv->services[i].handlers);
+    free(srv->services);
+    silk__chain_fini(&srv->chain);
+    free(srv->listen);
+    free(srv->registry_url);
+    free(srv->instance_id);
+    free(srv->gateway_id);
+    free(srv->token);
+    pthread_cond_destroy(&srv->cv);
+    pthread_mutex_destroy(&srv->mu);
+    free(srv);
+}
+
+/* ============================== run ============================== */
+
+/* The write end of the pipe the signal handler wakes silk_server_run through. A handler,
+ * not sigwait(): signals may land on any thread, nng's included, which silk cannot mask. */
+static volatile sig_atomic_t signal_fd = -1;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (signal_fd >= 0 && write(signal_fd, &b, 1) < 0) {
+        /* Nothing to do: a byte is already waiting. */
+    }
+    errno = saved;
+}
+
+/* signal_watch holds what silk_server_run installs while it serves. */
+typedef struct signal_watch {
+    int fds[2];
+    struct sigaction old_term;
+    struct sigaction old_int;
+} signal_watch;
+
+/* watch_signals installs the handlers for SIGTERM and SIGINT; false when it cannot. It runs
+ * before the server starts, so that a signal that comes as soon as the instance is
+ * registered already stops it gracefully. */
+static bool watch_signals(signal_watch *w)
+{
+    if (pipe2(w->fds, O_CLOEXEC) != 0)
+        return false;
+    fcntl(w->fds[1], F_SETFL, O_NONBLOCK);
+    signal_fd = w->fds[1];
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, &w->old_term);
+    sigaction(SIGINT, &sa, &w->old_int);
+    return true;
+}
+
+/* unwatch_signals puts the previous handlers back. */
+static void unwatch_signals(signal_watch *w)
+{
+    sigaction(SIGTERM, &w->old_term, NULL);
+    sigaction(SIGINT, &w->old_int, NULL);
+    signal_fd = -1;
+    close(w->fds[0]);
+    close(w->fds[1]);
+}
+
+/* wait_for_signal blocks until SIGTERM or SIGINT and returns it, then puts the previous
+ * handlers back. It waits in poll(), with a timeout, rather than in a blocking read():
+ * ThreadSanitizer defers a signal handler while its thread is in an interceptor it does not
+ * count as blocking (read is one, poll is not), and SA_RESTART then restarts the read, so the
+ * handler that would end it never ran and the process did not exit on SIGTERM. The timeout
+ * bounds the wait for any runtime that defers handlers that way. */
+static int wait_for_signal(signal_watch *w)
+{
+    unsigned char b = 0;
+    for (;;) {
+        struct pollfd pfd = {.fd = w->fds[0], .events = POLLIN};
+        int n = poll(&pfd, 1, SIGNAL_POLL_MS);
+        if (n > 0 && read(w->fds[0], &b, 1) == 1)
+            break;
+        if (n < 0 && errno != EINTR)
+            break; /* cannot happen with a valid pipe; stop rather than spin */
+    }
+    unwatch_signals(w);
+    return b;
+}
+
+int silk_server_run(silk_server *srv)
+{
+    if (srv == NULL)
+        return 1;
+    signal_watch w;
+    if (!watch_signals(&w)) {
+        silk_log(SILK_LOG_ERROR, "server", "cannot watch signals errno=%d", errno);
+        silk_server_free(srv);
+        return 1;
+    }
+    if (!srv->started) {
+        silk_status st = silk_server_start(srv);
+        if (st != SILK_OK) {
+            silk_log(SILK_LOG_ERROR, "server", "cannot start status=%s", silk_status_str(st));
+            unwatch_signals(&w);
+            silk_server_free(srv);
+            return 1;
+        }
+    }
+    int sig = wait_for_signal(&w);
+    silk_log(SILK_LOG_INFO, "server", "signal received signal=%s",
+             sig == SIGTERM  ? "TERM"
+             : sig == SIGINT ? "INT"
+                             : "?");
+    silk_server_free(srv);
+    return 0;
+}

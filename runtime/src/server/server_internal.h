@@ -1,0 +1,99 @@
+/* server_internal.h - the server's state, shared by server.c (lifecycle, listener, registry)
+ * and server_call.c (taking calls off connections and running them on workers). */
+#ifndef SILK_SRC_SERVER_INTERNAL_H
+#define SILK_SRC_SERVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <nng/nng.h>
+
+#include <silk/registry.h>
+#include <silk/server.h>
+
+#include "transport/nng/stream_conn.h"
+#include "rpc/interceptor_internal.h"
+#include "core/pool.h"
+
+/* hosted is one service a server hosts. */
+typedef struct hosted {
+    const silk_service_desc *desc;
+    void *handlers; /* a copy of the generated handler table */
+    void *user;
+    bool run_inline; /* its handlers never block: run them on nng's receive callback */
+} hosted;
+
+struct call_job;
+
+/* sconn is one accepted connection. */
+typedef struct sconn {
+    silk__conn conn; /* first: a silk__conn * is an sconn * */
+    silk_server *srv;
+    struct sconn *prev;
+    struct sconn *next;
+    struct call_job *calls;         /* under the conn's mutex: calls taken and not yet answered */
+    atomic_int_fast64_t last_rx_us; /* when a frame last arrived (or it was accepted) */
+} sconn;
+
+struct silk_server {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+
+    /* Configuration, fixed by silk_server_new. */
+    char *listen;
+    char *registry_url; /* NULL: the default */
+    char *instance_id;
+    char *gateway_id; /* "" unless a gateway's SessionManager */
+    char *token;      /* $SILK_TOKEN, or NULL when calls need none */
+    unsigned workers;
+    unsigned max_concurrent;
+    uint32_t max_message;
+    bool no_register;
+    unsigned max_connections;
+    int64_t idle_timeout_us; /* 0: off */
+
+    hosted *services; /* fixed once started */
+    size_t n_services;
+    silk__chain chain; /* interceptors, fixed once started */
+    bool any_inline;   /* some service runs inline */
+
+    /* Serving. */
+    bool started;
+    atomic_bool stopping; /* no new connections or calls */
+    atomic_bool abandon;  /* past the grace period: queued calls are dropped */
+    nng_stream_listener *listener;
+    nng_aio *accept_aio;
+    bool accept_backoff; /* the accept aio is sleeping after an error */
+    char *address;
+    silk__pool *pool;
+    atomic_uint busy;     /* calls held against max_concurrent: given back just before the
+                           * answer is queued, so a call sent on that answer finds room */
+    atomic_uint inflight; /* calls taken whose answers are not yet queued: stop waits for them */
+    sconn *conns;         /* under mu: connections not yet finalized */
+    unsigned n_conns;
+    nng_aio *idle_aio;         /* sleeps between looks for idle connections */
+    int64_t refused_log_us;    /* under mu: when refused connections were last logged */
+    unsigned refused_unlogged; /* under mu: refused since */
+
+    /* Registry. */
+    silk_registry *reg;
+    bool registered;
+    pthread_t heartbeat;
+    bool heartbeat_running;
+    bool heartbeat_stop; /* under mu */
+};
+
+/* silk__server_conn_ops are the hooks of an accepted connection (server_call.c). */
+extern const silk__conn_ops silk__server_conn_ops;
+
+/* silk__server_find finds the hosted service and method of a path "/pkg.Service/Method";
+ * false when there is none. */
+bool silk__server_find(const silk_server *srv, const char *path, const hosted **svc,
+                       const silk_method_desc **method);
+
+/* silk__health_serve hosts silk.health.Health on srv (health.c); silk_server_start calls it.
+ * SILK_ALREADY_EXISTS when the application hosts its own. */
+silk_status silk__health_serve(silk_server *srv);
+
+#endif /* SILK_SRC_SERVER_INTERNAL_H */

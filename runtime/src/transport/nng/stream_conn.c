@@ -1,0 +1,304 @@
+/* stream_conn.c - a framed connection over an nng stream: batched sends, one receive, safe teardown. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport/nng/stream_conn.h"
+
+/* The receive buffer's usual size; it grows for a longer frame and shrinks back after. */
+#define IN_DEFAULT (64u << 10)
+/* A send buffer larger than this is given back once sent. */
+#define OUT_KEEP (1u << 20)
+/* While corked, queued frames still go out once this many bytes wait, so that the peer can
+ * start on the first part of a batch while the rest is produced (measured in BENCHMARKS.md:
+ * 1 KiB and 4 KiB did worse than 2 KiB). */
+#define CORK_FLUSH 2048u
+
+static void recv_cb(void *arg);
+static void send_cb(void *arg);
+static void kick_locked(silk__conn *c);
+
+silk_status silk__conn_init(silk__conn *c, const silk__conn_ops *ops, uint32_t max_frame)
+{
+    memset(c, 0, sizeof *c);
+    c->ops = ops;
+    c->max_frame = max_frame;
+    atomic_init(&c->refs, 1);
+    if (!silk__frame_in_resize(&c->in, IN_DEFAULT))
+        return SILK_RESOURCE_EXHAUSTED;
+    if (nng_aio_alloc(&c->recv_aio, recv_cb, c) != 0 ||
+        nng_aio_alloc(&c->send_aio, send_cb, c) != 0) {
+        nng_aio_free(c->recv_aio);
+        free(c->in.buf);
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    return SILK_OK;
+}
+
+void silk__conn_fini(silk__conn *c)
+{
+    nng_aio_free(c->recv_aio);
+    nng_aio_free(c->send_aio);
+    if (c->stream != NULL)
+        nng_stream_free(c->stream);
+    free(c->in.buf);
+    free(c->out);
+    free(c->next);
+    pthread_mutex_destroy(&c->mu);
+}
+
+/* ============================== lifetime ============================== */
+
+/* reap runs on the reaper thread once nothing references c: no receive is outstanding then
+ * (it holds a reference), and stopping the send aio waits for its callback. */
+static void reap(void *arg)
+{
+    silk__conn *c = arg;
+    silk__conn_close(c, SILK_CANCELLED, "connection released");
+    nng_aio_stop(c->recv_aio);
+    nng_aio_stop(c->send_aio);
+    c->ops->fini(c);
+}
+
+void silk__conn_hold(silk__conn *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void silk__conn_rele(silk__conn *c)
+{
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        silk__reap(&c->reap, reap, c);
+}
+
+void silk__conn_close(silk__conn *c, silk_status st, const char *fmt, ...)
+{
+    char why[sizeof c->why];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+
+    pthread_mutex_lock(&c->mu);
+    if (c->closed) {
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    c->closed = true;
+    memcpy(c->why, why, sizeof why);
+    if (c->stream != NULL)
+        nng_stream_close(c->stream); /* fails the pending receive and send; does not block */
+    pthread_mutex_unlock(&c->mu);
+    c->ops->closed(c, st, why);
+}
+
+void silk__conn_lock(silk__conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+}
+
+void silk__conn_unlock(silk__conn *c)
+{
+    pthread_mutex_unlock(&c->mu);
+}
+
+bool silk__conn_closed_locked(const silk__conn *c)
+{
+    return c->closed;
+}
+
+/* ============================== receiving ============================== */
+
+/* start_recv asks for more bytes into the free end of the receive buffer. */
+static void start_recv(silk__conn *c)
+{
+    nng_iov iov = {.iov_buf = c->in.buf + c->in.len, .iov_len = c->in.cap - c->in.len};
+    nng_aio_set_iov(c->recv_aio, 1, &iov);
+    nng_stream_recv(c->stream, c->recv_aio);
+}
+
+silk_status silk__conn_attach(silk__conn *c, nng_stream *s)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->closed) {
+        pthread_mutex_unlock(&c->mu);
+        nng_stream_free(s);
+        return SILK_UNAVAILABLE;
+    }
+    c->stream = s;
+    silk__conn_hold(c); /* the receive loop's reference */
+    start_recv(c);
+    kick_locked(c); /* frames queued before the stream was there go out now */
+    pthread_mutex_unlock(&c->mu);
+    return SILK_OK;
+}
+
+/* consume hands every whole frame in the buffer to the owner and keeps the rest. It returns
+ * false, having closed c, when the stream cannot be decoded. */
+static bool consume(silk__conn *c)
+{
+    size_t off = 0;
+    silk__frame f;
+    int rc = SILK__IN_MORE;
+    while ((rc = silk__frame_in_next(&c->in, &off, c->max_frame, &f)) > 0) {
+        if (rc == SILK__IN_FRAME)
+            c->ops->frame(c, &f);
+        else
+            c->ops->too_big(c, &f);
+    }
+    if (rc == SILK__IN_NOMEM) {
+        silk__conn_close(c, SILK_RESOURCE_EXHAUSTED, "out of memory for a frame");
+        return false;
+    }
+    if (rc < 0) {
+        silk__conn_close(c, SILK_UNAVAILABLE, "protocol error: bad frame (%d)", rc);
+        return false;
+    }
+    silk__frame_in_consumed(&c->in, off);
+    if (c->in.len == 0 && c->in.cap > IN_DEFAULT)
+        silk__frame_in_resize(&c->in, IN_DEFAULT); /* shrinking cannot fail in a way that matters */
+    return true;
+}
+
+static void recv_cb(void *arg)
+{
+    silk__conn *c = arg;
+    int rv = nng_aio_result(c->recv_aio);
+    if (rv != 0) {
+        silk__conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
+        silk__conn_rele(c);
+        return;
+    }
+    c->in.len += nng_aio_count(c->recv_aio);
+    /* Replies (inline handlers) and new calls (completions) made while the batch is handled
+     * leave in one send at its end, not the first alone and the rest after its completion. */
+    pthread_mutex_lock(&c->mu);
+    c->corked = true;
+    pthread_mutex_unlock(&c->mu);
+    bool ok = consume(c);
+    pthread_mutex_lock(&c->mu);
+    c->corked = false;
+    bool closed = c->closed;
+    if (ok && !closed) {
+        kick_locked(c);
+        start_recv(c);
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!ok) {
+        silk__conn_rele(c);
+        return;
+    }
+    if (closed)
+        silk__conn_rele(c);
+}
+
+/* ============================== sending ============================== */
+
+/* kick_locked starts a send of everything queued when none is in flight, unless the
+ * connection is corked and less than CORK_FLUSH bytes wait. */
+static void kick_locked(silk__conn *c)
+{
+    if (c->sending || c->closed || c->stream == NULL || c->next_len == 0)
+        return;
+    if (c->corked && c->next_len < CORK_FLUSH)
+        return;
+    uint8_t *buf = c->out;
+    size_t cap = c->out_cap;
+    c->out = c->next;
+    c->out_cap = c->next_cap;
+    c->out_len = c->next_len;
+    c->out_off = 0;
+    c->next = buf;
+    c->next_cap = cap;
+    c->next_len = 0;
+    c->sending = true;
+    nng_iov iov = {.iov_buf = c->out, .iov_len = c->out_len};
+    nng_aio_set_iov(c->send_aio, 1, &iov);
+    nng_stream_send(c->stream, c->send_aio);
+}
+
+/* reserve_locked makes room for n more queued bytes. */
+static bool reserve_locked(silk__conn *c, size_t n)
+{
+    size_t want = c->next_len + n;
+    if (want <= c->next_cap)
+        return true;
+    size_t cap = c->next_cap != 0 ? c->next_cap : 4096;
+    while (cap < want)
+        cap *= 2;
+    uint8_t *p = realloc(c->next, cap);
+    if (p == NULL)
+        return false;
+    c->next = p;
+    c->next_cap = cap;
+    return true;
+}
+
+silk_status silk__conn_send_locked(silk__conn *c, uint8_t kind, uint64_t call_id,
+                                   const ProtobufCMessage *header, const ProtobufCMessage *payload)
+{
+    if (c->closed)
+        return SILK_UNAVAILABLE;
+    size_t hlen = header != NULL ? protobuf_c_message_get_packed_size(header) : 0;
+    size_t plen = payload != NULL ? protobuf_c_message_get_packed_size(payload) : 0;
+    size_t size = silk__frame_size(hlen, plen);
+    if (size - 4 > c->max_frame)
+        return SILK_RESOURCE_EXHAUSTED;
+    if (c->next_len + (c->out_len - c->out_off) + size > SILK__CONN_MAX_QUEUED ||
+        !reserve_locked(c, size))
+        return SILK_RESOURCE_EXHAUSTED;
+    c->next_len +=
+        silk__frame_encode(c->next + c->next_len, kind, call_id, header, hlen, payload, plen);
+    kick_locked(c);
+    return SILK_OK;
+}
+
+silk_status silk__conn_send(silk__conn *c, uint8_t kind, uint64_t call_id,
+                            const ProtobufCMessage *header, const ProtobufCMessage *payload)
+{
+    pthread_mutex_lock(&c->mu);
+    silk_status st = silk__conn_send_locked(c, kind, call_id, header, payload);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+static void send_cb(void *arg)
+{
+    silk__conn *c = arg;
+    int rv = nng_aio_result(c->send_aio);
+    pthread_mutex_lock(&c->mu);
+    if (rv != 0) {
+        c->sending = false;
+        pthread_mutex_unlock(&c->mu);
+        silk__conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
+        return;
+    }
+    c->out_off += nng_aio_count(c->send_aio);
+    if (c->out_off < c->out_len && !c->closed) {
+        /* A partial write: send the rest. */
+        nng_iov iov = {.iov_buf = c->out + c->out_off, .iov_len = c->out_len - c->out_off};
+        nng_aio_set_iov(c->send_aio, 1, &iov);
+        nng_stream_send(c->stream, c->send_aio);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    c->sending = false;
+    c->out_len = c->out_off = 0;
+    if (c->out_cap > OUT_KEEP) {
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+    kick_locked(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+bool silk__conn_idle(silk__conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool idle = !c->sending && c->next_len == 0;
+    pthread_mutex_unlock(&c->mu);
+    return idle;
+}
