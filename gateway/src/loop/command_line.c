@@ -1,4 +1,5 @@
-/* command_line.c - silk_gateway_main: silk-gateway's command line, for a deployment's five-line main(). */
+/* command_line.c - silk_gateway_main: silk-gateway's command line, for a deployment's five-line
+ * main(). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>

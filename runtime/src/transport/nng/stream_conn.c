@@ -1,4 +1,5 @@
-/* stream_conn.c - a framed connection over an nng stream: batched sends, one receive, safe teardown. */
+/* stream_conn.c - a framed connection over an nng stream: batched sends, one receive, safe
+ * teardown. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
