@@ -81,7 +81,7 @@ static void next(slot *s)
     run *r = s->run;
     s->req.seq++;
     s->started = bench_now_ns();
-    silk_status st = benchhttp__api__call_echo_async(r->ch, r->ctx, &s->req, done, s);
+    silk_status st = benchhttp__api__call_echo_async(r->ch, r->ctx, &s->req, done, s, NULL);
     if (st != SILK_OK) {
         bench_fail("cannot start a call: %s", silk_status_str(st));
         atomic_fetch_add(&r->errors, 1);

@@ -3,9 +3,9 @@
  * Two servers, each its own child process: "pool", where handlers run on the worker pool
  * (the default), and "inline", where the service is marked with silk_server_set_inline() -
  * its handler never blocks - and runs on nng's receive callback. The client measures
- * latency with blocking calls and throughput with silk_call_async keeping calls in flight on
- * one channel (one connection), each completion starting the next call. It prints the figures
- * of each server (peers silk-pool and silk-inline) and, as peer silk, the better of each. */
+ * latency with blocking calls and throughput with silk_channel_call_async keeping calls in flight
+ * on one channel (one connection), each completion starting the next call. It prints the figures of
+ * each server (peers silk-pool and silk-inline) and, as peer silk, the better of each. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +38,13 @@ static int serve(const char *variant)
         return 2;
     }
     silk_server_opts opts = {
-        .listen = "tcp://127.0.0.1:0", .no_register = 1, .max_concurrent = MAX_CONCURRENT};
+        .listen = "tcp://127.0.0.1:0", .no_register = true, .max_concurrent = MAX_CONCURRENT};
     silk_server *srv = silk_server_new(&opts);
     if (srv == NULL)
         return 1;
     silk_status st = bench__echo__serve(srv, &(Bench__Echo_Handlers){.echo = echo}, NULL);
     if (st == SILK_OK && run_inline)
-        st = silk_server_set_inline(srv, bench__echo__silk_desc.name);
+        st = silk_server_set_inline(srv, &bench__echo__silk_desc);
     if (st == SILK_OK)
         st = silk_server_start(srv);
     if (st != SILK_OK) {
@@ -102,7 +102,7 @@ static void done(silk_status st, ProtobufCMessage *resp, const char *message, vo
 
 static void next(client *c)
 {
-    silk_status st = bench__echo__call_echo_async(c->ch, NULL, &c->req, done, c);
+    silk_status st = bench__echo__call_echo_async(c->ch, NULL, &c->req, done, c, NULL);
     if (st != SILK_OK) {
         bench_fail("cannot start a call: %s", silk_status_str(st));
         bench_flow_retire(c->flow);

@@ -297,20 +297,20 @@ void silkgen_method_print_call_decls(const silkgen_service *svc, const silkgen_m
     silkgen_print_doc(h, "",
                       "%s__call_%s calls %s.%s and waits for the reply. On SILK_OK *resp is a "
                       "new %s, the caller's to free with protobuf_c_message_free_unpacked(); on "
-                      "failure it is NULL. See silk_call().",
+                      "failure it is NULL. See silk_channel_call().",
                       svc->c_lower, m->lower, svc->proto->name, m->proto->name, m->out_type);
     silkgen_print_call(h, head, params, 4, ";\n");
     free(head);
 
     head = silkgen_format("silk_status %s__call_%s_async", svc->c_lower, m->lower);
-    const char *async_params[] = {"silk_channel *ch", "silk_ctx *ctx", req, "silk_call_cb cb",
-                                  "void *arg"};
+    const char *async_params[] = {"silk_channel *ch", "silk_ctx *ctx", req,
+                                  "silk_call_cb cb",  "void *arg",     "silk_call_id *idp"};
     silkgen_print_doc(h, "",
                       "%s__call_%s_async starts a call of %s.%s and returns at once; unless it "
-                      "returns an error, cb runs exactly once, with a %s on SILK_OK. See "
-                      "silk_call_async().",
+                      "returns an error, cb runs exactly once, with a %s on SILK_OK, and the "
+                      "call's id is stored in *idp (may be NULL). See silk_channel_call_async().",
                       svc->c_lower, m->lower, svc->proto->name, m->proto->name, m->out_type);
-    silkgen_print_call(h, head, async_params, 5, ";\n");
+    silkgen_print_call(h, head, async_params, 6, ";\n");
     free(head);
     free(req);
     free(resp);
@@ -385,7 +385,7 @@ void silkgen_method_print_calls(const silkgen_service *svc, const silkgen_method
     silkgen_print_call(c, head, params, 4, "\n");
     silkgen_printf(c, "{\n    ProtobufCMessage *out = NULL;\n");
     const char *call_args[] = {"ch", "ctx", method, "(const ProtobufCMessage *)req", "&out"};
-    silkgen_print_call(c, "    silk_status st = silk_call", call_args, 5, ";\n");
+    silkgen_print_call(c, "    silk_status st = silk_channel_call", call_args, 5, ";\n");
     silkgen_printf(c,
                    "\n"
                    "    *resp = (%s *)out;\n"
@@ -395,13 +395,14 @@ void silkgen_method_print_calls(const silkgen_service *svc, const silkgen_method
     free(head);
 
     head = silkgen_format("silk_status %s__call_%s_async", svc->c_lower, m->lower);
-    const char *async_params[] = {"silk_channel *ch", "silk_ctx *ctx", req, "silk_call_cb cb",
-                                  "void *arg"};
+    const char *async_params[] = {"silk_channel *ch", "silk_ctx *ctx", req,
+                                  "silk_call_cb cb",  "void *arg",     "silk_call_id *idp"};
     silkgen_printf(c, "\n");
-    silkgen_print_call(c, head, async_params, 5, "\n");
+    silkgen_print_call(c, head, async_params, 6, "\n");
     silkgen_printf(c, "{\n");
-    const char *async_args[] = {"ch", "ctx", method, "(const ProtobufCMessage *)req", "cb", "arg"};
-    silkgen_print_call(c, "    return silk_call_async", async_args, 6, ";\n}\n");
+    const char *async_args[] = {"ch", "ctx", method, "(const ProtobufCMessage *)req",
+                                "cb", "arg", "idp"};
+    silkgen_print_call(c, "    return silk_channel_call_async", async_args, 7, ";\n}\n");
     free(head);
     free(method);
     free(req);

@@ -2,8 +2,9 @@
  *
  * The corpus in protos/ is generated at build time through silk_generate(), as users build it,
  * and compiled with the project's warnings. This file plays the runtime: it defines the three
- * functions generated code calls (silk_server_add_service, silk_call, silk_call_async), records
- * what they were given, and so checks the descriptors, trampolines and typed calls. */
+ * functions generated code calls (silk_server_add_service, silk_channel_call,
+ * silk_channel_call_async), records what they were given, and so checks the descriptors,
+ * trampolines and typed calls. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +34,7 @@ struct silk_channel {
     silk_ctx *ctx;
     silk_call_cb cb;
     void *arg;
+    silk_call_id *idp;
 };
 
 silk_status silk_server_add_service(silk_server *srv, const silk_service_desc *desc,
@@ -53,8 +55,8 @@ static ProtobufCMessage *new_message(const ProtobufCMessageDescriptor *d)
     return m;
 }
 
-silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                      const ProtobufCMessage *req, ProtobufCMessage **resp)
+silk_status silk_channel_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                              const ProtobufCMessage *req, ProtobufCMessage **resp)
 {
     ch->method = method;
     ch->req = req;
@@ -63,9 +65,11 @@ silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *m
     return SILK_OK;
 }
 
-silk_status silk_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                            const ProtobufCMessage *req, silk_call_cb cb, void *arg)
+silk_status silk_channel_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                                    const ProtobufCMessage *req, silk_call_cb cb, void *arg,
+                                    silk_call_id *idp)
 {
+    ch->idp = idp;
     ch->method = method;
     ch->req = req;
     ch->ctx = ctx;
@@ -159,10 +163,12 @@ static void wstest_calls(void **state)
     protobuf_c_message_free_unpacked(&out->base, NULL);
 
     int arg;
-    assert_int_equal(wstest__ws_test__call_echo_async(&ch, NULL, &req, on_done, &arg),
+    silk_call_id id;
+    assert_int_equal(wstest__ws_test__call_echo_async(&ch, NULL, &req, on_done, &arg, &id),
                      SILK_DEADLINE_EXCEEDED);
     assert_ptr_equal(ch.cb, on_done);
     assert_ptr_equal(ch.arg, &arg);
+    assert_ptr_equal(ch.idp, &id);
 }
 
 /* --- the corpus: dotted package, nested and imported types, every option --- */

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
     size_t delivered = 0;
     silk_session_list list;
     if (strcmp(argv[1], "ws-sessions") == 0 && argc == 3) {
-        st = silk_ws_sessions(ctx, argv[2], &list);
+        st = silk_ws_session_list(ctx, argv[2], &list);
         for (size_t i = 0; st == SILK_OK && i < list.count; i++)
             printf("%s\n", list.ids[i]);
         silk_session_list_fini(&list);

@@ -18,7 +18,7 @@ static const silk_service_desc other = {.name = "test.Other", .route = "api/othe
 static void test_check(void **state)
 {
     (void)state;
-    silk_server *srv = silk_server_new(&(silk_server_opts){.no_register = 1, .workers = 1});
+    silk_server *srv = silk_server_new(&(silk_server_opts){.no_register = true, .workers = 1});
     assert_int_equal(silk_server_add_service(srv, &other, NULL, NULL), SILK_OK);
     assert_int_equal(silk_server_start(srv), SILK_OK);
     silk_channel *ch;

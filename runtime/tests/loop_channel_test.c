@@ -156,7 +156,7 @@ typedef struct test_loop {
 } test_loop;
 
 static _Thread_local bool is_loop_thread; /* the thread runs a test_loop */
-static _Thread_local int calling;         /* silk_loop_call is running on the thread */
+static _Thread_local int calling;         /* silk_loop_channel_call is running on the thread */
 
 static int loop_io(void *loop, void **state, int fd, int events, void *token)
 {
@@ -366,7 +366,7 @@ typedef struct result {
     char message[200];
     char value[200];
     bool wrong_thread; /* ran off the loop's thread */
-    bool early;        /* ran before silk_loop_call returned */
+    bool early;        /* ran before silk_loop_channel_call returned */
     bool no_resp;      /* SILK_OK without a response */
     size_t value_len;  /* the whole response value's length */
     char value_last;   /* and its last byte */
@@ -388,7 +388,7 @@ static silk_status start_call(silk_loop_channel *lc, silk_ctx *ctx, int method, 
     req.key = (char *)key;
     req.value = (char *)value;
     calling++;
-    silk_status st = silk_loop_call(lc, ctx, &methods[method], &req.base, on_done, r);
+    silk_status st = silk_loop_channel_call(lc, ctx, &methods[method], &req.base, on_done, r);
     calling--;
     return st;
 }
@@ -425,7 +425,8 @@ static void on_done(silk_status st, ProtobufCMessage *resp, const char *message,
         Msg req = SILK__RPC__METADATA__INIT;
         req.key = "x";
         req.value = "again";
-        r->recall_st = silk_loop_call(r->recall_lc, NULL, &methods[ECHO], &req.base, never, r);
+        r->recall_st =
+            silk_loop_channel_call(r->recall_lc, NULL, &methods[ECHO], &req.base, never, r);
     }
     if (r->chain_next != NULL && st == SILK_OK)
         r->recall_st =
@@ -453,8 +454,8 @@ static void wait_all(test_loop *lp, result *r, size_t n)
     assert_true(run_until(lp, all_done, &rs));
 }
 
-/* expect checks how a call ended: once, on the loop's thread, after silk_loop_call returned;
- * value (for SILK_OK) or a part of the message (else), when not NULL. */
+/* expect checks how a call ended: once, on the loop's thread, after silk_loop_channel_call
+ * returned; value (for SILK_OK) or a part of the message (else), when not NULL. */
 static void expect(const result *r, silk_status st, const char *want)
 {
     assert_int_equal(r->count, 1);
@@ -813,7 +814,7 @@ static void fixture_open(fixture *fx, const char *target)
 {
     loop_init(&fx->lp);
     assert_int_equal(silk_channel_open(&fx->ch, target), SILK_OK);
-    assert_int_equal(silk_loop_channel_new(&fx->lc, fx->ch, loop_ops(&fx->lp)), SILK_OK);
+    assert_int_equal(silk_loop_channel_open(&fx->lc, fx->ch, loop_ops(&fx->lp)), SILK_OK);
     fx->lp.lc = fx->lc;
 }
 
@@ -829,7 +830,7 @@ static bool no_tasks(void *arg)
 static void fixture_close(fixture *fx)
 {
     fx->lp.lc = NULL;
-    silk_loop_channel_free(fx->lc);
+    silk_loop_channel_close(fx->lc);
     silk_channel_close(fx->ch);
     run_until(&fx->lp, no_tasks, &fx->lp);
     loop_fini(&fx->lp);
@@ -856,7 +857,7 @@ static silk_server *serve_on_ipc(fixture *fx, const char *name)
 #define BATCH 300
 
 /* batch makes BATCH calls in one turn of the loop on a connection already made: all of them
- * are answered right, on the loop's thread, after silk_loop_call returned, none through the
+ * are answered right, on the loop's thread, after silk_loop_channel_call returned, none through the
  * channel; then a chain of calls each made from the previous one's callback. */
 static void batch(fixture *fx)
 {
@@ -869,7 +870,7 @@ static void batch(fixture *fx)
         assert_int_equal(start_call(fx->lc, NULL, ECHO, "x", value, &r[i]), SILK_OK);
     }
     for (int i = 0; i < BATCH; i++)
-        assert_int_equal(r[i].count, 0); /* nothing completes inside silk_loop_call */
+        assert_int_equal(r[i].count, 0); /* nothing completes inside silk_loop_channel_call */
     wait_all(&fx->lp, r, BATCH);
     for (int i = 0; i < BATCH; i++) {
         snprintf(want, sizeof want, "srv:v%d", i);
@@ -949,7 +950,7 @@ static void hashed_round(fixture *fx, int method, const char want[KEYS])
         snprintf(value, sizeof value, "%d", k);
         assert_int_equal(silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, bid), SILK_OK);
         assert_int_equal(start_call(fx->lc, ctx, method, "x", value, &r[k]), SILK_OK);
-        silk_ctx_free(ctx); /* read by silk_loop_call only */
+        silk_ctx_free(ctx); /* read by silk_loop_channel_call only */
     }
     wait_all(&fx->lp, r, KEYS);
     for (int k = 0; k < KEYS; k++) {
@@ -979,7 +980,7 @@ static void test_by_name_hash(void **state)
         req.key = "x";
         req.value = "sync";
         ProtobufCMessage *resp = NULL;
-        assert_int_equal(silk_call(fx.ch, ctx, &methods[ECHO], &req.base, &resp), SILK_OK);
+        assert_int_equal(silk_channel_call(fx.ch, ctx, &methods[ECHO], &req.base, &resp), SILK_OK);
         want[k] = instance_of(((Msg *)resp)->value);
         seen_a |= want[k] == 'a';
         seen_b |= want[k] == 'b';
@@ -1231,7 +1232,7 @@ static void test_fallback_interceptor(void **state)
     assert_int_equal(silk_channel_open(&fx.ch, address), SILK_OK);
     silk_interceptor ic = {.name = "count", .after = count_after};
     assert_int_equal(silk_channel_add_interceptor(fx.ch, &ic), SILK_OK);
-    assert_int_equal(silk_loop_channel_new(&fx.lc, fx.ch, loop_ops(&fx.lp)), SILK_OK);
+    assert_int_equal(silk_loop_channel_open(&fx.lc, fx.ch, loop_ops(&fx.lp)), SILK_OK);
     fx.lp.lc = fx.lc;
     result r[3] = {0};
     for (int i = 0; i < 3; i++)
@@ -1418,7 +1419,7 @@ static void test_free_with_calls_in_flight(void **state)
         assert_int_equal(r[i].count, 0);
 
     fx.lp.lc = NULL;
-    silk_loop_channel_free(fx.lc);
+    silk_loop_channel_close(fx.lc);
     for (int i = 0; i < 4; i++) {
         expect(&r[i], SILK_CANCELLED, "closed"); /* before free returned */
         assert_int_equal(r[i].recall_st, SILK_CANCELLED);
@@ -1477,7 +1478,7 @@ static void test_breaker_counts_failures_in_a_row(void **state)
         req.key = round % 2 == 0 ? "close" : "x";
         req.value = "sync";
         ProtobufCMessage *resp = NULL;
-        assert_int_equal(silk_call(fx.ch, NULL, &methods[ECHO], &req.base, &resp),
+        assert_int_equal(silk_channel_call(fx.ch, NULL, &methods[ECHO], &req.base, &resp),
                          round % 2 == 0 ? SILK_UNAVAILABLE : SILK_OK);
         if (resp != NULL)
             protobuf_c_message_free_unpacked(resp, NULL);
@@ -1523,7 +1524,7 @@ static void test_idempotent_call_fails_over(void **state)
         req.key = "x";
         req.value = "probe";
         ProtobufCMessage *resp = NULL;
-        assert_int_equal(silk_call(fx.ch, c, &methods[ECHO], &req.base, &resp), SILK_OK);
+        assert_int_equal(silk_channel_call(fx.ch, c, &methods[ECHO], &req.base, &resp), SILK_OK);
         if (strcmp(((Msg *)resp)->value, "raw:probe") == 0)
             ctx = c;
         else
@@ -1609,12 +1610,12 @@ static silk_status relay(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMe
     loop_init(&lp);
     silk_loop_channel *lc = NULL;
     result r = {0};
-    silk_status st = silk_loop_channel_new(&lc, relay_ch, loop_ops(&lp));
+    silk_status st = silk_loop_channel_open(&lc, relay_ch, loop_ops(&lp));
     if (st == SILK_OK)
         st = start_call(lc, ctx, ECHO, "x", ((const Msg *)req)->value, &r);
     if (st == SILK_OK)
         run_until(&lp, all_done, &(results){&r, 1});
-    silk_loop_channel_free(lc);
+    silk_loop_channel_close(lc);
     unsigned posts = loop_posts(&lp), watches = lp.watch_starts;
     bool clean = loop_close(&lp);
     if (st != SILK_OK)
@@ -1683,7 +1684,7 @@ static void test_large_messages(void **state)
     Msg req = SILK__RPC__METADATA__INIT;
     req.key = "x";
     req.value = value;
-    assert_int_equal(silk_loop_call(fx.lc, ctx, &methods[ECHO], &req.base, never, &over),
+    assert_int_equal(silk_loop_channel_call(fx.lc, ctx, &methods[ECHO], &req.base, never, &over),
                      SILK_RESOURCE_EXHAUSTED);
     calling--;
     assert_non_null(strstr(silk_ctx_message(ctx), "exceeds the message limit"));
@@ -1754,7 +1755,7 @@ static void test_send_buffer_limit(void **state)
 static void test_ipv6_address(void **state)
 {
     (void)state;
-    silk_server_opts opts = {.listen = "tcp://[::1]:0", .workers = 2, .no_register = 1};
+    silk_server_opts opts = {.listen = "tcp://[::1]:0", .workers = 2, .no_register = true};
     silk_server *srv = silk_server_new(&opts);
     assert_non_null(srv);
     assert_int_equal(silk_server_add_service(srv, &echo_desc, &(handlers){0}, "six"), SILK_OK);
@@ -1868,18 +1869,18 @@ static void test_arguments(void **state)
     assert_int_equal(silk_channel_open(&ch, "ipc:///nonexistent/x.sock"), SILK_OK);
     silk_loop_channel *lc = NULL;
     silk_loop_ops no_post = {.loop = &lp, .io = loop_io};
-    assert_int_equal(silk_loop_channel_new(&lc, ch, &no_post), SILK_INVALID_ARGUMENT);
-    assert_int_equal(silk_loop_channel_new(&lc, NULL, loop_ops(&lp)), SILK_INVALID_ARGUMENT);
-    assert_int_equal(silk_loop_channel_new(&lc, ch, loop_ops(&lp)), SILK_OK);
+    assert_int_equal(silk_loop_channel_open(&lc, ch, &no_post), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_loop_channel_open(&lc, NULL, loop_ops(&lp)), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_loop_channel_open(&lc, ch, loop_ops(&lp)), SILK_OK);
     Silk__Rpc__ResponseHeader wrong = SILK__RPC__RESPONSE_HEADER__INIT;
     result r = {0};
     silk_ctx *ctx = silk_ctx_new();
-    assert_int_equal(silk_loop_call(lc, ctx, &methods[ECHO], &wrong.base, on_done, &r),
+    assert_int_equal(silk_loop_channel_call(lc, ctx, &methods[ECHO], &wrong.base, on_done, &r),
                      SILK_INVALID_ARGUMENT);
     assert_string_equal(silk_ctx_message(ctx), "invalid arguments");
     silk_ctx_free(ctx);
-    silk_loop_channel_free(lc);
-    silk_loop_channel_free(NULL);
+    silk_loop_channel_close(lc);
+    silk_loop_channel_close(NULL);
     silk_channel_close(ch);
     assert_int_equal(r.count, 0);
     loop_fini(&lp);

@@ -102,7 +102,7 @@ static int concurrent(silk_channel *ch, int n)
         req.seq = (uint64_t)i;
         req.text = texts[i];
         req.sleep_ms = 1;
-        if (probe__probe__call_echo_async(ch, ctx, &req, batch_cb, &slots[i]) == SILK_OK)
+        if (probe__probe__call_echo_async(ch, ctx, &req, batch_cb, &slots[i], NULL) == SILK_OK)
             started++;
     }
     batch_wait(&b, started);
@@ -145,7 +145,7 @@ static silk_status call_raw(silk_channel *ch, const char *path, const ProtobufCM
     m.path = path;
     m.input = req->descriptor;
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &m, req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &m, req, &out);
     if (out != NULL)
         protobuf_c_message_free_unpacked(out, NULL);
     return st;
@@ -243,8 +243,8 @@ static int cancel(silk_channel *ch, const char *next)
     silk_ctx *ctx = silk_ctx_new();
     silk_ctx_set_timeout(ctx, 30000);
     silk_call_id id = 0;
-    silk_status st =
-        silk_call_start(ch, ctx, &probe__probe__silk_desc.methods[2], &req.base, once_cb, &o, &id);
+    silk_status st = silk_channel_call_async(ch, ctx, &probe__probe__silk_desc.methods[2],
+                                             &req.base, once_cb, &o, &id);
     silk_ctx_free(ctx);
     if (st != SILK_OK) {
         printf("start=%s\n", silk_status_str(st));
@@ -265,8 +265,8 @@ static int cancel(silk_channel *ch, const char *next)
         protobuf_c_message_free_unpacked(&s->base, NULL);
     if (last != ch)
         silk_channel_close(last);
-    silk_call_cancel(ch, id);
-    silk_call_cancel(ch, id); /* a second cancel is a no-op */
+    silk_channel_cancel(ch, id);
+    silk_channel_cancel(ch, id); /* a second cancel is a no-op */
     int seen = 0;
     until = now_ms() + 10000;
     while (now_ms() < until && seen == 0) {
@@ -354,7 +354,7 @@ static int shutdown_in_flight(silk_channel **chp, int n)
     req.wait_ms = 30000;
     int started = 0;
     for (int i = 0; i < n; i++)
-        started += probe__probe__call_wait_async(*chp, NULL, &req, once_cb, &o[i]) == SILK_OK;
+        started += probe__probe__call_wait_async(*chp, NULL, &req, once_cb, &o[i], NULL) == SILK_OK;
     usleep(300000); /* let them reach the server */
     int64_t t0 = now_ms();
     silk_channel_close(*chp);

@@ -195,7 +195,7 @@ int main(int argc, char **argv)
     };
     silk_status st = probe__probe__serve(srv, &h, NULL);
     if (st == SILK_OK && run_inline)
-        st = silk_server_set_inline(srv, probe__probe__silk_desc.name);
+        st = silk_server_set_inline(srv, &probe__probe__silk_desc);
     if (st != SILK_OK) {
         fprintf(stderr, "rpc-probe-service: cannot serve Probe: %s\n", silk_status_str(st));
         silk_server_free(srv);

@@ -82,7 +82,7 @@ static silk_status nested(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCM
     inner.key = "inner";
     inner.value = "x";
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(self, ctx, &methods[0], &inner.base, &out);
+    silk_status st = silk_channel_call(self, ctx, &methods[0], &inner.base, &out);
     if (st != SILK_OK)
         return st;
     ((Msg *)resp)->key = "nested";
@@ -111,7 +111,8 @@ static silk_status async_nested(silk_ctx *ctx, const ProtobufCMessage *req, Prot
     Msg inner = SILK__RPC__METADATA__INIT;
     inner.key = "sleep";
     inner.value = ((const Msg *)req)->value;
-    silk_status st = silk_call_async(self, ctx, &methods[0], &inner.base, async_done, NULL);
+    silk_status st =
+        silk_channel_call_async(self, ctx, &methods[0], &inner.base, async_done, NULL, NULL);
     if (st != SILK_OK)
         return st;
     for (int waited = 0; waited < 3000 && !silk_ctx_cancelled(ctx); waited += 5)
@@ -259,7 +260,7 @@ static void start(fixture *f, unsigned workers, unsigned max_concurrent, uint32_
                              .workers = workers,
                              .max_concurrent = max_concurrent,
                              .max_message = max_message,
-                             .no_register = 1};
+                             .no_register = true};
     silk_server *srv = silk_server_new(&opts);
     assert_non_null(srv);
     f->srv = srv;
@@ -294,7 +295,7 @@ static silk_status call(silk_ctx *ctx, const silk_method_desc *m, const char *ke
     req.key = (char *)key;
     req.value = (char *)value;
     ProtobufCMessage *resp = NULL;
-    silk_status st = silk_call(self, ctx, m, &req.base, &resp);
+    silk_status st = silk_channel_call(self, ctx, m, &req.base, &resp);
     if (st == SILK_OK) {
         assert_non_null(resp);
         if (out != NULL)
@@ -453,7 +454,8 @@ static void test_unknown_method(void **state)
     /* A request of the wrong type is refused before anything is sent. */
     Silk__Rpc__RequestHeader wrong = SILK__RPC__REQUEST_HEADER__INIT;
     ProtobufCMessage *resp = NULL;
-    assert_int_equal(silk_call(self, ctx, &methods[0], &wrong.base, &resp), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_channel_call(self, ctx, &methods[0], &wrong.base, &resp),
+                     SILK_INVALID_ARGUMENT);
     assert_int_equal(call(NULL, &methods[0], "k", "still serving", NULL, 0), SILK_OK);
     silk_ctx_free(ctx);
     stop(f);
@@ -589,8 +591,9 @@ static void test_concurrent_calls(void **state)
         Msg req = SILK__RPC__METADATA__INIT;
         req.key = "k";
         req.value = ones[i].expect;
-        assert_int_equal(silk_call_async(self, NULL, &methods[0], &req.base, batch_cb, &ones[i]),
-                         SILK_OK);
+        assert_int_equal(
+            silk_channel_call_async(self, NULL, &methods[0], &req.base, batch_cb, &ones[i], NULL),
+            SILK_OK);
     }
     wait_batch(&f->b, N);
     assert_int_equal(f->b.ok, N);
@@ -608,8 +611,9 @@ static void test_max_concurrent(void **state)
     for (int i = 0; i < 3; i++) {
         ones[i].b = &f->b;
         snprintf(ones[i].expect, sizeof ones[i].expect, "300");
-        assert_int_equal(silk_call_async(self, NULL, &methods[0], &req.base, batch_cb, &ones[i]),
-                         SILK_OK);
+        assert_int_equal(
+            silk_channel_call_async(self, NULL, &methods[0], &req.base, batch_cb, &ones[i], NULL),
+            SILK_OK);
     }
     /* The third is refused at once, long before the two others finish. */
     usleep(150000);
@@ -654,8 +658,9 @@ static void test_close_with_calls_in_flight(void **state)
     req.value = "500";
     for (int i = 0; i < 2; i++) {
         ones[i].b = &f->b;
-        assert_int_equal(silk_call_async(f->ch, NULL, &methods[0], &req.base, batch_cb, &ones[i]),
-                         SILK_OK);
+        assert_int_equal(
+            silk_channel_call_async(f->ch, NULL, &methods[0], &req.base, batch_cb, &ones[i], NULL),
+            SILK_OK);
     }
     usleep(50000);
     int64_t t0 = silk__now_us();
@@ -679,7 +684,8 @@ static void test_dead_address(void **state)
     Msg req = SILK__RPC__METADATA__INIT;
     ProtobufCMessage *resp = NULL;
     int64_t t0 = silk__now_us();
-    assert_int_equal(silk_call(f->ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+    assert_int_equal(silk_channel_call(f->ch, ctx, &methods[0], &req.base, &resp),
+                     SILK_UNAVAILABLE);
     assert_true(silk__now_us() - t0 < 1000000);
     assert_non_null(strstr(silk_ctx_message(ctx), "cannot connect"));
     /* Calls soon after fail at once while the channel backs off (those that still find the
@@ -688,7 +694,8 @@ static void test_dead_address(void **state)
      * the backoff dials again, and fails again. */
     bool backing_off = false;
     for (int i = 0; i < 400 && !backing_off; i++) {
-        assert_int_equal(silk_call(f->ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+        assert_int_equal(silk_channel_call(f->ch, ctx, &methods[0], &req.base, &resp),
+                         SILK_UNAVAILABLE);
         backing_off = strstr(silk_ctx_message(ctx), "attempts failed") != NULL;
         if (!backing_off)
             usleep(5000);
@@ -697,7 +704,8 @@ static void test_dead_address(void **state)
     bool dialled = false;
     for (int i = 0; i < 100 && !dialled; i++) {
         usleep(100000);
-        assert_int_equal(silk_call(f->ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+        assert_int_equal(silk_channel_call(f->ch, ctx, &methods[0], &req.base, &resp),
+                         SILK_UNAVAILABLE);
         dialled = strstr(silk_ctx_message(ctx), "attempts failed") == NULL;
     }
     assert_true(dialled);
@@ -723,8 +731,9 @@ static void test_graceful_stop(void **state)
     req.key = "sleep";
     req.value = "200";
     int before = atomic_load(&sleeping);
-    assert_int_equal(silk_call_async(f->ch, NULL, &methods[0], &req.base, batch_cb, &ones[0]),
-                     SILK_OK);
+    assert_int_equal(
+        silk_channel_call_async(f->ch, NULL, &methods[0], &req.base, batch_cb, &ones[0], NULL),
+        SILK_OK);
     while (atomic_load(&sleeping) == before) /* until the call is running */
         usleep(1000);
     stop(f);
@@ -733,7 +742,8 @@ static void test_graceful_stop(void **state)
     silk_ctx *ctx = silk_ctx_new();
     ProtobufCMessage *resp = NULL;
     int64_t t0 = silk__now_us();
-    assert_int_equal(silk_call(f->ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+    assert_int_equal(silk_channel_call(f->ch, ctx, &methods[0], &req.base, &resp),
+                     SILK_UNAVAILABLE);
     assert_true(silk__now_us() - t0 < 1000000);
     silk_ctx_free(ctx);
     close_channel(f);
@@ -780,8 +790,9 @@ static void test_connection_lost(void **state)
     Msg req = SILK__RPC__METADATA__INIT;
     for (int i = 0; i < 2; i++) {
         ones[i].b = &f->b;
-        assert_int_equal(silk_call_async(f->ch, NULL, &methods[0], &req.base, batch_cb, &ones[i]),
-                         SILK_OK);
+        assert_int_equal(
+            silk_channel_call_async(f->ch, NULL, &methods[0], &req.base, batch_cb, &ones[i], NULL),
+            SILK_OK);
         f->raw = raw_accept(f->listener);
         int64_t t0 = silk__now_us();
         raw_close(f);
@@ -810,7 +821,7 @@ static void test_by_name_through_registry(void **state)
     Msg req = SILK__RPC__METADATA__INIT;
     req.value = "by name";
     ProtobufCMessage *resp = NULL;
-    assert_int_equal(silk_call(f->ch, NULL, &methods[0], &req.base, &resp), SILK_OK);
+    assert_int_equal(silk_channel_call(f->ch, NULL, &methods[0], &req.base, &resp), SILK_OK);
     protobuf_c_message_free_unpacked(resp, NULL);
     close_channel(f);
 
@@ -821,7 +832,7 @@ static void test_by_name_through_registry(void **state)
     assert_int_equal(silk_channel_open(&f->ch, "test.Echo"), SILK_OK);
     int failed = 0;
     for (int i = 0; i < 10; i++) {
-        silk_status st = silk_call(f->ch, NULL, &methods[0], &req.base, &resp);
+        silk_status st = silk_channel_call(f->ch, NULL, &methods[0], &req.base, &resp);
         if (st == SILK_OK)
             protobuf_c_message_free_unpacked(resp, NULL);
         else
@@ -837,7 +848,8 @@ static void test_by_name_through_registry(void **state)
 
     assert_int_equal(silk_channel_open(&f->ch, "test.Echo"), SILK_OK);
     silk_ctx *ctx = silk_ctx_new();
-    assert_int_equal(silk_call(f->ch, ctx, &methods[0], &req.base, &resp), SILK_UNAVAILABLE);
+    assert_int_equal(silk_channel_call(f->ch, ctx, &methods[0], &req.base, &resp),
+                     SILK_UNAVAILABLE);
     assert_string_equal(silk_ctx_message(ctx), "no live instance of test.Echo in the registry");
     silk_ctx_free(ctx);
     close_channel(f);
@@ -855,7 +867,8 @@ static void test_token(void **state)
     silk_ctx *ctx = silk_ctx_new();
     Msg req = SILK__RPC__METADATA__INIT;
     ProtobufCMessage *resp = NULL;
-    assert_int_equal(silk_call(f->ch, ctx, &methods[0], &req.base, &resp), SILK_UNAUTHENTICATED);
+    assert_int_equal(silk_channel_call(f->ch, ctx, &methods[0], &req.base, &resp),
+                     SILK_UNAUTHENTICATED);
     assert_string_equal(silk_ctx_message(ctx), "missing or wrong cluster token");
     silk_ctx_free(ctx);
     close_channel(f);
@@ -889,7 +902,7 @@ static void count_after(const silk_call_info *info, const ProtobufCMessage *resp
 static void test_interceptors(void **state)
 {
     fixture *f = *state;
-    silk_server_opts opts = {.listen = listen_url, .workers = 2, .no_register = 1};
+    silk_server_opts opts = {.listen = listen_url, .workers = 2, .no_register = true};
     silk_server *srv = silk_server_new(&opts);
     assert_non_null(srv);
     f->srv = srv;
@@ -969,7 +982,7 @@ static void start_refusals(fixture *f, unsigned max_concurrent, uint32_t max_mes
                              .workers = 2,
                              .max_concurrent = max_concurrent,
                              .max_message = max_message,
-                             .no_register = 1};
+                             .no_register = true};
     silk_server *srv = silk_server_new(&opts);
     assert_non_null(srv);
     f->srv = srv;
@@ -1084,22 +1097,22 @@ static void test_cancel_and_sync_failure_message(void **state)
     req.key = "sleep";
     req.value = "300";
     silk_call_id id = 0;
-    assert_int_equal(silk_call_start(self, NULL, &methods[0], &req.base, cancel_cb, f, &id),
+    assert_int_equal(silk_channel_call_async(self, NULL, &methods[0], &req.base, cancel_cb, f, &id),
                      SILK_OK);
     assert_true(id != 0);
-    silk_call_cancel(self, id);
-    assert_int_equal(atomic_load(&f->cancelled), 1); /* before silk_call_cancel returned */
-    silk_call_cancel(self, id);
-    silk_call_cancel(self, 0);
+    silk_channel_cancel(self, id);
+    assert_int_equal(atomic_load(&f->cancelled), 1); /* before silk_channel_cancel returned */
+    silk_channel_cancel(self, id);
+    silk_channel_cancel(self, 0);
     assert_int_equal(atomic_load(&f->cancelled), 1);
     assert_int_equal(atomic_load(&f->not_cancelled), 0);
     /* The channel still serves. */
     assert_int_equal(call(NULL, &methods[0], "k", "v", NULL, 0), SILK_OK);
 
-    /* A synchronous failure of silk_call_async says why in the ctx. */
+    /* A synchronous failure of silk_channel_call_async says why in the ctx. */
     silk_ctx *ctx = silk_ctx_new();
     Msg wrong = SILK__RPC__METADATA__INIT;
-    assert_int_equal(silk_call_async(self, ctx, &methods[0], &wrong.base, NULL, NULL),
+    assert_int_equal(silk_channel_call_async(self, ctx, &methods[0], &wrong.base, NULL, NULL, NULL),
                      SILK_INVALID_ARGUMENT);
     assert_string_equal(silk_ctx_message(ctx), "invalid arguments");
     silk_ctx_free(ctx);
@@ -1119,12 +1132,12 @@ static void test_cancel_reaches_async_calls(void **state)
     req.key = "k";
     req.value = "4000";
     silk_call_id id = 0;
-    assert_int_equal(silk_call_start(self, NULL, &methods[3], &req.base, cancel_cb, f, &id),
+    assert_int_equal(silk_channel_call_async(self, NULL, &methods[3], &req.base, cancel_cb, f, &id),
                      SILK_OK);
     for (int i = 0; i < 1000 && atomic_load(&sleeping) == 0; i++)
         usleep(5000);
     assert_int_equal(atomic_load(&sleeping), 1); /* the async Echo runs */
-    silk_call_cancel(self, id);
+    silk_channel_cancel(self, id);
     assert_int_equal(atomic_load(&f->cancelled), 1);
     assert_int_equal(atomic_load(&f->not_cancelled), 0);
     /* Well before its 4 s of sleep: cancelled, and its handler saw it. */

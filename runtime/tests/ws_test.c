@@ -136,7 +136,7 @@ static silk_status push(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
     (void)user;
     const Msg *in = (const Msg *)req;
     silk_session_list sessions;
-    silk_status st = silk_ws_sessions(ctx, in->key, &sessions);
+    silk_status st = silk_ws_session_list(ctx, in->key, &sessions);
     if (st != SILK_OK)
         return st;
     if (sessions.count == 0)
@@ -194,13 +194,13 @@ static void test_no_gateway(void **state)
 {
     (void)state;
     silk_session_list l;
-    assert_int_equal(silk_ws_sessions(NULL, "100", &l), SILK_OK);
+    assert_int_equal(silk_ws_session_list(NULL, "100", &l), SILK_OK);
     assert_int_equal(l.count, 0);
     assert_int_equal(silk_ws_send(NULL, "gw1.a", "x", 1), SILK_NOT_FOUND);
     size_t n = 9;
     assert_int_equal(silk_ws_send_business(NULL, "100", "x", 1, &n), SILK_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(silk_ws_sessions(NULL, "", &l), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_ws_session_list(NULL, "", &l), SILK_INVALID_ARGUMENT);
 }
 
 static void test_sessions_send_and_business(void **state)
@@ -211,7 +211,7 @@ static void test_sessions_send_and_business(void **state)
     /* A ctx of no service sees every route. */
     silk_ctx *ctx = silk_ctx_new();
     silk_session_list l;
-    assert_int_equal(silk_ws_sessions(ctx, "100", &l), SILK_OK);
+    assert_int_equal(silk_ws_session_list(ctx, "100", &l), SILK_OK);
     assert_int_equal(l.count, 3);
     assert_true(has(&l, "gw1.a") && has(&l, "gw2.b") && has(&l, "gw2.c"));
     silk_session_list_fini(&l);
@@ -260,7 +260,7 @@ static void test_seed_path_from_a_service(void **state)
     req.value = "hi";
     ProtobufCMessage *resp = NULL;
     silk_ctx *ctx = silk_ctx_new();
-    assert_int_equal(silk_call(ch, ctx, &push_method, &req.base, &resp), SILK_OK);
+    assert_int_equal(silk_channel_call(ch, ctx, &push_method, &req.base, &resp), SILK_OK);
     protobuf_c_message_free_unpacked(resp, NULL);
     assert_int_equal(gw1.nsent, 1);
     assert_string_equal(gw1.sent[0], "gw1.a:message:hi,sessionId:gw1.a");
@@ -269,7 +269,7 @@ static void test_seed_path_from_a_service(void **state)
 
     /* No session: NOT_FOUND with the handler's message. */
     req.key = "999";
-    assert_int_equal(silk_call(ch, ctx, &push_method, &req.base, &resp), SILK_NOT_FOUND);
+    assert_int_equal(silk_channel_call(ch, ctx, &push_method, &req.base, &resp), SILK_NOT_FOUND);
     assert_string_equal(silk_ctx_message(ctx), "no session for businessId 999");
 
     silk_ctx_free(ctx);

@@ -18,7 +18,7 @@ static silk_status echo(silk_ctx *ctx, const Wstest__EchoRequest *req,
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "businessId is required");
 
     silk_session_list sessions;
-    silk_status st = silk_ws_sessions(ctx, req->business_id, &sessions);
+    silk_status st = silk_ws_session_list(ctx, req->business_id, &sessions);
     if (st != SILK_OK)
         return st;
     if (sessions.count == 0)
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
         st = silk__ws__hooks__serve(srv, &(Silk__Ws__Hooks_Handlers){.on_message = on_message},
                                     NULL);
     if (st == SILK_OK) /* on_message never blocks: run it on nng's thread, no hand-off */
-        st = silk_server_set_inline(srv, "silk.ws.Hooks");
+        st = silk_server_set_inline(srv, &silk__ws__hooks__silk_desc);
     if (st != SILK_OK) {
         fprintf(stderr, "wstest-service: cannot serve WsTest: %s\n", silk_status_str(st));
         silk_server_free(srv);

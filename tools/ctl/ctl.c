@@ -407,7 +407,7 @@ int silk_ctl_main(int argc, char **argv, const silk_service_desc *const *service
     st = target != NULL ? silk_channel_open(&ch, target)
                         : silk_channel_open_service(&ch, services[svc_index]);
     if (st == SILK_OK)
-        st = silk_call(ch, ctx, m, req, &resp);
+        st = silk_channel_call(ch, ctx, m, req, &resp);
     protobuf_c_message_free_unpacked(req, NULL);
     if (st != SILK_OK) {
         const char *why = silk_ctx_message(ctx);

@@ -52,8 +52,8 @@ silk_status bill__billing_service__call_charge(silk_channel *ch, silk_ctx *ctx,
                                                Google__Protobuf__Empty **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &bill__billing_service__silk_methods[0],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &bill__billing_service__silk_methods[0],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Google__Protobuf__Empty *)out;
     return st;
@@ -61,8 +61,8 @@ silk_status bill__billing_service__call_charge(silk_channel *ch, silk_ctx *ctx,
 
 silk_status bill__billing_service__call_charge_async(silk_channel *ch, silk_ctx *ctx,
                                                      const Bill__Invoice__Item *req,
-                                                     silk_call_cb cb, void *arg)
+                                                     silk_call_cb cb, void *arg, silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &bill__billing_service__silk_methods[0],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &bill__billing_service__silk_methods[0],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }

@@ -40,16 +40,16 @@ silk_status bill__billing_service__serve(silk_server *srv,
 
 /* bill__billing_service__call_charge calls BillingService.Charge and waits for the reply. On
  * SILK_OK *resp is a new Google__Protobuf__Empty, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status bill__billing_service__call_charge(silk_channel *ch, silk_ctx *ctx,
                                                const Bill__Invoice__Item *req,
                                                Google__Protobuf__Empty **resp);
 /* bill__billing_service__call_charge_async starts a call of BillingService.Charge and returns at
  * once; unless it returns an error, cb runs exactly once, with a Google__Protobuf__Empty on
- * SILK_OK. See silk_call_async(). */
+ * SILK_OK, and the call's id is stored in *idp (may be NULL). See silk_channel_call_async(). */
 silk_status bill__billing_service__call_charge_async(silk_channel *ch, silk_ctx *ctx,
                                                      const Bill__Invoice__Item *req,
-                                                     silk_call_cb cb, void *arg);
+                                                     silk_call_cb cb, void *arg, silk_call_id *idp);
 
 #ifdef __cplusplus
 }

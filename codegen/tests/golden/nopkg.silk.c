@@ -72,35 +72,35 @@ silk_status pinger__serve(silk_server *srv, const Pinger_Handlers *handlers, voi
 silk_status pinger__call_send_ping(silk_channel *ch, silk_ctx *ctx, const Ping *req, Ping **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &pinger__silk_methods[0], (const ProtobufCMessage *)req,
-                               &out);
+    silk_status st = silk_channel_call(ch, ctx, &pinger__silk_methods[0],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Ping *)out;
     return st;
 }
 
 silk_status pinger__call_send_ping_async(silk_channel *ch, silk_ctx *ctx, const Ping *req,
-                                         silk_call_cb cb, void *arg)
+                                         silk_call_cb cb, void *arg, silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &pinger__silk_methods[0], (const ProtobufCMessage *)req, cb,
-                           arg);
+    return silk_channel_call_async(ch, ctx, &pinger__silk_methods[0], (const ProtobufCMessage *)req,
+                                   cb, arg, idp);
 }
 
 silk_status pinger__call_httpget(silk_channel *ch, silk_ctx *ctx, const Ping *req, Ping **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &pinger__silk_methods[1], (const ProtobufCMessage *)req,
-                               &out);
+    silk_status st = silk_channel_call(ch, ctx, &pinger__silk_methods[1],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Ping *)out;
     return st;
 }
 
 silk_status pinger__call_httpget_async(silk_channel *ch, silk_ctx *ctx, const Ping *req,
-                                       silk_call_cb cb, void *arg)
+                                       silk_call_cb cb, void *arg, silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &pinger__silk_methods[1], (const ProtobufCMessage *)req, cb,
-                           arg);
+    return silk_channel_call_async(ch, ctx, &pinger__silk_methods[1], (const ProtobufCMessage *)req,
+                                   cb, arg, idp);
 }
 
 const silk_service_desc idle__silk_desc = {

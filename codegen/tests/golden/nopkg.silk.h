@@ -38,21 +38,23 @@ silk_status pinger__serve(silk_server *srv, const Pinger_Handlers *handlers, voi
 
 /* pinger__call_send_ping calls Pinger.SendPing and waits for the reply. On SILK_OK *resp is a new
  * Ping, the caller's to free with protobuf_c_message_free_unpacked(); on failure it is NULL. See
- * silk_call(). */
+ * silk_channel_call(). */
 silk_status pinger__call_send_ping(silk_channel *ch, silk_ctx *ctx, const Ping *req, Ping **resp);
 /* pinger__call_send_ping_async starts a call of Pinger.SendPing and returns at once; unless it
- * returns an error, cb runs exactly once, with a Ping on SILK_OK. See silk_call_async(). */
+ * returns an error, cb runs exactly once, with a Ping on SILK_OK, and the call's id is stored in
+ * *idp (may be NULL). See silk_channel_call_async(). */
 silk_status pinger__call_send_ping_async(silk_channel *ch, silk_ctx *ctx, const Ping *req,
-                                         silk_call_cb cb, void *arg);
+                                         silk_call_cb cb, void *arg, silk_call_id *idp);
 
 /* pinger__call_httpget calls Pinger.HTTPGet and waits for the reply. On SILK_OK *resp is a new
  * Ping, the caller's to free with protobuf_c_message_free_unpacked(); on failure it is NULL. See
- * silk_call(). */
+ * silk_channel_call(). */
 silk_status pinger__call_httpget(silk_channel *ch, silk_ctx *ctx, const Ping *req, Ping **resp);
 /* pinger__call_httpget_async starts a call of Pinger.HTTPGet and returns at once; unless it returns
- * an error, cb runs exactly once, with a Ping on SILK_OK. See silk_call_async(). */
+ * an error, cb runs exactly once, with a Ping on SILK_OK, and the call's id is stored in *idp (may
+ * be NULL). See silk_channel_call_async(). */
 silk_status pinger__call_httpget_async(silk_channel *ch, silk_ctx *ctx, const Ping *req,
-                                       silk_call_cb cb, void *arg);
+                                       silk_call_cb cb, void *arg, silk_call_id *idp);
 
 /* idle__silk_desc describes Idle to silk: route "api/idle". */
 extern const silk_service_desc idle__silk_desc;

@@ -238,8 +238,8 @@ silk_status acme__shop_v1__order_app_service__call_get_order(
     Acme__ShopV1__Order **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[0],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[0],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Acme__ShopV1__Order *)out;
     return st;
@@ -247,10 +247,10 @@ silk_status acme__shop_v1__order_app_service__call_get_order(
 
 silk_status acme__shop_v1__order_app_service__call_get_order_async(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req, silk_call_cb cb,
-    void *arg)
+    void *arg, silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[0],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[0],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }
 
 silk_status acme__shop_v1__order_app_service__call_put_line(silk_channel *ch, silk_ctx *ctx,
@@ -258,8 +258,8 @@ silk_status acme__shop_v1__order_app_service__call_put_line(silk_channel *ch, si
                                                             Google__Protobuf__Empty **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[1],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[1],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Google__Protobuf__Empty *)out;
     return st;
@@ -267,10 +267,10 @@ silk_status acme__shop_v1__order_app_service__call_put_line(silk_channel *ch, si
 
 silk_status acme__shop_v1__order_app_service__call_put_line_async(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__Order__Line *req, silk_call_cb cb,
-    void *arg)
+    void *arg, silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[1],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[1],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }
 
 silk_status acme__shop_v1__order_app_service__call_delete_order(
@@ -278,8 +278,8 @@ silk_status acme__shop_v1__order_app_service__call_delete_order(
     Google__Protobuf__Empty **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[2],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[2],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Google__Protobuf__Empty *)out;
     return st;
@@ -287,10 +287,10 @@ silk_status acme__shop_v1__order_app_service__call_delete_order(
 
 silk_status acme__shop_v1__order_app_service__call_delete_order_async(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req, silk_call_cb cb,
-    void *arg)
+    void *arg, silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[2],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[2],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }
 
 silk_status acme__shop_v1__order_app_service__call_patch_order(silk_channel *ch, silk_ctx *ctx,
@@ -298,8 +298,8 @@ silk_status acme__shop_v1__order_app_service__call_patch_order(silk_channel *ch,
                                                                Acme__ShopV1__Order **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[3],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[3],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Acme__ShopV1__Order *)out;
     return st;
@@ -308,10 +308,11 @@ silk_status acme__shop_v1__order_app_service__call_patch_order(silk_channel *ch,
 silk_status acme__shop_v1__order_app_service__call_patch_order_async(silk_channel *ch,
                                                                      silk_ctx *ctx,
                                                                      const Acme__ShopV1__Order *req,
-                                                                     silk_call_cb cb, void *arg)
+                                                                     silk_call_cb cb, void *arg,
+                                                                     silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[3],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[3],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }
 
 silk_status acme__shop_v1__order_app_service__call_create_order(silk_channel *ch, silk_ctx *ctx,
@@ -319,18 +320,19 @@ silk_status acme__shop_v1__order_app_service__call_create_order(silk_channel *ch
                                                                 Acme__ShopV1__Order **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[4],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[4],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Acme__ShopV1__Order *)out;
     return st;
 }
 
 silk_status acme__shop_v1__order_app_service__call_create_order_async(
-    silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__Order *req, silk_call_cb cb, void *arg)
+    silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__Order *req, silk_call_cb cb, void *arg,
+    silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[4],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[4],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }
 
 silk_status acme__shop_v1__order_app_service__call_last_line(
@@ -338,8 +340,8 @@ silk_status acme__shop_v1__order_app_service__call_last_line(
     Acme__ShopV1__Order__Line **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[5],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[5],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Acme__ShopV1__Order__Line *)out;
     return st;
@@ -347,10 +349,10 @@ silk_status acme__shop_v1__order_app_service__call_last_line(
 
 silk_status acme__shop_v1__order_app_service__call_last_line_async(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req, silk_call_cb cb,
-    void *arg)
+    void *arg, silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[5],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[5],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }
 
 silk_status acme__shop_v1__order_app_service__call_total(silk_channel *ch, silk_ctx *ctx,
@@ -358,8 +360,8 @@ silk_status acme__shop_v1__order_app_service__call_total(silk_channel *ch, silk_
                                                          Acme__Common__V1__Money **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[6],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[6],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Acme__Common__V1__Money *)out;
     return st;
@@ -367,10 +369,11 @@ silk_status acme__shop_v1__order_app_service__call_total(silk_channel *ch, silk_
 
 silk_status acme__shop_v1__order_app_service__call_total_async(silk_channel *ch, silk_ctx *ctx,
                                                                const Acme__ShopV1__Order *req,
-                                                               silk_call_cb cb, void *arg)
+                                                               silk_call_cb cb, void *arg,
+                                                               silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[6],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[6],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }
 
 silk_status acme__shop_v1__order_app_service__call_get_url(silk_channel *ch, silk_ctx *ctx,
@@ -378,8 +381,8 @@ silk_status acme__shop_v1__order_app_service__call_get_url(silk_channel *ch, sil
                                                            Google__Protobuf__Empty **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[7],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[7],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Google__Protobuf__Empty *)out;
     return st;
@@ -387,10 +390,10 @@ silk_status acme__shop_v1__order_app_service__call_get_url(silk_channel *ch, sil
 
 silk_status acme__shop_v1__order_app_service__call_get_url_async(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req, silk_call_cb cb,
-    void *arg)
+    void *arg, silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[7],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__shop_v1__order_app_service__silk_methods[7],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }
 
 static silk_status acme__shop_v1__httpaudit__invoke_record(silk_ctx *ctx,
@@ -442,8 +445,8 @@ silk_status acme__shop_v1__httpaudit__call_record(silk_channel *ch, silk_ctx *ct
                                                   Google__Protobuf__Empty **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__shop_v1__httpaudit__silk_methods[0],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__shop_v1__httpaudit__silk_methods[0],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Google__Protobuf__Empty *)out;
     return st;
@@ -451,8 +454,9 @@ silk_status acme__shop_v1__httpaudit__call_record(silk_channel *ch, silk_ctx *ct
 
 silk_status acme__shop_v1__httpaudit__call_record_async(silk_channel *ch, silk_ctx *ctx,
                                                         const Acme__ShopV1__Order *req,
-                                                        silk_call_cb cb, void *arg)
+                                                        silk_call_cb cb, void *arg,
+                                                        silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__shop_v1__httpaudit__silk_methods[0],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__shop_v1__httpaudit__silk_methods[0],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }

@@ -61,107 +61,115 @@ silk_status acme__shop_v1__order_app_service__serve(
 
 /* acme__shop_v1__order_app_service__call_get_order calls OrderAppService.GetOrder and waits for the
  * reply. On SILK_OK *resp is a new Acme__ShopV1__Order, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__shop_v1__order_app_service__call_get_order(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req,
     Acme__ShopV1__Order **resp);
 /* acme__shop_v1__order_app_service__call_get_order_async starts a call of OrderAppService.GetOrder
  * and returns at once; unless it returns an error, cb runs exactly once, with a Acme__ShopV1__Order
- * on SILK_OK. See silk_call_async(). */
+ * on SILK_OK, and the call's id is stored in *idp (may be NULL). See silk_channel_call_async(). */
 silk_status acme__shop_v1__order_app_service__call_get_order_async(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req, silk_call_cb cb,
-    void *arg);
+    void *arg, silk_call_id *idp);
 
 /* acme__shop_v1__order_app_service__call_put_line calls OrderAppService.PutLine and waits for the
  * reply. On SILK_OK *resp is a new Google__Protobuf__Empty, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__shop_v1__order_app_service__call_put_line(silk_channel *ch, silk_ctx *ctx,
                                                             const Acme__ShopV1__Order__Line *req,
                                                             Google__Protobuf__Empty **resp);
 /* acme__shop_v1__order_app_service__call_put_line_async starts a call of OrderAppService.PutLine
  * and returns at once; unless it returns an error, cb runs exactly once, with a
- * Google__Protobuf__Empty on SILK_OK. See silk_call_async(). */
+ * Google__Protobuf__Empty on SILK_OK, and the call's id is stored in *idp (may be NULL). See
+ * silk_channel_call_async(). */
 silk_status acme__shop_v1__order_app_service__call_put_line_async(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__Order__Line *req, silk_call_cb cb,
-    void *arg);
+    void *arg, silk_call_id *idp);
 
 /* acme__shop_v1__order_app_service__call_delete_order calls OrderAppService.DeleteOrder and waits
  * for the reply. On SILK_OK *resp is a new Google__Protobuf__Empty, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__shop_v1__order_app_service__call_delete_order(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req,
     Google__Protobuf__Empty **resp);
 /* acme__shop_v1__order_app_service__call_delete_order_async starts a call of
  * OrderAppService.DeleteOrder and returns at once; unless it returns an error, cb runs exactly
- * once, with a Google__Protobuf__Empty on SILK_OK. See silk_call_async(). */
+ * once, with a Google__Protobuf__Empty on SILK_OK, and the call's id is stored in *idp (may be
+ * NULL). See silk_channel_call_async(). */
 silk_status acme__shop_v1__order_app_service__call_delete_order_async(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req, silk_call_cb cb,
-    void *arg);
+    void *arg, silk_call_id *idp);
 
 /* acme__shop_v1__order_app_service__call_patch_order calls OrderAppService.PatchOrder and waits for
  * the reply. On SILK_OK *resp is a new Acme__ShopV1__Order, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__shop_v1__order_app_service__call_patch_order(silk_channel *ch, silk_ctx *ctx,
                                                                const Acme__ShopV1__Order *req,
                                                                Acme__ShopV1__Order **resp);
 /* acme__shop_v1__order_app_service__call_patch_order_async starts a call of
  * OrderAppService.PatchOrder and returns at once; unless it returns an error, cb runs exactly once,
- * with a Acme__ShopV1__Order on SILK_OK. See silk_call_async(). */
+ * with a Acme__ShopV1__Order on SILK_OK, and the call's id is stored in *idp (may be NULL). See
+ * silk_channel_call_async(). */
 silk_status acme__shop_v1__order_app_service__call_patch_order_async(silk_channel *ch,
                                                                      silk_ctx *ctx,
                                                                      const Acme__ShopV1__Order *req,
-                                                                     silk_call_cb cb, void *arg);
+                                                                     silk_call_cb cb, void *arg,
+                                                                     silk_call_id *idp);
 
 /* acme__shop_v1__order_app_service__call_create_order calls OrderAppService.CreateOrder and waits
  * for the reply. On SILK_OK *resp is a new Acme__ShopV1__Order, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__shop_v1__order_app_service__call_create_order(silk_channel *ch, silk_ctx *ctx,
                                                                 const Acme__ShopV1__Order *req,
                                                                 Acme__ShopV1__Order **resp);
 /* acme__shop_v1__order_app_service__call_create_order_async starts a call of
  * OrderAppService.CreateOrder and returns at once; unless it returns an error, cb runs exactly
- * once, with a Acme__ShopV1__Order on SILK_OK. See silk_call_async(). */
+ * once, with a Acme__ShopV1__Order on SILK_OK, and the call's id is stored in *idp (may be NULL).
+ * See silk_channel_call_async(). */
 silk_status acme__shop_v1__order_app_service__call_create_order_async(
-    silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__Order *req, silk_call_cb cb, void *arg);
+    silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__Order *req, silk_call_cb cb, void *arg,
+    silk_call_id *idp);
 
 /* acme__shop_v1__order_app_service__call_last_line calls OrderAppService.LastLine and waits for the
  * reply. On SILK_OK *resp is a new Acme__ShopV1__Order__Line, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__shop_v1__order_app_service__call_last_line(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req,
     Acme__ShopV1__Order__Line **resp);
 /* acme__shop_v1__order_app_service__call_last_line_async starts a call of OrderAppService.LastLine
  * and returns at once; unless it returns an error, cb runs exactly once, with a
- * Acme__ShopV1__Order__Line on SILK_OK. See silk_call_async(). */
+ * Acme__ShopV1__Order__Line on SILK_OK, and the call's id is stored in *idp (may be NULL). See
+ * silk_channel_call_async(). */
 silk_status acme__shop_v1__order_app_service__call_last_line_async(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req, silk_call_cb cb,
-    void *arg);
+    void *arg, silk_call_id *idp);
 
 /* acme__shop_v1__order_app_service__call_total calls OrderAppService.Total and waits for the reply.
  * On SILK_OK *resp is a new Acme__Common__V1__Money, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__shop_v1__order_app_service__call_total(silk_channel *ch, silk_ctx *ctx,
                                                          const Acme__ShopV1__Order *req,
                                                          Acme__Common__V1__Money **resp);
 /* acme__shop_v1__order_app_service__call_total_async starts a call of OrderAppService.Total and
  * returns at once; unless it returns an error, cb runs exactly once, with a Acme__Common__V1__Money
- * on SILK_OK. See silk_call_async(). */
+ * on SILK_OK, and the call's id is stored in *idp (may be NULL). See silk_channel_call_async(). */
 silk_status acme__shop_v1__order_app_service__call_total_async(silk_channel *ch, silk_ctx *ctx,
                                                                const Acme__ShopV1__Order *req,
-                                                               silk_call_cb cb, void *arg);
+                                                               silk_call_cb cb, void *arg,
+                                                               silk_call_id *idp);
 
 /* acme__shop_v1__order_app_service__call_get_url calls OrderAppService.GetURL and waits for the
  * reply. On SILK_OK *resp is a new Google__Protobuf__Empty, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__shop_v1__order_app_service__call_get_url(silk_channel *ch, silk_ctx *ctx,
                                                            const Acme__ShopV1__GetOrderRequest *req,
                                                            Google__Protobuf__Empty **resp);
 /* acme__shop_v1__order_app_service__call_get_url_async starts a call of OrderAppService.GetURL and
  * returns at once; unless it returns an error, cb runs exactly once, with a Google__Protobuf__Empty
- * on SILK_OK. See silk_call_async(). */
+ * on SILK_OK, and the call's id is stored in *idp (may be NULL). See silk_channel_call_async(). */
 silk_status acme__shop_v1__order_app_service__call_get_url_async(
     silk_channel *ch, silk_ctx *ctx, const Acme__ShopV1__GetOrderRequest *req, silk_call_cb cb,
-    void *arg);
+    void *arg, silk_call_id *idp);
 
 /* acme__shop_v1__httpaudit__silk_desc describes acme.shop_v1.HTTPAudit to silk: route
  * "audit/httpaudit/v2", WebSocket sessions allowed. */
@@ -182,16 +190,17 @@ silk_status acme__shop_v1__httpaudit__serve(silk_server *srv,
 
 /* acme__shop_v1__httpaudit__call_record calls HTTPAudit.Record and waits for the reply. On SILK_OK
  * *resp is a new Google__Protobuf__Empty, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__shop_v1__httpaudit__call_record(silk_channel *ch, silk_ctx *ctx,
                                                   const Acme__ShopV1__Order *req,
                                                   Google__Protobuf__Empty **resp);
 /* acme__shop_v1__httpaudit__call_record_async starts a call of HTTPAudit.Record and returns at
  * once; unless it returns an error, cb runs exactly once, with a Google__Protobuf__Empty on
- * SILK_OK. See silk_call_async(). */
+ * SILK_OK, and the call's id is stored in *idp (may be NULL). See silk_channel_call_async(). */
 silk_status acme__shop_v1__httpaudit__call_record_async(silk_channel *ch, silk_ctx *ctx,
                                                         const Acme__ShopV1__Order *req,
-                                                        silk_call_cb cb, void *arg);
+                                                        silk_call_cb cb, void *arg,
+                                                        silk_call_id *idp);
 
 #ifdef __cplusplus
 }

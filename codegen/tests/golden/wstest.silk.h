@@ -47,16 +47,16 @@ silk_status wstest__ws_test__serve(silk_server *srv, const Wstest__WsTest_Handle
 
 /* wstest__ws_test__call_echo calls WsTest.Echo and waits for the reply. On SILK_OK *resp is a new
  * Google__Protobuf__Empty, the caller's to free with protobuf_c_message_free_unpacked(); on failure
- * it is NULL. See silk_call(). */
+ * it is NULL. See silk_channel_call(). */
 silk_status wstest__ws_test__call_echo(silk_channel *ch, silk_ctx *ctx,
                                        const Wstest__EchoRequest *req,
                                        Google__Protobuf__Empty **resp);
 /* wstest__ws_test__call_echo_async starts a call of WsTest.Echo and returns at once; unless it
- * returns an error, cb runs exactly once, with a Google__Protobuf__Empty on SILK_OK. See
- * silk_call_async(). */
+ * returns an error, cb runs exactly once, with a Google__Protobuf__Empty on SILK_OK, and the call's
+ * id is stored in *idp (may be NULL). See silk_channel_call_async(). */
 silk_status wstest__ws_test__call_echo_async(silk_channel *ch, silk_ctx *ctx,
                                              const Wstest__EchoRequest *req, silk_call_cb cb,
-                                             void *arg);
+                                             void *arg, silk_call_id *idp);
 
 #ifdef __cplusplus
 }

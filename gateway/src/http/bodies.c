@@ -1,4 +1,4 @@
-/* bodies.c - the gateway's own JSON bodies: errors, and Silky's wrapped replies. */
+/* bodies.c - the gateway's own JSON bodies (errors, Silky's wrapped replies) and HTTP statuses. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,4 +117,32 @@ char *silk__gw_body_wrapped(int http_status, silk_status code, const char *resul
     free(msg);
     free(valid);
     return out;
+}
+
+/* grpc-gateway's HTTPStatusFromCode; 499 is nginx's "client closed request". */
+static const int http[SILK_STATUS_COUNT] = {
+    [SILK_OK] = 200,
+    [SILK_CANCELLED] = 499,
+    [SILK_UNKNOWN] = 500,
+    [SILK_INVALID_ARGUMENT] = 400,
+    [SILK_DEADLINE_EXCEEDED] = 504,
+    [SILK_NOT_FOUND] = 404,
+    [SILK_ALREADY_EXISTS] = 409,
+    [SILK_PERMISSION_DENIED] = 403,
+    [SILK_RESOURCE_EXHAUSTED] = 429,
+    [SILK_FAILED_PRECONDITION] = 400,
+    [SILK_ABORTED] = 409,
+    [SILK_OUT_OF_RANGE] = 400,
+    [SILK_UNIMPLEMENTED] = 501,
+    [SILK_INTERNAL] = 500,
+    [SILK_UNAVAILABLE] = 503,
+    [SILK_DATA_LOSS] = 500,
+    [SILK_UNAUTHENTICATED] = 401,
+};
+
+int silk__gw_http_status(silk_status st)
+{
+    if ((unsigned)st >= SILK_STATUS_COUNT)
+        return 500;
+    return http[st];
 }

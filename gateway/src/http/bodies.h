@@ -5,6 +5,11 @@
 
 #include <silk/status.h>
 
+/* silk__gw_http_status returns the HTTP status the gateway answers with for a silk status, as
+ * grpc-gateway maps them (NOT_FOUND 404, INVALID_ARGUMENT 400, UNAVAILABLE 503, ...; 500 for
+ * a number outside the table). */
+int silk__gw_http_status(silk_status st);
+
 /* silk__gw_body_error returns {"code":<code>,"message":"<message>"} as a new string the
  * caller frees with free(), or NULL when memory is exhausted. Bytes of message that are not
  * UTF-8 are replaced. */

@@ -68,7 +68,7 @@ static void answer(conn *c, const call *k)
     } else {
         const char *msg = k->message ? k->message : silk_status_str(k->st);
         count_upstream_failure(c->loop, (int)k->st);
-        rv = silk__gw_respond_error(c, silk_status_http(k->st), k->st, msg, NULL, close);
+        rv = silk__gw_respond_error(c, silk__gw_http_status(k->st), k->st, msg, NULL, close);
     }
     if (rv != 0)
         silk__gw_conn_close(c, "out of memory");
@@ -322,7 +322,7 @@ int silk__gw_call_start(conn *c, const silk__gw_route *r)
         protobuf_c_message_free_unpacked(msg, NULL);
         if (oom)
             return silk__gw_respond_error(c, 503, SILK_UNAVAILABLE, "out of memory", NULL, true);
-        return silk__gw_respond_error(c, silk_status_http(st), st, err, NULL, close);
+        return silk__gw_respond_error(c, silk__gw_http_status(st), st, err, NULL, close);
     }
     c->call = k;
     c->state = SILK__GW_CONN_CALLING;

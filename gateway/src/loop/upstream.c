@@ -86,7 +86,7 @@ int silk__gw_upstream_init(silk__gw_loop *l)
         return -1;
     silk_loop_ops ops = {.loop = l, .io = io, .post = post};
     for (size_t i = 0; i < gw->n_services; i++)
-        if (silk_loop_channel_new(&l->upstream[i], gw->channels[i], &ops) != SILK_OK)
+        if (silk_loop_channel_open(&l->upstream[i], gw->channels[i], &ops) != SILK_OK)
             return -1;
     return 0;
 }
@@ -94,7 +94,7 @@ int silk__gw_upstream_init(silk__gw_loop *l)
 void silk__gw_upstream_fini(silk__gw_loop *l)
 {
     for (size_t i = 0; l->upstream != NULL && i < l->gw->n_services; i++)
-        silk_loop_channel_free(l->upstream[i]);
+        silk_loop_channel_close(l->upstream[i]);
     free(l->upstream);
     l->upstream = NULL;
 }
@@ -117,5 +117,5 @@ static void on_done(silk_status st, ProtobufCMessage *resp, const char *message,
 silk_status silk__gw_upstream_call(silk__gw_call *k, size_t service, silk_ctx *ctx,
                                    const silk_method_desc *method, const ProtobufCMessage *req)
 {
-    return silk_loop_call(k->loop->upstream[service], ctx, method, req, on_done, k);
+    return silk_loop_channel_call(k->loop->upstream[service], ctx, method, req, on_done, k);
 }

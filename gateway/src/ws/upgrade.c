@@ -12,6 +12,7 @@
 #include <silk/log.h>
 
 #include "conn/client.h"
+#include "http/bodies.h"
 #include "ws/handshake.h"
 #include "silk/ws.silk.h"
 
@@ -262,7 +263,7 @@ static int start_open(conn *c, const char *bid)
     if (st == SILK_UNAVAILABLE || st == SILK_UNIMPLEMENTED)
         return finish_open(c, NULL, 0, NULL); /* nobody to ask */
     if (st != SILK_OK)
-        return refuse(c, silk_status_http(st), st, "cannot call OnOpen");
+        return refuse(c, silk__gw_http_status(st), st, "cannot call OnOpen");
     c->state = SILK__GW_CONN_CALLING; /* silk__gw_upgrade_open_done goes on */
     return 0;
 }
@@ -296,7 +297,7 @@ void silk__gw_upgrade_open_done(call *k)
         const char *msg = k->message ? k->message : silk_status_str(k->st);
         silk_log(SILK_LOG_INFO, LOG, "session refused session_id=%s status=%s reason=\"%s\"",
                  c->session_id, silk_status_str(k->st), msg);
-        rv = refuse(c, silk_status_http(k->st), k->st, msg);
+        rv = refuse(c, silk__gw_http_status(k->st), k->st, msg);
     }
     if (rv != 0)
         silk__gw_conn_close(c, "cannot answer");

@@ -78,7 +78,7 @@ void silk_channel_close(silk_channel *ch);
  * without a lock. SILK_INVALID_ARGUMENT when ic has neither hook. */
 silk_status silk_channel_add_interceptor(silk_channel *ch, const silk_interceptor *ic);
 
-/* silk_call makes a blocking call of method with req. ctx (may be NULL) gives the metadata
+/* silk_channel_call makes a blocking call of method with req. ctx (may be NULL) gives the metadata
  * and the deadline: the smaller of ctx's remaining time and the method's timeout_ms (5000 ms
  * when unset). When the ctx has no business id and req has a non-empty string field named
  * business_id, it travels as the call's "business-id". On SILK_OK *resp is a new message of
@@ -86,8 +86,8 @@ silk_status silk_channel_add_interceptor(silk_channel *ch, const silk_intercepto
  * failure *resp is NULL and, when ctx is not NULL, silk_ctx_message(ctx) says why. It blocks the
  * calling thread, so a handler may make nested calls with it, but a completion callback (or any
  * other code on nng's threads) must not. */
-silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                      const ProtobufCMessage *req, ProtobufCMessage **resp);
+silk_status silk_channel_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                              const ProtobufCMessage *req, ProtobufCMessage **resp);
 
 /* Failover. On a channel to a service name a call goes to the instance the policy picks
  * (see silk_lb_policy) among those whose breaker is not open, passing over those whose
@@ -106,34 +106,30 @@ silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *m
 typedef void (*silk_call_cb)(silk_status st, ProtobufCMessage *resp, const char *message,
                              void *arg);
 
-/* silk_call_async starts a call and returns at once. The callback is called exactly once
+/* silk_call_id names an asynchronous call in flight on a channel; never 0. */
+typedef uint64_t silk_call_id;
+
+/* silk_channel_call_async starts a call and returns at once. The callback is called exactly once
  * when the call returns SILK_OK: with the response, the callee's error, SILK_DEADLINE_EXCEEDED
  * when the deadline passes first, SILK_UNAVAILABLE when the connection cannot be made or is
  * lost, or SILK_CANCELLED when the channel is closed or - for a call made with a handler's
  * ctx - when the handler's own call is cancelled while it runs (see ctx.h); it may run
- * before silk_call_async returns. When silk_call_async fails synchronously (bad arguments, the
- * ctx's deadline already passed or the ctx cancelled, no live instance of the service, channel
- * closing, out of memory) it returns the error, records why in the ctx (silk_ctx_message) when
- * there is one, and the callback is never called. ctx is read before silk_call_async returns and
- * need not outlive it. */
-silk_status silk_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                            const ProtobufCMessage *req, silk_call_cb cb, void *arg);
+ * before silk_channel_call_async returns. On SILK_OK the call's id is stored in *idp (idp may be
+ * NULL), for silk_channel_cancel(). When silk_channel_call_async fails synchronously (bad
+ * arguments, the ctx's deadline already passed or the ctx cancelled, no live instance of the
+ * service, channel closing, out of memory) it returns the error, records why in the ctx
+ * (silk_ctx_message) when there is one, and the callback is never called. ctx is read before
+ * silk_channel_call_async returns and need not outlive it. */
+silk_status silk_channel_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                                    const ProtobufCMessage *req, silk_call_cb cb, void *arg,
+                                    silk_call_id *idp);
 
-/* silk_call_id names an asynchronous call in flight on a channel; never 0. */
-typedef uint64_t silk_call_id;
-
-/* silk_call_start is silk_call_async that also stores the call's id in *idp (may be NULL)
- * when it returns SILK_OK, for silk_call_cancel(). */
-silk_status silk_call_start(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                            const ProtobufCMessage *req, silk_call_cb cb, void *arg,
-                            silk_call_id *idp);
-
-/* silk_call_cancel gives up on a call started with silk_call_start: unless it has completed
- * already, its callback runs once with SILK_CANCELLED before silk_call_cancel returns, and a
- * cancel frame tells the server, whose handler then sees silk_ctx_cancelled(). A call that
+/* silk_channel_cancel gives up on a call started with silk_channel_call_async: unless it has
+ * completed already, its callback runs once with SILK_CANCELLED before silk_channel_cancel returns,
+ * and a cancel frame tells the server, whose handler then sees silk_ctx_cancelled(). A call that
  * has completed (or an id of another channel) is ignored. It may be called from any thread,
  * a completion callback included. */
-void silk_call_cancel(silk_channel *ch, silk_call_id id);
+void silk_channel_cancel(silk_channel *ch, silk_call_id id);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,8 @@
 #ifndef SILK_LOG_H
 #define SILK_LOG_H
 
+#include <stdbool.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -20,7 +22,7 @@ void silk_log(silk_log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* silk_log_enabled tells whether a line of that level would be written. */
-int silk_log_enabled(silk_log_level level);
+bool silk_log_enabled(silk_log_level level);
 
 #ifdef __cplusplus
 }

@@ -11,14 +11,14 @@
  * The wrapped channel still decides where a call goes (its registry view, policy, breaker and
  * backoff) and still serves what a loop channel does not do itself - a channel with
  * interceptors, calls made with a handler's ctx (cancelled with it), an instance whose
- * address is neither numeric tcp:// nor ipc:// - through silk_call_async(), with the completion
- * handed back to the loop by silk_loop_ops.post. A call of an idempotent method on a channel to a
- * service name is made on the loop with a copy kept by the channel: when it fails as the channel
- * would retry it (UNAVAILABLE, or refused busy), the channel sends the copy again, to another
- * instance, and its answer comes back by post. So is any call queued while its connection is being
- * made, until it is: should it never be, the call was never sent and the channel gives it to
- * another instance. Either way a call behaves as silk_call_async() says, but for where its
- * callback runs.
+ * address is neither numeric tcp:// nor ipc:// - through silk_channel_call_async(), with the
+ * completion handed back to the loop by silk_loop_ops.post. A call of an idempotent method on a
+ * channel to a service name is made on the loop with a copy kept by the channel: when it fails as
+ * the channel would retry it (UNAVAILABLE, or refused busy), the channel sends the copy again, to
+ * another instance, and its answer comes back by post. So is any call queued while its connection
+ * is being made, until it is: should it never be, the call was never sent and the channel gives it
+ * to another instance. Either way a call behaves as silk_channel_call_async() says, but for where
+ * its callback runs.
  *
  * Everything here but silk_loop_ops.post's callers runs on the loop's thread. */
 #ifndef SILK_LOOP_CHANNEL_H
@@ -62,16 +62,17 @@ typedef struct silk_loop_ops {
     void (*post)(void *loop, silk_loop_task *task);
 } silk_loop_ops;
 
-/* silk_loop_channel_new makes a loop channel over ch, which must outlive it. */
-silk_status silk_loop_channel_new(silk_loop_channel **lcp, silk_channel *ch,
-                                  const silk_loop_ops *ops);
+/* silk_loop_channel_open makes a loop channel over ch, which must outlive it. */
+silk_status silk_loop_channel_open(silk_loop_channel **lcp, silk_channel *ch,
+                                   const silk_loop_ops *ops);
 
-/* silk_loop_call starts a call as silk_call_async() does; its callback runs on the loop's
- * thread, never before silk_loop_call returns. Deadlines are enforced by
+/* silk_loop_channel_call starts a call as silk_channel_call_async() does; its callback runs on the
+ * loop's thread, never before silk_loop_channel_call returns. Deadlines are enforced by
  * silk_loop_channel_tick(), so to within the period it is called at (the callee enforces its
  * budget too). */
-silk_status silk_loop_call(silk_loop_channel *lc, silk_ctx *ctx, const silk_method_desc *method,
-                           const ProtobufCMessage *req, silk_call_cb cb, void *arg);
+silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
+                                   const silk_method_desc *method, const ProtobufCMessage *req,
+                                   silk_call_cb cb, void *arg);
 
 /* silk_loop_io_ready is the loop's answer to silk_loop_ops.io: the descriptor of token is
  * ready for ready (SILK_LOOP_READ and/or SILK_LOOP_WRITE). Completions run from it. */
@@ -82,12 +83,12 @@ void silk_loop_io_ready(void *token, int ready);
  * interval of silence, closed when silent as long again). Call it every second or so. */
 void silk_loop_channel_tick(silk_loop_channel *lc);
 
-/* silk_loop_channel_free fails every call still in flight on the loop channel's own
+/* silk_loop_channel_close fails every call still in flight on the loop channel's own
  * connections with SILK_CANCELLED (their callbacks run before it returns), closes them and
  * frees lc; calls it handed to the channel complete through silk_loop_ops.post when the
  * channel closes. New calls made from those callbacks fail at once. Not from a callback.
  * NULL is ignored. */
-void silk_loop_channel_free(silk_loop_channel *lc);
+void silk_loop_channel_close(silk_loop_channel *lc);
 
 #ifdef __cplusplus
 }

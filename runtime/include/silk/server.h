@@ -2,6 +2,7 @@
 #ifndef SILK_SERVER_H
 #define SILK_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <silk/interceptor.h>
@@ -33,7 +34,7 @@ typedef struct silk_server_opts {
      * RESOURCE_EXHAUSTED without being read into memory; the connection goes on. */
     uint32_t max_message;
     /* Do not register in the registry (tests and embedded use). */
-    int no_register;
+    bool no_register;
     /* Client connections open at once: 10000 ($SILK_MAX_CONNECTIONS overrides it). Past it a
      * new connection is closed as soon as it is accepted, and a warning logged. */
     unsigned max_connections;
@@ -56,12 +57,12 @@ silk_server *silk_server_new(const silk_server_opts *opts);
 silk_status silk_server_add_service(silk_server *srv, const silk_service_desc *desc,
                                     const void *handlers, void *user);
 
-/* silk_server_set_inline marks a hosted service (its full name) whose handlers never block -
+/* silk_server_set_inline marks a hosted service (desc) whose handlers never block -
  * no nested blocking calls, no sleeping, no I/O waits - to run on nng's receive callback
  * instead of a worker: one hand-off fewer per call. A handler that blocks there stalls
  * every connection of the server. SILK_NOT_FOUND when the service is not hosted,
  * SILK_FAILED_PRECONDITION once the server has started. */
-silk_status silk_server_set_inline(silk_server *srv, const char *service);
+silk_status silk_server_set_inline(silk_server *srv, const silk_service_desc *desc);
 
 /* silk_server_add_interceptor appends a copy of ic to the server's chain (see
  * interceptor.h): its hooks run around every handler, on the thread that runs it. Calls

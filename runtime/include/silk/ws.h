@@ -9,7 +9,7 @@
  *                             Google__Protobuf__Empty *resp, void *user)
  *     {
  *         silk_session_list sessions;
- *         silk_status st = silk_ws_sessions(ctx, req->business_id, &sessions);
+ *         silk_status st = silk_ws_session_list(ctx, req->business_id, &sessions);
  *         if (st != SILK_OK)
  *             return st;
  *         if (sessions.count == 0)
@@ -54,11 +54,11 @@ typedef struct silk_session_list {
 /* silk_session_list_fini frees the ids and empties the list. */
 void silk_session_list_fini(silk_session_list *list);
 
-/* silk_ws_sessions fills out with the sessions of business_id on the route of the service
+/* silk_ws_session_list fills out with the sessions of business_id on the route of the service
  * whose handler ctx belongs to (any route for a ctx made with silk_ctx_new), asking every
  * registered gateway. No gateway or no session is SILK_OK with out->count 0; a gateway
  * that cannot be reached is skipped and logged. The caller frees out. */
-silk_status silk_ws_sessions(silk_ctx *ctx, const char *business_id, silk_session_list *out);
+silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_session_list *out);
 
 /* silk_ws_send queues a text message for one session on its gateway. SILK_NOT_FOUND when
  * the session (or its gateway) is gone. data need not be NUL-terminated. */

@@ -32,11 +32,11 @@
 /* silk__parked is a call the channel's own thread holds: waiting for the registry to be read (no
  * instance was known when it started), or to be sent again after UNAVAILABLE (an idempotent
  * method, up to its retries, RETRY_GAP_US apart, within its deadline). It keeps copies of the
- * request and the ctx, since the caller's need not outlive silk_call_async. */
+ * request and the ctx, since the caller's need not outlive silk_channel_call_async. */
 typedef struct silk__parked {
     struct silk__parked *next; /* on ch->parked */
     silk_channel *ch;
-    silk_call_id id; /* the same at every send, so that silk_call_cancel finds it */
+    silk_call_id id; /* the same at every send, so that silk_channel_cancel finds it */
     const silk_method_desc *method;
     silk_ctx *ctx;
     ProtobufCMessage *req;
@@ -540,9 +540,9 @@ silk_status silk_channel_set_breaker(silk_channel *ch, unsigned failures, uint32
     return SILK_OK;
 }
 
-silk_status silk_call_start(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                            const ProtobufCMessage *req, silk_call_cb cb, void *arg,
-                            silk_call_id *idp)
+silk_status silk_channel_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                                    const ProtobufCMessage *req, silk_call_cb cb, void *arg,
+                                    silk_call_id *idp)
 {
     char why[256] = "";
     silk_status st = start_call(ch, ctx, method, req, cb, arg, idp, why, sizeof why);
@@ -551,13 +551,7 @@ silk_status silk_call_start(silk_channel *ch, silk_ctx *ctx, const silk_method_d
     return st;
 }
 
-silk_status silk_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                            const ProtobufCMessage *req, silk_call_cb cb, void *arg)
-{
-    return silk_call_start(ch, ctx, method, req, cb, arg, NULL);
-}
-
-void silk_call_cancel(silk_channel *ch, silk_call_id id)
+void silk_channel_cancel(silk_channel *ch, silk_call_id id)
 {
     if (ch == NULL || id == 0)
         return;
@@ -606,8 +600,8 @@ static void wake(silk_status st, ProtobufCMessage *resp, const char *message, vo
     pthread_mutex_unlock(&w->mu);
 }
 
-silk_status silk_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                      const ProtobufCMessage *req, ProtobufCMessage **resp)
+silk_status silk_channel_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                              const ProtobufCMessage *req, ProtobufCMessage **resp)
 {
     if (resp == NULL)
         return SILK_INVALID_ARGUMENT;

@@ -99,7 +99,7 @@ struct silk_channel {
     char *token;
     uint32_t max_message;
     silk_registry *reg;
-    atomic_uint_fast64_t last_id; /* call ids are unique in the channel, for silk_call_cancel */
+    atomic_uint_fast64_t last_id; /* call ids are unique in the channel, for silk_channel_cancel */
     unsigned keepalive_ms;        /* 0: no keepalive pings */
     silk__chain chain;            /* interceptors, fixed before the first call */
     atomic_int policy;            /* a silk_lb_policy: how new calls are routed */

@@ -28,7 +28,7 @@ static void read_threshold(void)
         threshold = SILK_LOG_WARN;
 }
 
-int silk_log_enabled(silk_log_level level)
+bool silk_log_enabled(silk_log_level level)
 {
     pthread_once(&once, read_threshold);
     return level >= threshold && level <= SILK_LOG_ERROR;

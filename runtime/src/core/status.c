@@ -1,4 +1,4 @@
-/* status.c - the names of silk's status codes and the HTTP status a gateway answers with. */
+/* status.c - the names of silk's status codes. */
 #include <silk/status.h>
 
 static const char *const names[SILK_STATUS_COUNT] = {
@@ -21,37 +21,9 @@ static const char *const names[SILK_STATUS_COUNT] = {
     [SILK_UNAUTHENTICATED] = "UNAUTHENTICATED",
 };
 
-/* grpc-gateway's HTTPStatusFromCode; 499 is nginx's "client closed request". */
-static const int http[SILK_STATUS_COUNT] = {
-    [SILK_OK] = 200,
-    [SILK_CANCELLED] = 499,
-    [SILK_UNKNOWN] = 500,
-    [SILK_INVALID_ARGUMENT] = 400,
-    [SILK_DEADLINE_EXCEEDED] = 504,
-    [SILK_NOT_FOUND] = 404,
-    [SILK_ALREADY_EXISTS] = 409,
-    [SILK_PERMISSION_DENIED] = 403,
-    [SILK_RESOURCE_EXHAUSTED] = 429,
-    [SILK_FAILED_PRECONDITION] = 400,
-    [SILK_ABORTED] = 409,
-    [SILK_OUT_OF_RANGE] = 400,
-    [SILK_UNIMPLEMENTED] = 501,
-    [SILK_INTERNAL] = 500,
-    [SILK_UNAVAILABLE] = 503,
-    [SILK_DATA_LOSS] = 500,
-    [SILK_UNAUTHENTICATED] = 401,
-};
-
 const char *silk_status_str(silk_status st)
 {
     if ((unsigned)st >= SILK_STATUS_COUNT)
         return "UNKNOWN_STATUS";
     return names[st];
-}
-
-int silk_status_http(silk_status st)
-{
-    if ((unsigned)st >= SILK_STATUS_COUNT)
-        return 500;
-    return http[st];
 }

@@ -122,7 +122,7 @@ static silk_status call_through_channel(silk_loop_channel *lc, silk_ctx *ctx,
         silk__ctx_set_message(ctx, "out of memory");
         return SILK_RESOURCE_EXHAUSTED;
     }
-    silk_status st = silk_call_async(lc->ch, ctx, method, req, handback_cb, h);
+    silk_status st = silk_channel_call_async(lc->ch, ctx, method, req, handback_cb, h, NULL);
     if (st != SILK_OK)
         free(h);
     return st;
@@ -661,8 +661,9 @@ static silk_status send_request(lconn *k, silk_ctx *ctx, const silk_method_desc 
     return st;
 }
 
-silk_status silk_loop_call(silk_loop_channel *lc, silk_ctx *ctx, const silk_method_desc *method,
-                           const ProtobufCMessage *req, silk_call_cb cb, void *arg)
+silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
+                                   const silk_method_desc *method, const ProtobufCMessage *req,
+                                   silk_call_cb cb, void *arg)
 {
     if (lc == NULL || method == NULL || req == NULL || cb == NULL ||
         req->descriptor != method->input) {
@@ -696,8 +697,8 @@ silk_status silk_loop_call(silk_loop_channel *lc, silk_ctx *ctx, const silk_meth
 
 /* ============================== the loop channel ============================== */
 
-silk_status silk_loop_channel_new(silk_loop_channel **lcp, silk_channel *ch,
-                                  const silk_loop_ops *ops)
+silk_status silk_loop_channel_open(silk_loop_channel **lcp, silk_channel *ch,
+                                   const silk_loop_ops *ops)
 {
     if (lcp == NULL || ch == NULL || ops == NULL || ops->io == NULL || ops->post == NULL)
         return SILK_INVALID_ARGUMENT;
@@ -711,7 +712,7 @@ silk_status silk_loop_channel_new(silk_loop_channel **lcp, silk_channel *ch,
     return SILK_OK;
 }
 
-void silk_loop_channel_free(silk_loop_channel *lc)
+void silk_loop_channel_close(silk_loop_channel *lc)
 {
     if (lc == NULL)
         return;

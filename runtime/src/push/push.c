@@ -124,7 +124,7 @@ static silk_status add_ids(silk_session_list *out, const Silk__Ws__SessionsReply
     return SILK_OK;
 }
 
-silk_status silk_ws_sessions(silk_ctx *ctx, const char *business_id, silk_session_list *out)
+silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_session_list *out)
 {
     if (out == NULL)
         return SILK_INVALID_ARGUMENT;

@@ -15,7 +15,7 @@ struct silk__cancel_child {
 };
 
 /* The silk__cancel this thread is firing, whose mutex it holds: a child of it completing
- * here, inside silk_call_cancel, must not take that mutex again. */
+ * here, inside silk_channel_cancel, must not take that mutex again. */
 static _Thread_local silk__cancel *firing;
 
 void silk__cancel_init(silk__cancel *cx, void (*release)(silk__cancel *cx))
@@ -76,7 +76,7 @@ void silk__cancel_fire(silk__cancel *cx)
      * the list), and the child is not freed before it leaves. */
     for (silk__cancel_child *child; (child = cx->children) != NULL;) {
         unlink_locked(child);
-        silk_call_cancel(child->ch, child->id); /* its callback may run here */
+        silk_channel_cancel(child->ch, child->id); /* its callback may run here */
     }
     firing = outer;
     unlock(cx);

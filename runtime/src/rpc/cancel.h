@@ -2,9 +2,9 @@
  * ctx, which go down with it.
  *
  * The server gives each call it runs a silk__cancel, which the handler's ctx points to. A call
- * started with that ctx (silk_call, silk_call_async, silk_call_start) registers as a child;
- * when the handler's call is cancelled (a cancel frame, its connection closed) the server
- * fires it and every child still in flight is cancelled with silk_call_cancel. A child leaves
+ * started with that ctx (silk_channel_call, silk_channel_call_async) registers as
+ * a child; when the handler's call is cancelled (a cancel frame, its connection closed) the server
+ * fires it and every child still in flight is cancelled with silk_channel_cancel. A child leaves
  * the list when it completes. */
 #ifndef SILK_SRC_CANCEL_H
 #define SILK_SRC_CANCEL_H

@@ -61,7 +61,7 @@ static bool configure(silk_server *srv, const silk_server_opts *opts)
                                       : 1;
     srv->max_concurrent = opts->max_concurrent != 0 ? opts->max_concurrent : 50;
     srv->max_message = opts->max_message != 0 ? opts->max_message : SILK__MAX_MESSAGE_DEFAULT;
-    srv->no_register = opts->no_register != 0;
+    srv->no_register = opts->no_register;
     const char *max_conns = getenv("SILK_MAX_CONNECTIONS");
     unsigned env_max_conns = max_conns != NULL ? (unsigned)strtoul(max_conns, NULL, 10) : 0;
     srv->max_connections = opts->max_connections != 0 ? opts->max_connections
@@ -130,14 +130,14 @@ silk_status silk_server_add_service(silk_server *srv, const silk_service_desc *d
     return SILK_OK;
 }
 
-silk_status silk_server_set_inline(silk_server *srv, const char *service)
+silk_status silk_server_set_inline(silk_server *srv, const silk_service_desc *desc)
 {
-    if (srv == NULL || service == NULL)
+    if (srv == NULL || desc == NULL)
         return SILK_INVALID_ARGUMENT;
     if (srv->started)
         return SILK_FAILED_PRECONDITION;
     for (size_t i = 0; i < srv->n_services; i++) {
-        if (strcmp(srv->services[i].desc->name, service) == 0) {
+        if (strcmp(srv->services[i].desc->name, desc->name) == 0) {
             srv->services[i].run_inline = true;
             srv->any_inline = true;
             return SILK_OK;

@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     CHECK(strcmp(desc->methods[1].http_path, "api/greeter/count") == 0);
     CHECK(SILK_VERSION_NUMBER >= 1000);
 
-    silk_server_opts opts = {.listen = listen, .no_register = 1, .workers = 2};
+    silk_server_opts opts = {.listen = listen, .no_register = true, .workers = 2};
     silk_server *srv = silk_server_new(&opts);
     CHECK(srv != NULL);
     Greet__V1__GreeterService_Handlers handlers = {.hello = hello, .count = count};
@@ -140,7 +140,8 @@ int main(int argc, char **argv)
     /* An async call. */
     waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
-    CHECK(greet__v1__greeter_service__call_count_async(ch, ctx, &empty, on_count, &w) == SILK_OK);
+    CHECK(greet__v1__greeter_service__call_count_async(ch, ctx, &empty, on_count, &w, NULL) ==
+          SILK_OK);
     pthread_mutex_lock(&w.mu);
     while (!w.done)
         pthread_cond_wait(&w.cv, &w.mu);

@@ -106,8 +106,8 @@ silk_status acme__time__v1__clock_service__call_now(silk_channel *ch, silk_ctx *
                                                     Google__Protobuf__Timestamp **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__time__v1__clock_service__silk_methods[0],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__time__v1__clock_service__silk_methods[0],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Google__Protobuf__Timestamp *)out;
     return st;
@@ -115,10 +115,11 @@ silk_status acme__time__v1__clock_service__call_now(silk_channel *ch, silk_ctx *
 
 silk_status acme__time__v1__clock_service__call_now_async(silk_channel *ch, silk_ctx *ctx,
                                                           const Google__Protobuf__Timestamp *req,
-                                                          silk_call_cb cb, void *arg)
+                                                          silk_call_cb cb, void *arg,
+                                                          silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__time__v1__clock_service__silk_methods[0],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__time__v1__clock_service__silk_methods[0],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }
 
 silk_status acme__time__v1__clock_service__call_set(silk_channel *ch, silk_ctx *ctx,
@@ -126,8 +127,8 @@ silk_status acme__time__v1__clock_service__call_set(silk_channel *ch, silk_ctx *
                                                     Google__Protobuf__Duration **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__time__v1__clock_service__silk_methods[1],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__time__v1__clock_service__silk_methods[1],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Google__Protobuf__Duration *)out;
     return st;
@@ -135,10 +136,11 @@ silk_status acme__time__v1__clock_service__call_set(silk_channel *ch, silk_ctx *
 
 silk_status acme__time__v1__clock_service__call_set_async(silk_channel *ch, silk_ctx *ctx,
                                                           const Acme__Time__V1__Alarm *req,
-                                                          silk_call_cb cb, void *arg)
+                                                          silk_call_cb cb, void *arg,
+                                                          silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__time__v1__clock_service__silk_methods[1],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__time__v1__clock_service__silk_methods[1],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }
 
 silk_status acme__time__v1__clock_service__call_count(silk_channel *ch, silk_ctx *ctx,
@@ -146,8 +148,8 @@ silk_status acme__time__v1__clock_service__call_count(silk_channel *ch, silk_ctx
                                                       Google__Protobuf__UInt64Value **resp)
 {
     ProtobufCMessage *out = NULL;
-    silk_status st = silk_call(ch, ctx, &acme__time__v1__clock_service__silk_methods[2],
-                               (const ProtobufCMessage *)req, &out);
+    silk_status st = silk_channel_call(ch, ctx, &acme__time__v1__clock_service__silk_methods[2],
+                                       (const ProtobufCMessage *)req, &out);
 
     *resp = (Google__Protobuf__UInt64Value *)out;
     return st;
@@ -155,8 +157,9 @@ silk_status acme__time__v1__clock_service__call_count(silk_channel *ch, silk_ctx
 
 silk_status acme__time__v1__clock_service__call_count_async(silk_channel *ch, silk_ctx *ctx,
                                                             const Google__Protobuf__BoolValue *req,
-                                                            silk_call_cb cb, void *arg)
+                                                            silk_call_cb cb, void *arg,
+                                                            silk_call_id *idp)
 {
-    return silk_call_async(ch, ctx, &acme__time__v1__clock_service__silk_methods[2],
-                           (const ProtobufCMessage *)req, cb, arg);
+    return silk_channel_call_async(ch, ctx, &acme__time__v1__clock_service__silk_methods[2],
+                                   (const ProtobufCMessage *)req, cb, arg, idp);
 }

@@ -56,42 +56,45 @@ silk_status acme__time__v1__clock_service__serve(
 
 /* acme__time__v1__clock_service__call_now calls ClockService.Now and waits for the reply. On
  * SILK_OK *resp is a new Google__Protobuf__Timestamp, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__time__v1__clock_service__call_now(silk_channel *ch, silk_ctx *ctx,
                                                     const Google__Protobuf__Timestamp *req,
                                                     Google__Protobuf__Timestamp **resp);
 /* acme__time__v1__clock_service__call_now_async starts a call of ClockService.Now and returns at
  * once; unless it returns an error, cb runs exactly once, with a Google__Protobuf__Timestamp on
- * SILK_OK. See silk_call_async(). */
+ * SILK_OK, and the call's id is stored in *idp (may be NULL). See silk_channel_call_async(). */
 silk_status acme__time__v1__clock_service__call_now_async(silk_channel *ch, silk_ctx *ctx,
                                                           const Google__Protobuf__Timestamp *req,
-                                                          silk_call_cb cb, void *arg);
+                                                          silk_call_cb cb, void *arg,
+                                                          silk_call_id *idp);
 
 /* acme__time__v1__clock_service__call_set calls ClockService.Set and waits for the reply. On
  * SILK_OK *resp is a new Google__Protobuf__Duration, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__time__v1__clock_service__call_set(silk_channel *ch, silk_ctx *ctx,
                                                     const Acme__Time__V1__Alarm *req,
                                                     Google__Protobuf__Duration **resp);
 /* acme__time__v1__clock_service__call_set_async starts a call of ClockService.Set and returns at
  * once; unless it returns an error, cb runs exactly once, with a Google__Protobuf__Duration on
- * SILK_OK. See silk_call_async(). */
+ * SILK_OK, and the call's id is stored in *idp (may be NULL). See silk_channel_call_async(). */
 silk_status acme__time__v1__clock_service__call_set_async(silk_channel *ch, silk_ctx *ctx,
                                                           const Acme__Time__V1__Alarm *req,
-                                                          silk_call_cb cb, void *arg);
+                                                          silk_call_cb cb, void *arg,
+                                                          silk_call_id *idp);
 
 /* acme__time__v1__clock_service__call_count calls ClockService.Count and waits for the reply. On
  * SILK_OK *resp is a new Google__Protobuf__UInt64Value, the caller's to free with
- * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_call(). */
+ * protobuf_c_message_free_unpacked(); on failure it is NULL. See silk_channel_call(). */
 silk_status acme__time__v1__clock_service__call_count(silk_channel *ch, silk_ctx *ctx,
                                                       const Google__Protobuf__BoolValue *req,
                                                       Google__Protobuf__UInt64Value **resp);
 /* acme__time__v1__clock_service__call_count_async starts a call of ClockService.Count and returns
  * at once; unless it returns an error, cb runs exactly once, with a Google__Protobuf__UInt64Value
- * on SILK_OK. See silk_call_async(). */
+ * on SILK_OK, and the call's id is stored in *idp (may be NULL). See silk_channel_call_async(). */
 silk_status acme__time__v1__clock_service__call_count_async(silk_channel *ch, silk_ctx *ctx,
                                                             const Google__Protobuf__BoolValue *req,
-                                                            silk_call_cb cb, void *arg);
+                                                            silk_call_cb cb, void *arg,
+                                                            silk_call_id *idp);
 
 #ifdef __cplusplus
 }
