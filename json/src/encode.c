@@ -9,6 +9,7 @@
 
 #include <silk/json.h>
 
+#include "core/utf8.h"
 #include "json_internal.h"
 
 /* The text is written by hand rather than through json_dumps() so that numbers come out in
@@ -87,35 +88,6 @@ static void putf(enc *e, const char *fmt, ...)
     put(e, buf, n < 0 ? 0 : (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
-/* utf8_len returns the length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    unsigned cp = c & (0xff >> (len + 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* put_string writes a quoted JSON string; bytes that are not UTF-8 become U+FFFD. */
 static void put_string(enc *e, const char *s, size_t n)
 {
@@ -146,7 +118,7 @@ static void put_string(enc *e, const char *s, size_t n)
             snprintf(buf, sizeof buf, "\\u%04x", c);
             esc = buf;
         } else if (c >= 0x80) {
-            len = utf8_len(u + i, n - i);
+            len = silk__utf8_len(u + i, n - i);
             if (len == 0) {
                 esc = "\\ufffd";
                 len = 1;

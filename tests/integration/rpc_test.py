@@ -363,7 +363,7 @@ class RpcTest(ProbeClients, unittest.TestCase):
         pinging = self.raw_connect(svc)
         ping = (10).to_bytes(4, "big") + bytes([4]) + (7).to_bytes(8, "big") + b"\0"
         pong = (10).to_bytes(4, "big") + bytes([5]) + (7).to_bytes(8, "big") + b"\0"
-        self.env["SILK_KEEPALIVE_MS"] = "0"  # the waiting client sends nothing while it waits
+        self.env["SILK_KEEPALIVE_MS"] = "-1"  # off: the waiting client sends nothing while it waits
         proc = self.start_client(svc.address, "hang", "wait")
         self.assertTrue(svc.wait_log("wait started"), svc.read_log())
         pinging.settimeout(HANG_S)
@@ -382,8 +382,8 @@ class RpcTest(ProbeClients, unittest.TestCase):
         self.assertIsNone(proc.poll(), "a call in flight kept its connection open")
         proc.kill()
         proc.wait(timeout=10)
-        # Idle closing is off with 0.
-        off = self.service(env=dict(self.env, SILK_IDLE_TIMEOUT_MS="0"))
+        # Idle closing is off with a negative value, as in silk_server_opts.
+        off = self.service(env=dict(self.env, SILK_IDLE_TIMEOUT_MS="-1"))
         quiet = self.raw_connect(off)
         self.assert_open(quiet, 1.0)
 

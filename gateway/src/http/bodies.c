@@ -5,22 +5,20 @@
 
 #include <jansson.h>
 
+#include "core/utf8.h"
 #include "http/bodies.h"
 
 /* quoted returns message as a JSON string (quotes included) in a new string, or NULL when
- * memory is exhausted. Bytes that are not UTF-8 become '?'. */
+ * memory is exhausted. Bytes that are not UTF-8 become U+FFFD, as in the JSON mapping. */
 static char *quoted(const char *message)
 {
     json_t *s = json_string(message);
     if (s == NULL) {
-        char *ascii = strdup(message);
-        if (ascii == NULL)
+        char *repaired = silk__utf8_repair(message, strlen(message), NULL);
+        if (repaired == NULL)
             return NULL;
-        for (char *p = ascii; *p != '\0'; p++)
-            if ((unsigned char)*p >= 0x80)
-                *p = '?';
-        s = json_string(ascii);
-        free(ascii);
+        s = json_string(repaired);
+        free(repaired);
         if (s == NULL)
             return NULL;
     }

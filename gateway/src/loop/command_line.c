@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <silk/ctx.h>
 #include <silk/gateway.h>
 #include <silk/log.h>
 
+#include "core/random.h"
 #include "loop/gateway.h"
 
 static void usage(FILE *out, const char *prog)
@@ -105,13 +105,11 @@ static int valid_header_name(const char *name)
     return 1;
 }
 
-static int random_id(char *out, size_t size)
+/* random_id writes "gw" and 8 hex digits from the kernel's generator: a default gateway id. */
+static void random_id(char out[SILK__GW_ID_MAX + 1])
 {
-    unsigned char r[4];
-    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-        return -1;
-    snprintf(out, size, "gw%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
-    return 0;
+    memcpy(out, "gw", 2);
+    silk__random_hex(out + 2, 4);
 }
 
 static int parse_seconds(const char *arg, double *out)
@@ -265,10 +263,8 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
             return 2;
         }
     }
-    if (o.id[0] == '\0' && random_id(o.id, sizeof o.id) != 0) {
-        fprintf(stderr, "%s: no randomness for a gateway id: %s\n", prog, strerror(errno));
-        return 1;
-    }
+    if (o.id[0] == '\0')
+        random_id(o.id);
     /* Sockets are written with MSG_NOSIGNAL; this guards against any other write. */
     signal(SIGPIPE, SIG_IGN);
     return silk__gw_run(&o, services, n_services);

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include <silk/log.h>
 
 #include "conn/client.h"
+#include "core/random.h"
 #include "http/bodies.h"
 #include "ws/handshake.h"
 #include "silk/ws.silk.h"
@@ -37,24 +37,11 @@ static int refuse(conn *c, int status, silk_status code, const char *message)
  * What the handshake carries
  * ========================================================================== */
 
-/* new_session_id writes "<gateway id>.<32 hex digits of getrandom()>"; -1 when the kernel
- * gives no randomness. */
-static int new_session_id(const silk__gw *gw, char out[SILK__GW_SESSION_ID_MAX + 1])
+/* new_session_id writes "<gateway id>.<32 hex digits from the kernel's generator>". */
+static void new_session_id(const silk__gw *gw, char out[SILK__GW_SESSION_ID_MAX + 1])
 {
-    unsigned char r[16];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t n = getrandom(r + got, sizeof r - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        got += (size_t)n;
-    }
     int n = snprintf(out, SILK__GW_SESSION_ID_MAX + 1, "%s.", gw->opts.id);
-    for (size_t i = 0; i < sizeof r; i++)
-        n += snprintf(out + n, (size_t)(SILK__GW_SESSION_ID_MAX + 1 - n), "%02x", r[i]);
-    return 0;
+    silk__random_hex(out + n, 16);
 }
 
 /* origin_allowed tells whether a handshake's Origin is one --allow-origin lists; a handshake
@@ -117,8 +104,8 @@ static int add_session(conn *c, const char *route)
     silk__gw *gw = c->loop->gw;
     int rv = SILK__GW_SESSIONS_EXISTS;
     for (int tries = 0; tries < 2 && rv == SILK__GW_SESSIONS_EXISTS; tries++) {
-        if (tries > 0 && new_session_id(gw, c->session_id) != 0)
-            break;
+        if (tries > 0)
+            new_session_id(gw, c->session_id);
         pthread_mutex_lock(&gw->lock);
         rv = silk__gw_sessions_add(&gw->sessions, c->session_id, route, c->business_id, c);
         pthread_mutex_unlock(&gw->lock);
@@ -324,8 +311,9 @@ int silk__gw_upgrade_start(conn *c, const silk__gw_route *r)
     if (c->loop->stopping)
         return refuse(c, 503, SILK_UNAVAILABLE, "the gateway is shutting down");
     free(c->business_id);
-    if ((c->business_id = strdup(bid)) == NULL || new_session_id(gw, c->session_id) != 0)
+    if ((c->business_id = strdup(bid)) == NULL)
         return refuse(c, 503, SILK_UNAVAILABLE, "cannot open a session");
+    new_session_id(gw, c->session_id);
     c->service = (uint16_t)r->service_index;
     if (silk__gw_hook_wanted(gw, c->service, SILK__GW_HOOK_OPEN))
         return start_open(c, bid);

@@ -40,7 +40,7 @@ typedef struct silk_server_opts {
     unsigned max_connections;
     /* A connection with no call in flight that has received nothing (no request, no ping)
      * for this long is closed, in milliseconds: 300000, five minutes ($SILK_IDLE_TIMEOUT_MS
-     * overrides it; there, 0 turns it off). Negative: off. Channels ping a connection that
+     * overrides it, with the same meaning). Negative: off. Channels ping a connection that
      * was silent for their keepalive interval (10 s), so a channel's connection stays. */
     int idle_timeout_ms;
 } silk_server_opts;

@@ -1,6 +1,7 @@
 /* balance.c - choosing the instance a call goes to (see balance.h): round-robin, random and
  * rendezvous hashing over the live instances, failover away from instances a call tried,
  * connection backoff and a circuit breaker per instance. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include <silk/log.h>
 
+#include "core/env.h"
 #include "client/balance.h"
 #include "rpc/ctx_internal.h"
 
@@ -153,29 +155,18 @@ bool silk__lb_policy_parse(const char *s, silk_lb_policy *out)
     return true;
 }
 
-static unsigned long env_number(const char *name, unsigned long dflt)
-{
-    const char *v = getenv(name);
-    if (v == NULL || v[0] == '\0')
-        return dflt;
-    char *end = NULL;
-    unsigned long n = strtoul(v, &end, 10);
-    if (*end != '\0') {
-        silk_log(SILK_LOG_WARN, "channel", "ignoring %s=%s: not a number", name, v);
-        return dflt;
-    }
-    return n;
-}
-
 void silk__lb_init(silk__balancer *b, const char *service)
 {
     *b = (silk__balancer){.service = service, .policy = SILK_LB_ROUND_ROBIN};
-    const char *lb = getenv("SILK_LB");
-    if (lb != NULL && lb[0] != '\0' && !silk__lb_policy_parse(lb, &b->policy))
+    const char *lb = silk__env_str("SILK_LB");
+    if (lb != NULL && !silk__lb_policy_parse(lb, &b->policy))
         silk_log(SILK_LOG_WARN, "channel",
                  "ignoring SILK_LB=%s: not round-robin, random or hash; using round-robin", lb);
-    b->breaker_failures = (unsigned)env_number("SILK_BREAKER_FAILURES", BREAKER_FAILURES);
-    b->breaker_open_us = (int64_t)env_number("SILK_BREAKER_OPEN_MS", BREAKER_OPEN_MS) * 1000;
+    long failures = BREAKER_FAILURES, open_ms = BREAKER_OPEN_MS;
+    silk__env_long("SILK_BREAKER_FAILURES", 0, UINT_MAX, &failures); /* 0: no breaker */
+    silk__env_long("SILK_BREAKER_OPEN_MS", 0, UINT32_MAX, &open_ms);
+    b->breaker_failures = (unsigned)failures;
+    b->breaker_open_us = (int64_t)open_ms * 1000;
     if (getrandom(&b->rng, sizeof b->rng, GRND_NONBLOCK) != (ssize_t)sizeof b->rng)
         b->rng = (uint64_t)(uintptr_t)b ^ 0x9e3779b97f4a7c15u;
 }

@@ -1,6 +1,7 @@
 /* channel.c - the client side: channels, calls and their retries, the channel's thread that
  * reads the registry and resends parked calls, and the public API of silk/channel.h. The
  * connections, one per instance, are channel_peer.c's; choosing one is balance.c's. */
+#include <limits.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <silk/log.h>
 #include <silk/registry.h>
 
+#include "core/env.h"
 #include "client/channel_internal.h"
 #include "core/clock.h"
 #include "registry/backend.h"
@@ -26,7 +28,8 @@
 #define DEFAULT_RETRIES 3
 /* A connection that received nothing for this long is pinged; one that then stays silent
  * for as long again is closed, failing its calls with UNAVAILABLE ($SILK_KEEPALIVE_MS sets
- * it; 0 turns keepalive off). It finds a peer that vanished without closing its socket. */
+ * it; 0 is the default, a negative value turns keepalive off). It finds a peer that vanished
+ * without closing its socket. */
 #define KEEPALIVE_MS 10000
 
 /* silk__parked is a call the channel's own thread holds: waiting for the registry to be read (no
@@ -745,13 +748,12 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
     if (!by_name)
         ch->lb.breaker_failures = 0; /* one address: nothing to fail over to */
     atomic_init(&ch->policy, (int)ch->lb.policy);
-    const char *keepalive = getenv("SILK_KEEPALIVE_MS");
-    ch->keepalive_ms = keepalive != NULL && keepalive[0] != '\0'
-                           ? (unsigned)strtoul(keepalive, NULL, 10)
-                           : KEEPALIVE_MS;
-    const char *token = getenv("SILK_TOKEN");
+    long keepalive = 0; /* as an option would be: 0 the default, negative off */
+    silk__env_long("SILK_KEEPALIVE_MS", LONG_MIN, UINT_MAX, &keepalive);
+    ch->keepalive_ms = keepalive == 0 ? KEEPALIVE_MS : keepalive < 0 ? 0 : (unsigned)keepalive;
+    const char *token = silk__env_str("SILK_TOKEN");
     silk_status st = SILK_OK;
-    if (token != NULL && token[0] != '\0' && (ch->token = strdup(token)) == NULL)
+    if (token != NULL && (ch->token = strdup(token)) == NULL)
         st = SILK_RESOURCE_EXHAUSTED;
     if (st == SILK_OK && by_name)
         st = silk_registry_open(&ch->reg, NULL);

@@ -10,6 +10,8 @@
 
 #include <silk/log.h>
 
+#include "core/env.h"
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static silk_log_level threshold = SILK_LOG_INFO;
 
@@ -17,8 +19,8 @@ static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
 static void read_threshold(void)
 {
-    const char *env = getenv("SILK_LOG");
-    if (env == NULL || env[0] == '\0')
+    const char *env = silk__env_str("SILK_LOG");
+    if (env == NULL)
         return;
     for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++) {
         if (strcasecmp(env, level_names[i]) == 0)

@@ -1,5 +1,6 @@
 /* registry.c - the registry front: picks the backend by URL, validates, sorts what it finds,
  * and runs the watcher thread that tells watchers when a service's instances change. */
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/env.h"
 #include "registry/backend.h"
 #include "core/thread.h"
 
@@ -58,9 +60,9 @@ bool silk__registry_valid_name(const char *name)
 
 void silk_registry_default_url(char *buf, size_t cap)
 {
-    const char *env = getenv("SILK_REGISTRY");
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    if (env != NULL && env[0] != '\0')
+    const char *env = silk__env_str("SILK_REGISTRY");
+    const char *xdg = silk__env_str("XDG_RUNTIME_DIR");
+    if (env != NULL)
         snprintf(buf, cap, "%s", env);
     else if (xdg != NULL && xdg[0] == '/')
         snprintf(buf, cap, "file:%s/silk", xdg);

@@ -1,4 +1,5 @@
 /* server.c - a silk server's life: listen, accept, register and heartbeat, stop and drain. */
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -11,6 +12,7 @@
 
 #include <silk/log.h>
 
+#include "core/env.h"
 #include "core/clock.h"
 #include "core/random.h"
 #include "registry/backend.h"
@@ -43,38 +45,37 @@ static bool configure(silk_server *srv, const silk_server_opts *opts)
         opts = &none;
     char id[33];
     silk__random_hex(id, 8);
-    const char *token = getenv("SILK_TOKEN");
+    const char *token = silk__env_str("SILK_TOKEN");
     const char *listen = opts->listen;
     if (listen == NULL || listen[0] == '\0')
-        listen = getenv("SILK_LISTEN");
+        listen = silk__env_str("SILK_LISTEN");
     srv->listen = dup_or(listen, "tcp://127.0.0.1:0");
     srv->registry_url = opts->registry != NULL ? strdup(opts->registry) : NULL;
     srv->instance_id = dup_or(opts->instance_id, id);
     srv->gateway_id = dup_or(opts->gateway_id, "");
-    srv->token = token != NULL && token[0] != '\0' ? strdup(token) : NULL;
+    srv->token = token != NULL ? strdup(token) : NULL;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    const char *workers = getenv("SILK_WORKERS");
-    unsigned env_workers = workers != NULL ? (unsigned)strtoul(workers, NULL, 10) : 0;
+    long env_workers = 0, env_max_conns = 0, env_idle = 0; /* 0 in each: the default */
+    silk__env_long("SILK_WORKERS", 0, 4096, &env_workers);
+    silk__env_long("SILK_MAX_CONNECTIONS", 0, UINT_MAX, &env_max_conns);
+    silk__env_long("SILK_IDLE_TIMEOUT_MS", INT_MIN, INT_MAX, &env_idle);
     srv->workers = opts->workers != 0 ? opts->workers
-                   : env_workers != 0 ? env_workers
+                   : env_workers != 0 ? (unsigned)env_workers
                    : cores > 0        ? (unsigned)cores
                                       : 1;
     srv->max_concurrent = opts->max_concurrent != 0 ? opts->max_concurrent : 50;
     srv->max_message = opts->max_message != 0 ? opts->max_message : SILK__MAX_MESSAGE_DEFAULT;
     srv->no_register = opts->no_register;
-    const char *max_conns = getenv("SILK_MAX_CONNECTIONS");
-    unsigned env_max_conns = max_conns != NULL ? (unsigned)strtoul(max_conns, NULL, 10) : 0;
     srv->max_connections = opts->max_connections != 0 ? opts->max_connections
-                           : env_max_conns != 0       ? env_max_conns
+                           : env_max_conns != 0       ? (unsigned)env_max_conns
                                                       : MAX_CONNECTIONS_DEFAULT;
-    const char *idle = getenv("SILK_IDLE_TIMEOUT_MS");
-    long long idle_ms = opts->idle_timeout_ms != 0        ? opts->idle_timeout_ms
-                        : idle != NULL && idle[0] != '\0' ? strtoll(idle, NULL, 10)
-                                                          : IDLE_TIMEOUT_MS_DEFAULT;
+    long long idle_ms = opts->idle_timeout_ms != 0 ? opts->idle_timeout_ms
+                        : env_idle != 0            ? env_idle
+                                                   : IDLE_TIMEOUT_MS_DEFAULT;
     srv->idle_timeout_us = idle_ms > 0 ? (int64_t)idle_ms * 1000 : 0;
     if (srv->listen == NULL || srv->instance_id == NULL || srv->gateway_id == NULL ||
         (opts->registry != NULL && srv->registry_url == NULL) ||
-        (token != NULL && token[0] != '\0' && srv->token == NULL)) {
+        (token != NULL && srv->token == NULL)) {
         silk_log(SILK_LOG_ERROR, "server", "out of memory");
         return false;
     }

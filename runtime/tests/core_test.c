@@ -1,0 +1,92 @@
+/* core_test.c - the private helpers every component shares: UTF-8 repair, the environment. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/env.h"
+#include "core/random.h"
+#include "core/utf8.h"
+
+static void test_utf8_len(void **state)
+{
+    (void)state;
+    assert_int_equal(silk__utf8_len((const unsigned char *)"a", 1), 1);
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\xc3\xa9", 2), 2);
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\xe2\x82\xac", 3), 3);
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\xc0\xaf", 2), 0); /* overlong */
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\xed\xa0\x80", 3), 0); /* surrogate */
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0); /* > 10FFFF */
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\x80", 1), 0); /* continuation */
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\xe2\x82", 2), 0); /* cut short */
+    assert_true(silk__utf8_valid("h\xc3\xa9llo", 6));
+    assert_false(silk__utf8_valid("h\xffllo", 5));
+}
+
+static void test_utf8_repair_replaces_each_bad_byte(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *s = silk__utf8_repair("a\xff\xfe" "b\xe2\x82\xac", 7, &len);
+    assert_non_null(s);
+    assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd" "b\xe2\x82\xac");
+    assert_int_equal(len, strlen(s));
+    free(s);
+    s = silk__utf8_repair("", 0, NULL);
+    assert_string_equal(s, "");
+    free(s);
+}
+
+static void test_env_long(void **state)
+{
+    (void)state;
+    long v = 7;
+    unsetenv("SILK_CORE_TEST");
+    assert_false(silk__env_long("SILK_CORE_TEST", 0, 100, &v));
+    assert_int_equal(v, 7);
+    setenv("SILK_CORE_TEST", "", 1);
+    assert_false(silk__env_long("SILK_CORE_TEST", 0, 100, &v));
+    assert_null(silk__env_str("SILK_CORE_TEST"));
+    setenv("SILK_CORE_TEST", "42", 1);
+    assert_true(silk__env_long("SILK_CORE_TEST", 0, 100, &v));
+    assert_int_equal(v, 42);
+    assert_string_equal(silk__env_str("SILK_CORE_TEST"), "42");
+    setenv("SILK_CORE_TEST", "-1", 1);
+    assert_true(silk__env_long("SILK_CORE_TEST", -10, 100, &v));
+    assert_int_equal(v, -1);
+    v = 7;
+    assert_false(silk__env_long("SILK_CORE_TEST", 0, 100, &v)); /* below the range */
+    setenv("SILK_CORE_TEST", "101", 1);
+    assert_false(silk__env_long("SILK_CORE_TEST", 0, 100, &v)); /* above it */
+    setenv("SILK_CORE_TEST", "12ms", 1);
+    assert_false(silk__env_long("SILK_CORE_TEST", 0, 100, &v)); /* not a number */
+    assert_int_equal(v, 7);
+    unsetenv("SILK_CORE_TEST");
+}
+
+static void test_random_hex(void **state)
+{
+    (void)state;
+    char a[33], b[33];
+    silk__random_hex(a, 16);
+    silk__random_hex(b, 16);
+    assert_int_equal(strlen(a), 32);
+    assert_int_equal(strspn(a, "0123456789abcdef"), 32);
+    assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_len),
+        cmocka_unit_test(test_utf8_repair_replaces_each_bad_byte),
+        cmocka_unit_test(test_env_long),
+        cmocka_unit_test(test_random_hex),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
