@@ -119,10 +119,13 @@ char *silkgen_http_path(const char *route, const char *rel, const char *method_n
 #define SILKGEN_OPT_TIMEOUT_MS 50103
 #define SILKGEN_OPT_RETRIES    50104
 #define SILKGEN_OPT_IDEMPOTENT 50105
-/* protobuf-c's own file option (protobuf-c/protobuf-c.proto): pb_c_file = 1019, a
- * ProtobufCFileOptions whose c_package = 6 replaces the package in C names. */
-#define SILKGEN_OPT_PB_C_FILE  1019
-#define SILKGEN_PB_C_C_PACKAGE 6
+/* protobuf-c's own options (protobuf-c/protobuf-c.proto): pb_c_file = 1019, a
+ * ProtobufCFileOptions whose c_package = 6 replaces the package in C names; pb_c_field, also
+ * 1019, a ProtobufCFieldOptions whose string_as_bytes = 1 makes a string field bytes in C. */
+#define SILKGEN_OPT_PB_C_FILE        1019
+#define SILKGEN_PB_C_C_PACKAGE       6
+#define SILKGEN_OPT_PB_C_FIELD       1019
+#define SILKGEN_PB_C_STRING_AS_BYTES 1
 
 /* silkgen_verb mirrors silk_http_verb in silk/service.h. */
 typedef enum silkgen_verb {
@@ -165,6 +168,9 @@ void silkgen_method_opts_fini(silkgen_method_opts *opts);
 /* silkgen_c_package returns file's (pb_c_file).c_package, or NULL when it is not set or
  * cannot be read. Caller frees. */
 char *silkgen_c_package(const silkgen_file_proto *file);
+/* silkgen_string_as_bytes tells whether field has protobuf-c's (pb_c_field).string_as_bytes
+ * set, which makes protoc-c give a string field the C type and descriptor of bytes. */
+bool silkgen_string_as_bytes(const Google__Protobuf__FieldDescriptorProto *field);
 
 /* ------------------------------------------------------------------------------------------ */
 /* run.c: one run over a CodeGeneratorRequest: errors, type lookup, request-wide checks.      */
