@@ -54,6 +54,28 @@ static void print_header_close(silkgen_buf *h, const char *guard)
                    guard);
 }
 
+/* print_tables prints the sections of the tables the services' descriptors point to: each
+ * method's http path segments, each service's json names; a section without rows is left
+ * out. */
+static void print_tables(const silkgen_service *services, size_t n, silkgen_buf *c)
+{
+    size_t n_methods = 0, n_names = 0;
+    for (size_t i = 0; i < n; i++) {
+        n_methods += services[i].n_methods;
+        n_names += services[i].json_names.n_rows;
+    }
+    if (n_methods > 0) {
+        silkgen_printf(c, "\n/* --- http path segments --- */\n");
+        for (size_t i = 0; i < n; i++)
+            silkgen_service_print_segments(&services[i], c);
+    }
+    if (n_names > 0) {
+        silkgen_printf(c, "\n/* --- json names --- */\n");
+        for (size_t i = 0; i < n; i++)
+            silkgen_service_print_json_names(&services[i], c);
+    }
+}
+
 void silkgen_file_generate(silkgen_run *run, const silkgen_file_proto *file,
                            silkgen_file_output out[2])
 {
@@ -71,6 +93,7 @@ void silkgen_file_generate(silkgen_run *run, const silkgen_file_proto *file,
     print_header_open(&h, file->name, stem, guard);
     print_banner(&c, file->name);
     silkgen_printf(&c, "#include \"%s\"\n", out[0].name);
+    print_tables(services, n, &c);
     if (n > 0) {
         silkgen_printf(&h, "/* --- services --- */\n\n");
         silkgen_printf(&c, "\n/* --- services --- */\n\n");

@@ -10,6 +10,12 @@ static const char *const verb_names[] = {
     [SILKGEN_PATCH] = "SILK_HTTP_PATCH",
 };
 
+static const char *const segment_kinds[] = {
+    [SILKGEN_SEG_LITERAL] = "SILK_PATH_LITERAL", [SILKGEN_SEG_ANY] = "SILK_PATH_ANY",
+    [SILKGEN_SEG_REST] = "SILK_PATH_REST",       [SILKGEN_SEG_VAR_BEGIN] = "SILK_PATH_VAR_BEGIN",
+    [SILKGEN_SEG_VAR_END] = "SILK_PATH_VAR_END",
+};
+
 char *silkgen_method_where(const silkgen_service *svc, size_t index, int32_t option)
 {
     /* FileDescriptorProto.service (6) [service], ServiceDescriptorProto.method (2) [method],
@@ -123,6 +129,37 @@ static size_t segment_len(const char *p)
     return i;
 }
 
+/* add_segment appends an element of kind to m's segments, with text[0..len) when text is
+ * not NULL. */
+static void add_segment(silkgen_method *m, silkgen_segment_kind kind, const char *text, size_t len)
+{
+    silkgen_segment *segs = realloc(m->segments, (m->n_segments + 1) * sizeof *segs);
+    if (segs == NULL)
+        abort();
+    m->segments = segs;
+    segs[m->n_segments++] = (silkgen_segment){
+        .kind = kind,
+        .text = text != NULL ? silkgen_format("%.*s", (int)len, text) : NULL,
+    };
+}
+
+/* add_pieces appends the '/'-separated pieces of p[0..len) as literals, "*" or "**"; empty
+ * pieces are skipped. */
+static void add_pieces(silkgen_method *m, const char *p, size_t len)
+{
+    for (const char *end = p + len; p < end;) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        size_t n = (size_t)((slash != NULL ? slash : end) - p);
+        if (n == 1 && p[0] == '*')
+            add_segment(m, SILKGEN_SEG_ANY, NULL, 0);
+        else if (n == 2 && p[0] == '*' && p[1] == '*')
+            add_segment(m, SILKGEN_SEG_REST, NULL, 0);
+        else if (n > 0)
+            add_segment(m, SILKGEN_SEG_LITERAL, p, n);
+        p += n + 1;
+    }
+}
+
 /* pattern_ok tells whether p[0..len) is '/'-separated segments without braces, each a literal
  * without '*', "*", or "**", with "**" only last; *rest is set when "**" is among them. */
 static bool pattern_ok(const char *p, size_t len, bool *rest)
@@ -142,11 +179,60 @@ static bool pattern_ok(const char *p, size_t len, bool *rest)
     }
 }
 
-/* check_path_template reports a malformed http path template and path parameters that name
- * no scalar field of the request. The path is segments between '/': a literal, "*", "**"
- * (last only), or one variable "{field}" or "{field=pattern}", field a dotted path through
- * singular message fields to a scalar field of the request, each named once. */
-static void check_path_template(silkgen_run *run, const char *where, const silkgen_method *m,
+/* parse_variable reports what is wrong with the variable segment seg[0..len) ("{field}" or
+ * "{field=pattern}") of m's http path, and appends its elements to m's segments when it is
+ * well-formed. */
+static void parse_variable(silkgen_run *run, const char *where, silkgen_method *m,
+                           const silkgen_message_proto *req, const char *type, const char *seg,
+                           size_t len, bool *rest)
+{
+    const char *path = m->opts.http_path;
+    const char *close = memchr(seg + 1, '}', len - 1);
+    if (len < 2 || seg[0] != '{' || seg[len - 1] != '}' || close != seg + len - 1 ||
+        memchr(seg + 1, '{', len - 2) != NULL) {
+        silkgen_error(run, where, m->full_name,
+                      "http path \"%s\" is malformed: \"%.*s\" must be a whole path segment "
+                      "of one {field} or {field=pattern}, with balanced braces",
+                      path, (int)len, seg);
+        return;
+    }
+    const char *name = seg + 1, *eq = memchr(name, '=', len - 2);
+    size_t n = eq != NULL ? (size_t)(eq - name) : len - 2;
+    if (!is_field_path(name, n)) {
+        silkgen_error(run, where, m->full_name,
+                      "http path \"%s\" is malformed: \"%.*s\" does not hold a field name", path,
+                      (int)len, seg);
+        return;
+    }
+    if (eq != NULL && !pattern_ok(eq + 1, len - 3 - n, rest)) {
+        silkgen_error(run, where, m->full_name,
+                      "http path \"%s\" is malformed: the pattern of \"%.*s\" must be "
+                      "segments of literals, * or ** (** last)",
+                      path, (int)len, seg);
+        return;
+    }
+    add_segment(m, SILKGEN_SEG_VAR_BEGIN, name, n);
+    if (eq != NULL)
+        add_pieces(m, eq + 1, len - 3 - n);
+    else
+        add_segment(m, SILKGEN_SEG_ANY, NULL, 0);
+    add_segment(m, SILKGEN_SEG_VAR_END, NULL, 0);
+    if (!field_path_ok(run, where, m, req, type, name, n))
+        return;
+    for (const char *q = path; q < seg; q++)
+        if (*q == '{' && strncmp(q + 1, name, n) == 0 && strchr("}=", q[n + 1]) != NULL) {
+            silkgen_error(run, where, m->full_name, "path parameter {%.*s} appears twice in \"%s\"",
+                          (int)n, name, path);
+            break;
+        }
+}
+
+/* parse_path_template reports a malformed http path template and path parameters that name
+ * no scalar field of the request, and appends the template's elements to m's segments. The
+ * path is segments between '/': a literal, "*", "**" (last only), or one variable "{field}"
+ * or "{field=pattern}", field a dotted path through singular message fields to a scalar
+ * field of the request, each named once. */
+static void parse_path_template(silkgen_run *run, const char *where, silkgen_method *m,
                                 const silkgen_message_proto *req, const char *type)
 {
     const char *path = m->opts.http_path;
@@ -163,46 +249,15 @@ static void check_path_template(silkgen_run *run, const char *where, const silkg
             break;
         }
         bool braces = memchr(seg, '{', len) != NULL || memchr(seg, '}', len) != NULL;
-        if (!braces) {
-            if (len > 0 && !pattern_ok(seg, len, &rest))
-                silkgen_error(run, where, m->full_name,
-                              "http path \"%s\" is malformed: \"%.*s\" must be a literal, * or "
-                              "** (** last)",
-                              path, (int)len, seg);
-            continue;
-        }
-        const char *close = memchr(seg + 1, '}', len - 1);
-        if (len < 2 || seg[0] != '{' || seg[len - 1] != '}' || close != seg + len - 1 ||
-            memchr(seg + 1, '{', len - 2) != NULL) {
+        if (braces)
+            parse_variable(run, where, m, req, type, seg, len, &rest);
+        else if (len > 0 && !pattern_ok(seg, len, &rest))
             silkgen_error(run, where, m->full_name,
-                          "http path \"%s\" is malformed: \"%.*s\" must be a whole path segment "
-                          "of one {field} or {field=pattern}, with balanced braces",
+                          "http path \"%s\" is malformed: \"%.*s\" must be a literal, * or ** "
+                          "(** last)",
                           path, (int)len, seg);
-            continue;
-        }
-        const char *name = seg + 1, *eq = memchr(name, '=', len - 2);
-        size_t n = eq != NULL ? (size_t)(eq - name) : len - 2;
-        if (!is_field_path(name, n)) {
-            silkgen_error(run, where, m->full_name,
-                          "http path \"%s\" is malformed: \"%.*s\" does not hold a field name",
-                          path, (int)len, seg);
-            continue;
-        }
-        if (eq != NULL && !pattern_ok(eq + 1, len - 3 - n, &rest)) {
-            silkgen_error(run, where, m->full_name,
-                          "http path \"%s\" is malformed: the pattern of \"%.*s\" must be "
-                          "segments of literals, * or ** (** last)",
-                          path, (int)len, seg);
-            continue;
-        }
-        if (!field_path_ok(run, where, m, req, type, name, n))
-            continue;
-        for (const char *q = path; q < seg; q++)
-            if (*q == '{' && strncmp(q + 1, name, n) == 0 && strchr("}=", q[n + 1]) != NULL) {
-                silkgen_error(run, where, m->full_name,
-                              "path parameter {%.*s} appears twice in \"%s\"", (int)n, name, path);
-                break;
-            }
+        else
+            add_pieces(m, seg, len);
     }
 }
 
@@ -245,13 +300,17 @@ void silkgen_method_init(silkgen_run *run, const silkgen_service *svc, size_t in
         check_hash_key(run, at, m, in, type);
         free(at);
     }
+    m->business_id_field = silkgen_business_id_field(in);
     if (m->opts.has_http) {
         char *at = silkgen_method_where(svc, index, SILKGEN_OPT_HTTP);
-        check_path_template(run, at, m, in, type);
+        add_pieces(m, svc->route, strlen(svc->route));
+        parse_path_template(run, at, m, in, type);
         free(at);
     }
 
     m->http_path = silkgen_http_path(svc->route, m->opts.http_path, mp->name);
+    if (!m->opts.has_http) /* the route and the method's name: literals only */
+        add_pieces(m, m->http_path, strlen(m->http_path));
     /* The SourceCodeInfo path of the method: FileDescriptorProto.service (6) [service],
      * ServiceDescriptorProto.method (2) [method]. */
     const int32_t path[] = {6, (int32_t)svc->index, 2, (int32_t)index};
@@ -269,7 +328,26 @@ void silkgen_method_fini(silkgen_method *m)
     free(m->out_type);
     free(m->out_lower);
     free(m->http_path);
+    for (size_t i = 0; i < m->n_segments; i++)
+        free(m->segments[i].text);
+    free(m->segments);
     memset(m, 0, sizeof *m);
+}
+
+void silkgen_method_print_segments(const silkgen_service *svc, const silkgen_method *m,
+                                   silkgen_buf *c)
+{
+    silkgen_printf(c, "\nstatic const silk_path_segment %s__%s__http_segments[%zu] = {\n",
+                   svc->c_lower, m->lower, m->n_segments);
+    for (size_t i = 0; i < m->n_segments; i++) {
+        silkgen_printf(c, "    {%s, ", segment_kinds[m->segments[i].kind]);
+        if (m->segments[i].text != NULL)
+            silkgen_print_cstr(c, m->segments[i].text);
+        else
+            silkgen_printf(c, "NULL");
+        silkgen_printf(c, "},\n");
+    }
+    silkgen_printf(c, "};\n");
 }
 
 void silkgen_method_print_handler(const silkgen_service *svc, const silkgen_method *m,
@@ -357,20 +435,27 @@ void silkgen_method_print_desc(const silkgen_service *svc, const silkgen_method 
                    "        .http_path = ",
                    m->in_lower, m->out_lower, verb_names[m->opts.verb]);
     silkgen_print_cstr(c, m->http_path);
-    silkgen_printf(c, ",\n        .hash_key = ");
+    silkgen_printf(c,
+                   ",\n"
+                   "        .http_segments = %s__%s__http_segments,\n"
+                   "        .n_http_segments = %zu,\n"
+                   "        .hash_key = ",
+                   svc->c_lower, m->lower, m->n_segments);
     if (m->opts.hash_key != NULL)
         silkgen_print_cstr(c, m->opts.hash_key);
     else
         silkgen_printf(c, "NULL");
     silkgen_printf(c,
                    ",\n"
+                   "        .business_id_field = %u,\n"
                    "        .timeout_ms = %u,\n"
                    "        .retries = %u,\n"
                    "        .idempotent = %s,\n"
                    "        .invoke = %s__invoke_%s,\n"
                    "    },\n",
-                   (unsigned)m->opts.timeout_ms, (unsigned)m->opts.retries,
-                   m->opts.idempotent ? "true" : "false", svc->c_lower, m->lower);
+                   (unsigned)m->business_id_field, (unsigned)m->opts.timeout_ms,
+                   (unsigned)m->opts.retries, m->opts.idempotent ? "true" : "false", svc->c_lower,
+                   m->lower);
 }
 
 void silkgen_method_print_calls(const silkgen_service *svc, const silkgen_method *m, size_t index,

@@ -1,4 +1,4 @@
-/* options.c - silk's options, read from the unknown fields of ServiceOptions and MethodOptions.
+/* options.c - silk's options and protobuf-c's, read from the unknown fields of the options.
  *
  * protobuf-c has no extensions: a field its descriptor does not know stays in the message's
  * unknown_fields with its tag, wire type and bytes. What those bytes are is protobuf-c's
@@ -194,65 +194,107 @@ void silkgen_method_opts_fini(silkgen_method_opts *opts)
     memset(opts, 0, sizeof *opts);
 }
 
-/* find_string returns string field number of the message in data[0..len), walking its
- * fields by wire type; NULL when it is absent or the message is malformed. */
-static char *find_string(const uint8_t *data, size_t len, uint32_t number)
+/* wire_field is one field of an encoded message, as next_field reads it. */
+typedef struct wire_field {
+    uint32_t number;
+    unsigned wire_type;
+    uint64_t varint;        /* a varint's value */
+    const uint8_t *payload; /* a length-delimited field's bytes */
+    size_t payload_len;
+} wire_field;
+
+/* next_field reads the field at *data (*len bytes left) into f and moves past it. It returns
+ * false at the end of the message, or when the rest is malformed. */
+static bool next_field(const uint8_t **data, size_t *len, wire_field *f)
 {
-    char *found = NULL;
-    while (len > 0) {
-        uint64_t key = 0, v = 0;
-        size_t used = read_varint(data, len, &key);
-        if (used == 0)
-            break;
-        data += used, len -= used;
-        switch (key & 7) {
-        case PROTOBUF_C_WIRE_TYPE_VARINT:
-            used = read_varint(data, len, &v);
-            break;
-        case PROTOBUF_C_WIRE_TYPE_64BIT:
-            used = len >= 8 ? 8 : 0;
-            break;
-        case PROTOBUF_C_WIRE_TYPE_32BIT:
-            used = len >= 4 ? 4 : 0;
-            break;
-        case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
-            used = read_varint(data, len, &v);
-            if (used == 0 || v > len - used) {
-                used = 0;
-            } else if (key >> 3 == number) {
-                free(found);
-                found = silkgen_format("%.*s", (int)v, (const char *)data + used);
-            }
-            used = used ? used + (size_t)v : 0;
-            break;
-        default:
-            used = 0;
-            break;
-        }
-        if (used == 0)
-            break;
-        data += used, len -= used;
+    uint64_t key = 0;
+    size_t used = read_varint(*data, *len, &key), n = *len - used;
+    const uint8_t *p = *data + used;
+    if (used == 0)
+        return false;
+    memset(f, 0, sizeof *f);
+    f->number = (uint32_t)(key >> 3);
+    f->wire_type = (unsigned)(key & 7);
+    switch (f->wire_type) {
+    case PROTOBUF_C_WIRE_TYPE_VARINT:
+        used = read_varint(p, n, &f->varint);
+        break;
+    case PROTOBUF_C_WIRE_TYPE_64BIT:
+        used = n >= 8 ? 8 : 0;
+        break;
+    case PROTOBUF_C_WIRE_TYPE_32BIT:
+        used = n >= 4 ? 4 : 0;
+        break;
+    case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
+        used = read_varint(p, n, &f->varint);
+        if (used == 0 || f->varint > n - used)
+            return false;
+        f->payload = p + used;
+        f->payload_len = (size_t)f->varint;
+        used += f->payload_len;
+        break;
+    default:
+        return false;
     }
-    return found;
+    if (used == 0)
+        return false;
+    *data = p + used;
+    *len = n - used;
+    return true;
+}
+
+/* pb_c_option calls fn with the payload of each of protobuf-c's options messages numbered
+ * tag among msg's unknown fields, in order, so that the last one wins. */
+static void pb_c_option(const ProtobufCMessage *msg, uint32_t tag,
+                        void (*fn)(const uint8_t *data, size_t len, void *arg), void *arg)
+{
+    for (size_t i = 0; msg != NULL && i < msg->n_unknown_fields; i++) {
+        const ProtobufCMessageUnknownField *u = &msg->unknown_fields[i];
+        const uint8_t *payload;
+        size_t payload_len;
+        if (u->tag == tag && u->wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED &&
+            read_prefixed(u->data, u->len, &payload, &payload_len) == NULL)
+            fn(payload, payload_len, arg);
+    }
+}
+
+/* take_c_package keeps the c_package string of a ProtobufCFileOptions in *(char **)arg. */
+static void take_c_package(const uint8_t *data, size_t len, void *arg)
+{
+    char **c_package = arg;
+    wire_field f;
+    while (next_field(&data, &len, &f)) {
+        if (f.number == SILKGEN_PB_C_C_PACKAGE &&
+            f.wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
+            free(*c_package);
+            *c_package = silkgen_format("%.*s", (int)f.payload_len, (const char *)f.payload);
+        }
+    }
 }
 
 char *silkgen_c_package(const silkgen_file_proto *file)
 {
-    const Google__Protobuf__FileOptions *opts = file ? file->options : NULL;
     char *c_package = NULL;
-    for (size_t i = 0; opts != NULL && i < opts->base.n_unknown_fields; i++) {
-        const ProtobufCMessageUnknownField *u = &opts->base.unknown_fields[i];
-        const uint8_t *payload;
-        size_t payload_len;
-        if (u->tag != SILKGEN_OPT_PB_C_FILE ||
-            u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED ||
-            read_prefixed(u->data, u->len, &payload, &payload_len) != NULL)
-            continue;
-        char *s = find_string(payload, payload_len, SILKGEN_PB_C_C_PACKAGE);
-        if (s != NULL) {
-            free(c_package);
-            c_package = s;
-        }
-    }
+    if (file != NULL && file->options != NULL)
+        pb_c_option(&file->options->base, SILKGEN_OPT_PB_C_FILE, take_c_package, &c_package);
     return c_package;
+}
+
+/* take_string_as_bytes keeps the string_as_bytes flag of a ProtobufCFieldOptions in
+ * *(bool *)arg. */
+static void take_string_as_bytes(const uint8_t *data, size_t len, void *arg)
+{
+    bool *as_bytes = arg;
+    wire_field f;
+    while (next_field(&data, &len, &f))
+        if (f.number == SILKGEN_PB_C_STRING_AS_BYTES && f.wire_type == PROTOBUF_C_WIRE_TYPE_VARINT)
+            *as_bytes = f.varint != 0;
+}
+
+bool silkgen_string_as_bytes(const Google__Protobuf__FieldDescriptorProto *field)
+{
+    bool as_bytes = false;
+    if (field->options != NULL)
+        pb_c_option(&field->options->base, SILKGEN_OPT_PB_C_FIELD, take_string_as_bytes, &as_bytes);
+    return as_bytes;
 }

@@ -58,6 +58,8 @@ static void check_idents(silkgen_run *run, const silkgen_service *svc)
     add_ident(&ids, silkgen_format("%s__silk_desc", l), silkgen_strdup("silk's descriptor"));
     add_ident(&ids, silkgen_format("%s__silk_methods", l), silkgen_strdup("silk's method table"));
     add_ident(&ids, silkgen_format("%s__serve", l), silkgen_strdup("silk's serve function"));
+    add_ident(&ids, silkgen_format("%s__silk_json_names", l),
+              silkgen_strdup("silk's json_names table"));
     add_ident(&ids, silkgen_format("%s__descriptor", l), silkgen_strdup("protoc-c's descriptor"));
     add_ident(&ids, silkgen_format("%s__init", l), silkgen_strdup("protoc-c's init function"));
     for (size_t i = 0; i < svc->n_methods; i++) {
@@ -69,6 +71,8 @@ static void check_idents(silkgen_run *run, const silkgen_service *svc)
                   silkgen_format("silk's async call of %s", name));
         add_ident(&ids, silkgen_format("%s__invoke_%s", l, m->lower),
                   silkgen_format("silk's trampoline of %s", name));
+        add_ident(&ids, silkgen_format("%s__%s__http_segments", l, m->lower),
+                  silkgen_format("silk's http path segments of %s", name));
         add_ident(&ids, silkgen_format("%s__%s", l, m->lower),
                   silkgen_format("protoc-c's stub of %s", name));
     }
@@ -151,8 +155,11 @@ void silkgen_service_init(silkgen_run *run, const silkgen_file_proto *file, size
 
     svc->n_methods = sp->n_method;
     svc->methods = silkgen_xcalloc(svc->n_methods, sizeof *svc->methods);
-    for (size_t i = 0; i < svc->n_methods; i++)
+    for (size_t i = 0; i < svc->n_methods; i++) {
         silkgen_method_init(run, svc, i, &svc->methods[i]);
+        silkgen_json_names_add(run, &svc->json_names, sp->method[i]->input_type);
+        silkgen_json_names_add(run, &svc->json_names, sp->method[i]->output_type);
+    }
     check_idents(run, svc);
     check_web_paths(run, svc);
 }
@@ -162,6 +169,7 @@ void silkgen_service_fini(silkgen_service *svc)
     for (size_t i = 0; i < svc->n_methods; i++)
         silkgen_method_fini(&svc->methods[i]);
     free(svc->methods);
+    silkgen_json_names_fini(&svc->json_names);
     free(svc->full_name);
     free(svc->c_name);
     free(svc->c_lower);
@@ -205,6 +213,28 @@ void silkgen_service_print_h(const silkgen_service *svc, silkgen_buf *h)
     silkgen_printf(h, "\n");
 }
 
+void silkgen_service_print_segments(const silkgen_service *svc, silkgen_buf *c)
+{
+    for (size_t i = 0; i < svc->n_methods; i++)
+        silkgen_method_print_segments(svc, &svc->methods[i], c);
+}
+
+void silkgen_service_print_json_names(const silkgen_service *svc, silkgen_buf *c)
+{
+    const silkgen_json_names *names = &svc->json_names;
+    if (names->n_rows == 0)
+        return;
+    silkgen_printf(c, "\nstatic const silk_json_name %s__silk_json_names[%zu] = {\n", svc->c_lower,
+                   names->n_rows);
+    for (size_t i = 0; i < names->n_rows; i++) {
+        const silkgen_json_name *row = &names->rows[i];
+        silkgen_printf(c, "    {&%s__descriptor, %u, ", row->message_lower, (unsigned)row->number);
+        silkgen_print_cstr(c, row->json_name);
+        silkgen_printf(c, "}, /* %s */\n", row->field_name);
+    }
+    silkgen_printf(c, "};\n");
+}
+
 void silkgen_service_print_c(const silkgen_service *svc, silkgen_buf *c)
 {
     for (size_t i = 0; i < svc->n_methods; i++)
@@ -230,7 +260,15 @@ void silkgen_service_print_c(const silkgen_service *svc, silkgen_buf *c)
         silkgen_printf(c, "    .methods = %s__silk_methods,\n", svc->c_lower);
     else
         silkgen_printf(c, "    .methods = NULL,\n");
-    silkgen_printf(c, "    .handlers_size = sizeof(%s_Handlers),\n};\n\n", svc->c_name);
+    silkgen_printf(c, "    .handlers_size = sizeof(%s_Handlers),\n", svc->c_name);
+    if (svc->json_names.n_rows > 0)
+        silkgen_printf(c,
+                       "    .json_names = %s__silk_json_names,\n"
+                       "    .n_json_names = %zu,\n",
+                       svc->c_lower, svc->json_names.n_rows);
+    else
+        silkgen_printf(c, "    .json_names = NULL,\n    .n_json_names = 0,\n");
+    silkgen_printf(c, "};\n\n");
 
     char *head = silkgen_format("silk_status %s__serve", svc->c_lower);
     char *handlers = silkgen_format("const %s_Handlers *handlers", svc->c_name);

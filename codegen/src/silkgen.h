@@ -119,10 +119,13 @@ char *silkgen_http_path(const char *route, const char *rel, const char *method_n
 #define SILKGEN_OPT_TIMEOUT_MS 50103
 #define SILKGEN_OPT_RETRIES    50104
 #define SILKGEN_OPT_IDEMPOTENT 50105
-/* protobuf-c's own file option (protobuf-c/protobuf-c.proto): pb_c_file = 1019, a
- * ProtobufCFileOptions whose c_package = 6 replaces the package in C names. */
-#define SILKGEN_OPT_PB_C_FILE  1019
-#define SILKGEN_PB_C_C_PACKAGE 6
+/* protobuf-c's own options (protobuf-c/protobuf-c.proto): pb_c_file = 1019, a
+ * ProtobufCFileOptions whose c_package = 6 replaces the package in C names; pb_c_field, also
+ * 1019, a ProtobufCFieldOptions whose string_as_bytes = 1 makes a string field bytes in C. */
+#define SILKGEN_OPT_PB_C_FILE        1019
+#define SILKGEN_PB_C_C_PACKAGE       6
+#define SILKGEN_OPT_PB_C_FIELD       1019
+#define SILKGEN_PB_C_STRING_AS_BYTES 1
 
 /* silkgen_verb mirrors silk_http_verb in silk/service.h. */
 typedef enum silkgen_verb {
@@ -165,6 +168,9 @@ void silkgen_method_opts_fini(silkgen_method_opts *opts);
 /* silkgen_c_package returns file's (pb_c_file).c_package, or NULL when it is not set or
  * cannot be read. Caller frees. */
 char *silkgen_c_package(const silkgen_file_proto *file);
+/* silkgen_string_as_bytes tells whether field has protobuf-c's (pb_c_field).string_as_bytes
+ * set, which makes protoc-c give a string field the C type and descriptor of bytes. */
+bool silkgen_string_as_bytes(const Google__Protobuf__FieldDescriptorProto *field);
 
 /* ------------------------------------------------------------------------------------------ */
 /* run.c: one run over a CodeGeneratorRequest: errors, type lookup, request-wide checks.      */
@@ -209,19 +215,75 @@ void silkgen_claim_route(silkgen_run *run, const char *where, const char *servic
                          const char *route);
 
 /* ------------------------------------------------------------------------------------------ */
+/* message.c: what silk's descriptors say of the request and response types.                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* silkgen_json_default_name is protoc's ToJsonName, a field's JSON name without [json_name]:
+ * each '_' dropped and an ASCII letter after one upper-cased ("page_token" gives
+ * "pageToken", "_x" gives "X"). Caller frees. */
+char *silkgen_json_default_name(const char *field_name);
+/* silkgen_business_id_field returns the number of msg's business_id field as the runtime
+ * finds it in protobuf-c's descriptor: a field of msg itself named "business_id", of type
+ * string (without string_as_bytes), not repeated, in no oneof but protoc's synthetic one of
+ * a proto3 optional field. 0 when msg (NULL allowed) has no such field. */
+uint32_t silkgen_business_id_field(const silkgen_message_proto *msg);
+
+/* silkgen_json_name is one row of a service's json_names table. */
+typedef struct silkgen_json_name {
+    char *message_lower; /* the message's C prefix: "acme__shop_v1__order__line" */
+    char *field_name;    /* "unit_price" */
+    uint32_t number;
+    char *json_name; /* "price" */
+} silkgen_json_name;
+
+/* silkgen_json_names is a json_names table being filled, and the messages visited so far. */
+typedef struct silkgen_json_names {
+    silkgen_json_name *rows;
+    size_t n_rows;
+    char **seen; /* full names, with the leading '.' */
+    size_t n_seen;
+} silkgen_json_names;
+
+/* silkgen_json_names_add adds the rows of type_name (".pkg.Msg") and of every message it
+ * reaches through message fields (map entries and their values included), each message
+ * once, its rows together in the order its fields are declared. A type the request does not
+ * describe is skipped. */
+void silkgen_json_names_add(const silkgen_run *run, silkgen_json_names *names,
+                            const char *type_name);
+void silkgen_json_names_fini(silkgen_json_names *names);
+
+/* ------------------------------------------------------------------------------------------ */
 /* method.c and service.c: the entities, derived once, then printed.                          */
 /* ------------------------------------------------------------------------------------------ */
+
+/* silkgen_segment_kind mirrors silk_path_segment_kind in silk/service.h. */
+typedef enum silkgen_segment_kind {
+    SILKGEN_SEG_LITERAL = 0,
+    SILKGEN_SEG_ANY,
+    SILKGEN_SEG_REST,
+    SILKGEN_SEG_VAR_BEGIN,
+    SILKGEN_SEG_VAR_END,
+} silkgen_segment_kind;
+
+/* silkgen_segment is one element of a method's parsed web path (see silk_path_segment). */
+typedef struct silkgen_segment {
+    silkgen_segment_kind kind;
+    char *text; /* the literal, or the bound field path; NULL for the others */
+} silkgen_segment;
 
 /* silkgen_method is what the generator derives for one method. */
 typedef struct silkgen_method {
     const silkgen_method_proto *proto;
-    char *full_name; /* "wstest.WsTest.Echo": names the method in errors */
-    char *lower;     /* handler field and call suffix: "send_to_business" */
-    char *in_type;   /* "Wstest__EchoRequest" */
-    char *in_lower;  /* "wstest__echo_request" */
-    char *out_type;  /* "Google__Protobuf__Empty" */
-    char *out_lower; /* "google__protobuf__empty" */
-    char *http_path; /* "api/wstest/echo" */
+    char *full_name;           /* "wstest.WsTest.Echo": names the method in errors */
+    char *lower;               /* handler field and call suffix: "send_to_business" */
+    char *in_type;             /* "Wstest__EchoRequest" */
+    char *in_lower;            /* "wstest__echo_request" */
+    char *out_type;            /* "Google__Protobuf__Empty" */
+    char *out_lower;           /* "google__protobuf__empty" */
+    char *http_path;           /* "api/wstest/echo" */
+    silkgen_segment *segments; /* http_path parsed, route included */
+    size_t n_segments;
+    uint32_t business_id_field; /* 0: none */
     silkgen_method_opts opts;
     const char *comment; /* from the .proto, or NULL */
 } silkgen_method;
@@ -239,6 +301,7 @@ typedef struct silkgen_service {
     const char *comment;
     size_t n_methods;
     silkgen_method *methods;
+    silkgen_json_names json_names; /* of every type its methods reach */
 } silkgen_service;
 
 /* silkgen_method_where is silkgen_where for method index of svc: where option (a field
@@ -253,6 +316,8 @@ void silkgen_method_init(silkgen_run *run, const silkgen_service *svc, size_t in
                          silkgen_method *m);
 void silkgen_method_fini(silkgen_method *m);
 /* The method's pieces of its service's output, in the order they appear. */
+void silkgen_method_print_segments(const silkgen_service *svc, const silkgen_method *m,
+                                   silkgen_buf *c);
 void silkgen_method_print_handler(const silkgen_service *svc, const silkgen_method *m,
                                   silkgen_buf *h);
 void silkgen_method_print_call_decls(const silkgen_service *svc, const silkgen_method *m,
@@ -267,8 +332,12 @@ void silkgen_method_print_calls(const silkgen_service *svc, const silkgen_method
 void silkgen_service_init(silkgen_run *run, const silkgen_file_proto *file, size_t index,
                           silkgen_service *svc);
 void silkgen_service_fini(silkgen_service *svc);
-/* silkgen_service_print_h prints the service's declarations; _c its definitions. */
+/* silkgen_service_print_h prints the service's declarations; _c its definitions, which use
+ * the tables _print_segments and _print_json_names print before them (_print_json_names
+ * prints nothing when the service has no rows). */
 void silkgen_service_print_h(const silkgen_service *svc, silkgen_buf *h);
+void silkgen_service_print_segments(const silkgen_service *svc, silkgen_buf *c);
+void silkgen_service_print_json_names(const silkgen_service *svc, silkgen_buf *c);
 void silkgen_service_print_c(const silkgen_service *svc, silkgen_buf *c);
 
 /* ------------------------------------------------------------------------------------------ */

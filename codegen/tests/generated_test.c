@@ -4,17 +4,20 @@
  * and compiled with the project's warnings. This file plays the runtime: it defines the three
  * functions generated code calls (silk_server_add_service, silk_channel_call,
  * silk_channel_call_async), records what they were given, and so checks the descriptors,
- * trampolines and typed calls. */
+ * trampolines and typed calls, and the tables the descriptors carry for the runtime and the
+ * gateway: business_id fields, path segments and JSON names. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "billing.silk.h"
+#include "catalog.silk.h"
 #include "nopkg.silk.h"
 #include "shop.silk.h"
 #include "time/clock.silk.h"
@@ -347,13 +350,285 @@ static void wkt_and_subfolder(void **state)
     protobuf_c_message_free_unpacked(&count->base, NULL);
 }
 
+/* --- what the descriptors carry for the runtime and the gateway --- */
+
+/* The corpus's services, every one. */
+static const silk_service_desc *const corpus[] = {
+    &wstest__ws_test__silk_desc,
+    &acme__shop_v1__order_app_service__silk_desc,
+    &acme__shop_v1__httpaudit__silk_desc,
+    &bill__billing_service__silk_desc,
+    &pinger__silk_desc,
+    &idle__silk_desc,
+    &acme__time__v1__clock_service__silk_desc,
+    &acme__catalog__v1__catalog_service__silk_desc,
+    &acme__catalog__v1__label_service__silk_desc,
+    &acme__catalog__v1__plain__silk_desc,
+};
+#define N_CORPUS (sizeof corpus / sizeof corpus[0])
+
+static void business_id_fields(void **state)
+{
+    static const struct {
+        const silk_service_desc *svc;
+        const char *method;
+        uint32_t field;
+    } want[] = {
+        {&wstest__ws_test__silk_desc, "Echo", 1},
+        {&acme__shop_v1__order_app_service__silk_desc, "CreateOrder", 2},
+        {&acme__shop_v1__order_app_service__silk_desc, "GetOrder", 0},
+        {&acme__catalog__v1__catalog_service__silk_desc, "GetBook", 7},
+        {&acme__catalog__v1__catalog_service__silk_desc, "Raw", 0},    /* in a oneof */
+        {&acme__catalog__v1__catalog_service__silk_desc, "Count", 0},  /* an int64 */
+        {&acme__catalog__v1__catalog_service__silk_desc, "Repeat", 0}, /* repeated */
+        {&acme__catalog__v1__catalog_service__silk_desc, "Bytes", 0},  /* string_as_bytes */
+        {&acme__catalog__v1__catalog_service__silk_desc, "Wrap", 0},   /* not top-level */
+        {&acme__catalog__v1__label_service__silk_desc, "Tag", 5},      /* an imported type */
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        assert_int_equal(find_method(want[i].svc, want[i].method)->business_id_field,
+                         want[i].field);
+}
+
+/* runtime_business_id is the runtime's rule (runtime/src/ctx.c) on protobuf-c's descriptor:
+ * the number of a string business_id field, neither repeated nor in a oneof; 0 for none. */
+static uint32_t runtime_business_id(const ProtobufCMessageDescriptor *d)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(d, "business_id");
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED ||
+        (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0)
+        return 0;
+    return f->id;
+}
+
+static void business_id_as_the_runtime_finds_it(void **state)
+{
+    size_t found = 0;
+    for (size_t i = 0; i < N_CORPUS; i++) {
+        for (size_t k = 0; k < corpus[i]->n_methods; k++) {
+            const silk_method_desc *m = &corpus[i]->methods[k];
+            assert_int_equal(m->business_id_field, runtime_business_id(m->input));
+            found += m->business_id_field != 0;
+        }
+    }
+    assert_int_equal(found, 9); /* Echo; shop's 3 and Record on Order; catalog's 3 on Book; Tag */
+}
+
+/* spell writes segments back as a template: "{id}" for a binding of one "*". */
+static void spell(const silk_path_segment *segs, size_t n, char *out, size_t size)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const silk_path_segment *s = &segs[i];
+        bool first = i == 0 || segs[i - 1].kind == SILK_PATH_VAR_BEGIN;
+        const char *sep = first || s->kind == SILK_PATH_VAR_END ? "" : "/";
+        bool short_var = s->kind == SILK_PATH_VAR_BEGIN && i + 2 < n &&
+                         segs[i + 1].kind == SILK_PATH_ANY && segs[i + 2].kind == SILK_PATH_VAR_END;
+        switch (s->kind) {
+        case SILK_PATH_LITERAL:
+            assert_non_null(s->text);
+            len += (size_t)snprintf(out + len, size - len, "%s%s", sep, s->text);
+            break;
+        case SILK_PATH_ANY:
+        case SILK_PATH_REST:
+            assert_null(s->text);
+            len += (size_t)snprintf(out + len, size - len, "%s%s", sep,
+                                    s->kind == SILK_PATH_ANY ? "*" : "**");
+            break;
+        case SILK_PATH_VAR_BEGIN:
+            assert_non_null(s->text);
+            len += (size_t)snprintf(out + len, size - len, "%s{%s%s", sep, s->text,
+                                    short_var ? "}" : "=");
+            i += short_var ? 2 : 0;
+            break;
+        case SILK_PATH_VAR_END:
+            assert_null(s->text);
+            len += (size_t)snprintf(out + len, size - len, "}");
+            break;
+        }
+        assert_true(len < size);
+    }
+}
+
+/* check_shape checks what the gateway may rely on: bindings do not nest and hold at least
+ * one segment, and "**" is the last segment. */
+static void check_shape(const silk_method_desc *m)
+{
+    bool open = false, rest = false;
+    size_t held = 0;
+    for (size_t i = 0; i < m->n_http_segments; i++) {
+        silk_path_segment_kind kind = m->http_segments[i].kind;
+        if (kind == SILK_PATH_VAR_BEGIN || kind == SILK_PATH_VAR_END) {
+            assert_true(open == (kind == SILK_PATH_VAR_END));
+            assert_true(kind == SILK_PATH_VAR_BEGIN || held > 0);
+            open = kind == SILK_PATH_VAR_BEGIN;
+            held = 0;
+            continue;
+        }
+        assert_false(rest);
+        rest = kind == SILK_PATH_REST;
+        held++;
+    }
+    assert_false(open);
+}
+
+static void path_segments_spell_http_path(void **state)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < N_CORPUS; i++) {
+        for (size_t k = 0; k < corpus[i]->n_methods; k++) {
+            const silk_method_desc *m = &corpus[i]->methods[k];
+            char spelt[256];
+            assert_non_null(m->http_segments);
+            spell(m->http_segments, m->n_http_segments, spelt, sizeof spelt);
+            assert_string_equal(spelt, m->http_path);
+            check_shape(m);
+            n++;
+        }
+    }
+    assert_int_equal(n, 26);
+}
+
+typedef struct seg_want {
+    silk_path_segment_kind kind;
+    const char *text;
+} seg_want;
+
+static void check_segments(const silk_service_desc *svc, const char *method, const seg_want *want,
+                           size_t n)
+{
+    const silk_method_desc *m = find_method(svc, method);
+    assert_int_equal(m->n_http_segments, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(m->http_segments[i].kind, want[i].kind);
+        if (want[i].text != NULL)
+            assert_string_equal(m->http_segments[i].text, want[i].text);
+        else
+            assert_null(m->http_segments[i].text);
+    }
+}
+
+#define CHECK_SEGMENTS(svc, method, ...)                                                           \
+    do {                                                                                           \
+        static const seg_want want[] = {__VA_ARGS__};                                              \
+        check_segments(svc, method, want, sizeof want / sizeof want[0]);                           \
+    } while (0)
+
+/* Short names for the tables below. */
+#define L     SILK_PATH_LITERAL
+#define ANY   SILK_PATH_ANY
+#define REST  SILK_PATH_REST
+#define BEGIN SILK_PATH_VAR_BEGIN
+#define END   SILK_PATH_VAR_END
+
+static void path_segments(void **state)
+{
+    const silk_service_desc *cat = &acme__catalog__v1__catalog_service__silk_desc;
+    /* {name=shelves/ *} and a nested {page.size} */
+    CHECK_SEGMENTS(cat, "GetBook", {L, "api"}, {L, "v1"}, {L, "catalog"}, {BEGIN, "name"},
+                   {L, "shelves"}, {ANY, NULL}, {END, NULL}, {L, "books"}, {BEGIN, "page.size"},
+                   {ANY, NULL}, {END, NULL});
+    /* a nested {a.b}, then "*" */
+    CHECK_SEGMENTS(cat, "ListShelf", {L, "api"}, {L, "v1"}, {L, "catalog"}, {L, "shelves"},
+                   {BEGIN, "shelf.name"}, {ANY, NULL}, {END, NULL}, {ANY, NULL});
+    /* "**" inside a binding */
+    CHECK_SEGMENTS(cat, "ReadFile", {L, "api"}, {L, "v1"}, {L, "catalog"}, {L, "files"},
+                   {BEGIN, "name"}, {L, "docs"}, {REST, NULL}, {END, NULL});
+    /* "**" alone */
+    CHECK_SEGMENTS(cat, "Raw", {L, "api"}, {L, "v1"}, {L, "catalog"}, {L, "raw"}, {REST, NULL});
+    /* the default path: the route and the method's name lower-cased */
+    CHECK_SEGMENTS(cat, "Count", {L, "api"}, {L, "v1"}, {L, "catalog"}, {L, "count"});
+    CHECK_SEGMENTS(&acme__shop_v1__order_app_service__silk_desc, "GetURL", {L, "api"}, {L, "order"},
+                   {L, "geturl"});
+    /* post: "" is the route itself; slashes around a rule's path are dropped */
+    CHECK_SEGMENTS(&acme__catalog__v1__label_service__silk_desc, "Tag", {L, "api"}, {L, "label"});
+    CHECK_SEGMENTS(&acme__shop_v1__order_app_service__silk_desc, "GetOrder", {L, "api"},
+                   {L, "order"}, {L, "items"}, {BEGIN, "id"}, {ANY, NULL}, {END, NULL});
+}
+
+#undef L
+#undef ANY
+#undef REST
+#undef BEGIN
+#undef END
+
+typedef struct name_want {
+    const ProtobufCMessageDescriptor *message;
+    uint32_t field;
+    const char *field_name, *json_name;
+} name_want;
+
+/* check_json_names checks that svc's table has exactly these rows, in any order, each once,
+ * each naming a field protobuf-c's descriptor has. */
+static void check_json_names(const silk_service_desc *svc, const name_want *want, size_t n)
+{
+    assert_int_equal(svc->n_json_names, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t hits = 0;
+        for (size_t k = 0; k < svc->n_json_names; k++) {
+            const silk_json_name *row = &svc->json_names[k];
+            if (row->message != want[i].message || row->field != want[i].field)
+                continue;
+            hits++;
+            assert_string_equal(row->json_name, want[i].json_name);
+            const ProtobufCFieldDescriptor *f =
+                protobuf_c_message_descriptor_get_field(row->message, row->field);
+            assert_non_null(f);
+            assert_string_equal(f->name, want[i].field_name);
+        }
+        assert_int_equal(hits, 1);
+    }
+}
+
+static void json_names(void **state)
+{
+    static const name_want catalog[] = {
+        {&acme__catalog__v1__book__descriptor, 1, "name", "title"},
+        {&acme__catalog__v1__shelf__slot__descriptor, 1, "slot_no", "position"},
+        {&acme__catalog__v1__node__descriptor, 1, "node_id", "id"},
+        {&acme__common__v1__label__descriptor, 1, "text_value", "text"},
+        {&acme__catalog__v1__page__descriptor, 2, "token", "pageToken"},
+        {&acme__catalog__v1__in_oneof__descriptor, 2, "user_name", "user"},
+    };
+    check_json_names(&acme__catalog__v1__catalog_service__silk_desc, catalog,
+                     sizeof catalog / sizeof catalog[0]);
+    static const name_want label[] = {
+        {&acme__common__v1__label__descriptor, 1, "text_value", "text"},
+        {&acme__catalog__v1__page__descriptor, 2, "token", "pageToken"},
+    };
+    check_json_names(&acme__catalog__v1__label_service__silk_desc, label,
+                     sizeof label / sizeof label[0]);
+    static const name_want billing[] = {
+        {&bill__invoice__item__descriptor, 1, "sku", "SKU"},
+    };
+    check_json_names(&bill__billing_service__silk_desc, billing, 1);
+
+    const silk_service_desc *none[] = {&acme__catalog__v1__plain__silk_desc,
+                                       &acme__shop_v1__order_app_service__silk_desc,
+                                       &wstest__ws_test__silk_desc, &idle__silk_desc};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        assert_null(none[i]->json_names);
+        assert_int_equal(none[i]->n_json_names, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(wstest_descriptor), cmocka_unit_test(wstest_serve_and_invoke),
-        cmocka_unit_test(wstest_calls),      cmocka_unit_test(shop_descriptors),
-        cmocka_unit_test(shop_nested_types), cmocka_unit_test(c_package_and_no_package),
+        cmocka_unit_test(wstest_descriptor),
+        cmocka_unit_test(wstest_serve_and_invoke),
+        cmocka_unit_test(wstest_calls),
+        cmocka_unit_test(shop_descriptors),
+        cmocka_unit_test(shop_nested_types),
+        cmocka_unit_test(c_package_and_no_package),
         cmocka_unit_test(wkt_and_subfolder),
+        cmocka_unit_test(business_id_fields),
+        cmocka_unit_test(business_id_as_the_runtime_finds_it),
+        cmocka_unit_test(path_segments_spell_http_path),
+        cmocka_unit_test(path_segments),
+        cmocka_unit_test(json_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* options_test.c - protoc-gen-silk reads silk's options from the unknown fields of options. */
+/* options_test.c - protoc-gen-silk reads silk's and protobuf-c's options from unknown fields. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -258,6 +258,64 @@ static void refuses_data_without_its_length_prefix(void **state)
     silkgen_method_opts_fini(&opts);
 }
 
+/* --- protobuf-c's own options --- */
+
+static void reads_c_package(void **state)
+{
+    wire inner = {0}, w = {0};
+    put_uint(&inner, 1, 0); /* no_generate, before it: fields of other types are skipped */
+    put_uint(&inner, 99, 1u << 20);
+    put_string(&inner, SILKGEN_PB_C_C_PACKAGE, "first");
+    put_string(&inner, SILKGEN_PB_C_C_PACKAGE, "bill");
+    put_bytes(&w, SILKGEN_OPT_PB_C_FILE, inner.data, inner.len);
+    Google__Protobuf__FileOptions *o = google__protobuf__file_options__unpack(NULL, w.len, w.data);
+    assert_non_null(o);
+    Google__Protobuf__FileDescriptorProto file = GOOGLE__PROTOBUF__FILE_DESCRIPTOR_PROTO__INIT;
+    file.options = o;
+    char *c_package = silkgen_c_package(&file);
+    assert_string_equal(c_package, "bill");
+    free(c_package);
+    google__protobuf__file_options__free_unpacked(o, NULL);
+
+    file.options = NULL;
+    assert_null(silkgen_c_package(&file));
+    assert_null(silkgen_c_package(NULL));
+}
+
+/* field_with_pb_c reads a FieldOptions holding (pb_c_field) = inner into f's options. */
+static void field_with_pb_c(Google__Protobuf__FieldDescriptorProto *f, const wire *inner)
+{
+    wire w = {0};
+    google__protobuf__field_descriptor_proto__init(f);
+    put_bytes(&w, SILKGEN_OPT_PB_C_FIELD, inner->data, inner->len);
+    f->options = google__protobuf__field_options__unpack(NULL, w.len, w.data);
+    assert_non_null(f->options);
+}
+
+static void reads_string_as_bytes(void **state)
+{
+    Google__Protobuf__FieldDescriptorProto f;
+    wire inner = {0};
+    put_uint(&inner, SILKGEN_PB_C_STRING_AS_BYTES, 1);
+    field_with_pb_c(&f, &inner);
+    assert_true(silkgen_string_as_bytes(&f));
+    google__protobuf__field_options__free_unpacked(f.options, NULL);
+
+    put_uint(&inner, SILKGEN_PB_C_STRING_AS_BYTES, 0); /* the last one wins */
+    field_with_pb_c(&f, &inner);
+    assert_false(silkgen_string_as_bytes(&f));
+    google__protobuf__field_options__free_unpacked(f.options, NULL);
+
+    inner.len = 0;
+    put_string(&inner, SILKGEN_PB_C_STRING_AS_BYTES, "x"); /* not a varint: not the flag */
+    field_with_pb_c(&f, &inner);
+    assert_false(silkgen_string_as_bytes(&f));
+    google__protobuf__field_options__free_unpacked(f.options, NULL);
+
+    google__protobuf__field_descriptor_proto__init(&f);
+    assert_false(silkgen_string_as_bytes(&f));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +327,8 @@ int main(void)
         cmocka_unit_test(no_options_mean_defaults),
         cmocka_unit_test(refuses_malformed_options),
         cmocka_unit_test(refuses_data_without_its_length_prefix),
+        cmocka_unit_test(reads_c_package),
+        cmocka_unit_test(reads_string_as_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,11 +55,13 @@ expect_status 1 "protoc-gen-silk refuses what is not a request" \
 # --- generation: the corpus, silk's own protos, and the imports they need ---
 gen=$tmp/gen
 expect_status 0 "the corpus generates" "$silkc" -I "$tests/protos" --out "$gen" \
-    "$tests"/protos/*.proto "$tests/protos/common/money.proto" "$tests/protos/time/clock.proto" \
+    "$tests"/protos/*.proto "$tests/protos/common/money.proto" "$tests/protos/common/label.proto" \
+    "$tests/protos/time/clock.proto" \
     "$silk_protos/silk/ws.proto" "$silk_protos/silk/health.proto" \
     "$silk_protos/silk/options.proto" "$silk_protos/silk/rpc.proto" \
     /usr/include/google/protobuf/empty.proto /usr/include/google/protobuf/descriptor.proto
-for f in wstest shop common/money billing nopkg time/clock silk/ws silk/health; do
+for f in wstest shop common/money billing nopkg time/clock catalog common/label silk/ws \
+    silk/health; do
     for ext in pb-c.h pb-c.c silk.h silk.c; do
         if [ -s "$gen/$f.$ext" ]; then pass "writes $f.$ext"; else fail "writes $f.$ext"; fi
     done
@@ -95,7 +97,7 @@ fi
 # --- the corpus's output, exactly as golden/ has it ---
 # The golden copies are the reviewed output; SILK_UPDATE_GOLDEN=1 rewrites them (see
 # docs/codegen.md), and `git diff codegen/tests/golden` then shows what a change did.
-for stem in wstest shop common/money billing nopkg time/clock; do
+for stem in wstest shop common/money billing nopkg time/clock catalog common/label; do
     for ext in silk.h silk.c; do
         f=$stem.$ext
         if [ "${SILK_UPDATE_GOLDEN:-0}" = 1 ]; then

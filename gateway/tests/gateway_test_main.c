@@ -7,6 +7,12 @@
 #include "items_desc.h"
 
 /* WsTest as protoc-gen-silk would describe it: route api/wstest, WebSocket on, Echo. */
+static const silk_path_segment echo_segments[] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "wstest"},
+    {SILK_PATH_LITERAL, "echo"},
+};
+
 static const silk_method_desc wstest_methods[] = {{
     .name = "Echo",
     .path = "/wstest.WsTest/Echo",
@@ -14,7 +20,10 @@ static const silk_method_desc wstest_methods[] = {{
     .output = &google__protobuf__empty__descriptor,
     .http_verb = SILK_HTTP_POST,
     .http_path = "api/wstest/echo",
+    .http_segments = echo_segments,
+    .n_http_segments = sizeof echo_segments / sizeof echo_segments[0],
     .hash_key = "business_id",
+    .business_id_field = 1,
 }};
 
 static const silk_service_desc wstest = {

@@ -24,24 +24,66 @@ static silk_status echo(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
     return SILK_OK;
 }
 
-#define ITEMS_METHOD(n, verb, p)                                                                   \
+/* The web paths parsed, as protoc-gen-silk emits them (see silk_path_segment). */
+static const silk_path_segment items[] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "items"},
+};
+static const silk_path_segment item[] = {
+    {SILK_PATH_LITERAL, "api"}, {SILK_PATH_LITERAL, "items"}, {SILK_PATH_VAR_BEGIN, "id"},
+    {SILK_PATH_ANY, NULL},      {SILK_PATH_VAR_END, NULL},
+};
+static const silk_path_segment special[] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "items"},
+    {SILK_PATH_LITERAL, "special"},
+};
+static const silk_path_segment shelf_item[] = {
+    {SILK_PATH_LITERAL, "api"},  {SILK_PATH_LITERAL, "shelves"}, {SILK_PATH_VAR_BEGIN, "shelf"},
+    {SILK_PATH_ANY, NULL},       {SILK_PATH_VAR_END, NULL},      {SILK_PATH_LITERAL, "items"},
+    {SILK_PATH_VAR_BEGIN, "id"}, {SILK_PATH_ANY, NULL},          {SILK_PATH_VAR_END, NULL},
+};
+static const silk_path_segment pages[] = {
+    {SILK_PATH_LITERAL, "api"}, {SILK_PATH_LITERAL, "pages"}, {SILK_PATH_VAR_BEGIN, "page.size"},
+    {SILK_PATH_ANY, NULL},      {SILK_PATH_VAR_END, NULL},
+};
+static const silk_path_segment fail[] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "items"},
+    {SILK_PATH_LITERAL, "fail"},
+};
+static const silk_path_segment files[] = {
+    {SILK_PATH_LITERAL, "api"}, {SILK_PATH_LITERAL, "files"}, {SILK_PATH_VAR_BEGIN, "id"},
+    {SILK_PATH_REST, NULL},     {SILK_PATH_VAR_END, NULL},
+};
+static const silk_path_segment book[] = {
+    {SILK_PATH_LITERAL, "api"},     {SILK_PATH_LITERAL, "v1"},   {SILK_PATH_VAR_BEGIN, "shelf"},
+    {SILK_PATH_LITERAL, "shelves"}, {SILK_PATH_ANY, NULL},       {SILK_PATH_VAR_END, NULL},
+    {SILK_PATH_LITERAL, "books"},   {SILK_PATH_VAR_BEGIN, "id"}, {SILK_PATH_ANY, NULL},
+    {SILK_PATH_VAR_END, NULL},
+};
+
+/* Every method takes a gwtest.Item, whose business_id is field 14. */
+#define ITEMS_METHOD(n, verb, p, segs)                                                             \
     {                                                                                              \
         .name = n, .path = "/gwtest.Items/" n, .input = &gwtest__item__descriptor,                 \
-        .output = &gwtest__item__descriptor, .http_verb = verb, .http_path = p, .invoke = echo     \
+        .output = &gwtest__item__descriptor, .http_verb = verb, .http_path = p,                    \
+        .http_segments = segs, .n_http_segments = sizeof segs / sizeof segs[0],                    \
+        .business_id_field = 14, .invoke = echo                                                    \
     }
 
 static const silk_method_desc items_methods[] = {
-    ITEMS_METHOD("List", SILK_HTTP_GET, "api/items"),
-    ITEMS_METHOD("Get", SILK_HTTP_GET, "api/items/{id}"),
-    ITEMS_METHOD("Special", SILK_HTTP_GET, "api/items/special"),
-    ITEMS_METHOD("Create", SILK_HTTP_POST, "api/items"),
-    ITEMS_METHOD("Update", SILK_HTTP_PUT, "api/items/{id}"),
-    ITEMS_METHOD("Patch", SILK_HTTP_PATCH, "api/shelves/{shelf}/items/{id}"),
-    ITEMS_METHOD("Delete", SILK_HTTP_DELETE, "api/items/{id}"),
-    ITEMS_METHOD("Paged", SILK_HTTP_GET, "api/pages/{page.size}"),
-    ITEMS_METHOD("Fail", SILK_HTTP_POST, "api/items/fail"),
-    ITEMS_METHOD("File", SILK_HTTP_GET, "api/files/{id=**}"),
-    ITEMS_METHOD("Book", SILK_HTTP_GET, "api/v1/{shelf=shelves/*}/books/{id}"),
+    ITEMS_METHOD("List", SILK_HTTP_GET, "api/items", items),
+    ITEMS_METHOD("Get", SILK_HTTP_GET, "api/items/{id}", item),
+    ITEMS_METHOD("Special", SILK_HTTP_GET, "api/items/special", special),
+    ITEMS_METHOD("Create", SILK_HTTP_POST, "api/items", items),
+    ITEMS_METHOD("Update", SILK_HTTP_PUT, "api/items/{id}", item),
+    ITEMS_METHOD("Patch", SILK_HTTP_PATCH, "api/shelves/{shelf}/items/{id}", shelf_item),
+    ITEMS_METHOD("Delete", SILK_HTTP_DELETE, "api/items/{id}", item),
+    ITEMS_METHOD("Paged", SILK_HTTP_GET, "api/pages/{page.size}", pages),
+    ITEMS_METHOD("Fail", SILK_HTTP_POST, "api/items/fail", fail),
+    ITEMS_METHOD("File", SILK_HTTP_GET, "api/files/{id=**}", files),
+    ITEMS_METHOD("Book", SILK_HTTP_GET, "api/v1/{shelf=shelves/*}/books/{id}", book),
 };
 
 const silk_service_desc gwtest_items_desc = {

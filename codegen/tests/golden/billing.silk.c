@@ -3,6 +3,20 @@
 
 #include "billing.silk.h"
 
+/* --- http path segments --- */
+
+static const silk_path_segment bill__billing_service__charge__http_segments[3] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "billing"},
+    {SILK_PATH_LITERAL, "charge"},
+};
+
+/* --- json names --- */
+
+static const silk_json_name bill__billing_service__silk_json_names[1] = {
+    {&bill__invoice__item__descriptor, 1, "SKU"}, /* sku */
+};
+
 /* --- services --- */
 
 static silk_status bill__billing_service__invoke_charge(silk_ctx *ctx, const ProtobufCMessage *req,
@@ -24,7 +38,10 @@ static const silk_method_desc bill__billing_service__silk_methods[1] = {
         .output = &google__protobuf__empty__descriptor,
         .http_verb = SILK_HTTP_POST,
         .http_path = "api/billing/charge",
+        .http_segments = bill__billing_service__charge__http_segments,
+        .n_http_segments = 3,
         .hash_key = NULL,
+        .business_id_field = 0,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -39,6 +56,8 @@ const silk_service_desc bill__billing_service__silk_desc = {
     .n_methods = 1,
     .methods = bill__billing_service__silk_methods,
     .handlers_size = sizeof(Bill__BillingService_Handlers),
+    .json_names = bill__billing_service__silk_json_names,
+    .n_json_names = 1,
 };
 
 silk_status bill__billing_service__serve(silk_server *srv,

@@ -3,6 +3,20 @@
 
 #include "nopkg.silk.h"
 
+/* --- http path segments --- */
+
+static const silk_path_segment pinger__send_ping__http_segments[3] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "pinger"},
+    {SILK_PATH_LITERAL, "sendping"},
+};
+
+static const silk_path_segment pinger__httpget__http_segments[3] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "pinger"},
+    {SILK_PATH_LITERAL, "httpget"},
+};
+
 /* --- services --- */
 
 static silk_status pinger__invoke_send_ping(silk_ctx *ctx, const ProtobufCMessage *req,
@@ -34,7 +48,10 @@ static const silk_method_desc pinger__silk_methods[2] = {
         .output = &ping__descriptor,
         .http_verb = SILK_HTTP_POST,
         .http_path = "api/pinger/sendping",
+        .http_segments = pinger__send_ping__http_segments,
+        .n_http_segments = 3,
         .hash_key = NULL,
+        .business_id_field = 0,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -47,7 +64,10 @@ static const silk_method_desc pinger__silk_methods[2] = {
         .output = &ping__descriptor,
         .http_verb = SILK_HTTP_POST,
         .http_path = "api/pinger/httpget",
+        .http_segments = pinger__httpget__http_segments,
+        .n_http_segments = 3,
         .hash_key = NULL,
+        .business_id_field = 0,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -62,6 +82,8 @@ const silk_service_desc pinger__silk_desc = {
     .n_methods = 2,
     .methods = pinger__silk_methods,
     .handlers_size = sizeof(Pinger_Handlers),
+    .json_names = NULL,
+    .n_json_names = 0,
 };
 
 silk_status pinger__serve(silk_server *srv, const Pinger_Handlers *handlers, void *user)
@@ -110,6 +132,8 @@ const silk_service_desc idle__silk_desc = {
     .n_methods = 0,
     .methods = NULL,
     .handlers_size = sizeof(Idle_Handlers),
+    .json_names = NULL,
+    .n_json_names = 0,
 };
 
 silk_status idle__serve(silk_server *srv, const Idle_Handlers *handlers, void *user)

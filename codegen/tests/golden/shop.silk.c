@@ -3,6 +3,75 @@
 
 #include "shop.silk.h"
 
+/* --- http path segments --- */
+
+static const silk_path_segment acme__shop_v1__order_app_service__get_order__http_segments[6] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "order"},
+    {SILK_PATH_LITERAL, "items"},
+    {SILK_PATH_VAR_BEGIN, "id"},
+    {SILK_PATH_ANY, NULL},
+    {SILK_PATH_VAR_END, NULL},
+};
+
+static const silk_path_segment acme__shop_v1__order_app_service__put_line__http_segments[3] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "order"},
+    {SILK_PATH_LITERAL, "lines"},
+};
+
+static const silk_path_segment acme__shop_v1__order_app_service__delete_order__http_segments[6] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "order"},
+    {SILK_PATH_LITERAL, "items"},
+    {SILK_PATH_VAR_BEGIN, "id"},
+    {SILK_PATH_ANY, NULL},
+    {SILK_PATH_VAR_END, NULL},
+};
+
+static const silk_path_segment acme__shop_v1__order_app_service__patch_order__http_segments[6] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "order"},
+    {SILK_PATH_LITERAL, "items"},
+    {SILK_PATH_VAR_BEGIN, "id"},
+    {SILK_PATH_REST, NULL},
+    {SILK_PATH_VAR_END, NULL},
+};
+
+static const silk_path_segment acme__shop_v1__order_app_service__create_order__http_segments[3] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "order"},
+    {SILK_PATH_LITERAL, "items"},
+};
+
+static const silk_path_segment acme__shop_v1__order_app_service__last_line__http_segments[3] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "order"},
+    {SILK_PATH_LITERAL, "lastline"},
+};
+
+static const silk_path_segment acme__shop_v1__order_app_service__total__http_segments[7] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "order"},
+    {SILK_PATH_LITERAL, "total"},
+    {SILK_PATH_VAR_BEGIN, "cash.currency"},
+    {SILK_PATH_ANY, NULL},
+    {SILK_PATH_VAR_END, NULL},
+    {SILK_PATH_ANY, NULL},
+};
+
+static const silk_path_segment acme__shop_v1__order_app_service__get_url__http_segments[3] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "order"},
+    {SILK_PATH_LITERAL, "geturl"},
+};
+
+static const silk_path_segment acme__shop_v1__httpaudit__record__http_segments[3] = {
+    {SILK_PATH_LITERAL, "audit"},
+    {SILK_PATH_LITERAL, "httpaudit"},
+    {SILK_PATH_LITERAL, "v2"},
+};
+
 /* --- services --- */
 
 static silk_status acme__shop_v1__order_app_service__invoke_get_order(silk_ctx *ctx,
@@ -118,7 +187,10 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .output = &acme__shop_v1__order__descriptor,
         .http_verb = SILK_HTTP_GET,
         .http_path = "api/order/items/{id}",
+        .http_segments = acme__shop_v1__order_app_service__get_order__http_segments,
+        .n_http_segments = 6,
         .hash_key = "id",
+        .business_id_field = 0,
         .timeout_ms = 1500,
         .retries = 2,
         .idempotent = true,
@@ -131,7 +203,10 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .output = &google__protobuf__empty__descriptor,
         .http_verb = SILK_HTTP_PUT,
         .http_path = "api/order/lines",
+        .http_segments = acme__shop_v1__order_app_service__put_line__http_segments,
+        .n_http_segments = 3,
         .hash_key = "sku",
+        .business_id_field = 0,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -144,7 +219,10 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .output = &google__protobuf__empty__descriptor,
         .http_verb = SILK_HTTP_DELETE,
         .http_path = "api/order/items/{id}",
+        .http_segments = acme__shop_v1__order_app_service__delete_order__http_segments,
+        .n_http_segments = 6,
         .hash_key = "shard",
+        .business_id_field = 0,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -157,7 +235,10 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .output = &acme__shop_v1__order__descriptor,
         .http_verb = SILK_HTTP_PATCH,
         .http_path = "api/order/items/{id=**}",
+        .http_segments = acme__shop_v1__order_app_service__patch_order__http_segments,
+        .n_http_segments = 6,
         .hash_key = NULL,
+        .business_id_field = 2,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -170,7 +251,10 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .output = &acme__shop_v1__order__descriptor,
         .http_verb = SILK_HTTP_POST,
         .http_path = "api/order/items",
+        .http_segments = acme__shop_v1__order_app_service__create_order__http_segments,
+        .n_http_segments = 3,
         .hash_key = NULL,
+        .business_id_field = 2,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -183,7 +267,10 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .output = &acme__shop_v1__order__line__descriptor,
         .http_verb = SILK_HTTP_POST,
         .http_path = "api/order/lastline",
+        .http_segments = acme__shop_v1__order_app_service__last_line__http_segments,
+        .n_http_segments = 3,
         .hash_key = NULL,
+        .business_id_field = 0,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -196,7 +283,10 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .output = &acme__common__v1__money__descriptor,
         .http_verb = SILK_HTTP_GET,
         .http_path = "api/order/total/{cash.currency}/*",
+        .http_segments = acme__shop_v1__order_app_service__total__http_segments,
+        .n_http_segments = 7,
         .hash_key = NULL,
+        .business_id_field = 2,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -209,7 +299,10 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .output = &google__protobuf__empty__descriptor,
         .http_verb = SILK_HTTP_POST,
         .http_path = "api/order/geturl",
+        .http_segments = acme__shop_v1__order_app_service__get_url__http_segments,
+        .n_http_segments = 3,
         .hash_key = NULL,
+        .business_id_field = 0,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -224,6 +317,8 @@ const silk_service_desc acme__shop_v1__order_app_service__silk_desc = {
     .n_methods = 8,
     .methods = acme__shop_v1__order_app_service__silk_methods,
     .handlers_size = sizeof(Acme__ShopV1__OrderAppService_Handlers),
+    .json_names = NULL,
+    .n_json_names = 0,
 };
 
 silk_status acme__shop_v1__order_app_service__serve(
@@ -416,7 +511,10 @@ static const silk_method_desc acme__shop_v1__httpaudit__silk_methods[1] = {
         .output = &google__protobuf__empty__descriptor,
         .http_verb = SILK_HTTP_POST,
         .http_path = "audit/httpaudit/v2",
+        .http_segments = acme__shop_v1__httpaudit__record__http_segments,
+        .n_http_segments = 3,
         .hash_key = NULL,
+        .business_id_field = 2,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -431,6 +529,8 @@ const silk_service_desc acme__shop_v1__httpaudit__silk_desc = {
     .n_methods = 1,
     .methods = acme__shop_v1__httpaudit__silk_methods,
     .handlers_size = sizeof(Acme__ShopV1__HTTPAudit_Handlers),
+    .json_names = NULL,
+    .n_json_names = 0,
 };
 
 silk_status acme__shop_v1__httpaudit__serve(silk_server *srv,

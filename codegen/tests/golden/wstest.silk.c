@@ -3,6 +3,14 @@
 
 #include "wstest.silk.h"
 
+/* --- http path segments --- */
+
+static const silk_path_segment wstest__ws_test__echo__http_segments[3] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "wstest"},
+    {SILK_PATH_LITERAL, "echo"},
+};
+
 /* --- services --- */
 
 static silk_status wstest__ws_test__invoke_echo(silk_ctx *ctx, const ProtobufCMessage *req,
@@ -24,7 +32,10 @@ static const silk_method_desc wstest__ws_test__silk_methods[1] = {
         .output = &google__protobuf__empty__descriptor,
         .http_verb = SILK_HTTP_POST,
         .http_path = "api/wstest/echo",
+        .http_segments = wstest__ws_test__echo__http_segments,
+        .n_http_segments = 3,
         .hash_key = "business_id",
+        .business_id_field = 1,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -39,6 +50,8 @@ const silk_service_desc wstest__ws_test__silk_desc = {
     .n_methods = 1,
     .methods = wstest__ws_test__silk_methods,
     .handlers_size = sizeof(Wstest__WsTest_Handlers),
+    .json_names = NULL,
+    .n_json_names = 0,
 };
 
 silk_status wstest__ws_test__serve(silk_server *srv, const Wstest__WsTest_Handlers *handlers,

@@ -3,6 +3,29 @@
 
 #include "time/clock.silk.h"
 
+/* --- http path segments --- */
+
+static const silk_path_segment acme__time__v1__clock_service__now__http_segments[3] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "clock"},
+    {SILK_PATH_LITERAL, "now"},
+};
+
+static const silk_path_segment acme__time__v1__clock_service__set__http_segments[6] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "clock"},
+    {SILK_PATH_LITERAL, "alarms"},
+    {SILK_PATH_VAR_BEGIN, "id"},
+    {SILK_PATH_ANY, NULL},
+    {SILK_PATH_VAR_END, NULL},
+};
+
+static const silk_path_segment acme__time__v1__clock_service__count__http_segments[3] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "clock"},
+    {SILK_PATH_LITERAL, "alarms"},
+};
+
 /* --- services --- */
 
 static silk_status acme__time__v1__clock_service__invoke_now(silk_ctx *ctx,
@@ -52,7 +75,10 @@ static const silk_method_desc acme__time__v1__clock_service__silk_methods[3] = {
         .output = &google__protobuf__timestamp__descriptor,
         .http_verb = SILK_HTTP_POST,
         .http_path = "api/clock/now",
+        .http_segments = acme__time__v1__clock_service__now__http_segments,
+        .n_http_segments = 3,
         .hash_key = NULL,
+        .business_id_field = 0,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -65,7 +91,10 @@ static const silk_method_desc acme__time__v1__clock_service__silk_methods[3] = {
         .output = &google__protobuf__duration__descriptor,
         .http_verb = SILK_HTTP_PUT,
         .http_path = "api/clock/alarms/{id}",
+        .http_segments = acme__time__v1__clock_service__set__http_segments,
+        .n_http_segments = 6,
         .hash_key = "id",
+        .business_id_field = 0,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -78,7 +107,10 @@ static const silk_method_desc acme__time__v1__clock_service__silk_methods[3] = {
         .output = &google__protobuf__uint64_value__descriptor,
         .http_verb = SILK_HTTP_GET,
         .http_path = "api/clock/alarms",
+        .http_segments = acme__time__v1__clock_service__count__http_segments,
+        .n_http_segments = 3,
         .hash_key = NULL,
+        .business_id_field = 0,
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
@@ -93,6 +125,8 @@ const silk_service_desc acme__time__v1__clock_service__silk_desc = {
     .n_methods = 3,
     .methods = acme__time__v1__clock_service__silk_methods,
     .handlers_size = sizeof(Acme__Time__V1__ClockService_Handlers),
+    .json_names = NULL,
+    .n_json_names = 0,
 };
 
 silk_status acme__time__v1__clock_service__serve(
