@@ -19,10 +19,11 @@ static void test_utf8_len(void **state)
     assert_int_equal(silk__utf8_len((const unsigned char *)"\xc3\xa9", 2), 2);
     assert_int_equal(silk__utf8_len((const unsigned char *)"\xe2\x82\xac", 3), 3);
     assert_int_equal(silk__utf8_len((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
-    assert_int_equal(silk__utf8_len((const unsigned char *)"\xc0\xaf", 2), 0); /* overlong */
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\xc0\xaf", 2), 0);     /* overlong */
     assert_int_equal(silk__utf8_len((const unsigned char *)"\xed\xa0\x80", 3), 0); /* surrogate */
-    assert_int_equal(silk__utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0); /* > 10FFFF */
-    assert_int_equal(silk__utf8_len((const unsigned char *)"\x80", 1), 0); /* continuation */
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4),
+                     0);                                                       /* > 10FFFF */
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\x80", 1), 0);     /* continuation */
     assert_int_equal(silk__utf8_len((const unsigned char *)"\xe2\x82", 2), 0); /* cut short */
     assert_true(silk__utf8_valid("h\xc3\xa9llo", 6));
     assert_false(silk__utf8_valid("h\xffllo", 5));
@@ -32,9 +33,12 @@ static void test_utf8_repair_replaces_each_bad_byte(void **state)
 {
     (void)state;
     size_t len = 0;
-    char *s = silk__utf8_repair("a\xff\xfe" "b\xe2\x82\xac", 7, &len);
+    char *s = silk__utf8_repair("a\xff\xfe"
+                                "b\xe2\x82\xac",
+                                7, &len);
     assert_non_null(s);
-    assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd" "b\xe2\x82\xac");
+    assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd"
+                           "b\xe2\x82\xac");
     assert_int_equal(len, strlen(s));
     free(s);
     s = silk__utf8_repair("", 0, NULL);
