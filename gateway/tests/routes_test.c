@@ -9,12 +9,51 @@
 
 #include "http/routes.h"
 
+/* Templates as protoc-gen-silk parses them (silk_path_segment). */
+#define LIT(t)                                                                                     \
+    {                                                                                              \
+        SILK_PATH_LITERAL, t                                                                       \
+    }
+#define ANY                                                                                        \
+    {                                                                                              \
+        SILK_PATH_ANY, NULL                                                                        \
+    }
+#define REST                                                                                       \
+    {                                                                                              \
+        SILK_PATH_REST, NULL                                                                       \
+    }
+#define VAR(f)                                                                                     \
+    {                                                                                              \
+        SILK_PATH_VAR_BEGIN, f                                                                     \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        SILK_PATH_VAR_END, NULL                                                                    \
+    }
+#define SEGMENTS(a) .http_segments = a, .n_http_segments = sizeof a / sizeof a[0]
+
+static const silk_path_segment wstest_items[] = {LIT("api"), LIT("wstest"), LIT("items")};
+static const silk_path_segment items_id[] = {LIT("api"), LIT("items"), VAR("id"), ANY, END};
+static const silk_path_segment items_special[] = {LIT("api"), LIT("items"), LIT("special")};
+static const silk_path_segment shelves[] = {LIT("api"),   LIT("shelves"), VAR("shelf"), ANY, END,
+                                            LIT("items"), VAR("item.id"), ANY,          END};
+static const silk_path_segment files_read[] = {LIT("api"), LIT("files"), VAR("path"), REST, END};
+static const silk_path_segment files_stat[] = {LIT("api"),  LIT("files"), LIT("stat"),
+                                               VAR("path"), REST,         END};
+static const silk_path_segment book[] = {LIT("api"), LIT("v1"),    VAR("name"), LIT("shelves"),
+                                         ANY,        LIT("books"), ANY,         END};
+static const silk_path_segment any_id[] = {LIT("api"), LIT("any"), ANY, VAR("id"), ANY, END};
+/* "**" not last: malformed (protoc-gen-silk refuses it), so it matches nothing */
+static const silk_path_segment bad[] = {LIT("api"), LIT("bad"), REST, LIT("x")};
+static const silk_path_segment slashes[] = {LIT("api"), LIT("slashes"), LIT("x")};
+
 static const silk_method_desc wstest_methods[] = {
     {.name = "Echo", .path = "/wstest.WsTest/Echo"},
     {.name = "Get",
      .path = "/wstest.WsTest/Get",
      .http_verb = SILK_HTTP_GET,
-     .http_path = "api/wstest/items"},
+     .http_path = "api/wstest/items",
+     SEGMENTS(wstest_items)},
 };
 static const silk_service_desc wstest = {.name = "wstest.WsTest",
                                          .route = "api/wstest",
@@ -25,23 +64,45 @@ static const silk_method_desc plain_methods[] = {{.name = "Ping", .path = "/p.Pl
 static const silk_service_desc plain = {
     .name = "p.Plain", .route = "api/plain", .n_methods = 1, .methods = plain_methods};
 static const silk_method_desc items_methods[] = {
-    {.name = "Get", .http_verb = SILK_HTTP_GET, .http_path = "api/items/{id}"},
-    {.name = "Special", .http_verb = SILK_HTTP_GET, .http_path = "api/items/special"},
-    {.name = "Update", .http_verb = SILK_HTTP_PUT, .http_path = "api/items/{id}"},
-    {.name = "Delete", .http_verb = SILK_HTTP_DELETE, .http_path = "api/items/{id}"},
+    {.name = "Get", .http_verb = SILK_HTTP_GET, .http_path = "api/items/{id}", SEGMENTS(items_id)},
+    {.name = "Special",
+     .http_verb = SILK_HTTP_GET,
+     .http_path = "api/items/special",
+     SEGMENTS(items_special)},
+    {.name = "Update",
+     .http_verb = SILK_HTTP_PUT,
+     .http_path = "api/items/{id}",
+     SEGMENTS(items_id)},
+    {.name = "Delete",
+     .http_verb = SILK_HTTP_DELETE,
+     .http_path = "api/items/{id}",
+     SEGMENTS(items_id)},
     {.name = "Patch",
      .http_verb = SILK_HTTP_PATCH,
-     .http_path = "api/shelves/{shelf}/items/{item.id}"},
+     .http_path = "api/shelves/{shelf}/items/{item.id}",
+     SEGMENTS(shelves)},
 };
 static const silk_service_desc items = {
     .name = "p.Items", .route = "api/items", .n_methods = 5, .methods = items_methods};
 static const silk_method_desc files_methods[] = {
-    {.name = "Read", .http_verb = SILK_HTTP_GET, .http_path = "api/files/{path=**}"},
-    {.name = "Stat", .http_verb = SILK_HTTP_GET, .http_path = "api/files/stat/{path=**}"},
-    {.name = "Book", .http_verb = SILK_HTTP_GET, .http_path = "api/v1/{name=shelves/*/books/*}"},
-    {.name = "Any", .http_verb = SILK_HTTP_GET, .http_path = "api/any/*/{id}"},
-    {.name = "Bad", .http_verb = SILK_HTTP_GET, .http_path = "api/bad/**/x"},
-    {.name = "Slashes", .http_verb = SILK_HTTP_GET, .http_path = "/api/slashes/x/"},
+    {.name = "Read",
+     .http_verb = SILK_HTTP_GET,
+     .http_path = "api/files/{path=**}",
+     SEGMENTS(files_read)},
+    {.name = "Stat",
+     .http_verb = SILK_HTTP_GET,
+     .http_path = "api/files/stat/{path=**}",
+     SEGMENTS(files_stat)},
+    {.name = "Book",
+     .http_verb = SILK_HTTP_GET,
+     .http_path = "api/v1/{name=shelves/*/books/*}",
+     SEGMENTS(book)},
+    {.name = "Any", .http_verb = SILK_HTTP_GET, .http_path = "api/any/*/{id}", SEGMENTS(any_id)},
+    {.name = "Bad", .http_verb = SILK_HTTP_GET, .http_path = "api/bad/**/x", SEGMENTS(bad)},
+    {.name = "Slashes",
+     .http_verb = SILK_HTTP_GET,
+     .http_path = "/api/slashes/x/",
+     SEGMENTS(slashes)},
 };
 static const silk_service_desc files = {
     .name = "p.Files", .route = "api/files", .n_methods = 6, .methods = files_methods};

@@ -16,7 +16,7 @@
 
 #include "core/clock.h"
 #include "rpc/ctx_internal.h"
-#include "silk/ws.pb-c.h"
+#include "silk/ws.silk.h"
 
 static void test_metadata(void **state)
 {
@@ -192,24 +192,33 @@ static void test_request_header(void **state)
     assert_string_equal(rh.h.metadata[0]->key, SILK_MD_TRACE_ID);
     assert_string_equal(rh.h.token, "");
     silk__reqhdr_fini(&rh);
-    assert_null(silk__business_id_of(&req.base));
+    assert_null(silk_method_business_id(&m, &req.base));
     silk_ctx_free(ctx);
 }
 
 static void test_business_id_from_request(void **state)
 {
     (void)state;
-    silk_method_desc m = {.name = "Sessions", .path = "/silk.ws.SessionManager/Sessions"};
+    /* The generated descriptor names the request's business_id field. */
+    const silk_method_desc *sessions =
+        silk_service_find_method(&silk__ws__session_manager__silk_desc, "Sessions");
+    assert_non_null(sessions);
+    assert_int_not_equal(sessions->business_id_field, 0);
+    silk_method_desc m = *sessions;
     Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
     silk__reqhdr rh;
     /* An empty business_id field does not travel (the trace id made for the call does). */
-    assert_null(silk__business_id_of(&req.base));
+    assert_null(silk_method_business_id(&m, &req.base));
     assert_int_equal(silk__reqhdr_init(&rh, NULL, &m, &req.base, 1, NULL), SILK_OK);
     assert_int_equal(rh.h.n_metadata, 1);
     assert_string_equal(rh.h.metadata[0]->key, SILK_MD_TRACE_ID);
     silk__reqhdr_fini(&rh);
     /* A request's business_id travels when the ctx has none... */
     req.business_id = "42";
+    assert_string_equal(silk_method_business_id(&m, &req.base), "42");
+    /* A request of another type than the method's input has none. */
+    Silk__Rpc__Metadata other = SILK__RPC__METADATA__INIT;
+    assert_null(silk_method_business_id(&m, &other.base));
     silk_ctx *ctx = silk_ctx_new();
     silk_ctx_set(ctx, SILK_MD_TRACE_ID, "t");
     assert_int_equal(silk__reqhdr_init(&rh, ctx, &m, &req.base, 1, NULL), SILK_OK);

@@ -95,18 +95,14 @@ void silk__gw_conn_call_done(call *k)
  * The request message: POST /<route>/<method> with a JSON body, or the query's fields.
  * ========================================================================== */
 
-/* request_business_id finds the business id of a call: the request's business_id field,
- * else the query or a header. It returns NULL when there is none. */
-static const char *request_business_id(const ProtobufCMessage *msg,
+/* request_business_id finds the business id of a call: the request's business_id field (as
+ * the method's descriptor names it), else the query or a header. NULL when there is none. */
+static const char *request_business_id(const silk_method_desc *method, const ProtobufCMessage *msg,
                                        const silk__gw_http_request *req, char *buf, size_t size)
 {
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "business_id");
-    if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED) {
-        const char *v = *(char *const *)((const char *)msg + f->offset);
-        if (v != NULL && v[0] != '\0')
-            return v;
-    }
+    const char *v = silk_method_business_id(method, msg);
+    if (v != NULL)
+        return v;
     return silk__gw_route_business_id(req, buf, size) > 0 ? buf : NULL;
 }
 
@@ -303,7 +299,7 @@ int silk__gw_call_start(conn *c, const silk__gw_route *r)
     call *k = calloc(1, sizeof *k);
     silk_ctx *ctx = silk_ctx_new();
     char bid_buf[SILK__GW_BUSINESS_ID_MAX + 1];
-    const char *bid = request_business_id(msg, req, bid_buf, sizeof bid_buf);
+    const char *bid = request_business_id(r->method, msg, req, bid_buf, sizeof bid_buf);
     bool oom = k == NULL || ctx == NULL;
     if (oom) {
         st = SILK_RESOURCE_EXHAUSTED;

@@ -20,9 +20,9 @@ typedef enum silk__gw_route_kind {
 /* The most {field} parameters one web path may have. */
 #define SILK__GW_ROUTE_MAX_PARAMS 8
 
-/* A {field} of a method's web path and the request path's segment it matched, neither
- * NUL-terminated: name points into the method's http_path, value (still percent-encoded)
- * into the request path. */
+/* A {field} of a method's web path and the request path's segments it matched: name is the
+ * field's path ("id", "a.b", from the descriptor's segments), value (still percent-encoded,
+ * not NUL-terminated) points into the request path. */
 typedef struct silk__gw_route_param {
     const char *name;
     size_t name_len;
@@ -48,10 +48,11 @@ typedef struct silk__gw_route {
 
 /* silk__gw_route_find matches a request's verb and path against the gateway's own paths
  * (/healthz, /metrics), the services' WebSocket routes (GET on "/<route>" of a service with
- * websocket set) and their methods' web paths ("<verb> /<http_path>"; the default http_path
- * is "<route>/<method name lower-cased>"). A web path is segments separated by '/': literal
- * segments compare without regard to case, "{field}" (or "{a.b}") takes one non-empty
- * segment into params; when several paths match, the one with the most literal segments
+ * websocket set) and their methods' web paths, as protoc-gen-silk parsed them into the
+ * descriptor's http_segments (a method without segments, from a hand-made descriptor, has
+ * only "<route>/<method name>"). Literal segments compare without regard to case, "{field}"
+ * (or "{a.b}") takes one non-empty segment into params, "{f=pattern}" the segments its
+ * pattern matches; when several paths match, the one with the most literal segments
  * wins. One trailing '/' is ignored. HEAD counts as GET. It fills *out and returns its kind. */
 silk__gw_route_kind silk__gw_route_find(const silk_service_desc *const *services, size_t n_services,
                                         enum http_method method, const char *path,

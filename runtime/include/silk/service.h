@@ -114,6 +114,11 @@ typedef struct silk_service_desc {
 /* silk_service_find_method returns the method of desc with the given name ("Echo"), or NULL. */
 const silk_method_desc *silk_service_find_method(const silk_service_desc *desc, const char *name);
 
+/* silk_method_business_id returns the value of req's business_id field (the one
+ * method->business_id_field names) when it is set and not empty, else NULL: also when req is
+ * not a method->input. The string is req's. Any thread. */
+const char *silk_method_business_id(const silk_method_desc *method, const ProtobufCMessage *req);
+
 #ifdef __cplusplus
 }
 #endif

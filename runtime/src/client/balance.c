@@ -133,7 +133,7 @@ void silk__lb_route_init(silk__route *r, silk_lb_policy policy, const silk_metho
         return;
     const char *biz = silk_ctx_business_id(ctx);
     if (biz == NULL || biz[0] == '\0')
-        biz = silk__business_id_of(req);
+        biz = silk_method_business_id(method, req);
     if (biz != NULL && biz[0] != '\0') {
         r->key_hash = fnv1a(biz, strlen(biz));
         r->hashed = true;

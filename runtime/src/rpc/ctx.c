@@ -366,19 +366,6 @@ const silk_service_desc *silk__ctx_service(const silk_ctx *ctx)
 
 /* ============================== client side ============================== */
 
-const char *silk__business_id_of(const ProtobufCMessage *msg)
-{
-    if (msg == NULL || msg->descriptor == NULL)
-        return NULL;
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "business_id");
-    if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED ||
-        (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0)
-        return NULL;
-    const char *v = *(char *const *)((const char *)msg + f->offset);
-    return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
 static void set_md(Silk__Rpc__Metadata *m, Silk__Rpc__Metadata **slot, const char *key,
                    const char *value)
 {
@@ -399,7 +386,7 @@ silk_status silk__reqhdr_init(silk__reqhdr *rh, const silk_ctx *ctx, const silk_
 
     const char *business = NULL;
     if (silk_ctx_business_id(ctx) == NULL)
-        business = silk__business_id_of(req);
+        business = silk_method_business_id(method, req);
     const char *trace = NULL;
     if (silk_ctx_get(ctx, SILK_MD_TRACE_ID) == NULL) {
         /* The edge of a trace: a call made without a ctx (or with a full one) starts it. */

@@ -73,8 +73,4 @@ silk_status silk__reqhdr_init(silk__reqhdr *rh, const silk_ctx *ctx, const silk_
 /* silk__reqhdr_fini frees what silk__reqhdr_init allocated. */
 void silk__reqhdr_fini(silk__reqhdr *rh);
 
-/* silk__business_id_of returns the value of msg's string field business_id when it has one
- * and it is not empty, else NULL. */
-const char *silk__business_id_of(const ProtobufCMessage *msg);
-
 #endif /* SILK_SRC_CTX_INTERNAL_H */

@@ -1,4 +1,4 @@
-/* service.c - looking up methods in generated service descriptors. */
+/* service.c - reading generated service descriptors: methods by name, a request's business id. */
 #include <string.h>
 
 #include <silk/service.h>
@@ -12,4 +12,17 @@ const silk_method_desc *silk_service_find_method(const silk_service_desc *desc, 
             return &desc->methods[i];
     }
     return NULL;
+}
+
+const char *silk_method_business_id(const silk_method_desc *method, const ProtobufCMessage *req)
+{
+    if (method == NULL || method->business_id_field == 0 || req == NULL ||
+        req->descriptor != method->input)
+        return NULL;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(req->descriptor, method->business_id_field);
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
+        return NULL; /* a hand-made descriptor naming another field */
+    const char *v = *(char *const *)((const char *)req + f->offset);
+    return v != NULL && v[0] != '\0' ? v : NULL;
 }
