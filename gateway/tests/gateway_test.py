@@ -578,6 +578,18 @@ class WebApi(unittest.TestCase):
                            {"Content-Type": "application/vnd.x+json; charset=utf-8"})
         self.assertEqual(got, {"id": "v"})
 
+    def test_json_name(self):
+        # [json_name = "displayName"] on nickname: written so, read so or by the proto name,
+        # in a body and in the query; the default lowerCamelCase name is not one of them.
+        self.assertEqual(self.call("POST", "/api/items", {"displayName": "d"})[0],
+                         {"displayName": "d"})
+        self.assertEqual(self.call("POST", "/api/items", {"nickname": "n"})[0],
+                         {"displayName": "n"})
+        self.assertEqual(self.call("GET", "/api/items/1?displayName=q")[0],
+                         {"id": "1", "displayName": "q"})
+        got, _ = self.call("POST", "/api/items", {"nickName": "x"}, want=400)
+        self.assertIn("nickName", got["message"])
+
     def test_head(self):
         status, body, hdrs = self.request("HEAD", "/api/items/1")
         self.assertEqual(status, 200)
@@ -799,6 +811,7 @@ class WrappedWebApi(WebApi):
     test_get_with_path_and_query_parameters = None
     test_business_id_and_forwarded_headers_travel_as_metadata = None
     test_body_verbs = None
+    test_json_name = None
     test_bad_requests_are_400_saying_where = None
     test_every_status_from_the_service = None
     test_wildcard_templates = None

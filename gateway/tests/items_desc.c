@@ -86,9 +86,16 @@ static const silk_method_desc items_methods[] = {
     ITEMS_METHOD("Book", SILK_HTTP_GET, "api/v1/{shelf=shelves/*}/books/{id}", book),
 };
 
+/* The [json_name]s of gwtest.proto's messages, as protoc-gen-silk would list them. */
+static const silk_json_name items_json_names[] = {
+    {&gwtest__item__descriptor, 15, "displayName"},
+};
+
 const silk_service_desc gwtest_items_desc = {
     .name = "gwtest.Items",
     .route = "api/items",
     .n_methods = sizeof items_methods / sizeof items_methods[0],
     .methods = items_methods,
+    .json_names = items_json_names,
+    .n_json_names = sizeof items_json_names / sizeof items_json_names[0],
 };

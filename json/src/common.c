@@ -1,4 +1,4 @@
-/* common.c - what both directions of the JSON mapping need: names, types, base64, dates. */
+/* common.c - what both directions of the JSON mapping need: types, maps, base64, dates. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,55 +7,8 @@
 #include "json_internal.h"
 
 /* ============================================================================
- * Names and types
+ * Types
  * ========================================================================== */
-
-char *silk_json_field_name(const char *field_name, char *out, size_t outlen)
-{
-    size_t n = 0;
-    bool upper = false;
-    if (outlen == 0)
-        return out;
-    for (const char *s = field_name; *s != '\0' && n + 1 < outlen; s++) {
-        if (*s == '_') {
-            upper = true;
-            continue;
-        }
-        out[n++] = upper && *s >= 'a' && *s <= 'z' ? (char)(*s - 'a' + 'A') : *s;
-        upper = false;
-    }
-    out[n] = '\0';
-    return out;
-}
-
-bool silk__json_name_is(const ProtobufCFieldDescriptor *f, const char *key)
-{
-    if (strcmp(f->name, key) == 0)
-        return true;
-    /* Compare with the JSON name without building it. */
-    const char *s = f->name;
-    bool upper = false;
-    for (; *s != '\0'; s++) {
-        if (*s == '_') {
-            upper = true;
-            continue;
-        }
-        char want = upper && *s >= 'a' && *s <= 'z' ? (char)(*s - 'a' + 'A') : *s;
-        upper = false;
-        if (*key++ != want)
-            return false;
-    }
-    return *key == '\0';
-}
-
-const ProtobufCFieldDescriptor *silk__json_find_field(const ProtobufCMessageDescriptor *desc,
-                                                      const char *key)
-{
-    for (unsigned i = 0; i < desc->n_fields; i++)
-        if (silk__json_name_is(&desc->fields[i], key))
-            return &desc->fields[i];
-    return NULL;
-}
 
 bool silk__json_is_map(const ProtobufCFieldDescriptor *f)
 {

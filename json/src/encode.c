@@ -426,8 +426,8 @@ static void put_message(enc *e, const ProtobufCMessage *msg)
                 ? *(const size_t *)((const char *)msg + f->quantifier_offset) == 0
                 : !is_present(msg, f))
             continue;
-        char name[256];
-        silk_json_field_name(f->name, name, sizeof name);
+        char buf[256];
+        const char *name = silk__json_name_of(desc, f, buf, sizeof buf);
         if (!first)
             putch(e, ',');
         first = false;

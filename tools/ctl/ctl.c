@@ -305,6 +305,13 @@ int silk_ctl_main(int argc, char **argv, const silk_service_desc *const *service
     int opt, rc = 2;
     if (ctx == NULL)
         return 1;
+    for (size_t i = 0; i < n_services; i++) {
+        if (silk_json_add_names(services[i]) != SILK_OK) {
+            fprintf(stderr, "%s: out of memory\n", prog);
+            silk_ctx_free(ctx);
+            return 1;
+        }
+    }
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "d:", long_options, NULL)) != -1) {

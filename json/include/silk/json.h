@@ -6,6 +6,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include <silk/service.h>
 #include <silk/status.h>
 
 #ifdef __cplusplus
@@ -13,8 +14,9 @@ extern "C" {
 #endif
 
 /* The mapping is proto3's (protobuf.dev/programming-guides/proto3/#json):
- * - Keys are written as lowerCamelCase JSON names ("businessId"); both that and the proto
- *   field name ("business_id") are read. A field given under both names is an error.
+ * - Keys are written as JSON names: a field's [json_name] when silk_json_add_names() was
+ *   told of it, else lowerCamelCase ("businessId"); both that and the proto field name
+ *   ("business_id") are read. A field given under both names is an error.
  * - int64, uint64, sint64, fixed64 and sfixed64 are written as strings; every integer is
  *   read from a JSON number (exactly: never through a double unless it has a fraction or an
  *   exponent, and then only when the value is integral) or a decimal string.
@@ -59,6 +61,15 @@ silk_status silk_json_from_message(const ProtobufCMessage *msg, char **out, size
  * silk_json_to_message's results do (freed by protobuf_c_message_free_unpacked). */
 silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const char *value,
                                 char *err, size_t errlen);
+
+/* silk_json_add_names makes every later call map the fields desc->json_names lists (those
+ * whose [json_name] differs from the default) under their [json_name]: written so, and read
+ * under it or the proto name. protobuf-c's descriptors do not carry json_name, so a program
+ * tells the mapping of each service whose messages it maps; silk_gateway_main and
+ * silk_ctl_main do it for the services linked into them. Call it at start-up, before other
+ * threads map JSON (later calls are safe, but a call in flight may miss the new names).
+ * Returns SILK_OK, SILK_INVALID_ARGUMENT for a NULL desc, or SILK_RESOURCE_EXHAUSTED. */
+silk_status silk_json_add_names(const silk_service_desc *desc);
 
 /* silk_json_field_name writes the lowerCamelCase JSON name of a proto field name into out
  * ("business_id" -> "businessId"), cut to outlen bytes with the NUL, and returns out. */
