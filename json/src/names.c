@@ -155,7 +155,8 @@ static bool add_name(names_table *t, const silk_json_name *jn)
     return true;
 }
 
-silk_status silk_json_add_names(const silk_service_desc *desc)
+/* add_service_names adds the names desc lists to the table. */
+static silk_status add_service_names(const silk_service_desc *desc)
 {
     if (desc == NULL)
         return SILK_INVALID_ARGUMENT;
@@ -175,6 +176,14 @@ silk_status silk_json_add_names(const silk_service_desc *desc)
     }
     pthread_mutex_unlock(&writer);
     return ok ? SILK_OK : SILK_RESOURCE_EXHAUSTED;
+}
+
+silk_status silk_json_add_names(const silk_service_desc *const *services, size_t n)
+{
+    silk_status st = SILK_OK;
+    for (size_t i = 0; i < n && st == SILK_OK; i++)
+        st = add_service_names(services[i]);
+    return st;
 }
 
 /* free_tables gives every table back at exit, when no lookup runs any more. */

@@ -305,12 +305,10 @@ int silk_ctl_main(int argc, char **argv, const silk_service_desc *const *service
     int opt, rc = 2;
     if (ctx == NULL)
         return 1;
-    for (size_t i = 0; i < n_services; i++) {
-        if (silk_json_add_names(services[i]) != SILK_OK) {
-            fprintf(stderr, "%s: out of memory\n", prog);
-            silk_ctx_free(ctx);
-            return 1;
-        }
+    if (silk_json_add_names(services, n_services) != SILK_OK) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        silk_ctx_free(ctx);
+        return 1;
     }
 
     optind = 1;

@@ -170,19 +170,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* add_json_names tells the JSON mapping the [json_name]s of the services' messages; -1 when
- * memory is exhausted. */
-static int add_json_names(const char *prog, const silk_service_desc *const *services, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (silk_json_add_names(services[i]) != SILK_OK) {
-            fprintf(stderr, "%s: out of memory\n", prog);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *services,
                       size_t n_services)
 {
@@ -200,8 +187,10 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
     unsigned long long size = 0;
     int opt;
 
-    if (add_json_names(prog, services, n_services) != 0)
+    if (silk_json_add_names(services, n_services) != SILK_OK) {
+        fprintf(stderr, "%s: out of memory\n", prog);
         return 1;
+    }
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         int ok = 1;

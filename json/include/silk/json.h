@@ -62,14 +62,15 @@ silk_status silk_json_from_message(const ProtobufCMessage *msg, char **out, size
 silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const char *value,
                                 char *err, size_t errlen);
 
-/* silk_json_add_names makes every later call map the fields desc->json_names lists (those
- * whose [json_name] differs from the default) under their [json_name]: written so, and read
- * under it or the proto name. protobuf-c's descriptors do not carry json_name, so a program
- * tells the mapping of each service whose messages it maps; silk_gateway_main and
- * silk_ctl_main do it for the services linked into them. Call it at start-up, before other
- * threads map JSON (later calls are safe, but a call in flight may miss the new names).
- * Returns SILK_OK, SILK_INVALID_ARGUMENT for a NULL desc, or SILK_RESOURCE_EXHAUSTED. */
-silk_status silk_json_add_names(const silk_service_desc *desc);
+/* silk_json_add_names makes every later call map the fields that services[0..n)'s
+ * json_names list (those whose [json_name] differs from the default) under their
+ * [json_name]: written so, and read under it or the proto name. protobuf-c's descriptors do
+ * not carry json_name, so a program tells the mapping of the services whose messages it maps;
+ * silk_gateway_main and silk_ctl_main do it for the services linked into them. Call it at
+ * start-up, before other threads map JSON (later calls are safe, but a call in flight may
+ * miss the new names). Returns SILK_OK, SILK_INVALID_ARGUMENT for a NULL service, or
+ * SILK_RESOURCE_EXHAUSTED (the names of the services before it are added). */
+silk_status silk_json_add_names(const silk_service_desc *const *services, size_t n);
 
 /* silk_json_field_name writes the lowerCamelCase JSON name of a proto field name into out
  * ("business_id" -> "businessId"), cut to outlen bytes with the NUL, and returns out. */
