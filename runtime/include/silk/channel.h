@@ -115,14 +115,15 @@ typedef uint64_t silk_call_id;
  * and returns at once; ctx (may be NULL) and req are read before it returns and need not
  * outlive it.
  *
- * On SILK_OK the call's id is in *idp (idp may be NULL, for silk_channel_cancel()) and cb runs
- * exactly once, maybe before silk_channel_call_async returns: with the answer (the response,
- * or the callee's error), SILK_DEADLINE_EXCEEDED when the deadline passes first,
- * SILK_UNAVAILABLE when there is no instance, none can be reached or the connection is lost,
- * or
- * SILK_CANCELLED when the call is cancelled, the channel is closed or - for a handler's ctx -
- * the handler's own call is cancelled. An idempotent method's call may be sent again to
- * another instance before cb runs (docs/runtime.md, "Failover").
+ * On SILK_OK the call's id is in *idp (idp may be NULL; for silk_channel_cancel()) and cb
+ * runs exactly once, maybe before silk_channel_call_async returns, with:
+ * - the answer: the response, or the callee's error;
+ * - SILK_DEADLINE_EXCEEDED when the deadline passes first;
+ * - SILK_UNAVAILABLE when there is no instance, none can be reached or the connection is lost;
+ * - SILK_CANCELLED when the call is cancelled, the channel is closed or - for a handler's
+ *   ctx - the handler's own call is cancelled.
+ * An idempotent method's call may be sent again to another instance before cb runs
+ * (docs/runtime.md, "Failover").
  *
  * Otherwise cb is never called, silk_ctx_message(ctx) says why, and the status is:
  * - SILK_INVALID_ARGUMENT when ch, method, req or cb is NULL, or req is not a method->input;
