@@ -1,4 +1,4 @@
-/* ctx_test.c - the call context: metadata, deadlines and budgets, messages, the arena. */
+/* ctx_test.c - the call context: metadata, deadlines and budgets, messages, the arena, copies. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,8 @@
 #include <silk/status.h>
 
 #include "core/clock.h"
+#include "google/protobuf/descriptor.pb-c.h"
+#include "google/protobuf/empty.pb-c.h"
 #include "rpc/ctx_internal.h"
 #include "silk/ws.silk.h"
 
@@ -375,6 +377,140 @@ static void test_arena(void **state)
     silk_ctx_free(NULL);
 }
 
+/* BIG_BYTES is the size of a bytes field larger than one of the arena's chunks. */
+#define BIG_BYTES 200000
+
+/* heap_reply makes what a nested call's reply is: a message unpacked on the heap, here one
+ * with strings, repeated strings and integers, sub-messages, repeated sub-messages and bytes
+ * (a FileDescriptorProto whose options hold two uninterpreted options). */
+static Google__Protobuf__FileDescriptorProto *heap_reply(void)
+{
+    static uint8_t big[BIG_BYTES];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 7);
+    Google__Protobuf__UninterpretedOption__NamePart parts[2] = {
+        GOOGLE__PROTOBUF__UNINTERPRETED_OPTION__NAME_PART__INIT,
+        GOOGLE__PROTOBUF__UNINTERPRETED_OPTION__NAME_PART__INIT};
+    parts[0].name_part = "silk";
+    parts[0].is_extension = 1;
+    parts[1].name_part = "route";
+    Google__Protobuf__UninterpretedOption__NamePart *partp[2] = {&parts[0], &parts[1]};
+    Google__Protobuf__UninterpretedOption opts[2] = {GOOGLE__PROTOBUF__UNINTERPRETED_OPTION__INIT,
+                                                     GOOGLE__PROTOBUF__UNINTERPRETED_OPTION__INIT};
+    uint8_t blob[] = {0, 1, 2, 0xff, 0};
+    opts[0].n_name = 2;
+    opts[0].name = partp;
+    opts[0].identifier_value = "api/wstest";
+    opts[0].has_string_value = 1;
+    opts[0].string_value = (ProtobufCBinaryData){.len = sizeof blob, .data = blob};
+    opts[1].has_positive_int_value = 1;
+    opts[1].positive_int_value = 42;
+    opts[1].has_string_value = 1;
+    opts[1].string_value = (ProtobufCBinaryData){.len = sizeof big, .data = big};
+    Google__Protobuf__UninterpretedOption *optp[2] = {&opts[0], &opts[1]};
+    Google__Protobuf__FileOptions fo = GOOGLE__PROTOBUF__FILE_OPTIONS__INIT;
+    fo.java_package = "org.silk";
+    fo.n_uninterpreted_option = 2;
+    fo.uninterpreted_option = optp;
+    char *deps[3] = {"a.proto", "", "c/d.proto"};
+    int32_t pub[2] = {0, 2};
+    Google__Protobuf__FileDescriptorProto f = GOOGLE__PROTOBUF__FILE_DESCRIPTOR_PROTO__INIT;
+    f.name = "wstest.proto";
+    f.package = "wstest";
+    f.n_dependency = 3;
+    f.dependency = deps;
+    f.n_public_dependency = 2;
+    f.public_dependency = pub;
+    f.options = &fo;
+
+    size_t n = protobuf_c_message_get_packed_size(&f.base);
+    uint8_t *buf = malloc(n);
+    assert_non_null(buf);
+    assert_int_equal(protobuf_c_message_pack(&f.base, buf), n);
+    Google__Protobuf__FileDescriptorProto *out =
+        google__protobuf__file_descriptor_proto__unpack(NULL, n, buf);
+    free(buf);
+    assert_non_null(out);
+    return out;
+}
+
+/* check_reply checks a copy of heap_reply()'s message, field by field. */
+static void check_reply(const Google__Protobuf__FileDescriptorProto *f)
+{
+    assert_true(f->base.descriptor == &google__protobuf__file_descriptor_proto__descriptor);
+    assert_string_equal(f->name, "wstest.proto");
+    assert_string_equal(f->package, "wstest");
+    assert_int_equal(f->n_dependency, 3);
+    assert_string_equal(f->dependency[0], "a.proto");
+    assert_string_equal(f->dependency[1], "");
+    assert_string_equal(f->dependency[2], "c/d.proto");
+    assert_int_equal(f->n_public_dependency, 2);
+    assert_int_equal(f->public_dependency[0], 0);
+    assert_int_equal(f->public_dependency[1], 2);
+    assert_non_null(f->options);
+    assert_string_equal(f->options->java_package, "org.silk");
+    assert_int_equal(f->options->n_uninterpreted_option, 2);
+    const Google__Protobuf__UninterpretedOption *o = f->options->uninterpreted_option[0];
+    assert_int_equal(o->n_name, 2);
+    assert_string_equal(o->name[0]->name_part, "silk");
+    assert_true(o->name[0]->is_extension);
+    assert_string_equal(o->name[1]->name_part, "route");
+    assert_false(o->name[1]->is_extension);
+    assert_string_equal(o->identifier_value, "api/wstest");
+    const uint8_t blob[] = {0, 1, 2, 0xff, 0};
+    assert_true(o->has_string_value);
+    assert_int_equal(o->string_value.len, sizeof blob);
+    assert_memory_equal(o->string_value.data, blob, sizeof blob);
+    o = f->options->uninterpreted_option[1];
+    assert_true(o->has_positive_int_value);
+    assert_int_equal(o->positive_int_value, 42);
+    assert_int_equal(o->string_value.len, BIG_BYTES);
+    for (size_t i = 0; i < BIG_BYTES; i++)
+        assert_int_equal(o->string_value.data[i], (uint8_t)(i * 7));
+}
+
+/* A nested call's reply copied into ctx memory is whole, and lives on once the reply is
+ * changed and freed; the copy goes with the ctx (ASan's leak check sees to that). */
+static void test_copy_message(void **state)
+{
+    (void)state;
+    silk_ctx *ctx = silk_ctx_new();
+    assert_non_null(ctx);
+    Google__Protobuf__FileDescriptorProto *reply = heap_reply();
+    check_reply(reply);
+    Google__Protobuf__FileDescriptorProto *copy =
+        (Google__Protobuf__FileDescriptorProto *)silk_ctx_copy_message(ctx, &reply->base);
+    assert_non_null(copy);
+    assert_true(copy != reply);
+    assert_true(copy->name != reply->name);
+    assert_true(copy->options != reply->options);
+    assert_true(copy->options->uninterpreted_option[0]->string_value.data !=
+                reply->options->uninterpreted_option[0]->string_value.data);
+    /* Scribble over the original, then free it: the copy does not change. */
+    reply->name[0] = 'X';
+    reply->dependency[0][0] = 'X';
+    reply->options->uninterpreted_option[0]->name[0]->name_part[0] = 'X';
+    reply->options->uninterpreted_option[0]->string_value.data[1] = 0x55;
+    memset(reply->options->uninterpreted_option[1]->string_value.data, 0, BIG_BYTES);
+    protobuf_c_message_free_unpacked(&reply->base, NULL);
+    check_reply(copy);
+    assert_string_equal(silk_ctx_message(ctx), ""); /* nothing went wrong */
+
+    /* A copy of a copy, and a message that packs to nothing. */
+    Google__Protobuf__FileDescriptorProto *again =
+        (Google__Protobuf__FileDescriptorProto *)silk_ctx_copy_message(ctx, &copy->base);
+    assert_non_null(again);
+    check_reply(again);
+    Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
+    ProtobufCMessage *e = silk_ctx_copy_message(ctx, &empty.base);
+    assert_non_null(e);
+    assert_true(e->descriptor == &google__protobuf__empty__descriptor);
+
+    assert_null(silk_ctx_copy_message(NULL, &empty.base));
+    assert_null(silk_ctx_copy_message(ctx, NULL));
+    silk_ctx_free(ctx);
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -389,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_trace_ids_are_unique), cmocka_unit_test(test_trace_id_and_cancel_flag),
         cmocka_unit_test(test_fail_and_message),
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_copy_message),
     };
     /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);

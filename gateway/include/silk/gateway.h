@@ -11,15 +11,16 @@ extern "C" {
 #endif
 
 /* silk_gateway_main runs silk-gateway for the services whose generated descriptors are
- * given (like Silky's gateway, which references the service interfaces it routes): a
- * deployment's silk-gateway is a main() that passes its descriptors here.
+ * given: a deployment's silk-gateway is a main() that passes its descriptors here. It parses
+ * the command line (docs/gateway.md, "Flags and environment", lists every flag and variable),
+ * serves HTTP and WebSocket on --listen (default 127.0.0.1:5000) and silk.ws.SessionManager
+ * over nng under the gateway id, in the registry of $SILK_REGISTRY, until SIGTERM or SIGINT.
  *
- * It parses the command line (--listen HOST:PORT, default 127.0.0.1:5000; --id GATEWAY_ID,
- * default "gw" and 8 random hex digits; --help; --version; see --help for the rest), serves
- * HTTP and WebSocket on the listen address and silk.ws.SessionManager over nng under the
- * gateway id (registry from $SILK_REGISTRY), and returns the process exit code: 0 after
- * SIGTERM or SIGINT once every session was closed with 1001, 2 for a bad command line, 1 when
- * the gateway cannot start. services and the descriptors must outlive the call. */
+ * Returns the process exit code: 0 after --help or --version, or after a signal once every
+ * session was closed with 1001; 2 for a bad command line or a service without a name or a
+ * route; 1 when the gateway cannot start (why is logged). argv is only read; services and the
+ * descriptors must outlive the call. Call it once, from main(): it runs the first event loop
+ * on the calling thread and takes the process's SIGTERM, SIGINT and SIGPIPE. */
 int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *services,
                       size_t n_services);
 

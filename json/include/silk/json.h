@@ -13,52 +13,50 @@
 extern "C" {
 #endif
 
-/* The mapping is proto3's (protobuf.dev/programming-guides/proto3/#json):
- * - Keys are written as JSON names: a field's [json_name] when silk_json_add_names() was
- *   told of it, else lowerCamelCase ("businessId"); both that and the proto field name
- *   ("business_id") are read. A field given under both names is an error.
- * - int64, uint64, sint64, fixed64 and sfixed64 are written as strings; every integer is
- *   read from a JSON number (exactly: never through a double unless it has a fraction or an
- *   exponent, and then only when the value is integral) or a decimal string.
- * - float and double are numbers, or the strings "NaN", "Infinity" and "-Infinity".
- * - bytes are base64 (standard with padding out; standard or URL-safe, padded or not, in).
- * - enums are written by name (by number when the value has no name) and read by either.
- * - repeated fields are arrays, maps objects, messages objects, null means "not set".
- * - Fields holding their default value are left out, unless they are set members of a
- *   oneof, proto3 optional fields with their has_ set, or proto2 required fields.
- * - google.protobuf.Empty is {}, Timestamp an RFC 3339 string ("1972-01-01T10:00:20.021Z",
- *   read with any offset), Duration "1.5s", and the wrappers (Int64Value, StringValue, ...)
- *   the JSON of the value they wrap.
- * Strings written that are not valid UTF-8 have each bad byte replaced by U+FFFD. */
+/* The mapping is proto3's JSON mapping, on protobuf-c's descriptors: JSON names written (a
+ * field's [json_name] once silk_json_add_names() was told of it, else lowerCamelCase; proto
+ * names read too), 64-bit integers as strings, bytes as base64, enums by name, the well-known
+ * types' special forms. docs/gateway.md, "The JSON mapping", gives every rule. Every function
+ * here is reentrant: any thread, callbacks included, on messages no other thread is
+ * changing; silk_json_add_names is for start-up. */
 
-/* silk_json_to_message decodes len bytes of JSON (one value; an object for most messages, a
- * string for a Timestamp, ...) into a new message of desc. It returns SILK_OK with *out the
- * caller's, to free with protobuf_c_message_free_unpacked(*out, NULL). Otherwise *out is
- * NULL, err (errlen bytes with the NUL; may be NULL when errlen is 0) says what and where
- * ("field \"inner.tags[2]\": expected an integer, got a string"), and the status is
- * SILK_INVALID_ARGUMENT for malformed JSON, an unknown field (named), a value of the wrong
- * type or out of range, or SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
+/* silk_json_to_message decodes len bytes of JSON (one value: an object for most messages, a
+ * string for a Timestamp, ...) into a new message of desc.
+ *
+ * Returns SILK_OK with *out the caller's, to free with protobuf_c_message_free_unpacked(*out,
+ * NULL). Otherwise *out is NULL, err says what and where ("field \"inner.tags[2]\": expected
+ * an integer, got a string") in at most errlen bytes with the NUL (err may be NULL when errlen
+ * is 0), and the status is:
+ * - SILK_INVALID_ARGUMENT for malformed JSON, an unknown field (named), a field given under
+ *   both its names, two members of one oneof, or a value of the wrong type or out of range;
+ * - SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
 silk_status silk_json_to_message(const ProtobufCMessageDescriptor *desc, const char *json,
                                  size_t len, ProtobufCMessage **out, char *err, size_t errlen);
 
-/* silk_json_from_message encodes msg as compact JSON. On SILK_OK *out is a new NUL-terminated
- * string the caller frees with free(), and *len (when len is not NULL) its length. Otherwise
- * *out is NULL, err says why, and the status is SILK_RESOURCE_EXHAUSTED when memory is
- * exhausted or SILK_INTERNAL for a value proto3 JSON cannot write (a Timestamp or Duration
- * out of its range). */
+/* silk_json_from_message encodes msg as compact JSON; strings that are not valid UTF-8 have
+ * each bad byte replaced by U+FFFD.
+ *
+ * Returns SILK_OK with *out a new NUL-terminated string, the caller's to free with free(), and
+ * *len (len may be NULL) its length. Otherwise *out is NULL, err says why (as for
+ * silk_json_to_message), and the status is SILK_RESOURCE_EXHAUSTED when memory is exhausted
+ * or SILK_INTERNAL for a value proto3 JSON cannot write (a Timestamp or Duration out of its
+ * range). msg stays the caller's. */
 silk_status silk_json_from_message(const ProtobufCMessage *msg, char **out, size_t *len, char *err,
                                    size_t errlen);
 
 /* silk_json_set_field sets one field of msg from its text form, as a URL's path and query
- * parameters give it (grpc-gateway's mapping): name is a field or JSON name, or a dotted path
- * of them through singular message fields ("page.size"; the messages on the way are created).
- * value is read as that field's JSON would be when written as a string: digits for numbers,
- * "true"/"false", an enum name or number, base64 for bytes, RFC 3339 for a Timestamp. A
- * repeated field gets value appended; any other field is replaced. It returns SILK_OK, or
- * SILK_INVALID_ARGUMENT (unknown name, a map or message field, a bad value, or another member
- * of the same oneof already set) or SILK_RESOURCE_EXHAUSTED with err set; msg is then
- * unchanged apart from messages created on the way. msg must own its fields the way
- * silk_json_to_message's results do (freed by protobuf_c_message_free_unpacked). */
+ * parameters give it: name is a field or JSON name, or a dotted path of them through singular
+ * message fields ("page.size"; the messages on the way are created). value is read as that
+ * field's JSON would be when written as a string: digits for numbers, "true"/"false", an enum
+ * name or number, base64 for bytes, RFC 3339 for a Timestamp. A repeated field gets value
+ * appended; any other field is replaced.
+ *
+ * Returns SILK_OK, or, with err set and msg unchanged but for messages created on the way:
+ * - SILK_INVALID_ARGUMENT for an unknown name, a map or message field, a bad value, or a
+ *   field of a oneof another member of which is set;
+ * - SILK_RESOURCE_EXHAUSTED when memory is exhausted.
+ * msg must own its fields the way silk_json_to_message's results do (freed by
+ * protobuf_c_message_free_unpacked). */
 silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const char *value,
                                 char *err, size_t errlen);
 

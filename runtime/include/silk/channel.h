@@ -13,122 +13,139 @@
 extern "C" {
 #endif
 
+/* silk_channel is opaque: a client's connections to one service name or one address, with
+ * every call multiplexed on them. It is thread-safe. docs/runtime.md says how it connects,
+ * balances, fails over and breaks circuits ("Channels", "Balancing, failover and the
+ * breaker"). */
 typedef struct silk_channel silk_channel;
 
-/* silk_channel_open makes a channel to target: a service's full name ("wstest.WsTest"),
- * resolved through the registry ($SILK_REGISTRY or the file default), or an nng address
- * ("tcp://127.0.0.1:7000", "ipc:///tmp/x"). A channel to a name reads the registry once here
- * and then on a thread of its own, every second, and at once when a call finds no instance or
- * the registry's watch reports a change (silk_registry_watch): calls never wait for the
- * registry's I/O. Connecting is lazy: a channel opened before its
- * service is up works once the service is up (and the registry has been read again). Returns
- * SILK_INVALID_ARGUMENT for an empty or malformed target. On success *chp is the caller's,
- * to be closed with silk_channel_close(). */
+/* silk_channel_open opens a channel to target: a service's full name ("wstest.WsTest"),
+ * found through the registry ($SILK_REGISTRY, else the file default), or an nng address
+ * ("tcp://127.0.0.1:7000", "ipc:///tmp/x"). It connects lazily; for a name it reads the
+ * registry once before it returns, then on a thread of its own.
+ *
+ * Returns SILK_OK with *chp the caller's, to close with silk_channel_close(), or:
+ * - SILK_INVALID_ARGUMENT when chp is NULL or target is empty or malformed, or
+ *   $SILK_REGISTRY names no known backend;
+ * - SILK_UNAVAILABLE when the file registry's directory cannot be made;
+ * - SILK_RESOURCE_EXHAUSTED when memory or a thread is not to be had.
+ * Any thread but nng's (it may wait on the registry). */
 silk_status silk_channel_open(silk_channel **chp, const char *target);
 
-/* silk_channel_open_service is silk_channel_open(chp, desc->name) with the policy a service
- * of that kind wants: SILK_LB_HASH for a WebSocket service (desc->websocket), so that every
- * call carrying a business id - its own methods', and silk.ws.Hooks' OnOpen, OnMessage and
- * OnClose made through this channel - reaches the instance that business hashes to. */
+/* silk_channel_open_service is silk_channel_open(chp, desc->name), with SILK_LB_HASH for a
+ * WebSocket service (desc->websocket): every call through it that carries a business id,
+ * silk.ws.Hooks' included, reaches the instance that business hashes to.
+ *
+ * Returns what silk_channel_open returns; SILK_INVALID_ARGUMENT when chp or desc is NULL. */
 silk_status silk_channel_open_service(silk_channel **chp, const silk_service_desc *desc);
 
-/* silk_lb_policy is how a channel to a service name spreads calls over its live instances.
- *
- * - SILK_LB_ROUND_ROBIN (the default): each in turn; when weights differ, in proportion to
- *   them and spread out (smooth weighted round-robin, as nginx does it).
- * - SILK_LB_RANDOM: one drawn at random, in proportion to the instances' weights.
- * - SILK_LB_HASH: rendezvous (highest random weight) hashing of the call's key over the live
- *   instances, weighted when weights differ: a key stays on its instance while they stay, and
- *   when one leaves or joins only the keys it held or takes - about 1/N - move. The key is
- *   the call's business id (the ctx's "business-id", else the request's business_id field);
- *   a call without one goes round-robin.
- *
- * Whatever the policy, a call of a method with a hash_key (option (silk.hash_key)) whose
- * request has a value in that field (a string, bytes or an integer; an empty string is no
- * value) is hashed on that value. The default policy of every channel comes from $SILK_LB
- * ("round-robin", "random" or "hash"). */
+/* silk_lb_policy is how a channel to a service name picks an instance for a call. Whatever
+ * the policy, a method with a hash_key whose request has a value in that field is hashed on
+ * it. The default comes from $SILK_LB ("round-robin", "random" or "hash"). docs/runtime.md,
+ * "Balancing, failover and the breaker", has the rules. */
 typedef enum silk_lb_policy {
-    SILK_LB_ROUND_ROBIN = 0,
-    SILK_LB_RANDOM,
-    SILK_LB_HASH,
+    SILK_LB_ROUND_ROBIN = 0, /* each instance in turn, in proportion to the weights */
+    SILK_LB_RANDOM,          /* one at random, in proportion to the weights */
+    SILK_LB_HASH,            /* rendezvous hashing of the business id; none: round-robin */
 } silk_lb_policy;
 
-/* silk_channel_set_policy sets the channel's policy. Set it before the first call, or at any
- * time: a call uses the policy in force when it starts. SILK_INVALID_ARGUMENT for an unknown
- * policy. */
+/* silk_channel_set_policy sets the channel's policy; a call uses the policy in force when it
+ * starts.
+ *
+ * Returns SILK_OK, or SILK_INVALID_ARGUMENT when ch is NULL or policy unknown. Any thread,
+ * any time. A channel to an address ignores its policy. */
 silk_status silk_channel_set_policy(silk_channel *ch, silk_lb_policy policy);
 
-/* silk_channel_set_breaker sets the channel's circuit breaker: after `failures` failures in
- * a row of one instance (a connection refused or lost, an UNAVAILABLE answer, a deadline that
- * passed while the instance sent nothing on that connection) it is skipped for open_ms; then
- * the next call picked for it goes through alone as a probe: an answer closes the breaker, a
- * failure or silence keeps it open for another open_ms. While every instance's breaker is
- * open, calls fail at once with SILK_UNAVAILABLE saying so. failures 0 turns it off. The
- * defaults are 3 and 60000 ms, or $SILK_BREAKER_FAILURES and $SILK_BREAKER_OPEN_MS. A channel
- * to an address has no breaker. */
+/* silk_channel_set_breaker sets each instance's circuit breaker: after `failures`
+ * transport-level failures in a row it is skipped for open_ms, then probed by one call.
+ * failures 0 turns it off. The defaults are 3 and 60000 ms, or $SILK_BREAKER_FAILURES and
+ * $SILK_BREAKER_OPEN_MS; docs/runtime.md, "The breaker", says what counts as a failure.
+ *
+ * Returns SILK_OK (a channel to an address has no breaker, and is left so), or
+ * SILK_INVALID_ARGUMENT when ch is NULL. Any thread, any time. */
 silk_status silk_channel_set_breaker(silk_channel *ch, unsigned failures, uint32_t open_ms);
 
-/* silk_channel_close fails every call still in flight on the channel with SILK_CANCELLED,
- * waits for their completions, closes its connections and frees it. It must not be called
- * from a completion callback. NULL is ignored. */
+/* silk_channel_close closes the channel: every call still in flight completes with
+ * SILK_CANCELLED before it returns, then its connections are closed and ch is freed. NULL is
+ * ignored.
+ *
+ * Any thread but nng's: never from a completion callback or an interceptor's after (it waits
+ * for them). No other thread may use ch once it is called. */
 void silk_channel_close(silk_channel *ch);
 
 /* silk_channel_add_interceptor appends a copy of ic to the channel's chain (see
- * interceptor.h). Add interceptors before the channel's first call: the chain is read
- * without a lock. SILK_INVALID_ARGUMENT when ic has neither hook. */
+ * interceptor.h).
+ *
+ * Returns SILK_OK, or SILK_INVALID_ARGUMENT when ch or ic is NULL or ic has neither hook, or
+ * SILK_RESOURCE_EXHAUSTED when memory is exhausted. The chain is read without a lock: add
+ * interceptors before the channel's first call, while no other thread uses it. */
 silk_status silk_channel_add_interceptor(silk_channel *ch, const silk_interceptor *ic);
 
-/* silk_channel_call makes a blocking call of method with req. ctx (may be NULL) gives the metadata
- * and the deadline: the smaller of ctx's remaining time and the method's timeout_ms (5000 ms
- * when unset). When the ctx has no business id and req has a non-empty string field named
- * business_id, it travels as the call's "business-id". On SILK_OK *resp is a new message of
- * method->output that the caller frees with protobuf_c_message_free_unpacked(*resp, NULL); on
- * failure *resp is NULL and, when ctx is not NULL, silk_ctx_message(ctx) says why. It blocks the
- * calling thread, so a handler may make nested calls with it, but a completion callback (or any
- * other code on nng's threads) must not. */
+/* silk_channel_call calls method with req and waits for the answer. ctx (may be NULL) gives
+ * the metadata and the deadline: the smaller of its remaining time and the method's
+ * timeout_ms (5000 ms when unset). When ctx has no business id and req has a non-empty string
+ * field business_id, that travels as the call's "business-id".
+ *
+ * Returns SILK_OK with *resp a new message of method->output, the caller's to free with
+ * protobuf_c_message_free_unpacked(*resp, NULL). Otherwise *resp is NULL, silk_ctx_message(ctx)
+ * says why (when ctx is not NULL), and the status is SILK_INVALID_ARGUMENT when resp is NULL,
+ * any error silk_channel_call_async() returns, or any status its callback gets. req stays the
+ * caller's and is only read.
+ *
+ * It blocks the calling thread: a handler may call it (a nested call, cancelled with the
+ * handler's own), but not nng's threads - no completion callback, interceptor after or
+ * handler of an inline service (silk_server_set_inline). */
 silk_status silk_channel_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                               const ProtobufCMessage *req, ProtobufCMessage **resp);
 
-/* Failover. On a channel to a service name a call goes to the instance the policy picks
- * (see silk_lb_policy) among those whose breaker is not open, passing over those whose
- * connection was lost lately while others are up. A call of an idempotent method (option
- * (silk.idempotent)) that fails with SILK_UNAVAILABLE (refused, lost, the server stopping) or
- * with SILK_RESOURCE_EXHAUSTED from the server's concurrency limit (refused before it ran) is
- * sent again to another instance, up to its retries (3 when unset), 50 ms apart, within its
- * deadline. A call of any other method is executed at most once: it is never re-sent after
- * its request was queued on a connection; only a call that could not be queued at all (the
- * instance picked is backing off after failed dials, or its connection closed just then) is
- * given to another instance at once. */
-
-/* silk_call_cb is the completion of an asynchronous call: st and, on SILK_OK, resp (the
- * callback's to free with protobuf_c_message_free_unpacked) and message ("" on success).
- * It runs on one of nng's threads: it must not block, and must not close the channel. */
+/* silk_call_cb is the completion of an asynchronous call: st, and on SILK_OK resp (else NULL),
+ * the callback's to free with protobuf_c_message_free_unpacked(resp, NULL); message is ""
+ * on success, else why, valid during the call only.
+ *
+ * It runs on the thread that completes the call: one of nng's, the channel's own, or the one
+ * calling silk_channel_cancel() or silk_channel_close(). It must not block and must not close
+ * the channel. */
 typedef void (*silk_call_cb)(silk_status st, ProtobufCMessage *resp, const char *message,
                              void *arg);
 
 /* silk_call_id names an asynchronous call in flight on a channel; never 0. */
 typedef uint64_t silk_call_id;
 
-/* silk_channel_call_async starts a call and returns at once. The callback is called exactly once
- * when the call returns SILK_OK: with the response, the callee's error, SILK_DEADLINE_EXCEEDED
- * when the deadline passes first, SILK_UNAVAILABLE when the connection cannot be made or is
- * lost, or SILK_CANCELLED when the channel is closed or - for a call made with a handler's
- * ctx - when the handler's own call is cancelled while it runs (see ctx.h); it may run
- * before silk_channel_call_async returns. On SILK_OK the call's id is stored in *idp (idp may be
- * NULL), for silk_channel_cancel(). When silk_channel_call_async fails synchronously (bad
- * arguments, the ctx's deadline already passed or the ctx cancelled, no live instance of the
- * service, channel closing, out of memory) it returns the error, records why in the ctx
- * (silk_ctx_message) when there is one, and the callback is never called. ctx is read before
- * silk_channel_call_async returns and need not outlive it. */
+/* silk_channel_call_async starts a call of method with req, as silk_channel_call() makes it,
+ * and returns at once; ctx (may be NULL) and req are read before it returns and need not
+ * outlive it.
+ *
+ * On SILK_OK the call's id is in *idp (idp may be NULL; for silk_channel_cancel()) and cb
+ * runs exactly once, maybe before silk_channel_call_async returns, with:
+ * - the answer: the response, or the callee's error;
+ * - SILK_DEADLINE_EXCEEDED when the deadline passes first;
+ * - SILK_UNAVAILABLE when there is no instance, none can be reached or the connection is lost;
+ * - SILK_CANCELLED when the call is cancelled, the channel is closed or - for a handler's
+ *   ctx - the handler's own call is cancelled.
+ * An idempotent method's call may be sent again to another instance before cb runs
+ * (docs/runtime.md, "Failover").
+ *
+ * Otherwise cb is never called, silk_ctx_message(ctx) says why, and the status is:
+ * - SILK_INVALID_ARGUMENT when ch, method, req or cb is NULL, or req is not a method->input;
+ * - SILK_DEADLINE_EXCEEDED when ctx's deadline has passed;
+ * - SILK_CANCELLED when ctx is a cancelled handler's, or the channel is closing;
+ * - SILK_UNAVAILABLE when no instance can take the call now (every breaker open, or each
+ *   instance tried backing off after failed dials);
+ * - SILK_RESOURCE_EXHAUSTED when memory is exhausted, or the request exceeds the message
+ *   limit or the connection's send queue (64 MiB);
+ * - the status an interceptor's before refused the call with.
+ * Any thread, callbacks included. */
 silk_status silk_channel_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                                     const ProtobufCMessage *req, silk_call_cb cb, void *arg,
                                     silk_call_id *idp);
 
-/* silk_channel_cancel gives up on a call started with silk_channel_call_async: unless it has
- * completed already, its callback runs once with SILK_CANCELLED before silk_channel_cancel returns,
- * and a cancel frame tells the server, whose handler then sees silk_ctx_cancelled(). A call that
- * has completed (or an id of another channel) is ignored. It may be called from any thread,
- * a completion callback included. */
+/* silk_channel_cancel gives up on a call started with silk_channel_call_async(): unless it has
+ * completed, its callback runs once with SILK_CANCELLED before silk_channel_cancel returns,
+ * and a cancel frame tells the server, whose handler then sees silk_ctx_cancelled(). An id
+ * that has completed, or is of another channel, is ignored.
+ *
+ * Any thread, a completion callback included; the caller must not hold a lock the callback
+ * takes. */
 void silk_channel_cancel(silk_channel *ch, silk_call_id id);
 
 #ifdef __cplusplus

@@ -35,30 +35,30 @@ typedef struct silk_call_info {
     int64_t elapsed_us;  /* from before to after */
 } silk_call_info;
 
-/* silk_interceptor is one hook of a chain. Befores run in the order the interceptors were
- * added, afters in the reverse order; either may be NULL. */
+/* silk_interceptor is one hook of a chain, added with silk_channel_add_interceptor() or
+ * silk_server_add_interceptor(), which copy it. Befores run in the order the interceptors
+ * were added, afters in the reverse order; either may be NULL. */
 typedef struct silk_interceptor {
     const char *name;
     /* before runs before a call is sent (on the caller's thread) or before its handler (on
-     * the worker, with the decoded request). A status other than SILK_OK refuses the call
-     * with it: the client's call then fails synchronously (its callback never runs), the
-     * server answers it without running the handler; silk_ctx_fail() on info->ctx gives the
-     * message. Later befores do not run; the afters of those that ran do. */
+     * the thread that runs the handler, with the decoded request). A status other than
+     * SILK_OK refuses the call with it: the client's call then fails synchronously (its
+     * callback never runs), the server answers it without running the handler;
+     * silk_ctx_fail() on info->ctx gives the message. Later befores do not run; the afters of
+     * those that ran do. */
     silk_status (*before)(const silk_call_info *info, const ProtobufCMessage *req, void *arg);
     /* after runs once per call whose before chain ran, when it is finished; resp is the
-     * response on SILK_OK, else NULL. A channel's after runs where the call completes - on
-     * one of nng's threads for an asynchronous call - so it must not block.
+     * response on SILK_OK, else NULL, and valid during the call only. A channel's after runs
+     * where the call completes - on one of nng's threads for an asynchronous call - so it
+     * must not block.
      *
      * A server's afters also run, alone and all of them, once for every request the server
-     * answers without running its handler: refused before it would run (UNAUTHENTICATED
-     * wrong token, UNIMPLEMENTED, INVALID_ARGUMENT undecodable header or payload,
-     * DEADLINE_EXCEEDED budget spent on arrival, RESOURCE_EXHAUSTED past max_concurrent or
-     * max_message, UNAVAILABLE while stopping) or dropped because its caller cancelled it
-     * before it ran (CANCELLED). No before runs for those (there is no decoded request to
-     * show) and resp is NULL. Some are refused on nng's receive callback, so a server's after
-     * must not block either. So a logging or metrics interceptor sees every request. */
+     * answers without running its handler - refused before it would run, or dropped because
+     * its caller cancelled it first (docs/runtime.md, "Interceptors", lists the cases) -
+     * with resp NULL and no before. Some are refused on nng's receive callback, so a
+     * server's after must not block either. */
     void (*after)(const silk_call_info *info, const ProtobufCMessage *resp, void *arg);
-    void *arg;
+    void *arg; /* passed to both; must outlive the channel or server */
 } silk_interceptor;
 
 /* silk_log_interceptor logs every call at info level, one line after it finishes:

@@ -1,26 +1,14 @@
 /* loop_channel.h - calls driven by the caller's own event loop: no thread, no lock, no hand-off.
  *
- * A silk_channel's connections run on nng's threads: a call's request leaves from one of them
- * and its completion runs on another, so a caller living on an event loop (the gateway) pays
- * a thread hand-off each way. A loop channel wraps a channel and makes the calls itself, on
- * sockets the caller's loop watches, in the way of hiredis' async adapters: the runtime says
- * which descriptors it wants watched through silk_loop_ops, the loop says when they are ready
- * with silk_loop_io_ready(), and every completion runs on the loop's thread. The requests of
- * the calls made in one turn of the loop leave in one write.
+ * A loop channel wraps a channel and makes its calls on sockets the caller's loop watches:
+ * the runtime asks for descriptors to be watched through silk_loop_ops, the loop reports them
+ * ready with silk_loop_io_ready(), and every completion runs on the loop's thread. Calls it
+ * does not make itself go through the channel and come back by silk_loop_ops.post. Which
+ * calls those are, and how retries and failover work, is in docs/runtime.md, "Calls from an
+ * event loop".
  *
- * The wrapped channel still decides where a call goes (its registry view, policy, breaker and
- * backoff) and still serves what a loop channel does not do itself - a channel with
- * interceptors, calls made with a handler's ctx (cancelled with it), an instance whose
- * address is neither numeric tcp:// nor ipc:// - through silk_channel_call_async(), with the
- * completion handed back to the loop by silk_loop_ops.post. A call of an idempotent method on a
- * channel to a service name is made on the loop with a copy kept by the channel: when it fails as
- * the channel would retry it (UNAVAILABLE, or refused busy), the channel sends the copy again, to
- * another instance, and its answer comes back by post. So is any call queued while its connection
- * is being made, until it is: should it never be, the call was never sent and the channel gives it
- * to another instance. Either way a call behaves as silk_channel_call_async() says, but for where
- * its callback runs.
- *
- * Everything here but silk_loop_ops.post's callers runs on the loop's thread. */
+ * Everything here runs on the loop's thread, but silk_loop_ops.post, which any thread may
+ * call. */
 #ifndef SILK_LOOP_CHANNEL_H
 #define SILK_LOOP_CHANNEL_H
 
@@ -33,6 +21,7 @@
 extern "C" {
 #endif
 
+/* silk_loop_channel is opaque: a channel's calls made on one event loop. */
 typedef struct silk_loop_channel silk_loop_channel;
 
 /* What a descriptor is watched for. */
@@ -48,46 +37,64 @@ typedef struct silk_loop_task {
     void (*run)(struct silk_loop_task *task);
 } silk_loop_task;
 
-/* silk_loop_ops is how a loop channel talks to its loop. */
+/* silk_loop_ops is how a loop channel talks to its loop; the loop implements both. */
 typedef struct silk_loop_ops {
     void *loop; /* handed to both functions */
     /* io sets what the loop watches fd for: events is a mask of SILK_LOOP_READ and
      * SILK_LOOP_WRITE, and when fd is ready the loop calls silk_loop_io_ready(token, ready).
      * *state is the loop's own storage for fd (its watcher), NULL the first time; events 0
      * stops watching fd, which is about to be closed, and must leave *state NULL. It returns
-     * 0, or -1 when it cannot watch fd (the connection is then given up). */
+     * 0, or -1 when it cannot watch fd (the connection is then given up). Called on the
+     * loop's thread. */
     int (*io)(void *loop, void **state, int fd, int events, void *token);
     /* post queues task, from any thread, to have task->run(task) called on the loop's
-     * thread soon, and wakes the loop. */
+     * thread soon, and wakes the loop. It must not fail or block. */
     void (*post)(void *loop, silk_loop_task *task);
 } silk_loop_ops;
 
-/* silk_loop_channel_open makes a loop channel over ch, which must outlive it. */
+/* silk_loop_channel_open makes a loop channel over ch; ops is copied.
+ *
+ * Returns SILK_OK with *lcp the caller's, to close with silk_loop_channel_close(), or
+ * SILK_INVALID_ARGUMENT when lcp, ch or ops is NULL or ops lacks io or post, or
+ * SILK_RESOURCE_EXHAUSTED when memory is exhausted. ch must outlive the loop channel. */
 silk_status silk_loop_channel_open(silk_loop_channel **lcp, silk_channel *ch,
                                    const silk_loop_ops *ops);
 
-/* silk_loop_channel_call starts a call as silk_channel_call_async() does; its callback runs on the
- * loop's thread, never before silk_loop_channel_call returns. Deadlines are enforced by
- * silk_loop_channel_tick(), so to within the period it is called at (the callee enforces its
- * budget too). */
+/* silk_loop_channel_call starts a call as silk_channel_call_async() does, with no call id.
+ * Deadlines are enforced by silk_loop_channel_tick(), so to within the period it is called
+ * at (the callee enforces its budget too).
+ *
+ * On SILK_OK cb runs exactly once, on the loop's thread and never before
+ * silk_loop_channel_call returns, with what silk_channel_call_async()'s callback would get.
+ * Otherwise cb is never called, silk_ctx_message(ctx) says why, and the status is:
+ * - SILK_INVALID_ARGUMENT when lc, method, req or cb is NULL, or req is not a method->input;
+ * - SILK_CANCELLED when the loop channel is closing or ctx is a cancelled handler's;
+ * - SILK_DEADLINE_EXCEEDED when ctx's deadline has passed;
+ * - SILK_RESOURCE_EXHAUSTED when memory is exhausted, or the request exceeds the message
+ *   limit or the connection's send buffer;
+ * - any error of silk_channel_call_async(), for a call handed to the channel.
+ * On the loop's thread, callbacks included. */
 silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
                                    const silk_method_desc *method, const ProtobufCMessage *req,
                                    silk_call_cb cb, void *arg);
 
 /* silk_loop_io_ready is the loop's answer to silk_loop_ops.io: the descriptor of token is
- * ready for ready (SILK_LOOP_READ and/or SILK_LOOP_WRITE). Completions run from it. */
+ * ready for ready (SILK_LOOP_READ and/or SILK_LOOP_WRITE). Completions run from it. On the
+ * loop's thread, with a token io was given and has not been told to stop watching. */
 void silk_loop_io_ready(void *token, int ready);
 
-/* silk_loop_channel_tick fails the calls whose deadline passed (DEADLINE_EXCEEDED, telling the
- * server to drop them) and keeps the connections alive (a ping after the channel's keepalive
- * interval of silence, closed when silent as long again). Call it every second or so. */
+/* silk_loop_channel_tick fails the calls whose deadline passed with SILK_DEADLINE_EXCEEDED
+ * (telling the server to drop them) and keeps the connections alive: a ping after the
+ * channel's keepalive interval of silence, closed when silent as long again. Call it every
+ * second or so, on the loop's thread. */
 void silk_loop_channel_tick(silk_loop_channel *lc);
 
-/* silk_loop_channel_close fails every call still in flight on the loop channel's own
- * connections with SILK_CANCELLED (their callbacks run before it returns), closes them and
- * frees lc; calls it handed to the channel complete through silk_loop_ops.post when the
- * channel closes. New calls made from those callbacks fail at once. Not from a callback.
- * NULL is ignored. */
+/* silk_loop_channel_close completes every call on the loop channel's own connections with
+ * SILK_CANCELLED (before it returns; calls made from those callbacks fail at once), closes
+ * the connections and frees lc. Calls it handed to the channel complete by
+ * silk_loop_ops.post when the channel closes. NULL is ignored.
+ *
+ * On the loop's thread, not from a callback of its calls. */
 void silk_loop_channel_close(silk_loop_channel *lc);
 
 #ifdef __cplusplus

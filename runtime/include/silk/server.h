@@ -13,6 +13,8 @@
 extern "C" {
 #endif
 
+/* silk_server is opaque: one listener hosting services, its handlers run by a pool of
+ * workers. docs/runtime.md, "Servers", describes it. */
 typedef struct silk_server silk_server;
 
 /* silk_server_opts configures a server. Zero (or NULL) fields take the default shown. */
@@ -45,52 +47,79 @@ typedef struct silk_server_opts {
     int idle_timeout_ms;
 } silk_server_opts;
 
-/* silk_server_new makes a server from opts (NULL: all defaults). It does not listen yet.
- * It returns NULL when memory is exhausted or opts is invalid, after logging why. */
+/* silk_server_new makes a server from opts (NULL: every default). It does not listen yet.
+ *
+ * Returns the server, the caller's until silk_server_run() or silk_server_free() frees it,
+ * or NULL, after logging why, when memory is exhausted or opts is invalid (an instance id
+ * the registry cannot hold). opts is read before it returns. Any thread. */
 silk_server *silk_server_new(const silk_server_opts *opts);
 
-/* silk_server_add_service hosts a service: desc is generated, handlers points to the
+/* silk_server_add_service hosts a service: desc is its generated descriptor, handlers its
  * generated handler table (copied: desc->handlers_size bytes), user is passed to every
- * handler. Generated `pkg__svc__serve()` functions call this. It returns
- * SILK_ALREADY_EXISTS when the service is hosted already, SILK_FAILED_PRECONDITION once the
- * server has started. */
+ * handler. Generated pkg__svc__serve() functions call it.
+ *
+ * Returns SILK_OK, or:
+ * - SILK_INVALID_ARGUMENT when srv or desc is NULL, desc has no name, or handlers is NULL
+ *   for a table of non-zero size;
+ * - SILK_ALREADY_EXISTS when a service of that name is hosted already;
+ * - SILK_FAILED_PRECONDITION once the server has started;
+ * - SILK_RESOURCE_EXHAUSTED when memory is exhausted.
+ * desc, and what user points to, must outlive the server. Before start, from one thread. */
 silk_status silk_server_add_service(silk_server *srv, const silk_service_desc *desc,
                                     const void *handlers, void *user);
 
-/* silk_server_set_inline marks a hosted service (desc) whose handlers never block -
- * no nested blocking calls, no sleeping, no I/O waits - to run on nng's receive callback
- * instead of a worker: one hand-off fewer per call. A handler that blocks there stalls
- * every connection of the server. SILK_NOT_FOUND when the service is not hosted,
- * SILK_FAILED_PRECONDITION once the server has started. */
+/* silk_server_set_inline runs a hosted service's handlers on nng's receive callback instead
+ * of a worker: one hand-off fewer per call, for handlers that never block - no nested
+ * blocking call, no sleeping, no I/O wait. A handler that blocks there stalls every
+ * connection of the server.
+ *
+ * Returns SILK_OK, or SILK_INVALID_ARGUMENT when srv or desc is NULL, SILK_NOT_FOUND when no
+ * service of desc's name is hosted, SILK_FAILED_PRECONDITION once the server has started.
+ * Before start, from one thread. */
 silk_status silk_server_set_inline(silk_server *srv, const silk_service_desc *desc);
 
 /* silk_server_add_interceptor appends a copy of ic to the server's chain (see
- * interceptor.h): its hooks run around every handler, on the thread that runs it. Calls
- * refused before their handler would run (token, method, deadline, payload, size,
- * concurrency, stopping) or dropped as cancelled before it ran reach the afters alone, with
- * their status. SILK_FAILED_PRECONDITION once the server has started, SILK_INVALID_ARGUMENT
- * when ic has neither hook. */
+ * interceptor.h): its hooks run around every handler, on the thread that runs it, and its
+ * afters see the calls refused or dropped before their handler ran.
+ *
+ * Returns SILK_OK, or SILK_INVALID_ARGUMENT when srv or ic is NULL or ic has neither hook,
+ * SILK_FAILED_PRECONDITION once the server has started, SILK_RESOURCE_EXHAUSTED when memory
+ * is exhausted. Before start, from one thread. */
 silk_status silk_server_add_interceptor(silk_server *srv, const silk_interceptor *ic);
 
-/* silk_server_start listens, registers every hosted service and starts serving in the
- * background; it returns at once. SILK_UNAVAILABLE when the address cannot be bound. */
+/* silk_server_start listens, registers every hosted service (unless opts.no_register) and
+ * serves in the background; it returns at once.
+ *
+ * Returns SILK_OK, or:
+ * - SILK_INVALID_ARGUMENT when srv is NULL, or the registry URL names no known backend;
+ * - SILK_FAILED_PRECONDITION when the server has started already;
+ * - SILK_UNAVAILABLE when the address cannot be listened on, or the registry cannot be
+ *   opened or written;
+ * - SILK_RESOURCE_EXHAUSTED when memory or a thread is not to be had.
+ * On error nothing is left running and the server is still the caller's to free. Any
+ * thread but nng's. */
 silk_status silk_server_start(silk_server *srv);
 
 /* silk_server_address returns the address the server listens on, with the real port once
- * started ("tcp://127.0.0.1:40123"); owned by the server. NULL before start. */
+ * started ("tcp://127.0.0.1:40123"), or NULL before start or for NULL. The string is the
+ * server's, valid until it is freed. Any thread. */
 const char *silk_server_address(const silk_server *srv);
 
-/* silk_server_run starts the server if needed and serves until SIGTERM or SIGINT, then
- * stops taking calls (new ones get UNAVAILABLE), deregisters, lets the calls in flight finish
- * (calls not started within 5 s are dropped), frees the server and returns the process exit
- * code: 0 on a clean shutdown, 1 when it cannot start (the server is freed then too). From
- * before the server starts - so a signal sent as soon as it is registered stops it
- * gracefully - until it stops, it has handlers installed for SIGTERM and SIGINT, the previous
- * ones restored afterwards; one server at a time may run. */
+/* silk_server_run starts the server if needed and serves until SIGTERM or SIGINT; then it
+ * stops as silk_server_free() does and frees the server.
+ *
+ * Returns the process exit code: 0 on a clean shutdown, 1 when the server cannot start (or
+ * srv is NULL); srv is freed either way. From before the server starts until it has stopped
+ * it has handlers installed for SIGTERM and SIGINT, so that a signal sent as soon as the
+ * server is registered stops it gracefully; the previous ones are restored afterwards. One
+ * server at a time may run. Any thread but nng's. */
 int silk_server_run(silk_server *srv);
 
-/* silk_server_free stops the server (as silk_server_run does on a signal) and frees it.
- * It must not be called from a handler. NULL is ignored. */
+/* silk_server_free stops the server and frees it: new calls get SILK_UNAVAILABLE, its
+ * services deregister, the calls in flight finish (those not started within 5 s are
+ * dropped), their answers are flushed and every connection closed. NULL is ignored.
+ *
+ * Any thread but nng's, never from a handler (it waits for the handlers). */
 void silk_server_free(silk_server *srv);
 
 #ifdef __cplusplus

@@ -1,4 +1,4 @@
-/* status.h - silk's status codes: gRPC's seventeen, with the same numbers and names. */
+/* status.h - silk's status codes and their names; docs/runtime.md, "Status codes", says more. */
 #ifndef SILK_STATUS_H
 #define SILK_STATUS_H
 
@@ -6,7 +6,8 @@
 extern "C" {
 #endif
 
-/* silk_status is what every fallible silk call returns; SILK_OK is 0. */
+/* silk_status is what every fallible silk call returns; SILK_OK is 0. The numbers travel in
+ * response headers (docs/PROTOCOL.md) and never change. */
 typedef enum silk_status {
     SILK_OK = 0,
     SILK_CANCELLED = 1,
@@ -30,13 +31,9 @@ typedef enum silk_status {
 /* SILK_STATUS_COUNT is one past the highest status code. */
 #define SILK_STATUS_COUNT 17
 
-/* silk_status_str returns the upper-case name of a status ("NOT_FOUND"), or "UNKNOWN_STATUS"
- * for a number outside the table. The string is static. */
+/* silk_status_str returns the upper-case name of st ("NOT_FOUND"), or "UNKNOWN_STATUS" for
+ * a number outside the table. The string is static. Any thread. */
 const char *silk_status_str(silk_status st);
-
-/* silk_status_http returns the HTTP status a gateway answers with for a silk status, as
- * grpc-gateway maps them (NOT_FOUND 404, INVALID_ARGUMENT 400, UNAVAILABLE 503, ...). */
-int silk_status_http(silk_status st);
 
 #ifdef __cplusplus
 }

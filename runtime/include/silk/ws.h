@@ -1,35 +1,11 @@
-/* ws.h - pushing to WebSocket sessions from service code (Silky's WsAppServiceBase).
+/* ws.h - pushing to WebSocket sessions from service code.
  *
  * The gateways own the sessions; these helpers find them through the registry, where each
- * gateway serves silk.ws.SessionManager under its gateway id. A session id is
- * "<gateway id>.<128 random bits in hex>", so a push by session id goes straight to the
- * gateway that owns the session. The seed's Echo, written with them:
- *
- *     static silk_status echo(silk_ctx *ctx, const Wstest__EchoRequest *req,
- *                             Google__Protobuf__Empty *resp, void *user)
- *     {
- *         silk_session_list sessions;
- *         silk_status st = silk_ws_session_list(ctx, req->business_id, &sessions);
- *         if (st != SILK_OK)
- *             return st;
- *         if (sessions.count == 0)
- *             return silk_ctx_fail(ctx, SILK_NOT_FOUND, "no session for businessId %s",
- *                                  req->business_id);
- *         for (size_t i = 0; i < sessions.count; i++)
- *             silk_ws_sendf(ctx, sessions.ids[i], "message:%s,sessionId:%s", req->msg,
- *                           sessions.ids[i]);
- *         silk_session_list_fini(&sessions);
- *         return SILK_OK;
- *     }
- *
- * The other way round, a WebSocket service learns of its sessions by serving silk.ws.Hooks
- * (silk/ws.silk.h) on the same server: OnOpen (an error refuses the session), OnMessage (a
- * reply with data goes back to the session) and OnClose, each called by the gateway with the
- * metadata "business-id" and "session-id". Hooks left NULL answer UNIMPLEMENTED, which the
- * gateway remembers; samples/wstest/service.c serves OnMessage only:
- *
- *     silk__ws__hooks__serve(srv, &(Silk__Ws__Hooks_Handlers){.on_message = on_message}, NULL);
- */
+ * gateway serves silk.ws.SessionManager under its gateway id, and a session id names its
+ * gateway ("<gateway id>.<32 hex digits>"). Each makes blocking calls to the gateways, with
+ * ctx's metadata and deadline: call them from a handler or a plain thread, never from nng's
+ * threads (no completion callback, no inline handler). docs/runtime.md, "Pushing to
+ * sessions", shows them in the seed's Echo and how a service hears of its sessions. */
 #ifndef SILK_WS_H
 #define SILK_WS_H
 
@@ -51,25 +27,42 @@ typedef struct silk_session_list {
     char **ids;
 } silk_session_list;
 
-/* silk_session_list_fini frees the ids and empties the list. */
+/* silk_session_list_fini frees the ids and empties the list. NULL is ignored. */
 void silk_session_list_fini(silk_session_list *list);
 
 /* silk_ws_session_list fills out with the sessions of business_id on the route of the service
  * whose handler ctx belongs to (any route for a ctx made with silk_ctx_new), asking every
- * registered gateway. No gateway or no session is SILK_OK with out->count 0; a gateway
- * that cannot be reached is skipped and logged. The caller frees out. */
+ * registered gateway. A gateway that cannot be reached is skipped and logged.
+ *
+ * Returns SILK_OK with out the caller's, to free with silk_session_list_fini() (no gateway or
+ * no session: out->count 0), or, with out empty: SILK_INVALID_ARGUMENT when out is NULL or
+ * business_id NULL or empty, the registry's error when it cannot be read
+ * (silk_registry_resolve), or SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
 silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_session_list *out);
 
-/* silk_ws_send queues a text message for one session on its gateway. SILK_NOT_FOUND when
- * the session (or its gateway) is gone. data need not be NUL-terminated. */
+/* silk_ws_send queues len bytes of data (need not be NUL-terminated) as a text message for
+ * one session, on the gateway that owns it.
+ *
+ * Returns SILK_OK once the gateway has taken the message (a session too slow to take it is
+ * closed later, with 1008), or SILK_INVALID_ARGUMENT when session_id is NULL or data is NULL
+ * with len not 0, SILK_NOT_FOUND when the session or its gateway is gone, the registry's
+ * error when it cannot be read, or any status of the call to the gateway (SILK_UNAVAILABLE,
+ * SILK_DEADLINE_EXCEEDED, ...); silk_ctx_message(ctx) says why. data stays the caller's. */
 silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data, size_t len);
 
-/* silk_ws_sendf is silk_ws_send with a printf-style message. */
+/* silk_ws_sendf is silk_ws_send() with a printf-formatted message; SILK_RESOURCE_EXHAUSTED
+ * too when the message cannot be formatted for lack of memory. */
 silk_status silk_ws_sendf(silk_ctx *ctx, const char *session_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* silk_ws_send_business queues a text message for every session of business_id on the
- * ctx's route, on every gateway; *delivered (may be NULL) counts the sessions reached. */
+/* silk_ws_send_business queues len bytes of data as a text message for every session of
+ * business_id on the ctx's route (as silk_ws_session_list), on every gateway; a gateway that
+ * cannot be reached is skipped and logged. *delivered (may be NULL) counts the sessions
+ * reached.
+ *
+ * Returns SILK_OK, also when no session was reached, or SILK_INVALID_ARGUMENT when
+ * business_id is NULL or empty or data is NULL with len not 0, or the registry's error when
+ * it cannot be read. data stays the caller's. */
 silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const void *data,
                                   size_t len, size_t *delivered);
 

@@ -427,3 +427,37 @@ void silk__reqhdr_fini(silk__reqhdr *rh)
     rh->md = rh->md_small;
     rh->mdp = rh->mdp_small;
 }
+
+/* ============================== messages in ctx memory ============================== */
+
+static void *arena_alloc(void *data, size_t size)
+{
+    return silk_ctx_alloc(data, size);
+}
+
+static void arena_free(void *data, void *p)
+{
+    (void)data;
+    (void)p; /* the arena goes all at once, with the ctx */
+}
+
+ProtobufCMessage *silk_ctx_copy_message(silk_ctx *ctx, const ProtobufCMessage *msg)
+{
+    if (ctx == NULL || msg == NULL || msg->descriptor == NULL)
+        return NULL;
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(n != 0 ? n : 1); /* only while it is unpacked again */
+    ProtobufCMessage *copy = NULL;
+    if (buf != NULL) {
+        protobuf_c_message_pack(msg, buf);
+        ProtobufCAllocator a = {.alloc = arena_alloc, .free = arena_free, .allocator_data = ctx};
+        copy = protobuf_c_message_unpack(msg->descriptor, &a, n, buf);
+        free(buf);
+    }
+    if (copy == NULL) {
+        char why[300];
+        snprintf(why, sizeof why, "out of memory copying a %.200s", msg->descriptor->name);
+        silk__ctx_set_message(ctx, why);
+    }
+    return copy;
+}
