@@ -67,7 +67,7 @@ fi
 mkdir "$tmp/run1"
 "$tmp/cmake-build/greeter" "$tmp/run1"
 
-step "pkg-config: silkc, then cc \$(pkg-config --cflags --libs silk)"
+step "pkg-config: silkc, then cc \$(pkg-config --cflags --libs silk) (libsilk.so)"
 gen=$tmp/pc-gen
 (cd "$project" && "$prefix/bin/silkc" -I proto --out "$gen" proto/greet/v1/greeter.proto \
     proto/greet/v1/types.proto)
@@ -75,7 +75,7 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 [ "$(pkg-config --modversion silk)" = "$("$prefix/bin/silkc" --version | cut -d' ' -f2)" ]
 # shellcheck disable=SC2046,SC2086
 "$cc" -std=c11 -Wall -Wextra -Werror $extra -I"$gen" -o "$tmp/greeter-pc" "$project/main.c" \
-    "$gen"/greet/v1/*.c $(pkg-config --cflags --libs silk)
+    "$gen"/greet/v1/*.c $(pkg-config --cflags --libs silk) -Wl,-rpath,"$libdir"
 mkdir "$tmp/run2"
 "$tmp/greeter-pc" "$tmp/run2"
 echo "install test: ok"
