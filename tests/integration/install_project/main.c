@@ -1,6 +1,8 @@
 /* main.c - a user's program against an installed silk: it serves greet.v1.GreeterService and
- * calls itself over ipc:// (real runtime, no mocks), blocking and async, then exits 0.
- *   greeter DIR   (DIR: a folder for the ipc socket) */
+ * calls itself over ipc:// (real runtime, no mocks), blocking and async, then exits 0; or it
+ * serves GreeterService for the user's silk-gateway (gateway_main.c) until SIGTERM.
+ *   greeter DIR       (DIR: a folder for the ipc socket)
+ *   greeter --serve   (registered in $SILK_REGISTRY, on any free loopback port) */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,12 +79,27 @@ static void on_count(silk_status st, ProtobufCMessage *resp, const char *message
     pthread_mutex_unlock(&w->mu);
 }
 
+static const Greet__V1__GreeterService_Handlers handlers = {
+    .hello = hello, .greet = hello, .count = count};
+
+/* serve serves GreeterService until SIGTERM and returns the exit code. */
+static int serve(void)
+{
+    silk_server_opts opts = {.workers = 2};
+    silk_server *srv = silk_server_new(&opts);
+    CHECK(srv != NULL);
+    CHECK(greet__v1__greeter_service__serve(srv, &handlers, NULL) == SILK_OK);
+    return silk_server_run(srv);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: greeter DIR\n");
+        fprintf(stderr, "usage: greeter DIR | greeter --serve\n");
         return 2;
     }
+    if (strcmp(argv[1], "--serve") == 0)
+        return serve();
     char listen[512];
     snprintf(listen, sizeof listen, "ipc://%s/greeter.sock", argv[1]);
 
@@ -90,18 +107,19 @@ int main(int argc, char **argv)
     const silk_service_desc *desc = &greet__v1__greeter_service__silk_desc;
     CHECK(strcmp(desc->name, "greet.v1.GreeterService") == 0);
     CHECK(strcmp(desc->route, "api/greeter") == 0);
-    CHECK(desc->n_methods == 2);
+    CHECK(desc->n_methods == 3);
     CHECK(desc->methods[0].http_verb == SILK_HTTP_GET);
     CHECK(strcmp(desc->methods[0].http_path, "api/greeter/hello/{name}") == 0);
     CHECK(strcmp(desc->methods[0].hash_key, "name") == 0);
     CHECK(desc->methods[0].timeout_ms == 2000 && desc->methods[0].idempotent);
-    CHECK(strcmp(desc->methods[1].http_path, "api/greeter/count") == 0);
+    CHECK(desc->methods[1].http_verb == SILK_HTTP_POST);
+    CHECK(strcmp(desc->methods[1].http_path, "api/greeter/greet") == 0);
+    CHECK(strcmp(desc->methods[2].http_path, "api/greeter/count") == 0);
     CHECK(SILK_VERSION_NUMBER >= 1000);
 
     silk_server_opts opts = {.listen = listen, .no_register = true, .workers = 2};
     silk_server *srv = silk_server_new(&opts);
     CHECK(srv != NULL);
-    Greet__V1__GreeterService_Handlers handlers = {.hello = hello, .count = count};
     CHECK(greet__v1__greeter_service__serve(srv, &handlers, NULL) == SILK_OK);
     CHECK(silk_server_start(srv) == SILK_OK);
 
