@@ -18,17 +18,17 @@
 #include "http/routes.h"
 #include "ws/frames.h"
 
-typedef enum silk__gw_conn_state {
-    SILK__GW_CONN_READING, /* reading an HTTP request */
-    SILK__GW_CONN_CALLING, /* the request's call (or a handshake's OnOpen) is in flight */
-    SILK__GW_CONN_WRITING, /* writing the response; then the next request, or close */
-    SILK__GW_CONN_WS,      /* a WebSocket session */
-} silk__gw_conn_state;
+typedef enum silk__gw_client_state {
+    SILK__GW_CLIENT_READING, /* reading an HTTP request */
+    SILK__GW_CLIENT_CALLING, /* the request's call (or a handshake's OnOpen) is in flight */
+    SILK__GW_CLIENT_WRITING, /* writing the response; then the next request, or close */
+    SILK__GW_CLIENT_WS,      /* a WebSocket session */
+} silk__gw_client_state;
 
 /* A deep health check: Health/Check on every service, answered once all have completed. It
- * outlives its connection like a call does: conn is then NULL. */
+ * outlives its connection like a call does: client is then NULL. */
 typedef struct silk__gw_health {
-    silk__gw_conn *conn;
+    silk__gw_client *client;
     size_t pending;
     size_t n;
     silk_status *st; /* by service index */
@@ -37,19 +37,19 @@ typedef struct silk__gw_health {
 
 typedef enum silk__gw_call_kind {
     SILK__GW_CALL_HTTP,    /* a method called for an HTTP request, or a deep health check's Check */
-    SILK__GW_CALL_OPEN,    /* OnOpen for a handshake: conn waits for it */
+    SILK__GW_CALL_OPEN,    /* OnOpen for a handshake: client waits for it */
     SILK__GW_CALL_MESSAGE, /* OnMessage: its reply goes to the session named session_id */
     SILK__GW_CALL_CLOSE,   /* OnClose: nothing waits */
 } silk__gw_call_kind;
 
 /* A call made for a connection. It outlives its connection when the client goes away first:
- * conn is then NULL, and the completion only frees it. */
+ * client is then NULL, and the completion only frees it. */
 struct silk__gw_call {
     silk__gw_loop *loop;
     silk__gw_call_kind kind;
     size_t service;                               /* a hook's service, by index */
     char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* a hook's session */
-    silk__gw_conn *conn;                          /* touched only on the loop */
+    silk__gw_client *client;                      /* touched only on the loop */
     silk__gw_health *health;                      /* for a deep health check's call, else NULL */
     size_t index;                                 /* the service checked */
     ProtobufCMessage *req;
@@ -66,10 +66,10 @@ typedef struct silk__gw_backlog {
 
 /* A client connection: HTTP requests one after another, until an upgrade makes it a WebSocket
  * session. Only its loop touches it. */
-struct silk__gw_conn {
+struct silk__gw_client {
     silk__gw_loop *loop;
     int fd;
-    silk__gw_conn_state state;
+    silk__gw_client_state state;
     ev_io rio, wio;
     ev_timer timer;
     ev_tstamp last_active;      /* when the client last sent something */
@@ -93,19 +93,19 @@ struct silk__gw_conn {
     bool opened;                                  /* the session is in the table */
     bool dirty;                                   /* in its loop's dirty list */
     char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* "" until a session is opening */
-    silk__gw_conn *prev, *next;
+    silk__gw_client *prev, *next;
 };
 
 /* --- conn.c --- */
 
-/* silk__gw_conn_drive moves a connection along until it waits for its socket or a call: it
+/* silk__gw_client_drive moves a connection along until it waits for its socket or a call: it
  * writes what is pending, parses requests already read, and closes the connection when it is
  * done. It returns 0, or -1 when it closed (and freed) c. */
-int silk__gw_conn_drive(silk__gw_conn *c);
+int silk__gw_client_drive(silk__gw_client *c);
 
-/* silk__gw_conn_ws_send queues a message on c's session; a client too slow to take it is
+/* silk__gw_client_ws_send queues a message on c's session; a client too slow to take it is
  * closed with 1008. */
-void silk__gw_conn_ws_send(silk__gw_conn *c, int binary, const void *data, size_t len);
+void silk__gw_client_ws_send(silk__gw_client *c, int binary, const void *data, size_t len);
 
 /* silk__gw_loop_maybe_stop ends a stopping loop once no connection and no hook call is left. */
 void silk__gw_loop_maybe_stop(silk__gw_loop *l);
@@ -115,16 +115,16 @@ void silk__gw_loop_maybe_stop(silk__gw_loop *l);
 /* silk__gw_request_act answers what the HTTP parser said about the bytes fed to it: nothing
  * yet, a malformed or too large request, or a complete one, which it routes. It returns 0, or
  * -1 when the connection must be closed at once. */
-int silk__gw_request_act(silk__gw_conn *c, int parsed);
+int silk__gw_request_act(silk__gw_client *c, int parsed);
 
 /* silk__gw_respond sets the response to write, with a JSON body unless json is NULL. It
  * returns 0, or -1 when memory is exhausted. */
-int silk__gw_respond(silk__gw_conn *c, int status, const char *extra_headers, const char *json,
+int silk__gw_respond(silk__gw_client *c, int status, const char *extra_headers, const char *json,
                      bool close);
 
 /* silk__gw_respond_error answers {"code":..,"message":..} (or, with --wrap-response, Silky's
  * wrapped form) with an HTTP status; 0, or -1 when memory is exhausted. */
-int silk__gw_respond_error(silk__gw_conn *c, int status, silk_status code, const char *message,
+int silk__gw_respond_error(silk__gw_client *c, int status, silk_status code, const char *message,
                            const char *extra_headers, bool close);
 
 /* silk__gw_http_error_code returns the silk status a gateway-made HTTP error stands for. */
@@ -137,7 +137,7 @@ void silk__gw_count_request(silk__gw_loop *l, const char *route, int status, dou
 
 /* silk__gw_call_start calls the method of route r for c's request, or answers why not. It
  * returns 0, or -1 when the connection must be closed at once. */
-int silk__gw_call_start(silk__gw_conn *c, const silk__gw_route *r);
+int silk__gw_call_start(silk__gw_client *c, const silk__gw_route *r);
 
 /* silk__gw_call_free frees a call with its request, response and message. */
 void silk__gw_call_free(silk__gw_call *k);
@@ -146,7 +146,7 @@ void silk__gw_call_free(silk__gw_call *k);
 
 /* silk__gw_health_start answers GET /healthz: the gateway itself, or with ?deep=1 every
  * service it routes. It returns 0, or -1 when the connection must be closed at once. */
-int silk__gw_health_start(silk__gw_conn *c);
+int silk__gw_health_start(silk__gw_client *c);
 
 /* silk__gw_health_done takes a completed Health/Check of a deep check, and frees it. */
 void silk__gw_health_done(silk__gw_call *k);
@@ -162,7 +162,7 @@ bool silk__gw_hook_wanted(silk__gw *gw, size_t service, int hook);
  * it could not start (req is freed then too). */
 silk_status silk__gw_hook_call(silk__gw_loop *l, silk__gw_call_kind kind, size_t service,
                                const char *session_id, const char *business_id,
-                               ProtobufCMessage *req, silk__gw_conn *c);
+                               ProtobufCMessage *req, silk__gw_client *c);
 
 /* silk__gw_hook_done takes a completed hook call, and frees it. */
 void silk__gw_hook_done(silk__gw_call *k);
@@ -176,17 +176,17 @@ void *silk__gw_hook_request_new(const ProtobufCMessageDescriptor *d);
 void silk__gw_hook_on_message(void *arg, int binary, const uint8_t *data, size_t len);
 
 /* silk__gw_hook_on_close tells the service that c's session has closed. */
-void silk__gw_hook_on_close(silk__gw_conn *c);
+void silk__gw_hook_on_close(silk__gw_client *c);
 
 /* silk__gw_hook_backlog_free frees the OnMessage requests still waiting on c. */
-void silk__gw_hook_backlog_free(silk__gw_conn *c);
+void silk__gw_hook_backlog_free(silk__gw_client *c);
 
 /* --- upgrade.c --- */
 
 /* silk__gw_upgrade_start checks a handshake for route r and opens a session, asking OnOpen
  * first when the service may have hooks. It returns 0, or -1 when the connection must be
  * closed at once. */
-int silk__gw_upgrade_start(silk__gw_conn *c, const silk__gw_route *r);
+int silk__gw_upgrade_start(silk__gw_client *c, const silk__gw_route *r);
 
 /* silk__gw_upgrade_open_done completes a handshake after its OnOpen call, if the connection is
  * still there. */

@@ -17,7 +17,7 @@
 
 #define LOG "gateway"
 
-typedef silk__gw_conn conn;
+typedef silk__gw_client client;
 typedef silk__gw_call call;
 
 static void count_upstream_failure(silk__gw_loop *l, int code)
@@ -37,7 +37,7 @@ void silk__gw_call_free(call *k)
 }
 
 /* answer_ok answers a call's response as JSON (wrapped with --wrap-response). */
-static int answer_ok(conn *c, const ProtobufCMessage *resp, bool close)
+static int answer_ok(client *c, const ProtobufCMessage *resp, bool close)
 {
     char err[256], *json = NULL;
     silk_status st = silk_json_from_message(resp, &json, NULL, err, sizeof err);
@@ -58,7 +58,7 @@ static int answer_ok(conn *c, const ProtobufCMessage *resp, bool close)
 }
 
 /* answer answers the request of a completed call on its connection. */
-static void answer(conn *c, const call *k)
+static void answer(client *c, const call *k)
 {
     c->call = NULL;
     int rv;
@@ -71,12 +71,12 @@ static void answer(conn *c, const call *k)
         rv = silk__gw_respond_error(c, silk__gw_http_status(k->st), k->st, msg, NULL, close);
     }
     if (rv != 0)
-        silk__gw_conn_close(c, "out of memory");
+        silk__gw_client_close(c, "out of memory");
     else
-        silk__gw_conn_drive(c);
+        silk__gw_client_drive(c);
 }
 
-void silk__gw_conn_call_done(call *k)
+void silk__gw_client_call_done(call *k)
 {
     if (k->kind != SILK__GW_CALL_HTTP) {
         silk__gw_hook_done(k);
@@ -86,8 +86,8 @@ void silk__gw_conn_call_done(call *k)
         silk__gw_health_done(k);
         return;
     }
-    if (k->conn != NULL)
-        answer(k->conn, k);
+    if (k->client != NULL)
+        answer(k->client, k);
     silk__gw_call_free(k);
 }
 
@@ -287,7 +287,7 @@ static silk_status call_async(const silk__gw_route *r, silk_ctx *ctx, ProtobufCM
     return st;
 }
 
-int silk__gw_call_start(conn *c, const silk__gw_route *r)
+int silk__gw_call_start(client *c, const silk__gw_route *r)
 {
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
@@ -311,7 +311,7 @@ int silk__gw_call_start(conn *c, const silk__gw_route *r)
         snprintf(err, sizeof err, "a header cannot travel as metadata");
     } else {
         k->loop = c->loop;
-        k->conn = c;
+        k->client = c;
         k->req = msg;
         if ((st = call_async(r, ctx, msg, k, err, sizeof err)) != SILK_OK)
             count_upstream_failure(c->loop, (int)st);
@@ -325,7 +325,7 @@ int silk__gw_call_start(conn *c, const silk__gw_route *r)
         return silk__gw_respond_error(c, silk__gw_http_status(st), st, err, NULL, close);
     }
     c->call = k;
-    c->state = SILK__GW_CONN_CALLING;
+    c->state = SILK__GW_CLIENT_CALLING;
     silk_log(SILK_LOG_DEBUG, LOG, "call started method=%s business_id=%s", r->method->path,
              bid ? bid : "");
     return 0;

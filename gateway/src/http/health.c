@@ -12,7 +12,7 @@
 /* The deadline of each service's Health/Check, in milliseconds. */
 #define CHECK_TIMEOUT_MS 2000
 
-typedef silk__gw_conn conn;
+typedef silk__gw_client client;
 typedef silk__gw_call call;
 typedef silk__gw_health health;
 
@@ -26,7 +26,7 @@ static void health_free(health *h)
 }
 
 /* health_new makes a deep check of n services for c; NULL when memory is exhausted. */
-static health *health_new(conn *c, size_t n)
+static health *health_new(client *c, size_t n)
 {
     health *h = calloc(1, sizeof *h);
     if (h == NULL || (h->st = calloc(n, sizeof *h->st)) == NULL ||
@@ -36,7 +36,7 @@ static health *health_new(conn *c, size_t n)
         free(h);
         return NULL;
     }
-    h->conn = c;
+    h->client = c;
     h->n = n;
     h->pending = n + 1; /* one for silk__gw_health_start, so nothing answers early */
     return h;
@@ -44,7 +44,7 @@ static health *health_new(conn *c, size_t n)
 
 /* health_answer answers a finished deep check: 200 when every service is SERVING, else 503,
  * with {"status":..,"services":{"<name>":"SERVING" or "<STATUS>: <why>",...}}. */
-static int health_answer(conn *c, health *h)
+static int health_answer(client *c, health *h)
 {
     const silk__gw *gw = c->loop->gw;
     bool all = true;
@@ -80,13 +80,13 @@ static void check_one(health *h)
 {
     if (--h->pending > 0)
         return;
-    conn *c = h->conn;
+    client *c = h->client;
     if (c != NULL) {
         c->health = NULL;
         if (health_answer(c, h) != 0)
-            silk__gw_conn_close(c, "out of memory");
+            silk__gw_client_close(c, "out of memory");
         else
-            silk__gw_conn_drive(c);
+            silk__gw_client_drive(c);
     }
     health_free(h);
 }
@@ -148,7 +148,7 @@ static void start_check(silk__gw_loop *l, health *h, size_t i)
     silk_ctx_free(ctx);
 }
 
-int silk__gw_health_start(conn *c)
+int silk__gw_health_start(client *c)
 {
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
@@ -161,7 +161,7 @@ int silk__gw_health_start(conn *c)
     if (h == NULL)
         return -1;
     c->health = h;
-    c->state = SILK__GW_CONN_CALLING;
+    c->state = SILK__GW_CLIENT_CALLING;
     for (size_t i = 0; i < gw->n_services; i++)
         start_check(c->loop, h, i);
     if (--h->pending > 0)

@@ -62,31 +62,31 @@ static void payload_unref(payload *p)
         free(p);
 }
 
-silk__gw_conn *silk__gw_loop_find_conn(silk__gw_loop *l, const char *session_id)
+silk__gw_client *silk__gw_loop_find_client(silk__gw_loop *l, const char *session_id)
 {
     silk__gw *gw = l->gw;
     pthread_mutex_lock(&gw->lock);
     silk__gw_session *s = silk__gw_sessions_find(&gw->sessions, session_id);
-    silk__gw_conn *c = s ? s->data : NULL;
+    silk__gw_client *c = s ? s->data : NULL;
     pthread_mutex_unlock(&gw->lock);
-    return c != NULL && silk__gw_conn_loop(c) == l ? c : NULL;
+    return c != NULL && silk__gw_client_loop(c) == l ? c : NULL;
 }
 
 static void begin_shutdown(silk__gw_loop *l);
 
 static void run_cmd(silk__gw_loop *l, cmd *k)
 {
-    silk__gw_conn *c;
+    silk__gw_client *c;
     switch (k->kind) {
     case SILK__GW_CMD_SEND:
-        if ((c = silk__gw_loop_find_conn(l, k->session_id)) != NULL)
-            silk__gw_conn_send(c, k->payload);
+        if ((c = silk__gw_loop_find_client(l, k->session_id)) != NULL)
+            silk__gw_client_send(c, k->payload);
         payload_unref(k->payload);
         free(k);
         break;
     case SILK__GW_CMD_CLOSE:
-        if ((c = silk__gw_loop_find_conn(l, k->session_id)) != NULL)
-            silk__gw_conn_close_session(c, k->code, k->reason);
+        if ((c = silk__gw_loop_find_client(l, k->session_id)) != NULL)
+            silk__gw_client_close_session(c, k->code, k->reason);
         free(k);
         break;
     case SILK__GW_CMD_SHUTDOWN:
@@ -111,7 +111,7 @@ static void on_inbox(struct ev_loop *ev, ev_async *w, int revents)
         k = next;
     }
     silk__gw_upstream_run_tasks(l);
-    silk__gw_conn_flush(l);
+    silk__gw_client_flush(l);
 }
 
 /* on_sweep lets idle sessions hibernate, twice a second: often enough that an idle session
@@ -121,7 +121,7 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
 {
     (void)ev;
     (void)revents;
-    silk__gw_conn_sweep(w->data);
+    silk__gw_client_sweep(w->data);
     silk__gw_upstream_tick(w->data);
 }
 
@@ -155,7 +155,7 @@ static payload *payload_new(int binary, const void *data, size_t len)
 /* owner returns the loop of a session; the caller holds gw->lock. */
 static silk__gw_loop *owner(silk__gw_session *s)
 {
-    return silk__gw_conn_loop(s->data);
+    return silk__gw_client_loop(s->data);
 }
 
 silk_status silk__gw_send(silk__gw *gw, const char *session_id, int binary, const void *data,
@@ -302,12 +302,12 @@ static int listen_on(const char *host, const char *port, bool reuse_port)
     return fd;
 }
 
-/* total_conns counts the connections of every loop. */
-static size_t total_conns(silk__gw *gw)
+/* total_clients counts the connections of every loop. */
+static size_t total_clients(silk__gw *gw)
 {
     size_t n = 0;
     for (size_t i = 0; i < gw->opts.workers; i++)
-        n += atomic_load(&gw->loops[i]->n_conns);
+        n += atomic_load(&gw->loops[i]->n_clients);
     return n;
 }
 
@@ -332,14 +332,14 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* Out of descriptors: stop accepting for a second rather than spin. */
                 silk_log(SILK_LOG_WARN, LOG, "cannot accept error=\"%s\" connections=%zu",
-                         strerror(errno), l->n_conns);
+                         strerror(errno), l->n_clients);
                 ev_io_stop(ev, &l->accept_w);
                 ev_timer_set(&l->accept_pause_w, 1., 0.);
                 ev_timer_start(ev, &l->accept_pause_w);
             }
             return;
         }
-        if (total_conns(l->gw) >= l->gw->opts.max_connections) {
+        if (total_clients(l->gw) >= l->gw->opts.max_connections) {
             static const char busy[] =
                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                 "Content-Length: 46\r\nConnection: close\r\n\r\n"
@@ -349,7 +349,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
             close(fd);
             continue;
         }
-        if (silk__gw_conn_open(l, fd) == NULL) {
+        if (silk__gw_client_open(l, fd) == NULL) {
             silk_log(SILK_LOG_WARN, LOG, "out of memory accepting a connection");
             close(fd);
         }
@@ -364,7 +364,7 @@ static void on_shutdown_timeout(struct ev_loop *ev, ev_timer *w, int revents)
 {
     silk__gw_loop *l = w->data;
     (void)revents;
-    silk_log(SILK_LOG_WARN, LOG, "shutdown timed out connections=%zu", l->n_conns);
+    silk_log(SILK_LOG_WARN, LOG, "shutdown timed out connections=%zu", l->n_clients);
     ev_break(ev, EVBREAK_ALL);
 }
 
@@ -396,14 +396,14 @@ static void begin_shutdown(silk__gw_loop *l)
     size_t n_sessions = silk__gw_sessions_count(&l->gw->sessions);
     pthread_mutex_unlock(&l->gw->lock);
     silk_log(SILK_LOG_INFO, LOG, "shutting down sessions=%zu connections=%zu", n_sessions,
-             l->n_conns);
+             l->n_clients);
     ev_io_stop(l->ev, &l->accept_w);
     ev_timer_stop(l->ev, &l->accept_pause_w);
     close(l->listen_fd);
     l->listen_fd = -1;
 
-    silk__gw_conn_shutdown_all(l);
-    if (l->n_conns == 0 && l->hook_calls == 0) {
+    silk__gw_client_shutdown_all(l);
+    if (l->n_clients == 0 && l->hook_calls == 0) {
         ev_break(l->ev, EVBREAK_ALL);
         return;
     }
@@ -487,8 +487,8 @@ static int loop_init(silk__gw_loop *l, silk__gw *gw, size_t index)
  * the last commands (completions of cancelled calls) and frees the loop's resources. */
 static void loop_fini(silk__gw_loop *l)
 {
-    while (l->conns != NULL)
-        silk__gw_conn_close(l->conns, "shutdown");
+    while (l->clients != NULL)
+        silk__gw_client_close(l->clients, "shutdown");
     on_inbox(l->ev, &l->inbox_w, 0);
     ev_io_stop(l->ev, &l->accept_w);
     ev_timer_stop(l->ev, &l->accept_pause_w);

@@ -16,7 +16,7 @@
 #include "loop/gateway.h"
 #include "http/metrics.h"
 
-typedef struct silk__gw_conn silk__gw_conn;
+typedef struct silk__gw_client silk__gw_client;
 typedef struct silk__gw_call silk__gw_call;
 
 /* A message for one or more sessions, shared by the commands that carry it. */
@@ -45,7 +45,7 @@ typedef struct silk__gw_cmd {
 
 /* silk__gw_loop is one libev loop with the connections it owns. Only its own thread touches
  * it, except the inbox, which other threads fill under inbox_lock, metrics, which /metrics
- * reads under metrics_lock, and n_conns. */
+ * reads under metrics_lock, and n_clients. */
 struct silk__gw_loop {
     silk__gw *gw;
     size_t index; /* in gw->loops */
@@ -61,13 +61,13 @@ struct silk__gw_loop {
     ev_signal sigterm_w, sigint_w;
     ev_timer shutdown_w;
     bool stopping;    /* no new sessions or calls; stop once no connection is left */
-    ev_timer sweep_w; /* hibernates idle sessions (silk__gw_conn_sweep) */
-    silk__gw_conn *conns;
+    ev_timer sweep_w; /* hibernates idle sessions (silk__gw_client_sweep) */
+    silk__gw_client *clients;
     /* Sessions given messages while the inbox is run, written to once it is done, so that a
-     * session given several sends them together (silk__gw_conn_flush). */
-    silk__gw_conn **dirty;
+     * session given several sends them together (silk__gw_client_flush). */
+    silk__gw_client **dirty;
     size_t n_dirty, cap_dirty;
-    atomic_size_t n_conns;
+    atomic_size_t n_clients;
     size_t hook_calls; /* hook calls in flight: a stopping loop waits for them */
     /* Per service, the loop's own connections to its instances (upstream.c); the tasks the
      * runtime posts (completions of calls its channel made), run with the inbox. */
@@ -83,8 +83,8 @@ struct silk__gw_loop {
 /* silk__gw_loop_push hands a command to a loop, from any thread; the loop runs it soon. */
 void silk__gw_loop_push(silk__gw_loop *l, silk__gw_cmd *k);
 
-/* silk__gw_loop_find_conn returns l's connection of a session, or NULL; on l's thread. */
-silk__gw_conn *silk__gw_loop_find_conn(silk__gw_loop *l, const char *session_id);
+/* silk__gw_loop_find_client returns l's connection of a session, or NULL; on l's thread. */
+silk__gw_client *silk__gw_loop_find_client(silk__gw_loop *l, const char *session_id);
 
 /* --- upstream.c --- */
 
@@ -102,45 +102,45 @@ void silk__gw_upstream_tick(silk__gw_loop *l);
 void silk__gw_upstream_run_tasks(silk__gw_loop *l);
 
 /* silk__gw_upstream_call starts k's call (k->loop set) of method with req on the service at
- * index service; its completion reaches silk__gw_conn_call_done on the loop. SILK_OK, or why
+ * index service; its completion reaches silk__gw_client_call_done on the loop. SILK_OK, or why
  * not, with the reason in ctx. */
 silk_status silk__gw_upstream_call(silk__gw_call *k, size_t service, silk_ctx *ctx,
                                    const silk_method_desc *method, const ProtobufCMessage *req);
 
-/* --- conn.c (silk__gw_conn_call_done: http_call.c): every function below runs on the
+/* --- conn.c (silk__gw_client_call_done: http_call.c): every function below runs on the
  * connection's loop --- */
 
-/* silk__gw_conn_open starts serving an accepted, non-blocking socket; NULL when memory is
+/* silk__gw_client_open starts serving an accepted, non-blocking socket; NULL when memory is
  * exhausted (the caller closes fd then). */
-silk__gw_conn *silk__gw_conn_open(silk__gw_loop *l, int fd);
+silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd);
 
-/* silk__gw_conn_close closes a connection, its session if any, and frees it; why (may be
+/* silk__gw_client_close closes a connection, its session if any, and frees it; why (may be
  * NULL) is logged. A call in flight for it completes into nothing. */
-void silk__gw_conn_close(silk__gw_conn *c, const char *why);
+void silk__gw_client_close(silk__gw_client *c, const char *why);
 
-/* silk__gw_conn_loop returns the loop that owns a connection; it never changes, so other
+/* silk__gw_client_loop returns the loop that owns a connection; it never changes, so other
  * threads may read it while they hold gw->lock and find c in the session table. */
-silk__gw_loop *silk__gw_conn_loop(const silk__gw_conn *c);
+silk__gw_loop *silk__gw_client_loop(const silk__gw_client *c);
 
-/* silk__gw_conn_send queues a message on a connection's session; it is written by the next
- * silk__gw_conn_flush. */
-void silk__gw_conn_send(silk__gw_conn *c, const silk__gw_payload *p);
+/* silk__gw_client_send queues a message on a connection's session; it is written by the next
+ * silk__gw_client_flush. */
+void silk__gw_client_send(silk__gw_client *c, const silk__gw_payload *p);
 
-/* silk__gw_conn_flush writes what silk__gw_conn_send queued since the last flush. */
-void silk__gw_conn_flush(silk__gw_loop *l);
+/* silk__gw_client_flush writes what silk__gw_client_send queued since the last flush. */
+void silk__gw_client_flush(silk__gw_loop *l);
 
-/* silk__gw_conn_sweep lets every idle session of l hibernate (silk__gw_ws_hibernate). */
-void silk__gw_conn_sweep(silk__gw_loop *l);
+/* silk__gw_client_sweep lets every idle session of l hibernate (silk__gw_ws_hibernate). */
+void silk__gw_client_sweep(silk__gw_loop *l);
 
-/* silk__gw_conn_close_session closes a connection's session with a close code and reason. */
-void silk__gw_conn_close_session(silk__gw_conn *c, uint16_t code, const char *reason);
+/* silk__gw_client_close_session closes a connection's session with a close code and reason. */
+void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char *reason);
 
-/* silk__gw_conn_call_done answers the request of a completed call, if its connection is still
+/* silk__gw_client_call_done answers the request of a completed call, if its connection is still
  * there, and frees the call. */
-void silk__gw_conn_call_done(silk__gw_call *k);
+void silk__gw_client_call_done(silk__gw_call *k);
 
-/* silk__gw_conn_shutdown_all starts closing every connection of l for shutdown: sessions get
+/* silk__gw_client_shutdown_all starts closing every connection of l for shutdown: sessions get
  * 1001, idle HTTP connections close, requests in flight are answered and then closed. */
-void silk__gw_conn_shutdown_all(silk__gw_loop *l);
+void silk__gw_client_shutdown_all(silk__gw_loop *l);
 
 #endif /* SILK_GATEWAY_LOOP_H */

@@ -111,7 +111,7 @@ static void on_done(silk_status st, ProtobufCMessage *resp, const char *message,
     k->st = st;
     k->resp = resp;
     k->message = message != NULL && message[0] != '\0' ? strdup(message) : NULL;
-    silk__gw_conn_call_done(k);
+    silk__gw_client_call_done(k);
 }
 
 silk_status silk__gw_upstream_call(silk__gw_call *k, size_t service, silk_ctx *ctx,

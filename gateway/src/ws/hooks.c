@@ -20,13 +20,13 @@
 /* How long a hook that answered UNIMPLEMENTED is left alone, in milliseconds. */
 #define HOOK_RETRY_MS 60000
 
-/* One OnMessage call is in flight per session (its conn's message_call), so that a
+/* One OnMessage call is in flight per session (its client's message_call), so that a
  * session's messages reach the service, and its replies come back, in the order the client
  * sent them, as a WebSocket handler in Silky sees them; more messages wait in the session's
  * backlog, and the gateway stops reading from the session while it is full. Allowing more
  * would need the replies put back in order here. */
 
-typedef silk__gw_conn conn;
+typedef silk__gw_client client;
 typedef silk__gw_call call;
 typedef silk__gw_backlog backlog;
 
@@ -84,7 +84,7 @@ static silk_status hook_ctx(silk_ctx **out, const char *session_id, const char *
 
 silk_status silk__gw_hook_call(silk__gw_loop *l, silk__gw_call_kind kind, size_t service,
                                const char *session_id, const char *business_id,
-                               ProtobufCMessage *req, conn *c)
+                               ProtobufCMessage *req, client *c)
 {
     int hook = hook_of(kind);
     call *k = calloc(1, sizeof *k);
@@ -96,7 +96,7 @@ silk_status silk__gw_hook_call(silk__gw_loop *l, silk__gw_call_kind kind, size_t
         k->loop = l;
         k->kind = kind;
         k->service = service;
-        k->conn = c;
+        k->client = c;
         k->req = req;
         snprintf(k->session_id, sizeof k->session_id, "%s", session_id);
         const silk_method_desc *m =
@@ -133,14 +133,14 @@ void *silk__gw_hook_request_new(const ProtobufCMessageDescriptor *d)
  * ========================================================================== */
 
 /* start_message calls OnMessage with req for c's session. */
-static void start_message(conn *c, ProtobufCMessage *req)
+static void start_message(client *c, ProtobufCMessage *req)
 {
     silk__gw_hook_call(c->loop, SILK__GW_CALL_MESSAGE, c->service, c->session_id, c->business_id,
                        req, c); /* on success c->message_call is set */
 }
 
 /* start_backlog calls OnMessage for the messages waiting, while there is room. */
-static void start_backlog(conn *c)
+static void start_backlog(client *c)
 {
     while (c->backlog != NULL && c->message_call == NULL) {
         backlog *b = c->backlog;
@@ -153,7 +153,7 @@ static void start_backlog(conn *c)
 }
 
 /* backlog_push puts req at the end of c's backlog; it frees req when memory is exhausted. */
-static void backlog_push(conn *c, ProtobufCMessage *req)
+static void backlog_push(client *c, ProtobufCMessage *req)
 {
     backlog *b = malloc(sizeof *b);
     if (b == NULL) {
@@ -170,7 +170,7 @@ static void backlog_push(conn *c, ProtobufCMessage *req)
     c->backlog_tail = b;
 }
 
-void silk__gw_hook_backlog_free(conn *c)
+void silk__gw_hook_backlog_free(client *c)
 {
     while (c->backlog != NULL) {
         backlog *b = c->backlog;
@@ -183,7 +183,7 @@ void silk__gw_hook_backlog_free(conn *c)
 
 /* message_request makes the OnMessage request of a message from c's client; NULL when memory
  * is exhausted. */
-static Silk__Ws__MessageRequest *message_request(conn *c, int binary, const uint8_t *data,
+static Silk__Ws__MessageRequest *message_request(client *c, int binary, const uint8_t *data,
                                                  size_t len)
 {
     silk__gw *gw = c->loop->gw;
@@ -215,7 +215,7 @@ static Silk__Ws__MessageRequest *message_request(conn *c, int binary, const uint
 
 void silk__gw_hook_on_message(void *arg, int binary, const uint8_t *data, size_t len)
 {
-    conn *c = arg;
+    client *c = arg;
     silk_log(SILK_LOG_DEBUG, LOG, "message from session session_id=%s bytes=%zu binary=%d",
              c->session_id, len, binary);
     if (!silk__gw_hook_wanted(c->loop->gw, c->service, SILK__GW_HOOK_MESSAGE) || c->loop->stopping)
@@ -234,10 +234,10 @@ void silk__gw_hook_on_message(void *arg, int binary, const uint8_t *data, size_t
 }
 
 /* message_done sends OnMessage's reply, when there is one, to the session if it is still
- * there (a connection that closes forgets its call's conn). */
+ * there (a connection that closes forgets its call's client). */
 static void message_done(call *k)
 {
-    conn *c = k->conn;
+    client *c = k->client;
     if (k->st != SILK_OK && k->st != SILK_UNIMPLEMENTED)
         silk_log(SILK_LOG_WARN, LOG, "OnMessage failed session_id=%s status=%s reason=\"%s\"",
                  k->session_id, silk_status_str(k->st), k->message ? k->message : "");
@@ -248,16 +248,16 @@ static void message_done(call *k)
         silk__gw_hook_backlog_free(c); /* no OnMessage: what waits has nowhere to go */
     const Silk__Ws__MessageReply *r = (const void *)k->resp;
     if (k->st == SILK_OK && r->data.len > 0 && c->ws != NULL)
-        silk__gw_conn_ws_send(c, r->binary, r->data.data, r->data.len);
+        silk__gw_client_ws_send(c, r->binary, r->data.data, r->data.len);
     start_backlog(c); /* after the reply is queued: replies keep the messages' order */
-    silk__gw_conn_drive(c);
+    silk__gw_client_drive(c);
 }
 
 /* ============================================================================
  * OnClose, and every hook's completion
  * ========================================================================== */
 
-void silk__gw_hook_on_close(conn *c)
+void silk__gw_hook_on_close(client *c)
 {
     silk__gw *gw = c->loop->gw;
     if (!silk__gw_hook_wanted(gw, c->service, SILK__GW_HOOK_CLOSE))

@@ -21,13 +21,13 @@
 /* The most subprotocols of a client that OnOpen is told of. */
 #define MAX_SUBPROTOCOLS 16
 
-typedef silk__gw_conn conn;
+typedef silk__gw_client client;
 typedef silk__gw_call call;
 
 static const silk__gw_ws_callbacks ws_callbacks = {.on_message = silk__gw_hook_on_message};
 
 /* refuse answers a handshake that opens no session with an error, and closes after it. */
-static int refuse(conn *c, int status, silk_status code, const char *message)
+static int refuse(client *c, int status, silk_status code, const char *message)
 {
     c->session_id[0] = '\0';
     return silk__gw_respond_error(c, status, code, message, NULL, true);
@@ -99,7 +99,7 @@ static bool offered(const silk__gw_http_request *req, const char *subprotocol)
 
 /* add_session puts c's session in the table, with a new id if its own is taken (twice at
  * most). It returns 0, or -1. */
-static int add_session(conn *c, const char *route)
+static int add_session(client *c, const char *route)
 {
     silk__gw *gw = c->loop->gw;
     int rv = SILK__GW_SESSIONS_EXISTS;
@@ -114,7 +114,7 @@ static int add_session(conn *c, const char *route)
 }
 
 /* remove_session undoes add_session. */
-static void remove_session(conn *c)
+static void remove_session(client *c)
 {
     silk__gw *gw = c->loop->gw;
     pthread_mutex_lock(&gw->lock);
@@ -125,7 +125,7 @@ static void remove_session(conn *c)
 /* start_framing makes c's WebSocket framing; the bytes after the handshake are the client's
  * first frames, which wslay reads first. It returns how many there are, with c->ws NULL when
  * memory is exhausted. */
-static size_t start_framing(conn *c)
+static size_t start_framing(client *c)
 {
     const silk__gw_opts *opts = &c->loop->gw->opts;
     size_t pending_len = c->in ? c->in_len - c->in_off : 0;
@@ -144,13 +144,13 @@ static size_t start_framing(conn *c)
 
 /* become_session turns c from HTTP into a session whose first bytes to write are out, the 101,
  * watched for pings from now on. */
-static void become_session(conn *c, char *out, size_t len)
+static void become_session(client *c, char *out, size_t len)
 {
     silk__gw_loop *l = c->loop;
     silk__gw_http_parser_fini(c->http);
     free(c->http);
     c->http = NULL;
-    c->state = SILK__GW_CONN_WS;
+    c->state = SILK__GW_CLIENT_WS;
     c->out = out;
     c->out_len = len;
     c->out_off = 0;
@@ -164,7 +164,7 @@ static void become_session(conn *c, char *out, size_t len)
 /* finish_open completes the handshake of c, whose session id is chosen: it adds the session to
  * the table and answers 101, with the subprotocol OnOpen chose (NULL: none); a close_code
  * closes the session at once. */
-static int finish_open(conn *c, const char *subprotocol, uint16_t close_code,
+static int finish_open(client *c, const char *subprotocol, uint16_t close_code,
                        const char *close_reason)
 {
     silk__gw_loop *l = c->loop;
@@ -210,7 +210,7 @@ static int finish_open(conn *c, const char *subprotocol, uint16_t close_code,
  * ========================================================================== */
 
 /* open_request makes OnOpen's request for c's handshake; NULL when memory is exhausted. */
-static Silk__Ws__OpenRequest *open_request(conn *c, const char *bid)
+static Silk__Ws__OpenRequest *open_request(client *c, const char *bid)
 {
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
@@ -240,7 +240,7 @@ static Silk__Ws__OpenRequest *open_request(conn *c, const char *bid)
 }
 
 /* start_open asks the service's OnOpen whether the session may open; the handshake waits. */
-static int start_open(conn *c, const char *bid)
+static int start_open(client *c, const char *bid)
 {
     Silk__Ws__OpenRequest *o = open_request(c, bid);
     if (o == NULL)
@@ -251,7 +251,7 @@ static int start_open(conn *c, const char *bid)
         return finish_open(c, NULL, 0, NULL); /* nobody to ask */
     if (st != SILK_OK)
         return refuse(c, silk__gw_http_status(st), st, "cannot call OnOpen");
-    c->state = SILK__GW_CONN_CALLING; /* silk__gw_upgrade_open_done goes on */
+    c->state = SILK__GW_CLIENT_CALLING; /* silk__gw_upgrade_open_done goes on */
     return 0;
 }
 
@@ -270,7 +270,7 @@ static uint16_t open_close_code(uint32_t code)
  * as if there were no hooks; another error refuses it. */
 void silk__gw_upgrade_open_done(call *k)
 {
-    conn *c = k->conn;
+    client *c = k->client;
     if (c == NULL)
         return;
     c->call = NULL;
@@ -287,12 +287,12 @@ void silk__gw_upgrade_open_done(call *k)
         rv = refuse(c, silk__gw_http_status(k->st), k->st, msg);
     }
     if (rv != 0)
-        silk__gw_conn_close(c, "cannot answer");
+        silk__gw_client_close(c, "cannot answer");
     else
-        silk__gw_conn_drive(c);
+        silk__gw_client_drive(c);
 }
 
-int silk__gw_upgrade_start(conn *c, const silk__gw_route *r)
+int silk__gw_upgrade_start(client *c, const silk__gw_route *r)
 {
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
