@@ -18,8 +18,10 @@
 #include <silk/log.h>
 #include <silk/ws.h>
 
+#include "conn/client.h"
 #include "loop/gateway.h"
 #include "loop/loop.h"
+#include "loop/upstream.h"
 #include "ws/frames.h"
 
 #define LOG "gateway"

@@ -17,7 +17,6 @@
 #include "http/metrics.h"
 
 typedef struct silk__gw_client silk__gw_client;
-typedef struct silk__gw_call silk__gw_call;
 
 /* A message for one or more sessions, shared by the commands that carry it. */
 typedef struct silk__gw_payload {
@@ -88,59 +87,7 @@ silk__gw_client *silk__gw_loop_find_client(silk__gw_loop *l, const char *session
 
 /* --- upstream.c --- */
 
-/* silk__gw_upstream_init gives l a loop channel per service; -1 when memory is exhausted. */
-int silk__gw_upstream_init(silk__gw_loop *l);
-
-/* silk__gw_upstream_fini fails the calls still in flight on l's loop channels (CANCELLED)
- * and frees them; before the gateway's channels close. */
-void silk__gw_upstream_fini(silk__gw_loop *l);
-
-/* silk__gw_upstream_tick enforces deadlines and keepalive on l's loop channels. */
-void silk__gw_upstream_tick(silk__gw_loop *l);
-
 /* silk__gw_upstream_run_tasks runs the tasks posted to l; on l's thread. */
 void silk__gw_upstream_run_tasks(silk__gw_loop *l);
-
-/* silk__gw_upstream_call starts k's call (k->loop set) of method with req on the service at
- * index service; its completion reaches silk__gw_client_call_done on the loop. SILK_OK, or why
- * not, with the reason in ctx. */
-silk_status silk__gw_upstream_call(silk__gw_call *k, size_t service, silk_ctx *ctx,
-                                   const silk_method_desc *method, const ProtobufCMessage *req);
-
-/* --- conn.c (silk__gw_client_call_done: http_call.c): every function below runs on the
- * connection's loop --- */
-
-/* silk__gw_client_open starts serving an accepted, non-blocking socket; NULL when memory is
- * exhausted (the caller closes fd then). */
-silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd);
-
-/* silk__gw_client_close closes a connection, its session if any, and frees it; why (may be
- * NULL) is logged. A call in flight for it completes into nothing. */
-void silk__gw_client_close(silk__gw_client *c, const char *why);
-
-/* silk__gw_client_loop returns the loop that owns a connection; it never changes, so other
- * threads may read it while they hold gw->lock and find c in the session table. */
-silk__gw_loop *silk__gw_client_loop(const silk__gw_client *c);
-
-/* silk__gw_client_send queues a message on a connection's session; it is written by the next
- * silk__gw_client_flush. */
-void silk__gw_client_send(silk__gw_client *c, const silk__gw_payload *p);
-
-/* silk__gw_client_flush writes what silk__gw_client_send queued since the last flush. */
-void silk__gw_client_flush(silk__gw_loop *l);
-
-/* silk__gw_client_sweep lets every idle session of l hibernate (silk__gw_ws_hibernate). */
-void silk__gw_client_sweep(silk__gw_loop *l);
-
-/* silk__gw_client_close_session closes a connection's session with a close code and reason. */
-void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char *reason);
-
-/* silk__gw_client_call_done answers the request of a completed call, if its connection is still
- * there, and frees the call. */
-void silk__gw_client_call_done(silk__gw_call *k);
-
-/* silk__gw_client_shutdown_all starts closing every connection of l for shutdown: sessions get
- * 1001, idle HTTP connections close, requests in flight are answered and then closed. */
-void silk__gw_client_shutdown_all(silk__gw_loop *l);
 
 #endif /* SILK_GATEWAY_LOOP_H */

@@ -7,7 +7,8 @@
 
 #include <ev.h>
 
-#include "conn/client.h"
+#include "loop/loop.h"
+#include "loop/upstream.h"
 
 /* ============================================================================
  * The loop channel's side of libev
@@ -111,11 +112,20 @@ static void on_done(silk_status st, ProtobufCMessage *resp, const char *message,
     k->st = st;
     k->resp = resp;
     k->message = message != NULL && message[0] != '\0' ? strdup(message) : NULL;
-    silk__gw_client_call_done(k);
+    k->done(k);
 }
 
-silk_status silk__gw_upstream_call(silk__gw_call *k, size_t service, silk_ctx *ctx,
-                                   const silk_method_desc *method, const ProtobufCMessage *req)
+silk_status silk__gw_upstream_call(silk__gw_loop *l, silk__gw_call *k, size_t service,
+                                   silk_ctx *ctx, const silk_method_desc *method)
 {
-    return silk_loop_channel_call(k->loop->upstream[service], ctx, method, req, on_done, k);
+    return silk_loop_channel_call(l->upstream[service], ctx, method, k->req, on_done, k);
+}
+
+void silk__gw_call_fini(silk__gw_call *k)
+{
+    if (k->resp != NULL)
+        protobuf_c_message_free_unpacked(k->resp, NULL);
+    if (k->req != NULL)
+        protobuf_c_message_free_unpacked(k->req, NULL);
+    free(k->message);
 }

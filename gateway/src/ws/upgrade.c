@@ -22,7 +22,6 @@
 #define MAX_SUBPROTOCOLS 16
 
 typedef silk__gw_client client;
-typedef silk__gw_call call;
 
 static const silk__gw_ws_callbacks ws_callbacks = {.on_message = silk__gw_hook_on_message};
 
@@ -239,22 +238,6 @@ static Silk__Ws__OpenRequest *open_request(client *c, const char *bid)
     return o;
 }
 
-/* start_open asks the service's OnOpen whether the session may open; the handshake waits. */
-static int start_open(client *c, const char *bid)
-{
-    Silk__Ws__OpenRequest *o = open_request(c, bid);
-    if (o == NULL)
-        return refuse(c, 503, SILK_UNAVAILABLE, "out of memory");
-    silk_status st = silk__gw_hook_call(c->loop, SILK__GW_CALL_OPEN, c->service, c->session_id, bid,
-                                        &o->base, c);
-    if (st == SILK_UNAVAILABLE || st == SILK_UNIMPLEMENTED)
-        return finish_open(c, NULL, 0, NULL); /* nobody to ask */
-    if (st != SILK_OK)
-        return refuse(c, silk__gw_http_status(st), st, "cannot call OnOpen");
-    c->state = SILK__GW_CLIENT_CALLING; /* silk__gw_upgrade_open_done goes on */
-    return 0;
-}
-
 /* open_close_code returns the code to close a session with that OnOpen asked for: 0 for none,
  * and 1008 in place of a code no server may send. */
 static uint16_t open_close_code(uint32_t code)
@@ -266,30 +249,47 @@ static uint16_t open_close_code(uint32_t code)
     return 1008;
 }
 
-/* UNIMPLEMENTED and UNAVAILABLE from OnOpen (no hooks, or no instance to ask) open the session
+/* open_done completes a handshake after its OnOpen call, if the connection is still there.
+ * UNIMPLEMENTED and UNAVAILABLE from OnOpen (no hooks, or no instance to ask) open the session
  * as if there were no hooks; another error refuses it. */
-void silk__gw_upgrade_open_done(call *k)
+static void open_done(silk__gw_client_call *k)
 {
     client *c = k->client;
+    const silk__gw_call *answer = &k->call;
     if (c == NULL)
         return;
     c->call = NULL;
     int rv;
-    if (k->st == SILK_OK) {
-        const Silk__Ws__OpenReply *r = (const void *)k->resp;
+    if (answer->st == SILK_OK) {
+        const Silk__Ws__OpenReply *r = (const void *)answer->resp;
         rv = finish_open(c, r->subprotocol, open_close_code(r->close_code), r->close_reason);
-    } else if (k->st == SILK_UNIMPLEMENTED || k->st == SILK_UNAVAILABLE) {
+    } else if (answer->st == SILK_UNIMPLEMENTED || answer->st == SILK_UNAVAILABLE) {
         rv = finish_open(c, NULL, 0, NULL);
     } else {
-        const char *msg = k->message ? k->message : silk_status_str(k->st);
+        const char *msg = answer->message ? answer->message : silk_status_str(answer->st);
         silk_log(SILK_LOG_INFO, LOG, "session refused session_id=%s status=%s reason=\"%s\"",
-                 c->session_id, silk_status_str(k->st), msg);
-        rv = refuse(c, silk__gw_http_status(k->st), k->st, msg);
+                 c->session_id, silk_status_str(answer->st), msg);
+        rv = refuse(c, silk__gw_http_status(answer->st), answer->st, msg);
     }
     if (rv != 0)
         silk__gw_client_close(c, "cannot answer");
     else
         silk__gw_client_drive(c);
+}
+
+/* start_open asks the service's OnOpen whether the session may open; the handshake waits. */
+static int start_open(client *c, const char *bid)
+{
+    Silk__Ws__OpenRequest *o = open_request(c, bid);
+    if (o == NULL)
+        return refuse(c, 503, SILK_UNAVAILABLE, "out of memory");
+    silk_status st = silk__gw_hook_call(c, SILK__GW_HOOK_OPEN, &o->base, &c->call, open_done);
+    if (st == SILK_UNAVAILABLE || st == SILK_UNIMPLEMENTED)
+        return finish_open(c, NULL, 0, NULL); /* nobody to ask */
+    if (st != SILK_OK)
+        return refuse(c, silk__gw_http_status(st), st, "cannot call OnOpen");
+    c->state = SILK__GW_CLIENT_CALLING; /* open_done goes on */
+    return 0;
 }
 
 int silk__gw_upgrade_start(client *c, const silk__gw_route *r)
