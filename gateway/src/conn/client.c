@@ -396,12 +396,6 @@ void silk__gw_client_close(client *c, const char *why)
     silk__gw_loop_maybe_stop(l);
 }
 
-void silk__gw_loop_maybe_stop(silk__gw_loop *l)
-{
-    if (l->stopping && l->n_clients == 0 && l->hook_calls == 0)
-        ev_break(l->ev, EVBREAK_ALL);
-}
-
 /* ============================================================================
  * What the loop asks of its connections
  * ========================================================================== */
@@ -419,14 +413,14 @@ void silk__gw_client_ws_send(client *c, int binary, const void *data, size_t len
     }
 }
 
-void silk__gw_client_send(silk__gw_client *c, const silk__gw_payload *p)
+void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size_t len)
 {
     if (c->ws == NULL)
         return;
     pthread_mutex_lock(&c->loop->metrics_lock);
     c->loop->metrics.pushes_sent++;
     pthread_mutex_unlock(&c->loop->metrics_lock);
-    silk__gw_client_ws_send(c, p->binary, p->data, p->len);
+    silk__gw_client_ws_send(c, binary, data, len);
     if (c->dirty)
         return;
     silk__gw_loop *l = c->loop;

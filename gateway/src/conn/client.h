@@ -108,9 +108,9 @@ silk__gw_loop *silk__gw_client_loop(const silk__gw_client *c);
  * closed with 1008. */
 void silk__gw_client_ws_send(silk__gw_client *c, int binary, const void *data, size_t len);
 
-/* silk__gw_client_send queues a push on a connection's session; it is written by the next
- * silk__gw_client_flush. */
-void silk__gw_client_send(silk__gw_client *c, const silk__gw_payload *p);
+/* silk__gw_client_send queues a push on a connection's session (counted in its loop's
+ * metrics); it is written by the next silk__gw_client_flush. */
+void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size_t len);
 
 /* silk__gw_client_flush writes what silk__gw_client_send queued since the last flush. */
 void silk__gw_client_flush(silk__gw_loop *l);
@@ -124,9 +124,6 @@ void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char
 /* silk__gw_client_shutdown_all starts closing every connection of l for shutdown: sessions get
  * 1001, idle HTTP connections close, requests in flight are answered and then closed. */
 void silk__gw_client_shutdown_all(silk__gw_loop *l);
-
-/* silk__gw_loop_maybe_stop ends a stopping loop once no connection and no hook call is left. */
-void silk__gw_loop_maybe_stop(silk__gw_loop *l);
 
 /* --- http/request.c --- */
 

@@ -50,29 +50,7 @@ static int io(void *loop, void **state, int fd, int events, void *token)
 
 static void post(void *loop, silk_loop_task *task)
 {
-    silk__gw_loop *l = loop;
-    task->next = NULL;
-    pthread_mutex_lock(&l->inbox_lock);
-    if (l->tasks_tail != NULL)
-        l->tasks_tail->next = task;
-    else
-        l->tasks_head = task;
-    l->tasks_tail = task;
-    pthread_mutex_unlock(&l->inbox_lock);
-    ev_async_send(l->ev, &l->inbox_w);
-}
-
-void silk__gw_upstream_run_tasks(silk__gw_loop *l)
-{
-    pthread_mutex_lock(&l->inbox_lock);
-    silk_loop_task *t = l->tasks_head;
-    l->tasks_head = l->tasks_tail = NULL;
-    pthread_mutex_unlock(&l->inbox_lock);
-    while (t != NULL) {
-        silk_loop_task *next = t->next;
-        t->run(t);
-        t = next;
-    }
+    silk__gw_loop_post(loop, task);
 }
 
 /* ============================================================================

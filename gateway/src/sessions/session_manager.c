@@ -10,6 +10,8 @@
 #include "silk/ws.silk.h"
 
 #include "loop/gateway.h"
+#include "loop/push.h"
+#include "sessions/session_manager.h"
 
 /* These handlers run on the runtime's worker threads, never on the gateway's loop: they read
  * the session table under the gateway's lock and hand sends and closes to the loop that owns
