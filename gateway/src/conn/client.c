@@ -14,6 +14,7 @@
 #include <silk/log.h>
 
 #include "conn/client.h"
+#include "loop/lock.h"
 
 #define LOG "gateway"
 
@@ -123,6 +124,7 @@ static int parse_in(client *c)
 
 int silk__gw_client_drive(client *c)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     for (;;) {
         if (c->out != NULL) {
             int rv = write_out(c);
@@ -296,6 +298,7 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
 
 silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     client *c = calloc(1, sizeof *c);
     if (c == NULL || (c->http = malloc(sizeof *c->http)) == NULL) {
         free(c);
@@ -327,9 +330,9 @@ static void close_session(client *c, const char *why)
 {
     silk__gw *gw = c->loop->gw;
     silk__gw_hook_on_close(c);
-    pthread_mutex_lock(&gw->lock);
+    silk__gw_lock(gw);
     silk__gw_sessions_remove(&gw->sessions, c->session_id);
-    pthread_mutex_unlock(&gw->lock);
+    silk__gw_unlock(gw);
     silk_log(SILK_LOG_INFO, LOG, "session closed session_id=%s code_sent=%u code_received=%u%s%s",
              c->session_id, silk__gw_ws_close_sent(c->ws), silk__gw_ws_close_received(c->ws),
              why ? " reason=" : "", why ? why : "");
@@ -380,6 +383,7 @@ static void client_free(client *c)
 
 void silk__gw_client_close(client *c, const char *why)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw_loop *l = c->loop;
     if (c->opened)
         close_session(c, why);
@@ -407,6 +411,7 @@ silk__gw_loop *silk__gw_client_loop(const silk__gw_client *c)
 
 void silk__gw_client_ws_send(client *c, int binary, const void *data, size_t len)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (silk__gw_ws_send(c->ws, binary, data, len) == SILK__GW_WS_ERR_QUEUE_FULL) {
         c->closing_since = ev_now(c->loop->ev);
         silk_log(SILK_LOG_WARN, LOG, "slow consumer closed with 1008 session_id=%s", c->session_id);
@@ -415,6 +420,7 @@ void silk__gw_client_ws_send(client *c, int binary, const void *data, size_t len
 
 void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size_t len)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (c->ws == NULL)
         return;
     pthread_mutex_lock(&c->loop->metrics_lock);
@@ -440,6 +446,7 @@ void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size
 
 void silk__gw_client_flush(silk__gw_loop *l)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     for (size_t i = 0; i < l->n_dirty; i++) {
         client *c = l->dirty[i];
         if (c == NULL)
@@ -453,6 +460,7 @@ void silk__gw_client_flush(silk__gw_loop *l)
 
 void silk__gw_client_sweep(silk__gw_loop *l)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     for (client *c = l->clients; c != NULL; c = c->next)
         if (c->state == SILK__GW_CLIENT_WS && c->ws != NULL)
             silk__gw_ws_hibernate(c->ws);
@@ -460,6 +468,7 @@ void silk__gw_client_sweep(silk__gw_loop *l)
 
 void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char *reason)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (c->ws == NULL)
         return;
     if (silk__gw_ws_close(c->ws, code, reason) == 0)
@@ -469,6 +478,7 @@ void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char
 
 void silk__gw_client_shutdown_all(silk__gw_loop *l)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     client *next;
     for (client *c = l->clients; c != NULL; c = next) {
         next = c->next;

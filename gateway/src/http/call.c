@@ -276,6 +276,7 @@ static silk_status call_async(silk__gw_loop *l, const silk__gw_route *r, silk_ct
 
 int silk__gw_call_start(client *c, const silk__gw_route *r)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
     bool close = !req->keep_alive;

@@ -24,6 +24,8 @@ typedef struct check {
     size_t service; /* the service checked, by index */
 } check;
 static_assert(offsetof(check, call) == 0, "check_done casts its call to the check");
+static_assert(offsetof(Silk__Health__HealthCheckResponse, base) == 0,
+              "check_done casts the response");
 
 static void health_free(health *h)
 {
@@ -163,6 +165,7 @@ static void start_check(silk__gw_loop *l, health *h, size_t i)
 
 int silk__gw_health_start(client *c)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
     char deep[8];

@@ -9,6 +9,7 @@
 
 #include "conn/client.h"
 #include "http/bodies.h"
+#include "loop/lock.h"
 
 #define LOG "gateway"
 
@@ -41,6 +42,7 @@ silk_status silk__gw_http_error_code(int http_status)
 
 void silk__gw_count_request(silk__gw_loop *l, const char *route, int status, double seconds)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     pthread_mutex_lock(&l->metrics_lock);
     silk__gw_metrics_request(&l->metrics, route, status, seconds);
     pthread_mutex_unlock(&l->metrics_lock);
@@ -97,9 +99,9 @@ int silk__gw_respond_error(client *c, int status, silk_status code, const char *
 static int respond_metrics(client *c, bool close)
 {
     silk__gw *gw = c->loop->gw;
-    pthread_mutex_lock(&gw->lock);
+    silk__gw_lock(gw);
     size_t sessions = silk__gw_sessions_count(&gw->sessions);
-    pthread_mutex_unlock(&gw->lock);
+    silk__gw_unlock(gw);
     silk__gw_metrics all = {0};
     size_t clients = 0;
     for (size_t i = 0; i < gw->opts.workers; i++) {
@@ -192,6 +194,7 @@ static int handle_request(client *c)
 
 int silk__gw_request_act(client *c, int parsed)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (parsed == SILK__GW_HTTP_MORE)
         return 0;
     if (parsed < 0) {

@@ -56,10 +56,13 @@ static void close_channels(silk__gw *gw)
  * runs what that posted and closes. */
 static void gw_fini(silk__gw *gw, size_t n_loops)
 {
-    for (size_t i = 0; i < n_loops; i++)
+    for (size_t i = 0; i < n_loops; i++) {
+        silk__gw_loop_enter(gw->loops[i]); /* this thread works on the loop from now on */
         silk__gw_upstream_fini(gw->loops[i]);
+    }
     close_channels(gw);
     for (size_t i = 0; i < n_loops; i++) {
+        silk__gw_loop_enter(gw->loops[i]);
         silk__gw_worker_close(gw->loops[i]);
         free(gw->loops[i]);
     }
@@ -75,6 +78,8 @@ static size_t open_workers(silk__gw *gw)
     size_t n = 0;
     for (; n < gw->opts.workers; n++) {
         silk__gw_loop *l = calloc(1, sizeof *l);
+        if (l != NULL)
+            silk__gw_loop_enter(l);
         if (l == NULL || silk__gw_worker_open(l, gw, n) != 0) {
             free(l);
             break;
@@ -87,6 +92,7 @@ static size_t open_workers(silk__gw *gw)
 static void *worker_thread(void *arg)
 {
     silk__gw_loop *l = arg;
+    silk__gw_loop_enter(l);
     ev_run(l->ev, 0);
     return NULL;
 }
@@ -103,6 +109,7 @@ static void run_workers(silk__gw *gw)
     }
     silk_log(SILK_LOG_INFO, LOG, "listening on %s:%s id=%s services=%zu workers=%zu", gw->opts.host,
              gw->opts.port, gw->opts.id, gw->n_services, n);
+    silk__gw_loop_enter(gw->loops[0]); /* loop 0 runs on the main thread */
     ev_run(gw->loops[0]->ev, 0);
     for (size_t i = 1; i < n; i++)
         if (gw->loops[i]->has_thread)

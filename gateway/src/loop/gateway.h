@@ -64,8 +64,10 @@ typedef struct silk__gw {
     silk__gw_opts opts;
     const silk_service_desc *const *services;
     size_t n_services;
-    silk_channel **channels;    /* one per service, by index */
-    pthread_mutex_t lock;       /* guards sessions */
+    silk_channel **channels; /* one per service, by index */
+    pthread_mutex_t lock;    /* guards sessions: silk__gw_lock, silk__gw_unlock */
+    pthread_t lock_holder;   /* with SILK_DEBUG_ASSERTS: who holds lock, when locked */
+    bool locked;
     silk__gw_sessions sessions; /* data: the session's connection, touched only by its loop */
     silk__gw_loop **loops;      /* opts.workers of them; loops[0] runs on the main thread */
     silk_server *server;        /* SessionManager */

@@ -12,6 +12,7 @@
 
 #include <silk/loop_channel.h>
 
+#include "loop/assert.h"
 #include "loop/gateway.h"
 #include "http/metrics.h"
 
@@ -50,6 +51,16 @@ struct silk__gw_loop {
     silk__gw_metrics metrics;
     char rbuf[64 * 1024]; /* what connections read HTTP into */
 };
+
+/* silk__gw_loop_enter makes the calling thread l's: the thread that runs l calls it before
+ * ev_run, and the main thread before it opens or closes l. */
+void silk__gw_loop_enter(silk__gw_loop *l);
+
+/* silk__gw_loop_is_current tells whether the calling thread last entered l. */
+bool silk__gw_loop_is_current(const silk__gw_loop *l);
+
+/* SILK__GW_ASSERT_ON_LOOP(l) checks that a function that must run on l's thread does. */
+#define SILK__GW_ASSERT_ON_LOOP(l) SILK__GW_ASSERT(silk__gw_loop_is_current(l))
 
 /* silk__gw_loop_post hands l a task from any thread: l links it into its queue (no allocation:
  * posting cannot fail) and soon calls task->run(task) on its own thread. */

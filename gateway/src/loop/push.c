@@ -10,6 +10,7 @@
 
 #include "conn/client.h"
 #include "loop/gateway.h"
+#include "loop/lock.h"
 #include "loop/loop.h"
 #include "loop/push.h"
 #include "ws/frames.h"
@@ -60,30 +61,32 @@ static void payload_unref(payload *p)
         free(p);
 }
 
-/* owner returns the loop of a session; the caller holds gw->lock. */
-static silk__gw_loop *owner(silk__gw_session *s)
+/* owner returns the loop of a session of gw; the caller holds gw->lock. */
+static silk__gw_loop *owner(silk__gw *gw, silk__gw_session *s)
 {
+    SILK__GW_ASSERT_LOCKED(gw);
     return silk__gw_client_loop(s->data);
 }
 
 /* owner_of returns the loop of the session named session_id, or NULL when there is none. */
 static silk__gw_loop *owner_of(silk__gw *gw, const char *session_id)
 {
-    pthread_mutex_lock(&gw->lock);
+    silk__gw_lock(gw);
     silk__gw_session *s = silk__gw_sessions_find(&gw->sessions, session_id);
-    silk__gw_loop *l = s ? owner(s) : NULL;
-    pthread_mutex_unlock(&gw->lock);
+    silk__gw_loop *l = s ? owner(gw, s) : NULL;
+    silk__gw_unlock(gw);
     return l;
 }
 
 /* find_client returns l's connection of a session, or NULL; on l's thread. */
 static silk__gw_client *find_client(silk__gw_loop *l, const char *session_id)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     silk__gw *gw = l->gw;
-    pthread_mutex_lock(&gw->lock);
+    silk__gw_lock(gw);
     silk__gw_session *s = silk__gw_sessions_find(&gw->sessions, session_id);
     silk__gw_client *c = s ? s->data : NULL;
-    pthread_mutex_unlock(&gw->lock);
+    silk__gw_unlock(gw);
     return c != NULL && silk__gw_client_loop(c) == l ? c : NULL;
 }
 
@@ -151,6 +154,7 @@ silk_status silk__gw_send(silk__gw *gw, const char *session_id, int binary, cons
 /* send_visit gathers a business's sends per loop while the session table is locked; they are
  * handed over after it is unlocked, one list per loop. */
 typedef struct send_visit {
+    silk__gw *gw;
     payload *p;
     send_cmd **head, **tail; /* per loop, by index */
     size_t queued;
@@ -160,7 +164,7 @@ typedef struct send_visit {
 static void send_one(silk__gw_session *s, void *arg)
 {
     send_visit *v = arg;
-    silk__gw_loop *l = owner(s);
+    silk__gw_loop *l = owner(v->gw, s);
     send_cmd *k = send_new(l, s->id, v->p);
     if (k == NULL) {
         v->nomem = true;
@@ -179,15 +183,16 @@ silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *
                                    int binary, const void *data, size_t len, size_t *delivered)
 {
     size_t n = gw->opts.workers;
-    send_visit v = {.p = payload_new(binary, data, len),
+    send_visit v = {.gw = gw,
+                    .p = payload_new(binary, data, len),
                     .head = calloc(n, sizeof *v.head),
                     .tail = calloc(n, sizeof *v.tail)};
     *delivered = 0;
     silk_status st = SILK_RESOURCE_EXHAUSTED;
     if (v.p != NULL && v.head != NULL && v.tail != NULL) {
-        pthread_mutex_lock(&gw->lock);
+        silk__gw_lock(gw);
         silk__gw_sessions_business(&gw->sessions, route, business_id, send_one, &v);
-        pthread_mutex_unlock(&gw->lock);
+        silk__gw_unlock(gw);
         for (size_t i = 0; i < n; i++)
             if (v.head[i] != NULL)
                 silk__gw_loop_post_list(gw->loops[i], &v.head[i]->task, &v.tail[i]->task);

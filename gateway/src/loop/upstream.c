@@ -23,6 +23,7 @@ static void on_io(struct ev_loop *ev, ev_io *w, int revents)
 
 static int io(void *loop, void **state, int fd, int events, void *token)
 {
+    SILK__GW_ASSERT_ON_LOOP((silk__gw_loop *)loop);
     silk__gw_loop *l = loop;
     ev_io *w = *state;
     if (events == 0) {
@@ -80,6 +81,7 @@ void silk__gw_upstream_fini(silk__gw_loop *l)
 
 void silk__gw_upstream_tick(silk__gw_loop *l)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     for (size_t i = 0; i < l->gw->n_services; i++)
         silk_loop_channel_tick(l->upstream[i]);
 }
@@ -87,6 +89,7 @@ void silk__gw_upstream_tick(silk__gw_loop *l)
 static void on_done(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
 {
     silk__gw_call *k = arg;
+    SILK__GW_ASSERT_ON_LOOP(k->loop);
     k->st = st;
     k->resp = resp;
     k->message = message != NULL && message[0] != '\0' ? strdup(message) : NULL;
@@ -96,6 +99,8 @@ static void on_done(silk_status st, ProtobufCMessage *resp, const char *message,
 silk_status silk__gw_upstream_call(silk__gw_loop *l, silk__gw_call *k, size_t service,
                                    silk_ctx *ctx, const silk_method_desc *method)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
+    k->loop = l;
     return silk_loop_channel_call(l->upstream[service], ctx, method, k->req, on_done, k);
 }
 

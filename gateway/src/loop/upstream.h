@@ -21,6 +21,7 @@ struct silk__gw_call {
      * (silk__gw_call_fini, then its own struct). */
     void (*done)(silk__gw_call *k);
     ProtobufCMessage *req;
+    silk__gw_loop *loop;    /* the loop it is made on (silk__gw_upstream_call sets it) */
     silk_status st;         /* the answer: SILK_OK with resp, or why not */
     ProtobufCMessage *resp; /* when st is SILK_OK */
     char *message;          /* the failure's message, or NULL */

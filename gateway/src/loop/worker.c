@@ -22,6 +22,7 @@
 
 #include "conn/client.h"
 #include "loop/gateway.h"
+#include "loop/lock.h"
 #include "loop/loop.h"
 #include "loop/upstream.h"
 #include "loop/worker.h"
@@ -42,6 +43,7 @@
  * sessions (a session given several messages sends them at once). */
 static void run_queue(silk__gw_loop *l)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     silk__gw_loop_run_queue(l);
     silk__gw_client_flush(l);
 }
@@ -202,15 +204,16 @@ static void tell_others(silk__gw_loop *l)
 
 static void begin_shutdown(silk__gw_loop *l)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     tell_others(l);
     if (l->stopping) {
         ev_break(l->ev, EVBREAK_ALL); /* a second signal: stop now */
         return;
     }
     l->stopping = true;
-    pthread_mutex_lock(&l->gw->lock);
+    silk__gw_lock(l->gw);
     size_t n_sessions = silk__gw_sessions_count(&l->gw->sessions);
-    pthread_mutex_unlock(&l->gw->lock);
+    silk__gw_unlock(l->gw);
     silk_log(SILK_LOG_INFO, LOG, "shutting down sessions=%zu connections=%zu", n_sessions,
              l->n_clients);
     ev_io_stop(l->ev, &l->accept_w);

@@ -34,13 +34,16 @@ typedef silk__gw_backlog backlog;
 /* A hook call: what its completion needs to know besides the client that waits. */
 typedef struct hook_call {
     silk__gw_client_call base; /* first: hook_done casts the call back */
-    silk__gw_loop *loop;
-    int hook;       /* SILK__GW_HOOK_* */
-    size_t service; /* by index */
+    int hook;                  /* SILK__GW_HOOK_* */
+    size_t service;            /* by index */
     char session_id[SILK__GW_SESSION_ID_MAX + 1];
     silk__gw_hook_then *then; /* the starter's part of the completion, or NULL */
 } hook_call;
 static_assert(offsetof(hook_call, base) == 0, "hook_done casts its call to the hook call");
+/* A response is read as its message type, a request made as one (protobuf-c's base first). */
+static_assert(offsetof(Silk__Ws__MessageReply, base) == 0, "message_done casts the response");
+static_assert(offsetof(Silk__Ws__MessageRequest, base) == 0, "hook requests are made as messages");
+static_assert(offsetof(Silk__Ws__CloseEvent, base) == 0, "hook requests are made as messages");
 
 static const char *const hook_names[SILK__GW_N_HOOKS] = {"OnOpen", "OnMessage", "OnClose"};
 
@@ -86,7 +89,7 @@ static silk_status hook_ctx(silk_ctx **out, const char *session_id, const char *
 static void hook_done(silk__gw_call *k)
 {
     hook_call *h = (hook_call *)k;
-    silk__gw_loop *l = h->loop;
+    silk__gw_loop *l = k->loop;
     if (k->st == SILK_UNIMPLEMENTED)
         hook_missing(l->gw, h->service, h->hook);
     if (h->then != NULL)
@@ -100,6 +103,7 @@ static void hook_done(silk__gw_call *k)
 silk_status silk__gw_hook_call(client *c, int hook, ProtobufCMessage *req,
                                silk__gw_client_call **wait, silk__gw_hook_then *then)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw_loop *l = c->loop;
     hook_call *h = calloc(1, sizeof *h);
     silk_ctx *ctx;
@@ -110,7 +114,6 @@ silk_status silk__gw_hook_call(client *c, int hook, ProtobufCMessage *req,
         h->base.call.done = hook_done;
         h->base.call.req = req;
         h->base.client = wait != NULL ? c : NULL;
-        h->loop = l;
         h->hook = hook;
         h->service = c->service;
         snprintf(h->session_id, sizeof h->session_id, "%s", c->session_id);
@@ -232,6 +235,7 @@ static Silk__Ws__MessageRequest *message_request(client *c, int binary, const ui
 void silk__gw_hook_on_message(void *arg, int binary, const uint8_t *data, size_t len)
 {
     client *c = arg;
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk_log(SILK_LOG_DEBUG, LOG, "message from session session_id=%s bytes=%zu binary=%d",
              c->session_id, len, binary);
     if (!silk__gw_hook_wanted(c->loop->gw, c->service, SILK__GW_HOOK_MESSAGE) || c->loop->stopping)

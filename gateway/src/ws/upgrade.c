@@ -1,8 +1,10 @@
 /* upgrade.c - opening a WebSocket session: the handshake's checks (Origin, business id), the
  * session id, OnOpen and its subprotocol, the session table and the 101 answer. */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "conn/client.h"
 #include "core/random.h"
 #include "http/bodies.h"
+#include "loop/lock.h"
 #include "ws/handshake.h"
 #include "silk/ws.silk.h"
 
@@ -22,6 +25,10 @@
 #define MAX_SUBPROTOCOLS 16
 
 typedef silk__gw_client client;
+
+/* OnOpen's response is read as its message type, its request made as one (base first). */
+static_assert(offsetof(Silk__Ws__OpenReply, base) == 0, "open_done casts the response");
+static_assert(offsetof(Silk__Ws__OpenRequest, base) == 0, "open_request makes a message");
 
 static const silk__gw_ws_callbacks ws_callbacks = {.on_message = silk__gw_hook_on_message};
 
@@ -105,9 +112,9 @@ static int add_session(client *c, const char *route)
     for (int tries = 0; tries < 2 && rv == SILK__GW_SESSIONS_EXISTS; tries++) {
         if (tries > 0)
             new_session_id(gw, c->session_id);
-        pthread_mutex_lock(&gw->lock);
+        silk__gw_lock(gw);
         rv = silk__gw_sessions_add(&gw->sessions, c->session_id, route, c->business_id, c);
-        pthread_mutex_unlock(&gw->lock);
+        silk__gw_unlock(gw);
     }
     return rv != 0 ? -1 : 0;
 }
@@ -116,9 +123,9 @@ static int add_session(client *c, const char *route)
 static void remove_session(client *c)
 {
     silk__gw *gw = c->loop->gw;
-    pthread_mutex_lock(&gw->lock);
+    silk__gw_lock(gw);
     silk__gw_sessions_remove(&gw->sessions, c->session_id);
-    pthread_mutex_unlock(&gw->lock);
+    silk__gw_unlock(gw);
 }
 
 /* start_framing makes c's WebSocket framing; the bytes after the handshake are the client's
@@ -294,6 +301,7 @@ static int start_open(client *c, const char *bid)
 
 int silk__gw_upgrade_start(client *c, const silk__gw_route *r)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
     char accept[SILK__GW_WS_ACCEPT_LEN + 1];
