@@ -14,13 +14,14 @@
 #include <silk/log.h>
 
 #include "conn/client.h"
+#include "loop/lock.h"
 
 #define LOG "gateway"
 
 /* How long a session we close may take to answer our close frame, in seconds. */
 #define CLOSE_TIMEOUT 5.0
 
-typedef silk__gw_conn conn;
+typedef silk__gw_client client;
 
 /* ============================================================================
  * The state machine
@@ -37,17 +38,17 @@ static void set_watcher(struct ev_loop *ev, ev_io *w, bool on)
 /* update_watchers watches c's socket for what its state needs. While a request is answered
  * the read watcher is left as it is: stopping it and starting it again for the next request
  * would cost an epoll_ctl per request. on_readable stops it if the client sends meanwhile. */
-static void update_watchers(conn *c)
+static void update_watchers(client *c)
 {
     bool r = ev_is_active(&c->rio), w = c->out != NULL;
     switch (c->state) {
-    case SILK__GW_CONN_READING:
+    case SILK__GW_CLIENT_READING:
         r = true;
         break;
-    case SILK__GW_CONN_CALLING:
-    case SILK__GW_CONN_WRITING:
+    case SILK__GW_CLIENT_CALLING:
+    case SILK__GW_CLIENT_WRITING:
         break;
-    case SILK__GW_CONN_WS:
+    case SILK__GW_CLIENT_WS:
         r = silk__gw_ws_want_read(c->ws) && c->backlog == NULL;
         w = w || silk__gw_ws_want_write(c->ws);
         break;
@@ -58,7 +59,7 @@ static void update_watchers(conn *c)
 
 /* flush_out writes the pending response: 1 when all of it is written, 0 when the socket
  * would block, -1 on a socket error. */
-static int flush_out(conn *c)
+static int flush_out(client *c)
 {
     while (c->out_off < c->out_len) {
         ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
@@ -79,22 +80,22 @@ static int flush_out(conn *c)
 /* write_out writes the pending response and, once it is out, closes the connection or readies
  * it for the next request. It returns 1 when it is out, 0 when the socket would block, -1 when
  * it closed (and freed) c. */
-static int write_out(conn *c)
+static int write_out(client *c)
 {
     int rv = flush_out(c);
     if (rv < 0) {
-        silk__gw_conn_close(c, "send failed");
+        silk__gw_client_close(c, "send failed");
         return -1;
     }
     if (rv == 0)
         return 0;
     if (c->close_after) {
-        silk__gw_conn_close(c, NULL);
+        silk__gw_client_close(c, NULL);
         return -1;
     }
-    if (c->state == SILK__GW_CONN_WRITING) {
+    if (c->state == SILK__GW_CLIENT_WRITING) {
         silk__gw_http_reset(c->http);
-        c->state = SILK__GW_CONN_READING;
+        c->state = SILK__GW_CLIENT_READING;
         c->continued = false;
         c->req_start = 0;
         c->req_route = NULL;
@@ -104,7 +105,7 @@ static int write_out(conn *c)
 
 /* parse_in feeds the parser the bytes read after the last request, and acts on what it says.
  * It returns 0, or -1 when it closed (and freed) c. */
-static int parse_in(conn *c)
+static int parse_in(client *c)
 {
     size_t used;
     int parsed = silk__gw_http_feed(c->http, c->in + c->in_off, c->in_len - c->in_off, &used);
@@ -115,14 +116,15 @@ static int parse_in(conn *c)
         c->in_len = c->in_off = 0;
     }
     if (silk__gw_request_act(c, parsed) != 0) {
-        silk__gw_conn_close(c, "cannot answer");
+        silk__gw_client_close(c, "cannot answer");
         return -1;
     }
     return 0;
 }
 
-int silk__gw_conn_drive(conn *c)
+int silk__gw_client_drive(client *c)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     for (;;) {
         if (c->out != NULL) {
             int rv = write_out(c);
@@ -131,15 +133,15 @@ int silk__gw_conn_drive(conn *c)
             if (rv == 0)
                 break;
         }
-        if (c->state == SILK__GW_CONN_READING && c->in != NULL) {
+        if (c->state == SILK__GW_CLIENT_READING && c->in != NULL) {
             if (parse_in(c) != 0)
                 return -1;
             continue;
         }
-        if (c->state == SILK__GW_CONN_WS && c->out == NULL &&
+        if (c->state == SILK__GW_CLIENT_WS && c->out == NULL &&
             ((silk__gw_ws_want_write(c->ws) && silk__gw_ws_write(c->ws) != 0) ||
              silk__gw_ws_finished(c->ws))) {
-            silk__gw_conn_close(c, NULL);
+            silk__gw_client_close(c, NULL);
             return -1;
         }
         break;
@@ -155,7 +157,7 @@ int silk__gw_conn_drive(conn *c)
 /* keep_rest keeps what follows a complete request in what was read, the next request or
  * WebSocket frames, before the request is handled: an upgrade hands them to wslay. It returns
  * 0, or -1 when memory is exhausted. */
-static int keep_rest(conn *c, const char *rest, size_t len)
+static int keep_rest(client *c, const char *rest, size_t len)
 {
     c->in = malloc(len);
     if (c->in == NULL)
@@ -169,7 +171,7 @@ static int keep_rest(conn *c, const char *rest, size_t len)
 /* maybe_continue sends "100 Continue" when the request's headers ask for it. The client waits
  * for this before it sends the body. It is advisory: when the socket cannot take it now, the
  * client sends the body after its own timeout. */
-static void maybe_continue(conn *c)
+static void maybe_continue(client *c)
 {
     if (c->continued || !silk__gw_http_headers_complete(c->http) ||
         !silk__gw_http_header_has_token(&c->http->req, "Expect", "100-continue"))
@@ -181,71 +183,71 @@ static void maybe_continue(conn *c)
 }
 
 /* read_http reads what the client sent into the loop's buffer and parses it. */
-static void read_http(conn *c)
+static void read_http(client *c)
 {
     silk__gw_loop *l = c->loop;
     ssize_t n = recv(c->fd, l->rbuf, sizeof l->rbuf, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {
-        silk__gw_conn_close(c, NULL);
+        silk__gw_client_close(c, NULL);
         return;
     }
     size_t used;
     int parsed = silk__gw_http_feed(c->http, l->rbuf, (size_t)n, &used);
     if (parsed == SILK__GW_HTTP_DONE && used < (size_t)n &&
         keep_rest(c, l->rbuf + used, (size_t)n - used) != 0) {
-        silk__gw_conn_close(c, "out of memory");
+        silk__gw_client_close(c, "out of memory");
         return;
     }
     if (parsed == SILK__GW_HTTP_MORE)
         maybe_continue(c);
     if (silk__gw_request_act(c, parsed) != 0) {
-        silk__gw_conn_close(c, "cannot answer");
+        silk__gw_client_close(c, "cannot answer");
         return;
     }
-    silk__gw_conn_drive(c);
+    silk__gw_client_drive(c);
 }
 
 static void on_readable(struct ev_loop *ev, ev_io *w, int revents)
 {
-    conn *c = w->data;
+    client *c = w->data;
     (void)revents;
-    if (c->state == SILK__GW_CONN_CALLING || c->state == SILK__GW_CONN_WRITING) {
+    if (c->state == SILK__GW_CLIENT_CALLING || c->state == SILK__GW_CLIENT_WRITING) {
         ev_io_stop(ev, w); /* the next request waits until this one is answered */
         return;
     }
     c->last_active = ev_now(ev);
-    if (c->state != SILK__GW_CONN_WS) {
+    if (c->state != SILK__GW_CLIENT_WS) {
         read_http(c);
         return;
     }
     if (silk__gw_ws_read(c->ws) != 0) {
-        silk__gw_conn_close(c, NULL);
+        silk__gw_client_close(c, NULL);
         return;
     }
-    silk__gw_conn_drive(c);
+    silk__gw_client_drive(c);
 }
 
 static void on_writable(struct ev_loop *ev, ev_io *w, int revents)
 {
     (void)ev;
     (void)revents;
-    silk__gw_conn_drive(w->data);
+    silk__gw_client_drive(w->data);
 }
 
 /* session_tick checks a session: closed without an answer to our close frame, silent for two
  * ping intervals, or due a ping. It returns the seconds until the next check, or -1 when it
  * closed (and freed) c. */
-static ev_tstamp session_tick(conn *c, ev_tstamp now, ev_tstamp idle)
+static ev_tstamp session_tick(client *c, ev_tstamp now, ev_tstamp idle)
 {
     const silk__gw_opts *o = &c->loop->gw->opts;
     if (c->closing_since > 0 && now - c->closing_since >= CLOSE_TIMEOUT) {
-        silk__gw_conn_close(c, "no answer to close");
+        silk__gw_client_close(c, "no answer to close");
         return -1;
     }
     if (idle >= 2 * o->ping_interval) {
-        silk__gw_conn_close(c, "no pong");
+        silk__gw_client_close(c, "no pong");
         return -1;
     }
     if (c->closing_since > 0)
@@ -253,14 +255,14 @@ static ev_tstamp session_tick(conn *c, ev_tstamp now, ev_tstamp idle)
     if (idle < o->ping_interval)
         return o->ping_interval - idle;
     silk__gw_ws_ping(c->ws);
-    if (silk__gw_conn_drive(c) != 0)
+    if (silk__gw_client_drive(c) != 0)
         return -1;
     return o->ping_interval;
 }
 
 static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
 {
-    conn *c = w->data;
+    client *c = w->data;
     const silk__gw_opts *o = &c->loop->gw->opts;
     ev_tstamp now = ev_now(ev);
     ev_tstamp idle = now - c->last_active;
@@ -268,18 +270,18 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
     (void)revents;
 
     switch (c->state) {
-    case SILK__GW_CONN_CALLING: /* the call has its own deadline */
+    case SILK__GW_CLIENT_CALLING: /* the call has its own deadline */
         next = o->idle_timeout;
         break;
-    case SILK__GW_CONN_READING:
-    case SILK__GW_CONN_WRITING:
+    case SILK__GW_CLIENT_READING:
+    case SILK__GW_CLIENT_WRITING:
         if (idle >= o->idle_timeout) {
-            silk__gw_conn_close(c, "idle");
+            silk__gw_client_close(c, "idle");
             return;
         }
         next = o->idle_timeout - idle;
         break;
-    case SILK__GW_CONN_WS:
+    case SILK__GW_CLIENT_WS:
     default:
         next = session_tick(c, now, idle);
         if (next < 0)
@@ -294,9 +296,10 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
  * Opening and closing
  * ========================================================================== */
 
-silk__gw_conn *silk__gw_conn_open(silk__gw_loop *l, int fd)
+silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd)
 {
-    conn *c = calloc(1, sizeof *c);
+    SILK__GW_ASSERT_ON_LOOP(l);
+    client *c = calloc(1, sizeof *c);
     if (c == NULL || (c->http = malloc(sizeof *c->http)) == NULL) {
         free(c);
         return NULL;
@@ -306,7 +309,7 @@ silk__gw_conn *silk__gw_conn_open(silk__gw_loop *l, int fd)
     silk__gw_http_parser_init(c->http);
     c->loop = l;
     c->fd = fd;
-    c->state = SILK__GW_CONN_READING;
+    c->state = SILK__GW_CLIENT_READING;
     c->last_active = ev_now(l->ev);
     ev_io_init(&c->rio, on_readable, fd, EV_READ);
     ev_io_init(&c->wio, on_writable, fd, EV_WRITE);
@@ -314,35 +317,35 @@ silk__gw_conn *silk__gw_conn_open(silk__gw_loop *l, int fd)
     c->rio.data = c->wio.data = c->timer.data = c;
     ev_io_start(l->ev, &c->rio);
     ev_timer_start(l->ev, &c->timer);
-    c->next = l->conns;
-    if (l->conns != NULL)
-        l->conns->prev = c;
-    l->conns = c;
-    l->n_conns++;
+    c->next = l->clients;
+    if (l->clients != NULL)
+        l->clients->prev = c;
+    l->clients = c;
+    l->n_clients++;
     return c;
 }
 
 /* close_session tells the service, removes c's session from the table and logs its end. */
-static void close_session(conn *c, const char *why)
+static void close_session(client *c, const char *why)
 {
     silk__gw *gw = c->loop->gw;
     silk__gw_hook_on_close(c);
-    pthread_mutex_lock(&gw->lock);
+    silk__gw_lock(gw);
     silk__gw_sessions_remove(&gw->sessions, c->session_id);
-    pthread_mutex_unlock(&gw->lock);
+    silk__gw_unlock(gw);
     silk_log(SILK_LOG_INFO, LOG, "session closed session_id=%s code_sent=%u code_received=%u%s%s",
              c->session_id, silk__gw_ws_close_sent(c->ws), silk__gw_ws_close_received(c->ws),
              why ? " reason=" : "", why ? why : "");
 }
 
 /* close_socket stops c's watchers and closes its socket. */
-static void close_socket(conn *c)
+static void close_socket(client *c)
 {
     silk__gw_loop *l = c->loop;
     ev_io_stop(l->ev, &c->rio);
     ev_io_stop(l->ev, &c->wio);
     ev_timer_stop(l->ev, &c->timer);
-    if (c->state != SILK__GW_CONN_WS) {
+    if (c->state != SILK__GW_CLIENT_WS) {
         /* Closing with unread bytes sends a reset, which can destroy the answer we just sent
          * (a 413 before the rest of the body): end our side and drop what has arrived. */
         shutdown(c->fd, SHUT_WR);
@@ -352,8 +355,8 @@ static void close_socket(conn *c)
     close(c->fd);
 }
 
-/* conn_free frees c and what it holds, and takes it off its loop's list. */
-static void conn_free(conn *c)
+/* client_free frees c and what it holds, and takes it off its loop's list. */
+static void client_free(client *c)
 {
     silk__gw_loop *l = c->loop;
     if (c->http != NULL) {
@@ -371,70 +374,67 @@ static void conn_free(conn *c)
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
-        l->conns = c->next;
+        l->clients = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    l->n_conns--;
+    l->n_clients--;
     free(c);
 }
 
-void silk__gw_conn_close(conn *c, const char *why)
+void silk__gw_client_close(client *c, const char *why)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw_loop *l = c->loop;
     if (c->opened)
         close_session(c, why);
     else if (why != NULL)
         silk_log(SILK_LOG_DEBUG, LOG, "connection closed reason=%s", why);
     if (c->call != NULL)
-        c->call->conn = NULL;
+        c->call->client = NULL;
     if (c->message_call != NULL)
-        c->message_call->conn = NULL;
+        c->message_call->client = NULL;
     if (c->health != NULL)
-        c->health->conn = NULL;
+        c->health->client = NULL;
     close_socket(c);
-    conn_free(c);
+    client_free(c);
     silk__gw_loop_maybe_stop(l);
-}
-
-void silk__gw_loop_maybe_stop(silk__gw_loop *l)
-{
-    if (l->stopping && l->n_conns == 0 && l->hook_calls == 0)
-        ev_break(l->ev, EVBREAK_ALL);
 }
 
 /* ============================================================================
  * What the loop asks of its connections
  * ========================================================================== */
 
-silk__gw_loop *silk__gw_conn_loop(const silk__gw_conn *c)
+silk__gw_loop *silk__gw_client_loop(const silk__gw_client *c)
 {
     return c->loop;
 }
 
-void silk__gw_conn_ws_send(conn *c, int binary, const void *data, size_t len)
+void silk__gw_client_ws_send(client *c, int binary, const void *data, size_t len)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (silk__gw_ws_send(c->ws, binary, data, len) == SILK__GW_WS_ERR_QUEUE_FULL) {
         c->closing_since = ev_now(c->loop->ev);
         silk_log(SILK_LOG_WARN, LOG, "slow consumer closed with 1008 session_id=%s", c->session_id);
     }
 }
 
-void silk__gw_conn_send(silk__gw_conn *c, const silk__gw_payload *p)
+void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size_t len)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (c->ws == NULL)
         return;
     pthread_mutex_lock(&c->loop->metrics_lock);
     c->loop->metrics.pushes_sent++;
     pthread_mutex_unlock(&c->loop->metrics_lock);
-    silk__gw_conn_ws_send(c, p->binary, p->data, p->len);
+    silk__gw_client_ws_send(c, binary, data, len);
     if (c->dirty)
         return;
     silk__gw_loop *l = c->loop;
     if (l->n_dirty == l->cap_dirty) {
         size_t cap = l->cap_dirty ? 2 * l->cap_dirty : 64;
-        silk__gw_conn **grown = realloc(l->dirty, cap * sizeof *grown);
+        silk__gw_client **grown = realloc(l->dirty, cap * sizeof *grown);
         if (grown == NULL) {
-            silk__gw_conn_drive(c); /* no room to wait: write now */
+            silk__gw_client_drive(c); /* no room to wait: write now */
             return;
         }
         l->dirty = grown;
@@ -444,49 +444,53 @@ void silk__gw_conn_send(silk__gw_conn *c, const silk__gw_payload *p)
     c->dirty = true;
 }
 
-void silk__gw_conn_flush(silk__gw_loop *l)
+void silk__gw_client_flush(silk__gw_loop *l)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     for (size_t i = 0; i < l->n_dirty; i++) {
-        conn *c = l->dirty[i];
+        client *c = l->dirty[i];
         if (c == NULL)
             continue; /* closed since */
         c->dirty = false;
         l->dirty[i] = NULL;
-        silk__gw_conn_drive(c);
+        silk__gw_client_drive(c);
     }
     l->n_dirty = 0;
 }
 
-void silk__gw_conn_sweep(silk__gw_loop *l)
+void silk__gw_client_sweep(silk__gw_loop *l)
 {
-    for (conn *c = l->conns; c != NULL; c = c->next)
-        if (c->state == SILK__GW_CONN_WS && c->ws != NULL)
+    SILK__GW_ASSERT_ON_LOOP(l);
+    for (client *c = l->clients; c != NULL; c = c->next)
+        if (c->state == SILK__GW_CLIENT_WS && c->ws != NULL)
             silk__gw_ws_hibernate(c->ws);
 }
 
-void silk__gw_conn_close_session(silk__gw_conn *c, uint16_t code, const char *reason)
+void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char *reason)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (c->ws == NULL)
         return;
     if (silk__gw_ws_close(c->ws, code, reason) == 0)
         c->closing_since = ev_now(c->loop->ev);
-    silk__gw_conn_drive(c);
+    silk__gw_client_drive(c);
 }
 
-void silk__gw_conn_shutdown_all(silk__gw_loop *l)
+void silk__gw_client_shutdown_all(silk__gw_loop *l)
 {
-    conn *next;
-    for (conn *c = l->conns; c != NULL; c = next) {
+    SILK__GW_ASSERT_ON_LOOP(l);
+    client *next;
+    for (client *c = l->clients; c != NULL; c = next) {
         next = c->next;
         switch (c->state) {
-        case SILK__GW_CONN_WS:
-            silk__gw_conn_close_session(c, 1001, "going away");
+        case SILK__GW_CLIENT_WS:
+            silk__gw_client_close_session(c, 1001, "going away");
             break;
-        case SILK__GW_CONN_READING:
-            silk__gw_conn_close(c, NULL);
+        case SILK__GW_CLIENT_READING:
+            silk__gw_client_close(c, NULL);
             break;
-        case SILK__GW_CONN_CALLING:
-        case SILK__GW_CONN_WRITING:
+        case SILK__GW_CLIENT_CALLING:
+        case SILK__GW_CLIENT_WRITING:
             c->close_after = true; /* answer what is in flight, then close */
             break;
         }

@@ -1,9 +1,10 @@
-/* client.h - what the files of a client connection share: conn.c (the connection),
- * request.c (routing and responses), http_call.c (calls), health.c, hooks.c and upgrade.c.
- * Every function declared here runs on the connection's loop, unless it says otherwise. */
-#ifndef SILK_GATEWAY_CONN_INTERNAL_H
-#define SILK_GATEWAY_CONN_INTERNAL_H
+/* client.h - a client connection, and what the files serving it share: conn/client.c (the
+ * connection), http/ (requests, calls, health) and ws/ (upgrade, hooks). Every function declared
+ * here runs on the connection's loop, unless it says otherwise. */
+#ifndef SILK_GATEWAY_CLIENT_H
+#define SILK_GATEWAY_CLIENT_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,48 +16,36 @@
 
 #include "http/parser.h"
 #include "loop/loop.h"
+#include "loop/upstream.h"
 #include "http/routes.h"
 #include "ws/frames.h"
 
-typedef enum silk__gw_conn_state {
-    SILK__GW_CONN_READING, /* reading an HTTP request */
-    SILK__GW_CONN_CALLING, /* the request's call (or a handshake's OnOpen) is in flight */
-    SILK__GW_CONN_WRITING, /* writing the response; then the next request, or close */
-    SILK__GW_CONN_WS,      /* a WebSocket session */
-} silk__gw_conn_state;
+typedef enum silk__gw_client_state {
+    SILK__GW_CLIENT_READING, /* reading an HTTP request */
+    SILK__GW_CLIENT_CALLING, /* the request's call (or a handshake's OnOpen) is in flight */
+    SILK__GW_CLIENT_WRITING, /* writing the response; then the next request, or close */
+    SILK__GW_CLIENT_WS,      /* a WebSocket session */
+} silk__gw_client_state;
 
 /* A deep health check: Health/Check on every service, answered once all have completed. It
- * outlives its connection like a call does: conn is then NULL. */
+ * outlives its connection like a call does: client is then NULL. */
 typedef struct silk__gw_health {
-    silk__gw_conn *conn;
+    silk__gw_client *client;
     size_t pending;
     size_t n;
     silk_status *st; /* by service index */
     char **why;      /* by service index: the failure's message, or NULL */
 } silk__gw_health;
 
-typedef enum silk__gw_call_kind {
-    SILK__GW_CALL_HTTP,    /* a method called for an HTTP request, or a deep health check's Check */
-    SILK__GW_CALL_OPEN,    /* OnOpen for a handshake: conn waits for it */
-    SILK__GW_CALL_MESSAGE, /* OnMessage: its reply goes to the session named session_id */
-    SILK__GW_CALL_CLOSE,   /* OnClose: nothing waits */
-} silk__gw_call_kind;
-
-/* A call made for a connection. It outlives its connection when the client goes away first:
- * conn is then NULL, and the completion only frees it. */
-struct silk__gw_call {
-    silk__gw_loop *loop;
-    silk__gw_call_kind kind;
-    size_t service;                               /* a hook's service, by index */
-    char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* a hook's session */
-    silk__gw_conn *conn;                          /* touched only on the loop */
-    silk__gw_health *health;                      /* for a deep health check's call, else NULL */
-    size_t index;                                 /* the service checked */
-    ProtobufCMessage *req;
-    silk_status st;
-    ProtobufCMessage *resp;
-    char *message;
-};
+/* A call made for a client: the call its current request waits for (a method called for
+ * HTTP, or a handshake's OnOpen), or its session's OnMessage. It outlives its client when the
+ * client goes away first: client is then NULL, and the completion only frees it. */
+typedef struct silk__gw_client_call {
+    silk__gw_call call;      /* first: its done finds the client call from it */
+    silk__gw_client *client; /* touched only on the loop */
+} silk__gw_client_call;
+static_assert(offsetof(silk__gw_client_call, call) == 0,
+              "a done casts its call to the client call");
 
 /* An OnMessage request waiting until fewer calls are in flight for its session. */
 typedef struct silk__gw_backlog {
@@ -66,10 +55,10 @@ typedef struct silk__gw_backlog {
 
 /* A client connection: HTTP requests one after another, until an upgrade makes it a WebSocket
  * session. Only its loop touches it. */
-struct silk__gw_conn {
+struct silk__gw_client {
     silk__gw_loop *loop;
     int fd;
-    silk__gw_conn_state state;
+    silk__gw_client_state state;
     ev_io rio, wio;
     ev_timer timer;
     ev_tstamp last_active;      /* when the client last sent something */
@@ -79,52 +68,78 @@ struct silk__gw_conn {
     size_t in_len, in_off;
     char *out; /* an HTTP response being written */
     size_t out_len, out_off;
-    bool close_after;        /* close once out is written */
-    bool continued;          /* "100 Continue" was sent for the current request */
-    ev_tstamp req_start;     /* when the current request was complete, for its latency */
-    const char *req_route;   /* the current request's route, for metrics */
-    silk__gw_call *call;     /* the call (or OnOpen) the current request waits for */
-    silk__gw_health *health; /* a deep health check in flight */
+    bool close_after;           /* close once out is written */
+    bool continued;             /* "100 Continue" was sent for the current request */
+    ev_tstamp req_start;        /* when the current request was complete, for its latency */
+    const char *req_route;      /* the current request's route, for metrics */
+    silk__gw_client_call *call; /* the call (or OnOpen) the current request waits for */
+    silk__gw_health *health;    /* a deep health check in flight */
     silk__gw_ws *ws;
     char *business_id;                            /* the session's */
     uint16_t service;                             /* the session's service, by index */
-    silk__gw_call *message_call;                  /* its OnMessage call in flight (hooks.c) */
+    silk__gw_client_call *message_call;           /* its OnMessage call in flight (hooks.c) */
     silk__gw_backlog *backlog, *backlog_tail;     /* OnMessage calls waiting for a slot */
     bool opened;                                  /* the session is in the table */
     bool dirty;                                   /* in its loop's dirty list */
     char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* "" until a session is opening */
-    silk__gw_conn *prev, *next;
+    silk__gw_client *prev, *next;
 };
 
-/* --- conn.c --- */
+/* --- conn/client.c --- */
 
-/* silk__gw_conn_drive moves a connection along until it waits for its socket or a call: it
+/* silk__gw_client_open starts serving an accepted, non-blocking socket; NULL when memory is
+ * exhausted (the caller closes fd then). */
+silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd);
+
+/* silk__gw_client_close closes a connection, its session if any, and frees it; why (may be
+ * NULL) is logged. A call in flight for it completes into nothing. */
+void silk__gw_client_close(silk__gw_client *c, const char *why);
+
+/* silk__gw_client_drive moves a connection along until it waits for its socket or a call: it
  * writes what is pending, parses requests already read, and closes the connection when it is
  * done. It returns 0, or -1 when it closed (and freed) c. */
-int silk__gw_conn_drive(silk__gw_conn *c);
+int silk__gw_client_drive(silk__gw_client *c);
 
-/* silk__gw_conn_ws_send queues a message on c's session; a client too slow to take it is
+/* silk__gw_client_loop returns the loop that owns a connection; it never changes, so other
+ * threads may read it while they hold gw->lock and find c in the session table. */
+silk__gw_loop *silk__gw_client_loop(const silk__gw_client *c);
+
+/* silk__gw_client_ws_send queues a message on c's session; a client too slow to take it is
  * closed with 1008. */
-void silk__gw_conn_ws_send(silk__gw_conn *c, int binary, const void *data, size_t len);
+void silk__gw_client_ws_send(silk__gw_client *c, int binary, const void *data, size_t len);
 
-/* silk__gw_loop_maybe_stop ends a stopping loop once no connection and no hook call is left. */
-void silk__gw_loop_maybe_stop(silk__gw_loop *l);
+/* silk__gw_client_send queues a push on a connection's session (counted in its loop's
+ * metrics); it is written by the next silk__gw_client_flush. */
+void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size_t len);
 
-/* --- request.c --- */
+/* silk__gw_client_flush writes what silk__gw_client_send queued since the last flush. */
+void silk__gw_client_flush(silk__gw_loop *l);
+
+/* silk__gw_client_sweep lets every idle session of l hibernate (silk__gw_ws_hibernate). */
+void silk__gw_client_sweep(silk__gw_loop *l);
+
+/* silk__gw_client_close_session closes a connection's session with a close code and reason. */
+void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char *reason);
+
+/* silk__gw_client_shutdown_all starts closing every connection of l for shutdown: sessions get
+ * 1001, idle HTTP connections close, requests in flight are answered and then closed. */
+void silk__gw_client_shutdown_all(silk__gw_loop *l);
+
+/* --- http/request.c --- */
 
 /* silk__gw_request_act answers what the HTTP parser said about the bytes fed to it: nothing
  * yet, a malformed or too large request, or a complete one, which it routes. It returns 0, or
  * -1 when the connection must be closed at once. */
-int silk__gw_request_act(silk__gw_conn *c, int parsed);
+int silk__gw_request_act(silk__gw_client *c, int parsed);
 
 /* silk__gw_respond sets the response to write, with a JSON body unless json is NULL. It
  * returns 0, or -1 when memory is exhausted. */
-int silk__gw_respond(silk__gw_conn *c, int status, const char *extra_headers, const char *json,
+int silk__gw_respond(silk__gw_client *c, int status, const char *extra_headers, const char *json,
                      bool close);
 
 /* silk__gw_respond_error answers {"code":..,"message":..} (or, with --wrap-response, Silky's
  * wrapped form) with an HTTP status; 0, or -1 when memory is exhausted. */
-int silk__gw_respond_error(silk__gw_conn *c, int status, silk_status code, const char *message,
+int silk__gw_respond_error(silk__gw_client *c, int status, silk_status code, const char *message,
                            const char *extra_headers, bool close);
 
 /* silk__gw_http_error_code returns the silk status a gateway-made HTTP error stands for. */
@@ -133,39 +148,34 @@ silk_status silk__gw_http_error_code(int http_status);
 /* silk__gw_count_request counts a request into the loop's metrics; from the loop's thread. */
 void silk__gw_count_request(silk__gw_loop *l, const char *route, int status, double seconds);
 
-/* --- http_call.c --- */
+/* --- http/call.c --- */
 
 /* silk__gw_call_start calls the method of route r for c's request, or answers why not. It
  * returns 0, or -1 when the connection must be closed at once. */
-int silk__gw_call_start(silk__gw_conn *c, const silk__gw_route *r);
+int silk__gw_call_start(silk__gw_client *c, const silk__gw_route *r);
 
-/* silk__gw_call_free frees a call with its request, response and message. */
-void silk__gw_call_free(silk__gw_call *k);
-
-/* --- health.c --- */
+/* --- http/health.c --- */
 
 /* silk__gw_health_start answers GET /healthz: the gateway itself, or with ?deep=1 every
  * service it routes. It returns 0, or -1 when the connection must be closed at once. */
-int silk__gw_health_start(silk__gw_conn *c);
+int silk__gw_health_start(silk__gw_client *c);
 
-/* silk__gw_health_done takes a completed Health/Check of a deep check, and frees it. */
-void silk__gw_health_done(silk__gw_call *k);
-
-/* --- hooks.c --- */
+/* --- ws/hooks.c --- */
 
 /* silk__gw_hook_wanted tells whether a service's hook may exist: it has not answered
- * UNIMPLEMENTED lately, and the gateway is not closing its channels. */
+ * UNIMPLEMENTED lately, and the gateway is not closing its channels. From any thread. */
 bool silk__gw_hook_wanted(silk__gw *gw, size_t service, int hook);
 
-/* silk__gw_hook_call starts the hook of kind for a session, with req (the call's, freed when
- * it completes); c is the connection that waits for it, or NULL. It returns SILK_OK, or why
- * it could not start (req is freed then too). */
-silk_status silk__gw_hook_call(silk__gw_loop *l, silk__gw_call_kind kind, size_t service,
-                               const char *session_id, const char *business_id,
-                               ProtobufCMessage *req, silk__gw_conn *c);
+/* silk__gw_hook_then is what the starter of a hook call does with its answer (k->call.st,
+ * resp and message), before the call is freed; k->client is NULL when the client has gone. */
+typedef void silk__gw_hook_then(silk__gw_client_call *k);
 
-/* silk__gw_hook_done takes a completed hook call, and frees it. */
-void silk__gw_hook_done(silk__gw_call *k);
+/* silk__gw_hook_call calls hook (SILK__GW_HOOK_*) of c's service for c's session, with req,
+ * which the call owns. With wait, c waits for the call: *wait is the call until it completes,
+ * and then then(k) runs with the answer. Without (then is NULL), nothing waits. It returns
+ * SILK_OK, or why it could not start (req is freed then, and then never runs). */
+silk_status silk__gw_hook_call(silk__gw_client *c, int hook, ProtobufCMessage *req,
+                               silk__gw_client_call **wait, silk__gw_hook_then *then);
 
 /* silk__gw_hook_request_new allocates an initialised message of a hook's input type; NULL when
  * memory is exhausted. */
@@ -176,20 +186,16 @@ void *silk__gw_hook_request_new(const ProtobufCMessageDescriptor *d);
 void silk__gw_hook_on_message(void *arg, int binary, const uint8_t *data, size_t len);
 
 /* silk__gw_hook_on_close tells the service that c's session has closed. */
-void silk__gw_hook_on_close(silk__gw_conn *c);
+void silk__gw_hook_on_close(silk__gw_client *c);
 
 /* silk__gw_hook_backlog_free frees the OnMessage requests still waiting on c. */
-void silk__gw_hook_backlog_free(silk__gw_conn *c);
+void silk__gw_hook_backlog_free(silk__gw_client *c);
 
-/* --- upgrade.c --- */
+/* --- ws/upgrade.c --- */
 
 /* silk__gw_upgrade_start checks a handshake for route r and opens a session, asking OnOpen
  * first when the service may have hooks. It returns 0, or -1 when the connection must be
  * closed at once. */
-int silk__gw_upgrade_start(silk__gw_conn *c, const silk__gw_route *r);
+int silk__gw_upgrade_start(silk__gw_client *c, const silk__gw_route *r);
 
-/* silk__gw_upgrade_open_done completes a handshake after its OnOpen call, if the connection is
- * still there. */
-void silk__gw_upgrade_open_done(silk__gw_call *k);
-
-#endif /* SILK_GATEWAY_CONN_INTERNAL_H */
+#endif /* SILK_GATEWAY_CLIENT_H */

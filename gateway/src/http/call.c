@@ -1,5 +1,5 @@
-/* call.c - calls: a method called for an HTTP request (its message built from the body,
- * query and path, its answer made JSON), and how every call's completion reaches the loop. */
+/* call.c - a method called for an HTTP request: its message built from the body, query and
+ * path, its answer made JSON. */
 #include <ctype.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -17,8 +17,8 @@
 
 #define LOG "gateway"
 
-typedef silk__gw_conn conn;
-typedef silk__gw_call call;
+typedef silk__gw_client client;
+typedef silk__gw_client_call call;
 
 static void count_upstream_failure(silk__gw_loop *l, int code)
 {
@@ -27,17 +27,8 @@ static void count_upstream_failure(silk__gw_loop *l, int code)
     pthread_mutex_unlock(&l->metrics_lock);
 }
 
-void silk__gw_call_free(call *k)
-{
-    if (k->resp != NULL)
-        protobuf_c_message_free_unpacked(k->resp, NULL);
-    protobuf_c_message_free_unpacked(k->req, NULL);
-    free(k->message);
-    free(k);
-}
-
 /* answer_ok answers a call's response as JSON (wrapped with --wrap-response). */
-static int answer_ok(conn *c, const ProtobufCMessage *resp, bool close)
+static int answer_ok(client *c, const ProtobufCMessage *resp, bool close)
 {
     char err[256], *json = NULL;
     silk_status st = silk_json_from_message(resp, &json, NULL, err, sizeof err);
@@ -58,7 +49,7 @@ static int answer_ok(conn *c, const ProtobufCMessage *resp, bool close)
 }
 
 /* answer answers the request of a completed call on its connection. */
-static void answer(conn *c, const call *k)
+static void answer(client *c, const silk__gw_call *k)
 {
     c->call = NULL;
     int rv;
@@ -71,24 +62,20 @@ static void answer(conn *c, const call *k)
         rv = silk__gw_respond_error(c, silk__gw_http_status(k->st), k->st, msg, NULL, close);
     }
     if (rv != 0)
-        silk__gw_conn_close(c, "out of memory");
+        silk__gw_client_close(c, "out of memory");
     else
-        silk__gw_conn_drive(c);
+        silk__gw_client_drive(c);
 }
 
-void silk__gw_conn_call_done(call *k)
+/* call_done is an HTTP call's completion: it answers the request, if the client is still
+ * there, and frees the call. */
+static void call_done(silk__gw_call *base)
 {
-    if (k->kind != SILK__GW_CALL_HTTP) {
-        silk__gw_hook_done(k);
-        return;
-    }
-    if (k->health != NULL) {
-        silk__gw_health_done(k);
-        return;
-    }
-    if (k->conn != NULL)
-        answer(k->conn, k);
-    silk__gw_call_free(k);
+    call *k = (call *)base;
+    if (k->client != NULL)
+        answer(k->client, base);
+    silk__gw_call_fini(base);
+    free(k);
 }
 
 /* ============================================================================
@@ -270,11 +257,11 @@ static silk_status set_metadata(const silk__gw *gw, silk_ctx *ctx, const char *b
     return st;
 }
 
-/* call_async starts k's call of r's method with msg; on an error it writes why into err. */
-static silk_status call_async(const silk__gw_route *r, silk_ctx *ctx, ProtobufCMessage *msg,
-                              call *k, char *err, size_t err_size)
+/* call_async starts k's call of r's method; on an error it writes why into err. */
+static silk_status call_async(silk__gw_loop *l, const silk__gw_route *r, silk_ctx *ctx, call *k,
+                              char *err, size_t err_size)
 {
-    silk_status st = silk__gw_upstream_call(k, r->service_index, ctx, r->method, msg);
+    silk_status st = silk__gw_upstream_call(l, &k->call, r->service_index, ctx, r->method);
     if (st != SILK_OK) {
         const char *why = silk_ctx_message(ctx);
         snprintf(err, err_size, "cannot call %s: %s", r->method->path,
@@ -283,8 +270,9 @@ static silk_status call_async(const silk__gw_route *r, silk_ctx *ctx, ProtobufCM
     return st;
 }
 
-int silk__gw_call_start(conn *c, const silk__gw_route *r)
+int silk__gw_call_start(client *c, const silk__gw_route *r)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
     bool close = !req->keep_alive;
@@ -306,10 +294,10 @@ int silk__gw_call_start(conn *c, const silk__gw_route *r)
     } else if ((st = set_metadata(gw, ctx, bid, req)) != SILK_OK) {
         snprintf(err, sizeof err, "a header cannot travel as metadata");
     } else {
-        k->loop = c->loop;
-        k->conn = c;
-        k->req = msg;
-        if ((st = call_async(r, ctx, msg, k, err, sizeof err)) != SILK_OK)
+        k->call.done = call_done;
+        k->call.req = msg;
+        k->client = c;
+        if ((st = call_async(c->loop, r, ctx, k, err, sizeof err)) != SILK_OK)
             count_upstream_failure(c->loop, (int)st);
     }
     silk_ctx_free(ctx);
@@ -321,7 +309,7 @@ int silk__gw_call_start(conn *c, const silk__gw_route *r)
         return silk__gw_respond_error(c, silk__gw_http_status(st), st, err, NULL, close);
     }
     c->call = k;
-    c->state = SILK__GW_CONN_CALLING;
+    c->state = SILK__GW_CLIENT_CALLING;
     silk_log(SILK_LOG_DEBUG, LOG, "call started method=%s business_id=%s", r->method->path,
              bid ? bid : "");
     return 0;

@@ -1,5 +1,7 @@
 /* health.c - GET /healthz: the gateway itself, and with ?deep=1 every service's Health/Check. */
+#include <assert.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +14,18 @@
 /* The deadline of each service's Health/Check, in milliseconds. */
 #define CHECK_TIMEOUT_MS 2000
 
-typedef silk__gw_conn conn;
-typedef silk__gw_call call;
+typedef silk__gw_client client;
 typedef silk__gw_health health;
+
+/* One service's Health/Check, for a deep check. */
+typedef struct check {
+    silk__gw_call call; /* first: check_done casts it back */
+    health *health;
+    size_t service; /* the service checked, by index */
+} check;
+static_assert(offsetof(check, call) == 0, "check_done casts its call to the check");
+static_assert(offsetof(Silk__Health__HealthCheckResponse, base) == 0,
+              "check_done casts the response");
 
 static void health_free(health *h)
 {
@@ -26,7 +37,7 @@ static void health_free(health *h)
 }
 
 /* health_new makes a deep check of n services for c; NULL when memory is exhausted. */
-static health *health_new(conn *c, size_t n)
+static health *health_new(client *c, size_t n)
 {
     health *h = calloc(1, sizeof *h);
     if (h == NULL || (h->st = calloc(n, sizeof *h->st)) == NULL ||
@@ -36,7 +47,7 @@ static health *health_new(conn *c, size_t n)
         free(h);
         return NULL;
     }
-    h->conn = c;
+    h->client = c;
     h->n = n;
     h->pending = n + 1; /* one for silk__gw_health_start, so nothing answers early */
     return h;
@@ -44,7 +55,7 @@ static health *health_new(conn *c, size_t n)
 
 /* health_answer answers a finished deep check: 200 when every service is SERVING, else 503,
  * with {"status":..,"services":{"<name>":"SERVING" or "<STATUS>: <why>",...}}. */
-static int health_answer(conn *c, health *h)
+static int health_answer(client *c, health *h)
 {
     const silk__gw *gw = c->loop->gw;
     bool all = true;
@@ -80,33 +91,37 @@ static void check_one(health *h)
 {
     if (--h->pending > 0)
         return;
-    conn *c = h->conn;
+    client *c = h->client;
     if (c != NULL) {
         c->health = NULL;
         if (health_answer(c, h) != 0)
-            silk__gw_conn_close(c, "out of memory");
+            silk__gw_client_close(c, "out of memory");
         else
-            silk__gw_conn_drive(c);
+            silk__gw_client_drive(c);
     }
     health_free(h);
 }
 
-void silk__gw_health_done(call *k)
+/* check_done is a Health/Check's completion: it records the service's answer in its deep
+ * check, and frees the call. */
+static void check_done(silk__gw_call *base)
 {
+    check *k = (check *)base;
     health *h = k->health;
-    const Silk__Health__HealthCheckResponse *r = (const void *)k->resp;
-    if (k->st == SILK_OK &&
+    const Silk__Health__HealthCheckResponse *r = (const void *)base->resp;
+    if (base->st == SILK_OK &&
         r->status != SILK__HEALTH__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING) {
-        k->st = SILK_UNAVAILABLE;
-        free(k->message);
-        k->message = strdup("not serving");
+        base->st = SILK_UNAVAILABLE;
+        free(base->message);
+        base->message = strdup("not serving");
     }
-    h->st[k->index] = k->st;
-    if (k->st != SILK_OK) {
-        h->why[k->index] = k->message;
-        k->message = NULL;
+    h->st[k->service] = base->st;
+    if (base->st != SILK_OK) {
+        h->why[k->service] = base->message;
+        base->message = NULL;
     }
-    silk__gw_call_free(k);
+    silk__gw_call_fini(base);
+    free(k);
     check_one(h);
 }
 
@@ -115,8 +130,8 @@ void silk__gw_health_done(call *k)
 static void start_check(silk__gw_loop *l, health *h, size_t i)
 {
     silk__gw *gw = l->gw;
-    const silk_method_desc *check = &silk__health__health__silk_desc.methods[0];
-    call *k = calloc(1, sizeof *k);
+    const silk_method_desc *method = &silk__health__health__silk_desc.methods[0];
+    check *k = calloc(1, sizeof *k);
     Silk__Health__HealthCheckRequest *hr = malloc(sizeof *hr);
     silk_ctx *ctx = silk_ctx_new();
     if (hr != NULL)
@@ -132,11 +147,11 @@ static void start_check(silk__gw_loop *l, health *h, size_t i)
         return;
     }
     silk_ctx_set_timeout(ctx, CHECK_TIMEOUT_MS);
-    k->loop = l;
+    k->call.done = check_done;
+    k->call.req = &hr->base;
     k->health = h;
-    k->index = i;
-    k->req = &hr->base;
-    silk_status st = silk__gw_upstream_call(k, i, ctx, check, &hr->base);
+    k->service = i;
+    silk_status st = silk__gw_upstream_call(l, &k->call, i, ctx, method);
     if (st != SILK_OK) {
         const char *why = silk_ctx_message(ctx);
         h->st[i] = st;
@@ -148,8 +163,9 @@ static void start_check(silk__gw_loop *l, health *h, size_t i)
     silk_ctx_free(ctx);
 }
 
-int silk__gw_health_start(conn *c)
+int silk__gw_health_start(client *c)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
     char deep[8];
@@ -161,7 +177,7 @@ int silk__gw_health_start(conn *c)
     if (h == NULL)
         return -1;
     c->health = h;
-    c->state = SILK__GW_CONN_CALLING;
+    c->state = SILK__GW_CLIENT_CALLING;
     for (size_t i = 0; i < gw->n_services; i++)
         start_check(c->loop, h, i);
     if (--h->pending > 0)

@@ -9,10 +9,11 @@
 
 #include "conn/client.h"
 #include "http/bodies.h"
+#include "loop/lock.h"
 
 #define LOG "gateway"
 
-typedef silk__gw_conn conn;
+typedef silk__gw_client client;
 
 /* ============================================================================
  * Responses
@@ -41,6 +42,7 @@ silk_status silk__gw_http_error_code(int http_status)
 
 void silk__gw_count_request(silk__gw_loop *l, const char *route, int status, double seconds)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     pthread_mutex_lock(&l->metrics_lock);
     silk__gw_metrics_request(&l->metrics, route, status, seconds);
     pthread_mutex_unlock(&l->metrics_lock);
@@ -48,7 +50,7 @@ void silk__gw_count_request(silk__gw_loop *l, const char *route, int status, dou
 
 /* respond_with sets the response to write: status, a body of type (none when type is NULL).
  * It returns 0, or -1 when memory is exhausted. */
-static int respond_with(conn *c, int status, const char *extra_headers, const char *type,
+static int respond_with(client *c, int status, const char *extra_headers, const char *type,
                         const char *body, size_t body_len, bool close)
 {
     size_t len;
@@ -65,8 +67,8 @@ static int respond_with(conn *c, int status, const char *extra_headers, const ch
     c->out_len = len;
     c->out_off = 0;
     c->close_after = close;
-    if (c->state != SILK__GW_CONN_WS) {
-        c->state = SILK__GW_CONN_WRITING;
+    if (c->state != SILK__GW_CLIENT_WS) {
+        c->state = SILK__GW_CLIENT_WRITING;
         double now = ev_time();
         silk__gw_count_request(c->loop, c->req_route ? c->req_route : "other", status,
                                c->req_start > 0 ? now - c->req_start : 0);
@@ -74,13 +76,13 @@ static int respond_with(conn *c, int status, const char *extra_headers, const ch
     return 0;
 }
 
-int silk__gw_respond(conn *c, int status, const char *extra_headers, const char *json, bool close)
+int silk__gw_respond(client *c, int status, const char *extra_headers, const char *json, bool close)
 {
     return respond_with(c, status, extra_headers, json ? "application/json" : NULL, json,
                         json ? strlen(json) : 0, close);
 }
 
-int silk__gw_respond_error(conn *c, int status, silk_status code, const char *message,
+int silk__gw_respond_error(client *c, int status, silk_status code, const char *message,
                            const char *extra_headers, bool close)
 {
     char *json = c->loop->gw->opts.wrap_response
@@ -94,22 +96,22 @@ int silk__gw_respond_error(conn *c, int status, silk_status code, const char *me
 }
 
 /* respond_metrics answers GET /metrics: the metrics of every loop, added up. */
-static int respond_metrics(conn *c, bool close)
+static int respond_metrics(client *c, bool close)
 {
     silk__gw *gw = c->loop->gw;
-    pthread_mutex_lock(&gw->lock);
+    silk__gw_lock(gw);
     size_t sessions = silk__gw_sessions_count(&gw->sessions);
-    pthread_mutex_unlock(&gw->lock);
+    silk__gw_unlock(gw);
     silk__gw_metrics all = {0};
-    size_t conns = 0;
+    size_t clients = 0;
     for (size_t i = 0; i < gw->opts.workers; i++) {
         silk__gw_loop *l = gw->loops[i];
         pthread_mutex_lock(&l->metrics_lock);
         silk__gw_metrics_add(&all, &l->metrics);
         pthread_mutex_unlock(&l->metrics_lock);
-        conns += atomic_load(&l->n_conns);
+        clients += atomic_load(&l->n_clients);
     }
-    char *text = silk__gw_metrics_text(&all, sessions, conns);
+    char *text = silk__gw_metrics_text(&all, sessions, clients);
     silk__gw_metrics_fini(&all);
     if (text == NULL)
         return -1;
@@ -124,7 +126,7 @@ static int respond_metrics(conn *c, bool close)
  * ========================================================================== */
 
 /* respond_bad_method answers 405 with the verbs the path allows. */
-static int respond_bad_method(conn *c, const silk__gw_route *r, bool close)
+static int respond_bad_method(client *c, const silk__gw_route *r, bool close)
 {
     const silk__gw_http_request *req = &c->http->req;
     char msg[300], allow[128], header[160];
@@ -154,7 +156,7 @@ static const char *route_name(silk__gw_route_kind kind, const silk__gw_route *r)
 
 /* handle_request answers a complete request, or starts what will. It returns 0, or -1 when
  * the connection must be closed at once. */
-static int handle_request(conn *c)
+static int handle_request(client *c)
 {
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
@@ -190,8 +192,9 @@ static int handle_request(conn *c)
     }
 }
 
-int silk__gw_request_act(conn *c, int parsed)
+int silk__gw_request_act(client *c, int parsed)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (parsed == SILK__GW_HTTP_MORE)
         return 0;
     if (parsed < 0) {

@@ -1,4 +1,4 @@
-/* gateway.h - the gateway's shared state, and what other threads may ask of its loops. */
+/* gateway.h - the gateway process: its options and the state its loops and threads share. */
 #ifndef SILK_GATEWAY_GATEWAY_H
 #define SILK_GATEWAY_GATEWAY_H
 
@@ -64,8 +64,10 @@ typedef struct silk__gw {
     silk__gw_opts opts;
     const silk_service_desc *const *services;
     size_t n_services;
-    silk_channel **channels;    /* one per service, by index */
-    pthread_mutex_t lock;       /* guards sessions */
+    silk_channel **channels; /* one per service, by index */
+    pthread_mutex_t lock;    /* guards sessions: silk__gw_lock, silk__gw_unlock */
+    pthread_t lock_holder;   /* with SILK_DEBUG_ASSERTS: who holds lock, when locked */
+    bool locked;
     silk__gw_sessions sessions; /* data: the session's connection, touched only by its loop */
     silk__gw_loop **loops;      /* opts.workers of them; loops[0] runs on the main thread */
     silk_server *server;        /* SessionManager */
@@ -76,30 +78,5 @@ typedef struct silk__gw {
 /* silk__gw_run runs a gateway until SIGTERM or SIGINT and returns the exit code. */
 int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *services,
                  size_t n_services);
-
-/* The calls below may be made from any thread. Each hands the work to the loop that owns the
- * session and returns without waiting for it. */
-
-/* silk__gw_send queues a message for a session: SILK_OK, SILK_NOT_FOUND when there is
- * no such session, SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
-silk_status silk__gw_send(silk__gw *gw, const char *session_id, int binary, const void *data,
-                          size_t len);
-
-/* silk__gw_send_business queues a message for every session of business_id on route
- * (every route when route is NULL or ""); *delivered counts them. */
-silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *business_id,
-                                   int binary, const void *data, size_t len, size_t *delivered);
-
-/* silk__gw_close_session closes a session with a WebSocket close code and reason:
- * SILK_OK, SILK_NOT_FOUND, or SILK_INVALID_ARGUMENT for a code a server may not send. */
-silk_status silk__gw_close_session(silk__gw *gw, const char *session_id, uint16_t code,
-                                   const char *reason);
-
-/* silk__gw_session_manager_start serves silk.ws.SessionManager for gw on a silk_server whose
- * instance id is the gateway id, registered in the registry. SILK_OK, or why not. */
-silk_status silk__gw_session_manager_start(silk__gw *gw);
-
-/* silk__gw_session_manager_stop deregisters and frees the server, after its calls in flight. */
-void silk__gw_session_manager_stop(silk__gw *gw);
 
 #endif /* SILK_GATEWAY_GATEWAY_H */

@@ -7,7 +7,8 @@
 
 #include <ev.h>
 
-#include "conn/client.h"
+#include "loop/loop.h"
+#include "loop/upstream.h"
 
 /* ============================================================================
  * The loop channel's side of libev
@@ -22,6 +23,7 @@ static void on_io(struct ev_loop *ev, ev_io *w, int revents)
 
 static int io(void *loop, void **state, int fd, int events, void *token)
 {
+    SILK__GW_ASSERT_ON_LOOP((silk__gw_loop *)loop);
     silk__gw_loop *l = loop;
     ev_io *w = *state;
     if (events == 0) {
@@ -49,29 +51,7 @@ static int io(void *loop, void **state, int fd, int events, void *token)
 
 static void post(void *loop, silk_loop_task *task)
 {
-    silk__gw_loop *l = loop;
-    task->next = NULL;
-    pthread_mutex_lock(&l->inbox_lock);
-    if (l->tasks_tail != NULL)
-        l->tasks_tail->next = task;
-    else
-        l->tasks_head = task;
-    l->tasks_tail = task;
-    pthread_mutex_unlock(&l->inbox_lock);
-    ev_async_send(l->ev, &l->inbox_w);
-}
-
-void silk__gw_upstream_run_tasks(silk__gw_loop *l)
-{
-    pthread_mutex_lock(&l->inbox_lock);
-    silk_loop_task *t = l->tasks_head;
-    l->tasks_head = l->tasks_tail = NULL;
-    pthread_mutex_unlock(&l->inbox_lock);
-    while (t != NULL) {
-        silk_loop_task *next = t->next;
-        t->run(t);
-        t = next;
-    }
+    silk__gw_loop_post(loop, task);
 }
 
 /* ============================================================================
@@ -101,6 +81,7 @@ void silk__gw_upstream_fini(silk__gw_loop *l)
 
 void silk__gw_upstream_tick(silk__gw_loop *l)
 {
+    SILK__GW_ASSERT_ON_LOOP(l);
     for (size_t i = 0; i < l->gw->n_services; i++)
         silk_loop_channel_tick(l->upstream[i]);
 }
@@ -108,14 +89,26 @@ void silk__gw_upstream_tick(silk__gw_loop *l)
 static void on_done(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
 {
     silk__gw_call *k = arg;
+    SILK__GW_ASSERT_ON_LOOP(k->loop);
     k->st = st;
     k->resp = resp;
     k->message = message != NULL && message[0] != '\0' ? strdup(message) : NULL;
-    silk__gw_conn_call_done(k);
+    k->done(k);
 }
 
-silk_status silk__gw_upstream_call(silk__gw_call *k, size_t service, silk_ctx *ctx,
-                                   const silk_method_desc *method, const ProtobufCMessage *req)
+silk_status silk__gw_upstream_call(silk__gw_loop *l, silk__gw_call *k, size_t service,
+                                   silk_ctx *ctx, const silk_method_desc *method)
 {
-    return silk_loop_channel_call(k->loop->upstream[service], ctx, method, req, on_done, k);
+    SILK__GW_ASSERT_ON_LOOP(l);
+    k->loop = l;
+    return silk_loop_channel_call(l->upstream[service], ctx, method, k->req, on_done, k);
+}
+
+void silk__gw_call_fini(silk__gw_call *k)
+{
+    if (k->resp != NULL)
+        protobuf_c_message_free_unpacked(k->resp, NULL);
+    if (k->req != NULL)
+        protobuf_c_message_free_unpacked(k->req, NULL);
+    free(k->message);
 }

@@ -1,7 +1,9 @@
 /* hooks.c - silk.ws.Hooks of a session's service, called without blocking the loop: the calls
  * and their completions, OnMessage with the session's backlog, and OnClose. */
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +22,28 @@
 /* How long a hook that answered UNIMPLEMENTED is left alone, in milliseconds. */
 #define HOOK_RETRY_MS 60000
 
-/* One OnMessage call is in flight per session (its conn's message_call), so that a
+/* One OnMessage call is in flight per session (its client's message_call), so that a
  * session's messages reach the service, and its replies come back, in the order the client
  * sent them, as a WebSocket handler in Silky sees them; more messages wait in the session's
  * backlog, and the gateway stops reading from the session while it is full. Allowing more
  * would need the replies put back in order here. */
 
-typedef silk__gw_conn conn;
-typedef silk__gw_call call;
+typedef silk__gw_client client;
 typedef silk__gw_backlog backlog;
+
+/* A hook call: what its completion needs to know besides the client that waits. */
+typedef struct hook_call {
+    silk__gw_client_call base; /* first: hook_done casts the call back */
+    int hook;                  /* SILK__GW_HOOK_* */
+    size_t service;            /* by index */
+    char session_id[SILK__GW_SESSION_ID_MAX + 1];
+    silk__gw_hook_then *then; /* the starter's part of the completion, or NULL */
+} hook_call;
+static_assert(offsetof(hook_call, base) == 0, "hook_done casts its call to the hook call");
+/* A response is read as its message type, a request made as one (protobuf-c's base first). */
+static_assert(offsetof(Silk__Ws__MessageReply, base) == 0, "message_done casts the response");
+static_assert(offsetof(Silk__Ws__MessageRequest, base) == 0, "hook requests are made as messages");
+static_assert(offsetof(Silk__Ws__CloseEvent, base) == 0, "hook requests are made as messages");
 
 static const char *const hook_names[SILK__GW_N_HOOKS] = {"OnOpen", "OnMessage", "OnClose"};
 
@@ -39,19 +54,6 @@ static const char *const hook_names[SILK__GW_N_HOOKS] = {"OnOpen", "OnMessage", 
 static int64_t now_ms(void)
 {
     return (int64_t)(ev_time() * 1000);
-}
-
-/* hook_of returns the hook (SILK__GW_HOOK_*) a call of kind calls. */
-static int hook_of(silk__gw_call_kind kind)
-{
-    switch (kind) {
-    case SILK__GW_CALL_OPEN:
-        return SILK__GW_HOOK_OPEN;
-    case SILK__GW_CALL_MESSAGE:
-        return SILK__GW_HOOK_MESSAGE;
-    default:
-        return SILK__GW_HOOK_CLOSE;
-    }
 }
 
 bool silk__gw_hook_wanted(silk__gw *gw, size_t service, int hook)
@@ -82,39 +84,54 @@ static silk_status hook_ctx(silk_ctx **out, const char *session_id, const char *
     return st;
 }
 
-silk_status silk__gw_hook_call(silk__gw_loop *l, silk__gw_call_kind kind, size_t service,
-                               const char *session_id, const char *business_id,
-                               ProtobufCMessage *req, conn *c)
+/* hook_done is every hook call's completion: a hook that answered UNIMPLEMENTED is left
+ * alone for a while, the starter's then runs, and the call is freed; a stopping loop may end. */
+static void hook_done(silk__gw_call *k)
 {
-    int hook = hook_of(kind);
-    call *k = calloc(1, sizeof *k);
+    hook_call *h = (hook_call *)k;
+    silk__gw_loop *l = k->loop;
+    if (k->st == SILK_UNIMPLEMENTED)
+        hook_missing(l->gw, h->service, h->hook);
+    if (h->then != NULL)
+        h->then(&h->base);
+    silk__gw_call_fini(k);
+    free(h);
+    l->hook_calls--;
+    silk__gw_loop_maybe_stop(l);
+}
+
+silk_status silk__gw_hook_call(client *c, int hook, ProtobufCMessage *req,
+                               silk__gw_client_call **wait, silk__gw_hook_then *then)
+{
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
+    silk__gw_loop *l = c->loop;
+    hook_call *h = calloc(1, sizeof *h);
     silk_ctx *ctx;
-    silk_status st = hook_ctx(&ctx, session_id, business_id);
-    if (k == NULL)
+    silk_status st = hook_ctx(&ctx, c->session_id, c->business_id);
+    if (h == NULL)
         st = SILK_RESOURCE_EXHAUSTED;
     if (st == SILK_OK) {
-        k->loop = l;
-        k->kind = kind;
-        k->service = service;
-        k->conn = c;
-        k->req = req;
-        snprintf(k->session_id, sizeof k->session_id, "%s", session_id);
+        h->base.call.done = hook_done;
+        h->base.call.req = req;
+        h->base.client = wait != NULL ? c : NULL;
+        h->hook = hook;
+        h->service = c->service;
+        snprintf(h->session_id, sizeof h->session_id, "%s", c->session_id);
+        h->then = then;
         const silk_method_desc *m =
             silk_service_find_method(&silk__ws__hooks__silk_desc, hook_names[hook]);
-        st = silk__gw_upstream_call(k, service, ctx, m, req);
+        st = silk__gw_upstream_call(l, &h->base.call, c->service, ctx, m);
     }
     if (st != SILK_OK) {
         silk_log(SILK_LOG_DEBUG, LOG, "hook not called hook=%s session_id=%s status=%s why=\"%s\"",
-                 hook_names[hook], session_id, silk_status_str(st),
+                 hook_names[hook], c->session_id, silk_status_str(st),
                  ctx ? silk_ctx_message(ctx) : "");
-        free(k);
+        free(h);
         protobuf_c_message_free_unpacked(req, NULL);
     } else {
         l->hook_calls++;
-        if (c != NULL && kind == SILK__GW_CALL_MESSAGE)
-            c->message_call = k;
-        else if (c != NULL)
-            c->call = k;
+        if (wait != NULL)
+            *wait = &h->base;
     }
     silk_ctx_free(ctx);
     return st;
@@ -132,15 +149,17 @@ void *silk__gw_hook_request_new(const ProtobufCMessageDescriptor *d)
  * OnMessage, one call in flight per session, the rest in its backlog
  * ========================================================================== */
 
+static void message_done(silk__gw_client_call *k);
+
 /* start_message calls OnMessage with req for c's session. */
-static void start_message(conn *c, ProtobufCMessage *req)
+static void start_message(client *c, ProtobufCMessage *req)
 {
-    silk__gw_hook_call(c->loop, SILK__GW_CALL_MESSAGE, c->service, c->session_id, c->business_id,
-                       req, c); /* on success c->message_call is set */
+    /* On success c->message_call is set. */
+    silk__gw_hook_call(c, SILK__GW_HOOK_MESSAGE, req, &c->message_call, message_done);
 }
 
 /* start_backlog calls OnMessage for the messages waiting, while there is room. */
-static void start_backlog(conn *c)
+static void start_backlog(client *c)
 {
     while (c->backlog != NULL && c->message_call == NULL) {
         backlog *b = c->backlog;
@@ -153,7 +172,7 @@ static void start_backlog(conn *c)
 }
 
 /* backlog_push puts req at the end of c's backlog; it frees req when memory is exhausted. */
-static void backlog_push(conn *c, ProtobufCMessage *req)
+static void backlog_push(client *c, ProtobufCMessage *req)
 {
     backlog *b = malloc(sizeof *b);
     if (b == NULL) {
@@ -170,7 +189,7 @@ static void backlog_push(conn *c, ProtobufCMessage *req)
     c->backlog_tail = b;
 }
 
-void silk__gw_hook_backlog_free(conn *c)
+void silk__gw_hook_backlog_free(client *c)
 {
     while (c->backlog != NULL) {
         backlog *b = c->backlog;
@@ -183,7 +202,7 @@ void silk__gw_hook_backlog_free(conn *c)
 
 /* message_request makes the OnMessage request of a message from c's client; NULL when memory
  * is exhausted. */
-static Silk__Ws__MessageRequest *message_request(conn *c, int binary, const uint8_t *data,
+static Silk__Ws__MessageRequest *message_request(client *c, int binary, const uint8_t *data,
                                                  size_t len)
 {
     silk__gw *gw = c->loop->gw;
@@ -215,7 +234,8 @@ static Silk__Ws__MessageRequest *message_request(conn *c, int binary, const uint
 
 void silk__gw_hook_on_message(void *arg, int binary, const uint8_t *data, size_t len)
 {
-    conn *c = arg;
+    client *c = arg;
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk_log(SILK_LOG_DEBUG, LOG, "message from session session_id=%s bytes=%zu binary=%d",
              c->session_id, len, binary);
     if (!silk__gw_hook_wanted(c->loop->gw, c->service, SILK__GW_HOOK_MESSAGE) || c->loop->stopping)
@@ -234,30 +254,32 @@ void silk__gw_hook_on_message(void *arg, int binary, const uint8_t *data, size_t
 }
 
 /* message_done sends OnMessage's reply, when there is one, to the session if it is still
- * there (a connection that closes forgets its call's conn). */
-static void message_done(call *k)
+ * there (a connection that closes forgets its call's client). */
+static void message_done(silk__gw_client_call *k)
 {
-    conn *c = k->conn;
-    if (k->st != SILK_OK && k->st != SILK_UNIMPLEMENTED)
+    client *c = k->client;
+    const silk__gw_call *answer = &k->call;
+    if (answer->st != SILK_OK && answer->st != SILK_UNIMPLEMENTED)
         silk_log(SILK_LOG_WARN, LOG, "OnMessage failed session_id=%s status=%s reason=\"%s\"",
-                 k->session_id, silk_status_str(k->st), k->message ? k->message : "");
+                 ((const hook_call *)k)->session_id, silk_status_str(answer->st),
+                 answer->message ? answer->message : "");
     if (c == NULL)
         return;
     c->message_call = NULL;
-    if (k->st == SILK_UNIMPLEMENTED)
+    if (answer->st == SILK_UNIMPLEMENTED)
         silk__gw_hook_backlog_free(c); /* no OnMessage: what waits has nowhere to go */
-    const Silk__Ws__MessageReply *r = (const void *)k->resp;
-    if (k->st == SILK_OK && r->data.len > 0 && c->ws != NULL)
-        silk__gw_conn_ws_send(c, r->binary, r->data.data, r->data.len);
+    const Silk__Ws__MessageReply *r = (const void *)answer->resp;
+    if (answer->st == SILK_OK && r->data.len > 0 && c->ws != NULL)
+        silk__gw_client_ws_send(c, r->binary, r->data.data, r->data.len);
     start_backlog(c); /* after the reply is queued: replies keep the messages' order */
-    silk__gw_conn_drive(c);
+    silk__gw_client_drive(c);
 }
 
 /* ============================================================================
- * OnClose, and every hook's completion
+ * OnClose
  * ========================================================================== */
 
-void silk__gw_hook_on_close(conn *c)
+void silk__gw_hook_on_close(client *c)
 {
     silk__gw *gw = c->loop->gw;
     if (!silk__gw_hook_wanted(gw, c->service, SILK__GW_HOOK_CLOSE))
@@ -276,27 +298,5 @@ void silk__gw_hook_on_close(conn *c)
         protobuf_c_message_free_unpacked(&req->base, NULL);
         return;
     }
-    silk__gw_hook_call(c->loop, SILK__GW_CALL_CLOSE, c->service, c->session_id, c->business_id,
-                       &req->base, NULL);
-}
-
-void silk__gw_hook_done(call *k)
-{
-    silk__gw_loop *l = k->loop;
-    if (k->st == SILK_UNIMPLEMENTED)
-        hook_missing(l->gw, k->service, hook_of(k->kind));
-    switch (k->kind) {
-    case SILK__GW_CALL_OPEN:
-        silk__gw_upgrade_open_done(k);
-        break;
-    case SILK__GW_CALL_MESSAGE:
-        message_done(k);
-        break;
-    case SILK__GW_CALL_CLOSE:
-    case SILK__GW_CALL_HTTP:
-        break;
-    }
-    silk__gw_call_free(k);
-    l->hook_calls--;
-    silk__gw_loop_maybe_stop(l);
+    silk__gw_hook_call(c, SILK__GW_HOOK_CLOSE, &req->base, NULL, NULL);
 }

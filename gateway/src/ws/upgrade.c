@@ -1,8 +1,10 @@
 /* upgrade.c - opening a WebSocket session: the handshake's checks (Origin, business id), the
  * session id, OnOpen and its subprotocol, the session table and the 101 answer. */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "conn/client.h"
 #include "core/random.h"
 #include "http/bodies.h"
+#include "loop/lock.h"
 #include "ws/handshake.h"
 #include "silk/ws.silk.h"
 
@@ -21,13 +24,16 @@
 /* The most subprotocols of a client that OnOpen is told of. */
 #define MAX_SUBPROTOCOLS 16
 
-typedef silk__gw_conn conn;
-typedef silk__gw_call call;
+typedef silk__gw_client client;
+
+/* OnOpen's response is read as its message type, its request made as one (base first). */
+static_assert(offsetof(Silk__Ws__OpenReply, base) == 0, "open_done casts the response");
+static_assert(offsetof(Silk__Ws__OpenRequest, base) == 0, "open_request makes a message");
 
 static const silk__gw_ws_callbacks ws_callbacks = {.on_message = silk__gw_hook_on_message};
 
 /* refuse answers a handshake that opens no session with an error, and closes after it. */
-static int refuse(conn *c, int status, silk_status code, const char *message)
+static int refuse(client *c, int status, silk_status code, const char *message)
 {
     c->session_id[0] = '\0';
     return silk__gw_respond_error(c, status, code, message, NULL, true);
@@ -99,33 +105,33 @@ static bool offered(const silk__gw_http_request *req, const char *subprotocol)
 
 /* add_session puts c's session in the table, with a new id if its own is taken (twice at
  * most). It returns 0, or -1. */
-static int add_session(conn *c, const char *route)
+static int add_session(client *c, const char *route)
 {
     silk__gw *gw = c->loop->gw;
     int rv = SILK__GW_SESSIONS_EXISTS;
     for (int tries = 0; tries < 2 && rv == SILK__GW_SESSIONS_EXISTS; tries++) {
         if (tries > 0)
             new_session_id(gw, c->session_id);
-        pthread_mutex_lock(&gw->lock);
+        silk__gw_lock(gw);
         rv = silk__gw_sessions_add(&gw->sessions, c->session_id, route, c->business_id, c);
-        pthread_mutex_unlock(&gw->lock);
+        silk__gw_unlock(gw);
     }
     return rv != 0 ? -1 : 0;
 }
 
 /* remove_session undoes add_session. */
-static void remove_session(conn *c)
+static void remove_session(client *c)
 {
     silk__gw *gw = c->loop->gw;
-    pthread_mutex_lock(&gw->lock);
+    silk__gw_lock(gw);
     silk__gw_sessions_remove(&gw->sessions, c->session_id);
-    pthread_mutex_unlock(&gw->lock);
+    silk__gw_unlock(gw);
 }
 
 /* start_framing makes c's WebSocket framing; the bytes after the handshake are the client's
  * first frames, which wslay reads first. It returns how many there are, with c->ws NULL when
  * memory is exhausted. */
-static size_t start_framing(conn *c)
+static size_t start_framing(client *c)
 {
     const silk__gw_opts *opts = &c->loop->gw->opts;
     size_t pending_len = c->in ? c->in_len - c->in_off : 0;
@@ -144,13 +150,13 @@ static size_t start_framing(conn *c)
 
 /* become_session turns c from HTTP into a session whose first bytes to write are out, the 101,
  * watched for pings from now on. */
-static void become_session(conn *c, char *out, size_t len)
+static void become_session(client *c, char *out, size_t len)
 {
     silk__gw_loop *l = c->loop;
     silk__gw_http_parser_fini(c->http);
     free(c->http);
     c->http = NULL;
-    c->state = SILK__GW_CONN_WS;
+    c->state = SILK__GW_CLIENT_WS;
     c->out = out;
     c->out_len = len;
     c->out_off = 0;
@@ -164,7 +170,7 @@ static void become_session(conn *c, char *out, size_t len)
 /* finish_open completes the handshake of c, whose session id is chosen: it adds the session to
  * the table and answers 101, with the subprotocol OnOpen chose (NULL: none); a close_code
  * closes the session at once. */
-static int finish_open(conn *c, const char *subprotocol, uint16_t close_code,
+static int finish_open(client *c, const char *subprotocol, uint16_t close_code,
                        const char *close_reason)
 {
     silk__gw_loop *l = c->loop;
@@ -210,7 +216,7 @@ static int finish_open(conn *c, const char *subprotocol, uint16_t close_code,
  * ========================================================================== */
 
 /* open_request makes OnOpen's request for c's handshake; NULL when memory is exhausted. */
-static Silk__Ws__OpenRequest *open_request(conn *c, const char *bid)
+static Silk__Ws__OpenRequest *open_request(client *c, const char *bid)
 {
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
@@ -239,22 +245,6 @@ static Silk__Ws__OpenRequest *open_request(conn *c, const char *bid)
     return o;
 }
 
-/* start_open asks the service's OnOpen whether the session may open; the handshake waits. */
-static int start_open(conn *c, const char *bid)
-{
-    Silk__Ws__OpenRequest *o = open_request(c, bid);
-    if (o == NULL)
-        return refuse(c, 503, SILK_UNAVAILABLE, "out of memory");
-    silk_status st = silk__gw_hook_call(c->loop, SILK__GW_CALL_OPEN, c->service, c->session_id, bid,
-                                        &o->base, c);
-    if (st == SILK_UNAVAILABLE || st == SILK_UNIMPLEMENTED)
-        return finish_open(c, NULL, 0, NULL); /* nobody to ask */
-    if (st != SILK_OK)
-        return refuse(c, silk__gw_http_status(st), st, "cannot call OnOpen");
-    c->state = SILK__GW_CONN_CALLING; /* silk__gw_upgrade_open_done goes on */
-    return 0;
-}
-
 /* open_close_code returns the code to close a session with that OnOpen asked for: 0 for none,
  * and 1008 in place of a code no server may send. */
 static uint16_t open_close_code(uint32_t code)
@@ -266,34 +256,52 @@ static uint16_t open_close_code(uint32_t code)
     return 1008;
 }
 
-/* UNIMPLEMENTED and UNAVAILABLE from OnOpen (no hooks, or no instance to ask) open the session
+/* open_done completes a handshake after its OnOpen call, if the connection is still there.
+ * UNIMPLEMENTED and UNAVAILABLE from OnOpen (no hooks, or no instance to ask) open the session
  * as if there were no hooks; another error refuses it. */
-void silk__gw_upgrade_open_done(call *k)
+static void open_done(silk__gw_client_call *k)
 {
-    conn *c = k->conn;
+    client *c = k->client;
+    const silk__gw_call *answer = &k->call;
     if (c == NULL)
         return;
     c->call = NULL;
     int rv;
-    if (k->st == SILK_OK) {
-        const Silk__Ws__OpenReply *r = (const void *)k->resp;
+    if (answer->st == SILK_OK) {
+        const Silk__Ws__OpenReply *r = (const void *)answer->resp;
         rv = finish_open(c, r->subprotocol, open_close_code(r->close_code), r->close_reason);
-    } else if (k->st == SILK_UNIMPLEMENTED || k->st == SILK_UNAVAILABLE) {
+    } else if (answer->st == SILK_UNIMPLEMENTED || answer->st == SILK_UNAVAILABLE) {
         rv = finish_open(c, NULL, 0, NULL);
     } else {
-        const char *msg = k->message ? k->message : silk_status_str(k->st);
+        const char *msg = answer->message ? answer->message : silk_status_str(answer->st);
         silk_log(SILK_LOG_INFO, LOG, "session refused session_id=%s status=%s reason=\"%s\"",
-                 c->session_id, silk_status_str(k->st), msg);
-        rv = refuse(c, silk__gw_http_status(k->st), k->st, msg);
+                 c->session_id, silk_status_str(answer->st), msg);
+        rv = refuse(c, silk__gw_http_status(answer->st), answer->st, msg);
     }
     if (rv != 0)
-        silk__gw_conn_close(c, "cannot answer");
+        silk__gw_client_close(c, "cannot answer");
     else
-        silk__gw_conn_drive(c);
+        silk__gw_client_drive(c);
 }
 
-int silk__gw_upgrade_start(conn *c, const silk__gw_route *r)
+/* start_open asks the service's OnOpen whether the session may open; the handshake waits. */
+static int start_open(client *c, const char *bid)
 {
+    Silk__Ws__OpenRequest *o = open_request(c, bid);
+    if (o == NULL)
+        return refuse(c, 503, SILK_UNAVAILABLE, "out of memory");
+    silk_status st = silk__gw_hook_call(c, SILK__GW_HOOK_OPEN, &o->base, &c->call, open_done);
+    if (st == SILK_UNAVAILABLE || st == SILK_UNIMPLEMENTED)
+        return finish_open(c, NULL, 0, NULL); /* nobody to ask */
+    if (st != SILK_OK)
+        return refuse(c, silk__gw_http_status(st), st, "cannot call OnOpen");
+    c->state = SILK__GW_CLIENT_CALLING; /* open_done goes on */
+    return 0;
+}
+
+int silk__gw_upgrade_start(client *c, const silk__gw_route *r)
+{
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
     char accept[SILK__GW_WS_ACCEPT_LEN + 1];

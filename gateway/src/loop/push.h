@@ -1,0 +1,31 @@
+/* push.h - pushes and closes for sessions, from any thread, handed to the loop that owns each. */
+#ifndef SILK_GATEWAY_PUSH_H
+#define SILK_GATEWAY_PUSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <silk/status.h>
+
+#include "loop/gateway.h"
+
+/* Each call below may be made from any thread. It hands the work to the loop that owns the
+ * session and returns without waiting for it. */
+
+/* silk__gw_send queues a message for a session: SILK_OK, SILK_NOT_FOUND when there is
+ * no such session, SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
+silk_status silk__gw_send(silk__gw *gw, const char *session_id, int binary, const void *data,
+                          size_t len);
+
+/* silk__gw_send_business queues a message for every session of business_id on route
+ * (every route when route is NULL or ""); *delivered counts them. Each loop is handed its
+ * sessions' sends as one list, which it writes out together. */
+silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *business_id,
+                                   int binary, const void *data, size_t len, size_t *delivered);
+
+/* silk__gw_close_session closes a session with a WebSocket close code and reason:
+ * SILK_OK, SILK_NOT_FOUND, or SILK_INVALID_ARGUMENT for a code a server may not send. */
+silk_status silk__gw_close_session(silk__gw *gw, const char *session_id, uint16_t code,
+                                   const char *reason);
+
+#endif /* SILK_GATEWAY_PUSH_H */
