@@ -11,7 +11,7 @@
 
 #include "loop/gateway.h"
 #include "loop/lock.h"
-#include "loop/push.h"
+#include "sessions/push.h"
 #include "sessions/session_manager.h"
 
 /* These handlers run on the runtime's worker threads, never on the gateway's loop: they read

@@ -12,7 +12,7 @@
 #include "loop/gateway.h"
 #include "loop/lock.h"
 #include "loop/loop.h"
-#include "loop/push.h"
+#include "sessions/push.h"
 #include "ws/frames.h"
 
 /* A message for one or more sessions, shared by the sends that carry it. */
