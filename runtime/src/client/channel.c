@@ -319,7 +319,7 @@ static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_
     }
     if (st == SILK_OK) {
         st = silk__peer_submit(l, c, &rh.h, req, how, why, cap);
-        silk__conn_rele(&l->conn);
+        silk__stream_conn_rele(&l->conn);
     }
     silk__reqhdr_fini(&rh);
     if (st != SILK_OK) {
@@ -819,8 +819,8 @@ void silk_channel_close(silk_channel *ch)
 
     for (silk__peer *l = peers, *next; l != NULL; l = next) {
         next = l->next;
-        silk__conn_close(&l->conn, SILK_CANCELLED, "the channel is closed");
-        silk__conn_rele(&l->conn);
+        silk__stream_conn_close(&l->conn, SILK_CANCELLED, "the channel is closed");
+        silk__stream_conn_rele(&l->conn);
     }
 
     pthread_mutex_lock(&ch->mu);

@@ -1,12 +1,13 @@
 /* channel_internal.h - what the two halves of the client share: channel.c (calls, retries,
- * the channel's thread, the public API) and channel_peer.c (one connection per instance: the
+ * the channel's thread, the public API) and peer.c (one connection per instance: the
  * dial, the table of calls in flight, deadlines, keepalive, completions).
  *
- * A channel keeps one peer per instance address. A peer is a conn (conn.h) with a dial
- * phase, a table of the calls in flight keyed by call id, and one timer aio that fails calls
- * whose deadline passes. The table, the call ids and the timer's state are under the conn's
- * mutex, so that a call is entered, sent, answered, timed out or failed by a lost connection
- * exactly once. Completions run on nng's threads. */
+ * A channel keeps one peer per instance address. A peer is a stream conn
+ * (transport/nng/stream_conn.h) with a dial phase, a table of the calls in flight keyed by
+ * call id, and one timer aio that fails calls whose deadline passes. The table, the call ids
+ * and the timer's state are under the stream conn's mutex, so that a call is entered, sent,
+ * answered, timed out or failed by a lost connection exactly once. Completions run on nng's
+ * threads. */
 #ifndef SILK_SRC_CHANNEL_INTERNAL_H
 #define SILK_SRC_CHANNEL_INTERNAL_H
 
@@ -66,7 +67,7 @@ int64_t silk__call_table_next_deadline(const silk__call_table *t);
 
 /* silk__peer is the connection to one instance. */
 typedef struct silk__peer {
-    silk__conn conn; /* first: a silk__conn * is a silk__peer * */
+    silk__stream_conn conn; /* first: a silk__stream_conn * is a silk__peer * */
     silk_channel *ch;
     char *address;
     nng_stream_dialer *dialer;
@@ -74,7 +75,7 @@ typedef struct silk__peer {
     nng_aio *timer_aio;
     nng_aio *keepalive_aio;
     atomic_int_fast64_t last_rx_us; /* when a frame last arrived; 0: none yet */
-    bool dial_failed;               /* set before the dial's failure closes the conn */
+    bool dial_failed;               /* set before the dial's failure closes the connection */
     uint64_t addr_hash;             /* silk__lb_address_hash(address) */
     atomic_bool watched;            /* the instance has failures: report answers to the breaker */
     atomic_bool connected;          /* the dial succeeded */
@@ -83,7 +84,7 @@ typedef struct silk__peer {
     struct silk__peer *next;
     bool in_table;
 
-    /* Under the conn's mutex. */
+    /* Under the connection's mutex. */
     silk__call_table calls;
     bool ping_out;    /* a keepalive ping is unanswered */
     int64_t ping_at;  /* when it was sent */

@@ -57,17 +57,17 @@ static void timer_cb(void *arg)
     int64_t now = silk__now_us();
     int64_t last_rx = atomic_load_explicit(&l->last_rx_us, memory_order_relaxed);
     size_t silent = 0;
-    silk__conn_lock(&l->conn);
+    silk__stream_conn_lock(&l->conn);
     l->timer_busy = false;
     silk__call *late = silk__call_table_take(&l->calls, now);
     for (silk__call *c = late; c != NULL; c = c->next) { /* tell the server to drop them */
-        silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, c->id, NULL, NULL);
+        silk__stream_conn_send_locked(&l->conn, SILK__FRAME_CANCEL, c->id, NULL, NULL);
         silent += c->sent_us != 0 && last_rx < c->sent_us;
     }
     int64_t next = silk__call_table_next_deadline(&l->calls);
-    if (next != INT64_MAX && !silk__conn_closed_locked(&l->conn))
+    if (next != INT64_MAX && !silk__stream_conn_closed_locked(&l->conn))
         arm_timer_locked(l, next);
-    silk__conn_unlock(&l->conn);
+    silk__stream_conn_unlock(&l->conn);
     report(l, true, silent);
     complete_all(late, SILK_DEADLINE_EXCEEDED, "deadline exceeded");
 }
@@ -102,31 +102,31 @@ static void complete_response(silk__peer *l, silk__call *c, const silk__frame *f
     silk__response_fini(&r);
 }
 
-static void on_frame(silk__conn *conn, const silk__frame *f)
+static void on_frame(silk__stream_conn *conn, const silk__frame *f)
 {
     silk__peer *l = (silk__peer *)conn;
     atomic_store_explicit(&l->last_rx_us, silk__now_us(), memory_order_relaxed);
     if (f->kind == SILK__FRAME_PING) {
-        silk__conn_send(conn, SILK__FRAME_PONG, f->call_id, NULL, NULL);
+        silk__stream_conn_send(conn, SILK__FRAME_PONG, f->call_id, NULL, NULL);
         return;
     }
     if (f->kind != SILK__FRAME_RESPONSE)
         return;
-    silk__conn_lock(conn);
+    silk__stream_conn_lock(conn);
     silk__call *c = silk__call_table_remove(&l->calls, f->call_id);
-    silk__conn_unlock(conn);
+    silk__stream_conn_unlock(conn);
     if (c != NULL) /* else it timed out already */
         complete_response(l, c, f);
     free(c);
 }
 
-static void on_too_big(silk__conn *conn, const silk__frame *f)
+static void on_too_big(silk__stream_conn *conn, const silk__frame *f)
 {
     silk__peer *l = (silk__peer *)conn;
-    silk__conn_lock(conn);
+    silk__stream_conn_lock(conn);
     silk__call *c =
         f->kind == SILK__FRAME_RESPONSE ? silk__call_table_remove(&l->calls, f->call_id) : NULL;
-    silk__conn_unlock(conn);
+    silk__stream_conn_unlock(conn);
     if (c != NULL)
         c->cb(SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit", c->arg);
     free(c);
@@ -134,12 +134,12 @@ static void on_too_big(silk__conn *conn, const silk__frame *f)
 
 /* on_closed fails every call in flight and takes the peer out of its channel's table, so
  * that the next call connects again. */
-static void on_closed(silk__conn *conn, silk_status st, const char *why)
+static void on_closed(silk__stream_conn *conn, silk_status st, const char *why)
 {
     silk__peer *l = (silk__peer *)conn;
-    silk__conn_lock(conn);
+    silk__stream_conn_lock(conn);
     silk__call *calls = silk__call_table_take(&l->calls, INT64_MAX);
-    silk__conn_unlock(conn);
+    silk__stream_conn_unlock(conn);
     for (silk__call *c = calls; c != NULL && l->dial_failed; c = c->next)
         silk__call_mark_unsent(c); /* nothing of it was sent */
     nng_aio_cancel(l->dial_aio);
@@ -165,11 +165,11 @@ static void on_closed(silk__conn *conn, silk_status st, const char *why)
                  why);
     complete_all(calls, st, why);
     if (in_table)
-        silk__conn_rele(conn); /* the table's reference */
+        silk__stream_conn_rele(conn); /* the table's reference */
 }
 
 /* on_fini runs on the reaper: the peer's own aios stop, then it is freed. */
-static void on_fini(silk__conn *conn)
+static void on_fini(silk__stream_conn *conn)
 {
     silk__peer *l = (silk__peer *)conn;
     silk_channel *ch = l->ch;
@@ -179,7 +179,7 @@ static void on_fini(silk__conn *conn)
     nng_stream_dialer_free(l->dialer);
     silk__call_table_fini(&l->calls);
     free(l->address);
-    silk__conn_fini(conn);
+    silk__stream_conn_fini(conn);
     free(l);
 
     pthread_mutex_lock(&ch->mu);
@@ -188,7 +188,7 @@ static void on_fini(silk__conn *conn)
     pthread_mutex_unlock(&ch->mu);
 }
 
-static const silk__conn_ops peer_ops = {
+static const silk__stream_conn_ops peer_ops = {
     .frame = on_frame,
     .too_big = on_too_big,
     .closed = on_closed,
@@ -207,25 +207,25 @@ static void keepalive_cb(void *arg)
     unsigned ms = l->ch->keepalive_ms;
     int64_t now = silk__now_us();
     int64_t last = atomic_load_explicit(&l->last_rx_us, memory_order_relaxed);
-    silk__conn_lock(&l->conn);
-    if (silk__conn_closed_locked(&l->conn)) {
-        silk__conn_unlock(&l->conn);
+    silk__stream_conn_lock(&l->conn);
+    if (silk__stream_conn_closed_locked(&l->conn)) {
+        silk__stream_conn_unlock(&l->conn);
         return;
     }
     if (l->ping_out && last < l->ping_at) {
-        silk__conn_unlock(&l->conn);
-        silk__conn_close(&l->conn, SILK_UNAVAILABLE, "%s did not answer a keepalive ping",
-                         l->address);
+        silk__stream_conn_unlock(&l->conn);
+        silk__stream_conn_close(&l->conn, SILK_UNAVAILABLE, "%s did not answer a keepalive ping",
+                                l->address);
         return;
     }
     l->ping_out = false;
     if (now - last >= (int64_t)ms * 1000 &&
-        silk__conn_send_locked(&l->conn, SILK__FRAME_PING, 0, NULL, NULL) == SILK_OK) {
+        silk__stream_conn_send_locked(&l->conn, SILK__FRAME_PING, 0, NULL, NULL) == SILK_OK) {
         l->ping_out = true;
         l->ping_at = now;
     }
     nng_sleep_aio((nng_duration)ms, l->keepalive_aio);
-    silk__conn_unlock(&l->conn);
+    silk__stream_conn_unlock(&l->conn);
 }
 
 /* ============================== connecting ============================== */
@@ -239,15 +239,15 @@ static void dial_cb(void *arg)
         silk__lb_conn_made(&l->ch->lb, l->address);
         pthread_mutex_unlock(&l->ch->mu);
         atomic_store(&l->connected, true);
-        if (silk__conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
+        if (silk__stream_conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
             l->ch->keepalive_ms != 0)
             nng_sleep_aio((nng_duration)l->ch->keepalive_ms, l->keepalive_aio);
     } else {
         l->dial_failed = true;
-        silk__conn_close(&l->conn, SILK_UNAVAILABLE, "cannot connect to %s: %s", l->address,
-                         nng_strerror(rv));
+        silk__stream_conn_close(&l->conn, SILK_UNAVAILABLE, "cannot connect to %s: %s", l->address,
+                                nng_strerror(rv));
     }
-    silk__conn_rele(&l->conn); /* the dial's reference */
+    silk__stream_conn_rele(&l->conn); /* the dial's reference */
 }
 
 /* peer_new makes the peer to address and starts dialing; ch->mu is held. The peer has one
@@ -258,7 +258,7 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
     silk__peer *l = calloc(1, sizeof *l);
     if (l == NULL)
         return SILK_RESOURCE_EXHAUSTED;
-    if (silk__conn_init(&l->conn, &peer_ops, ch->max_message + SILK__FRAME_HEADER_ROOM) !=
+    if (silk__stream_conn_init(&l->conn, &peer_ops, ch->max_message + SILK__FRAME_HEADER_ROOM) !=
         SILK_OK) {
         free(l);
         return SILK_RESOURCE_EXHAUSTED;
@@ -279,7 +279,7 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
         nng_aio_free(l->keepalive_aio);
         silk__call_table_fini(&l->calls);
         free(l->address);
-        silk__conn_fini(&l->conn);
+        silk__stream_conn_fini(&l->conn);
         free(l);
         return rv == NNG_ENOMEM || rv == 0 ? SILK_RESOURCE_EXHAUSTED : SILK_UNAVAILABLE;
     }
@@ -288,7 +288,7 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
     l->next = ch->peers;
     ch->peers = l;
     ch->npeers++;
-    silk__conn_hold(&l->conn); /* the dial's */
+    silk__stream_conn_hold(&l->conn); /* the dial's */
     nng_aio_set_timeout(l->dial_aio, DIAL_TIMEOUT_MS);
     nng_stream_dialer_dial(l->dialer, l->dial_aio);
     *lp = l;
@@ -329,7 +329,7 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
         st = peer_new(ch, address, &l, why, cap);
     }
     if (st == SILK_OK) {
-        silk__conn_hold(&l->conn);
+        silk__stream_conn_hold(&l->conn);
         r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = l->addr_hash;
         *lp = l;
     }
@@ -344,31 +344,31 @@ silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__Req
                               const ProtobufCMessage *req, silk__unsent *how, char *why, size_t cap)
 {
     silk_status st = SILK_OK;
-    silk__conn_lock(&l->conn);
-    if (silk__conn_closed_locked(&l->conn)) {
+    silk__stream_conn_lock(&l->conn);
+    if (silk__stream_conn_closed_locked(&l->conn)) {
         /* It closed between silk__peer_get and now: a dial that failed at once, most likely. */
         snprintf(why, cap, "%s", l->conn.why);
         st = SILK_UNAVAILABLE;
         *how = SILK__UNSENT_ELSEWHERE;
     } else if (!silk__call_table_add(&l->calls, c)) {
         st = SILK_RESOURCE_EXHAUSTED;
-    } else if ((st = silk__conn_send_locked(&l->conn, SILK__FRAME_REQUEST, c->id, &h->base, req)) !=
-               SILK_OK) {
+    } else if ((st = silk__stream_conn_send_locked(&l->conn, SILK__FRAME_REQUEST, c->id, &h->base,
+                                                   req)) != SILK_OK) {
         silk__call_table_remove(&l->calls, c->id);
         snprintf(why, cap, "the request exceeds the message limit or the send queue is full");
     } else {
         arm_timer_locked(l, c->deadline_us);
     }
-    silk__conn_unlock(&l->conn);
+    silk__stream_conn_unlock(&l->conn);
     return st;
 }
 
 silk__call *silk__peer_cancel(silk__peer *l, uint64_t id)
 {
-    silk__conn_lock(&l->conn);
+    silk__stream_conn_lock(&l->conn);
     silk__call *c = silk__call_table_remove(&l->calls, id);
     if (c != NULL) /* tell the server to drop it */
-        silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, id, NULL, NULL);
-    silk__conn_unlock(&l->conn);
+        silk__stream_conn_send_locked(&l->conn, SILK__FRAME_CANCEL, id, NULL, NULL);
+    silk__stream_conn_unlock(&l->conn);
     return c;
 }

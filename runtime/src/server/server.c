@@ -206,8 +206,9 @@ static void add_conn(silk_server *srv, nng_stream *s)
         return;
     }
     sconn *sc = calloc(1, sizeof *sc);
-    if (sc == NULL || silk__conn_init(&sc->conn, &silk__server_conn_ops,
-                                      srv->max_message + SILK__FRAME_HEADER_ROOM) != SILK_OK) {
+    if (sc == NULL ||
+        silk__stream_conn_init(&sc->conn, &silk__server_conn_ops,
+                               srv->max_message + SILK__FRAME_HEADER_ROOM) != SILK_OK) {
         silk_log(SILK_LOG_WARN, "server", "out of memory: connection refused");
         free(sc);
         nng_stream_free(s);
@@ -220,8 +221,8 @@ static void add_conn(silk_server *srv, nng_stream *s)
         sc->next->prev = sc;
     srv->conns = sc;
     srv->n_conns++;
-    silk__conn_attach(&sc->conn, s);
-    silk__conn_rele(&sc->conn); /* the receive loop keeps it */
+    silk__stream_conn_attach(&sc->conn, s);
+    silk__stream_conn_rele(&sc->conn); /* the receive loop keeps it */
 }
 
 static void accept_cb(void *arg)
@@ -267,12 +268,12 @@ static void close_idle(silk_server *srv)
     for (sconn *sc = srv->conns; sc != NULL; sc = sc->next) {
         if (now - atomic_load(&sc->last_rx_us) < srv->idle_timeout_us)
             continue;
-        silk__conn_lock(&sc->conn);
-        bool busy = sc->calls != NULL || silk__conn_closed_locked(&sc->conn);
-        silk__conn_unlock(&sc->conn);
+        silk__stream_conn_lock(&sc->conn);
+        bool busy = sc->calls != NULL || silk__stream_conn_closed_locked(&sc->conn);
+        silk__stream_conn_unlock(&sc->conn);
         if (!busy)
-            silk__conn_close(&sc->conn, SILK_UNAVAILABLE, "idle for %lld ms",
-                             (long long)(srv->idle_timeout_us / 1000));
+            silk__stream_conn_close(&sc->conn, SILK_UNAVAILABLE, "idle for %lld ms",
+                                    (long long)(srv->idle_timeout_us / 1000));
     }
 }
 
@@ -515,7 +516,7 @@ static bool no_calls(silk_server *srv)
 static bool all_flushed(silk_server *srv)
 {
     for (sconn *sc = srv->conns; sc != NULL; sc = sc->next) {
-        if (!silk__conn_idle(&sc->conn))
+        if (!silk__stream_conn_idle(&sc->conn))
             return false;
     }
     return true;
@@ -538,7 +539,7 @@ static void drain(silk_server *srv)
     }
     wait_until(srv, all_flushed, silk__now_us() + FLUSH_MS * 1000);
     for (sconn *sc = srv->conns; sc != NULL; sc = sc->next)
-        silk__conn_close(&sc->conn, SILK_UNAVAILABLE, "the server is stopping");
+        silk__stream_conn_close(&sc->conn, SILK_UNAVAILABLE, "the server is stopping");
     pthread_mutex_unlock(&srv->mu);
 
     /* Handlers still running finish; calls still queued are dropped. A receive callback

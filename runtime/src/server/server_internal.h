@@ -28,11 +28,11 @@ struct call_job;
 
 /* sconn is one accepted connection. */
 typedef struct sconn {
-    silk__conn conn; /* first: a silk__conn * is an sconn * */
+    silk__stream_conn conn; /* first: a silk__stream_conn * is an sconn * */
     silk_server *srv;
     struct sconn *prev;
     struct sconn *next;
-    struct call_job *calls;         /* under the conn's mutex: calls taken and not yet answered */
+    struct call_job *calls; /* under the connection's mutex: calls taken and not yet answered */
     atomic_int_fast64_t last_rx_us; /* when a frame last arrived (or it was accepted) */
 } sconn;
 
@@ -85,7 +85,7 @@ struct silk_server {
 };
 
 /* silk__server_conn_ops are the hooks of an accepted connection (server_call.c). */
-extern const silk__conn_ops silk__server_conn_ops;
+extern const silk__stream_conn_ops silk__server_conn_ops;
 
 /* silk__server_find finds the hosted service and method of a path "/pkg.Service/Method";
  * false when there is none. */

@@ -18,9 +18,10 @@
 
 static void recv_cb(void *arg);
 static void send_cb(void *arg);
-static void kick_locked(silk__conn *c);
+static void kick_locked(silk__stream_conn *c);
 
-silk_status silk__conn_init(silk__conn *c, const silk__conn_ops *ops, uint32_t max_frame)
+silk_status silk__stream_conn_init(silk__stream_conn *c, const silk__stream_conn_ops *ops,
+                                   uint32_t max_frame)
 {
     memset(c, 0, sizeof *c);
     c->ops = ops;
@@ -38,7 +39,7 @@ silk_status silk__conn_init(silk__conn *c, const silk__conn_ops *ops, uint32_t m
     return SILK_OK;
 }
 
-void silk__conn_fini(silk__conn *c)
+void silk__stream_conn_fini(silk__stream_conn *c)
 {
     nng_aio_free(c->recv_aio);
     nng_aio_free(c->send_aio);
@@ -56,25 +57,25 @@ void silk__conn_fini(silk__conn *c)
  * (it holds a reference), and stopping the send aio waits for its callback. */
 static void reap(void *arg)
 {
-    silk__conn *c = arg;
-    silk__conn_close(c, SILK_CANCELLED, "connection released");
+    silk__stream_conn *c = arg;
+    silk__stream_conn_close(c, SILK_CANCELLED, "connection released");
     nng_aio_stop(c->recv_aio);
     nng_aio_stop(c->send_aio);
     c->ops->fini(c);
 }
 
-void silk__conn_hold(silk__conn *c)
+void silk__stream_conn_hold(silk__stream_conn *c)
 {
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
-void silk__conn_rele(silk__conn *c)
+void silk__stream_conn_rele(silk__stream_conn *c)
 {
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
         silk__reap(&c->reap, reap, c);
 }
 
-void silk__conn_close(silk__conn *c, silk_status st, const char *fmt, ...)
+void silk__stream_conn_close(silk__stream_conn *c, silk_status st, const char *fmt, ...)
 {
     char why[sizeof c->why];
     va_list ap;
@@ -95,17 +96,17 @@ void silk__conn_close(silk__conn *c, silk_status st, const char *fmt, ...)
     c->ops->closed(c, st, why);
 }
 
-void silk__conn_lock(silk__conn *c)
+void silk__stream_conn_lock(silk__stream_conn *c)
 {
     pthread_mutex_lock(&c->mu);
 }
 
-void silk__conn_unlock(silk__conn *c)
+void silk__stream_conn_unlock(silk__stream_conn *c)
 {
     pthread_mutex_unlock(&c->mu);
 }
 
-bool silk__conn_closed_locked(const silk__conn *c)
+bool silk__stream_conn_closed_locked(const silk__stream_conn *c)
 {
     return c->closed;
 }
@@ -113,14 +114,14 @@ bool silk__conn_closed_locked(const silk__conn *c)
 /* ============================== receiving ============================== */
 
 /* start_recv asks for more bytes into the free end of the receive buffer. */
-static void start_recv(silk__conn *c)
+static void start_recv(silk__stream_conn *c)
 {
     nng_iov iov = {.iov_buf = c->in.buf + c->in.len, .iov_len = c->in.cap - c->in.len};
     nng_aio_set_iov(c->recv_aio, 1, &iov);
     nng_stream_recv(c->stream, c->recv_aio);
 }
 
-silk_status silk__conn_attach(silk__conn *c, nng_stream *s)
+silk_status silk__stream_conn_attach(silk__stream_conn *c, nng_stream *s)
 {
     pthread_mutex_lock(&c->mu);
     if (c->closed) {
@@ -129,7 +130,7 @@ silk_status silk__conn_attach(silk__conn *c, nng_stream *s)
         return SILK_UNAVAILABLE;
     }
     c->stream = s;
-    silk__conn_hold(c); /* the receive loop's reference */
+    silk__stream_conn_hold(c); /* the receive loop's reference */
     start_recv(c);
     kick_locked(c); /* frames queued before the stream was there go out now */
     pthread_mutex_unlock(&c->mu);
@@ -138,7 +139,7 @@ silk_status silk__conn_attach(silk__conn *c, nng_stream *s)
 
 /* consume hands every whole frame in the buffer to the owner and keeps the rest. It returns
  * false, having closed c, when the stream cannot be decoded. */
-static bool consume(silk__conn *c)
+static bool consume(silk__stream_conn *c)
 {
     size_t off = 0;
     silk__frame f;
@@ -150,11 +151,11 @@ static bool consume(silk__conn *c)
             c->ops->too_big(c, &f);
     }
     if (rc == SILK__IN_NOMEM) {
-        silk__conn_close(c, SILK_RESOURCE_EXHAUSTED, "out of memory for a frame");
+        silk__stream_conn_close(c, SILK_RESOURCE_EXHAUSTED, "out of memory for a frame");
         return false;
     }
     if (rc < 0) {
-        silk__conn_close(c, SILK_UNAVAILABLE, "protocol error: bad frame (%d)", rc);
+        silk__stream_conn_close(c, SILK_UNAVAILABLE, "protocol error: bad frame (%d)", rc);
         return false;
     }
     silk__frame_in_consumed(&c->in, off);
@@ -165,11 +166,11 @@ static bool consume(silk__conn *c)
 
 static void recv_cb(void *arg)
 {
-    silk__conn *c = arg;
+    silk__stream_conn *c = arg;
     int rv = nng_aio_result(c->recv_aio);
     if (rv != 0) {
-        silk__conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
-        silk__conn_rele(c);
+        silk__stream_conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
+        silk__stream_conn_rele(c);
         return;
     }
     c->in.len += nng_aio_count(c->recv_aio);
@@ -188,18 +189,18 @@ static void recv_cb(void *arg)
     }
     pthread_mutex_unlock(&c->mu);
     if (!ok) {
-        silk__conn_rele(c);
+        silk__stream_conn_rele(c);
         return;
     }
     if (closed)
-        silk__conn_rele(c);
+        silk__stream_conn_rele(c);
 }
 
 /* ============================== sending ============================== */
 
 /* kick_locked starts a send of everything queued when none is in flight, unless the
  * connection is corked and less than CORK_FLUSH bytes wait. */
-static void kick_locked(silk__conn *c)
+static void kick_locked(silk__stream_conn *c)
 {
     if (c->sending || c->closed || c->stream == NULL || c->next_len == 0)
         return;
@@ -221,7 +222,7 @@ static void kick_locked(silk__conn *c)
 }
 
 /* reserve_locked makes room for n more queued bytes. */
-static bool reserve_locked(silk__conn *c, size_t n)
+static bool reserve_locked(silk__stream_conn *c, size_t n)
 {
     size_t want = c->next_len + n;
     if (want <= c->next_cap)
@@ -237,8 +238,9 @@ static bool reserve_locked(silk__conn *c, size_t n)
     return true;
 }
 
-silk_status silk__conn_send_locked(silk__conn *c, uint8_t kind, uint64_t call_id,
-                                   const ProtobufCMessage *header, const ProtobufCMessage *payload)
+silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
+                                          const ProtobufCMessage *header,
+                                          const ProtobufCMessage *payload)
 {
     if (c->closed)
         return SILK_UNAVAILABLE;
@@ -247,7 +249,7 @@ silk_status silk__conn_send_locked(silk__conn *c, uint8_t kind, uint64_t call_id
     size_t size = silk__frame_size(hlen, plen);
     if (size - 4 > c->max_frame)
         return SILK_RESOURCE_EXHAUSTED;
-    if (c->next_len + (c->out_len - c->out_off) + size > SILK__CONN_MAX_QUEUED ||
+    if (c->next_len + (c->out_len - c->out_off) + size > SILK__STREAM_CONN_MAX_QUEUED ||
         !reserve_locked(c, size))
         return SILK_RESOURCE_EXHAUSTED;
     c->next_len +=
@@ -256,24 +258,24 @@ silk_status silk__conn_send_locked(silk__conn *c, uint8_t kind, uint64_t call_id
     return SILK_OK;
 }
 
-silk_status silk__conn_send(silk__conn *c, uint8_t kind, uint64_t call_id,
-                            const ProtobufCMessage *header, const ProtobufCMessage *payload)
+silk_status silk__stream_conn_send(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
+                                   const ProtobufCMessage *header, const ProtobufCMessage *payload)
 {
     pthread_mutex_lock(&c->mu);
-    silk_status st = silk__conn_send_locked(c, kind, call_id, header, payload);
+    silk_status st = silk__stream_conn_send_locked(c, kind, call_id, header, payload);
     pthread_mutex_unlock(&c->mu);
     return st;
 }
 
 static void send_cb(void *arg)
 {
-    silk__conn *c = arg;
+    silk__stream_conn *c = arg;
     int rv = nng_aio_result(c->send_aio);
     pthread_mutex_lock(&c->mu);
     if (rv != 0) {
         c->sending = false;
         pthread_mutex_unlock(&c->mu);
-        silk__conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
+        silk__stream_conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
         return;
     }
     c->out_off += nng_aio_count(c->send_aio);
@@ -296,7 +298,7 @@ static void send_cb(void *arg)
     pthread_mutex_unlock(&c->mu);
 }
 
-bool silk__conn_idle(silk__conn *c)
+bool silk__stream_conn_idle(silk__stream_conn *c)
 {
     pthread_mutex_lock(&c->mu);
     bool idle = !c->sending && c->next_len == 0;
