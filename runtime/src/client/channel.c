@@ -456,11 +456,8 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
             return st;
         }
     }
-    silk__route route = {.ntried = 0};
-    if (ch->by_name)
-        silk__lb_route_init(&route,
-                            (silk_lb_policy)atomic_load_explicit(&ch->policy, memory_order_relaxed),
-                            method, req, ctx);
+    silk__route route;
+    silk__channel_route_init(ch, &route, method, req, ctx);
     silk__parked *p = NULL;
     if (ch->by_name && retries_of(method) > 0 &&
         (p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route)) == NULL) {
@@ -638,6 +635,42 @@ silk_status silk_channel_call(silk_channel *ch, silk_ctx *ctx, const silk_method
 
 /* ============================== for loop channels ============================== */
 
+void silk__channel_route_init(const silk_channel *ch, silk__route *r,
+                              const silk_method_desc *method, const ProtobufCMessage *req,
+                              const silk_ctx *ctx)
+{
+    *r = (silk__route){.ntried = 0};
+    if (ch->by_name)
+        silk__lb_route_init(r,
+                            (silk_lb_policy)atomic_load_explicit(&ch->policy, memory_order_relaxed),
+                            method, req, ctx);
+}
+
+uint32_t silk__channel_max_frame(const silk_channel *ch)
+{
+    return ch->max_message + SILK__FRAME_HEADER_ROOM;
+}
+
+bool silk__channel_by_name(const silk_channel *ch)
+{
+    return ch->by_name;
+}
+
+const char *silk__channel_token(const silk_channel *ch)
+{
+    return ch->token;
+}
+
+unsigned silk__channel_keepalive_ms(const silk_channel *ch)
+{
+    return ch->keepalive_ms;
+}
+
+bool silk__channel_keeps(const silk_channel *ch, const silk_method_desc *method, bool unsent)
+{
+    return ch->by_name && (unsent || retries_of(method) > 0);
+}
+
 bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx)
 {
     return ch->chain.n == 0 && silk__ctx_cancel(ctx) == NULL;
@@ -647,7 +680,7 @@ silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx, const silk_met
                                  const ProtobufCMessage *req, uint64_t budget, const silk__route *r,
                                  bool unsent, silk_call_cb cb, void *arg)
 {
-    if (!ch->by_name || (!unsent && retries_of(method) == 0))
+    if (!silk__channel_keeps(ch, method, unsent))
         return NULL;
     silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
     silk__parked *p = parked_new(ch, ctx, method, req, budget, id, cb, arg, r);

@@ -153,7 +153,33 @@ silk__call *silk__peer_cancel(silk__peer *l, uint64_t id);
  * nothing of it was sent (channel.c: a parked call may then go to another instance). */
 void silk__call_mark_unsent(silk__call *c);
 
-/* ---- for loop channels (loop_channel.c) ---- */
+/* silk__channel_route_init fills r for a new call of method with req and ctx on ch: routed
+ * by the channel's policy on a channel to a name, with nothing tried yet. */
+void silk__channel_route_init(const silk_channel *ch, silk__route *r,
+                              const silk_method_desc *method, const ProtobufCMessage *req,
+                              const silk_ctx *ctx);
+
+/* silk__channel_max_frame is the longest frame ch's connections send or accept, its length
+ * field excluded: the message limit plus room for the header. */
+uint32_t silk__channel_max_frame(const silk_channel *ch);
+
+/* ---- for loop channels (loop/loop_channel.c) ---- */
+
+/* silk__channel_by_name tells whether ch is a channel to a service name (balanced, with
+ * health records), not to one address. */
+bool silk__channel_by_name(const silk_channel *ch);
+
+/* silk__channel_token is the cluster token ch's calls carry; NULL when they carry none. */
+const char *silk__channel_token(const silk_channel *ch);
+
+/* silk__channel_keepalive_ms is how long a connection of ch may be silent before it is
+ * pinged; 0 when keepalive is off. */
+unsigned silk__channel_keepalive_ms(const silk_channel *ch);
+
+/* silk__channel_keeps tells whether a call of method on ch sent once gets a copy from
+ * silk__channel_keep: on a channel to a name, for a method the channel retries, or for any
+ * method while unsent (queued on a connection still being made). */
+bool silk__channel_keeps(const silk_channel *ch, const silk_method_desc *method, bool unsent);
 
 /* silk__channel_direct tells whether a loop channel may make a call with ctx on its own
  * connections: not when the channel has interceptors or ctx is a handler's (its calls are
@@ -163,9 +189,9 @@ bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx);
 /* silk__channel_keep copies a call on a channel to a name, sent once on route r (which holds
  * the instance it went to), so that the channel can send it again should that send fail as
  * retries allow - or, while unsent (queued on a connection still being made), should the
- * connection never be made, whatever its method; NULL when neither applies (or memory is
- * exhausted). The copy completes with cb, from the channel's threads, only once
- * silk__channel_retry took it. */
+ * connection never be made, whatever its method; NULL when neither applies
+ * (silk__channel_keeps) or memory is exhausted. The copy completes with cb, from the channel's
+ * threads, only once silk__channel_retry took it. */
 struct silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx,
                                         const silk_method_desc *method, const ProtobufCMessage *req,
                                         uint64_t budget, const silk__route *r, bool unsent,

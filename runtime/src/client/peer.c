@@ -258,8 +258,7 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
     silk__peer *l = calloc(1, sizeof *l);
     if (l == NULL)
         return SILK_RESOURCE_EXHAUSTED;
-    if (silk__stream_conn_init(&l->conn, &peer_ops, ch->max_message + SILK__FRAME_HEADER_ROOM) !=
-        SILK_OK) {
+    if (silk__stream_conn_init(&l->conn, &peer_ops, silk__channel_max_frame(ch)) != SILK_OK) {
         free(l);
         return SILK_RESOURCE_EXHAUSTED;
     }

@@ -221,23 +221,6 @@ static void kick_locked(silk__stream_conn *c)
     nng_stream_send(c->stream, c->send_aio);
 }
 
-/* reserve_locked makes room for n more queued bytes. */
-static bool reserve_locked(silk__stream_conn *c, size_t n)
-{
-    size_t want = c->next_len + n;
-    if (want <= c->next_cap)
-        return true;
-    size_t cap = c->next_cap != 0 ? c->next_cap : 4096;
-    while (cap < want)
-        cap *= 2;
-    uint8_t *p = realloc(c->next, cap);
-    if (p == NULL)
-        return false;
-    c->next = p;
-    c->next_cap = cap;
-    return true;
-}
-
 silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
                                           const ProtobufCMessage *header,
                                           const ProtobufCMessage *payload)
@@ -250,7 +233,7 @@ silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, ui
     if (size - 4 > c->max_frame)
         return SILK_RESOURCE_EXHAUSTED;
     if (c->next_len + (c->out_len - c->out_off) + size > SILK__STREAM_CONN_MAX_QUEUED ||
-        !reserve_locked(c, size))
+        !silk__frame_out_reserve(&c->next, &c->next_cap, c->next_len + size))
         return SILK_RESOURCE_EXHAUSTED;
     c->next_len +=
         silk__frame_encode(c->next + c->next_len, kind, call_id, header, hlen, payload, plen);
