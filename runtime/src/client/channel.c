@@ -1,5 +1,6 @@
 /* channel.c - the client side: channels, calls and their retries, the channel's thread that
- * reads the registry and resends parked calls, and the public API of silk/channel.h. The
+ * reads the registry and sends the scheduled copies of calls, and the public API of
+ * silk/channel.h. The
  * connections, one per instance, are channel_peer.c's; choosing one is balance.c's. */
 #include <limits.h>
 #include <errno.h>
@@ -32,12 +33,13 @@
  * without closing its socket. */
 #define KEEPALIVE_MS 10000
 
-/* silk__parked is a call the channel's own thread holds: waiting for the registry to be read (no
- * instance was known when it started), or to be sent again after UNAVAILABLE (an idempotent
- * method, up to its retries, RETRY_GAP_US apart, within its deadline). It keeps copies of the
- * request and the ctx, since the caller's need not outlive silk_channel_call_async. */
-typedef struct silk__parked {
-    struct silk__parked *next; /* on ch->parked */
+/* silk__call_copy is a copy of a call - its request and its ctx, since the caller's need not
+ * outlive silk_channel_call_async - that the channel's own thread sends when it is due: once
+ * the registry has been read (no instance was known when the call started), or again after
+ * UNAVAILABLE (an idempotent method, up to its retries, RETRY_GAP_US apart, within its
+ * deadline; any method when it was never sent). */
+typedef struct silk__call_copy {
+    struct silk__call_copy *next; /* on ch->scheduled */
     silk_channel *ch;
     silk_call_id id; /* the same at every send, so that silk_channel_cancel finds it */
     const silk_method_desc *method;
@@ -47,11 +49,11 @@ typedef struct silk__parked {
     void *arg;
     unsigned sends;     /* attempts so far */
     silk__route route;  /* its key and the instances it tried */
-    bool unsent;        /* its last send failed before a byte left: the dial failed */
+    bool never_sent;    /* its last send failed before a byte left: the dial failed */
     bool wait_resolve;  /* due once the registry has been read after gen */
-    uint64_t gen;       /* ch->resolve_started when it was parked */
+    uint64_t gen;       /* ch->resolve_started when it was scheduled */
     int64_t not_before; /* else due at this time */
-} silk__parked;
+} silk__call_copy;
 
 /* ============================== choosing an instance ============================== */
 
@@ -79,10 +81,10 @@ static void resolve(silk_channel *ch)
 
 static silk_status send_somewhere(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                                   const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                                  void *arg, silk__route *r, bool adopt, silk__unsent *how,
-                                  char *why, size_t cap);
+                                  void *arg, silk__route *r, bool copy_if_dialing,
+                                  silk__send_fail *how, char *why, size_t cap);
 
-static void parked_free(silk__parked *p)
+static void copy_free(silk__call_copy *p)
 {
     silk_ctx_free(p->ctx);
     if (p->req != NULL)
@@ -103,25 +105,26 @@ static ProtobufCMessage *copy_message(const ProtobufCMessage *msg)
     return copy;
 }
 
-/* parked_new copies a call so that the channel's thread can send it later. */
-static silk__parked *parked_new(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                                const ProtobufCMessage *req, uint64_t budget, silk_call_id id,
-                                silk_call_cb cb, void *arg, const silk__route *route)
+/* copy_new copies a call so that the channel's thread can send it later. */
+static silk__call_copy *copy_new(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
+                                 const ProtobufCMessage *req, uint64_t budget, silk_call_id id,
+                                 silk_call_cb cb, void *arg, const silk__route *route)
 {
-    silk__parked *p = calloc(1, sizeof *p);
+    silk__call_copy *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
-    *p =
-        (silk__parked){.ch = ch, .id = id, .method = method, .cb = cb, .arg = arg, .route = *route};
+    *p = (silk__call_copy){
+        .ch = ch, .id = id, .method = method, .cb = cb, .arg = arg, .route = *route};
     if ((p->ctx = silk__ctx_clone(ctx, budget)) == NULL || (p->req = copy_message(req)) == NULL) {
-        parked_free(p);
+        copy_free(p);
         return NULL;
     }
     return p;
 }
 
-/* park hands p to the channel's thread; false when the channel is closing. */
-static bool park(silk__parked *p, bool wait_resolve, int64_t not_before)
+/* schedule hands p to the channel's thread, to send once due; false when the channel is
+ * closing. */
+static bool schedule(silk__call_copy *p, bool wait_resolve, int64_t not_before)
 {
     silk_channel *ch = p->ch;
     pthread_mutex_lock(&ch->mu);
@@ -130,8 +133,8 @@ static bool park(silk__parked *p, bool wait_resolve, int64_t not_before)
         p->wait_resolve = wait_resolve;
         p->gen = ch->resolve_started;
         p->not_before = not_before;
-        p->next = ch->parked;
-        ch->parked = p;
+        p->next = ch->scheduled;
+        ch->scheduled = p;
         ch->resolve_now = ch->resolve_now || wait_resolve;
         pthread_cond_signal(&ch->resolver_cv);
     }
@@ -144,13 +147,13 @@ static unsigned retries_of(const silk_method_desc *m)
     return m->idempotent ? (m->retries != 0 ? m->retries : DEFAULT_RETRIES) : 0;
 }
 
-/* may_resend tells whether a parked call that ended with st may be sent again: its method
+/* may_resend tells whether a copy whose send ended with st may be sent again: its method
  * allows another attempt, and the instance failed or refused it before running it. */
-static bool may_resend(const silk__parked *p, silk_status st, const char *message)
+static bool may_resend(const silk__call_copy *p, silk_status st, const char *message)
 {
     if (silk_ctx_remaining_us(p->ctx) <= RETRY_GAP_US)
         return false;
-    if (p->unsent && st == SILK_UNAVAILABLE) /* nothing left: any method may go elsewhere */
+    if (p->never_sent && st == SILK_UNAVAILABLE) /* nothing left: any method may go elsewhere */
         return p->sends < SILK__LB_MAX_TRIED;
     if (p->sends > retries_of(p->method))
         return false;
@@ -158,52 +161,52 @@ static bool may_resend(const silk__parked *p, silk_status st, const char *messag
                                       strcmp(message, SILK__MSG_BUSY) == 0);
 }
 
-/* parked_cb is the completion of every send of a parked call: it parks it again when the
+/* copy_done is the completion of every send of a copy: it schedules it again when the
  * method allows another attempt, and else completes the caller's call. */
-static void parked_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
+static void copy_done(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
 {
-    silk__parked *p = arg;
-    if (may_resend(p, st, message) && park(p, false, silk__now_us() + RETRY_GAP_US))
+    silk__call_copy *p = arg;
+    if (may_resend(p, st, message) && schedule(p, false, silk__now_us() + RETRY_GAP_US))
         return;
     p->cb(st, resp, message, p->arg);
-    parked_free(p);
+    copy_free(p);
 }
 
-void silk__call_mark_unsent(silk__call *c)
+void silk__call_mark_never_sent(silk__call *c)
 {
-    if (c->cb == parked_cb) /* the channel's own copy */
-        ((silk__parked *)c->arg)->unsent = true;
+    if (c->cb == copy_done) /* the channel's own copy */
+        ((silk__call_copy *)c->arg)->never_sent = true;
 }
 
-/* resend sends a parked call again, on the channel's thread. */
-static void resend(silk__parked *p)
+/* resend sends a scheduled copy, on the channel's thread. */
+static void resend(silk__call_copy *p)
 {
     char why[256] = "";
-    silk__unsent how = SILK__UNSENT_OTHER;
+    silk__send_fail how = SILK__SEND_FAIL_OTHER;
     p->sends++;
-    p->unsent = false;
+    p->never_sent = false;
     silk_status st = SILK_DEADLINE_EXCEEDED;
     if (silk_ctx_remaining_us(p->ctx) == 0)
         snprintf(why, sizeof why, "the deadline passed before the call could be sent");
     else
-        st = send_somewhere(p->ch, p->ctx, p->method, p->req, p->id, parked_cb, p, &p->route, false,
+        st = send_somewhere(p->ch, p->ctx, p->method, p->req, p->id, copy_done, p, &p->route, false,
                             &how, why, sizeof why);
     if (st == SILK_OK)
         return;
-    if (how == SILK__UNSENT_BREAKERS) { /* no point in waiting 50 ms */
+    if (how == SILK__SEND_FAIL_BREAKERS) { /* no point in waiting 50 ms */
         p->cb(st, NULL, why, p->arg);
-        parked_free(p);
+        copy_free(p);
         return;
     }
-    parked_cb(st, NULL, why, p);
+    copy_done(st, NULL, why, p);
 }
 
-/* take_due removes the parked calls that are due and returns them; ch->mu is held. */
-static silk__parked *take_due(silk_channel *ch, int64_t now, int64_t *next)
+/* take_due removes the scheduled copies that are due and returns them; ch->mu is held. */
+static silk__call_copy *take_due(silk_channel *ch, int64_t now, int64_t *next)
 {
-    silk__parked *due = NULL;
-    for (silk__parked **pp = &ch->parked; *pp != NULL;) {
-        silk__parked *p = *pp;
+    silk__call_copy *due = NULL;
+    for (silk__call_copy **pp = &ch->scheduled; *pp != NULL;) {
+        silk__call_copy *p = *pp;
         bool ready = p->wait_resolve ? ch->resolve_done > p->gen : p->not_before <= now;
         if (!ready) {
             if (!p->wait_resolve && p->not_before < *next)
@@ -232,7 +235,7 @@ static void on_registry_change(void *arg, const char *service, const silk_instan
 }
 
 /* channel_main reads the registry every RESOLVE_EVERY_MS (at once when a call asks) for a
- * channel to a name, and sends parked calls when they are due. */
+ * channel to a name, and sends scheduled copies when they are due. */
 static void *channel_main(void *arg)
 {
     silk_channel *ch = arg;
@@ -251,10 +254,10 @@ static void *channel_main(void *arg)
             continue;
         }
         int64_t next = ch->by_name ? next_resolve : now + RESOLVE_EVERY_MS * 1000;
-        silk__parked *due = take_due(ch, now, &next);
+        silk__call_copy *due = take_due(ch, now, &next);
         if (due != NULL) {
             pthread_mutex_unlock(&ch->mu);
-            for (silk__parked *p = due, *n; p != NULL; p = n) {
+            for (silk__call_copy *p = due, *n; p != NULL; p = n) {
                 n = p->next;
                 resend(p);
             }
@@ -279,14 +282,14 @@ static void *channel_main(void *arg)
 }
 
 /* send_call builds a call's header and sends it on the peer picked for r, with the call id
- * given; when it fails at once, *how says whether another instance may take it. With adopt
- * (a call not parked, on a channel to a name), a call queued on a connection still being
- * made is parked - copied - first, so that another instance can take it if the dial fails:
- * nothing of it was sent then. Calls on connections already made cost no copy. */
+ * given; when it fails at once, *how says whether another instance may take it. With
+ * copy_if_dialing (a call with no copy yet, on a channel to a name), a call queued on a
+ * connection still being made is copied first, so that another instance can take it if the
+ * dial fails: nothing of it was sent then. Calls on connections already made cost no copy. */
 static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                              const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                             void *arg, silk__route *r, bool adopt, silk__unsent *how, char *why,
-                             size_t cap)
+                             void *arg, silk__route *r, bool copy_if_dialing, silk__send_fail *how,
+                             char *why, size_t cap)
 {
     uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
     silk__call *c = malloc(sizeof *c);
@@ -309,13 +312,13 @@ static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_
         return st;
     }
     silk__peer *l = NULL;
-    silk__parked *adopted = NULL;
+    silk__call_copy *copy = NULL;
     st = silk__peer_get(ch, r, &l, how, why, cap);
-    if (st == SILK_OK && adopt && !atomic_load(&l->connected) &&
-        (adopted = parked_new(ch, ctx, method, req, budget, id, cb, arg, r)) != NULL) {
-        adopted->sends = 1;
-        c->cb = parked_cb;
-        c->arg = adopted;
+    if (st == SILK_OK && copy_if_dialing && !atomic_load(&l->connected) &&
+        (copy = copy_new(ch, ctx, method, req, budget, id, cb, arg, r)) != NULL) {
+        copy->sends = 1;
+        c->cb = copy_done;
+        c->arg = copy;
     }
     if (st == SILK_OK) {
         st = silk__peer_submit(l, c, &rh.h, req, how, why, cap);
@@ -324,8 +327,8 @@ static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_
     silk__reqhdr_fini(&rh);
     if (st != SILK_OK) {
         free(c);
-        if (adopted != NULL)
-            parked_free(adopted);
+        if (copy != NULL)
+            copy_free(copy);
     }
     return st;
 }
@@ -334,13 +337,14 @@ static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_
  * take nothing (nothing was queued, so this holds for every method). */
 static silk_status send_somewhere(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                                   const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                                  void *arg, silk__route *r, bool adopt, silk__unsent *how,
-                                  char *why, size_t cap)
+                                  void *arg, silk__route *r, bool copy_if_dialing,
+                                  silk__send_fail *how, char *why, size_t cap)
 {
     for (unsigned k = 0;; k++) {
-        *how = SILK__UNSENT_OTHER;
-        silk_status st = send_call(ch, ctx, method, req, id, cb, arg, r, adopt, how, why, cap);
-        if (st != SILK_UNAVAILABLE || *how != SILK__UNSENT_ELSEWHERE || !ch->by_name ||
+        *how = SILK__SEND_FAIL_OTHER;
+        silk_status st =
+            send_call(ch, ctx, method, req, id, cb, arg, r, copy_if_dialing, how, why, cap);
+        if (st != SILK_UNAVAILABLE || *how != SILK__SEND_FAIL_ELSEWHERE || !ch->by_name ||
             k + 1 >= SILK__LB_MAX_TRIED)
             return st;
     }
@@ -408,8 +412,8 @@ static silk_status intercept(silk_channel *ch, silk_ctx *ctx, const silk_method_
 
 /* start_call starts a call; on a synchronous failure why says what went wrong and the
  * callback is never called. A call of an idempotent method on a channel to a name is
- * parked - copied - so that it can be sent again; a call that finds no instance known waits
- * for the registry to be read again rather than read it on the caller's thread. */
+ * copied so that it can be sent again; a call that finds no instance known is scheduled, to
+ * wait for the registry to be read again rather than read it on the caller's thread. */
 static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                               const ProtobufCMessage *req, silk_call_cb cb, void *arg,
                               silk_call_id *idp, char *why, size_t cap)
@@ -445,7 +449,7 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
     silk__cancel_child *child = NULL;
     silk__cancel *cx = silk__ctx_cancel(ctx);
     if (cx != NULL) {
-        silk_status st = silk__cancel_adopt(cx, ch, id, &cb, &arg, &child);
+        silk_status st = silk__cancel_add_child(cx, ch, id, &cb, &arg, &child);
         if (st != SILK_OK) {
             snprintf(why, cap, "%s",
                      st == SILK_CANCELLED ? "the caller's call was cancelled" : "out of memory");
@@ -458,47 +462,47 @@ static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method
     }
     silk__route route;
     silk__channel_route_init(ch, &route, method, req, ctx);
-    silk__parked *p = NULL;
+    silk__call_copy *p = NULL;
     if (ch->by_name && retries_of(method) > 0 &&
-        (p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route)) == NULL) {
+        (p = copy_new(ch, ctx, method, req, budget, id, cb, arg, &route)) == NULL) {
         snprintf(why, cap, "out of memory");
         if (child != NULL)
-            silk__cancel_disown(child);
+            silk__cancel_remove_child(child);
         if (ic != NULL) {
             run_afters(ic, SILK_RESOURCE_EXHAUSTED, NULL, why);
             free(ic);
         }
         return SILK_RESOURCE_EXHAUSTED;
     }
-    silk__unsent how = SILK__UNSENT_OTHER;
+    silk__send_fail how = SILK__SEND_FAIL_OTHER;
     if (p != NULL)
         p->sends = 1; /* before the send: its completion may run at once, and owns p */
-    silk_status st = send_somewhere(ch, ctx, method, req, id, p != NULL ? parked_cb : cb,
+    silk_status st = send_somewhere(ch, ctx, method, req, id, p != NULL ? copy_done : cb,
                                     p != NULL ? (void *)p : arg, p != NULL ? &p->route : &route,
                                     ch->by_name && p == NULL, &how, why, cap);
-    if (st == SILK_UNAVAILABLE && how == SILK__UNSENT_NONE) {
+    if (st == SILK_UNAVAILABLE && how == SILK__SEND_FAIL_NO_INSTANCE) {
         if (p == NULL)
-            p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route);
+            p = copy_new(ch, ctx, method, req, budget, id, cb, arg, &route);
         else
             p->sends = 0; /* it was not sent */
-        if (p != NULL && park(p, true, 0)) {
+        if (p != NULL && schedule(p, true, 0)) {
             p = NULL;
             st = SILK_OK;
         }
     } else if (st == SILK_OK) {
         p = NULL;
-    } else if (st == SILK_UNAVAILABLE && p != NULL && how != SILK__UNSENT_BREAKERS &&
+    } else if (st == SILK_UNAVAILABLE && p != NULL && how != SILK__SEND_FAIL_BREAKERS &&
                silk_ctx_remaining_us(p->ctx) > RETRY_GAP_US &&
-               park(p, false, silk__now_us() + RETRY_GAP_US)) {
+               schedule(p, false, silk__now_us() + RETRY_GAP_US)) {
         /* The instance picked is down (its connection just failed, or is backing off): the
          * method allows another attempt, which the channel's thread makes. */
         p = NULL;
         st = SILK_OK;
     }
     if (p != NULL)
-        parked_free(p);
+        copy_free(p);
     if (st != SILK_OK && child != NULL)
-        silk__cancel_disown(child); /* its callback never runs */
+        silk__cancel_remove_child(child); /* its callback never runs */
     if (st != SILK_OK && ic != NULL) {
         run_afters(ic, st, NULL, why);
         free(ic);
@@ -556,9 +560,9 @@ void silk_channel_cancel(silk_channel *ch, silk_call_id id)
     if (ch == NULL || id == 0)
         return;
     silk__call *c = NULL;
-    silk__parked *p = NULL;
+    silk__call_copy *p = NULL;
     pthread_mutex_lock(&ch->mu);
-    for (silk__parked **pp = &ch->parked; *pp != NULL; pp = &(*pp)->next) {
+    for (silk__call_copy **pp = &ch->scheduled; *pp != NULL; pp = &(*pp)->next) {
         if ((*pp)->id == id) {
             p = *pp;
             *pp = p->next;
@@ -570,7 +574,7 @@ void silk_channel_cancel(silk_channel *ch, silk_call_id id)
     pthread_mutex_unlock(&ch->mu);
     if (p != NULL) {
         p->cb(SILK_CANCELLED, NULL, "the call was cancelled", p->arg);
-        parked_free(p);
+        copy_free(p);
     }
     if (c != NULL)
         c->cb(SILK_CANCELLED, NULL, "the call was cancelled", c->arg);
@@ -666,9 +670,9 @@ unsigned silk__channel_keepalive_ms(const silk_channel *ch)
     return ch->keepalive_ms;
 }
 
-bool silk__channel_keeps(const silk_channel *ch, const silk_method_desc *method, bool unsent)
+bool silk__channel_copies(const silk_channel *ch, const silk_method_desc *method, bool never_sent)
 {
-    return ch->by_name && (unsent || retries_of(method) > 0);
+    return ch->by_name && (never_sent || retries_of(method) > 0);
 }
 
 bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx)
@@ -676,29 +680,31 @@ bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx)
     return ch->chain.n == 0 && silk__ctx_cancel(ctx) == NULL;
 }
 
-silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                                 const ProtobufCMessage *req, uint64_t budget, const silk__route *r,
-                                 bool unsent, silk_call_cb cb, void *arg)
+silk__call_copy *silk__channel_copy_call(silk_channel *ch, silk_ctx *ctx,
+                                         const silk_method_desc *method,
+                                         const ProtobufCMessage *req, uint64_t budget,
+                                         const silk__route *r, bool never_sent, silk_call_cb cb,
+                                         void *arg)
 {
-    if (!silk__channel_keeps(ch, method, unsent))
+    if (!silk__channel_copies(ch, method, never_sent))
         return NULL;
     silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
-    silk__parked *p = parked_new(ch, ctx, method, req, budget, id, cb, arg, r);
+    silk__call_copy *p = copy_new(ch, ctx, method, req, budget, id, cb, arg, r);
     if (p != NULL)
         p->sends = 1;
     return p;
 }
 
-bool silk__channel_retry(silk__parked *p, silk_status st, const char *message, bool unsent)
+bool silk__channel_retry(silk__call_copy *p, silk_status st, const char *message, bool never_sent)
 {
-    p->unsent = unsent;
-    return may_resend(p, st, message) && park(p, false, silk__now_us() + RETRY_GAP_US);
+    p->never_sent = never_sent;
+    return may_resend(p, st, message) && schedule(p, false, silk__now_us() + RETRY_GAP_US);
 }
 
-void silk__channel_forget(silk__parked *p)
+void silk__channel_copy_free(silk__call_copy *p)
 {
     if (p != NULL)
-        parked_free(p);
+        copy_free(p);
 }
 
 bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
@@ -862,11 +868,11 @@ void silk_channel_close(silk_channel *ch)
     pthread_mutex_unlock(&ch->mu);
     if (ch->resolver_running)
         pthread_join(ch->resolver, NULL);
-    /* Calls parked when the thread stopped: nothing sends them now. */
-    for (silk__parked *p = ch->parked, *next; p != NULL; p = next) {
+    /* Copies scheduled when the thread stopped: nothing sends them now. */
+    for (silk__call_copy *p = ch->scheduled, *next; p != NULL; p = next) {
         next = p->next;
         p->cb(SILK_CANCELLED, NULL, "the channel is closed", p->arg);
-        parked_free(p);
+        copy_free(p);
     }
 
     silk__lb_fini(&ch->lb);

@@ -116,42 +116,42 @@ struct silk_channel {
     /* Under mu. */
     bool closing;
     bool resolve_now;
-    uint64_t resolve_started;    /* registry reads begun */
-    uint64_t resolve_done;       /* the count of the last one finished */
-    struct silk__parked *parked; /* calls the channel's thread holds (channel.c) */
-    silk__balancer lb;           /* the instances the resolver found last, and their health */
-    silk__peer *peers;           /* live peers, one per address */
-    unsigned npeers;             /* peers not yet finalized */
+    uint64_t resolve_started;          /* registry reads begun */
+    uint64_t resolve_done;             /* the count of the last one finished */
+    struct silk__call_copy *scheduled; /* copies of calls the channel's thread sends (channel.c) */
+    silk__balancer lb;                 /* the instances the resolver found last, and their health */
+    silk__peer *peers;                 /* live peers, one per address */
+    unsigned npeers;                   /* peers not yet finalized */
 };
 
-/* unsent tells, for a send that failed at once, what became of it. */
-typedef enum silk__unsent {
-    SILK__UNSENT_OTHER,     /* failed for a reason of its own */
-    SILK__UNSENT_NONE,      /* the registry knows no instance */
-    SILK__UNSENT_ELSEWHERE, /* the instance picked could take nothing: another may, at once */
-    SILK__UNSENT_BREAKERS,  /* every instance's breaker is open: fail fast */
-} silk__unsent;
+/* silk__send_fail tells, for a send that failed at once, what became of it. */
+typedef enum silk__send_fail {
+    SILK__SEND_FAIL_OTHER,       /* failed for a reason of its own */
+    SILK__SEND_FAIL_NO_INSTANCE, /* the registry knows no instance */
+    SILK__SEND_FAIL_ELSEWHERE,   /* the instance picked could take nothing: another may, at once */
+    SILK__SEND_FAIL_BREAKERS,    /* every instance's breaker is open: fail fast */
+} silk__send_fail;
 
 /* silk__peer_get returns, with a reference, the peer a new call on route r goes on - picked
  * by the channel's balancer, or the channel's address - dialling it when there is none, and
  * records it among those r tried; when it fails, *how tells whether another instance may be
  * tried. */
-silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, silk__unsent *how,
+silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, silk__send_fail *how,
                            char *why, size_t cap);
 
 /* silk__peer_submit enters c in l's table and queues its request frame (header h, payload
  * req); on failure c is the caller's again. */
 silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__RequestHeader *h,
-                              const ProtobufCMessage *req, silk__unsent *how, char *why,
+                              const ProtobufCMessage *req, silk__send_fail *how, char *why,
                               size_t cap);
 
 /* silk__peer_cancel takes the call id out of l's table, telling the server to drop it, and
  * returns it (the caller completes and frees it), or NULL when l does not have it. */
 silk__call *silk__peer_cancel(silk__peer *l, uint64_t id);
 
-/* silk__call_mark_unsent tells a call that its connection could never be made, so that
- * nothing of it was sent (channel.c: a parked call may then go to another instance). */
-void silk__call_mark_unsent(silk__call *c);
+/* silk__call_mark_never_sent tells a call that its connection could never be made, so that
+ * nothing of it was sent (channel.c: its copy may then go to another instance). */
+void silk__call_mark_never_sent(silk__call *c);
 
 /* silk__channel_route_init fills r for a new call of method with req and ctx on ch: routed
  * by the channel's policy on a channel to a name, with nothing tried yet. */
@@ -176,35 +176,37 @@ const char *silk__channel_token(const silk_channel *ch);
  * pinged; 0 when keepalive is off. */
 unsigned silk__channel_keepalive_ms(const silk_channel *ch);
 
-/* silk__channel_keeps tells whether a call of method on ch sent once gets a copy from
- * silk__channel_keep: on a channel to a name, for a method the channel retries, or for any
- * method while unsent (queued on a connection still being made). */
-bool silk__channel_keeps(const silk_channel *ch, const silk_method_desc *method, bool unsent);
+/* silk__channel_copies tells whether a call of method on ch sent once gets a copy from
+ * silk__channel_copy_call: on a channel to a name, for a method the channel retries, or for any
+ * method when never_sent (queued on a connection still being made). */
+bool silk__channel_copies(const silk_channel *ch, const silk_method_desc *method, bool never_sent);
 
 /* silk__channel_direct tells whether a loop channel may make a call with ctx on its own
  * connections: not when the channel has interceptors or ctx is a handler's (its calls are
  * cancelled with it). Those go through the channel. */
 bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx);
 
-/* silk__channel_keep copies a call on a channel to a name, sent once on route r (which holds
+/* silk__channel_copy_call copies a call on a channel to a name, sent once on route r (which holds
  * the instance it went to), so that the channel can send it again should that send fail as
- * retries allow - or, while unsent (queued on a connection still being made), should the
+ * retries allow - or, when never_sent (queued on a connection still being made), should the
  * connection never be made, whatever its method; NULL when neither applies
- * (silk__channel_keeps) or memory is exhausted. The copy completes with cb, from the channel's
+ * (silk__channel_copies) or memory is exhausted. The copy completes with cb, from the channel's
  * threads, only once silk__channel_retry took it. */
-struct silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx,
-                                        const silk_method_desc *method, const ProtobufCMessage *req,
-                                        uint64_t budget, const silk__route *r, bool unsent,
-                                        silk_call_cb cb, void *arg);
+struct silk__call_copy *silk__channel_copy_call(silk_channel *ch, silk_ctx *ctx,
+                                                const silk_method_desc *method,
+                                                const ProtobufCMessage *req, uint64_t budget,
+                                                const silk__route *r, bool never_sent,
+                                                silk_call_cb cb, void *arg);
 
-/* silk__channel_retry gives the channel a kept call whose first send failed with st (unsent:
+/* silk__channel_retry gives the channel a copy whose first send failed with st (never_sent:
  * its connection was never made): true when the channel sends it again (50 ms later, to
  * another instance, within its budget) and now owns it; false when it may not be sent again,
  * and the caller still owns it. */
-bool silk__channel_retry(struct silk__parked *p, silk_status st, const char *message, bool unsent);
+bool silk__channel_retry(struct silk__call_copy *p, silk_status st, const char *message,
+                         bool never_sent);
 
-/* silk__channel_forget frees a kept call the channel did not take. NULL is ignored. */
-void silk__channel_forget(struct silk__parked *p);
+/* silk__channel_copy_free frees a copy the channel did not take. NULL is ignored. */
+void silk__channel_copy_free(struct silk__call_copy *p);
 
 /* silk__channel_pick writes into buf the address a call on route r goes to, picked as one of
  * ch's calls would be, and records it in r; false when no connection should be made to any

@@ -141,7 +141,7 @@ static void on_closed(silk__stream_conn *conn, silk_status st, const char *why)
     silk__call *calls = silk__call_table_take(&l->calls, INT64_MAX);
     silk__stream_conn_unlock(conn);
     for (silk__call *c = calls; c != NULL && l->dial_failed; c = c->next)
-        silk__call_mark_unsent(c); /* nothing of it was sent */
+        silk__call_mark_never_sent(c); /* nothing of it was sent */
     nng_aio_cancel(l->dial_aio);
     nng_aio_cancel(l->timer_aio);
     nng_aio_cancel(l->keepalive_aio);
@@ -295,7 +295,7 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
 }
 
 /* silk__peer_get: see channel_internal.h. */
-silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, silk__unsent *how,
+silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, silk__send_fail *how,
                            char *why, size_t cap)
 {
     silk_status st = SILK_OK;
@@ -308,7 +308,7 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
         st = SILK_CANCELLED;
     } else if ((address = ch->by_name ? silk__lb_pick(&ch->lb, r, now, &none, why, cap)
                                       : ch->target) == NULL) {
-        *how = none ? SILK__UNSENT_NONE : SILK__UNSENT_BREAKERS;
+        *how = none ? SILK__SEND_FAIL_NO_INSTANCE : SILK__SEND_FAIL_BREAKERS;
         st = SILK_UNAVAILABLE;
     }
     silk__peer *l = ch->peers;
@@ -321,7 +321,7 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
     if (wait_us > 0) {
         snprintf(why, cap, "cannot connect to %s: %u attempts failed, the next in %lld ms", address,
                  failures, (long long)(wait_us + 999) / 1000);
-        *how = SILK__UNSENT_ELSEWHERE;
+        *how = SILK__SEND_FAIL_ELSEWHERE;
         st = SILK_UNAVAILABLE;
         r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = silk__lb_address_hash(address);
     } else if (st == SILK_OK && l == NULL) {
@@ -340,7 +340,8 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
 
 /* silk__peer_submit: see channel_internal.h. */
 silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__RequestHeader *h,
-                              const ProtobufCMessage *req, silk__unsent *how, char *why, size_t cap)
+                              const ProtobufCMessage *req, silk__send_fail *how, char *why,
+                              size_t cap)
 {
     silk_status st = SILK_OK;
     silk__stream_conn_lock(&l->conn);
@@ -348,7 +349,7 @@ silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__Req
         /* It closed between silk__peer_get and now: a dial that failed at once, most likely. */
         snprintf(why, cap, "%s", l->conn.why);
         st = SILK_UNAVAILABLE;
-        *how = SILK__UNSENT_ELSEWHERE;
+        *how = SILK__SEND_FAIL_ELSEWHERE;
     } else if (!silk__call_table_add(&l->calls, c)) {
         st = SILK_RESOURCE_EXHAUSTED;
     } else if ((st = silk__stream_conn_send_locked(&l->conn, SILK__FRAME_REQUEST, c->id, &h->base,

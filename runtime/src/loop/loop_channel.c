@@ -1,8 +1,8 @@
 /* loop_channel.c - calls made on connections the caller's event loop drives (loop_channel.h):
  * one connection per instance on the socket transport (transport/socket/sock_conn.h) with its
- * table of calls, deadlines and keepalive, and the hand-back of the calls given to the wrapped
- * channel. The client is reached only through its functions for loop channels
- * (client/channel_internal.h). All of it runs on the loop's thread but handback_cb, which runs
+ * table of calls, deadlines and keepalive, and the hand-over of the calls it does not make
+ * itself to the channel path. The client is reached only through its functions for loop channels
+ * (client/channel_internal.h). All of it runs on the loop's thread but handover_done, which runs
  * on nng's. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +28,10 @@
 typedef struct lcall {
     silk__call call; /* first: the table's silk__call * is an lcall * */
     /* On a channel to a name, a call of an idempotent method, or one queued while its
-     * connection is being made, keeps a copy with the channel: a failure the channel would
-     * retry goes to it (finish), and its answer comes back through post. */
-    struct silk__parked *again;
-    struct handback *again_h;
+     * connection is being made, has a copy made by the channel: a failure the channel would
+     * retry hands the copy over (finish), and its answer comes back through post. */
+    struct silk__call_copy *copy;
+    struct handover *copy_handover;
 } lcall;
 
 /* loop_peer is the loop channel's connection to one instance, and the calls in flight on it. */
@@ -56,54 +56,57 @@ struct silk_loop_channel {
     bool closing;
 };
 
-/* ============================== calls given to the channel ============================== */
+/* ========================= the hand-over to the channel path ========================= */
 
-/* handback is a call made through the wrapped channel; its completion is posted to the loop. */
-typedef struct handback {
-    silk_loop_task task; /* first: a silk_loop_task * is a handback * */
+/* handover is a call handed over to the channel path (silk_channel_call_async), or a copy the
+ * channel made of one: its completion, on nng's threads, is posted to the loop. */
+typedef struct handover {
+    silk_loop_task task; /* first: a silk_loop_task * is a handover * */
     silk_loop_ops ops;
     silk_call_cb cb;
     void *arg;
     silk_status st;
     ProtobufCMessage *resp;
     char *message;
-} handback;
+} handover;
 
-static void handback_run(silk_loop_task *task)
+static void handover_run(silk_loop_task *task)
 {
-    handback *h = (handback *)task;
+    handover *h = (handover *)task;
     h->cb(h->st, h->resp, h->message != NULL ? h->message : "", h->arg);
     free(h->message);
     free(h);
 }
 
-static void handback_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
+/* handover_done is the channel's completion of h: the loop runs handover_run with it. */
+static void handover_done(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
 {
-    handback *h = arg;
+    handover *h = arg;
     h->st = st;
     h->resp = resp;
     h->message = message != NULL && message[0] != '\0' ? strdup(message) : NULL;
     h->ops.post(h->ops.loop, &h->task);
 }
 
-static handback *handback_new(silk_loop_channel *lc, silk_call_cb cb, void *arg)
+static handover *handover_new(silk_loop_channel *lc, silk_call_cb cb, void *arg)
 {
-    handback *h = calloc(1, sizeof *h);
+    handover *h = calloc(1, sizeof *h);
     if (h != NULL)
-        *h = (handback){.task = {.run = handback_run}, .ops = lc->ops, .cb = cb, .arg = arg};
+        *h = (handover){.task = {.run = handover_run}, .ops = lc->ops, .cb = cb, .arg = arg};
     return h;
 }
 
+/* call_through_channel hands a call over to the channel path. */
 static silk_status call_through_channel(silk_loop_channel *lc, silk_ctx *ctx,
                                         const silk_method_desc *method, const ProtobufCMessage *req,
                                         silk_call_cb cb, void *arg)
 {
-    handback *h = handback_new(lc, cb, arg);
+    handover *h = handover_new(lc, cb, arg);
     if (h == NULL) {
         silk__ctx_set_message(ctx, "out of memory");
         return SILK_RESOURCE_EXHAUSTED;
     }
-    silk_status st = silk_channel_call_async(lc->ch, ctx, method, req, handback_cb, h, NULL);
+    silk_status st = silk_channel_call_async(lc->ch, ctx, method, req, handover_done, h, NULL);
     if (st != SILK_OK)
         free(h);
     return st;
@@ -111,30 +114,30 @@ static silk_status call_through_channel(silk_loop_channel *lc, silk_ctx *ctx,
 
 /* ============================== completing calls ============================== */
 
-/* finish completes c with st (and resp, on SILK_OK) and frees it; a call with a copy kept by
- * the channel that failed as the channel retries goes to the channel instead. */
+/* finish completes c with st (and resp, on SILK_OK) and frees it; a call with a copy made by
+ * the channel that failed as the channel retries is handed over to the channel instead. */
 static void finish(silk_loop_channel *lc, lcall *c, silk_status st, ProtobufCMessage *resp,
-                   const char *why, bool unsent)
+                   const char *why, bool never_sent)
 {
-    if (c->again != NULL && st != SILK_OK && !lc->closing &&
-        silk__channel_retry(c->again, st, why, unsent)) {
-        free(c); /* the channel owns the copy and its handback now */
+    if (c->copy != NULL && st != SILK_OK && !lc->closing &&
+        silk__channel_retry(c->copy, st, why, never_sent)) {
+        free(c); /* the channel owns the copy and its handover now */
         return;
     }
-    silk__channel_forget(c->again);
-    free(c->again_h);
+    silk__channel_copy_free(c->copy);
+    free(c->copy_handover);
     c->call.cb(st, resp, why, c->call.arg);
     free(c);
 }
 
-/* complete_all completes the calls of list (unsent: their connection was never made). */
+/* complete_all completes the calls of list (never_sent: their connection was never made). */
 static void complete_all(silk_loop_channel *lc, silk__call *list, silk_status st, const char *why,
-                         bool unsent)
+                         bool never_sent)
 {
     while (list != NULL) {
         lcall *c = (lcall *)list;
         list = list->next;
-        finish(lc, c, st, NULL, why, unsent);
+        finish(lc, c, st, NULL, why, never_sent);
     }
 }
 
@@ -147,19 +150,19 @@ static void peer_free(loop_peer *p)
     free(p);
 }
 
-/* drop_unsent_copies forgets, once p is connected, the copies kept only in case it would
- * not be: calls of methods the channel does not send twice. */
-static void drop_unsent_copies(loop_peer *p)
+/* drop_dial_copies frees, once p is connected, the copies made only in case it would not
+ * be: of calls of methods the channel does not send twice. */
+static void drop_dial_copies(loop_peer *p)
 {
     for (size_t i = 0; i < p->calls.nbuckets; i++) {
         for (silk__call *call = p->calls.buckets[i]; call != NULL; call = call->next) {
             lcall *c = (lcall *)call;
-            if (c->again == NULL || call->method->idempotent)
+            if (c->copy == NULL || call->method->idempotent)
                 continue;
-            silk__channel_forget(c->again);
-            free(c->again_h);
-            c->again = NULL;
-            c->again_h = NULL;
+            silk__channel_copy_free(c->copy);
+            free(c->copy_handover);
+            c->copy = NULL;
+            c->copy_handover = NULL;
         }
     }
 }
@@ -169,7 +172,7 @@ static void on_connected(silk__sock_conn *k)
     loop_peer *p = (loop_peer *)k;
     p->last_rx_us = silk__now_us();
     silk__channel_report(p->lc->ch, p->address, SILK__OUTCOME_CONNECTED);
-    drop_unsent_copies(p);
+    drop_dial_copies(p);
 }
 
 static void on_dial_failed(silk__sock_conn *k)
@@ -193,9 +196,9 @@ static void on_closed(silk__sock_conn *k, silk_status st, const char *why)
         silk_log(SILK_LOG_DEBUG, LOG, "loop connection closed address=%s reason=\"%s\"", p->address,
                  why);
     silk__call *calls = silk__call_table_take(&p->calls, INT64_MAX);
-    bool unsent = !k->connected;
+    bool never_sent = !k->connected;
     peer_free(p);
-    complete_all(lc, calls, st, why, unsent);
+    complete_all(lc, calls, st, why, never_sent);
 }
 
 static void on_frame(silk__sock_conn *k, const silk__frame *f);
@@ -362,24 +365,23 @@ static loop_peer *direct_peer(silk_loop_channel *lc, silk__route *r)
     return p != NULL && !silk__sock_conn_closing(&p->sock) ? p : NULL; /* made, or being made */
 }
 
-/* keep gives c a copy with the channel, on a channel to a name, for a second attempt: for a
- * call of an idempotent method, and for any call while its connection is being made (unsent:
- * should it never be made, the call may go to another instance). False when memory is
- * exhausted. */
-static bool keep(silk_loop_channel *lc, lcall *c, silk_ctx *ctx, const ProtobufCMessage *req,
-                 uint64_t budget, const silk__route *r, bool unsent)
+/* make_copy has the channel copy c, on a channel to a name, for a second attempt: a call of
+ * an idempotent method, and any call while its connection is being made (never_sent: should
+ * it never be made, the call may go to another instance). False when memory is exhausted. */
+static bool make_copy(silk_loop_channel *lc, lcall *c, silk_ctx *ctx, const ProtobufCMessage *req,
+                      uint64_t budget, const silk__route *r, bool never_sent)
 {
     const silk__call *call = &c->call;
-    if (!silk__channel_keeps(lc->ch, call->method, unsent))
+    if (!silk__channel_copies(lc->ch, call->method, never_sent))
         return true;
-    c->again_h = handback_new(lc, call->cb, call->arg);
-    if (c->again_h != NULL)
-        c->again = silk__channel_keep(lc->ch, ctx, call->method, req, budget, r, unsent,
-                                      handback_cb, c->again_h);
-    if (c->again != NULL)
+    c->copy_handover = handover_new(lc, call->cb, call->arg);
+    if (c->copy_handover != NULL)
+        c->copy = silk__channel_copy_call(lc->ch, ctx, call->method, req, budget, r, never_sent,
+                                          handover_done, c->copy_handover);
+    if (c->copy != NULL)
         return true;
-    free(c->again_h);
-    c->again_h = NULL;
+    free(c->copy_handover);
+    c->copy_handover = NULL;
     return false;
 }
 
@@ -404,7 +406,7 @@ static silk_status send_request(loop_peer *p, silk_ctx *ctx, const silk_method_d
                           .cb = cb,
                           .arg = arg}};
     silk_status st = SILK_OK;
-    if (!keep(p->lc, c, ctx, req, budget, r, !p->sock.connected) ||
+    if (!make_copy(p->lc, c, ctx, req, budget, r, !p->sock.connected) ||
         !silk__call_table_add(&p->calls, &c->call)) {
         silk__ctx_set_message(ctx, "out of memory");
         st = SILK_RESOURCE_EXHAUSTED;
@@ -416,8 +418,8 @@ static silk_status send_request(loop_peer *p, silk_ctx *ctx, const silk_method_d
     }
     silk__reqhdr_fini(&rh);
     if (st != SILK_OK) {
-        silk__channel_forget(c->again);
-        free(c->again_h);
+        silk__channel_copy_free(c->copy);
+        free(c->copy_handover);
         free(c);
     }
     return st;

@@ -97,8 +97,8 @@ static void child_cb(silk_status st, ProtobufCMessage *resp, const char *message
     silk__cancel_rele(cx);
 }
 
-silk_status silk__cancel_adopt(silk__cancel *cx, silk_channel *ch, silk_call_id id,
-                               silk_call_cb *cb, void **arg, silk__cancel_child **childp)
+silk_status silk__cancel_add_child(silk__cancel *cx, silk_channel *ch, silk_call_id id,
+                                   silk_call_cb *cb, void **arg, silk__cancel_child **childp)
 {
     silk__cancel_child *child = malloc(sizeof *child);
     if (child == NULL)
@@ -125,7 +125,7 @@ silk_status silk__cancel_adopt(silk__cancel *cx, silk_channel *ch, silk_call_id 
     return SILK_OK;
 }
 
-void silk__cancel_disown(silk__cancel_child *child)
+void silk__cancel_remove_child(silk__cancel_child *child)
 {
     silk__cancel *cx = child->cx;
     lock(cx);
