@@ -1,6 +1,7 @@
-/* channel_internal.h - what the two halves of the client share: channel.c (calls, retries,
- * the channel's thread, the public API) and peer.c (one connection per instance: the
- * dial, the table of calls in flight, deadlines, keepalive, completions).
+/* channel_internal.h - what the parts of the client share: channel.c (the channel's life, its
+ * thread and settings), call.c (calls, retries, the copies the channel's thread sends) and
+ * peer.c (one connection per instance: the dial, the table of calls in flight, deadlines,
+ * keepalive, completions).
  *
  * A channel keeps one peer per instance address. A peer is a stream conn
  * (transport/nng/stream_conn.h) with a dial phase, a table of the calls in flight keyed by
@@ -26,6 +27,9 @@
 #include "rpc/ctx_internal.h"
 #include "rpc/interceptor_internal.h"
 
+/* silk__call_copy is a copy of a call that the channel can send (again) later (call.c). */
+typedef struct silk__call_copy silk__call_copy;
+
 /* silk__call is one call in flight. */
 typedef struct silk__call {
     struct silk__call *next; /* in its bucket, or in a list of calls to complete */
@@ -36,6 +40,11 @@ typedef struct silk__call {
     silk_call_cb cb;
     void *arg;
 } silk__call;
+
+/* silk__call_init fills c for a call of method, with id, sent now with budget_us to run,
+ * completing with cb(..., arg). */
+void silk__call_init(silk__call *c, uint64_t id, const silk_method_desc *method, uint64_t budget_us,
+                     silk_call_cb cb, void *arg);
 
 /* silk__call_table holds the calls in flight on one connection by call id (call_table.c):
  * chained buckets, a power of two of them, doubled as calls come. */
@@ -116,12 +125,12 @@ struct silk_channel {
     /* Under mu. */
     bool closing;
     bool resolve_now;
-    uint64_t resolve_started;          /* registry reads begun */
-    uint64_t resolve_done;             /* the count of the last one finished */
-    struct silk__call_copy *scheduled; /* copies of calls the channel's thread sends (channel.c) */
-    silk__balancer lb;                 /* the instances the resolver found last, and their health */
-    silk__peer *peers;                 /* live peers, one per address */
-    unsigned npeers;                   /* peers not yet finalized */
+    uint64_t resolve_started;   /* registry reads begun */
+    uint64_t resolve_done;      /* the count of the last one finished */
+    silk__call_copy *scheduled; /* copies of calls the channel's thread sends (call.c) */
+    silk__balancer lb;          /* the instances the resolver found last, and their health */
+    silk__peer *peers;          /* live peers, one per address */
+    unsigned npeers;            /* peers not yet finalized */
 };
 
 /* silk__send_fail tells, for a send that failed at once, what became of it. */
@@ -152,6 +161,19 @@ silk__call *silk__peer_cancel(silk__peer *l, uint64_t id);
 /* silk__call_mark_never_sent tells a call that its connection could never be made, so that
  * nothing of it was sent (channel.c: its copy may then go to another instance). */
 void silk__call_mark_never_sent(silk__call *c);
+
+/* silk__channel_take_due takes the scheduled copies of ch that are due at now off
+ * ch->scheduled and returns them as a list linked through their next; *next is lowered to the
+ * time the earliest of those left is due, if earlier. ch->mu is held (call.c). */
+silk__call_copy *silk__channel_take_due(silk_channel *ch, int64_t now, int64_t *next);
+
+/* silk__call_copies_resend sends every copy of a list from silk__channel_take_due, on the
+ * channel's thread without ch->mu; each is owned by its send from then on. */
+void silk__call_copies_resend(silk__call_copy *due);
+
+/* silk__channel_cancel_scheduled completes every copy still scheduled on ch with
+ * SILK_CANCELLED, on this thread, and frees them: the channel's thread has stopped. */
+void silk__channel_cancel_scheduled(silk_channel *ch);
 
 /* silk__channel_route_init fills r for a new call of method with req and ctx on ch: routed
  * by the channel's policy on a channel to a name, with nothing tried yet. */
@@ -192,21 +214,20 @@ bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx);
  * connection never be made, whatever its method; NULL when neither applies
  * (silk__channel_copies) or memory is exhausted. The copy completes with cb, from the channel's
  * threads, only once silk__channel_retry took it. */
-struct silk__call_copy *silk__channel_copy_call(silk_channel *ch, silk_ctx *ctx,
-                                                const silk_method_desc *method,
-                                                const ProtobufCMessage *req, uint64_t budget,
-                                                const silk__route *r, bool never_sent,
-                                                silk_call_cb cb, void *arg);
+silk__call_copy *silk__channel_copy_call(silk_channel *ch, silk_ctx *ctx,
+                                         const silk_method_desc *method,
+                                         const ProtobufCMessage *req, uint64_t budget,
+                                         const silk__route *r, bool never_sent, silk_call_cb cb,
+                                         void *arg);
 
 /* silk__channel_retry gives the channel a copy whose first send failed with st (never_sent:
  * its connection was never made): true when the channel sends it again (50 ms later, to
  * another instance, within its budget) and now owns it; false when it may not be sent again,
  * and the caller still owns it. */
-bool silk__channel_retry(struct silk__call_copy *p, silk_status st, const char *message,
-                         bool never_sent);
+bool silk__channel_retry(silk__call_copy *p, silk_status st, const char *message, bool never_sent);
 
 /* silk__channel_copy_free frees a copy the channel did not take. NULL is ignored. */
-void silk__channel_copy_free(struct silk__call_copy *p);
+void silk__channel_copy_free(silk__call_copy *p);
 
 /* silk__channel_pick writes into buf the address a call on route r goes to, picked as one of
  * ch's calls would be, and records it in r; false when no connection should be made to any

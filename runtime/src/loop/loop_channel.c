@@ -398,13 +398,8 @@ static silk_status send_request(loop_peer *p, silk_ctx *ctx, const silk_method_d
         silk__ctx_set_message(ctx, "out of memory");
         return SILK_RESOURCE_EXHAUSTED;
     }
-    int64_t now = silk__now_us();
-    *c = (lcall){.call = {.id = ++p->last_id,
-                          .deadline_us = now + (int64_t)budget,
-                          .sent_us = now,
-                          .method = method,
-                          .cb = cb,
-                          .arg = arg}};
+    *c = (lcall){.copy = NULL};
+    silk__call_init(&c->call, ++p->last_id, method, budget, cb, arg);
     silk_status st = SILK_OK;
     if (!make_copy(p->lc, c, ctx, req, budget, r, !p->sock.connected) ||
         !silk__call_table_add(&p->calls, &c->call)) {
