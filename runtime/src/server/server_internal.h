@@ -1,4 +1,5 @@
-/* server_internal.h - the server's state, shared by server.c (lifecycle, listener, registry)
+/* server_internal.h - the server's state, shared by server.c (its life), server_listen.c
+ * (listener, accept, idle connections), server_registry.c (register, heartbeat, deregister)
  * and server_call.c (taking calls off connections and running them on workers). */
 #ifndef SILK_SRC_SERVER_INTERNAL_H
 #define SILK_SRC_SERVER_INTERNAL_H
@@ -86,6 +87,18 @@ struct silk_server {
 
 /* silk__server_conn_ops are the hooks of an accepted connection (server_call.c). */
 extern const silk__stream_conn_ops silk__server_conn_ops;
+
+/* silk__server_listen starts listening on srv->listen and accepting connections, and sets
+ * srv->address (server_listen.c). On failure stop undoes what was done. */
+silk_status silk__server_listen(silk_server *srv);
+
+/* silk__server_register opens srv's registry, registers every service srv hosts but Health
+ * and starts the heartbeat thread (server_registry.c). On failure stop undoes what was done. */
+silk_status silk__server_register(silk_server *srv);
+
+/* silk__server_deregister stops the heartbeat thread, deregisters what was registered and
+ * closes the registry; nothing is left to undo after it, whatever was done. */
+void silk__server_deregister(silk_server *srv);
 
 /* silk__server_find finds the hosted service and method of a path "/pkg.Service/Method";
  * false when there is none. */
