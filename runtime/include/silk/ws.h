@@ -1,7 +1,9 @@
 /* ws.h - pushing to WebSocket sessions from service code (Silky's WsAppServiceBase).
  *
  * The gateways own the sessions; these helpers find them through the registry, where each
- * gateway serves silk.ws.SessionManager under its gateway id. A session id is
+ * gateway serves silk.ws.SessionManager under its gateway id: in a handler, the registry of the
+ * server running it (silk_server_opts.registry, else $SILK_REGISTRY's); with a ctx made by
+ * silk_ctx_new (or NULL), $SILK_REGISTRY's. A session id is
  * "<gateway id>.<128 random bits in hex>", so a push by session id goes straight to the
  * gateway that owns the session. The seed's Echo, written with them:
  *

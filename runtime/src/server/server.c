@@ -300,6 +300,7 @@ static void stop(silk_server *srv)
     silk__server_deregister(srv);
     if (srv->pool != NULL)
         drain(srv);
+    silk__server_close_registry(srv); /* no handler runs now */
     nng_aio_free(srv->accept_aio);
     srv->accept_aio = NULL;
     nng_aio_free(srv->idle_aio);

@@ -277,9 +277,10 @@ static void invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h
         refuse(cj, h, m, ctx, st, "out of memory");
     } else {
         protobuf_c_message_init(m->output, resp);
-        silk__ctx_set_service(ctx, svc->desc);
-        silk__ctx_set_cancel(ctx, &cj->cancel);
         silk_server *srv = cj->sc->srv;
+        silk__ctx_set_service(ctx, svc->desc);
+        silk__ctx_set_server(ctx, srv);
+        silk__ctx_set_cancel(ctx, &cj->cancel);
         silk_call_info info = {.server = true,
                                .method = m,
                                .ctx = ctx,

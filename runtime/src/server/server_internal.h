@@ -96,9 +96,19 @@ silk_status silk__server_listen(silk_server *srv);
  * and starts the heartbeat thread (server_registry.c). On failure stop undoes what was done. */
 silk_status silk__server_register(silk_server *srv);
 
-/* silk__server_deregister stops the heartbeat thread, deregisters what was registered and
- * closes the registry; nothing is left to undo after it, whatever was done. */
+/* silk__server_deregister stops the heartbeat thread and deregisters what was registered,
+ * whatever was done; the registry stays open for the handlers still running. */
 void silk__server_deregister(silk_server *srv);
+
+/* silk__server_registry gives *regp the registry of srv - the one its options name, else
+ * $SILK_REGISTRY's - which the handlers of srv use to find gateways (push.c): the one it
+ * registers in, or one opened on the first call for a server that does not register. It
+ * stays srv's and lives until its handlers are done. Any thread; an error when it cannot be
+ * opened. */
+silk_status silk__server_registry(silk_server *srv, silk_registry **regp);
+
+/* silk__server_close_registry closes srv's registry once no handler of srv runs (stop). */
+void silk__server_close_registry(silk_server *srv);
 
 /* silk__server_find finds the hosted service and method of a path "/pkg.Service/Method";
  * false when there is none. */

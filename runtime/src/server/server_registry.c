@@ -1,5 +1,6 @@
 /* server_registry.c - a server in the registry: registering its services, the heartbeat
- * thread that keeps them there, and deregistering them when it stops. */
+ * thread that keeps them there, deregistering them when it stops, and the registry its
+ * handlers find gateways in (push.c). */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -105,6 +106,35 @@ void silk__server_deregister(silk_server *srv)
             silk_registry_deregister(srv->reg, srv->services[i].desc->name, srv->instance_id);
     }
     srv->registered = false;
+}
+
+silk_status silk__server_registry(silk_server *srv, silk_registry **regp)
+{
+    pthread_mutex_lock(&srv->mu);
+    silk_registry *reg = srv->reg;
+    pthread_mutex_unlock(&srv->mu);
+    if (reg != NULL) {
+        *regp = reg;
+        return SILK_OK;
+    }
+    /* A server that does not register opens its registry on first use, outside its lock:
+     * opening a Redis registry may wait for a connection. */
+    silk_status st = silk_registry_open(&reg, srv->registry_url);
+    if (st != SILK_OK)
+        return st;
+    pthread_mutex_lock(&srv->mu);
+    if (srv->reg == NULL) {
+        srv->reg = reg;
+        reg = NULL;
+    }
+    *regp = srv->reg;
+    pthread_mutex_unlock(&srv->mu);
+    silk_registry_close(reg); /* another handler's open came first */
+    return SILK_OK;
+}
+
+void silk__server_close_registry(silk_server *srv)
+{
     silk_registry_close(srv->reg);
     srv->reg = NULL;
 }
