@@ -1,5 +1,8 @@
-/* core_test.c - the private helpers every component shares: UTF-8 repair, the environment. */
+/* core_test.c - the private helpers every component shares: UTF-8 repair, the environment,
+ * random ids, and the record of who holds a silk__mutex. */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +12,7 @@
 #include <cmocka.h>
 
 #include "core/env.h"
+#include "core/mutex.h"
 #include "core/random.h"
 #include "core/utf8.h"
 
@@ -19,10 +23,11 @@ static void test_utf8_len(void **state)
     assert_int_equal(silk__utf8_len((const unsigned char *)"\xc3\xa9", 2), 2);
     assert_int_equal(silk__utf8_len((const unsigned char *)"\xe2\x82\xac", 3), 3);
     assert_int_equal(silk__utf8_len((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
-    assert_int_equal(silk__utf8_len((const unsigned char *)"\xc0\xaf", 2), 0); /* overlong */
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\xc0\xaf", 2), 0);     /* overlong */
     assert_int_equal(silk__utf8_len((const unsigned char *)"\xed\xa0\x80", 3), 0); /* surrogate */
-    assert_int_equal(silk__utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0); /* > 10FFFF */
-    assert_int_equal(silk__utf8_len((const unsigned char *)"\x80", 1), 0); /* continuation */
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4),
+                     0);                                                       /* > 10FFFF */
+    assert_int_equal(silk__utf8_len((const unsigned char *)"\x80", 1), 0);     /* continuation */
     assert_int_equal(silk__utf8_len((const unsigned char *)"\xe2\x82", 2), 0); /* cut short */
     assert_true(silk__utf8_valid("h\xc3\xa9llo", 6));
     assert_false(silk__utf8_valid("h\xffllo", 5));
@@ -32,9 +37,12 @@ static void test_utf8_repair_replaces_each_bad_byte(void **state)
 {
     (void)state;
     size_t len = 0;
-    char *s = silk__utf8_repair("a\xff\xfe" "b\xe2\x82\xac", 7, &len);
+    char *s = silk__utf8_repair("a\xff\xfe"
+                                "b\xe2\x82\xac",
+                                7, &len);
     assert_non_null(s);
-    assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd" "b\xe2\x82\xac");
+    assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd"
+                           "b\xe2\x82\xac");
     assert_int_equal(len, strlen(s));
     free(s);
     s = silk__utf8_repair("", 0, NULL);
@@ -80,6 +88,49 @@ static void test_random_hex(void **state)
     assert_string_not_equal(a, b);
 }
 
+static void *held_elsewhere(void *arg)
+{
+    static bool held;
+    held = silk__mutex_held(arg);
+    return &held;
+}
+
+/* In debug builds a silk__mutex knows its holder: the thread that locked it, and no other,
+ * until it unlocks or waits. */
+static void test_mutex_holder(void **state)
+{
+    (void)state;
+#ifdef SILK_DEBUG_ASSERTS
+    silk__mutex m;
+    silk__mutex_init(&m);
+    assert_false(silk__mutex_held(&m));
+    silk__mutex_lock(&m);
+    assert_true(silk__mutex_held(&m));
+    pthread_t t;
+    void *elsewhere;
+    assert_int_equal(pthread_create(&t, NULL, held_elsewhere, &m), 0);
+    assert_int_equal(pthread_join(t, &elsewhere), 0);
+    assert_false(*(bool *)elsewhere);
+    pthread_cond_t cv;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&cv, &attr);
+    pthread_condattr_destroy(&attr);
+    struct timespec at;
+    clock_gettime(CLOCK_MONOTONIC, &at);
+    silk__cond_timedwait(&cv, &m, &at); /* already past: returns at once, held again */
+    assert_true(silk__mutex_held(&m));
+    silk__mutex_unlock(&m);
+    assert_false(silk__mutex_held(&m));
+    pthread_cond_destroy(&cv);
+    silk__mutex_destroy(&m);
+#else
+    (void)held_elsewhere;
+    skip();
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -87,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_utf8_repair_replaces_each_bad_byte),
         cmocka_unit_test(test_env_long),
         cmocka_unit_test(test_random_hex),
+        cmocka_unit_test(test_mutex_holder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,7 +90,7 @@ static silk__call_copy *copy_new(silk_channel *ch, silk_ctx *ctx, const silk_met
 static bool schedule(silk__call_copy *p, bool wait_resolve, int64_t not_before)
 {
     silk_channel *ch = p->ch;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     bool ok = !ch->closing;
     if (ok) {
         p->wait_resolve = wait_resolve;
@@ -101,7 +101,7 @@ static bool schedule(silk__call_copy *p, bool wait_resolve, int64_t not_before)
         ch->resolve_now = ch->resolve_now || wait_resolve;
         pthread_cond_signal(&ch->resolver_cv);
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     return ok;
 }
 
@@ -144,6 +144,7 @@ void silk__call_mark_never_sent(silk__call *c)
 /* resend sends a scheduled copy, on the channel's thread. */
 static void resend(silk__call_copy *p)
 {
+    SILK__ASSERT(p->ch->resolver_id == silk__thread_id());
     char why[256] = "";
     silk__send_fail how = SILK__SEND_FAIL_OTHER;
     p->sends++;
@@ -174,6 +175,7 @@ void silk__call_copies_resend(silk__call_copy *due)
 
 silk__call_copy *silk__channel_take_due(silk_channel *ch, int64_t now, int64_t *next)
 {
+    SILK__ASSERT_HELD(&ch->mu);
     silk__call_copy *due = NULL;
     for (silk__call_copy **pp = &ch->scheduled; *pp != NULL;) {
         silk__call_copy *p = *pp;
@@ -445,7 +447,7 @@ void silk_channel_cancel(silk_channel *ch, silk_call_id id)
         return;
     silk__call *c = NULL;
     silk__call_copy *p = NULL;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     for (silk__call_copy **pp = &ch->scheduled; *pp != NULL; pp = &(*pp)->next) {
         if ((*pp)->id == id) {
             p = *pp;
@@ -455,7 +457,7 @@ void silk_channel_cancel(silk_channel *ch, silk_call_id id)
     }
     for (silk__peer *l = ch->peers; l != NULL && c == NULL && p == NULL; l = l->next)
         c = silk__peer_cancel(l, id);
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     if (p != NULL) {
         p->cb(SILK_CANCELLED, NULL, "the call was cancelled", p->arg);
         copy_free(p);

@@ -44,9 +44,9 @@ static void resolve(silk_channel *ch)
                  ch->target, silk_status_str(st));
         return;
     }
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     silk__lb_set_view(&ch->lb, &view);
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     silk__lb_view_fini(&view);
 }
 
@@ -59,10 +59,10 @@ static void on_registry_change(void *arg, const char *service, const silk_instan
     silk_channel *ch = arg;
     (void)service;
     (void)now;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     ch->resolve_now = true;
     pthread_cond_signal(&ch->resolver_cv);
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 }
 
 /* channel_main reads the registry every RESOLVE_EVERY_MS (at once when a call asks) for a
@@ -70,16 +70,17 @@ static void on_registry_change(void *arg, const char *service, const silk_instan
 static void *channel_main(void *arg)
 {
     silk_channel *ch = arg;
+    ch->resolver_id = silk__thread_id();
     int64_t next_resolve = silk__now_us() + RESOLVE_EVERY_MS * 1000;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     while (!ch->closing) {
         int64_t now = silk__now_us();
         if (ch->by_name && (ch->resolve_now || now >= next_resolve)) {
             ch->resolve_now = false;
             uint64_t gen = ++ch->resolve_started;
-            pthread_mutex_unlock(&ch->mu);
+            silk__mutex_unlock(&ch->mu);
             resolve(ch);
-            pthread_mutex_lock(&ch->mu);
+            silk__mutex_lock(&ch->mu);
             ch->resolve_done = gen;
             next_resolve = silk__now_us() + RESOLVE_EVERY_MS * 1000;
             continue;
@@ -87,9 +88,9 @@ static void *channel_main(void *arg)
         int64_t next = ch->by_name ? next_resolve : now + RESOLVE_EVERY_MS * 1000;
         silk__call_copy *due = silk__channel_take_due(ch, now, &next);
         if (due != NULL) {
-            pthread_mutex_unlock(&ch->mu);
+            silk__mutex_unlock(&ch->mu);
             silk__call_copies_resend(due);
-            pthread_mutex_lock(&ch->mu);
+            silk__mutex_lock(&ch->mu);
             continue;
         }
         if (ch->resolve_now)
@@ -103,9 +104,9 @@ static void *channel_main(void *arg)
             at.tv_sec++;
             at.tv_nsec -= 1000000000;
         }
-        pthread_cond_timedwait(&ch->resolver_cv, &ch->mu, &at);
+        silk__cond_timedwait(&ch->resolver_cv, &ch->mu, &at);
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     return NULL;
 }
 
@@ -123,10 +124,10 @@ silk_status silk_channel_set_policy(silk_channel *ch, silk_lb_policy policy)
     if (ch == NULL ||
         (policy != SILK_LB_ROUND_ROBIN && policy != SILK_LB_RANDOM && policy != SILK_LB_HASH))
         return SILK_INVALID_ARGUMENT;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     ch->lb.policy = policy;
     atomic_store(&ch->policy, (int)policy);
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     return SILK_OK;
 }
 
@@ -134,12 +135,12 @@ silk_status silk_channel_set_breaker(silk_channel *ch, unsigned failures, uint32
 {
     if (ch == NULL)
         return SILK_INVALID_ARGUMENT;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     if (ch->by_name) {
         ch->lb.breaker_failures = failures;
         ch->lb.breaker_open_us = (int64_t)open_ms * 1000;
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     return SILK_OK;
 }
 
@@ -186,7 +187,7 @@ bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
     int64_t now = silk__now_us();
     char why[160];
     bool none = false;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     const char *address = ch->closing   ? NULL
                           : ch->by_name ? silk__lb_pick(&ch->lb, r, now, &none, why, sizeof why)
                                         : ch->target;
@@ -199,7 +200,7 @@ bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
         strcpy(buf, address);
         r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = silk__lb_address_hash(address);
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     return ok;
 }
 
@@ -208,7 +209,7 @@ void silk__channel_report(silk_channel *ch, const char *address, silk__outcome o
     if (!ch->by_name)
         return;
     int64_t now = silk__now_us();
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     switch (o) {
     case SILK__OUTCOME_LOST:
         silk__lb_conn_failed(&ch->lb, address, false, now);
@@ -226,7 +227,7 @@ void silk__channel_report(silk_channel *ch, const char *address, silk__outcome o
         silk__lb_succeeded(&ch->lb, address);
         break;
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 }
 
 /* ============================== open and close ============================== */
@@ -278,7 +279,7 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
         free(ch);
         return st;
     }
-    pthread_mutex_init(&ch->mu, NULL);
+    silk__mutex_init(&ch->mu);
     pthread_cond_init(&ch->cv, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -321,14 +322,14 @@ void silk_channel_close(silk_channel *ch)
         return;
     if (ch->watch_id != 0)
         silk_registry_unwatch(ch->reg, ch->watch_id); /* never with ch->mu held: it takes it */
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     ch->closing = true;
     pthread_cond_signal(&ch->resolver_cv);
     silk__peer *peers = ch->peers;
     ch->peers = NULL;
     for (silk__peer *l = peers; l != NULL; l = l->next)
         l->in_table = false; /* the table's references are now ours */
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 
     for (silk__peer *l = peers, *next; l != NULL; l = next) {
         next = l->next;
@@ -336,10 +337,10 @@ void silk_channel_close(silk_channel *ch)
         silk__stream_conn_rele(&l->conn);
     }
 
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     while (ch->npeers > 0)
-        pthread_cond_wait(&ch->cv, &ch->mu);
-    pthread_mutex_unlock(&ch->mu);
+        silk__cond_wait(&ch->cv, &ch->mu);
+    silk__mutex_unlock(&ch->mu);
     if (ch->resolver_running)
         pthread_join(ch->resolver, NULL);
     silk__channel_cancel_scheduled(ch); /* nothing sends them now */
@@ -351,6 +352,6 @@ void silk_channel_close(silk_channel *ch)
     free(ch->target);
     pthread_cond_destroy(&ch->resolver_cv);
     pthread_cond_destroy(&ch->cv);
-    pthread_mutex_destroy(&ch->mu);
+    silk__mutex_destroy(&ch->mu);
     free(ch);
 }

@@ -23,6 +23,8 @@
 #include <silk/registry.h>
 
 #include "client/balance.h"
+#include "core/assert.h"
+#include "core/mutex.h"
 #include "transport/nng/stream_conn.h"
 #include "rpc/ctx_internal.h"
 #include "rpc/interceptor_internal.h"
@@ -100,9 +102,10 @@ typedef struct silk__peer {
     bool timer_busy;  /* a sleep is in flight on timer_aio */
     int64_t timer_at; /* when it ends */
 } silk__peer;
+SILK__FIRST_MEMBER(silk__peer, conn);
 
 struct silk_channel {
-    pthread_mutex_t mu;
+    silk__mutex mu;
     pthread_cond_t cv;
     char *target;
     bool by_name;
@@ -117,6 +120,7 @@ struct silk_channel {
     /* A channel to a service name reads the registry on a thread of its own, so that no call
      * ever waits for the registry's I/O on the caller's thread (a gateway's event loop). */
     pthread_t resolver;
+    uintptr_t resolver_id; /* the thread's silk__thread_id(), set by the thread itself */
     bool resolver_running;
     pthread_cond_t resolver_cv; /* wakes the resolver early: a call found no instance, or the
                                    registry's watch saw a change */

@@ -33,6 +33,7 @@ static void complete_all(silk__call *list, silk_status st, const char *why)
 /* arm_timer_locked makes the timer end no later than at. */
 static void arm_timer_locked(silk__peer *l, int64_t at)
 {
+    SILK__ASSERT_HELD(&l->conn.mu);
     if (l->timer_busy) {
         if (at < l->timer_at) {
             l->timer_at = at;
@@ -83,13 +84,13 @@ static void report(silk__peer *l, bool failed, size_t n)
         (!failed && !atomic_load_explicit(&l->watched, memory_order_relaxed)))
         return;
     int64_t now = silk__now_us();
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     for (size_t i = 0; i < n && failed; i++)
         silk__lb_failed(&ch->lb, l->address, now);
     if (!failed)
         silk__lb_succeeded(&ch->lb, l->address);
     atomic_store_explicit(&l->watched, failed, memory_order_relaxed);
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 }
 
 /* complete_response completes a call with the response frame f, which arrived on l. */
@@ -147,7 +148,7 @@ static void on_closed(silk__stream_conn *conn, silk_status st, const char *why)
     nng_aio_cancel(l->keepalive_aio);
 
     silk_channel *ch = l->ch;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     if (st == SILK_UNAVAILABLE && (ch->by_name || l->dial_failed))
         silk__lb_conn_failed(&ch->lb, l->address, l->dial_failed, silk__now_us());
     bool in_table = l->in_table;
@@ -158,7 +159,7 @@ static void on_closed(silk__stream_conn *conn, silk_status st, const char *why)
         *p = l->next;
         l->in_table = false;
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 
     if (st != SILK_CANCELLED)
         silk_log(SILK_LOG_DEBUG, "channel", "peer closed address=%s reason=\"%s\"", l->address,
@@ -171,6 +172,7 @@ static void on_closed(silk__stream_conn *conn, silk_status st, const char *why)
 /* on_fini runs on the reaper: the peer's own aios stop, then it is freed. */
 static void on_fini(silk__stream_conn *conn)
 {
+    SILK__ASSERT(silk__reap_on_reaper());
     silk__peer *l = (silk__peer *)conn;
     silk_channel *ch = l->ch;
     nng_aio_free(l->dial_aio);
@@ -182,10 +184,10 @@ static void on_fini(silk__stream_conn *conn)
     silk__stream_conn_fini(conn);
     free(l);
 
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     ch->npeers--;
     pthread_cond_broadcast(&ch->cv);
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 }
 
 static const silk__stream_conn_ops peer_ops = {
@@ -235,9 +237,9 @@ static void dial_cb(void *arg)
     silk__peer *l = arg;
     int rv = nng_aio_result(l->dial_aio);
     if (rv == 0) {
-        pthread_mutex_lock(&l->ch->mu);
+        silk__mutex_lock(&l->ch->mu);
         silk__lb_conn_made(&l->ch->lb, l->address);
-        pthread_mutex_unlock(&l->ch->mu);
+        silk__mutex_unlock(&l->ch->mu);
         atomic_store(&l->connected, true);
         if (silk__stream_conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
             l->ch->keepalive_ms != 0)
@@ -255,6 +257,7 @@ static void dial_cb(void *arg)
 static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **lp, char *why,
                             size_t cap)
 {
+    SILK__ASSERT_HELD(&ch->mu);
     silk__peer *l = calloc(1, sizeof *l);
     if (l == NULL)
         return SILK_RESOURCE_EXHAUSTED;
@@ -300,7 +303,7 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
 {
     silk_status st = SILK_OK;
     int64_t now = ch->by_name ? silk__now_us() : 0; /* a channel to an address needs no clock */
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     const char *address = NULL;
     bool none = false;
     if (ch->closing) {
@@ -332,7 +335,7 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
         r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = l->addr_hash;
         *lp = l;
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     return st;
 }
 

@@ -21,8 +21,7 @@ bool silk__env_long(const char *name, long min, long max, long *out)
     errno = 0;
     long n = strtol(v, &end, 10);
     if (errno != 0 || end == v || *end != '\0' || n < min || n > max) {
-        silk_log(SILK_LOG_WARN, "env", "ignoring %s: not a number from %ld to %ld", name, min,
-                 max);
+        silk_log(SILK_LOG_WARN, "env", "ignoring %s: not a number from %ld to %ld", name, min, max);
         return false;
     }
     *out = n;

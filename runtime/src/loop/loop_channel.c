@@ -12,7 +12,9 @@
 #include <silk/loop_channel.h>
 
 #include "client/channel_internal.h"
+#include "core/assert.h"
 #include "core/clock.h"
+#include "core/thread.h"
 #include "transport/socket/sock_conn.h"
 #include "wire/frame.h"
 
@@ -33,6 +35,7 @@ typedef struct lcall {
     struct silk__call_copy *copy;
     struct handover *copy_handover;
 } lcall;
+SILK__FIRST_MEMBER(lcall, call);
 
 /* loop_peer is the loop channel's connection to one instance, and the calls in flight on it. */
 typedef struct loop_peer {
@@ -47,6 +50,7 @@ typedef struct loop_peer {
     bool ping_out;
     int64_t ping_at;
 } loop_peer;
+SILK__FIRST_MEMBER(loop_peer, sock);
 
 struct silk_loop_channel {
     silk_channel *ch;
@@ -54,7 +58,21 @@ struct silk_loop_channel {
     loop_peer *peers;
     uint32_t max_frame;
     bool closing;
+    uintptr_t thread; /* debug builds: the loop's, the first to call, tick or do I/O */
 };
+
+/* on_loop_thread checks, in debug builds, that lc is driven by one thread only - its loop's,
+ * taken to be the first that calls, ticks or reports I/O (it may be opened elsewhere). */
+static void on_loop_thread(silk_loop_channel *lc)
+{
+#ifdef SILK_DEBUG_ASSERTS
+    if (lc->thread == 0)
+        lc->thread = silk__thread_id();
+    SILK__ASSERT(lc->thread == silk__thread_id());
+#else
+    (void)lc;
+#endif
+}
 
 /* ========================= the hand-over to the channel path ========================= */
 
@@ -69,6 +87,7 @@ typedef struct handover {
     ProtobufCMessage *resp;
     char *message;
 } handover;
+SILK__FIRST_MEMBER(handover, task);
 
 static void handover_run(silk_loop_task *task)
 {
@@ -299,6 +318,7 @@ static void on_too_big(silk__sock_conn *k, const silk__frame *f)
 
 void silk_loop_io_ready(void *token, int ready)
 {
+    on_loop_thread(((loop_peer *)token)->lc);
     silk__sock_conn_ready(token, ready);
 }
 
@@ -339,6 +359,7 @@ static void keepalive(loop_peer *p, int64_t now)
 
 void silk_loop_channel_tick(silk_loop_channel *lc)
 {
+    on_loop_thread(lc);
     int64_t now = silk__now_us();
     for (loop_peer *p = lc->peers, *next; p != NULL; p = next) {
         silk__sock_conn_hold(&p->sock); /* a connection closed meanwhile closes on release */
@@ -429,6 +450,7 @@ silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
         silk__ctx_set_message(ctx, "invalid arguments");
         return SILK_INVALID_ARGUMENT;
     }
+    on_loop_thread(lc);
     if (lc->closing) {
         silk__ctx_set_message(ctx, "the loop channel is closed");
         return SILK_CANCELLED;

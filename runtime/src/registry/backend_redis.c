@@ -64,10 +64,10 @@ static silk_status redis_open(void **datap, const char *where, const silk__regis
     }
     snprintf(r->channel, sizeof r->channel, "silk/changes/%d", r->db);
     r->conf = conf;
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_mutex_lock(&r->mu);
+    silk__mutex_init(&r->mu);
+    silk__mutex_lock(&r->mu);
     silk__redis_ready(r); /* a Redis down now is no error: it is warned about and tried again */
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_unlock(&r->mu);
     *datap = r;
     return SILK_OK;
 }
@@ -85,7 +85,7 @@ static void redis_close(void *data)
         silk_instance_list_fini(&r->cache[i].view);
     }
     free(r->cache);
-    pthread_mutex_destroy(&r->mu);
+    silk__mutex_destroy(&r->mu);
     free(r);
 }
 
@@ -148,19 +148,19 @@ static silk_status write_record(silk__redis_reg *r, const silk_instance *inst, b
 static silk_status redis_reg_instance(void *data, const silk_instance *inst)
 {
     silk__redis_reg *r = data;
-    pthread_mutex_lock(&r->mu);
+    silk__mutex_lock(&r->mu);
     forget_mine(r, inst->service, inst->id);
     silk_status st = silk__instance_list_add(&r->mine, inst);
     if (st == SILK_OK)
         st = write_record(r, inst, true);
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_unlock(&r->mu);
     return st;
 }
 
 static silk_status redis_heartbeat(void *data, const char *service, const char *id)
 {
     silk__redis_reg *r = data;
-    pthread_mutex_lock(&r->mu);
+    silk__mutex_lock(&r->mu);
     silk_status st;
     const silk_instance *in = find_mine(r, service, id);
     if (in != NULL) {
@@ -180,7 +180,7 @@ static silk_status redis_heartbeat(void *data, const char *service, const char *
             freeReplyObject(rep);
         }
     }
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_unlock(&r->mu);
     return st;
 }
 
@@ -190,7 +190,7 @@ static silk_status redis_dereg(void *data, const char *service, const char *id)
     char key[512], set[512];
     inst_key(key, sizeof key, service, id);
     svc_key(set, sizeof set, service);
-    pthread_mutex_lock(&r->mu);
+    silk__mutex_lock(&r->mu);
     forget_mine(r, service, id);
     silk_status st = SILK_UNAVAILABLE;
     redisReply *reps[3] = {0};
@@ -204,7 +204,7 @@ static silk_status redis_dereg(void *data, const char *service, const char *id)
             silk__redis_free_replies(reps, 3);
         }
     }
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_unlock(&r->mu);
     return st;
 }
 
@@ -334,7 +334,7 @@ static void merge_recent(silk__redis_reg *r, const char *service, silk_instance_
 static silk_status redis_resolve(void *data, const char *service, silk_instance_list *out)
 {
     silk__redis_reg *r = data;
-    pthread_mutex_lock(&r->mu);
+    silk__mutex_lock(&r->mu);
     redisReply *members = read_members(r, service);
     bool fresh = members != NULL;
     if (fresh) {
@@ -350,7 +350,7 @@ static silk_status redis_resolve(void *data, const char *service, silk_instance_
         const silk__redis_view *c = find_cached(r, service);
         st = c != NULL ? silk__instance_list_copy(out, &c->view) : SILK_UNAVAILABLE;
     }
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_unlock(&r->mu);
     return st;
 }
 
@@ -390,7 +390,7 @@ static silk_status redis_services(void *data, silk__name_list *out)
     redisReply *rep = NULL;
     bool *gone = NULL;
     silk_status st = SILK_UNAVAILABLE;
-    pthread_mutex_lock(&r->mu);
+    silk__mutex_lock(&r->mu);
     if (silk__redis_ready(r)) {
         redisAppendCommand(r->ctx, "SMEMBERS silk/services");
         if (silk__redis_exchange(r, &rep, 1) && rep->type == REDIS_REPLY_ARRAY &&
@@ -404,7 +404,7 @@ static silk_status redis_services(void *data, silk__name_list *out)
     if (rep != NULL)
         freeReplyObject(rep);
     free(gone);
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_unlock(&r->mu);
     return st;
 }
 

@@ -80,6 +80,7 @@ static redisContext *connect_to(const silk__redis_reg *r)
 /* lost drops the command connection after a failure; the first failure of an outage warns. */
 static void lost(silk__redis_reg *r, const char *why)
 {
+    SILK__ASSERT_HELD(&r->mu);
     if (r->ctx != NULL) {
         redisFree(r->ctx);
         r->ctx = NULL;
@@ -103,6 +104,7 @@ static bool peer_closed(const redisContext *c)
 
 bool silk__redis_ready(silk__redis_reg *r)
 {
+    SILK__ASSERT_HELD(&r->mu);
     if (r->ctx != NULL && !peer_closed(r->ctx))
         return true;
     if (r->ctx != NULL) { /* reconnect at once, quietly: a new Redis may be there already */
@@ -129,6 +131,7 @@ bool silk__redis_ready(silk__redis_reg *r)
 
 bool silk__redis_exchange(silk__redis_reg *r, redisReply **reps, int n)
 {
+    SILK__ASSERT_HELD(&r->mu);
     pipe_guard g;
     bool ok = true;
     int got = 0;

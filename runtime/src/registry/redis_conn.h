@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/mutex.h"
 #include "registry/backend.h"
 
 /* Every command's timeout, and the least time between two connection attempts. */
@@ -28,7 +29,7 @@ typedef struct silk__redis_reg {
     char channel[64];
     const silk__registry_conf *conf;
 
-    pthread_mutex_t mu;      /* guards everything below but sub */
+    silk__mutex mu;          /* guards everything below but sub */
     redisContext *ctx;       /* the command connection; NULL while down */
     int64_t retry_at_us;     /* no connection attempt before this */
     bool down;               /* an outage has been reported */

@@ -92,7 +92,7 @@ silk_server *silk_server_new(const silk_server_opts *opts)
         silk_log(SILK_LOG_ERROR, "server", "out of memory");
         return NULL;
     }
-    pthread_mutex_init(&srv->mu, NULL);
+    silk__mutex_init(&srv->mu);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -224,6 +224,7 @@ silk_status silk_server_start(silk_server *srv)
 /* wait_until waits on srv->cv (srv->mu held) until done(srv) or deadline_us passes. */
 static bool wait_until(silk_server *srv, bool (*done)(silk_server *), int64_t deadline_us)
 {
+    SILK__ASSERT_HELD(&srv->mu);
     while (!done(srv)) {
         int64_t now = silk__now_us();
         if (now >= deadline_us)
@@ -236,7 +237,7 @@ static bool wait_until(silk_server *srv, bool (*done)(silk_server *), int64_t de
             at.tv_sec++;
             at.tv_nsec -= 1000000000;
         }
-        pthread_cond_timedwait(&srv->cv, &srv->mu, &at);
+        silk__cond_timedwait(&srv->cv, &srv->mu, &at);
     }
     return true;
 }
@@ -264,7 +265,7 @@ static bool no_conns(silk_server *srv)
  * then closes every connection and waits until they are all gone. */
 static void drain(silk_server *srv)
 {
-    pthread_mutex_lock(&srv->mu);
+    silk__mutex_lock(&srv->mu);
     if (!wait_until(srv, no_calls, silk__now_us() + GRACE_MS * 1000)) {
         silk_log(SILK_LOG_WARN, "server", "grace period over calls=%u",
                  atomic_load(&srv->inflight));
@@ -273,16 +274,16 @@ static void drain(silk_server *srv)
     wait_until(srv, all_flushed, silk__now_us() + FLUSH_MS * 1000);
     for (sconn *sc = srv->conns; sc != NULL; sc = sc->next)
         silk__stream_conn_close(&sc->conn, SILK_UNAVAILABLE, "the server is stopping");
-    pthread_mutex_unlock(&srv->mu);
+    silk__mutex_unlock(&srv->mu);
 
     /* Handlers still running finish; calls still queued are dropped. A receive callback
      * that took a call just now finds the pool refusing it. */
     silk__pool_stop(srv->pool);
 
-    pthread_mutex_lock(&srv->mu);
+    silk__mutex_lock(&srv->mu);
     while (!no_conns(srv))
-        pthread_cond_wait(&srv->cv, &srv->mu);
-    pthread_mutex_unlock(&srv->mu);
+        silk__cond_wait(&srv->cv, &srv->mu);
+    silk__mutex_unlock(&srv->mu);
     silk__pool_free(srv->pool);
     srv->pool = NULL;
 }
@@ -329,7 +330,7 @@ void silk_server_free(silk_server *srv)
     free(srv->gateway_id);
     free(srv->token);
     pthread_cond_destroy(&srv->cv);
-    pthread_mutex_destroy(&srv->mu);
+    silk__mutex_destroy(&srv->mu);
     free(srv);
 }
 

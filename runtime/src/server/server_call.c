@@ -7,6 +7,7 @@
 
 #include <silk/log.h>
 
+#include "core/assert.h"
 #include "core/clock.h"
 #include "rpc/ctx_internal.h"
 #include "server/server_internal.h"
@@ -28,6 +29,7 @@ typedef struct call_job {
     size_t plen;
     uint8_t data[]; /* header, then payload */
 } call_job;
+SILK__FIRST_MEMBER(call_job, job);
 
 /* ============================== calls of a connection ============================== */
 
@@ -112,9 +114,9 @@ static void answer(call_job *cj, silk_status st, const char *msg, const Protobuf
 static void call_done(silk_server *srv)
 {
     if (atomic_fetch_sub(&srv->inflight, 1) == 1 && atomic_load(&srv->stopping)) {
-        pthread_mutex_lock(&srv->mu);
+        silk__mutex_lock(&srv->mu);
         pthread_cond_broadcast(&srv->cv);
-        pthread_mutex_unlock(&srv->mu);
+        silk__mutex_unlock(&srv->mu);
     }
 }
 
@@ -511,9 +513,10 @@ static void on_closed(silk__stream_conn *c, silk_status st, const char *why)
 /* on_fini runs on the reaper: the connection leaves the server's list and is freed. */
 static void on_fini(silk__stream_conn *c)
 {
+    SILK__ASSERT(silk__reap_on_reaper());
     sconn *sc = (sconn *)c;
     silk_server *srv = sc->srv;
-    pthread_mutex_lock(&srv->mu);
+    silk__mutex_lock(&srv->mu);
     if (sc->prev != NULL)
         sc->prev->next = sc->next;
     else
@@ -522,7 +525,7 @@ static void on_fini(silk__stream_conn *c)
         sc->next->prev = sc->prev;
     srv->n_conns--;
     pthread_cond_broadcast(&srv->cv);
-    pthread_mutex_unlock(&srv->mu);
+    silk__mutex_unlock(&srv->mu);
     silk__stream_conn_fini(&sc->conn);
     free(sc);
 }

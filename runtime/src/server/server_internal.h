@@ -13,6 +13,8 @@
 #include <silk/registry.h>
 #include <silk/server.h>
 
+#include "core/assert.h"
+#include "core/mutex.h"
 #include "transport/nng/stream_conn.h"
 #include "rpc/interceptor_internal.h"
 #include "core/pool.h"
@@ -36,9 +38,10 @@ typedef struct sconn {
     struct call_job *calls; /* under the connection's mutex: calls taken and not yet answered */
     atomic_int_fast64_t last_rx_us; /* when a frame last arrived (or it was accepted) */
 } sconn;
+SILK__FIRST_MEMBER(sconn, conn);
 
 struct silk_server {
-    pthread_mutex_t mu;
+    silk__mutex mu;
     pthread_cond_t cv;
 
     /* Configuration, fixed by silk_server_new. */

@@ -18,6 +18,7 @@
  * a second with the count since; srv->mu is held. */
 static void refuse_conn(silk_server *srv, nng_stream *s)
 {
+    SILK__ASSERT_HELD(&srv->mu);
     nng_stream_free(s);
     srv->refused_unlogged++;
     int64_t now = silk__now_us();
@@ -33,6 +34,7 @@ static void refuse_conn(silk_server *srv, nng_stream *s)
 /* add_conn makes a connection of an accepted stream; srv->mu is held. */
 static void add_conn(silk_server *srv, nng_stream *s)
 {
+    SILK__ASSERT_HELD(&srv->mu);
     if (srv->n_conns >= srv->max_connections) {
         refuse_conn(srv, s);
         return;
@@ -61,7 +63,7 @@ static void accept_cb(void *arg)
 {
     silk_server *srv = arg;
     int rv = nng_aio_result(srv->accept_aio);
-    pthread_mutex_lock(&srv->mu);
+    silk__mutex_lock(&srv->mu);
     bool again = !atomic_load(&srv->stopping);
     if (srv->accept_backoff) {
         srv->accept_backoff = false; /* slept after an error: accept again */
@@ -82,7 +84,7 @@ static void accept_cb(void *arg)
     }
     if (again)
         nng_stream_listener_accept(srv->listener, srv->accept_aio);
-    pthread_mutex_unlock(&srv->mu);
+    silk__mutex_unlock(&srv->mu);
 }
 
 /* idle_every is how often the server looks for idle connections. */
@@ -96,6 +98,7 @@ static nng_duration idle_every(const silk_server *srv)
  * idle timeout; srv->mu is held. */
 static void close_idle(silk_server *srv)
 {
+    SILK__ASSERT_HELD(&srv->mu);
     int64_t now = silk__now_us();
     for (sconn *sc = srv->conns; sc != NULL; sc = sc->next) {
         if (now - atomic_load(&sc->last_rx_us) < srv->idle_timeout_us)
@@ -114,12 +117,12 @@ static void idle_cb(void *arg)
     silk_server *srv = arg;
     if (nng_aio_result(srv->idle_aio) != 0)
         return; /* stopped */
-    pthread_mutex_lock(&srv->mu);
+    silk__mutex_lock(&srv->mu);
     if (!atomic_load(&srv->stopping)) {
         close_idle(srv);
         nng_sleep_aio(idle_every(srv), srv->idle_aio);
     }
-    pthread_mutex_unlock(&srv->mu);
+    silk__mutex_unlock(&srv->mu);
 }
 
 /* bound_address makes the address to advertise: the listen URL, with the real port when the

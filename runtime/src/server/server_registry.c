@@ -68,7 +68,7 @@ static void heartbeat_all(silk_server *srv)
 static void *heartbeat_main(void *arg)
 {
     silk_server *srv = arg;
-    pthread_mutex_lock(&srv->mu);
+    silk__mutex_lock(&srv->mu);
     while (!srv->heartbeat_stop) {
         struct timespec at;
         clock_gettime(CLOCK_MONOTONIC, &at);
@@ -80,24 +80,24 @@ static void *heartbeat_main(void *arg)
         }
         int rv = 0;
         while (!srv->heartbeat_stop && rv != ETIMEDOUT)
-            rv = pthread_cond_timedwait(&srv->cv, &srv->mu, &at);
+            rv = silk__cond_timedwait(&srv->cv, &srv->mu, &at);
         if (srv->heartbeat_stop)
             break;
-        pthread_mutex_unlock(&srv->mu);
+        silk__mutex_unlock(&srv->mu);
         heartbeat_all(srv);
-        pthread_mutex_lock(&srv->mu);
+        silk__mutex_lock(&srv->mu);
     }
-    pthread_mutex_unlock(&srv->mu);
+    silk__mutex_unlock(&srv->mu);
     return NULL;
 }
 
 void silk__server_deregister(silk_server *srv)
 {
     if (srv->heartbeat_running) {
-        pthread_mutex_lock(&srv->mu);
+        silk__mutex_lock(&srv->mu);
         srv->heartbeat_stop = true;
         pthread_cond_broadcast(&srv->cv);
-        pthread_mutex_unlock(&srv->mu);
+        silk__mutex_unlock(&srv->mu);
         pthread_join(srv->heartbeat, NULL);
         srv->heartbeat_running = false;
     }
@@ -110,9 +110,9 @@ void silk__server_deregister(silk_server *srv)
 
 silk_status silk__server_registry(silk_server *srv, silk_registry **regp)
 {
-    pthread_mutex_lock(&srv->mu);
+    silk__mutex_lock(&srv->mu);
     silk_registry *reg = srv->reg;
-    pthread_mutex_unlock(&srv->mu);
+    silk__mutex_unlock(&srv->mu);
     if (reg != NULL) {
         *regp = reg;
         return SILK_OK;
@@ -122,13 +122,13 @@ silk_status silk__server_registry(silk_server *srv, silk_registry **regp)
     silk_status st = silk_registry_open(&reg, srv->registry_url);
     if (st != SILK_OK)
         return st;
-    pthread_mutex_lock(&srv->mu);
+    silk__mutex_lock(&srv->mu);
     if (srv->reg == NULL) {
         srv->reg = reg;
         reg = NULL;
     }
     *regp = srv->reg;
-    pthread_mutex_unlock(&srv->mu);
+    silk__mutex_unlock(&srv->mu);
     silk_registry_close(reg); /* another handler's open came first */
     return SILK_OK;
 }

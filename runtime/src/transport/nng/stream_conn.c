@@ -35,7 +35,7 @@ silk_status silk__stream_conn_init(silk__stream_conn *c, const silk__stream_conn
         free(c->in.buf);
         return SILK_RESOURCE_EXHAUSTED;
     }
-    pthread_mutex_init(&c->mu, NULL);
+    silk__mutex_init(&c->mu);
     return SILK_OK;
 }
 
@@ -48,7 +48,7 @@ void silk__stream_conn_fini(silk__stream_conn *c)
     free(c->in.buf);
     free(c->out);
     free(c->next);
-    pthread_mutex_destroy(&c->mu);
+    silk__mutex_destroy(&c->mu);
 }
 
 /* ============================== lifetime ============================== */
@@ -83,31 +83,32 @@ void silk__stream_conn_close(silk__stream_conn *c, silk_status st, const char *f
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
 
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     if (c->closed) {
-        pthread_mutex_unlock(&c->mu);
+        silk__mutex_unlock(&c->mu);
         return;
     }
     c->closed = true;
     memcpy(c->why, why, sizeof why);
     if (c->stream != NULL)
         nng_stream_close(c->stream); /* fails the pending receive and send; does not block */
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
     c->ops->closed(c, st, why);
 }
 
 void silk__stream_conn_lock(silk__stream_conn *c)
 {
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
 }
 
 void silk__stream_conn_unlock(silk__stream_conn *c)
 {
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
 }
 
 bool silk__stream_conn_closed_locked(const silk__stream_conn *c)
 {
+    SILK__ASSERT_HELD(&c->mu);
     return c->closed;
 }
 
@@ -123,9 +124,9 @@ static void start_recv(silk__stream_conn *c)
 
 silk_status silk__stream_conn_attach(silk__stream_conn *c, nng_stream *s)
 {
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     if (c->closed) {
-        pthread_mutex_unlock(&c->mu);
+        silk__mutex_unlock(&c->mu);
         nng_stream_free(s);
         return SILK_UNAVAILABLE;
     }
@@ -133,7 +134,7 @@ silk_status silk__stream_conn_attach(silk__stream_conn *c, nng_stream *s)
     silk__stream_conn_hold(c); /* the receive loop's reference */
     start_recv(c);
     kick_locked(c); /* frames queued before the stream was there go out now */
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
     return SILK_OK;
 }
 
@@ -176,18 +177,18 @@ static void recv_cb(void *arg)
     c->in.len += nng_aio_count(c->recv_aio);
     /* Replies (inline handlers) and new calls (completions) made while the batch is handled
      * leave in one send at its end, not the first alone and the rest after its completion. */
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     c->corked = true;
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
     bool ok = consume(c);
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     c->corked = false;
     bool closed = c->closed;
     if (ok && !closed) {
         kick_locked(c);
         start_recv(c);
     }
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
     if (!ok) {
         silk__stream_conn_rele(c);
         return;
@@ -202,6 +203,7 @@ static void recv_cb(void *arg)
  * connection is corked and less than CORK_FLUSH bytes wait. */
 static void kick_locked(silk__stream_conn *c)
 {
+    SILK__ASSERT_HELD(&c->mu);
     if (c->sending || c->closed || c->stream == NULL || c->next_len == 0)
         return;
     if (c->corked && c->next_len < CORK_FLUSH)
@@ -225,6 +227,7 @@ silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, ui
                                           const ProtobufCMessage *header,
                                           const ProtobufCMessage *payload)
 {
+    SILK__ASSERT_HELD(&c->mu);
     if (c->closed)
         return SILK_UNAVAILABLE;
     size_t hlen = header != NULL ? protobuf_c_message_get_packed_size(header) : 0;
@@ -244,9 +247,9 @@ silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, ui
 silk_status silk__stream_conn_send(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
                                    const ProtobufCMessage *header, const ProtobufCMessage *payload)
 {
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     silk_status st = silk__stream_conn_send_locked(c, kind, call_id, header, payload);
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
     return st;
 }
 
@@ -254,10 +257,10 @@ static void send_cb(void *arg)
 {
     silk__stream_conn *c = arg;
     int rv = nng_aio_result(c->send_aio);
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     if (rv != 0) {
         c->sending = false;
-        pthread_mutex_unlock(&c->mu);
+        silk__mutex_unlock(&c->mu);
         silk__stream_conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
         return;
     }
@@ -267,7 +270,7 @@ static void send_cb(void *arg)
         nng_iov iov = {.iov_buf = c->out + c->out_off, .iov_len = c->out_len - c->out_off};
         nng_aio_set_iov(c->send_aio, 1, &iov);
         nng_stream_send(c->stream, c->send_aio);
-        pthread_mutex_unlock(&c->mu);
+        silk__mutex_unlock(&c->mu);
         return;
     }
     c->sending = false;
@@ -278,13 +281,13 @@ static void send_cb(void *arg)
         c->out_cap = 0;
     }
     kick_locked(c);
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
 }
 
 bool silk__stream_conn_idle(silk__stream_conn *c)
 {
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     bool idle = !c->sending && c->next_len == 0;
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
     return idle;
 }

@@ -19,8 +19,9 @@
 
 #include <silk/status.h>
 
-#include "wire/frame.h"
+#include "core/mutex.h"
 #include "core/reap.h"
+#include "wire/frame.h"
 
 /* SILK__STREAM_CONN_MAX_QUEUED bounds the bytes waiting to be sent on one connection. */
 #define SILK__STREAM_CONN_MAX_QUEUED (64u << 20)
@@ -43,7 +44,7 @@ typedef struct silk__stream_conn_ops {
 
 struct silk__stream_conn {
     const silk__stream_conn_ops *ops;
-    pthread_mutex_t mu;
+    silk__mutex mu;
     atomic_uint refs;
     uint32_t max_frame; /* the longest frame accepted or sent, its length field excluded */
     nng_aio *recv_aio;
