@@ -15,13 +15,15 @@
 
 #include <silk/channel.h>
 
+#include "core/mutex.h"
+
 typedef struct silk__cancel_child silk__cancel_child;
 
 /* silk__cancel is reference counted: its owner's reference, and one per child in flight. */
 typedef struct silk__cancel {
     atomic_bool cancelled;
     atomic_uint refs;
-    pthread_mutex_t mu;
+    silk__mutex mu;
     silk__cancel_child *children;             /* under mu: in flight, not yet cancelled */
     void (*release)(struct silk__cancel *cx); /* runs when the last reference goes */
 } silk__cancel;
