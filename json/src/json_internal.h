@@ -1,4 +1,4 @@
-/* json_internal.h - what the files of the JSON mapping (decode, encode, names, common) share. */
+/* json_internal.h - what decode.c, decode_scalar.c, encode.c, names.c and common.c share. */
 #ifndef SILK_JSON_INTERNAL_H
 #define SILK_JSON_INTERNAL_H
 
@@ -7,6 +7,10 @@
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
+
+#include <silk/status.h>
+
+struct json_t; /* jansson's value, for the decoder */
 
 /* The well-known types with a JSON form of their own. */
 typedef enum silk__json_wkt {
@@ -71,5 +75,40 @@ int64_t silk__json_days_from_civil(int64_t y, unsigned m, unsigned d);
 
 /* silk__json_civil_from_days is the inverse of silk__json_days_from_civil. */
 void silk__json_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+/* ---- the decoder: decode.c and decode_scalar.c ---- */
+
+/* silk__json_dec is one decoding: where the error goes, and the path to the value being read
+ * ("inner.tags[2]"). */
+typedef struct silk__json_dec {
+    char *err;
+    size_t errlen;
+    char path[256];
+    size_t path_len;
+} silk__json_dec;
+
+/* silk__json_fail writes "field \"<path>\": <what>" (or just what at the top) into d's error
+ * and returns st. */
+silk_status silk__json_fail(silk__json_dec *d, silk_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* silk__json_nomem is silk__json_fail for exhausted memory: SILK_RESOURCE_EXHAUSTED. */
+silk_status silk__json_nomem(silk__json_dec *d);
+
+/* silk__json_kind_of names the kind of a JSON value for an error: "an object", "a string". */
+const char *silk__json_kind_of(const struct json_t *v);
+
+/* silk__json_read_scalar stores v at slot, a value of f's type, which is any but a message
+ * (one element for a repeated field); a string or bytes value replaces the slot's own. On
+ * failure the error says why and the slot is as it was. */
+silk_status silk__json_read_scalar(silk__json_dec *d, const ProtobufCFieldDescriptor *f,
+                                   const struct json_t *v, void *slot);
+
+/* silk__json_read_timestamp and silk__json_read_duration fill msg, a google.protobuf.Timestamp
+ * (from an RFC 3339 string) or Duration (from "1.5s"), from v. */
+silk_status silk__json_read_timestamp(silk__json_dec *d, const struct json_t *v,
+                                      ProtobufCMessage *msg);
+silk_status silk__json_read_duration(silk__json_dec *d, const struct json_t *v,
+                                     ProtobufCMessage *msg);
 
 #endif /* SILK_JSON_INTERNAL_H */

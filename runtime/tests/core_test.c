@@ -1,5 +1,8 @@
-/* core_test.c - the private helpers every component shares: UTF-8 repair, the environment. */
+/* core_test.c - the private helpers every component shares: UTF-8 repair, the environment,
+ * random ids, and the record of who holds a silk__mutex. */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +12,7 @@
 #include <cmocka.h>
 
 #include "core/env.h"
+#include "core/mutex.h"
 #include "core/random.h"
 #include "core/utf8.h"
 
@@ -84,6 +88,49 @@ static void test_random_hex(void **state)
     assert_string_not_equal(a, b);
 }
 
+static void *held_elsewhere(void *arg)
+{
+    static bool held;
+    held = silk__mutex_held(arg);
+    return &held;
+}
+
+/* In debug builds a silk__mutex knows its holder: the thread that locked it, and no other,
+ * until it unlocks or waits. */
+static void test_mutex_holder(void **state)
+{
+    (void)state;
+#ifdef SILK_DEBUG_ASSERTS
+    silk__mutex m;
+    silk__mutex_init(&m);
+    assert_false(silk__mutex_held(&m));
+    silk__mutex_lock(&m);
+    assert_true(silk__mutex_held(&m));
+    pthread_t t;
+    void *elsewhere;
+    assert_int_equal(pthread_create(&t, NULL, held_elsewhere, &m), 0);
+    assert_int_equal(pthread_join(t, &elsewhere), 0);
+    assert_false(*(bool *)elsewhere);
+    pthread_cond_t cv;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&cv, &attr);
+    pthread_condattr_destroy(&attr);
+    struct timespec at;
+    clock_gettime(CLOCK_MONOTONIC, &at);
+    silk__cond_timedwait(&cv, &m, &at); /* already past: returns at once, held again */
+    assert_true(silk__mutex_held(&m));
+    silk__mutex_unlock(&m);
+    assert_false(silk__mutex_held(&m));
+    pthread_cond_destroy(&cv);
+    silk__mutex_destroy(&m);
+#else
+    (void)held_elsewhere;
+    skip();
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -91,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_utf8_repair_replaces_each_bad_byte),
         cmocka_unit_test(test_env_long),
         cmocka_unit_test(test_random_hex),
+        cmocka_unit_test(test_mutex_holder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -101,7 +102,8 @@ static fake_gw gw1 = {.id = "gw1",
 static fake_gw gw2 = {.id = "gw2",
                       .sessions = {{"gw2.b", "100", "api/wstest"}, {"gw2.c", "100", "api/other"}}};
 
-static void start_gateway(fake_gw *gw)
+/* start_gateway_in starts gw registered in registry (NULL: $SILK_REGISTRY's). */
+static void start_gateway_in(fake_gw *gw, const char *registry)
 {
     static const Silk__Ws__SessionManager_Handlers handlers = {
         .sessions = sm_sessions,
@@ -110,10 +112,16 @@ static void start_gateway(fake_gw *gw)
     };
     pthread_mutex_init(&gw->mu, NULL);
     gw->nsent = 0;
-    gw->srv = silk_server_new(&(silk_server_opts){.instance_id = gw->id, .workers = 2});
+    gw->srv = silk_server_new(
+        &(silk_server_opts){.instance_id = gw->id, .workers = 2, .registry = registry});
     assert_non_null(gw->srv);
     assert_int_equal(silk__ws__session_manager__serve(gw->srv, &handlers, gw), SILK_OK);
     assert_int_equal(silk_server_start(gw->srv), SILK_OK);
+}
+
+static void start_gateway(fake_gw *gw)
+{
+    start_gateway_in(gw, NULL);
 }
 
 static void stop_gateway(fake_gw *gw)
@@ -155,6 +163,42 @@ static const silk_method_desc push_method = {.name = "Push",
                                              .invoke = push};
 static const silk_service_desc push_desc = {
     .name = "wstest.WsTest", .route = "api/wstest", .n_methods = 1, .methods = &push_method};
+
+/* push_service starts a server hosting WsTest's Push with opts. */
+static silk_server *push_service(const silk_server_opts *opts)
+{
+    silk_server *svc = silk_server_new(opts);
+    assert_int_equal(silk_server_add_service(svc, &push_desc, NULL, NULL), SILK_OK);
+    assert_int_equal(silk_server_start(svc), SILK_OK);
+    return svc;
+}
+
+/* call_push calls Push on ch: value to the sessions of business. */
+static silk_status call_push(silk_channel *ch, silk_ctx *ctx, const char *business,
+                             const char *value)
+{
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.key = (char *)business;
+    req.value = (char *)value;
+    ProtobufCMessage *resp = NULL;
+    silk_status st = silk_channel_call(ch, ctx, &push_method, &req.base, &resp);
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    return st;
+}
+
+/* expect_pushed checks that business 100's sessions on WsTest's route - gw1.a and gw2.b, not
+ * gw2.c (another route) - got value, once each. */
+static void expect_pushed(const char *value)
+{
+    char want[128];
+    assert_int_equal(gw1.nsent, 1);
+    snprintf(want, sizeof want, "gw1.a:message:%s,sessionId:gw1.a", value);
+    assert_string_equal(gw1.sent[0], want);
+    assert_int_equal(gw2.nsent, 1);
+    snprintf(want, sizeof want, "gw2.b:message:%s,sessionId:gw2.b", value);
+    assert_string_equal(gw2.sent[0], want);
+}
 
 /* ============================== tests ============================== */
 
@@ -248,28 +292,17 @@ static void test_seed_path_from_a_service(void **state)
         .service = SILK_WS_SESSION_MANAGER, .id = "gw9", .address = "tcp://127.0.0.1:1"};
     assert_int_equal(silk_registry_register(reg, &dead), SILK_OK);
 
-    silk_server *svc = silk_server_new(&(silk_server_opts){.workers = 2});
-    assert_int_equal(silk_server_add_service(svc, &push_desc, NULL, NULL), SILK_OK);
-    assert_int_equal(silk_server_start(svc), SILK_OK);
+    silk_server *svc = push_service(&(silk_server_opts){.workers = 2});
     silk_channel *ch;
     assert_int_equal(silk_channel_open(&ch, "wstest.WsTest"), SILK_OK);
 
     /* Business 100 on WsTest's route: gw1.a and gw2.b, not gw2.c (another route). */
-    Msg req = SILK__RPC__METADATA__INIT;
-    req.key = "100";
-    req.value = "hi";
-    ProtobufCMessage *resp = NULL;
     silk_ctx *ctx = silk_ctx_new();
-    assert_int_equal(silk_channel_call(ch, ctx, &push_method, &req.base, &resp), SILK_OK);
-    protobuf_c_message_free_unpacked(resp, NULL);
-    assert_int_equal(gw1.nsent, 1);
-    assert_string_equal(gw1.sent[0], "gw1.a:message:hi,sessionId:gw1.a");
-    assert_int_equal(gw2.nsent, 1);
-    assert_string_equal(gw2.sent[0], "gw2.b:message:hi,sessionId:gw2.b");
+    assert_int_equal(call_push(ch, ctx, "100", "hi"), SILK_OK);
+    expect_pushed("hi");
 
     /* No session: NOT_FOUND with the handler's message. */
-    req.key = "999";
-    assert_int_equal(silk_channel_call(ch, ctx, &push_method, &req.base, &resp), SILK_NOT_FOUND);
+    assert_int_equal(call_push(ch, ctx, "999", "hi"), SILK_NOT_FOUND);
     assert_string_equal(silk_ctx_message(ctx), "no session for businessId 999");
 
     silk_ctx_free(ctx);
@@ -281,6 +314,43 @@ static void test_seed_path_from_a_service(void **state)
     stop_gateway(&gw2);
 }
 
+/* push_through calls Push for business 100 on a service started with opts, by its address,
+ * and checks that both gateways were reached. */
+static void push_through(const silk_server_opts *opts)
+{
+    gw1.nsent = gw2.nsent = 0;
+    silk_server *svc = push_service(opts);
+    silk_channel *ch;
+    assert_int_equal(silk_channel_open(&ch, silk_server_address(svc)), SILK_OK);
+    silk_ctx *ctx = silk_ctx_new();
+    assert_int_equal(call_push(ch, ctx, "100", "own"), SILK_OK);
+    expect_pushed("own");
+    silk_ctx_free(ctx);
+    silk_channel_close(ch);
+    silk_server_free(svc);
+}
+
+/* A service pushes through the registry its options name, not $SILK_REGISTRY's: there the
+ * gateways are unknown. So does one that does not register. */
+static void test_push_through_the_servers_registry(void **state)
+{
+    (void)state;
+    char own[sizeof dir + 16], url[sizeof own + 8];
+    snprintf(own, sizeof own, "%s/own", dir);
+    assert_int_equal(mkdir(own, 0700), 0);
+    snprintf(url, sizeof url, "file:%s", own);
+    start_gateway_in(&gw1, url);
+    start_gateway_in(&gw2, url);
+    silk_session_list l;
+    assert_int_equal(silk_ws_session_list(NULL, "100", &l), SILK_OK);
+    assert_int_equal(l.count, 0); /* a ctx of no server looks in $SILK_REGISTRY's */
+
+    push_through(&(silk_server_opts){.workers = 2, .registry = url});
+    push_through(&(silk_server_opts){.workers = 2, .registry = url, .no_register = true});
+    stop_gateway(&gw1);
+    stop_gateway(&gw2);
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -288,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_no_gateway),
         cmocka_unit_test(test_sessions_send_and_business),
         cmocka_unit_test(test_seed_path_from_a_service),
+        cmocka_unit_test(test_push_through_the_servers_registry),
     };
     /* clang-format on */
     int failed = cmocka_run_group_tests(tests, setup, teardown);

@@ -15,14 +15,15 @@ if(SILK_CLANG)
   set(json_fuzz_sources
       ${CMAKE_CURRENT_LIST_DIR}/json_fuzz.c ${CMAKE_SOURCE_DIR}/json/src/common.c
       ${CMAKE_SOURCE_DIR}/json/src/names.c
-      ${CMAKE_SOURCE_DIR}/json/src/decode.c ${CMAKE_SOURCE_DIR}/json/src/encode.c
+      ${CMAKE_SOURCE_DIR}/json/src/decode.c ${CMAKE_SOURCE_DIR}/json/src/decode_scalar.c
+      ${CMAKE_SOURCE_DIR}/json/src/encode.c ${CMAKE_SOURCE_DIR}/runtime/src/core/utf8.c
       ${json_fuzz_gen}/json_test.pb-c.c)
   foreach(wkt empty timestamp duration wrappers)
     list(APPEND json_fuzz_sources ${SILK_GEN_DIR}/google/protobuf/${wkt}.pb-c.c)
   endforeach()
   add_custom_command(OUTPUT ${json_fuzz_out}
                      COMMAND ${SILK_CLANG} -g -O1 -fsanitize=fuzzer,address,undefined
-                             -I${CMAKE_SOURCE_DIR}/runtime/include -I${CMAKE_SOURCE_DIR}/json/include -I${SILK_GEN_DIR} -I${json_fuzz_gen}
+                             -I${CMAKE_SOURCE_DIR}/runtime/include -I${CMAKE_SOURCE_DIR}/runtime/src -I${CMAKE_SOURCE_DIR}/json/include -I${SILK_GEN_DIR} -I${json_fuzz_gen}
                              ${json_fuzz_sources} ${JANSSON_LDFLAGS} ${PROTOBUF_C_LDFLAGS} -lm
                              -o ${json_fuzz_out}
                      DEPENDS ${json_fuzz_sources} silk_json_testproto silk_proto

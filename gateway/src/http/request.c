@@ -9,7 +9,7 @@
 
 #include "conn/client.h"
 #include "http/bodies.h"
-#include "loop/lock.h"
+#include "core/mutex.h"
 
 #define LOG "gateway"
 
@@ -99,9 +99,9 @@ int silk__gw_respond_error(client *c, int status, silk_status code, const char *
 static int respond_metrics(client *c, bool close)
 {
     silk__gw *gw = c->loop->gw;
-    silk__gw_lock(gw);
+    silk__mutex_lock(&gw->lock);
     size_t sessions = silk__gw_sessions_count(&gw->sessions);
-    silk__gw_unlock(gw);
+    silk__mutex_unlock(&gw->lock);
     silk__gw_metrics all = {0};
     size_t clients = 0;
     for (size_t i = 0; i < gw->opts.workers; i++) {

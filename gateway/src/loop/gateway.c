@@ -22,7 +22,7 @@
 static int gw_init(silk__gw *gw)
 {
     size_t n = gw->n_services ? gw->n_services : 1;
-    pthread_mutex_init(&gw->lock, NULL);
+    silk__mutex_init(&gw->lock);
     atomic_init(&gw->hooks_off, false);
     gw->loops = calloc(gw->opts.workers, sizeof *gw->loops);
     gw->hooks = calloc(n, sizeof *gw->hooks);
@@ -69,7 +69,7 @@ static void gw_fini(silk__gw *gw, size_t n_loops)
     free(gw->loops);
     free(gw->hooks);
     silk__gw_sessions_fini(&gw->sessions);
-    pthread_mutex_destroy(&gw->lock);
+    silk__mutex_destroy(&gw->lock);
 }
 
 /* open_workers makes the loops; it returns how many it made (all of them, or it failed). */

@@ -13,6 +13,7 @@
 #include <silk/service.h>
 #include <silk/status.h>
 
+#include "core/mutex.h"
 #include "sessions/table.h"
 
 /* A gateway id: letters, digits, '-' and '_', at most this long; never a '.', which ends the
@@ -64,10 +65,8 @@ typedef struct silk__gw {
     silk__gw_opts opts;
     const silk_service_desc *const *services;
     size_t n_services;
-    silk_channel **channels; /* one per service, by index */
-    pthread_mutex_t lock;    /* guards sessions: silk__gw_lock, silk__gw_unlock */
-    pthread_t lock_holder;   /* with SILK_DEBUG_ASSERTS: who holds lock, when locked */
-    bool locked;
+    silk_channel **channels;    /* one per service, by index */
+    silk__mutex lock;           /* guards sessions (its holder is checked: core/mutex.h) */
     silk__gw_sessions sessions; /* data: the session's connection, touched only by its loop */
     silk__gw_loop **loops;      /* opts.workers of them; loops[0] runs on the main thread */
     silk_server *server;        /* SessionManager */

@@ -12,7 +12,7 @@
 
 #include <silk/loop_channel.h>
 
-#include "loop/assert.h"
+#include "core/assert.h"
 #include "loop/gateway.h"
 #include "http/metrics.h"
 
@@ -60,7 +60,7 @@ void silk__gw_loop_enter(silk__gw_loop *l);
 bool silk__gw_loop_is_current(const silk__gw_loop *l);
 
 /* SILK__GW_ASSERT_ON_LOOP(l) checks that a function that must run on l's thread does. */
-#define SILK__GW_ASSERT_ON_LOOP(l) SILK__GW_ASSERT(silk__gw_loop_is_current(l))
+#define SILK__GW_ASSERT_ON_LOOP(l) SILK__ASSERT(silk__gw_loop_is_current(l))
 
 /* silk__gw_loop_post hands l a task from any thread: l links it into its queue (no allocation:
  * posting cannot fail) and soon calls task->run(task) on its own thread. */

@@ -22,7 +22,7 @@
 
 #include "conn/client.h"
 #include "loop/gateway.h"
-#include "loop/lock.h"
+#include "core/mutex.h"
 #include "loop/loop.h"
 #include "loop/upstream.h"
 #include "loop/worker.h"
@@ -211,9 +211,9 @@ static void begin_shutdown(silk__gw_loop *l)
         return;
     }
     l->stopping = true;
-    silk__gw_lock(l->gw);
+    silk__mutex_lock(&l->gw->lock);
     size_t n_sessions = silk__gw_sessions_count(&l->gw->sessions);
-    silk__gw_unlock(l->gw);
+    silk__mutex_unlock(&l->gw->lock);
     silk_log(SILK_LOG_INFO, LOG, "shutting down sessions=%zu connections=%zu", n_sessions,
              l->n_clients);
     ev_io_stop(l->ev, &l->accept_w);

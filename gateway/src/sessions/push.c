@@ -10,7 +10,7 @@
 
 #include "conn/client.h"
 #include "loop/gateway.h"
-#include "loop/lock.h"
+#include "core/mutex.h"
 #include "loop/loop.h"
 #include "sessions/push.h"
 #include "ws/frames.h"
@@ -64,17 +64,17 @@ static void payload_unref(payload *p)
 /* owner returns the loop of a session of gw; the caller holds gw->lock. */
 static silk__gw_loop *owner(silk__gw *gw, silk__gw_session *s)
 {
-    SILK__GW_ASSERT_LOCKED(gw);
+    SILK__ASSERT_HELD(&gw->lock);
     return silk__gw_client_loop(s->data);
 }
 
 /* owner_of returns the loop of the session named session_id, or NULL when there is none. */
 static silk__gw_loop *owner_of(silk__gw *gw, const char *session_id)
 {
-    silk__gw_lock(gw);
+    silk__mutex_lock(&gw->lock);
     silk__gw_session *s = silk__gw_sessions_find(&gw->sessions, session_id);
     silk__gw_loop *l = s ? owner(gw, s) : NULL;
-    silk__gw_unlock(gw);
+    silk__mutex_unlock(&gw->lock);
     return l;
 }
 
@@ -83,10 +83,10 @@ static silk__gw_client *find_client(silk__gw_loop *l, const char *session_id)
 {
     SILK__GW_ASSERT_ON_LOOP(l);
     silk__gw *gw = l->gw;
-    silk__gw_lock(gw);
+    silk__mutex_lock(&gw->lock);
     silk__gw_session *s = silk__gw_sessions_find(&gw->sessions, session_id);
     silk__gw_client *c = s ? s->data : NULL;
-    silk__gw_unlock(gw);
+    silk__mutex_unlock(&gw->lock);
     return c != NULL && silk__gw_client_loop(c) == l ? c : NULL;
 }
 
@@ -190,9 +190,9 @@ silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *
     *delivered = 0;
     silk_status st = SILK_RESOURCE_EXHAUSTED;
     if (v.p != NULL && v.head != NULL && v.tail != NULL) {
-        silk__gw_lock(gw);
+        silk__mutex_lock(&gw->lock);
         silk__gw_sessions_business(&gw->sessions, route, business_id, send_one, &v);
-        silk__gw_unlock(gw);
+        silk__mutex_unlock(&gw->lock);
         for (size_t i = 0; i < n; i++)
             if (v.head[i] != NULL)
                 silk__gw_loop_post_list(gw->loops[i], &v.head[i]->task, &v.tail[i]->task);

@@ -10,7 +10,7 @@
 #include "silk/ws.silk.h"
 
 #include "loop/gateway.h"
-#include "loop/lock.h"
+#include "core/mutex.h"
 #include "sessions/push.h"
 #include "sessions/session_manager.h"
 
@@ -58,12 +58,12 @@ static silk_status sm_sessions(silk_ctx *ctx, const Silk__Ws__SessionsRequest *r
     if (req->business_id == NULL || req->business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
 
-    silk__gw_lock(gw);
+    silk__mutex_lock(&gw->lock);
     size_t n = silk__gw_sessions_business(&gw->sessions, route, req->business_id, NULL, NULL);
     collect c = {.ctx = ctx, .ids = n ? silk_ctx_alloc(ctx, n * sizeof(char *)) : NULL};
     if (n > 0 && c.ids != NULL)
         silk__gw_sessions_business(&gw->sessions, route, req->business_id, collect_one, &c);
-    silk__gw_unlock(gw);
+    silk__mutex_unlock(&gw->lock);
     if ((n > 0 && c.ids == NULL) || c.nomem)
         return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
     resp->n_session_ids = c.n;

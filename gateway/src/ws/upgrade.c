@@ -15,7 +15,7 @@
 #include "conn/client.h"
 #include "core/random.h"
 #include "http/bodies.h"
-#include "loop/lock.h"
+#include "core/mutex.h"
 #include "ws/handshake.h"
 #include "silk/ws.silk.h"
 
@@ -112,9 +112,9 @@ static int add_session(client *c, const char *route)
     for (int tries = 0; tries < 2 && rv == SILK__GW_SESSIONS_EXISTS; tries++) {
         if (tries > 0)
             new_session_id(gw, c->session_id);
-        silk__gw_lock(gw);
+        silk__mutex_lock(&gw->lock);
         rv = silk__gw_sessions_add(&gw->sessions, c->session_id, route, c->business_id, c);
-        silk__gw_unlock(gw);
+        silk__mutex_unlock(&gw->lock);
     }
     return rv != 0 ? -1 : 0;
 }
@@ -123,9 +123,9 @@ static int add_session(client *c, const char *route)
 static void remove_session(client *c)
 {
     silk__gw *gw = c->loop->gw;
-    silk__gw_lock(gw);
+    silk__mutex_lock(&gw->lock);
     silk__gw_sessions_remove(&gw->sessions, c->session_id);
-    silk__gw_unlock(gw);
+    silk__mutex_unlock(&gw->lock);
 }
 
 /* start_framing makes c's WebSocket framing; the bytes after the handshake are the client's

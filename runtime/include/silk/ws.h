@@ -1,9 +1,11 @@
 /* ws.h - pushing to WebSocket sessions from service code.
  *
  * The gateways own the sessions; these helpers find them through the registry, where each
- * gateway serves silk.ws.SessionManager under its gateway id, and a session id names its
- * gateway ("<gateway id>.<32 hex digits>"). Each makes blocking calls to the gateways, with
- * ctx's metadata and deadline: call them from a handler or a plain thread, never from nng's
+ * gateway serves silk.ws.SessionManager under its gateway id: in a handler, the registry of
+ * the server running it (silk_server_opts.registry, else $SILK_REGISTRY's); with a ctx made
+ * by silk_ctx_new (or NULL), $SILK_REGISTRY's. A session id names its gateway
+ * ("<gateway id>.<32 hex digits>"). Each makes blocking calls to the gateways, with ctx's
+ * metadata and deadline: call them from a handler or a plain thread, never from nng's
  * threads (no completion callback, no inline handler). docs/runtime.md, "Pushing to
  * sessions", shows them in the seed's Echo and how a service hears of its sessions. */
 #ifndef SILK_WS_H

@@ -3,9 +3,22 @@
 #include <stdlib.h>
 
 #include "client/channel_internal.h"
+#include "core/clock.h"
 
 /* The buckets a table starts with; it doubles whenever it holds as many calls. */
 #define FIRST_BUCKETS 16
+
+void silk__call_init(silk__call *c, uint64_t id, const silk_method_desc *method, uint64_t budget_us,
+                     silk_call_cb cb, void *arg)
+{
+    int64_t now = silk__now_us();
+    *c = (silk__call){.id = id,
+                      .deadline_us = now + (int64_t)budget_us,
+                      .sent_us = now,
+                      .method = method,
+                      .cb = cb,
+                      .arg = arg};
+}
 
 bool silk__call_table_init(silk__call_table *t)
 {

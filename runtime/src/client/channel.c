@@ -1,8 +1,8 @@
-/* channel.c - the client side: channels, calls and their retries, the channel's thread that
- * reads the registry and resends parked calls, and the public API of silk/channel.h. The
- * connections, one per instance, are channel_peer.c's; choosing one is balance.c's. */
+/* channel.c - a channel's life: open and close, the thread that reads the registry and sends
+ * the scheduled copies of calls when due, its settings (interceptors, policy, breaker), and
+ * what loop channels ask of it (the pick, the outcomes, its settings). The calls are
+ * call.c's, the connections, one per instance, peer.c's; choosing one is balance.c's. */
 #include <limits.h>
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,36 +22,11 @@
 
 /* A channel to a service name has its resolver thread read the registry this often. */
 #define RESOLVE_EVERY_MS 1000
-/* An idempotent call that failed UNAVAILABLE is sent again this long after. */
-#define RETRY_GAP_US 50000
-/* Its retries when its method sets none. */
-#define DEFAULT_RETRIES 3
 /* A connection that received nothing for this long is pinged; one that then stays silent
  * for as long again is closed, failing its calls with UNAVAILABLE ($SILK_KEEPALIVE_MS sets
  * it; 0 is the default, a negative value turns keepalive off). It finds a peer that vanished
  * without closing its socket. */
 #define KEEPALIVE_MS 10000
-
-/* silk__parked is a call the channel's own thread holds: waiting for the registry to be read (no
- * instance was known when it started), or to be sent again after UNAVAILABLE (an idempotent
- * method, up to its retries, RETRY_GAP_US apart, within its deadline). It keeps copies of the
- * request and the ctx, since the caller's need not outlive silk_channel_call_async. */
-typedef struct silk__parked {
-    struct silk__parked *next; /* on ch->parked */
-    silk_channel *ch;
-    silk_call_id id; /* the same at every send, so that silk_channel_cancel finds it */
-    const silk_method_desc *method;
-    silk_ctx *ctx;
-    ProtobufCMessage *req;
-    silk_call_cb cb; /* the caller's */
-    void *arg;
-    unsigned sends;     /* attempts so far */
-    silk__route route;  /* its key and the instances it tried */
-    bool unsent;        /* its last send failed before a byte left: the dial failed */
-    bool wait_resolve;  /* due once the registry has been read after gen */
-    uint64_t gen;       /* ch->resolve_started when it was parked */
-    int64_t not_before; /* else due at this time */
-} silk__parked;
 
 /* ============================== choosing an instance ============================== */
 
@@ -69,154 +44,13 @@ static void resolve(silk_channel *ch)
                  ch->target, silk_status_str(st));
         return;
     }
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     silk__lb_set_view(&ch->lb, &view);
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     silk__lb_view_fini(&view);
 }
 
 /* ============================== the channel's thread ============================== */
-
-static silk_status send_somewhere(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                                  const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                                  void *arg, silk__route *r, bool adopt, silk__unsent *how,
-                                  char *why, size_t cap);
-
-static void parked_free(silk__parked *p)
-{
-    silk_ctx_free(p->ctx);
-    if (p->req != NULL)
-        protobuf_c_message_free_unpacked(p->req, NULL);
-    free(p);
-}
-
-/* copy_message makes a copy of msg, by packing and unpacking it; NULL when out of memory. */
-static ProtobufCMessage *copy_message(const ProtobufCMessage *msg)
-{
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(n != 0 ? n : 1);
-    if (buf == NULL)
-        return NULL;
-    protobuf_c_message_pack(msg, buf);
-    ProtobufCMessage *copy = protobuf_c_message_unpack(msg->descriptor, NULL, n, buf);
-    free(buf);
-    return copy;
-}
-
-/* parked_new copies a call so that the channel's thread can send it later. */
-static silk__parked *parked_new(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                                const ProtobufCMessage *req, uint64_t budget, silk_call_id id,
-                                silk_call_cb cb, void *arg, const silk__route *route)
-{
-    silk__parked *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return NULL;
-    *p =
-        (silk__parked){.ch = ch, .id = id, .method = method, .cb = cb, .arg = arg, .route = *route};
-    if ((p->ctx = silk__ctx_clone(ctx, budget)) == NULL || (p->req = copy_message(req)) == NULL) {
-        parked_free(p);
-        return NULL;
-    }
-    return p;
-}
-
-/* park hands p to the channel's thread; false when the channel is closing. */
-static bool park(silk__parked *p, bool wait_resolve, int64_t not_before)
-{
-    silk_channel *ch = p->ch;
-    pthread_mutex_lock(&ch->mu);
-    bool ok = !ch->closing;
-    if (ok) {
-        p->wait_resolve = wait_resolve;
-        p->gen = ch->resolve_started;
-        p->not_before = not_before;
-        p->next = ch->parked;
-        ch->parked = p;
-        ch->resolve_now = ch->resolve_now || wait_resolve;
-        pthread_cond_signal(&ch->resolver_cv);
-    }
-    pthread_mutex_unlock(&ch->mu);
-    return ok;
-}
-
-static unsigned retries_of(const silk_method_desc *m)
-{
-    return m->idempotent ? (m->retries != 0 ? m->retries : DEFAULT_RETRIES) : 0;
-}
-
-/* may_resend tells whether a parked call that ended with st may be sent again: its method
- * allows another attempt, and the instance failed or refused it before running it. */
-static bool may_resend(const silk__parked *p, silk_status st, const char *message)
-{
-    if (silk_ctx_remaining_us(p->ctx) <= RETRY_GAP_US)
-        return false;
-    if (p->unsent && st == SILK_UNAVAILABLE) /* nothing left: any method may go elsewhere */
-        return p->sends < SILK__LB_MAX_TRIED;
-    if (p->sends > retries_of(p->method))
-        return false;
-    return st == SILK_UNAVAILABLE || (st == SILK_RESOURCE_EXHAUSTED && message != NULL &&
-                                      strcmp(message, SILK__MSG_BUSY) == 0);
-}
-
-/* parked_cb is the completion of every send of a parked call: it parks it again when the
- * method allows another attempt, and else completes the caller's call. */
-static void parked_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
-{
-    silk__parked *p = arg;
-    if (may_resend(p, st, message) && park(p, false, silk__now_us() + RETRY_GAP_US))
-        return;
-    p->cb(st, resp, message, p->arg);
-    parked_free(p);
-}
-
-void silk__call_mark_unsent(silk__call *c)
-{
-    if (c->cb == parked_cb) /* the channel's own copy */
-        ((silk__parked *)c->arg)->unsent = true;
-}
-
-/* resend sends a parked call again, on the channel's thread. */
-static void resend(silk__parked *p)
-{
-    char why[256] = "";
-    silk__unsent how = SILK__UNSENT_OTHER;
-    p->sends++;
-    p->unsent = false;
-    silk_status st = SILK_DEADLINE_EXCEEDED;
-    if (silk_ctx_remaining_us(p->ctx) == 0)
-        snprintf(why, sizeof why, "the deadline passed before the call could be sent");
-    else
-        st = send_somewhere(p->ch, p->ctx, p->method, p->req, p->id, parked_cb, p, &p->route, false,
-                            &how, why, sizeof why);
-    if (st == SILK_OK)
-        return;
-    if (how == SILK__UNSENT_BREAKERS) { /* no point in waiting 50 ms */
-        p->cb(st, NULL, why, p->arg);
-        parked_free(p);
-        return;
-    }
-    parked_cb(st, NULL, why, p);
-}
-
-/* take_due removes the parked calls that are due and returns them; ch->mu is held. */
-static silk__parked *take_due(silk_channel *ch, int64_t now, int64_t *next)
-{
-    silk__parked *due = NULL;
-    for (silk__parked **pp = &ch->parked; *pp != NULL;) {
-        silk__parked *p = *pp;
-        bool ready = p->wait_resolve ? ch->resolve_done > p->gen : p->not_before <= now;
-        if (!ready) {
-            if (!p->wait_resolve && p->not_before < *next)
-                *next = p->not_before;
-            pp = &p->next;
-            continue;
-        }
-        *pp = p->next;
-        p->next = due;
-        due = p;
-    }
-    return due;
-}
 
 /* on_registry_change is the registry's watch: the service's instances changed, so the
  * channel's thread reads them at once rather than at its next poll. */
@@ -225,40 +59,38 @@ static void on_registry_change(void *arg, const char *service, const silk_instan
     silk_channel *ch = arg;
     (void)service;
     (void)now;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     ch->resolve_now = true;
     pthread_cond_signal(&ch->resolver_cv);
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 }
 
 /* channel_main reads the registry every RESOLVE_EVERY_MS (at once when a call asks) for a
- * channel to a name, and sends parked calls when they are due. */
+ * channel to a name, and sends scheduled copies when they are due. */
 static void *channel_main(void *arg)
 {
     silk_channel *ch = arg;
+    ch->resolver_id = silk__thread_id();
     int64_t next_resolve = silk__now_us() + RESOLVE_EVERY_MS * 1000;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     while (!ch->closing) {
         int64_t now = silk__now_us();
         if (ch->by_name && (ch->resolve_now || now >= next_resolve)) {
             ch->resolve_now = false;
             uint64_t gen = ++ch->resolve_started;
-            pthread_mutex_unlock(&ch->mu);
+            silk__mutex_unlock(&ch->mu);
             resolve(ch);
-            pthread_mutex_lock(&ch->mu);
+            silk__mutex_lock(&ch->mu);
             ch->resolve_done = gen;
             next_resolve = silk__now_us() + RESOLVE_EVERY_MS * 1000;
             continue;
         }
         int64_t next = ch->by_name ? next_resolve : now + RESOLVE_EVERY_MS * 1000;
-        silk__parked *due = take_due(ch, now, &next);
+        silk__call_copy *due = silk__channel_take_due(ch, now, &next);
         if (due != NULL) {
-            pthread_mutex_unlock(&ch->mu);
-            for (silk__parked *p = due, *n; p != NULL; p = n) {
-                n = p->next;
-                resend(p);
-            }
-            pthread_mutex_lock(&ch->mu);
+            silk__mutex_unlock(&ch->mu);
+            silk__call_copies_resend(due);
+            silk__mutex_lock(&ch->mu);
             continue;
         }
         if (ch->resolve_now)
@@ -272,244 +104,13 @@ static void *channel_main(void *arg)
             at.tv_sec++;
             at.tv_nsec -= 1000000000;
         }
-        pthread_cond_timedwait(&ch->resolver_cv, &ch->mu, &at);
+        silk__cond_timedwait(&ch->resolver_cv, &ch->mu, &at);
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     return NULL;
 }
 
-/* send_call builds a call's header and sends it on the peer picked for r, with the call id
- * given; when it fails at once, *how says whether another instance may take it. With adopt
- * (a call not parked, on a channel to a name), a call queued on a connection still being
- * made is parked - copied - first, so that another instance can take it if the dial fails:
- * nothing of it was sent then. Calls on connections already made cost no copy. */
-static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                             const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                             void *arg, silk__route *r, bool adopt, silk__unsent *how, char *why,
-                             size_t cap)
-{
-    uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
-    silk__call *c = malloc(sizeof *c);
-    if (c == NULL) {
-        snprintf(why, cap, "out of memory");
-        return SILK_RESOURCE_EXHAUSTED;
-    }
-    int64_t now = silk__now_us();
-    *c = (silk__call){.id = id,
-                      .deadline_us = now + (int64_t)budget,
-                      .sent_us = now,
-                      .method = method,
-                      .cb = cb,
-                      .arg = arg};
-    silk__reqhdr rh;
-    silk_status st = silk__reqhdr_init(&rh, ctx, method, req, budget, ch->token);
-    if (st != SILK_OK) {
-        snprintf(why, cap, "out of memory");
-        free(c);
-        return st;
-    }
-    silk__peer *l = NULL;
-    silk__parked *adopted = NULL;
-    st = silk__peer_get(ch, r, &l, how, why, cap);
-    if (st == SILK_OK && adopt && !atomic_load(&l->connected) &&
-        (adopted = parked_new(ch, ctx, method, req, budget, id, cb, arg, r)) != NULL) {
-        adopted->sends = 1;
-        c->cb = parked_cb;
-        c->arg = adopted;
-    }
-    if (st == SILK_OK) {
-        st = silk__peer_submit(l, c, &rh.h, req, how, why, cap);
-        silk__conn_rele(&l->conn);
-    }
-    silk__reqhdr_fini(&rh);
-    if (st != SILK_OK) {
-        free(c);
-        if (adopted != NULL)
-            parked_free(adopted);
-    }
-    return st;
-}
-
-/* send_somewhere is send_call, given to other instances at once while the one picked could
- * take nothing (nothing was queued, so this holds for every method). */
-static silk_status send_somewhere(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                                  const ProtobufCMessage *req, silk_call_id id, silk_call_cb cb,
-                                  void *arg, silk__route *r, bool adopt, silk__unsent *how,
-                                  char *why, size_t cap)
-{
-    for (unsigned k = 0;; k++) {
-        *how = SILK__UNSENT_OTHER;
-        silk_status st = send_call(ch, ctx, method, req, id, cb, arg, r, adopt, how, why, cap);
-        if (st != SILK_UNAVAILABLE || *how != SILK__UNSENT_ELSEWHERE || !ch->by_name ||
-            k + 1 >= SILK__LB_MAX_TRIED)
-            return st;
-    }
-}
-
-/* intercepted is a call whose channel has interceptors: their afters run at completion. */
-typedef struct intercepted {
-    silk_channel *ch;
-    const silk_method_desc *method;
-    silk_call_cb cb; /* the caller's */
-    void *arg;
-    size_t ran;
-    int64_t start_us;
-    char trace_id[SILK_MD_MAX_VALUE + 1];
-} intercepted;
-
-static void run_afters(intercepted *ic, silk_status st, const ProtobufCMessage *resp,
-                       const char *message)
-{
-    silk_call_info info = {.method = ic->method,
-                           .target = ic->ch->target,
-                           .trace_id = ic->trace_id,
-                           .status = st,
-                           .message = message != NULL ? message : "",
-                           .elapsed_us = silk__now_us() - ic->start_us};
-    silk__chain_after(&ic->ch->chain, ic->ran, &info, resp);
-}
-
-static void intercepted_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
-{
-    intercepted *ic = arg;
-    run_afters(ic, st, resp, message);
-    ic->cb(st, resp, message, ic->arg);
-    free(ic);
-}
-
-/* intercept runs the channel's befores for a call; on SILK_OK *icp wraps cb and arg. */
-static silk_status intercept(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                             const ProtobufCMessage *req, silk_call_cb cb, void *arg,
-                             intercepted **icp, char *why, size_t cap)
-{
-    intercepted *ic = malloc(sizeof *ic);
-    if (ic == NULL) {
-        snprintf(why, cap, "out of memory");
-        return SILK_RESOURCE_EXHAUSTED;
-    }
-    const char *trace = silk_ctx_get(ctx, SILK_MD_TRACE_ID);
-    *ic =
-        (intercepted){.ch = ch, .method = method, .cb = cb, .arg = arg, .start_us = silk__now_us()};
-    snprintf(ic->trace_id, sizeof ic->trace_id, "%s", trace != NULL ? trace : "");
-    silk_call_info info = {
-        .method = method, .ctx = ctx, .target = ch->target, .trace_id = ic->trace_id};
-    silk_status st = silk__chain_before(&ch->chain, &info, req, &ic->ran);
-    if (st != SILK_OK) {
-        snprintf(why, cap, "%s",
-                 silk_ctx_message(ctx)[0] != '\0' ? silk_ctx_message(ctx)
-                                                  : "refused by an interceptor");
-        run_afters(ic, st, NULL, why);
-        free(ic);
-        return st;
-    }
-    *icp = ic;
-    return SILK_OK;
-}
-
-/* start_call starts a call; on a synchronous failure why says what went wrong and the
- * callback is never called. A call of an idempotent method on a channel to a name is
- * parked - copied - so that it can be sent again; a call that finds no instance known waits
- * for the registry to be read again rather than read it on the caller's thread. */
-static silk_status start_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                              const ProtobufCMessage *req, silk_call_cb cb, void *arg,
-                              silk_call_id *idp, char *why, size_t cap)
-{
-    if (ch == NULL || method == NULL || req == NULL || cb == NULL ||
-        req->descriptor != method->input) {
-        snprintf(why, cap, "invalid arguments");
-        return SILK_INVALID_ARGUMENT;
-    }
-    uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
-    if (budget == 0) {
-        snprintf(why, cap, "the deadline passed before the call started");
-        return SILK_DEADLINE_EXCEEDED;
-    }
-    if (silk_ctx_cancelled(ctx)) {
-        snprintf(why, cap, "the caller's call was cancelled");
-        return SILK_CANCELLED;
-    }
-    if (silk__ctx_ensure_trace_id(ctx) != SILK_OK) {
-        snprintf(why, cap, "out of memory");
-        return SILK_RESOURCE_EXHAUSTED;
-    }
-    intercepted *ic = NULL;
-    if (ch->chain.n > 0) {
-        silk_status st = intercept(ch, ctx, method, req, cb, arg, &ic, why, cap);
-        if (st != SILK_OK)
-            return st;
-        cb = intercepted_cb;
-        arg = ic;
-    }
-    silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
-    /* A call made with a handler's ctx is cancelled with the handler's own call. */
-    silk__cancel_child *child = NULL;
-    silk__cancel *cx = silk__ctx_cancel(ctx);
-    if (cx != NULL) {
-        silk_status st = silk__cancel_adopt(cx, ch, id, &cb, &arg, &child);
-        if (st != SILK_OK) {
-            snprintf(why, cap, "%s",
-                     st == SILK_CANCELLED ? "the caller's call was cancelled" : "out of memory");
-            if (ic != NULL) {
-                run_afters(ic, st, NULL, why);
-                free(ic);
-            }
-            return st;
-        }
-    }
-    silk__route route = {.ntried = 0};
-    if (ch->by_name)
-        silk__lb_route_init(&route,
-                            (silk_lb_policy)atomic_load_explicit(&ch->policy, memory_order_relaxed),
-                            method, req, ctx);
-    silk__parked *p = NULL;
-    if (ch->by_name && retries_of(method) > 0 &&
-        (p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route)) == NULL) {
-        snprintf(why, cap, "out of memory");
-        if (child != NULL)
-            silk__cancel_disown(child);
-        if (ic != NULL) {
-            run_afters(ic, SILK_RESOURCE_EXHAUSTED, NULL, why);
-            free(ic);
-        }
-        return SILK_RESOURCE_EXHAUSTED;
-    }
-    silk__unsent how = SILK__UNSENT_OTHER;
-    if (p != NULL)
-        p->sends = 1; /* before the send: its completion may run at once, and owns p */
-    silk_status st = send_somewhere(ch, ctx, method, req, id, p != NULL ? parked_cb : cb,
-                                    p != NULL ? (void *)p : arg, p != NULL ? &p->route : &route,
-                                    ch->by_name && p == NULL, &how, why, cap);
-    if (st == SILK_UNAVAILABLE && how == SILK__UNSENT_NONE) {
-        if (p == NULL)
-            p = parked_new(ch, ctx, method, req, budget, id, cb, arg, &route);
-        else
-            p->sends = 0; /* it was not sent */
-        if (p != NULL && park(p, true, 0)) {
-            p = NULL;
-            st = SILK_OK;
-        }
-    } else if (st == SILK_OK) {
-        p = NULL;
-    } else if (st == SILK_UNAVAILABLE && p != NULL && how != SILK__UNSENT_BREAKERS &&
-               silk_ctx_remaining_us(p->ctx) > RETRY_GAP_US &&
-               park(p, false, silk__now_us() + RETRY_GAP_US)) {
-        /* The instance picked is down (its connection just failed, or is backing off): the
-         * method allows another attempt, which the channel's thread makes. */
-        p = NULL;
-        st = SILK_OK;
-    }
-    if (p != NULL)
-        parked_free(p);
-    if (st != SILK_OK && child != NULL)
-        silk__cancel_disown(child); /* its callback never runs */
-    if (st != SILK_OK && ic != NULL) {
-        run_afters(ic, st, NULL, why);
-        free(ic);
-    }
-    if (st == SILK_OK && idp != NULL)
-        *idp = id;
-    return st;
-}
+/* ============================== settings ============================== */
 
 silk_status silk_channel_add_interceptor(silk_channel *ch, const silk_interceptor *ic)
 {
@@ -523,10 +124,10 @@ silk_status silk_channel_set_policy(silk_channel *ch, silk_lb_policy policy)
     if (ch == NULL ||
         (policy != SILK_LB_ROUND_ROBIN && policy != SILK_LB_RANDOM && policy != SILK_LB_HASH))
         return SILK_INVALID_ARGUMENT;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     ch->lb.policy = policy;
     atomic_store(&ch->policy, (int)policy);
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     return SILK_OK;
 }
 
@@ -534,138 +135,51 @@ silk_status silk_channel_set_breaker(silk_channel *ch, unsigned failures, uint32
 {
     if (ch == NULL)
         return SILK_INVALID_ARGUMENT;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     if (ch->by_name) {
         ch->lb.breaker_failures = failures;
         ch->lb.breaker_open_us = (int64_t)open_ms * 1000;
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     return SILK_OK;
-}
-
-silk_status silk_channel_call_async(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                                    const ProtobufCMessage *req, silk_call_cb cb, void *arg,
-                                    silk_call_id *idp)
-{
-    char why[256] = "";
-    silk_status st = start_call(ch, ctx, method, req, cb, arg, idp, why, sizeof why);
-    if (st != SILK_OK)
-        silk__ctx_set_message(ctx, why);
-    return st;
-}
-
-void silk_channel_cancel(silk_channel *ch, silk_call_id id)
-{
-    if (ch == NULL || id == 0)
-        return;
-    silk__call *c = NULL;
-    silk__parked *p = NULL;
-    pthread_mutex_lock(&ch->mu);
-    for (silk__parked **pp = &ch->parked; *pp != NULL; pp = &(*pp)->next) {
-        if ((*pp)->id == id) {
-            p = *pp;
-            *pp = p->next;
-            break;
-        }
-    }
-    for (silk__peer *l = ch->peers; l != NULL && c == NULL && p == NULL; l = l->next)
-        c = silk__peer_cancel(l, id);
-    pthread_mutex_unlock(&ch->mu);
-    if (p != NULL) {
-        p->cb(SILK_CANCELLED, NULL, "the call was cancelled", p->arg);
-        parked_free(p);
-    }
-    if (c != NULL)
-        c->cb(SILK_CANCELLED, NULL, "the call was cancelled", c->arg);
-    free(c);
-}
-
-/* waiter is what a blocking call waits on. */
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    silk_status st;
-    ProtobufCMessage *resp;
-    char *message;
-} waiter;
-
-static void wake(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
-{
-    waiter *w = arg;
-    char *copy = message != NULL && message[0] != '\0' ? strdup(message) : NULL;
-    pthread_mutex_lock(&w->mu);
-    w->st = st;
-    w->resp = resp;
-    w->message = copy;
-    w->done = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-silk_status silk_channel_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                              const ProtobufCMessage *req, ProtobufCMessage **resp)
-{
-    if (resp == NULL)
-        return SILK_INVALID_ARGUMENT;
-    *resp = NULL;
-    waiter w = {.done = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w.cv, &attr);
-    pthread_condattr_destroy(&attr);
-    char why[256] = "";
-    silk_call_id id = 0;
-    silk_status st = start_call(ch, ctx, method, req, wake, &w, &id, why, sizeof why);
-    if (st == SILK_OK) {
-        /* A handler's nested call is cancelled with the handler's own call (cancel.h). */
-        pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.mu);
-        pthread_mutex_unlock(&w.mu);
-        st = w.st;
-        *resp = w.resp;
-    }
-    if (st != SILK_OK)
-        silk__ctx_set_message(ctx, w.message != NULL ? w.message : why);
-    free(w.message);
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
-    return st;
 }
 
 /* ============================== for loop channels ============================== */
 
+void silk__channel_route_init(const silk_channel *ch, silk__route *r,
+                              const silk_method_desc *method, const ProtobufCMessage *req,
+                              const silk_ctx *ctx)
+{
+    *r = (silk__route){.ntried = 0};
+    if (ch->by_name)
+        silk__lb_route_init(r,
+                            (silk_lb_policy)atomic_load_explicit(&ch->policy, memory_order_relaxed),
+                            method, req, ctx);
+}
+
+uint32_t silk__channel_max_frame(const silk_channel *ch)
+{
+    return ch->max_message + SILK__FRAME_HEADER_ROOM;
+}
+
+bool silk__channel_by_name(const silk_channel *ch)
+{
+    return ch->by_name;
+}
+
+const char *silk__channel_token(const silk_channel *ch)
+{
+    return ch->token;
+}
+
+unsigned silk__channel_keepalive_ms(const silk_channel *ch)
+{
+    return ch->keepalive_ms;
+}
+
 bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx)
 {
     return ch->chain.n == 0 && silk__ctx_cancel(ctx) == NULL;
-}
-
-silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
-                                 const ProtobufCMessage *req, uint64_t budget, const silk__route *r,
-                                 bool unsent, silk_call_cb cb, void *arg)
-{
-    if (!ch->by_name || (!unsent && retries_of(method) == 0))
-        return NULL;
-    silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
-    silk__parked *p = parked_new(ch, ctx, method, req, budget, id, cb, arg, r);
-    if (p != NULL)
-        p->sends = 1;
-    return p;
-}
-
-bool silk__channel_retry(silk__parked *p, silk_status st, const char *message, bool unsent)
-{
-    p->unsent = unsent;
-    return may_resend(p, st, message) && park(p, false, silk__now_us() + RETRY_GAP_US);
-}
-
-void silk__channel_forget(silk__parked *p)
-{
-    if (p != NULL)
-        parked_free(p);
 }
 
 bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
@@ -673,7 +187,7 @@ bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
     int64_t now = silk__now_us();
     char why[160];
     bool none = false;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     const char *address = ch->closing   ? NULL
                           : ch->by_name ? silk__lb_pick(&ch->lb, r, now, &none, why, sizeof why)
                                         : ch->target;
@@ -686,7 +200,7 @@ bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
         strcpy(buf, address);
         r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = silk__lb_address_hash(address);
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     return ok;
 }
 
@@ -695,7 +209,7 @@ void silk__channel_report(silk_channel *ch, const char *address, silk__outcome o
     if (!ch->by_name)
         return;
     int64_t now = silk__now_us();
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     switch (o) {
     case SILK__OUTCOME_LOST:
         silk__lb_conn_failed(&ch->lb, address, false, now);
@@ -713,7 +227,7 @@ void silk__channel_report(silk_channel *ch, const char *address, silk__outcome o
         silk__lb_succeeded(&ch->lb, address);
         break;
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 }
 
 /* ============================== open and close ============================== */
@@ -765,7 +279,7 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
         free(ch);
         return st;
     }
-    pthread_mutex_init(&ch->mu, NULL);
+    silk__mutex_init(&ch->mu);
     pthread_cond_init(&ch->cv, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -808,33 +322,28 @@ void silk_channel_close(silk_channel *ch)
         return;
     if (ch->watch_id != 0)
         silk_registry_unwatch(ch->reg, ch->watch_id); /* never with ch->mu held: it takes it */
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     ch->closing = true;
     pthread_cond_signal(&ch->resolver_cv);
     silk__peer *peers = ch->peers;
     ch->peers = NULL;
     for (silk__peer *l = peers; l != NULL; l = l->next)
         l->in_table = false; /* the table's references are now ours */
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 
     for (silk__peer *l = peers, *next; l != NULL; l = next) {
         next = l->next;
-        silk__conn_close(&l->conn, SILK_CANCELLED, "the channel is closed");
-        silk__conn_rele(&l->conn);
+        silk__stream_conn_close(&l->conn, SILK_CANCELLED, "the channel is closed");
+        silk__stream_conn_rele(&l->conn);
     }
 
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     while (ch->npeers > 0)
-        pthread_cond_wait(&ch->cv, &ch->mu);
-    pthread_mutex_unlock(&ch->mu);
+        silk__cond_wait(&ch->cv, &ch->mu);
+    silk__mutex_unlock(&ch->mu);
     if (ch->resolver_running)
         pthread_join(ch->resolver, NULL);
-    /* Calls parked when the thread stopped: nothing sends them now. */
-    for (silk__parked *p = ch->parked, *next; p != NULL; p = next) {
-        next = p->next;
-        p->cb(SILK_CANCELLED, NULL, "the channel is closed", p->arg);
-        parked_free(p);
-    }
+    silk__channel_cancel_scheduled(ch); /* nothing sends them now */
 
     silk__lb_fini(&ch->lb);
     silk_registry_close(ch->reg);
@@ -843,6 +352,6 @@ void silk_channel_close(silk_channel *ch)
     free(ch->target);
     pthread_cond_destroy(&ch->resolver_cv);
     pthread_cond_destroy(&ch->cv);
-    pthread_mutex_destroy(&ch->mu);
+    silk__mutex_destroy(&ch->mu);
     free(ch);
 }

@@ -1,12 +1,14 @@
-/* channel_internal.h - what the two halves of the client share: channel.c (calls, retries,
- * the channel's thread, the public API) and channel_peer.c (one connection per instance: the
- * dial, the table of calls in flight, deadlines, keepalive, completions).
+/* channel_internal.h - what the parts of the client share: channel.c (the channel's life, its
+ * thread and settings), call.c (calls, retries, the copies the channel's thread sends) and
+ * peer.c (one connection per instance: the dial, the table of calls in flight, deadlines,
+ * keepalive, completions).
  *
- * A channel keeps one peer per instance address. A peer is a conn (conn.h) with a dial
- * phase, a table of the calls in flight keyed by call id, and one timer aio that fails calls
- * whose deadline passes. The table, the call ids and the timer's state are under the conn's
- * mutex, so that a call is entered, sent, answered, timed out or failed by a lost connection
- * exactly once. Completions run on nng's threads. */
+ * A channel keeps one peer per instance address. A peer is a stream conn
+ * (transport/nng/stream_conn.h) with a dial phase, a table of the calls in flight keyed by
+ * call id, and one timer aio that fails calls whose deadline passes. The table, the call ids
+ * and the timer's state are under the stream conn's mutex, so that a call is entered, sent,
+ * answered, timed out or failed by a lost connection exactly once. Completions run on nng's
+ * threads. */
 #ifndef SILK_SRC_CHANNEL_INTERNAL_H
 #define SILK_SRC_CHANNEL_INTERNAL_H
 
@@ -21,9 +23,14 @@
 #include <silk/registry.h>
 
 #include "client/balance.h"
+#include "core/assert.h"
+#include "core/mutex.h"
 #include "transport/nng/stream_conn.h"
 #include "rpc/ctx_internal.h"
 #include "rpc/interceptor_internal.h"
+
+/* silk__call_copy is a copy of a call that the channel can send (again) later (call.c). */
+typedef struct silk__call_copy silk__call_copy;
 
 /* silk__call is one call in flight. */
 typedef struct silk__call {
@@ -35,6 +42,11 @@ typedef struct silk__call {
     silk_call_cb cb;
     void *arg;
 } silk__call;
+
+/* silk__call_init fills c for a call of method, with id, sent now with budget_us to run,
+ * completing with cb(..., arg). */
+void silk__call_init(silk__call *c, uint64_t id, const silk_method_desc *method, uint64_t budget_us,
+                     silk_call_cb cb, void *arg);
 
 /* silk__call_table holds the calls in flight on one connection by call id (call_table.c):
  * chained buckets, a power of two of them, doubled as calls come. */
@@ -66,7 +78,7 @@ int64_t silk__call_table_next_deadline(const silk__call_table *t);
 
 /* silk__peer is the connection to one instance. */
 typedef struct silk__peer {
-    silk__conn conn; /* first: a silk__conn * is a silk__peer * */
+    silk__stream_conn conn; /* first: a silk__stream_conn * is a silk__peer * */
     silk_channel *ch;
     char *address;
     nng_stream_dialer *dialer;
@@ -74,7 +86,7 @@ typedef struct silk__peer {
     nng_aio *timer_aio;
     nng_aio *keepalive_aio;
     atomic_int_fast64_t last_rx_us; /* when a frame last arrived; 0: none yet */
-    bool dial_failed;               /* set before the dial's failure closes the conn */
+    bool dial_failed;               /* set before the dial's failure closes the connection */
     uint64_t addr_hash;             /* silk__lb_address_hash(address) */
     atomic_bool watched;            /* the instance has failures: report answers to the breaker */
     atomic_bool connected;          /* the dial succeeded */
@@ -83,16 +95,17 @@ typedef struct silk__peer {
     struct silk__peer *next;
     bool in_table;
 
-    /* Under the conn's mutex. */
+    /* Under the connection's mutex. */
     silk__call_table calls;
     bool ping_out;    /* a keepalive ping is unanswered */
     int64_t ping_at;  /* when it was sent */
     bool timer_busy;  /* a sleep is in flight on timer_aio */
     int64_t timer_at; /* when it ends */
 } silk__peer;
+SILK__FIRST_MEMBER(silk__peer, conn);
 
 struct silk_channel {
-    pthread_mutex_t mu;
+    silk__mutex mu;
     pthread_cond_t cv;
     char *target;
     bool by_name;
@@ -107,6 +120,7 @@ struct silk_channel {
     /* A channel to a service name reads the registry on a thread of its own, so that no call
      * ever waits for the registry's I/O on the caller's thread (a gateway's event loop). */
     pthread_t resolver;
+    uintptr_t resolver_id; /* the thread's silk__thread_id(), set by the thread itself */
     bool resolver_running;
     pthread_cond_t resolver_cv; /* wakes the resolver early: a call found no instance, or the
                                    registry's watch saw a change */
@@ -115,69 +129,109 @@ struct silk_channel {
     /* Under mu. */
     bool closing;
     bool resolve_now;
-    uint64_t resolve_started;    /* registry reads begun */
-    uint64_t resolve_done;       /* the count of the last one finished */
-    struct silk__parked *parked; /* calls the channel's thread holds (channel.c) */
-    silk__balancer lb;           /* the instances the resolver found last, and their health */
-    silk__peer *peers;           /* live peers, one per address */
-    unsigned npeers;             /* peers not yet finalized */
+    uint64_t resolve_started;   /* registry reads begun */
+    uint64_t resolve_done;      /* the count of the last one finished */
+    silk__call_copy *scheduled; /* copies of calls the channel's thread sends (call.c) */
+    silk__balancer lb;          /* the instances the resolver found last, and their health */
+    silk__peer *peers;          /* live peers, one per address */
+    unsigned npeers;            /* peers not yet finalized */
 };
 
-/* unsent tells, for a send that failed at once, what became of it. */
-typedef enum silk__unsent {
-    SILK__UNSENT_OTHER,     /* failed for a reason of its own */
-    SILK__UNSENT_NONE,      /* the registry knows no instance */
-    SILK__UNSENT_ELSEWHERE, /* the instance picked could take nothing: another may, at once */
-    SILK__UNSENT_BREAKERS,  /* every instance's breaker is open: fail fast */
-} silk__unsent;
+/* silk__send_fail tells, for a send that failed at once, what became of it. */
+typedef enum silk__send_fail {
+    SILK__SEND_FAIL_OTHER,       /* failed for a reason of its own */
+    SILK__SEND_FAIL_NO_INSTANCE, /* the registry knows no instance */
+    SILK__SEND_FAIL_ELSEWHERE,   /* the instance picked could take nothing: another may, at once */
+    SILK__SEND_FAIL_BREAKERS,    /* every instance's breaker is open: fail fast */
+} silk__send_fail;
 
 /* silk__peer_get returns, with a reference, the peer a new call on route r goes on - picked
  * by the channel's balancer, or the channel's address - dialling it when there is none, and
  * records it among those r tried; when it fails, *how tells whether another instance may be
  * tried. */
-silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, silk__unsent *how,
+silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, silk__send_fail *how,
                            char *why, size_t cap);
 
 /* silk__peer_submit enters c in l's table and queues its request frame (header h, payload
  * req); on failure c is the caller's again. */
 silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__RequestHeader *h,
-                              const ProtobufCMessage *req, silk__unsent *how, char *why,
+                              const ProtobufCMessage *req, silk__send_fail *how, char *why,
                               size_t cap);
 
 /* silk__peer_cancel takes the call id out of l's table, telling the server to drop it, and
  * returns it (the caller completes and frees it), or NULL when l does not have it. */
 silk__call *silk__peer_cancel(silk__peer *l, uint64_t id);
 
-/* silk__call_mark_unsent tells a call that its connection could never be made, so that
- * nothing of it was sent (channel.c: a parked call may then go to another instance). */
-void silk__call_mark_unsent(silk__call *c);
+/* silk__call_mark_never_sent tells a call that its connection could never be made, so that
+ * nothing of it was sent (channel.c: its copy may then go to another instance). */
+void silk__call_mark_never_sent(silk__call *c);
 
-/* ---- for loop channels (loop_channel.c) ---- */
+/* silk__channel_take_due takes the scheduled copies of ch that are due at now off
+ * ch->scheduled and returns them as a list linked through their next; *next is lowered to the
+ * time the earliest of those left is due, if earlier. ch->mu is held (call.c). */
+silk__call_copy *silk__channel_take_due(silk_channel *ch, int64_t now, int64_t *next);
+
+/* silk__call_copies_resend sends every copy of a list from silk__channel_take_due, on the
+ * channel's thread without ch->mu; each is owned by its send from then on. */
+void silk__call_copies_resend(silk__call_copy *due);
+
+/* silk__channel_cancel_scheduled completes every copy still scheduled on ch with
+ * SILK_CANCELLED, on this thread, and frees them: the channel's thread has stopped. */
+void silk__channel_cancel_scheduled(silk_channel *ch);
+
+/* silk__channel_route_init fills r for a new call of method with req and ctx on ch: routed
+ * by the channel's policy on a channel to a name, with nothing tried yet. */
+void silk__channel_route_init(const silk_channel *ch, silk__route *r,
+                              const silk_method_desc *method, const ProtobufCMessage *req,
+                              const silk_ctx *ctx);
+
+/* silk__channel_max_frame is the longest frame ch's connections send or accept, its length
+ * field excluded: the message limit plus room for the header. */
+uint32_t silk__channel_max_frame(const silk_channel *ch);
+
+/* ---- for loop channels (loop/loop_channel.c) ---- */
+
+/* silk__channel_by_name tells whether ch is a channel to a service name (balanced, with
+ * health records), not to one address. */
+bool silk__channel_by_name(const silk_channel *ch);
+
+/* silk__channel_token is the cluster token ch's calls carry; NULL when they carry none. */
+const char *silk__channel_token(const silk_channel *ch);
+
+/* silk__channel_keepalive_ms is how long a connection of ch may be silent before it is
+ * pinged; 0 when keepalive is off. */
+unsigned silk__channel_keepalive_ms(const silk_channel *ch);
+
+/* silk__channel_copies tells whether a call of method on ch sent once gets a copy from
+ * silk__channel_copy_call: on a channel to a name, for a method the channel retries, or for any
+ * method when never_sent (queued on a connection still being made). */
+bool silk__channel_copies(const silk_channel *ch, const silk_method_desc *method, bool never_sent);
 
 /* silk__channel_direct tells whether a loop channel may make a call with ctx on its own
  * connections: not when the channel has interceptors or ctx is a handler's (its calls are
  * cancelled with it). Those go through the channel. */
 bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx);
 
-/* silk__channel_keep copies a call on a channel to a name, sent once on route r (which holds
+/* silk__channel_copy_call copies a call on a channel to a name, sent once on route r (which holds
  * the instance it went to), so that the channel can send it again should that send fail as
- * retries allow - or, while unsent (queued on a connection still being made), should the
- * connection never be made, whatever its method; NULL when neither applies (or memory is
- * exhausted). The copy completes with cb, from the channel's threads, only once
- * silk__channel_retry took it. */
-struct silk__parked *silk__channel_keep(silk_channel *ch, silk_ctx *ctx,
-                                        const silk_method_desc *method, const ProtobufCMessage *req,
-                                        uint64_t budget, const silk__route *r, bool unsent,
-                                        silk_call_cb cb, void *arg);
+ * retries allow - or, when never_sent (queued on a connection still being made), should the
+ * connection never be made, whatever its method; NULL when neither applies
+ * (silk__channel_copies) or memory is exhausted. The copy completes with cb, from the channel's
+ * threads, only once silk__channel_retry took it. */
+silk__call_copy *silk__channel_copy_call(silk_channel *ch, silk_ctx *ctx,
+                                         const silk_method_desc *method,
+                                         const ProtobufCMessage *req, uint64_t budget,
+                                         const silk__route *r, bool never_sent, silk_call_cb cb,
+                                         void *arg);
 
-/* silk__channel_retry gives the channel a kept call whose first send failed with st (unsent:
+/* silk__channel_retry gives the channel a copy whose first send failed with st (never_sent:
  * its connection was never made): true when the channel sends it again (50 ms later, to
  * another instance, within its budget) and now owns it; false when it may not be sent again,
  * and the caller still owns it. */
-bool silk__channel_retry(struct silk__parked *p, silk_status st, const char *message, bool unsent);
+bool silk__channel_retry(silk__call_copy *p, silk_status st, const char *message, bool never_sent);
 
-/* silk__channel_forget frees a kept call the channel did not take. NULL is ignored. */
-void silk__channel_forget(struct silk__parked *p);
+/* silk__channel_copy_free frees a copy the channel did not take. NULL is ignored. */
+void silk__channel_copy_free(silk__call_copy *p);
 
 /* silk__channel_pick writes into buf the address a call on route r goes to, picked as one of
  * ch's calls would be, and records it in r; false when no connection should be made to any

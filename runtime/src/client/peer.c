@@ -33,6 +33,7 @@ static void complete_all(silk__call *list, silk_status st, const char *why)
 /* arm_timer_locked makes the timer end no later than at. */
 static void arm_timer_locked(silk__peer *l, int64_t at)
 {
+    SILK__ASSERT_HELD(&l->conn.mu);
     if (l->timer_busy) {
         if (at < l->timer_at) {
             l->timer_at = at;
@@ -57,17 +58,17 @@ static void timer_cb(void *arg)
     int64_t now = silk__now_us();
     int64_t last_rx = atomic_load_explicit(&l->last_rx_us, memory_order_relaxed);
     size_t silent = 0;
-    silk__conn_lock(&l->conn);
+    silk__stream_conn_lock(&l->conn);
     l->timer_busy = false;
     silk__call *late = silk__call_table_take(&l->calls, now);
     for (silk__call *c = late; c != NULL; c = c->next) { /* tell the server to drop them */
-        silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, c->id, NULL, NULL);
+        silk__stream_conn_send_locked(&l->conn, SILK__FRAME_CANCEL, c->id, NULL, NULL);
         silent += c->sent_us != 0 && last_rx < c->sent_us;
     }
     int64_t next = silk__call_table_next_deadline(&l->calls);
-    if (next != INT64_MAX && !silk__conn_closed_locked(&l->conn))
+    if (next != INT64_MAX && !silk__stream_conn_closed_locked(&l->conn))
         arm_timer_locked(l, next);
-    silk__conn_unlock(&l->conn);
+    silk__stream_conn_unlock(&l->conn);
     report(l, true, silent);
     complete_all(late, SILK_DEADLINE_EXCEEDED, "deadline exceeded");
 }
@@ -83,13 +84,13 @@ static void report(silk__peer *l, bool failed, size_t n)
         (!failed && !atomic_load_explicit(&l->watched, memory_order_relaxed)))
         return;
     int64_t now = silk__now_us();
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     for (size_t i = 0; i < n && failed; i++)
         silk__lb_failed(&ch->lb, l->address, now);
     if (!failed)
         silk__lb_succeeded(&ch->lb, l->address);
     atomic_store_explicit(&l->watched, failed, memory_order_relaxed);
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 }
 
 /* complete_response completes a call with the response frame f, which arrived on l. */
@@ -102,31 +103,31 @@ static void complete_response(silk__peer *l, silk__call *c, const silk__frame *f
     silk__response_fini(&r);
 }
 
-static void on_frame(silk__conn *conn, const silk__frame *f)
+static void on_frame(silk__stream_conn *conn, const silk__frame *f)
 {
     silk__peer *l = (silk__peer *)conn;
     atomic_store_explicit(&l->last_rx_us, silk__now_us(), memory_order_relaxed);
     if (f->kind == SILK__FRAME_PING) {
-        silk__conn_send(conn, SILK__FRAME_PONG, f->call_id, NULL, NULL);
+        silk__stream_conn_send(conn, SILK__FRAME_PONG, f->call_id, NULL, NULL);
         return;
     }
     if (f->kind != SILK__FRAME_RESPONSE)
         return;
-    silk__conn_lock(conn);
+    silk__stream_conn_lock(conn);
     silk__call *c = silk__call_table_remove(&l->calls, f->call_id);
-    silk__conn_unlock(conn);
+    silk__stream_conn_unlock(conn);
     if (c != NULL) /* else it timed out already */
         complete_response(l, c, f);
     free(c);
 }
 
-static void on_too_big(silk__conn *conn, const silk__frame *f)
+static void on_too_big(silk__stream_conn *conn, const silk__frame *f)
 {
     silk__peer *l = (silk__peer *)conn;
-    silk__conn_lock(conn);
+    silk__stream_conn_lock(conn);
     silk__call *c =
         f->kind == SILK__FRAME_RESPONSE ? silk__call_table_remove(&l->calls, f->call_id) : NULL;
-    silk__conn_unlock(conn);
+    silk__stream_conn_unlock(conn);
     if (c != NULL)
         c->cb(SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit", c->arg);
     free(c);
@@ -134,20 +135,20 @@ static void on_too_big(silk__conn *conn, const silk__frame *f)
 
 /* on_closed fails every call in flight and takes the peer out of its channel's table, so
  * that the next call connects again. */
-static void on_closed(silk__conn *conn, silk_status st, const char *why)
+static void on_closed(silk__stream_conn *conn, silk_status st, const char *why)
 {
     silk__peer *l = (silk__peer *)conn;
-    silk__conn_lock(conn);
+    silk__stream_conn_lock(conn);
     silk__call *calls = silk__call_table_take(&l->calls, INT64_MAX);
-    silk__conn_unlock(conn);
+    silk__stream_conn_unlock(conn);
     for (silk__call *c = calls; c != NULL && l->dial_failed; c = c->next)
-        silk__call_mark_unsent(c); /* nothing of it was sent */
+        silk__call_mark_never_sent(c); /* nothing of it was sent */
     nng_aio_cancel(l->dial_aio);
     nng_aio_cancel(l->timer_aio);
     nng_aio_cancel(l->keepalive_aio);
 
     silk_channel *ch = l->ch;
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     if (st == SILK_UNAVAILABLE && (ch->by_name || l->dial_failed))
         silk__lb_conn_failed(&ch->lb, l->address, l->dial_failed, silk__now_us());
     bool in_table = l->in_table;
@@ -158,19 +159,20 @@ static void on_closed(silk__conn *conn, silk_status st, const char *why)
         *p = l->next;
         l->in_table = false;
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 
     if (st != SILK_CANCELLED)
         silk_log(SILK_LOG_DEBUG, "channel", "peer closed address=%s reason=\"%s\"", l->address,
                  why);
     complete_all(calls, st, why);
     if (in_table)
-        silk__conn_rele(conn); /* the table's reference */
+        silk__stream_conn_rele(conn); /* the table's reference */
 }
 
 /* on_fini runs on the reaper: the peer's own aios stop, then it is freed. */
-static void on_fini(silk__conn *conn)
+static void on_fini(silk__stream_conn *conn)
 {
+    SILK__ASSERT(silk__reap_on_reaper());
     silk__peer *l = (silk__peer *)conn;
     silk_channel *ch = l->ch;
     nng_aio_free(l->dial_aio);
@@ -179,16 +181,16 @@ static void on_fini(silk__conn *conn)
     nng_stream_dialer_free(l->dialer);
     silk__call_table_fini(&l->calls);
     free(l->address);
-    silk__conn_fini(conn);
+    silk__stream_conn_fini(conn);
     free(l);
 
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     ch->npeers--;
     pthread_cond_broadcast(&ch->cv);
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
 }
 
-static const silk__conn_ops peer_ops = {
+static const silk__stream_conn_ops peer_ops = {
     .frame = on_frame,
     .too_big = on_too_big,
     .closed = on_closed,
@@ -207,25 +209,25 @@ static void keepalive_cb(void *arg)
     unsigned ms = l->ch->keepalive_ms;
     int64_t now = silk__now_us();
     int64_t last = atomic_load_explicit(&l->last_rx_us, memory_order_relaxed);
-    silk__conn_lock(&l->conn);
-    if (silk__conn_closed_locked(&l->conn)) {
-        silk__conn_unlock(&l->conn);
+    silk__stream_conn_lock(&l->conn);
+    if (silk__stream_conn_closed_locked(&l->conn)) {
+        silk__stream_conn_unlock(&l->conn);
         return;
     }
     if (l->ping_out && last < l->ping_at) {
-        silk__conn_unlock(&l->conn);
-        silk__conn_close(&l->conn, SILK_UNAVAILABLE, "%s did not answer a keepalive ping",
-                         l->address);
+        silk__stream_conn_unlock(&l->conn);
+        silk__stream_conn_close(&l->conn, SILK_UNAVAILABLE, "%s did not answer a keepalive ping",
+                                l->address);
         return;
     }
     l->ping_out = false;
     if (now - last >= (int64_t)ms * 1000 &&
-        silk__conn_send_locked(&l->conn, SILK__FRAME_PING, 0, NULL, NULL) == SILK_OK) {
+        silk__stream_conn_send_locked(&l->conn, SILK__FRAME_PING, 0, NULL, NULL) == SILK_OK) {
         l->ping_out = true;
         l->ping_at = now;
     }
     nng_sleep_aio((nng_duration)ms, l->keepalive_aio);
-    silk__conn_unlock(&l->conn);
+    silk__stream_conn_unlock(&l->conn);
 }
 
 /* ============================== connecting ============================== */
@@ -235,19 +237,19 @@ static void dial_cb(void *arg)
     silk__peer *l = arg;
     int rv = nng_aio_result(l->dial_aio);
     if (rv == 0) {
-        pthread_mutex_lock(&l->ch->mu);
+        silk__mutex_lock(&l->ch->mu);
         silk__lb_conn_made(&l->ch->lb, l->address);
-        pthread_mutex_unlock(&l->ch->mu);
+        silk__mutex_unlock(&l->ch->mu);
         atomic_store(&l->connected, true);
-        if (silk__conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
+        if (silk__stream_conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
             l->ch->keepalive_ms != 0)
             nng_sleep_aio((nng_duration)l->ch->keepalive_ms, l->keepalive_aio);
     } else {
         l->dial_failed = true;
-        silk__conn_close(&l->conn, SILK_UNAVAILABLE, "cannot connect to %s: %s", l->address,
-                         nng_strerror(rv));
+        silk__stream_conn_close(&l->conn, SILK_UNAVAILABLE, "cannot connect to %s: %s", l->address,
+                                nng_strerror(rv));
     }
-    silk__conn_rele(&l->conn); /* the dial's reference */
+    silk__stream_conn_rele(&l->conn); /* the dial's reference */
 }
 
 /* peer_new makes the peer to address and starts dialing; ch->mu is held. The peer has one
@@ -255,11 +257,11 @@ static void dial_cb(void *arg)
 static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **lp, char *why,
                             size_t cap)
 {
+    SILK__ASSERT_HELD(&ch->mu);
     silk__peer *l = calloc(1, sizeof *l);
     if (l == NULL)
         return SILK_RESOURCE_EXHAUSTED;
-    if (silk__conn_init(&l->conn, &peer_ops, ch->max_message + SILK__FRAME_HEADER_ROOM) !=
-        SILK_OK) {
+    if (silk__stream_conn_init(&l->conn, &peer_ops, silk__channel_max_frame(ch)) != SILK_OK) {
         free(l);
         return SILK_RESOURCE_EXHAUSTED;
     }
@@ -279,7 +281,7 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
         nng_aio_free(l->keepalive_aio);
         silk__call_table_fini(&l->calls);
         free(l->address);
-        silk__conn_fini(&l->conn);
+        silk__stream_conn_fini(&l->conn);
         free(l);
         return rv == NNG_ENOMEM || rv == 0 ? SILK_RESOURCE_EXHAUSTED : SILK_UNAVAILABLE;
     }
@@ -288,7 +290,7 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
     l->next = ch->peers;
     ch->peers = l;
     ch->npeers++;
-    silk__conn_hold(&l->conn); /* the dial's */
+    silk__stream_conn_hold(&l->conn); /* the dial's */
     nng_aio_set_timeout(l->dial_aio, DIAL_TIMEOUT_MS);
     nng_stream_dialer_dial(l->dialer, l->dial_aio);
     *lp = l;
@@ -296,12 +298,12 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
 }
 
 /* silk__peer_get: see channel_internal.h. */
-silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, silk__unsent *how,
+silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, silk__send_fail *how,
                            char *why, size_t cap)
 {
     silk_status st = SILK_OK;
     int64_t now = ch->by_name ? silk__now_us() : 0; /* a channel to an address needs no clock */
-    pthread_mutex_lock(&ch->mu);
+    silk__mutex_lock(&ch->mu);
     const char *address = NULL;
     bool none = false;
     if (ch->closing) {
@@ -309,7 +311,7 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
         st = SILK_CANCELLED;
     } else if ((address = ch->by_name ? silk__lb_pick(&ch->lb, r, now, &none, why, cap)
                                       : ch->target) == NULL) {
-        *how = none ? SILK__UNSENT_NONE : SILK__UNSENT_BREAKERS;
+        *how = none ? SILK__SEND_FAIL_NO_INSTANCE : SILK__SEND_FAIL_BREAKERS;
         st = SILK_UNAVAILABLE;
     }
     silk__peer *l = ch->peers;
@@ -322,18 +324,18 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
     if (wait_us > 0) {
         snprintf(why, cap, "cannot connect to %s: %u attempts failed, the next in %lld ms", address,
                  failures, (long long)(wait_us + 999) / 1000);
-        *how = SILK__UNSENT_ELSEWHERE;
+        *how = SILK__SEND_FAIL_ELSEWHERE;
         st = SILK_UNAVAILABLE;
         r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = silk__lb_address_hash(address);
     } else if (st == SILK_OK && l == NULL) {
         st = peer_new(ch, address, &l, why, cap);
     }
     if (st == SILK_OK) {
-        silk__conn_hold(&l->conn);
+        silk__stream_conn_hold(&l->conn);
         r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = l->addr_hash;
         *lp = l;
     }
-    pthread_mutex_unlock(&ch->mu);
+    silk__mutex_unlock(&ch->mu);
     return st;
 }
 
@@ -341,34 +343,35 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
 
 /* silk__peer_submit: see channel_internal.h. */
 silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__RequestHeader *h,
-                              const ProtobufCMessage *req, silk__unsent *how, char *why, size_t cap)
+                              const ProtobufCMessage *req, silk__send_fail *how, char *why,
+                              size_t cap)
 {
     silk_status st = SILK_OK;
-    silk__conn_lock(&l->conn);
-    if (silk__conn_closed_locked(&l->conn)) {
+    silk__stream_conn_lock(&l->conn);
+    if (silk__stream_conn_closed_locked(&l->conn)) {
         /* It closed between silk__peer_get and now: a dial that failed at once, most likely. */
         snprintf(why, cap, "%s", l->conn.why);
         st = SILK_UNAVAILABLE;
-        *how = SILK__UNSENT_ELSEWHERE;
+        *how = SILK__SEND_FAIL_ELSEWHERE;
     } else if (!silk__call_table_add(&l->calls, c)) {
         st = SILK_RESOURCE_EXHAUSTED;
-    } else if ((st = silk__conn_send_locked(&l->conn, SILK__FRAME_REQUEST, c->id, &h->base, req)) !=
-               SILK_OK) {
+    } else if ((st = silk__stream_conn_send_locked(&l->conn, SILK__FRAME_REQUEST, c->id, &h->base,
+                                                   req)) != SILK_OK) {
         silk__call_table_remove(&l->calls, c->id);
         snprintf(why, cap, "the request exceeds the message limit or the send queue is full");
     } else {
         arm_timer_locked(l, c->deadline_us);
     }
-    silk__conn_unlock(&l->conn);
+    silk__stream_conn_unlock(&l->conn);
     return st;
 }
 
 silk__call *silk__peer_cancel(silk__peer *l, uint64_t id)
 {
-    silk__conn_lock(&l->conn);
+    silk__stream_conn_lock(&l->conn);
     silk__call *c = silk__call_table_remove(&l->calls, id);
     if (c != NULL) /* tell the server to drop it */
-        silk__conn_send_locked(&l->conn, SILK__FRAME_CANCEL, id, NULL, NULL);
-    silk__conn_unlock(&l->conn);
+        silk__stream_conn_send_locked(&l->conn, SILK__FRAME_CANCEL, id, NULL, NULL);
+    silk__stream_conn_unlock(&l->conn);
     return c;
 }

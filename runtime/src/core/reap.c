@@ -15,10 +15,12 @@ static silk__reap_node *tail;
 static bool started;
 static bool stopping; /* silk__reap_fini is stopping the thread */
 static pthread_t thread;
+static _Thread_local bool on_reaper; /* this thread is the reaper */
 
 static void *reaper(void *unused)
 {
     (void)unused;
+    on_reaper = true;
     pthread_mutex_lock(&mu);
     for (;;) {
         while (head == NULL && !stopping)
@@ -35,6 +37,11 @@ static void *reaper(void *unused)
     }
     pthread_mutex_unlock(&mu);
     return NULL;
+}
+
+bool silk__reap_on_reaper(void)
+{
+    return on_reaper;
 }
 
 void silk__reap_fini(void)

@@ -6,6 +6,8 @@
 #ifndef SILK_SRC_REAP_H
 #define SILK_SRC_REAP_H
 
+#include <stdbool.h>
+
 /* silk__reap_node is embedded in the object to be reaped, so reaping cannot fail. */
 typedef struct silk__reap_node {
     struct silk__reap_node *next;
@@ -16,6 +18,10 @@ typedef struct silk__reap_node {
 /* silk__reap queues fn(arg) to run on the reaper thread, in order, and returns at once. The
  * node must stay valid until fn runs; fn may block, and may free the node. */
 void silk__reap(silk__reap_node *node, void (*fn)(void *arg), void *arg);
+
+/* silk__reap_on_reaper tells whether the caller runs on the reaper thread: for the checks of
+ * functions that must (the owners' fini hooks). */
+bool silk__reap_on_reaper(void);
 
 /* silk__reap_fini runs what is queued and joins the reaper thread; the next silk__reap
  * starts it again. Nothing runs it at exit - the thread simply ends with the process, so that

@@ -1,9 +1,12 @@
 /* push.c - pushing to WebSocket sessions: ask the gateways' SessionManagers, found by registry.
  *
  * Every gateway registers silk.ws.SessionManager under its gateway id, and every session id
- * starts with the id of the gateway that owns it. The channels to the gateways are kept in a
- * process-wide cache by address for the life of the process (silk__ws_shutdown closes them;
- * nothing does at exit, where blocking teardown has no place). */
+ * starts with the id of the gateway that owns it. A handler finds the gateways in the registry
+ * of the server running it (silk_server_opts.registry, else $SILK_REGISTRY's); a ctx of no
+ * server, in a process-wide registry opened from the environment. The channels to the
+ * gateways are kept in a process-wide cache by address for the life of the process
+ * (silk__ws_shutdown closes them and that registry; nothing does at exit, where blocking
+ * teardown has no place). */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <silk/ws.h>
 
 #include "rpc/ctx_internal.h"
+#include "server/server_internal.h"
 #include "silk/ws.silk.h"
 #include "push/push_internal.h"
 
@@ -26,7 +30,7 @@ typedef struct gateway {
 } gateway;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static silk_registry *reg;
+static silk_registry *reg; /* for a ctx of no server */
 static gateway *cache;
 
 void silk__ws_shutdown(void)
@@ -46,15 +50,26 @@ void silk__ws_shutdown(void)
     silk_registry_close(r);
 }
 
-/* find_gateways fills out with the registered gateways. */
-static silk_status find_gateways(silk_instance_list *out)
+/* process_registry gives *regp the process-wide registry, opened from the environment on
+ * first use. */
+static silk_status process_registry(silk_registry **regp)
 {
     pthread_mutex_lock(&mu);
     silk_status st = SILK_OK;
     if (reg == NULL)
         st = silk_registry_open(&reg, NULL);
-    silk_registry *r = reg;
+    *regp = reg;
     pthread_mutex_unlock(&mu);
+    return st;
+}
+
+/* find_gateways fills out with the gateways registered where ctx's server finds them. */
+static silk_status find_gateways(const silk_ctx *ctx, silk_instance_list *out)
+{
+    *out = (silk_instance_list){0};
+    silk_server *srv = silk__ctx_server(ctx);
+    silk_registry *r = NULL;
+    silk_status st = srv != NULL ? silk__server_registry(srv, &r) : process_registry(&r);
     if (st == SILK_OK)
         st = silk_registry_resolve(r, SILK_WS_SESSION_MANAGER, out);
     if (st != SILK_OK)
@@ -132,7 +147,7 @@ silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_se
     if (business_id == NULL || business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "a business id is required");
     silk_instance_list gws;
-    silk_status st = find_gateways(&gws);
+    silk_status st = find_gateways(ctx, &gws);
     char *saved = strdup(silk_ctx_message(ctx));
     Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
     req.business_id = (char *)business_id;
@@ -173,7 +188,7 @@ silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data
     if (session_id == NULL || (data == NULL && len != 0))
         return SILK_INVALID_ARGUMENT;
     silk_instance_list gws;
-    silk_status st = find_gateways(&gws);
+    silk_status st = find_gateways(ctx, &gws);
     if (st != SILK_OK)
         return st;
     const silk_instance *gw = owner_of(&gws, session_id);
@@ -218,7 +233,7 @@ silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const 
     if (business_id == NULL || business_id[0] == '\0' || (data == NULL && len != 0))
         return SILK_INVALID_ARGUMENT;
     silk_instance_list gws;
-    silk_status st = find_gateways(&gws);
+    silk_status st = find_gateways(ctx, &gws);
     char *saved = strdup(silk_ctx_message(ctx));
     Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
     req.business_id = (char *)business_id;

@@ -1,4 +1,5 @@
-/* backend_redis.c - the Redis registry, redis://HOST:PORT[/DB], on hiredis.
+/* backend_redis.c - the Redis registry, redis://HOST:PORT[/DB], on hiredis: the backend's
+ * operations, sent through its link to Redis (redis_conn.c).
  *
  * Keys (in DB): "silk/inst/<service>/<id>" holds an instance's record (silk__record_format)
  * with a TTL; "silk/svc/<service>" is the set of its ids; "silk/services" the set of service
@@ -12,11 +13,9 @@
  * read for the service. For one TTL after a reconnection, resolve adds that last view's
  * instances to what Redis holds, so that a Redis restarted empty does not empty the view
  * until the instances' heartbeats have filled it again. */
-#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,36 +23,7 @@
 #include <silk/log.h>
 
 #include "core/clock.h"
-#include "registry/backend.h"
-
-#define TIMEOUT_US 300000
-#define RETRY_US   500000
-
-typedef struct cached_view {
-    char *service;
-    silk_instance_list view;
-} cached_view;
-
-typedef struct redis_reg {
-    char host[256];
-    int port;
-    int db;
-    char channel[64];
-    const silk__registry_conf *conf;
-
-    pthread_mutex_t mu;      /* guards everything below but sub */
-    redisContext *ctx;       /* the command connection; NULL while down */
-    int64_t retry_at_us;     /* no connection attempt before this */
-    bool down;               /* an outage has been reported */
-    bool connected_before;   /* a connection was made once: the next one is a reconnection */
-    int64_t recovered_at_us; /* when the last reconnection was made */
-    silk_instance_list mine; /* registered through this handle: what heartbeats rewrite */
-    cached_view *cache;      /* the last view read per service */
-    size_t n_cache;
-
-    redisContext *sub; /* the subscriber: the watcher thread's alone */
-    int64_t sub_retry_at_us;
-} redis_reg;
+#include "registry/redis_conn.h"
 
 static const char cleanup_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], ARGV[1]) "
@@ -69,157 +39,6 @@ static const char prune_script[] =
     "local n = redis.call('SCARD', KEYS[1]) "
     "if n == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end return n";
 
-/* ============================== connection ============================== */
-
-/* A write to a connection Redis closed raises SIGPIPE: it is blocked around every exchange
- * and a SIGPIPE it raised is taken back, so the process's own handling is left alone. */
-typedef struct pipe_guard {
-    sigset_t old;
-    bool was_pending;
-} pipe_guard;
-
-static void guard_begin(pipe_guard *g)
-{
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigpending(&pending);
-    g->was_pending = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &set, &g->old);
-}
-
-static void guard_end(pipe_guard *g)
-{
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigpending(&pending);
-    if (!g->was_pending && sigismember(&pending, SIGPIPE) == 1) {
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR) {
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
-
-static bool reply_ok(const redisReply *rep)
-{
-    return rep != NULL && rep->type != REDIS_REPLY_ERROR;
-}
-
-/* connect_to opens a connection with the timeouts set and DB selected; NULL on failure. */
-static redisContext *connect_to(const redis_reg *r)
-{
-    struct timeval tv = {0, TIMEOUT_US};
-    redisContext *c = redisConnectWithTimeout(r->host, r->port, tv);
-    if (c == NULL || c->err != 0 || redisSetTimeout(c, tv) != REDIS_OK) {
-        if (c != NULL)
-            redisFree(c);
-        return NULL;
-    }
-    redisEnableKeepAlive(c);
-    if (r->db != 0) {
-        pipe_guard g;
-        guard_begin(&g);
-        redisReply *rep = redisCommand(c, "SELECT %d", r->db);
-        guard_end(&g);
-        bool ok = reply_ok(rep);
-        if (rep != NULL)
-            freeReplyObject(rep);
-        if (!ok) {
-            redisFree(c);
-            return NULL;
-        }
-    }
-    return c;
-}
-
-/* lost drops the command connection after a failure; the first failure of an outage warns. */
-static void lost(redis_reg *r, const char *why)
-{
-    if (r->ctx != NULL) {
-        redisFree(r->ctx);
-        r->ctx = NULL;
-    }
-    r->retry_at_us = silk__now_us() + RETRY_US;
-    if (!r->down) {
-        r->down = true;
-        silk_log(SILK_LOG_WARN, "registry",
-                 "redis %s:%d unreachable (%s): serving the last known view until it is back",
-                 r->host, r->port, why);
-    }
-}
-
-/* peer_closed tells whether Redis closed an idle connection (it was restarted): nothing is
- * ever left to read on it otherwise. */
-static bool peer_closed(const redisContext *c)
-{
-    struct pollfd p = {.fd = c->fd, .events = POLLIN};
-    return poll(&p, 1, 0) != 0;
-}
-
-/* ready makes sure the command connection is up, under r->mu; false while Redis is down. */
-static bool ready(redis_reg *r)
-{
-    if (r->ctx != NULL && !peer_closed(r->ctx))
-        return true;
-    if (r->ctx != NULL) { /* reconnect at once, quietly: a new Redis may be there already */
-        redisFree(r->ctx);
-        r->ctx = NULL;
-        r->retry_at_us = 0;
-    }
-    if (silk__now_us() < r->retry_at_us)
-        return false;
-    r->ctx = connect_to(r);
-    if (r->ctx == NULL) {
-        lost(r, "cannot connect");
-        return false;
-    }
-    if (r->connected_before)
-        r->recovered_at_us = silk__now_us();
-    r->connected_before = true;
-    if (r->down) {
-        r->down = false;
-        silk_log(SILK_LOG_INFO, "registry", "redis %s:%d reachable again", r->host, r->port);
-    }
-    return true;
-}
-
-/* exchange reads the replies of the n commands appended to r->ctx into reps. On a broken
- * connection it drops it, frees what it read and returns false. */
-static bool exchange(redis_reg *r, redisReply **reps, int n)
-{
-    pipe_guard g;
-    bool ok = true;
-    int got = 0;
-    guard_begin(&g);
-    for (; got < n && ok; got++) {
-        void *rep = NULL;
-        ok = redisGetReply(r->ctx, &rep) == REDIS_OK && rep != NULL;
-        reps[got] = rep;
-    }
-    guard_end(&g);
-    if (ok)
-        return true;
-    for (int i = 0; i < got; i++) {
-        if (reps[i] != NULL)
-            freeReplyObject(reps[i]);
-        reps[i] = NULL;
-    }
-    char why[128];
-    snprintf(why, sizeof why, "%s", r->ctx->errstr[0] != '\0' ? r->ctx->errstr : "connection lost");
-    lost(r, why);
-    return false;
-}
-
-static void free_replies(redisReply **reps, int n)
-{
-    for (int i = 0; i < n; i++) {
-        if (reps[i] != NULL)
-            freeReplyObject(reps[i]);
-    }
-}
-
 /* ============================== keys ============================== */
 
 static int inst_key(char *buf, size_t cap, const char *service, const char *id)
@@ -234,61 +53,28 @@ static int svc_key(char *buf, size_t cap, const char *service)
 
 /* ============================== open and close ============================== */
 
-/* parse_where reads "//HOST[:PORT][/DB]". */
-static bool parse_where(redis_reg *r, const char *where)
-{
-    if (strncmp(where, "//", 2) != 0)
-        return false;
-    where += 2;
-    size_t host_len = strcspn(where, ":/");
-    if (host_len == 0 || host_len >= sizeof r->host)
-        return false;
-    memcpy(r->host, where, host_len);
-    r->host[host_len] = '\0';
-    const char *p = where + host_len;
-    char *end;
-    r->port = 6379;
-    if (*p == ':') {
-        long port = strtol(p + 1, &end, 10);
-        if (end == p + 1 || port <= 0 || port > 65535)
-            return false;
-        r->port = (int)port;
-        p = end;
-    }
-    if (*p == '/' && p[1] != '\0') {
-        long db = strtol(p + 1, &end, 10);
-        if (end == p + 1 || *end != '\0' || db < 0 || db > 1000000)
-            return false;
-        r->db = (int)db;
-        p = end;
-    } else if (*p == '/') {
-        p++;
-    }
-    return *p == '\0';
-}
-
 static silk_status redis_open(void **datap, const char *where, const silk__registry_conf *conf)
 {
-    redis_reg *r = calloc(1, sizeof *r);
+    silk__redis_reg *r = calloc(1, sizeof *r);
     if (r == NULL)
         return SILK_RESOURCE_EXHAUSTED;
-    if (!parse_where(r, where)) {
+    if (!silk__redis_parse_where(r, where)) {
         free(r);
         return SILK_INVALID_ARGUMENT;
     }
     snprintf(r->channel, sizeof r->channel, "silk/changes/%d", r->db);
     r->conf = conf;
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_mutex_lock(&r->mu);
-    ready(r); /* a Redis down now is no error: it is warned about and tried again */
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_init(&r->mu);
+    silk__mutex_lock(&r->mu);
+    silk__redis_ready(r); /* a Redis down now is no error: it is warned about and tried again */
+    silk__mutex_unlock(&r->mu);
     *datap = r;
     return SILK_OK;
 }
 
 static void redis_close(void *data)
 {
-    redis_reg *r = data;
+    silk__redis_reg *r = data;
     if (r->ctx != NULL)
         redisFree(r->ctx);
     if (r->sub != NULL)
@@ -299,13 +85,13 @@ static void redis_close(void *data)
         silk_instance_list_fini(&r->cache[i].view);
     }
     free(r->cache);
-    pthread_mutex_destroy(&r->mu);
+    silk__mutex_destroy(&r->mu);
     free(r);
 }
 
 /* ============================== register, heartbeat, deregister ============================== */
 
-static silk_instance *find_mine(redis_reg *r, const char *service, const char *id)
+static silk_instance *find_mine(silk__redis_reg *r, const char *service, const char *id)
 {
     for (size_t i = 0; i < r->mine.count; i++) {
         silk_instance *in = &r->mine.items[i];
@@ -315,7 +101,7 @@ static silk_instance *find_mine(redis_reg *r, const char *service, const char *i
     return NULL;
 }
 
-static void forget_mine(redis_reg *r, const char *service, const char *id)
+static void forget_mine(silk__redis_reg *r, const char *service, const char *id)
 {
     silk_instance *in = find_mine(r, service, id);
     if (in == NULL)
@@ -330,55 +116,56 @@ static void forget_mine(redis_reg *r, const char *service, const char *id)
 
 /* write_record writes inst's whole record with the TTL, in its sets; publishes when asked or
  * when the record was not there (re-created after an expiry or a Redis restart). */
-static silk_status write_record(redis_reg *r, const silk_instance *inst, bool publish)
+static silk_status write_record(silk__redis_reg *r, const silk_instance *inst, bool publish)
 {
     char key[512], set[512], text[4096];
     if (silk__record_format(text, sizeof text, inst) < 0)
         return SILK_INVALID_ARGUMENT;
     inst_key(key, sizeof key, inst->service, inst->id);
     svc_key(set, sizeof set, inst->service);
-    if (!ready(r))
+    if (!silk__redis_ready(r))
         return SILK_UNAVAILABLE;
     redisReply *reps[5] = {0};
     redisAppendCommand(r->ctx, "EXISTS %s", key);
     redisAppendCommand(r->ctx, "SET %s %s PX %lld", key, text, (long long)r->conf->ttl_ms);
     redisAppendCommand(r->ctx, "SADD %s %s", set, inst->id);
     redisAppendCommand(r->ctx, "SADD silk/services %s", inst->service);
-    if (!exchange(r, reps, 4))
+    if (!silk__redis_exchange(r, reps, 4))
         return SILK_UNAVAILABLE;
-    bool ok = reply_ok(reps[1]) && reply_ok(reps[2]) && reply_ok(reps[3]);
+    bool ok = silk__redis_reply_ok(reps[1]) && silk__redis_reply_ok(reps[2]) &&
+              silk__redis_reply_ok(reps[3]);
     bool absent = reps[0]->type == REDIS_REPLY_INTEGER && reps[0]->integer == 0;
-    free_replies(reps, 4);
+    silk__redis_free_replies(reps, 4);
     if (ok && (publish || absent)) {
         redisAppendCommand(r->ctx, "PUBLISH %s %s", r->channel, inst->service);
-        if (!exchange(r, reps, 1))
+        if (!silk__redis_exchange(r, reps, 1))
             return SILK_UNAVAILABLE;
-        free_replies(reps, 1);
+        silk__redis_free_replies(reps, 1);
     }
     return ok ? SILK_OK : SILK_UNAVAILABLE;
 }
 
 static silk_status redis_reg_instance(void *data, const silk_instance *inst)
 {
-    redis_reg *r = data;
-    pthread_mutex_lock(&r->mu);
+    silk__redis_reg *r = data;
+    silk__mutex_lock(&r->mu);
     forget_mine(r, inst->service, inst->id);
     silk_status st = silk__instance_list_add(&r->mine, inst);
     if (st == SILK_OK)
         st = write_record(r, inst, true);
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_unlock(&r->mu);
     return st;
 }
 
 static silk_status redis_heartbeat(void *data, const char *service, const char *id)
 {
-    redis_reg *r = data;
-    pthread_mutex_lock(&r->mu);
+    silk__redis_reg *r = data;
+    silk__mutex_lock(&r->mu);
     silk_status st;
     const silk_instance *in = find_mine(r, service, id);
     if (in != NULL) {
         st = write_record(r, in, false);
-    } else if (!ready(r)) {
+    } else if (!silk__redis_ready(r)) {
         st = SILK_UNAVAILABLE;
     } else {
         /* Not registered through this handle: keep the record alive if it is there. */
@@ -387,42 +174,43 @@ static silk_status redis_heartbeat(void *data, const char *service, const char *
         inst_key(key, sizeof key, service, id);
         redisAppendCommand(r->ctx, "PEXPIRE %s %lld", key, (long long)r->conf->ttl_ms);
         st = SILK_UNAVAILABLE;
-        if (exchange(r, &rep, 1)) {
+        if (silk__redis_exchange(r, &rep, 1)) {
             if (rep->type == REDIS_REPLY_INTEGER)
                 st = rep->integer == 1 ? SILK_OK : SILK_NOT_FOUND;
             freeReplyObject(rep);
         }
     }
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_unlock(&r->mu);
     return st;
 }
 
 static silk_status redis_dereg(void *data, const char *service, const char *id)
 {
-    redis_reg *r = data;
+    silk__redis_reg *r = data;
     char key[512], set[512];
     inst_key(key, sizeof key, service, id);
     svc_key(set, sizeof set, service);
-    pthread_mutex_lock(&r->mu);
+    silk__mutex_lock(&r->mu);
     forget_mine(r, service, id);
     silk_status st = SILK_UNAVAILABLE;
     redisReply *reps[3] = {0};
-    if (ready(r)) {
+    if (silk__redis_ready(r)) {
         redisAppendCommand(r->ctx, "DEL %s", key);
         redisAppendCommand(r->ctx, "SREM %s %s", set, id);
         redisAppendCommand(r->ctx, "PUBLISH %s %s", r->channel, service);
-        if (exchange(r, reps, 3)) {
-            st = reply_ok(reps[0]) && reply_ok(reps[1]) ? SILK_OK : SILK_UNAVAILABLE;
-            free_replies(reps, 3);
+        if (silk__redis_exchange(r, reps, 3)) {
+            st = silk__redis_reply_ok(reps[0]) && silk__redis_reply_ok(reps[1]) ? SILK_OK
+                                                                                : SILK_UNAVAILABLE;
+            silk__redis_free_replies(reps, 3);
         }
     }
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_unlock(&r->mu);
     return st;
 }
 
 /* ============================== resolve ============================== */
 
-static cached_view *find_cached(redis_reg *r, const char *service)
+static silk__redis_view *find_cached(silk__redis_reg *r, const char *service)
 {
     for (size_t i = 0; i < r->n_cache; i++) {
         if (strcmp(r->cache[i].service, service) == 0)
@@ -432,14 +220,14 @@ static cached_view *find_cached(redis_reg *r, const char *service)
 }
 
 /* remember makes view the service's last known view. */
-static void remember(redis_reg *r, const char *service, const silk_instance_list *view)
+static void remember(silk__redis_reg *r, const char *service, const silk_instance_list *view)
 {
     silk_instance_list copy;
     if (silk__instance_list_copy(&copy, view) != SILK_OK)
         return;
-    cached_view *c = find_cached(r, service);
+    silk__redis_view *c = find_cached(r, service);
     if (c == NULL) {
-        cached_view *grown = realloc(r->cache, (r->n_cache + 1) * sizeof *grown);
+        silk__redis_view *grown = realloc(r->cache, (r->n_cache + 1) * sizeof *grown);
         char *name = strdup(service);
         if (grown != NULL)
             r->cache = grown;
@@ -449,7 +237,7 @@ static void remember(redis_reg *r, const char *service, const silk_instance_list
             return;
         }
         c = &r->cache[r->n_cache++];
-        *c = (cached_view){.service = name};
+        *c = (silk__redis_view){.service = name};
     }
     silk_instance_list_fini(&c->view);
     c->view = copy;
@@ -465,15 +253,15 @@ static bool has_id(const silk_instance_list *list, const char *id)
 }
 
 /* read_members reads the service's set; NULL when Redis is down. */
-static redisReply *read_members(redis_reg *r, const char *service)
+static redisReply *read_members(silk__redis_reg *r, const char *service)
 {
     char set[512];
     redisReply *rep = NULL;
     svc_key(set, sizeof set, service);
-    if (!ready(r))
+    if (!silk__redis_ready(r))
         return NULL;
     redisAppendCommand(r->ctx, "SMEMBERS %s", set);
-    if (!exchange(r, &rep, 1))
+    if (!silk__redis_exchange(r, &rep, 1))
         return NULL;
     if (rep->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(rep);
@@ -491,7 +279,7 @@ static const char *member_id(const redisReply *members, size_t i)
 
 /* read_records reads the records of members into out, removing members whose key expired;
  * false when Redis went away. */
-static bool read_records(redis_reg *r, const char *service, const redisReply *members,
+static bool read_records(silk__redis_reg *r, const char *service, const redisReply *members,
                          silk_instance_list *out)
 {
     size_t n = members->elements;
@@ -506,7 +294,7 @@ static bool read_records(redis_reg *r, const char *service, const redisReply *me
         inst_key(key, sizeof key, service, member_id(members, i));
         redisAppendCommand(r->ctx, "GET %s", key);
     }
-    if (!exchange(r, reps, (int)n)) {
+    if (!silk__redis_exchange(r, reps, (int)n)) {
         free(reps);
         return false;
     }
@@ -523,20 +311,20 @@ static bool read_records(redis_reg *r, const char *service, const redisReply *me
             expired++;
         }
     }
-    free_replies(reps, (int)n);
-    bool ok = expired == 0 || exchange(r, reps, expired);
+    silk__redis_free_replies(reps, (int)n);
+    bool ok = expired == 0 || silk__redis_exchange(r, reps, expired);
     if (ok && expired > 0)
-        free_replies(reps, expired);
+        silk__redis_free_replies(reps, expired);
     free(reps);
     return ok;
 }
 
 /* merge_recent adds the last view's instances missing from out while Redis is recovering. */
-static void merge_recent(redis_reg *r, const char *service, silk_instance_list *out)
+static void merge_recent(silk__redis_reg *r, const char *service, silk_instance_list *out)
 {
     if (r->recovered_at_us == 0 || silk__now_us() - r->recovered_at_us > r->conf->ttl_ms * 1000)
         return;
-    const cached_view *c = find_cached(r, service);
+    const silk__redis_view *c = find_cached(r, service);
     for (size_t i = 0; c != NULL && i < c->view.count; i++) {
         if (!has_id(out, c->view.items[i].id))
             silk__instance_list_add(out, &c->view.items[i]);
@@ -545,8 +333,8 @@ static void merge_recent(redis_reg *r, const char *service, silk_instance_list *
 
 static silk_status redis_resolve(void *data, const char *service, silk_instance_list *out)
 {
-    redis_reg *r = data;
-    pthread_mutex_lock(&r->mu);
+    silk__redis_reg *r = data;
+    silk__mutex_lock(&r->mu);
     redisReply *members = read_members(r, service);
     bool fresh = members != NULL;
     if (fresh) {
@@ -559,17 +347,17 @@ static silk_status redis_resolve(void *data, const char *service, silk_instance_
         remember(r, service, out);
     } else {
         silk_instance_list_fini(out);
-        const cached_view *c = find_cached(r, service);
+        const silk__redis_view *c = find_cached(r, service);
         st = c != NULL ? silk__instance_list_copy(out, &c->view) : SILK_UNAVAILABLE;
     }
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_unlock(&r->mu);
     return st;
 }
 
 /* prune asks Redis, for each service in names (SMEMBERS silk/services), to drop the ids whose
  * record expired and the service itself when none is left; gone[i] tells that service i was
  * dropped. False when Redis failed or memory is exhausted. */
-static bool prune(redis_reg *r, const redisReply *names, bool *gone)
+static bool prune(silk__redis_reg *r, const redisReply *names, bool *gone)
 {
     int n = (int)names->elements;
     redisReply **reps = calloc(n != 0 ? (size_t)n : 1, sizeof *reps);
@@ -587,25 +375,25 @@ static bool prune(redis_reg *r, const redisReply *names, bool *gone)
         redisAppendCommand(r->ctx, "EVAL %s 2 %s silk/services %s %s", prune_script, set, e->str,
                            prefix);
     }
-    bool ok = exchange(r, reps, n);
+    bool ok = silk__redis_exchange(r, reps, n);
     for (int i = 0; ok && i < n; i++)
         gone[i] = reps[i]->type == REDIS_REPLY_INTEGER && reps[i]->integer == 0;
     if (ok)
-        free_replies(reps, n);
+        silk__redis_free_replies(reps, n);
     free(reps);
     return ok;
 }
 
 static silk_status redis_services(void *data, silk__name_list *out)
 {
-    redis_reg *r = data;
+    silk__redis_reg *r = data;
     redisReply *rep = NULL;
     bool *gone = NULL;
     silk_status st = SILK_UNAVAILABLE;
-    pthread_mutex_lock(&r->mu);
-    if (ready(r)) {
+    silk__mutex_lock(&r->mu);
+    if (silk__redis_ready(r)) {
         redisAppendCommand(r->ctx, "SMEMBERS silk/services");
-        if (exchange(r, &rep, 1) && rep->type == REDIS_REPLY_ARRAY &&
+        if (silk__redis_exchange(r, &rep, 1) && rep->type == REDIS_REPLY_ARRAY &&
             (gone = calloc(rep->elements + 1, sizeof *gone)) != NULL && prune(r, rep, gone))
             st = SILK_OK;
         for (size_t i = 0; st == SILK_OK && i < rep->elements; i++) {
@@ -616,7 +404,7 @@ static silk_status redis_services(void *data, silk__name_list *out)
     if (rep != NULL)
         freeReplyObject(rep);
     free(gone);
-    pthread_mutex_unlock(&r->mu);
+    silk__mutex_unlock(&r->mu);
     return st;
 }
 
@@ -628,36 +416,17 @@ static void wait_stop(int stop_fd, int timeout_ms)
     poll(&p, 1, timeout_ms);
 }
 
-/* subscribe connects the subscriber; false when Redis cannot be reached. */
-static bool subscribe(redis_reg *r)
-{
-    r->sub = connect_to(r);
-    if (r->sub == NULL)
-        return false;
-    pipe_guard g;
-    guard_begin(&g);
-    redisReply *rep = redisCommand(r->sub, "SUBSCRIBE %s", r->channel);
-    guard_end(&g);
-    bool ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY;
-    if (rep != NULL)
-        freeReplyObject(rep);
-    if (!ok) {
-        redisFree(r->sub);
-        r->sub = NULL;
-    }
-    return ok;
-}
-
 /* redis_wait returns when a change was published, after a (re)subscription (changes may
  * have been missed), when stop_fd is readable, or after timeout_ms. */
 static void redis_wait(void *data, int stop_fd, int timeout_ms)
 {
-    redis_reg *r = data;
+    silk__redis_reg *r = data;
     if (r->sub == NULL) {
-        if (silk__now_us() >= r->sub_retry_at_us && subscribe(r))
+        if (silk__now_us() >= r->sub_retry_at_us && silk__redis_subscribe(r))
             return;
-        r->sub_retry_at_us = silk__now_us() + RETRY_US;
-        wait_stop(stop_fd, RETRY_US / 1000 < timeout_ms ? RETRY_US / 1000 : timeout_ms);
+        r->sub_retry_at_us = silk__now_us() + SILK__REDIS_RETRY_US;
+        wait_stop(stop_fd, SILK__REDIS_RETRY_US / 1000 < timeout_ms ? SILK__REDIS_RETRY_US / 1000
+                                                                    : timeout_ms);
         return;
     }
     struct pollfd p[2] = {{.fd = r->sub->fd, .events = POLLIN}, {.fd = stop_fd, .events = POLLIN}};

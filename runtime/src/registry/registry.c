@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/env.h"
+#include "core/mutex.h"
 #include "registry/backend.h"
 #include "core/thread.h"
 
@@ -32,7 +33,7 @@ struct silk_registry {
 
     /* The watcher thread, started by the first watch. mu guards the watchers and is held
      * while fn runs, so that unwatch waits for a running fn. */
-    pthread_mutex_t mu;
+    silk__mutex mu;
     watcher *watchers;
     size_t n_watchers;
     uint64_t next_id;
@@ -106,10 +107,10 @@ silk_status silk_registry_open(silk_registry **regp, const char *url)
     reg->conf.ttl_ms = SILK_REGISTRY_TTL_MS;
     reg->wake[0] = reg->wake[1] = -1;
     reg->next_id = 1;
-    pthread_mutex_init(&reg->mu, NULL);
+    silk__mutex_init(&reg->mu);
     silk_status st = ops->open(&reg->data, where, &reg->conf);
     if (st != SILK_OK) {
-        pthread_mutex_destroy(&reg->mu);
+        silk__mutex_destroy(&reg->mu);
         free(reg->url);
         free(reg);
         return st;
@@ -130,7 +131,7 @@ void silk_registry_close(silk_registry *reg)
         free(reg->watchers[i].service);
     free(reg->watchers);
     reg->ops->close(reg->data);
-    pthread_mutex_destroy(&reg->mu);
+    silk__mutex_destroy(&reg->mu);
     free(reg->url);
     free(reg);
 }
@@ -245,6 +246,7 @@ static uint64_t fingerprint(const silk_instance_list *list)
  * Called with reg->mu held. A failed read changes nothing. */
 static void check_watchers(silk_registry *reg)
 {
+    SILK__ASSERT_HELD(&reg->mu);
     for (size_t i = 0; i < reg->n_watchers; i++) {
         watcher *w = &reg->watchers[i];
         silk_instance_list now;
@@ -263,9 +265,9 @@ static void check_watchers(silk_registry *reg)
 
 static bool should_stop(silk_registry *reg)
 {
-    pthread_mutex_lock(&reg->mu);
+    silk__mutex_lock(&reg->mu);
     bool stop = reg->stop;
-    pthread_mutex_unlock(&reg->mu);
+    silk__mutex_unlock(&reg->mu);
     return stop;
 }
 
@@ -279,10 +281,10 @@ static void *watcher_main(void *arg)
             struct pollfd p = {.fd = reg->wake[0], .events = POLLIN};
             poll(&p, 1, reg->ops->watch_poll_ms);
         }
-        pthread_mutex_lock(&reg->mu);
+        silk__mutex_lock(&reg->mu);
         if (!reg->stop)
             check_watchers(reg);
-        pthread_mutex_unlock(&reg->mu);
+        silk__mutex_unlock(&reg->mu);
     }
     return NULL;
 }
@@ -290,6 +292,7 @@ static void *watcher_main(void *arg)
 /* start_watcher starts the watcher thread once; called with reg->mu held. */
 static silk_status start_watcher(silk_registry *reg)
 {
+    SILK__ASSERT_HELD(&reg->mu);
     if (reg->running)
         return SILK_OK;
     if (pipe2(reg->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -308,10 +311,10 @@ static silk_status start_watcher(silk_registry *reg)
 
 static void stop_watcher(silk_registry *reg)
 {
-    pthread_mutex_lock(&reg->mu);
+    silk__mutex_lock(&reg->mu);
     bool running = reg->running;
     reg->stop = true;
-    pthread_mutex_unlock(&reg->mu);
+    silk__mutex_unlock(&reg->mu);
     if (!running)
         return;
     ssize_t n = write(reg->wake[1], "x", 1);
@@ -335,11 +338,11 @@ silk_status silk_registry_watch(silk_registry *reg, const char *service, silk_re
         w.seen = fingerprint(&now);
         silk_instance_list_fini(&now);
     }
-    pthread_mutex_lock(&reg->mu);
+    silk__mutex_lock(&reg->mu);
     silk_status st = start_watcher(reg);
     watcher *ws = st == SILK_OK ? realloc(reg->watchers, (reg->n_watchers + 1) * sizeof *ws) : NULL;
     if (ws == NULL) {
-        pthread_mutex_unlock(&reg->mu);
+        silk__mutex_unlock(&reg->mu);
         free(w.service);
         return st != SILK_OK ? st : SILK_RESOURCE_EXHAUSTED;
     }
@@ -347,7 +350,7 @@ silk_status silk_registry_watch(silk_registry *reg, const char *service, silk_re
     reg->watchers = ws;
     reg->watchers[reg->n_watchers++] = w;
     *idp = w.id;
-    pthread_mutex_unlock(&reg->mu);
+    silk__mutex_unlock(&reg->mu);
     return SILK_OK;
 }
 
@@ -355,7 +358,7 @@ void silk_registry_unwatch(silk_registry *reg, uint64_t id)
 {
     if (reg == NULL)
         return;
-    pthread_mutex_lock(&reg->mu);
+    silk__mutex_lock(&reg->mu);
     for (size_t i = 0; i < reg->n_watchers; i++) {
         if (reg->watchers[i].id != id)
             continue;
@@ -363,7 +366,7 @@ void silk_registry_unwatch(silk_registry *reg, uint64_t id)
         reg->watchers[i] = reg->watchers[--reg->n_watchers];
         break;
     }
-    pthread_mutex_unlock(&reg->mu);
+    silk__mutex_unlock(&reg->mu);
 }
 
 /* ============================== lists and records ============================== */

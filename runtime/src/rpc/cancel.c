@@ -22,7 +22,7 @@ void silk__cancel_init(silk__cancel *cx, void (*release)(silk__cancel *cx))
 {
     atomic_init(&cx->cancelled, false);
     atomic_init(&cx->refs, 1);
-    pthread_mutex_init(&cx->mu, NULL);
+    silk__mutex_init(&cx->mu);
     cx->children = NULL;
     cx->release = release;
 }
@@ -36,7 +36,7 @@ void silk__cancel_rele(silk__cancel *cx)
 {
     if (atomic_fetch_sub_explicit(&cx->refs, 1, memory_order_acq_rel) != 1)
         return;
-    pthread_mutex_destroy(&cx->mu);
+    silk__mutex_destroy(&cx->mu);
     cx->release(cx);
 }
 
@@ -44,6 +44,7 @@ void silk__cancel_rele(silk__cancel *cx)
 static void unlink_locked(silk__cancel_child *child)
 {
     silk__cancel *cx = child->cx;
+    SILK__ASSERT_HELD(&cx->mu);
     if (child->prev != NULL)
         child->prev->next = child->next;
     else
@@ -56,13 +57,13 @@ static void unlink_locked(silk__cancel_child *child)
 static void lock(silk__cancel *cx)
 {
     if (firing != cx)
-        pthread_mutex_lock(&cx->mu);
+        silk__mutex_lock(&cx->mu);
 }
 
 static void unlock(silk__cancel *cx)
 {
     if (firing != cx)
-        pthread_mutex_unlock(&cx->mu);
+        silk__mutex_unlock(&cx->mu);
 }
 
 void silk__cancel_fire(silk__cancel *cx)
@@ -97,8 +98,8 @@ static void child_cb(silk_status st, ProtobufCMessage *resp, const char *message
     silk__cancel_rele(cx);
 }
 
-silk_status silk__cancel_adopt(silk__cancel *cx, silk_channel *ch, silk_call_id id,
-                               silk_call_cb *cb, void **arg, silk__cancel_child **childp)
+silk_status silk__cancel_add_child(silk__cancel *cx, silk_channel *ch, silk_call_id id,
+                                   silk_call_cb *cb, void **arg, silk__cancel_child **childp)
 {
     silk__cancel_child *child = malloc(sizeof *child);
     if (child == NULL)
@@ -125,7 +126,7 @@ silk_status silk__cancel_adopt(silk__cancel *cx, silk_channel *ch, silk_call_id 
     return SILK_OK;
 }
 
-void silk__cancel_disown(silk__cancel_child *child)
+void silk__cancel_remove_child(silk__cancel_child *child)
 {
     silk__cancel *cx = child->cx;
     lock(cx);

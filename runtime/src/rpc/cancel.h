@@ -15,13 +15,15 @@
 
 #include <silk/channel.h>
 
+#include "core/mutex.h"
+
 typedef struct silk__cancel_child silk__cancel_child;
 
 /* silk__cancel is reference counted: its owner's reference, and one per child in flight. */
 typedef struct silk__cancel {
     atomic_bool cancelled;
     atomic_uint refs;
-    pthread_mutex_t mu;
+    silk__mutex mu;
     silk__cancel_child *children;             /* under mu: in flight, not yet cancelled */
     void (*release)(struct silk__cancel *cx); /* runs when the last reference goes */
 } silk__cancel;
@@ -38,15 +40,15 @@ void silk__cancel_rele(silk__cancel *cx);
  * call's completion could take. */
 void silk__cancel_fire(silk__cancel *cx);
 
-/* silk__cancel_adopt makes the call id of ch, about to start, a child of cx: *cb and *arg are
+/* silk__cancel_add_child makes the call id of ch, about to start, a child of cx: *cb and *arg are
  * replaced by a wrapper that leaves the list when the call completes, then calls them.
  * SILK_CANCELLED when cx is cancelled already, SILK_RESOURCE_EXHAUSTED when memory is; *cb
  * and *arg are unchanged then. */
-silk_status silk__cancel_adopt(silk__cancel *cx, silk_channel *ch, silk_call_id id,
-                               silk_call_cb *cb, void **arg, silk__cancel_child **childp);
+silk_status silk__cancel_add_child(silk__cancel *cx, silk_channel *ch, silk_call_id id,
+                                   silk_call_cb *cb, void **arg, silk__cancel_child **childp);
 
-/* silk__cancel_disown undoes silk__cancel_adopt for a call that failed to start (its
+/* silk__cancel_remove_child undoes silk__cancel_add_child for a call that failed to start (its
  * callback never runs). */
-void silk__cancel_disown(silk__cancel_child *child);
+void silk__cancel_remove_child(silk__cancel_child *child);
 
 #endif /* SILK_SRC_CANCEL_H */

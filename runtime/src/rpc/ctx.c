@@ -40,6 +40,7 @@ struct silk_ctx {
     bool capped;         /* a handler's ctx: its deadline may shrink, never grow */
     char *message;       /* NULL until a failure is recorded */
     const silk_service_desc *service;
+    silk_server *server;  /* a handler's ctx: the server running it */
     silk__cancel *cancel; /* a handler's ctx: its call's cancellation */
     chunk *arena;
 };
@@ -362,6 +363,17 @@ void silk__ctx_set_service(silk_ctx *ctx, const silk_service_desc *service)
 const silk_service_desc *silk__ctx_service(const silk_ctx *ctx)
 {
     return ctx != NULL ? ctx->service : NULL;
+}
+
+void silk__ctx_set_server(silk_ctx *ctx, silk_server *server)
+{
+    if (ctx != NULL)
+        ctx->server = server;
+}
+
+silk_server *silk__ctx_server(const silk_ctx *ctx)
+{
+    return ctx != NULL ? ctx->server : NULL;
 }
 
 /* ============================== client side ============================== */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <silk/ctx.h>
+#include <silk/server.h>
 #include <silk/service.h>
 
 #include "rpc/cancel.h"
@@ -26,6 +27,14 @@ void silk__ctx_set_service(silk_ctx *ctx, const silk_service_desc *service);
 
 /* silk__ctx_service returns the service recorded by silk__ctx_set_service, or NULL. */
 const silk_service_desc *silk__ctx_service(const silk_ctx *ctx);
+
+/* silk__ctx_set_server records the server whose handler the ctx is given to, which outlives
+ * the handler. */
+void silk__ctx_set_server(silk_ctx *ctx, silk_server *server);
+
+/* silk__ctx_server returns the server recorded by silk__ctx_set_server: NULL but for a
+ * handler's ctx. */
+silk_server *silk__ctx_server(const silk_ctx *ctx);
 
 /* silk__ctx_set_cancel makes silk_ctx_cancelled(ctx) read cancel, which must outlive the
  * ctx, and calls started with ctx its children (cancel.h): the server points a handler's ctx

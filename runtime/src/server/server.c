@@ -1,4 +1,6 @@
-/* server.c - a silk server's life: listen, accept, register and heartbeat, stop and drain. */
+/* server.c - a silk server's life: configuration, the services it hosts, start, stop and
+ * drain, and silk_server_run's signals. Its listener is server_listen.c's, its registry
+ * records server_registry.c's, its calls server_call.c's. */
 #include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +19,6 @@
 #include "core/random.h"
 #include "registry/backend.h"
 #include "server/server_internal.h"
-#include "core/thread.h"
 
 /* How long a stopping server lets calls in flight finish, and then lets answers go out. */
 #define GRACE_MS 5000
@@ -25,8 +26,6 @@
 /* The defaults of max_connections and idle_timeout_ms. */
 #define MAX_CONNECTIONS_DEFAULT 10000
 #define IDLE_TIMEOUT_MS_DEFAULT 300000
-/* Connections refused past max_connections are logged at most this often. */
-#define REFUSED_LOG_US 1000000
 /* How often silk_server_run looks at its signal pipe even without a wake-up. */
 #define SIGNAL_POLL_MS 1000
 
@@ -93,7 +92,7 @@ silk_server *silk_server_new(const silk_server_opts *opts)
         silk_log(SILK_LOG_ERROR, "server", "out of memory");
         return NULL;
     }
-    pthread_mutex_init(&srv->mu, NULL);
+    silk__mutex_init(&srv->mu);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -180,265 +179,6 @@ const char *silk_server_address(const silk_server *srv)
     return srv != NULL ? srv->address : NULL;
 }
 
-/* ============================== accepting ============================== */
-
-/* refuse_conn closes a connection accepted past max_connections, logging it at most once
- * a second with the count since; srv->mu is held. */
-static void refuse_conn(silk_server *srv, nng_stream *s)
-{
-    nng_stream_free(s);
-    srv->refused_unlogged++;
-    int64_t now = silk__now_us();
-    if (now - srv->refused_log_us < REFUSED_LOG_US)
-        return;
-    silk_log(SILK_LOG_WARN, "server",
-             "connection refused: at max_connections max_connections=%u refused=%u",
-             srv->max_connections, srv->refused_unlogged);
-    srv->refused_log_us = now;
-    srv->refused_unlogged = 0;
-}
-
-/* add_conn makes a connection of an accepted stream; srv->mu is held. */
-static void add_conn(silk_server *srv, nng_stream *s)
-{
-    if (srv->n_conns >= srv->max_connections) {
-        refuse_conn(srv, s);
-        return;
-    }
-    sconn *sc = calloc(1, sizeof *sc);
-    if (sc == NULL || silk__conn_init(&sc->conn, &silk__server_conn_ops,
-                                      srv->max_message + SILK__FRAME_HEADER_ROOM) != SILK_OK) {
-        silk_log(SILK_LOG_WARN, "server", "out of memory: connection refused");
-        free(sc);
-        nng_stream_free(s);
-        return;
-    }
-    sc->srv = srv;
-    atomic_init(&sc->last_rx_us, silk__now_us());
-    sc->next = srv->conns;
-    if (sc->next != NULL)
-        sc->next->prev = sc;
-    srv->conns = sc;
-    srv->n_conns++;
-    silk__conn_attach(&sc->conn, s);
-    silk__conn_rele(&sc->conn); /* the receive loop keeps it */
-}
-
-static void accept_cb(void *arg)
-{
-    silk_server *srv = arg;
-    int rv = nng_aio_result(srv->accept_aio);
-    pthread_mutex_lock(&srv->mu);
-    bool again = !atomic_load(&srv->stopping);
-    if (srv->accept_backoff) {
-        srv->accept_backoff = false; /* slept after an error: accept again */
-    } else if (rv == 0) {
-        nng_stream *s = nng_aio_get_output(srv->accept_aio, 0);
-        if (again)
-            add_conn(srv, s);
-        else
-            nng_stream_free(s);
-    } else if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
-        again = false;
-    } else if (again) {
-        /* Out of descriptors or memory: wait a little rather than spin. */
-        silk_log(SILK_LOG_WARN, "server", "accept failed error=\"%s\"", nng_strerror(rv));
-        srv->accept_backoff = true;
-        nng_sleep_aio(100, srv->accept_aio);
-        again = false;
-    }
-    if (again)
-        nng_stream_listener_accept(srv->listener, srv->accept_aio);
-    pthread_mutex_unlock(&srv->mu);
-}
-
-/* idle_every is how often the server looks for idle connections. */
-static nng_duration idle_every(const silk_server *srv)
-{
-    int64_t ms = srv->idle_timeout_us / 4000;
-    return (nng_duration)(ms < 10 ? 10 : ms > 1000 ? 1000 : ms);
-}
-
-/* close_idle closes the connections with no call in flight that received nothing for the
- * idle timeout; srv->mu is held. */
-static void close_idle(silk_server *srv)
-{
-    int64_t now = silk__now_us();
-    for (sconn *sc = srv->conns; sc != NULL; sc = sc->next) {
-        if (now - atomic_load(&sc->last_rx_us) < srv->idle_timeout_us)
-            continue;
-        silk__conn_lock(&sc->conn);
-        bool busy = sc->calls != NULL || silk__conn_closed_locked(&sc->conn);
-        silk__conn_unlock(&sc->conn);
-        if (!busy)
-            silk__conn_close(&sc->conn, SILK_UNAVAILABLE, "idle for %lld ms",
-                             (long long)(srv->idle_timeout_us / 1000));
-    }
-}
-
-static void idle_cb(void *arg)
-{
-    silk_server *srv = arg;
-    if (nng_aio_result(srv->idle_aio) != 0)
-        return; /* stopped */
-    pthread_mutex_lock(&srv->mu);
-    if (!atomic_load(&srv->stopping)) {
-        close_idle(srv);
-        nng_sleep_aio(idle_every(srv), srv->idle_aio);
-    }
-    pthread_mutex_unlock(&srv->mu);
-}
-
-/* bound_address makes the address to advertise: the listen URL, with the real port when the
- * port was 0. */
-static char *bound_address(silk_server *srv)
-{
-    nng_url *u;
-    if (nng_url_parse(&u, srv->listen) != 0)
-        return strdup(srv->listen);
-    char *addr = NULL;
-    int port = 0;
-    if (strncmp(u->u_scheme, "tcp", 3) == 0 &&
-        nng_stream_listener_get_int(srv->listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
-        const char *host = u->u_hostname[0] != '\0' ? u->u_hostname : "127.0.0.1";
-        const char *fmt = strchr(host, ':') != NULL ? "%s://[%s]:%d" : "%s://%s:%d";
-        if (asprintf(&addr, fmt, u->u_scheme, host, port) < 0)
-            addr = NULL;
-    } else {
-        addr = strdup(srv->listen);
-    }
-    nng_url_free(u);
-    return addr;
-}
-
-static silk_status listen_on(silk_server *srv)
-{
-    int rv = nng_stream_listener_alloc(&srv->listener, srv->listen);
-    if (rv == 0) {
-        /* nng's streams have Nagle on by default; silk's small frames want it off. Not every
-         * transport has the option (ipc has not). */
-        nng_stream_listener_set_bool(srv->listener, NNG_OPT_TCP_NODELAY, true);
-        rv = nng_stream_listener_listen(srv->listener);
-    }
-    if (rv != 0) {
-        silk_log(SILK_LOG_ERROR, "server", "cannot listen address=%s error=\"%s\"", srv->listen,
-                 nng_strerror(rv));
-        return rv == NNG_ENOMEM ? SILK_RESOURCE_EXHAUSTED : SILK_UNAVAILABLE;
-    }
-    if ((srv->address = bound_address(srv)) == NULL)
-        return SILK_RESOURCE_EXHAUSTED;
-    if (nng_aio_alloc(&srv->accept_aio, accept_cb, srv) != 0)
-        return SILK_RESOURCE_EXHAUSTED;
-    nng_stream_listener_accept(srv->listener, srv->accept_aio);
-    if (srv->idle_timeout_us > 0) {
-        if (nng_aio_alloc(&srv->idle_aio, idle_cb, srv) != 0)
-            return SILK_RESOURCE_EXHAUSTED;
-        nng_sleep_aio(idle_every(srv), srv->idle_aio);
-    }
-    return SILK_OK;
-}
-
-/* ============================== registry ============================== */
-
-static bool is_registered(const silk_service_desc *desc)
-{
-    /* Every server answers Health: it is not a service to be found by name. */
-    return strcmp(desc->name, "silk.health.Health") != 0;
-}
-
-static silk_status register_one(silk_server *srv, const silk_service_desc *desc, int64_t started_ms)
-{
-    silk_instance inst = {
-        .service = (char *)desc->name,
-        .id = srv->instance_id,
-        .address = srv->address,
-        .weight = 1,
-        .version = "",
-        .started_ms = started_ms,
-        .gateway_id = srv->gateway_id,
-    };
-    return silk_registry_register(srv->reg, &inst);
-}
-
-static silk_status register_all(silk_server *srv)
-{
-    silk_status st = silk_registry_open(&srv->reg, srv->registry_url);
-    if (st != SILK_OK) {
-        silk_log(SILK_LOG_ERROR, "server", "cannot open the registry url=%s status=%s",
-                 srv->registry_url != NULL ? srv->registry_url : "(default)", silk_status_str(st));
-        return st;
-    }
-    int64_t now = silk__wall_ms();
-    for (size_t i = 0; i < srv->n_services && st == SILK_OK; i++) {
-        if (is_registered(srv->services[i].desc))
-            st = register_one(srv, srv->services[i].desc, now);
-    }
-    srv->registered = true;
-    if (st != SILK_OK)
-        silk_log(SILK_LOG_ERROR, "server", "cannot register status=%s", silk_status_str(st));
-    return st;
-}
-
-static void heartbeat_all(silk_server *srv)
-{
-    for (size_t i = 0; i < srv->n_services; i++) {
-        const silk_service_desc *d = srv->services[i].desc;
-        if (!is_registered(d))
-            continue;
-        silk_status st = silk_registry_heartbeat(srv->reg, d->name, srv->instance_id);
-        if (st == SILK_NOT_FOUND) /* removed as stale after a long pause: come back */
-            st = register_one(srv, d, silk__wall_ms());
-        if (st != SILK_OK)
-            silk_log(SILK_LOG_WARN, "server", "heartbeat failed service=%s status=%s", d->name,
-                     silk_status_str(st));
-    }
-}
-
-static void *heartbeat_main(void *arg)
-{
-    silk_server *srv = arg;
-    pthread_mutex_lock(&srv->mu);
-    while (!srv->heartbeat_stop) {
-        struct timespec at;
-        clock_gettime(CLOCK_MONOTONIC, &at);
-        at.tv_sec += SILK_REGISTRY_HEARTBEAT_MS / 1000;
-        at.tv_nsec += (long)(SILK_REGISTRY_HEARTBEAT_MS % 1000) * 1000000;
-        if (at.tv_nsec >= 1000000000) {
-            at.tv_sec++;
-            at.tv_nsec -= 1000000000;
-        }
-        int rv = 0;
-        while (!srv->heartbeat_stop && rv != ETIMEDOUT)
-            rv = pthread_cond_timedwait(&srv->cv, &srv->mu, &at);
-        if (srv->heartbeat_stop)
-            break;
-        pthread_mutex_unlock(&srv->mu);
-        heartbeat_all(srv);
-        pthread_mutex_lock(&srv->mu);
-    }
-    pthread_mutex_unlock(&srv->mu);
-    return NULL;
-}
-
-static void deregister_all(silk_server *srv)
-{
-    if (srv->heartbeat_running) {
-        pthread_mutex_lock(&srv->mu);
-        srv->heartbeat_stop = true;
-        pthread_cond_broadcast(&srv->cv);
-        pthread_mutex_unlock(&srv->mu);
-        pthread_join(srv->heartbeat, NULL);
-        srv->heartbeat_running = false;
-    }
-    for (size_t i = 0; srv->registered && i < srv->n_services; i++) {
-        if (is_registered(srv->services[i].desc))
-            silk_registry_deregister(srv->reg, srv->services[i].desc->name, srv->instance_id);
-    }
-    srv->registered = false;
-    silk_registry_close(srv->reg);
-    srv->reg = NULL;
-}
-
 /* ============================== start and stop ============================== */
 
 static void log_started(silk_server *srv)
@@ -469,15 +209,9 @@ silk_status silk_server_start(silk_server *srv)
     if (st == SILK_OK)
         st = silk__pool_new(&srv->pool, srv->workers);
     if (st == SILK_OK)
-        st = listen_on(srv);
+        st = silk__server_listen(srv);
     if (st == SILK_OK && !srv->no_register)
-        st = register_all(srv);
-    if (st == SILK_OK && !srv->no_register) {
-        if (silk__thread_start(&srv->heartbeat, heartbeat_main, srv) == 0)
-            srv->heartbeat_running = true;
-        else
-            st = SILK_RESOURCE_EXHAUSTED;
-    }
+        st = silk__server_register(srv);
     if (st != SILK_OK) {
         stop(srv);
         srv->started = false;
@@ -490,6 +224,7 @@ silk_status silk_server_start(silk_server *srv)
 /* wait_until waits on srv->cv (srv->mu held) until done(srv) or deadline_us passes. */
 static bool wait_until(silk_server *srv, bool (*done)(silk_server *), int64_t deadline_us)
 {
+    SILK__ASSERT_HELD(&srv->mu);
     while (!done(srv)) {
         int64_t now = silk__now_us();
         if (now >= deadline_us)
@@ -502,7 +237,7 @@ static bool wait_until(silk_server *srv, bool (*done)(silk_server *), int64_t de
             at.tv_sec++;
             at.tv_nsec -= 1000000000;
         }
-        pthread_cond_timedwait(&srv->cv, &srv->mu, &at);
+        silk__cond_timedwait(&srv->cv, &srv->mu, &at);
     }
     return true;
 }
@@ -515,7 +250,7 @@ static bool no_calls(silk_server *srv)
 static bool all_flushed(silk_server *srv)
 {
     for (sconn *sc = srv->conns; sc != NULL; sc = sc->next) {
-        if (!silk__conn_idle(&sc->conn))
+        if (!silk__stream_conn_idle(&sc->conn))
             return false;
     }
     return true;
@@ -530,7 +265,7 @@ static bool no_conns(silk_server *srv)
  * then closes every connection and waits until they are all gone. */
 static void drain(silk_server *srv)
 {
-    pthread_mutex_lock(&srv->mu);
+    silk__mutex_lock(&srv->mu);
     if (!wait_until(srv, no_calls, silk__now_us() + GRACE_MS * 1000)) {
         silk_log(SILK_LOG_WARN, "server", "grace period over calls=%u",
                  atomic_load(&srv->inflight));
@@ -538,17 +273,17 @@ static void drain(silk_server *srv)
     }
     wait_until(srv, all_flushed, silk__now_us() + FLUSH_MS * 1000);
     for (sconn *sc = srv->conns; sc != NULL; sc = sc->next)
-        silk__conn_close(&sc->conn, SILK_UNAVAILABLE, "the server is stopping");
-    pthread_mutex_unlock(&srv->mu);
+        silk__stream_conn_close(&sc->conn, SILK_UNAVAILABLE, "the server is stopping");
+    silk__mutex_unlock(&srv->mu);
 
     /* Handlers still running finish; calls still queued are dropped. A receive callback
      * that took a call just now finds the pool refusing it. */
     silk__pool_stop(srv->pool);
 
-    pthread_mutex_lock(&srv->mu);
+    silk__mutex_lock(&srv->mu);
     while (!no_conns(srv))
-        pthread_cond_wait(&srv->cv, &srv->mu);
-    pthread_mutex_unlock(&srv->mu);
+        silk__cond_wait(&srv->cv, &srv->mu);
+    silk__mutex_unlock(&srv->mu);
     silk__pool_free(srv->pool);
     srv->pool = NULL;
 }
@@ -563,9 +298,10 @@ static void stop(silk_server *srv)
     nng_aio_stop(srv->idle_aio);
     if (srv->listener != NULL)
         nng_stream_listener_close(srv->listener);
-    deregister_all(srv);
+    silk__server_deregister(srv);
     if (srv->pool != NULL)
         drain(srv);
+    silk__server_close_registry(srv); /* no handler runs now */
     nng_aio_free(srv->accept_aio);
     srv->accept_aio = NULL;
     nng_aio_free(srv->idle_aio);
@@ -594,7 +330,7 @@ void silk_server_free(silk_server *srv)
     free(srv->gateway_id);
     free(srv->token);
     pthread_cond_destroy(&srv->cv);
-    pthread_mutex_destroy(&srv->mu);
+    silk__mutex_destroy(&srv->mu);
     free(srv);
 }
 

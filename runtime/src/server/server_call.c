@@ -7,6 +7,7 @@
 
 #include <silk/log.h>
 
+#include "core/assert.h"
 #include "core/clock.h"
 #include "rpc/ctx_internal.h"
 #include "server/server_internal.h"
@@ -17,7 +18,7 @@
 typedef struct call_job {
     silk__job job; /* first: a silk__job * is a call_job * */
     sconn *sc;
-    struct call_job *prev; /* on sc->calls, under the conn's mutex */
+    struct call_job *prev; /* on sc->calls, under the connection's mutex */
     struct call_job *next;
     silk__cancel cancel; /* the caller cancelled; frees the job when the last child is done */
     struct call_job *fire_next; /* on a list of calls whose cancellation is to fire */
@@ -28,30 +29,31 @@ typedef struct call_job {
     size_t plen;
     uint8_t data[]; /* header, then payload */
 } call_job;
+SILK__FIRST_MEMBER(call_job, job);
 
 /* ============================== calls of a connection ============================== */
 
 static void calls_add(sconn *sc, call_job *cj)
 {
-    silk__conn_lock(&sc->conn);
+    silk__stream_conn_lock(&sc->conn);
     cj->prev = NULL;
     cj->next = sc->calls;
     if (cj->next != NULL)
         cj->next->prev = cj;
     sc->calls = cj;
-    silk__conn_unlock(&sc->conn);
+    silk__stream_conn_unlock(&sc->conn);
 }
 
 static void calls_remove(sconn *sc, call_job *cj)
 {
-    silk__conn_lock(&sc->conn);
+    silk__stream_conn_lock(&sc->conn);
     if (cj->prev != NULL)
         cj->prev->next = cj->next;
     else
         sc->calls = cj->next;
     if (cj->next != NULL)
         cj->next->prev = cj->prev;
-    silk__conn_unlock(&sc->conn);
+    silk__stream_conn_unlock(&sc->conn);
 }
 
 /* cancel marks the call id of a cancel frame cancelled: a queued call is then dropped, a
@@ -59,7 +61,7 @@ static void calls_remove(sconn *sc, call_job *cj)
 static void cancel(sconn *sc, uint64_t id)
 {
     call_job *found = NULL;
-    silk__conn_lock(&sc->conn);
+    silk__stream_conn_lock(&sc->conn);
     for (call_job *cj = sc->calls; cj != NULL; cj = cj->next) {
         if (cj->id == id) {
             found = cj;
@@ -68,8 +70,8 @@ static void cancel(sconn *sc, uint64_t id)
             break;
         }
     }
-    silk__conn_unlock(&sc->conn);
-    if (found != NULL) { /* outside the conn's lock: children complete on this thread */
+    silk__stream_conn_unlock(&sc->conn);
+    if (found != NULL) { /* outside the connection's lock: children complete on this thread */
         silk__cancel_fire(&found->cancel);
         silk__cancel_rele(&found->cancel);
     }
@@ -82,11 +84,11 @@ static void reply(sconn *sc, uint64_t id, silk_status st, const char *msg,
     Silk__Rpc__ResponseHeader h = SILK__RPC__RESPONSE_HEADER__INIT;
     h.status = (uint32_t)st;
     h.message = (char *)(msg != NULL ? msg : "");
-    silk_status rc = silk__conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, resp);
+    silk_status rc = silk__stream_conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, resp);
     if (rc == SILK_RESOURCE_EXHAUSTED) {
         h.status = SILK_RESOURCE_EXHAUSTED;
         h.message = "the response exceeds the message limit";
-        silk__conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, NULL);
+        silk__stream_conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, NULL);
     }
 }
 
@@ -112,9 +114,9 @@ static void answer(call_job *cj, silk_status st, const char *msg, const Protobuf
 static void call_done(silk_server *srv)
 {
     if (atomic_fetch_sub(&srv->inflight, 1) == 1 && atomic_load(&srv->stopping)) {
-        pthread_mutex_lock(&srv->mu);
+        silk__mutex_lock(&srv->mu);
         pthread_cond_broadcast(&srv->cv);
-        pthread_mutex_unlock(&srv->mu);
+        silk__mutex_unlock(&srv->mu);
     }
 }
 
@@ -277,9 +279,10 @@ static void invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h
         refuse(cj, h, m, ctx, st, "out of memory");
     } else {
         protobuf_c_message_init(m->output, resp);
-        silk__ctx_set_service(ctx, svc->desc);
-        silk__ctx_set_cancel(ctx, &cj->cancel);
         silk_server *srv = cj->sc->srv;
+        silk__ctx_set_service(ctx, svc->desc);
+        silk__ctx_set_server(ctx, srv);
+        silk__ctx_set_cancel(ctx, &cj->cancel);
         silk_call_info info = {.server = true,
                                .method = m,
                                .ctx = ctx,
@@ -369,7 +372,7 @@ static void run_call(silk__job *job)
     }
     give_back_slot(cj); /* a call dropped unanswered */
     calls_remove(cj->sc, cj);
-    silk__conn_rele(&cj->sc->conn);
+    silk__stream_conn_rele(&cj->sc->conn);
     silk__cancel_rele(&cj->cancel); /* the calls it started may keep it a while */
     call_done(srv);
 }
@@ -441,7 +444,7 @@ static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
     cj->plen = f->payload_len;
     memcpy(cj->data, f->header, f->header_len);
     memcpy(cj->data + f->header_len, f->payload, f->payload_len);
-    silk__conn_hold(&sc->conn);
+    silk__stream_conn_hold(&sc->conn);
     calls_add(sc, cj);
     if (srv->any_inline && runs_inline(srv, f)) {
         run_call(&cj->job);
@@ -451,13 +454,13 @@ static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
         give_back_slot(cj);
         refuse_frame(sc, f, SILK_UNAVAILABLE, "the server is shutting down");
         calls_remove(sc, cj);
-        silk__conn_rele(&sc->conn);
+        silk__stream_conn_rele(&sc->conn);
         silk__cancel_rele(&cj->cancel);
         call_done(srv);
     }
 }
 
-static void on_frame(silk__conn *c, const silk__frame *f)
+static void on_frame(silk__stream_conn *c, const silk__frame *f)
 {
     sconn *sc = (sconn *)c;
     int64_t now = silk__now_us();
@@ -470,14 +473,14 @@ static void on_frame(silk__conn *c, const silk__frame *f)
         cancel(sc, f->call_id);
         break;
     case SILK__FRAME_PING:
-        silk__conn_send(c, SILK__FRAME_PONG, f->call_id, NULL, NULL);
+        silk__stream_conn_send(c, SILK__FRAME_PONG, f->call_id, NULL, NULL);
         break;
     default:
         break; /* RESPONSE and PONG are not for a server */
     }
 }
 
-static void on_too_big(silk__conn *c, const silk__frame *f)
+static void on_too_big(silk__stream_conn *c, const silk__frame *f)
 {
     if (f->kind == SILK__FRAME_REQUEST) /* its header is not read: the method is unknown */
         refuse_frame((sconn *)c, f, SILK_RESOURCE_EXHAUSTED,
@@ -486,19 +489,19 @@ static void on_too_big(silk__conn *c, const silk__frame *f)
 
 /* on_closed cancels every call of the connection: no answer can reach its caller now, so
  * queued ones are dropped and running handlers see silk_ctx_cancelled(). */
-static void on_closed(silk__conn *c, silk_status st, const char *why)
+static void on_closed(silk__stream_conn *c, silk_status st, const char *why)
 {
     sconn *sc = (sconn *)c;
     call_job *fire = NULL;
-    silk__conn_lock(c);
+    silk__stream_conn_lock(c);
     for (call_job *cj = sc->calls; cj != NULL; cj = cj->next) {
         atomic_store(&cj->cancel.cancelled, true);
         silk__cancel_hold(&cj->cancel);
         cj->fire_next = fire;
         fire = cj;
     }
-    silk__conn_unlock(c);
-    for (call_job *cj = fire, *next; cj != NULL; cj = next) { /* outside the conn's lock */
+    silk__stream_conn_unlock(c);
+    for (call_job *cj = fire, *next; cj != NULL; cj = next) { /* outside the connection's lock */
         next = cj->fire_next;
         silk__cancel_fire(&cj->cancel);
         silk__cancel_rele(&cj->cancel);
@@ -508,11 +511,12 @@ static void on_closed(silk__conn *c, silk_status st, const char *why)
 }
 
 /* on_fini runs on the reaper: the connection leaves the server's list and is freed. */
-static void on_fini(silk__conn *c)
+static void on_fini(silk__stream_conn *c)
 {
+    SILK__ASSERT(silk__reap_on_reaper());
     sconn *sc = (sconn *)c;
     silk_server *srv = sc->srv;
-    pthread_mutex_lock(&srv->mu);
+    silk__mutex_lock(&srv->mu);
     if (sc->prev != NULL)
         sc->prev->next = sc->next;
     else
@@ -521,12 +525,12 @@ static void on_fini(silk__conn *c)
         sc->next->prev = sc->prev;
     srv->n_conns--;
     pthread_cond_broadcast(&srv->cv);
-    pthread_mutex_unlock(&srv->mu);
-    silk__conn_fini(&sc->conn);
+    silk__mutex_unlock(&srv->mu);
+    silk__stream_conn_fini(&sc->conn);
     free(sc);
 }
 
-const silk__conn_ops silk__server_conn_ops = {
+const silk__stream_conn_ops silk__server_conn_ops = {
     .frame = on_frame,
     .too_big = on_too_big,
     .closed = on_closed,

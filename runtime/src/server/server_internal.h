@@ -1,4 +1,5 @@
-/* server_internal.h - the server's state, shared by server.c (lifecycle, listener, registry)
+/* server_internal.h - the server's state, shared by server.c (its life), server_listen.c
+ * (listener, accept, idle connections), server_registry.c (register, heartbeat, deregister)
  * and server_call.c (taking calls off connections and running them on workers). */
 #ifndef SILK_SRC_SERVER_INTERNAL_H
 #define SILK_SRC_SERVER_INTERNAL_H
@@ -12,6 +13,8 @@
 #include <silk/registry.h>
 #include <silk/server.h>
 
+#include "core/assert.h"
+#include "core/mutex.h"
 #include "transport/nng/stream_conn.h"
 #include "rpc/interceptor_internal.h"
 #include "core/pool.h"
@@ -28,16 +31,17 @@ struct call_job;
 
 /* sconn is one accepted connection. */
 typedef struct sconn {
-    silk__conn conn; /* first: a silk__conn * is an sconn * */
+    silk__stream_conn conn; /* first: a silk__stream_conn * is an sconn * */
     silk_server *srv;
     struct sconn *prev;
     struct sconn *next;
-    struct call_job *calls;         /* under the conn's mutex: calls taken and not yet answered */
+    struct call_job *calls; /* under the connection's mutex: calls taken and not yet answered */
     atomic_int_fast64_t last_rx_us; /* when a frame last arrived (or it was accepted) */
 } sconn;
+SILK__FIRST_MEMBER(sconn, conn);
 
 struct silk_server {
-    pthread_mutex_t mu;
+    silk__mutex mu;
     pthread_cond_t cv;
 
     /* Configuration, fixed by silk_server_new. */
@@ -85,7 +89,29 @@ struct silk_server {
 };
 
 /* silk__server_conn_ops are the hooks of an accepted connection (server_call.c). */
-extern const silk__conn_ops silk__server_conn_ops;
+extern const silk__stream_conn_ops silk__server_conn_ops;
+
+/* silk__server_listen starts listening on srv->listen and accepting connections, and sets
+ * srv->address (server_listen.c). On failure stop undoes what was done. */
+silk_status silk__server_listen(silk_server *srv);
+
+/* silk__server_register opens srv's registry, registers every service srv hosts but Health
+ * and starts the heartbeat thread (server_registry.c). On failure stop undoes what was done. */
+silk_status silk__server_register(silk_server *srv);
+
+/* silk__server_deregister stops the heartbeat thread and deregisters what was registered,
+ * whatever was done; the registry stays open for the handlers still running. */
+void silk__server_deregister(silk_server *srv);
+
+/* silk__server_registry gives *regp the registry of srv - the one its options name, else
+ * $SILK_REGISTRY's - which the handlers of srv use to find gateways (push.c): the one it
+ * registers in, or one opened on the first call for a server that does not register. It
+ * stays srv's and lives until its handlers are done. Any thread; an error when it cannot be
+ * opened. */
+silk_status silk__server_registry(silk_server *srv, silk_registry **regp);
+
+/* silk__server_close_registry closes srv's registry once no handler of srv runs (stop). */
+void silk__server_close_registry(silk_server *srv);
 
 /* silk__server_find finds the hosted service and method of a path "/pkg.Service/Method";
  * false when there is none. */

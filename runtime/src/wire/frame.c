@@ -161,6 +161,21 @@ void silk__frame_in_consumed(silk__frame_in *in, size_t off)
     memmove(in->buf, in->buf + off, in->len);
 }
 
+bool silk__frame_out_reserve(uint8_t **buf, size_t *cap, size_t want)
+{
+    if (want <= *cap)
+        return true;
+    size_t grown = *cap != 0 ? *cap : 4096;
+    while (grown < want)
+        grown *= 2;
+    uint8_t *p = realloc(*buf, grown);
+    if (p == NULL)
+        return false;
+    *buf = p;
+    *cap = grown;
+    return true;
+}
+
 void silk__response_decode(silk__response *r, const silk__frame *f,
                            const ProtobufCMessageDescriptor *output)
 {

@@ -106,6 +106,11 @@ void silk__frame_in_consumed(silk__frame_in *in, size_t off);
  * exhausted (it is left as it was). */
 bool silk__frame_in_resize(silk__frame_in *in, size_t cap);
 
+/* silk__frame_out_reserve makes a connection's output buffer *buf, of *cap bytes, hold at
+ * least want bytes, doubling its capacity from 4 KiB; false when memory is exhausted (it is
+ * left as it was). */
+bool silk__frame_out_reserve(uint8_t **buf, size_t *cap, size_t want);
+
 /* silk__response is a response frame decoded for a call: its status, and on SILK_OK its
  * message. */
 typedef struct silk__response {

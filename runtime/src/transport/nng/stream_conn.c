@@ -18,9 +18,10 @@
 
 static void recv_cb(void *arg);
 static void send_cb(void *arg);
-static void kick_locked(silk__conn *c);
+static void kick_locked(silk__stream_conn *c);
 
-silk_status silk__conn_init(silk__conn *c, const silk__conn_ops *ops, uint32_t max_frame)
+silk_status silk__stream_conn_init(silk__stream_conn *c, const silk__stream_conn_ops *ops,
+                                   uint32_t max_frame)
 {
     memset(c, 0, sizeof *c);
     c->ops = ops;
@@ -34,11 +35,11 @@ silk_status silk__conn_init(silk__conn *c, const silk__conn_ops *ops, uint32_t m
         free(c->in.buf);
         return SILK_RESOURCE_EXHAUSTED;
     }
-    pthread_mutex_init(&c->mu, NULL);
+    silk__mutex_init(&c->mu);
     return SILK_OK;
 }
 
-void silk__conn_fini(silk__conn *c)
+void silk__stream_conn_fini(silk__stream_conn *c)
 {
     nng_aio_free(c->recv_aio);
     nng_aio_free(c->send_aio);
@@ -47,7 +48,7 @@ void silk__conn_fini(silk__conn *c)
     free(c->in.buf);
     free(c->out);
     free(c->next);
-    pthread_mutex_destroy(&c->mu);
+    silk__mutex_destroy(&c->mu);
 }
 
 /* ============================== lifetime ============================== */
@@ -56,25 +57,25 @@ void silk__conn_fini(silk__conn *c)
  * (it holds a reference), and stopping the send aio waits for its callback. */
 static void reap(void *arg)
 {
-    silk__conn *c = arg;
-    silk__conn_close(c, SILK_CANCELLED, "connection released");
+    silk__stream_conn *c = arg;
+    silk__stream_conn_close(c, SILK_CANCELLED, "connection released");
     nng_aio_stop(c->recv_aio);
     nng_aio_stop(c->send_aio);
     c->ops->fini(c);
 }
 
-void silk__conn_hold(silk__conn *c)
+void silk__stream_conn_hold(silk__stream_conn *c)
 {
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
-void silk__conn_rele(silk__conn *c)
+void silk__stream_conn_rele(silk__stream_conn *c)
 {
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
         silk__reap(&c->reap, reap, c);
 }
 
-void silk__conn_close(silk__conn *c, silk_status st, const char *fmt, ...)
+void silk__stream_conn_close(silk__stream_conn *c, silk_status st, const char *fmt, ...)
 {
     char why[sizeof c->why];
     va_list ap;
@@ -82,63 +83,64 @@ void silk__conn_close(silk__conn *c, silk_status st, const char *fmt, ...)
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
 
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     if (c->closed) {
-        pthread_mutex_unlock(&c->mu);
+        silk__mutex_unlock(&c->mu);
         return;
     }
     c->closed = true;
     memcpy(c->why, why, sizeof why);
     if (c->stream != NULL)
         nng_stream_close(c->stream); /* fails the pending receive and send; does not block */
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
     c->ops->closed(c, st, why);
 }
 
-void silk__conn_lock(silk__conn *c)
+void silk__stream_conn_lock(silk__stream_conn *c)
 {
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
 }
 
-void silk__conn_unlock(silk__conn *c)
+void silk__stream_conn_unlock(silk__stream_conn *c)
 {
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
 }
 
-bool silk__conn_closed_locked(const silk__conn *c)
+bool silk__stream_conn_closed_locked(const silk__stream_conn *c)
 {
+    SILK__ASSERT_HELD(&c->mu);
     return c->closed;
 }
 
 /* ============================== receiving ============================== */
 
 /* start_recv asks for more bytes into the free end of the receive buffer. */
-static void start_recv(silk__conn *c)
+static void start_recv(silk__stream_conn *c)
 {
     nng_iov iov = {.iov_buf = c->in.buf + c->in.len, .iov_len = c->in.cap - c->in.len};
     nng_aio_set_iov(c->recv_aio, 1, &iov);
     nng_stream_recv(c->stream, c->recv_aio);
 }
 
-silk_status silk__conn_attach(silk__conn *c, nng_stream *s)
+silk_status silk__stream_conn_attach(silk__stream_conn *c, nng_stream *s)
 {
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     if (c->closed) {
-        pthread_mutex_unlock(&c->mu);
+        silk__mutex_unlock(&c->mu);
         nng_stream_free(s);
         return SILK_UNAVAILABLE;
     }
     c->stream = s;
-    silk__conn_hold(c); /* the receive loop's reference */
+    silk__stream_conn_hold(c); /* the receive loop's reference */
     start_recv(c);
     kick_locked(c); /* frames queued before the stream was there go out now */
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
     return SILK_OK;
 }
 
 /* consume hands every whole frame in the buffer to the owner and keeps the rest. It returns
  * false, having closed c, when the stream cannot be decoded. */
-static bool consume(silk__conn *c)
+static bool consume(silk__stream_conn *c)
 {
     size_t off = 0;
     silk__frame f;
@@ -150,11 +152,11 @@ static bool consume(silk__conn *c)
             c->ops->too_big(c, &f);
     }
     if (rc == SILK__IN_NOMEM) {
-        silk__conn_close(c, SILK_RESOURCE_EXHAUSTED, "out of memory for a frame");
+        silk__stream_conn_close(c, SILK_RESOURCE_EXHAUSTED, "out of memory for a frame");
         return false;
     }
     if (rc < 0) {
-        silk__conn_close(c, SILK_UNAVAILABLE, "protocol error: bad frame (%d)", rc);
+        silk__stream_conn_close(c, SILK_UNAVAILABLE, "protocol error: bad frame (%d)", rc);
         return false;
     }
     silk__frame_in_consumed(&c->in, off);
@@ -165,42 +167,43 @@ static bool consume(silk__conn *c)
 
 static void recv_cb(void *arg)
 {
-    silk__conn *c = arg;
+    silk__stream_conn *c = arg;
     int rv = nng_aio_result(c->recv_aio);
     if (rv != 0) {
-        silk__conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
-        silk__conn_rele(c);
+        silk__stream_conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
+        silk__stream_conn_rele(c);
         return;
     }
     c->in.len += nng_aio_count(c->recv_aio);
     /* Replies (inline handlers) and new calls (completions) made while the batch is handled
      * leave in one send at its end, not the first alone and the rest after its completion. */
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     c->corked = true;
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
     bool ok = consume(c);
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     c->corked = false;
     bool closed = c->closed;
     if (ok && !closed) {
         kick_locked(c);
         start_recv(c);
     }
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
     if (!ok) {
-        silk__conn_rele(c);
+        silk__stream_conn_rele(c);
         return;
     }
     if (closed)
-        silk__conn_rele(c);
+        silk__stream_conn_rele(c);
 }
 
 /* ============================== sending ============================== */
 
 /* kick_locked starts a send of everything queued when none is in flight, unless the
  * connection is corked and less than CORK_FLUSH bytes wait. */
-static void kick_locked(silk__conn *c)
+static void kick_locked(silk__stream_conn *c)
 {
+    SILK__ASSERT_HELD(&c->mu);
     if (c->sending || c->closed || c->stream == NULL || c->next_len == 0)
         return;
     if (c->corked && c->next_len < CORK_FLUSH)
@@ -220,26 +223,11 @@ static void kick_locked(silk__conn *c)
     nng_stream_send(c->stream, c->send_aio);
 }
 
-/* reserve_locked makes room for n more queued bytes. */
-static bool reserve_locked(silk__conn *c, size_t n)
+silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
+                                          const ProtobufCMessage *header,
+                                          const ProtobufCMessage *payload)
 {
-    size_t want = c->next_len + n;
-    if (want <= c->next_cap)
-        return true;
-    size_t cap = c->next_cap != 0 ? c->next_cap : 4096;
-    while (cap < want)
-        cap *= 2;
-    uint8_t *p = realloc(c->next, cap);
-    if (p == NULL)
-        return false;
-    c->next = p;
-    c->next_cap = cap;
-    return true;
-}
-
-silk_status silk__conn_send_locked(silk__conn *c, uint8_t kind, uint64_t call_id,
-                                   const ProtobufCMessage *header, const ProtobufCMessage *payload)
-{
+    SILK__ASSERT_HELD(&c->mu);
     if (c->closed)
         return SILK_UNAVAILABLE;
     size_t hlen = header != NULL ? protobuf_c_message_get_packed_size(header) : 0;
@@ -247,8 +235,8 @@ silk_status silk__conn_send_locked(silk__conn *c, uint8_t kind, uint64_t call_id
     size_t size = silk__frame_size(hlen, plen);
     if (size - 4 > c->max_frame)
         return SILK_RESOURCE_EXHAUSTED;
-    if (c->next_len + (c->out_len - c->out_off) + size > SILK__CONN_MAX_QUEUED ||
-        !reserve_locked(c, size))
+    if (c->next_len + (c->out_len - c->out_off) + size > SILK__STREAM_CONN_MAX_QUEUED ||
+        !silk__frame_out_reserve(&c->next, &c->next_cap, c->next_len + size))
         return SILK_RESOURCE_EXHAUSTED;
     c->next_len +=
         silk__frame_encode(c->next + c->next_len, kind, call_id, header, hlen, payload, plen);
@@ -256,24 +244,24 @@ silk_status silk__conn_send_locked(silk__conn *c, uint8_t kind, uint64_t call_id
     return SILK_OK;
 }
 
-silk_status silk__conn_send(silk__conn *c, uint8_t kind, uint64_t call_id,
-                            const ProtobufCMessage *header, const ProtobufCMessage *payload)
+silk_status silk__stream_conn_send(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
+                                   const ProtobufCMessage *header, const ProtobufCMessage *payload)
 {
-    pthread_mutex_lock(&c->mu);
-    silk_status st = silk__conn_send_locked(c, kind, call_id, header, payload);
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_lock(&c->mu);
+    silk_status st = silk__stream_conn_send_locked(c, kind, call_id, header, payload);
+    silk__mutex_unlock(&c->mu);
     return st;
 }
 
 static void send_cb(void *arg)
 {
-    silk__conn *c = arg;
+    silk__stream_conn *c = arg;
     int rv = nng_aio_result(c->send_aio);
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     if (rv != 0) {
         c->sending = false;
-        pthread_mutex_unlock(&c->mu);
-        silk__conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
+        silk__mutex_unlock(&c->mu);
+        silk__stream_conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
         return;
     }
     c->out_off += nng_aio_count(c->send_aio);
@@ -282,7 +270,7 @@ static void send_cb(void *arg)
         nng_iov iov = {.iov_buf = c->out + c->out_off, .iov_len = c->out_len - c->out_off};
         nng_aio_set_iov(c->send_aio, 1, &iov);
         nng_stream_send(c->stream, c->send_aio);
-        pthread_mutex_unlock(&c->mu);
+        silk__mutex_unlock(&c->mu);
         return;
     }
     c->sending = false;
@@ -293,13 +281,13 @@ static void send_cb(void *arg)
         c->out_cap = 0;
     }
     kick_locked(c);
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
 }
 
-bool silk__conn_idle(silk__conn *c)
+bool silk__stream_conn_idle(silk__stream_conn *c)
 {
-    pthread_mutex_lock(&c->mu);
+    silk__mutex_lock(&c->mu);
     bool idle = !c->sending && c->next_len == 0;
-    pthread_mutex_unlock(&c->mu);
+    silk__mutex_unlock(&c->mu);
     return idle;
 }

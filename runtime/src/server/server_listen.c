@@ -1,0 +1,175 @@
+/* server_listen.c - a server's listener: accepting connections (refused past
+ * max_connections), closing idle ones, and the address it advertises. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <silk/log.h>
+
+#include "core/clock.h"
+#include "server/server_internal.h"
+
+/* Connections refused past max_connections are logged at most this often. */
+#define REFUSED_LOG_US 1000000
+
+/* ============================== accepting ============================== */
+
+/* refuse_conn closes a connection accepted past max_connections, logging it at most once
+ * a second with the count since; srv->mu is held. */
+static void refuse_conn(silk_server *srv, nng_stream *s)
+{
+    SILK__ASSERT_HELD(&srv->mu);
+    nng_stream_free(s);
+    srv->refused_unlogged++;
+    int64_t now = silk__now_us();
+    if (now - srv->refused_log_us < REFUSED_LOG_US)
+        return;
+    silk_log(SILK_LOG_WARN, "server",
+             "connection refused: at max_connections max_connections=%u refused=%u",
+             srv->max_connections, srv->refused_unlogged);
+    srv->refused_log_us = now;
+    srv->refused_unlogged = 0;
+}
+
+/* add_conn makes a connection of an accepted stream; srv->mu is held. */
+static void add_conn(silk_server *srv, nng_stream *s)
+{
+    SILK__ASSERT_HELD(&srv->mu);
+    if (srv->n_conns >= srv->max_connections) {
+        refuse_conn(srv, s);
+        return;
+    }
+    sconn *sc = calloc(1, sizeof *sc);
+    if (sc == NULL ||
+        silk__stream_conn_init(&sc->conn, &silk__server_conn_ops,
+                               srv->max_message + SILK__FRAME_HEADER_ROOM) != SILK_OK) {
+        silk_log(SILK_LOG_WARN, "server", "out of memory: connection refused");
+        free(sc);
+        nng_stream_free(s);
+        return;
+    }
+    sc->srv = srv;
+    atomic_init(&sc->last_rx_us, silk__now_us());
+    sc->next = srv->conns;
+    if (sc->next != NULL)
+        sc->next->prev = sc;
+    srv->conns = sc;
+    srv->n_conns++;
+    silk__stream_conn_attach(&sc->conn, s);
+    silk__stream_conn_rele(&sc->conn); /* the receive loop keeps it */
+}
+
+static void accept_cb(void *arg)
+{
+    silk_server *srv = arg;
+    int rv = nng_aio_result(srv->accept_aio);
+    silk__mutex_lock(&srv->mu);
+    bool again = !atomic_load(&srv->stopping);
+    if (srv->accept_backoff) {
+        srv->accept_backoff = false; /* slept after an error: accept again */
+    } else if (rv == 0) {
+        nng_stream *s = nng_aio_get_output(srv->accept_aio, 0);
+        if (again)
+            add_conn(srv, s);
+        else
+            nng_stream_free(s);
+    } else if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+        again = false;
+    } else if (again) {
+        /* Out of descriptors or memory: wait a little rather than spin. */
+        silk_log(SILK_LOG_WARN, "server", "accept failed error=\"%s\"", nng_strerror(rv));
+        srv->accept_backoff = true;
+        nng_sleep_aio(100, srv->accept_aio);
+        again = false;
+    }
+    if (again)
+        nng_stream_listener_accept(srv->listener, srv->accept_aio);
+    silk__mutex_unlock(&srv->mu);
+}
+
+/* idle_every is how often the server looks for idle connections. */
+static nng_duration idle_every(const silk_server *srv)
+{
+    int64_t ms = srv->idle_timeout_us / 4000;
+    return (nng_duration)(ms < 10 ? 10 : ms > 1000 ? 1000 : ms);
+}
+
+/* close_idle closes the connections with no call in flight that received nothing for the
+ * idle timeout; srv->mu is held. */
+static void close_idle(silk_server *srv)
+{
+    SILK__ASSERT_HELD(&srv->mu);
+    int64_t now = silk__now_us();
+    for (sconn *sc = srv->conns; sc != NULL; sc = sc->next) {
+        if (now - atomic_load(&sc->last_rx_us) < srv->idle_timeout_us)
+            continue;
+        silk__stream_conn_lock(&sc->conn);
+        bool busy = sc->calls != NULL || silk__stream_conn_closed_locked(&sc->conn);
+        silk__stream_conn_unlock(&sc->conn);
+        if (!busy)
+            silk__stream_conn_close(&sc->conn, SILK_UNAVAILABLE, "idle for %lld ms",
+                                    (long long)(srv->idle_timeout_us / 1000));
+    }
+}
+
+static void idle_cb(void *arg)
+{
+    silk_server *srv = arg;
+    if (nng_aio_result(srv->idle_aio) != 0)
+        return; /* stopped */
+    silk__mutex_lock(&srv->mu);
+    if (!atomic_load(&srv->stopping)) {
+        close_idle(srv);
+        nng_sleep_aio(idle_every(srv), srv->idle_aio);
+    }
+    silk__mutex_unlock(&srv->mu);
+}
+
+/* bound_address makes the address to advertise: the listen URL, with the real port when the
+ * port was 0. */
+static char *bound_address(silk_server *srv)
+{
+    nng_url *u;
+    if (nng_url_parse(&u, srv->listen) != 0)
+        return strdup(srv->listen);
+    char *addr = NULL;
+    int port = 0;
+    if (strncmp(u->u_scheme, "tcp", 3) == 0 &&
+        nng_stream_listener_get_int(srv->listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+        const char *host = u->u_hostname[0] != '\0' ? u->u_hostname : "127.0.0.1";
+        const char *fmt = strchr(host, ':') != NULL ? "%s://[%s]:%d" : "%s://%s:%d";
+        if (asprintf(&addr, fmt, u->u_scheme, host, port) < 0)
+            addr = NULL;
+    } else {
+        addr = strdup(srv->listen);
+    }
+    nng_url_free(u);
+    return addr;
+}
+
+silk_status silk__server_listen(silk_server *srv)
+{
+    int rv = nng_stream_listener_alloc(&srv->listener, srv->listen);
+    if (rv == 0) {
+        /* nng's streams have Nagle on by default; silk's small frames want it off. Not every
+         * transport has the option (ipc has not). */
+        nng_stream_listener_set_bool(srv->listener, NNG_OPT_TCP_NODELAY, true);
+        rv = nng_stream_listener_listen(srv->listener);
+    }
+    if (rv != 0) {
+        silk_log(SILK_LOG_ERROR, "server", "cannot listen address=%s error=\"%s\"", srv->listen,
+                 nng_strerror(rv));
+        return rv == NNG_ENOMEM ? SILK_RESOURCE_EXHAUSTED : SILK_UNAVAILABLE;
+    }
+    if ((srv->address = bound_address(srv)) == NULL)
+        return SILK_RESOURCE_EXHAUSTED;
+    if (nng_aio_alloc(&srv->accept_aio, accept_cb, srv) != 0)
+        return SILK_RESOURCE_EXHAUSTED;
+    nng_stream_listener_accept(srv->listener, srv->accept_aio);
+    if (srv->idle_timeout_us > 0) {
+        if (nng_aio_alloc(&srv->idle_aio, idle_cb, srv) != 0)
+            return SILK_RESOURCE_EXHAUSTED;
+        nng_sleep_aio(idle_every(srv), srv->idle_aio);
+    }
+    return SILK_OK;
+}
