@@ -150,7 +150,9 @@ static silk_registry *open_registry(const char *prog)
     silk_registry *reg = NULL;
     silk_status st = silk_registry_open(&reg, url);
     if (st != SILK_OK) {
-        fprintf(stderr, "%s: cannot open the registry %s: %s\n", prog, url, silk_status_str(st));
+        char masked[sizeof url];
+        silk_registry_mask_url(url, masked, sizeof masked);
+        fprintf(stderr, "%s: cannot open the registry %s: %s\n", prog, masked, silk_status_str(st));
         return NULL;
     }
     return reg;
