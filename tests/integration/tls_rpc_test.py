@@ -18,7 +18,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from registry_support import Process, free_port, port_open, wait_until  # noqa: E402
+from registry_support import Process, Redis, free_port, port_open, wait_until  # noqa: E402
 
 ARGS = None
 TOKEN = "cluster-secret-9f3b2c"  # looked for in everything a rogue receives
@@ -108,27 +108,6 @@ class Rogue:
         self.stopping = True
         self.thread.join(timeout=5)
         self.sock.close()
-
-
-class Redis:
-    """redis-server on a free loopback port with a password and an ACL user, persistence off."""
-
-    def __init__(self, log_dir, *extra):
-        self.port = free_port()
-        self.log = open(os.path.join(log_dir, "redis.log"), "w")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", *extra],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(lambda: port_open(self.port) or self.proc.poll() is not None, 10, "redis")
-        if self.proc.poll() is not None:
-            raise AssertionError(f"redis-server exited {self.proc.returncode}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.log.close()
 
 
 class SecurityTest(unittest.TestCase):
