@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <silk/log.h>
 
 #include "core/env.h"
 #include "transport/nng/tls.h"
@@ -69,6 +72,16 @@ static char *read_pem(const char *var, size_t *lenp, char *why, size_t cap)
     return buf;
 }
 
+/* warn_if_shared warns when the key file of $var may be read by others than its owner. */
+static void warn_if_shared(const char *var)
+{
+    const char *path = silk__env_str(var);
+    struct stat st;
+    if (path != NULL && stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+        silk_log(SILK_LOG_WARN, "tls", "%s file=%s may be read by others (mode %03o): chmod 600",
+                 var, path, (unsigned)(st.st_mode & 0777));
+}
+
 /* forget frees a buffer that may hold a private key, wiping it first. */
 static void forget(char *buf, size_t len)
 {
@@ -84,6 +97,8 @@ static bool own_cert(nng_tls_config *cfg, char *why, size_t cap)
     size_t clen = 0, klen = 0;
     char *cert = read_pem("SILK_TLS_CERT", &clen, why, cap);
     char *key = cert != NULL ? read_pem("SILK_TLS_KEY", &klen, why, cap) : NULL;
+    if (key != NULL)
+        warn_if_shared("SILK_TLS_KEY");
     int rv = cert != NULL && key != NULL ? nng_tls_config_own_cert(cfg, cert, key, NULL) : 0;
     if (rv != 0)
         snprintf(why, cap, "cannot use SILK_TLS_CERT file=%s with SILK_TLS_KEY file=%s: %s",
