@@ -5,7 +5,9 @@
  * its handler never blocks - and runs on nng's receive callback. The client measures
  * latency with blocking calls and throughput with silk_channel_call_async keeping calls in flight
  * on one channel (one connection), each completion starting the next call. It prints the figures of
- * each server (peers silk-pool and silk-inline) and, as peer silk, the better of each. */
+ * each server (peers silk-pool and silk-inline) and, as peer silk, the better of each. The
+ * servers listen on $SILK_LISTEN when it is set (tls+tcp://127.0.0.1:0 with SILK_TLS_* for
+ * mutual TLS), else on tcp://127.0.0.1:0. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +39,9 @@ static int serve(const char *variant)
         bench_fail("unknown --variant %s (pool or inline)", variant);
         return 2;
     }
-    silk_server_opts opts = {
-        .listen = "tcp://127.0.0.1:0", .no_register = true, .max_concurrent = MAX_CONCURRENT};
+    /* $SILK_LISTEN, else tcp://127.0.0.1:0 (silk's default): tls+tcp://127.0.0.1:0, with
+     * SILK_TLS_CERT, SILK_TLS_KEY and SILK_TLS_CA set for both sides, measures TLS. */
+    silk_server_opts opts = {.no_register = true, .max_concurrent = MAX_CONCURRENT};
     silk_server *srv = silk_server_new(&opts);
     if (srv == NULL)
         return 1;

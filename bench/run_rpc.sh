@@ -21,6 +21,9 @@ single-client latency (p50, p99) and throughput with calls in flight on one conn
                    passed to every program (defaults 20000, 2000, 10, 64, 64)
   --pin same|split passed to every program: server and client both on CPU 0, or the
                    server on CPU 1 and the client on CPU 0 (default: not pinned)
+  --tls            also run bench-rpc-silk over tls+tcp:// with mutual TLS (certificates
+                   made with openssl in a temporary directory): peers silk-tls, -pool,
+                   -inline, and ratios silk-tls/silk
 
 Ratios: throughput is silk/peer calls per second (higher is better for silk); p50 and p99
 are silk/peer microseconds (lower is better for silk). tcp is the latency floor only.
@@ -32,6 +35,7 @@ export SILK_LOG="${SILK_LOG:-warn}" # the silk server's start and stop lines are
 build=${BUILD_DIR:-build-bench}
 repeat=1
 pin=
+tls=
 pass=
 while [ $# -gt 0 ]; do
     case $1 in
@@ -40,6 +44,7 @@ while [ $# -gt 0 ]; do
     --build-dir) build=$2; shift 2 ;;
     --pin) pin=", pinned: $2"; pass="$pass $1 $2"; shift 2 ;;
     --calls | --warmup | --seconds | --inflight | --payload) pass="$pass $1 $2"; shift 2 ;;
+    --tls) tls=1; shift ;;
     *) usage >&2; exit 2 ;;
     esac
 done
@@ -56,7 +61,38 @@ peers=$(cat "$build/bench/rpc_peers")
 # own threads alone push the 1-minute figure to about 5 on a 2-core machine.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+certs=
+trap 'rm -f "$results"; [ -z "$certs" ] || rm -rf "$certs"' EXIT
+
+# make_certs writes a CA and one certificate it signed, for both sides, into $1.
+make_certs() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+        -keyout "$1/ca.key" -out "$1/ca.pem" -subj /CN=bench-ca \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$1/peer.key" -out "$1/peer.csr" -subj /CN=bench
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n' >"$1/ext"
+    openssl x509 -req -in "$1/peer.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial \
+        -days 1 -extfile "$1/ext" -out "$1/peer.pem"
+}
+if [ -n "$tls" ]; then
+    certs=$(mktemp -d)
+    make_certs "$certs" >/dev/null 2>&1 || { echo "run_rpc.sh: openssl failed" >&2; exit 1; }
+fi
+
+# run_tls runs bench-rpc-silk over tls+tcp:// with mutual TLS, its peers renamed silk-tls*.
+run_tls() {
+    echo "run $i/$repeat: bench-rpc-silk over tls+tcp://$pass" >&2
+    # shellcheck disable=SC2086 # $pass is a list of options
+    if ! SILK_LISTEN=tls+tcp://127.0.0.1:0 SILK_TLS_CERT="$certs/peer.pem" \
+        SILK_TLS_KEY="$certs/peer.key" SILK_TLS_CA="$certs/ca.pem" \
+        "$build/bin/bench-rpc-silk" $pass >"$results.out"; then
+        cat "$results.out" >&2
+        echo "run_rpc.sh: bench-rpc-silk over tls+tcp:// failed" >&2
+        exit 1
+    fi
+    grep '^result ' "$results.out" | sed 's/^result silk/result silk-tls/' | tee -a "$results" >&2
+}
 i=1
 while [ "$i" -le "$repeat" ]; do
     for p in $peers; do
@@ -69,6 +105,9 @@ while [ "$i" -le "$repeat" ]; do
             exit 1
         fi
         grep '^result ' "$results.out" | tee -a "$results" >&2
+        if [ "$p" = silk ] && [ -n "$tls" ]; then
+            run_tls
+        fi
     done
     i=$((i + 1))
 done
@@ -85,7 +124,8 @@ sort -k2,2 -k3,3 -k4,4g "$results" | awk -v repeat="$repeat" -v pin="$pin" -v lo
         printf "\nunary echo, tcp loopback; median of %d run(s)%s\n", repeat, pin
         printf "load average (1, 5, 15 min) before the runs: %s\n", load
         printf "%-14s %10s %10s %12s\n", "peer", "p50 us", "p99 us", "calls/s"
-        rows = "silk silk-pool silk-inline nng grpc grpc-sync grpc-callback tcp"
+        rows = "silk silk-pool silk-inline silk-tls silk-tls-pool silk-tls-inline nng grpc " \
+               "grpc-sync grpc-callback tcp"
         nr = split(rows, row, " ")
         for (i = 1; i <= nr; i++) {
             p = row[i]
@@ -103,6 +143,15 @@ sort -k2,2 -k3,3 -k4,4g "$results" | awk -v repeat="$repeat" -v pin="$pin" -v lo
             ratio("p50", "silk p50_us", p " p50_us")
             ratio("p99", "silk p99_us", p " p99_us")
         }
+        if ("silk-tls throughput" in med) {
+            tls_ratio("throughput", "throughput")
+            tls_ratio("p50", "p50_us")
+            tls_ratio("p99", "p99_us")
+        }
+    }
+    function tls_ratio(metric, m) {
+        if (("silk " m) in med && med["silk " m] > 0)
+            printf "ratio %s silk-tls/silk %.2f\n", metric, med["silk-tls " m] / med["silk " m]
     }
     function fmt(key, f) { return key in med ? sprintf(f, med[key]) : "-" }
     function ratio(metric, a, b,    p) {

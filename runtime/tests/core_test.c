@@ -14,6 +14,7 @@
 #include "core/env.h"
 #include "core/mutex.h"
 #include "core/random.h"
+#include "core/secret.h"
 #include "core/utf8.h"
 
 static void test_utf8_len(void **state)
@@ -131,6 +132,20 @@ static void test_mutex_holder(void **state)
 #endif
 }
 
+/* The cluster token's compare: equal only for the same string, whatever the lengths. */
+static void test_secret_equal(void **state)
+{
+    (void)state;
+    assert_true(silk__secret_equal("s3cret", "s3cret"));
+    assert_false(silk__secret_equal("s3cret", "s3creT"));
+    assert_false(silk__secret_equal("s3cret", "s3cre"));
+    assert_false(silk__secret_equal("s3cret", "s3crett"));
+    assert_false(silk__secret_equal("s3cret", ""));
+    assert_false(silk__secret_equal("s3cret", NULL));
+    assert_false(silk__secret_equal("a", "aa"));
+    assert_true(silk__secret_equal("", ""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +154,7 @@ int main(void)
         cmocka_unit_test(test_env_long),
         cmocka_unit_test(test_random_hex),
         cmocka_unit_test(test_mutex_holder),
+        cmocka_unit_test(test_secret_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

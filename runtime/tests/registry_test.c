@@ -435,6 +435,34 @@ static void test_urls(void **state)
     silk_registry_close(NULL);
 }
 
+/* A URL's password never leaves silk_registry_mask_url, nor silk_registry_url; a redis URL
+ * with user information but no ':' is refused, as Redis's own URIs are. */
+static void test_urls_with_passwords(void **state)
+{
+    (void)state;
+    char buf[256];
+    silk_registry_mask_url("redis://alice:pw@h:6379/2", buf, sizeof buf);
+    assert_string_equal(buf, "redis://alice:***@h:6379/2");
+    silk_registry_mask_url("redis://:p@w@h", buf, sizeof buf);
+    assert_string_equal(buf, "redis://:***@h");
+    silk_registry_mask_url("redis://secret@h", buf, sizeof buf);
+    assert_string_equal(buf, "redis://***@h");
+    silk_registry_mask_url("redis://h:6379/0", buf, sizeof buf);
+    assert_string_equal(buf, "redis://h:6379/0");
+    silk_registry_mask_url("file:/tmp/a@b", buf, sizeof buf);
+    assert_string_equal(buf, "file:/tmp/a@b");
+    silk_registry_mask_url("file:///tmp/a@b", buf, sizeof buf);
+    assert_string_equal(buf, "file:///tmp/a@b");
+    silk_registry *reg = NULL;
+    assert_int_equal(silk_registry_open(&reg, "redis://secret@127.0.0.1:1"), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_registry_open(&reg, "redis://:p%zz@127.0.0.1:1"), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_registry_open(&reg, "redis://u:@127.0.0.1:1"), SILK_INVALID_ARGUMENT);
+    /* Nothing listens on port 1: an outage, not an error; the URL it keeps is masked. */
+    assert_int_equal(silk_registry_open(&reg, "redis://u:p%40ss@127.0.0.1:1/3"), SILK_OK);
+    assert_string_equal(silk_registry_url(reg), "redis://u:***@127.0.0.1:1/3");
+    silk_registry_close(reg);
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -449,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_junk_files_are_ignored),
         cmocka_unit_test(test_names_are_validated),
         cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_urls_with_passwords),
     };
     /* clang-format on */
     return cmocka_run_group_tests(tests, make_dir, remove_dir);

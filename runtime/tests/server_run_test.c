@@ -1,5 +1,5 @@
 /* server_run_test.c - silk_server_run in a child process: registers, serves, and on SIGTERM
- * or SIGINT deregisters and exits 0. */
+ * or SIGINT deregisters and exits 0; and where silk_server_start may listen unprotected. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -95,6 +95,41 @@ static void test_sigint(void **state)
     run_and_stop(SIGINT);
 }
 
+/* starts tells whether a server without token or TLS starts on address (insecure or not). */
+static silk_status starts(const char *address, bool insecure)
+{
+    silk_server *srv = silk_server_new(
+        &(silk_server_opts){.listen = address, .no_register = true, .insecure = insecure});
+    assert_non_null(srv);
+    silk_status st = silk_server_start(srv);
+    silk_server_free(srv);
+    return st;
+}
+
+/* Beyond loopback a server needs the token, mutual TLS or insecure; on loopback or ipc://
+ * nothing. Runs last: it starts nng in this process, and the tests above fork. */
+static void test_listen_beyond_loopback(void **state)
+{
+    (void)state;
+    char ipc[300];
+    snprintf(ipc, sizeof ipc, "ipc://%s/run.sock", dir);
+    const char *local[] = {"tcp://127.0.0.1:0", "tcp://127.9.8.7:0", "tcp://[::1]:0",
+                           "tcp://localhost:0", ipc};
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        assert_int_equal(starts(local[i], false), SILK_OK);
+    const char *open[] = {"tcp://0.0.0.0:0", "tcp://:0", "tcp://[::]:0"};
+    for (size_t i = 0; i < sizeof open / sizeof open[0]; i++) {
+        assert_int_equal(starts(open[i], false), SILK_FAILED_PRECONDITION);
+        assert_int_equal(starts(open[i], true), SILK_OK);
+    }
+    setenv("SILK_TOKEN", "t0ken", 1);
+    assert_int_equal(starts("tcp://0.0.0.0:0", false), SILK_OK);
+    unsetenv("SILK_TOKEN");
+    setenv("SILK_INSECURE", "1", 1);
+    assert_int_equal(starts("tcp://0.0.0.0:0", false), SILK_OK);
+    unsetenv("SILK_INSECURE");
+}
+
 int main(void)
 {
     /* No nng before the forks: a child of a process with nng's threads could not use it. */
@@ -108,6 +143,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigterm),
         cmocka_unit_test(test_sigint),
+        cmocka_unit_test(test_listen_beyond_loopback),
     };
     /* clang-format on */
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

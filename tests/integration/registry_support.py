@@ -30,9 +30,11 @@ def port_open(port):
 
 
 class Redis:
-    """redis-server on a free loopback port, no RDB, no AOF; restart() keeps the port."""
+    """redis-server on a free loopback port, no RDB, no AOF; restart() keeps the port. extra
+    are more of its options (a password, ACL users)."""
 
-    def __init__(self, log_dir):
+    def __init__(self, log_dir, *extra):
+        self.extra = extra
         self.port = free_port()
         self.log_path = os.path.join(log_dir, "redis.log")
         self.proc = None
@@ -45,7 +47,7 @@ class Redis:
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(
                 ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--daemonize", "no"],
+                 "--appendonly", "no", "--daemonize", "no", *self.extra],
                 stdout=log, stderr=subprocess.STDOUT)
         wait_until(lambda: port_open(self.port) or self.proc.poll() is not None, 10,
                    "redis-server to listen")

@@ -43,7 +43,8 @@ static void usage(FILE *out, const char *prog)
         "  --timeout MS           a call's deadline (default: the method's, or 5000;\n"
         "                         health: 2000 per instance)\n"
         "  --registry URL         the registry to use instead of $SILK_REGISTRY:\n"
-        "                         file:DIR or redis://HOST:PORT[/DB]\n"
+        "                         file:DIR or redis://[USER:PASSWORD@]HOST:PORT[/DB] (a\n"
+        "                         password here shows in ps: put it in SILK_REGISTRY)\n"
         "  --help                 show this and exit\n"
         "\n"
         "exit status: 0 on success; 1 when the call fails (the status and message are\n"
@@ -150,7 +151,9 @@ static silk_registry *open_registry(const char *prog)
     silk_registry *reg = NULL;
     silk_status st = silk_registry_open(&reg, url);
     if (st != SILK_OK) {
-        fprintf(stderr, "%s: cannot open the registry %s: %s\n", prog, url, silk_status_str(st));
+        char masked[sizeof url];
+        silk_registry_mask_url(url, masked, sizeof masked);
+        fprintf(stderr, "%s: cannot open the registry %s: %s\n", prog, masked, silk_status_str(st));
         return NULL;
     }
     return reg;

@@ -29,7 +29,10 @@ static void usage(FILE *out, const char *prog)
             "  --id GATEWAY_ID        this gateway's id, the prefix of its session ids: letters,\n"
             "                         digits, '-' and '_' (default gw and 8 random hex digits)\n"
             "  --rpc-listen ADDRESS   nng address of SessionManager (default $SILK_LISTEN or\n"
-            "                         tcp://127.0.0.1:0)\n"
+            "                         tcp://127.0.0.1:0); beyond loopback it needs SILK_TOKEN\n"
+            "                         or mutual TLS (tls+tcp:// and SILK_TLS_*)\n"
+            "  --insecure             let SessionManager listen beyond loopback with neither\n"
+            "                         (anyone who reaches the port can then push and close)\n"
             "  --idle-timeout SEC     close HTTP connections idle this long (default 30)\n"
             "  --ping-interval SEC    ping sessions this often; close one silent for two\n"
             "                         intervals (default 30)\n"
@@ -50,9 +53,11 @@ static void usage(FILE *out, const char *prog)
             "  --version              show the version and exit\n"
             "\n"
             "environment:\n"
-            "  SILK_REGISTRY  registry URL: file:DIR or redis://HOST:PORT[/DB] (default\n"
-            "                 file:$XDG_RUNTIME_DIR/silk or file:/tmp/silk-$UID)\n"
-            "  SILK_LOG       debug, info, warn or error (default info)\n",
+            "  SILK_REGISTRY  registry URL: file:DIR or redis://[USER:PASSWORD@]HOST:PORT[/DB]\n"
+            "                 (default file:$XDG_RUNTIME_DIR/silk or file:/tmp/silk-$UID)\n"
+            "  SILK_LOG       debug, info, warn or error (default info)\n"
+            "  SILK_TOKEN     the cluster token every SessionManager call must carry\n"
+            "  SILK_TLS_CERT, SILK_TLS_KEY, SILK_TLS_CA  TLS of tls+tcp:// (docs/security.md)\n",
             prog);
 }
 
@@ -150,6 +155,7 @@ enum {
     OPT_VERSION,
     OPT_WORKERS,
     OPT_ALLOW_ORIGIN,
+    OPT_INSECURE,
 };
 
 static const struct option long_options[] = {
@@ -167,6 +173,7 @@ static const struct option long_options[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
     {NULL, 0, NULL, 0},
 };
 
@@ -240,6 +247,9 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
             ok = o.n_origins < SILK__GW_MAX_ORIGINS && optarg[0] != '\0';
             if (ok)
                 o.origins[o.n_origins++] = optarg;
+            break;
+        case OPT_INSECURE:
+            o.insecure = true;
             break;
         case OPT_HELP:
             usage(stdout, prog);

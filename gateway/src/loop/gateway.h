@@ -43,7 +43,8 @@ typedef struct silk__gw_opts {
     char port[16];  /* 5000 */
     char id[SILK__GW_ID_MAX + 1];
     const char *rpc_listen; /* nng address of SessionManager; NULL: the runtime's default */
-    double idle_timeout;    /* seconds an HTTP connection may sit idle: 30 */
+    bool insecure;       /* SessionManager may listen beyond loopback without token or mutual TLS */
+    double idle_timeout; /* seconds an HTTP connection may sit idle: 30 */
     double ping_interval;   /* seconds between pings; a session silent for two is closed: 30 */
     uint64_t max_message;   /* largest WebSocket message from a client: 1 MiB */
     size_t max_queued;      /* bytes queued for a session before it is closed as slow: 8 MiB */

@@ -130,8 +130,10 @@ static const Silk__Ws__SessionManager_Handlers handlers = {
 
 silk_status silk__gw_session_manager_start(silk__gw *gw)
 {
-    silk_server_opts o = {
-        .listen = gw->opts.rpc_listen, .instance_id = gw->opts.id, .gateway_id = gw->opts.id};
+    silk_server_opts o = {.listen = gw->opts.rpc_listen,
+                          .instance_id = gw->opts.id,
+                          .gateway_id = gw->opts.id,
+                          .insecure = gw->opts.insecure};
     gw->server = silk_server_new(&o);
     if (gw->server == NULL)
         return SILK_INTERNAL; /* silk_server_new has logged why */

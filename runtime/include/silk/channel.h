@@ -21,13 +21,20 @@ typedef struct silk_channel silk_channel;
 
 /* silk_channel_open opens a channel to target: a service's full name ("wstest.WsTest"),
  * found through the registry ($SILK_REGISTRY, else the file default), or an nng address
- * ("tcp://127.0.0.1:7000", "ipc:///tmp/x"). It connects lazily; for a name it reads the
- * registry once before it returns, then on a thread of its own.
+ * ("tcp://127.0.0.1:7000", "ipc:///tmp/x", "tls+tcp://10.0.0.5:7000"). It connects lazily;
+ * for a name it reads the registry once before it returns, then on a thread of its own.
+ * tls+tcp:// verifies the server's certificate against $SILK_TLS_CA and presents
+ * $SILK_TLS_CERT (with $SILK_TLS_KEY) when set; with $SILK_TLS_CA set the channel dials
+ * tls+tcp:// addresses only: a call to any other fails with SILK_UNAVAILABLE, and nothing of
+ * it, the cluster token included, leaves the process (docs/security.md).
  *
  * Returns SILK_OK with *chp the caller's, to close with silk_channel_close(), or:
  * - SILK_INVALID_ARGUMENT when chp is NULL or target is empty or malformed, or
  *   $SILK_REGISTRY names no known backend;
  * - SILK_UNAVAILABLE when the file registry's directory cannot be made;
+ * - SILK_UNAUTHENTICATED when a Redis registry refuses the URL's credentials;
+ * - SILK_FAILED_PRECONDITION when $SILK_TLS_CA is set and the TLS files cannot be read or
+ *   used (the log says why);
  * - SILK_RESOURCE_EXHAUSTED when memory or a thread is not to be had.
  * Any thread but nng's (it may wait on the registry). */
 silk_status silk_channel_open(silk_channel **chp, const char *target);

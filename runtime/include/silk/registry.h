@@ -34,11 +34,13 @@ typedef struct silk_instance_list {
 typedef struct silk_registry silk_registry;
 
 /* silk_registry_open opens the registry named by url: "file:DIR" (the embedded default),
- * "redis://HOST[:PORT][/DB]", or NULL for $SILK_REGISTRY, else "file:$XDG_RUNTIME_DIR/silk",
- * else "file:/tmp/silk-$UID".
+ * "redis://[USER:PASSWORD@]HOST[:PORT][/DB]" (AUTH USER PASSWORD, or AUTH PASSWORD for
+ * ":PASSWORD@"; percent-encoded), or NULL for $SILK_REGISTRY, else
+ * "file:$XDG_RUNTIME_DIR/silk", else "file:/tmp/silk-$UID".
  *
  * Returns SILK_OK with *regp the caller's, to close with silk_registry_close(), or:
  * - SILK_INVALID_ARGUMENT when regp is NULL or url is of no known backend or malformed;
+ * - SILK_UNAUTHENTICATED when Redis refuses the URL's credentials (or wants some);
  * - SILK_UNAVAILABLE when a file registry's directory cannot be made;
  * - SILK_RESOURCE_EXHAUSTED when memory is exhausted.
  * A Redis that cannot be reached is no error: the registry connects when it can. */
@@ -111,9 +113,15 @@ silk_status silk_registry_watch(silk_registry *reg, const char *service, silk_re
  * lock that fn takes. */
 void silk_registry_unwatch(silk_registry *reg, uint64_t id);
 
-/* silk_registry_url returns the URL the registry was opened with, the default filled in, or
- * NULL for NULL. The string is the registry's. */
+/* silk_registry_url returns the URL the registry was opened with, the default filled in and
+ * any password masked (silk_registry_mask_url), or NULL for NULL. The string is the
+ * registry's. */
 const char *silk_registry_url(const silk_registry *reg);
+
+/* silk_registry_mask_url writes url into buf (cap bytes with the NUL) with the password of
+ * its user information replaced by "***" ("redis://u:***@host:6379/0"), so that it may be
+ * logged or printed; a URL without one is copied as it is, cut to fit. */
+void silk_registry_mask_url(const char *url, char *buf, size_t cap);
 
 /* silk_registry_default_url writes the URL silk_registry_open(NULL) would open into buf,
  * cut to cap bytes with the NUL. */

@@ -20,7 +20,9 @@ typedef struct silk_server silk_server;
 /* silk_server_opts configures a server. Zero (or NULL) fields take the default shown. */
 typedef struct silk_server_opts {
     /* nng address to listen on: "tcp://127.0.0.1:0" (any free port) unless $SILK_LISTEN is
-     * set. "ipc:///path" works too. The bound address is what the registry advertises. */
+     * set. "ipc:///path" and "tls+tcp://HOST:PORT" (TLS with $SILK_TLS_CERT and
+     * $SILK_TLS_KEY; with $SILK_TLS_CA, clients must present a certificate it signed) work
+     * too. The bound address is what the registry advertises. */
     const char *listen;
     /* Registry URL: $SILK_REGISTRY, else the file registry (see registry.h). */
     const char *registry;
@@ -45,6 +47,11 @@ typedef struct silk_server_opts {
      * overrides it, with the same meaning). Negative: off. Channels ping a connection that
      * was silent for their keepalive interval (10 s), so a channel's connection stays. */
     int idle_timeout_ms;
+    /* Listen beyond loopback (an address other than 127.0.0.0/8, ::1, localhost or ipc://)
+     * with neither the cluster token ($SILK_TOKEN) nor mutual TLS (tls+tcp:// with
+     * $SILK_TLS_CERT, $SILK_TLS_KEY and $SILK_TLS_CA): without it such a server refuses to
+     * start, saying why ($SILK_INSECURE=1 sets it too). docs/security.md has the rules. */
+    bool insecure;
 } silk_server_opts;
 
 /* silk_server_new makes a server from opts (NULL: every default). It does not listen yet.
@@ -92,7 +99,10 @@ silk_status silk_server_add_interceptor(silk_server *srv, const silk_interceptor
  *
  * Returns SILK_OK, or:
  * - SILK_INVALID_ARGUMENT when srv is NULL, or the registry URL names no known backend;
- * - SILK_FAILED_PRECONDITION when the server has started already;
+ * - SILK_FAILED_PRECONDITION when the server has started already, when its address is
+ *   beyond loopback with neither token nor mutual TLS and opts.insecure is off, or when a
+ *   tls+tcp:// address lacks $SILK_TLS_CERT and $SILK_TLS_KEY or they cannot be used (the
+ *   log says which);
  * - SILK_UNAVAILABLE when the address cannot be listened on, or the registry cannot be
  *   opened or written;
  * - SILK_RESOURCE_EXHAUSTED when memory or a thread is not to be had.

@@ -179,7 +179,7 @@ unsigned silk__channel_keepalive_ms(const silk_channel *ch)
 
 bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx)
 {
-    return ch->chain.n == 0 && silk__ctx_cancel(ctx) == NULL;
+    return ch->chain.n == 0 && silk__ctx_cancel(ctx) == NULL && !ch->tls_only;
 }
 
 bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
@@ -246,6 +246,21 @@ static bool valid_target(const char *target, bool *by_name)
     return true;
 }
 
+/* hold_tls gives a channel that dials TLS only ($SILK_TLS_CA) the process's client
+ * configuration; SILK_FAILED_PRECONDITION, logged, when the files cannot be used. */
+static silk_status hold_tls(silk_channel *ch)
+{
+    ch->tls_only = silk__tls_required();
+    if (!ch->tls_only)
+        return SILK_OK;
+    char why[512];
+    if ((ch->tls = silk__tls_hold(SILK__TLS_CLIENT, why, sizeof why)) != NULL)
+        return SILK_OK;
+    silk_log(SILK_LOG_ERROR, "channel", "cannot open a channel target=%s error=\"%s\"", ch->target,
+             why);
+    return SILK_FAILED_PRECONDITION;
+}
+
 silk_status silk_channel_open(silk_channel **chp, const char *target)
 {
     bool by_name = false;
@@ -269,9 +284,12 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
     silk_status st = SILK_OK;
     if (token != NULL && (ch->token = strdup(token)) == NULL)
         st = SILK_RESOURCE_EXHAUSTED;
+    if (st == SILK_OK)
+        st = hold_tls(ch);
     if (st == SILK_OK && by_name)
         st = silk_registry_open(&ch->reg, NULL);
     if (st != SILK_OK) {
+        silk__tls_rele(ch->tls);
         silk_registry_close(ch->reg);
         silk__lb_fini(&ch->lb);
         free(ch->token);
@@ -347,6 +365,7 @@ void silk_channel_close(silk_channel *ch)
 
     silk__lb_fini(&ch->lb);
     silk_registry_close(ch->reg);
+    silk__tls_rele(ch->tls);
     silk__chain_fini(&ch->chain);
     free(ch->token);
     free(ch->target);

@@ -26,6 +26,7 @@
 #include "core/assert.h"
 #include "core/mutex.h"
 #include "transport/nng/stream_conn.h"
+#include "transport/nng/tls.h"
 #include "rpc/ctx_internal.h"
 #include "rpc/interceptor_internal.h"
 
@@ -89,7 +90,7 @@ typedef struct silk__peer {
     bool dial_failed;               /* set before the dial's failure closes the connection */
     uint64_t addr_hash;             /* silk__lb_address_hash(address) */
     atomic_bool watched;            /* the instance has failures: report answers to the breaker */
-    atomic_bool connected;          /* the dial succeeded */
+    atomic_bool connected;          /* made: dialled, and for TLS its first frame came */
 
     /* Under ch->mu. */
     struct silk__peer *next;
@@ -110,6 +111,8 @@ struct silk_channel {
     char *target;
     bool by_name;
     char *token;
+    bool tls_only;       /* $SILK_TLS_CA is set: dial tls+tcp:// addresses only */
+    nng_tls_config *tls; /* the client configuration held when tls_only (transport/nng/tls.h) */
     uint32_t max_message;
     silk_registry *reg;
     atomic_uint_fast64_t last_id; /* call ids are unique in the channel, for silk_channel_cancel */
@@ -208,8 +211,9 @@ unsigned silk__channel_keepalive_ms(const silk_channel *ch);
 bool silk__channel_copies(const silk_channel *ch, const silk_method_desc *method, bool never_sent);
 
 /* silk__channel_direct tells whether a loop channel may make a call with ctx on its own
- * connections: not when the channel has interceptors or ctx is a handler's (its calls are
- * cancelled with it). Those go through the channel. */
+ * connections: not when the channel has interceptors, ctx is a handler's (its calls are
+ * cancelled with it) or the channel dials TLS only (loop connections are plain). Those go
+ * through the channel. */
 bool silk__channel_direct(const silk_channel *ch, const silk_ctx *ctx);
 
 /* silk__channel_copy_call copies a call on a channel to a name, sent once on route r (which holds

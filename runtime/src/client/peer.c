@@ -103,10 +103,22 @@ static void complete_response(silk__peer *l, silk__call *c, const silk__frame *f
     silk__response_fini(&r);
 }
 
+/* made records that the connection of l is made: its dial's backoff ends, and calls
+ * queued on it from now on are sent without a copy. */
+static void made(silk__peer *l)
+{
+    silk__mutex_lock(&l->ch->mu);
+    silk__lb_conn_made(&l->ch->lb, l->address);
+    silk__mutex_unlock(&l->ch->mu);
+    atomic_store(&l->connected, true);
+}
+
 static void on_frame(silk__stream_conn *conn, const silk__frame *f)
 {
     silk__peer *l = (silk__peer *)conn;
-    atomic_store_explicit(&l->last_rx_us, silk__now_us(), memory_order_relaxed);
+    int64_t before = atomic_exchange_explicit(&l->last_rx_us, silk__now_us(), memory_order_relaxed);
+    if (before == 0 && !atomic_load(&l->connected))
+        made(l); /* a TLS connection: the handshake is over once a frame arrived */
     if (f->kind == SILK__FRAME_PING) {
         silk__stream_conn_send(conn, SILK__FRAME_PONG, f->call_id, NULL, NULL);
         return;
@@ -133,14 +145,35 @@ static void on_too_big(silk__stream_conn *conn, const silk__frame *f)
     free(c);
 }
 
+/* handshake_failed tells whether the TLS connection of l closed in its handshake: refused
+ * by a peer whose certificate is not of the CA (or who refused ours) before any frame came.
+ * Such a connection is a dial that failed: no request reached the peer. Its mutex is held. */
+static bool handshake_failed(const silk__peer *l)
+{
+    int rv = l->conn.nng_error;
+    return silk__tls_address(l->address) && !atomic_load(&l->connected) &&
+           (rv == NNG_EPEERAUTH || rv == NNG_ECRYPTO);
+}
+
 /* on_closed fails every call in flight and takes the peer out of its channel's table, so
  * that the next call connects again. */
 static void on_closed(silk__stream_conn *conn, silk_status st, const char *why)
 {
     silk__peer *l = (silk__peer *)conn;
+    char why_buf[sizeof conn->why + 64];
     silk__stream_conn_lock(conn);
     silk__call *calls = silk__call_table_take(&l->calls, INT64_MAX);
+    bool refused = handshake_failed(l);
+    if (refused) {
+        l->dial_failed = true; /* nothing left the process but the handshake */
+        snprintf(why_buf, sizeof why_buf,
+                 "TLS handshake with %s failed (a certificate not of the CA?): %s", l->address,
+                 nng_strerror(conn->nng_error));
+        why = why_buf;
+    }
     silk__stream_conn_unlock(conn);
+    if (refused)
+        silk_log(SILK_LOG_WARN, "channel", "%s", why);
     for (silk__call *c = calls; c != NULL && l->dial_failed; c = c->next)
         silk__call_mark_never_sent(c); /* nothing of it was sent */
     nng_aio_cancel(l->dial_aio);
@@ -237,10 +270,8 @@ static void dial_cb(void *arg)
     silk__peer *l = arg;
     int rv = nng_aio_result(l->dial_aio);
     if (rv == 0) {
-        silk__mutex_lock(&l->ch->mu);
-        silk__lb_conn_made(&l->ch->lb, l->address);
-        silk__mutex_unlock(&l->ch->mu);
-        atomic_store(&l->connected, true);
+        if (!silk__tls_address(l->address))
+            made(l); /* a TLS connection is made when its handshake is: at its first frame */
         if (silk__stream_conn_attach(&l->conn, nng_aio_get_output(l->dial_aio, 0)) == SILK_OK &&
             l->ch->keepalive_ms != 0)
             nng_sleep_aio((nng_duration)l->ch->keepalive_ms, l->keepalive_aio);
@@ -250,6 +281,24 @@ static void dial_cb(void *arg)
                                 nng_strerror(rv));
     }
     silk__stream_conn_rele(&l->conn); /* the dial's reference */
+}
+
+/* dial_tls gives a peer's dialer to a tls+tcp:// address the channel's client configuration;
+ * a channel that holds none ($SILK_TLS_CA unset) cannot verify the server, and says so. */
+static int dial_tls(silk_channel *ch, nng_stream_dialer *d, char *why, size_t cap)
+{
+    if (ch->tls == NULL) {
+        nng_tls_config *cfg = silk__tls_hold(SILK__TLS_CLIENT, why, cap); /* says what lacks */
+        silk__tls_rele(cfg);
+        if (cfg == NULL)
+            return NNG_EINVAL;
+        snprintf(why, cap, "SILK_TLS_CA was set after the channel opened");
+        return NNG_EINVAL;
+    }
+    int rv = nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, ch->tls);
+    if (rv != 0)
+        snprintf(why, cap, "TLS: %s", nng_strerror(rv));
+    return rv;
 }
 
 /* peer_new makes the peer to address and starts dialing; ch->mu is held. The peer has one
@@ -269,13 +318,18 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
     l->addr_hash = silk__lb_address_hash(address);
     atomic_init(&l->watched, ch->by_name && silk__lb_watch(&ch->lb, address));
     int rv = 0;
+    char tls_why[512] = "";
     if ((l->address = strdup(address)) == NULL || !silk__call_table_init(&l->calls) ||
         (rv = nng_aio_alloc(&l->dial_aio, dial_cb, l)) != 0 ||
         (rv = nng_aio_alloc(&l->timer_aio, timer_cb, l)) != 0 ||
         (rv = nng_aio_alloc(&l->keepalive_aio, keepalive_cb, l)) != 0 ||
-        (rv = nng_stream_dialer_alloc(&l->dialer, address)) != 0) {
+        (rv = nng_stream_dialer_alloc(&l->dialer, address)) != 0 ||
+        (silk__tls_address(address) && (rv = dial_tls(ch, l->dialer, tls_why, sizeof tls_why)))) {
         snprintf(why, cap, "cannot dial %s: %s", address,
-                 rv != 0 ? nng_strerror(rv) : "out of memory");
+                 tls_why[0] != '\0' ? tls_why
+                 : rv != 0          ? nng_strerror(rv)
+                                    : "out of memory");
+        nng_stream_dialer_free(l->dialer);
         nng_aio_free(l->dial_aio);
         nng_aio_free(l->timer_aio);
         nng_aio_free(l->keepalive_aio);
@@ -295,6 +349,21 @@ static silk_status peer_new(silk_channel *ch, const char *address, silk__peer **
     nng_stream_dialer_dial(l->dialer, l->dial_aio);
     *lp = l;
     return SILK_OK;
+}
+
+/* refuse_plain refuses to dial an address that is not tls+tcp:// on a channel that dials
+ * TLS only, as a dial that failed: the instance backs off, and another may take the call,
+ * which was never sent. ch->mu is held. */
+static void refuse_plain(silk_channel *ch, silk__route *r, const char *address,
+                         silk__send_fail *how, char *why, size_t cap)
+{
+    SILK__ASSERT_HELD(&ch->mu);
+    snprintf(why, cap, "refusing to dial %s: with SILK_TLS_CA set, channels dial tls+tcp:// only",
+             address);
+    silk_log(SILK_LOG_WARN, "channel", "%s", why);
+    silk__lb_conn_failed(&ch->lb, address, true, silk__now_us());
+    r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = silk__lb_address_hash(address);
+    *how = SILK__SEND_FAIL_ELSEWHERE;
 }
 
 /* silk__peer_get: see channel_internal.h. */
@@ -327,6 +396,9 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
         *how = SILK__SEND_FAIL_ELSEWHERE;
         st = SILK_UNAVAILABLE;
         r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = silk__lb_address_hash(address);
+    } else if (st == SILK_OK && l == NULL && ch->tls_only && !silk__tls_address(address)) {
+        refuse_plain(ch, r, address, how, why, cap);
+        st = SILK_UNAVAILABLE;
     } else if (st == SILK_OK && l == NULL) {
         st = peer_new(ch, address, &l, why, cap);
     }

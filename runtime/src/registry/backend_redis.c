@@ -1,5 +1,5 @@
-/* backend_redis.c - the Redis registry, redis://HOST:PORT[/DB], on hiredis: the backend's
- * operations, sent through its link to Redis (redis_conn.c).
+/* backend_redis.c - the Redis registry, redis://[USER:PASSWORD@]HOST:PORT[/DB], on hiredis:
+ * the backend's operations, sent through its link to Redis (redis_conn.c).
  *
  * Keys (in DB): "silk/inst/<service>/<id>" holds an instance's record (silk__record_format)
  * with a TTL; "silk/svc/<service>" is the set of its ids; "silk/services" the set of service
@@ -53,12 +53,15 @@ static int svc_key(char *buf, size_t cap, const char *service)
 
 /* ============================== open and close ============================== */
 
+static void redis_close(void *data);
+
 static silk_status redis_open(void **datap, const char *where, const silk__registry_conf *conf)
 {
     silk__redis_reg *r = calloc(1, sizeof *r);
     if (r == NULL)
         return SILK_RESOURCE_EXHAUSTED;
     if (!silk__redis_parse_where(r, where)) {
+        explicit_bzero(r, sizeof *r);
         free(r);
         return SILK_INVALID_ARGUMENT;
     }
@@ -67,7 +70,12 @@ static silk_status redis_open(void **datap, const char *where, const silk__regis
     silk__mutex_init(&r->mu);
     silk__mutex_lock(&r->mu);
     silk__redis_ready(r); /* a Redis down now is no error: it is warned about and tried again */
+    bool refused = r->refused;
     silk__mutex_unlock(&r->mu);
+    if (refused) { /* wrong credentials are: they will not get better by themselves */
+        redis_close(r);
+        return SILK_UNAUTHENTICATED;
+    }
     *datap = r;
     return SILK_OK;
 }
@@ -86,6 +94,7 @@ static void redis_close(void *data)
     }
     free(r->cache);
     silk__mutex_destroy(&r->mu);
+    explicit_bzero(r->pass, sizeof r->pass);
     free(r);
 }
 

@@ -26,6 +26,8 @@ typedef struct silk__redis_reg {
     char host[256];
     int port;
     int db;
+    char user[128]; /* the URL's user, "" for none: AUTH user pass (an ACL user) */
+    char pass[256]; /* the URL's password, "" for none: never logged, wiped at close */
     char channel[64];
     const silk__registry_conf *conf;
 
@@ -33,6 +35,7 @@ typedef struct silk__redis_reg {
     redisContext *ctx;       /* the command connection; NULL while down */
     int64_t retry_at_us;     /* no connection attempt before this */
     bool down;               /* an outage has been reported */
+    bool refused;            /* the last connection attempt was refused its credentials */
     bool connected_before;   /* a connection was made once: the next one is a reconnection */
     int64_t recovered_at_us; /* when the last reconnection was made */
     silk_instance_list mine; /* registered through this handle: what heartbeats rewrite */
@@ -43,12 +46,14 @@ typedef struct silk__redis_reg {
     int64_t sub_retry_at_us;
 } silk__redis_reg;
 
-/* silk__redis_parse_where reads "//HOST[:PORT][/DB]" into r's host, port (6379 when not given)
- * and db; false when where is not that. */
+/* silk__redis_parse_where reads "//[USER:PASSWORD@]HOST[:PORT][/DB]" into r's user and
+ * password (percent-decoded; ":PASSWORD@" alone is a password without a user), host, port
+ * (6379 when not given) and db; false when where is not that. */
 bool silk__redis_parse_where(silk__redis_reg *r, const char *where);
 
 /* silk__redis_ready makes sure the command connection r->ctx is up, connecting again when
- * Redis closed it or an attempt is due; false while Redis is down. r->mu is held. */
+ * Redis closed it or an attempt is due, authenticated with the URL's credentials; false
+ * while Redis is down or refuses them (r->refused). r->mu is held. */
 bool silk__redis_ready(silk__redis_reg *r);
 
 /* silk__redis_exchange reads into reps the replies of the n commands appended to r->ctx. On a

@@ -71,6 +71,25 @@ void silk_registry_default_url(char *buf, size_t cap)
         snprintf(buf, cap, "file:/tmp/silk-%u", (unsigned)getuid());
 }
 
+void silk_registry_mask_url(const char *url, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return;
+    const char *auth = url != NULL ? strstr(url, "://") : NULL;
+    const char *end = auth != NULL ? auth + 3 + strcspn(auth + 3, "/") : NULL;
+    const char *at = NULL;
+    for (const char *p = auth != NULL ? auth + 3 : NULL; p != NULL && p < end; p++)
+        at = *p == '@' ? p : at;
+    if (at == NULL) {
+        snprintf(buf, cap, "%s", url != NULL ? url : "");
+        return;
+    }
+    /* "scheme://user:password@rest" -> "scheme://user:***@rest"; no ':' hides it all. */
+    const char *colon = memchr(auth + 3, ':', (size_t)(at - auth - 3));
+    const char *keep = colon != NULL ? colon + 1 : auth + 3;
+    snprintf(buf, cap, "%.*s***%s", (int)(keep - url), url, at);
+}
+
 static const silk__registry_ops *find_backend(const char *url, const char **where)
 {
     const char *colon = strchr(url, ':');
@@ -99,8 +118,10 @@ silk_status silk_registry_open(silk_registry **regp, const char *url)
     const silk__registry_ops *ops = find_backend(url, &where);
     if (ops == NULL)
         return SILK_INVALID_ARGUMENT;
+    char masked[4096];
+    silk_registry_mask_url(url, masked, sizeof masked);
     silk_registry *reg = calloc(1, sizeof *reg);
-    if (reg == NULL || (reg->url = strdup(url)) == NULL) {
+    if (reg == NULL || (reg->url = strdup(masked)) == NULL) {
         free(reg);
         return SILK_RESOURCE_EXHAUSTED;
     }

@@ -53,6 +53,9 @@ static bool configure(silk_server *srv, const silk_server_opts *opts)
     srv->instance_id = dup_or(opts->instance_id, id);
     srv->gateway_id = dup_or(opts->gateway_id, "");
     srv->token = token != NULL ? strdup(token) : NULL;
+    long env_insecure = 0;
+    silk__env_long("SILK_INSECURE", 0, 1, &env_insecure);
+    srv->insecure = opts->insecure || env_insecure == 1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long env_workers = 0, env_max_conns = 0, env_idle = 0; /* 0 in each: the default */
     silk__env_long("SILK_WORKERS", 0, 4096, &env_workers);
@@ -308,6 +311,8 @@ static void stop(silk_server *srv)
     srv->idle_aio = NULL;
     nng_stream_listener_free(srv->listener);
     srv->listener = NULL;
+    silk__tls_rele(srv->tls);
+    srv->tls = NULL;
     if (srv->address != NULL)
         silk_log(SILK_LOG_INFO, "server", "server stopped address=%s", srv->address);
     free(srv->address);

@@ -9,6 +9,7 @@
 
 #include "core/assert.h"
 #include "core/clock.h"
+#include "core/secret.h"
 #include "rpc/ctx_internal.h"
 #include "server/server_internal.h"
 
@@ -246,17 +247,11 @@ static void scratch_fini(scratch *sc)
     }
 }
 
+/* token_ok tells whether a call carries the cluster token, when the server has one: compared
+ * in constant time (core/secret.h). */
 static bool token_ok(const silk_server *srv, const char *token)
 {
-    if (srv->token == NULL)
-        return true;
-    size_t n = strlen(srv->token);
-    if (token == NULL || strlen(token) != n)
-        return false;
-    unsigned char diff = 0; /* compared in constant time */
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)(token[i] ^ srv->token[i]);
-    return diff == 0;
+    return srv->token == NULL || silk__secret_equal(srv->token, token);
 }
 
 /* invoke runs the handler of method with the request's payload and answers the call. */

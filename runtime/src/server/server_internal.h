@@ -16,6 +16,7 @@
 #include "core/assert.h"
 #include "core/mutex.h"
 #include "transport/nng/stream_conn.h"
+#include "transport/nng/tls.h"
 #include "rpc/interceptor_internal.h"
 #include "core/pool.h"
 
@@ -50,6 +51,7 @@ struct silk_server {
     char *instance_id;
     char *gateway_id; /* "" unless a gateway's SessionManager */
     char *token;      /* $SILK_TOKEN, or NULL when calls need none */
+    bool insecure;    /* may listen beyond loopback with neither token nor mutual TLS */
     unsigned workers;
     unsigned max_concurrent;
     uint32_t max_message;
@@ -67,6 +69,7 @@ struct silk_server {
     atomic_bool stopping; /* no new connections or calls */
     atomic_bool abandon;  /* past the grace period: queued calls are dropped */
     nng_stream_listener *listener;
+    nng_tls_config *tls; /* a tls+tcp:// listener's, held (tls.h) */
     nng_aio *accept_aio;
     bool accept_backoff; /* the accept aio is sleeping after an error */
     char *address;
@@ -92,7 +95,9 @@ struct silk_server {
 extern const silk__stream_conn_ops silk__server_conn_ops;
 
 /* silk__server_listen starts listening on srv->listen and accepting connections, and sets
- * srv->address (server_listen.c). On failure stop undoes what was done. */
+ * srv->address (server_listen.c). SILK_FAILED_PRECONDITION, logged, when the address is
+ * beyond loopback and unprotected (no token, no mutual TLS, not insecure) or a tls+tcp://
+ * address lacks its settings. On failure stop undoes what was done. */
 silk_status silk__server_listen(silk_server *srv);
 
 /* silk__server_register opens srv's registry, registers every service srv hosts but Health

@@ -1,5 +1,7 @@
-/* server_listen.c - a server's listener: accepting connections (refused past
- * max_connections), closing idle ones, and the address it advertises. */
+/* server_listen.c - a server's listener: what it may listen on unprotected, its TLS,
+ * accepting connections (refused past max_connections), closing idle ones, and the address
+ * it advertises. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 
 #include "core/clock.h"
 #include "server/server_internal.h"
+#include "transport/nng/tls.h"
 
 /* Connections refused past max_connections are logged at most this often. */
 #define REFUSED_LOG_US 1000000
@@ -134,7 +137,10 @@ static char *bound_address(silk_server *srv)
         return strdup(srv->listen);
     char *addr = NULL;
     int port = 0;
-    if (strncmp(u->u_scheme, "tcp", 3) == 0 &&
+    const char *scheme = u->u_scheme;
+    if (strncmp(scheme, "tls+", 4) == 0)
+        scheme += 4;
+    if (strncmp(scheme, "tcp", 3) == 0 &&
         nng_stream_listener_get_int(srv->listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
         const char *host = u->u_hostname[0] != '\0' ? u->u_hostname : "127.0.0.1";
         const char *fmt = strchr(host, ':') != NULL ? "%s://[%s]:%d" : "%s://%s:%d";
@@ -147,9 +153,100 @@ static char *bound_address(silk_server *srv)
     return addr;
 }
 
+/* ============================== protection ============================== */
+
+/* loopback_host tells whether a host name or numeric address is this machine's loopback:
+ * 127.0.0.0/8, ::1 or localhost. An empty host is every interface. */
+static bool loopback_host(const char *host)
+{
+    char buf[64];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof buf) {
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = '\0';
+        host = buf;
+    }
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return strcmp(host, "localhost") == 0;
+}
+
+/* local_only tells whether only this machine can reach an nng address: ipc://, inproc://,
+ * or tcp:// and tls+tcp:// on a loopback address. */
+static bool local_only(const char *address)
+{
+    nng_url *u;
+    if (nng_url_parse(&u, address) != 0)
+        return false;
+    const char *scheme = u->u_scheme;
+    bool local = strcmp(scheme, "ipc") == 0 || strcmp(scheme, "inproc") == 0 ||
+                 strcmp(scheme, "abstract") == 0;
+    if (strncmp(scheme, "tls+", 4) == 0)
+        scheme += 4;
+    if (!local && strncmp(scheme, "tcp", 3) == 0)
+        local = loopback_host(u->u_hostname);
+    nng_url_free(u);
+    return local;
+}
+
+/* protected_enough tells whether srv may listen where it is told: on a loopback address or
+ * ipc://, with the cluster token, with mutual TLS (tls+tcp:// with a certificate, its key
+ * and a CA), or when told insecure - which is logged. Otherwise it logs why not. */
+static bool protected_enough(const silk_server *srv)
+{
+    bool mutual = silk__tls_address(srv->listen) && silk__tls_mutual();
+    if (local_only(srv->listen) || srv->token != NULL || mutual)
+        return true;
+    if (srv->insecure) {
+        silk_log(SILK_LOG_WARN, "server",
+                 "listening on %s without the cluster token or mutual TLS: anyone who reaches "
+                 "the port may call every method (insecure)",
+                 srv->listen);
+        return true;
+    }
+    silk_log(SILK_LOG_ERROR, "server",
+             "refusing to listen on %s: not a loopback address, and calls would need neither "
+             "the cluster token nor a client certificate; set SILK_TOKEN, or listen on "
+             "tls+tcp:// with SILK_TLS_CERT, SILK_TLS_KEY and SILK_TLS_CA, or accept it with "
+             "SILK_INSECURE=1 (silk_server_opts.insecure, silk-gateway --insecure)",
+             srv->listen);
+    return false;
+}
+
+/* use_tls gives a tls+tcp:// listener the process's server configuration (tls.h). */
+static silk_status use_tls(silk_server *srv)
+{
+    char why[512];
+    if ((srv->tls = silk__tls_hold(SILK__TLS_SERVER, why, sizeof why)) == NULL) {
+        silk_log(SILK_LOG_ERROR, "server", "cannot listen address=%s error=\"%s\"", srv->listen,
+                 why);
+        return SILK_FAILED_PRECONDITION;
+    }
+    int rv = nng_stream_listener_set_ptr(srv->listener, NNG_OPT_TLS_CONFIG, srv->tls);
+    if (rv != 0) {
+        silk_log(SILK_LOG_ERROR, "server", "cannot listen address=%s error=\"TLS: %s\"",
+                 srv->listen, nng_strerror(rv));
+        return SILK_UNAVAILABLE;
+    }
+    return SILK_OK;
+}
+
+/* ============================== listening ============================== */
+
 silk_status silk__server_listen(silk_server *srv)
 {
+    if (!protected_enough(srv))
+        return SILK_FAILED_PRECONDITION;
     int rv = nng_stream_listener_alloc(&srv->listener, srv->listen);
+    if (rv == 0 && silk__tls_address(srv->listen)) {
+        silk_status st = use_tls(srv);
+        if (st != SILK_OK)
+            return st;
+    }
     if (rv == 0) {
         /* nng's streams have Nagle on by default; silk's small frames want it off. Not every
          * transport has the option (ipc has not). */

@@ -35,8 +35,11 @@ static silk_status register_all(silk_server *srv)
 {
     silk_status st = silk_registry_open(&srv->reg, srv->registry_url);
     if (st != SILK_OK) {
-        silk_log(SILK_LOG_ERROR, "server", "cannot open the registry url=%s status=%s",
-                 srv->registry_url != NULL ? srv->registry_url : "(default)", silk_status_str(st));
+        char url[512];
+        silk_registry_mask_url(srv->registry_url != NULL ? srv->registry_url : "(default)", url,
+                               sizeof url);
+        silk_log(SILK_LOG_ERROR, "server", "cannot open the registry url=%s status=%s", url,
+                 silk_status_str(st));
         return st;
     }
     int64_t now = silk__wall_ms();

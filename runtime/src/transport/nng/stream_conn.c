@@ -165,12 +165,23 @@ static bool consume(silk__stream_conn *c)
     return true;
 }
 
+/* lost closes c after its receive or send failed with the nng error rv, which the owner's
+ * closed hook finds in c->nng_error (a TLS handshake's failure, for one). */
+static void lost(silk__stream_conn *c, int rv)
+{
+    silk__mutex_lock(&c->mu);
+    if (!c->closed)
+        c->nng_error = rv;
+    silk__mutex_unlock(&c->mu);
+    silk__stream_conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
+}
+
 static void recv_cb(void *arg)
 {
     silk__stream_conn *c = arg;
     int rv = nng_aio_result(c->recv_aio);
     if (rv != 0) {
-        silk__stream_conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
+        lost(c, rv);
         silk__stream_conn_rele(c);
         return;
     }
@@ -261,7 +272,7 @@ static void send_cb(void *arg)
     if (rv != 0) {
         c->sending = false;
         silk__mutex_unlock(&c->mu);
-        silk__stream_conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
+        lost(c, rv);
         return;
     }
     c->out_off += nng_aio_count(c->send_aio);

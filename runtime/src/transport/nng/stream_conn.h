@@ -54,6 +54,7 @@ struct silk__stream_conn {
     /* Under mu. */
     bool closed;
     char why[256]; /* why it closed */
+    int nng_error; /* the nng error of the receive or send that closed it; 0: another cause */
     bool sending;
     /* The receive callback is handing a batch of frames to the owner: frames queued
      * meanwhile are held (up to CORK_FLUSH bytes) and go out together when it is done. */
