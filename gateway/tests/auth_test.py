@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -32,26 +31,13 @@ import unittest
 import jwt  # python3-jwt
 import websockets
 
+from procs import Proc, free_port, wait_for
+
 BIN = None
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 ISSUER = "https://issuer.test"
 AUDIENCE = "silk-gw"
 TOKENS = []  # every token made, for the log check
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout=10, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def b64url(data):
@@ -61,31 +47,6 @@ def b64url(data):
 def keep(token):
     TOKENS.append(token)
     return token
-
-
-class Proc:
-    """A process with its output in a file, stopped with SIGTERM (killed after 10 s)."""
-
-    def __init__(self, argv, registry, name):
-        self.out = open(os.path.join(registry, f"{name}.log"), "w+")
-        env = dict(os.environ, SILK_REGISTRY=f"file:{registry}/registry", SILK_LOG="debug")
-        self.proc = subprocess.Popen(argv, env=env, stdout=self.out, stderr=subprocess.STDOUT)
-
-    def text(self):
-        self.out.flush()
-        with open(self.out.name) as f:
-            return f.read()
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self.out.close()
-        return code
 
 
 class Stack:

@@ -26,51 +26,10 @@ import unittest
 
 import websockets
 
+from procs import Proc, free_port, wait_for
+
 BIN = None
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout=10, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Proc:
-    """A process with its output in a file, stopped with SIGTERM."""
-
-    def __init__(self, argv, registry, name):
-        self.out = open(os.path.join(registry, f"{name}.log"), "w+")
-        env = dict(os.environ, SILK_REGISTRY=f"file:{registry}/registry", SILK_LOG="debug")
-        self.proc = subprocess.Popen(argv, env=env, stdout=self.out, stderr=subprocess.STDOUT)
-
-    def text(self):
-        self.out.flush()
-        with open(self.out.name) as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-    def close(self):
-        code = self.stop()
-        self.out.close()
-        return code
 
 
 class Stack:
