@@ -314,6 +314,18 @@ class Auth(unittest.TestCase):
         token = keep(signing_input + "." + b64url(mac.digest()))
         self.assert_unauthenticated(*self.get_item(self.rs, token), "algorithm is not accepted")
 
+    def test_header_naming_alg_twice(self):
+        # libjwt keeps the last member, the gateway's check would read another: refused.
+        signing_input = (b64url(b'{"alg":"HS256","alg":"none"}') + "." +
+                         b64url(json.dumps(self.claims()).encode()))
+        mac = hmac.new(self.stack.secret.encode(), signing_input.encode(), hashlib.sha256)
+        token = keep(signing_input + "." + b64url(mac.digest()))
+        self.assert_unauthenticated(*self.get_item(self.hs, token), "header is not base64url JSON")
+
+    def test_business_claim_of_another_type(self):
+        self.assert_unauthenticated(*self.get_item(self.hs, self.hs256(bids=[1, 2])),
+                                    "business claim")
+
     def test_rs256_against_an_ec_key(self):
         self.assert_unauthenticated(*self.get_item(self.ec, self.signed(self.stack.rsa_key,
                                                                         "RS256")),
