@@ -485,6 +485,10 @@ class Auth(unittest.TestCase):
         self.assertLess(after, 6)
         self.assertGreater(after, 0.5)
 
+    def test_session_on_a_public_service_without_a_token(self):
+        status, head, _ = handshake(self.hs.port, "/api/lobby?businessId=b9")
+        self.assertEqual(status, 101, head)
+
     # --- the Origin default ---
 
     def test_evil_origin_refused_by_default(self):
