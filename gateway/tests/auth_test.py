@@ -326,6 +326,10 @@ class Auth(unittest.TestCase):
         self.assert_unauthenticated(*self.get_item(self.hs, self.hs256(bids=[1, 2])),
                                     "business claim")
 
+    def test_claims_too_large_for_metadata(self):
+        self.assert_unauthenticated(*self.get_item(self.hs, self.hs256(note="x" * 5000)),
+                                    "too large")
+
     def test_rs256_against_an_ec_key(self):
         self.assert_unauthenticated(*self.get_item(self.ec, self.signed(self.stack.rsa_key,
                                                                         "RS256")),
