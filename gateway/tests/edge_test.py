@@ -26,7 +26,7 @@ import unittest
 
 import websockets
 
-from procs import Proc, free_port, wait_for
+from procs import Proc, start_gateway, wait_for
 
 BIN = None
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -40,22 +40,8 @@ class Stack:
         self.procs = []
 
     def gateway(self, *extra, gw_id="gwtest"):
-        port = free_port()
-        p = Proc([os.path.join(BIN, "silk-gateway-test"), "--listen", f"127.0.0.1:{port}",
-                  "--id", gw_id, *extra], self.dir.name, f"gateway-{gw_id}")
-        p.port = port
+        p = start_gateway(os.path.join(BIN, "silk-gateway-test"), self.dir.name, gw_id, *extra)
         self.procs.append(p)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if p.proc.poll() is not None:
-                    raise RuntimeError("the gateway did not come up:\n" + p.text())
-                time.sleep(0.05)
-        wait_for(lambda: f"id={gw_id}" in p.text() and "serving silk.ws.SessionManager" in
-                 p.text(), what="SessionManager")
         return p
 
     def instances(self, service):

@@ -1,4 +1,5 @@
-"""procs.py - what the gateway's Python tests share: free ports, waiting, processes with logs.
+"""procs.py - what the gateway's Python tests share: free ports, waiting, processes with logs,
+a gateway started and ready.
 
 edge_test.py and auth_test.py import it (their own folder is on sys.path when they run).
 """
@@ -53,3 +54,26 @@ class Proc:
         code = self.stop()
         self.out.close()
         return code
+
+
+def start_gateway(binary, registry, gw_id, *extra):
+    """Starts a gateway on a free loopback port (Proc.port) and returns it once it accepts and
+    serves SessionManager; RuntimeError with its log when it exits first."""
+    port = free_port()
+    p = Proc([binary, "--listen", f"127.0.0.1:{port}", "--id", gw_id, *extra], registry,
+             f"gateway-{gw_id}")
+    p.port = port
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if p.proc.poll() is not None:
+                text = p.text()
+                p.close()
+                raise RuntimeError("the gateway did not come up:\n" + text)
+            time.sleep(0.05)
+    wait_for(lambda: f"id={gw_id}" in p.text() and "serving silk.ws.SessionManager" in p.text(),
+             what="SessionManager")
+    return p
