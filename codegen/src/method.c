@@ -451,10 +451,12 @@ void silkgen_method_print_desc(const silkgen_service *svc, const silkgen_method 
                    "        .timeout_ms = %u,\n"
                    "        .retries = %u,\n"
                    "        .idempotent = %s,\n"
+                   "        .public_access = %s,\n"
                    "        .invoke = %s__invoke_%s,\n"
                    "    },\n",
                    (unsigned)m->business_id_field, (unsigned)m->opts.timeout_ms,
-                   (unsigned)m->opts.retries, m->opts.idempotent ? "true" : "false", svc->c_lower,
+                   (unsigned)m->opts.retries, m->opts.idempotent ? "true" : "false",
+                   m->opts.public_access || svc->public_access ? "true" : "false", svc->c_lower,
                    m->lower);
 }
 

@@ -57,6 +57,8 @@ typedef struct opt_field {
 static const opt_field service_fields[] = {
     {SILKGEN_OPT_ROUTE, "silk.route", OPT_STRING, offsetof(silkgen_service_opts, route)},
     {SILKGEN_OPT_WEBSOCKET, "silk.websocket", OPT_BOOL, offsetof(silkgen_service_opts, websocket)},
+    {SILKGEN_OPT_SERVICE_PUBLIC, "silk.public_service", OPT_BOOL,
+     offsetof(silkgen_service_opts, public_access)},
 };
 
 static const opt_field method_fields[] = {
@@ -67,6 +69,8 @@ static const opt_field method_fields[] = {
     {SILKGEN_OPT_RETRIES, "silk.retries", OPT_UINT32, offsetof(silkgen_method_opts, retries)},
     {SILKGEN_OPT_IDEMPOTENT, "silk.idempotent", OPT_BOOL,
      offsetof(silkgen_method_opts, idempotent)},
+    {SILKGEN_OPT_METHOD_PUBLIC, "silk.public", OPT_BOOL,
+     offsetof(silkgen_method_opts, public_access)},
 };
 
 /* read_http decodes an http rule (a silk.HttpRule message) into the method options. */

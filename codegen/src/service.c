@@ -139,6 +139,7 @@ void silkgen_service_init(silkgen_run *run, const silkgen_file_proto *file, size
     where = silkgen_service_where(svc, SILKGEN_OPT_ROUTE);
     svc->route = silkgen_route(opts.route, sp->name);
     svc->websocket = opts.websocket;
+    svc->public_access = opts.public_access;
     if (*svc->route == '\0' || !path_ok(svc->route, false))
         silkgen_error(run, where, svc->full_name,
                       "route \"%s\" must be non-empty and hold only letters, digits, \"-._~/\" "
@@ -254,8 +255,10 @@ void silkgen_service_print_c(const silkgen_service *svc, silkgen_buf *c)
     silkgen_printf(c,
                    ",\n"
                    "    .websocket = %s,\n"
+                   "    .public_access = %s,\n"
                    "    .n_methods = %zu,\n",
-                   svc->websocket ? "true" : "false", svc->n_methods);
+                   svc->websocket ? "true" : "false", svc->public_access ? "true" : "false",
+                   svc->n_methods);
     if (svc->n_methods > 0)
         silkgen_printf(c, "    .methods = %s__silk_methods,\n", svc->c_lower);
     else

@@ -112,13 +112,15 @@ char *silkgen_http_path(const char *route, const char *rel, const char *method_n
 /* ------------------------------------------------------------------------------------------ */
 
 /* Field numbers of silk's options (proto/silk/options.proto). */
-#define SILKGEN_OPT_ROUTE      50001
-#define SILKGEN_OPT_WEBSOCKET  50002
-#define SILKGEN_OPT_HTTP       50101
-#define SILKGEN_OPT_HASH_KEY   50102
-#define SILKGEN_OPT_TIMEOUT_MS 50103
-#define SILKGEN_OPT_RETRIES    50104
-#define SILKGEN_OPT_IDEMPOTENT 50105
+#define SILKGEN_OPT_ROUTE          50001
+#define SILKGEN_OPT_WEBSOCKET      50002
+#define SILKGEN_OPT_HTTP           50101
+#define SILKGEN_OPT_HASH_KEY       50102
+#define SILKGEN_OPT_TIMEOUT_MS     50103
+#define SILKGEN_OPT_RETRIES        50104
+#define SILKGEN_OPT_IDEMPOTENT     50105
+#define SILKGEN_OPT_SERVICE_PUBLIC 50003
+#define SILKGEN_OPT_METHOD_PUBLIC  50106
 /* protobuf-c's own options (protobuf-c/protobuf-c.proto): pb_c_file = 1019, a
  * ProtobufCFileOptions whose c_package = 6 replaces the package in C names; pb_c_field, also
  * 1019, a ProtobufCFieldOptions whose string_as_bytes = 1 makes a string field bytes in C. */
@@ -140,6 +142,7 @@ typedef enum silkgen_verb {
 typedef struct silkgen_service_opts {
     char *route; /* the template as written; NULL when unset */
     bool websocket;
+    bool public_access; /* (silk.public_service) */
     uint32_t malformed; /* the field number of the option found malformed; 0 when none */
 } silkgen_service_opts;
 
@@ -152,6 +155,7 @@ typedef struct silkgen_method_opts {
     uint32_t timeout_ms;
     uint32_t retries;
     bool idempotent;
+    bool public_access; /* (silk.public) */
     uint32_t malformed; /* the field number of the option found malformed; 0 when none */
 } silkgen_method_opts;
 
@@ -298,6 +302,7 @@ typedef struct silkgen_service {
     char *c_lower;   /* "wstest__ws_test" */
     char *route;     /* "api/wstest" */
     bool websocket;
+    bool public_access; /* (silk.public_service): every method is public too */
     const char *comment;
     size_t n_methods;
     silkgen_method *methods;

@@ -227,11 +227,18 @@ static void shop_descriptors(void **state)
     assert_int_equal(d->methods[0].timeout_ms, 1500);
     assert_int_equal(d->methods[0].retries, 2);
     assert_true(d->methods[0].idempotent);
+    /* (silk.public) on GetOrder only; (silk.public_service) on HTTPAudit, whose methods
+     * inherit it. */
+    assert_true(d->methods[0].public_access);
+    assert_false(d->methods[1].public_access);
+    assert_false(d->public_access);
 
     const silk_service_desc *audit = &acme__shop_v1__httpaudit__silk_desc;
     assert_string_equal(audit->name, "acme.shop_v1.HTTPAudit");
     assert_string_equal(audit->route, "audit/httpaudit/v2");
     assert_true(audit->websocket);
+    assert_true(audit->public_access);
+    assert_true(audit->methods[0].public_access);
     assert_string_equal(audit->methods[0].http_path, "audit/httpaudit/v2");
 }
 

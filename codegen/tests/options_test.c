@@ -103,6 +103,7 @@ static void reads_service_options(void **state)
     put_uint(&w, 33, 1); /* deprecated = true: a field protobuf-c knows, not an unknown one */
     put_string(&w, SILKGEN_OPT_ROUTE, "api/{service}/v1");
     put_uint(&w, SILKGEN_OPT_WEBSOCKET, 1);
+    put_uint(&w, SILKGEN_OPT_SERVICE_PUBLIC, 1);
     put_string(&w, 50999, "someone else's option");
     Google__Protobuf__ServiceOptions *o =
         google__protobuf__service_options__unpack(NULL, w.len, w.data);
@@ -112,6 +113,7 @@ static void reads_service_options(void **state)
     assert_null(silkgen_service_opts_read(o, &opts));
     assert_string_equal(opts.route, "api/{service}/v1");
     assert_true(opts.websocket);
+    assert_true(opts.public_access);
     silkgen_service_opts_fini(&opts);
     google__protobuf__service_options__free_unpacked(o, NULL);
 }
@@ -124,6 +126,7 @@ static void reads_method_options(void **state)
     put_uint(&w, SILKGEN_OPT_TIMEOUT_MS, 250);
     put_uint(&w, SILKGEN_OPT_RETRIES, 2);
     put_uint(&w, SILKGEN_OPT_IDEMPOTENT, 1);
+    put_uint(&w, SILKGEN_OPT_METHOD_PUBLIC, 1);
     Google__Protobuf__MethodOptions *o = method_options(&w);
     silkgen_method_opts opts;
     assert_null(silkgen_method_opts_read(o, &opts));
@@ -134,6 +137,7 @@ static void reads_method_options(void **state)
     assert_int_equal(opts.timeout_ms, 250);
     assert_int_equal(opts.retries, 2);
     assert_true(opts.idempotent);
+    assert_true(opts.public_access);
     silkgen_method_opts_fini(&opts);
     google__protobuf__method_options__free_unpacked(o, NULL);
 }
@@ -187,10 +191,12 @@ static void no_options_mean_defaults(void **state)
     assert_int_equal(m.timeout_ms, 0);
     assert_int_equal(m.retries, 0);
     assert_false(m.idempotent);
+    assert_false(m.public_access);
     silkgen_service_opts s;
     assert_null(silkgen_service_opts_read(NULL, &s));
     assert_null(s.route);
     assert_false(s.websocket);
+    assert_false(s.public_access);
 }
 
 /* expect_method_error reads options w and expects an error mentioning text. */
@@ -235,6 +241,10 @@ static void refuses_malformed_options(void **state)
     w.len = 0;
     put_bytes(&w, SILKGEN_OPT_HASH_KEY, "a\0b", 3);
     expect_method_error(&w, "NUL");
+
+    w.len = 0;
+    put_string(&w, SILKGEN_OPT_METHOD_PUBLIC, "yes"); /* a string where a bool belongs */
+    expect_method_error(&w, "silk.public");
 }
 
 /* An unknown field whose data lacks its length prefix is refused, not misread. */

@@ -26,51 +26,10 @@ import unittest
 
 import websockets
 
+from procs import Proc, start_gateway, wait_for
+
 BIN = None
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout=10, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Proc:
-    """A process with its output in a file, stopped with SIGTERM."""
-
-    def __init__(self, argv, registry, name):
-        self.out = open(os.path.join(registry, f"{name}.log"), "w+")
-        env = dict(os.environ, SILK_REGISTRY=f"file:{registry}/registry", SILK_LOG="debug")
-        self.proc = subprocess.Popen(argv, env=env, stdout=self.out, stderr=subprocess.STDOUT)
-
-    def text(self):
-        self.out.flush()
-        with open(self.out.name) as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-    def close(self):
-        code = self.stop()
-        self.out.close()
-        return code
 
 
 class Stack:
@@ -81,22 +40,8 @@ class Stack:
         self.procs = []
 
     def gateway(self, *extra, gw_id="gwtest"):
-        port = free_port()
-        p = Proc([os.path.join(BIN, "silk-gateway-test"), "--listen", f"127.0.0.1:{port}",
-                  "--id", gw_id, *extra], self.dir.name, f"gateway-{gw_id}")
-        p.port = port
+        p = start_gateway(os.path.join(BIN, "silk-gateway-test"), self.dir.name, gw_id, *extra)
         self.procs.append(p)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if p.proc.poll() is not None:
-                    raise RuntimeError("the gateway did not come up:\n" + p.text())
-                time.sleep(0.05)
-        wait_for(lambda: f"id={gw_id}" in p.text() and "serving silk.ws.SessionManager" in
-                 p.text(), what="SessionManager")
         return p
 
     def instances(self, service):
@@ -380,7 +325,8 @@ class Hooks(unittest.TestCase):
     def setUpClass(cls):
         cls.stack = Stack()
         cls.svc = cls.stack.service("silk-gateway-hooks")
-        cls.gw = cls.stack.gateway()
+        # A browser's Origin other than the gateway's own needs the allow-list (issue 13).
+        cls.gw = cls.stack.gateway("--allow-origin", "https://x.example")
 
     @classmethod
     def tearDownClass(cls):

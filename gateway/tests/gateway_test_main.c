@@ -1,5 +1,5 @@
 /* gateway_test_main.c - silk-gateway-test: the gateway with hand-made descriptors, for tests:
- * WsTest, a plain service, and gwtest.Items (served by silk-gateway-items). */
+ * WsTest, a plain service, gwtest.Items (served by silk-gateway-items) and a public Lobby. */
 #include <silk/gateway.h>
 
 #include "google/protobuf/empty.pb-c.h"
@@ -49,8 +49,18 @@ static const silk_service_desc plain = {
     .methods = plain_methods,
 };
 
+/* A public WebSocket service that no process serves: a gateway that verifies tokens opens its
+ * sessions without one (its OnOpen, with no instance to ask, counts as no hooks). */
+static const silk_service_desc lobby = {
+    .name = "gwtest.Lobby",
+    .route = "api/lobby",
+    .websocket = true,
+    .public_access = true,
+};
+
 int main(int argc, char **argv)
 {
-    static const silk_service_desc *const services[] = {&wstest, &plain, &gwtest_items_desc};
+    static const silk_service_desc *const services[] = {&wstest, &plain, &gwtest_items_desc,
+                                                        &lobby};
     return silk_gateway_main(argc, argv, services, sizeof services / sizeof services[0]);
 }

@@ -3,8 +3,9 @@
  * OnOpen refuses business "deny" (PERMISSION_DENIED), closes business "kick" with 1008 and
  * "kick1005" with 1005 (a code the gateway must not send), and chooses "chat.v2" when the
  * client offers it; OnMessage answers "reply:<msg>;bid=<business-id metadata>;sid=<session-id
- * metadata>" (binary messages come back as they are, and "silent" gets no reply); every hook
- * prints a line on standard output for the test to read. */
+ * metadata>" (binary messages come back as they are, "silent" gets no reply, and "whoami" gets
+ * "whoami:subject=<auth-subject>;claims=<auth-claims>"); every hook prints a line on standard
+ * output for the test to read, OnOpen's and OnClose's ending with the auth metadata. */
 #include <stdio.h>
 #include <string.h>
 
@@ -40,9 +41,10 @@ static silk_status on_open(silk_ctx *ctx, const Silk__Ws__OpenRequest *req,
 {
     (void)user;
     printf("onopen session_id=%s business_id=%s md_business_id=%s md_session_id=%s origin=%s "
-           "route=%s subprotocols=%zu\n",
+           "route=%s subprotocols=%zu query=%s auth_subject=%s auth_claims=%s\n",
            req->session_id, req->business_id, md(ctx, SILK_MD_BUSINESS_ID),
-           md(ctx, SILK_MD_SESSION_ID), req->origin, req->route, req->n_subprotocols);
+           md(ctx, SILK_MD_SESSION_ID), req->origin, req->route, req->n_subprotocols, req->query,
+           md(ctx, "auth-subject"), md(ctx, "auth-claims"));
     fflush(stdout);
     if (strcmp(req->business_id, "deny") == 0)
         return silk_ctx_fail(ctx, SILK_PERMISSION_DENIED, "business deny may not connect");
@@ -69,6 +71,15 @@ static silk_status on_message(silk_ctx *ctx, const Silk__Ws__MessageRequest *req
     }
     if (req->data.len == 6 && memcmp(req->data.data, "silent", 6) == 0)
         return SILK_OK;
+    if (req->data.len == 6 && memcmp(req->data.data, "whoami", 6) == 0) {
+        const char *who = silk_ctx_printf(ctx, "whoami:subject=%s;claims=%s",
+                                          md(ctx, "auth-subject"), md(ctx, "auth-claims"));
+        if (who == NULL)
+            return SILK_RESOURCE_EXHAUSTED;
+        resp->data.data = (uint8_t *)who;
+        resp->data.len = strlen(who);
+        return SILK_OK;
+    }
     char *text = silk_ctx_alloc(ctx, req->data.len + 200 + 2 * SILK_MD_MAX_VALUE);
     if (text == NULL)
         return SILK_RESOURCE_EXHAUSTED;
@@ -85,8 +96,9 @@ static silk_status on_close(silk_ctx *ctx, const Silk__Ws__CloseEvent *req,
 {
     (void)resp;
     (void)user;
-    printf("onclose session_id=%s business_id=%s md_session_id=%s code=%u\n", req->session_id,
-           req->business_id, md(ctx, SILK_MD_SESSION_ID), req->code);
+    printf("onclose session_id=%s business_id=%s md_session_id=%s code=%u auth_subject=%s\n",
+           req->session_id, req->business_id, md(ctx, SILK_MD_SESSION_ID), req->code,
+           md(ctx, "auth-subject"));
     fflush(stdout);
     return SILK_OK;
 }

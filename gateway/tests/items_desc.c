@@ -1,5 +1,5 @@
 /* items_desc.c - gwtest.Items as protoc-gen-silk would describe it, for the gateway's tests:
- * one method per verb, with {field} and {field=pattern} path parameters. */
+ * one method per verb, with {field} and {field=pattern} path parameters, and a public one. */
 #include <string.h>
 
 #include "items_desc.h"
@@ -19,8 +19,12 @@ static silk_status echo(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
     memcpy(out, in, sizeof *out);
     const char *bid = silk_ctx_business_id(ctx);
     const char *trace = silk_ctx_get(ctx, "x-trace");
+    const char *subject = silk_ctx_get(ctx, "auth-subject");
+    const char *claims = silk_ctx_get(ctx, "auth-claims");
     out->seen_business_id = silk_ctx_strdup(ctx, bid ? bid : "");
     out->seen_trace = silk_ctx_strdup(ctx, trace ? trace : "");
+    out->seen_subject = silk_ctx_strdup(ctx, subject ? subject : "");
+    out->seen_claims = silk_ctx_strdup(ctx, claims ? claims : "");
     return SILK_OK;
 }
 
@@ -56,6 +60,11 @@ static const silk_path_segment files[] = {
     {SILK_PATH_LITERAL, "api"}, {SILK_PATH_LITERAL, "files"}, {SILK_PATH_VAR_BEGIN, "id"},
     {SILK_PATH_REST, NULL},     {SILK_PATH_VAR_END, NULL},
 };
+static const silk_path_segment public_items[] = {
+    {SILK_PATH_LITERAL, "api"},
+    {SILK_PATH_LITERAL, "public"},
+    {SILK_PATH_LITERAL, "items"},
+};
 static const silk_path_segment book[] = {
     {SILK_PATH_LITERAL, "api"},     {SILK_PATH_LITERAL, "v1"},   {SILK_PATH_VAR_BEGIN, "shelf"},
     {SILK_PATH_LITERAL, "shelves"}, {SILK_PATH_ANY, NULL},       {SILK_PATH_VAR_END, NULL},
@@ -63,14 +72,16 @@ static const silk_path_segment book[] = {
     {SILK_PATH_VAR_END, NULL},
 };
 
-/* Every method takes a gwtest.Item, whose business_id is field 14. */
-#define ITEMS_METHOD(n, verb, p, segs)                                                             \
+/* Every method takes a gwtest.Item, whose business_id is field 14; public ones need no token
+ * at a gateway that verifies tokens. */
+#define ITEMS_METHOD_OF(n, verb, p, segs, public)                                                  \
     {                                                                                              \
         .name = n, .path = "/gwtest.Items/" n, .input = &gwtest__item__descriptor,                 \
         .output = &gwtest__item__descriptor, .http_verb = verb, .http_path = p,                    \
         .http_segments = segs, .n_http_segments = sizeof segs / sizeof segs[0],                    \
-        .business_id_field = 14, .invoke = echo                                                    \
+        .business_id_field = 14, .public_access = public, .invoke = echo                           \
     }
+#define ITEMS_METHOD(n, verb, p, segs) ITEMS_METHOD_OF(n, verb, p, segs, false)
 
 static const silk_method_desc items_methods[] = {
     ITEMS_METHOD("List", SILK_HTTP_GET, "api/items", items),
@@ -84,6 +95,7 @@ static const silk_method_desc items_methods[] = {
     ITEMS_METHOD("Fail", SILK_HTTP_POST, "api/items/fail", fail),
     ITEMS_METHOD("File", SILK_HTTP_GET, "api/files/{id=**}", files),
     ITEMS_METHOD("Book", SILK_HTTP_GET, "api/v1/{shelf=shelves/*}/books/{id}", book),
+    ITEMS_METHOD_OF("PublicList", SILK_HTTP_GET, "api/public/items", public_items, true),
 };
 
 /* The [json_name]s of gwtest.proto's messages, as protoc-gen-silk would list them. */

@@ -214,13 +214,14 @@ static int hop(silk_channel *ch, const char *second, uint32_t timeout_ms)
 typedef struct once {
     atomic_int calls;
     atomic_int status;
+    char message[256]; /* the first completion's, for the report */
 } once;
 
 static void once_cb(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
 {
-    (void)message;
     once *o = arg;
-    atomic_fetch_add(&o->calls, 1);
+    if (atomic_fetch_add(&o->calls, 1) == 0)
+        snprintf(o->message, sizeof o->message, "%s", message != NULL ? message : "");
     atomic_store(&o->status, (int)st);
     if (resp != NULL)
         protobuf_c_message_free_unpacked(resp, NULL);
@@ -279,8 +280,8 @@ static int cancel(silk_channel *ch, const char *next)
             usleep(10000);
     }
     usleep(100000); /* time for a stray second completion to show */
-    printf("callbacks=%d status=%s server_saw_cancel=%d\n", atomic_load(&o.calls),
-           silk_status_str((silk_status)atomic_load(&o.status)), seen);
+    printf("callbacks=%d status=%s server_saw_cancel=%d message=\"%s\"\n", atomic_load(&o.calls),
+           silk_status_str((silk_status)atomic_load(&o.status)), seen, o.message);
     return atomic_load(&o.calls) == 1 && atomic_load(&o.status) == SILK_CANCELLED && seen == 1 ? 0
                                                                                                : 1;
 }

@@ -45,6 +45,7 @@ static const silk_method_desc bill__billing_service__silk_methods[1] = {
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = bill__billing_service__invoke_charge,
     },
 };
@@ -53,6 +54,7 @@ const silk_service_desc bill__billing_service__silk_desc = {
     .name = "acme.billing.v1.BillingService",
     .route = "api/billing",
     .websocket = false,
+    .public_access = false,
     .n_methods = 1,
     .methods = bill__billing_service__silk_methods,
     .handlers_size = sizeof(Bill__BillingService_Handlers),

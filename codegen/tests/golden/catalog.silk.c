@@ -229,6 +229,7 @@ static const silk_method_desc acme__catalog__v1__catalog_service__silk_methods[8
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__catalog__v1__catalog_service__invoke_get_book,
     },
     {
@@ -245,6 +246,7 @@ static const silk_method_desc acme__catalog__v1__catalog_service__silk_methods[8
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__catalog__v1__catalog_service__invoke_list_shelf,
     },
     {
@@ -261,6 +263,7 @@ static const silk_method_desc acme__catalog__v1__catalog_service__silk_methods[8
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__catalog__v1__catalog_service__invoke_read_file,
     },
     {
@@ -277,6 +280,7 @@ static const silk_method_desc acme__catalog__v1__catalog_service__silk_methods[8
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__catalog__v1__catalog_service__invoke_raw,
     },
     {
@@ -293,6 +297,7 @@ static const silk_method_desc acme__catalog__v1__catalog_service__silk_methods[8
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__catalog__v1__catalog_service__invoke_count,
     },
     {
@@ -309,6 +314,7 @@ static const silk_method_desc acme__catalog__v1__catalog_service__silk_methods[8
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__catalog__v1__catalog_service__invoke_repeat,
     },
     {
@@ -325,6 +331,7 @@ static const silk_method_desc acme__catalog__v1__catalog_service__silk_methods[8
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__catalog__v1__catalog_service__invoke_bytes,
     },
     {
@@ -341,6 +348,7 @@ static const silk_method_desc acme__catalog__v1__catalog_service__silk_methods[8
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__catalog__v1__catalog_service__invoke_wrap,
     },
 };
@@ -349,6 +357,7 @@ const silk_service_desc acme__catalog__v1__catalog_service__silk_desc = {
     .name = "acme.catalog.v1.CatalogService",
     .route = "api/v1/catalog",
     .websocket = false,
+    .public_access = false,
     .n_methods = 8,
     .methods = acme__catalog__v1__catalog_service__silk_methods,
     .handlers_size = sizeof(Acme__Catalog__V1__CatalogService_Handlers),
@@ -558,6 +567,7 @@ static const silk_method_desc acme__catalog__v1__label_service__silk_methods[1] 
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__catalog__v1__label_service__invoke_tag,
     },
 };
@@ -566,6 +576,7 @@ const silk_service_desc acme__catalog__v1__label_service__silk_desc = {
     .name = "acme.catalog.v1.LabelService",
     .route = "api/label",
     .websocket = false,
+    .public_access = false,
     .n_methods = 1,
     .methods = acme__catalog__v1__label_service__silk_methods,
     .handlers_size = sizeof(Acme__Catalog__V1__LabelService_Handlers),
@@ -628,6 +639,7 @@ static const silk_method_desc acme__catalog__v1__plain__silk_methods[1] = {
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__catalog__v1__plain__invoke_ping,
     },
 };
@@ -636,6 +648,7 @@ const silk_service_desc acme__catalog__v1__plain__silk_desc = {
     .name = "acme.catalog.v1.Plain",
     .route = "api/plain",
     .websocket = false,
+    .public_access = false,
     .n_methods = 1,
     .methods = acme__catalog__v1__plain__silk_methods,
     .handlers_size = sizeof(Acme__Catalog__V1__Plain_Handlers),

@@ -55,6 +55,7 @@ static const silk_method_desc pinger__silk_methods[2] = {
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = pinger__invoke_send_ping,
     },
     {
@@ -71,6 +72,7 @@ static const silk_method_desc pinger__silk_methods[2] = {
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = pinger__invoke_httpget,
     },
 };
@@ -79,6 +81,7 @@ const silk_service_desc pinger__silk_desc = {
     .name = "Pinger",
     .route = "api/pinger",
     .websocket = false,
+    .public_access = false,
     .n_methods = 2,
     .methods = pinger__silk_methods,
     .handlers_size = sizeof(Pinger_Handlers),
@@ -129,6 +132,7 @@ const silk_service_desc idle__silk_desc = {
     .name = "Idle",
     .route = "api/idle",
     .websocket = false,
+    .public_access = false,
     .n_methods = 0,
     .methods = NULL,
     .handlers_size = sizeof(Idle_Handlers),

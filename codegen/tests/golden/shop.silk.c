@@ -194,6 +194,7 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .timeout_ms = 1500,
         .retries = 2,
         .idempotent = true,
+        .public_access = true,
         .invoke = acme__shop_v1__order_app_service__invoke_get_order,
     },
     {
@@ -210,6 +211,7 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__shop_v1__order_app_service__invoke_put_line,
     },
     {
@@ -226,6 +228,7 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__shop_v1__order_app_service__invoke_delete_order,
     },
     {
@@ -242,6 +245,7 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__shop_v1__order_app_service__invoke_patch_order,
     },
     {
@@ -258,6 +262,7 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__shop_v1__order_app_service__invoke_create_order,
     },
     {
@@ -274,6 +279,7 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__shop_v1__order_app_service__invoke_last_line,
     },
     {
@@ -290,6 +296,7 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__shop_v1__order_app_service__invoke_total,
     },
     {
@@ -306,6 +313,7 @@ static const silk_method_desc acme__shop_v1__order_app_service__silk_methods[8] 
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__shop_v1__order_app_service__invoke_get_url,
     },
 };
@@ -314,6 +322,7 @@ const silk_service_desc acme__shop_v1__order_app_service__silk_desc = {
     .name = "acme.shop_v1.OrderAppService",
     .route = "api/order",
     .websocket = false,
+    .public_access = false,
     .n_methods = 8,
     .methods = acme__shop_v1__order_app_service__silk_methods,
     .handlers_size = sizeof(Acme__ShopV1__OrderAppService_Handlers),
@@ -518,6 +527,7 @@ static const silk_method_desc acme__shop_v1__httpaudit__silk_methods[1] = {
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = true,
         .invoke = acme__shop_v1__httpaudit__invoke_record,
     },
 };
@@ -526,6 +536,7 @@ const silk_service_desc acme__shop_v1__httpaudit__silk_desc = {
     .name = "acme.shop_v1.HTTPAudit",
     .route = "audit/httpaudit/v2",
     .websocket = true,
+    .public_access = true,
     .n_methods = 1,
     .methods = acme__shop_v1__httpaudit__silk_methods,
     .handlers_size = sizeof(Acme__ShopV1__HTTPAudit_Handlers),

@@ -39,6 +39,7 @@ static const silk_method_desc wstest__ws_test__silk_methods[1] = {
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = wstest__ws_test__invoke_echo,
     },
 };
@@ -47,6 +48,7 @@ const silk_service_desc wstest__ws_test__silk_desc = {
     .name = "wstest.WsTest",
     .route = "api/wstest",
     .websocket = true,
+    .public_access = false,
     .n_methods = 1,
     .methods = wstest__ws_test__silk_methods,
     .handlers_size = sizeof(Wstest__WsTest_Handlers),

@@ -365,6 +365,7 @@ static void client_free(client *c)
     }
     silk__gw_ws_free(c->ws);
     silk__gw_hook_backlog_free(c);
+    silk__gw_jwt_claims_fini(&c->auth);
     free(c->business_id);
     free(c->in);
     free(c->out);
@@ -458,12 +459,28 @@ void silk__gw_client_flush(silk__gw_loop *l)
     l->n_dirty = 0;
 }
 
+/* token_expired tells whether c's session was opened with a token that has expired now. */
+static bool token_expired(const client *c, ev_tstamp now)
+{
+    return c->auth.expires > 0 && now >= c->auth.expires && c->closing_since == 0;
+}
+
 void silk__gw_client_sweep(silk__gw_loop *l)
 {
     SILK__GW_ASSERT_ON_LOOP(l);
-    for (client *c = l->clients; c != NULL; c = c->next)
-        if (c->state == SILK__GW_CLIENT_WS && c->ws != NULL)
-            silk__gw_ws_hibernate(c->ws);
+    ev_tstamp now = ev_time();
+    client *next;
+    for (client *c = l->clients; c != NULL; c = next) {
+        next = c->next;
+        if (c->state != SILK__GW_CLIENT_WS || c->ws == NULL)
+            continue;
+        if (token_expired(c, now)) {
+            silk_log(SILK_LOG_INFO, LOG, "session token expired session_id=%s", c->session_id);
+            silk__gw_client_close_session(c, 4001, "token expired"); /* may free c */
+            continue;
+        }
+        silk__gw_ws_hibernate(c->ws);
+    }
 }
 
 void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char *reason)

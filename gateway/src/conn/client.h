@@ -14,6 +14,7 @@
 
 #include <silk/status.h>
 
+#include "auth/jwt.h"
 #include "http/parser.h"
 #include "loop/loop.h"
 #include "loop/upstream.h"
@@ -82,6 +83,9 @@ struct silk__gw_client {
     bool opened;                                  /* the session is in the table */
     bool dirty;                                   /* in its loop's dirty list */
     char session_id[SILK__GW_SESSION_ID_MAX + 1]; /* "" until a session is opening */
+    /* The session's verified token (zeroed when none): its identity goes with every hook,
+     * and the loop's sweep closes the session with 4001 once auth.expires has passed. */
+    silk__gw_jwt_claims auth;
     silk__gw_client *prev, *next;
 };
 
@@ -115,7 +119,8 @@ void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size
 /* silk__gw_client_flush writes what silk__gw_client_send queued since the last flush. */
 void silk__gw_client_flush(silk__gw_loop *l);
 
-/* silk__gw_client_sweep lets every idle session of l hibernate (silk__gw_ws_hibernate). */
+/* silk__gw_client_sweep closes with 4001 ("token expired") every session of l whose token has
+ * expired, and lets every other idle one hibernate (silk__gw_ws_hibernate). */
 void silk__gw_client_sweep(silk__gw_loop *l);
 
 /* silk__gw_client_close_session closes a connection's session with a close code and reason. */
@@ -141,6 +146,11 @@ int silk__gw_respond(silk__gw_client *c, int status, const char *extra_headers, 
  * wrapped form) with an HTTP status; 0, or -1 when memory is exhausted. */
 int silk__gw_respond_error(silk__gw_client *c, int status, silk_status code, const char *message,
                            const char *extra_headers, bool close);
+
+/* silk__gw_respond_auth refuses a request the gateway's authentication did not let through:
+ * 401 (UNAUTHENTICATED, with the Bearer challenge) or 403 (PERMISSION_DENIED), why as the
+ * message; 0, or -1 when memory is exhausted. */
+int silk__gw_respond_auth(silk__gw_client *c, int status, const char *why, bool close);
 
 /* silk__gw_http_error_code returns the silk status a gateway-made HTTP error stands for. */
 silk_status silk__gw_http_error_code(int http_status);

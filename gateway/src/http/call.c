@@ -12,6 +12,7 @@
 #include <silk/json.h>
 #include <silk/log.h>
 
+#include "auth/auth.h"
 #include "conn/client.h"
 #include "http/bodies.h"
 
@@ -133,9 +134,10 @@ static silk_status message_from_body(const silk__gw_http_request *req,
 }
 
 /* set_query_fields sets msg's fields from the query parameters. Every name of the business id
- * fills business_id, when the message has one; it travels as metadata either way. */
-static silk_status set_query_fields(const silk__gw_http_request *req, ProtobufCMessage *msg,
-                                    char *err, size_t err_size)
+ * fills business_id, when the message has one; it travels as metadata either way. With a key,
+ * access_token is the gateway's (the bearer token) and fills no field. */
+static silk_status set_query_fields(const silk__gw_http_request *req, bool token_param,
+                                    ProtobufCMessage *msg, char *err, size_t err_size)
 {
     size_t qlen = strlen(req->query) + 1;
     char name[256], *value = malloc(qlen);
@@ -154,6 +156,8 @@ static silk_status set_query_fields(const silk__gw_http_request *req, ProtobufCM
             break;
         }
         const char *field = name;
+        if (token_param && silk__gw_auth_is_token_param(name))
+            continue;
         if (silk__gw_route_is_business_id_name(name)) {
             if (protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "business_id") ==
                 NULL)
@@ -195,8 +199,8 @@ static silk_status set_path_fields(const silk__gw_route *r, ProtobufCMessage *ms
  * answer's status (415 for a body that is not JSON, 503 when memory is exhausted, 400
  * otherwise). */
 static silk_status build_request(const silk__gw_http_request *req, const silk__gw_route *r,
-                                 ProtobufCMessage **out, int *http_status, char *err,
-                                 size_t err_size)
+                                 bool token_param, ProtobufCMessage **out, int *http_status,
+                                 char *err, size_t err_size)
 {
     const ProtobufCMessageDescriptor *desc = r->method->input;
     ProtobufCMessage *msg = NULL;
@@ -216,7 +220,7 @@ static silk_status build_request(const silk__gw_http_request *req, const silk__g
         st = silk_json_to_message(desc, "{}", 2, &msg, err, err_size);
         if (st != SILK_OK)
             return st;
-        st = set_query_fields(req, msg, err, err_size);
+        st = set_query_fields(req, token_param, msg, err, err_size);
     }
     if (st == SILK_OK)
         st = set_path_fields(r, msg, err, err_size);
@@ -234,10 +238,11 @@ static silk_status build_request(const silk__gw_http_request *req, const silk__g
  * The call
  * ========================================================================== */
 
-/* set_metadata puts the call's metadata into ctx: the business id, and the headers named by
- * --forward-header under their lower-cased names. It returns SILK_OK or why not. */
+/* set_metadata puts the call's metadata into ctx: the business id, the headers named by
+ * --forward-header under their lower-cased names, and last the verified identity (claims
+ * zeroed: none). It returns SILK_OK or why not. */
 static silk_status set_metadata(const silk__gw *gw, silk_ctx *ctx, const char *bid,
-                                const silk__gw_http_request *req)
+                                const silk__gw_http_request *req, const silk__gw_jwt_claims *claims)
 {
     silk_status st = SILK_OK;
     if (bid != NULL)
@@ -254,6 +259,8 @@ static silk_status set_metadata(const silk__gw *gw, silk_ctx *ctx, const char *b
         key[n] = '\0';
         st = silk_ctx_set(ctx, key, v);
     }
+    if (st == SILK_OK)
+        st = silk__gw_auth_set_metadata(ctx, claims->subject, claims->json);
     return st;
 }
 
@@ -270,28 +277,29 @@ static silk_status call_async(silk__gw_loop *l, const silk__gw_route *r, silk_ct
     return st;
 }
 
-int silk__gw_call_start(client *c, const silk__gw_route *r)
+/* start_call calls r's method with msg (which it takes) for c's request, as claims allow;
+ * it answers why not itself. It returns 0, or -1 when the connection must be closed. */
+static int start_call(client *c, const silk__gw_route *r, ProtobufCMessage *msg,
+                      const silk__gw_jwt_claims *claims)
 {
-    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
     bool close = !req->keep_alive;
     char err[512];
-    ProtobufCMessage *msg;
-    int http_status;
-
-    silk_status st = build_request(req, r, &msg, &http_status, err, sizeof err);
-    if (st != SILK_OK)
-        return silk__gw_respond_error(c, http_status, st, err, NULL, close);
+    const char *why = NULL;
 
     call *k = calloc(1, sizeof *k);
     silk_ctx *ctx = silk_ctx_new();
     char bid_buf[SILK__GW_BUSINESS_ID_MAX + 1];
     const char *bid = request_business_id(r->method, msg, req, bid_buf, sizeof bid_buf);
     bool oom = k == NULL || ctx == NULL;
+    silk_status st = SILK_OK;
+    int denied = silk__gw_auth_business(gw->opts.jwt, claims, bid, &why);
     if (oom) {
         st = SILK_RESOURCE_EXHAUSTED;
-    } else if ((st = set_metadata(gw, ctx, bid, req)) != SILK_OK) {
+    } else if (denied != 0) {
+        st = SILK_PERMISSION_DENIED;
+    } else if ((st = set_metadata(gw, ctx, bid, req, claims)) != SILK_OK) {
         snprintf(err, sizeof err, "a header cannot travel as metadata");
     } else {
         k->call.done = call_done;
@@ -306,6 +314,8 @@ int silk__gw_call_start(client *c, const silk__gw_route *r)
         protobuf_c_message_free_unpacked(msg, NULL);
         if (oom)
             return silk__gw_respond_error(c, 503, SILK_UNAVAILABLE, "out of memory", NULL, true);
+        if (denied != 0)
+            return silk__gw_respond_auth(c, denied, why, close);
         return silk__gw_respond_error(c, silk__gw_http_status(st), st, err, NULL, close);
     }
     c->call = k;
@@ -313,4 +323,27 @@ int silk__gw_call_start(client *c, const silk__gw_route *r)
     silk_log(SILK_LOG_DEBUG, LOG, "call started method=%s business_id=%s", r->method->path,
              bid ? bid : "");
     return 0;
+}
+
+int silk__gw_call_start(client *c, const silk__gw_route *r)
+{
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
+    const silk__gw_jwt *jwt = c->loop->gw->opts.jwt;
+    const silk__gw_http_request *req = &c->http->req;
+    bool close = !req->keep_alive;
+    char err[512];
+    ProtobufCMessage *msg;
+    int http_status;
+    silk__gw_jwt_claims claims;
+    const char *why = NULL;
+
+    int status =
+        silk__gw_auth_request(jwt, req, r->method->public_access, ev_time(), &claims, &why);
+    if (status != 0)
+        return silk__gw_respond_auth(c, status, why, close);
+    silk_status st = build_request(req, r, jwt != NULL, &msg, &http_status, err, sizeof err);
+    int rv = st == SILK_OK ? start_call(c, r, msg, &claims)
+                           : silk__gw_respond_error(c, http_status, st, err, NULL, close);
+    silk__gw_jwt_claims_fini(&claims);
+    return rv;
 }

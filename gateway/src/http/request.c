@@ -7,6 +7,7 @@
 
 #include <silk/log.h>
 
+#include "auth/auth.h"
 #include "conn/client.h"
 #include "http/bodies.h"
 #include "core/mutex.h"
@@ -95,10 +96,26 @@ int silk__gw_respond_error(client *c, int status, silk_status code, const char *
     return rv;
 }
 
+int silk__gw_respond_auth(client *c, int status, const char *why, bool close)
+{
+    silk_log(SILK_LOG_INFO, LOG, "request refused status=%d reason=\"%s\"", status, why);
+    if (status == 401)
+        return silk__gw_respond_error(c, 401, SILK_UNAUTHENTICATED, why, SILK__GW_AUTH_CHALLENGE,
+                                      close);
+    return silk__gw_respond_error(c, 403, SILK_PERMISSION_DENIED, why, NULL, close);
+}
+
 /* respond_metrics answers GET /metrics: the metrics of every loop, added up. */
 static int respond_metrics(client *c, bool close)
 {
     silk__gw *gw = c->loop->gw;
+    silk__gw_jwt_claims claims;
+    const char *why = NULL;
+    int status =
+        silk__gw_auth_request(gw->opts.jwt, &c->http->req, false, ev_time(), &claims, &why);
+    silk__gw_jwt_claims_fini(&claims);
+    if (status != 0)
+        return silk__gw_respond_auth(c, status, why, close);
     silk__mutex_lock(&gw->lock);
     size_t sessions = silk__gw_sessions_count(&gw->sessions);
     silk__mutex_unlock(&gw->lock);

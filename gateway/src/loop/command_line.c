@@ -12,6 +12,8 @@
 #include <silk/json.h>
 #include <silk/log.h>
 
+#include "auth/auth.h"
+#include "auth/jwt.h"
 #include "core/random.h"
 #include "loop/gateway.h"
 
@@ -42,13 +44,22 @@ static void usage(FILE *out, const char *prog)
             "  --max-connections N    connections served at once; more get 503 (default 10000)\n"
             "  --workers N            event loops, each on its own thread, sharing the port\n"
             "                         (SO_REUSEPORT; default 1)\n"
-            "  --allow-origin ORIGIN  accept WebSocket handshakes only from this Origin, or\n"
-            "                         none (repeatable, up to 16; 403 for others)\n"
+            "  --allow-origin ORIGIN  accept browsers' WebSocket handshakes only from this\n"
+            "                         Origin, '*' for any (repeatable, up to 16; 403 for\n"
+            "                         others; default: the gateway's own origin only)\n"
             "  --wrap-response        answer calls Silky's way: {\"result\":..,\"status\":..,\n"
             "                         \"code\":..,\"errorMessage\":..,\"validErrors\":..}\n"
             "  --forward-header NAME  send this request header as call metadata under its\n"
             "                         lower-cased name (repeatable, up to 16; the business id\n"
-            "                         always travels)\n"
+            "                         always travels; auth-subject and auth-claims may not)\n"
+            "  --jwt-key FILE         require a bearer JWT on every route but /healthz and\n"
+            "                         public methods: FILE is a PEM public key (RSA: RS*, PS*;\n"
+            "                         EC: ES*) or an HMAC secret (HS*)\n"
+            "  --jwt-issuer ISS       the issuer (iss) tokens must have\n"
+            "  --jwt-audience AUD     the audience (aud) tokens must be for\n"
+            "  --jwt-leeway SEC       clock skew allowed for exp and nbf (default 0)\n"
+            "  --jwt-business-claim NAME\n"
+            "                         the claim listing the business ids a token may use\n"
             "  --help                 show this and exit\n"
             "  --version              show the version and exit\n"
             "\n"
@@ -129,6 +140,18 @@ static int parse_seconds(const char *arg, double *out)
     return 0;
 }
 
+/* parse_leeway reads --jwt-leeway: whole seconds, 0 to a day. */
+static int parse_leeway(const char *arg, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (arg[0] == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 86400)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int parse_size(const char *arg, unsigned long long *out)
 {
     char *end;
@@ -137,6 +160,32 @@ static int parse_size(const char *arg, unsigned long long *out)
     if (*end != '\0' || errno != 0 || v == 0 || arg[0] == '-')
         return -1;
     *out = v;
+    return 0;
+}
+
+/* load_jwt loads --jwt-key once, before any loop runs. It returns 0 (*out NULL without the
+ * flag), or 2 after saying why: a bad key file, or --jwt-* flags without a key. */
+static int load_jwt(const char *prog, const char *key_file, const silk__gw_jwt_opts *opts,
+                    silk__gw_jwt **out)
+{
+    char err[256];
+    *out = NULL;
+    if (key_file == NULL) {
+        if (opts->issuer == NULL && opts->audience == NULL && opts->leeway == 0 &&
+            opts->business_claim == NULL)
+            return 0;
+        fprintf(stderr,
+                "%s: --jwt-issuer, --jwt-audience, --jwt-leeway and "
+                "--jwt-business-claim need --jwt-key\n",
+                prog);
+        return 2;
+    }
+    if (silk__gw_jwt_load(key_file, opts, out, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: --jwt-key: %s\n", prog, err);
+        return 2;
+    }
+    silk_log(SILK_LOG_INFO, "gateway", "tokens verified with %s from %s",
+             silk__gw_jwt_describe(*out), key_file);
     return 0;
 }
 
@@ -156,6 +205,11 @@ enum {
     OPT_WORKERS,
     OPT_ALLOW_ORIGIN,
     OPT_INSECURE,
+    OPT_JWT_KEY,
+    OPT_JWT_ISSUER,
+    OPT_JWT_AUDIENCE,
+    OPT_JWT_LEEWAY,
+    OPT_JWT_BUSINESS_CLAIM,
 };
 
 static const struct option long_options[] = {
@@ -174,6 +228,11 @@ static const struct option long_options[] = {
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
     {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"jwt-key", required_argument, NULL, OPT_JWT_KEY},
+    {"jwt-issuer", required_argument, NULL, OPT_JWT_ISSUER},
+    {"jwt-audience", required_argument, NULL, OPT_JWT_AUDIENCE},
+    {"jwt-leeway", required_argument, NULL, OPT_JWT_LEEWAY},
+    {"jwt-business-claim", required_argument, NULL, OPT_JWT_BUSINESS_CLAIM},
     {NULL, 0, NULL, 0},
 };
 
@@ -192,6 +251,8 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
         .workers = 1,
     };
     unsigned long long size = 0;
+    silk__gw_jwt_opts jwt_opts = {0};
+    const char *key_file = NULL;
     int opt;
 
     if (silk_json_add_names(services, n_services) != SILK_OK) {
@@ -235,7 +296,8 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
             o.wrap_response = true;
             break;
         case OPT_FORWARD_HEADER:
-            ok = o.n_forward_headers < SILK__GW_MAX_FORWARD_HEADERS && valid_header_name(optarg);
+            ok = o.n_forward_headers < SILK__GW_MAX_FORWARD_HEADERS && valid_header_name(optarg) &&
+                 !silk__gw_auth_reserved_key(optarg);
             if (ok)
                 o.forward_headers[o.n_forward_headers++] = optarg;
             break;
@@ -250,6 +312,22 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
             break;
         case OPT_INSECURE:
             o.insecure = true;
+            break;
+        case OPT_JWT_KEY:
+            key_file = optarg;
+            break;
+        case OPT_JWT_ISSUER:
+            jwt_opts.issuer = optarg;
+            break;
+        case OPT_JWT_AUDIENCE:
+            jwt_opts.audience = optarg;
+            break;
+        case OPT_JWT_LEEWAY:
+            ok = parse_leeway(optarg, &jwt_opts.leeway) == 0;
+            break;
+        case OPT_JWT_BUSINESS_CLAIM:
+            ok = optarg[0] != '\0';
+            jwt_opts.business_claim = optarg;
             break;
         case OPT_HELP:
             usage(stdout, prog);
@@ -280,7 +358,14 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
     }
     if (o.id[0] == '\0')
         random_id(o.id);
+    silk__gw_jwt *jwt = NULL;
+    int code = load_jwt(prog, key_file, &jwt_opts, &jwt);
+    if (code != 0)
+        return code;
+    o.jwt = jwt;
     /* Sockets are written with MSG_NOSIGNAL; this guards against any other write. */
     signal(SIGPIPE, SIG_IGN);
-    return silk__gw_run(&o, services, n_services);
+    code = silk__gw_run(&o, services, n_services);
+    silk__gw_jwt_free(jwt);
+    return code;
 }

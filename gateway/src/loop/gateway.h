@@ -13,6 +13,7 @@
 #include <silk/service.h>
 #include <silk/status.h>
 
+#include "auth/jwt.h"
 #include "core/mutex.h"
 #include "sessions/table.h"
 
@@ -53,8 +54,14 @@ typedef struct silk__gw_opts {
     size_t n_forward_headers;
     const char *forward_headers[SILK__GW_MAX_FORWARD_HEADERS]; /* sent as call metadata */
     size_t n_origins;
-    const char *origins[SILK__GW_MAX_ORIGINS]; /* when any: the Origins a handshake may carry */
-    size_t workers;                            /* loops, each on its own thread: 1 */
+    /* When any: the Origins a browser's handshake may carry ("*": any); when none, only the
+     * gateway's own (the Origin's host and port are the Host header). */
+    const char *origins[SILK__GW_MAX_ORIGINS];
+    size_t workers; /* loops, each on its own thread: 1 */
+    /* The key tokens are verified with (auth/jwt.h), owned by silk_gateway_main; NULL: no
+     * authentication. With one, every route but /healthz and public methods and services
+     * needs a valid bearer token. */
+    const silk__gw_jwt *jwt;
 } silk__gw_opts;
 
 typedef struct silk__gw_loop silk__gw_loop;

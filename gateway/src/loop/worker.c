@@ -56,8 +56,9 @@ static void on_queue(struct ev_loop *ev, ev_async *w, int revents)
 }
 
 /* on_sweep lets idle sessions hibernate, twice a second: often enough that an idle session
- * soon costs under 1 KiB, seldom enough that a busy one keeps its wslay context; and enforces
- * the deadlines of the loop's own calls. */
+ * soon costs under 1 KiB, seldom enough that a busy one keeps its wslay context; closes the
+ * sessions whose token has expired (half a second is fine for a claim in whole seconds); and
+ * enforces the deadlines of the loop's own calls. */
 static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
 {
     (void)ev;

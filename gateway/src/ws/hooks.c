@@ -11,6 +11,7 @@
 #include <silk/ctx.h>
 #include <silk/log.h>
 
+#include "auth/auth.h"
 #include "conn/client.h"
 #include "silk/ws.silk.h"
 
@@ -69,15 +70,18 @@ static void hook_missing(silk__gw *gw, size_t service, int hook)
              hook_names[hook], gw->services[service]->name, HOOK_RETRY_MS / 1000);
 }
 
-/* hook_ctx makes the ctx of a hook call: the session's ids as metadata, and the deadline. */
-static silk_status hook_ctx(silk_ctx **out, const char *session_id, const char *business_id)
+/* hook_ctx makes the ctx of a hook call: the session's ids and verified identity as metadata,
+ * and the deadline. */
+static silk_status hook_ctx(silk_ctx **out, const client *c)
 {
     silk_ctx *ctx = silk_ctx_new();
     silk_status st = ctx != NULL ? SILK_OK : SILK_RESOURCE_EXHAUSTED;
     if (st == SILK_OK)
-        st = silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, business_id);
+        st = silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, c->business_id);
     if (st == SILK_OK)
-        st = silk_ctx_set(ctx, SILK_MD_SESSION_ID, session_id);
+        st = silk_ctx_set(ctx, SILK_MD_SESSION_ID, c->session_id);
+    if (st == SILK_OK)
+        st = silk__gw_auth_set_metadata(ctx, c->auth.subject, c->auth.json);
     if (st == SILK_OK)
         silk_ctx_set_timeout(ctx, HOOK_TIMEOUT_MS);
     *out = ctx;
@@ -107,7 +111,7 @@ silk_status silk__gw_hook_call(client *c, int hook, ProtobufCMessage *req,
     silk__gw_loop *l = c->loop;
     hook_call *h = calloc(1, sizeof *h);
     silk_ctx *ctx;
-    silk_status st = hook_ctx(&ctx, c->session_id, c->business_id);
+    silk_status st = hook_ctx(&ctx, c);
     if (h == NULL)
         st = SILK_RESOURCE_EXHAUSTED;
     if (st == SILK_OK) {

@@ -1,5 +1,5 @@
-/* upgrade.c - opening a WebSocket session: the handshake's checks (Origin, business id), the
- * session id, OnOpen and its subprotocol, the session table and the 101 answer. */
+/* upgrade.c - opening a WebSocket session: the handshake's checks (Origin, token, business
+ * id), the session id, OnOpen and its subprotocol, the session table and the 101 answer. */
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -12,6 +12,7 @@
 
 #include <silk/log.h>
 
+#include "auth/auth.h"
 #include "conn/client.h"
 #include "core/random.h"
 #include "http/bodies.h"
@@ -50,15 +51,37 @@ static void new_session_id(const silk__gw *gw, char out[SILK__GW_SESSION_ID_MAX 
     silk__random_hex(out + n, 16);
 }
 
-/* origin_allowed tells whether a handshake's Origin is one --allow-origin lists; a handshake
- * without an Origin (not from a browser) and a gateway without the flag allow any. */
+/* same_origin tells whether an Origin ("https://host:port") names the host and port the
+ * request was sent to, its Host header, compared without regard to case; a Host with the
+ * scheme's default port written out matches an Origin without it. */
+static bool same_origin(const char *origin, const char *host)
+{
+    const char *sep = strstr(origin, "://");
+    if (sep == NULL || host == NULL)
+        return false;
+    const char *authority = sep + 3;
+    if (strcasecmp(authority, host) == 0)
+        return true;
+    size_t scheme_len = (size_t)(sep - origin), n = strlen(authority);
+    const char *port = scheme_len == 5 && strncasecmp(origin, "https", 5) == 0  ? ":443"
+                       : scheme_len == 4 && strncasecmp(origin, "http", 4) == 0 ? ":80"
+                                                                                : NULL;
+    return port != NULL && strlen(host) == n + strlen(port) &&
+           strncasecmp(host, authority, n) == 0 && strcasecmp(host + n, port) == 0;
+}
+
+/* origin_allowed tells whether a handshake's Origin may open a session: one --allow-origin
+ * lists (or any, with '*'), or without the flag the gateway's own origin. A handshake without
+ * an Origin, which is not from a browser, passes. */
 static bool origin_allowed(const silk__gw *gw, const silk__gw_http_request *req)
 {
     const char *origin = silk__gw_http_header_get(req, "Origin");
-    if (gw->opts.n_origins == 0 || origin == NULL)
+    if (origin == NULL)
         return true;
+    if (gw->opts.n_origins == 0)
+        return same_origin(origin, silk__gw_http_header_get(req, "Host"));
     for (size_t i = 0; i < gw->opts.n_origins; i++)
-        if (strcasecmp(origin, gw->opts.origins[i]) == 0)
+        if (strcmp(gw->opts.origins[i], "*") == 0 || strcasecmp(origin, gw->opts.origins[i]) == 0)
             return true;
     return false;
 }
@@ -230,7 +253,7 @@ static Silk__Ws__OpenRequest *open_request(client *c, const char *bid)
     o->business_id = strdup(bid);
     o->route = strdup(gw->services[c->service]->route);
     o->origin = strdup(origin ? origin : "");
-    o->query = strdup(req->query);
+    o->query = gw->opts.jwt != NULL ? silk__gw_auth_strip_query(req->query) : strdup(req->query);
     o->subprotocols = n ? calloc(n, sizeof *o->subprotocols) : NULL;
     bool ok = o->session_id && o->business_id && o->route && o->origin && o->query &&
               (n == 0 || o->subprotocols != NULL);
@@ -299,13 +322,35 @@ static int start_open(client *c, const char *bid)
     return 0;
 }
 
+/* authenticate checks the handshake's token and that it allows the business id bid (NULL:
+ * none given); the session keeps the claims. It returns false when the handshake may go on,
+ * or true when it refused it (401 or 403), with *rv what answering returned. */
+static bool authenticate(client *c, const silk__gw_route *r, const char *bid, int *rv)
+{
+    const silk__gw_jwt *jwt = c->loop->gw->opts.jwt;
+    silk__gw_jwt_claims claims;
+    const char *why = NULL;
+    int status = silk__gw_auth_request(jwt, &c->http->req, r->service->public_access, ev_time(),
+                                       &claims, &why);
+    if (status == 0 && (status = silk__gw_auth_business(jwt, &claims, bid, &why)) != 0)
+        silk__gw_jwt_claims_fini(&claims);
+    if (status != 0) {
+        c->session_id[0] = '\0';
+        *rv = silk__gw_respond_auth(c, status, why, true);
+        return true;
+    }
+    silk__gw_jwt_claims_fini(&c->auth);
+    c->auth = claims;
+    return false;
+}
+
 int silk__gw_upgrade_start(client *c, const silk__gw_route *r)
 {
     SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw *gw = c->loop->gw;
     const silk__gw_http_request *req = &c->http->req;
     char accept[SILK__GW_WS_ACCEPT_LEN + 1];
-    const char *why;
+    const char *why = NULL;
 
     int status = silk__gw_ws_handshake(req, accept, &why);
     if (status != 101)
@@ -314,7 +359,11 @@ int silk__gw_upgrade_start(client *c, const silk__gw_route *r)
     if (!origin_allowed(gw, req))
         return refuse(c, 403, SILK_PERMISSION_DENIED, "this Origin is not allowed");
     char bid[SILK__GW_BUSINESS_ID_MAX + 1];
-    if (silk__gw_route_business_id(req, bid, sizeof bid) < 0)
+    long bid_len = silk__gw_route_business_id(req, bid, sizeof bid);
+    int rv;
+    if (authenticate(c, r, bid_len < 0 ? NULL : bid, &rv))
+        return rv;
+    if (bid_len < 0)
         return refuse(c, 400, SILK_INVALID_ARGUMENT, "businessId is required");
     if (c->loop->stopping)
         return refuse(c, 503, SILK_UNAVAILABLE, "the gateway is shutting down");

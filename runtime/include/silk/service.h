@@ -83,6 +83,9 @@ typedef struct silk_method_desc {
     uint32_t timeout_ms; /* 0: the default, 5000 */
     uint32_t retries;    /* 0: the default, 3 (idempotent only) */
     bool idempotent;
+    /* The gateway serves it without a token even when it verifies tokens: the method has
+     * option (silk.public) = true, or its service (silk.public_service) = true. */
+    bool public_access;
     silk_invoke_fn invoke; /* server-side trampoline */
 } silk_method_desc;
 
@@ -101,6 +104,9 @@ typedef struct silk_service_desc {
     const char *name;  /* full name, "wstest.WsTest": the registry key */
     const char *route; /* "api/wstest", never with a leading or trailing '/' */
     bool websocket;    /* sessions may be opened on the route */
+    /* option (silk.public_service) = true: the gateway opens sessions on the route and serves
+     * every method without a token (each method's public_access is set too). */
+    bool public_access;
     size_t n_methods;
     const silk_method_desc *methods;
     size_t handlers_size; /* sizeof the generated handler table */

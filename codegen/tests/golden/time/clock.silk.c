@@ -82,6 +82,7 @@ static const silk_method_desc acme__time__v1__clock_service__silk_methods[3] = {
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__time__v1__clock_service__invoke_now,
     },
     {
@@ -98,6 +99,7 @@ static const silk_method_desc acme__time__v1__clock_service__silk_methods[3] = {
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__time__v1__clock_service__invoke_set,
     },
     {
@@ -114,6 +116,7 @@ static const silk_method_desc acme__time__v1__clock_service__silk_methods[3] = {
         .timeout_ms = 0,
         .retries = 0,
         .idempotent = false,
+        .public_access = false,
         .invoke = acme__time__v1__clock_service__invoke_count,
     },
 };
@@ -122,6 +125,7 @@ const silk_service_desc acme__time__v1__clock_service__silk_desc = {
     .name = "acme.time.v1.ClockService",
     .route = "api/clock",
     .websocket = false,
+    .public_access = false,
     .n_methods = 3,
     .methods = acme__time__v1__clock_service__silk_methods,
     .handlers_size = sizeof(Acme__Time__V1__ClockService_Handlers),
