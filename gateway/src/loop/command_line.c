@@ -46,6 +46,10 @@ static void usage(FILE *out, const char *prog)
             "  --forward-header NAME  send this request header as call metadata under its\n"
             "                         lower-cased name (repeatable, up to 16; the business id\n"
             "                         always travels)\n"
+            "  --tls-cert FILE        serve https and wss only, with this PEM certificate (its\n"
+            "                         chain may follow it in the file); with --tls-key\n"
+            "  --tls-key FILE         the PEM private key of --tls-cert (not encrypted);\n"
+            "                         SIGHUP loads both again, for new connections\n"
             "  --help                 show this and exit\n"
             "  --version              show the version and exit\n"
             "\n"
@@ -150,6 +154,8 @@ enum {
     OPT_VERSION,
     OPT_WORKERS,
     OPT_ALLOW_ORIGIN,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
 };
 
 static const struct option long_options[] = {
@@ -167,6 +173,8 @@ static const struct option long_options[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {NULL, 0, NULL, 0},
 };
 
@@ -241,6 +249,14 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
             if (ok)
                 o.origins[o.n_origins++] = optarg;
             break;
+        case OPT_TLS_CERT:
+            ok = optarg[0] != '\0';
+            o.tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            ok = optarg[0] != '\0';
+            o.tls_key = optarg;
+            break;
         case OPT_HELP:
             usage(stdout, prog);
             return 0;
@@ -260,6 +276,10 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument: %s\n", prog, argv[optind]);
         usage(stderr, prog);
+        return 2;
+    }
+    if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
+        fprintf(stderr, "%s: --tls-cert and --tls-key go together: give both or neither\n", prog);
         return 2;
     }
     for (size_t i = 0; i < n_services; i++) {

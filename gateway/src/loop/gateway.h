@@ -54,6 +54,8 @@ typedef struct silk__gw_opts {
     size_t n_origins;
     const char *origins[SILK__GW_MAX_ORIGINS]; /* when any: the Origins a handshake may carry */
     size_t workers;                            /* loops, each on its own thread: 1 */
+    const char *tls_cert; /* with tls_key: the port speaks TLS only (PEM, chain allowed) */
+    const char *tls_key;
 } silk__gw_opts;
 
 typedef struct silk__gw_loop silk__gw_loop;
@@ -72,6 +74,7 @@ typedef struct silk__gw {
     silk_server *server;        /* SessionManager */
     silk__gw_hooks *hooks;      /* by service index */
     atomic_bool hooks_off;      /* set once the channels close: call no more hooks */
+    struct ssl_ctx_st *tls_ctx; /* the TLS context last loaded, or NULL; on loop 0 (tls.c) */
 } silk__gw;
 
 /* silk__gw_run runs a gateway until SIGTERM or SIGINT and returns the exit code. */
