@@ -32,13 +32,13 @@ typedef struct silk__gw_io_ops {
 /* silk__gw_io is one connection's stream, embedded in its owner. Only its loop touches it. */
 struct silk__gw_io {
     const silk__gw_io_ops *ops;
-    int fd;
     struct ssl_st *ssl;          /* TLS: the connection's (tls/tls.c); NULL when plain */
-    bool read_wants_write;       /* the last read waits for the socket to be writable */
-    bool write_wants_read;       /* the last write waits for the socket to be readable */
-    bool handshaking;            /* TLS: the handshake has not finished */
-    bool failed;                 /* TLS: a fatal error; no close_notify may follow */
     const char *handshake_error; /* TLS: why the handshake failed (static text), or NULL */
+    int fd;
+    bool read_wants_write; /* the last read waits for the socket to be writable */
+    bool write_wants_read; /* the last write waits for the socket to be readable */
+    bool handshaking;      /* TLS: the handshake has not finished */
+    bool failed;           /* TLS: a fatal error; no close_notify may follow */
 };
 
 /* silk__gw_io_init_plain makes io a plain stream on fd, a connected non-blocking socket. */
