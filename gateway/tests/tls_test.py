@@ -233,7 +233,8 @@ class TlsGateway(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory(prefix="silk-tls-certs-")
         cls.certs = Certs(cls.tmp.name)
         cls.cert, cls.key = cls.certs.server("localhost", 0x1001)
-        cls.gw = Gateway(cls.certs, cls.cert, cls.key, "--idle-timeout", "3", items=True)
+        cls.gw = Gateway(cls.certs, cls.cert, cls.key, "--idle-timeout", "3",
+                         "--max-queued", str(64 << 20), items=True)
 
     @classmethod
     def tearDownClass(cls):
@@ -270,12 +271,13 @@ class TlsGateway(unittest.TestCase):
                     None, lambda: self.gw.sm("business", "100", "api/wstest", "hello"))
                 self.assertEqual(out.strip(), "1")
                 self.assertEqual(await asyncio.wait_for(ws.recv(), 5), "hello")
-                # Large pushes: TLS writes that the socket cannot take at once, retried.
+                # 16 MiB of pushes while the client reads none: more than the sockets and the
+                # client's queue hold, so TLS writes block and are offered again.
                 out = await loop.run_in_executor(
-                    None, lambda: self.gw.sm("flood", "100", "api/wstest", "65536", "64"))
-                self.assertEqual(out.strip(), "64")
-                for _ in range(64):
-                    self.assertEqual(len(await asyncio.wait_for(ws.recv(), 10)), 65536)
+                    None, lambda: self.gw.sm("flood", "100", "api/wstest", "65536", "256"))
+                self.assertEqual(out.strip(), "256")
+                for _ in range(256):
+                    self.assertEqual(await asyncio.wait_for(ws.recv(), 10), "f" * 65536)
                 # A large message from the client: more than one read's budget, and TLS
                 # records decrypted but not yet taken; a ping after it must still be answered.
                 await ws.send(b"\x01" * 600000)
