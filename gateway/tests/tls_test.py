@@ -10,8 +10,9 @@ message), https with curl (a method of gwtest.Items, Expect: 100-continue, /metr
 HTTP and garbage on the TLS port (closed, counted in /metrics, the gateway still serving),
 TLS 1.0/1.1 refused, a handshake that never finishes (closed by the idle timeout, counted), a
 certificate swapped on SIGHUP with two workers while a session stays open and keeps receiving
-pushes, a reload that fails (the old certificate stays), and the configurations that must not
-start: a missing file, a key that does not match, one flag without the other.
+pushes, a reload that fails (the old certificate stays), SIGHUP without TLS (logged, nothing
+else), and the configurations that must not start: a missing file, a key that does not match,
+one flag without the other.
 """
 import asyncio
 import json
@@ -207,6 +208,11 @@ class Gateway:
             self.svc_log.close()
         self.dir.cleanup()
         return code, logs
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
 
 
 def send_raw(port, data, timeout=5):
@@ -431,6 +437,37 @@ class TlsRefusesToStart(unittest.TestCase):
             code, out = run_once(*args)
             self.assertEqual(code, 2, out)
             self.assertIn("--tls-cert and --tls-key go together", out)
+
+
+class PlainHangup(unittest.TestCase):
+    """Without TLS, SIGHUP is logged and the gateway goes on serving (it used to end it)."""
+
+    def test_sighup_without_tls(self):
+        with tempfile.TemporaryDirectory(prefix="silk-tls-") as d:
+            port = free_port()
+            env = dict(os.environ, SILK_REGISTRY=f"file:{d}/registry", SILK_LOG="info")
+            with open(os.path.join(d, "gateway.log"), "w+") as log:
+                proc = subprocess.Popen([GATEWAY, "--listen", f"127.0.0.1:{port}"], env=env,
+                                        stdout=log, stderr=subprocess.STDOUT)
+                try:
+                    deadline = time.time() + 10
+                    while "listening on" not in read_text(log.name):
+                        self.assertLess(time.time(), deadline)
+                        time.sleep(0.05)
+                    proc.send_signal(signal.SIGHUP)
+                    while "no TLS certificate to reload" not in read_text(log.name):
+                        self.assertLess(time.time(), deadline)
+                        time.sleep(0.05)
+                    got = send_raw(port, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+                    self.assertTrue(got.startswith(b"HTTP/1.1 200"), got)
+                finally:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        code = proc.wait(10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        code = proc.wait()
+                self.assertEqual(code, 0, read_text(log.name))
 
 
 def main():
