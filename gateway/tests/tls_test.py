@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import unittest
+import warnings
 
 import websockets
 
@@ -311,7 +312,9 @@ class TlsGateway(unittest.TestCase):
         for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
             ctx = self.certs.client_context()
             ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-            ctx.minimum_version = ctx.maximum_version = version
+            with warnings.catch_warnings():  # deprecated: that is the point
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = ctx.maximum_version = version
             with self.assertRaises((ssl.SSLError, ConnectionResetError)):
                 self.gw.tls_connect(ctx).close()
         self.assertEqual(self.gw.failures_reach(before + 2), before + 2)
