@@ -15,8 +15,9 @@
 #include "ws/frames.h"
 
 typedef struct fixture {
-    int server; /* the gateway's end, given to silk__gw_ws */
-    int client; /* the test's end */
+    int server;     /* the gateway's end, given to silk__gw_ws as a plain stream */
+    silk__gw_io io; /* on server */
+    int client;     /* the test's end */
     silk__gw_ws *ws;
     int messages;
     int binary;
@@ -49,7 +50,8 @@ static fixture *open_fixture(const silk__gw_ws_opts *opts, const void *pending, 
         p = malloc(pending_len);
         memcpy(p, pending, pending_len);
     }
-    f->ws = silk__gw_ws_new(f->server, &callbacks, f, opts, p, pending_len);
+    silk__gw_io_init_plain(&f->io, f->server);
+    f->ws = silk__gw_ws_new(&f->io, &callbacks, f, opts, p, pending_len);
     assert_non_null(f->ws);
     return f;
 }

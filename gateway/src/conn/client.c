@@ -1,5 +1,4 @@
 /* client.c - one client connection: its socket, state machine and timer, opening and closing. */
-#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -15,6 +14,7 @@
 
 #include "conn/client.h"
 #include "core/mutex.h"
+#include "tls/tls.h"
 
 #define LOG "gateway"
 
@@ -35,9 +35,11 @@ static void set_watcher(struct ev_loop *ev, ev_io *w, bool on)
         ev_io_stop(ev, w);
 }
 
-/* update_watchers watches c's socket for what its state needs. While a request is answered
- * the read watcher is left as it is: stopping it and starting it again for the next request
- * would cost an epoll_ctl per request. on_readable stops it if the client sends meanwhile. */
+/* update_watchers watches c's socket for what its state needs, and for what TLS waits for.
+ * While a request is answered the read watcher is left as it is: stopping it and starting it
+ * again for the next request would cost an epoll_ctl per request. on_readable stops it if the
+ * client sends meanwhile. Bytes TLS holds decrypted already will not make the socket readable:
+ * reading is fed to the loop instead. */
 static void update_watchers(client *c)
 {
     bool r = ev_is_active(&c->rio), w = c->out != NULL;
@@ -53,8 +55,12 @@ static void update_watchers(client *c)
         w = w || silk__gw_ws_want_write(c->ws);
         break;
     }
+    r = r || c->io.write_wants_read;
+    w = w || c->io.read_wants_write;
     set_watcher(c->loop->ev, &c->rio, r);
     set_watcher(c->loop->ev, &c->wio, w);
+    if (r && silk__gw_io_pending(&c->io) > 0)
+        ev_feed_event(c->loop->ev, &c->rio, EV_READ);
 }
 
 /* flush_out writes the pending response: 1 when all of it is written, 0 when the socket
@@ -62,10 +68,8 @@ static void update_watchers(client *c)
 static int flush_out(client *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        ssize_t n = silk__gw_io_write(&c->io, c->out + c->out_off, c->out_len - c->out_off);
+        if (n == SILK__GW_IO_AGAIN)
             return 0;
         if (n < 0)
             return -1;
@@ -169,26 +173,57 @@ static int keep_rest(client *c, const char *rest, size_t len)
 }
 
 /* maybe_continue sends "100 Continue" when the request's headers ask for it. The client waits
- * for this before it sends the body. It is advisory: when the socket cannot take it now, the
- * client sends the body after its own timeout. */
+ * for this before it sends the body. What the socket does not take at once is kept in c->out,
+ * ahead of the response: a TLS stream must be offered the same bytes again. */
 static void maybe_continue(client *c)
 {
-    if (c->continued || !silk__gw_http_headers_complete(c->http) ||
+    if (c->continued || c->out != NULL || !silk__gw_http_headers_complete(c->http) ||
         !silk__gw_http_header_has_token(&c->http->req, "Expect", "100-continue"))
         return;
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    ssize_t sent = send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL);
-    (void)sent;
+    size_t len = sizeof cont - 1;
+    ssize_t sent = silk__gw_io_write(&c->io, cont, len);
     c->continued = true;
+    if (sent == SILK__GW_IO_ERROR || (size_t)sent == len)
+        return; /* a failed socket shows on the next read */
+    size_t rest = len - (sent > 0 ? (size_t)sent : 0);
+    if ((c->out = malloc(rest)) == NULL)
+        return;
+    memcpy(c->out, cont + (len - rest), rest);
+    c->out_len = rest;
+    c->out_off = 0;
+}
+
+int silk__gw_client_set_out(client *c, char *out, size_t len)
+{
+    size_t left = c->out != NULL ? c->out_len - c->out_off : 0;
+    if (left > 0) {
+        char *both = malloc(left + len);
+        if (both == NULL) {
+            free(out);
+            return -1;
+        }
+        memcpy(both, c->out + c->out_off, left);
+        memcpy(both + left, out, len);
+        free(out);
+        out = both;
+    }
+    free(c->out);
+    c->out = out;
+    c->out_len = left + len;
+    c->out_off = 0;
+    return 0;
 }
 
 /* read_http reads what the client sent into the loop's buffer and parses it. */
 static void read_http(client *c)
 {
     silk__gw_loop *l = c->loop;
-    ssize_t n = recv(c->fd, l->rbuf, sizeof l->rbuf, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    ssize_t n = silk__gw_io_read(&c->io, l->rbuf, sizeof l->rbuf);
+    if (n == SILK__GW_IO_AGAIN) {
+        update_watchers(c); /* TLS may wait for the socket to be writable */
         return;
+    }
     if (n <= 0) {
         silk__gw_client_close(c, NULL);
         return;
@@ -209,12 +244,17 @@ static void read_http(client *c)
     silk__gw_client_drive(c);
 }
 
-static void on_readable(struct ev_loop *ev, ev_io *w, int revents)
+/* readable reads what c's socket has for it. */
+static void readable(client *c)
 {
-    client *c = w->data;
-    (void)revents;
+    struct ev_loop *ev = c->loop->ev;
+    if (c->io.write_wants_read) { /* TLS: a write waited for this */
+        c->io.write_wants_read = false;
+        silk__gw_client_drive(c);
+        return;
+    }
     if (c->state == SILK__GW_CLIENT_CALLING || c->state == SILK__GW_CLIENT_WRITING) {
-        ev_io_stop(ev, w); /* the next request waits until this one is answered */
+        ev_io_stop(ev, &c->rio); /* the next request waits until this one is answered */
         return;
     }
     c->last_active = ev_now(ev);
@@ -229,11 +269,24 @@ static void on_readable(struct ev_loop *ev, ev_io *w, int revents)
     silk__gw_client_drive(c);
 }
 
-static void on_writable(struct ev_loop *ev, ev_io *w, int revents)
+static void on_readable(struct ev_loop *ev, ev_io *w, int revents)
 {
     (void)ev;
     (void)revents;
-    silk__gw_client_drive(w->data);
+    readable(w->data);
+}
+
+static void on_writable(struct ev_loop *ev, ev_io *w, int revents)
+{
+    client *c = w->data;
+    (void)ev;
+    (void)revents;
+    if (c->io.read_wants_write) { /* TLS: a read waited for this */
+        c->io.read_wants_write = false;
+        readable(c);
+        return;
+    }
+    silk__gw_client_drive(c);
 }
 
 /* session_tick checks a session: closed without an answer to our close frame, silent for two
@@ -276,6 +329,8 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
     case SILK__GW_CLIENT_READING:
     case SILK__GW_CLIENT_WRITING:
         if (idle >= o->idle_timeout) {
+            if (c->io.handshaking && c->io.handshake_error == NULL)
+                c->io.handshake_error = "timeout";
             silk__gw_client_close(c, "idle");
             return;
         }
@@ -304,11 +359,17 @@ silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd)
         free(c);
         return NULL;
     }
+    if (l->tls_ctx == NULL) {
+        silk__gw_io_init_plain(&c->io, fd);
+    } else if (silk__gw_tls_open(&c->io, l->tls_ctx, fd) != 0) {
+        free(c->http);
+        free(c);
+        return NULL;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     silk__gw_http_parser_init(c->http);
     c->loop = l;
-    c->fd = fd;
     c->state = SILK__GW_CLIENT_READING;
     c->last_active = ev_now(l->ev);
     ev_io_init(&c->rio, on_readable, fd, EV_READ);
@@ -338,21 +399,34 @@ static void close_session(client *c, const char *why)
              why ? " reason=" : "", why ? why : "");
 }
 
-/* close_socket stops c's watchers and closes its socket. */
+/* close_socket stops c's watchers, ends its stream and closes its socket. */
 static void close_socket(client *c)
 {
     silk__gw_loop *l = c->loop;
+    int fd = c->io.fd;
     ev_io_stop(l->ev, &c->rio);
     ev_io_stop(l->ev, &c->wio);
     ev_timer_stop(l->ev, &c->timer);
+    silk__gw_io_end(&c->io);
     if (c->state != SILK__GW_CLIENT_WS) {
         /* Closing with unread bytes sends a reset, which can destroy the answer we just sent
          * (a 413 before the rest of the body): end our side and drop what has arrived. */
-        shutdown(c->fd, SHUT_WR);
-        for (int i = 0; i < 16 && recv(c->fd, l->rbuf, sizeof l->rbuf, MSG_DONTWAIT) > 0; i++)
+        shutdown(fd, SHUT_WR);
+        for (int i = 0; i < 16 && recv(fd, l->rbuf, sizeof l->rbuf, MSG_DONTWAIT) > 0; i++)
             ;
     }
-    close(c->fd);
+    close(fd);
+}
+
+/* count_tls_failure counts and logs a failed TLS handshake of c: not TLS at all (plaintext,
+ * garbage), a version or cipher refused, an alert from the client, or none finished in time. */
+static void count_tls_failure(client *c)
+{
+    silk__gw_loop *l = c->loop;
+    pthread_mutex_lock(&l->metrics_lock);
+    l->metrics.tls_handshake_failures++;
+    pthread_mutex_unlock(&l->metrics_lock);
+    silk_log(SILK_LOG_DEBUG, LOG, "TLS handshake failed reason=\"%s\"", c->io.handshake_error);
 }
 
 /* client_free frees c and what it holds, and takes it off its loop's list. */
@@ -386,6 +460,8 @@ void silk__gw_client_close(client *c, const char *why)
 {
     SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw_loop *l = c->loop;
+    if (c->io.handshake_error != NULL)
+        count_tls_failure(c);
     if (c->opened)
         close_session(c, why);
     else if (why != NULL)

@@ -15,6 +15,7 @@
 #include <silk/status.h>
 
 #include "auth/jwt.h"
+#include "conn/io.h"
 #include "http/parser.h"
 #include "loop/loop.h"
 #include "loop/upstream.h"
@@ -58,7 +59,7 @@ typedef struct silk__gw_backlog {
  * session. Only its loop touches it. */
 struct silk__gw_client {
     silk__gw_loop *loop;
-    int fd;
+    silk__gw_io io; /* the socket's bytes: plain, or TLS (tls/tls.c) */
     silk__gw_client_state state;
     ev_io rio, wio;
     ev_timer timer;
@@ -91,8 +92,8 @@ struct silk__gw_client {
 
 /* --- conn/client.c --- */
 
-/* silk__gw_client_open starts serving an accepted, non-blocking socket; NULL when memory is
- * exhausted (the caller closes fd then). */
+/* silk__gw_client_open starts serving an accepted, non-blocking socket, over TLS when the loop
+ * has a TLS context; NULL when memory is exhausted (the caller closes fd then). */
 silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd);
 
 /* silk__gw_client_close closes a connection, its session if any, and frees it; why (may be
@@ -103,6 +104,11 @@ void silk__gw_client_close(silk__gw_client *c, const char *why);
  * writes what is pending, parses requests already read, and closes the connection when it is
  * done. It returns 0, or -1 when it closed (and freed) c. */
 int silk__gw_client_drive(silk__gw_client *c);
+
+/* silk__gw_client_set_out makes out (len bytes, which c takes) the next bytes c writes, after
+ * what is left of a "100 Continue" it could not write at once. It returns 0, or -1 when memory
+ * is exhausted (out is freed then). */
+int silk__gw_client_set_out(silk__gw_client *c, char *out, size_t len);
 
 /* silk__gw_client_loop returns the loop that owns a connection; it never changes, so other
  * threads may read it while they hold gw->lock and find c in the session table. */

@@ -91,6 +91,7 @@ void silk__gw_metrics_add(silk__gw_metrics *dst, const silk__gw_metrics *src)
     }
     dst->pushes_sent += src->pushes_sent;
     dst->upstream_failures += src->upstream_failures;
+    dst->tls_handshake_failures += src->tls_handshake_failures;
     for (size_t c = 0; c < sizeof dst->upstream_by_code / sizeof dst->upstream_by_code[0]; c++)
         dst->upstream_by_code[c] += src->upstream_by_code[c];
 }
@@ -189,6 +190,13 @@ char *silk__gw_metrics_text(const silk__gw_metrics *m, size_t open_sessions,
             "# TYPE silk_gateway_pushes_sent_total counter\n"
             "silk_gateway_pushes_sent_total %llu\n",
             (unsigned long long)m->pushes_sent);
+    bprintf(&b,
+            "# HELP silk_gateway_tls_handshake_failures_total TLS handshakes that failed "
+            "(plaintext or garbage on the TLS port, a refused version, an alert) or did not "
+            "finish in time.\n"
+            "# TYPE silk_gateway_tls_handshake_failures_total counter\n"
+            "silk_gateway_tls_handshake_failures_total %llu\n",
+            (unsigned long long)m->tls_handshake_failures);
     bprintf(&b, "# HELP silk_gateway_upstream_failures_total Calls to services that did not "
                 "return OK, by status.\n# TYPE silk_gateway_upstream_failures_total counter\n");
     for (int code = 1; code < SILK_STATUS_COUNT; code++)

@@ -28,6 +28,7 @@ typedef struct silk__gw_metrics {
     uint64_t pushes_sent;       /* WebSocket messages queued to sessions */
     uint64_t upstream_failures; /* calls to services that did not return OK */
     uint64_t upstream_by_code[17];
+    uint64_t tls_handshake_failures; /* TLS handshakes failed or never finished (tls/tls.c) */
 } silk__gw_metrics;
 
 /* silk__gw_metrics_fini frees what m holds. */

@@ -63,10 +63,8 @@ static int respond_with(client *c, int status, const char *extra_headers, const 
         char *end = strstr(out, "\r\n\r\n");
         len = (size_t)(end + 4 - out); /* the head only: Content-Length still says the size */
     }
-    free(c->out);
-    c->out = out;
-    c->out_len = len;
-    c->out_off = 0;
+    if (silk__gw_client_set_out(c, out, len) != 0)
+        return -1;
     c->close_after = close;
     if (c->state != SILK__GW_CLIENT_WS) {
         c->state = SILK__GW_CLIENT_WRITING;

@@ -60,6 +60,10 @@ static void usage(FILE *out, const char *prog)
             "  --jwt-leeway SEC       clock skew allowed for exp and nbf (default 0)\n"
             "  --jwt-business-claim NAME\n"
             "                         the claim listing the business ids a token may use\n"
+            "  --tls-cert FILE        serve https and wss only, with this PEM certificate (its\n"
+            "                         chain may follow it in the file); with --tls-key\n"
+            "  --tls-key FILE         the PEM private key of --tls-cert (not encrypted);\n"
+            "                         SIGHUP loads both again, for new connections\n"
             "  --help                 show this and exit\n"
             "  --version              show the version and exit\n"
             "\n"
@@ -210,6 +214,8 @@ enum {
     OPT_JWT_AUDIENCE,
     OPT_JWT_LEEWAY,
     OPT_JWT_BUSINESS_CLAIM,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
 };
 
 static const struct option long_options[] = {
@@ -233,6 +239,8 @@ static const struct option long_options[] = {
     {"jwt-audience", required_argument, NULL, OPT_JWT_AUDIENCE},
     {"jwt-leeway", required_argument, NULL, OPT_JWT_LEEWAY},
     {"jwt-business-claim", required_argument, NULL, OPT_JWT_BUSINESS_CLAIM},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {NULL, 0, NULL, 0},
 };
 
@@ -329,6 +337,14 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
             ok = optarg[0] != '\0';
             jwt_opts.business_claim = optarg;
             break;
+        case OPT_TLS_CERT:
+            ok = optarg[0] != '\0';
+            o.tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            ok = optarg[0] != '\0';
+            o.tls_key = optarg;
+            break;
         case OPT_HELP:
             usage(stdout, prog);
             return 0;
@@ -348,6 +364,10 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument: %s\n", prog, argv[optind]);
         usage(stderr, prog);
+        return 2;
+    }
+    if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
+        fprintf(stderr, "%s: --tls-cert and --tls-key go together: give both or neither\n", prog);
         return 2;
     }
     for (size_t i = 0; i < n_services; i++) {

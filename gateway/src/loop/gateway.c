@@ -14,6 +14,7 @@
 #include "loop/upstream.h"
 #include "loop/worker.h"
 #include "sessions/session_manager.h"
+#include "tls/tls.h"
 
 #define LOG "gateway"
 
@@ -68,6 +69,7 @@ static void gw_fini(silk__gw *gw, size_t n_loops)
     }
     free(gw->loops);
     free(gw->hooks);
+    silk__gw_tls_ctx_free(gw->tls_ctx);
     silk__gw_sessions_fini(&gw->sessions);
     silk__mutex_destroy(&gw->lock);
 }
@@ -107,8 +109,9 @@ static void run_workers(silk__gw *gw)
         if (!l->has_thread)
             silk_log(SILK_LOG_WARN, LOG, "cannot start worker %zu: it will not accept", i);
     }
-    silk_log(SILK_LOG_INFO, LOG, "listening on %s:%s id=%s services=%zu workers=%zu", gw->opts.host,
-             gw->opts.port, gw->opts.id, gw->n_services, n);
+    silk_log(SILK_LOG_INFO, LOG, "listening on %s:%s id=%s services=%zu workers=%zu tls=%s",
+             gw->opts.host, gw->opts.port, gw->opts.id, gw->n_services, n,
+             gw->tls_ctx != NULL ? "on" : "off");
     silk__gw_loop_enter(gw->loops[0]); /* loop 0 runs on the main thread */
     ev_run(gw->loops[0]->ev, 0);
     for (size_t i = 1; i < n; i++)
@@ -125,7 +128,8 @@ int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *serv
 
     if (gw.opts.workers == 0)
         gw.opts.workers = 1;
-    if (gw_init(&gw) != 0 || (n_loops = open_workers(&gw)) < gw.opts.workers)
+    if (gw_init(&gw) != 0 || silk__gw_tls_start(&gw) != 0 ||
+        (n_loops = open_workers(&gw)) < gw.opts.workers)
         goto out;
     silk_status st = silk__gw_session_manager_start(&gw);
     if (st != SILK_OK) {

@@ -62,6 +62,8 @@ typedef struct silk__gw_opts {
      * authentication. With one, every route but /healthz and public methods and services
      * needs a valid bearer token. */
     const silk__gw_jwt *jwt;
+    const char *tls_cert; /* with tls_key: the port speaks TLS only (PEM, chain allowed) */
+    const char *tls_key;
 } silk__gw_opts;
 
 typedef struct silk__gw_loop silk__gw_loop;
@@ -80,6 +82,7 @@ typedef struct silk__gw {
     silk_server *server;        /* SessionManager */
     silk__gw_hooks *hooks;      /* by service index */
     atomic_bool hooks_off;      /* set once the channels close: call no more hooks */
+    struct ssl_ctx_st *tls_ctx; /* the TLS context last loaded, or NULL; on loop 0 (tls.c) */
 } silk__gw;
 
 /* silk__gw_run runs a gateway until SIGTERM or SIGINT and returns the exit code. */

@@ -36,6 +36,8 @@ struct silk__gw_loop {
     pthread_mutex_t queue_lock;
     silk_loop_task *queue_head, *queue_tail;
     ev_signal sigterm_w, sigint_w;
+    ev_signal sighup_w;         /* loop 0: reload the TLS certificate (tls/tls.c) */
+    struct ssl_ctx_st *tls_ctx; /* TLS: the context new connections take, held; NULL: plain */
     ev_timer shutdown_w;
     bool stopping;    /* no new sessions or calls; stop once no connection is left */
     ev_timer sweep_w; /* hibernates idle sessions (silk__gw_client_sweep) */

@@ -26,6 +26,7 @@
 #include "loop/loop.h"
 #include "loop/upstream.h"
 #include "loop/worker.h"
+#include "tls/tls.h"
 
 #define LOG "gateway"
 
@@ -117,6 +118,21 @@ static size_t total_clients(silk__gw *gw)
     return n;
 }
 
+/* refuse_busy answers a connection past --max-connections with 503 and closes it; a TLS
+ * port, which cannot answer in plain text, only closes it. */
+static void refuse_busy(silk__gw_loop *l, int fd)
+{
+    static const char busy[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Content-Length: 46\r\nConnection: close\r\n\r\n"
+        "{\"code\":14,\"message\":\"too many connections\"}\n";
+    if (l->tls_ctx == NULL) {
+        ssize_t n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+        (void)n;
+    }
+    close(fd);
+}
+
 static void on_accept_pause(struct ev_loop *ev, ev_timer *w, int revents)
 {
     silk__gw_loop *l = w->data;
@@ -146,13 +162,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
             return;
         }
         if (total_clients(l->gw) >= l->gw->opts.max_connections) {
-            static const char busy[] =
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                "Content-Length: 46\r\nConnection: close\r\n\r\n"
-                "{\"code\":14,\"message\":\"too many connections\"}\n";
-            ssize_t n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
-            (void)n;
-            close(fd);
+            refuse_busy(l, fd);
             continue;
         }
         if (silk__gw_client_open(l, fd) == NULL) {
@@ -238,6 +248,15 @@ static void on_signal(struct ev_loop *ev, ev_signal *w, int revents)
     begin_shutdown(w->data);
 }
 
+/* on_hangup reloads the TLS certificate (SIGHUP, on loop 0). */
+static void on_hangup(struct ev_loop *ev, ev_signal *w, int revents)
+{
+    silk__gw_loop *l = w->data;
+    (void)ev;
+    (void)revents;
+    silk__gw_tls_reload(l->gw);
+}
+
 /* ============================================================================
  * Opening and closing
  * ========================================================================== */
@@ -286,16 +305,20 @@ int silk__gw_worker_open(silk__gw_loop *l, silk__gw *gw, size_t index)
     ev_async_init(&l->queue_w, on_queue);
     ev_signal_init(&l->sigterm_w, on_signal, SIGTERM);
     ev_signal_init(&l->sigint_w, on_signal, SIGINT);
+    ev_signal_init(&l->sighup_w, on_hangup, SIGHUP);
     ev_timer_init(&l->shutdown_w, on_shutdown_timeout, SHUTDOWN_TIMEOUT, 0.);
     ev_timer_init(&l->sweep_w, on_sweep, SWEEP_INTERVAL, SWEEP_INTERVAL);
     l->accept_w.data = l->accept_pause_w.data = l->queue_w.data = l;
     l->sigterm_w.data = l->sigint_w.data = l->shutdown_w.data = l->sweep_w.data = l;
+    l->sighup_w.data = l;
+    l->tls_ctx = gw->tls_ctx != NULL ? silk__gw_tls_ctx_hold(gw->tls_ctx) : NULL;
     ev_io_start(l->ev, &l->accept_w);
     ev_async_start(l->ev, &l->queue_w);
     ev_timer_start(l->ev, &l->sweep_w);
     if (index == 0) {
         ev_signal_start(l->ev, &l->sigterm_w);
         ev_signal_start(l->ev, &l->sigint_w);
+        ev_signal_start(l->ev, &l->sighup_w);
     }
     return 0;
 }
@@ -310,9 +333,12 @@ void silk__gw_worker_close(silk__gw_loop *l)
     ev_async_stop(l->ev, &l->queue_w);
     ev_signal_stop(l->ev, &l->sigterm_w);
     ev_signal_stop(l->ev, &l->sigint_w);
+    ev_signal_stop(l->ev, &l->sighup_w);
     ev_timer_stop(l->ev, &l->shutdown_w);
     ev_timer_stop(l->ev, &l->sweep_w);
     free(l->dirty);
+    silk__gw_tls_ctx_free(l->tls_ctx);
+    l->tls_ctx = NULL;
     if (l->listen_fd >= 0)
         close(l->listen_fd);
     pthread_mutex_destroy(&l->queue_lock);

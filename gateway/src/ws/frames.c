@@ -1,4 +1,4 @@
-/* frames.c - one WebSocket connection's framing: a wslay event context on a non-blocking socket.
+/* frames.c - one WebSocket connection's framing: a wslay event context on a non-blocking stream.
  *
  * A wslay event context holds two 4 KiB buffers, so an idle session would cost ~9 KiB. A
  * session hibernates instead: when the loop's sweep finds that everything the client sent has
@@ -8,11 +8,9 @@
  * context for every message.) At a message boundary a context has no state
  * worth keeping. To know where the boundaries are, every byte handed to wslay also goes
  * through a small frame-header tracker. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <wslay/wslay.h>
 
@@ -29,7 +27,7 @@ typedef struct frame_tracker {
 
 struct silk__gw_ws {
     wslay_event_context_ptr ctx; /* NULL while hibernating */
-    int fd;
+    silk__gw_io *io;
     silk__gw_ws_callbacks cb;
     void *arg;
     uint64_t max_message;
@@ -142,26 +140,27 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    if (ws->read_budget == 0) {
+    size_t held = ws->read_budget == 0 ? silk__gw_io_pending(ws->io) : 0;
+    if (ws->read_budget == 0 && held == 0) {
         /* Enough for this turn, or paused: the loop comes back while the socket is readable. */
         ws->drained = false;
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    if (len > ws->read_budget)
-        len = ws->read_budget;
-    ssize_t n;
-    do {
-        n = recv(ws->fd, buf, len, 0);
-    } while (n < 0 && errno == EINTR);
+    /* Past the budget, still take what TLS has decrypted (one record at most): the socket
+     * would never say it is there. */
+    size_t cap = ws->read_budget > 0 ? ws->read_budget : held;
+    if (len > cap)
+        len = cap;
+    ssize_t n = silk__gw_io_read(ws->io, buf, len);
     if (n > 0) {
-        ws->read_budget -= (size_t)n;
+        ws->read_budget -= ws->read_budget > 0 ? (size_t)n : 0;
         track(&ws->in, buf, (size_t)n);
         check_bad(ctx, ws);
         ws->drained = ws->dry = (size_t)n < len;
         return n;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (n == SILK__GW_IO_AGAIN) {
         ws->drained = true;
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
     } else {
@@ -180,13 +179,10 @@ static _Thread_local size_t gathered;
  * connection failed (0 when the socket is full). */
 static ssize_t send_some(silk__gw_ws *ws, const uint8_t *data, size_t len)
 {
-    ssize_t n;
-    do {
-        n = send(ws->fd, data, len, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
+    ssize_t n = silk__gw_io_write(ws->io, data, len);
     if (n >= 0)
         return n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
+    if (n == SILK__GW_IO_AGAIN)
         return 0;
     ws->eof = true;
     return -1;
@@ -313,7 +309,7 @@ bool silk__gw_ws_hibernating(const silk__gw_ws *ws)
     return ws->ctx == NULL;
 }
 
-silk__gw_ws *silk__gw_ws_new(int fd, const silk__gw_ws_callbacks *cb, void *arg,
+silk__gw_ws *silk__gw_ws_new(silk__gw_io *io, const silk__gw_ws_callbacks *cb, void *arg,
                              const silk__gw_ws_opts *opts, char *pending, size_t pending_len)
 {
     silk__gw_ws *ws = calloc(1, sizeof *ws);
@@ -321,7 +317,7 @@ silk__gw_ws *silk__gw_ws_new(int fd, const silk__gw_ws_callbacks *cb, void *arg,
         free(pending);
         return NULL;
     }
-    ws->fd = fd;
+    ws->io = io;
     ws->cb = *cb;
     ws->arg = arg;
     ws->max_message =

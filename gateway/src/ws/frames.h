@@ -1,4 +1,5 @@
-/* frames.h - one WebSocket connection's framing: a wslay event context on a non-blocking socket. */
+/* frames.h - one WebSocket connection's framing: a wslay event context on a non-blocking stream
+ * (a socket, or TLS over it). */
 #ifndef SILK_GATEWAY_WS_H
 #define SILK_GATEWAY_WS_H
 
@@ -6,10 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* silk__gw_ws frames messages on a socket that belongs to the caller: the caller watches the
- * socket (libev), calls silk__gw_ws_read() when it is readable and silk__gw_ws_write() when it is
- * writable, watches for writability only while silk__gw_ws_want_write() says so, and closes the
- * socket once silk__gw_ws_finished() says so. Text messages are checked for UTF-8 (1007),
+#include "conn/io.h"
+
+/* silk__gw_ws frames messages on a stream that belongs to the caller (conn/io.h): the caller
+ * watches the socket (libev) for what the stream's want flags and silk__gw_ws_want_read() /
+ * silk__gw_ws_want_write() ask, calls silk__gw_ws_read() when it is readable (or the stream
+ * holds bytes already) and silk__gw_ws_write() when it is writable, and closes the socket once
+ * silk__gw_ws_finished() says so. Text messages are checked for UTF-8 (1007),
  * messages over the limit are refused (1009), protocol errors close with 1002, pings are
  * answered, and a close frame from the client is answered with the same code. */
 typedef struct silk__gw_ws silk__gw_ws;
@@ -36,11 +40,11 @@ typedef struct silk__gw_ws_opts {
 #define SILK__GW_WS_ERR_QUEUE_FULL (-2) /* the client is too slow: closing it with 1008 */
 #define SILK__GW_WS_ERR_NOMEM      (-3)
 
-/* silk__gw_ws_new makes the framing for fd, a connected non-blocking socket whose handshake is
- * done. pending (may be NULL) holds bytes already read from fd after the handshake: they are
- * read before the socket; the ws takes them and frees them with free(). It returns NULL when
- * memory is exhausted (pending is freed then too). cb and arg are kept. */
-silk__gw_ws *silk__gw_ws_new(int fd, const silk__gw_ws_callbacks *cb, void *arg,
+/* silk__gw_ws_new makes the framing for io, a connected non-blocking stream whose handshake is
+ * done, which must outlive the ws. pending (may be NULL) holds bytes already read from io after
+ * the handshake: they are read before the stream; the ws takes them and frees them with free().
+ * It returns NULL when memory is exhausted (pending is freed then too). cb and arg are kept. */
+silk__gw_ws *silk__gw_ws_new(silk__gw_io *io, const silk__gw_ws_callbacks *cb, void *arg,
                              const silk__gw_ws_opts *opts, char *pending, size_t pending_len);
 
 /* silk__gw_ws_free frees ws; it does not close the socket. NULL is ignored. */

@@ -166,28 +166,28 @@ static size_t start_framing(client *c)
     c->in_len = c->in_off = 0;
     silk__gw_ws_opts o = {.max_message = opts->max_message, .max_queued = opts->max_queued};
     c->ws = (pending_len == 0 || pending != NULL)
-                ? silk__gw_ws_new(c->fd, &ws_callbacks, c, &o, pending, pending_len)
+                ? silk__gw_ws_new(&c->io, &ws_callbacks, c, &o, pending, pending_len)
                 : NULL;
     return pending_len;
 }
 
 /* become_session turns c from HTTP into a session whose first bytes to write are out, the 101,
- * watched for pings from now on. */
-static void become_session(client *c, char *out, size_t len)
+ * watched for pings from now on. It returns 0, or -1 when memory is exhausted (out is freed). */
+static int become_session(client *c, char *out, size_t len)
 {
     silk__gw_loop *l = c->loop;
+    if (silk__gw_client_set_out(c, out, len) != 0)
+        return -1;
     silk__gw_http_parser_fini(c->http);
     free(c->http);
     c->http = NULL;
     c->state = SILK__GW_CLIENT_WS;
-    c->out = out;
-    c->out_len = len;
-    c->out_off = 0;
     c->close_after = false;
     c->last_active = ev_now(l->ev);
     ev_timer_stop(l->ev, &c->timer);
     ev_timer_set(&c->timer, l->gw->opts.ping_interval, 0.);
     ev_timer_start(l->ev, &c->timer);
+    return 0;
 }
 
 /* finish_open completes the handshake of c, whose session id is chosen: it adds the session to
@@ -226,7 +226,8 @@ static int finish_open(client *c, const char *subprotocol, uint16_t close_code,
     silk__gw_count_request(l, "websocket", 101, ev_time() - c->req_start);
     silk_log(SILK_LOG_INFO, LOG, "session opened session_id=%s business_id=%s route=%s",
              c->session_id, c->business_id, route);
-    become_session(c, out, len);
+    if (become_session(c, out, len) != 0)
+        return -1;
     if (close_code != 0 && silk__gw_ws_close(c->ws, close_code, close_reason) == 0)
         c->closing_since = ev_now(l->ev);
     if (pending_len > 0 && close_code == 0 && silk__gw_ws_read(c->ws) != 0)
