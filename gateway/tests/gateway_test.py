@@ -27,6 +27,8 @@ import unittest
 
 import websockets
 
+import procs
+
 GATEWAY = None
 SM_CLIENT = None
 ITEMS = None
@@ -72,13 +74,7 @@ class Gateway:
         return self.log.read()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+        return procs.stop(self.proc)
 
     def close(self):
         self.stop()

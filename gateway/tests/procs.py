@@ -1,7 +1,7 @@
 """procs.py - what the gateway's Python tests share: free ports, waiting, processes with logs,
 a gateway started and ready.
 
-edge_test.py and auth_test.py import it (their own folder is on sys.path when they run).
+edge_test.py, auth_test.py, gateway_test.py and tls_test.py import it (their own folder is on sys.path when they run).
 """
 import os
 import signal
@@ -27,6 +27,17 @@ def wait_for(pred, timeout=10, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def stop(proc, timeout=10):
+    """Stops a subprocess with SIGTERM, kills it after timeout seconds; its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 class Proc:
     """A process with its output in REGISTRY/NAME.log and the file registry REGISTRY/registry,
     stopped with SIGTERM (killed after 10 s)."""
@@ -42,13 +53,7 @@ class Proc:
             return f.read()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+        return stop(self.proc)
 
     def close(self):
         code = self.stop()

@@ -30,6 +30,8 @@ import warnings
 
 import websockets
 
+import procs
+
 GATEWAY = None
 SM_CLIENT = None
 ITEMS = None
@@ -186,20 +188,9 @@ class Gateway:
         return self.log.read()
 
     def stop(self):
-        if self.svc is not None and self.svc.poll() is None:
-            self.svc.send_signal(signal.SIGTERM)
-            try:
-                self.svc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.svc.kill()
-                self.svc.wait()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+        if self.svc is not None:
+            procs.stop(self.svc)
+        return procs.stop(self.proc)
 
     def close(self):
         code = self.stop()
