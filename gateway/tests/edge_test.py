@@ -425,6 +425,30 @@ class SampleService(unittest.TestCase):
         self.assertEqual(codes, [0, 0])
 
 
+    def test_empty_messages_reach_on_message(self):
+        # An empty text or binary message is a message: OnMessage gets it (no data to copy:
+        # the sanitizer build aborted on memcpy(copy, NULL, 0)), and the session goes on.
+        stack = Stack()
+        try:
+            stack.service("wstest-service")
+            gw = stack.gateway()
+
+            async def scenario():
+                url = f"ws://127.0.0.1:{gw.port}/api/wstest?businessId=empty"
+                async with websockets.connect(url) as ws:
+                    await ws.send("")
+                    await ws.send(b"")
+                    await ws.send("after")
+                    self.assertEqual(await asyncio.wait_for(ws.recv(), 5), "after")
+            asyncio.run(scenario())
+            text = gw.text()
+            self.assertNotIn("runtime error", text)
+            self.assertEqual(text.count("OnMessage failed"), 0, text)
+        finally:
+            codes = stack.close()
+        self.assertEqual(codes, [0, 0])
+
+
 class Limits(unittest.TestCase):
     def test_slow_consumer_is_closed_with_1008(self):
         stack = Stack()

@@ -307,6 +307,7 @@ class GatewayEdge(unittest.TestCase):
         cases = [
             (client_frame(1, b"plain", masked=False), 1002),
             (client_frame(3, b"x"), 1002),
+            (client_frame(8, b"\x03"), 1002),  # RFC 6455 5.5.1: a 1-byte close body (Autobahn 7.3.2)
             (client_frame(1, b"\xc3\x28"), 1007),
             (client_frame(2, b"x" * (1024 * 1024 + 1)), 1009),
             (client_frame(1, b"a" * 1024 * 1024, fin=False) + client_frame(0, b"b"), 1009),

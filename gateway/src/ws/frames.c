@@ -71,6 +71,8 @@ static void header_done(frame_tracker *t)
         t->fragmented = !(t->hdr[0] & 0x80);
     else if (!(t->hdr[0] & 0x80) || len7 > 125) /* RFC 6455 5.5: control frames are short */
         t->bad = true;
+    else if (opcode == 8 && len7 == 1) /* 5.5.1: a close body is empty or starts with a code */
+        t->bad = true;
     if (len7 == 127 && (t->hdr[2] & 0x80)) /* 5.2: the most significant bit must be 0 */
         t->bad = true;
     t->payload_left = len;

@@ -222,7 +222,8 @@ static Silk__Ws__MessageRequest *message_request(client *c, int binary, const ui
         silk_log(SILK_LOG_WARN, LOG, "out of memory: message dropped session_id=%s", c->session_id);
         return NULL;
     }
-    memcpy(copy, data, len);
+    if (len > 0) /* an empty message may come with no data at all */
+        memcpy(copy, data, len);
     req->session_id = sid;
     req->business_id = bid;
     req->route = strdup(gw->services[c->service]->route);
