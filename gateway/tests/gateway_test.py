@@ -216,6 +216,22 @@ class GatewayEdge(unittest.TestCase):
             self.assertEqual(cm.exception.status_code, 400)
         asyncio.run(scenario())
 
+    def test_unusable_business_ids_are_400(self):
+        # CR/LF (log and header injection), other control bytes, and bad UTF-8 are refused,
+        # for a session and for a call, and nothing of them reaches the log raw.
+        for bid in ("1%0d%0aERROR%20forged", "%1b%5b31m", "%ff%fe", "a" * 257):
+            status, body, _ = self.http("GET", f"/api/wstest?businessId={bid}", headers={
+                "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": KEY})
+            self.assertEqual(status, 400, bid)
+            self.assertIn("printable UTF-8", json.loads(body)["message"], bid)
+        status, body, _ = self.http("POST", "/api/wstest/echo",
+                                    json.dumps({"businessId": "7\r\nERROR forged", "msg": "x"}),
+                                    {"Content-Type": "application/json"})
+        self.assertEqual(status, 400, body)
+        self.assertIn("printable UTF-8", json.loads(body)["message"])
+        self.assertNotIn("\nERROR forged", self.gw.logs())
+
     def test_handshake_refusals(self):
         out = raw(self.port, upgrade_request("/api/wstest?businessId=1",
                                              {"Sec-WebSocket-Version": "8"}))

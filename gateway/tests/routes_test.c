@@ -271,6 +271,29 @@ static void test_business_id(void **state)
     assert_int_equal(business_id("GET /x HTTP/1.1\r\n\r\n", id), -1);
     assert_int_equal(business_id("GET /x?businessId= HTTP/1.1\r\n\r\n", id), -1);
     assert_int_equal(business_id("GET /x?business=1 HTTP/1.1\r\nX-Business: 1\r\n\r\n", id), -1);
+    /* Given but unusable: control bytes, bad UTF-8, longer than the limit. */
+    assert_int_equal(business_id("GET /x?businessId=1%0d%0aX HTTP/1.1\r\n\r\n", id), -2);
+    assert_int_equal(business_id("GET /x?businessId=%1b%5b31m HTTP/1.1\r\n\r\n", id), -2);
+    assert_int_equal(business_id("GET /x?businessId=%ff%fe HTTP/1.1\r\n\r\n", id), -2);
+    assert_int_equal(business_id("GET /x?businessId=caf%c3%a9 HTTP/1.1\r\n\r\n", id), 5);
+    assert_int_equal(business_id("GET /x HTTP/1.1\r\nbusinessId: a\tb\r\n\r\n", id), -2);
+}
+
+static void test_business_id_valid(void **state)
+{
+    (void)state;
+    char long_id[SILK__GW_BUSINESS_ID_MAX + 2];
+    memset(long_id, 'a', sizeof long_id);
+    assert_true(silk__gw_business_id_valid("100", 3));
+    assert_true(silk__gw_business_id_valid("gesch\xc3\xa4"
+                                           "ft 7",
+                                           11));
+    assert_true(silk__gw_business_id_valid(long_id, SILK__GW_BUSINESS_ID_MAX));
+    assert_false(silk__gw_business_id_valid(long_id, SILK__GW_BUSINESS_ID_MAX + 1));
+    assert_false(silk__gw_business_id_valid("", 0));
+    assert_false(silk__gw_business_id_valid("a\tb", 3));
+    assert_false(silk__gw_business_id_valid("a\nb", 3));
+    assert_false(silk__gw_business_id_valid("\xc0\xaf", 2)); /* overlong '/' */
 }
 
 int main(void)
@@ -280,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_templates),
         cmocka_unit_test(test_wildcards),
         cmocka_unit_test(test_business_id),
+        cmocka_unit_test(test_business_id_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+
+#include <silk/log.h>
 
 #include "core/env.h"
 #include "core/mutex.h"
@@ -76,6 +79,39 @@ static void test_env_long(void **state)
     assert_false(silk__env_long("SILK_CORE_TEST", 0, 100, &v)); /* not a number */
     assert_int_equal(v, 7);
     unsetenv("SILK_CORE_TEST");
+}
+
+/* log_line runs silk_log with stderr sent to a file and returns the line it wrote. */
+static void log_line(char *out, size_t cap, const char *value)
+{
+    char path[] = "/tmp/silk-core-test-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    silk_log(SILK_LOG_WARN, "test", "business_id=%s done", value);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    ssize_t n = pread(fd, out, cap - 1, 0);
+    assert_true(n > 0);
+    out[n] = '\0';
+    close(fd);
+    unlink(path);
+}
+
+/* A value a client chose cannot end a log line or forge the next one. */
+static void test_log_escapes_control_bytes(void **state)
+{
+    (void)state;
+    char line[512];
+    log_line(line, sizeof line, "100\r\n2026-01-01T00:00:00Z ERROR forged\x1b[31m");
+    const char *nl = strchr(line, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], '\0'); /* one line, ending in its own newline */
+    assert_non_null(strstr(line, "business_id=100\\x0d\\x0a2026-01-01T00:00:00Z ERROR "
+                                 "forged\\x1b[31m done"));
+    log_line(line, sizeof line, "caf\xc3\xa9");
+    assert_non_null(strstr(line, "business_id=caf\xc3\xa9 done")); /* UTF-8 stays as it is */
 }
 
 static void test_random_hex(void **state)
@@ -153,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_utf8_repair_replaces_each_bad_byte),
         cmocka_unit_test(test_env_long),
         cmocka_unit_test(test_random_hex),
+        cmocka_unit_test(test_log_escapes_control_bytes),
         cmocka_unit_test(test_mutex_holder),
         cmocka_unit_test(test_secret_equal),
     };

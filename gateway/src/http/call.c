@@ -83,15 +83,21 @@ static void call_done(silk__gw_call *base)
  * The request message: POST /<route>/<method> with a JSON body, or the query's fields.
  * ========================================================================== */
 
-/* request_business_id finds the business id of a call: the request's business_id field (as
- * the method's descriptor names it), else the query or a header. NULL when there is none. */
-static const char *request_business_id(const silk_method_desc *method, const ProtobufCMessage *msg,
-                                       const silk__gw_http_request *req, char *buf, size_t size)
+/* request_business_id finds the business id of a call into *out: the request's business_id
+ * field (as the method's descriptor names it), else the query or a header; NULL when there is
+ * none. It returns 0, or -1 when the id is not silk__gw_business_id_valid. */
+static int request_business_id(const silk_method_desc *method, const ProtobufCMessage *msg,
+                               const silk__gw_http_request *req, char *buf, size_t size,
+                               const char **out)
 {
     const char *v = silk_method_business_id(method, msg);
-    if (v != NULL)
-        return v;
-    return silk__gw_route_business_id(req, buf, size) > 0 ? buf : NULL;
+    if (v != NULL) {
+        *out = v;
+        return silk__gw_business_id_valid(v, strlen(v)) ? 0 : -1;
+    }
+    long n = silk__gw_route_business_id(req, buf, size);
+    *out = n > 0 ? buf : NULL;
+    return n == -2 ? -1 : 0;
 }
 
 /* is_json_type tells whether a Content-Type names JSON: application/json, or any type
@@ -291,12 +297,17 @@ static int start_call(client *c, const silk__gw_route *r, ProtobufCMessage *msg,
     call *k = calloc(1, sizeof *k);
     silk_ctx *ctx = silk_ctx_new();
     char bid_buf[SILK__GW_BUSINESS_ID_MAX + 1];
-    const char *bid = request_business_id(r->method, msg, req, bid_buf, sizeof bid_buf);
+    const char *bid = NULL;
+    bool bad_id = request_business_id(r->method, msg, req, bid_buf, sizeof bid_buf, &bid) != 0;
     bool oom = k == NULL || ctx == NULL;
     silk_status st = SILK_OK;
-    int denied = silk__gw_auth_business(gw->opts.jwt, claims, bid, &why);
+    int denied = bad_id ? 0 : silk__gw_auth_business(gw->opts.jwt, claims, bid, &why);
     if (oom) {
         st = SILK_RESOURCE_EXHAUSTED;
+    } else if (bad_id) {
+        st = SILK_INVALID_ARGUMENT;
+        snprintf(err, sizeof err, "businessId must be printable UTF-8 of at most %d bytes",
+                 SILK__GW_BUSINESS_ID_MAX);
     } else if (denied != 0) {
         st = SILK_PERMISSION_DENIED;
     } else if ((st = set_metadata(gw, ctx, bid, req, claims)) != SILK_OK) {

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/utf8.h"
 #include "http/routes.h"
 
 /* ============================================================================
@@ -227,20 +228,41 @@ bool silk__gw_route_is_business_id_name(const char *name)
     return strcasecmp(name, "business_id") == 0;
 }
 
+bool silk__gw_business_id_valid(const char *id, size_t len)
+{
+    if (len == 0 || len > SILK__GW_BUSINESS_ID_MAX || !silk__utf8_valid(id, len))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* checked returns n, the length of the id in out, or -2 when that id is not valid. */
+static long checked(const char *out, long n)
+{
+    return silk__gw_business_id_valid(out, (size_t)n) ? n : -2;
+}
+
 long silk__gw_route_business_id(const silk__gw_http_request *req, char *out, size_t out_size)
 {
     for (size_t i = 0; i < sizeof query_names / sizeof query_names[0]; i++) {
         long n = silk__gw_http_query_get(req->query, query_names[i], out, out_size);
-        if (n > 0 && n <= SILK__GW_BUSINESS_ID_MAX)
-            return n;
+        if (n > 0)
+            return checked(out, n);
+        char longer[4 * SILK__GW_BUSINESS_ID_MAX];
+        if (n < 0 && silk__gw_http_query_get(req->query, query_names[i], longer, sizeof longer) > 0)
+            return -2; /* there, but too long for out */
     }
     for (size_t i = 0; i < sizeof header_names / sizeof header_names[0]; i++) {
         const char *v = silk__gw_http_header_get(req, header_names[i]);
         size_t n = v ? strlen(v) : 0;
-        if (n > 0 && n <= SILK__GW_BUSINESS_ID_MAX && n < out_size) {
-            memcpy(out, v, n + 1);
-            return (long)n;
-        }
+        if (n == 0)
+            continue;
+        if (n >= out_size)
+            return -2;
+        memcpy(out, v, n + 1);
+        return checked(out, (long)n);
     }
     return -1;
 }

@@ -62,11 +62,17 @@ silk__gw_route_kind silk__gw_route_find(const silk_service_desc *const *services
  * into out (out_size bytes with the NUL) and returns out. */
 char *silk__gw_route_allow(silk__gw_verbs allow, char *out, size_t out_size);
 
+/* silk__gw_business_id_valid tells whether id[0..len) may be a business id: 1 to
+ * SILK__GW_BUSINESS_ID_MAX bytes of well-formed UTF-8 with no control byte (below 0x20, or
+ * 0x7f), so that no id can break a log line, a header or a metadata value. */
+bool silk__gw_business_id_valid(const char *id, size_t len);
+
 /* silk__gw_route_business_id finds a request's business id: the query parameter businessId,
  * else a header businessId or business-id. Names compare without regard to case, and the
  * misspelling bussinessId of Silky's documentation is accepted too. It writes the id into
- * out (out_size bytes with the NUL) and returns its length, or -1 when there is none, it is
- * empty, longer than SILK__GW_BUSINESS_ID_MAX or badly escaped. */
+ * out (out_size bytes with the NUL) and returns its length; -1 when there is none (a query
+ * value that is empty or badly escaped counts as none), -2 when the first one found does not
+ * fit out or is not silk__gw_business_id_valid. */
 long silk__gw_route_business_id(const silk__gw_http_request *req, char *out, size_t out_size);
 
 /* silk__gw_route_is_business_id_name tells whether a query parameter's name is one the

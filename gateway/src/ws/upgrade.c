@@ -364,6 +364,9 @@ int silk__gw_upgrade_start(client *c, const silk__gw_route *r)
     int rv;
     if (authenticate(c, r, bid_len < 0 ? NULL : bid, &rv))
         return rv;
+    if (bid_len == -2)
+        return refuse(c, 400, SILK_INVALID_ARGUMENT,
+                      "businessId must be printable UTF-8 of at most 256 bytes");
     if (bid_len < 0)
         return refuse(c, 400, SILK_INVALID_ARGUMENT, "businessId is required");
     if (c->loop->stopping)

@@ -18,7 +18,8 @@ typedef enum silk_log_level {
 
 /* silk_log writes one line to stderr when level is at least the threshold ($SILK_LOG:
  * debug, info, warn or error; info by default). component names the part ("server",
- * "gateway"); the message is printf-formatted and may end in key=value pairs.
+ * "gateway"); the message is printf-formatted and may end in key=value pairs. Control bytes in
+ * the message (CR, LF, ESC, ...) are written as \xNN, so that no value can break a line.
  *
  * Any thread, callbacks included: each line, cut at 2 KiB, goes out in one write. */
 void silk_log(silk_log_level level, const char *component, const char *fmt, ...)

@@ -48,11 +48,35 @@ static size_t format_time(char *buf, size_t cap)
     return n + (size_t)m;
 }
 
+/* escape_controls copies text[0..len) to out (cap bytes, cap > 0), control bytes (below 0x20,
+ * and 0x7f) written as \xNN, so that a value a client chose (a business id with CR/LF) can
+ * neither end a log line nor forge the next one. It returns the bytes written. */
+static size_t escape_controls(const char *text, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        bool control = c < 0x20 || c == 0x7f;
+        if (o + (control ? 4 : 1) > cap)
+            break;
+        if (!control) {
+            out[o++] = (char)c;
+            continue;
+        }
+        out[o++] = '\\';
+        out[o++] = 'x';
+        out[o++] = hex[c >> 4];
+        out[o++] = hex[c & 15];
+    }
+    return o;
+}
+
 void silk_log(silk_log_level level, const char *component, const char *fmt, ...)
 {
     if (!silk_log_enabled(level))
         return;
-    char line[2048];
+    char line[2048], text[1024];
     size_t cap = sizeof line - 1; /* room for the newline */
     size_t n = format_time(line, cap);
     int m = snprintf(line + n, cap - n, " %s %s ", level_names[level],
@@ -61,9 +85,10 @@ void silk_log(silk_log_level level, const char *component, const char *fmt, ...)
 
     va_list ap;
     va_start(ap, fmt);
-    m = vsnprintf(line + n, cap - n, fmt, ap);
+    m = vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    n = m > 0 && (size_t)m < cap - n ? n + (size_t)m : cap;
+    size_t len = m < 0 ? 0 : (size_t)m < sizeof text ? (size_t)m : sizeof text - 1;
+    n += escape_controls(text, len, line + n, cap - n);
     line[n++] = '\n';
 
     /* One write per line, so that lines from several threads do not interleave. */
