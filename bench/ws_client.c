@@ -12,6 +12,9 @@
  *               call silk_ws_send_business() (the gateway's SessionManager) with at most
  *               --window pushes per session not yet received: pushes_per_s (messages
  *               delivered to the sessions per second)
+ *   handshakes  --connections connections at a time, each: connect, HTTP upgrade (with
+ *               `Authorization: Bearer` when --token is given), read the 101, close; counted
+ *               for --seconds after a warm-up: handshakes_per_s
  *
  * It prints `result <peer> <metric> <value>` lines. A server that answers a message with
  * nothing within 2 s (silk's gateway before OnMessage hooks) makes latency and throughput exit
@@ -28,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -50,11 +54,12 @@ typedef struct opts {
     bool any_reply; /* a reply need not be the message itself (silk's OnMessage) */
     long pid;       /* idle: the server's process */
     const char *business;
+    char *token; /* the bearer token sent in each upgrade, or NULL */
 } opts;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bench-ws --url ws://HOST:PORT/PATH --test latency|throughput|idle|push\n"
+    fprintf(out, "usage: bench-ws --url ws://HOST:PORT/PATH --test latency|throughput|idle|push|handshakes\n"
                  "                [--peer NAME] [options]\n"
                  "\n"
                  "The WebSocket load client of make bench-ws: prints result <peer> <metric> "
@@ -62,8 +67,11 @@ static void usage(FILE *out)
                  "\n"
                  "  --calls N        latency: timed round trips on one connection (20000)\n"
                  "  --warmup N       latency: round trips before timing (2000)\n"
-                 "  --connections N  throughput: connections, one message in flight each (100)\n"
-                 "  --seconds S      throughput, push: the measured window (10)\n"
+                 "  --connections N  throughput: connections, one message in flight each (100);\n"
+                 "                   handshakes: handshakes at a time (4)\n"
+                 "  --seconds S      throughput, push, handshakes: the measured window (10)\n"
+                 "  --token T        every upgrade carries Authorization: Bearer T; T is a file's\n"
+                 "                   contents (trailing white space dropped) when it names one\n"
                  "  --sessions N     idle: idle connections (10000); push: sessions (1000)\n"
                  "  --pid PID        idle: the server process whose VmRSS is read\n"
                  "  --payload N      bytes per message (64)\n"
@@ -85,6 +93,33 @@ static double num(const char *opt, const char *v)
         exit(2);
     }
     return d;
+}
+
+/* read_token returns the token v names: a regular file's contents without trailing white
+ * space, else v itself; a copy, or exits 2. */
+static char *read_token(const char *v)
+{
+    struct stat st;
+    char *t = NULL;
+    if (stat(v, &st) == 0 && S_ISREG(st.st_mode)) {
+        FILE *f = fopen(v, "r");
+        t = f != NULL && st.st_size < 65536 ? calloc(1, (size_t)st.st_size + 1) : NULL;
+        if (t == NULL || fread(t, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+            bench_fail("cannot read the token file %s", v);
+            exit(2);
+        }
+        fclose(f);
+        size_t n = strlen(t);
+        while (n > 0 && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
+            t[--n] = '\0';
+    } else {
+        t = strdup(v);
+    }
+    if (t == NULL || strpbrk(t, "\r\n") != NULL || strlen(t) > 8000) {
+        bench_fail("--token: not a token (one line, at most 8000 bytes)");
+        exit(2);
+    }
+    return t;
 }
 
 static int parse_url(opts *o, const char *url)
@@ -110,7 +145,7 @@ static void parse(opts *o, int argc, char **argv)
     *o = (opts){.peer = "peer",
                 .calls = 20000,
                 .warmup = 2000,
-                .connections = 100,
+                .connections = -1,
                 .sessions = -1,
                 .pushers = 1,
                 .window = 8,
@@ -155,6 +190,8 @@ static void parse(opts *o, int argc, char **argv)
             o->payload = (size_t)num(a, v);
         } else if (strcmp(a, "--pid") == 0) {
             o->pid = (long)num(a, v);
+        } else if (strcmp(a, "--token") == 0) {
+            o->token = read_token(v);
         } else {
             usage(stderr);
             exit(2);
@@ -166,6 +203,8 @@ static void parse(opts *o, int argc, char **argv)
         usage(stderr);
         exit(2);
     }
+    if (o->connections < 0)
+        o->connections = strcmp(o->test, "handshakes") == 0 ? 4 : 100;
     if (o->sessions < 0)
         o->sessions = strcmp(o->test, "idle") == 0 ? 10000 : 1000;
     if (o->calls < 1 || o->connections < 1 || o->sessions < 1 || o->pushers < 1 || o->window < 1 ||
@@ -271,12 +310,15 @@ static int send_handshake(client *cl, wsconn *c)
         key[k++] = i + 2 < 16 ? b64[v & 63] : '=';
     }
     key[24] = '\0';
-    char req[1024];
+    char req[9216];
+    const char *tok = cl->o->token;
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     cl->o->path, cl->o->host, cl->o->port, key);
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+                     cl->o->path, cl->o->host, cl->o->port, key,
+                     tok != NULL ? "Authorization: Bearer " : "", tok != NULL ? tok : "",
+                     tok != NULL ? "\r\n" : "");
     c->state = C_HANDSHAKE;
     return send_all(cl, c, req, (size_t)n);
 }
@@ -758,6 +800,61 @@ static int test_push(client *cl)
     return 0;
 }
 
+/* ---------- handshakes: connections opened and closed in a row ---------- */
+
+/* handshake_slots restarts every slot whose handshake is done (state C_OPEN) or not started:
+ * the done ones are counted in *done and closed with a reset (SO_LINGER 0), so that no
+ * TIME_WAIT piles up in the client over tens of thousands of connections. */
+static int handshake_slots(client *cl, long *done)
+{
+    for (int i = 0; i < cl->n; i++) {
+        wsconn *c = &cl->conns[i];
+        if (c->state == C_OPEN) {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            conn_close(cl, c, NULL);
+            (*done)++;
+        }
+        if (c->state == C_CLOSED && conn_start(cl, c) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int test_handshakes(client *cl)
+{
+    const opts *o = cl->o;
+    cl->n = o->connections;
+    cl->conns = calloc((size_t)cl->n, sizeof *cl->conns);
+    if (cl->conns == NULL)
+        return 1;
+    for (int i = 0; i < cl->n; i++)
+        cl->conns[i].state = C_CLOSED;
+    long done = 0;
+    double warm = o->seconds / 5 < 1 ? o->seconds / 5 : 1;
+    uint64_t t = bench_now_ns() + (uint64_t)(warm * 1e9);
+    while (bench_now_ns() < t && !cl->failed) {
+        if (handshake_slots(cl, &done) != 0)
+            return 1;
+        pump(cl, 10);
+    }
+    long n0 = done;
+    uint64_t t0 = bench_now_ns(), t1;
+    t = t0 + (uint64_t)(o->seconds * 1e9);
+    while ((t1 = bench_now_ns()) < t && !cl->failed) {
+        if (handshake_slots(cl, &done) != 0)
+            return 1;
+        pump(cl, 10);
+    }
+    if (cl->failed || done == 0) {
+        bench_fail("the handshakes test failed (%ld handshakes)", done);
+        return 1;
+    }
+    bench_result(o->peer, "handshakes_per_s", (double)(done - n0) * 1e9 / (double)(t1 - t0));
+    close_all(cl);
+    return 0;
+}
+
 /* raise_nofile lifts the soft limit on open files to the hard one: 10,000 connections. */
 static void raise_nofile(int need)
 {
@@ -798,6 +895,8 @@ int main(int argc, char **argv)
         rc = test_idle(&cl);
     else if (strcmp(o.test, "push") == 0)
         rc = test_push(&cl);
+    else if (strcmp(o.test, "handshakes") == 0)
+        rc = test_handshakes(&cl);
     else {
         bench_fail("unknown --test %s", o.test);
         rc = 2;
@@ -805,5 +904,6 @@ int main(int argc, char **argv)
     close_all(&cl);
     close(cl.ep);
     free(cl.msg);
+    free(o.token);
     return rc;
 }
