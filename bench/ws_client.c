@@ -16,7 +16,8 @@
  *               `Authorization: Bearer` when --token is given), read the 101, close; counted
  *               for --seconds after a warm-up: handshakes_per_s
  *
- * It prints `result <peer> <metric> <value>` lines. A server that answers a message with
+ * A wss:// URL speaks TLS (OpenSSL, the server's certificate not verified: a benchmark on
+ * loopback, never a client to trust). It prints `result <peer> <metric> <value>` lines. A server that answers a message with
  * nothing within 2 s (silk's gateway before OnMessage hooks) makes latency and throughput exit
  * with 3 after printing `result <peer> noreply 1`. */
 #include <arpa/inet.h>
@@ -38,6 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <silk/silk.h>
 
 #include "bench.h"
@@ -47,6 +51,7 @@
 typedef struct opts {
     const char *peer, *test, *host, *path;
     int port;
+    bool tls; /* wss:// */
     long calls, warmup;
     int connections, sessions, pushers, window;
     double seconds;
@@ -59,7 +64,7 @@ typedef struct opts {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bench-ws --url ws://HOST:PORT/PATH --test latency|throughput|idle|push|handshakes\n"
+    fprintf(out, "usage: bench-ws --url ws[s]://HOST:PORT/PATH --test latency|throughput|idle|push|handshakes\n"
                  "                [--peer NAME] [options]\n"
                  "\n"
                  "The WebSocket load client of make bench-ws: prints result <peer> <metric> "
@@ -125,9 +130,10 @@ static char *read_token(const char *v)
 static int parse_url(opts *o, const char *url)
 {
     static char host[64], path[512];
-    if (strncmp(url, "ws://", 5) != 0)
+    o->tls = strncmp(url, "wss://", 6) == 0;
+    if (!o->tls && strncmp(url, "ws://", 5) != 0)
         return -1;
-    const char *h = url + 5, *colon = strchr(h, ':');
+    const char *h = url + (o->tls ? 6 : 5), *colon = strchr(h, ':');
     if (colon == NULL || (size_t)(colon - h) >= sizeof host)
         return -1;
     memcpy(host, h, (size_t)(colon - h));
@@ -199,7 +205,7 @@ static void parse(opts *o, int argc, char **argv)
         i++;
     }
     if (url == NULL || o->test == NULL || parse_url(o, url) != 0) {
-        bench_fail("--url ws://HOST:PORT/PATH and --test are required");
+        bench_fail("--url ws[s]://HOST:PORT/PATH and --test are required");
         usage(stderr);
         exit(2);
     }
@@ -217,10 +223,11 @@ static void parse(opts *o, int argc, char **argv)
 
 /* ============================== connections ============================== */
 
-enum { C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSED };
+enum { C_CONNECTING, C_TLS, C_HANDSHAKE, C_OPEN, C_CLOSED };
 
 typedef struct wsconn {
     int fd;
+    SSL *ssl; /* wss: the connection's TLS, else NULL */
     int state;
     uint8_t in[16384];
     size_t in_len;
@@ -231,6 +238,7 @@ typedef struct wsconn {
 typedef struct client {
     const opts *o;
     int ep;
+    SSL_CTX *tls; /* wss: the client context, else NULL */
     wsconn *conns;
     int n;
     int open, failed;
@@ -252,6 +260,8 @@ static void conn_close(client *cl, wsconn *c, const char *why)
         cl->open--;
     c->state = C_CLOSED;
     epoll_ctl(cl->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
 }
@@ -261,6 +271,15 @@ static void conn_close(client *cl, wsconn *c, const char *why)
 static int send_all(client *cl, wsconn *c, const void *buf, size_t len)
 {
     ssize_t n;
+    if (c->ssl != NULL) {
+        ERR_clear_error();
+        n = SSL_write(c->ssl, buf, (int)len);
+        if (n != (ssize_t)len) {
+            conn_close(cl, c, "SSL_write failed or was short");
+            return -1;
+        }
+        return 0;
+    }
     do
         n = send(c->fd, buf, len, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
@@ -352,6 +371,48 @@ static int conn_start(client *cl, wsconn *c)
     return 0;
 }
 
+/* tls_step drives SSL_connect; once done it sends the HTTP upgrade. */
+static void tls_step(client *cl, wsconn *c)
+{
+    ERR_clear_error();
+    int rv = SSL_connect(c->ssl);
+    uint32_t want = EPOLLIN;
+    if (rv == 1) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(cl->ep, EPOLL_CTL_MOD, c->fd, &ev);
+        send_handshake(cl, c);
+        return;
+    }
+    int err = SSL_get_error(c->ssl, rv);
+    if (err == SSL_ERROR_WANT_WRITE)
+        want |= EPOLLOUT;
+    else if (err != SSL_ERROR_WANT_READ) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "TLS handshake: %s",
+                 ERR_reason_error_string(ERR_peek_last_error()) ?: "failed");
+        conn_close(cl, c, msg);
+        return;
+    }
+    struct epoll_event ev = {.events = want, .data.ptr = c};
+    epoll_ctl(cl->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* conn_read reads into c->in: bytes read, 0 at the end, -1 with errno (EAGAIN: none yet). */
+static ssize_t conn_read(wsconn *c)
+{
+    if (c->ssl == NULL)
+        return recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+    ERR_clear_error();
+    int n = SSL_read(c->ssl, c->in + c->in_len, (int)(sizeof c->in - c->in_len));
+    if (n > 0)
+        return n;
+    int err = SSL_get_error(c->ssl, n);
+    if (err == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    errno = err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? EAGAIN : EPROTO;
+    return -1;
+}
+
 /* on_handshake reads the server's answer: 101, then frames may follow in the same read. */
 static void on_handshake(client *cl, wsconn *c)
 {
@@ -432,13 +493,28 @@ static void on_event(client *cl, wsconn *c, uint32_t events)
         }
         if (!(events & EPOLLOUT))
             return;
+        if (cl->tls != NULL) {
+            c->ssl = SSL_new(cl->tls);
+            if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+                conn_close(cl, c, "SSL_new failed");
+                return;
+            }
+            SSL_set_tlsext_host_name(c->ssl, cl->o->host);
+            c->state = C_TLS;
+            tls_step(cl, c);
+            return;
+        }
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         epoll_ctl(cl->ep, EPOLL_CTL_MOD, c->fd, &ev);
         send_handshake(cl, c);
         return;
     }
+    if (c->state == C_TLS) {
+        tls_step(cl, c);
+        return;
+    }
     for (;;) {
-        ssize_t n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+        ssize_t n = conn_read(c);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -452,7 +528,8 @@ static void on_event(client *cl, wsconn *c, uint32_t events)
             on_handshake(cl, c);
         if (c->state == C_OPEN)
             on_frames(cl, c);
-        if (c->state == C_CLOSED || (size_t)n < sizeof c->in / 2)
+        /* TLS may hold decrypted bytes that epoll will not report: read until EAGAIN. */
+        if (c->state == C_CLOSED || (c->ssl == NULL && (size_t)n < sizeof c->in / 2))
             return;
     }
 }
@@ -885,6 +962,14 @@ int main(int argc, char **argv)
         return 1;
     }
     bench_fill(cl.msg, o.payload);
+    if (o.tls) {
+        cl.tls = SSL_CTX_new(TLS_client_method());
+        if (cl.tls == NULL) {
+            bench_fail("SSL_CTX_new failed");
+            return 1;
+        }
+        SSL_CTX_set_verify(cl.tls, SSL_VERIFY_NONE, NULL);
+    }
     raise_nofile(o.sessions > o.connections ? o.sessions : o.connections);
     int rc;
     if (strcmp(o.test, "latency") == 0)
@@ -905,5 +990,6 @@ int main(int argc, char **argv)
     close(cl.ep);
     free(cl.msg);
     free(o.token);
+    SSL_CTX_free(cl.tls);
     return rc;
 }
