@@ -17,9 +17,9 @@
  *               for --seconds after a warm-up: handshakes_per_s
  *
  * A wss:// URL speaks TLS (OpenSSL, the server's certificate not verified: a benchmark on
- * loopback, never a client to trust). It prints `result <peer> <metric> <value>` lines. A server that answers a message with
- * nothing within 2 s (silk's gateway before OnMessage hooks) makes latency and throughput exit
- * with 3 after printing `result <peer> noreply 1`. */
+ * loopback, never a client to trust). It prints `result <peer> <metric> <value>` lines. A server
+ * that answers a message with nothing within 2 s (silk's gateway before OnMessage hooks) makes
+ * latency and throughput exit with 3 after printing `result <peer> noreply 1`. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -64,7 +64,8 @@ typedef struct opts {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bench-ws --url ws[s]://HOST:PORT/PATH --test latency|throughput|idle|push|handshakes\n"
+    fprintf(out, "usage: bench-ws --url ws[s]://HOST:PORT/PATH --test "
+                 "latency|throughput|idle|push|handshakes\n"
                  "                [--peer NAME] [options]\n"
                  "\n"
                  "The WebSocket load client of make bench-ws: prints result <peer> <metric> "

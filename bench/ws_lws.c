@@ -2,9 +2,10 @@
  *
  *   bench-ws-lws PORT [CERT KEY]
  *
- * Listens on 127.0.0.1:PORT (wss with the PEM certificate CERT and its key KEY when given) and sends every message back to its sender, text as text and
- * binary as binary, until SIGTERM or SIGINT. Messages wait in a per-connection queue until
- * the connection is writable, as libwebsockets wants. */
+ * Listens on 127.0.0.1:PORT (wss with the PEM certificate CERT and its key KEY when given) and
+ * sends every message back to its sender, text as text and binary as binary, until SIGTERM or
+ * SIGINT. Messages wait in a per-connection queue until the connection is writable, as
+ * libwebsockets wants. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
