@@ -11,6 +11,9 @@
 # Round trips: p50/p99 over 20,000 on one connection, and messages/s with 100 connections
 # each keeping one message in flight. Every server is started afresh for each peer and
 # repeat. The last lines are the ratios issue 6 asks for and silk's idle bytes per session.
+# With --tls, silk (--tls-cert/--tls-key) and lws run again over wss (peers silk-tls and
+# lws-tls, a self-signed certificate made with openssl; no idle test), and two more lines
+# follow: the ratios issue 13 asks for, pushes-tls and roundtrip-tls.
 #
 # It installs nothing (make bench-deps does). Without the lws server or Node's ws it exits 77
 # (ctest's skip code). Until the gateway calls OnMessage, silk's round trip is n/a.
@@ -20,7 +23,7 @@ usage() {
     cat <<USAGE
 usage: bench/run_ws.sh [--repeat N] [--seconds S] [--calls N] [--warmup N]
                        [--connections N] [--sessions N] [--push-sessions N] [--payload N]
-                       [--build-dir DIR] [--node-modules DIR]
+                       [--build-dir DIR] [--node-modules DIR] [--tls]
 
   --repeat N         run every peer N times, interleaved; each figure is the median (1)
   --seconds S        messages/s and pushes/s: the measured window (10), after S/5 (<= 1 s)
@@ -36,6 +39,7 @@ usage: bench/run_ws.sh [--repeat N] [--seconds S] [--calls N] [--warmup N]
   --gateway-args A  more flags for the gateway, e.g. "--workers 2"
   --build-dir DIR    the CMake build (default \$BUILD_DIR, else build-bench)
   --node-modules DIR where npm installed ws (default \$BUILD_DIR/node/node_modules)
+  --tls              also silk and lws over wss (issue 13): ratios pushes-tls, roundtrip-tls
 USAGE
 }
 
@@ -55,6 +59,7 @@ conns=100
 sessions=10000
 push_sessions=1000
 payload=64
+tls=
 while [ $# -gt 0 ]; do
     case $1 in
     --help | -h) usage; exit 0 ;;
@@ -70,6 +75,7 @@ while [ $# -gt 0 ]; do
     --gateway-args) gateway_args=$2; shift 2 ;;
     --pin) pin=$2; shift 2 ;;
     --no-build) no_build=1; shift ;;
+    --tls) tls=1; shift ;;
     --node-modules) node_modules=$2; shift 2 ;;
     *) usage >&2; exit 2 ;;
     esac
@@ -119,21 +125,38 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 results=$work/results
 : >"$results"
+if [ -n "$tls" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/tls.key" -out "$work/tls.crt" \
+        -days 2 -subj /CN=127.0.0.1 2>/dev/null
+fi
 
 # start_peer PEER starts PEER's server(s), sets $url (the WebSocket URL without a business
 # id), $server (the pid whose memory counts) and $pids.
 start_peer() {
     port=$(free_port)
     case $1 in
-    silk)
-        export SILK_REGISTRY="file:$work/registry-$i"
-        $on_server "$bin/silk-gateway" $gateway_args --listen "127.0.0.1:$port" --max-connections $((sessions + 1000)) \
+    silk | silk-tls)
+        export SILK_REGISTRY="file:$work/registry-$1-$i"
+        tls_args=
+        scheme=ws
+        if [ "$1" = silk-tls ]; then
+            tls_args="--tls-cert $work/tls.crt --tls-key $work/tls.key"
+            scheme=wss
+        fi
+        # shellcheck disable=SC2086 # $tls_args is four words or none
+        $on_server "$bin/silk-gateway" $gateway_args $tls_args --listen "127.0.0.1:$port" --max-connections $((sessions + 1000)) \
             2>"$work/silk-gateway.log" &
         server=$!
         $on_server "$bin/wstest-service" 2>"$work/wstest-service.log" &
         pids="$server $!"
-        url="ws://127.0.0.1:$port/api/wstest"
-        ready="http://127.0.0.1:$port/healthz?deep=1"
+        url="$scheme://127.0.0.1:$port/api/wstest"
+        ready="http${scheme#ws}://127.0.0.1:$port/healthz?deep=1"
+        ;;
+    lws-tls)
+        $on_server "$bin/bench-ws-lws" "$port" "$work/tls.crt" "$work/tls.key" 2>"$work/lws.log" &
+        server=$!
+        pids=$server
+        url="wss://127.0.0.1:$port/"
         ;;
     lws)
         $on_server "$bin/bench-ws-lws" "$port" 2>"$work/lws.log" &
@@ -148,8 +171,8 @@ start_peer() {
         url="ws://127.0.0.1:$port/"
         ;;
     esac
-    if [ "$1" = silk ]; then
-        wait_until 100 curl -sf -o /dev/null --max-time 1 "$ready" || {
+    if [ "$1" = silk ] || [ "$1" = silk-tls ]; then
+        wait_until 100 curl -ksf -o /dev/null --max-time 1 "$ready" || {
             cat "$work"/*.log >&2
             echo "run_ws.sh: silk's gateway or wstest-service did not come up" >&2
             exit 1
@@ -186,26 +209,31 @@ client() {
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 i=1
 while [ "$i" -le "$repeat" ]; do
-    for peer in silk lws node; do
-        echo "run $i/$repeat: $peer" >&2
+    for peer in silk lws node ${tls:+silk-tls lws-tls}; do
+        echo "run $i/$repeat: $peer (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
         start_peer "$peer"
         bid=
-        [ "$peer" = silk ] && bid="?businessId=bench"
-        client "$peer" --test idle --url "$url${bid:+?businessId=idle}" --pid "$server" \
-            --sessions "$sessions"
+        case $peer in silk*) bid="?businessId=bench" ;; esac
+        case $peer in
+        *-tls) ;;
+        *)
+            client "$peer" --test idle --url "$url${bid:+?businessId=idle}" --pid "$server" \
+                --sessions "$sessions"
+            ;;
+        esac
         if client "$peer" --test latency --url "$url$bid" --calls "$calls" --warmup "$warmup"; then
             client "$peer" --test throughput --url "$url$bid" --connections "$conns" \
                 --seconds "$seconds"
         fi
-        if [ "$peer" = silk ]; then
-            client silk --test push --url "$url" --sessions "$push_sessions" --seconds "$seconds"
+        if [ "$peer" = silk ] || [ "$peer" = silk-tls ]; then
+            client "$peer" --test push --url "$url" --sessions "$push_sessions" --seconds "$seconds"
         fi
         stop_peer
     done
     i=$((i + 1))
 done
 
-median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin}" -v payload="$payload" -v load="$load_before" \
+median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin}" -v payload="$payload" -v load="$load_before" -v tls="$tls" \
     -v conns="$conns" -v sessions="$sessions" -v push="$push_sessions" '
     { med[$1 " " $2] = $3 }
     function has(k) { return k in med }
@@ -219,11 +247,11 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
     END {
         printf "\nWebSocket, %d-byte text messages, 127.0.0.1; median of %d run(s)%s\n", payload, repeat, pin
         printf "load average (1, 5, 15 min) before the runs: %s\n", load
-        printf "%-6s %9s %9s %12s %12s %14s\n", "peer", "p50 us", "p99 us", "msgs/s", \
+        printf "%-8s %9s %9s %12s %12s %14s\n", "peer", "p50 us", "p99 us", "msgs/s", \
                "pushes/s", "idle B/conn"
-        split("silk lws node", p, " ")
-        for (i = 1; i <= 3; i++)
-            printf "%-6s %9s %9s %12s %12s %14s\n", p[i], f(p[i] " p50_us", "%.1f"),
+        np = split(tls ? "silk lws node silk-tls lws-tls" : "silk lws node", p, " ")
+        for (i = 1; i <= np; i++)
+            printf "%-8s %9s %9s %12s %12s %14s\n", p[i], f(p[i] " p50_us", "%.1f"),
                    f(p[i] " p99_us", "%.1f"), f(p[i] " msgs_per_s", "%.0f"),
                    f(p[i] " pushes_per_s", "%.0f"), f(p[i] " idle_bytes", "%.0f")
         printf "silk: round trips through OnMessage on wstest-service; pushes to %d sessions by\n", push
@@ -237,4 +265,8 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         ratio("roundtrip silk/node", "silk msgs_per_s", "node msgs_per_s")
         ratio("idle-bytes silk/lws", "silk idle_bytes", "lws idle_bytes")
         printf "idle-bytes-per-session silk %s\n", f("silk idle_bytes", "%.0f")
+        if (tls) {
+            ratio("pushes-tls silk/lws", "silk-tls pushes_per_s", "lws-tls msgs_per_s")
+            ratio("roundtrip-tls silk/lws", "silk-tls msgs_per_s", "lws-tls msgs_per_s")
+        }
     }'

@@ -12,10 +12,14 @@
  *               call silk_ws_send_business() (the gateway's SessionManager) with at most
  *               --window pushes per session not yet received: pushes_per_s (messages
  *               delivered to the sessions per second)
+ *   handshakes  --connections connections at a time, each: connect, HTTP upgrade (with
+ *               `Authorization: Bearer` when --token is given), read the 101, close; counted
+ *               for --seconds after a warm-up: handshakes_per_s
  *
- * It prints `result <peer> <metric> <value>` lines. A server that answers a message with
- * nothing within 2 s (silk's gateway before OnMessage hooks) makes latency and throughput exit
- * with 3 after printing `result <peer> noreply 1`. */
+ * A wss:// URL speaks TLS (OpenSSL, the server's certificate not verified: a benchmark on
+ * loopback, never a client to trust). It prints `result <peer> <metric> <value>` lines. A server
+ * that answers a message with nothing within 2 s (silk's gateway before OnMessage hooks) makes
+ * latency and throughput exit with 3 after printing `result <peer> noreply 1`. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,11 +32,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <silk/silk.h>
 
@@ -43,6 +51,7 @@
 typedef struct opts {
     const char *peer, *test, *host, *path;
     int port;
+    bool tls; /* wss:// */
     long calls, warmup;
     int connections, sessions, pushers, window;
     double seconds;
@@ -50,11 +59,13 @@ typedef struct opts {
     bool any_reply; /* a reply need not be the message itself (silk's OnMessage) */
     long pid;       /* idle: the server's process */
     const char *business;
+    char *token; /* the bearer token sent in each upgrade, or NULL */
 } opts;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bench-ws --url ws://HOST:PORT/PATH --test latency|throughput|idle|push\n"
+    fprintf(out, "usage: bench-ws --url ws[s]://HOST:PORT/PATH --test "
+                 "latency|throughput|idle|push|handshakes\n"
                  "                [--peer NAME] [options]\n"
                  "\n"
                  "The WebSocket load client of make bench-ws: prints result <peer> <metric> "
@@ -62,8 +73,11 @@ static void usage(FILE *out)
                  "\n"
                  "  --calls N        latency: timed round trips on one connection (20000)\n"
                  "  --warmup N       latency: round trips before timing (2000)\n"
-                 "  --connections N  throughput: connections, one message in flight each (100)\n"
-                 "  --seconds S      throughput, push: the measured window (10)\n"
+                 "  --connections N  throughput: connections, one message in flight each (100);\n"
+                 "                   handshakes: handshakes at a time (4)\n"
+                 "  --seconds S      throughput, push, handshakes: the measured window (10)\n"
+                 "  --token T        every upgrade carries Authorization: Bearer T; T is a file's\n"
+                 "                   contents (trailing white space dropped) when it names one\n"
                  "  --sessions N     idle: idle connections (10000); push: sessions (1000)\n"
                  "  --pid PID        idle: the server process whose VmRSS is read\n"
                  "  --payload N      bytes per message (64)\n"
@@ -87,12 +101,40 @@ static double num(const char *opt, const char *v)
     return d;
 }
 
+/* read_token returns the token v names: a regular file's contents without trailing white
+ * space, else v itself; a copy, or exits 2. */
+static char *read_token(const char *v)
+{
+    struct stat st;
+    char *t = NULL;
+    if (stat(v, &st) == 0 && S_ISREG(st.st_mode)) {
+        FILE *f = fopen(v, "r");
+        t = f != NULL && st.st_size < 65536 ? calloc(1, (size_t)st.st_size + 1) : NULL;
+        if (t == NULL || fread(t, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+            bench_fail("cannot read the token file %s", v);
+            exit(2);
+        }
+        fclose(f);
+        size_t n = strlen(t);
+        while (n > 0 && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
+            t[--n] = '\0';
+    } else {
+        t = strdup(v);
+    }
+    if (t == NULL || strpbrk(t, "\r\n") != NULL || strlen(t) > 8000) {
+        bench_fail("--token: not a token (one line, at most 8000 bytes)");
+        exit(2);
+    }
+    return t;
+}
+
 static int parse_url(opts *o, const char *url)
 {
     static char host[64], path[512];
-    if (strncmp(url, "ws://", 5) != 0)
+    o->tls = strncmp(url, "wss://", 6) == 0;
+    if (!o->tls && strncmp(url, "ws://", 5) != 0)
         return -1;
-    const char *h = url + 5, *colon = strchr(h, ':');
+    const char *h = url + (o->tls ? 6 : 5), *colon = strchr(h, ':');
     if (colon == NULL || (size_t)(colon - h) >= sizeof host)
         return -1;
     memcpy(host, h, (size_t)(colon - h));
@@ -110,7 +152,7 @@ static void parse(opts *o, int argc, char **argv)
     *o = (opts){.peer = "peer",
                 .calls = 20000,
                 .warmup = 2000,
-                .connections = 100,
+                .connections = -1,
                 .sessions = -1,
                 .pushers = 1,
                 .window = 8,
@@ -155,6 +197,8 @@ static void parse(opts *o, int argc, char **argv)
             o->payload = (size_t)num(a, v);
         } else if (strcmp(a, "--pid") == 0) {
             o->pid = (long)num(a, v);
+        } else if (strcmp(a, "--token") == 0) {
+            o->token = read_token(v);
         } else {
             usage(stderr);
             exit(2);
@@ -162,10 +206,12 @@ static void parse(opts *o, int argc, char **argv)
         i++;
     }
     if (url == NULL || o->test == NULL || parse_url(o, url) != 0) {
-        bench_fail("--url ws://HOST:PORT/PATH and --test are required");
+        bench_fail("--url ws[s]://HOST:PORT/PATH and --test are required");
         usage(stderr);
         exit(2);
     }
+    if (o->connections < 0)
+        o->connections = strcmp(o->test, "handshakes") == 0 ? 4 : 100;
     if (o->sessions < 0)
         o->sessions = strcmp(o->test, "idle") == 0 ? 10000 : 1000;
     if (o->calls < 1 || o->connections < 1 || o->sessions < 1 || o->pushers < 1 || o->window < 1 ||
@@ -178,10 +224,11 @@ static void parse(opts *o, int argc, char **argv)
 
 /* ============================== connections ============================== */
 
-enum { C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSED };
+enum { C_CONNECTING, C_TLS, C_HANDSHAKE, C_OPEN, C_CLOSED };
 
 typedef struct wsconn {
     int fd;
+    SSL *ssl; /* wss: the connection's TLS, else NULL */
     int state;
     uint8_t in[16384];
     size_t in_len;
@@ -192,6 +239,7 @@ typedef struct wsconn {
 typedef struct client {
     const opts *o;
     int ep;
+    SSL_CTX *tls; /* wss: the client context, else NULL */
     wsconn *conns;
     int n;
     int open, failed;
@@ -213,6 +261,8 @@ static void conn_close(client *cl, wsconn *c, const char *why)
         cl->open--;
     c->state = C_CLOSED;
     epoll_ctl(cl->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
 }
@@ -222,6 +272,15 @@ static void conn_close(client *cl, wsconn *c, const char *why)
 static int send_all(client *cl, wsconn *c, const void *buf, size_t len)
 {
     ssize_t n;
+    if (c->ssl != NULL) {
+        ERR_clear_error();
+        n = SSL_write(c->ssl, buf, (int)len);
+        if (n != (ssize_t)len) {
+            conn_close(cl, c, "SSL_write failed or was short");
+            return -1;
+        }
+        return 0;
+    }
     do
         n = send(c->fd, buf, len, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
@@ -271,12 +330,15 @@ static int send_handshake(client *cl, wsconn *c)
         key[k++] = i + 2 < 16 ? b64[v & 63] : '=';
     }
     key[24] = '\0';
-    char req[1024];
+    char req[9216];
+    const char *tok = cl->o->token;
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     cl->o->path, cl->o->host, cl->o->port, key);
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+                     cl->o->path, cl->o->host, cl->o->port, key,
+                     tok != NULL ? "Authorization: Bearer " : "", tok != NULL ? tok : "",
+                     tok != NULL ? "\r\n" : "");
     c->state = C_HANDSHAKE;
     return send_all(cl, c, req, (size_t)n);
 }
@@ -308,6 +370,48 @@ static int conn_start(client *cl, wsconn *c)
         return -1;
     }
     return 0;
+}
+
+/* tls_step drives SSL_connect; once done it sends the HTTP upgrade. */
+static void tls_step(client *cl, wsconn *c)
+{
+    ERR_clear_error();
+    int rv = SSL_connect(c->ssl);
+    uint32_t want = EPOLLIN;
+    if (rv == 1) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(cl->ep, EPOLL_CTL_MOD, c->fd, &ev);
+        send_handshake(cl, c);
+        return;
+    }
+    int err = SSL_get_error(c->ssl, rv);
+    if (err == SSL_ERROR_WANT_WRITE)
+        want |= EPOLLOUT;
+    else if (err != SSL_ERROR_WANT_READ) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "TLS handshake: %s",
+                 ERR_reason_error_string(ERR_peek_last_error()) ?: "failed");
+        conn_close(cl, c, msg);
+        return;
+    }
+    struct epoll_event ev = {.events = want, .data.ptr = c};
+    epoll_ctl(cl->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* conn_read reads into c->in: bytes read, 0 at the end, -1 with errno (EAGAIN: none yet). */
+static ssize_t conn_read(wsconn *c)
+{
+    if (c->ssl == NULL)
+        return recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+    ERR_clear_error();
+    int n = SSL_read(c->ssl, c->in + c->in_len, (int)(sizeof c->in - c->in_len));
+    if (n > 0)
+        return n;
+    int err = SSL_get_error(c->ssl, n);
+    if (err == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    errno = err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? EAGAIN : EPROTO;
+    return -1;
 }
 
 /* on_handshake reads the server's answer: 101, then frames may follow in the same read. */
@@ -390,13 +494,28 @@ static void on_event(client *cl, wsconn *c, uint32_t events)
         }
         if (!(events & EPOLLOUT))
             return;
+        if (cl->tls != NULL) {
+            c->ssl = SSL_new(cl->tls);
+            if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+                conn_close(cl, c, "SSL_new failed");
+                return;
+            }
+            SSL_set_tlsext_host_name(c->ssl, cl->o->host);
+            c->state = C_TLS;
+            tls_step(cl, c);
+            return;
+        }
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         epoll_ctl(cl->ep, EPOLL_CTL_MOD, c->fd, &ev);
         send_handshake(cl, c);
         return;
     }
+    if (c->state == C_TLS) {
+        tls_step(cl, c);
+        return;
+    }
     for (;;) {
-        ssize_t n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+        ssize_t n = conn_read(c);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -410,7 +529,8 @@ static void on_event(client *cl, wsconn *c, uint32_t events)
             on_handshake(cl, c);
         if (c->state == C_OPEN)
             on_frames(cl, c);
-        if (c->state == C_CLOSED || (size_t)n < sizeof c->in / 2)
+        /* TLS may hold decrypted bytes that epoll will not report: read until EAGAIN. */
+        if (c->state == C_CLOSED || (c->ssl == NULL && (size_t)n < sizeof c->in / 2))
             return;
     }
 }
@@ -758,6 +878,61 @@ static int test_push(client *cl)
     return 0;
 }
 
+/* ---------- handshakes: connections opened and closed in a row ---------- */
+
+/* handshake_slots restarts every slot whose handshake is done (state C_OPEN) or not started:
+ * the done ones are counted in *done and closed with a reset (SO_LINGER 0), so that no
+ * TIME_WAIT piles up in the client over tens of thousands of connections. */
+static int handshake_slots(client *cl, long *done)
+{
+    for (int i = 0; i < cl->n; i++) {
+        wsconn *c = &cl->conns[i];
+        if (c->state == C_OPEN) {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            conn_close(cl, c, NULL);
+            (*done)++;
+        }
+        if (c->state == C_CLOSED && conn_start(cl, c) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int test_handshakes(client *cl)
+{
+    const opts *o = cl->o;
+    cl->n = o->connections;
+    cl->conns = calloc((size_t)cl->n, sizeof *cl->conns);
+    if (cl->conns == NULL)
+        return 1;
+    for (int i = 0; i < cl->n; i++)
+        cl->conns[i].state = C_CLOSED;
+    long done = 0;
+    double warm = o->seconds / 5 < 1 ? o->seconds / 5 : 1;
+    uint64_t t = bench_now_ns() + (uint64_t)(warm * 1e9);
+    while (bench_now_ns() < t && !cl->failed) {
+        if (handshake_slots(cl, &done) != 0)
+            return 1;
+        pump(cl, 10);
+    }
+    long n0 = done;
+    uint64_t t0 = bench_now_ns(), t1;
+    t = t0 + (uint64_t)(o->seconds * 1e9);
+    while ((t1 = bench_now_ns()) < t && !cl->failed) {
+        if (handshake_slots(cl, &done) != 0)
+            return 1;
+        pump(cl, 10);
+    }
+    if (cl->failed || done == 0) {
+        bench_fail("the handshakes test failed (%ld handshakes)", done);
+        return 1;
+    }
+    bench_result(o->peer, "handshakes_per_s", (double)(done - n0) * 1e9 / (double)(t1 - t0));
+    close_all(cl);
+    return 0;
+}
+
 /* raise_nofile lifts the soft limit on open files to the hard one: 10,000 connections. */
 static void raise_nofile(int need)
 {
@@ -788,6 +963,14 @@ int main(int argc, char **argv)
         return 1;
     }
     bench_fill(cl.msg, o.payload);
+    if (o.tls) {
+        cl.tls = SSL_CTX_new(TLS_client_method());
+        if (cl.tls == NULL) {
+            bench_fail("SSL_CTX_new failed");
+            return 1;
+        }
+        SSL_CTX_set_verify(cl.tls, SSL_VERIFY_NONE, NULL);
+    }
     raise_nofile(o.sessions > o.connections ? o.sessions : o.connections);
     int rc;
     if (strcmp(o.test, "latency") == 0)
@@ -798,6 +981,8 @@ int main(int argc, char **argv)
         rc = test_idle(&cl);
     else if (strcmp(o.test, "push") == 0)
         rc = test_push(&cl);
+    else if (strcmp(o.test, "handshakes") == 0)
+        rc = test_handshakes(&cl);
     else {
         bench_fail("unknown --test %s", o.test);
         rc = 2;
@@ -805,5 +990,7 @@ int main(int argc, char **argv)
     close_all(&cl);
     close(cl.ep);
     free(cl.msg);
+    free(o.token);
+    SSL_CTX_free(cl.tls);
     return rc;
 }

@@ -1,10 +1,11 @@
 /* ws_lws.c - bench-ws-lws: bench-ws's libwebsockets peer, a minimal WebSocket echo server.
  *
- *   bench-ws-lws PORT
+ *   bench-ws-lws PORT [CERT KEY]
  *
- * Listens on 127.0.0.1:PORT and sends every message back to its sender, text as text and
- * binary as binary, until SIGTERM or SIGINT. Messages wait in a per-connection queue until
- * the connection is writable, as libwebsockets wants. */
+ * Listens on 127.0.0.1:PORT (wss with the PEM certificate CERT and its key KEY when given) and
+ * sends every message back to its sender, text as text and binary as binary, until SIGTERM or
+ * SIGINT. Messages wait in a per-connection queue until the connection is writable, as
+ * libwebsockets wants. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,9 +113,9 @@ static const struct lws_protocols protocols[] = {
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || atoi(argv[1]) <= 0) {
-        fprintf(stderr, "usage: bench-ws-lws PORT\n\nA libwebsockets echo server on "
-                        "127.0.0.1:PORT, for make bench-ws.\n");
+    if ((argc != 2 && argc != 4) || atoi(argv[1]) <= 0) {
+        fprintf(stderr, "usage: bench-ws-lws PORT [CERT KEY]\n\nA libwebsockets echo server on "
+                        "127.0.0.1:PORT, for make bench-ws; wss with CERT and KEY.\n");
         return 2;
     }
     lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
@@ -125,6 +126,11 @@ int main(int argc, char **argv)
     info.protocols = protocols;
     info.gid = -1;
     info.uid = -1;
+    if (argc == 4) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = argv[2];
+        info.ssl_private_key_filepath = argv[3];
+    }
     context = lws_create_context(&info);
     if (context == NULL) {
         fprintf(stderr, "bench-ws-lws: cannot create the libwebsockets context\n");
