@@ -3,7 +3,9 @@
 # POST /api/bench/echo with a small JSON body, and the same call made directly over RPC by
 # bench-http-direct with as many calls in flight as wrk has connections, in one run, against
 # the same service instance. It prints a table, the gateway's added cost per request and,
-# last, `ratio throughput gateway/direct <value>`.
+# last, `ratio throughput gateway/direct <value>`. With --tls a second gateway serves https
+# (--tls-cert/--tls-key, a self-signed certificate made with the openssl CLI) beside it, wrk
+# runs against both in each round, and `ratio throughput https/http <value>` follows.
 #
 # It installs nothing (make bench-deps does); it builds $BUILD_DIR (default build-bench,
 # Release) when the programs are missing. Without wrk it exits 77 (ctest's skip code).
@@ -12,7 +14,7 @@ set -eu
 usage() {
     cat <<USAGE
 usage: bench/run_http.sh [--repeat N] [--seconds S] [--connections N] [--payload N]
-                         [--build-dir DIR]
+                         [--tls] [--build-dir DIR]
 
   --repeat N       run both legs N times, interleaved; each figure is the median (default 1)
   --seconds S      the measured window of each leg, whole seconds (default 10; wrk warms up
@@ -20,6 +22,7 @@ usage: bench/run_http.sh [--repeat N] [--seconds S] [--connections N] [--payload
   --connections N  wrk's connections, and the direct client's calls in flight (default 64)
   --payload N      length of the echoed message, in bytes (default 64)
   --no-build       use the programs in the build as they are (ctest's smoke runs)
+  --tls            also wrk against a gateway serving https, in the same rounds
   --gateway-args A  more flags for the gateway, e.g. "--workers 2"
   --build-dir DIR  the CMake build to use (default \$BUILD_DIR, else build-bench)
 USAGE
@@ -35,6 +38,7 @@ gateway_args=
 seconds=10
 conns=64
 payload=64
+tls=
 while [ $# -gt 0 ]; do
     case $1 in
     --help | -h) usage; exit 0 ;;
@@ -45,6 +49,7 @@ while [ $# -gt 0 ]; do
     --build-dir) build=$2; shift 2 ;;
     --gateway-args) gateway_args=$2; shift 2 ;;
     --no-build) no_build=1; shift ;;
+    --tls) tls=1; shift ;;
     *) usage >&2; exit 2 ;;
     esac
 done
@@ -66,7 +71,9 @@ bin=$build/bin
 work=$(mktemp -d)
 svc_pid=
 gw_pid=
+tls_pid=
 cleanup() {
+    stop_pid "$tls_pid"
     stop_pid "$gw_pid"
     stop_pid "$svc_pid"
     rm -rf "$work"
@@ -83,8 +90,11 @@ url="http://127.0.0.1:$port"
 # The gateway finds the service through the registry: the first call through it, shown, tells
 # that the route answers (and fails loudly when it does not).
 body='{"businessId":"100","msg":"hello","seq":"1"}'
+post_to() {
+    curl -sfk --max-time 2 -H 'Content-Type: application/json' -d "$body" "$1/api/bench/echo"
+}
 post() {
-    curl -sf --max-time 2 -H 'Content-Type: application/json' -d "$body" "$url/api/bench/echo"
+    post_to "$url"
 }
 if ! wait_until 100 post >/dev/null; then
     cat "$work"/*.log >&2
@@ -93,6 +103,43 @@ if ! wait_until 100 post >/dev/null; then
 fi
 reply=$(post)
 echo "POST /api/bench/echo $body -> $reply" >&2
+if [ -n "$tls" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
+        -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+    tls_port=$(free_port)
+    "$bin/bench-gateway" $gateway_args --listen "127.0.0.1:$tls_port" --max-connections 20000 \
+        --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" 2>"$work/gateway-tls.log" &
+    tls_pid=$!
+    tls_url="https://127.0.0.1:$tls_port"
+    if ! wait_until 100 post_to "$tls_url" >/dev/null; then
+        cat "$work"/gateway-tls.log >&2
+        echo "run_http.sh: POST $tls_url/api/bench/echo did not answer" >&2
+        exit 1
+    fi
+fi
+
+# wrk_leg NAME PID URL runs wrk against URL (warm-up first), checks it had no errors and
+# appends its figures, and the gateway PID's CPU per request, as results of leg NAME.
+wrk_leg() {
+    BENCH_PAYLOAD=$payload wrk -t2 -c"$conns" -d1s -s "$root/bench/http_post.lua" "$3/api/bench/echo" >/dev/null
+    t0=$(cpu_ticks "$2")
+    BENCH_PAYLOAD=$payload wrk -t2 -c"$conns" -d"${seconds}s" -s "$root/bench/http_post.lua" \
+        "$3/api/bench/echo" >"$work/wrk.out"
+    t1=$(cpu_ticks "$2")
+    grep '^result ' "$work/wrk.out" | sed "s/^result gateway /result $1 /" >"$work/wrk.res" ||
+        { cat "$work/wrk.out" >&2; exit 1; }
+    errors=$(awk '$3 == "errors" { print $4 }' "$work/wrk.res")
+    if [ "${errors:-1}" != 0 ]; then
+        cat "$work/wrk.out" "$work"/gateway*.log >&2
+        echo "run_http.sh: $errors requests through the $1 gateway failed" >&2
+        exit 1
+    fi
+    requests=$(awk '$3 == "requests" { print $4 }' "$work/wrk.res")
+    awk -v t="$((t1 - t0))" -v hz="$hz" -v n="$requests" -v leg="$1" '
+        $3 != "requests" && $3 != "errors" { print }
+        END { if (n > 0) printf "result %s cpu_us %.1f\n", leg, t * 1e6 / hz / n }
+    ' "$work/wrk.res" | tee -a "$results" >&2
+}
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 results=$work/results
@@ -100,23 +147,11 @@ hz=$(getconf CLK_TCK)
 i=1
 while [ "$i" -le "$repeat" ]; do
     echo "run $i/$repeat: wrk -t2 -c$conns -d${seconds}s POST /api/bench/echo" >&2
-    BENCH_PAYLOAD=$payload wrk -t2 -c"$conns" -d1s -s "$root/bench/http_post.lua" "$url/api/bench/echo" >/dev/null
-    t0=$(cpu_ticks "$gw_pid")
-    BENCH_PAYLOAD=$payload wrk -t2 -c"$conns" -d"${seconds}s" -s "$root/bench/http_post.lua" \
-        "$url/api/bench/echo" >"$work/wrk.out"
-    t1=$(cpu_ticks "$gw_pid")
-    grep '^result ' "$work/wrk.out" >"$work/wrk.res" || { cat "$work/wrk.out" >&2; exit 1; }
-    errors=$(awk '$3 == "errors" { print $4 }' "$work/wrk.res")
-    if [ "${errors:-1}" != 0 ]; then
-        cat "$work/wrk.out" "$work/gateway.log" >&2
-        echo "run_http.sh: $errors requests through the gateway failed" >&2
-        exit 1
+    wrk_leg gateway "$gw_pid" "$url"
+    if [ -n "$tls" ]; then
+        echo "run $i/$repeat: wrk -t2 -c$conns -d${seconds}s POST /api/bench/echo over https" >&2
+        wrk_leg https "$tls_pid" "$tls_url"
     fi
-    requests=$(awk '$3 == "requests" { print $4 }' "$work/wrk.res")
-    awk -v t="$((t1 - t0))" -v hz="$hz" -v n="$requests" '
-        $3 != "requests" && $3 != "errors" { print }
-        END { if (n > 0) printf "result gateway cpu_us %.1f\n", t * 1e6 / hz / n }
-    ' "$work/wrk.res" | tee -a "$results" >&2
 
     echo "run $i/$repeat: bench-http-direct --inflight $conns --seconds $seconds" >&2
     "$bin/bench-http-direct" --inflight "$conns" --seconds "$seconds" --payload "$payload" \
@@ -148,4 +183,10 @@ median_table <"$results" | awk -v repeat="$repeat" -v conns="$conns" -v payload=
             printf "ratio throughput gateway/direct %.2f\n", g / d
         else
             printf "ratio throughput gateway/direct n/a\n"
+        h = med["https throughput"]
+        if (h > 0) {
+            printf "https through the gateway: %.0f requests/s, p50 %.1f us, p99 %.1f us, CPU %.1f us per request\n", \
+                   h, med["https p50_us"], med["https p99_us"], med["https cpu_us"]
+            printf "ratio throughput https/http %.2f\n", h / g
+        }
     }'
