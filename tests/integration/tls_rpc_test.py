@@ -172,8 +172,10 @@ class SecurityTest(unittest.TestCase):
         listen = listen or f"tls+tcp://127.0.0.1:{port}"
         svc = self.start([exe("tests", "rpc-probe-service"), *flags], dict(env, SILK_LISTEN=listen),
                          name)
-        wait_until(lambda: "server listening" in svc.read_log() or svc.proc.poll() is not None,
-                   15, f"{name} to start")
+        # "server listening address=", not "server listening": the insecure warning is
+        # "WARN server listening on ..." and comes first.
+        wait_until(lambda: "server listening address=" in svc.read_log() or
+                   svc.proc.poll() is not None, 15, f"{name} to start")
         text = svc.read_log()
         svc.address = text.split("server listening address=")[1].split()[0] \
             if "server listening address=" in text else None
