@@ -216,6 +216,17 @@ class GatewayEdge(unittest.TestCase):
             self.assertEqual(cm.exception.status_code, 400)
         asyncio.run(scenario())
 
+    def test_http11_needs_one_host(self):
+        # RFC 9112 3.2: an HTTP/1.1 request without Host, or with two, is 400 (and closed).
+        for req in (b"GET /healthz HTTP/1.1\r\n\r\n",
+                    b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"):
+            out = raw(self.port, req)
+            self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out[:100])
+            self.assertIn(b"Host header", out)
+        # HTTP/1.0 needs none.
+        out = raw(self.port, b"GET /healthz HTTP/1.0\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 "), out[:100])
+
     def test_a_body_without_content_type_is_415(self):
         # Not taken for JSON: a cross-site form POST could send one without a CORS preflight.
         status, body, _ = self.http("POST", "/api/wstest/echo",
@@ -286,7 +297,7 @@ class GatewayEdge(unittest.TestCase):
     def test_keep_alive_and_pipelining(self):
         req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            s.sendall(req * 3 + b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+            s.sendall(req * 3 + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             out = b""
             while True:
                 chunk = s.recv(65536)
@@ -381,7 +392,8 @@ class GatewayEdge(unittest.TestCase):
             self.assertIn("code", reply)
             self.assertIn("message", reply)
         # The client may leave before the call completes.
-        raw(self.port, b"POST /api/wstest/echo HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+        raw(self.port, b"POST /api/wstest/echo HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
             read=False)
         self.test_healthz()
 
@@ -571,6 +583,14 @@ class WebApi(unittest.TestCase):
         self.assertEqual(self.request("GET", "/api/files")[0], 404)
         self.assertEqual(self.request("POST", "/api/files/x/y")[0], 405)
 
+    def test_a_forwarded_header_given_twice_is_400(self):
+        # --forward-header X-Trace: a second X-Trace appended by the client after a proxy's
+        # must not be forwarded in its place (nor beside it).
+        out = raw(self.port, b"GET /api/items HTTP/1.1\r\nHost: x\r\nX-Trace: proxy\r\n"
+                  b"X-Trace: client\r\nConnection: close\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out[:100])
+        self.assertIn(b"X-Trace is given more than once", out)
+
     def test_business_id_and_forwarded_headers_travel_as_metadata(self):
         got, _ = self.call("GET", "/api/items?businessId=100", headers={"X-Trace": "t-1"})
         self.assertEqual(got, {"businessId": "100", "seenBusinessId": "100", "seenTrace": "t-1"})
@@ -666,7 +686,7 @@ class WebApi(unittest.TestCase):
                                        {"Content-Type": "application/x-www-form-urlencoded"})
         self.assertEqual((status, json.loads(text)["code"]), (415, 3))
         self.assertIn("application/json", json.loads(text)["message"])
-        out = raw(self.port, b"POST /api/items HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        out = raw(self.port, b"POST /api/items HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                   b"400000\r\n" + b" " * 0x400000 + b"\r\n1\r\n \r\n0\r\n\r\n")
         self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out[:100])
         out = raw(self.port, b"GET /api/items HTTP/1.1\r\nX-Big: " + b"a" * 17000 + b"\r\n\r\n")
@@ -836,6 +856,7 @@ class WrappedWebApi(WebApi):
     test_business_id_and_forwarded_headers_travel_as_metadata = None
     test_body_verbs = None
     test_json_name = None
+    test_a_forwarded_header_given_twice_is_400 = None
     test_bad_requests_are_400_saying_where = None
     test_every_status_from_the_service = None
     test_wildcard_templates = None

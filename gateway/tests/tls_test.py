@@ -452,7 +452,7 @@ class PlainHangup(unittest.TestCase):
                     while "no TLS certificate to reload" not in read_text(log.name):
                         self.assertLess(time.time(), deadline)
                         time.sleep(0.05)
-                    got = send_raw(port, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+                    got = send_raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                     self.assertTrue(got.startswith(b"HTTP/1.1 200"), got)
                 finally:
                     proc.send_signal(signal.SIGTERM)

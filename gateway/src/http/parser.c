@@ -295,6 +295,14 @@ const char *silk__gw_http_header_get(const silk__gw_http_request *req, const cha
     return NULL;
 }
 
+size_t silk__gw_http_header_count(const silk__gw_http_request *req, const char *name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < req->n_headers; i++)
+        n += strcasecmp(req->headers[i].name, name) == 0;
+    return n;
+}
+
 /* list_has_token tells whether a comma-separated list holds token, ignoring case and blanks. */
 static bool list_has_token(const char *list, const char *token)
 {

@@ -89,6 +89,10 @@ int silk__gw_http_error_status(int err);
  * regard to case), or NULL. */
 const char *silk__gw_http_header_get(const silk__gw_http_request *req, const char *name);
 
+/* silk__gw_http_header_count returns how many headers are named name (compared without regard
+ * to case). */
+size_t silk__gw_http_header_count(const silk__gw_http_request *req, const char *name);
+
 /* silk__gw_http_header_has_token tells whether any header named name holds token in its
  * comma-separated list, compared without regard to case ("Connection: keep-alive, Upgrade"). */
 bool silk__gw_http_header_has_token(const silk__gw_http_request *req, const char *name,

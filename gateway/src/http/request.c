@@ -169,6 +169,26 @@ static const char *route_name(silk__gw_route_kind kind, const silk__gw_route *r)
     }
 }
 
+/* refusal returns why a complete request is refused before it is routed (RFC 9112 3.2: an
+ * HTTP/1.1 request without Host; a header --forward-header names given twice, which would let
+ * a client append a second identity that a proxy's first one does not override), writing it
+ * into msg (size bytes); or NULL. */
+static const char *refusal(const silk__gw *gw, const silk__gw_http_request *req, char *msg,
+                           size_t size)
+{
+    if (req->http_major == 1 && req->http_minor >= 1 &&
+        silk__gw_http_header_count(req, "Host") != 1)
+        return "an HTTP/1.1 request needs exactly one Host header";
+    for (size_t i = 0; i < gw->opts.n_forward_headers; i++) {
+        if (silk__gw_http_header_count(req, gw->opts.forward_headers[i]) > 1) {
+            snprintf(msg, size, "header %.100s is given more than once",
+                     gw->opts.forward_headers[i]);
+            return msg;
+        }
+    }
+    return NULL;
+}
+
 /* handle_request answers a complete request, or starts what will. It returns 0, or -1 when
  * the connection must be closed at once. */
 static int handle_request(client *c)
@@ -181,6 +201,9 @@ static int handle_request(client *c)
 
     silk_log(SILK_LOG_DEBUG, LOG, "request method=%s path=%s", http_method_str(req->method),
              req->path);
+    const char *refused = refusal(gw, req, msg, sizeof msg);
+    if (refused != NULL)
+        return silk__gw_respond_error(c, 400, SILK_INVALID_ARGUMENT, refused, NULL, true);
     silk__gw_route_kind kind =
         silk__gw_route_find(gw->services, gw->n_services, req->method, req->path, &r);
     c->req_start = ev_time();
