@@ -311,8 +311,7 @@ static int start_call(client *c, const silk__gw_route *r, ProtobufCMessage *msg,
         st = SILK_RESOURCE_EXHAUSTED;
     } else if (bad_id) {
         st = SILK_INVALID_ARGUMENT;
-        snprintf(err, sizeof err, "businessId must be printable UTF-8 of at most %d bytes",
-                 SILK__GW_BUSINESS_ID_MAX);
+        snprintf(err, sizeof err, "%s", SILK__GW_BUSINESS_ID_RULE);
     } else if (denied != 0) {
         st = SILK_PERMISSION_DENIED;
     } else if ((st = set_metadata(gw, ctx, bid, req, claims)) != SILK_OK) {

@@ -247,12 +247,16 @@ static long checked(const char *out, long n)
 long silk__gw_route_business_id(const silk__gw_http_request *req, char *out, size_t out_size)
 {
     for (size_t i = 0; i < sizeof query_names / sizeof query_names[0]; i++) {
-        long n = silk__gw_http_query_get(req->query, query_names[i], out, out_size);
-        if (n > 0)
-            return checked(out, n);
-        char longer[4 * SILK__GW_BUSINESS_ID_MAX];
-        if (n < 0 && silk__gw_http_query_get(req->query, query_names[i], longer, sizeof longer) > 0)
-            return -2; /* there, but too long for out */
+        /* Read into room for more than out holds, so that an id too long is told from none
+         * in the one pass over the query. */
+        char value[4 * SILK__GW_BUSINESS_ID_MAX];
+        long n = silk__gw_http_query_get(req->query, query_names[i], value, sizeof value);
+        if (n <= 0)
+            continue;
+        if ((size_t)n >= out_size)
+            return -2;
+        memcpy(out, value, (size_t)n + 1);
+        return checked(out, n);
     }
     for (size_t i = 0; i < sizeof header_names / sizeof header_names[0]; i++) {
         const char *v = silk__gw_http_header_get(req, header_names[i]);

@@ -43,8 +43,9 @@ typedef struct silk__gw_route {
     silk__gw_verbs allow; /* for SILK__GW_ROUTE_BAD_METHOD: the verbs the path takes */
 } silk__gw_route;
 
-/* The longest business id taken from a request, in bytes. */
-#define SILK__GW_BUSINESS_ID_MAX 256
+/* The longest business id taken from a request, in bytes, and what a refusal of one says. */
+#define SILK__GW_BUSINESS_ID_MAX  256
+#define SILK__GW_BUSINESS_ID_RULE "businessId must be printable UTF-8 of at most 256 bytes"
 
 /* silk__gw_route_find matches a request's verb and path against the gateway's own paths
  * (/healthz, /metrics), the services' WebSocket routes (GET on "/<route>" of a service with

@@ -365,8 +365,7 @@ int silk__gw_upgrade_start(client *c, const silk__gw_route *r)
     if (authenticate(c, r, bid_len < 0 ? NULL : bid, &rv))
         return rv;
     if (bid_len == -2)
-        return refuse(c, 400, SILK_INVALID_ARGUMENT,
-                      "businessId must be printable UTF-8 of at most 256 bytes");
+        return refuse(c, 400, SILK_INVALID_ARGUMENT, SILK__GW_BUSINESS_ID_RULE);
     if (bid_len < 0)
         return refuse(c, 400, SILK_INVALID_ARGUMENT, "businessId is required");
     if (c->loop->stopping)
