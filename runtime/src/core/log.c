@@ -76,8 +76,8 @@ void silk_log(silk_log_level level, const char *component, const char *fmt, ...)
 {
     if (!silk_log_enabled(level))
         return;
-    char line[2048], text[1024];
-    size_t cap = sizeof line - 1; /* room for the newline */
+    char line[2048], text[sizeof line]; /* a message may take the whole line */
+    size_t cap = sizeof line - 1;       /* room for the newline */
     size_t n = format_time(line, cap);
     int m = snprintf(line + n, cap - n, " %s %s ", level_names[level],
                      component != NULL ? component : "-");
