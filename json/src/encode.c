@@ -420,6 +420,7 @@ static void put_message(enc *e, const ProtobufCMessage *msg)
     }
     putch(e, '{');
     bool first = true;
+    const char *const *custom = silk__json_custom_names(desc); /* once per message */
     for (unsigned i = 0; i < desc->n_fields && e->st == SILK_OK; i++) {
         const ProtobufCFieldDescriptor *f = &desc->fields[i];
         if (f->label == PROTOBUF_C_LABEL_REPEATED
@@ -427,7 +428,9 @@ static void put_message(enc *e, const ProtobufCMessage *msg)
                 : !is_present(msg, f))
             continue;
         char buf[256];
-        const char *name = silk__json_name_of(desc, f, buf, sizeof buf);
+        const char *name = custom != NULL && custom[i] != NULL
+                               ? custom[i]
+                               : silk_json_field_name(f->name, buf, sizeof buf);
         if (!first)
             putch(e, ',');
         first = false;

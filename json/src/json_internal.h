@@ -30,22 +30,13 @@ size_t silk__json_elem_size(ProtobufCType type);
 /* silk__json_type_name returns the proto name of a field's type ("int32", "bytes"). */
 const char *silk__json_type_name(ProtobufCType type);
 
-/* silk__json_custom_name returns the [json_name] of field f of desc that silk_json_add_names
- * recorded, or NULL when f has the default name. Any thread. */
-const char *silk__json_custom_name(const ProtobufCMessageDescriptor *desc,
-                                   const ProtobufCFieldDescriptor *f);
+/* silk__json_custom_names returns, by field index, the [json_name]s of desc's fields that
+ * silk_json_add_names recorded (NULL where a field has the default name), or NULL when desc
+ * has none: one lookup per message, not per field. Any thread. */
+const char *const *silk__json_custom_names(const ProtobufCMessageDescriptor *desc);
 
-/* silk__json_name_of returns f's JSON name: its [json_name], or the default written into buf
- * (size bytes with the NUL). */
-const char *silk__json_name_of(const ProtobufCMessageDescriptor *desc,
-                               const ProtobufCFieldDescriptor *f, char *buf, size_t size);
-
-/* silk__json_name_is tells whether key is field f's proto name or its JSON name (the
- * [json_name] when it has one, else lowerCamelCase): the two names a reader accepts. */
-bool silk__json_name_is(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *f,
-                        const char *key);
-
-/* silk__json_find_field returns the field of desc named key (either name), or NULL. */
+/* silk__json_find_field returns the field of desc named key, or NULL: its proto name or its
+ * JSON name (the [json_name] when it has one, else lowerCamelCase), the two a reader takes. */
 const ProtobufCFieldDescriptor *silk__json_find_field(const ProtobufCMessageDescriptor *desc,
                                                       const char *key);
 

@@ -93,11 +93,10 @@ static const names_entry *find_entry(const ProtobufCMessageDescriptor *desc)
     return e->desc == desc ? e : NULL;
 }
 
-const char *silk__json_custom_name(const ProtobufCMessageDescriptor *desc,
-                                   const ProtobufCFieldDescriptor *f)
+const char *const *silk__json_custom_names(const ProtobufCMessageDescriptor *desc)
 {
     const names_entry *e = find_entry(desc);
-    return e != NULL ? e->by_field[f - desc->fields] : NULL;
+    return e != NULL ? e->by_field : NULL;
 }
 
 /* free_table frees t and the name arrays it owns. */
@@ -201,27 +200,16 @@ __attribute__((destructor)) static void free_tables(void)
  * Finding fields by name
  * ========================================================================== */
 
-bool silk__json_name_is(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *f,
-                        const char *key)
-{
-    if (strcmp(f->name, key) == 0)
-        return true;
-    const char *custom = silk__json_custom_name(desc, f);
-    return custom != NULL ? strcmp(custom, key) == 0 : is_default_name(f->name, key);
-}
-
 const ProtobufCFieldDescriptor *silk__json_find_field(const ProtobufCMessageDescriptor *desc,
                                                       const char *key)
 {
-    for (unsigned i = 0; i < desc->n_fields; i++)
-        if (silk__json_name_is(desc, &desc->fields[i], key))
-            return &desc->fields[i];
+    const char *const *custom = silk__json_custom_names(desc); /* looked up once per key */
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &desc->fields[i];
+        const char *json_name = custom != NULL ? custom[i] : NULL;
+        if (strcmp(f->name, key) == 0 ||
+            (json_name != NULL ? strcmp(json_name, key) == 0 : is_default_name(f->name, key)))
+            return f;
+    }
     return NULL;
-}
-
-const char *silk__json_name_of(const ProtobufCMessageDescriptor *desc,
-                               const ProtobufCFieldDescriptor *f, char *buf, size_t size)
-{
-    const char *custom = silk__json_custom_name(desc, f);
-    return custom != NULL ? custom : silk_json_field_name(f->name, buf, size);
 }
