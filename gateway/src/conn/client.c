@@ -51,7 +51,8 @@ static void update_watchers(client *c)
     case SILK__GW_CLIENT_WRITING:
         break;
     case SILK__GW_CLIENT_WS:
-        r = silk__gw_ws_want_read(c->ws) && c->backlog == NULL;
+        r = silk__gw_ws_want_read(c->ws) && c->backlog == NULL &&
+            !silk__gw_limits_reading_paused(c);
         w = w || silk__gw_ws_want_write(c->ws);
         break;
     }
@@ -107,6 +108,29 @@ static int write_out(client *c)
     return 1;
 }
 
+/* watch_head keeps the deadline of the request head being read (--header-timeout), which
+ * --idle-timeout alone would not end while a client sends a byte now and then: it starts with
+ * a head's first bytes (a connection's first head: when it is accepted) and ends once the head
+ * is complete. The timer is brought forward when it would fire later. */
+static void watch_head(client *c)
+{
+    silk__gw_client_limits *lim = &c->limits;
+    if (c->state != SILK__GW_CLIENT_READING || silk__gw_http_headers_complete(c->http)) {
+        lim->head_deadline = 0;
+        return;
+    }
+    if (lim->head_deadline > 0 || !silk__gw_http_started(c->http))
+        return;
+    struct ev_loop *ev = c->loop->ev;
+    double timeout = c->loop->gw->opts.header_timeout;
+    lim->head_deadline = ev_now(ev) + timeout;
+    if (ev_timer_remaining(ev, &c->timer) > timeout) {
+        ev_timer_stop(ev, &c->timer);
+        ev_timer_set(&c->timer, timeout, 0.);
+        ev_timer_start(ev, &c->timer);
+    }
+}
+
 /* parse_in feeds the parser the bytes read after the last request, and acts on what it says.
  * It returns 0, or -1 when it closed (and freed) c. */
 static int parse_in(client *c)
@@ -119,6 +143,7 @@ static int parse_in(client *c)
         c->in = NULL;
         c->in_len = c->in_off = 0;
     }
+    watch_head(c);
     if (silk__gw_request_act(c, parsed) != 0) {
         silk__gw_client_close(c, "cannot answer");
         return -1;
@@ -237,6 +262,7 @@ static void read_http(client *c)
     }
     if (parsed == SILK__GW_HTTP_MORE)
         maybe_continue(c);
+    watch_head(c);
     if (silk__gw_request_act(c, parsed) != 0) {
         silk__gw_client_close(c, "cannot answer");
         return;
@@ -295,6 +321,10 @@ static void on_writable(struct ev_loop *ev, ev_io *w, int revents)
 static ev_tstamp session_tick(client *c, ev_tstamp now, ev_tstamp idle)
 {
     const silk__gw_opts *o = &c->loop->gw->opts;
+    if (silk__gw_limits_reading_paused(c)) { /* --session-rate: the silence is ours */
+        c->last_active = now;
+        idle = 0;
+    }
     if (c->closing_since > 0 && now - c->closing_since >= CLOSE_TIMEOUT) {
         silk__gw_client_close(c, "no answer to close");
         return -1;
@@ -313,6 +343,30 @@ static ev_tstamp session_tick(client *c, ev_tstamp now, ev_tstamp idle)
     return o->ping_interval;
 }
 
+/* head_timeout ends a connection whose request head did not arrive in time: 408, or, in the
+ * middle of a TLS handshake, a failed handshake. */
+static void head_timeout(client *c)
+{
+    silk__gw_loop *l = c->loop;
+    pthread_mutex_lock(&l->metrics_lock);
+    l->metrics.head_timeouts++;
+    pthread_mutex_unlock(&l->metrics_lock);
+    if (c->io.handshaking) {
+        if (c->io.handshake_error == NULL)
+            c->io.handshake_error = "timeout";
+        silk__gw_client_close(c, "request head timeout");
+        return;
+    }
+    c->limits.head_deadline = 0;
+    if (c->out != NULL ||
+        silk__gw_respond_error(c, 408, SILK_DEADLINE_EXCEEDED,
+                               "the request head did not arrive in time", NULL, true) != 0) {
+        silk__gw_client_close(c, "request head timeout");
+        return;
+    }
+    silk__gw_client_drive(c);
+}
+
 static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
 {
     client *c = w->data;
@@ -328,6 +382,10 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
         break;
     case SILK__GW_CLIENT_READING:
     case SILK__GW_CLIENT_WRITING:
+        if (c->limits.head_deadline > 0 && now >= c->limits.head_deadline) {
+            head_timeout(c);
+            return;
+        }
         if (idle >= o->idle_timeout) {
             if (c->io.handshaking && c->io.handshake_error == NULL)
                 c->io.handshake_error = "timeout";
@@ -335,6 +393,8 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
             return;
         }
         next = o->idle_timeout - idle;
+        if (c->limits.head_deadline > 0 && c->limits.head_deadline - now < next)
+            next = c->limits.head_deadline - now;
         break;
     case SILK__GW_CLIENT_WS:
     default:
@@ -351,7 +411,8 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
  * Opening and closing
  * ========================================================================== */
 
-silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd)
+silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd,
+                                      const silk__gw_client_limits *limits)
 {
     SILK__GW_ASSERT_ON_LOOP(l);
     client *c = calloc(1, sizeof *c);
@@ -372,10 +433,15 @@ silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd)
     c->loop = l;
     c->state = SILK__GW_CLIENT_READING;
     c->last_active = ev_now(l->ev);
+    c->limits = *limits;
+    c->limits.head_deadline = c->last_active + l->gw->opts.header_timeout;
+    double first = l->gw->opts.idle_timeout < l->gw->opts.header_timeout
+                       ? l->gw->opts.idle_timeout
+                       : l->gw->opts.header_timeout;
     ev_io_init(&c->rio, on_readable, fd, EV_READ);
     ev_io_init(&c->wio, on_writable, fd, EV_WRITE);
-    ev_timer_init(&c->timer, on_timer, l->gw->opts.idle_timeout, 0.);
-    c->rio.data = c->wio.data = c->timer.data = c;
+    ev_timer_init(&c->timer, on_timer, first, 0.);
+    c->rio.data = c->wio.data = c->timer.data = c->limits.resume.data = c;
     ev_io_start(l->ev, &c->rio);
     ev_timer_start(l->ev, &c->timer);
     c->next = l->clients;
@@ -440,6 +506,7 @@ static void client_free(client *c)
     silk__gw_ws_free(c->ws);
     silk__gw_hook_backlog_free(c);
     silk__gw_jwt_claims_fini(&c->auth);
+    silk__gw_limits_release(l, &c->limits);
     free(c->business_id);
     free(c->in);
     free(c->out);

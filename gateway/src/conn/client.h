@@ -18,6 +18,8 @@
 #include "conn/io.h"
 #include "http/parser.h"
 #include "loop/loop.h"
+#include "limits/address.h"
+#include "limits/peers.h"
 #include "loop/upstream.h"
 #include "http/routes.h"
 #include "ws/frames.h"
@@ -55,6 +57,19 @@ typedef struct silk__gw_backlog {
     ProtobufCMessage *req;
 } silk__gw_backlog;
 
+/* What the limits keep of a connection (conn/limits.c). */
+typedef struct silk__gw_client_limits {
+    silk__gw_addr peer;       /* the socket's peer (:: for a socket that has none) */
+    bool trusted_peer;        /* the peer is a proxy --trust-proxy names */
+    silk__gw_peer *entry;     /* the peer's entry in gw->peers, which counts this connection */
+    bool first_charged;       /* the connection paid for its first request when it was accepted, */
+    double first_wait;        /* or came over the rate: the seconds its first request must wait */
+    ev_tstamp head_deadline;  /* when the head being read must be complete; 0: none yet */
+    silk__gw_bucket messages; /* the session's client's messages (--session-rate) */
+    ev_timer resume;          /* reading again once the bucket holds a token */
+    bool paused;              /* reading stopped by --session-rate */
+} silk__gw_client_limits;
+
 /* A client connection: HTTP requests one after another, until an upgrade makes it a WebSocket
  * session. Only its loop touches it. */
 struct silk__gw_client {
@@ -87,14 +102,17 @@ struct silk__gw_client {
     /* The session's verified token (zeroed when none): its identity goes with every hook,
      * and the loop's sweep closes the session with 4001 once auth.expires has passed. */
     silk__gw_jwt_claims auth;
+    silk__gw_client_limits limits;
     silk__gw_client *prev, *next;
 };
 
 /* --- conn/client.c --- */
 
 /* silk__gw_client_open starts serving an accepted, non-blocking socket, over TLS when the loop
- * has a TLS context; NULL when memory is exhausted (the caller closes fd then). */
-silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd);
+ * has a TLS context, with what silk__gw_limits_admit said of it (which c takes); NULL when
+ * memory is exhausted (the caller closes fd and releases limits then). */
+silk__gw_client *silk__gw_client_open(silk__gw_loop *l, int fd,
+                                      const silk__gw_client_limits *limits);
 
 /* silk__gw_client_close closes a connection, its session if any, and frees it; why (may be
  * NULL) is logged. A call in flight for it completes into nothing. */
@@ -135,6 +153,28 @@ void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char
 /* silk__gw_client_shutdown_all starts closing every connection of l for shutdown: sessions get
  * 1001, idle HTTP connections close, requests in flight are answered and then closed. */
 void silk__gw_client_shutdown_all(silk__gw_loop *l);
+
+/* --- conn/limits.c --- */
+
+/* silk__gw_limits_admit decides on a connection accepted from peer (NULL when the socket has
+ * none): it fills *out, and returns 0, or -1 when the peer has as many connections open as it
+ * may (counted in the metrics; refuse it). */
+int silk__gw_limits_admit(silk__gw_loop *l, const silk__gw_addr *peer, silk__gw_client_limits *out);
+
+/* silk__gw_limits_release uncounts a connection silk__gw_limits_admit counted, and stops its
+ * timer. */
+void silk__gw_limits_release(silk__gw_loop *l, silk__gw_client_limits *limits);
+
+/* silk__gw_limits_request_wait takes a token for c's complete request from its client's
+ * bucket: it returns 0, or the seconds the client should wait (answer 429, counted). */
+double silk__gw_limits_request_wait(silk__gw_client *c);
+
+/* silk__gw_limits_count_message counts a message from c's session's client toward
+ * --session-rate, and pauses reading from it while it is over (silk__gw_ws_pause). */
+void silk__gw_limits_count_message(silk__gw_client *c);
+
+/* silk__gw_limits_reading_paused tells whether --session-rate keeps c from reading now. */
+bool silk__gw_limits_reading_paused(const silk__gw_client *c);
 
 /* --- http/request.c --- */
 

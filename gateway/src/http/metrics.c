@@ -92,6 +92,11 @@ void silk__gw_metrics_add(silk__gw_metrics *dst, const silk__gw_metrics *src)
     dst->pushes_sent += src->pushes_sent;
     dst->upstream_failures += src->upstream_failures;
     dst->tls_handshake_failures += src->tls_handshake_failures;
+    dst->rate_limited_requests += src->rate_limited_requests;
+    dst->session_pauses += src->session_pauses;
+    dst->refused_max_connections += src->refused_max_connections;
+    dst->refused_per_address += src->refused_per_address;
+    dst->head_timeouts += src->head_timeouts;
     for (size_t c = 0; c < sizeof dst->upstream_by_code / sizeof dst->upstream_by_code[0]; c++)
         dst->upstream_by_code[c] += src->upstream_by_code[c];
 }
@@ -197,6 +202,26 @@ char *silk__gw_metrics_text(const silk__gw_metrics *m, size_t open_sessions,
             "# TYPE silk_gateway_tls_handshake_failures_total counter\n"
             "silk_gateway_tls_handshake_failures_total %llu\n",
             (unsigned long long)m->tls_handshake_failures);
+    bprintf(&b,
+            "# HELP silk_gateway_rate_limited_total Requests answered 429 (--rate-limit) and "
+            "sessions paused (--session-rate).\n"
+            "# TYPE silk_gateway_rate_limited_total counter\n"
+            "silk_gateway_rate_limited_total{what=\"request\"} %llu\n"
+            "silk_gateway_rate_limited_total{what=\"session\"} %llu\n",
+            (unsigned long long)m->rate_limited_requests, (unsigned long long)m->session_pauses);
+    bprintf(&b,
+            "# HELP silk_gateway_connections_refused_total Connections refused when accepted.\n"
+            "# TYPE silk_gateway_connections_refused_total counter\n"
+            "silk_gateway_connections_refused_total{reason=\"max_connections\"} %llu\n"
+            "silk_gateway_connections_refused_total{reason=\"per_address\"} %llu\n",
+            (unsigned long long)m->refused_max_connections,
+            (unsigned long long)m->refused_per_address);
+    bprintf(&b,
+            "# HELP silk_gateway_request_head_timeouts_total Connections closed because a "
+            "request head did not arrive within --header-timeout.\n"
+            "# TYPE silk_gateway_request_head_timeouts_total counter\n"
+            "silk_gateway_request_head_timeouts_total %llu\n",
+            (unsigned long long)m->head_timeouts);
     bprintf(&b, "# HELP silk_gateway_upstream_failures_total Calls to services that did not "
                 "return OK, by status.\n# TYPE silk_gateway_upstream_failures_total counter\n");
     for (int code = 1; code < SILK_STATUS_COUNT; code++)

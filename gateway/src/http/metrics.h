@@ -29,6 +29,14 @@ typedef struct silk__gw_metrics {
     uint64_t upstream_failures; /* calls to services that did not return OK */
     uint64_t upstream_by_code[17];
     uint64_t tls_handshake_failures; /* TLS handshakes failed or never finished (tls/tls.c) */
+    /* The limits (conn/limits.c): requests answered 429, sessions paused by --session-rate,
+     * connections refused past --max-connections or their address's cap, request heads that
+     * did not arrive within --header-timeout. */
+    uint64_t rate_limited_requests;
+    uint64_t session_pauses;
+    uint64_t refused_max_connections;
+    uint64_t refused_per_address;
+    uint64_t head_timeouts;
 } silk__gw_metrics;
 
 /* silk__gw_metrics_fini frees what m holds. */

@@ -269,6 +269,11 @@ bool silk__gw_http_headers_complete(const silk__gw_http_parser *p)
     return p->state >= ST_BODY;
 }
 
+bool silk__gw_http_started(const silk__gw_http_parser *p)
+{
+    return p->header_bytes > 0;
+}
+
 int silk__gw_http_error_status(int err)
 {
     switch (err) {

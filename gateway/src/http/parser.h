@@ -79,6 +79,9 @@ int silk__gw_http_feed(silk__gw_http_parser *p, const char *data, size_t len, si
  * read: its method, target and headers in p->req are valid then, its body not yet. */
 bool silk__gw_http_headers_complete(const silk__gw_http_parser *p);
 
+/* silk__gw_http_started tells whether any byte of the current request has been fed. */
+bool silk__gw_http_started(const silk__gw_http_parser *p);
+
 /* silk__gw_http_reset frees the finished request and makes p ready for the next one. */
 void silk__gw_http_reset(silk__gw_http_parser *p);
 

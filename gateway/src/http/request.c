@@ -28,8 +28,11 @@ silk_status silk__gw_http_error_code(int http_status)
     case 405:
         return SILK_UNIMPLEMENTED;
     case 413:
+    case 429:
     case 431:
         return SILK_RESOURCE_EXHAUSTED;
+    case 408:
+        return SILK_DEADLINE_EXCEEDED;
     case 426:
         return SILK_FAILED_PRECONDITION;
     case 500:
@@ -189,6 +192,19 @@ static const char *refusal(const silk__gw *gw, const silk__gw_http_request *req,
     return NULL;
 }
 
+/* respond_rate_limited answers 429 to a client over --rate-limit, with the whole seconds it
+ * should wait (RFC 9110 10.2.3; RFC 6585 4). */
+static int respond_rate_limited(client *c, double wait, bool close)
+{
+    char header[64];
+    unsigned long seconds = (unsigned long)wait;
+    if ((double)seconds < wait || seconds == 0)
+        seconds++;
+    snprintf(header, sizeof header, "Retry-After: %lu\r\n", seconds);
+    return silk__gw_respond_error(c, 429, SILK_RESOURCE_EXHAUSTED, "rate limit exceeded", header,
+                                  close);
+}
+
 /* handle_request answers a complete request, or starts what will. It returns 0, or -1 when
  * the connection must be closed at once. */
 static int handle_request(client *c)
@@ -204,6 +220,9 @@ static int handle_request(client *c)
     const char *refused = refusal(gw, req, msg, sizeof msg);
     if (refused != NULL)
         return silk__gw_respond_error(c, 400, SILK_INVALID_ARGUMENT, refused, NULL, true);
+    double wait = silk__gw_limits_request_wait(c);
+    if (wait > 0)
+        return respond_rate_limited(c, wait, close);
     silk__gw_route_kind kind =
         silk__gw_route_find(gw->services, gw->n_services, req->method, req->path, &r);
     c->req_start = ev_time();

@@ -42,6 +42,20 @@ static void usage(FILE *out, const char *prog)
             "  --max-queued BYTES     bytes queued for a session before it is closed as too slow\n"
             "                         (default 8388608)\n"
             "  --max-connections N    connections served at once; more get 503 (default 10000)\n"
+            "  --max-connections-per-ip N\n"
+            "                         connections one client address (IPv6: its /64) may have\n"
+            "                         open; more get 503 (default: no cap)\n"
+            "  --header-timeout SEC   close a connection whose request head has not arrived\n"
+            "                         this long after it began, with 408 (default 10)\n"
+            "  --rate-limit N         new connections and requests a client address may make a\n"
+            "                         second; more get 429 with Retry-After (default: no limit)\n"
+            "  --rate-burst N         requests over the rate a client may make at once\n"
+            "                         (default: the rate)\n"
+            "  --session-rate N       messages a second a session's client may send; past it\n"
+            "                         the gateway stops reading from it for a while (default:\n"
+            "                         no limit)\n"
+            "  --trust-proxy CIDR     a proxy's range: a request from it counts for the client\n"
+            "                         its X-Forwarded-For names (repeatable, up to 16)\n"
             "  --workers N            event loops, each on its own thread, sharing the port\n"
             "                         (SO_REUSEPORT; default 1)\n"
             "  --allow-origin ORIGIN  accept browsers' WebSocket handshakes only from this\n"
@@ -144,6 +158,18 @@ static int parse_seconds(const char *arg, double *out)
     return 0;
 }
 
+/* parse_rate reads a rate a second: a positive number, at most a million. */
+static int parse_rate(const char *arg, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (arg[0] == '\0' || *end != '\0' || errno != 0 || !(v > 0) || v > 1e6)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 /* parse_leeway reads --jwt-leeway: whole seconds, 0 to a day. */
 static int parse_leeway(const char *arg, long *out)
 {
@@ -216,6 +242,12 @@ enum {
     OPT_JWT_BUSINESS_CLAIM,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
+    OPT_MAX_CONNECTIONS_PER_IP,
+    OPT_HEADER_TIMEOUT,
+    OPT_RATE_LIMIT,
+    OPT_RATE_BURST,
+    OPT_SESSION_RATE,
+    OPT_TRUST_PROXY,
 };
 
 static const struct option long_options[] = {
@@ -241,6 +273,12 @@ static const struct option long_options[] = {
     {"jwt-business-claim", required_argument, NULL, OPT_JWT_BUSINESS_CLAIM},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNECTIONS_PER_IP},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+    {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+    {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
+    {"session-rate", required_argument, NULL, OPT_SESSION_RATE},
+    {"trust-proxy", required_argument, NULL, OPT_TRUST_PROXY},
     {NULL, 0, NULL, 0},
 };
 
@@ -257,6 +295,7 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
         .max_queued = 8 * 1024 * 1024,
         .max_connections = 10000,
         .workers = 1,
+        .header_timeout = 10,
     };
     unsigned long long size = 0;
     silk__gw_jwt_opts jwt_opts = {0};
@@ -345,6 +384,28 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
             ok = optarg[0] != '\0';
             o.tls_key = optarg;
             break;
+        case OPT_MAX_CONNECTIONS_PER_IP:
+            ok = parse_size(optarg, &size) == 0;
+            o.max_connections_per_ip = (size_t)size;
+            break;
+        case OPT_HEADER_TIMEOUT:
+            ok = parse_seconds(optarg, &o.header_timeout) == 0;
+            break;
+        case OPT_RATE_LIMIT:
+            ok = parse_rate(optarg, &o.rate_limit) == 0;
+            break;
+        case OPT_RATE_BURST:
+            ok = parse_rate(optarg, &o.rate_burst) == 0 && o.rate_burst >= 1;
+            break;
+        case OPT_SESSION_RATE:
+            ok = parse_rate(optarg, &o.session_rate) == 0;
+            break;
+        case OPT_TRUST_PROXY:
+            ok = o.n_trusted < SILK__GW_MAX_TRUSTED &&
+                 silk__gw_cidr_parse(optarg, &o.trusted[o.n_trusted]);
+            if (ok)
+                o.n_trusted++;
+            break;
         case OPT_HELP:
             usage(stdout, prog);
             return 0;
@@ -364,6 +425,10 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument: %s\n", prog, argv[optind]);
         usage(stderr, prog);
+        return 2;
+    }
+    if (o.rate_burst > 0 && o.rate_limit == 0) {
+        fprintf(stderr, "%s: --rate-burst needs --rate-limit\n", prog);
         return 2;
     }
     if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {

@@ -18,8 +18,12 @@
 
 #define LOG "gateway"
 
-/* gw_init sets up what the loops share: the session table, the hooks' records and a channel per
- * service. It returns 0, or -1 (logged); gw_fini frees what it made either way. */
+/* The client addresses the limits remember at most (about 64 bytes each). */
+#define MAX_PEERS (256 * 1024)
+
+/* gw_init sets up what the loops share: the session table, the per-address limits, the hooks'
+ * records and a channel per service. It returns 0, or -1 (logged); gw_fini frees what it made
+ * either way. */
 static int gw_init(silk__gw *gw)
 {
     size_t n = gw->n_services ? gw->n_services : 1;
@@ -29,7 +33,10 @@ static int gw_init(silk__gw *gw)
     gw->hooks = calloc(n, sizeof *gw->hooks);
     gw->channels = calloc(n, sizeof *gw->channels);
     if (gw->loops == NULL || gw->hooks == NULL || gw->channels == NULL ||
-        silk__gw_sessions_init(&gw->sessions) != 0) {
+        silk__gw_sessions_init(&gw->sessions) != 0 ||
+        silk__gw_peers_init(&gw->peers, gw->opts.rate_limit,
+                            gw->opts.rate_burst > 0 ? gw->opts.rate_burst : gw->opts.rate_limit,
+                            gw->opts.max_connections_per_ip, MAX_PEERS) != 0) {
         silk_log(SILK_LOG_ERROR, LOG, "out of memory");
         return -1;
     }
@@ -71,6 +78,7 @@ static void gw_fini(silk__gw *gw, size_t n_loops)
     free(gw->hooks);
     silk__gw_tls_ctx_free(gw->tls_ctx);
     silk__gw_sessions_fini(&gw->sessions);
+    silk__gw_peers_fini(&gw->peers);
     silk__mutex_destroy(&gw->lock);
 }
 

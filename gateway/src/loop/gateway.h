@@ -15,6 +15,8 @@
 
 #include "auth/jwt.h"
 #include "core/mutex.h"
+#include "limits/address.h"
+#include "limits/peers.h"
 #include "sessions/table.h"
 
 /* A gateway id: letters, digits, '-' and '_', at most this long; never a '.', which ends the
@@ -64,6 +66,17 @@ typedef struct silk__gw_opts {
     const silk__gw_jwt *jwt;
     const char *tls_cert; /* with tls_key: the port speaks TLS only (PEM, chain allowed) */
     const char *tls_key;
+    /* Limits per client address (limits/peers.h): requests and new connections a second (0:
+     * none) with a burst, connections open at once (0: any number). A peer in a trusted range
+     * is a proxy: its requests count for the address its X-Forwarded-For names, its
+     * connections not at all. */
+    double rate_limit;
+    double rate_burst; /* 0: rate_limit */
+    size_t max_connections_per_ip;
+    size_t n_trusted;
+    silk__gw_cidr trusted[SILK__GW_MAX_TRUSTED];
+    double session_rate;   /* messages a second a session's client may send; 0: any */
+    double header_timeout; /* seconds a request's head may take to arrive: 10 */
 } silk__gw_opts;
 
 typedef struct silk__gw_loop silk__gw_loop;
@@ -83,6 +96,7 @@ typedef struct silk__gw {
     silk__gw_hooks *hooks;      /* by service index */
     atomic_bool hooks_off;      /* set once the channels close: call no more hooks */
     struct ssl_ctx_st *tls_ctx; /* the TLS context last loaded, or NULL; on loop 0 (tls.c) */
+    silk__gw_peers peers;       /* per client address: buckets, connection counts */
 } silk__gw;
 
 /* silk__gw_run runs a gateway until SIGTERM or SIGINT and returns the exit code. */

@@ -18,6 +18,9 @@
 
 typedef struct silk__gw_client silk__gw_client;
 
+/* The refused connections a loop lets linger at most; more are closed at once. */
+#define SILK__GW_LINGER_MAX 1024
+
 /* silk__gw_loop is one libev loop with the connections it owns. Only its own thread touches
  * it, except the queue, which other threads fill under queue_lock, metrics, which /metrics
  * reads under metrics_lock, and n_clients. */
@@ -51,6 +54,13 @@ struct silk__gw_loop {
     silk_loop_channel **upstream; /* per service, the loop's own connections (upstream.c) */
     pthread_mutex_t metrics_lock;
     silk__gw_metrics metrics;
+    /* Connections refused when accepted, answered and half-closed, closed a second later
+     * (loop/worker.c): a ring, oldest first. */
+    struct {
+        int fd;
+        ev_tstamp since;
+    } lingering[SILK__GW_LINGER_MAX];
+    size_t linger_head, n_lingering;
     char rbuf[64 * 1024]; /* what connections read HTTP into */
 };
 

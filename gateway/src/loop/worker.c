@@ -56,16 +56,63 @@ static void on_queue(struct ev_loop *ev, ev_async *w, int revents)
     run_queue(w->data);
 }
 
+/* How long a refused connection lingers before it is closed, in seconds. */
+#define LINGER_SECONDS 1.0
+
+/* drain_and_close drops what a refused client sent, then closes its socket: closing with unread
+ * bytes would send a reset. */
+static void drain_and_close(silk__gw_loop *l, int fd)
+{
+    for (int i = 0; i < 4 && recv(fd, l->rbuf, sizeof l->rbuf, MSG_DONTWAIT) > 0; i++)
+        ;
+    close(fd);
+}
+
+/* linger_sweep closes the refused connections that have lingered long enough (all of them
+ * with all set). */
+static void linger_sweep(silk__gw_loop *l, ev_tstamp now, bool all)
+{
+    while (l->n_lingering > 0) {
+        size_t i = l->linger_head;
+        if (!all && now - l->lingering[i].since < LINGER_SECONDS)
+            break;
+        drain_and_close(l, l->lingering[i].fd);
+        l->linger_head = (i + 1) % SILK__GW_LINGER_MAX;
+        l->n_lingering--;
+    }
+}
+
+/* linger keeps a refused, answered connection open a while, half-closed: its request, sent
+ * before it read the answer, then arrives at an open socket instead of one that would reset
+ * the connection and destroy the answer. */
+static void linger(silk__gw_loop *l, int fd)
+{
+    shutdown(fd, SHUT_WR);
+    if (l->n_lingering == SILK__GW_LINGER_MAX) {
+        drain_and_close(l, l->lingering[l->linger_head].fd);
+        l->linger_head = (l->linger_head + 1) % SILK__GW_LINGER_MAX;
+        l->n_lingering--;
+    }
+    size_t at = (l->linger_head + l->n_lingering) % SILK__GW_LINGER_MAX;
+    l->lingering[at].fd = fd;
+    l->lingering[at].since = ev_now(l->ev);
+    l->n_lingering++;
+}
+
 /* on_sweep lets idle sessions hibernate, twice a second: often enough that an idle session
  * soon costs under 1 KiB, seldom enough that a busy one keeps its wslay context; closes the
- * sessions whose token has expired (half a second is fine for a claim in whole seconds); and
- * enforces the deadlines of the loop's own calls. */
+ * sessions whose token has expired (half a second is fine for a claim in whole seconds);
+ * enforces the deadlines of the loop's own calls; closes refused connections that lingered;
+ * and, on loop 0, lets the limits forget idle addresses. */
 static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
 {
-    (void)ev;
     (void)revents;
-    silk__gw_client_sweep(w->data);
-    silk__gw_upstream_tick(w->data);
+    silk__gw_loop *l = w->data;
+    silk__gw_client_sweep(l);
+    silk__gw_upstream_tick(l);
+    linger_sweep(l, ev_now(ev), false);
+    if (l->index == 0)
+        silk__gw_peers_sweep(&l->gw->peers, ev_now(ev));
 }
 
 /* ============================================================================
@@ -118,19 +165,52 @@ static size_t total_clients(silk__gw *gw)
     return n;
 }
 
-/* refuse_busy answers a connection past --max-connections with 503 and closes it; a TLS
- * port, which cannot answer in plain text, only closes it. */
-static void refuse_busy(silk__gw_loop *l, int fd)
+/* The answers to a connection refused when it is accepted, before it has sent anything. */
+#define BUSY_ANSWER(body)                                                                          \
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: "       \
+    "%zu\r\nConnection: close\r\n\r\n" body
+static const char busy_body[] = "{\"code\":14,\"message\":\"too many connections\"}\n";
+static const char busy_address_body[] =
+    "{\"code\":14,\"message\":\"too many connections from this address\"}\n";
+
+/* refuse answers a connection refused when accepted with 503 and body, and lets it linger; a
+ * TLS port, which cannot answer in plain text, only closes it. */
+static void refuse(silk__gw_loop *l, int fd, const char *body)
 {
-    static const char busy[] =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        "Content-Length: 46\r\nConnection: close\r\n\r\n"
-        "{\"code\":14,\"message\":\"too many connections\"}\n";
-    if (l->tls_ctx == NULL) {
-        ssize_t n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
-        (void)n;
+    char answer[256];
+    if (l->tls_ctx != NULL) {
+        close(fd);
+        return;
     }
-    close(fd);
+    int len = snprintf(answer, sizeof answer, BUSY_ANSWER("%s"), strlen(body), body);
+    ssize_t n = send(fd, answer, (size_t)len, MSG_NOSIGNAL);
+    (void)n;
+    linger(l, fd);
+}
+
+/* admit serves an accepted connection, or refuses it: past --max-connections, or past its
+ * address's cap. */
+static void admit(silk__gw_loop *l, int fd, const struct sockaddr_storage *ss, socklen_t len)
+{
+    if (total_clients(l->gw) >= l->gw->opts.max_connections) {
+        pthread_mutex_lock(&l->metrics_lock);
+        l->metrics.refused_max_connections++;
+        pthread_mutex_unlock(&l->metrics_lock);
+        refuse(l, fd, busy_body);
+        return;
+    }
+    silk__gw_addr peer;
+    bool has_peer = silk__gw_addr_from_sockaddr((const struct sockaddr *)ss, len, &peer);
+    silk__gw_client_limits limits;
+    if (silk__gw_limits_admit(l, has_peer ? &peer : NULL, &limits) != 0) {
+        refuse(l, fd, busy_address_body);
+        return;
+    }
+    if (silk__gw_client_open(l, fd, &limits) == NULL) {
+        silk_log(SILK_LOG_WARN, LOG, "out of memory accepting a connection");
+        silk__gw_limits_release(l, &limits);
+        close(fd);
+    }
 }
 
 static void on_accept_pause(struct ev_loop *ev, ev_timer *w, int revents)
@@ -147,7 +227,9 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
     (void)revents;
     /* A bounded batch per wake-up, so that a flood of connections cannot starve the rest. */
     for (int i = 0; i < 64; i++) {
-        int fd = accept4(l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept4(l->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -161,14 +243,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
             }
             return;
         }
-        if (total_clients(l->gw) >= l->gw->opts.max_connections) {
-            refuse_busy(l, fd);
-            continue;
-        }
-        if (silk__gw_client_open(l, fd) == NULL) {
-            silk_log(SILK_LOG_WARN, LOG, "out of memory accepting a connection");
-            close(fd);
-        }
+        admit(l, fd, &ss, len);
     }
 }
 
@@ -327,6 +402,7 @@ void silk__gw_worker_close(silk__gw_loop *l)
 {
     while (l->clients != NULL)
         silk__gw_client_close(l->clients, "shutdown");
+    linger_sweep(l, 0, true);
     run_queue(l);
     ev_io_stop(l->ev, &l->accept_w);
     ev_timer_stop(l->ev, &l->accept_pause_w);

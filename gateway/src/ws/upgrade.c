@@ -31,7 +31,14 @@ typedef silk__gw_client client;
 static_assert(offsetof(Silk__Ws__OpenReply, base) == 0, "open_done casts the response");
 static_assert(offsetof(Silk__Ws__OpenRequest, base) == 0, "open_request makes a message");
 
-static const silk__gw_ws_callbacks ws_callbacks = {.on_message = silk__gw_hook_on_message};
+/* on_message counts a message from the client toward --session-rate and hands it on. */
+static void on_message(void *arg, int binary, const uint8_t *data, size_t len)
+{
+    silk__gw_limits_count_message(arg);
+    silk__gw_hook_on_message(arg, binary, data, len);
+}
+
+static const silk__gw_ws_callbacks ws_callbacks = {.on_message = on_message};
 
 /* refuse answers a handshake that opens no session with an error, and closes after it. */
 static int refuse(client *c, int status, silk_status code, const char *message)

@@ -27,6 +27,11 @@ static void to_hex(char *out, const uint8_t *raw, size_t nbytes)
     out[2 * nbytes] = '\0';
 }
 
+void silk__random_bytes(void *out, size_t n)
+{
+    kernel_random(out, n);
+}
+
 void silk__random_hex(char *out, size_t nbytes)
 {
     uint8_t raw[64];

@@ -8,6 +8,9 @@
  * the kernel's generator: for ids that must be unguessable or unique across hosts. */
 void silk__random_hex(char *out, size_t nbytes);
 
+/* silk__random_bytes fills out with n bytes from the kernel's generator: keys, seeds. */
+void silk__random_bytes(void *out, size_t n);
+
 /* SILK__TRACE_ID_LEN is the length of a trace id: 32 hex digits. */
 #define SILK__TRACE_ID_LEN 32
 
