@@ -5,7 +5,10 @@
 # the same service instance. It prints a table, the gateway's added cost per request and,
 # last, `ratio throughput gateway/direct <value>`. With --tls a second gateway serves https
 # (--tls-cert/--tls-key, a self-signed certificate made with the openssl CLI) beside it, wrk
-# runs against both in each round, and `ratio throughput https/http <value>` follows.
+# runs against both in each round, and `ratio throughput https/http <value>` follows. With
+# --limits a gateway with every limit of issue 14 configured but far from reached
+# (--rate-limit, --rate-burst, --max-connections-per-ip) runs beside the plain one, wrk against
+# both in each round, and `ratio throughput limits/plain <value>` follows.
 #
 # It installs nothing (make bench-deps does); it builds $BUILD_DIR (default build-bench,
 # Release) when the programs are missing. Without wrk it exits 77 (ctest's skip code).
@@ -14,7 +17,7 @@ set -eu
 usage() {
     cat <<USAGE
 usage: bench/run_http.sh [--repeat N] [--seconds S] [--connections N] [--payload N]
-                         [--tls] [--build-dir DIR]
+                         [--tls] [--limits] [--build-dir DIR]
 
   --repeat N       run both legs N times, interleaved; each figure is the median (default 1)
   --seconds S      the measured window of each leg, whole seconds (default 10; wrk warms up
@@ -23,6 +26,7 @@ usage: bench/run_http.sh [--repeat N] [--seconds S] [--connections N] [--payload
   --payload N      length of the echoed message, in bytes (default 64)
   --no-build       use the programs in the build as they are (ctest's smoke runs)
   --tls            also wrk against a gateway serving https, in the same rounds
+  --limits         also wrk against a gateway with limits configured, not reached
   --gateway-args A  more flags for the gateway, e.g. "--workers 2"
   --build-dir DIR  the CMake build to use (default \$BUILD_DIR, else build-bench)
 USAGE
@@ -39,6 +43,7 @@ seconds=10
 conns=64
 payload=64
 tls=
+limits=
 while [ $# -gt 0 ]; do
     case $1 in
     --help | -h) usage; exit 0 ;;
@@ -50,6 +55,7 @@ while [ $# -gt 0 ]; do
     --gateway-args) gateway_args=$2; shift 2 ;;
     --no-build) no_build=1; shift ;;
     --tls) tls=1; shift ;;
+    --limits) limits=1; shift ;;
     *) usage >&2; exit 2 ;;
     esac
 done
@@ -72,7 +78,9 @@ work=$(mktemp -d)
 svc_pid=
 gw_pid=
 tls_pid=
+lim_pid=
 cleanup() {
+    stop_pid "$lim_pid"
     stop_pid "$tls_pid"
     stop_pid "$gw_pid"
     stop_pid "$svc_pid"
@@ -117,6 +125,20 @@ if [ -n "$tls" ]; then
         exit 1
     fi
 fi
+if [ -n "$limits" ]; then
+    lim_port=$(free_port)
+    # shellcheck disable=SC2086 # $gateway_args is some words or none
+    "$bin/bench-gateway" $gateway_args --listen "127.0.0.1:$lim_port" --max-connections 20000 \
+        --rate-limit 1000000 --rate-burst 1000000 --max-connections-per-ip 1000000 \
+        2>"$work/gateway-limits.log" &
+    lim_pid=$!
+    lim_url="http://127.0.0.1:$lim_port"
+    if ! wait_until 100 post_to "$lim_url" >/dev/null; then
+        cat "$work"/gateway-limits.log >&2
+        echo "run_http.sh: POST $lim_url/api/bench/echo did not answer" >&2
+        exit 1
+    fi
+fi
 
 # wrk_leg NAME PID URL runs wrk against URL (warm-up first), checks it had no errors and
 # appends its figures, and the gateway PID's CPU per request, as results of leg NAME.
@@ -151,6 +173,10 @@ while [ "$i" -le "$repeat" ]; do
     if [ -n "$tls" ]; then
         echo "run $i/$repeat: wrk -t2 -c$conns -d${seconds}s POST /api/bench/echo over https" >&2
         wrk_leg https "$tls_pid" "$tls_url"
+    fi
+    if [ -n "$limits" ]; then
+        echo "run $i/$repeat: wrk -t2 -c$conns -d${seconds}s POST /api/bench/echo with limits" >&2
+        wrk_leg limits "$lim_pid" "$lim_url"
     fi
 
     echo "run $i/$repeat: bench-http-direct --inflight $conns --seconds $seconds" >&2
@@ -188,5 +214,11 @@ median_table <"$results" | awk -v repeat="$repeat" -v conns="$conns" -v payload=
             printf "https through the gateway: %.0f requests/s, p50 %.1f us, p99 %.1f us, CPU %.1f us per request\n", \
                    h, med["https p50_us"], med["https p99_us"], med["https cpu_us"]
             printf "ratio throughput https/http %.2f\n", h / g
+        }
+        l = med["limits throughput"]
+        if (l > 0) {
+            printf "with limits configured, not reached: %.0f requests/s, p50 %.1f us, p99 %.1f us, CPU %.1f us per request\n", \
+                   l, med["limits p50_us"], med["limits p99_us"], med["limits cpu_us"]
+            printf "ratio throughput limits/plain %.2f\n", l / g
         }
     }'

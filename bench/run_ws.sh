@@ -13,7 +13,10 @@
 # repeat. The last lines are the ratios issue 6 asks for and silk's idle bytes per session.
 # With --tls, silk (--tls-cert/--tls-key) and lws run again over wss (peers silk-tls and
 # lws-tls, a self-signed certificate made with openssl; no idle test), and two more lines
-# follow: the ratios issue 13 asks for, pushes-tls and roundtrip-tls.
+# follow: the ratios issue 13 asks for, pushes-tls and roundtrip-tls. With --limits, silk runs
+# again with every limit of issue 14 configured but far from reached (peer silk-limits:
+# --rate-limit, --rate-burst, --session-rate, --max-connections-per-ip), and the ratios
+# limits/plain follow: the limits must cost nothing on the hot path.
 #
 # It installs nothing (make bench-deps does). Without the lws server or Node's ws it exits 77
 # (ctest's skip code). Until the gateway calls OnMessage, silk's round trip is n/a.
@@ -23,7 +26,7 @@ usage() {
     cat <<USAGE
 usage: bench/run_ws.sh [--repeat N] [--seconds S] [--calls N] [--warmup N]
                        [--connections N] [--sessions N] [--push-sessions N] [--payload N]
-                       [--build-dir DIR] [--node-modules DIR] [--tls]
+                       [--build-dir DIR] [--node-modules DIR] [--tls] [--limits]
 
   --repeat N         run every peer N times, interleaved; each figure is the median (1)
   --seconds S        messages/s and pushes/s: the measured window (10), after S/5 (<= 1 s)
@@ -40,6 +43,7 @@ usage: bench/run_ws.sh [--repeat N] [--seconds S] [--calls N] [--warmup N]
   --build-dir DIR    the CMake build (default \$BUILD_DIR, else build-bench)
   --node-modules DIR where npm installed ws (default \$BUILD_DIR/node/node_modules)
   --tls              also silk and lws over wss (issue 13): ratios pushes-tls, roundtrip-tls
+  --limits           also silk with limits configured, not reached (issue 14): limits/plain
 USAGE
 }
 
@@ -60,6 +64,7 @@ sessions=10000
 push_sessions=1000
 payload=64
 tls=
+limits=
 while [ $# -gt 0 ]; do
     case $1 in
     --help | -h) usage; exit 0 ;;
@@ -76,6 +81,7 @@ while [ $# -gt 0 ]; do
     --pin) pin=$2; shift 2 ;;
     --no-build) no_build=1; shift ;;
     --tls) tls=1; shift ;;
+    --limits) limits=1; shift ;;
     --node-modules) node_modules=$2; shift 2 ;;
     *) usage >&2; exit 2 ;;
     esac
@@ -135,7 +141,7 @@ fi
 start_peer() {
     port=$(free_port)
     case $1 in
-    silk | silk-tls)
+    silk | silk-tls | silk-limits)
         export SILK_REGISTRY="file:$work/registry-$1-$i"
         tls_args=
         scheme=ws
@@ -143,7 +149,11 @@ start_peer() {
             tls_args="--tls-cert $work/tls.crt --tls-key $work/tls.key"
             scheme=wss
         fi
-        # shellcheck disable=SC2086 # $tls_args is four words or none
+        if [ "$1" = silk-limits ]; then
+            tls_args="--rate-limit 1000000 --rate-burst 1000000 --session-rate 1000000"
+            tls_args="$tls_args --max-connections-per-ip 1000000"
+        fi
+        # shellcheck disable=SC2086 # $tls_args is some words or none
         $on_server "$bin/silk-gateway" $gateway_args $tls_args --listen "127.0.0.1:$port" --max-connections $((sessions + 1000)) \
             2>"$work/silk-gateway.log" &
         server=$!
@@ -171,7 +181,7 @@ start_peer() {
         url="ws://127.0.0.1:$port/"
         ;;
     esac
-    if [ "$1" = silk ] || [ "$1" = silk-tls ]; then
+    if [ "${1%%-*}" = silk ]; then
         wait_until 100 curl -ksf -o /dev/null --max-time 1 "$ready" || {
             cat "$work"/*.log >&2
             echo "run_ws.sh: silk's gateway or wstest-service did not come up" >&2
@@ -209,7 +219,7 @@ client() {
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 i=1
 while [ "$i" -le "$repeat" ]; do
-    for peer in silk lws node ${tls:+silk-tls lws-tls}; do
+    for peer in silk lws node ${tls:+silk-tls lws-tls} ${limits:+silk-limits}; do
         echo "run $i/$repeat: $peer (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
         start_peer "$peer"
         bid=
@@ -225,7 +235,7 @@ while [ "$i" -le "$repeat" ]; do
             client "$peer" --test throughput --url "$url$bid" --connections "$conns" \
                 --seconds "$seconds"
         fi
-        if [ "$peer" = silk ] || [ "$peer" = silk-tls ]; then
+        if [ "${peer%%-*}" = silk ]; then
             client "$peer" --test push --url "$url" --sessions "$push_sessions" --seconds "$seconds"
         fi
         stop_peer
@@ -233,7 +243,7 @@ while [ "$i" -le "$repeat" ]; do
     i=$((i + 1))
 done
 
-median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin}" -v payload="$payload" -v load="$load_before" -v tls="$tls" \
+median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin}" -v payload="$payload" -v load="$load_before" -v tls="$tls" -v limits="$limits" \
     -v conns="$conns" -v sessions="$sessions" -v push="$push_sessions" '
     { med[$1 " " $2] = $3 }
     function has(k) { return k in med }
@@ -249,7 +259,7 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         printf "load average (1, 5, 15 min) before the runs: %s\n", load
         printf "%-8s %9s %9s %12s %12s %14s\n", "peer", "p50 us", "p99 us", "msgs/s", \
                "pushes/s", "idle B/conn"
-        np = split(tls ? "silk lws node silk-tls lws-tls" : "silk lws node", p, " ")
+        np = split("silk lws node" (tls ? " silk-tls lws-tls" : "") (limits ? " silk-limits" : ""), p, " ")
         for (i = 1; i <= np; i++)
             printf "%-8s %9s %9s %12s %12s %14s\n", p[i], f(p[i] " p50_us", "%.1f"),
                    f(p[i] " p99_us", "%.1f"), f(p[i] " msgs_per_s", "%.0f"),
@@ -268,5 +278,11 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         if (tls) {
             ratio("pushes-tls silk/lws", "silk-tls pushes_per_s", "lws-tls msgs_per_s")
             ratio("roundtrip-tls silk/lws", "silk-tls msgs_per_s", "lws-tls msgs_per_s")
+        }
+        if (limits) {
+            ratio("roundtrip limits/plain", "silk-limits msgs_per_s", "silk msgs_per_s")
+            ratio("pushes limits/plain", "silk-limits pushes_per_s", "silk pushes_per_s")
+            ratio("latency-p50 limits/plain", "silk-limits p50_us", "silk p50_us")
+            ratio("idle-bytes limits/plain", "silk-limits idle_bytes", "silk idle_bytes")
         }
     }'
