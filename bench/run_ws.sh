@@ -257,11 +257,11 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
     END {
         printf "\nWebSocket, %d-byte text messages, 127.0.0.1; median of %d run(s)%s\n", payload, repeat, pin
         printf "load average (1, 5, 15 min) before the runs: %s\n", load
-        printf "%-8s %9s %9s %12s %12s %14s\n", "peer", "p50 us", "p99 us", "msgs/s", \
+        printf "%-11s %9s %9s %12s %12s %14s\n", "peer", "p50 us", "p99 us", "msgs/s", \
                "pushes/s", "idle B/conn"
         np = split("silk lws node" (tls ? " silk-tls lws-tls" : "") (limits ? " silk-limits" : ""), p, " ")
         for (i = 1; i <= np; i++)
-            printf "%-8s %9s %9s %12s %12s %14s\n", p[i], f(p[i] " p50_us", "%.1f"),
+            printf "%-11s %9s %9s %12s %12s %14s\n", p[i], f(p[i] " p50_us", "%.1f"),
                    f(p[i] " p99_us", "%.1f"), f(p[i] " msgs_per_s", "%.0f"),
                    f(p[i] " pushes_per_s", "%.0f"), f(p[i] " idle_bytes", "%.0f")
         printf "silk: round trips through OnMessage on wstest-service; pushes to %d sessions by\n", push
