@@ -663,6 +663,10 @@ class Scale(unittest.TestCase):
             self.assertIn(b"silk_gateway_open_sessions 40\n", out)
             self.assertIn(b"silk_gateway_open_connections 41\n", out)
             self.assertIn(b"silk_gateway_pushes_sent_total 40\n", out)
+            # one push to the business: one SendToBusiness on this gateway (issue 15, item 4)
+            self.assertIn(b'silk_gateway_session_manager_calls_total{method="SendToBusiness"} 1\n',
+                          out)
+            self.assertIn(b'silk_gateway_session_manager_calls_total{method="Send"} 0\n', out)
             self.assertIn(b'silk_gateway_http_requests_total{route="websocket",status="101"} 40',
                           out)
             gw.proc.send_signal(signal.SIGTERM)

@@ -62,9 +62,8 @@ static void test_ranges(void **state)
     assert_true(silk__gw_cidr_parse("10.0.0.0/8", &r[0]));
     assert_true(silk__gw_cidr_parse("2001:db8::/32", &r[1]));
     assert_true(silk__gw_cidr_parse("192.0.2.9", &r[2]));
-    silk__gw_addr in1 = addr("10.200.3.4"), in2 = addr("2001:db8:ffff::1"),
-                  in3 = addr("192.0.2.9"), out1 = addr("11.0.0.1"), out2 = addr("192.0.2.10"),
-                  out3 = addr("2001:db9::1");
+    silk__gw_addr in1 = addr("10.200.3.4"), in2 = addr("2001:db8:ffff::1"), in3 = addr("192.0.2.9"),
+                  out1 = addr("11.0.0.1"), out2 = addr("192.0.2.10"), out3 = addr("2001:db9::1");
     assert_true(silk__gw_cidr_match(r, 3, &in1));
     assert_true(silk__gw_cidr_match(r, 3, &in2));
     assert_true(silk__gw_cidr_match(r, 3, &in3));
@@ -112,12 +111,12 @@ static void test_forwarded_for(void **state)
 {
     (void)state;
     CLIENT("10.0.0.1", "198.51.100.1", "198.51.100.1");
-    CLIENT("10.0.0.1", "198.51.100.1", "203.0.113.5, 198.51.100.1"); /* the client lied left */
-    CLIENT("10.0.0.1", "198.51.100.1", "198.51.100.1, 10.0.0.2");    /* two proxies */
+    CLIENT("10.0.0.1", "198.51.100.1", "203.0.113.5, 198.51.100.1");   /* the client lied left */
+    CLIENT("10.0.0.1", "198.51.100.1", "198.51.100.1, 10.0.0.2");      /* two proxies */
     CLIENT("10.0.0.1", "198.51.100.1", "203.0.113.5", "198.51.100.1"); /* the last header */
     CLIENT("10.0.0.1", "198.51.100.1", "198.51.100.1", "10.9.9.9");
-    CLIENT("10.0.0.1", "10.0.0.3", "10.0.0.3");           /* only proxies: the leftmost */
-    CLIENT("10.0.0.1", "10.0.0.2", "garbage, 10.0.0.2");  /* a bad entry ends the walk */
+    CLIENT("10.0.0.1", "10.0.0.3", "10.0.0.3");          /* only proxies: the leftmost */
+    CLIENT("10.0.0.1", "10.0.0.2", "garbage, 10.0.0.2"); /* a bad entry ends the walk */
     CLIENT("10.0.0.1", "10.0.0.1", "198.51.100.1 junk"); /* one bad entry: the peer */
     CLIENT("10.0.0.1", "198.51.100.1", " 198.51.100.1 ,, ");
     CLIENT("10.0.0.1", "2001:db8::7", "2001:db8::7");

@@ -83,7 +83,7 @@ double silk__gw_limits_request_wait(client *c)
         wait = silk__gw_peers_take_at(&gw->peers, lim->entry, ev_now(c->loop->ev));
     } else if (lim->trusted_peer) {
         silk__gw_addr from = silk__gw_client_address(&lim->peer, gw->opts.trusted,
-                                                       gw->opts.n_trusted, &c->http->req);
+                                                     gw->opts.n_trusted, &c->http->req);
         silk__gw_addr key = silk__gw_addr_key(&from);
         wait = silk__gw_peers_take(&gw->peers, &key, ev_now(c->loop->ev));
     }
@@ -99,8 +99,8 @@ void silk__gw_limits_count_message(client *c)
     if (o->session_rate <= 0)
         return;
     struct ev_loop *ev = c->loop->ev;
-    double wait = silk__gw_bucket_spend(&lim->messages, o->session_rate, o->session_rate,
-                                        ev_now(ev));
+    double wait =
+        silk__gw_bucket_spend(&lim->messages, o->session_rate, o->session_rate, ev_now(ev));
     if (wait <= 0 || lim->paused)
         return;
     COUNT(c->loop, session_pauses);

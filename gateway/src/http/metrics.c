@@ -222,6 +222,14 @@ char *silk__gw_metrics_text(const silk__gw_metrics *m, size_t open_sessions,
             "# TYPE silk_gateway_request_head_timeouts_total counter\n"
             "silk_gateway_request_head_timeouts_total %llu\n",
             (unsigned long long)m->head_timeouts);
+    static const char *const sm_methods[SILK__GW_SM_METHODS] = {"Sessions", "Send",
+                                                                "SendToBusiness", "Close"};
+    bprintf(&b, "# HELP silk_gateway_session_manager_calls_total Calls to this gateway's "
+                "SessionManager, by method.\n"
+                "# TYPE silk_gateway_session_manager_calls_total counter\n");
+    for (int i = 0; i < SILK__GW_SM_METHODS; i++)
+        bprintf(&b, "silk_gateway_session_manager_calls_total{method=\"%s\"} %llu\n", sm_methods[i],
+                (unsigned long long)m->session_manager_calls[i]);
     bprintf(&b, "# HELP silk_gateway_upstream_failures_total Calls to services that did not "
                 "return OK, by status.\n# TYPE silk_gateway_upstream_failures_total counter\n");
     for (int code = 1; code < SILK_STATUS_COUNT; code++)

@@ -21,6 +21,15 @@ typedef struct silk__gw_metrics_route {
     uint64_t count;
 } silk__gw_metrics_route;
 
+/* SessionManager's methods, counted by the gateway that serves them (sessions/). */
+enum {
+    SILK__GW_SM_SESSIONS,
+    SILK__GW_SM_SEND,
+    SILK__GW_SM_SEND_TO_BUSINESS,
+    SILK__GW_SM_CLOSE,
+    SILK__GW_SM_METHODS
+};
+
 /* silk__gw_metrics belongs to one loop; /metrics adds up every loop's under their locks. */
 typedef struct silk__gw_metrics {
     silk__gw_metrics_route *routes;
@@ -37,6 +46,9 @@ typedef struct silk__gw_metrics {
     uint64_t refused_max_connections;
     uint64_t refused_per_address;
     uint64_t head_timeouts;
+    /* SessionManager's calls by method: kept by the gateway (its handlers run on the
+     * runtime's threads), copied in for /metrics only. */
+    uint64_t session_manager_calls[SILK__GW_SM_METHODS];
 } silk__gw_metrics;
 
 /* silk__gw_metrics_fini frees what m holds. */

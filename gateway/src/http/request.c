@@ -129,6 +129,8 @@ static int respond_metrics(client *c, bool close)
         pthread_mutex_unlock(&l->metrics_lock);
         clients += atomic_load(&l->n_clients);
     }
+    for (int i = 0; i < SILK__GW_SM_METHODS; i++)
+        all.session_manager_calls[i] = atomic_load(&gw->session_manager_calls[i]);
     char *text = silk__gw_metrics_text(&all, sessions, clients);
     silk__gw_metrics_fini(&all);
     if (text == NULL)

@@ -112,8 +112,7 @@ bool silk__gw_cidr_match(const silk__gw_cidr *ranges, size_t n, const silk__gw_a
 /* walk_header walks one X-Forwarded-For value from its right end. It returns 1 when it found
  * the client (in *client), -1 when an entry is not an address (the walk ends), or 0 when each
  * entry was a trusted hop (*client is the leftmost). */
-static int walk_header(const char *v, const silk__gw_cidr *trusted, size_t n,
-                       silk__gw_addr *client)
+static int walk_header(const char *v, const silk__gw_cidr *trusted, size_t n, silk__gw_addr *client)
 {
     const char *end = v + strlen(v);
     while (end > v) {

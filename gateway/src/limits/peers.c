@@ -209,8 +209,7 @@ static silk__gw_peer_shard *shard_of(silk__gw_peers *t, uint64_t h)
 }
 
 silk__gw_peer_verdict silk__gw_peers_connect(silk__gw_peers *t, const silk__gw_addr *addr,
-                                             double now, silk__gw_peer **out,
-                                             double *retry_after)
+                                             double now, silk__gw_peer **out, double *retry_after)
 {
     uint64_t h = hash(addr);
     silk__gw_peer_shard *s = shard_of(t, h);

@@ -63,9 +63,9 @@ bool silk__gw_peers_active(const silk__gw_peers *t);
 
 /* What silk__gw_peers_connect says of a new connection. */
 typedef enum silk__gw_peer_verdict {
-    SILK__GW_PEER_OK,      /* counted; its first request is paid for */
-    SILK__GW_PEER_LIMITED, /* counted, but over the rate: answer its first request with 429 */
-    SILK__GW_PEER_FULL,    /* over max_connections: not counted, refuse it */
+    SILK__GW_PEER_OK,        /* counted; its first request is paid for */
+    SILK__GW_PEER_LIMITED,   /* counted, but over the rate: answer its first request with 429 */
+    SILK__GW_PEER_FULL,      /* over max_connections: not counted, refuse it */
     SILK__GW_PEER_UNTRACKED, /* the table is full: served without limits, not counted */
 } silk__gw_peer_verdict;
 
@@ -74,8 +74,7 @@ typedef enum silk__gw_peer_verdict {
  * when the verdict is OK or LIMITED, else NULL. *retry_after is the seconds a LIMITED client
  * should wait. From any thread. */
 silk__gw_peer_verdict silk__gw_peers_connect(silk__gw_peers *t, const silk__gw_addr *addr,
-                                             double now, silk__gw_peer **out,
-                                             double *retry_after);
+                                             double now, silk__gw_peer **out, double *retry_after);
 
 /* silk__gw_peers_disconnect uncounts a connection silk__gw_peers_connect counted. */
 void silk__gw_peers_disconnect(silk__gw_peers *t, silk__gw_peer *p);

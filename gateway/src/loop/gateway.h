@@ -15,6 +15,7 @@
 
 #include "auth/jwt.h"
 #include "core/mutex.h"
+#include "http/metrics.h"
 #include "limits/address.h"
 #include "limits/peers.h"
 #include "sessions/table.h"
@@ -97,6 +98,8 @@ typedef struct silk__gw {
     atomic_bool hooks_off;      /* set once the channels close: call no more hooks */
     struct ssl_ctx_st *tls_ctx; /* the TLS context last loaded, or NULL; on loop 0 (tls.c) */
     silk__gw_peers peers;       /* per client address: buckets, connection counts */
+    /* SessionManager's calls by method (SILK__GW_SM_*), counted by its handlers. */
+    _Atomic uint64_t session_manager_calls[SILK__GW_SM_METHODS];
 } silk__gw;
 
 /* silk__gw_run runs a gateway until SIGTERM or SIGINT and returns the exit code. */

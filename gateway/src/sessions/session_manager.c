@@ -1,4 +1,5 @@
 /* session_manager.c - silk.ws.SessionManager served by the gateway, so that services can push. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,10 +50,17 @@ static void collect_one(silk__gw_session *s, void *arg)
         c->ids[c->n++] = id;
 }
 
+/* count counts a call of a SessionManager method (SILK__GW_SM_*) for /metrics. */
+static void count(silk__gw *gw, int method)
+{
+    atomic_fetch_add_explicit(&gw->session_manager_calls[method], 1, memory_order_relaxed);
+}
+
 static silk_status sm_sessions(silk_ctx *ctx, const Silk__Ws__SessionsRequest *req,
                                Silk__Ws__SessionsReply *resp, void *user)
 {
     silk__gw *gw = user;
+    count(gw, SILK__GW_SM_SESSIONS);
     char buf[256];
     const char *route = route_of(req->route, buf, sizeof buf);
     if (req->business_id == NULL || req->business_id[0] == '\0')
@@ -75,6 +83,7 @@ static silk_status sm_send(silk_ctx *ctx, const Silk__Ws__SendRequest *req,
                            Silk__Ws__SendReply *resp, void *user)
 {
     silk__gw *gw = user;
+    count(gw, SILK__GW_SM_SEND);
     if (req->session_id == NULL || req->session_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "session_id is required");
     silk_status st = silk__gw_send(gw, req->session_id, req->binary, req->data.data, req->data.len);
@@ -91,6 +100,7 @@ static silk_status sm_send_to_business(silk_ctx *ctx, const Silk__Ws__SendToBusi
 {
     silk__gw *gw = user;
     char buf[256];
+    count(gw, SILK__GW_SM_SEND_TO_BUSINESS);
     if (req->business_id == NULL || req->business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
     size_t delivered;
@@ -108,6 +118,7 @@ static silk_status sm_close(silk_ctx *ctx, const Silk__Ws__CloseRequest *req,
 {
     silk__gw *gw = user;
     (void)resp;
+    count(gw, SILK__GW_SM_CLOSE);
     if (req->session_id == NULL || req->session_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "session_id is required");
     uint32_t code = req->code ? req->code : 1000;
