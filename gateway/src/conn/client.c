@@ -14,6 +14,7 @@
 
 #include "conn/client.h"
 #include "core/mutex.h"
+#include "sessions/directory.h"
 #include "tls/tls.h"
 
 #define LOG "gateway"
@@ -457,9 +458,7 @@ static void close_session(client *c, const char *why)
 {
     silk__gw *gw = c->loop->gw;
     silk__gw_hook_on_close(c);
-    silk__mutex_lock(&gw->lock);
-    silk__gw_sessions_remove(&gw->sessions, c->session_id);
-    silk__mutex_unlock(&gw->lock);
+    silk__gw_session_leave(gw, c->session_id, c->business_id);
     silk_log(SILK_LOG_INFO, LOG, "session closed session_id=%s code_sent=%u code_received=%u%s%s",
              c->session_id, silk__gw_ws_close_sent(c->ws), silk__gw_ws_close_received(c->ws),
              why ? " reason=" : "", why ? why : "");

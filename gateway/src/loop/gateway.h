@@ -100,6 +100,9 @@ typedef struct silk__gw {
     silk__gw_peers peers;       /* per client address: buckets, connection counts */
     /* SessionManager's calls by method (SILK__GW_SM_*), counted by its handlers. */
     _Atomic uint64_t session_manager_calls[SILK__GW_SM_METHODS];
+    /* The writer of the gateway's session directory entries (sessions/directory.c), or NULL
+     * without one; set and cleared under lock. */
+    struct silk__gw_directory *directory;
 } silk__gw;
 
 /* silk__gw_run runs a gateway until SIGTERM or SIGINT and returns the exit code. */

@@ -17,6 +17,7 @@
 #include "core/random.h"
 #include "http/bodies.h"
 #include "core/mutex.h"
+#include "sessions/directory.h"
 #include "ws/handshake.h"
 #include "silk/ws.silk.h"
 
@@ -142,9 +143,7 @@ static int add_session(client *c, const char *route)
     for (int tries = 0; tries < 2 && rv == SILK__GW_SESSIONS_EXISTS; tries++) {
         if (tries > 0)
             new_session_id(gw, c->session_id);
-        silk__mutex_lock(&gw->lock);
-        rv = silk__gw_sessions_add(&gw->sessions, c->session_id, route, c->business_id, c);
-        silk__mutex_unlock(&gw->lock);
+        rv = silk__gw_session_enter(gw, c->session_id, route, c->business_id, c);
     }
     return rv != 0 ? -1 : 0;
 }
@@ -152,10 +151,7 @@ static int add_session(client *c, const char *route)
 /* remove_session undoes add_session. */
 static void remove_session(client *c)
 {
-    silk__gw *gw = c->loop->gw;
-    silk__mutex_lock(&gw->lock);
-    silk__gw_sessions_remove(&gw->sessions, c->session_id);
-    silk__mutex_unlock(&gw->lock);
+    silk__gw_session_leave(c->loop->gw, c->session_id, c->business_id);
 }
 
 /* start_framing makes c's WebSocket framing; the bytes after the handshake are the client's
