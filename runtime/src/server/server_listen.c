@@ -55,7 +55,7 @@ static void add_conn(silk_server *srv, nng_stream *s)
     sc->srv = srv;
     sc->accepted_us = silk__now_us();
     atomic_init(&sc->last_rx_us, sc->accepted_us);
-    atomic_init(&sc->admitted, false);
+    atomic_init(&sc->admitted, srv->first_frame_timeout_us == 0); /* with no deadline, no check */
     sc->next = srv->conns;
     if (sc->next != NULL)
         sc->next->prev = sc;
