@@ -6,7 +6,11 @@
  * server, in a process-wide registry opened from the environment. The channels to the
  * gateways are kept in a process-wide cache by address for the life of the process
  * (silk__ws_shutdown closes them and that registry; nothing does at exit, where blocking
- * teardown has no place). */
+ * teardown has no place).
+ *
+ * A gateway that cannot be reached - its port refuses, the connection is lost, or it does not
+ * answer within the method's timeout - fails the push with SILK_UNAVAILABLE naming it: its
+ * sessions may exist, so "no session" or "delivered to none" would be a wrong answer. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,9 +81,11 @@ static silk_status find_gateways(const silk_ctx *ctx, silk_instance_list *out)
     return st;
 }
 
-/* channel_to returns the cached channel to a gateway's address, opening it if needed. */
-static silk_channel *channel_to(const char *address)
+/* channel_to returns the cached channel to gw's address, opening it if needed; NULL, with
+ * the reason in ctx, when memory is exhausted. */
+static silk_channel *channel_to(silk_ctx *ctx, const silk_instance *gw)
 {
+    const char *address = gw->address;
     pthread_mutex_lock(&mu);
     gateway *g = cache;
     while (g != NULL && strcmp(g->address, address) != 0)
@@ -96,6 +102,9 @@ static silk_channel *channel_to(const char *address)
         }
     }
     pthread_mutex_unlock(&mu);
+    if (g == NULL)
+        silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory for a channel to gateway %s",
+                      gw->id);
     return g != NULL ? g->ch : NULL;
 }
 
@@ -105,12 +114,26 @@ static const char *route_of(const silk_ctx *ctx)
     return svc != NULL && svc->route != NULL ? svc->route : "";
 }
 
-/* skip logs a gateway that did not answer; the ctx keeps the message it had before. */
-static void skip(silk_ctx *ctx, const silk_instance *gw, silk_status st, const char *saved)
+/* gateway_failed returns what a push returns for its call to gw that failed with st, the
+ * reason in ctx, and logs a gateway not reached:
+ * - SILK_UNAVAILABLE, "gateway <id> at <address> cannot be reached: <why>", when the call
+ *   was refused or lost (UNAVAILABLE), or not answered within the method's timeout
+ *   (DEADLINE_EXCEEDED with time left on ctx);
+ * - SILK_DEADLINE_EXCEEDED naming the gateway when ctx's own deadline passed first;
+ * - st with the gateway's own message otherwise (it answered: NOT_FOUND for a session it
+ *   does not have, UNAUTHENTICATED, ...), or when the call was not made (CANCELLED, ...). */
+static silk_status gateway_failed(silk_ctx *ctx, const silk_instance *gw, silk_status st)
 {
-    silk_log(SILK_LOG_WARN, "ws", "gateway skipped gateway=%s address=%s status=%s reason=\"%s\"",
-             gw->id, gw->address, silk_status_str(st), silk_ctx_message(ctx));
-    silk__ctx_set_message(ctx, saved);
+    if (st != SILK_UNAVAILABLE && st != SILK_DEADLINE_EXCEEDED)
+        return st;
+    silk_log(SILK_LOG_WARN, "ws",
+             "gateway not reached gateway=%s address=%s status=%s reason=\"%s\"", gw->id,
+             gw->address, silk_status_str(st), silk_ctx_message(ctx));
+    if (st == SILK_DEADLINE_EXCEEDED && silk_ctx_remaining_us(ctx) == 0)
+        return silk_ctx_fail(ctx, st, "gateway %s at %s did not answer before the deadline", gw->id,
+                             gw->address);
+    return silk_ctx_fail(ctx, SILK_UNAVAILABLE, "gateway %s at %s cannot be reached: %s", gw->id,
+                         gw->address, silk_ctx_message(ctx));
 }
 
 void silk_session_list_fini(silk_session_list *list)
@@ -148,23 +171,21 @@ silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_se
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "a business id is required");
     silk_instance_list gws;
     silk_status st = find_gateways(ctx, &gws);
-    char *saved = strdup(silk_ctx_message(ctx));
     Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
     req.business_id = (char *)business_id;
     req.route = (char *)route_of(ctx);
     for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
-        silk_channel *ch = channel_to(gws.items[i].address);
+        silk_channel *ch = channel_to(ctx, &gws.items[i]);
         Silk__Ws__SessionsReply *r = NULL;
-        silk_status cs = ch != NULL ? silk__ws__session_manager__call_sessions(ch, ctx, &req, &r)
-                                    : SILK_RESOURCE_EXHAUSTED;
-        if (cs == SILK_OK) {
+        st = ch != NULL ? silk__ws__session_manager__call_sessions(ch, ctx, &req, &r)
+                        : SILK_RESOURCE_EXHAUSTED;
+        if (st == SILK_OK) {
             st = add_ids(out, r);
             silk__ws__sessions_reply__free_unpacked(r, NULL);
-        } else {
-            skip(ctx, &gws.items[i], cs, saved);
+        } else if (ch != NULL) {
+            st = gateway_failed(ctx, &gws.items[i], st); /* the list would miss its sessions */
         }
     }
-    free(saved);
     silk_instance_list_fini(&gws);
     if (st != SILK_OK)
         silk_session_list_fini(out);
@@ -192,7 +213,7 @@ silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data
     if (st != SILK_OK)
         return st;
     const silk_instance *gw = owner_of(&gws, session_id);
-    silk_channel *ch = gw != NULL ? channel_to(gw->address) : NULL;
+    silk_channel *ch = gw != NULL ? channel_to(ctx, gw) : NULL;
     if (gw == NULL) {
         st = silk_ctx_fail(ctx, SILK_NOT_FOUND, "no gateway owns session %s", session_id);
     } else if (ch == NULL) {
@@ -206,6 +227,8 @@ silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data
         st = silk__ws__session_manager__call_send(ch, ctx, &req, &r);
         if (st == SILK_OK)
             silk__ws__send_reply__free_unpacked(r, NULL);
+        else
+            st = gateway_failed(ctx, gw, st);
     }
     silk_instance_list_fini(&gws);
     return st;
@@ -234,14 +257,16 @@ silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const 
         return SILK_INVALID_ARGUMENT;
     silk_instance_list gws;
     silk_status st = find_gateways(ctx, &gws);
-    char *saved = strdup(silk_ctx_message(ctx));
+    silk_status failed = SILK_OK; /* the first gateway's failure, its reason in why */
+    char *why = NULL;
     Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
     req.business_id = (char *)business_id;
     req.route = (char *)route_of(ctx);
     req.data.data = (uint8_t *)data;
     req.data.len = len;
+    /* Every gateway is asked, so that those reached deliver, whichever failed. */
     for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
-        silk_channel *ch = channel_to(gws.items[i].address);
+        silk_channel *ch = channel_to(ctx, &gws.items[i]);
         Silk__Ws__SendReply *r = NULL;
         silk_status cs = ch != NULL
                              ? silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &r)
@@ -250,11 +275,20 @@ silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const 
             if (delivered != NULL)
                 *delivered += r->delivered;
             silk__ws__send_reply__free_unpacked(r, NULL);
-        } else {
-            skip(ctx, &gws.items[i], cs, saved);
+            continue;
+        }
+        if (ch != NULL)
+            cs = gateway_failed(ctx, &gws.items[i], cs);
+        if (failed == SILK_OK) {
+            failed = cs;
+            why = strdup(silk_ctx_message(ctx));
         }
     }
-    free(saved);
     silk_instance_list_fini(&gws);
+    if (st == SILK_OK && failed != SILK_OK) {
+        st = failed;
+        silk__ctx_set_message(ctx, why != NULL ? why : "out of memory");
+    }
+    free(why);
     return st;
 }
