@@ -26,6 +26,7 @@
 #include "server/server_internal.h"
 #include "silk/ws.silk.h"
 #include "push/push_internal.h"
+#include "registry/directory.h"
 
 typedef struct gateway {
     struct gateway *next;
@@ -67,13 +68,24 @@ static silk_status process_registry(silk_registry **regp)
     return st;
 }
 
-/* find_gateways fills out with the gateways registered where ctx's server finds them. */
-static silk_status find_gateways(const silk_ctx *ctx, silk_instance_list *out)
+/* find_gateways fills out with the gateways to ask, in the registry where ctx's server finds
+ * them: those the session directory names for business_id, or, without a directory (the file
+ * registry), when it cannot be read, or for no business (NULL), every registered one. */
+static silk_status find_gateways(const silk_ctx *ctx, const char *business_id,
+                                 silk_instance_list *out)
 {
     *out = (silk_instance_list){0};
     silk_server *srv = silk__ctx_server(ctx);
     silk_registry *r = NULL;
     silk_status st = srv != NULL ? silk__server_registry(srv, &r) : process_registry(&r);
+    if (st == SILK_OK && business_id != NULL) {
+        silk_status ds = silk__directory_lookup(r, business_id, out);
+        if (ds == SILK_OK)
+            return SILK_OK;
+        if (ds != SILK_UNIMPLEMENTED) /* the registry warns of an outage once */
+            silk_log(SILK_LOG_DEBUG, "ws", "no session directory, asking every gateway status=%s",
+                     silk_status_str(ds));
+    }
     if (st == SILK_OK)
         st = silk_registry_resolve(r, SILK_WS_SESSION_MANAGER, out);
     if (st != SILK_OK)
@@ -170,7 +182,7 @@ silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_se
     if (business_id == NULL || business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "a business id is required");
     silk_instance_list gws;
-    silk_status st = find_gateways(ctx, &gws);
+    silk_status st = find_gateways(ctx, business_id, &gws);
     Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
     req.business_id = (char *)business_id;
     req.route = (char *)route_of(ctx);
@@ -209,7 +221,7 @@ silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data
     if (session_id == NULL || (data == NULL && len != 0))
         return SILK_INVALID_ARGUMENT;
     silk_instance_list gws;
-    silk_status st = find_gateways(ctx, &gws);
+    silk_status st = find_gateways(ctx, NULL, &gws);
     if (st != SILK_OK)
         return st;
     const silk_instance *gw = owner_of(&gws, session_id);
@@ -256,7 +268,7 @@ silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const 
     if (business_id == NULL || business_id[0] == '\0' || (data == NULL && len != 0))
         return SILK_INVALID_ARGUMENT;
     silk_instance_list gws;
-    silk_status st = find_gateways(ctx, &gws);
+    silk_status st = find_gateways(ctx, business_id, &gws);
     silk_status failed = SILK_OK; /* the first gateway's failure, its reason in why */
     char *why = NULL;
     Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
