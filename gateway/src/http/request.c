@@ -34,6 +34,8 @@ silk_status silk__gw_http_error_code(int http_status)
         return SILK_FAILED_PRECONDITION;
     case 500:
         return SILK_INTERNAL;
+    case 501:
+        return SILK_UNIMPLEMENTED;
     case 503:
         return SILK_UNAVAILABLE;
     default:
@@ -237,11 +239,16 @@ int silk__gw_request_act(client *c, int parsed)
         return 0;
     if (parsed < 0) {
         int status = silk__gw_http_error_status(parsed);
-        silk_log(SILK_LOG_DEBUG, LOG, "bad request status=%d", status);
-        return silk__gw_respond_error(c, status, silk__gw_http_error_code(status),
-                                      status == 400 ? "malformed HTTP request"
-                                                    : silk__gw_http_status_reason(status),
-                                      NULL, true);
+        const char *why = c->http->why;
+        silk_log(SILK_LOG_DEBUG, LOG, "bad request status=%d reason=\"%s\" detail=\"%s\"", status,
+                 why ? why : "", c->http->detail);
+        char msg[160];
+        if (status == 400 || status == 501)
+            snprintf(msg, sizeof msg, "%s%s%s", status == 400 ? "malformed HTTP request" : "",
+                     status == 400 && why ? ": " : "", why ? why : "");
+        else
+            snprintf(msg, sizeof msg, "%s", silk__gw_http_status_reason(status));
+        return silk__gw_respond_error(c, status, silk__gw_http_error_code(status), msg, NULL, true);
     }
     return handle_request(c);
 }
