@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "conn/client.h"
 #include "http/bodies.h"
+#include "http/cors.h"
 #include "core/mutex.h"
 
 #define LOG "gateway"
@@ -51,10 +52,10 @@ void silk__gw_count_request(silk__gw_loop *l, const char *route, int status, dou
     pthread_mutex_unlock(&l->metrics_lock);
 }
 
-/* respond_with sets the response to write: status, a body of type (none when type is NULL).
- * It returns 0, or -1 when memory is exhausted. */
-static int respond_with(client *c, int status, const char *extra_headers, const char *type,
-                        const char *body, size_t body_len, bool close)
+/* respond_as sets the response to write: status, a body of type (none when type is NULL),
+ * and no header but those given. It returns 0, or -1 when memory is exhausted. */
+static int respond_as(client *c, int status, const char *extra_headers, const char *type,
+                      const char *body, size_t body_len, bool close)
 {
     size_t len;
     close = close || c->loop->stopping;
@@ -75,6 +76,31 @@ static int respond_with(client *c, int status, const char *extra_headers, const 
                                c->req_start > 0 ? now - c->req_start : 0);
     }
     return 0;
+}
+
+/* respond_with is respond_as with the CORS headers of the response (http/cors.h) before
+ * extra_headers: never on a WebSocket handshake's, which browsers do not check for them. */
+static int respond_with(client *c, int status, const char *extra_headers, const char *type,
+                        const char *body, size_t body_len, bool close)
+{
+    const silk__gw_opts *o = &c->loop->gw->opts;
+    if (o->n_cors_origins == 0 || c->http == NULL || c->state == SILK__GW_CLIENT_WS ||
+        silk__gw_http_header_get(&c->http->req, "Upgrade") != NULL)
+        return respond_as(c, status, extra_headers, type, body, body_len, close);
+    char buf[2048], *heap = NULL;
+    size_t n = silk__gw_cors_response_headers(o, &c->http->req, buf, sizeof buf);
+    size_t extra = extra_headers ? strlen(extra_headers) : 0;
+    char *headers = buf;
+    if (n + extra + 1 > sizeof buf) {
+        if ((heap = malloc(n + extra + 1)) == NULL)
+            return -1;
+        memcpy(heap, buf, n);
+        headers = heap;
+    }
+    memcpy(headers + n, extra_headers ? extra_headers : "", extra + 1);
+    int rv = respond_as(c, status, headers, type, body, body_len, close);
+    free(heap);
+    return rv;
 }
 
 int silk__gw_respond(client *c, int status, const char *extra_headers, const char *json, bool close)
@@ -191,6 +217,29 @@ static const char *refusal(const silk__gw *gw, const silk__gw_http_request *req,
     return NULL;
 }
 
+/* respond_preflight answers a CORS preflight to a path of the web API: 204 with what the
+ * page may send, for an origin --cors-origin lists; 403 for any other. It returns 1 when path
+ * is no method's (OPTIONS is then answered as without the flag), else as silk__gw_respond. */
+static int respond_preflight(client *c, bool close)
+{
+    const silk__gw *gw = c->loop->gw;
+    const silk__gw_http_request *req = &c->http->req;
+    silk__gw_verbs verbs = silk__gw_cors_api_verbs(gw, req->path);
+    if (verbs == 0)
+        return 1;
+    const char *allow = silk__gw_cors_allow_origin(&gw->opts, req);
+    if (allow == NULL) {
+        silk_log(SILK_LOG_INFO, LOG, "preflight refused origin=\"%.200s\" path=%.200s",
+                 silk__gw_http_header_get(req, "Origin"), req->path);
+        return silk__gw_respond_error(c, 403, SILK_PERMISSION_DENIED,
+                                      "this origin may not call the web API", NULL, close);
+    }
+    char headers[4096];
+    if (silk__gw_cors_preflight_headers(&gw->opts, allow, verbs, headers, sizeof headers) == 0)
+        return -1;
+    return respond_as(c, 204, headers, NULL, NULL, 0, close);
+}
+
 /* handle_request answers a complete request, or starts what will. It returns 0, or -1 when
  * the connection must be closed at once. */
 static int handle_request(client *c)
@@ -210,6 +259,11 @@ static int handle_request(client *c)
         silk__gw_route_find(gw->services, gw->n_services, req->method, req->path, &r);
     c->req_start = ev_time();
     c->req_route = route_name(kind, &r);
+    if (silk__gw_cors_is_preflight(&gw->opts, req)) {
+        int rv = respond_preflight(c, close);
+        if (rv <= 0)
+            return rv;
+    }
     switch (kind) {
     case SILK__GW_ROUTE_HEALTH:
         return silk__gw_health_start(c);

@@ -15,6 +15,7 @@
 #include "auth/auth.h"
 #include "auth/jwt.h"
 #include "core/random.h"
+#include "http/cors.h"
 #include "loop/gateway.h"
 
 static void usage(FILE *out, const char *prog)
@@ -64,6 +65,10 @@ static void usage(FILE *out, const char *prog)
             "                         chain may follow it in the file); with --tls-key\n"
             "  --tls-key FILE         the PEM private key of --tls-cert (not encrypted);\n"
             "                         SIGHUP loads both again, for new connections\n"
+            "  --cors-origin ORIGIN   answer CORS preflights to the web API for pages of this\n"
+            "                         Origin (\"https://app.example\"), and let them read its\n"
+            "                         answers; '*' for any, never with credentials\n"
+            "                         (repeatable, up to 16; default: no CORS)\n"
             "  --help                 show this and exit\n"
             "  --version              show the version and exit\n"
             "\n"
@@ -216,6 +221,7 @@ enum {
     OPT_JWT_BUSINESS_CLAIM,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
+    OPT_CORS_ORIGIN,
 };
 
 static const struct option long_options[] = {
@@ -241,6 +247,7 @@ static const struct option long_options[] = {
     {"jwt-business-claim", required_argument, NULL, OPT_JWT_BUSINESS_CLAIM},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
     {NULL, 0, NULL, 0},
 };
 
@@ -344,6 +351,11 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
         case OPT_TLS_KEY:
             ok = optarg[0] != '\0';
             o.tls_key = optarg;
+            break;
+        case OPT_CORS_ORIGIN:
+            ok = o.n_cors_origins < SILK__GW_MAX_ORIGINS && silk__gw_cors_origin_valid(optarg);
+            if (ok)
+                o.cors_origins[o.n_cors_origins++] = optarg;
             break;
         case OPT_HELP:
             usage(stdout, prog);

@@ -64,6 +64,10 @@ typedef struct silk__gw_opts {
     const silk__gw_jwt *jwt;
     const char *tls_cert; /* with tls_key: the port speaks TLS only (PEM, chain allowed) */
     const char *tls_key;
+    size_t n_cors_origins;
+    /* The Origins whose pages may read the web API (http/cors.h; "*": any), as many as
+     * --allow-origin may list; none: no CORS. */
+    const char *cors_origins[SILK__GW_MAX_ORIGINS];
 } silk__gw_opts;
 
 typedef struct silk__gw_loop silk__gw_loop;
