@@ -394,6 +394,10 @@ class CorsAnyOrigin(unittest.TestCase):
                                       "Content-Type": "application/json"},
                                      body=b'{"businessId":"1"}')
         self.assertEqual(headers.get("access-control-allow-origin"), "*", (status, headers))
+        # With or without an Origin the answer is the same, so no Vary.
+        status, headers, _ = request(self.port, "GET", "/healthz")
+        self.assertEqual(headers.get("access-control-allow-origin"), "*", (status, headers))
+        self.assertNotIn("vary", headers)
 
 
 class CommandLine(unittest.TestCase):

@@ -122,7 +122,8 @@ size_t silk__gw_cors_response_headers(const silk__gw_opts *o, const silk__gw_htt
     size_t n = 0;
     if (o->n_cors_origins == 0 || size == 0)
         return 0;
-    const char *allow = silk__gw_cors_allow_origin(o, req);
+    /* With '*' every answer is the same, Origin or none, so that a cache may keep any. */
+    const char *allow = any_origin(o) ? "*" : silk__gw_cors_allow_origin(o, req);
     if (allow != NULL)
         APPEND(out, &n, size,
                "Access-Control-Allow-Origin: %s\r\nAccess-Control-Expose-Headers: " EXPOSE_HEADERS

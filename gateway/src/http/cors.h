@@ -45,8 +45,9 @@ size_t silk__gw_cors_preflight_headers(const struct silk__gw_opts *o, const char
                                        silk__gw_verbs verbs, char *out, size_t size);
 
 /* silk__gw_cors_response_headers writes the CORS header lines of an actual response to req
- * into out (size bytes with the NUL): with a listed Origin, Access-Control-Allow-Origin and
- * -Expose-Headers; Vary: Origin whenever the flag lists origins (not for '*' alone), so that
+ * into out (size bytes with the NUL): with a listed Origin (with '*', always),
+ * Access-Control-Allow-Origin and -Expose-Headers; Vary: Origin whenever the flag lists
+ * origins (not for '*'), so that
  * no cache hands one origin's answer to another. It returns the length: 0 without the flag,
  * or when they do not fit. */
 size_t silk__gw_cors_response_headers(const struct silk__gw_opts *o,
