@@ -78,6 +78,10 @@ typedef struct silk__gw_opts {
     silk__gw_cidr trusted[SILK__GW_MAX_TRUSTED];
     double session_rate;   /* messages a second a session's client may send; 0: any */
     double header_timeout; /* seconds a request's head may take to arrive: 10 */
+    size_t n_cors_origins;
+    /* The Origins whose pages may read the web API (http/cors.h; "*": any), as many as
+     * --allow-origin may list; none: no CORS. */
+    const char *cors_origins[SILK__GW_MAX_ORIGINS];
 } silk__gw_opts;
 
 typedef struct silk__gw_loop silk__gw_loop;
