@@ -192,9 +192,10 @@ start_peer() {
 }
 
 # start_peer_retrying starts PEER, on another free port when the first did not come up: a
-# port free when chosen may be taken before the server binds it (tests run in parallel).
+# port free when chosen may be taken before the server binds it (tests run in parallel), or
+# be held by a connection in TIME_WAIT, which a server without SO_REUSEADDR cannot bind.
 start_peer_retrying() {
-    for try in 1 2 3; do
+    for try in 1 2 3 4 5; do
         start_peer "$1" && return 0
         stop_peer
         echo "run_ws.sh: the $1 server did not come up (try $try)" >&2
