@@ -137,6 +137,43 @@ class Directory(unittest.TestCase):
         wait_for(lambda: c.members("silk/dir/both") == {"gwa"}, what="gwb's entry removed")
         s2.close()
 
+    def test_presence_and_closing_a_business_everywhere(self):
+        c = self.c
+        a, b = c.gateway("gwa"), c.gateway("gwb")
+        before = time.time() * 1000
+        s1, s2, s3 = session(a, "who"), session(b, "who"), session(b, "other")
+        wait_for(lambda: c.members("silk/dir/who") == {"gwa", "gwb"}, what="who's entries")
+        code, out, err = c.sm("ws-presence", "who")
+        self.assertEqual(code, 0, err)
+        rows = sorted(line.split() for line in out.splitlines())
+        self.assertEqual([(r[0], r[1], r[2], r[4]) for r in rows],
+                         sorted([(s1.session_id, "gwa", "api/wstest", "-"),
+                                 (s2.session_id, "gwb", "api/wstest", "-")]))
+        for r in rows:
+            self.assertTrue(before - 1000 <= int(r[3]) <= time.time() * 1000 + 1000, r)
+        self.assertEqual((c.calls("gwa", "Presence"), c.calls("gwb", "Presence")), (1, 1))
+        # silk-ctl says the same
+        done = subprocess.run([os.path.join(BIN, "silk-ctl-test"), "sessions", "who"],
+                              env=c.env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(sorted(line.split()[0] for line in done.stdout.splitlines()),
+                         sorted([s1.session_id, s2.session_id]))
+
+        code, _, err = c.sm("ws-close-business", "who", "4003", "revoked")
+        self.assertEqual(code, 0, err)
+        self.assertEqual((s1.close_code(), s2.close_code()), (4003, 4003))
+        self.assertEqual((c.calls("gwa", "CloseBusiness"), c.calls("gwb", "CloseBusiness")),
+                         (1, 1))
+        wait_for(lambda: c.members("silk/dir/who") == set(), what="who's entries removed")
+        s3.send(b"")  # the other business's session is still open
+        self.assertEqual(c.sm("ws-business", "other", "still")[1], "1")
+        self.assertEqual(s3.text(), "still")
+        code, _, err = c.sm("ws-close-business", "other", "1005", "no")
+        self.assertNotEqual(code, 0)
+        self.assertIn("INVALID_ARGUMENT", err)
+        for s in (s1, s2, s3):
+            s.close()
+
     def test_two_sessions_of_a_business_one_entry_until_the_last_closes(self):
         c = self.c
         a = c.gateway("gwa")

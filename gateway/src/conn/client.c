@@ -556,7 +556,7 @@ void silk__gw_client_ws_send(client *c, int binary, const void *data, size_t len
 {
     SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (silk__gw_ws_send(c->ws, binary, data, len) == SILK__GW_WS_ERR_QUEUE_FULL) {
-        c->closing_since = ev_now(c->loop->ev);
+        silk__gw_client_closing(c);
         silk_log(SILK_LOG_WARN, LOG, "slow consumer closed with 1008 session_id=%s", c->session_id);
     }
 }
@@ -625,13 +625,24 @@ void silk__gw_client_sweep(silk__gw_loop *l)
     }
 }
 
+void silk__gw_client_closing(silk__gw_client *c)
+{
+    struct ev_loop *ev = c->loop->ev;
+    c->closing_since = ev_now(ev);
+    if (ev_timer_remaining(ev, &c->timer) > CLOSE_TIMEOUT) {
+        ev_timer_stop(ev, &c->timer);
+        ev_timer_set(&c->timer, CLOSE_TIMEOUT, 0.);
+        ev_timer_start(ev, &c->timer);
+    }
+}
+
 void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char *reason)
 {
     SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (c->ws == NULL)
         return;
     if (silk__gw_ws_close(c->ws, code, reason) == 0)
-        c->closing_since = ev_now(c->loop->ev);
+        silk__gw_client_closing(c);
     silk__gw_client_drive(c);
 }
 

@@ -145,9 +145,9 @@ static silk_status write_all(directory *d)
     else if (s.cap > 0)
         silk__gw_sessions_each_business(&gw->sessions, snapshot_one, &s);
     silk__mutex_unlock(&gw->lock);
-    silk_status st = s.nomem ? SILK_RESOURCE_EXHAUSTED
-                             : silk__directory_sync(d->reg, gw->opts.id,
-                                                    (const char *const *)s.ids, s.n);
+    silk_status st =
+        s.nomem ? SILK_RESOURCE_EXHAUSTED
+                : silk__directory_sync(d->reg, gw->opts.id, (const char *const *)s.ids, s.n);
     for (size_t i = 0; i < s.n; i++)
         free(s.ids[i]);
     free(s.ids);

@@ -16,6 +16,7 @@
 #include "conn/client.h"
 #include "core/random.h"
 #include "http/bodies.h"
+#include "core/clock.h"
 #include "core/mutex.h"
 #include "sessions/directory.h"
 #include "ws/handshake.h"
@@ -140,6 +141,7 @@ static int add_session(client *c, const char *route)
 {
     silk__gw *gw = c->loop->gw;
     int rv = SILK__GW_SESSIONS_EXISTS;
+    c->opened_at_ms = silk__wall_ms(); /* before the table has it: others read it there */
     for (int tries = 0; tries < 2 && rv == SILK__GW_SESSIONS_EXISTS; tries++) {
         if (tries > 0)
             new_session_id(gw, c->session_id);
@@ -232,7 +234,7 @@ static int finish_open(client *c, const char *subprotocol, uint16_t close_code,
     if (become_session(c, out, len) != 0)
         return -1;
     if (close_code != 0 && silk__gw_ws_close(c->ws, close_code, close_reason) == 0)
-        c->closing_since = ev_now(l->ev);
+        silk__gw_client_closing(c);
     if (pending_len > 0 && close_code == 0 && silk__gw_ws_read(c->ws) != 0)
         return -1;
     return 0;

@@ -18,6 +18,7 @@
 #define SILK_WS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <silk/ctx.h>
 #include <silk/status.h>
@@ -79,6 +80,47 @@ silk_status silk_ws_sendf(silk_ctx *ctx, const char *session_id, const char *fmt
  * SILK_RESOURCE_EXHAUSTED when memory is exhausted. data stays the caller's. */
 silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const void *data,
                                   size_t len, size_t *delivered);
+
+/* silk_presence is one session, as silk_ws_presence tells of it. */
+typedef struct silk_presence {
+    char *session_id;
+    char *gateway_id;
+    char *route;          /* the route it was opened on, "api/wstest" */
+    int64_t opened_at_ms; /* milliseconds since the epoch */
+    char *subject;        /* its verified token's "sub"; "" when its gateway verifies none */
+} silk_presence;
+
+/* silk_presence_list holds sessions; free with silk_presence_list_fini. */
+typedef struct silk_presence_list {
+    size_t count;
+    silk_presence *items;
+} silk_presence_list;
+
+/* silk_presence_list_fini frees the sessions and empties the list. NULL is ignored. */
+void silk_presence_list_fini(silk_presence_list *list);
+
+/* silk_ws_presence fills out with every session of business_id on the ctx's route (as
+ * silk_ws_session_list), on every gateway that holds some: who is online.
+ *
+ * Returns SILK_OK with out the caller's, to free with silk_presence_list_fini() (out->count 0
+ * when none), or, with out empty: SILK_INVALID_ARGUMENT when out is NULL or business_id NULL or
+ * empty, the registry's error when it cannot be read, SILK_UNAVAILABLE when a gateway cannot
+ * be reached (the list would lack its sessions), any other failure of a gateway's answer, or
+ * SILK_RESOURCE_EXHAUSTED. */
+silk_status silk_ws_presence(silk_ctx *ctx, const char *business_id, silk_presence_list *out);
+
+/* silk_ws_close_business closes every session of business_id on the ctx's route, on every
+ * gateway that holds some, with a WebSocket close code (1000 when 0; one a server may send:
+ * 1000-1003, 1007-1011, 3000-4999) and reason (may be NULL): for a revoked user or token. The
+ * sessions are told to close; their clients see the close frame soon after. Every gateway is
+ * asked, whichever fails.
+ *
+ * Returns SILK_OK when every gateway answered, SILK_INVALID_ARGUMENT when business_id is NULL
+ * or empty or the code may not be sent, the registry's error when it cannot be read, or the
+ * first gateway's failure (SILK_UNAVAILABLE when it cannot be reached: its sessions stay
+ * open). */
+silk_status silk_ws_close_business(silk_ctx *ctx, const char *business_id, uint16_t code,
+                                   const char *reason);
 
 #ifdef __cplusplus
 }

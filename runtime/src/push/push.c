@@ -120,7 +120,7 @@ static silk_channel *channel_to(silk_ctx *ctx, const silk_instance *gw)
     return g != NULL ? g->ch : NULL;
 }
 
-static const char *route_of(const silk_ctx *ctx)
+const char *silk__ws_route_of(const silk_ctx *ctx)
 {
     const silk_service_desc *svc = silk__ctx_service(ctx);
     return svc != NULL && svc->route != NULL ? svc->route : "";
@@ -146,6 +146,38 @@ static silk_status gateway_failed(silk_ctx *ctx, const silk_instance *gw, silk_s
                              gw->address);
     return silk_ctx_fail(ctx, SILK_UNAVAILABLE, "gateway %s at %s cannot be reached: %s", gw->id,
                          gw->address, silk_ctx_message(ctx));
+}
+
+silk_status silk__ws_ask_gateways(silk_ctx *ctx, const char *business_id, bool all_of_them,
+                                  silk__ws_call_fn *call, void *arg)
+{
+    silk_instance_list gws;
+    silk_status st = find_gateways(ctx, business_id, &gws);
+    silk_status failed = SILK_OK; /* the first gateway's failure, its reason in why */
+    char *why = NULL;
+    for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
+        silk_channel *ch = channel_to(ctx, &gws.items[i]);
+        silk_status cs = ch != NULL ? call(ch, ctx, business_id, arg) : SILK_RESOURCE_EXHAUSTED;
+        if (cs == SILK_OK)
+            continue;
+        if (ch != NULL)
+            cs = gateway_failed(ctx, &gws.items[i], cs);
+        if (!all_of_them) {
+            st = cs;
+            break;
+        }
+        if (failed == SILK_OK) {
+            failed = cs;
+            why = strdup(silk_ctx_message(ctx));
+        }
+    }
+    silk_instance_list_fini(&gws);
+    if (st == SILK_OK && failed != SILK_OK) {
+        st = failed;
+        silk__ctx_set_message(ctx, why != NULL ? why : "out of memory");
+    }
+    free(why);
+    return st;
 }
 
 void silk_session_list_fini(silk_session_list *list)
@@ -174,6 +206,21 @@ static silk_status add_ids(silk_session_list *out, const Silk__Ws__SessionsReply
     return SILK_OK;
 }
 
+/* list_call asks one gateway for the sessions' ids, adding them to the list (arg). */
+static silk_status list_call(silk_channel *ch, silk_ctx *ctx, const char *business_id, void *arg)
+{
+    Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
+    req.business_id = (char *)business_id;
+    req.route = (char *)silk__ws_route_of(ctx);
+    Silk__Ws__SessionsReply *r = NULL;
+    silk_status st = silk__ws__session_manager__call_sessions(ch, ctx, &req, &r);
+    if (st == SILK_OK) {
+        st = add_ids(arg, r);
+        silk__ws__sessions_reply__free_unpacked(r, NULL);
+    }
+    return st;
+}
+
 silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_session_list *out)
 {
     if (out == NULL)
@@ -181,24 +228,7 @@ silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_se
     *out = (silk_session_list){0};
     if (business_id == NULL || business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "a business id is required");
-    silk_instance_list gws;
-    silk_status st = find_gateways(ctx, business_id, &gws);
-    Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
-    req.business_id = (char *)business_id;
-    req.route = (char *)route_of(ctx);
-    for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
-        silk_channel *ch = channel_to(ctx, &gws.items[i]);
-        Silk__Ws__SessionsReply *r = NULL;
-        st = ch != NULL ? silk__ws__session_manager__call_sessions(ch, ctx, &req, &r)
-                        : SILK_RESOURCE_EXHAUSTED;
-        if (st == SILK_OK) {
-            st = add_ids(out, r);
-            silk__ws__sessions_reply__free_unpacked(r, NULL);
-        } else if (ch != NULL) {
-            st = gateway_failed(ctx, &gws.items[i], st); /* the list would miss its sessions */
-        }
-    }
-    silk_instance_list_fini(&gws);
+    silk_status st = silk__ws_ask_gateways(ctx, business_id, false, list_call, out);
     if (st != SILK_OK)
         silk_session_list_fini(out);
     return st;
@@ -260,6 +290,31 @@ silk_status silk_ws_sendf(silk_ctx *ctx, const char *session_id, const char *fmt
     return st;
 }
 
+/* What a push to a business sends, and what it counts. */
+typedef struct business_push {
+    const void *data;
+    size_t len;
+    size_t delivered;
+} business_push;
+
+static silk_status business_call(silk_channel *ch, silk_ctx *ctx, const char *business_id,
+                                 void *arg)
+{
+    business_push *p = arg;
+    Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
+    req.business_id = (char *)business_id;
+    req.route = (char *)silk__ws_route_of(ctx);
+    req.data.data = (uint8_t *)p->data;
+    req.data.len = p->len;
+    Silk__Ws__SendReply *r = NULL;
+    silk_status st = silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &r);
+    if (st == SILK_OK) {
+        p->delivered += r->delivered;
+        silk__ws__send_reply__free_unpacked(r, NULL);
+    }
+    return st;
+}
+
 silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const void *data,
                                   size_t len, size_t *delivered)
 {
@@ -267,40 +322,10 @@ silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const 
         *delivered = 0;
     if (business_id == NULL || business_id[0] == '\0' || (data == NULL && len != 0))
         return SILK_INVALID_ARGUMENT;
-    silk_instance_list gws;
-    silk_status st = find_gateways(ctx, business_id, &gws);
-    silk_status failed = SILK_OK; /* the first gateway's failure, its reason in why */
-    char *why = NULL;
-    Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
-    req.business_id = (char *)business_id;
-    req.route = (char *)route_of(ctx);
-    req.data.data = (uint8_t *)data;
-    req.data.len = len;
+    business_push p = {.data = data, .len = len};
     /* Every gateway is asked, so that those reached deliver, whichever failed. */
-    for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
-        silk_channel *ch = channel_to(ctx, &gws.items[i]);
-        Silk__Ws__SendReply *r = NULL;
-        silk_status cs = ch != NULL
-                             ? silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &r)
-                             : SILK_RESOURCE_EXHAUSTED;
-        if (cs == SILK_OK) {
-            if (delivered != NULL)
-                *delivered += r->delivered;
-            silk__ws__send_reply__free_unpacked(r, NULL);
-            continue;
-        }
-        if (ch != NULL)
-            cs = gateway_failed(ctx, &gws.items[i], cs);
-        if (failed == SILK_OK) {
-            failed = cs;
-            why = strdup(silk_ctx_message(ctx));
-        }
-    }
-    silk_instance_list_fini(&gws);
-    if (st == SILK_OK && failed != SILK_OK) {
-        st = failed;
-        silk__ctx_set_message(ctx, why != NULL ? why : "out of memory");
-    }
-    free(why);
+    silk_status st = silk__ws_ask_gateways(ctx, business_id, true, business_call, &p);
+    if (delivered != NULL)
+        *delivered = p.delivered;
     return st;
 }

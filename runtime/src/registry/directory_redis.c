@@ -19,10 +19,9 @@
 
 /* forget_script forgets every entry of the gateway ARGV[1] (its index KEYS[1]) and its mark
  * (KEYS[2]). */
-static const char forget_script[] =
-    "for _, b in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
-    "redis.call('SREM', 'silk/dir/' .. b, ARGV[1]) end "
-    "redis.call('DEL', KEYS[1], KEYS[2]) return 1";
+static const char forget_script[] = "for _, b in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
+                                    "redis.call('SREM', 'silk/dir/' .. b, ARGV[1]) end "
+                                    "redis.call('DEL', KEYS[1], KEYS[2]) return 1";
 
 /* lookup_script returns, for each gateway in the business's set (KEYS[1]) whose record
  * (ARGV[1] .. id) is there, its id and record; the others leave the set and their index. */
@@ -66,8 +65,8 @@ silk_status silk__redis_dir_set(void *data, const char *gateway_id, const char *
     return st;
 }
 
-silk_status silk__redis_dir_sync(void *data, const char *gateway_id,
-                                 const char *const *businesses, size_t n)
+silk_status silk__redis_dir_sync(void *data, const char *gateway_id, const char *const *businesses,
+                                 size_t n)
 {
     silk__redis_reg *r = data;
     silk__mutex_lock(&r->mu);
