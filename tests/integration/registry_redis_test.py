@@ -104,6 +104,20 @@ class RedisRestartTest(unittest.TestCase):
             self.assertEqual(svc.stop(), 0, svc.read_log())
         self.assertEqual(self.members(), [], "both deregistered on shutdown")
 
+    def test_a_service_started_while_redis_is_down_registers_when_it_returns(self):
+        self.redis.kill()
+        a = start_probe_service(ARGS.build_dir, self.env, self.dir.name, "svc-early")
+        self.processes.append(a)
+        wait_until(lambda: "registry unreachable: serving" in a.read_log(), 10,
+                   "the service to say it waits for the registry")
+        self.assertIsNone(a.proc.poll(), "the service exited:\n" + a.read_log())
+        self.redis.start()
+        wait_until(lambda: len(self.members()) == 1, 15, "the instance to register")
+        record = self.redis.cli("GET", f"silk/inst/probe.Probe/{self.members()[0]}", db=1)
+        self.assertIn(f"address={a.address}", record)
+        self.assertEqual(a.stop(), 0, a.read_log())
+        self.assertEqual(self.members(), [], "deregistered on shutdown")
+
 
 def main():
     global ARGS

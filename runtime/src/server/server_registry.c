@@ -48,6 +48,14 @@ static silk_status register_all(silk_server *srv)
             st = register_one(srv, srv->services[i].desc, now);
     }
     srv->registered = true;
+    if (st == SILK_UNAVAILABLE) {
+        /* The store is down (Redis): the backend keeps the records, and the heartbeats write
+         * them once it answers. A server that refused to start would need a supervisor to
+         * retry what the heartbeat does anyway. */
+        silk_log(SILK_LOG_WARN, "server",
+                 "registry unreachable: serving, and registering once it answers");
+        return SILK_OK;
+    }
     if (st != SILK_OK)
         silk_log(SILK_LOG_ERROR, "server", "cannot register status=%s", silk_status_str(st));
     return st;
