@@ -41,12 +41,12 @@ class Cluster:
                         SILK_REGISTRY_TTL_MS=str(TTL_MS))
         self.gateways = {}
 
-    def gateway(self, gw_id):
+    def gateway(self, gw_id, *extra):
         port = free_port()
         log = open(os.path.join(self.dir.name, f"{gw_id}.log"), "a")
         proc = subprocess.Popen([os.path.join(BIN, "silk-gateway-test"), "--listen",
-                                 f"127.0.0.1:{port}", "--id", gw_id], env=self.env, stdout=log,
-                                stderr=subprocess.STDOUT)
+                                 f"127.0.0.1:{port}", "--id", gw_id, *extra], env=self.env,
+                                stdout=log, stderr=subprocess.STDOUT)
         proc.port, proc.log = port, log
         self.gateways[gw_id] = proc
         wait_for(lambda: "serving silk.ws.SessionManager" in self.log(gw_id) and
@@ -218,6 +218,32 @@ class Directory(unittest.TestCase):
         c.gateway("gwa")
         wait_for(lambda: c.members("silk/dir/old") == set(), what="the last run's entries gone")
         self.assertEqual(c.members("silk/dir-gw/gwa"), set())
+
+    def test_a_gateway_replaced_at_its_address_is_not_asked_twice(self):
+        # gwold dies with its record alive; gwnew takes its SessionManager address. A push
+        # meant for gwold reaches gwnew, which refuses it (not its id): one delivery, not two.
+        c = self.c
+        rpc = f"tcp://127.0.0.1:{free_port()}"
+        old = c.gateway("gwold", "--rpc-listen", rpc)
+        s_old = session(old, "dup")
+        wait_for(lambda: c.members("silk/dir/dup") == {"gwold"}, what="gwold's entry")
+        c.stop_gateway("gwold", signal.SIGKILL)
+        s_old.close()
+        new = c.gateway("gwnew", "--rpc-listen", rpc)
+        s_new = session(new, "dup")
+        wait_for(lambda: c.members("silk/dir/dup") == {"gwold", "gwnew"}, what="both entries")
+        self.assertEqual(c.redis.cli("EXISTS", "silk/inst/silk.ws.SessionManager/gwold").strip(),
+                         "1")  # still there: the case this is about
+        code, out, err = c.sm("ws-business", "dup", "once")
+        self.assertEqual((code, out), (0, "1"), err)
+        self.assertEqual(s_new.text(), "once")
+        s_new.s.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            s_new.frame()  # no second copy
+        self.assertEqual(c.calls("gwnew"), 2)  # asked as gwold (refused) and as gwnew
+        code, out, err = c.sm("ws-sessions", "dup")
+        self.assertEqual((code, out), (0, s_new.session_id), err)
+        s_new.close()
 
     def test_a_clean_stop_removes_the_gateways_entries(self):
         c = self.c

@@ -57,11 +57,25 @@ static void count(silk__gw *gw, int method)
     atomic_fetch_add_explicit(&gw->session_manager_calls[method], 1, memory_order_relaxed);
 }
 
+/* not_me refuses a call meant for another gateway (one this gateway replaced at its address,
+ * whose record has not expired yet), which would otherwise reach this gateway's sessions a
+ * second time: NOT_FOUND, which pushers take as "that gateway is gone". It returns SILK_OK
+ * when the call is this gateway's (or names none). */
+static silk_status not_me(silk_ctx *ctx, const silk__gw *gw, const char *meant_for)
+{
+    if (meant_for == NULL || meant_for[0] == '\0' || strcmp(meant_for, gw->opts.id) == 0)
+        return SILK_OK;
+    return silk_ctx_fail(ctx, SILK_NOT_FOUND, "this is gateway %s, not %.100s", gw->opts.id,
+                         meant_for);
+}
+
 static silk_status sm_sessions(silk_ctx *ctx, const Silk__Ws__SessionsRequest *req,
                                Silk__Ws__SessionsReply *resp, void *user)
 {
     silk__gw *gw = user;
     count(gw, SILK__GW_SM_SESSIONS);
+    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+        return SILK_NOT_FOUND;
     char buf[256];
     const char *route = route_of(req->route, buf, sizeof buf);
     if (req->business_id == NULL || req->business_id[0] == '\0')
@@ -85,6 +99,8 @@ static silk_status sm_send(silk_ctx *ctx, const Silk__Ws__SendRequest *req,
 {
     silk__gw *gw = user;
     count(gw, SILK__GW_SM_SEND);
+    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+        return SILK_NOT_FOUND;
     if (req->session_id == NULL || req->session_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "session_id is required");
     silk_status st = silk__gw_send(gw, req->session_id, req->binary, req->data.data, req->data.len);
@@ -102,6 +118,8 @@ static silk_status sm_send_to_business(silk_ctx *ctx, const Silk__Ws__SendToBusi
     silk__gw *gw = user;
     char buf[256];
     count(gw, SILK__GW_SM_SEND_TO_BUSINESS);
+    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+        return SILK_NOT_FOUND;
     if (req->business_id == NULL || req->business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
     size_t delivered;
@@ -120,6 +138,8 @@ static silk_status sm_close(silk_ctx *ctx, const Silk__Ws__CloseRequest *req,
     silk__gw *gw = user;
     (void)resp;
     count(gw, SILK__GW_SM_CLOSE);
+    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+        return SILK_NOT_FOUND;
     if (req->session_id == NULL || req->session_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "session_id is required");
     uint32_t code = req->code ? req->code : 1000;
@@ -170,6 +190,8 @@ static silk_status sm_presence(silk_ctx *ctx, const Silk__Ws__PresenceRequest *r
     char buf[256];
     const char *route = route_of(req->route, buf, sizeof buf);
     count(gw, SILK__GW_SM_PRESENCE);
+    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+        return SILK_NOT_FOUND;
     if (req->business_id == NULL || req->business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
     silk__mutex_lock(&gw->lock);
@@ -193,6 +215,8 @@ static silk_status sm_close_business(silk_ctx *ctx, const Silk__Ws__CloseBusines
     char buf[256];
     const char *route = route_of(req->route, buf, sizeof buf);
     count(gw, SILK__GW_SM_CLOSE_BUSINESS);
+    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+        return SILK_NOT_FOUND;
     if (req->business_id == NULL || req->business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
     uint32_t code = req->code ? req->code : 1000;

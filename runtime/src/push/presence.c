@@ -51,10 +51,11 @@ static silk_status add_presence(silk_presence_list *out, const Silk__Ws__Presenc
     return SILK_OK;
 }
 
-static silk_status presence_call(silk_channel *ch, silk_ctx *ctx, const char *business_id,
-                                 void *arg)
+static silk_status presence_call(silk_channel *ch, silk_ctx *ctx, const char *gateway_id,
+                                 const char *business_id, void *arg)
 {
     Silk__Ws__PresenceRequest req = SILK__WS__PRESENCE_REQUEST__INIT;
+    req.gateway_id = (char *)gateway_id;
     req.business_id = (char *)business_id;
     req.route = (char *)silk__ws_route_of(ctx);
     Silk__Ws__PresenceReply *r = NULL;
@@ -85,11 +86,12 @@ typedef struct closing {
     const char *reason;
 } closing;
 
-static silk_status close_call(silk_channel *ch, silk_ctx *ctx, const char *business_id,
-                              void *arg)
+static silk_status close_call(silk_channel *ch, silk_ctx *ctx, const char *gateway_id,
+                              const char *business_id, void *arg)
 {
     const closing *k = arg;
     Silk__Ws__CloseBusinessRequest req = SILK__WS__CLOSE_BUSINESS_REQUEST__INIT;
+    req.gateway_id = (char *)gateway_id;
     req.business_id = (char *)business_id;
     req.route = (char *)silk__ws_route_of(ctx);
     req.code = k->code;

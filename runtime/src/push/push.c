@@ -157,8 +157,9 @@ silk_status silk__ws_ask_gateways(silk_ctx *ctx, const char *business_id, bool a
     char *why = NULL;
     for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
         silk_channel *ch = channel_to(ctx, &gws.items[i]);
-        silk_status cs = ch != NULL ? call(ch, ctx, business_id, arg) : SILK_RESOURCE_EXHAUSTED;
-        if (cs == SILK_OK)
+        silk_status cs =
+            ch != NULL ? call(ch, ctx, gws.items[i].id, business_id, arg) : SILK_RESOURCE_EXHAUSTED;
+        if (cs == SILK_OK || cs == SILK_NOT_FOUND) /* NOT_FOUND: the gateway was replaced */
             continue;
         if (ch != NULL)
             cs = gateway_failed(ctx, &gws.items[i], cs);
@@ -207,9 +208,11 @@ static silk_status add_ids(silk_session_list *out, const Silk__Ws__SessionsReply
 }
 
 /* list_call asks one gateway for the sessions' ids, adding them to the list (arg). */
-static silk_status list_call(silk_channel *ch, silk_ctx *ctx, const char *business_id, void *arg)
+static silk_status list_call(silk_channel *ch, silk_ctx *ctx, const char *gateway_id,
+                             const char *business_id, void *arg)
 {
     Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
+    req.gateway_id = (char *)gateway_id;
     req.business_id = (char *)business_id;
     req.route = (char *)silk__ws_route_of(ctx);
     Silk__Ws__SessionsReply *r = NULL;
@@ -262,6 +265,7 @@ silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data
         st = SILK_RESOURCE_EXHAUSTED;
     } else {
         Silk__Ws__SendRequest req = SILK__WS__SEND_REQUEST__INIT;
+        req.gateway_id = gw->id;
         req.session_id = (char *)session_id;
         req.data.data = (uint8_t *)data;
         req.data.len = len;
@@ -297,11 +301,12 @@ typedef struct business_push {
     size_t delivered;
 } business_push;
 
-static silk_status business_call(silk_channel *ch, silk_ctx *ctx, const char *business_id,
-                                 void *arg)
+static silk_status business_call(silk_channel *ch, silk_ctx *ctx, const char *gateway_id,
+                                 const char *business_id, void *arg)
 {
     business_push *p = arg;
     Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
+    req.gateway_id = (char *)gateway_id;
     req.business_id = (char *)business_id;
     req.route = (char *)silk__ws_route_of(ctx);
     req.data.data = (uint8_t *)p->data;

@@ -10,14 +10,16 @@
 #include <silk/registry.h>
 #include <silk/status.h>
 
-/* silk__ws_call_fn makes one gateway's call on ch for business_id: SILK_OK, or its failure
- * with the reason in ctx. */
-typedef silk_status silk__ws_call_fn(silk_channel *ch, silk_ctx *ctx, const char *business_id,
-                                     void *arg);
+/* silk__ws_call_fn makes one gateway's call on ch for business_id, naming the gateway it is
+ * meant for (gateway_id: the request's gateway_id field): SILK_OK, or its failure with the
+ * reason in ctx. */
+typedef silk_status silk__ws_call_fn(silk_channel *ch, silk_ctx *ctx, const char *gateway_id,
+                                     const char *business_id, void *arg);
 
 /* silk__ws_ask_gateways makes call on each gateway holding sessions of business_id: those the
  * session directory names, or every registered one without a directory. A call that is
- * refused, lost or not answered in time makes SILK_UNAVAILABLE naming the gateway. With
+ * refused, lost or not answered in time makes SILK_UNAVAILABLE naming the gateway; one
+ * answered NOT_FOUND by another gateway at its address (it was replaced) is skipped. With
  * all_of_them every gateway is asked whichever fails, and the first failure is returned (a
  * push: what the others did stands); without, the first failure ends it (a list would miss
  * the sessions of that gateway). It returns SILK_OK, that failure (its reason in ctx), or the
