@@ -111,6 +111,11 @@ class Directory(unittest.TestCase):
         s2, s3 = session(a, "both"), session(b, "both")
         wait_for(lambda: c.members("silk/dir/both") == {"gwa", "gwb"}, what="both's entries")
         self.assertEqual(c.members("silk/dir-gw/gwa"), {"b1", "both"})
+        # Both gateways' entries are complete: their marks are there, with a TTL, and stay.
+        for gw_id in ("gwa", "gwb"):
+            ttl = int(c.redis.cli("PTTL", f"silk/dir-mark/{gw_id}"))
+            self.assertGreater(ttl, 0, gw_id)
+        self.assertEqual(c.log("gwa").count("session directory written"), 0, c.log("gwa"))
 
         code, out, err = c.sm("ws-business", "b1", "hello")
         self.assertEqual((code, out), (0, "1"), err)
@@ -197,8 +202,9 @@ class Directory(unittest.TestCase):
         code, _, err = c.sm("ws-business", "x", "early")
         if code != 0:
             self.assertIn("UNAVAILABLE", err)
-        wait_for(lambda: c.redis.cli("EXISTS", "silk/inst/silk.ws.SessionManager/gwb").strip()
-                 == "0", timeout=10, what="gwb's record to expire")
+        wait_for(lambda: c.redis.cli("EXISTS", "silk/inst/silk.ws.SessionManager/gwb",
+                                     "silk/dir-mark/gwb").strip() == "0", timeout=10,
+                 what="gwb's record and mark to expire")
         code, out, err = c.sm("ws-business", "x", "after")
         self.assertEqual((code, out), (0, "1"), err)
         while (t := s1.text()) != "after":

@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "core/thread.h"
+#include "registry/backend.h"
 #include "registry/directory.h"
 #include "sessions/directory.h"
 
@@ -28,9 +29,9 @@ static int64_t now_ms(void)
     return silk__now_us() / 1000;
 }
 
-/* How often the writer renews its mark, and the mark's TTL, in milliseconds. */
+/* How often the writer renews its mark at most, in milliseconds. The mark lives as long as a
+ * registry record (silk__registry_ttl): a gateway's entries are trusted as long as it is. */
 #define MARK_EVERY_MS 1000
-#define MARK_TTL_MS   10000
 
 typedef struct entry_op {
     struct entry_op *next;
@@ -145,9 +146,9 @@ static silk_status write_all(directory *d)
     else if (s.cap > 0)
         silk__gw_sessions_each_business(&gw->sessions, snapshot_one, &s);
     silk__mutex_unlock(&gw->lock);
-    silk_status st =
-        s.nomem ? SILK_RESOURCE_EXHAUSTED
-                : silk__directory_sync(d->reg, gw->opts.id, (const char *const *)s.ids, s.n);
+    silk_status st = s.nomem ? SILK_RESOURCE_EXHAUSTED
+                             : silk__directory_sync(d->reg, gw->opts.id, (const char *const *)s.ids,
+                                                    s.n, silk__registry_ttl(d->reg));
     for (size_t i = 0; i < s.n; i++)
         free(s.ids[i]);
     free(s.ids);
@@ -171,7 +172,8 @@ static void failed(directory *d, silk_status st)
 static void renew_mark(directory *d)
 {
     bool was_there = false;
-    silk_status st = silk__directory_mark(d->reg, d->gw->opts.id, MARK_TTL_MS, &was_there);
+    silk_status st = silk__directory_mark(d->reg, d->gw->opts.id, silk__registry_ttl(d->reg),
+                                          &was_there);
     if (st != SILK_OK) {
         failed(d, st);
         return;
@@ -207,7 +209,9 @@ static void wait_for_work(directory *d, int64_t mark_at_ms)
 static void *writer_main(void *arg)
 {
     directory *d = arg;
-    int64_t mark_at = 0;
+    int64_t mark_at = 0, mark_every = silk__registry_ttl(d->reg) / 3;
+    if (mark_every > MARK_EVERY_MS)
+        mark_every = MARK_EVERY_MS;
     pthread_mutex_lock(&d->mu);
     for (;;) {
         wait_for_work(d, mark_at);
@@ -216,7 +220,7 @@ static void *writer_main(void *arg)
         if (now_ms() >= mark_at) {
             pthread_mutex_unlock(&d->mu);
             renew_mark(d);
-            mark_at = now_ms() + MARK_EVERY_MS;
+            mark_at = now_ms() + mark_every;
             pthread_mutex_lock(&d->mu);
         }
         if (d->resync) {
@@ -259,7 +263,8 @@ int silk__gw_directory_start(silk__gw *gw)
                  silk_status_str(st));
         return 0;
     }
-    st = silk__directory_sync(reg, gw->opts.id, NULL, 0); /* forget an earlier run's */
+    /* Forget an earlier run's entries; the mark says they are complete: there are none. */
+    st = silk__directory_sync(reg, gw->opts.id, NULL, 0, silk__registry_ttl(reg));
     if (st == SILK_UNIMPLEMENTED) {
         silk_registry_close(reg); /* a registry without a directory: pushes ask every gateway */
         return 0;
@@ -301,7 +306,7 @@ void silk__gw_directory_stop(silk__gw *gw)
     pthread_cond_signal(&d->wake);
     pthread_mutex_unlock(&d->mu);
     pthread_join(d->thread, NULL);
-    silk__directory_sync(d->reg, gw->opts.id, NULL, 0);
+    silk__directory_sync(d->reg, gw->opts.id, NULL, 0, 0); /* entries and mark gone */
     pthread_mutex_lock(&d->mu);
     drop_queue(d);
     pthread_mutex_unlock(&d->mu);

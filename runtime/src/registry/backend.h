@@ -41,7 +41,7 @@ typedef struct silk__registry_ops {
     /* The session directory (registry/directory.h), NULL in a backend that keeps none. */
     silk_status (*dir_set)(void *data, const char *gateway_id, const char *business, bool present);
     silk_status (*dir_sync)(void *data, const char *gateway_id, const char *const *businesses,
-                            size_t n);
+                            size_t n, int64_t ttl_ms);
     silk_status (*dir_mark)(void *data, const char *gateway_id, int64_t ttl_ms, bool *was_there);
     silk_status (*dir_lookup)(void *data, const char *business, silk_instance_list *out);
 } silk__registry_ops;
@@ -53,7 +53,7 @@ extern const silk__registry_ops silk__registry_redis_ops;
 silk_status silk__redis_dir_set(void *data, const char *gateway_id, const char *business,
                                 bool present);
 silk_status silk__redis_dir_sync(void *data, const char *gateway_id, const char *const *businesses,
-                                 size_t n);
+                                 size_t n, int64_t ttl_ms);
 silk_status silk__redis_dir_mark(void *data, const char *gateway_id, int64_t ttl_ms,
                                  bool *was_there);
 silk_status silk__redis_dir_lookup(void *data, const char *business, silk_instance_list *out);
@@ -79,6 +79,10 @@ int silk__record_format(char *buf, size_t cap, const silk_instance *inst);
 /* silk__record_parse fills inst's record fields from text (modified in place; inst points
  * into it); false when it has no address. */
 bool silk__record_parse(char *text, silk_instance *inst);
+
+/* silk__registry_ttl returns how long an open registry's records live without a heartbeat:
+ * $SILK_REGISTRY_TTL_MS (at least 300), else SILK_REGISTRY_TTL_MS. */
+int64_t silk__registry_ttl(const silk_registry *reg);
 
 /* silk__registry_set_ttl shortens (tests) the TTL of an open registry's records. */
 void silk__registry_set_ttl(silk_registry *reg, int64_t ttl_ms);

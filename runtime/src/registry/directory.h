@@ -18,21 +18,26 @@
 silk_status silk__directory_set(silk_registry *reg, const char *gateway_id, const char *business,
                                 bool present);
 
-/* silk__directory_sync makes the gateway's entries exactly the n businesses given: what it
- * recorded before (an earlier run of the same id) is forgotten. */
+/* silk__directory_sync makes the gateway's entries exactly the n businesses given (what it
+ * recorded before, an earlier run of the same id, is forgotten) and then sets its mark for
+ * ttl_ms: the mark says the gateway's entries are complete. With n 0 and ttl_ms 0, it
+ * removes the gateway's entries and mark (a clean stop). */
 silk_status silk__directory_sync(silk_registry *reg, const char *gateway_id,
-                                 const char *const *businesses, size_t n);
+                                 const char *const *businesses, size_t n, int64_t ttl_ms);
 
 /* silk__directory_mark renews the gateway's mark for ttl_ms and tells, in *was_there, whether
- * it was there: when not, the store lost what the gateway wrote (a restart, a flush) and the
- * gateway should sync. */
+ * it was there; one that is gone is not made again: the store lost what the gateway wrote (a
+ * restart, a flush), and only a sync makes the entries complete again. */
 silk_status silk__directory_mark(silk_registry *reg, const char *gateway_id, int64_t ttl_ms,
                                  bool *was_there);
 
 /* silk__directory_lookup fills out with the live SessionManager instances (registry records)
- * of the gateways holding sessions of business; entries of gateways whose record is gone are
- * dropped from the store on the way. out is the caller's, to free with
- * silk_instance_list_fini(), and empty on failure. */
+ * of the gateways holding sessions of business; entries of gateways whose record and mark are
+ * both gone (dead) are dropped from the store on the way. It answers SILK_UNAVAILABLE too
+ * when the directory cannot be trusted now: a live gateway has no mark (it is writing its
+ * entries again, after a restart of the store), or no gateway is registered at all (the store
+ * restarted empty and their heartbeats have not come yet); ask every gateway then. out is the
+ * caller's, to free with silk_instance_list_fini(), and empty on failure. */
 silk_status silk__directory_lookup(silk_registry *reg, const char *business,
                                    silk_instance_list *out);
 

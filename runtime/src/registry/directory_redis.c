@@ -3,9 +3,10 @@
  * Keys: "silk/dir/<business>" is the set of the ids of the gateways holding sessions of the
  * business; "silk/dir-gw/<gateway id>" the set of the businesses a gateway has entries for (so
  * that a gateway started again under the same id can forget its last run's); and
- * "silk/dir-mark/<gateway id>" a mark with a TTL that the gateway renews: when it is gone, the
- * database lost what the gateway wrote. An entry naming a gateway whose SessionManager record
- * has expired is dropped by the lookup that finds it. */
+ * "silk/dir-mark/<gateway id>" a mark with a TTL, set once the gateway's entries are complete
+ * and renewed while they stay so: when it is gone, the database lost what the gateway wrote. An
+ * entry naming a gateway whose SessionManager record and mark have expired is dropped by the
+ * lookup that finds it. */
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,14 +24,24 @@ static const char forget_script[] = "for _, b in ipairs(redis.call('SMEMBERS', K
                                     "redis.call('SREM', 'silk/dir/' .. b, ARGV[1]) end "
                                     "redis.call('DEL', KEYS[1], KEYS[2]) return 1";
 
-/* lookup_script returns, for each gateway in the business's set (KEYS[1]) whose record
- * (ARGV[1] .. id) is there, its id and record; the others leave the set and their index. */
+/* lookup_script returns false when the directory cannot be trusted: no gateway is registered
+ * (KEYS[2] empty: the store restarted empty), or a live gateway (its record ARGV[1] .. id is
+ * there) has no mark. Else, for each gateway in the business's set (KEYS[1]) whose record is
+ * there, its id and record; a gateway whose record and mark are both gone (dead) leaves the set
+ * and its index (ARGV[2] is the business). One whose mark is there but not its record is
+ * alive, registering again: skipped, its entry kept. */
 static const char lookup_script[] =
+    "local live = redis.call('SMEMBERS', KEYS[2]) "
+    "if #live == 0 then return false end "
+    "for _, id in ipairs(live) do "
+    "if redis.call('EXISTS', ARGV[1] .. id) == 1 and "
+    "redis.call('EXISTS', 'silk/dir-mark/' .. id) == 0 then return false end end "
     "local out = {} "
     "for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
     "local rec = redis.call('GET', ARGV[1] .. id) "
     "if rec then out[#out + 1] = id out[#out + 1] = rec "
-    "else redis.call('SREM', KEYS[1], id) redis.call('SREM', 'silk/dir-gw/' .. id, ARGV[2]) "
+    "elseif redis.call('EXISTS', 'silk/dir-mark/' .. id) == 0 then "
+    "redis.call('SREM', KEYS[1], id) redis.call('SREM', 'silk/dir-gw/' .. id, ARGV[2]) "
     "end end return out";
 
 /* run sends the n commands appended to r->ctx and checks that every reply is one; r->mu is
@@ -66,7 +77,7 @@ silk_status silk__redis_dir_set(void *data, const char *gateway_id, const char *
 }
 
 silk_status silk__redis_dir_sync(void *data, const char *gateway_id, const char *const *businesses,
-                                 size_t n)
+                                 size_t n, int64_t ttl_ms)
 {
     silk__redis_reg *r = data;
     silk__mutex_lock(&r->mu);
@@ -84,6 +95,10 @@ silk_status silk__redis_dir_sync(void *data, const char *gateway_id, const char 
         }
         st = run(r, (int)(2 * (end - i)), NULL);
     }
+    if (st == SILK_OK && ttl_ms > 0) { /* complete: say so */
+        redisAppendCommand(r->ctx, "SET silk/dir-mark/%s 1 PX %lld", gateway_id, (long long)ttl_ms);
+        st = run(r, 1, NULL);
+    }
     silk__mutex_unlock(&r->mu);
     return st;
 }
@@ -97,12 +112,11 @@ silk_status silk__redis_dir_mark(void *data, const char *gateway_id, int64_t ttl
     silk__mutex_lock(&r->mu);
     silk_status st = SILK_UNAVAILABLE;
     if (silk__redis_ready(r)) {
-        redisAppendCommand(r->ctx, "SET silk/dir-mark/%s 1 PX %lld GET", gateway_id,
-                           (long long)ttl_ms);
+        redisAppendCommand(r->ctx, "PEXPIRE silk/dir-mark/%s %lld", gateway_id, (long long)ttl_ms);
         redisAppendCommand(r->ctx, "PEXPIRE silk/dir-gw/%s %lld", gateway_id, (long long)ttl_ms);
         st = run(r, 2, reps);
         if (st == SILK_OK)
-            *was_there = reps[0]->type == REDIS_REPLY_STRING;
+            *was_there = reps[0]->type == REDIS_REPLY_INTEGER && reps[0]->integer == 1;
         silk__redis_free_replies(reps, 2);
     }
     silk__mutex_unlock(&r->mu);
@@ -134,11 +148,13 @@ silk_status silk__redis_dir_lookup(void *data, const char *business, silk_instan
     silk__mutex_lock(&r->mu);
     silk_status st = SILK_UNAVAILABLE;
     if (silk__redis_ready(r)) {
-        redisAppendCommand(r->ctx, "EVAL %s 1 silk/dir/%s silk/inst/%s/ %s", lookup_script,
-                           business, SILK_WS_SESSION_MANAGER, business);
+        redisAppendCommand(r->ctx, "EVAL %s 2 silk/dir/%s silk/svc/%s silk/inst/%s/ %s",
+                           lookup_script, business, SILK_WS_SESSION_MANAGER,
+                           SILK_WS_SESSION_MANAGER, business);
         st = run(r, 1, &rep);
         if (st == SILK_OK)
-            st = rep->type == REDIS_REPLY_ARRAY ? add_records(rep, out) : SILK_UNAVAILABLE;
+            st = rep->type == REDIS_REPLY_ARRAY ? add_records(rep, out)
+                                                : SILK_UNAVAILABLE; /* nil: not to be trusted now */
         silk__redis_free_replies(&rep, 1);
     }
     silk__mutex_unlock(&r->mu);

@@ -126,7 +126,9 @@ silk_status silk_registry_open(silk_registry **regp, const char *url)
         free(reg);
         return SILK_RESOURCE_EXHAUSTED;
     }
-    reg->conf.ttl_ms = SILK_REGISTRY_TTL_MS;
+    long ttl = 0;
+    silk__env_long("SILK_REGISTRY_TTL_MS", 0, 3600000, &ttl);
+    reg->conf.ttl_ms = ttl >= 300 ? ttl : ttl == 0 ? SILK_REGISTRY_TTL_MS : 300;
     reg->wake[0] = reg->wake[1] = -1;
     reg->next_id = 1;
     silk__mutex_init(&reg->mu);
@@ -161,6 +163,11 @@ void silk_registry_close(silk_registry *reg)
 const char *silk_registry_url(const silk_registry *reg)
 {
     return reg != NULL ? reg->url : NULL;
+}
+
+int64_t silk__registry_ttl(const silk_registry *reg)
+{
+    return reg->conf.ttl_ms;
 }
 
 void silk__registry_set_ttl(silk_registry *reg, int64_t ttl_ms)
@@ -515,11 +522,11 @@ silk_status silk__directory_set(silk_registry *reg, const char *gateway_id, cons
 }
 
 silk_status silk__directory_sync(silk_registry *reg, const char *gateway_id,
-                                 const char *const *businesses, size_t n)
+                                 const char *const *businesses, size_t n, int64_t ttl_ms)
 {
     if (reg->ops->dir_sync == NULL)
         return SILK_UNIMPLEMENTED;
-    return reg->ops->dir_sync(reg->data, gateway_id, businesses, n);
+    return reg->ops->dir_sync(reg->data, gateway_id, businesses, n, ttl_ms);
 }
 
 silk_status silk__directory_mark(silk_registry *reg, const char *gateway_id, int64_t ttl_ms,

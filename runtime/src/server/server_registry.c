@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/thread.h"
+#include "registry/backend.h"
 #include "server/server_internal.h"
 
 static bool is_registered(const silk_service_desc *desc)
@@ -79,12 +80,13 @@ static void heartbeat_all(silk_server *srv)
 static void *heartbeat_main(void *arg)
 {
     silk_server *srv = arg;
+    int64_t every_ms = silk__registry_ttl(srv->reg) / 3; /* two may fail within one TTL */
     silk__mutex_lock(&srv->mu);
     while (!srv->heartbeat_stop) {
         struct timespec at;
         clock_gettime(CLOCK_MONOTONIC, &at);
-        at.tv_sec += SILK_REGISTRY_HEARTBEAT_MS / 1000;
-        at.tv_nsec += (long)(SILK_REGISTRY_HEARTBEAT_MS % 1000) * 1000000;
+        at.tv_sec += every_ms / 1000;
+        at.tv_nsec += (long)(every_ms % 1000) * 1000000;
         if (at.tv_nsec >= 1000000000) {
             at.tv_sec++;
             at.tv_nsec -= 1000000000;
