@@ -116,13 +116,13 @@ def pids_in(ns):
 
 
 def alive(pid):
+    """Whether pid runs (a zombie, which a detached process is until its new parent reaps it,
+    does not)."""
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    except PermissionError:
-        return True
 
 
 def kill_namespace_processes(ns, grace=0.0):
@@ -239,9 +239,9 @@ class Cluster:
     """Three hosts and a Redis host in namespaces (module docstring). bin_dir holds
     silk-gateway, wstest-service and wstest-caller. work_dir takes the logs (made if
     missing). detached: the processes outlive this Python process (the sample); else they
-    die with it. ttl_ms is SILK_REGISTRY_TTL_MS for every silk process."""
+    die with it. ttl_ms, unless None, is SILK_REGISTRY_TTL_MS for every silk process."""
 
-    def __init__(self, prefix, bin_dir, work_dir, ttl_ms=3000, token=None, detached=False,
+    def __init__(self, prefix, bin_dir, work_dir, ttl_ms=None, token=None, detached=False,
                  log_level="info"):
         if len(prefix) + max(len(v) for v in list(VETHS.values()) + ["br"]) > IFNAMSIZ:
             raise ClusterError(f"prefix {prefix!r} is too long for interface names")
@@ -341,8 +341,9 @@ class Cluster:
         """The environment of every silk process: the caller's without its SILK_ variables,
         then the cluster's."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SILK_")}
-        env.update(SILK_REGISTRY=self.registry_url, SILK_TOKEN=self.token,
-                   SILK_REGISTRY_TTL_MS=str(self.ttl_ms), SILK_LOG=self.log_level)
+        env.update(SILK_REGISTRY=self.registry_url, SILK_TOKEN=self.token, SILK_LOG=self.log_level)
+        if self.ttl_ms is not None:
+            env["SILK_REGISTRY_TTL_MS"] = str(self.ttl_ms)
         env.update(extra)
         return env
 
@@ -466,7 +467,7 @@ class Cluster:
                 raise ClusterError(f"a process of {host} exited:\n{logs}")
 
     def _died(self, host):
-        return not self.detached and not self.host_running(host)
+        return not self.host_running(host)
 
     def metrics(self, host, via=None):
         """host's gateway /metrics as {name or name{labels}: value}, fetched from via's
