@@ -182,18 +182,26 @@ start_peer() {
         ;;
     esac
     if [ "${1%%-*}" = silk ]; then
-        wait_until 100 curl -ksf -o /dev/null --max-time 1 "$ready" || {
-            cat "$work"/*.log >&2
-            echo "run_ws.sh: silk's gateway or wstest-service did not come up" >&2
-            exit 1
-        }
+        wait_until 100 curl -ksf -o /dev/null --max-time 1 "$ready" && return 0
     else
-        wait_until 100 port_open "$port" || {
-            cat "$work"/*.log >&2
-            echo "run_ws.sh: the $1 server did not come up" >&2
-            exit 1
-        }
+        # Something listens: ours, unless it exits at once (the port was someone else's).
+        wait_until 100 port_open "$port" && sleep 0.3 && kill -0 "$server" 2>/dev/null &&
+            return 0
     fi
+    return 1
+}
+
+# start_peer_retrying starts PEER, on another free port when the first did not come up: a
+# port free when chosen may be taken before the server binds it (tests run in parallel), or
+# be held by a connection in TIME_WAIT, which a server without SO_REUSEADDR cannot bind.
+start_peer_retrying() {
+    for try in 1 2 3 4 5; do
+        start_peer "$1" && return 0
+        stop_peer
+        echo "run_ws.sh: the $1 server did not come up (try $try)" >&2
+    done
+    cat "$work"/*.log >&2
+    exit 1
 }
 
 stop_peer() {
@@ -221,7 +229,7 @@ i=1
 while [ "$i" -le "$repeat" ]; do
     for peer in silk lws node ${tls:+silk-tls lws-tls} ${limits:+silk-limits}; do
         echo "run $i/$repeat: $peer (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-        start_peer "$peer"
+        start_peer_retrying "$peer"
         bid=
         case $peer in silk*) bid="?businessId=bench" ;; esac
         case $peer in

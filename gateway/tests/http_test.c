@@ -1,4 +1,5 @@
-/* http_test.c - unit tests of http.c: requests parsed from scripted bytes, limits, helpers. */
+/* http_test.c - unit tests of http/parser.c: requests parsed from scripted bytes, limits, helpers.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,6 +146,202 @@ static void test_malformed(void **state)
     }
 }
 
+/* refused_at feeds req in pieces of step bytes and asserts that it is refused with want. */
+static void refused_at(const char *req, size_t len, int want)
+{
+    for (size_t step = 0; step <= 7; step += 1) {
+        silk__gw_http_parser p;
+        size_t used;
+        silk__gw_http_parser_init(&p);
+        int rc = feed_all(&p, req, len, step, &used);
+        if (rc != want)
+            print_error("step %zu: %.*s\n", step, (int)len, req);
+        assert_int_equal(rc, want);
+        assert_non_null(p.why);
+        /* Once failed, it stays failed. */
+        assert_int_equal(silk__gw_http_feed(&p, "GET", 3, &used), want);
+        silk__gw_http_parser_fini(&p);
+    }
+}
+
+#define REFUSED(req, want) refused_at((req), sizeof(req) - 1, (want))
+
+/* RFC 9112 5.1: no whitespace between a field name and its colon; the name is a token. */
+static void test_strict_field_names(void **state)
+{
+    (void)state;
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length\t: 3\r\n\r\nabc",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length : 3\r\n\r\nabc",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\r\nHost: h\r\nX Y: 1\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\r\nHost: h\r\nX(Y: 1\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\r\nHost: h\r\nX\"Y: 1\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\r\nHost: h\r\n: 1\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    /* What a token may hold is taken. */
+    static const char ok[] = "GET / HTTP/1.1\r\nHost: h\r\nX-a.b_c!#$%&'*+^`|~9: 1\r\n\r\n";
+    silk__gw_http_parser p;
+    size_t used;
+    silk__gw_http_parser_init(&p);
+    assert_int_equal(feed_all(&p, ok, sizeof ok - 1, 3, &used), SILK__GW_HTTP_DONE);
+    assert_string_equal(p.req.headers[1].name, "X-a.b_c!#$%&'*+^`|~9");
+    silk__gw_http_parser_fini(&p);
+}
+
+/* RFC 9112 5.2 and 2.2: a line that starts with whitespace (obs-fold, or before the first
+ * field) is refused. */
+static void test_strict_obs_fold(void **state)
+{
+    (void)state;
+    REFUSED("GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n 2\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\t2\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\r\n Host: h\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n 0\r\n\r\n0123456789",
+            SILK__GW_HTTP_ERR_MALFORMED);
+}
+
+/* RFC 9112 2.2: every line of the head ends in CRLF; a bare LF or a bare CR is refused. */
+static void test_strict_line_ends(void **state)
+{
+    (void)state;
+    REFUSED("GET / HTTP/1.1\nHost: h\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\r\nHost: h\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\r\nHost: h\r\n\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\nHost: h\n\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\rHost: h\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\r\nHo\rst: h\r\n\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("GET / HTTP/1.1\r\nHost: h\r\n\r\r\n", SILK__GW_HTTP_ERR_MALFORMED);
+    /* The trailer section of a chunked body is held to the same rules. */
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "0\r\nX: a\r\n b\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "0\r\nX Y: a\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    /* So are a chunk's size line and the CRLF after its data. */
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "3\r\nabcXY0\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "3\r\nabc\r\r0\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "3;a\nb\r\nabc\r\n0\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "3\rXabc\r\n0\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "3\r\nabc\r\n0\rX\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    /* A bare LF in a body is the body's business; an empty line before the request is
+     * ignored (RFC 9112 2.2). */
+    static const char ok[] = "\r\nPOST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\na\nb"
+                             "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    for (size_t step = 0; step <= 5; step++) {
+        silk__gw_http_parser p;
+        size_t used;
+        silk__gw_http_parser_init(&p);
+        assert_int_equal(feed_all(&p, ok, sizeof ok - 1, step, &used), SILK__GW_HTTP_DONE);
+        assert_memory_equal(p.req.body, "a\nb", 3);
+        size_t off = used;
+        silk__gw_http_reset(&p);
+        assert_int_equal(feed_all(&p, ok + off, sizeof ok - 1 - off, step, &used),
+                         SILK__GW_HTTP_DONE);
+        assert_int_equal(off + used, sizeof ok - 1);
+        silk__gw_http_parser_fini(&p);
+    }
+}
+
+/* RFC 9112 6.1 and 6.3: only one way to tell where the body ends. */
+static void test_strict_framing(void **state)
+{
+    (void)state;
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+            "Content-Length: 3\r\n\r\n0\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\nabc",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    /* chunked not last, or twice: the length cannot be told. */
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"
+            "0\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    /* HTTP/1.0 has no transfer codings (RFC 9112 6.1). */
+    REFUSED("POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            SILK__GW_HTTP_ERR_MALFORMED);
+    /* A coding before chunked the gateway does not decode: 501 (RFC 9112 6.1). */
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            SILK__GW_HTTP_ERR_NOT_IMPLEMENTED);
+    REFUSED("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            SILK__GW_HTTP_ERR_NOT_IMPLEMENTED);
+    assert_int_equal(silk__gw_http_error_status(SILK__GW_HTTP_ERR_NOT_IMPLEMENTED), 501);
+    /* chunked alone, in any case, is fine, chunk extensions and trailer fields too, and what
+     * follows is the next request. */
+    static const char ok[] = "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: CHUNKED\r\n\r\n"
+                             "3;a=b\r\nabc\r\n2\r\n\r\n\r\n0\r\nX-T: 1\r\n\r\n"
+                             "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    for (size_t step = 0; step <= 9; step++) {
+        silk__gw_http_parser p;
+        size_t used;
+        silk__gw_http_parser_init(&p);
+        assert_int_equal(feed_all(&p, ok, sizeof ok - 1, step, &used), SILK__GW_HTTP_DONE);
+        assert_int_equal(p.req.body_len, 5);
+        assert_memory_equal(p.req.body, "abc\r\n", 5);
+        assert_int_equal(sizeof ok - 1 - used, sizeof "GET / HTTP/1.1\r\nHost: h\r\n\r\n" - 1);
+        silk__gw_http_parser_fini(&p);
+    }
+}
+
+/* Trailer fields are read and dropped: the request's headers stay where they were, however
+ * long the trailer section (it used to grow the buffer the headers point into). */
+static void test_trailers_leave_headers_alone(void **state)
+{
+    (void)state;
+    char req[4096];
+    int n = sprintf(req,
+                    "POST /x HTTP/1.1\r\nHost: h\r\nX-Pad: %0400d\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+                    "X-Trailer: %01200d\r\nY: 1\r\n\r\n",
+                    0, 0);
+    for (size_t step = 0; step <= 64; step += 16) {
+        silk__gw_http_parser p;
+        size_t used;
+        silk__gw_http_parser_init(&p);
+        assert_int_equal(feed_all(&p, req, (size_t)n, step, &used), SILK__GW_HTTP_DONE);
+        assert_int_equal(used, (size_t)n);
+        assert_int_equal(p.req.n_headers, 3);
+        assert_string_equal(silk__gw_http_header_get(&p.req, "Host"), "h");
+        assert_null(silk__gw_http_header_get(&p.req, "X-Trailer"));
+        assert_string_equal(p.req.body, "abc");
+        silk__gw_http_parser_fini(&p);
+    }
+}
+
 static void test_header_limit(void **state)
 {
     (void)state;
@@ -270,10 +467,17 @@ static void test_response(void **state)
     free(r);
 
     /* No body, no type, kept alive: the length still says 0. */
-    r = silk__gw_http_response(204, NULL, NULL, NULL, 0, false, &len);
-    static const char empty[] = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
+    r = silk__gw_http_response(200, NULL, NULL, NULL, 0, false, &len);
+    static const char empty[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     assert_int_equal(len, sizeof empty - 1);
     assert_memory_equal(r, empty, len);
+    free(r);
+
+    /* A 204 has no Content-Length (RFC 9110 8.6). */
+    r = silk__gw_http_response(204, "Vary: Origin\r\n", NULL, NULL, 0, false, &len);
+    static const char none[] = "HTTP/1.1 204 No Content\r\nVary: Origin\r\n\r\n";
+    assert_int_equal(len, sizeof none - 1);
+    assert_memory_equal(r, none, len);
     free(r);
 
     /* A switch of protocols has no Content-Length. */
@@ -310,11 +514,21 @@ static void test_response_lengths(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_simple_get),   cmocka_unit_test(test_post_body_and_pipelining),
-        cmocka_unit_test(test_chunked_body), cmocka_unit_test(test_upgrade_leaves_frames),
-        cmocka_unit_test(test_malformed),    cmocka_unit_test(test_header_limit),
-        cmocka_unit_test(test_body_limit),   cmocka_unit_test(test_tokens_and_query),
-        cmocka_unit_test(test_response),     cmocka_unit_test(test_response_lengths),
+        cmocka_unit_test(test_simple_get),
+        cmocka_unit_test(test_post_body_and_pipelining),
+        cmocka_unit_test(test_chunked_body),
+        cmocka_unit_test(test_upgrade_leaves_frames),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_header_limit),
+        cmocka_unit_test(test_body_limit),
+        cmocka_unit_test(test_tokens_and_query),
+        cmocka_unit_test(test_response),
+        cmocka_unit_test(test_response_lengths),
+        cmocka_unit_test(test_strict_field_names),
+        cmocka_unit_test(test_strict_obs_fold),
+        cmocka_unit_test(test_strict_line_ends),
+        cmocka_unit_test(test_strict_framing),
+        cmocka_unit_test(test_trailers_leave_headers_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

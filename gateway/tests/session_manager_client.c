@@ -17,6 +17,8 @@ static int usage(void)
                     "       silk-gateway-sm ws-sessions BUSINESS_ID\n"
                     "       silk-gateway-sm ws-send SESSION_ID TEXT\n"
                     "       silk-gateway-sm ws-business BUSINESS_ID TEXT\n"
+                    "       silk-gateway-sm ws-presence BUSINESS_ID\n"
+                    "       silk-gateway-sm ws-close-business BUSINESS_ID CODE REASON\n"
                     "\n"
                     "Calls silk.ws.SessionManager, found through $SILK_REGISTRY, and prints the\n"
                     "reply; on failure prints the status and exits 1. The ws-* commands go\n"
@@ -55,6 +57,16 @@ int main(int argc, char **argv)
         st = silk_ws_send_business(ctx, argv[2], argv[3], strlen(argv[3]), &delivered);
         if (st == SILK_OK)
             printf("%zu\n", delivered);
+    } else if (strcmp(argv[1], "ws-presence") == 0 && argc == 3) {
+        silk_presence_list who;
+        st = silk_ws_presence(ctx, argv[2], &who);
+        for (size_t i = 0; st == SILK_OK && i < who.count; i++)
+            printf("%s %s %s %lld %s\n", who.items[i].session_id, who.items[i].gateway_id,
+                   who.items[i].route, (long long)who.items[i].opened_at_ms,
+                   who.items[i].subject[0] ? who.items[i].subject : "-");
+        silk_presence_list_fini(&who);
+    } else if (strcmp(argv[1], "ws-close-business") == 0 && argc == 5) {
+        st = silk_ws_close_business(ctx, argv[2], (uint16_t)strtoul(argv[3], NULL, 10), argv[4]);
     } else if (strcmp(argv[1], "flood") == 0 && argc == 6) {
         /* COUNT messages of SIZE bytes for every session of a business: a slow consumer's. */
         size_t size = strtoul(argv[4], NULL, 10), count = strtoul(argv[5], NULL, 10);

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -156,10 +159,12 @@ static silk_status push(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
     return st;
 }
 
+/* Push's budget outlasts a call to a gateway that does not answer (the method's 5 s). */
 static const silk_method_desc push_method = {.name = "Push",
                                              .path = "/wstest.WsTest/Push",
                                              .input = &silk__rpc__metadata__descriptor,
                                              .output = &silk__rpc__metadata__descriptor,
+                                             .timeout_ms = 20000,
                                              .invoke = push};
 static const silk_service_desc push_desc = {
     .name = "wstest.WsTest", .route = "api/wstest", .n_methods = 1, .methods = &push_method};
@@ -285,13 +290,6 @@ static void test_seed_path_from_a_service(void **state)
     (void)state;
     start_gateway(&gw1);
     start_gateway(&gw2);
-    /* A gateway that died without deregistering is skipped. */
-    silk_registry *reg;
-    assert_int_equal(silk_registry_open(&reg, NULL), SILK_OK);
-    silk_instance dead = {
-        .service = SILK_WS_SESSION_MANAGER, .id = "gw9", .address = "tcp://127.0.0.1:1"};
-    assert_int_equal(silk_registry_register(reg, &dead), SILK_OK);
-
     silk_server *svc = push_service(&(silk_server_opts){.workers = 2});
     silk_channel *ch;
     assert_int_equal(silk_channel_open(&ch, "wstest.WsTest"), SILK_OK);
@@ -301,15 +299,186 @@ static void test_seed_path_from_a_service(void **state)
     assert_int_equal(call_push(ch, ctx, "100", "hi"), SILK_OK);
     expect_pushed("hi");
 
-    /* No session: NOT_FOUND with the handler's message. */
+    /* No session on gateways that answered: NOT_FOUND with the handler's message. */
     assert_int_equal(call_push(ch, ctx, "999", "hi"), SILK_NOT_FOUND);
     assert_string_equal(silk_ctx_message(ctx), "no session for businessId 999");
 
     silk_ctx_free(ctx);
     silk_channel_close(ch);
     silk_server_free(svc);
-    silk_registry_deregister(reg, SILK_WS_SESSION_MANAGER, "gw9");
+    stop_gateway(&gw1);
+    stop_gateway(&gw2);
+}
+
+/* ============================== gateways not reached ============================== */
+
+/* register_gw9 registers a gateway gw9 at address in $SILK_REGISTRY's registry. */
+static silk_registry *register_gw9(const char *address)
+{
+    silk_registry *reg;
+    assert_int_equal(silk_registry_open(&reg, NULL), SILK_OK);
+    silk_instance gw = {
+        .service = SILK_WS_SESSION_MANAGER, .id = "gw9", .address = (char *)address};
+    assert_int_equal(silk_registry_register(reg, &gw), SILK_OK);
+    return reg;
+}
+
+static void deregister_gw9(silk_registry *reg)
+{
+    assert_int_equal(silk_registry_deregister(reg, SILK_WS_SESSION_MANAGER, "gw9"), SILK_OK);
     silk_registry_close(reg);
+}
+
+/* expect_unreachable checks that ctx's message names gw9 at address as not reached. */
+static void expect_unreachable(const silk_ctx *ctx, const char *address)
+{
+    char want[128];
+    snprintf(want, sizeof want, "gateway gw9 at %s cannot be reached: ", address);
+    if (strncmp(silk_ctx_message(ctx), want, strlen(want)) != 0)
+        fail_msg("message \"%s\", not \"%s...\"", silk_ctx_message(ctx), want);
+}
+
+/* expect_every_push_unavailable checks each helper, and a service's push, with gw1 and gw2
+ * up and gw9 registered at address but not reached: UNAVAILABLE naming gw9, never OK with
+ * nothing delivered or NOT_FOUND; SendToBusiness still delivers on gw1 and gw2. */
+static void expect_every_push_unavailable(silk_channel *ch, const char *address)
+{
+    silk_ctx *ctx = silk_ctx_new();
+    silk_session_list l;
+    assert_int_equal(silk_ws_session_list(ctx, "100", &l), SILK_UNAVAILABLE);
+    assert_int_equal(l.count, 0);
+    expect_unreachable(ctx, address);
+    /* Its sessions may exist: neither "no session" nor "no gateway owns it". */
+    assert_int_equal(silk_ws_send(ctx, "gw9.x", "x", 1), SILK_UNAVAILABLE);
+    expect_unreachable(ctx, address);
+    gw1.nsent = gw2.nsent = 0;
+    size_t delivered = 0;
+    assert_int_equal(silk_ws_send_business(ctx, "100", "all", 3, &delivered), SILK_UNAVAILABLE);
+    assert_int_equal(delivered, 3); /* gw1.a, gw2.b, gw2.c: a ctx of no service sees every route */
+    expect_unreachable(ctx, address);
+    /* Through a service: its caller gets UNAVAILABLE, for a business with sessions and for one
+     * without alike (gw9 may hold its sessions). */
+    assert_int_equal(call_push(ch, ctx, "100", "hi"), SILK_UNAVAILABLE);
+    expect_unreachable(ctx, address);
+    assert_int_equal(call_push(ch, ctx, "999", "hi"), SILK_UNAVAILABLE);
+    expect_unreachable(ctx, address);
+    silk_ctx_free(ctx);
+}
+
+/* A gateway registered whose port refuses (it died, its record not yet stale). */
+static void test_gateway_refusing(void **state)
+{
+    (void)state;
+    start_gateway(&gw1);
+    start_gateway(&gw2);
+    silk_server *svc = push_service(&(silk_server_opts){.workers = 2});
+    silk_channel *ch;
+    assert_int_equal(silk_channel_open(&ch, silk_server_address(svc)), SILK_OK);
+    silk_registry *reg = register_gw9("tcp://127.0.0.1:1");
+    expect_every_push_unavailable(ch, "tcp://127.0.0.1:1");
+    deregister_gw9(reg);
+    silk_channel_close(ch);
+    silk_server_free(svc);
+    stop_gateway(&gw1);
+    stop_gateway(&gw2);
+}
+
+/* silent_listener listens on a free loopback port and never accepts: the kernel completes
+ * connections, nothing reads them - a stopped process (SIGSTOP) as a dialer sees it. */
+static int silent_listener(char *address, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    snprintf(address, cap, "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+    return fd;
+}
+
+/* A gateway registered that answers nothing: a push's call to it ends at the method's timeout
+ * (5 s), within its caller's budget, as UNAVAILABLE; with less budget left than that, the
+ * caller's deadline passes first and the push says DEADLINE_EXCEEDED. */
+static void test_gateway_silent(void **state)
+{
+    (void)state;
+    start_gateway(&gw1);
+    start_gateway(&gw2);
+    silk_server *svc = push_service(&(silk_server_opts){.workers = 2});
+    silk_channel *ch;
+    assert_int_equal(silk_channel_open(&ch, silk_server_address(svc)), SILK_OK);
+    char address[64];
+    int fd = silent_listener(address, sizeof address);
+    silk_registry *reg = register_gw9(address);
+
+    silk_ctx *ctx = silk_ctx_new();
+    assert_int_equal(call_push(ch, ctx, "999", "hi"), SILK_UNAVAILABLE);
+    expect_unreachable(ctx, address);
+    silk_ctx_set_timeout(ctx, 300);
+    silk_session_list l;
+    assert_int_equal(silk_ws_session_list(ctx, "100", &l), SILK_DEADLINE_EXCEEDED);
+    assert_int_equal(l.count, 0);
+    char want[128];
+    snprintf(want, sizeof want, "gateway gw9 at %s did not answer before the deadline", address);
+    assert_string_equal(silk_ctx_message(ctx), want);
+    silk_ctx_free(ctx);
+
+    deregister_gw9(reg);
+    close(fd);
+    silk_channel_close(ch);
+    silk_server_free(svc);
+    stop_gateway(&gw1);
+    stop_gateway(&gw2);
+}
+
+/* hold_the_connection connects to address ("tcp://127.0.0.1:PORT") and returns the socket
+ * once the server has taken it (it answered a ping). */
+static int hold_the_connection(const char *address)
+{
+    int port = atoi(strrchr(address, ':') + 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    static const uint8_t ping[14] = {0, 0, 0, 10, SILK__RPC__FRAME_KIND__FRAME_KIND_PING};
+    assert_int_equal(write(fd, ping, sizeof ping), (ssize_t)sizeof ping);
+    uint8_t pong[14];
+    size_t got = 0;
+    while (got < sizeof pong) {
+        ssize_t n = read(fd, pong + got, sizeof pong - got);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    assert_int_equal(pong[4], SILK__RPC__FRAME_KIND__FRAME_KIND_PONG);
+    return fd;
+}
+
+/* A gateway registered with its max_connections taken: it closes a push's connection as soon
+ * as it accepts it. */
+static void test_gateway_full(void **state)
+{
+    (void)state;
+    start_gateway(&gw1);
+    start_gateway(&gw2);
+    silk_server *svc = push_service(&(silk_server_opts){.workers = 2});
+    silk_channel *ch;
+    assert_int_equal(silk_channel_open(&ch, silk_server_address(svc)), SILK_OK);
+    silk_server *full = silk_server_new(&(silk_server_opts){
+        .no_register = true, .max_connections = 1, .first_frame_timeout_ms = -1});
+    assert_non_null(full);
+    assert_int_equal(silk_server_start(full), SILK_OK);
+    int fd = hold_the_connection(silk_server_address(full));
+    silk_registry *reg = register_gw9(silk_server_address(full));
+    expect_every_push_unavailable(ch, silk_server_address(full));
+    deregister_gw9(reg);
+    close(fd);
+    silk_server_free(full);
+    silk_channel_close(ch);
+    silk_server_free(svc);
     stop_gateway(&gw1);
     stop_gateway(&gw2);
 }
@@ -359,6 +528,9 @@ int main(void)
         cmocka_unit_test(test_sessions_send_and_business),
         cmocka_unit_test(test_seed_path_from_a_service),
         cmocka_unit_test(test_push_through_the_servers_registry),
+        cmocka_unit_test(test_gateway_refusing),
+        cmocka_unit_test(test_gateway_silent),
+        cmocka_unit_test(test_gateway_full),
     };
     /* clang-format on */
     int failed = cmocka_run_group_tests(tests, setup, teardown);

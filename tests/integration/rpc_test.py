@@ -17,6 +17,8 @@ import unittest
 
 ARGS = None
 HANG_S = 5  # a call whose server died must fail within this long after the kill
+PING = (10).to_bytes(4, "big") + bytes([4]) + (7).to_bytes(8, "big") + b"\0"
+PONG = (10).to_bytes(4, "big") + bytes([5]) + (7).to_bytes(8, "big") + b"\0"
 
 
 def free_port():
@@ -302,10 +304,13 @@ class RpcTest(ProbeClients, unittest.TestCase):
         self.addCleanup(sock.close)
         return sock
 
-    def assert_closed_by_server(self, sock, within=HANG_S):
-        """The server closes sock: a read sees the end of the stream (or a reset)."""
+    def assert_closed_by_server(self, sock, within=HANG_S, answered=False):
+        """The server closes sock: a read sees the end of the stream (or a reset) - after
+        whatever it answered, when answered."""
         sock.settimeout(within)
         try:
+            while answered and sock.recv(4096) != b"":
+                pass
             self.assertEqual(sock.recv(64), b"", "the server sent something")
         except ConnectionResetError:
             pass
@@ -336,7 +341,8 @@ class RpcTest(ProbeClients, unittest.TestCase):
     def test_max_connections(self):
         # Past max_connections a connection is closed as soon as it is accepted, with a
         # warning; the ones open are served, and room made by closing one is used again.
-        svc = self.service(env=dict(self.env, SILK_MAX_CONNECTIONS="3"))
+        svc = self.service(env=dict(self.env, SILK_MAX_CONNECTIONS="3",
+                                    SILK_FIRST_FRAME_TIMEOUT_MS="-1"))
         held = [self.hold_connection(svc) for _ in range(3)]
         extra = self.raw_connect(svc)
         self.assert_closed_by_server(extra)
@@ -357,12 +363,10 @@ class RpcTest(ProbeClients, unittest.TestCase):
     def test_idle_connections_are_closed(self):
         # SILK_IDLE_TIMEOUT_MS: a connection that sends nothing is closed; one that pings, or
         # has a call in flight, is not.
-        env = dict(self.env, SILK_IDLE_TIMEOUT_MS="1000")
+        env = dict(self.env, SILK_IDLE_TIMEOUT_MS="1000", SILK_FIRST_FRAME_TIMEOUT_MS="-1")
         svc = self.service(env=env)
         silent = self.raw_connect(svc)
         pinging = self.raw_connect(svc)
-        ping = (10).to_bytes(4, "big") + bytes([4]) + (7).to_bytes(8, "big") + b"\0"
-        pong = (10).to_bytes(4, "big") + bytes([5]) + (7).to_bytes(8, "big") + b"\0"
         self.env["SILK_KEEPALIVE_MS"] = "-1"  # off: the waiting client sends nothing while it waits
         proc = self.start_client(svc.address, "hang", "wait")
         self.assertTrue(svc.wait_log("wait started"), svc.read_log())
@@ -370,22 +374,104 @@ class RpcTest(ProbeClients, unittest.TestCase):
         # A ping every 0.15 s for 3 s, three idle timeouts: six pings per timeout leave room
         # for a loaded machine (at 300 ms, with two, one run under ASan saw it closed).
         for _ in range(20):
-            pinging.sendall(ping)
+            pinging.sendall(PING)
             got = b""
-            while len(got) < len(pong):
-                chunk = pinging.recv(len(pong) - len(got))
+            while len(got) < len(PONG):
+                chunk = pinging.recv(len(PONG) - len(got))
                 self.assertNotEqual(chunk, b"", "a pinging connection was closed")
                 got += chunk
-            self.assertEqual(got, pong)
+            self.assertEqual(got, PONG)
             time.sleep(0.15)
         self.assert_closed_by_server(silent)
         self.assertIsNone(proc.poll(), "a call in flight kept its connection open")
         proc.kill()
         proc.wait(timeout=10)
         # Idle closing is off with a negative value, as in silk_server_opts.
-        off = self.service(env=dict(self.env, SILK_IDLE_TIMEOUT_MS="-1"))
+        off = self.service(env=dict(self.env, SILK_IDLE_TIMEOUT_MS="-1",
+                                    SILK_FIRST_FRAME_TIMEOUT_MS="-1"))
         quiet = self.raw_connect(off)
         self.assert_open(quiet, 1.0)
+
+    def ping_until_closed(self, sock, within=HANG_S):
+        """Pings on sock every 0.15 s, reading each pong, until the server closes it; False
+        when it is still open after within seconds."""
+        sock.settimeout(within)
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                sock.sendall(PING)
+                got = b""
+                while len(got) < len(PONG):
+                    chunk = sock.recv(len(PONG) - len(got))
+                    if chunk == b"":
+                        return True
+                    got += chunk
+            except (BrokenPipeError, ConnectionResetError):
+                return True
+            self.assertEqual(got, PONG)
+            time.sleep(0.15)
+        return False
+
+    def test_connections_without_a_valid_frame_are_closed(self):
+        # SILK_FIRST_FRAME_TIMEOUT_MS: silent connections and ones sending bytes that never
+        # make a valid frame are closed (the idle timeout would keep them five minutes),
+        # while a real client is served; one that sent a valid frame stays.
+        svc = self.service(env=dict(self.env, SILK_FIRST_FRAME_TIMEOUT_MS="1000"))
+        silent = [self.raw_connect(svc) for _ in range(5)]
+        partial = self.raw_connect(svc)  # a request frame of 4 KiB that never ends
+        partial.sendall((4096).to_bytes(4, "big") + bytes([1]) + (1).to_bytes(8, "big") + b"x" * 20)
+        skipped = self.raw_connect(svc)  # a frame over the limit, skipped byte after byte
+        skipped.sendall((0x7FFFFFFF).to_bytes(4, "big") + bytes([1]) + (2).to_bytes(8, "big"))
+        skipped.sendall(b"\xff" * 4096)
+        pinging = self.raw_connect(svc)
+        pinging.settimeout(HANG_S)
+        pinging.sendall(PING)
+        self.assertEqual(pinging.recv(len(PONG)), PONG)
+        done = self.client(svc.address, "echo", "while open")
+        self.assertEqual(fields(done.stdout)["status"], "OK", done.stdout + done.stderr)
+        for sock in silent + [partial]:
+            self.assert_closed_by_server(sock)
+        self.assert_closed_by_server(skipped, answered=True)  # RESOURCE_EXHAUSTED, then closed
+        self.assertTrue(svc.wait_log("connections closed: no valid frame"), svc.read_log())
+        self.assertFalse(self.ping_until_closed(pinging, 2.0), "a valid frame did not count")
+        done = self.client(svc.address, "echo", "after")
+        self.assertEqual(fields(done.stdout)["status"], "OK", done.stdout + done.stderr)
+
+    def test_max_connections_freed_from_silent_connections(self):
+        # Silent sockets fill max_connections; once the first-frame timeout closes them, a
+        # real call finds room.
+        svc = self.service(env=dict(self.env, SILK_MAX_CONNECTIONS="3",
+                                    SILK_FIRST_FRAME_TIMEOUT_MS="1000"))
+        held = [self.hold_connection(svc) for _ in range(3)]
+        extra = self.raw_connect(svc)
+        self.assert_closed_by_server(extra, 0.5)  # full: refused at accept, not by the timeout
+        for sock in held:
+            self.assert_closed_by_server(sock)
+        deadline = time.monotonic() + HANG_S
+        status = None
+        while time.monotonic() < deadline:
+            status = fields(self.client(svc.address, "echo", "room").stdout).get("status")
+            if status == "OK":
+                break
+            time.sleep(0.05)
+        self.assertEqual(status, "OK", svc.read_log())
+
+    def test_with_a_token_only_a_request_carrying_it_counts(self):
+        # With SILK_TOKEN, pings are valid frames but not the token: a connection that only
+        # pings is closed; a client whose call carried the token keeps its connection.
+        env = dict(self.env, SILK_TOKEN="right", SILK_FIRST_FRAME_TIMEOUT_MS="1000")
+        svc = self.service(env=env)
+        pinging = self.raw_connect(svc)
+        self.assertTrue(self.ping_until_closed(pinging), "pings without the token kept it open")
+        self.env.update(SILK_TOKEN="right", SILK_KEEPALIVE_MS="-1")
+        proc = self.start_client(svc.address, "hang", "wait")
+        self.assertTrue(svc.wait_log("wait started"), svc.read_log())
+        quiet = self.raw_connect(svc)
+        self.assert_closed_by_server(quiet)  # a full timeout after the client's connection
+        with self.assertRaises(subprocess.TimeoutExpired, msg="a connection with the token closed"):
+            proc.wait(timeout=1)
+        proc.kill()
+        proc.wait(timeout=10)
 
     def test_sigterm_exits_cleanly(self):
         svc = self.service()

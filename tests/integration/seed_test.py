@@ -10,10 +10,12 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import websockets
@@ -185,6 +187,71 @@ class SeedScenario(unittest.TestCase):
         # Still serving: a session opens and a call reaches it.
         self.test_business_id_from_header()
 
+
+class GatewayGone(unittest.TestCase):
+    """A gateway killed while its registry record stays: Echo answers UNAVAILABLE naming it,
+    never NOT_FOUND "no session" (its sessions died with it, but the service cannot know)."""
+
+    def setUp(self):
+        self.run_dir = tempfile.TemporaryDirectory(prefix="silk-seed-gone-")
+        self.gateway = f"127.0.0.1:{free_port()}"
+        # A record outlives its last heartbeat by the TTL: long enough for the whole test.
+        self.env = dict(os.environ, BUILD_DIR=ARGS.build_dir, SILK_RUN_DIR=self.run_dir.name,
+                        SILK_REGISTRY=f"file:{self.run_dir.name}/registry",
+                        SILK_GATEWAY_LISTEN=self.gateway, SILK_REGISTRY_TTL_MS="60000")
+        self.run_sh = os.path.join(ARGS.source_dir, "samples/wstest/run.sh")
+        subprocess.run([self.run_sh, "start"], env=self.env, check=True, timeout=30)
+
+    def tearDown(self):
+        subprocess.run([self.run_sh, "stop"], env=self.env, timeout=30)
+        try:
+            with open(os.path.join(self.run_dir.name, "wstest-service.log"),
+                      errors="replace") as log:
+                text = log.read()
+            for mark in ("Sanitizer", "runtime error:"):
+                self.assertNotIn(mark, text, text[-4000:])
+        finally:
+            self.run_dir.cleanup()
+
+    def caller(self, business_id, msg):
+        exe = os.path.join(ARGS.build_dir, "bin", "wstest-caller")
+        return subprocess.run([exe, business_id, msg], env=self.env, capture_output=True,
+                              text=True, timeout=20)
+
+    def kill_gateway(self):
+        """Kills silk-gateway (SIGKILL: no deregistration) and waits until it is gone."""
+        with open(os.path.join(self.run_dir.name, "silk-gateway.pid")) as f:
+            pid = int(f.read())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        self.fail("the gateway outlived SIGKILL")
+
+    def test_killed_gateway_is_unavailable(self):
+        async def scenario():
+            loop = asyncio.get_running_loop()
+            ws = await websockets.connect(f"ws://{self.gateway}/api/wstest?businessId=100")
+            try:
+                done = await loop.run_in_executor(None, self.caller, "100", "before")
+                self.assertEqual(done.returncode, 0, done.stderr)
+                self.assertTrue((await asyncio.wait_for(ws.recv(), 5)).startswith("message:before"))
+                self.kill_gateway()
+                return await loop.run_in_executor(None, self.caller, "100", "after")
+            finally:
+                try:
+                    await asyncio.wait_for(ws.close(), 5)
+                except Exception:  # the gateway is gone: whatever the socket says
+                    pass
+        done = asyncio.run(scenario())
+        self.assertNotEqual(done.returncode, 0, done.stdout)
+        self.assertIn("UNAVAILABLE", done.stderr)
+        self.assertIn("cannot be reached", done.stderr)
+        self.assertNotIn("no session", done.stderr)
 
 def main():
     global ARGS

@@ -15,6 +15,7 @@
 #include <silk/ctx.h>
 #include <silk/json.h>
 #include <silk/registry.h>
+#include <silk/ws.h>
 
 #include "silk/health.silk.h"
 
@@ -26,6 +27,8 @@ static void usage(FILE *out, const char *prog)
         "       %s list [--registry URL]\n"
         "       %s health SERVICE [--registry URL] [--timeout MS]\n"
         "       %s methods\n"
+        "       %s sessions BUSINESS_ID [--registry URL]\n"
+        "       %s close-business BUSINESS_ID [CODE [REASON]] [--registry URL]\n"
         "\n"
         "call     calls a method of a service linked into this silk-ctl, through the registry,\n"
         "         with the request given as proto3 JSON (default {}), and prints the reply as\n"
@@ -35,6 +38,11 @@ static void usage(FILE *out, const char *prog)
         "health   calls silk.health.Health/Check for SERVICE on each of its instances, by\n"
         "         address, and prints one line per instance: SERVING or why not.\n"
         "methods  prints every method linked into this silk-ctl, with its web route.\n"
+        "sessions prints who is online for a business: each session on every gateway, with\n"
+        "         its gateway id, route, age and verified subject (silk_ws_presence).\n"
+        "close-business\n"
+        "         closes every session of a business on every gateway with CODE (default\n"
+        "         1000) and REASON: a revoked user or token (silk_ws_close_business).\n"
         "\n"
         "options:\n"
         "  -d, --data JSON|@FILE  the request; @- reads standard input\n"
@@ -52,7 +60,7 @@ static void usage(FILE *out, const char *prog)
         "serving (or none is registered); 2 for a bad command line.\n"
         "environment: SILK_REGISTRY (default file:$XDG_RUNTIME_DIR/silk, else\n"
         "file:/tmp/silk-$UID), SILK_LOG\n",
-        prog, prog, prog, prog);
+        prog, prog, prog, prog, prog, prog);
 }
 
 /* read_all reads a file ("-": standard input) into a new NUL-terminated buffer. */
@@ -298,6 +306,48 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* presence prints who is online for business: session, gateway, route, age, subject. */
+static int presence(const char *prog, silk_ctx *ctx, const char *business)
+{
+    silk_presence_list list;
+    silk_status st = silk_ws_presence(ctx, business, &list);
+    if (st != SILK_OK) {
+        fprintf(stderr, "%s: %s: %s\n", prog, silk_status_str(st), silk_ctx_message(ctx));
+        return 1;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    for (size_t i = 0; i < list.count; i++) {
+        const silk_presence *p = &list.items[i];
+        printf("%s %s %s %" PRId64 "s %s\n", p->session_id, p->gateway_id, p->route,
+               (now_ms - p->opened_at_ms) / 1000, p->subject[0] ? p->subject : "-");
+    }
+    silk_presence_list_fini(&list);
+    return 0;
+}
+
+/* close_business closes every session of business with code (NULL: 1000) and reason. */
+static int close_business(const char *prog, silk_ctx *ctx, const char *business,
+                          const char *code_arg, const char *reason)
+{
+    unsigned long code = 1000;
+    if (code_arg != NULL) {
+        char *end;
+        code = strtoul(code_arg, &end, 10);
+        if (*end != '\0' || code == 0 || code > 4999) {
+            fprintf(stderr, "%s: bad close code %s\n", prog, code_arg);
+            return 2;
+        }
+    }
+    silk_status st = silk_ws_close_business(ctx, business, (uint16_t)code, reason);
+    if (st != SILK_OK) {
+        fprintf(stderr, "%s: %s: %s\n", prog, silk_status_str(st), silk_ctx_message(ctx));
+        return 1;
+    }
+    return 0;
+}
+
 int silk_ctl_main(int argc, char **argv, const silk_service_desc *const *services,
                   size_t n_services)
 {
@@ -368,6 +418,15 @@ int silk_ctl_main(int argc, char **argv, const silk_service_desc *const *service
     }
     if (n_args == 1 && strcmp(args[0], "list") == 0) {
         rc = list_instances(prog);
+        goto out;
+    }
+    if (n_args == 2 && strcmp(args[0], "sessions") == 0) {
+        rc = presence(prog, ctx, args[1]);
+        goto out;
+    }
+    if (n_args >= 2 && n_args <= 4 && strcmp(args[0], "close-business") == 0) {
+        rc = close_business(prog, ctx, args[1], n_args > 2 ? args[2] : NULL,
+                            n_args > 3 ? args[3] : NULL);
         goto out;
     }
     if (n_args == 2 && strcmp(args[0], "health") == 0) {

@@ -14,6 +14,7 @@
 
 #include "conn/client.h"
 #include "core/mutex.h"
+#include "sessions/directory.h"
 #include "tls/tls.h"
 
 #define LOG "gateway"
@@ -457,9 +458,7 @@ static void close_session(client *c, const char *why)
 {
     silk__gw *gw = c->loop->gw;
     silk__gw_hook_on_close(c);
-    silk__mutex_lock(&gw->lock);
-    silk__gw_sessions_remove(&gw->sessions, c->session_id);
-    silk__mutex_unlock(&gw->lock);
+    silk__gw_session_leave(gw, c->session_id, c->business_id);
     silk_log(SILK_LOG_INFO, LOG, "session closed session_id=%s code_sent=%u code_received=%u%s%s",
              c->session_id, silk__gw_ws_close_sent(c->ws), silk__gw_ws_close_received(c->ws),
              why ? " reason=" : "", why ? why : "");
@@ -557,7 +556,7 @@ void silk__gw_client_ws_send(client *c, int binary, const void *data, size_t len
 {
     SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (silk__gw_ws_send(c->ws, binary, data, len) == SILK__GW_WS_ERR_QUEUE_FULL) {
-        c->closing_since = ev_now(c->loop->ev);
+        silk__gw_client_closing(c);
         silk_log(SILK_LOG_WARN, LOG, "slow consumer closed with 1008 session_id=%s", c->session_id);
     }
 }
@@ -626,13 +625,24 @@ void silk__gw_client_sweep(silk__gw_loop *l)
     }
 }
 
+void silk__gw_client_closing(silk__gw_client *c)
+{
+    struct ev_loop *ev = c->loop->ev;
+    c->closing_since = ev_now(ev);
+    if (ev_timer_remaining(ev, &c->timer) > CLOSE_TIMEOUT) {
+        ev_timer_stop(ev, &c->timer);
+        ev_timer_set(&c->timer, CLOSE_TIMEOUT, 0.);
+        ev_timer_start(ev, &c->timer);
+    }
+}
+
 void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char *reason)
 {
     SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (c->ws == NULL)
         return;
     if (silk__gw_ws_close(c->ws, code, reason) == 0)
-        c->closing_since = ev_now(c->loop->ev);
+        silk__gw_client_closing(c);
     silk__gw_client_drive(c);
 }
 

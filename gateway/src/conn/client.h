@@ -71,7 +71,9 @@ typedef struct silk__gw_client_limits {
 } silk__gw_client_limits;
 
 /* A client connection: HTTP requests one after another, until an upgrade makes it a WebSocket
- * session. Only its loop touches it. */
+ * session. Only its loop touches it, but for what SessionManager's presence reads under the
+ * gateway's lock while the session is in the table: session_id, business_id, opened_at_ms and
+ * auth.subject, all set before the session enters the table and never changed after. */
 struct silk__gw_client {
     silk__gw_loop *loop;
     silk__gw_io io; /* the socket's bytes: plain, or TLS (tls/tls.c) */
@@ -102,6 +104,7 @@ struct silk__gw_client {
     /* The session's verified token (zeroed when none): its identity goes with every hook,
      * and the loop's sweep closes the session with 4001 once auth.expires has passed. */
     silk__gw_jwt_claims auth;
+    int64_t opened_at_ms; /* when the session opened, wall clock; set before it is in the table */
     silk__gw_client_limits limits;
     silk__gw_client *prev, *next;
 };
@@ -146,6 +149,10 @@ void silk__gw_client_flush(silk__gw_loop *l);
 /* silk__gw_client_sweep closes with 4001 ("token expired") every session of l whose token has
  * expired, and lets every other idle one hibernate (silk__gw_ws_hibernate). */
 void silk__gw_client_sweep(silk__gw_loop *l);
+
+/* silk__gw_client_closing notes that c's session has queued its close frame: the client has
+ * 5 s to answer it before the connection is dropped. */
+void silk__gw_client_closing(silk__gw_client *c);
 
 /* silk__gw_client_close_session closes a connection's session with a close code and reason. */
 void silk__gw_client_close_session(silk__gw_client *c, uint16_t code, const char *reason);

@@ -222,8 +222,8 @@ char *silk__gw_metrics_text(const silk__gw_metrics *m, size_t open_sessions,
             "# TYPE silk_gateway_request_head_timeouts_total counter\n"
             "silk_gateway_request_head_timeouts_total %llu\n",
             (unsigned long long)m->head_timeouts);
-    static const char *const sm_methods[SILK__GW_SM_METHODS] = {"Sessions", "Send",
-                                                                "SendToBusiness", "Close"};
+    static const char *const sm_methods[SILK__GW_SM_METHODS] = {
+        "Sessions", "Send", "SendToBusiness", "Close", "Presence", "CloseBusiness"};
     bprintf(&b, "# HELP silk_gateway_session_manager_calls_total Calls to this gateway's "
                 "SessionManager, by method.\n"
                 "# TYPE silk_gateway_session_manager_calls_total counter\n");

@@ -16,6 +16,22 @@ enum {
     ST_DONE,     /* the request is complete */
 };
 
+/* The parts of a message the framing checks tell apart (check_framing). */
+enum {
+    PART_HEAD = 0,   /* the request line and the header section */
+    PART_BODY,       /* a body of Content-Length bytes, none, or after the trailer section */
+    PART_CHUNK_LINE, /* a chunk's size line */
+    PART_CHUNK_DATA, /* a chunk's data and its CRLF */
+    PART_TRAILER,    /* the trailer section, after the last chunk */
+};
+
+/* Why a callback paused http-parser: so that feed sees where a chunk's parts end. */
+enum {
+    PAUSE_NONE = 0,
+    PAUSE_CHUNK_HEADER, /* just after a chunk's size line */
+    PAUSE_CHUNK_DONE,   /* just after a chunk's data and its CRLF */
+};
+
 /* ============================================================================
  * Storage: the target and header strings go into one growing buffer, recorded by offset
  * while it may still move and turned into pointers once the headers are complete.
@@ -57,6 +73,254 @@ static int fail(silk__gw_http_parser *p, int err)
     return -1;
 }
 
+/* refuse_as fails the request with err, saying why (a constant text). It returns -1. */
+static int refuse_as(silk__gw_http_parser *p, int err, const char *why)
+{
+    if (p->error == 0) {
+        p->error = err;
+        p->why = why;
+    }
+    return -1;
+}
+
+static int refuse(silk__gw_http_parser *p, const char *why)
+{
+    return refuse_as(p, SILK__GW_HTTP_ERR_MALFORMED, why);
+}
+
+/* set_detail keeps the first bytes of s[0..len) in p->detail for the log: '"', '\\', control
+ * bytes and bytes above 0x7e as \xNN, so that the text can be quoted. */
+static void set_detail(silk__gw_http_parser *p, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+        if (o + (plain ? 1 : 4) >= sizeof p->detail)
+            break;
+        if (plain) {
+            p->detail[o++] = (char)c;
+            continue;
+        }
+        p->detail[o++] = '\\';
+        p->detail[o++] = 'x';
+        p->detail[o++] = hex[c >> 4];
+        p->detail[o++] = hex[c & 15];
+    }
+    p->detail[o] = '\0';
+}
+
+/* ============================================================================
+ * Strictness (RFC 9112): the checks http-parser, built lenient, does not make
+ * ========================================================================== */
+
+/* is_tchar tells whether c may be in a token (RFC 9110 5.6.2), as a field name must be. */
+static bool is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* check_name refuses a piece of a field name (its pieces come one read at a time) that holds
+ * anything but token characters: whitespace before the colon ("Transfer-Encoding :"), which
+ * a proxy may read as another field or as the same one, above all. name[0..name_len) is the
+ * name read so far, for the log. */
+static int check_name(silk__gw_http_parser *p, const char *at, size_t len, const char *name,
+                      size_t name_len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (!is_tchar((unsigned char)at[i])) {
+            set_detail(p, name, name_len);
+            return refuse(p, "a header name that is not a token (whitespace before the colon?)");
+        }
+    }
+    return 0;
+}
+
+/* refuse_line refuses the request for why, keeping for the log the bytes of s[from..to) that
+ * lead up to at: up to 24 before it, and 8 from it. */
+static int refuse_line(silk__gw_http_parser *p, const char *why, const char *s, size_t from,
+                       size_t at, size_t to)
+{
+    size_t start = at - from > 24 ? at - 24 : from;
+    size_t stop = to - at > 8 ? at + 8 : to;
+    if (p->error == 0)
+        set_detail(p, s + start, stop - start);
+    return refuse(p, why);
+}
+
+/* scan_lines checks the lines in s[0..n), the next bytes of a head, a trailer section or (one)
+ * a chunk's size line, picking up where the last call stopped: every CR is followed by LF,
+ * every LF follows a CR, and no line of a head or trailer section starts with whitespace. It
+ * returns 1 with *end just past the line that ends the part (one: the first line; else the
+ * empty line after the request line, or after the trailer fields), 0 when s ends inside the
+ * part, or -1 when the request is refused. */
+static int scan_lines(silk__gw_http_parser *p, const char *s, size_t n, bool one, size_t *end)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (p->last == '\r' && s[i] != '\n')
+            return refuse_line(p, "a CR not followed by LF", s, i, i, n);
+        if (p->line_start) {
+            p->line_start = false;
+            if (!one && p->started && (s[i] == ' ' || s[i] == '\t'))
+                return refuse_line(p,
+                                   p->n_lines < 2 ? "whitespace before the first header field"
+                                                  : "a folded header line (obs-fold)",
+                                   s, i, i, n);
+        }
+        const char *lf = memchr(s + i, '\n', n - i);
+        size_t stop = lf != NULL ? (size_t)(lf - s) : n;
+        const char *cr = memchr(s + i, '\r', stop - i);
+        if (cr != NULL && (size_t)(cr - s) != stop - 1)
+            return refuse_line(p, "a CR not followed by LF", s, i, (size_t)(cr - s), n);
+        if (lf == NULL) {
+            p->line_len += n - i;
+            p->last = (unsigned char)s[n - 1];
+            return 0;
+        }
+        unsigned char before = stop > i ? (unsigned char)s[stop - 1] : p->last;
+        if (before != '\r')
+            return refuse_line(p, "a line that ends in a bare LF", s, i, stop, n);
+        bool empty = p->line_len + (stop - i) == 1;
+        p->line_len = 0;
+        p->line_start = true;
+        p->last = '\n';
+        i = stop + 1;
+        if (!empty) {
+            p->started = true;
+            if (p->n_lines < 2)
+                p->n_lines++;
+        }
+        if (one || (empty && p->started)) {
+            *end = i;
+            return 1;
+        }
+        /* An empty line before the request line is ignored (RFC 9112 2.2). */
+    }
+    return 0;
+}
+
+/* check_framing checks s[0..n), the bytes http-parser has just consumed, part by part; a
+ * pause (p->pause) ends them. A chunk's data is not looked at, only the CRLF after it. It
+ * returns 0, or -1 when the request is refused. */
+static int check_framing(silk__gw_http_parser *p, const char *s, size_t n)
+{
+    size_t i = 0, end = 0;
+    while (i < n) {
+        int rc;
+        switch (p->part) {
+        case PART_HEAD:
+        case PART_TRAILER:
+            rc = scan_lines(p, s + i, n - i, false, &end);
+            if (rc < 0)
+                return -1;
+            if (rc == 0)
+                return 0;
+            i += end;
+            p->part =
+                p->part == PART_HEAD && (p->hp.flags & F_CHUNKED) ? PART_CHUNK_LINE : PART_BODY;
+            break;
+        case PART_CHUNK_LINE:
+            rc = scan_lines(p, s + i, n - i, true, &end);
+            if (rc < 0)
+                return -1;
+            if ((rc == 1) != (p->pause == PAUSE_CHUNK_HEADER) || (rc == 1 && i + end != n))
+                return refuse(p, "a chunk size line that does not end in CRLF");
+            if (rc == 1)
+                p->part = p->hp.content_length == 0 ? PART_TRAILER : PART_CHUNK_DATA;
+            return 0;
+        case PART_CHUNK_DATA:
+            if (p->pause == PAUSE_CHUNK_DONE) {
+                unsigned char a = n >= 2 ? (unsigned char)s[n - 2] : p->last;
+                if (a != '\r' || s[n - 1] != '\n')
+                    return refuse(p, "chunk data not followed by CRLF");
+                p->part = PART_CHUNK_LINE;
+            }
+            p->last = (unsigned char)s[n - 1];
+            return 0;
+        default:
+            p->last = (unsigned char)s[n - 1];
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* name_done counts the field whose name has just been read, when it is one that frames the
+ * body. */
+static void name_done(silk__gw_http_parser *p)
+{
+    const char *name = p->buf + p->name_off[p->n_fields - 1];
+    size_t len = p->len - p->name_off[p->n_fields - 1];
+    if (len == 14 && strncasecmp(name, "Content-Length", 14) == 0 && p->n_length < 2)
+        p->n_length++;
+    else if (len == 17 && strncasecmp(name, "Transfer-Encoding", 17) == 0 && p->n_encoding < 2)
+        p->n_encoding++;
+}
+
+/* check_codings checks the request's Transfer-Encoding (RFC 9112 6.1, 6.3): in HTTP/1.1, with
+ * no Content-Length, chunked last and only once (400 otherwise); and no coding but chunked,
+ * which the gateway does not decode (501). It returns 0, or -1 when the request is refused. */
+static int check_codings(silk__gw_http_parser *p, const silk__gw_http_request *r)
+{
+    if (p->n_length > 0)
+        return refuse(p, "both Content-Length and Transfer-Encoding");
+    if (r->http_major < 1 || (r->http_major == 1 && r->http_minor == 0))
+        return refuse(p, "Transfer-Encoding in an HTTP/1.0 request");
+    size_t chunked = 0, others = 0;
+    bool last_chunked = false;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (strcasecmp(r->headers[i].name, "Transfer-Encoding") != 0)
+            continue;
+        for (const char *s = r->headers[i].value; *s != '\0';) {
+            while (*s == ' ' || *s == '\t' || *s == ',')
+                s++;
+            const char *coding = s;
+            while (*s != '\0' && *s != ',' && *s != ';' && *s != ' ' && *s != '\t')
+                s++;
+            size_t len = (size_t)(s - coding);
+            while (*s != '\0' && *s != ',')
+                s++; /* parameters */
+            if (len == 0)
+                continue;
+            last_chunked = len == 7 && strncasecmp(coding, "chunked", 7) == 0;
+            if (last_chunked) {
+                chunked++;
+            } else if (others++ == 0) {
+                set_detail(p, coding, len);
+            }
+        }
+    }
+    if (chunked != 1 || !last_chunked)
+        return refuse(p, "Transfer-Encoding must end in chunked, given once");
+    if (others > 0)
+        return refuse_as(p, SILK__GW_HTTP_ERR_NOT_IMPLEMENTED,
+                         "a transfer coding other than chunked is not implemented");
+    return 0;
+}
+
 /* ============================================================================
  * http-parser callbacks
  * ========================================================================== */
@@ -81,6 +345,8 @@ static int on_url(http_parser *hp, const char *at, size_t len)
 static int on_header_field(http_parser *hp, const char *at, size_t len)
 {
     silk__gw_http_parser *p = hp->data;
+    if (p->state >= ST_BODY) /* a trailer field: checked, then dropped */
+        return check_name(p, at, len, at, len);
     if (p->state != ST_FIELD) {
         if (p->n_fields == SILK__GW_HTTP_MAX_HEADERS)
             return fail(p, SILK__GW_HTTP_ERR_HEADERS_LARGE);
@@ -89,13 +355,19 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
         p->state = ST_FIELD;
         p->name_off[p->n_fields++] = p->len;
     }
-    return buf_append(p, at, len) == 0 ? 0 : fail(p, SILK__GW_HTTP_ERR_NOMEM);
+    if (buf_append(p, at, len) != 0)
+        return fail(p, SILK__GW_HTTP_ERR_NOMEM);
+    size_t off = p->name_off[p->n_fields - 1];
+    return check_name(p, at, len, p->buf + off, p->len - off);
 }
 
 static int on_header_value(http_parser *hp, const char *at, size_t len)
 {
     silk__gw_http_parser *p = hp->data;
+    if (p->state >= ST_BODY)
+        return 0;
     if (p->state != ST_VALUE) {
+        name_done(p);
         if (buf_end_string(p) != 0)
             return fail(p, SILK__GW_HTTP_ERR_NOMEM);
         p->state = ST_VALUE;
@@ -120,8 +392,10 @@ static int on_headers_complete(http_parser *hp)
     silk__gw_http_parser *p = hp->data;
     silk__gw_http_request *r = &p->req;
 
-    if (p->state == ST_FIELD) /* a name with no value at all */
+    if (p->state == ST_FIELD) { /* a name with no value at all */
+        name_done(p);
         p->value_off[p->n_fields - 1] = p->len;
+    }
     if (buf_end_string(p) != 0)
         return fail(p, SILK__GW_HTTP_ERR_NOMEM);
     /* Copy the path and the query out of the target, so that each is a string of its own. */
@@ -150,6 +424,10 @@ static int on_headers_complete(http_parser *hp)
         r->headers[i].name = p->buf + p->name_off[i];
         r->headers[i].value = trim(p->buf + p->value_off[i]);
     }
+    if (p->n_length > 1)
+        return refuse(p, "more than one Content-Length");
+    if (p->n_encoding > 0 && check_codings(p, r) != 0)
+        return -1;
     /* http-parser sets content_length to ULLONG_MAX when there is no Content-Length. */
     if (hp->content_length != UINT64_MAX && hp->content_length > SILK__GW_HTTP_MAX_BODY_BYTES)
         return fail(p, SILK__GW_HTTP_ERR_BODY_LARGE);
@@ -178,6 +456,26 @@ static int on_body(http_parser *hp, const char *at, size_t len)
     return 0;
 }
 
+/* on_chunk_header and on_chunk_complete pause http-parser where a chunk's size line and its
+ * data end, for check_framing: not at the end of the trailer section, which ends the message. */
+static int on_chunk_header(http_parser *hp)
+{
+    silk__gw_http_parser *p = hp->data;
+    p->pause = PAUSE_CHUNK_HEADER;
+    http_parser_pause(hp, 1);
+    return 0;
+}
+
+static int on_chunk_complete(http_parser *hp)
+{
+    silk__gw_http_parser *p = hp->data;
+    if (hp->flags & F_TRAILING)
+        return 0;
+    p->pause = PAUSE_CHUNK_DONE;
+    http_parser_pause(hp, 1);
+    return 0;
+}
+
 static int on_message_complete(http_parser *hp)
 {
     silk__gw_http_parser *p = hp->data;
@@ -202,6 +500,8 @@ static const http_parser_settings settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
 };
 
 /* ============================================================================
@@ -246,13 +546,23 @@ int silk__gw_http_feed(silk__gw_http_parser *p, const char *data, size_t len, si
                 chunk = room;
         }
         size_t n = http_parser_execute(&p->hp, &settings, data + off, chunk);
+        bool paused = p->pause != PAUSE_NONE;
+        if (p->error == 0 && n > 0)
+            check_framing(p, data + off, n);
+        if (paused) {
+            p->pause = PAUSE_NONE;
+            http_parser_pause(&p->hp, 0);
+        }
         off += n;
         if (in_headers)
             p->header_bytes += n;
         if (p->error != 0 || p->state == ST_DONE)
             break;
-        if (HTTP_PARSER_ERRNO(&p->hp) != HPE_OK || n < chunk)
-            p->error = SILK__GW_HTTP_ERR_MALFORMED;
+        if (paused)
+            continue;
+        enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
+        if (e != HPE_OK || n < chunk)
+            refuse(p, e != HPE_OK ? http_errno_description(e) : "malformed HTTP request");
     }
     *used = off;
     if (p->error != 0)
@@ -283,6 +593,8 @@ int silk__gw_http_error_status(int err)
         return 413;
     case SILK__GW_HTTP_ERR_NOMEM:
         return 503;
+    case SILK__GW_HTTP_ERR_NOT_IMPLEMENTED:
+        return 501;
     default:
         return 400;
     }
@@ -532,7 +844,7 @@ char *silk__gw_http_response(int status, const char *extra_headers, const char *
         p = put(p, content_type, type_len);
         p = PUT_LITERAL(p, "\r\n");
     }
-    if (status != 101) {
+    if (status >= 200 && status != 204) { /* RFC 9110 8.6: never for 1xx and 204 */
         p = PUT_LITERAL(p, "Content-Length: ");
         p = put_uint(p, body_len);
         p = PUT_LITERAL(p, "\r\n");

@@ -14,12 +14,13 @@
 
 /* What silk__gw_http_feed() returns: a request is complete, more bytes are needed, or the
  * request is refused with the HTTP status silk__gw_http_error_status() gives. */
-#define SILK__GW_HTTP_DONE              1
-#define SILK__GW_HTTP_MORE              0
-#define SILK__GW_HTTP_ERR_MALFORMED     (-1) /* 400 */
-#define SILK__GW_HTTP_ERR_HEADERS_LARGE (-2) /* 431 */
-#define SILK__GW_HTTP_ERR_BODY_LARGE    (-3) /* 413 */
-#define SILK__GW_HTTP_ERR_NOMEM         (-4) /* 503 */
+#define SILK__GW_HTTP_DONE                1
+#define SILK__GW_HTTP_MORE                0
+#define SILK__GW_HTTP_ERR_MALFORMED       (-1) /* 400 */
+#define SILK__GW_HTTP_ERR_HEADERS_LARGE   (-2) /* 431 */
+#define SILK__GW_HTTP_ERR_BODY_LARGE      (-3) /* 413 */
+#define SILK__GW_HTTP_ERR_NOMEM           (-4) /* 503 */
+#define SILK__GW_HTTP_ERR_NOT_IMPLEMENTED (-5) /* 501: a transfer coding other than chunked */
 
 typedef struct silk__gw_http_header {
     const char *name;
@@ -44,14 +45,35 @@ typedef struct silk__gw_http_request {
 } silk__gw_http_request;
 
 /* silk__gw_http_parser parses one request at a time from bytes fed to it. Embed it anywhere;
- * it allocates only while a request is being read and up to the limits above. */
+ * it allocates only while a request is being read and up to the limits above.
+ *
+ * It is stricter than http-parser (which Debian builds lenient) wherever two readers of one
+ * request could disagree on where it ends (RFC 9112): every line of the head, of a chunk's
+ * size and of the trailer section ends in CRLF, with no CR or LF elsewhere; no line of the
+ * head starts with whitespace (obs-fold); a field name is a token, so no whitespace before
+ * its colon; one Content-Length at most, and never with Transfer-Encoding; Transfer-Encoding
+ * is chunked alone, once, and only in HTTP/1.1 (chunked after another coding is 501). Trailer
+ * fields are checked and dropped. */
 typedef struct silk__gw_http_parser {
     http_parser hp;
     silk__gw_http_request req;
     int state;
     int error;
-    size_t header_bytes; /* bytes fed before the headers were complete */
-    char *buf;           /* target and header strings, NUL-separated */
+    const char *why; /* once error is set: what was wrong (a constant text), or NULL */
+    char detail[48]; /* the bytes at fault (a field name, a line's) for the log, with '"',
+                        '\\' and bytes outside printable ASCII as \xNN; or "" */
+    /* What the framing checks know of the bytes http-parser consumed (parser.c). */
+    unsigned char part;       /* the part of the message the next byte is in */
+    unsigned char pause;      /* why a callback paused http-parser */
+    unsigned char last;       /* the last byte consumed */
+    bool line_start;          /* the next byte starts a line */
+    bool started;             /* the request line has been seen */
+    size_t line_len;          /* bytes of the current line so far */
+    unsigned char n_lines;    /* lines of the head so far, up to 2 */
+    unsigned char n_length;   /* Content-Length fields */
+    unsigned char n_encoding; /* Transfer-Encoding fields */
+    size_t header_bytes;      /* bytes fed before the headers were complete */
+    char *buf;                /* target and header strings, NUL-separated */
     size_t len, cap;
     size_t target_off;
     size_t name_off[SILK__GW_HTTP_MAX_HEADERS];
@@ -125,7 +147,8 @@ const char *silk__gw_http_status_reason(int status);
 
 /* silk__gw_http_response formats a complete HTTP/1.1 response into a new malloc'ed buffer:
  * the status line, extra_headers (NULL, or lines each ending in "\r\n"), Content-Type (when
- * content_type is not NULL), Content-Length, "Connection: close" when close is set, and the
+ * content_type is not NULL), Content-Length (but for 1xx and 204, which have no body),
+ * "Connection: close" when close is set, and the
  * body. It returns NULL when memory is exhausted; on success *out_len is its length and the
  * caller frees it. */
 char *silk__gw_http_response(int status, const char *extra_headers, const char *content_type,

@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "conn/client.h"
 #include "http/bodies.h"
+#include "http/cors.h"
 #include "core/mutex.h"
 
 #define LOG "gateway"
@@ -37,6 +38,8 @@ silk_status silk__gw_http_error_code(int http_status)
         return SILK_FAILED_PRECONDITION;
     case 500:
         return SILK_INTERNAL;
+    case 501:
+        return SILK_UNIMPLEMENTED;
     case 503:
         return SILK_UNAVAILABLE;
     default:
@@ -52,10 +55,10 @@ void silk__gw_count_request(silk__gw_loop *l, const char *route, int status, dou
     pthread_mutex_unlock(&l->metrics_lock);
 }
 
-/* respond_with sets the response to write: status, a body of type (none when type is NULL).
- * It returns 0, or -1 when memory is exhausted. */
-static int respond_with(client *c, int status, const char *extra_headers, const char *type,
-                        const char *body, size_t body_len, bool close)
+/* respond_as sets the response to write: status, a body of type (none when type is NULL),
+ * and no header but those given. It returns 0, or -1 when memory is exhausted. */
+static int respond_as(client *c, int status, const char *extra_headers, const char *type,
+                      const char *body, size_t body_len, bool close)
 {
     size_t len;
     close = close || c->loop->stopping;
@@ -76,6 +79,31 @@ static int respond_with(client *c, int status, const char *extra_headers, const 
                                c->req_start > 0 ? now - c->req_start : 0);
     }
     return 0;
+}
+
+/* respond_with is respond_as with the CORS headers of the response (http/cors.h) before
+ * extra_headers: never on a WebSocket handshake's, which browsers do not check for them. */
+static int respond_with(client *c, int status, const char *extra_headers, const char *type,
+                        const char *body, size_t body_len, bool close)
+{
+    const silk__gw_opts *o = &c->loop->gw->opts;
+    if (o->n_cors_origins == 0 || c->http == NULL || c->state == SILK__GW_CLIENT_WS ||
+        silk__gw_http_header_get(&c->http->req, "Upgrade") != NULL)
+        return respond_as(c, status, extra_headers, type, body, body_len, close);
+    char buf[2048], *heap = NULL;
+    size_t n = silk__gw_cors_response_headers(o, &c->http->req, buf, sizeof buf);
+    size_t extra = extra_headers ? strlen(extra_headers) : 0;
+    char *headers = buf;
+    if (n + extra + 1 > sizeof buf) {
+        if ((heap = malloc(n + extra + 1)) == NULL)
+            return -1;
+        memcpy(heap, buf, n);
+        headers = heap;
+    }
+    memcpy(headers + n, extra_headers ? extra_headers : "", extra + 1);
+    int rv = respond_as(c, status, headers, type, body, body_len, close);
+    free(heap);
+    return rv;
 }
 
 int silk__gw_respond(client *c, int status, const char *extra_headers, const char *json, bool close)
@@ -207,6 +235,29 @@ static int respond_rate_limited(client *c, double wait, bool close)
                                   close);
 }
 
+/* respond_preflight answers a CORS preflight to a path of the web API: 204 with what the
+ * page may send, for an origin --cors-origin lists; 403 for any other. It returns 1 when path
+ * is no method's (OPTIONS is then answered as without the flag), else as silk__gw_respond. */
+static int respond_preflight(client *c, bool close)
+{
+    const silk__gw *gw = c->loop->gw;
+    const silk__gw_http_request *req = &c->http->req;
+    silk__gw_verbs verbs = silk__gw_cors_api_verbs(gw, req->path);
+    if (verbs == 0)
+        return 1;
+    const char *allow = silk__gw_cors_allow_origin(&gw->opts, req);
+    if (allow == NULL) {
+        silk_log(SILK_LOG_INFO, LOG, "preflight refused origin=\"%.200s\" path=%.200s",
+                 silk__gw_http_header_get(req, "Origin"), req->path);
+        return silk__gw_respond_error(c, 403, SILK_PERMISSION_DENIED,
+                                      "this origin may not call the web API", NULL, close);
+    }
+    char headers[4096];
+    if (silk__gw_cors_preflight_headers(&gw->opts, allow, verbs, headers, sizeof headers) == 0)
+        return -1;
+    return respond_as(c, 204, headers, NULL, NULL, 0, close);
+}
+
 /* handle_request answers a complete request, or starts what will. It returns 0, or -1 when
  * the connection must be closed at once. */
 static int handle_request(client *c)
@@ -229,6 +280,11 @@ static int handle_request(client *c)
         silk__gw_route_find(gw->services, gw->n_services, req->method, req->path, &r);
     c->req_start = ev_time();
     c->req_route = route_name(kind, &r);
+    if (silk__gw_cors_is_preflight(&gw->opts, req)) {
+        int rv = respond_preflight(c, close);
+        if (rv <= 0)
+            return rv;
+    }
     switch (kind) {
     case SILK__GW_ROUTE_HEALTH:
         return silk__gw_health_start(c);
@@ -258,11 +314,16 @@ int silk__gw_request_act(client *c, int parsed)
         return 0;
     if (parsed < 0) {
         int status = silk__gw_http_error_status(parsed);
-        silk_log(SILK_LOG_DEBUG, LOG, "bad request status=%d", status);
-        return silk__gw_respond_error(c, status, silk__gw_http_error_code(status),
-                                      status == 400 ? "malformed HTTP request"
-                                                    : silk__gw_http_status_reason(status),
-                                      NULL, true);
+        const char *why = c->http->why;
+        silk_log(SILK_LOG_DEBUG, LOG, "bad request status=%d reason=\"%s\" detail=\"%s\"", status,
+                 why ? why : "", c->http->detail);
+        char msg[160];
+        if (status == 400 || status == 501)
+            snprintf(msg, sizeof msg, "%s%s%s", status == 400 ? "malformed HTTP request" : "",
+                     status == 400 && why ? ": " : "", why ? why : "");
+        else
+            snprintf(msg, sizeof msg, "%s", silk__gw_http_status_reason(status));
+        return silk__gw_respond_error(c, status, silk__gw_http_error_code(status), msg, NULL, true);
     }
     return handle_request(c);
 }

@@ -15,6 +15,7 @@
 #include "auth/auth.h"
 #include "auth/jwt.h"
 #include "core/random.h"
+#include "http/cors.h"
 #include "loop/gateway.h"
 
 static void usage(FILE *out, const char *prog)
@@ -78,6 +79,10 @@ static void usage(FILE *out, const char *prog)
             "                         chain may follow it in the file); with --tls-key\n"
             "  --tls-key FILE         the PEM private key of --tls-cert (not encrypted);\n"
             "                         SIGHUP loads both again, for new connections\n"
+            "  --cors-origin ORIGIN   answer CORS preflights to the web API for pages of this\n"
+            "                         Origin (\"https://app.example\"), and let them read its\n"
+            "                         answers; '*' for any, never with credentials\n"
+            "                         (repeatable, up to 16; default: no CORS)\n"
             "  --help                 show this and exit\n"
             "  --version              show the version and exit\n"
             "\n"
@@ -248,6 +253,7 @@ enum {
     OPT_RATE_BURST,
     OPT_SESSION_RATE,
     OPT_TRUST_PROXY,
+    OPT_CORS_ORIGIN,
 };
 
 static const struct option long_options[] = {
@@ -279,6 +285,7 @@ static const struct option long_options[] = {
     {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
     {"session-rate", required_argument, NULL, OPT_SESSION_RATE},
     {"trust-proxy", required_argument, NULL, OPT_TRUST_PROXY},
+    {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
     {NULL, 0, NULL, 0},
 };
 
@@ -405,6 +412,11 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
                  silk__gw_cidr_parse(optarg, &o.trusted[o.n_trusted]);
             if (ok)
                 o.n_trusted++;
+            break;
+        case OPT_CORS_ORIGIN:
+            ok = o.n_cors_origins < SILK__GW_MAX_ORIGINS && silk__gw_cors_origin_valid(optarg);
+            if (ok)
+                o.cors_origins[o.n_cors_origins++] = optarg;
             break;
         case OPT_HELP:
             usage(stdout, prog);

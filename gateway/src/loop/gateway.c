@@ -13,6 +13,7 @@
 #include "loop/loop.h"
 #include "loop/upstream.h"
 #include "loop/worker.h"
+#include "sessions/directory.h"
 #include "sessions/session_manager.h"
 #include "tls/tls.h"
 
@@ -145,13 +146,19 @@ int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *serv
                  silk_status_str(st));
         goto out;
     }
+    if (silk__gw_directory_start(&gw) != 0) {
+        silk_log(SILK_LOG_ERROR, LOG, "out of memory");
+        goto out;
+    }
     run_workers(&gw);
 
+    silk__gw_directory_stop(&gw);
     atomic_store(&gw.hooks_off, true);
     silk__gw_session_manager_stop(&gw);
     silk_log(SILK_LOG_INFO, LOG, "stopped id=%s", opts->id);
     code = 0;
 out:
+    silk__gw_directory_stop(&gw);
     atomic_store(&gw.hooks_off, true);
     silk__gw_session_manager_stop(&gw);
     gw_fini(&gw, n_loops);

@@ -78,6 +78,10 @@ typedef struct silk__gw_opts {
     silk__gw_cidr trusted[SILK__GW_MAX_TRUSTED];
     double session_rate;   /* messages a second a session's client may send; 0: any */
     double header_timeout; /* seconds a request's head may take to arrive: 10 */
+    size_t n_cors_origins;
+    /* The Origins whose pages may read the web API (http/cors.h; "*": any), as many as
+     * --allow-origin may list; none: no CORS. */
+    const char *cors_origins[SILK__GW_MAX_ORIGINS];
 } silk__gw_opts;
 
 typedef struct silk__gw_loop silk__gw_loop;
@@ -100,6 +104,9 @@ typedef struct silk__gw {
     silk__gw_peers peers;       /* per client address: buckets, connection counts */
     /* SessionManager's calls by method (SILK__GW_SM_*), counted by its handlers. */
     _Atomic uint64_t session_manager_calls[SILK__GW_SM_METHODS];
+    /* The writer of the gateway's session directory entries (sessions/directory.c), or NULL
+     * without one; set and cleared under lock. */
+    struct silk__gw_directory *directory;
 } silk__gw;
 
 /* silk__gw_run runs a gateway until SIGTERM or SIGINT and returns the exit code. */

@@ -10,6 +10,7 @@
 
 #include "silk/ws.silk.h"
 
+#include "conn/client.h"
 #include "loop/gateway.h"
 #include "core/mutex.h"
 #include "sessions/push.h"
@@ -132,11 +133,95 @@ static silk_status sm_close(silk_ctx *ctx, const Silk__Ws__CloseRequest *req,
     return st;
 }
 
+/* A presence answer being gathered under the gateway's lock. */
+typedef struct presence {
+    silk__gw *gw;
+    silk_ctx *ctx;
+    Silk__Ws__Presence **items;
+    size_t n;
+    bool nomem;
+} presence;
+
+static void presence_one(silk__gw_session *s, void *arg)
+{
+    presence *p = arg;
+    const silk__gw_client *c = s->data;
+    Silk__Ws__Presence *item = silk_ctx_alloc(p->ctx, sizeof *item);
+    if (item == NULL) {
+        p->nomem = true;
+        return;
+    }
+    silk__ws__presence__init(item);
+    item->session_id = silk_ctx_strdup(p->ctx, s->id);
+    item->gateway_id = p->gw->opts.id;
+    item->route = silk_ctx_strdup(p->ctx, s->route);
+    item->opened_at_ms = c->opened_at_ms;
+    item->subject = silk_ctx_strdup(p->ctx, c->auth.subject ? c->auth.subject : "");
+    if (item->session_id == NULL || item->route == NULL || item->subject == NULL)
+        p->nomem = true;
+    else
+        p->items[p->n++] = item;
+}
+
+static silk_status sm_presence(silk_ctx *ctx, const Silk__Ws__PresenceRequest *req,
+                               Silk__Ws__PresenceReply *resp, void *user)
+{
+    silk__gw *gw = user;
+    char buf[256];
+    const char *route = route_of(req->route, buf, sizeof buf);
+    count(gw, SILK__GW_SM_PRESENCE);
+    if (req->business_id == NULL || req->business_id[0] == '\0')
+        return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
+    silk__mutex_lock(&gw->lock);
+    size_t n = silk__gw_sessions_business(&gw->sessions, route, req->business_id, NULL, NULL);
+    presence p = {
+        .gw = gw, .ctx = ctx, .items = n ? silk_ctx_alloc(ctx, n * sizeof(void *)) : NULL};
+    if (n > 0 && p.items != NULL)
+        silk__gw_sessions_business(&gw->sessions, route, req->business_id, presence_one, &p);
+    silk__mutex_unlock(&gw->lock);
+    if ((n > 0 && p.items == NULL) || p.nomem)
+        return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
+    resp->n_sessions = p.n;
+    resp->sessions = p.items;
+    return SILK_OK;
+}
+
+static silk_status sm_close_business(silk_ctx *ctx, const Silk__Ws__CloseBusinessRequest *req,
+                                     Silk__Ws__CloseBusinessReply *resp, void *user)
+{
+    silk__gw *gw = user;
+    char buf[256];
+    const char *route = route_of(req->route, buf, sizeof buf);
+    count(gw, SILK__GW_SM_CLOSE_BUSINESS);
+    if (req->business_id == NULL || req->business_id[0] == '\0')
+        return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
+    uint32_t code = req->code ? req->code : 1000;
+    if (code > 0xffff || !silk__gw_ws_close_code_sendable((uint16_t)code))
+        return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "%u is not a close code a server may send",
+                             code);
+    silk__mutex_lock(&gw->lock);
+    size_t n = silk__gw_sessions_business(&gw->sessions, route, req->business_id, NULL, NULL);
+    collect c = {.ctx = ctx, .ids = n ? silk_ctx_alloc(ctx, n * sizeof(char *)) : NULL};
+    if (n > 0 && c.ids != NULL)
+        silk__gw_sessions_business(&gw->sessions, route, req->business_id, collect_one, &c);
+    silk__mutex_unlock(&gw->lock);
+    if ((n > 0 && c.ids == NULL) || c.nomem)
+        return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < c.n; i++) /* one that closed meanwhile is NOT_FOUND: not counted */
+        if (silk__gw_close_session(gw, c.ids[i], (uint16_t)code, req->reason) == SILK_OK)
+            resp->closed++;
+    silk_log(SILK_LOG_INFO, "gateway", "closing a business's sessions business_id=%s closed=%u",
+             req->business_id, resp->closed);
+    return SILK_OK;
+}
+
 static const Silk__Ws__SessionManager_Handlers handlers = {
     .sessions = sm_sessions,
     .send = sm_send,
     .send_to_business = sm_send_to_business,
     .close = sm_close,
+    .presence = sm_presence,
+    .close_business = sm_close_business,
 };
 
 silk_status silk__gw_session_manager_start(silk__gw *gw)

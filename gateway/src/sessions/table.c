@@ -309,3 +309,24 @@ size_t silk__gw_sessions_business(const silk__gw_sessions *t, const char *route,
         n += visit(t, &t->routes[i], business_id, fn, arg);
     return n;
 }
+
+size_t silk__gw_sessions_each_business(const silk__gw_sessions *t, silk__gw_business_fn fn,
+                                       void *arg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_routes; i++) {
+        const route_index *r = &t->routes[i];
+        for (size_t k = 0; k < r->n_buckets; k++) {
+            for (const business *b = r->buckets[k]; b != NULL; b = b->next) {
+                size_t j = 0;
+                while (j < i && business_find(t, &t->routes[j], b->id) == NULL)
+                    j++;
+                if (j < i)
+                    continue; /* met on an earlier route */
+                fn(b->id, arg);
+                n++;
+            }
+        }
+    }
+    return n;
+}

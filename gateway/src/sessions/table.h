@@ -62,4 +62,12 @@ typedef void (*silk__gw_session_fn)(silk__gw_session *s, void *arg);
 size_t silk__gw_sessions_business(const silk__gw_sessions *t, const char *route,
                                   const char *business_id, silk__gw_session_fn fn, void *arg);
 
+/* silk__gw_business_fn is called with a business id; it must not add or remove sessions. */
+typedef void (*silk__gw_business_fn)(const char *business_id, void *arg);
+
+/* silk__gw_sessions_each_business calls fn once for every business with a session, on any
+ * route, and returns how many there are. */
+size_t silk__gw_sessions_each_business(const silk__gw_sessions *t, silk__gw_business_fn fn,
+                                       void *arg);
+
 #endif /* SILK_GATEWAY_SESSIONS_H */

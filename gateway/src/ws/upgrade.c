@@ -16,7 +16,9 @@
 #include "conn/client.h"
 #include "core/random.h"
 #include "http/bodies.h"
+#include "core/clock.h"
 #include "core/mutex.h"
+#include "sessions/directory.h"
 #include "ws/handshake.h"
 #include "silk/ws.silk.h"
 
@@ -139,12 +141,11 @@ static int add_session(client *c, const char *route)
 {
     silk__gw *gw = c->loop->gw;
     int rv = SILK__GW_SESSIONS_EXISTS;
+    c->opened_at_ms = silk__wall_ms(); /* before the table has it: others read it there */
     for (int tries = 0; tries < 2 && rv == SILK__GW_SESSIONS_EXISTS; tries++) {
         if (tries > 0)
             new_session_id(gw, c->session_id);
-        silk__mutex_lock(&gw->lock);
-        rv = silk__gw_sessions_add(&gw->sessions, c->session_id, route, c->business_id, c);
-        silk__mutex_unlock(&gw->lock);
+        rv = silk__gw_session_enter(gw, c->session_id, route, c->business_id, c);
     }
     return rv != 0 ? -1 : 0;
 }
@@ -152,10 +153,7 @@ static int add_session(client *c, const char *route)
 /* remove_session undoes add_session. */
 static void remove_session(client *c)
 {
-    silk__gw *gw = c->loop->gw;
-    silk__mutex_lock(&gw->lock);
-    silk__gw_sessions_remove(&gw->sessions, c->session_id);
-    silk__mutex_unlock(&gw->lock);
+    silk__gw_session_leave(c->loop->gw, c->session_id, c->business_id);
 }
 
 /* start_framing makes c's WebSocket framing; the bytes after the handshake are the client's
@@ -236,7 +234,7 @@ static int finish_open(client *c, const char *subprotocol, uint16_t close_code,
     if (become_session(c, out, len) != 0)
         return -1;
     if (close_code != 0 && silk__gw_ws_close(c->ws, close_code, close_reason) == 0)
-        c->closing_since = ev_now(l->ev);
+        silk__gw_client_closing(c);
     if (pending_len > 0 && close_code == 0 && silk__gw_ws_read(c->ws) != 0)
         return -1;
     return 0;

@@ -52,6 +52,11 @@ typedef struct silk_server_opts {
      * $SILK_TLS_CERT, $SILK_TLS_KEY and $SILK_TLS_CA): without it such a server refuses to
      * start, saying why ($SILK_INSECURE=1 sets it too). docs/security.md has the rules. */
     bool insecure;
+    /* A connection that has not sent one whole valid frame this long after it was accepted
+     * is closed, in milliseconds: 5000 ($SILK_FIRST_FRAME_TIMEOUT_MS overrides it, with the
+     * same meaning). With the cluster token set, only a request carrying it counts. Negative:
+     * off. It keeps silent or garbage-sending sockets from holding max_connections. */
+    int first_frame_timeout_ms;
 } silk_server_opts;
 
 /* silk_server_new makes a server from opts (NULL: every default). It does not listen yet.

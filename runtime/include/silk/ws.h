@@ -7,11 +7,18 @@
  * ("<gateway id>.<32 hex digits>"). Each makes blocking calls to the gateways, with ctx's
  * metadata and deadline: call them from a handler or a plain thread, never from nng's
  * threads (no completion callback, no inline handler). docs/runtime.md, "Pushing to
- * sessions", shows them in the seed's Echo and how a service hears of its sessions. */
+ * sessions", shows them in the seed's Echo and how a service hears of its sessions.
+ *
+ * A registered gateway that cannot be reached - its port refuses, the connection is lost,
+ * or it does not answer within the method's timeout (5 s) - fails each helper that asks it
+ * with SILK_UNAVAILABLE, and silk_ctx_message(ctx) names the gateway and its address; a
+ * gateway that answers with no session is no error. When ctx's own deadline passes first,
+ * the helper returns SILK_DEADLINE_EXCEEDED naming the gateway. */
 #ifndef SILK_WS_H
 #define SILK_WS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <silk/ctx.h>
 #include <silk/status.h>
@@ -34,12 +41,14 @@ void silk_session_list_fini(silk_session_list *list);
 
 /* silk_ws_session_list fills out with the sessions of business_id on the route of the service
  * whose handler ctx belongs to (any route for a ctx made with silk_ctx_new), asking every
- * registered gateway. A gateway that cannot be reached is skipped and logged.
+ * registered gateway.
  *
- * Returns SILK_OK with out the caller's, to free with silk_session_list_fini() (no gateway or
- * no session: out->count 0), or, with out empty: SILK_INVALID_ARGUMENT when out is NULL or
- * business_id NULL or empty, the registry's error when it cannot be read
- * (silk_registry_resolve), or SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
+ * Returns SILK_OK with out the caller's, to free with silk_session_list_fini() (no gateway, or
+ * every gateway answered and none has a session: out->count 0), or, with out empty:
+ * SILK_INVALID_ARGUMENT when out is NULL or business_id NULL or empty, the registry's error
+ * when it cannot be read (silk_registry_resolve), SILK_UNAVAILABLE when a gateway cannot be
+ * reached (the list would lack its sessions; the gateways after it are not asked), any other
+ * failure of a gateway's answer, or SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
 silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_session_list *out);
 
 /* silk_ws_send queues len bytes of data (need not be NUL-terminated) as a text message for
@@ -47,9 +56,10 @@ silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_se
  *
  * Returns SILK_OK once the gateway has taken the message (a session too slow to take it is
  * closed later, with 1008), or SILK_INVALID_ARGUMENT when session_id is NULL or data is NULL
- * with len not 0, SILK_NOT_FOUND when the session or its gateway is gone, the registry's
- * error when it cannot be read, or any status of the call to the gateway (SILK_UNAVAILABLE,
- * SILK_DEADLINE_EXCEEDED, ...); silk_ctx_message(ctx) says why. data stays the caller's. */
+ * with len not 0, SILK_NOT_FOUND when the session is gone (the gateway said so) or no
+ * registered gateway owns it, the registry's error when it cannot be read, SILK_UNAVAILABLE
+ * when the owning gateway cannot be reached, or the status of the gateway's answer;
+ * silk_ctx_message(ctx) says why. data stays the caller's. */
 silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data, size_t len);
 
 /* silk_ws_sendf is silk_ws_send() with a printf-formatted message; SILK_RESOURCE_EXHAUSTED
@@ -58,15 +68,59 @@ silk_status silk_ws_sendf(silk_ctx *ctx, const char *session_id, const char *fmt
     __attribute__((format(printf, 3, 4)));
 
 /* silk_ws_send_business queues len bytes of data as a text message for every session of
- * business_id on the ctx's route (as silk_ws_session_list), on every gateway; a gateway that
- * cannot be reached is skipped and logged. *delivered (may be NULL) counts the sessions
- * reached.
+ * business_id on the ctx's route (as silk_ws_session_list), on every gateway; every gateway
+ * is asked, whichever fails. *delivered (may be NULL) counts the sessions reached, on the
+ * gateways that answered.
  *
- * Returns SILK_OK, also when no session was reached, or SILK_INVALID_ARGUMENT when
- * business_id is NULL or empty or data is NULL with len not 0, or the registry's error when
- * it cannot be read. data stays the caller's. */
+ * Returns SILK_OK when every gateway answered, also when none had a session (*delivered 0),
+ * or SILK_INVALID_ARGUMENT when business_id is NULL or empty or data is NULL with len not 0,
+ * the registry's error when it cannot be read, or the first gateway's failure:
+ * SILK_UNAVAILABLE when it cannot be reached - even when the others delivered (*delivered
+ * says to how many), since its sessions got nothing - or its answer's status, or
+ * SILK_RESOURCE_EXHAUSTED when memory is exhausted. data stays the caller's. */
 silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const void *data,
                                   size_t len, size_t *delivered);
+
+/* silk_presence is one session, as silk_ws_presence tells of it. */
+typedef struct silk_presence {
+    char *session_id;
+    char *gateway_id;
+    char *route;          /* the route it was opened on, "api/wstest" */
+    int64_t opened_at_ms; /* milliseconds since the epoch */
+    char *subject;        /* its verified token's "sub"; "" when its gateway verifies none */
+} silk_presence;
+
+/* silk_presence_list holds sessions; free with silk_presence_list_fini. */
+typedef struct silk_presence_list {
+    size_t count;
+    silk_presence *items;
+} silk_presence_list;
+
+/* silk_presence_list_fini frees the sessions and empties the list. NULL is ignored. */
+void silk_presence_list_fini(silk_presence_list *list);
+
+/* silk_ws_presence fills out with every session of business_id on the ctx's route (as
+ * silk_ws_session_list), on every gateway that holds some: who is online.
+ *
+ * Returns SILK_OK with out the caller's, to free with silk_presence_list_fini() (out->count 0
+ * when none), or, with out empty: SILK_INVALID_ARGUMENT when out is NULL or business_id NULL or
+ * empty, the registry's error when it cannot be read, SILK_UNAVAILABLE when a gateway cannot
+ * be reached (the list would lack its sessions), any other failure of a gateway's answer, or
+ * SILK_RESOURCE_EXHAUSTED. */
+silk_status silk_ws_presence(silk_ctx *ctx, const char *business_id, silk_presence_list *out);
+
+/* silk_ws_close_business closes every session of business_id on the ctx's route, on every
+ * gateway that holds some, with a WebSocket close code (1000 when 0; one a server may send:
+ * 1000-1003, 1007-1011, 3000-4999) and reason (may be NULL): for a revoked user or token. The
+ * sessions are told to close; their clients see the close frame soon after. Every gateway is
+ * asked, whichever fails.
+ *
+ * Returns SILK_OK when every gateway answered, SILK_INVALID_ARGUMENT when business_id is NULL
+ * or empty or the code may not be sent, the registry's error when it cannot be read, or the
+ * first gateway's failure (SILK_UNAVAILABLE when it cannot be reached: its sessions stay
+ * open). */
+silk_status silk_ws_close_business(silk_ctx *ctx, const char *business_id, uint16_t code,
+                                   const char *reason);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,11 @@
  * server, in a process-wide registry opened from the environment. The channels to the
  * gateways are kept in a process-wide cache by address for the life of the process
  * (silk__ws_shutdown closes them and that registry; nothing does at exit, where blocking
- * teardown has no place). */
+ * teardown has no place).
+ *
+ * A gateway that cannot be reached - its port refuses, the connection is lost, or it does not
+ * answer within the method's timeout - fails the push with SILK_UNAVAILABLE naming it: its
+ * sessions may exist, so "no session" or "delivered to none" would be a wrong answer. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +26,7 @@
 #include "server/server_internal.h"
 #include "silk/ws.silk.h"
 #include "push/push_internal.h"
+#include "registry/directory.h"
 
 typedef struct gateway {
     struct gateway *next;
@@ -63,13 +68,24 @@ static silk_status process_registry(silk_registry **regp)
     return st;
 }
 
-/* find_gateways fills out with the gateways registered where ctx's server finds them. */
-static silk_status find_gateways(const silk_ctx *ctx, silk_instance_list *out)
+/* find_gateways fills out with the gateways to ask, in the registry where ctx's server finds
+ * them: those the session directory names for business_id, or, without a directory (the file
+ * registry), when it cannot be read, or for no business (NULL), every registered one. */
+static silk_status find_gateways(const silk_ctx *ctx, const char *business_id,
+                                 silk_instance_list *out)
 {
     *out = (silk_instance_list){0};
     silk_server *srv = silk__ctx_server(ctx);
     silk_registry *r = NULL;
     silk_status st = srv != NULL ? silk__server_registry(srv, &r) : process_registry(&r);
+    if (st == SILK_OK && business_id != NULL) {
+        silk_status ds = silk__directory_lookup(r, business_id, out);
+        if (ds == SILK_OK)
+            return SILK_OK;
+        if (ds != SILK_UNIMPLEMENTED) /* the registry warns of an outage once */
+            silk_log(SILK_LOG_DEBUG, "ws", "no session directory, asking every gateway status=%s",
+                     silk_status_str(ds));
+    }
     if (st == SILK_OK)
         st = silk_registry_resolve(r, SILK_WS_SESSION_MANAGER, out);
     if (st != SILK_OK)
@@ -77,9 +93,11 @@ static silk_status find_gateways(const silk_ctx *ctx, silk_instance_list *out)
     return st;
 }
 
-/* channel_to returns the cached channel to a gateway's address, opening it if needed. */
-static silk_channel *channel_to(const char *address)
+/* channel_to returns the cached channel to gw's address, opening it if needed; NULL, with
+ * the reason in ctx, when memory is exhausted. */
+static silk_channel *channel_to(silk_ctx *ctx, const silk_instance *gw)
 {
+    const char *address = gw->address;
     pthread_mutex_lock(&mu);
     gateway *g = cache;
     while (g != NULL && strcmp(g->address, address) != 0)
@@ -96,21 +114,70 @@ static silk_channel *channel_to(const char *address)
         }
     }
     pthread_mutex_unlock(&mu);
+    if (g == NULL)
+        silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory for a channel to gateway %s",
+                      gw->id);
     return g != NULL ? g->ch : NULL;
 }
 
-static const char *route_of(const silk_ctx *ctx)
+const char *silk__ws_route_of(const silk_ctx *ctx)
 {
     const silk_service_desc *svc = silk__ctx_service(ctx);
     return svc != NULL && svc->route != NULL ? svc->route : "";
 }
 
-/* skip logs a gateway that did not answer; the ctx keeps the message it had before. */
-static void skip(silk_ctx *ctx, const silk_instance *gw, silk_status st, const char *saved)
+/* gateway_failed returns what a push returns for its call to gw that failed with st, the
+ * reason in ctx, and logs a gateway not reached:
+ * - SILK_UNAVAILABLE, "gateway <id> at <address> cannot be reached: <why>", when the call
+ *   was refused or lost (UNAVAILABLE), or not answered within the method's timeout
+ *   (DEADLINE_EXCEEDED with time left on ctx);
+ * - SILK_DEADLINE_EXCEEDED naming the gateway when ctx's own deadline passed first;
+ * - st with the gateway's own message otherwise (it answered: NOT_FOUND for a session it
+ *   does not have, UNAUTHENTICATED, ...), or when the call was not made (CANCELLED, ...). */
+static silk_status gateway_failed(silk_ctx *ctx, const silk_instance *gw, silk_status st)
 {
-    silk_log(SILK_LOG_WARN, "ws", "gateway skipped gateway=%s address=%s status=%s reason=\"%s\"",
-             gw->id, gw->address, silk_status_str(st), silk_ctx_message(ctx));
-    silk__ctx_set_message(ctx, saved);
+    if (st != SILK_UNAVAILABLE && st != SILK_DEADLINE_EXCEEDED)
+        return st;
+    silk_log(SILK_LOG_WARN, "ws",
+             "gateway not reached gateway=%s address=%s status=%s reason=\"%s\"", gw->id,
+             gw->address, silk_status_str(st), silk_ctx_message(ctx));
+    if (st == SILK_DEADLINE_EXCEEDED && silk_ctx_remaining_us(ctx) == 0)
+        return silk_ctx_fail(ctx, st, "gateway %s at %s did not answer before the deadline", gw->id,
+                             gw->address);
+    return silk_ctx_fail(ctx, SILK_UNAVAILABLE, "gateway %s at %s cannot be reached: %s", gw->id,
+                         gw->address, silk_ctx_message(ctx));
+}
+
+silk_status silk__ws_ask_gateways(silk_ctx *ctx, const char *business_id, bool all_of_them,
+                                  silk__ws_call_fn *call, void *arg)
+{
+    silk_instance_list gws;
+    silk_status st = find_gateways(ctx, business_id, &gws);
+    silk_status failed = SILK_OK; /* the first gateway's failure, its reason in why */
+    char *why = NULL;
+    for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
+        silk_channel *ch = channel_to(ctx, &gws.items[i]);
+        silk_status cs = ch != NULL ? call(ch, ctx, business_id, arg) : SILK_RESOURCE_EXHAUSTED;
+        if (cs == SILK_OK)
+            continue;
+        if (ch != NULL)
+            cs = gateway_failed(ctx, &gws.items[i], cs);
+        if (!all_of_them) {
+            st = cs;
+            break;
+        }
+        if (failed == SILK_OK) {
+            failed = cs;
+            why = strdup(silk_ctx_message(ctx));
+        }
+    }
+    silk_instance_list_fini(&gws);
+    if (st == SILK_OK && failed != SILK_OK) {
+        st = failed;
+        silk__ctx_set_message(ctx, why != NULL ? why : "out of memory");
+    }
+    free(why);
+    return st;
 }
 
 void silk_session_list_fini(silk_session_list *list)
@@ -139,6 +206,21 @@ static silk_status add_ids(silk_session_list *out, const Silk__Ws__SessionsReply
     return SILK_OK;
 }
 
+/* list_call asks one gateway for the sessions' ids, adding them to the list (arg). */
+static silk_status list_call(silk_channel *ch, silk_ctx *ctx, const char *business_id, void *arg)
+{
+    Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
+    req.business_id = (char *)business_id;
+    req.route = (char *)silk__ws_route_of(ctx);
+    Silk__Ws__SessionsReply *r = NULL;
+    silk_status st = silk__ws__session_manager__call_sessions(ch, ctx, &req, &r);
+    if (st == SILK_OK) {
+        st = add_ids(arg, r);
+        silk__ws__sessions_reply__free_unpacked(r, NULL);
+    }
+    return st;
+}
+
 silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_session_list *out)
 {
     if (out == NULL)
@@ -146,26 +228,7 @@ silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_se
     *out = (silk_session_list){0};
     if (business_id == NULL || business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "a business id is required");
-    silk_instance_list gws;
-    silk_status st = find_gateways(ctx, &gws);
-    char *saved = strdup(silk_ctx_message(ctx));
-    Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
-    req.business_id = (char *)business_id;
-    req.route = (char *)route_of(ctx);
-    for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
-        silk_channel *ch = channel_to(gws.items[i].address);
-        Silk__Ws__SessionsReply *r = NULL;
-        silk_status cs = ch != NULL ? silk__ws__session_manager__call_sessions(ch, ctx, &req, &r)
-                                    : SILK_RESOURCE_EXHAUSTED;
-        if (cs == SILK_OK) {
-            st = add_ids(out, r);
-            silk__ws__sessions_reply__free_unpacked(r, NULL);
-        } else {
-            skip(ctx, &gws.items[i], cs, saved);
-        }
-    }
-    free(saved);
-    silk_instance_list_fini(&gws);
+    silk_status st = silk__ws_ask_gateways(ctx, business_id, false, list_call, out);
     if (st != SILK_OK)
         silk_session_list_fini(out);
     return st;
@@ -188,11 +251,11 @@ silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data
     if (session_id == NULL || (data == NULL && len != 0))
         return SILK_INVALID_ARGUMENT;
     silk_instance_list gws;
-    silk_status st = find_gateways(ctx, &gws);
+    silk_status st = find_gateways(ctx, NULL, &gws);
     if (st != SILK_OK)
         return st;
     const silk_instance *gw = owner_of(&gws, session_id);
-    silk_channel *ch = gw != NULL ? channel_to(gw->address) : NULL;
+    silk_channel *ch = gw != NULL ? channel_to(ctx, gw) : NULL;
     if (gw == NULL) {
         st = silk_ctx_fail(ctx, SILK_NOT_FOUND, "no gateway owns session %s", session_id);
     } else if (ch == NULL) {
@@ -206,6 +269,8 @@ silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data
         st = silk__ws__session_manager__call_send(ch, ctx, &req, &r);
         if (st == SILK_OK)
             silk__ws__send_reply__free_unpacked(r, NULL);
+        else
+            st = gateway_failed(ctx, gw, st);
     }
     silk_instance_list_fini(&gws);
     return st;
@@ -225,6 +290,31 @@ silk_status silk_ws_sendf(silk_ctx *ctx, const char *session_id, const char *fmt
     return st;
 }
 
+/* What a push to a business sends, and what it counts. */
+typedef struct business_push {
+    const void *data;
+    size_t len;
+    size_t delivered;
+} business_push;
+
+static silk_status business_call(silk_channel *ch, silk_ctx *ctx, const char *business_id,
+                                 void *arg)
+{
+    business_push *p = arg;
+    Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
+    req.business_id = (char *)business_id;
+    req.route = (char *)silk__ws_route_of(ctx);
+    req.data.data = (uint8_t *)p->data;
+    req.data.len = p->len;
+    Silk__Ws__SendReply *r = NULL;
+    silk_status st = silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &r);
+    if (st == SILK_OK) {
+        p->delivered += r->delivered;
+        silk__ws__send_reply__free_unpacked(r, NULL);
+    }
+    return st;
+}
+
 silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const void *data,
                                   size_t len, size_t *delivered)
 {
@@ -232,29 +322,10 @@ silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const 
         *delivered = 0;
     if (business_id == NULL || business_id[0] == '\0' || (data == NULL && len != 0))
         return SILK_INVALID_ARGUMENT;
-    silk_instance_list gws;
-    silk_status st = find_gateways(ctx, &gws);
-    char *saved = strdup(silk_ctx_message(ctx));
-    Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
-    req.business_id = (char *)business_id;
-    req.route = (char *)route_of(ctx);
-    req.data.data = (uint8_t *)data;
-    req.data.len = len;
-    for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
-        silk_channel *ch = channel_to(gws.items[i].address);
-        Silk__Ws__SendReply *r = NULL;
-        silk_status cs = ch != NULL
-                             ? silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &r)
-                             : SILK_RESOURCE_EXHAUSTED;
-        if (cs == SILK_OK) {
-            if (delivered != NULL)
-                *delivered += r->delivered;
-            silk__ws__send_reply__free_unpacked(r, NULL);
-        } else {
-            skip(ctx, &gws.items[i], cs, saved);
-        }
-    }
-    free(saved);
-    silk_instance_list_fini(&gws);
+    business_push p = {.data = data, .len = len};
+    /* Every gateway is asked, so that those reached deliver, whichever failed. */
+    silk_status st = silk__ws_ask_gateways(ctx, business_id, true, business_call, &p);
+    if (delivered != NULL)
+        *delivered = p.delivered;
     return st;
 }

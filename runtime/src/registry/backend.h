@@ -38,10 +38,25 @@ typedef struct silk__registry_ops {
      * it the watcher polls every watch_poll_ms. */
     void (*wait)(void *data, int stop_fd, int timeout_ms);
     int watch_poll_ms; /* how often the watcher re-reads watched services at the latest */
+    /* The session directory (registry/directory.h), NULL in a backend that keeps none. */
+    silk_status (*dir_set)(void *data, const char *gateway_id, const char *business, bool present);
+    silk_status (*dir_sync)(void *data, const char *gateway_id, const char *const *businesses,
+                            size_t n);
+    silk_status (*dir_mark)(void *data, const char *gateway_id, int64_t ttl_ms, bool *was_there);
+    silk_status (*dir_lookup)(void *data, const char *business, silk_instance_list *out);
 } silk__registry_ops;
 
 extern const silk__registry_ops silk__registry_file_ops;
 extern const silk__registry_ops silk__registry_redis_ops;
+
+/* The Redis backend's directory (directory_redis.c). */
+silk_status silk__redis_dir_set(void *data, const char *gateway_id, const char *business,
+                                bool present);
+silk_status silk__redis_dir_sync(void *data, const char *gateway_id, const char *const *businesses,
+                                 size_t n);
+silk_status silk__redis_dir_mark(void *data, const char *gateway_id, int64_t ttl_ms,
+                                 bool *was_there);
+silk_status silk__redis_dir_lookup(void *data, const char *business, silk_instance_list *out);
 
 /* silk__registry_valid_name tells whether a service name or instance id may be used: not
  * empty, at most 200 bytes, printable ASCII, no '/', no leading '.'. */

@@ -464,4 +464,8 @@ const silk__registry_ops silk__registry_redis_ops = {
     .services = redis_services,
     .wait = redis_wait,
     .watch_poll_ms = 1000,
+    .dir_set = silk__redis_dir_set,
+    .dir_sync = silk__redis_dir_sync,
+    .dir_mark = silk__redis_dir_mark,
+    .dir_lookup = silk__redis_dir_lookup,
 };

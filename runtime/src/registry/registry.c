@@ -14,6 +14,7 @@
 #include "core/env.h"
 #include "core/mutex.h"
 #include "registry/backend.h"
+#include "registry/directory.h"
 #include "core/thread.h"
 
 /* watcher is one silk_registry_watch: the fingerprint of the view it last saw. */
@@ -501,4 +502,42 @@ bool silk__record_parse(char *text, silk_instance *inst)
             inst->gateway_id = v;
     }
     return inst->address != NULL && inst->address[0] != '\0';
+}
+
+/* ============================== the session directory ============================== */
+
+silk_status silk__directory_set(silk_registry *reg, const char *gateway_id, const char *business,
+                                bool present)
+{
+    if (reg->ops->dir_set == NULL)
+        return SILK_UNIMPLEMENTED;
+    return reg->ops->dir_set(reg->data, gateway_id, business, present);
+}
+
+silk_status silk__directory_sync(silk_registry *reg, const char *gateway_id,
+                                 const char *const *businesses, size_t n)
+{
+    if (reg->ops->dir_sync == NULL)
+        return SILK_UNIMPLEMENTED;
+    return reg->ops->dir_sync(reg->data, gateway_id, businesses, n);
+}
+
+silk_status silk__directory_mark(silk_registry *reg, const char *gateway_id, int64_t ttl_ms,
+                                 bool *was_there)
+{
+    if (reg->ops->dir_mark == NULL)
+        return SILK_UNIMPLEMENTED;
+    return reg->ops->dir_mark(reg->data, gateway_id, ttl_ms, was_there);
+}
+
+silk_status silk__directory_lookup(silk_registry *reg, const char *business,
+                                   silk_instance_list *out)
+{
+    *out = (silk_instance_list){0};
+    if (reg->ops->dir_lookup == NULL)
+        return SILK_UNIMPLEMENTED;
+    silk_status st = reg->ops->dir_lookup(reg->data, business, out);
+    if (st != SILK_OK)
+        silk_instance_list_fini(out);
+    return st;
 }

@@ -23,9 +23,10 @@
 /* How long a stopping server lets calls in flight finish, and then lets answers go out. */
 #define GRACE_MS 5000
 #define FLUSH_MS 1000
-/* The defaults of max_connections and idle_timeout_ms. */
-#define MAX_CONNECTIONS_DEFAULT 10000
-#define IDLE_TIMEOUT_MS_DEFAULT 300000
+/* The defaults of max_connections, idle_timeout_ms and first_frame_timeout_ms. */
+#define MAX_CONNECTIONS_DEFAULT        10000
+#define IDLE_TIMEOUT_MS_DEFAULT        300000
+#define FIRST_FRAME_TIMEOUT_MS_DEFAULT 5000
 /* How often silk_server_run looks at its signal pipe even without a wake-up. */
 #define SIGNAL_POLL_MS 1000
 
@@ -57,10 +58,11 @@ static bool configure(silk_server *srv, const silk_server_opts *opts)
     silk__env_long("SILK_INSECURE", 0, 1, &env_insecure);
     srv->insecure = opts->insecure || env_insecure == 1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long env_workers = 0, env_max_conns = 0, env_idle = 0; /* 0 in each: the default */
+    long env_workers = 0, env_max_conns = 0, env_idle = 0, env_first = 0; /* 0: the default */
     silk__env_long("SILK_WORKERS", 0, 4096, &env_workers);
     silk__env_long("SILK_MAX_CONNECTIONS", 0, UINT_MAX, &env_max_conns);
     silk__env_long("SILK_IDLE_TIMEOUT_MS", INT_MIN, INT_MAX, &env_idle);
+    silk__env_long("SILK_FIRST_FRAME_TIMEOUT_MS", INT_MIN, INT_MAX, &env_first);
     srv->workers = opts->workers != 0 ? opts->workers
                    : env_workers != 0 ? (unsigned)env_workers
                    : cores > 0        ? (unsigned)cores
@@ -75,6 +77,10 @@ static bool configure(silk_server *srv, const silk_server_opts *opts)
                         : env_idle != 0            ? env_idle
                                                    : IDLE_TIMEOUT_MS_DEFAULT;
     srv->idle_timeout_us = idle_ms > 0 ? (int64_t)idle_ms * 1000 : 0;
+    long long first_ms = opts->first_frame_timeout_ms != 0 ? opts->first_frame_timeout_ms
+                         : env_first != 0                  ? env_first
+                                                           : FIRST_FRAME_TIMEOUT_MS_DEFAULT;
+    srv->first_frame_timeout_us = first_ms > 0 ? (int64_t)first_ms * 1000 : 0;
     if (srv->listen == NULL || srv->instance_id == NULL || srv->gateway_id == NULL ||
         (opts->registry != NULL && srv->registry_url == NULL) ||
         (token != NULL && srv->token == NULL)) {
@@ -298,7 +304,7 @@ static void stop(silk_server *srv)
     if (srv->address != NULL)
         silk_log(SILK_LOG_INFO, "server", "server stopping address=%s", srv->address);
     nng_aio_stop(srv->accept_aio); /* no new connections: an accept in flight is cancelled */
-    nng_aio_stop(srv->idle_aio);
+    nng_aio_stop(srv->sweep_aio);
     if (srv->listener != NULL)
         nng_stream_listener_close(srv->listener);
     silk__server_deregister(srv);
@@ -307,8 +313,8 @@ static void stop(silk_server *srv)
     silk__server_close_registry(srv); /* no handler runs now */
     nng_aio_free(srv->accept_aio);
     srv->accept_aio = NULL;
-    nng_aio_free(srv->idle_aio);
-    srv->idle_aio = NULL;
+    nng_aio_free(srv->sweep_aio);
+    srv->sweep_aio = NULL;
     nng_stream_listener_free(srv->listener);
     srv->listener = NULL;
     silk__tls_rele(srv->tls);

@@ -455,9 +455,42 @@ static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
     }
 }
 
+/* valid_first tells whether f ends a connection's first-frame deadline: any whole frame, or
+ * with the cluster token a request carrying it (its header is decoded here only until one
+ * came). */
+static bool valid_first(const silk_server *srv, const silk__frame *f)
+{
+    if (srv->token == NULL)
+        return true;
+    if (f->kind != SILK__FRAME_REQUEST || f->header == NULL)
+        return false;
+    Silk__Rpc__RequestHeader *h = silk__rpc__request_header__unpack(NULL, f->header_len, f->header);
+    bool ok = h != NULL && token_ok(srv, h->token);
+    if (h != NULL)
+        silk__rpc__request_header__free_unpacked(h, NULL);
+    return ok;
+}
+
+/* admit handles f on a connection that has sent no valid frame yet: it tells whether f is to
+ * be handled - not when the server has already decided to close the connection for want of
+ * one (server_listen.c's sweep) - and admits the connection when f is valid. The decision
+ * and the admission are made under the connection's mutex, so one always comes first. */
+static bool admit(sconn *sc, const silk__frame *f)
+{
+    bool valid = valid_first(sc->srv, f);
+    silk__stream_conn_lock(&sc->conn);
+    bool handle = !sc->expired;
+    if (handle && valid)
+        atomic_store_explicit(&sc->admitted, true, memory_order_relaxed);
+    silk__stream_conn_unlock(&sc->conn);
+    return handle;
+}
+
 static void on_frame(silk__stream_conn *c, const silk__frame *f)
 {
     sconn *sc = (sconn *)c;
+    if (!atomic_load_explicit(&sc->admitted, memory_order_relaxed) && !admit(sc, f))
+        return; /* being closed: no valid frame came in time */
     int64_t now = silk__now_us();
     atomic_store_explicit(&sc->last_rx_us, now, memory_order_relaxed); /* not idle */
     switch (f->kind) {

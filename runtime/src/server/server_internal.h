@@ -1,6 +1,7 @@
 /* server_internal.h - the server's state, shared by server.c (its life), server_listen.c
- * (listener, accept, idle connections), server_registry.c (register, heartbeat, deregister)
- * and server_call.c (taking calls off connections and running them on workers). */
+ * (listener, accept, idle connections and those with no valid frame), server_registry.c (register,
+ * heartbeat, deregister) and server_call.c (taking calls off connections and running them on
+ * workers). */
 #ifndef SILK_SRC_SERVER_INTERNAL_H
 #define SILK_SRC_SERVER_INTERNAL_H
 
@@ -38,6 +39,13 @@ typedef struct sconn {
     struct sconn *next;
     struct call_job *calls; /* under the connection's mutex: calls taken and not yet answered */
     atomic_int_fast64_t last_rx_us; /* when a frame last arrived (or it was accepted) */
+    int64_t accepted_us;            /* when it was accepted */
+    /* A valid frame came (with the cluster token: a request carrying it), so the first-frame
+     * deadline is over. Set under the connection's mutex, read without it as a hint. */
+    atomic_bool admitted;
+    /* Under the connection's mutex: it is being closed for want of a valid frame in time, and
+     * frames read after that decision are not handled. */
+    bool expired;
 } sconn;
 SILK__FIRST_MEMBER(sconn, conn);
 
@@ -57,7 +65,8 @@ struct silk_server {
     uint32_t max_message;
     bool no_register;
     unsigned max_connections;
-    int64_t idle_timeout_us; /* 0: off */
+    int64_t idle_timeout_us;        /* 0: off */
+    int64_t first_frame_timeout_us; /* 0: off */
 
     hosted *services; /* fixed once started */
     size_t n_services;
@@ -79,9 +88,12 @@ struct silk_server {
     atomic_uint inflight; /* calls taken whose answers are not yet queued: stop waits for them */
     sconn *conns;         /* under mu: connections not yet finalized */
     unsigned n_conns;
-    nng_aio *idle_aio;         /* sleeps between looks for idle connections */
+    nng_aio *sweep_aio;        /* sleeps between looks for connections to close */
     int64_t refused_log_us;    /* under mu: when refused connections were last logged */
     unsigned refused_unlogged; /* under mu: refused since */
+    int64_t expired_log_us;    /* under mu: when connections closed with no valid frame were
+                                * last logged */
+    unsigned expired_unlogged; /* under mu: closed so since */
 
     /* Registry. */
     silk_registry *reg;

@@ -1,6 +1,6 @@
 /* server_listen.c - a server's listener: what it may listen on unprotected, its TLS,
- * accepting connections (refused past max_connections), closing idle ones, and the address
- * it advertises. */
+ * accepting connections (refused past max_connections), closing idle ones and those that
+ * sent no valid frame in time, and the address it advertises. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,8 @@
 #include "server/server_internal.h"
 #include "transport/nng/tls.h"
 
-/* Connections refused past max_connections are logged at most this often. */
+/* Connections refused past max_connections, and those closed for sending no valid frame in
+ * time, are logged at most this often. */
 #define REFUSED_LOG_US 1000000
 
 /* ============================== accepting ============================== */
@@ -52,7 +53,9 @@ static void add_conn(silk_server *srv, nng_stream *s)
         return;
     }
     sc->srv = srv;
-    atomic_init(&sc->last_rx_us, silk__now_us());
+    sc->accepted_us = silk__now_us();
+    atomic_init(&sc->last_rx_us, sc->accepted_us);
+    atomic_init(&sc->admitted, srv->first_frame_timeout_us == 0); /* with no deadline, no check */
     sc->next = srv->conns;
     if (sc->next != NULL)
         sc->next->prev = sc;
@@ -90,21 +93,65 @@ static void accept_cb(void *arg)
     silk__mutex_unlock(&srv->mu);
 }
 
-/* idle_every is how often the server looks for idle connections. */
-static nng_duration idle_every(const silk_server *srv)
+/* sweep_every is how often the server looks for connections to close: a quarter of the
+ * shorter timeout, from 10 ms to 1 s. */
+static nng_duration sweep_every(const silk_server *srv)
 {
-    int64_t ms = srv->idle_timeout_us / 4000;
+    int64_t us = srv->idle_timeout_us;
+    if (us == 0 || (srv->first_frame_timeout_us != 0 && srv->first_frame_timeout_us < us))
+        us = srv->first_frame_timeout_us;
+    int64_t ms = us / 4000;
     return (nng_duration)(ms < 10 ? 10 : ms > 1000 ? 1000 : ms);
 }
 
-/* close_idle closes the connections with no call in flight that received nothing for the
- * idle timeout; srv->mu is held. */
-static void close_idle(silk_server *srv)
+/* expire decides to close sc for sending no valid frame in time, unless one came or it is
+ * closed already; from then on its frames are not handled (server_call.c's on_frame), so a
+ * frame that arrives meanwhile cannot make it valid while it is being closed. */
+static bool expire(sconn *sc)
+{
+    silk__stream_conn_lock(&sc->conn);
+    bool late = !atomic_load_explicit(&sc->admitted, memory_order_relaxed) && !sc->expired &&
+                !silk__stream_conn_closed_locked(&sc->conn);
+    if (late)
+        sc->expired = true;
+    silk__stream_conn_unlock(&sc->conn);
+    return late;
+}
+
+/* log_expired counts n connections closed for sending no valid frame in time, and logs the
+ * count at most once a second; srv->mu is held. */
+static void log_expired(silk_server *srv, unsigned n, int64_t now)
+{
+    SILK__ASSERT_HELD(&srv->mu);
+    srv->expired_unlogged += n;
+    if (srv->expired_unlogged == 0 || now - srv->expired_log_us < REFUSED_LOG_US)
+        return;
+    silk_log(SILK_LOG_WARN, "server",
+             "connections closed: no valid frame within first_frame_timeout_ms=%lld closed=%u",
+             (long long)(srv->first_frame_timeout_us / 1000), srv->expired_unlogged);
+    srv->expired_log_us = now;
+    srv->expired_unlogged = 0;
+}
+
+/* sweep closes the connections that sent no valid frame within the first-frame timeout, and
+ * those with no call in flight that received nothing for the idle timeout; srv->mu is held. */
+static void sweep(silk_server *srv)
 {
     SILK__ASSERT_HELD(&srv->mu);
     int64_t now = silk__now_us();
+    unsigned expired = 0;
     for (sconn *sc = srv->conns; sc != NULL; sc = sc->next) {
-        if (now - atomic_load(&sc->last_rx_us) < srv->idle_timeout_us)
+        if (srv->first_frame_timeout_us > 0 && !atomic_load(&sc->admitted) &&
+            now - sc->accepted_us >= srv->first_frame_timeout_us) {
+            if (expire(sc)) {
+                expired++;
+                silk__stream_conn_close(&sc->conn, SILK_UNAVAILABLE,
+                                        "no valid frame within %lld ms",
+                                        (long long)(srv->first_frame_timeout_us / 1000));
+            }
+            continue;
+        }
+        if (srv->idle_timeout_us == 0 || now - atomic_load(&sc->last_rx_us) < srv->idle_timeout_us)
             continue;
         silk__stream_conn_lock(&sc->conn);
         bool busy = sc->calls != NULL || silk__stream_conn_closed_locked(&sc->conn);
@@ -113,17 +160,18 @@ static void close_idle(silk_server *srv)
             silk__stream_conn_close(&sc->conn, SILK_UNAVAILABLE, "idle for %lld ms",
                                     (long long)(srv->idle_timeout_us / 1000));
     }
+    log_expired(srv, expired, now);
 }
 
-static void idle_cb(void *arg)
+static void sweep_cb(void *arg)
 {
     silk_server *srv = arg;
-    if (nng_aio_result(srv->idle_aio) != 0)
+    if (nng_aio_result(srv->sweep_aio) != 0)
         return; /* stopped */
     silk__mutex_lock(&srv->mu);
     if (!atomic_load(&srv->stopping)) {
-        close_idle(srv);
-        nng_sleep_aio(idle_every(srv), srv->idle_aio);
+        sweep(srv);
+        nng_sleep_aio(sweep_every(srv), srv->sweep_aio);
     }
     silk__mutex_unlock(&srv->mu);
 }
@@ -263,10 +311,10 @@ silk_status silk__server_listen(silk_server *srv)
     if (nng_aio_alloc(&srv->accept_aio, accept_cb, srv) != 0)
         return SILK_RESOURCE_EXHAUSTED;
     nng_stream_listener_accept(srv->listener, srv->accept_aio);
-    if (srv->idle_timeout_us > 0) {
-        if (nng_aio_alloc(&srv->idle_aio, idle_cb, srv) != 0)
+    if (srv->idle_timeout_us > 0 || srv->first_frame_timeout_us > 0) {
+        if (nng_aio_alloc(&srv->sweep_aio, sweep_cb, srv) != 0)
             return SILK_RESOURCE_EXHAUSTED;
-        nng_sleep_aio(idle_every(srv), srv->idle_aio);
+        nng_sleep_aio(sweep_every(srv), srv->sweep_aio);
     }
     return SILK_OK;
 }
