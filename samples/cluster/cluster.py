@@ -1,6 +1,7 @@
 """cluster.py - run.sh's helper: the cluster of tests/cluster/netns.py, for a person to use.
 
-    /usr/bin/python3 cluster.py start|stop|status|up HOST|exec HOST CMD... --bin-dir DIR --run-dir DIR
+    /usr/bin/python3 cluster.py --bin-dir DIR --run-dir DIR WHAT
+    WHAT: start | stop | status | up HOST | exec HOST CMD...
 
 start makes the hosts silkdemo-h1..h3 and silkdemo-redis and starts their processes in the
 background (they outlive this program); stop stops them (SIGTERM, then SIGKILL after 5 s)
@@ -10,6 +11,7 @@ again (after a kill -9); exec HOST CMD runs CMD on HOST with the cluster's regis
 """
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,8 +54,8 @@ def start(args):
     if c.exists():
         sys.exit("run.sh: the cluster is running already ('run.sh status'; 'run.sh stop' first)")
     os.makedirs(args.run_dir, exist_ok=True)
-    fd = os.open(os.path.join(args.run_dir, "token"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
+    token = os.path.join(args.run_dir, "token")
+    with os.fdopen(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(c.token + "\n")
     try:
         c.create()
@@ -85,10 +87,9 @@ try (samples/cluster/README.md has more):
 def stop(args):
     removed = netns.destroy_prefix(PREFIX, grace=5)
     if os.path.isdir(args.run_dir):
-        import shutil
         shutil.rmtree(args.run_dir)
         removed.append(f"dir {args.run_dir}")
-    print("stopped; removed " + (", ".join(removed) if removed else "nothing (nothing was running)"))
+    print("stopped; removed " + (", ".join(removed) or "nothing (nothing was running)"))
 
 
 def status(args):

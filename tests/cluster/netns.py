@@ -4,7 +4,7 @@ Used by tests/cluster/cluster_test.py and samples/cluster/. A Cluster makes, wit
 all begin with its prefix (`silkc<pid>-` for a test, `silkdemo-` for the sample):
 
     bridge PREFIXbr, in the root namespace, with no address: the hosts' only link
-    namespace PREFIXh1 .. PREFIXh3   eth0 198.18.0.1 .. 198.18.0.3/24, its veth PREFIXh1 .. to the bridge
+    namespace PREFIXh1 .. PREFIXh3   eth0 198.18.0.1 .. .3/24, its veth PREFIXh1 .. on the bridge
     namespace PREFIXredis            eth0 198.18.0.4/24, its veth PREFIXr
 
 198.18.0.0/15 is RFC 2544's benchmarking range: never routed. No namespace has a default
