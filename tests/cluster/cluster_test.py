@@ -4,9 +4,8 @@
 
 netns.py makes the hosts: network namespaces on a bridge of their own, addresses from
 198.18.0.0/15, no route out. Each host runs silk-gateway and wstest-service; a fourth runs
-redis-server, the registry of all of them. The test asks for SILK_REGISTRY_TTL_MS=3000 but
-measures the TTL the records get (today the runtime's fixed 10 s: it reads no such variable)
-and bounds its waits by that. WebSocket sessions are python3-websockets clients
+redis-server, the registry of all of them. The test sets SILK_REGISTRY_TTL_MS=3000, measures
+the TTL the records get, and bounds its waits by that. WebSocket sessions are python3-websockets clients
 (wsclient.py) inside the hosts, opened on their own host's gateway; pushes are wstest-caller
 (WsTest.Echo by name through the registry) and curl POSTs to /api/wstest/echo, run inside
 the hosts with `ip netns exec`.
@@ -16,9 +15,7 @@ process - when this process is killed outright; a run also removes what dead run
 whole run is bounded (WHOLE_RUN_S). Exits 77, which ctest counts as skipped, where network
 namespaces cannot be made (not root, no CAP_SYS_ADMIN).
 
-SILK_CLUSTER_KEEP_LOGS=1 keeps the logs' directory (its path is printed). The Redis restart
-case waits for a fix of the session directory (docs/cluster.md) and runs only with
-SILK_CLUSTER_REDIS_RESTART=1.
+SILK_CLUSTER_KEEP_LOGS=1 keeps the logs' directory (its path is printed).
 """
 import argparse
 import collections
@@ -394,11 +391,6 @@ class ClusterTest(unittest.TestCase):
             got = s.received(s.ids[0])
             self.assertEqual(len(got), len(set(got)), f"a message came twice to {s.host}: {got}")
 
-    @unittest.skipUnless(os.environ.get("SILK_CLUSTER_REDIS_RESTART") == "1",
-                         "bug: for about 2 s after Redis restarts empty, the session directory "
-                         "answers no gateway for a business with sessions on every gateway, and "
-                         "the push is NOT_FOUND (docs/cluster.md); SILK_CLUSTER_REDIS_RESTART=1 "
-                         "runs it")
     def test_5_redis_killed_and_restarted_during_pushes(self):
         """kill -9 of redis-server while POSTs to every gateway push to sessions on every
         host, then a restart with an empty Redis: no push fails and every session receives

@@ -172,8 +172,8 @@ static void failed(directory *d, silk_status st)
 static void renew_mark(directory *d)
 {
     bool was_there = false;
-    silk_status st = silk__directory_mark(d->reg, d->gw->opts.id, silk__registry_ttl(d->reg),
-                                          &was_there);
+    silk_status st =
+        silk__directory_mark(d->reg, d->gw->opts.id, silk__registry_ttl(d->reg), &was_there);
     if (st != SILK_OK) {
         failed(d, st);
         return;

@@ -12,6 +12,7 @@
  * answer within the method's timeout - fails the push with SILK_UNAVAILABLE naming it: its
  * sessions may exist, so "no session" or "delivered to none" would be a wrong answer. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <silk/registry.h>
 #include <silk/ws.h>
 
+#include "core/clock.h"
 #include "rpc/ctx_internal.h"
 #include "server/server_internal.h"
 #include "silk/ws.silk.h"
@@ -68,6 +70,21 @@ static silk_status process_registry(silk_registry **regp)
     return st;
 }
 
+/* keep_view_warm reads every gateway's record now and then (once a second at most), so that
+ * the registry's view of them stays fresh while pushes go through the directory: when the
+ * directory cannot be trusted (Redis restarted empty), the pushes fall back on that view, and
+ * the Redis backend keeps its last one for a TTL after a reconnection. */
+static void keep_view_warm(silk_registry *r)
+{
+    static _Atomic int64_t warmed_at_ms;
+    int64_t now = silk__now_us() / 1000, then = atomic_load(&warmed_at_ms);
+    if (now - then < 1000 || !atomic_compare_exchange_strong(&warmed_at_ms, &then, now))
+        return;
+    silk_instance_list all;
+    if (silk_registry_resolve(r, SILK_WS_SESSION_MANAGER, &all) == SILK_OK)
+        silk_instance_list_fini(&all);
+}
+
 /* find_gateways fills out with the gateways to ask, in the registry where ctx's server finds
  * them: those the session directory names for business_id, or, without a directory (the file
  * registry), when it cannot be read, or for no business (NULL), every registered one. */
@@ -80,8 +97,10 @@ static silk_status find_gateways(const silk_ctx *ctx, const char *business_id,
     silk_status st = srv != NULL ? silk__server_registry(srv, &r) : process_registry(&r);
     if (st == SILK_OK && business_id != NULL) {
         silk_status ds = silk__directory_lookup(r, business_id, out);
-        if (ds == SILK_OK)
+        if (ds == SILK_OK) {
+            keep_view_warm(r);
             return SILK_OK;
+        }
         if (ds != SILK_UNIMPLEMENTED) /* the registry warns of an outage once */
             silk_log(SILK_LOG_DEBUG, "ws", "no session directory, asking every gateway status=%s",
                      silk_status_str(ds));

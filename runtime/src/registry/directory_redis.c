@@ -13,6 +13,7 @@
 
 #include <silk/ws.h>
 
+#include "core/clock.h"
 #include "registry/redis_conn.h"
 
 /* How many businesses one pipeline of a sync writes. */
@@ -24,12 +25,13 @@ static const char forget_script[] = "for _, b in ipairs(redis.call('SMEMBERS', K
                                     "redis.call('SREM', 'silk/dir/' .. b, ARGV[1]) end "
                                     "redis.call('DEL', KEYS[1], KEYS[2]) return 1";
 
-/* lookup_script returns false when the directory cannot be trusted: no gateway is registered
- * (KEYS[2] empty: the store restarted empty), or a live gateway (its record ARGV[1] .. id is
- * there) has no mark. Else, for each gateway in the business's set (KEYS[1]) whose record is
- * there, its id and record; a gateway whose record and mark are both gone (dead) leaves the set
- * and its index (ARGV[2] is the business). One whose mark is there but not its record is
- * alive, registering again: skipped, its entry kept. */
+/* lookup_script returns false when the directory cannot be trusted now: no gateway is
+ * registered (KEYS[2] empty: the store restarted empty), a live gateway (its record ARGV[1] ..
+ * id is there) has no mark (it is writing its entries again), or a gateway of the business's
+ * set (KEYS[1]) has its mark but not its record (it is alive, registering again: the
+ * registry's view may still hold its address). Else, for each gateway in the set whose record
+ * is there, its id and record; one whose record and mark are both gone (dead) leaves the set
+ * and its index (ARGV[2] is the business). */
 static const char lookup_script[] =
     "local live = redis.call('SMEMBERS', KEYS[2]) "
     "if #live == 0 then return false end "
@@ -40,8 +42,8 @@ static const char lookup_script[] =
     "for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
     "local rec = redis.call('GET', ARGV[1] .. id) "
     "if rec then out[#out + 1] = id out[#out + 1] = rec "
-    "elseif redis.call('EXISTS', 'silk/dir-mark/' .. id) == 0 then "
-    "redis.call('SREM', KEYS[1], id) redis.call('SREM', 'silk/dir-gw/' .. id, ARGV[2]) "
+    "elseif redis.call('EXISTS', 'silk/dir-mark/' .. id) == 1 then return false "
+    "else redis.call('SREM', KEYS[1], id) redis.call('SREM', 'silk/dir-gw/' .. id, ARGV[2]) "
     "end end return out";
 
 /* run sends the n commands appended to r->ctx and checks that every reply is one; r->mu is
@@ -141,13 +143,22 @@ static silk_status add_records(const redisReply *rep, silk_instance_list *out)
     return SILK_OK;
 }
 
+/* recovering tells whether r reconnected less than a TTL ago (Redis restarted empty, say): a
+ * gateway may then be neither registered again nor have written its entries again, so the
+ * directory would not name it, and only the registry's last view (kept for that TTL) still
+ * knows it. r->mu is held. */
+static bool recovering(const silk__redis_reg *r)
+{
+    return r->recovered_at_us != 0 && silk__now_us() - r->recovered_at_us <= r->conf->ttl_ms * 1000;
+}
+
 silk_status silk__redis_dir_lookup(void *data, const char *business, silk_instance_list *out)
 {
     silk__redis_reg *r = data;
     redisReply *rep = NULL;
     silk__mutex_lock(&r->mu);
     silk_status st = SILK_UNAVAILABLE;
-    if (silk__redis_ready(r)) {
+    if (silk__redis_ready(r) && !recovering(r)) {
         redisAppendCommand(r->ctx, "EVAL %s 2 silk/dir/%s silk/svc/%s silk/inst/%s/ %s",
                            lookup_script, business, SILK_WS_SESSION_MANAGER,
                            SILK_WS_SESSION_MANAGER, business);
