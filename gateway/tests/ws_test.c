@@ -200,27 +200,73 @@ static void test_hibernate_and_wake(void **state)
     assert_memory_equal(f->last, "fragment", 8);
     assert_true(sleeps(f->ws));
 
-    /* A ping wakes it to answer; once the pong is out it sleeps again. */
+    /* A ping is answered without waking it; so is a pong taken. */
     n = frame(buf, 1, 9, "p", 1, 1);
+    n += frame(buf + n, 1, 10, "q", 1, 1);
     client_send(f, buf, n);
     assert_int_equal(silk__gw_ws_read(f->ws), 0);
-    assert_false(sleeps(f->ws));
+    assert_true(silk__gw_ws_hibernating(f->ws));
     assert_true(silk__gw_ws_want_write(f->ws));
     assert_int_equal(silk__gw_ws_write(f->ws), 0);
-    assert_true(sleeps(f->ws));
+    assert_false(silk__gw_ws_want_write(f->ws));
+    assert_true(silk__gw_ws_hibernating(f->ws));
     int op;
     uint8_t payload[128];
     assert_int_equal(server_frame(f, &op, payload), 1);
     assert_int_equal(op, 0xa);
+    assert_int_equal(payload[0], 'p');
 
-    /* A message for the client wakes it too. */
+    /* A message or a ping for the client is framed without waking it too, in order. */
     assert_int_equal(silk__gw_ws_send(f->ws, 0, "push", 4), 0);
-    assert_false(sleeps(f->ws));
+    assert_int_equal(silk__gw_ws_ping(f->ws), 0);
+    assert_true(silk__gw_ws_hibernating(f->ws));
     assert_int_equal(silk__gw_ws_write(f->ws), 0);
-    assert_true(sleeps(f->ws));
+    assert_true(silk__gw_ws_hibernating(f->ws));
     assert_int_equal(server_frame(f, &op, payload), 4);
     assert_int_equal(op, 1);
     assert_memory_equal(payload, "push", 4);
+    assert_int_equal(server_frame(f, &op, payload), 0);
+    assert_int_equal(op, 9);
+
+    /* A ping cut in two, or one with a message behind it, wakes it: wslay reads those. */
+    n = frame(buf, 1, 9, "cut", 3, 1);
+    client_send(f, buf, 3);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_false(sleeps(f->ws));
+    client_send(f, buf + 3, n - 3);
+    drive(f);
+    assert_true(sleeps(f->ws));
+    assert_int_equal(server_frame(f, &op, payload), 3);
+    assert_int_equal(op, 0xa);
+    n = frame(buf, 1, 9, "p", 1, 1);
+    n += frame(buf + n, 1, 1, "after", 5, 1);
+    client_send(f, buf, n);
+    drive(f);
+    assert_int_equal(f->messages, 3);
+    assert_memory_equal(f->last, "after", 5);
+    assert_int_equal(server_frame(f, &op, payload), 1);
+    assert_int_equal(op, 0xa);
+    assert_true(sleeps(f->ws));
+
+    /* A message over 16 KiB wakes it: wslay sends that. */
+    static char big[20000];
+    memset(big, 'b', sizeof big);
+    assert_int_equal(silk__gw_ws_send(f->ws, 1, big, sizeof big), 0);
+    assert_false(silk__gw_ws_hibernating(f->ws));
+    uint8_t got[4 + sizeof big];
+    size_t have = 0;
+    while (have < sizeof got) {
+        while (silk__gw_ws_want_write(f->ws))
+            assert_int_equal(silk__gw_ws_write(f->ws), 0);
+        ssize_t r = read(f->client, got + have, sizeof got - have);
+        if (r > 0)
+            have += (size_t)r;
+    }
+    assert_int_equal(got[0], 0x82);
+    assert_int_equal(got[1], 126);
+    assert_int_equal((got[2] << 8) | got[3], (int)sizeof big);
+    assert_memory_equal(got + 4, big, sizeof big);
+    assert_true(sleeps(f->ws));
 
     /* Closing a hibernating session sends the close frame. */
     assert_int_equal(silk__gw_ws_close(f->ws, 1001, "bye"), 0);
@@ -237,6 +283,11 @@ static void test_send_and_ping(void **state)
     (void)state;
     fixture *f = open_fixture(NULL, NULL, 0);
     assert_false(silk__gw_ws_want_write(f->ws));
+    /* Awake (a message from the client), wslay sends control frames ahead of queued messages. */
+    uint8_t buf[64];
+    client_send(f, buf, frame(buf, 1, 1, "wake", 4, 1));
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_false(silk__gw_ws_hibernating(f->ws));
     assert_int_equal(silk__gw_ws_send(f->ws, 0, "message:hi", 10), 0);
     assert_int_equal(silk__gw_ws_ping(f->ws), 0);
     assert_true(silk__gw_ws_want_write(f->ws));
@@ -244,12 +295,55 @@ static void test_send_and_ping(void **state)
     assert_false(silk__gw_ws_want_write(f->ws));
     int op;
     uint8_t payload[128];
-    /* wslay sends control frames ahead of queued messages. */
     assert_int_equal(server_frame(f, &op, payload), 0);
     assert_int_equal(op, 9);
     assert_int_equal(server_frame(f, &op, payload), 10);
     assert_int_equal(op, 1);
     assert_memory_equal(payload, "message:hi", 10);
+    close_fixture(f);
+}
+
+/* A hibernating session's framed messages that the socket does not take wait, the ones after
+ * them go through wslay, and all arrive in order. */
+static void test_asleep_backlog(void **state)
+{
+    (void)state;
+    fixture *f = open_fixture(NULL, NULL, 0);
+    int small = 4096;
+    setsockopt(f->server, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    static char msg[1000];
+    int sent = 0;
+    while (silk__gw_ws_hibernating(f->ws)) {
+        memset(msg, 'a' + sent % 26, sizeof msg);
+        assert_int_equal(silk__gw_ws_send(f->ws, 1, msg, sizeof msg), 0);
+        assert_int_equal(silk__gw_ws_write(f->ws), 0);
+        sent++;
+        assert_true(sent < 10000);
+    }
+    assert_true(silk__gw_ws_want_write(f->ws));
+    for (int i = 0; i < 3; i++) {
+        memset(msg, 'a' + sent % 26, sizeof msg);
+        assert_int_equal(silk__gw_ws_send(f->ws, 1, msg, sizeof msg), 0);
+        sent++;
+    }
+    uint8_t got[4 + sizeof msg];
+    for (int i = 0; i < sent; i++) {
+        size_t have = 0;
+        while (have < sizeof got) {
+            while (silk__gw_ws_want_write(f->ws) && silk__gw_ws_write(f->ws) == 0 &&
+                   silk__gw_ws_want_write(f->ws))
+                break;
+            ssize_t r = read(f->client, got + have, sizeof got - have);
+            if (r > 0)
+                have += (size_t)r;
+        }
+        assert_int_equal(got[0], 0x82);
+        assert_int_equal((got[2] << 8) | got[3], (int)sizeof msg);
+        for (size_t j = 0; j < sizeof msg; j++)
+            assert_int_equal(got[4 + j], 'a' + i % 26);
+    }
+    assert_false(silk__gw_ws_want_write(f->ws));
+    assert_true(sleeps(f->ws));
     close_fixture(f);
 }
 
@@ -377,7 +471,8 @@ static void test_queue_limit(void **state)
     assert_int_equal(silk__gw_ws_send(f->ws, 0, "x", 1), SILK__GW_WS_ERR_CLOSING);
     assert_int_equal(silk__gw_ws_close(f->ws, 1000, NULL), SILK__GW_WS_ERR_CLOSING);
     assert_int_equal(silk__gw_ws_write(f->ws), 0);
-    /* The slow client is closed at once: the close frame goes ahead of the backlog. */
+    /* The slow client is closed at once: the close frame goes ahead of the backlog (here
+     * framed while it hibernated, never offered to the socket). */
     int op;
     uint8_t payload[128];
     assert_true(server_frame(f, &op, payload) >= 2);
@@ -431,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_protocol_errors),       cmocka_unit_test(test_pending_bytes_and_eof),
         cmocka_unit_test(test_hibernate_and_wake),    cmocka_unit_test(test_queue_limit),
         cmocka_unit_test(test_close_after_messages),  cmocka_unit_test(test_close_code_sendable),
+        cmocka_unit_test(test_asleep_backlog),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

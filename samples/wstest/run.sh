@@ -4,7 +4,9 @@
 #   samples/wstest/run.sh start|stop|status
 #
 # Binaries come from $BUILD_DIR (default build/). State (pid files, logs, and the file registry
-# unless $SILK_REGISTRY is set) lives in $SILK_RUN_DIR (default $BUILD_DIR/wstest-run). The
+# unless $SILK_REGISTRY is set) lives in $SILK_RUN_DIR (default $BUILD_DIR/wstest-run).
+# $SILK_REGISTRY may be any registry URL (file:DIR, redis://...): `start` waits until the
+# gateway finds the service through it (GET /healthz?deep=1 answers 200). The
 # gateway listens on $SILK_GATEWAY_LISTEN (default 127.0.0.1:5000). `stop` stops exactly the
 # processes `start` started, by the pids it recorded. $SILK_RUN_WRAPPER, when set, is put in
 # front of each program (for example "valgrind --leak-check=full").
@@ -27,22 +29,22 @@ alive() {
     [ -f "$run_dir/$1.pid" ] && kill -0 "$(cat "$run_dir/$1.pid")" 2>/dev/null
 }
 
-# wait_for CMD... retries a check every 100 ms for up to 10 s.
-wait_for() {
-    for _ in $(seq 100); do
-        "$@" && return 0
+# masked prints the registry URL with its password, if any, as ***.
+masked() {
+    echo "$SILK_REGISTRY" | sed -E 's#^(redis://[^:@/]*):[^@/]*@#\1:***@#'
+}
+
+# wait_until_ready waits, for up to 15 s, until the gateway finds every service it routes
+# through the registry and each answers its Health/Check; it fails at once when a process of
+# the stack has exited. One check for every registry, without looking inside any.
+wait_until_ready() {
+    for _ in $(seq 150); do
+        alive wstest-service && alive silk-gateway || return 1
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
+            "http://$listen/healthz?deep=1" 2>/dev/null)" = 200 ] && return 0
         sleep 0.1
     done
     return 1
-}
-
-gateway_answers() {
-    curl -s -o /dev/null --max-time 1 "http://$listen/" 2>/dev/null
-}
-
-service_registered() {
-    local dir=${SILK_REGISTRY#file:}/wstest.WsTest
-    [ -d "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]
 }
 
 start_one() {
@@ -75,13 +77,13 @@ start() {
     mkdir -p "$run_dir"
     start_one wstest-service "$bin/wstest-service"
     start_one silk-gateway "$bin/silk-gateway" --listen "$listen"
-    if ! wait_for gateway_answers || ! wait_for service_registered; then
+    if ! wait_until_ready; then
         tail -n 20 "$run_dir"/*.log >&2 || true
         stop
         die "the stack did not come up"
     fi
-    echo "started: gateway on $listen, registry $SILK_REGISTRY, logs in $run_dir"
-    echo "call it: SILK_REGISTRY=$SILK_REGISTRY $bin/wstest-caller 100 hi"
+    echo "started: gateway on $listen, registry $(masked), logs in $run_dir"
+    echo "call it: SILK_REGISTRY=$(masked) $bin/wstest-caller 100 hi"
 }
 
 stop() {
@@ -99,6 +101,7 @@ status() {
             rc=3
         fi
     done
+    echo "registry: $(masked)"
     return $rc
 }
 

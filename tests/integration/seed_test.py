@@ -2,7 +2,8 @@
 
 Starts wstest-service and silk-gateway through samples/wstest/run.sh on a free loopback port
 with a private file registry, drives them with python3-websockets and wstest-caller, and always
-stops what it started.
+stops what it started. RunShWithRedis runs run.sh start, status and stop with a redis://
+registry, against a redis-server it starts on a free loopback port (no persistence).
 """
 import argparse
 import asyncio
@@ -11,6 +12,7 @@ import json
 import os
 import re
 import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +21,8 @@ import time
 import unittest
 
 import websockets
+
+from registry_support import Redis
 
 ARGS = None
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]+\.[0-9a-f]{32}$")
@@ -252,6 +256,71 @@ class GatewayGone(unittest.TestCase):
         self.assertIn("UNAVAILABLE", done.stderr)
         self.assertIn("cannot be reached", done.stderr)
         self.assertNotIn("no session", done.stderr)
+
+
+@unittest.skipIf(shutil.which("redis-server") is None, "no redis-server")
+class RunShWithRedis(unittest.TestCase):
+    """run.sh with SILK_REGISTRY=redis://...: start waits for the stack through the gateway's
+    deep health check, not the file registry's folder; status and stop work the same."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="silk-runsh-redis-")
+        self.addCleanup(self.dir.cleanup)
+        self.redis = Redis(self.dir.name)
+        self.addCleanup(self.redis.stop)
+        self.run_dir = os.path.join(self.dir.name, "run")
+        self.gateway = f"127.0.0.1:{free_port()}"
+        self.env = dict(os.environ, BUILD_DIR=ARGS.build_dir, SILK_RUN_DIR=self.run_dir,
+                        SILK_REGISTRY=self.redis.url(), SILK_GATEWAY_LISTEN=self.gateway)
+        self.run_sh = os.path.join(ARGS.source_dir, "samples/wstest/run.sh")
+
+    def run_sh_cmd(self, cmd):
+        return subprocess.run([self.run_sh, cmd], env=self.env, capture_output=True, text=True,
+                              timeout=60)
+
+    def test_start_status_stop(self):
+        self.addCleanup(self.run_sh_cmd, "stop")
+        done = self.run_sh_cmd("start")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn(f"registry {self.redis.url()}", done.stdout)
+        self.assertFalse(os.path.exists(os.path.join(self.run_dir, "registry")))
+        # Both registered in Redis, and the gateway finds the service through it.
+        keys = self.redis.cli("KEYS", "*")
+        self.assertIn("wstest.WsTest", keys)
+        self.assertIn("silk.ws.SessionManager", keys)
+        conn = http.client.HTTPConnection(self.gateway, timeout=10)
+        try:
+            conn.request("GET", "/healthz?deep=1")
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(json.loads(resp.read())["services"], {"wstest.WsTest": "SERVING"})
+        finally:
+            conn.close()
+
+        done = self.run_sh_cmd("status")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertRegex(done.stdout, r"wstest-service: running \(pid \d+\)")
+        self.assertRegex(done.stdout, r"silk-gateway: running \(pid \d+\)")
+        pids = [int(p) for p in re.findall(r"pid (\d+)", done.stdout)]
+
+        done = self.run_sh_cmd("stop")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        for pid in pids:
+            self.assertFalse(os.path.exists(f"/proc/{pid}"), f"pid {pid} still runs")
+        done = self.run_sh_cmd("status")
+        self.assertEqual(done.returncode, 3, done.stdout + done.stderr)
+        self.assertIn("wstest-service: stopped", done.stdout)
+        self.assertIn("silk-gateway: stopped", done.stdout)
+
+    def test_start_fails_when_the_registry_is_unreachable(self):
+        self.addCleanup(self.run_sh_cmd, "stop")
+        self.redis.stop()
+        done = self.run_sh_cmd("start")
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertIn("the stack did not come up", done.stderr)
+        done = self.run_sh_cmd("status")
+        self.assertEqual(done.returncode, 3, done.stdout + done.stderr)
+
 
 def main():
     global ARGS

@@ -2,12 +2,19 @@
  *
  * A wslay event context holds two 4 KiB buffers, so an idle session would cost ~9 KiB. A
  * session hibernates instead: when the loop's sweep finds that everything the client sent has
- * been handled up to a message boundary and nothing is queued for it, its context is freed;
- * the next byte from the client or the next message for it makes a fresh one. (The sweep, not
- * every read and write, decides, so that a busy session does not free and rebuild its
- * context for every message.) At a message boundary a context has no state
+ * been handled up to a message boundary and nothing is queued for it, its context is freed.
+ * (The sweep, not every read and write, decides, so that a busy session does not free and
+ * rebuild its context for every message.) At a message boundary a context has no state
  * worth keeping. To know where the boundaries are, every byte handed to wslay also goes
- * through a small frame-header tracker. */
+ * through a small frame-header tracker.
+ *
+ * A hibernating session does not wake for what needs no wslay: a message or ping for it (up
+ * to 16 KiB of them) is framed straight into its buffer of bytes waiting for the socket, and
+ * pings and pongs from the client are answered or taken without it. Waking costs ~8.6 KiB for
+ * half a second; a push to every session of a loop would wake them all at once, and the heap
+ * could not give the memory back once anything long-lived came to lie above it (glibc only
+ * returns the top of its heap), so an idle gateway would keep the peak of its last push. Data
+ * from the client, a close, or a backlog wakes a context. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +45,11 @@ struct silk__gw_ws {
     bool dry;           /* the last recv() took less than asked: the next would find nothing */
     char *pending;      /* read before the handshake finished, handed to wslay first */
     size_t pending_len, pending_off;
-    uint8_t *unsent; /* gathered bytes the socket did not take, sent before anything else */
+    /* Framed bytes waiting for the socket, sent before anything wslay writes: what a write
+     * left over, or messages framed while hibernating. */
+    uint8_t *unsent;
     size_t unsent_len;
+    bool unsent_offered; /* unsent has been offered to the stream: no more may join it */
     bool eof;            /* the socket reached EOF or failed */
     bool closing;        /* we queued a close frame, or will once the messages before it are out */
     uint16_t close_code; /* a close frame waiting for the messages queued before it */
@@ -139,6 +149,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     if (ws->dry) {
         /* Spare the recv() that would say EAGAIN: the loop comes back if more arrives. */
         ws->dry = false;
+        ws->drained = true;
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -207,11 +218,12 @@ static int flush_gathered(silk__gw_ws *ws)
     }
     memcpy(ws->unsent, gather + n, len - (size_t)n);
     ws->unsent_len = len - (size_t)n;
+    ws->unsent_offered = true;
     return 1;
 }
 
-/* send_unsent sends what a full socket left over: 0 when all went, 1 when some wait, -1 when
- * the connection failed. */
+/* send_unsent sends the bytes waiting in ws->unsent: 0 when all went, 1 when some wait, -1
+ * when the connection failed. */
 static int send_unsent(silk__gw_ws *ws)
 {
     ssize_t n = send_some(ws, ws->unsent, ws->unsent_len);
@@ -220,10 +232,96 @@ static int send_unsent(silk__gw_ws *ws)
     ws->unsent_len -= (size_t)n;
     if (ws->unsent_len > 0) {
         memmove(ws->unsent, ws->unsent + n, ws->unsent_len);
+        ws->unsent_offered = true; /* a TLS stream must be offered these bytes again, as they are */
         return 1;
     }
     free(ws->unsent);
     ws->unsent = NULL;
+    ws->unsent_offered = false;
+    return 0;
+}
+
+/* ============================================================================
+ * Frames without wslay, for a hibernating session
+ * ========================================================================== */
+
+/* The most bytes a hibernating session frames into ws->unsent (messages, pings, pongs) rather
+ * than wake: as much as one write gathers, so that a close frame still overtakes all but this
+ * much of a backlog, and a large message goes through wslay, whose context costs little
+ * beside it. */
+#define ASLEEP_QUEUED_MAX (16 * 1024)
+
+/* What a hibernating session reads before it knows whether it needs wslay: a client's whole
+ * control frame (2 bytes of header, a 4-byte mask, 125 bytes). */
+#define ASLEEP_READ (2 + 4 + 125)
+
+/* can_frame_asleep tells whether len bytes of payload can be framed into ws->unsent now. */
+static bool can_frame_asleep(const silk__gw_ws *ws, size_t len)
+{
+    return ws->ctx == NULL && !ws->unsent_offered && !ws->closing &&
+           ws->unsent_len + 10 + len <= ASLEEP_QUEUED_MAX;
+}
+
+/* frame_asleep frames one unfragmented server frame (unmasked) after ws->unsent: 0, or
+ * SILK__GW_WS_ERR_NOMEM. */
+static int frame_asleep(silk__gw_ws *ws, uint8_t opcode, const void *data, size_t len)
+{
+    uint8_t hdr[10];
+    size_t h = 0;
+    hdr[h++] = 0x80 | opcode;
+    if (len < 126) {
+        hdr[h++] = (uint8_t)len;
+    } else if (len < 65536) {
+        hdr[h++] = 126;
+        hdr[h++] = (uint8_t)(len >> 8);
+        hdr[h++] = (uint8_t)len;
+    } else {
+        hdr[h++] = 127;
+        for (int i = 7; i >= 0; i--)
+            hdr[h++] = (uint8_t)((uint64_t)len >> (8 * i));
+    }
+    uint8_t *grown = realloc(ws->unsent, ws->unsent_len + h + len);
+    if (grown == NULL)
+        return SILK__GW_WS_ERR_NOMEM;
+    memcpy(grown + ws->unsent_len, hdr, h);
+    if (len > 0)
+        memcpy(grown + ws->unsent_len + h, data, len);
+    ws->unsent = grown;
+    ws->unsent_len += h + len;
+    return 0;
+}
+
+/* control_only tells whether p[0..len) is whole pings and pongs from a client and nothing else:
+ * final, masked, no RSV bit, at most 125 bytes each (anything else, wslay judges). */
+static bool control_only(const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        if (len < 6 || (p[0] != (0x80 | WSLAY_PING) && p[0] != (0x80 | WSLAY_PONG)) ||
+            !(p[1] & 0x80) || (p[1] & 0x7f) > 125 || (size_t)(6 + (p[1] & 0x7f)) > len)
+            return false;
+        size_t n = 6 + (p[1] & 0x7f);
+        p += n;
+        len -= n;
+    }
+    return true;
+}
+
+/* answer_pings frames a pong for each ping in p[0..len), whole pings and pongs: 0, or
+ * SILK__GW_WS_ERR_NOMEM. Pongs only prove the client is alive, which the caller has seen. */
+static int answer_pings(silk__gw_ws *ws, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        size_t plen = p[1] & 0x7f;
+        if (p[0] == (0x80 | WSLAY_PING)) {
+            uint8_t payload[125];
+            for (size_t i = 0; i < plen; i++)
+                payload[i] = p[6 + i] ^ p[2 + i % 4];
+            if (frame_asleep(ws, WSLAY_PONG, payload, plen) != 0)
+                return SILK__GW_WS_ERR_NOMEM;
+        }
+        p += 6 + plen;
+        len -= 6 + plen;
+    }
     return 0;
 }
 
@@ -351,14 +449,43 @@ void silk__gw_ws_free(silk__gw_ws *ws)
     free(ws);
 }
 
+/* read_asleep reads for a hibernating session. When what it read is pings and pongs it
+ * answers them without wslay and returns 1; else it wakes the session with the bytes read as
+ * pending, for wslay, and returns 0. It returns -1 when the connection is gone. */
+static int read_asleep(silk__gw_ws *ws)
+{
+    uint8_t buf[ASLEEP_READ];
+    ssize_t n = silk__gw_io_read(ws->io, buf, sizeof buf);
+    if (n == SILK__GW_IO_AGAIN)
+        return 1;
+    if (n <= 0) {
+        ws->eof = true;
+        return -1;
+    }
+    size_t got = (size_t)n;
+    if (got < sizeof buf && can_frame_asleep(ws, got) && control_only(buf, got))
+        return answer_pings(ws, buf, got) == 0 ? 1 : -1;
+    if (wake(ws) != 0 || (ws->pending = malloc(got)) == NULL)
+        return -1;
+    memcpy(ws->pending, buf, got);
+    ws->pending_len = got;
+    ws->pending_off = 0;
+    ws->read_budget -= got;
+    ws->dry = got < sizeof buf; /* the socket is most likely empty */
+    return 0;
+}
+
 int silk__gw_ws_read(silk__gw_ws *ws)
 {
-    if (ws->ctx == NULL && wake(ws) != 0)
-        return -1;
-    if (!wslay_event_want_read(ws->ctx))
-        return ws->eof ? -1 : 0;
     ws->read_budget = SILK__GW_WS_READ_BUDGET;
     ws->dry = false;
+    if (ws->ctx == NULL) {
+        int asleep = read_asleep(ws);
+        if (asleep != 0)
+            return asleep < 0 ? -1 : 0;
+    }
+    if (!wslay_event_want_read(ws->ctx))
+        return ws->eof ? -1 : 0;
     int rv = wslay_event_recv(ws->ctx);
     /* A protocol error, an oversized message or bad UTF-8 is not an error here: wslay has
      * queued the close frame with the right code and stopped reading. A header its frame
@@ -402,20 +529,35 @@ int silk__gw_ws_write(silk__gw_ws *ws)
     return rv != 0 || ws->eof ? -1 : 0;
 }
 
+/* queue queues a message or a ping: framed into ws->unsent while the session hibernates,
+ * else given to wslay. */
 static int queue(silk__gw_ws *ws, uint8_t opcode, const void *data, size_t len)
 {
     if (ws->closing)
         return SILK__GW_WS_ERR_CLOSING;
-    if (wake(ws) != 0)
-        return SILK__GW_WS_ERR_NOMEM;
-    if (wslay_event_get_close_sent(ws->ctx) || !wslay_event_get_write_enabled(ws->ctx))
+    if (ws->ctx != NULL &&
+        (wslay_event_get_close_sent(ws->ctx) || !wslay_event_get_write_enabled(ws->ctx)))
         return SILK__GW_WS_ERR_CLOSING;
-    if (wslay_event_get_queued_msg_length(ws->ctx) + ws->unsent_len + len > ws->max_queued) {
+    size_t queued = ws->unsent_len + (ws->ctx ? wslay_event_get_queued_msg_length(ws->ctx) : 0);
+    if (queued + len > ws->max_queued) {
         /* Too slow: close at once rather than wait for the backlog to drain. */
+        if (wake(ws) != 0) {
+            ws->eof = true; /* no memory even to say goodbye: drop the connection */
+            return SILK__GW_WS_ERR_NOMEM;
+        }
         ws->closing = true;
+        if (!ws->unsent_offered) { /* frames of a hibernating session wslay would not send now */
+            free(ws->unsent);
+            ws->unsent = NULL;
+            ws->unsent_len = 0;
+        }
         queue_close(ws, WSLAY_CODE_POLICY_VIOLATION, "send queue full");
         return SILK__GW_WS_ERR_QUEUE_FULL;
     }
+    if (can_frame_asleep(ws, len))
+        return frame_asleep(ws, opcode, data, len);
+    if (wake(ws) != 0)
+        return SILK__GW_WS_ERR_NOMEM;
     struct wslay_event_msg msg = {.opcode = opcode, .msg = data, .msg_length = len};
     switch (wslay_event_queue_msg(ws->ctx, &msg)) {
     case 0:
@@ -460,7 +602,7 @@ int silk__gw_ws_close(silk__gw_ws *ws, uint16_t code, const char *reason)
     return queue_close(ws, code, reason ? reason : "");
 }
 
-/* A hibernating session is open, reading, with nothing to write. */
+/* A hibernating session is open and reading; it writes what waits in ws->unsent. */
 
 bool silk__gw_ws_want_read(const silk__gw_ws *ws)
 {

@@ -88,11 +88,13 @@ bool silk__gw_ws_finished(const silk__gw_ws *ws);
 
 /* silk__gw_ws_hibernate frees the session's wslay context when it holds nothing worth keeping:
  * every byte read is handled up to a message boundary, nothing is queued, and the session is
- * open. The next byte read or message queued makes a fresh one. */
+ * open. A hibernating session answers pings and sends messages of up to 16 KiB without one;
+ * a message from the client, a close or a backlog makes a fresh one. */
 void silk__gw_ws_hibernate(silk__gw_ws *ws);
 
-/* silk__gw_ws_hibernating tells whether the session holds no wslay context just now (it is idle
- * at a message boundary with nothing queued); for tests. */
+/* silk__gw_ws_hibernating tells whether the session holds no wslay context just now: it is at a
+ * message boundary, and what it has to send is at most a few framed messages, pings or pongs
+ * (a hibernating session frames those itself); for tests. */
 bool silk__gw_ws_hibernating(const silk__gw_ws *ws);
 
 /* silk__gw_ws_close_sent returns the code of the close frame sent, or 0 when none was sent. */
