@@ -26,7 +26,7 @@ set(SILK_PACKAGE_RELEASE 1 CACHE STRING "The Debian revision of silk's packages"
 set(silk_lib_package libsilk${SILK_SOVERSION})
 set(silk_deb_version ${PROJECT_VERSION}-${SILK_PACKAGE_RELEASE})
 
-# --- what only the packages install ------------------------------------------------------------
+# --- the samples and the unit templates (cmake --install installs them too) -----------------
 install(TARGETS wstest-service wstest-caller silk-gateway silk-ctl
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT samples)
 install(FILES deploy/systemd/silk-service@.service deploy/systemd/silk-gateway@.service
@@ -41,7 +41,8 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME silk)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "${SILK_PACKAGE_CONTACT}")
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "gRPC-style RPC framework in C with a WebSocket and HTTP edge")
+# No CPACK_PACKAGE_DESCRIPTION_SUMMARY: CPackDeb would put it before every package's own
+# synopsis, the first line of each CPACK_DEBIAN_<COMPONENT>_DESCRIPTION below.
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_OUTPUT_FILE_PREFIX ${SILK_PACKAGE_DIR})
 set(CPACK_STRIP_FILES ON)
@@ -60,8 +61,11 @@ set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
 
 set(CPACK_DEBIAN_LIBS_PACKAGE_NAME ${silk_lib_package})
 set(CPACK_DEBIAN_LIBS_PACKAGE_SECTION libs)
-set(CPACK_DEBIAN_LIBS_DESCRIPTION
-    "silk's shared libraries\n libsilk (servers, channels, the registry), libsilk_json (the proto3 JSON mapping), libsilk_gateway (the WebSocket and HTTP edge) and libsilk_ctl (silk-ctl).")
+string(CONCAT CPACK_DEBIAN_LIBS_DESCRIPTION
+       "silk's shared libraries\n"
+       " libsilk (servers, channels, the registry), libsilk_json (the proto3 JSON "
+       "mapping), libsilk_gateway (the WebSocket and HTTP edge) and libsilk_ctl "
+       "(silk-ctl).")
 # A shlibs file, so that dpkg-shlibdeps maps a program's libsilk.so.<SOVERSION> to this
 # package. CPack has no per-component switch for it; the library package is the only one
 # with shared objects (libsilk-dev keeps only the .so links, which are not ELF files).
@@ -70,8 +74,11 @@ set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 
 set(CPACK_DEBIAN_UNSPECIFIED_PACKAGE_NAME libsilk-dev)
 set(CPACK_DEBIAN_UNSPECIFIED_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_UNSPECIFIED_DESCRIPTION
-    "silk's headers, static libraries, silkc and protoc-gen-silk\n What a program built on silk needs: the headers, the static libraries, the CMake package config (find_package(silk), silk_generate()), pkg-config files, silk's protos, silkc and protoc-gen-silk.")
+string(CONCAT CPACK_DEBIAN_UNSPECIFIED_DESCRIPTION
+       "silk's headers, static libraries, silkc and protoc-gen-silk\n"
+       " What a program built on silk needs: the headers, the static libraries, the CMake "
+       "package config (find_package(silk), silk_generate()), pkg-config files, silk's "
+       "protos, silkc and protoc-gen-silk.")
 # What the headers include, the static libraries and the package config link, and silkc runs
 # (protoc, protoc-c, the well-known types' protos); the library package at this very version.
 string(JOIN ", " CPACK_DEBIAN_UNSPECIFIED_PACKAGE_DEPENDS
@@ -81,8 +88,10 @@ string(JOIN ", " CPACK_DEBIAN_UNSPECIFIED_PACKAGE_DEPENDS
 
 set(CPACK_DEBIAN_SAMPLES_PACKAGE_NAME silk-samples)
 set(CPACK_DEBIAN_SAMPLES_PACKAGE_SECTION net)
-set(CPACK_DEBIAN_SAMPLES_DESCRIPTION
-    "silk's seed scenario: a service, a caller, a gateway and silk-ctl\n wstest-service, wstest-caller, and silk-gateway and silk-ctl with the wstest.WsTest service linked in (samples/wstest). They link silk statically.")
+string(CONCAT CPACK_DEBIAN_SAMPLES_DESCRIPTION
+       "silk's seed scenario: a service, a caller, a gateway and silk-ctl\n"
+       " wstest-service, wstest-caller, and silk-gateway and silk-ctl with the "
+       "wstest.WsTest service linked in (samples/wstest). They link silk statically.")
 set(CPACK_DEBIAN_SAMPLES_PACKAGE_SUGGESTS silk-systemd)
 
 set(CPACK_DEBIAN_SYSTEMD_PACKAGE_NAME silk-systemd)
@@ -92,7 +101,10 @@ set(CPACK_DEBIAN_SYSTEMD_PACKAGE_DEPENDS systemd)
 # postinst makes the system user silk the units run as (lib/sysusers.d/silk.conf).
 set(CPACK_DEBIAN_SYSTEMD_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/deploy/systemd/postinst)
 set(CPACK_DEBIAN_SYSTEMD_PACKAGE_CONTROL_STRICT_PERMISSION ON)
-set(CPACK_DEBIAN_SYSTEMD_DESCRIPTION
-    "systemd unit templates for silk services and gateways\n silk-service@.service and silk-gateway@.service run /usr/bin/NAME as the system user silk, with the environment in /etc/silk/NAME.env; example environment files are in /usr/share/doc/silk-systemd/examples.")
+string(CONCAT CPACK_DEBIAN_SYSTEMD_DESCRIPTION
+       "systemd unit templates for silk services and gateways\n"
+       " silk-service@.service and silk-gateway@.service run /usr/bin/NAME as the system "
+       "user silk, with the environment in /etc/silk/NAME.env; example environment files "
+       "are in /usr/share/doc/silk-systemd/examples.")
 
 include(CPack)

@@ -1,4 +1,4 @@
-# SilkPackageSplit.cmake - CPack's pre-build script: the shared libraries into their own package.
+# SilkPackageSplit.cmake - CPack's pre-build script: the shared libraries to their own package.
 #
 # Run by CPack (CPACK_PRE_BUILD_SCRIPTS, cmake/SilkPackage.cmake) once every component is
 # staged under CPACK_TEMPORARY_DIRECTORY/<component>, before any package is made. silk's
