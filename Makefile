@@ -9,7 +9,7 @@ DEB_PACKAGES := build-essential cmake pkg-config clang-format \
 	protobuf-compiler libprotobuf-dev libprotoc-dev protobuf-c-compiler libprotobuf-c-dev \
 	libnng-dev libwslay-dev libev-dev libhttp-parser-dev libjansson-dev libssl-dev \
 	libhiredis-dev redis-server libcmocka-dev libjwt-dev python3 python3-websockets \
-	python3-jwt python3-cryptography openssl curl valgrind
+	python3-jwt python3-cryptography openssl curl valgrind file
 
 # SANITIZE=1 builds with ASan+UBSan into a tree of its own, BUILD_DIR-sanitize.
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -21,7 +21,7 @@ CMAKE_FLAGS += -DSILK_SANITIZE=OFF
 TREE := $(BUILD_DIR)
 endif
 
-.PHONY: all deps build test demo format format-check clean bench
+.PHONY: all deps build test demo package format format-check clean bench
 
 all: build
 
@@ -48,6 +48,13 @@ test: deps build
 
 demo: deps build
 	BUILD_DIR=$(TREE) samples/wstest/demo.sh
+
+# package: Debian packages of the build tree with CPack (cmake/SilkPackage.cmake) into
+# TREE/packages/: libsilk0.1, libsilk-dev, silk-samples and silk-systemd (docs/deployment.md).
+package: deps build
+	rm -rf $(TREE)/packages
+	cd $(TREE) && cpack -G DEB
+	@echo "make package: in $(TREE)/packages:"; ls -1 $(TREE)/packages/*.deb
 
 format:
 	git ls-files '*.c' '*.h' '*.cc' ':!:codegen/tests/golden/*' | xargs clang-format -i
