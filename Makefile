@@ -9,7 +9,7 @@ DEB_PACKAGES := build-essential cmake pkg-config clang-format \
 	protobuf-compiler libprotobuf-dev libprotoc-dev protobuf-c-compiler libprotobuf-c-dev \
 	libnng-dev libwslay-dev libev-dev libhttp-parser-dev libjansson-dev libssl-dev \
 	libhiredis-dev redis-server libcmocka-dev libjwt-dev python3 python3-websockets \
-	python3-jwt python3-cryptography openssl curl valgrind file
+	python3-jwt python3-cryptography openssl curl valgrind file iproute2 redis-tools
 
 # SANITIZE=1 builds with ASan+UBSan into a tree of its own, BUILD_DIR-sanitize.
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo
