@@ -75,7 +75,7 @@ BENCH_ARGS ?=
 BENCH_DEB_PACKAGES := libgrpc++-dev protobuf-compiler-grpc wrk libwebsockets-dev nodejs
 BENCH_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release
 BENCH_NODE_DIR := $(BENCH_BUILD_DIR)/node
-.PHONY: bench-deps bench-configure bench-rpc bench-http bench-ws
+.PHONY: bench-deps bench-configure bench-rpc bench-http bench-ws bench-cluster
 
 bench-deps:
 	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)"
@@ -107,3 +107,9 @@ bench-ws: bench-deps bench-configure
 	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-ws-programs
 	bench/run_ws.sh --no-build --build-dir $(BENCH_BUILD_DIR) \
 		--node-modules $(BENCH_NODE_DIR)/node_modules $(BENCH_ARGS)
+
+# bench-cluster: a push's cost with 1, 4 and 16 gateways, Redis vs file registry
+# (bench/run_cluster.sh, issue 15).
+bench-cluster: bench-deps bench-configure
+	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-ws-programs
+	bench/run_cluster.sh --no-build --build-dir $(BENCH_BUILD_DIR) $(BENCH_ARGS)

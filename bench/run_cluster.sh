@@ -83,7 +83,7 @@ sm_calls() {
 # on the first for --seconds, and appends `result MODE-N pushes_per_s|rpcs_per_push V`.
 run_size() {
     mode=$1
-    n=$2
+    size=$2 # not n: lib.sh's wait_until and stop_pid use n
     if [ "$mode" = redis ]; then
         redis-cli -p "$redis_port" FLUSHALL >/dev/null
         export SILK_REGISTRY="redis://127.0.0.1:$redis_port/0"
@@ -94,7 +94,7 @@ run_size() {
     ports=
     pids=
     k=0
-    while [ "$k" -lt "$n" ]; do
+    while [ "$k" -lt "$size" ]; do
         port=$(free_port)
         "$bin/silk-gateway" --listen "127.0.0.1:$port" --id "gw$k" 2>"$work/gw$k.log" &
         pids="$pids $!"
@@ -109,14 +109,14 @@ run_size() {
         }
     done
     # Every gateway registered: a push must find them all (file) or the directory (redis).
-    wait_until 100 sh -c "[ \$(ls '$work/registry/silk.ws.SessionManager' 2>/dev/null | wc -l) -ge $n ] ||
-        [ \$(redis-cli -p $redis_port SCARD silk/svc/silk.ws.SessionManager) -ge $n ]" || {
+    wait_until 100 sh -c "[ \$(ls '$work/registry/silk.ws.SessionManager' 2>/dev/null | wc -l) -ge $size ] ||
+        [ \$(redis-cli -p $redis_port SCARD silk/svc/silk.ws.SessionManager) -ge $size ]" || {
         echo "run_cluster.sh: not every gateway registered" >&2
         exit 1
     }
     first=${ports# }
     first=${first%% *}
-    "$bin/bench-ws" --peer "$mode-$n" --test push --url "ws://127.0.0.1:$first/api/wstest" \
+    "$bin/bench-ws" --peer "$mode-$size" --test push --url "ws://127.0.0.1:$first/api/wstest" \
         --sessions 2 --seconds "$seconds" >"$work/push.out" || { cat "$work/push.out" >&2; exit 1; }
     grep '^result ' "$work/push.out" | grep pushes_per_s | tee -a "$results" >&2
     pushes=$(awk '$3 == "pushes" { print $4 }' "$work/push.out")
@@ -125,10 +125,10 @@ run_size() {
         c=$(sm_calls "$port")
         calls=$((calls + ${c:-0}))
     done
-    awk -v m="$mode-$n" -v c="$calls" -v p="$pushes" \
+    awk -v m="$mode-$size" -v c="$calls" -v p="$pushes" \
         'BEGIN { if (p > 0) printf "result %s rpcs_per_push %.2f\n", m, c / p }' |
         tee -a "$results" >&2
-    for p in $pids; do stop_pid "$p"; done
+    for pid in $pids; do stop_pid "$pid"; done
     pids=
 }
 
@@ -137,10 +137,10 @@ results=$work/results
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 i=1
 while [ "$i" -le "$repeat" ]; do
-    for n in $sizes; do
+    for gateways in $sizes; do
         for mode in redis file; do
-            echo "run $i/$repeat: $mode registry, $n gateway(s)" >&2
-            run_size "$mode" "$n"
+            echo "run $i/$repeat: $mode registry, $gateways gateway(s)" >&2
+            run_size "$mode" "$gateways"
         done
     done
     i=$((i + 1))
@@ -159,7 +159,7 @@ median_table <"$results" | awk -v repeat="$repeat" -v sizes="$sizes" -v load="$l
                    med["file-" s[i] " pushes_per_s"], med["redis-" s[i] " rpcs_per_push"],
                    med["file-" s[i] " rpcs_per_push"]
         a = med["redis-" s[1] " pushes_per_s"]; b = med["redis-" s[n] " pushes_per_s"]
-        printf "\nratio pushes redis %s/%s %s\n", s[n], s[1], a > 0 ? sprintf("%.2f", b / a) : "n/a"
+        printf "\nratio pushes redis %s/%s %s\n", s[n], s[1], (a > 0 ? sprintf("%.2f", b / a) : "n/a")
         a = med["file-" s[1] " pushes_per_s"]; b = med["file-" s[n] " pushes_per_s"]
-        printf "ratio pushes file %s/%s %s\n", s[n], s[1], a > 0 ? sprintf("%.2f", b / a) : "n/a"
+        printf "ratio pushes file %s/%s %s\n", s[n], s[1], (a > 0 ? sprintf("%.2f", b / a) : "n/a")
     }'
