@@ -192,9 +192,11 @@ class MetricsTest(ProbeClients, unittest.TestCase):
             svc = self.service(SILK_METRICS_LISTEN=f"127.0.0.1:{port}")
             self.assertEqual(fields(self.client(svc.address, "echo", "x").stdout)["status"], "OK")
             self.assertTrue(svc.wait_log("cannot listen: serving without metrics"), svc.read_log())
-        # Off by default: nothing listens, nothing is logged.
+        # Off by default: nothing listens, nothing is said.
         svc = self.service()
-        self.assertNotIn("metrics", svc.read_log())
+        self.assertEqual(fields(self.client(svc.address, "echo", "x").stdout)["status"], "OK")
+        for text in ("metrics listening", "SILK_METRICS_LISTEN", "without metrics"):
+            self.assertNotIn(text, svc.read_log())
 
 
 def main():

@@ -278,32 +278,34 @@ static silk_status invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHe
     silk_status st = SILK_RESOURCE_EXHAUSTED;
     if (resp == NULL) {
         refuse(cj, h, m, ctx, st, "out of memory", SILK__REFUSED_OUT_OF_MEMORY);
+    } else {
+        protobuf_c_message_init(m->output, resp);
+        silk_server *srv = cj->sc->srv;
+        silk__ctx_set_service(ctx, svc->desc);
+        silk__ctx_set_server(ctx, srv);
+        silk__ctx_set_cancel(ctx, &cj->cancel);
+        silk_call_info info = {.server = true,
+                               .method = m,
+                               .ctx = ctx,
+                               .target = srv->address,
+                               .trace_id = silk_ctx_get(ctx, SILK_MD_TRACE_ID)};
+        int64_t start = silk__now_us();
+        size_t ran = 0;
+        st = srv->chain.n > 0 ? silk__chain_before(&srv->chain, &info, req, &ran) : SILK_OK;
+        if (st == SILK_OK)
+            st = m->invoke != NULL ? m->invoke(ctx, req, resp, svc->handlers, svc->user)
+                                   : SILK_UNIMPLEMENTED;
+        if ((unsigned)st >= SILK_STATUS_COUNT)
+            st = SILK_UNKNOWN;
+        if (ran > 0) {
+            info.status = st;
+            info.message = silk_ctx_message(ctx);
+            info.elapsed_us = silk__now_us() - start;
+            silk__chain_after(&srv->chain, ran, &info, st == SILK_OK ? resp : NULL);
+        }
+    }
+    if (resp == NULL)
         return st;
-    }
-    protobuf_c_message_init(m->output, resp);
-    silk_server *srv = cj->sc->srv;
-    silk__ctx_set_service(ctx, svc->desc);
-    silk__ctx_set_server(ctx, srv);
-    silk__ctx_set_cancel(ctx, &cj->cancel);
-    silk_call_info info = {.server = true,
-                           .method = m,
-                           .ctx = ctx,
-                           .target = srv->address,
-                           .trace_id = silk_ctx_get(ctx, SILK_MD_TRACE_ID)};
-    int64_t start = silk__now_us();
-    size_t ran = 0;
-    st = srv->chain.n > 0 ? silk__chain_before(&srv->chain, &info, req, &ran) : SILK_OK;
-    if (st == SILK_OK)
-        st = m->invoke != NULL ? m->invoke(ctx, req, resp, svc->handlers, svc->user)
-                               : SILK_UNIMPLEMENTED;
-    if ((unsigned)st >= SILK_STATUS_COUNT)
-        st = SILK_UNKNOWN;
-    if (ran > 0) {
-        info.status = st;
-        info.message = silk_ctx_message(ctx);
-        info.elapsed_us = silk__now_us() - start;
-        silk__chain_after(&srv->chain, ran, &info, st == SILK_OK ? resp : NULL);
-    }
     if (atomic_load(&cj->cancel.cancelled))
         return SILK_CANCELLED; /* the caller stopped listening: nothing is sent */
     answer(cj, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
