@@ -503,7 +503,10 @@ class WebApi(unittest.TestCase):
             raise unittest.SkipTest("no silk-gateway-items given")
         cls.gw = Gateway(*cls.FLAGS)
         cls.port = cls.gw.port
-        env = dict(os.environ, SILK_REGISTRY=f"file:{cls.gw.dir.name}/registry")
+        # The service exports its own metrics too (SILK_METRICS_LISTEN): test_upstream_metrics.
+        cls.svc_metrics_port = free_port()
+        env = dict(os.environ, SILK_REGISTRY=f"file:{cls.gw.dir.name}/registry",
+                   SILK_METRICS_LISTEN=f"127.0.0.1:{cls.svc_metrics_port}")
         cls.svc_log = open(os.path.join(cls.gw.dir.name, "items.log"), "w+")
         cls.svc = subprocess.Popen([ITEMS], env=env, stdout=cls.svc_log, stderr=subprocess.STDOUT)
         deadline = time.time() + 15
@@ -812,6 +815,52 @@ class WebApi(unittest.TestCase):
         for line in text.splitlines():
             self.assertRegex(line, r'^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [0-9.e+-]+)$')
 
+    @staticmethod
+    def samples(port):
+        """GET /metrics on port, as {'name{labels}': value}."""
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/metrics")
+            resp = conn.getresponse()
+            assert resp.status == 200, resp.status
+            text = resp.read().decode()
+        finally:
+            conn.close()
+        return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in text.splitlines()
+                                         if line and not line.startswith("#"))}
+
+    def test_upstream_metrics(self):
+        # The calls the gateway makes, counted by method and status at the gateway, and the
+        # same calls counted by the service behind it (its own SILK_METRICS_LISTEN).
+        def key(name, method, code=None):
+            return f'{name}{{method="/gwtest.Items/{method}"' + (f',code="{code}"}}' if code else "}")
+        calls, count = "silk_gateway_upstream_calls_total", \
+            "silk_gateway_upstream_call_duration_seconds_count"
+        served = "silk_server_calls_total"
+        gw0, svc0 = self.samples(self.port), self.samples(self.svc_metrics_port)
+        for i in range(3):
+            self.call("GET", f"/api/items/u{i}")
+        for code in (5, 14):
+            self.request("POST", "/api/items/fail", json.dumps({"failCode": code}),
+                         {"Content-Type": "application/json"})
+        gw, svc = self.samples(self.port), self.samples(self.svc_metrics_port)
+
+        def delta(now, before, k):
+            return now.get(k, 0) - before.get(k, 0)
+        self.assertEqual(delta(gw, gw0, key(calls, "Get", "OK")), 3)
+        self.assertEqual(delta(gw, gw0, key(calls, "Fail", "NOT_FOUND")), 1)
+        self.assertEqual(delta(gw, gw0, key(calls, "Fail", "UNAVAILABLE")), 1)
+        for method in ("Get", "Fail"):
+            total = sum(v for k, v in gw.items() if k.startswith(key(calls, method)[:-1] + ","))
+            self.assertEqual(gw[key(count, method)], total, method)
+            self.assertEqual(gw[f'silk_gateway_upstream_call_duration_seconds_bucket'
+                                f'{{method="/gwtest.Items/{method}",le="+Inf"}}'], total)
+        self.assertEqual(delta(svc, svc0, key(served, "Get", "OK")), 3)
+        self.assertEqual(delta(svc, svc0, key(served, "Fail", "NOT_FOUND")), 1)
+        self.assertEqual(delta(svc, svc0, key(served, "Fail", "UNAVAILABLE")), 1)
+        self.assertEqual(svc["silk_server_calls_in_flight"], 0)
+        self.assertGreaterEqual(svc["silk_server_connections"], 1, "the gateway's connection")
+
 
 class WrappedWebApi(WebApi):
     """--wrap-response: Silky's {"result":..,"status":..,"code":..,"errorMessage":..}."""
@@ -865,6 +914,7 @@ class WrappedWebApi(WebApi):
     test_keep_alive_and_pipelined_calls_answered_in_order = None
     test_requests_sent_while_a_call_is_in_flight = None
     test_metrics = None
+    test_upstream_metrics = None
     test_head = None
     test_deep_health = None
     test_silk_ctl = None

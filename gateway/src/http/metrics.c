@@ -1,5 +1,6 @@
 /* metrics.c - the gateway's counters and latency histograms, written in Prometheus' text format. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +12,21 @@
 static const double bounds[SILK__GW_METRICS_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                         0.05,   0.1,   0.25,   0.5,   1,    5};
 
+/* bucket_of returns the latency bucket of seconds. */
+static size_t bucket_of(double seconds)
+{
+    size_t b;
+    for (b = 0; b < SILK__GW_METRICS_BUCKETS && seconds > bounds[b]; b++)
+        ;
+    return b;
+}
+
 void silk__gw_metrics_fini(silk__gw_metrics *m)
 {
     for (size_t i = 0; i < m->n_routes; i++)
         free(m->routes[i].route);
     free(m->routes);
+    free(m->upstream);
     memset(m, 0, sizeof *m);
 }
 
@@ -56,16 +67,61 @@ void silk__gw_metrics_request(silk__gw_metrics *m, const char *route, int status
         r->statuses[i].status = status;
     }
     r->statuses[i].count++;
-    size_t b;
-    for (b = 0; b < SILK__GW_METRICS_BUCKETS && seconds > bounds[b]; b++)
-        ;
-    r->buckets[b]++;
+    r->buckets[bucket_of(seconds)]++;
     r->sum += seconds;
     r->count++;
 }
 
+/* find_upstream finds (or adds) the entry of method: by descriptor on a loop, by path when
+ * loops are added up, so that one path is one series. */
+static silk__gw_metrics_upstream *find_upstream(silk__gw_metrics *m, const silk_method_desc *method,
+                                                bool by_path)
+{
+    for (size_t i = 0; i < m->n_upstream; i++) {
+        const silk_method_desc *d = m->upstream[i].method;
+        if (d == method || (by_path && strcmp(d->path, method->path) == 0))
+            return &m->upstream[i];
+    }
+    if (m->n_upstream == m->cap_upstream) {
+        size_t cap = m->cap_upstream ? m->cap_upstream * 2 : 8;
+        silk__gw_metrics_upstream *u = realloc(m->upstream, cap * sizeof *u);
+        if (u == NULL)
+            return NULL;
+        m->upstream = u;
+        m->cap_upstream = cap;
+    }
+    silk__gw_metrics_upstream *u = &m->upstream[m->n_upstream++];
+    memset(u, 0, sizeof *u);
+    u->method = method;
+    return u;
+}
+
+void silk__gw_metrics_upstream_call(silk__gw_metrics *m, const silk_method_desc *method, int code,
+                                    double seconds)
+{
+    silk__gw_metrics_upstream *u = method != NULL ? find_upstream(m, method, false) : NULL;
+    if (u == NULL)
+        return;
+    u->by_code[code >= 0 && code < SILK_STATUS_COUNT ? code : SILK_UNKNOWN]++;
+    u->buckets[bucket_of(seconds)]++;
+    u->sum += seconds;
+    u->count++;
+}
+
 void silk__gw_metrics_add(silk__gw_metrics *dst, const silk__gw_metrics *src)
 {
+    for (size_t i = 0; i < src->n_upstream; i++) {
+        const silk__gw_metrics_upstream *from = &src->upstream[i];
+        silk__gw_metrics_upstream *u = find_upstream(dst, from->method, true);
+        if (u == NULL)
+            continue;
+        for (int c = 0; c < SILK_STATUS_COUNT; c++)
+            u->by_code[c] += from->by_code[c];
+        for (size_t b = 0; b <= SILK__GW_METRICS_BUCKETS; b++)
+            u->buckets[b] += from->buckets[b];
+        u->sum += from->sum;
+        u->count += from->count;
+    }
     for (size_t i = 0; i < src->n_routes; i++) {
         const silk__gw_metrics_route *from = &src->routes[i];
         silk__gw_metrics_route *r = find_route(dst, from->route);
@@ -237,6 +293,40 @@ char *silk__gw_metrics_text(const silk__gw_metrics *m, size_t open_sessions,
             bprintf(&b, "silk_gateway_upstream_failures_total{code=\"%s\"} %llu\n",
                     silk_status_str((silk_status)code),
                     (unsigned long long)m->upstream_by_code[code]);
+    bprintf(&b, "# HELP silk_gateway_upstream_calls_total Calls this gateway made to services "
+                "(HTTP methods, hooks, deep health checks), by method and status.\n"
+                "# TYPE silk_gateway_upstream_calls_total counter\n");
+    for (size_t i = 0; i < m->n_upstream; i++)
+        for (int code = 0; code < SILK_STATUS_COUNT; code++)
+            if (code == SILK_OK || m->upstream[i].by_code[code] > 0)
+                bprintf(&b, "silk_gateway_upstream_calls_total{method=\"%s\",code=\"%s\"} %llu\n",
+                        m->upstream[i].method->path, silk_status_str((silk_status)code),
+                        (unsigned long long)m->upstream[i].by_code[code]);
+    bprintf(&b, "# HELP silk_gateway_upstream_call_duration_seconds Time from a call to a service "
+                "to its completion, by method.\n"
+                "# TYPE silk_gateway_upstream_call_duration_seconds histogram\n");
+    for (size_t i = 0; i < m->n_upstream; i++) {
+        const silk__gw_metrics_upstream *u = &m->upstream[i];
+        const char *path = u->method->path;
+        uint64_t cum = 0;
+        for (size_t k = 0; k <= SILK__GW_METRICS_BUCKETS; k++) {
+            cum += u->buckets[k];
+            if (k < SILK__GW_METRICS_BUCKETS)
+                bprintf(&b,
+                        "silk_gateway_upstream_call_duration_seconds_bucket{method=\"%s\","
+                        "le=\"%g\"} %llu\n",
+                        path, bounds[k], (unsigned long long)cum);
+            else
+                bprintf(&b,
+                        "silk_gateway_upstream_call_duration_seconds_bucket{method=\"%s\","
+                        "le=\"+Inf\"} %llu\n",
+                        path, (unsigned long long)cum);
+        }
+        bprintf(&b, "silk_gateway_upstream_call_duration_seconds_sum{method=\"%s\"} %.9g\n", path,
+                u->sum);
+        bprintf(&b, "silk_gateway_upstream_call_duration_seconds_count{method=\"%s\"} %llu\n", path,
+                (unsigned long long)u->count);
+    }
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <silk/service.h>
+
 /* The upper bounds of the latency buckets, in seconds (+Inf follows). */
 #define SILK__GW_METRICS_BUCKETS 12
 
@@ -20,6 +22,16 @@ typedef struct silk__gw_metrics_route {
     double sum;
     uint64_t count;
 } silk__gw_metrics_route;
+
+/* One method's calls from a loop to the services (loop/upstream.c): by silk status, and their
+ * latency from the call's start to its completion. */
+typedef struct silk__gw_metrics_upstream {
+    const silk_method_desc *method; /* its descriptor, which outlives the gateway */
+    uint64_t by_code[17];
+    uint64_t buckets[SILK__GW_METRICS_BUCKETS + 1]; /* the last is +Inf */
+    double sum;
+    uint64_t count;
+} silk__gw_metrics_upstream;
 
 /* SessionManager's methods, counted by the gateway that serves them (sessions/). */
 enum {
@@ -51,6 +63,9 @@ typedef struct silk__gw_metrics {
     /* SessionManager's calls by method: kept by the gateway (its handlers run on the
      * runtime's threads), copied in for /metrics only. */
     uint64_t session_manager_calls[SILK__GW_SM_METHODS];
+    /* Calls made to the services, one entry per method called. */
+    silk__gw_metrics_upstream *upstream;
+    size_t n_upstream, cap_upstream;
 } silk__gw_metrics;
 
 /* silk__gw_metrics_fini frees what m holds. */
@@ -65,6 +80,12 @@ void silk__gw_metrics_add(silk__gw_metrics *dst, const silk__gw_metrics *src);
 
 /* silk__gw_metrics_upstream_failure counts a call that ended with silk status code. */
 void silk__gw_metrics_upstream_failure(silk__gw_metrics *m, int code);
+
+/* silk__gw_metrics_upstream_call counts a call of method to a service that ended with silk
+ * status code after seconds (whether it failed at once or completed). Out of memory, the call
+ * goes uncounted. */
+void silk__gw_metrics_upstream_call(silk__gw_metrics *m, const silk_method_desc *method, int code,
+                                    double seconds);
 
 /* silk__gw_metrics_text returns the metrics in Prometheus' text exposition format (0.0.4),
  * with open_sessions and open_connections as gauges, as a new string the caller frees, or

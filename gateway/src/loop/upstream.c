@@ -7,6 +7,7 @@
 
 #include <ev.h>
 
+#include "core/clock.h"
 #include "loop/loop.h"
 #include "loop/upstream.h"
 
@@ -86,10 +87,21 @@ void silk__gw_upstream_tick(silk__gw_loop *l)
         silk_loop_channel_tick(l->upstream[i]);
 }
 
+/* count counts k's call in its loop's metrics, ended with st. */
+static void count(silk__gw_call *k, silk_status st)
+{
+    silk__gw_loop *l = k->loop;
+    double seconds = (double)(silk__now_us() - k->started_us) / 1e6;
+    pthread_mutex_lock(&l->metrics_lock);
+    silk__gw_metrics_upstream_call(&l->metrics, k->method, (int)st, seconds);
+    pthread_mutex_unlock(&l->metrics_lock);
+}
+
 static void on_done(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
 {
     silk__gw_call *k = arg;
     SILK__GW_ASSERT_ON_LOOP(k->loop);
+    count(k, st);
     k->st = st;
     k->resp = resp;
     k->message = message != NULL && message[0] != '\0' ? strdup(message) : NULL;
@@ -101,7 +113,12 @@ silk_status silk__gw_upstream_call(silk__gw_loop *l, silk__gw_call *k, size_t se
 {
     SILK__GW_ASSERT_ON_LOOP(l);
     k->loop = l;
-    return silk_loop_channel_call(l->upstream[service], ctx, method, k->req, on_done, k);
+    k->method = method;
+    k->started_us = silk__now_us();
+    silk_status st = silk_loop_channel_call(l->upstream[service], ctx, method, k->req, on_done, k);
+    if (st != SILK_OK)
+        count(k, st); /* failed at once: done never runs */
+    return st;
 }
 
 void silk__gw_call_fini(silk__gw_call *k)

@@ -25,6 +25,9 @@ struct silk__gw_call {
     silk_status st;         /* the answer: SILK_OK with resp, or why not */
     ProtobufCMessage *resp; /* when st is SILK_OK */
     char *message;          /* the failure's message, or NULL */
+    /* What it calls, and since when, for /metrics: set by silk__gw_upstream_call. */
+    const silk_method_desc *method;
+    int64_t started_us;
 };
 
 /* silk__gw_upstream_init gives l a loop channel per service; -1 when memory is exhausted. On

@@ -17,6 +17,7 @@
 #include "core/env.h"
 #include "core/clock.h"
 #include "core/random.h"
+#include "metrics/exporter.h"
 #include "registry/backend.h"
 #include "server/server_internal.h"
 
@@ -203,6 +204,43 @@ static void log_started(silk_server *srv)
              srv->address, names, srv->instance_id);
 }
 
+/* read_gauges gives the exporter srv's calls in flight and connections (exporter.h). */
+static void read_gauges(void *arg, uint64_t *in_flight, uint64_t *connections)
+{
+    silk_server *srv = arg;
+    *in_flight = atomic_load_explicit(&srv->inflight, memory_order_relaxed);
+    silk__mutex_lock(&srv->mu);
+    *connections = srv->n_conns;
+    silk__mutex_unlock(&srv->mu);
+}
+
+/* make_metrics gives srv its counters when $SILK_METRICS_LISTEN asks for them, numbering
+ * the methods of its services. Metrics are not worth refusing to serve: out of memory, srv
+ * goes without. */
+static void make_metrics(silk_server *srv)
+{
+    if (!silk__metrics_wanted())
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < srv->n_services; i++) {
+        srv->services[i].metrics_base = n;
+        n += srv->services[i].desc->n_methods;
+    }
+    silk__metrics *m = silk__metrics_new(n);
+    if (m == NULL) {
+        silk_log(SILK_LOG_WARN, "server", "out of memory: serving without metrics");
+        return;
+    }
+    for (size_t i = 0; i < srv->n_services; i++) {
+        const silk_service_desc *d = srv->services[i].desc;
+        for (size_t j = 0; j < d->n_methods; j++)
+            m->methods[srv->services[i].metrics_base + j].path = d->methods[j].path;
+    }
+    m->gauges = read_gauges;
+    m->gauges_arg = srv;
+    srv->metrics = m;
+}
+
 static void stop(silk_server *srv);
 
 silk_status silk_server_start(silk_server *srv)
@@ -216,6 +254,8 @@ silk_status silk_server_start(silk_server *srv)
         st = SILK_OK;
     srv->started = true;
     if (st == SILK_OK)
+        make_metrics(srv);
+    if (st == SILK_OK)
         st = silk__pool_new(&srv->pool, srv->workers);
     if (st == SILK_OK)
         st = silk__server_listen(srv);
@@ -227,6 +267,8 @@ silk_status silk_server_start(silk_server *srv)
         return st;
     }
     log_started(srv);
+    if (srv->metrics != NULL)
+        silk__metrics_attach(srv->metrics);
     return SILK_OK;
 }
 
@@ -300,6 +342,7 @@ static void drain(silk_server *srv)
 /* stop undoes silk_server_start, whatever part of it was done. */
 static void stop(silk_server *srv)
 {
+    silk__metrics_detach(srv->metrics); /* first: a scrape reads srv's gauges */
     atomic_store(&srv->stopping, true);
     if (srv->address != NULL)
         silk_log(SILK_LOG_INFO, "server", "server stopping address=%s", srv->address);
@@ -319,6 +362,8 @@ static void stop(silk_server *srv)
     srv->listener = NULL;
     silk__tls_rele(srv->tls);
     srv->tls = NULL;
+    silk__metrics_free(srv->metrics); /* nothing counts now: no connection, worker or heartbeat */
+    srv->metrics = NULL;
     if (srv->address != NULL)
         silk_log(SILK_LOG_INFO, "server", "server stopped address=%s", srv->address);
     free(srv->address);

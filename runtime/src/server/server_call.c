@@ -149,11 +149,12 @@ static void tell(silk_server *srv, const Silk__Rpc__RequestHeader *h, const silk
     silk_ctx_free(own);
 }
 
-/* refuse answers a taken call refused before its handler would run, after telling the
- * server's interceptors (see tell). */
+/* refuse answers a taken call refused before its handler would run, for reason, after
+ * telling the server's interceptors (see tell) and counting it. */
 static void refuse(call_job *cj, const Silk__Rpc__RequestHeader *h, const silk_method_desc *m,
-                   silk_ctx *ctx, silk_status st, const char *msg)
+                   silk_ctx *ctx, silk_status st, const char *msg, silk__metrics_reason reason)
 {
+    silk__metrics_refused(cj->sc->srv->metrics, reason, 1);
     tell(cj->sc->srv, h, m, ctx, cj->received_us, st, msg);
     answer(cj, st, msg, NULL);
 }
@@ -178,10 +179,12 @@ static void tell_frame(silk_server *srv, const silk__frame *f, int64_t received_
         silk__rpc__request_header__free_unpacked(h, NULL);
 }
 
-/* refuse_frame answers a request still in its frame (on nng's receive callback), after
- * telling the server's interceptors. */
-static void refuse_frame(sconn *sc, const silk__frame *f, silk_status st, const char *msg)
+/* refuse_frame answers a request still in its frame (on nng's receive callback), refused for
+ * reason, after telling the server's interceptors and counting it. */
+static void refuse_frame(sconn *sc, const silk__frame *f, silk_status st, const char *msg,
+                         silk__metrics_reason reason)
 {
+    silk__metrics_refused(sc->srv->metrics, reason, 1);
     tell_frame(sc->srv, f, silk__now_us(), st, msg);
     reply(sc, f->call_id, st, msg, NULL);
 }
@@ -254,24 +257,27 @@ static bool token_ok(const silk_server *srv, const char *token)
     return srv->token == NULL || silk__secret_equal(srv->token, token);
 }
 
-/* invoke runs the handler of method with the request's payload and answers the call. */
-static void invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h, silk_ctx *ctx,
-                   const hosted *svc, const silk_method_desc *m)
+/* invoke runs the handler of method with the request's payload and answers the call. It
+ * returns the status answered, or CANCELLED when the caller stopped listening and nothing
+ * was sent. */
+static silk_status invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h,
+                          silk_ctx *ctx, const hosted *svc, const silk_method_desc *m)
 {
     const uint8_t *payload = cj->data + cj->hlen;
     ProtobufCMessage *req = protobuf_c_message_unpack(m->input, &mem->allocator, cj->plen, payload);
     if (req == NULL) {
         silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "cannot decode the request as %s",
                       m->input->name);
-        refuse(cj, h, m, ctx, SILK_INVALID_ARGUMENT, silk_ctx_message(ctx));
-        return;
+        refuse(cj, h, m, ctx, SILK_INVALID_ARGUMENT, silk_ctx_message(ctx),
+               SILK__REFUSED_UNDECODABLE);
+        return SILK_INVALID_ARGUMENT;
     }
     /* The response's structure is the server's; the handler's fields point to the request,
      * the ctx or static memory. */
     ProtobufCMessage *resp = scratch_alloc(mem, m->output->sizeof_message);
     silk_status st = SILK_RESOURCE_EXHAUSTED;
     if (resp == NULL) {
-        refuse(cj, h, m, ctx, st, "out of memory");
+        refuse(cj, h, m, ctx, st, "out of memory", SILK__REFUSED_OUT_OF_MEMORY);
     } else {
         protobuf_c_message_init(m->output, resp);
         silk_server *srv = cj->sc->srv;
@@ -298,12 +304,17 @@ static void invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h
             silk__chain_after(&srv->chain, ran, &info, st == SILK_OK ? resp : NULL);
         }
     }
-    if (resp != NULL && !atomic_load(&cj->cancel.cancelled)) /* else the caller stopped listening */
-        answer(cj, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
+    if (resp == NULL)
+        return st;
+    if (atomic_load(&cj->cancel.cancelled))
+        return SILK_CANCELLED; /* the caller stopped listening: nothing is sent */
+    answer(cj, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
+    return st;
 }
 
 /* handle checks a call in the order the protocol promises - header, token, method, deadline,
- * payload - and runs it. */
+ * payload - and runs it. It returns the status answered (CANCELLED: none), and counts it
+ * for the method when the method is one srv hosts. */
 static silk_status handle(call_job *cj, const char **path)
 {
     silk_server *srv = cj->sc->srv;
@@ -313,32 +324,39 @@ static silk_status handle(call_job *cj, const char **path)
         silk__rpc__request_header__unpack(&mem.allocator, cj->hlen, cj->data);
     if (h == NULL) {
         scratch_fini(&mem);
-        refuse(cj, NULL, NULL, NULL, SILK_INVALID_ARGUMENT, "cannot decode the request header");
+        refuse(cj, NULL, NULL, NULL, SILK_INVALID_ARGUMENT, "cannot decode the request header",
+               SILK__REFUSED_UNDECODABLE);
         return SILK_INVALID_ARGUMENT;
     }
     *path = "";
     silk_status st = SILK_OK;
-    const hosted *svc;
+    const hosted *svc = NULL;
     const silk_method_desc *m = NULL;
     silk_ctx *ctx = NULL;
     char msg[300];
     if (!token_ok(srv, h->token)) {
         st = SILK_UNAUTHENTICATED;
-        refuse(cj, h, NULL, NULL, st, "missing or wrong cluster token");
+        refuse(cj, h, NULL, NULL, st, "missing or wrong cluster token",
+               SILK__REFUSED_UNAUTHENTICATED);
     } else if (!silk__server_find(srv, h->method, &svc, &m)) {
         st = SILK_UNIMPLEMENTED;
+        m = NULL;
         snprintf(msg, sizeof msg, "unknown method %.200s", h->method);
-        refuse(cj, h, NULL, NULL, st, msg);
+        refuse(cj, h, NULL, NULL, st, msg, SILK__REFUSED_UNIMPLEMENTED);
     } else if ((ctx = silk__ctx_from_header(h, cj->received_us)) == NULL) {
         st = SILK_RESOURCE_EXHAUSTED;
-        refuse(cj, h, m, NULL, st, "out of memory");
+        refuse(cj, h, m, NULL, st, "out of memory", SILK__REFUSED_OUT_OF_MEMORY);
     } else if (h->budget_us != 0 && silk_ctx_remaining_us(ctx) == 0) {
         st = SILK_DEADLINE_EXCEEDED;
-        refuse(cj, h, m, ctx, st, "the deadline passed before the call started");
+        refuse(cj, h, m, ctx, st, "the deadline passed before the call started",
+               SILK__REFUSED_DEADLINE);
     } else {
         *path = m->path;
-        invoke(cj, &mem, h, ctx, svc, m);
+        st = invoke(cj, &mem, h, ctx, svc, m);
     }
+    if (m != NULL && srv->metrics != NULL)
+        silk__metrics_call(srv->metrics, silk__server_method_index(svc, m), st,
+                           silk__now_us() - cj->received_us);
     silk_ctx_free(ctx);
     scratch_fini(&mem); /* the header and the request */
     return st;
@@ -350,11 +368,13 @@ static void run_call(silk__job *job)
     silk_server *srv = cj->sc->srv;
     if (atomic_load(&cj->cancel.cancelled)) {
         silk__frame f = {.call_id = cj->id, .header = cj->data, .header_len = cj->hlen};
+        silk__metrics_refused(srv->metrics, SILK__REFUSED_CANCELLED, 1);
         tell_frame(srv, &f, cj->received_us, SILK_CANCELLED, "cancelled before it ran");
         silk_log(SILK_LOG_DEBUG, "server", "call dropped: cancelled before it ran id=%llu",
                  (unsigned long long)cj->id);
     } else if (atomic_load(&srv->abandon)) {
         silk__frame f = {.call_id = cj->id, .header = cj->data, .header_len = cj->hlen};
+        silk__metrics_refused(srv->metrics, SILK__REFUSED_STOPPING, 1);
         tell_frame(srv, &f, cj->received_us, SILK_UNAVAILABLE, "the server is shutting down");
         answer(cj, SILK_UNAVAILABLE, "the server is shutting down", NULL);
     } else {
@@ -413,19 +433,23 @@ static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
     call_job *cj = NULL;
     silk_status st = SILK_RESOURCE_EXHAUSTED;
     const char *why = NULL;
+    silk__metrics_reason reason = SILK__REFUSED_OUT_OF_MEMORY;
     if (atomic_fetch_add(&srv->busy, 1) >= srv->max_concurrent) {
         why = SILK__MSG_BUSY;
+        reason = SILK__REFUSED_MAX_CONCURRENT;
     } else if (atomic_load(&srv->stopping)) {
         st = SILK_UNAVAILABLE;
         why = "the server is shutting down";
+        reason = SILK__REFUSED_STOPPING;
     } else if (f->payload_len > srv->max_message) {
         why = "the request exceeds the message limit";
+        reason = SILK__REFUSED_MAX_MESSAGE;
     } else if ((cj = malloc(sizeof *cj + f->header_len + f->payload_len)) == NULL) {
         why = "out of memory";
     }
     if (cj == NULL) {
         atomic_fetch_sub(&srv->busy, 1);
-        refuse_frame(sc, f, st, why);
+        refuse_frame(sc, f, st, why, reason);
         call_done(srv);
         return;
     }
@@ -447,7 +471,8 @@ static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
     }
     if (!silk__pool_push(srv->pool, &cj->job)) { /* the server stopped meanwhile */
         give_back_slot(cj);
-        refuse_frame(sc, f, SILK_UNAVAILABLE, "the server is shutting down");
+        refuse_frame(sc, f, SILK_UNAVAILABLE, "the server is shutting down",
+                     SILK__REFUSED_STOPPING);
         calls_remove(sc, cj);
         silk__stream_conn_rele(&sc->conn);
         silk__cancel_rele(&cj->cancel);
@@ -512,7 +537,7 @@ static void on_too_big(silk__stream_conn *c, const silk__frame *f)
 {
     if (f->kind == SILK__FRAME_REQUEST) /* its header is not read: the method is unknown */
         refuse_frame((sconn *)c, f, SILK_RESOURCE_EXHAUSTED,
-                     "the request exceeds the message limit");
+                     "the request exceeds the message limit", SILK__REFUSED_MAX_MESSAGE);
 }
 
 /* on_closed cancels every call of the connection: no answer can reach its caller now, so

@@ -20,13 +20,15 @@
 #include "transport/nng/tls.h"
 #include "rpc/interceptor_internal.h"
 #include "core/pool.h"
+#include "metrics/metrics.h"
 
 /* hosted is one service a server hosts. */
 typedef struct hosted {
     const silk_service_desc *desc;
     void *handlers; /* a copy of the generated handler table */
     void *user;
-    bool run_inline; /* its handlers never block: run them on nng's receive callback */
+    bool run_inline;     /* its handlers never block: run them on nng's receive callback */
+    size_t metrics_base; /* the index of its first method in the server's metrics */
 } hosted;
 
 struct call_job;
@@ -94,6 +96,9 @@ struct silk_server {
     int64_t expired_log_us;    /* under mu: when connections closed with no valid frame were
                                 * last logged */
     unsigned expired_unlogged; /* under mu: closed so since */
+    /* Counters for $SILK_METRICS_LISTEN, or NULL when it is unset: made at start before the
+     * listener, freed at stop once nothing counts any more. */
+    silk__metrics *metrics;
 
     /* Registry. */
     silk_registry *reg;
@@ -102,6 +107,12 @@ struct silk_server {
     bool heartbeat_running;
     bool heartbeat_stop; /* under mu */
 };
+
+/* silk__server_method_index numbers method of svc among srv's methods, for its metrics. */
+static inline size_t silk__server_method_index(const hosted *svc, const silk_method_desc *method)
+{
+    return svc->metrics_base + (size_t)(method - svc->desc->methods);
+}
 
 /* silk__server_conn_ops are the hooks of an accepted connection (server_call.c). */
 extern const silk__stream_conn_ops silk__server_conn_ops;

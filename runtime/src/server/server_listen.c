@@ -24,6 +24,7 @@ static void refuse_conn(silk_server *srv, nng_stream *s)
 {
     SILK__ASSERT_HELD(&srv->mu);
     nng_stream_free(s);
+    silk__metrics_refused(srv->metrics, SILK__REFUSED_MAX_CONNECTIONS, 1);
     srv->refused_unlogged++;
     int64_t now = silk__now_us();
     if (now - srv->refused_log_us < REFUSED_LOG_US)
@@ -123,6 +124,7 @@ static bool expire(sconn *sc)
 static void log_expired(silk_server *srv, unsigned n, int64_t now)
 {
     SILK__ASSERT_HELD(&srv->mu);
+    silk__metrics_refused(srv->metrics, SILK__REFUSED_FIRST_FRAME_TIMEOUT, n);
     srv->expired_unlogged += n;
     if (srv->expired_unlogged == 0 || now - srv->expired_log_us < REFUSED_LOG_US)
         return;

@@ -71,6 +71,7 @@ static void heartbeat_all(silk_server *srv)
         silk_status st = silk_registry_heartbeat(srv->reg, d->name, srv->instance_id);
         if (st == SILK_NOT_FOUND) /* removed as stale after a long pause: come back */
             st = register_one(srv, d, silk__wall_ms());
+        silk__metrics_heartbeat(srv->metrics, st == SILK_OK);
         if (st != SILK_OK)
             silk_log(SILK_LOG_WARN, "server", "heartbeat failed service=%s status=%s", d->name,
                      silk_status_str(st));
