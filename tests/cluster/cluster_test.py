@@ -228,12 +228,14 @@ class ClusterTest(unittest.TestCase):
 
     # --- cases ---------------------------------------------------------------------------------
 
+
     def test_1_push_from_any_host_reaches_every_host(self):
         """Sessions of one business on every host: a push from any host's caller, and a POST
         to any host's gateway from another host, reaches each of them once; a session of
         another business on the same gateways gets nothing."""
         sessions = [self.open(host, "1001", "1001", "1002") for host in HOSTS]
         before = {host: CLUSTER.metrics(host)["silk_gateway_pushes_sent_total"] for host in HOSTS}
+        echoes_before = sum(echo_calls(host) for host in HOSTS)
         targets = [SessionsView(s, s.ids[:2]) for s in sessions]
         controls = [SessionsView(s, s.ids[2:]) for s in sessions]
         sent = []
@@ -254,6 +256,9 @@ class ClusterTest(unittest.TestCase):
         for host in HOSTS:  # two sessions per push of 1001, one for 1002's barrier
             after = CLUSTER.metrics(host)["silk_gateway_pushes_sent_total"]
             self.assertEqual(after - before[host], 2 * len(sent) + 1, f"pushes sent by {host}")
+        # The services' own metrics (SILK_METRICS_LISTEN, scraped from another host): every
+        # push was one Echo, answered OK, on one of the three instances.
+        self.assertEqual(sum(echo_calls(host) for host in HOSTS) - echoes_before, len(sent) + 1)
 
     def test_2_business_on_one_host_costs_the_others_nothing(self):
         """A business whose sessions are all on h1 is pushed to - from every host's caller
@@ -430,6 +435,12 @@ class ClusterTest(unittest.TestCase):
             sent.append(msg)
         sent.append(self.barrier(sessions, "5001", "5001"))
         self.assert_received_exactly(sessions, sent)
+
+
+def echo_calls(host):
+    """Echo calls host's wstest-service answered OK, by its own metrics, read from h1."""
+    m = CLUSTER.metrics(host, via="h1", service=True)
+    return m.get('silk_server_calls_total{method="/wstest.WsTest/Echo",code="OK"}', 0)
 
 
 def check_logs(work_dir):

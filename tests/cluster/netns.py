@@ -42,6 +42,7 @@ ADDRESSES = {"h1": f"{SUBNET}.1", "h2": f"{SUBNET}.2", "h3": f"{SUBNET}.3",
 HTTP_PORT = 5000
 RPC_PORT = 5001  # the gateway's SessionManager
 SERVICE_PORT = 5002  # wstest-service
+METRICS_PORT = 9464  # wstest-service's Prometheus metrics (SILK_METRICS_LISTEN)
 REDIS_PORT = 6379
 TEST_STEM = "silkc"  # test prefixes are silkc<pid>-
 IFNAMSIZ = 15  # longest interface name Linux takes
@@ -396,7 +397,8 @@ class Cluster:
             os.path.join(self.bin_dir, "silk-gateway"), "--listen", f"{a}:{HTTP_PORT}",
             "--rpc-listen", f"tcp://{a}:{RPC_PORT}", "--id", self.gateway_id(host)])
         self.start(host, "wstest-service", [os.path.join(self.bin_dir, "wstest-service")],
-                   env=self.env(SILK_LISTEN=f"tcp://{a}:{SERVICE_PORT}"))
+                   env=self.env(SILK_LISTEN=f"tcp://{a}:{SERVICE_PORT}",
+                                SILK_METRICS_LISTEN=f"{a}:{METRICS_PORT}"))
 
     def start_all(self, timeout=20):
         """Starts Redis and every host, and waits until each gateway answers and every
@@ -469,11 +471,12 @@ class Cluster:
     def _died(self, host):
         return not self.host_running(host)
 
-    def metrics(self, host, via=None):
-        """host's gateway /metrics as {name or name{labels}: value}, fetched from via's
-        namespace (host's own by default)."""
-        done = self.exec(via or host, ["curl", "-s", "--max-time", "5",
-                                       f"{self.gateway_url(host)}/metrics"], timeout=10)
+    def metrics(self, host, via=None, service=False):
+        """host's gateway /metrics (with service, its wstest-service's, on METRICS_PORT) as
+        {name or name{labels}: value}, fetched from via's namespace (host's own by default)."""
+        url = (f"http://{ADDRESSES[host]}:{METRICS_PORT}" if service else self.gateway_url(host))
+        done = self.exec(via or host, ["curl", "-s", "--max-time", "5", f"{url}/metrics"],
+                         timeout=10)
         if done.returncode != 0:
             raise ClusterError(f"/metrics of {host}: curl exited {done.returncode}")
         out = {}
