@@ -75,7 +75,7 @@ BENCH_ARGS ?=
 BENCH_DEB_PACKAGES := libgrpc++-dev protobuf-compiler-grpc wrk libwebsockets-dev nodejs
 BENCH_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release
 BENCH_NODE_DIR := $(BENCH_BUILD_DIR)/node
-.PHONY: bench-deps bench-configure bench-rpc bench-http bench-ws bench-cluster
+.PHONY: bench-deps bench-configure bench-rpc bench-http bench-ws bench-cluster bench-hosts
 
 bench-deps:
 	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)"
@@ -113,3 +113,8 @@ bench-ws: bench-deps bench-configure
 bench-cluster: bench-deps bench-configure
 	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-ws-programs
 	bench/run_cluster.sh --no-build --build-dir $(BENCH_BUILD_DIR) $(BENCH_ARGS)
+
+# bench-hosts: three network-namespace hosts against one (bench/run_hosts.py, issue 15; root).
+bench-hosts: bench-deps bench-configure
+	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-ws-programs wstest-caller
+	/usr/bin/python3 bench/run_hosts.py --build-dir $(BENCH_BUILD_DIR) $(BENCH_ARGS)
