@@ -260,7 +260,10 @@ static void parse(opts *o, int argc, char **argv)
     if (o->connections < 0)
         o->connections = strcmp(o->test, "handshakes") == 0 ? 4 : 100;
     if (o->sessions < 0)
-        o->sessions = strcmp(o->test, "push") == 0 ? 1000 : 10000;
+        o->sessions = strcmp(o->test, "idle") == 0 || strcmp(o->test, "fanout") == 0 ||
+                              strcmp(o->test, "hold") == 0
+                          ? 10000
+                          : 1000;
     if (o->calls < 1 || o->connections < 1 || o->sessions < 1 || o->pushers < 1 || o->window < 1 ||
         o->rounds < 1 || o->payload < 1 || o->payload > 8192) {
         bench_fail("--calls, --connections, --sessions, --pushers, --window must be at least 1 "
