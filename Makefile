@@ -75,7 +75,8 @@ BENCH_ARGS ?=
 BENCH_DEB_PACKAGES := libgrpc++-dev protobuf-compiler-grpc wrk libwebsockets-dev nodejs
 BENCH_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release
 BENCH_NODE_DIR := $(BENCH_BUILD_DIR)/node
-.PHONY: bench-deps bench-configure bench-rpc bench-http bench-ws bench-cluster bench-hosts
+.PHONY: bench-deps bench-configure bench-rpc bench-http bench-ws bench-cluster bench-hosts \
+	bench-push10k bench-sessions100k
 
 bench-deps:
 	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)"
@@ -118,3 +119,15 @@ bench-cluster: bench-deps bench-configure
 bench-hosts: bench-deps bench-configure
 	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-ws-programs wstest-caller
 	/usr/bin/python3 bench/run_hosts.py --build-dir $(BENCH_BUILD_DIR) $(BENCH_ARGS)
+
+# bench-push10k: one message to each of 10,000 sessions through SendToBusiness, the seed's
+# Echo (a batch) and Echo one send at a time (bench/run_push10k.sh, issue 15).
+bench-push10k: bench-configure
+	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-push-programs
+	bench/run_push10k.sh --no-build --build-dir $(BENCH_BUILD_DIR) $(BENCH_ARGS)
+
+# bench-sessions100k: bytes per idle session on six gateways holding 100,000 sessions, before
+# and after a push to each (bench/run_sessions100k.sh, issue 15; minutes, several GB).
+bench-sessions100k: bench-configure
+	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-push-programs
+	bench/run_sessions100k.sh --no-build --build-dir $(BENCH_BUILD_DIR) $(BENCH_ARGS)

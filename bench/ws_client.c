@@ -15,6 +15,14 @@
  *   handshakes  --connections connections at a time, each: connect, HTTP upgrade (with
  *               `Authorization: Bearer` when --token is given), read the 101, close; counted
  *               for --seconds after a warm-up: handshakes_per_s
+ *   fanout      --sessions sessions of one business; --rounds times, a thread pushes one
+ *               message to each, --via business (silk_ws_send_business) or echo (the seed's
+ *               wstest.WsTest/Echo, through the registry), and every session must get its
+ *               one message (echo: naming its own Silk-Session-Id): call_ms (until the call
+ *               returned), first_ms, p50_ms and last_ms (arrivals), medians over the rounds
+ *   hold        --sessions sessions of --business, from the --source addresses in turn,
+ *               each pinging once; prints `open N` when all are open, then `received N` once
+ *               each got exactly one message, --expect; until SIGTERM or --seconds
  *
  * A wss:// URL speaks TLS (OpenSSL, the server's certificate not verified: a benchmark on
  * loopback, never a client to trust). It prints `result <peer> <metric> <value>` lines. A server
@@ -36,6 +44,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +54,7 @@
 #include <silk/silk.h>
 
 #include "bench.h"
+#include "wstest.silk.h"
 
 /* ============================== options ============================== */
 
@@ -59,7 +69,12 @@ typedef struct opts {
     bool any_reply; /* a reply need not be the message itself (silk's OnMessage) */
     long pid;       /* idle: the server's process */
     const char *business;
-    char *token; /* the bearer token sent in each upgrade, or NULL */
+    char *token;                /* the bearer token sent in each upgrade, or NULL */
+    const char *via;            /* fanout: business or echo */
+    int rounds;                 /* fanout: pushes timed */
+    const char *expect;         /* hold: the message every session must get */
+    struct in_addr sources[32]; /* hold: source addresses, taken in turn (none: any) */
+    int n_sources;
 } opts;
 
 static void usage(FILE *out)
@@ -78,7 +93,8 @@ static void usage(FILE *out)
                  "  --seconds S      throughput, push, handshakes: the measured window (10)\n"
                  "  --token T        every upgrade carries Authorization: Bearer T; T is a file's\n"
                  "                   contents (trailing white space dropped) when it names one\n"
-                 "  --sessions N     idle: idle connections (10000); push: sessions (1000)\n"
+                 "  --sessions N     idle: idle connections (10000); push: sessions (1000);\n"
+                 "                   fanout, hold: sessions (10000)\n"
                  "  --pid PID        idle: the server process whose VmRSS is read\n"
                  "  --payload N      bytes per message (64)\n"
                  "  --any-reply      latency, throughput: any reply counts (default: the echo)\n"
@@ -86,8 +102,12 @@ static void usage(FILE *out)
                  "                   to the URL as ?businessId=ID\n"
                  "  --pushers N      push: threads calling silk_ws_send_business (1)\n"
                  "  --window N       push: pushes not yet received, per session, at most (8)\n"
+                 "  --via KIND       fanout: business (SendToBusiness) or echo (WsTest.Echo)\n"
+                 "  --rounds N       fanout: pushes to every session, timed (5)\n"
+                 "  --source A,B,... hold: bind the connections to these addresses in turn\n"
+                 "  --expect TEXT    hold: the message every session must get (pushed)\n"
                  "\n"
-                 "The push test finds the gateway through $SILK_REGISTRY.\n");
+                 "push and fanout find the gateway (and Echo) through $SILK_REGISTRY.\n");
 }
 
 static double num(const char *opt, const char *v)
@@ -147,6 +167,22 @@ static int parse_url(opts *o, const char *url)
     return o->port > 0 && o->port < 65536 ? 0 : -1;
 }
 
+/* parse_sources reads --source's comma-separated IPv4 addresses, or exits 2. */
+static void parse_sources(opts *o, const char *v)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", v);
+    o->n_sources = 0;
+    for (char *save = NULL, *a = strtok_r(buf, ",", &save); a != NULL;
+         a = strtok_r(NULL, ",", &save)) {
+        if (o->n_sources == 32 || inet_pton(AF_INET, a, &o->sources[o->n_sources]) != 1) {
+            bench_fail("--source: at most 32 IPv4 addresses, comma-separated");
+            exit(2);
+        }
+        o->n_sources++;
+    }
+}
+
 static void parse(opts *o, int argc, char **argv)
 {
     *o = (opts){.peer = "peer",
@@ -158,7 +194,10 @@ static void parse(opts *o, int argc, char **argv)
                 .window = 8,
                 .seconds = 10,
                 .payload = 64,
-                .business = "benchpush"};
+                .business = "benchpush",
+                .via = "business",
+                .rounds = 5,
+                .expect = "pushed"};
     const char *url = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -199,6 +238,14 @@ static void parse(opts *o, int argc, char **argv)
             o->pid = (long)num(a, v);
         } else if (strcmp(a, "--token") == 0) {
             o->token = read_token(v);
+        } else if (strcmp(a, "--via") == 0) {
+            o->via = v;
+        } else if (strcmp(a, "--rounds") == 0) {
+            o->rounds = (int)num(a, v);
+        } else if (strcmp(a, "--expect") == 0) {
+            o->expect = v;
+        } else if (strcmp(a, "--source") == 0) {
+            parse_sources(o, v);
         } else {
             usage(stderr);
             exit(2);
@@ -213,9 +260,12 @@ static void parse(opts *o, int argc, char **argv)
     if (o->connections < 0)
         o->connections = strcmp(o->test, "handshakes") == 0 ? 4 : 100;
     if (o->sessions < 0)
-        o->sessions = strcmp(o->test, "idle") == 0 ? 10000 : 1000;
+        o->sessions = strcmp(o->test, "idle") == 0 || strcmp(o->test, "fanout") == 0 ||
+                              strcmp(o->test, "hold") == 0
+                          ? 10000
+                          : 1000;
     if (o->calls < 1 || o->connections < 1 || o->sessions < 1 || o->pushers < 1 || o->window < 1 ||
-        o->payload < 1 || o->payload > 8192) {
+        o->rounds < 1 || o->payload < 1 || o->payload > 8192) {
         bench_fail("--calls, --connections, --sessions, --pushers, --window must be at least 1 "
                    "and --payload 1 to 8192");
         exit(2);
@@ -234,6 +284,8 @@ typedef struct wsconn {
     size_t in_len;
     int in_flight; /* throughput: a message is on its way */
     long received;
+    char sid[96];    /* the Silk-Session-Id the 101 gave, or "" */
+    uint64_t got_ns; /* fanout: when this round's message arrived (0: not yet) */
 } wsconn;
 
 typedef struct client {
@@ -357,6 +409,16 @@ static int conn_start(client *cl, wsconn *c)
     }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (cl->o->n_sources > 0) { /* the port is chosen at connect(), per destination */
+        struct sockaddr_in src = {.sin_family = AF_INET,
+                                  .sin_addr = cl->o->sources[(c - cl->conns) % cl->o->n_sources]};
+        setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(c->fd, (struct sockaddr *)&src, sizeof src) != 0) {
+            bench_fail("bind to a --source address: %s", strerror(errno));
+            close(c->fd);
+            return -1;
+        }
+    }
     c->state = C_CONNECTING;
     c->in_len = 0;
     struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
@@ -432,6 +494,12 @@ static void on_handshake(client *cl, wsconn *c)
         return;
     }
     size_t used = (size_t)(end + 4 - c->in);
+    c->sid[0] = '\0';
+    const uint8_t *h = memmem(c->in, used, "\r\nSilk-Session-Id: ", 19);
+    if (h != NULL) {
+        size_t n = strcspn((const char *)h + 19, "\r\n");
+        snprintf(c->sid, sizeof c->sid, "%.*s", (int)n, (const char *)h + 19);
+    }
     memmove(c->in, c->in + used, c->in_len - used);
     c->in_len -= used;
     c->state = C_OPEN;
@@ -934,6 +1002,241 @@ static int test_handshakes(client *cl)
     return 0;
 }
 
+/* ---------- fanout: one message to each of many sessions, timed to the last arrival ---------- */
+
+/* fanout is a round: what the pushing thread does and what the sessions check. */
+typedef struct fanout {
+    const opts *o;
+    char msg[64];     /* this round's message ("r<round>") */
+    char expect[160]; /* business: the message itself */
+    uint64_t t0, t1;  /* the call made, returned */
+    silk_status st;
+    size_t delivered;
+    char why[256];
+    atomic_bool done;
+    long arrived;
+} fanout;
+
+static void *fanout_call(void *arg)
+{
+    fanout *f = arg;
+    silk_ctx *ctx = silk_ctx_new();
+    silk_channel *ch = NULL;
+    bool echo = strcmp(f->o->via, "echo") == 0;
+    f->st = ctx == NULL ? SILK_RESOURCE_EXHAUSTED : SILK_OK;
+    if (f->st == SILK_OK && echo) /* opened first: the registry's read is not timed */
+        f->st = silk_channel_open_service(&ch, &wstest__ws_test__silk_desc);
+    if (f->st == SILK_OK && echo)
+        f->st = silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, f->o->business);
+    if (f->st == SILK_OK) {
+        f->t0 = bench_now_ns();
+        if (echo) {
+            Wstest__EchoRequest req = WSTEST__ECHO_REQUEST__INIT;
+            req.business_id = (char *)f->o->business;
+            req.msg = f->msg;
+            Google__Protobuf__Empty *out = NULL;
+            f->st = wstest__ws_test__call_echo(ch, ctx, &req, &out);
+            if (out != NULL)
+                google__protobuf__empty__free_unpacked(out, NULL);
+            f->delivered = f->st == SILK_OK ? (size_t)f->o->sessions : 0;
+        } else {
+            f->st =
+                silk_ws_send_business(ctx, f->o->business, f->msg, strlen(f->msg), &f->delivered);
+        }
+        f->t1 = bench_now_ns();
+    }
+    snprintf(f->why, sizeof f->why, "%s", silk_ctx_message(ctx));
+    silk_channel_close(ch);
+    silk_ctx_free(ctx);
+    atomic_store(&f->done, true);
+    return NULL;
+}
+
+static void on_fanout(client *cl, wsconn *c, const uint8_t *data, size_t len)
+{
+    fanout *f = cl->arg;
+    char want[256];
+    const char *w = f->expect;
+    if (strcmp(f->o->via, "echo") == 0) {
+        snprintf(want, sizeof want, "message:%s,sessionId:%s", f->msg, c->sid);
+        w = want;
+    }
+    if (c->got_ns != 0) {
+        conn_close(cl, c, "a second message in one round");
+        return;
+    }
+    if (len != strlen(w) || memcmp(data, w, len) != 0) {
+        conn_close(cl, c, "a message that is not this round's (or not this session's)");
+        return;
+    }
+    c->got_ns = bench_now_ns();
+    f->arrived++;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* fanout_round pushes round r and waits (10 s at most) for every arrival: 0, or 1. */
+static int fanout_round(client *cl, fanout *f, int r, double *call, double *first, double *p50,
+                        double *last)
+{
+    const opts *o = cl->o;
+    *f = (fanout){.o = o};
+    snprintf(f->msg, sizeof f->msg, "r%d", r);
+    snprintf(f->expect, sizeof f->expect, "%s", f->msg);
+    for (int i = 0; i < cl->n; i++)
+        cl->conns[i].got_ns = 0;
+    cl->arg = f;
+    pthread_t t;
+    if (pthread_create(&t, NULL, fanout_call, f) != 0)
+        return 1;
+    uint64_t deadline = bench_now_ns() + 10000000000ull;
+    while ((f->arrived < o->sessions || !atomic_load(&f->done)) && !cl->failed &&
+           bench_now_ns() < deadline)
+        pump(cl, 1);
+    while (!atomic_load(&f->done))
+        pump(cl, 10);
+    pthread_join(t, NULL);
+    if (f->st != SILK_OK || f->delivered != (size_t)o->sessions) {
+        bench_fail("round %d: %s, %zu of %d delivered: %s", r, silk_status_str(f->st), f->delivered,
+                   o->sessions, f->why);
+        return 1;
+    }
+    if (cl->failed || f->arrived != o->sessions) {
+        bench_fail("round %d: %ld of %d messages arrived", r, f->arrived, o->sessions);
+        return 1;
+    }
+    double *at = malloc((size_t)cl->n * sizeof *at);
+    if (at == NULL)
+        return 1;
+    for (int i = 0; i < cl->n; i++)
+        at[i] = (double)(int64_t)(cl->conns[i].got_ns - f->t0) / 1e6;
+    qsort(at, (size_t)cl->n, sizeof *at, cmp_double);
+    *call = (double)(f->t1 - f->t0) / 1e6;
+    *first = at[0];
+    *p50 = at[(cl->n - 1) / 2];
+    *last = at[cl->n - 1];
+    free(at);
+    fprintf(stderr, "bench-ws: %s round %d: call %.1f ms, arrivals %.1f / %.1f / %.1f ms\n",
+            o->peer, r, *call, *first, *p50, *last);
+    return 0;
+}
+
+static int test_fanout(client *cl)
+{
+    const opts *o = cl->o;
+    if (strcmp(o->via, "business") != 0 && strcmp(o->via, "echo") != 0) {
+        bench_fail("--via takes business or echo");
+        return 2;
+    }
+    static char path[600];
+    snprintf(path, sizeof path, "%s%sbusinessId=%s", o->path, strchr(o->path, '?') ? "&" : "?",
+             o->business);
+    ((opts *)o)->path = path;
+    fanout f;
+    cl->arg = &f;
+    f = (fanout){.o = o};
+    cl->on_message = on_fanout;
+    if (open_all(cl, o->sessions) != 0)
+        return 1;
+    for (int i = 0; i < cl->n; i++) {
+        if (strcmp(o->via, "echo") == 0 && cl->conns[i].sid[0] == '\0') {
+            bench_fail("the 101 carried no Silk-Session-Id");
+            return 1;
+        }
+    }
+    settle(cl, 0.5);
+    double *m = calloc(4 * (size_t)(o->rounds + 1), sizeof *m);
+    if (m == NULL)
+        return 1;
+    int rv = 0, rounds = o->rounds + 1; /* round 0 warms up, untimed */
+    for (int r = 0; r < rounds && rv == 0; r++) {
+        double *x = &m[4 * r];
+        rv = fanout_round(cl, &f, r, &x[0], &x[1], &x[2], &x[3]);
+        settle(cl, 0.2);
+    }
+    if (rv == 0) {
+        static const char *names[4] = {"call_ms", "first_ms", "p50_ms", "last_ms"};
+        double v[64];
+        for (int k = 0; k < 4; k++) {
+            int n = 0;
+            for (int r = 1; r < rounds && n < 64; r++)
+                v[n++] = m[4 * r + k];
+            bench_result(o->peer, names[k], median_of(v, n));
+        }
+    }
+    free(m);
+    if (rv == 0)
+        close_all(cl);
+    return rv;
+}
+
+/* ---------- hold: many sessions, idle, until one push to each ---------- */
+
+static volatile sig_atomic_t stopping;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void on_held(client *cl, wsconn *c, const uint8_t *data, size_t len)
+{
+    long *received = cl->arg;
+    const char *w = cl->o->expect;
+    if (c->received != 0 || len != strlen(w) || memcmp(data, w, len) != 0) {
+        conn_close(cl, c, c->received ? "a second message" : "a message that is not --expect");
+        return;
+    }
+    c->received++;
+    (*received)++;
+}
+
+static int test_hold(client *cl)
+{
+    const opts *o = cl->o;
+    static char path[600];
+    snprintf(path, sizeof path, "%s%sbusinessId=%s", o->path, strchr(o->path, '?') ? "&" : "?",
+             o->business);
+    ((opts *)o)->path = path;
+    long received = 0;
+    cl->arg = &received;
+    cl->on_message = on_held;
+    signal(SIGTERM, on_term);
+    signal(SIGINT, on_term);
+    if (open_all(cl, o->sessions) != 0)
+        return 1;
+    static const uint8_t ping[4] = {'i', 'd', 'l', 'e'};
+    for (int i = 0; i < cl->n; i++) /* one ping each: the session has framed something */
+        ws_send(cl, &cl->conns[i], 0x9, ping, sizeof ping);
+    printf("open %d\n", cl->open);
+    fflush(stdout);
+    bool told = false;
+    uint64_t end = bench_now_ns() + (uint64_t)(o->seconds * 1e9);
+    while (!stopping && !cl->failed && bench_now_ns() < end) {
+        pump(cl, 50);
+        if (!told && received == o->sessions) {
+            printf("received %ld\n", received);
+            fflush(stdout);
+            told = true;
+        }
+    }
+    if (cl->failed)
+        return 1;
+    close_all(cl);
+    return 0;
+}
+
 /* raise_nofile lifts the soft limit on open files to the hard one: 10,000 connections. */
 static void raise_nofile(int need)
 {
@@ -984,6 +1287,10 @@ int main(int argc, char **argv)
         rc = test_push(&cl);
     else if (strcmp(o.test, "handshakes") == 0)
         rc = test_handshakes(&cl);
+    else if (strcmp(o.test, "fanout") == 0)
+        rc = test_fanout(&cl);
+    else if (strcmp(o.test, "hold") == 0)
+        rc = test_hold(&cl);
     else {
         bench_fail("unknown --test %s", o.test);
         rc = 2;

@@ -39,6 +39,13 @@ typedef struct fake_gw {
     char sent[8][128]; /* "session:data" of every Send and SendToBusiness, in order */
     int nsent;
     char business_md[32]; /* the business-id metadata of the last Sessions call */
+    /* Numbered sessions for batches: "<id>.n0" ... "<id>.n<many - 1>", whose Sends must carry
+     * "m<n>"; got[n] counts each one's, bad the Sends that carried something else. */
+    int many;
+    unsigned *got;
+    int bad;
+    unsigned max_concurrent; /* the server's (0: its default) */
+    unsigned delay_us;       /* each Send takes this long */
 } fake_gw;
 
 static bool on_route(const session *s, const char *route)
@@ -72,10 +79,37 @@ static silk_status sm_sessions(silk_ctx *ctx, const Silk__Ws__SessionsRequest *r
     return SILK_OK;
 }
 
+/* numbered takes a Send to one of gw's numbered sessions: true when id is one. */
+static bool numbered(fake_gw *gw, const char *id, const ProtobufCBinaryData *data)
+{
+    size_t n = strlen(gw->id);
+    if (gw->many == 0 || strncmp(id, gw->id, n) != 0 || strncmp(id + n, ".n", 2) != 0)
+        return false;
+    int k = atoi(id + n + 2);
+    if (k < 0 || k >= gw->many)
+        return false;
+    char want[32];
+    int len = snprintf(want, sizeof want, "m%d", k);
+    pthread_mutex_lock(&gw->mu);
+    gw->got[k]++;
+    if (data->len != (size_t)len || memcmp(data->data, want, (size_t)len) != 0)
+        gw->bad++;
+    pthread_mutex_unlock(&gw->mu);
+    return true;
+}
+
 static silk_status sm_send(silk_ctx *ctx, const Silk__Ws__SendRequest *req,
                            Silk__Ws__SendReply *resp, void *user)
 {
     fake_gw *gw = user;
+    if (gw->delay_us != 0)
+        usleep(gw->delay_us);
+    if (req->gateway_id[0] != '\0' && strcmp(req->gateway_id, gw->id) != 0)
+        return silk_ctx_fail(ctx, SILK_NOT_FOUND, "this is not gateway %s", req->gateway_id);
+    if (numbered(gw, req->session_id, &req->data)) {
+        resp->delivered = 1;
+        return SILK_OK;
+    }
     for (const session *s = gw->sessions; s->id != NULL; s++) {
         if (strcmp(s->id, req->session_id) == 0) {
             record(gw, s->id, &req->data);
@@ -115,8 +149,10 @@ static void start_gateway_in(fake_gw *gw, const char *registry)
     };
     pthread_mutex_init(&gw->mu, NULL);
     gw->nsent = 0;
-    gw->srv = silk_server_new(
-        &(silk_server_opts){.instance_id = gw->id, .workers = 2, .registry = registry});
+    gw->srv = silk_server_new(&(silk_server_opts){.instance_id = gw->id,
+                                                  .workers = 2,
+                                                  .registry = registry,
+                                                  .max_concurrent = gw->max_concurrent});
     assert_non_null(gw->srv);
     assert_int_equal(silk__ws__session_manager__serve(gw->srv, &handlers, gw), SILK_OK);
     assert_int_equal(silk_server_start(gw->srv), SILK_OK);
@@ -138,7 +174,7 @@ static void stop_gateway(fake_gw *gw)
 typedef Silk__Rpc__Metadata Msg; /* key: the business id, value: the message */
 
 /* push is the seed's Echo, written on rpc.proto's Metadata: every session of the business
- * on the service's route gets "message:<msg>,sessionId:<id>". */
+ * on the service's route gets "message:<msg>,sessionId:<id>", the sends in one batch. */
 static silk_status push(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp,
                         const void *h, void *user)
 {
@@ -152,11 +188,14 @@ static silk_status push(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
         return st;
     if (sessions.count == 0)
         return silk_ctx_fail(ctx, SILK_NOT_FOUND, "no session for businessId %s", in->key);
+    silk_ws_batch *b;
+    st = silk_ws_batch_open(ctx, &b);
     for (size_t i = 0; i < sessions.count && st == SILK_OK; i++)
-        st = silk_ws_sendf(ctx, sessions.ids[i], "message:%s,sessionId:%s", in->value,
-                           sessions.ids[i]);
+        st = silk_ws_batch_sendf(b, sessions.ids[i], "message:%s,sessionId:%s", in->value,
+                                 sessions.ids[i]);
+    silk_status closed = silk_ws_batch_close(b, NULL);
     silk_session_list_fini(&sessions);
-    return st;
+    return st != SILK_OK ? st : closed;
 }
 
 /* Push's budget outlasts a call to a gateway that does not answer (the method's 5 s). */
@@ -308,6 +347,152 @@ static void test_seed_path_from_a_service(void **state)
     silk_server_free(svc);
     stop_gateway(&gw1);
     stop_gateway(&gw2);
+}
+
+/* ============================== batches ============================== */
+
+/* numbered_gateway makes gw serve many numbered sessions (and its usual ones). */
+static void numbered_gateway(fake_gw *gw, int many, unsigned max_concurrent, unsigned delay_us)
+{
+    gw->many = many;
+    gw->got = calloc((size_t)many, sizeof *gw->got);
+    assert_non_null(gw->got);
+    gw->bad = 0;
+    gw->max_concurrent = max_concurrent;
+    gw->delay_us = delay_us;
+    start_gateway(gw);
+}
+
+/* stop_numbered stops gw and checks that each of its numbered sessions got its one message
+ * (or none at all, when none_of_them). */
+static void stop_numbered(fake_gw *gw, bool none_of_them)
+{
+    stop_gateway(gw);
+    for (int k = 0; k < gw->many; k++) {
+        if (gw->got[k] != (none_of_them ? 0u : 1u))
+            fail_msg("%s.n%d got %u messages", gw->id, k, gw->got[k]);
+    }
+    assert_int_equal(gw->bad, 0);
+    free(gw->got);
+    gw->got = NULL;
+    gw->many = 0;
+    gw->max_concurrent = 0;
+    gw->delay_us = 0;
+}
+
+/* send_numbered sends "m<k>" to n numbered sessions of gw through b. */
+static void send_numbered(silk_ws_batch *b, const char *gw, int n)
+{
+    for (int k = 0; k < n; k++) {
+        char id[32];
+        snprintf(id, sizeof id, "%s.n%d", gw, k);
+        assert_int_equal(silk_ws_batch_sendf(b, id, "m%d", k), SILK_OK);
+    }
+}
+
+/* A thousand sends over two gateways all arrive, once each, with their own message; one
+ * gateway runs two calls at a time, slowly, so that most of its calls are refused as busy
+ * at first and must be sent again. */
+static void test_batch_delivers_every_send(void **state)
+{
+    (void)state;
+    numbered_gateway(&gw1, 500, 0, 0);
+    numbered_gateway(&gw2, 500, 2, 200);
+    silk_ctx *ctx = silk_ctx_new();
+    silk_ws_batch *b;
+    assert_int_equal(silk_ws_batch_open(ctx, &b), SILK_OK);
+    for (int k = 0; k < 500; k++) { /* interleaved, so that both gateways' windows fill */
+        char id[32];
+        snprintf(id, sizeof id, "gw1.n%d", k);
+        assert_int_equal(silk_ws_batch_sendf(b, id, "m%d", k), SILK_OK);
+        snprintf(id, sizeof id, "gw2.n%d", k);
+        char msg[16];
+        int len = snprintf(msg, sizeof msg, "m%d", k);
+        assert_int_equal(silk_ws_batch_send(b, id, msg, (size_t)len), SILK_OK);
+    }
+    size_t delivered = 0;
+    assert_int_equal(silk_ws_batch_close(b, &delivered), SILK_OK);
+    assert_int_equal(delivered, 1000);
+    silk_ctx_free(ctx);
+    stop_numbered(&gw1, false);
+    stop_numbered(&gw2, false);
+}
+
+/* What a batch refuses, and an empty one. */
+static void test_batch_arguments(void **state)
+{
+    (void)state;
+    silk_ws_batch *b;
+    assert_int_equal(silk_ws_batch_open(NULL, NULL), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_ws_batch_open(NULL, &b), SILK_OK);
+    assert_int_equal(silk_ws_batch_send(NULL, "gw1.a", "x", 1), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_ws_batch_send(b, NULL, "x", 1), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_ws_batch_send(b, "gw1.a", NULL, 1), SILK_INVALID_ARGUMENT);
+    size_t delivered = 9;
+    assert_int_equal(silk_ws_batch_close(b, &delivered), SILK_OK);
+    assert_int_equal(delivered, 0);
+    assert_int_equal(silk_ws_batch_close(NULL, &delivered), SILK_OK);
+}
+
+/* A session gone, or one no gateway owns: NOT_FOUND, as silk_ws_send says; the rest arrive. */
+static void test_batch_session_gone(void **state)
+{
+    (void)state;
+    numbered_gateway(&gw1, 10, 0, 0);
+    silk_ctx *ctx = silk_ctx_new();
+    silk_ws_batch *b;
+    assert_int_equal(silk_ws_batch_open(ctx, &b), SILK_OK);
+    send_numbered(b, "gw1", 5);
+    assert_int_equal(silk_ws_batch_send(b, "gw1.gone", "x", 1), SILK_OK);
+    send_numbered(b, "gw1", 10); /* n0 ... n4 a second time */
+    size_t delivered = 0;
+    assert_int_equal(silk_ws_batch_close(b, &delivered), SILK_NOT_FOUND);
+    assert_int_equal(delivered, 15);
+    assert_string_equal(silk_ctx_message(ctx), "no session gw1.gone");
+
+    assert_int_equal(silk_ws_batch_open(ctx, &b), SILK_OK);
+    assert_int_equal(silk_ws_batch_send(b, "gw3.x", "x", 1), SILK_OK);
+    assert_int_equal(silk_ws_batch_send(b, "gw1.a", "x", 1), SILK_OK);
+    assert_int_equal(silk_ws_batch_close(b, &delivered), SILK_NOT_FOUND);
+    assert_int_equal(delivered, 1);
+    assert_string_equal(silk_ctx_message(ctx), "no gateway owns session gw3.x");
+    silk_ctx_free(ctx);
+    stop_gateway(&gw1);
+    for (int k = 0; k < 10; k++)
+        assert_int_equal(gw1.got[k], k < 5 ? 2 : 1);
+    free(gw1.got);
+    gw1.got = NULL;
+    gw1.many = 0;
+}
+
+static silk_registry *register_gw9(const char *address);
+static void deregister_gw9(silk_registry *reg);
+static void expect_unreachable(const silk_ctx *ctx, const char *address);
+
+/* A gateway registered whose port refuses: UNAVAILABLE naming it, and the sends to the
+ * gateway that is up all arrive. */
+static void test_batch_gateway_unreachable(void **state)
+{
+    (void)state;
+    numbered_gateway(&gw1, 300, 0, 0);
+    silk_registry *reg = register_gw9("tcp://127.0.0.1:1");
+    silk_ctx *ctx = silk_ctx_new();
+    silk_ws_batch *b;
+    assert_int_equal(silk_ws_batch_open(ctx, &b), SILK_OK);
+    for (int k = 0; k < 300; k++) {
+        char id[32];
+        snprintf(id, sizeof id, "gw1.n%d", k);
+        assert_int_equal(silk_ws_batch_sendf(b, id, "m%d", k), SILK_OK);
+        snprintf(id, sizeof id, "gw9.n%d", k);
+        assert_int_equal(silk_ws_batch_sendf(b, id, "m%d", k), SILK_OK);
+    }
+    size_t delivered = 0;
+    assert_int_equal(silk_ws_batch_close(b, &delivered), SILK_UNAVAILABLE);
+    assert_int_equal(delivered, 300);
+    expect_unreachable(ctx, "tcp://127.0.0.1:1");
+    silk_ctx_free(ctx);
+    deregister_gw9(reg);
+    stop_numbered(&gw1, false);
 }
 
 /* ============================== gateways not reached ============================== */
@@ -527,6 +712,10 @@ int main(void)
         cmocka_unit_test(test_no_gateway),
         cmocka_unit_test(test_sessions_send_and_business),
         cmocka_unit_test(test_seed_path_from_a_service),
+        cmocka_unit_test(test_batch_delivers_every_send),
+        cmocka_unit_test(test_batch_arguments),
+        cmocka_unit_test(test_batch_session_gone),
+        cmocka_unit_test(test_batch_gateway_unreachable),
         cmocka_unit_test(test_push_through_the_servers_registry),
         cmocka_unit_test(test_gateway_refusing),
         cmocka_unit_test(test_gateway_silent),

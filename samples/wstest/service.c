@@ -8,7 +8,8 @@
 #include "wstest.silk.h"
 
 /* echo pushes "message:<msg>,sessionId:<id>" to every session of the request's business,
- * as Silky's WsTestAppService.Echo does, and fails NOT_FOUND when there is none. */
+ * as Silky's WsTestAppService.Echo does, and fails NOT_FOUND when there is none. The sends go
+ * in one batch: pipelined, many in flight to each gateway, not one round trip each. */
 static silk_status echo(silk_ctx *ctx, const Wstest__EchoRequest *req,
                         Google__Protobuf__Empty *resp, void *user)
 {
@@ -23,11 +24,14 @@ static silk_status echo(silk_ctx *ctx, const Wstest__EchoRequest *req,
         return st;
     if (sessions.count == 0)
         return silk_ctx_fail(ctx, SILK_NOT_FOUND, "no session for businessId %s", req->business_id);
+    silk_ws_batch *b;
+    st = silk_ws_batch_open(ctx, &b);
     for (size_t i = 0; i < sessions.count && st == SILK_OK; i++)
-        st = silk_ws_sendf(ctx, sessions.ids[i], "message:%s,sessionId:%s", req->msg,
-                           sessions.ids[i]);
+        st = silk_ws_batch_sendf(b, sessions.ids[i], "message:%s,sessionId:%s", req->msg,
+                                 sessions.ids[i]);
+    silk_status sent = silk_ws_batch_close(b, NULL); /* waits for every send */
     silk_session_list_fini(&sessions);
-    return st;
+    return st != SILK_OK ? st : sent;
 }
 
 /* on_message is WsTest's silk.ws.Hooks OnMessage: it sends each message back to its session

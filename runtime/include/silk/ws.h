@@ -6,7 +6,8 @@
  * by silk_ctx_new (or NULL), $SILK_REGISTRY's. A session id names its gateway
  * ("<gateway id>.<32 hex digits>"). Each makes blocking calls to the gateways, with ctx's
  * metadata and deadline: call them from a handler or a plain thread, never from nng's
- * threads (no completion callback, no inline handler). docs/runtime.md, "Pushing to
+ * threads (no completion callback, no inline handler); a batch (silk_ws_batch_*) belongs to
+ * the thread that opened it. docs/runtime.md, "Pushing to
  * sessions", shows them in the seed's Echo and how a service hears of its sessions.
  *
  * A registered gateway that cannot be reached - its port refuses, the connection is lost,
@@ -66,6 +67,47 @@ silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data
  * too when the message cannot be formatted for lack of memory. */
 silk_status silk_ws_sendf(silk_ctx *ctx, const char *session_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* silk_ws_batch sends to many sessions, one message each, with the sends pipelined: a
+ * handler's fan-out costs about one round trip to each gateway, not one per session. */
+typedef struct silk_ws_batch silk_ws_batch;
+
+/* SILK_WS_BATCH_WINDOW is how many sends a batch holds at most, queued or in flight; a
+ * gateway is given at most as many at once as it takes (docs/runtime.md, "Batches"). */
+#define SILK_WS_BATCH_WINDOW 1024
+
+/* silk_ws_batch_open starts a batch whose sends go with ctx's metadata and deadline (ctx may
+ * be NULL; else it must outlive the batch), reading the registry once for the gateways.
+ *
+ * Returns SILK_OK with *out the caller's, to finish with silk_ws_batch_close(), or with *out
+ * NULL: SILK_INVALID_ARGUMENT when out is NULL, the registry's error when it cannot be read,
+ * or SILK_RESOURCE_EXHAUSTED. */
+silk_status silk_ws_batch_open(silk_ctx *ctx, silk_ws_batch **out);
+
+/* silk_ws_batch_send copies len bytes of data (need not be NUL-terminated) and starts a Send
+ * of them, as a text message, to session_id's gateway, returning at once; it waits only
+ * while the batch holds SILK_WS_BATCH_WINDOW sends. What became of the send, close tells.
+ *
+ * Returns SILK_OK when the batch has taken the send, or SILK_INVALID_ARGUMENT when b or
+ * session_id is NULL or data is NULL with len not 0, or SILK_RESOURCE_EXHAUSTED (the send is
+ * not made; the batch stays usable). */
+silk_status silk_ws_batch_send(silk_ws_batch *b, const char *session_id, const void *data,
+                               size_t len);
+
+/* silk_ws_batch_sendf is silk_ws_batch_send() with a printf-formatted message. */
+silk_status silk_ws_batch_sendf(silk_ws_batch *b, const char *session_id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* silk_ws_batch_close waits until every send of b is answered or has failed, and frees b
+ * (NULL is ignored: SILK_OK). *delivered (may be NULL) counts the sends the gateways took.
+ *
+ * Returns SILK_OK when every send was taken, else the first failure, as silk_ws_send() would
+ * have returned it, with its reason in silk_ctx_message(ctx): SILK_NOT_FOUND for a session
+ * gone or one no registered gateway owns, SILK_UNAVAILABLE when its gateway cannot be reached
+ * (the batch's other sends to that gateway fail at once; those to other gateways are still
+ * made), SILK_DEADLINE_EXCEEDED when ctx's deadline passed, SILK_CANCELLED for a cancelled
+ * handler's ctx, or the gateway's answer. The same thread as open, and never nng's. */
+silk_status silk_ws_batch_close(silk_ws_batch *b, size_t *delivered);
 
 /* silk_ws_send_business queues len bytes of data as a text message for every session of
  * business_id on the ctx's route (as silk_ws_session_list), on every gateway; every gateway

@@ -85,11 +85,8 @@ static void keep_view_warm(silk_registry *r)
         silk_instance_list_fini(&all);
 }
 
-/* find_gateways fills out with the gateways to ask, in the registry where ctx's server finds
- * them: those the session directory names for business_id, or, without a directory (the file
- * registry), when it cannot be read, or for no business (NULL), every registered one. */
-static silk_status find_gateways(const silk_ctx *ctx, const char *business_id,
-                                 silk_instance_list *out)
+silk_status silk__ws_find_gateways(const silk_ctx *ctx, const char *business_id,
+                                   silk_instance_list *out)
 {
     *out = (silk_instance_list){0};
     silk_server *srv = silk__ctx_server(ctx);
@@ -112,9 +109,7 @@ static silk_status find_gateways(const silk_ctx *ctx, const char *business_id,
     return st;
 }
 
-/* channel_to returns the cached channel to gw's address, opening it if needed; NULL, with
- * the reason in ctx, when memory is exhausted. */
-static silk_channel *channel_to(silk_ctx *ctx, const silk_instance *gw)
+silk_channel *silk__ws_channel_to(silk_ctx *ctx, const silk_instance *gw)
 {
     const char *address = gw->address;
     pthread_mutex_lock(&mu);
@@ -145,15 +140,7 @@ const char *silk__ws_route_of(const silk_ctx *ctx)
     return svc != NULL && svc->route != NULL ? svc->route : "";
 }
 
-/* gateway_failed returns what a push returns for its call to gw that failed with st, the
- * reason in ctx, and logs a gateway not reached:
- * - SILK_UNAVAILABLE, "gateway <id> at <address> cannot be reached: <why>", when the call
- *   was refused or lost (UNAVAILABLE), or not answered within the method's timeout
- *   (DEADLINE_EXCEEDED with time left on ctx);
- * - SILK_DEADLINE_EXCEEDED naming the gateway when ctx's own deadline passed first;
- * - st with the gateway's own message otherwise (it answered: NOT_FOUND for a session it
- *   does not have, UNAUTHENTICATED, ...), or when the call was not made (CANCELLED, ...). */
-static silk_status gateway_failed(silk_ctx *ctx, const silk_instance *gw, silk_status st)
+silk_status silk__ws_gateway_failed(silk_ctx *ctx, const silk_instance *gw, silk_status st)
 {
     if (st != SILK_UNAVAILABLE && st != SILK_DEADLINE_EXCEEDED)
         return st;
@@ -171,17 +158,17 @@ silk_status silk__ws_ask_gateways(silk_ctx *ctx, const char *business_id, bool a
                                   silk__ws_call_fn *call, void *arg)
 {
     silk_instance_list gws;
-    silk_status st = find_gateways(ctx, business_id, &gws);
+    silk_status st = silk__ws_find_gateways(ctx, business_id, &gws);
     silk_status failed = SILK_OK; /* the first gateway's failure, its reason in why */
     char *why = NULL;
     for (size_t i = 0; st == SILK_OK && i < gws.count; i++) {
-        silk_channel *ch = channel_to(ctx, &gws.items[i]);
+        silk_channel *ch = silk__ws_channel_to(ctx, &gws.items[i]);
         silk_status cs =
             ch != NULL ? call(ch, ctx, gws.items[i].id, business_id, arg) : SILK_RESOURCE_EXHAUSTED;
         if (cs == SILK_OK || cs == SILK_NOT_FOUND) /* NOT_FOUND: the gateway was replaced */
             continue;
         if (ch != NULL)
-            cs = gateway_failed(ctx, &gws.items[i], cs);
+            cs = silk__ws_gateway_failed(ctx, &gws.items[i], cs);
         if (!all_of_them) {
             st = cs;
             break;
@@ -256,8 +243,7 @@ silk_status silk_ws_session_list(silk_ctx *ctx, const char *business_id, silk_se
     return st;
 }
 
-/* owner_of finds the gateway that owns session_id: the one whose id is its prefix. */
-static const silk_instance *owner_of(const silk_instance_list *gws, const char *session_id)
+const silk_instance *silk__ws_owner_of(const silk_instance_list *gws, const char *session_id)
 {
     const char *dot = strchr(session_id, '.');
     size_t n = dot != NULL ? (size_t)(dot - session_id) : 0;
@@ -273,11 +259,11 @@ silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data
     if (session_id == NULL || (data == NULL && len != 0))
         return SILK_INVALID_ARGUMENT;
     silk_instance_list gws;
-    silk_status st = find_gateways(ctx, NULL, &gws);
+    silk_status st = silk__ws_find_gateways(ctx, NULL, &gws);
     if (st != SILK_OK)
         return st;
-    const silk_instance *gw = owner_of(&gws, session_id);
-    silk_channel *ch = gw != NULL ? channel_to(ctx, gw) : NULL;
+    const silk_instance *gw = silk__ws_owner_of(&gws, session_id);
+    silk_channel *ch = gw != NULL ? silk__ws_channel_to(ctx, gw) : NULL;
     if (gw == NULL) {
         st = silk_ctx_fail(ctx, SILK_NOT_FOUND, "no gateway owns session %s", session_id);
     } else if (ch == NULL) {
@@ -293,7 +279,7 @@ silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data
         if (st == SILK_OK)
             silk__ws__send_reply__free_unpacked(r, NULL);
         else
-            st = gateway_failed(ctx, gw, st);
+            st = silk__ws_gateway_failed(ctx, gw, st);
     }
     silk_instance_list_fini(&gws);
     return st;

@@ -1,5 +1,5 @@
 /* push_internal.h - what the WebSocket helpers' files share: finding the gateways to ask and
- * asking them (push.c), and their process-wide state. */
+ * asking them, the channels to them (push.c), and their process-wide state. */
 #ifndef SILK_SRC_WS_INTERNAL_H
 #define SILK_SRC_WS_INTERNAL_H
 
@@ -9,6 +9,32 @@
 #include <silk/ctx.h>
 #include <silk/registry.h>
 #include <silk/status.h>
+
+/* silk__ws_find_gateways fills out with the gateways to ask, in the registry where ctx's server
+ * finds them: those the session directory names for business_id, or, without a directory (the
+ * file registry), when it cannot be read, or for no business (NULL), every registered one.
+ * Returns SILK_OK with out the caller's (silk_instance_list_fini), or the registry's error. */
+silk_status silk__ws_find_gateways(const silk_ctx *ctx, const char *business_id,
+                                   silk_instance_list *out);
+
+/* silk__ws_owner_of returns the gateway of gws that owns session_id (its id is the session
+ * id's prefix before the '.'), or NULL. */
+const silk_instance *silk__ws_owner_of(const silk_instance_list *gws, const char *session_id);
+
+/* silk__ws_channel_to returns the process-wide cached channel to gw's address, opening it if
+ * needed (it lives until silk__ws_shutdown); NULL, with the reason in ctx, when memory is
+ * exhausted. Any thread but nng's. */
+silk_channel *silk__ws_channel_to(silk_ctx *ctx, const silk_instance *gw);
+
+/* silk__ws_gateway_failed returns what a push returns for its call to gw that failed with st,
+ * the callee's message in ctx, and logs a gateway not reached:
+ * - SILK_UNAVAILABLE, "gateway <id> at <address> cannot be reached: <why>", when the call
+ *   was refused or lost (UNAVAILABLE), or not answered within the method's timeout
+ *   (DEADLINE_EXCEEDED with time left on ctx);
+ * - SILK_DEADLINE_EXCEEDED naming the gateway when ctx's own deadline passed first;
+ * - st with the gateway's own message otherwise (it answered: NOT_FOUND for a session it
+ *   does not have, UNAUTHENTICATED, ...), or when the call was not made (CANCELLED, ...). */
+silk_status silk__ws_gateway_failed(silk_ctx *ctx, const silk_instance *gw, silk_status st);
 
 /* silk__ws_call_fn makes one gateway's call on ch for business_id, naming the gateway it is
  * meant for (gateway_id: the request's gateway_id field): SILK_OK, or its failure with the
