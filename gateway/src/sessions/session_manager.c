@@ -69,6 +69,20 @@ static silk_status not_me(silk_ctx *ctx, const silk__gw *gw, const char *meant_f
                          meant_for);
 }
 
+/* collect_ids fills c with the ids of business_id's sessions on route (every route: ""),
+ * copied into ctx's memory; SILK_OK, or SILK_RESOURCE_EXHAUSTED. */
+static silk_status collect_ids(silk__gw *gw, silk_ctx *ctx, const char *route,
+                               const char *business_id, collect *c)
+{
+    silk__mutex_lock(&gw->lock);
+    size_t n = silk__gw_sessions_business(&gw->sessions, route, business_id, NULL, NULL);
+    *c = (collect){.ctx = ctx, .ids = n ? silk_ctx_alloc(ctx, n * sizeof(char *)) : NULL};
+    if (n > 0 && c->ids != NULL)
+        silk__gw_sessions_business(&gw->sessions, route, business_id, collect_one, c);
+    silk__mutex_unlock(&gw->lock);
+    return (n > 0 && c->ids == NULL) || c->nomem ? SILK_RESOURCE_EXHAUSTED : SILK_OK;
+}
+
 static silk_status sm_sessions(silk_ctx *ctx, const Silk__Ws__SessionsRequest *req,
                                Silk__Ws__SessionsReply *resp, void *user)
 {
@@ -81,13 +95,8 @@ static silk_status sm_sessions(silk_ctx *ctx, const Silk__Ws__SessionsRequest *r
     if (req->business_id == NULL || req->business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
 
-    silk__mutex_lock(&gw->lock);
-    size_t n = silk__gw_sessions_business(&gw->sessions, route, req->business_id, NULL, NULL);
-    collect c = {.ctx = ctx, .ids = n ? silk_ctx_alloc(ctx, n * sizeof(char *)) : NULL};
-    if (n > 0 && c.ids != NULL)
-        silk__gw_sessions_business(&gw->sessions, route, req->business_id, collect_one, &c);
-    silk__mutex_unlock(&gw->lock);
-    if ((n > 0 && c.ids == NULL) || c.nomem)
+    collect c;
+    if (collect_ids(gw, ctx, route, req->business_id, &c) != SILK_OK)
         return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
     resp->n_session_ids = c.n;
     resp->session_ids = c.ids;
@@ -223,13 +232,8 @@ static silk_status sm_close_business(silk_ctx *ctx, const Silk__Ws__CloseBusines
     if (code > 0xffff || !silk__gw_ws_close_code_sendable((uint16_t)code))
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "%u is not a close code a server may send",
                              code);
-    silk__mutex_lock(&gw->lock);
-    size_t n = silk__gw_sessions_business(&gw->sessions, route, req->business_id, NULL, NULL);
-    collect c = {.ctx = ctx, .ids = n ? silk_ctx_alloc(ctx, n * sizeof(char *)) : NULL};
-    if (n > 0 && c.ids != NULL)
-        silk__gw_sessions_business(&gw->sessions, route, req->business_id, collect_one, &c);
-    silk__mutex_unlock(&gw->lock);
-    if ((n > 0 && c.ids == NULL) || c.nomem)
+    collect c;
+    if (collect_ids(gw, ctx, route, req->business_id, &c) != SILK_OK)
         return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
     for (size_t i = 0; i < c.n; i++) /* one that closed meanwhile is NOT_FOUND: not counted */
         if (silk__gw_close_session(gw, c.ids[i], (uint16_t)code, req->reason) == SILK_OK)
