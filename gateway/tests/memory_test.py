@@ -7,7 +7,9 @@ and a push to them, then SESSIONS sessions (each pinging once), then one push to
 read on every client. A hibernating session answers pings and sends pushes without a wslay
 context, so the gateway's VmRSS over the warm-up's stays near 1.3 KiB a session; were each
 woken (8.6 KiB for half a second), glibc would keep the peak, ~9 KiB a session. The bound is
-3 KiB a session, far from both. Exits 77 (skipped) when RLIMIT_NOFILE is too low.
+3 KiB a session, far from both. Exits 77 (skipped) when RLIMIT_NOFILE is too low. Under
+ASan (SILK_SANITIZED=1 from CMake) every allocation carries a redzone and freed memory sits in
+quarantine, so the sessions are still pushed to and checked but the bound is not applied.
 """
 import os
 import resource
@@ -62,7 +64,9 @@ def main():
                   f"{per:.0f} bytes a session (bound {BOUND})")
             if gw.poll() is not None:
                 fail("the gateway exited")
-            if per > BOUND:
+            if os.environ.get("SILK_SANITIZED") == "1":
+                print("the bound is not applied under ASan: its redzones and quarantine count")
+            elif per > BOUND:
                 fail(f"{per:.0f} bytes a session after a push, over {BOUND}")
         finally:
             for s in socks + warm:

@@ -8,13 +8,14 @@
 # against the unpacked headers and libraries with pkg-config and with find_package(silk), and
 # the unpacked wstest-service and silk-gateway called with curl. Exits 77 (skipped) when
 # dpkg-deb is missing. Every wait is bounded, and what the test starts it stops.
-#   package_test.sh BUILD_DIR SOURCE_DIR CPACK CMAKE C_COMPILER
+#   package_test.sh BUILD_DIR SOURCE_DIR CPACK CMAKE C_COMPILER [EXTRA_FLAGS]
+# (EXTRA_FLAGS: for the user's project, the sanitizers of a sanitized build.)
 set -eu
 if ! command -v dpkg-deb >/dev/null 2>&1; then
     echo "SKIP: no dpkg-deb"
     exit 77
 fi
-build=$(realpath "$1") src=$(realpath "$2") cpack=$3 cmake=$4 cc=$5
+build=$(realpath "$1") src=$(realpath "$2") cpack=$3 cmake=$4 cc=$5 extra=${6:-}
 project=$src/tests/integration/install_project
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/silk-package-test.XXXXXX")
 pids=()
@@ -202,11 +203,11 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 [ "$(pkg-config --modversion silk-gateway)" = "$version" ] || fail "silk-gateway.pc's version"
 out=$tmp/pc
 mkdir "$out"
-# shellcheck disable=SC2046
-"$cc" -std=c11 -Wall -Wextra -Werror -I"$gen" -o "$out/greeter" "$project/main.c" \
+# shellcheck disable=SC2046,SC2086 # the flags are words: $extra's and pkg-config's
+"$cc" -std=c11 -Wall -Wextra -Werror $extra -I"$gen" -o "$out/greeter" "$project/main.c" \
     "$gen"/greet/v1/*.c $(pkg-config --cflags --libs silk)
-# shellcheck disable=SC2046
-"$cc" -std=c11 -Wall -Wextra -Werror -I"$gen" -o "$out/greeter-gateway" \
+# shellcheck disable=SC2046,SC2086 # the flags are words: $extra's and pkg-config's
+"$cc" -std=c11 -Wall -Wextra -Werror $extra -I"$gen" -o "$out/greeter-gateway" \
     "$project/gateway_main.c" "$gen"/greet/v1/*.c $(pkg-config --cflags --libs silk-gateway)
 readelf -d "$out/greeter-gateway" | grep -qF "[libsilk_gateway.so.$soversion]" ||
     fail "greeter-gateway does not need libsilk_gateway.so.$soversion"
@@ -220,7 +221,8 @@ timeout 60 "$out/greeter" "$tmp/run-pc" >"$tmp/greeter.log" 2>&1 || {
 
 step "a user's project against the unpacked tree: find_package(silk)"
 run_logged "$tmp/cfg.log" "$cmake" -S "$project" -B "$tmp/cm" -DCMAKE_PREFIX_PATH="$root/usr" \
-    -DCMAKE_C_COMPILER="$cc" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_BUILD_TYPE=Release
+    -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" \
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_BUILD_TYPE=Release
 run_logged "$tmp/cm.log" "$cmake" --build "$tmp/cm" -j 2
 timeout 60 "$tmp/cm/greeter" "$tmp/run-cm" >"$tmp/greeter-cm.log" 2>&1 || {
     cat "$tmp/greeter-cm.log"
