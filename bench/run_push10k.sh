@@ -8,25 +8,29 @@
 #             sends (silk_ws_batch_*)
 #   echo-seq  the same Echo sending one at a time, each waiting for its answer
 #             (bench-echo-seq-service: the seed's Echo before batches)
+#   floor     no gateway: bench-push-floor writes the same frame to as many loopback
+#             connections, one write(2) each, from as many threads as the gateway has loops
+#             (--workers in --gateway-args, else the cores online), read on one epoll thread
 #
 # Each leg runs --rounds timed pushes (after one untimed) on --sessions fresh sessions, every
 # message checked (one per session, its content, for Echo its own session id); the legs run
 # --repeat times, interleaved, on one gateway. It prints, per leg, the medians of the time from
 # the call to its return and to the first, median and last arrival; and last
-# `ratio last-arrival echo-seq/echo <value>`.
+# `ratio last-arrival echo-seq/echo <value>`, then business and echo against the floor.
 #
 # It installs nothing; it builds $BUILD_DIR (default build-bench, Release) unless --no-build.
 set -eu
 
 usage() {
     cat <<USAGE
-usage: bench/run_push10k.sh [--repeat N] [--rounds N] [--sessions N] [--legs "business echo echo-seq"]
+usage: bench/run_push10k.sh [--repeat N] [--rounds N] [--sessions N]
+                            [--legs "floor business echo echo-seq"]
                             [--gateway-args A] [--build-dir DIR] [--no-build]
 
   --repeat N       run every leg N times, interleaved; each figure is the median (1)
   --rounds N       timed pushes per leg and run (5); the run's figure is their median
   --sessions N     sessions of the business (10000)
-  --legs LIST      which legs (business echo echo-seq)
+  --legs LIST      which legs (floor business echo echo-seq)
   --gateway-args A more flags for the gateway, e.g. "--workers 2"
   --build-dir DIR  the CMake build (default \$BUILD_DIR, else build-bench)
   --no-build       use the programs in the build as they are
@@ -40,7 +44,7 @@ build=${BUILD_DIR:-build-bench}
 repeat=1
 rounds=5
 sessions=10000
-legs="business echo echo-seq"
+legs="floor business echo echo-seq"
 gateway_args=
 no_build=
 while [ $# -gt 0 ]; do
@@ -111,6 +115,13 @@ start_service() {
     }
 }
 
+# The floor writes from as many threads as the gateway has loops.
+writers=$(printf '%s\n' "$gateway_args" | sed -n 's/.*--workers[ =]\([0-9]*\).*/\1/p')
+if [ -z "$writers" ]; then
+    writers=$(nproc)
+    [ "$writers" -le 16 ] || writers=16
+fi
+
 results=$work/results
 : >"$results"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -118,6 +129,16 @@ i=1
 while [ "$i" -le "$repeat" ]; do
     for leg in $legs; do
         echo "run $i/$repeat: $leg (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+        if [ "$leg" = floor ]; then
+            "$bin/bench-push-floor" --sessions "$sessions" --rounds "$rounds" \
+                --writers "$writers" >"$work/client.out" 2>"$work/client.err" || {
+                cat "$work/client.err" >&2
+                echo "run_push10k.sh: bench-push-floor failed" >&2
+                exit 1
+            }
+            grep '^result ' "$work/client.out" | tee -a "$results" >&2
+            continue
+        fi
         start_service "$leg"
         via=business
         [ "$leg" = business ] || via=echo
@@ -150,4 +171,7 @@ median_table <"$results" | awk -v repeat="$repeat" -v rounds="$rounds" -v n="$se
         printf "ms from the call: to its return, and to the first, median and last arrival\n\n"
         a = med["echo-seq last_ms"]; b = med["echo last_ms"]
         printf "ratio last-arrival echo-seq/echo %s\n", (a > 0 && b > 0 ? sprintf("%.1f", a / b) : "n/a")
+        fl = med["floor last_ms"]; bu = med["business last_ms"]
+        printf "ratio last-arrival business/floor %s\n", (fl > 0 && bu > 0 ? sprintf("%.2f", bu / fl) : "n/a")
+        printf "ratio last-arrival echo/floor %s\n", (fl > 0 && b > 0 ? sprintf("%.2f", b / fl) : "n/a")
     }'

@@ -655,6 +655,18 @@ class Scale(unittest.TestCase):
             self.assertEqual(stack.sm("business", "w", "api/wstest", "pushed").strip(), "40")
             for c in conns:
                 self.assertEqual(c.text(), "pushed")
+            # SendMany: each session its own messages, in order, across both loops; a session
+            # that is not there is named in the reply, and the others still get theirs.
+            many = [f"{c.session_id}=first {i}" for i, c in enumerate(conns)]
+            many += ["gw.gone=lost"] + [f"{c.session_id}=second {i}" for i, c in enumerate(conns)]
+            self.assertEqual(stack.sm("many", *many).split("\n")[:2], ["80", "missing gw.gone"])
+            for i, c in enumerate(conns):
+                self.assertEqual((c.text(), c.text()), (f"first {i}", f"second {i}"))
+            # and through libsilk's batch, which sends SendMany
+            self.assertEqual(stack.sm("ws-batch", *[f"{c.session_id}=b{i}"
+                                                    for i, c in enumerate(conns)]).strip(), "40")
+            for i, c in enumerate(conns):
+                self.assertEqual(c.text(), f"b{i}")
             with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
                 s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 out = b""
@@ -662,11 +674,15 @@ class Scale(unittest.TestCase):
                     out += chunk
             self.assertIn(b"silk_gateway_open_sessions 40\n", out)
             self.assertIn(b"silk_gateway_open_connections 41\n", out)
-            self.assertIn(b"silk_gateway_pushes_sent_total 40\n", out)
+            self.assertIn(b"silk_gateway_pushes_sent_total 160\n", out)
             # one push to the business: one SendToBusiness on this gateway (issue 15, item 4)
             self.assertIn(b'silk_gateway_session_manager_calls_total{method="SendToBusiness"} 1\n',
                           out)
             self.assertIn(b'silk_gateway_session_manager_calls_total{method="Send"} 0\n', out)
+            # "many" is one SendMany; the batch's 40 sends ride in a few (its first alone, then
+            # what was queued meanwhile), far fewer than one each
+            n = int(re.search(rb'calls_total\{method="SendMany"\} (\d+)\n', out).group(1))
+            self.assertTrue(3 <= n <= 10, f"{n} SendMany calls")
             self.assertIn(b'silk_gateway_http_requests_total{route="websocket",status="101"} 40',
                           out)
             gw.proc.send_signal(signal.SIGTERM)

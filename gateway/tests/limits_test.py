@@ -108,7 +108,9 @@ class RateLimit(unittest.TestCase):
     def test_new_connections_alone_take_tokens(self):
         # Connections that never send a request still cost a token each: past the burst, the
         # next connection's first request is 429.
-        gw = self.stack.gateway("--rate-limit", "1", "--rate-burst", "4")
+        # One loop: with several, each accepts from its own queue (SO_REUSEPORT), so the
+        # connections need not be accepted in the order they were made.
+        gw = self.stack.gateway("--rate-limit", "1", "--rate-burst", "4", "--workers", "1")
         idle = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(4)]
         try:
             self.assertEqual(request(gw.port)[0], 429)
@@ -146,7 +148,7 @@ class RateLimit(unittest.TestCase):
         self.assertIn(429, statuses)  # one bucket: the peer's, whatever the header says
 
     def test_cap_per_address_is_503_and_frees_on_close(self):
-        gw = self.stack.gateway("--max-connections-per-ip", "3")
+        gw = self.stack.gateway("--max-connections-per-ip", "3", "--workers", "1")  # in order
         held = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(3)]
         try:
             status, _, body = request(gw.port)

@@ -14,11 +14,13 @@ static int usage(void)
                     "       silk-gateway-sm business BUSINESS_ID ROUTE TEXT\n"
                     "       silk-gateway-sm close SESSION_ID CODE\n"
                     "       silk-gateway-sm flood BUSINESS_ID ROUTE SIZE COUNT\n"
+                    "       silk-gateway-sm many SESSION_ID=TEXT...\n"
                     "       silk-gateway-sm ws-sessions BUSINESS_ID\n"
                     "       silk-gateway-sm ws-send SESSION_ID TEXT\n"
                     "       silk-gateway-sm ws-business BUSINESS_ID TEXT\n"
                     "       silk-gateway-sm ws-presence BUSINESS_ID\n"
                     "       silk-gateway-sm ws-close-business BUSINESS_ID CODE REASON\n"
+                    "       silk-gateway-sm ws-batch SESSION_ID=TEXT...\n"
                     "\n"
                     "Calls silk.ws.SessionManager, found through $SILK_REGISTRY, and prints the\n"
                     "reply; on failure prints the status and exits 1. The ws-* commands go\n"
@@ -30,6 +32,64 @@ static int failed(silk_status st, silk_ctx *ctx)
 {
     fprintf(stderr, "silk-gateway-sm: %s: %s\n", silk_status_str(st), silk_ctx_message(ctx));
     return 1;
+}
+
+/* split_arg splits "SESSION_ID=TEXT" in place: the text, or NULL without an '='. */
+static char *split_arg(char *arg)
+{
+    char *eq = strchr(arg, '=');
+    if (eq != NULL)
+        *eq++ = '\0';
+    return eq;
+}
+
+/* send_many sends each "SESSION_ID=TEXT" in one SendMany; it prints how many were delivered,
+ * then "missing <id>" for each session the gateway did not have. */
+static silk_status send_many(silk_channel *ch, silk_ctx *ctx, int n, char **args)
+{
+    Silk__Ws__SendItem *items = calloc((size_t)n + 1, sizeof *items);
+    Silk__Ws__SendItem **ptrs = calloc((size_t)n + 1, sizeof *ptrs);
+    silk_status st = items != NULL && ptrs != NULL ? SILK_OK : SILK_RESOURCE_EXHAUSTED;
+    for (int i = 0; st == SILK_OK && i < n; i++) {
+        char *text = split_arg(args[i]);
+        silk__ws__send_item__init(&items[i]);
+        items[i].session_id = args[i];
+        items[i].data.data = (uint8_t *)(text ? text : "");
+        items[i].data.len = text ? strlen(text) : 0;
+        ptrs[i] = &items[i];
+    }
+    Silk__Ws__SendManyRequest req = SILK__WS__SEND_MANY_REQUEST__INIT;
+    req.n_messages = (size_t)n;
+    req.messages = ptrs;
+    Silk__Ws__SendManyReply *r = NULL;
+    if (st == SILK_OK)
+        st = silk__ws__session_manager__call_send_many(ch, ctx, &req, &r);
+    if (st == SILK_OK) {
+        printf("%u\n", r->delivered);
+        for (size_t i = 0; i < r->n_missing; i++)
+            printf("missing %s\n", r->missing[i]);
+        silk__ws__send_many_reply__free_unpacked(r, NULL);
+    }
+    free(items);
+    free(ptrs);
+    return st;
+}
+
+/* batch sends each "SESSION_ID=TEXT" through one silk_ws_batch and prints how many were
+ * delivered. */
+static silk_status batch(silk_ctx *ctx, int n, char **args)
+{
+    silk_ws_batch *b;
+    silk_status st = silk_ws_batch_open(ctx, &b);
+    for (int i = 0; st == SILK_OK && i < n; i++) {
+        char *text = split_arg(args[i]);
+        st = silk_ws_batch_send(b, args[i], text ? text : "", text ? strlen(text) : 0);
+    }
+    size_t delivered = 0;
+    silk_status closed = silk_ws_batch_close(b, &delivered);
+    if (st == SILK_OK && closed == SILK_OK)
+        printf("%zu\n", delivered);
+    return st != SILK_OK ? st : closed;
 }
 
 int main(int argc, char **argv)
@@ -88,6 +148,10 @@ int main(int argc, char **argv)
         free(data);
         if (st == SILK_OK)
             printf("%zu\n", delivered);
+    } else if (strcmp(argv[1], "many") == 0) {
+        st = send_many(ch, ctx, argc - 2, argv + 2);
+    } else if (strcmp(argv[1], "ws-batch") == 0) {
+        st = batch(ctx, argc - 2, argv + 2);
     } else if (strcmp(argv[1], "sessions") == 0 && argc <= 4) {
         Silk__Ws__SessionsRequest req = SILK__WS__SESSIONS_REQUEST__INIT;
         Silk__Ws__SessionsReply *r = NULL;

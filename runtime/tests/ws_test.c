@@ -1,5 +1,6 @@
 /* ws_test.c - the WebSocket helpers against fake gateways serving silk.ws.SessionManager. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include "silk/ws.silk.h"
 #include "core/reap.h"
 #include "push/push_internal.h"
+#include "wire/frame.h"
 
 /* ============================== fake gateways ============================== */
 
@@ -45,7 +47,12 @@ typedef struct fake_gw {
     unsigned *got;
     int bad;
     unsigned max_concurrent; /* the server's (0: its default) */
-    unsigned delay_us;       /* each Send takes this long */
+    unsigned delay_us;       /* each Send or SendMany takes this long */
+    /* "<id>.seq" takes "o0", "o1", ... in this order: next is the one it waits for, and
+     * out_of_order counts the others. */
+    int next;
+    int out_of_order;
+    atomic_int refused_busy; /* calls its server answered busy without running them */
 } fake_gw;
 
 static bool on_route(const session *s, const char *route)
@@ -120,6 +127,55 @@ static silk_status sm_send(silk_ctx *ctx, const Silk__Ws__SendRequest *req,
     return silk_ctx_fail(ctx, SILK_NOT_FOUND, "no session %s", req->session_id);
 }
 
+/* sequenced takes a message for gw's "<id>.seq": true when id is that session. */
+static bool sequenced(fake_gw *gw, const char *id, const ProtobufCBinaryData *data)
+{
+    size_t n = strlen(gw->id);
+    if (strncmp(id, gw->id, n) != 0 || strcmp(id + n, ".seq") != 0)
+        return false;
+    char want[32];
+    int len = snprintf(want, sizeof want, "o%d", gw->next);
+    pthread_mutex_lock(&gw->mu);
+    if (data->len != (size_t)len || memcmp(data->data, want, (size_t)len) != 0)
+        gw->out_of_order++;
+    gw->next++;
+    pthread_mutex_unlock(&gw->mu);
+    return true;
+}
+
+/* take_one takes a message for one of gw's sessions: true when it has that session. */
+static bool take_one(fake_gw *gw, const char *id, const ProtobufCBinaryData *data)
+{
+    if (numbered(gw, id, data) || sequenced(gw, id, data))
+        return true;
+    for (const session *s = gw->sessions; s->id != NULL; s++) {
+        if (strcmp(s->id, id) == 0) {
+            record(gw, s->id, data);
+            return true;
+        }
+    }
+    return false;
+}
+
+static silk_status sm_send_many(silk_ctx *ctx, const Silk__Ws__SendManyRequest *req,
+                                Silk__Ws__SendManyReply *resp, void *user)
+{
+    fake_gw *gw = user;
+    if (gw->delay_us != 0)
+        usleep(gw->delay_us);
+    if (req->gateway_id[0] != '\0' && strcmp(req->gateway_id, gw->id) != 0)
+        return silk_ctx_fail(ctx, SILK_NOT_FOUND, "this is not gateway %s", req->gateway_id);
+    resp->missing = silk_ctx_alloc(ctx, (req->n_messages + 1) * sizeof *resp->missing);
+    for (size_t i = 0; i < req->n_messages; i++) {
+        const Silk__Ws__SendItem *m = req->messages[i];
+        if (take_one(gw, m->session_id, &m->data))
+            resp->delivered++;
+        else
+            resp->missing[resp->n_missing++] = m->session_id;
+    }
+    return SILK_OK;
+}
+
 static silk_status sm_send_to_business(silk_ctx *ctx, const Silk__Ws__SendToBusinessRequest *req,
                                        Silk__Ws__SendReply *resp, void *user)
 {
@@ -139,21 +195,35 @@ static fake_gw gw1 = {.id = "gw1",
 static fake_gw gw2 = {.id = "gw2",
                       .sessions = {{"gw2.b", "100", "api/wstest"}, {"gw2.c", "100", "api/other"}}};
 
+/* count_busy counts the calls gw's server refused as busy (a server's afters see them). */
+static void count_busy(const silk_call_info *info, const ProtobufCMessage *resp, void *arg)
+{
+    (void)resp;
+    fake_gw *gw = arg;
+    if (info->status == SILK_RESOURCE_EXHAUSTED && strcmp(info->message, SILK__MSG_BUSY) == 0)
+        atomic_fetch_add(&gw->refused_busy, 1);
+}
+
 /* start_gateway_in starts gw registered in registry (NULL: $SILK_REGISTRY's). */
 static void start_gateway_in(fake_gw *gw, const char *registry)
 {
     static const Silk__Ws__SessionManager_Handlers handlers = {
         .sessions = sm_sessions,
         .send = sm_send,
+        .send_many = sm_send_many,
         .send_to_business = sm_send_to_business,
     };
     pthread_mutex_init(&gw->mu, NULL);
     gw->nsent = 0;
+    gw->next = gw->out_of_order = 0;
     gw->srv = silk_server_new(&(silk_server_opts){.instance_id = gw->id,
                                                   .workers = 2,
                                                   .registry = registry,
                                                   .max_concurrent = gw->max_concurrent});
     assert_non_null(gw->srv);
+    atomic_store(&gw->refused_busy, 0);
+    silk_interceptor busy = {.name = "busy", .after = count_busy, .arg = gw};
+    assert_int_equal(silk_server_add_interceptor(gw->srv, &busy), SILK_OK);
     assert_int_equal(silk__ws__session_manager__serve(gw->srv, &handlers, gw), SILK_OK);
     assert_int_equal(silk_server_start(gw->srv), SILK_OK);
 }
@@ -390,18 +460,17 @@ static void send_numbered(silk_ws_batch *b, const char *gw, int n)
     }
 }
 
-/* A thousand sends over two gateways all arrive, once each, with their own message; one
- * gateway runs two calls at a time, slowly, so that most of its calls are refused as busy
- * at first and must be sent again. */
+/* A thousand sends over two gateways all arrive, once each, with their own message, in a
+ * few SendMany calls. */
 static void test_batch_delivers_every_send(void **state)
 {
     (void)state;
     numbered_gateway(&gw1, 500, 0, 0);
-    numbered_gateway(&gw2, 500, 2, 200);
+    numbered_gateway(&gw2, 500, 0, 200);
     silk_ctx *ctx = silk_ctx_new();
     silk_ws_batch *b;
     assert_int_equal(silk_ws_batch_open(ctx, &b), SILK_OK);
-    for (int k = 0; k < 500; k++) { /* interleaved, so that both gateways' windows fill */
+    for (int k = 0; k < 500; k++) { /* interleaved: both gateways' calls fill */
         char id[32];
         snprintf(id, sizeof id, "gw1.n%d", k);
         assert_int_equal(silk_ws_batch_sendf(b, id, "m%d", k), SILK_OK);
@@ -415,6 +484,71 @@ static void test_batch_delivers_every_send(void **state)
     assert_int_equal(delivered, 1000);
     silk_ctx_free(ctx);
     stop_numbered(&gw1, false);
+    stop_numbered(&gw2, false);
+}
+
+/* Many messages for one session in one batch arrive in the order they were sent, however
+ * the batch groups them into calls. */
+static void test_batch_keeps_a_sessions_order(void **state)
+{
+    (void)state;
+    numbered_gateway(&gw1, 1, 0, 100);
+    silk_ctx *ctx = silk_ctx_new();
+    silk_ws_batch *b;
+    assert_int_equal(silk_ws_batch_open(ctx, &b), SILK_OK);
+    for (int k = 0; k < 3000; k++)
+        assert_int_equal(silk_ws_batch_sendf(b, "gw1.seq", "o%d", k), SILK_OK);
+    size_t delivered = 0;
+    assert_int_equal(silk_ws_batch_close(b, &delivered), SILK_OK);
+    assert_int_equal(delivered, 3000);
+    silk_ctx_free(ctx);
+    stop_gateway(&gw1);
+    assert_int_equal(gw1.next, 3000);
+    assert_int_equal(gw1.out_of_order, 0);
+    free(gw1.got);
+    gw1.got = NULL;
+    gw1.many = 0;
+    gw1.delay_us = 0;
+}
+
+/* batch_half sends "m<k>" to gw2's numbered sessions from *first to *first + 249, in one
+ * batch of its own, and checks that every one was taken. */
+static void *batch_half(void *arg)
+{
+    int first = *(const int *)arg;
+    silk_ctx *ctx = silk_ctx_new();
+    silk_ws_batch *b;
+    silk_status st = silk_ws_batch_open(ctx, &b);
+    for (int k = first; st == SILK_OK && k < first + 250; k++) {
+        char id[32];
+        snprintf(id, sizeof id, "gw2.n%d", k);
+        st = silk_ws_batch_sendf(b, id, "m%d", k);
+        if (k % 25 == 0)
+            usleep(1000); /* several calls, so that the two batches' calls meet */
+    }
+    size_t delivered = 0;
+    silk_status closed = silk_ws_batch_close(b, &delivered);
+    silk_ctx_free(ctx);
+    return (void *)(intptr_t)(st == SILK_OK && closed == SILK_OK && delivered == 250 ? 0 : 1);
+}
+
+/* A gateway that runs one call at a time, slowly, refuses the second batch's calls as busy
+ * while the first's runs: each refused call is sent again, and every send arrives once. */
+static void test_batch_busy_gateway(void **state)
+{
+    (void)state;
+    numbered_gateway(&gw2, 500, 1, 3000);
+    pthread_t t[2];
+    int first[2] = {0, 250};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, batch_half, &first[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        void *failed;
+        assert_int_equal(pthread_join(t[i], &failed), 0);
+        assert_null(failed);
+    }
+    if (atomic_load(&gw2.refused_busy) == 0)
+        fail_msg("no call was refused as busy: the test did not test retries");
     stop_numbered(&gw2, false);
 }
 
@@ -448,7 +582,7 @@ static void test_batch_session_gone(void **state)
     size_t delivered = 0;
     assert_int_equal(silk_ws_batch_close(b, &delivered), SILK_NOT_FOUND);
     assert_int_equal(delivered, 15);
-    assert_string_equal(silk_ctx_message(ctx), "no session gw1.gone");
+    assert_string_equal(silk_ctx_message(ctx), "no session gw1.gone on gateway gw1");
 
     assert_int_equal(silk_ws_batch_open(ctx, &b), SILK_OK);
     assert_int_equal(silk_ws_batch_send(b, "gw3.x", "x", 1), SILK_OK);
@@ -713,6 +847,8 @@ int main(void)
         cmocka_unit_test(test_sessions_send_and_business),
         cmocka_unit_test(test_seed_path_from_a_service),
         cmocka_unit_test(test_batch_delivers_every_send),
+        cmocka_unit_test(test_batch_keeps_a_sessions_order),
+        cmocka_unit_test(test_batch_busy_gateway),
         cmocka_unit_test(test_batch_arguments),
         cmocka_unit_test(test_batch_session_gone),
         cmocka_unit_test(test_batch_gateway_unreachable),

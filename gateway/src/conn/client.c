@@ -577,7 +577,7 @@ void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size
         size_t cap = l->cap_dirty ? 2 * l->cap_dirty : 64;
         silk__gw_client **grown = realloc(l->dirty, cap * sizeof *grown);
         if (grown == NULL) {
-            silk__gw_client_drive(c); /* no room to wait: write now */
+            update_watchers(c); /* no room to wait for the flush: written when writable */
             return;
         }
         l->dirty = grown;

@@ -140,7 +140,8 @@ silk__gw_loop *silk__gw_client_loop(const silk__gw_client *c);
 void silk__gw_client_ws_send(silk__gw_client *c, int binary, const void *data, size_t len);
 
 /* silk__gw_client_send queues a push on a connection's session (counted in its loop's
- * metrics); it is written by the next silk__gw_client_flush. */
+ * metrics); it is written by the next silk__gw_client_flush. It never closes or frees c (a
+ * client too slow is told to close, and closes later), so a caller may send to many. */
 void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size_t len);
 
 /* silk__gw_client_flush writes what silk__gw_client_send queued since the last flush. */

@@ -279,7 +279,7 @@ char *silk__gw_metrics_text(const silk__gw_metrics *m, size_t open_sessions,
             "silk_gateway_request_head_timeouts_total %llu\n",
             (unsigned long long)m->head_timeouts);
     static const char *const sm_methods[SILK__GW_SM_METHODS] = {
-        "Sessions", "Send", "SendToBusiness", "Close", "Presence", "CloseBusiness"};
+        "Sessions", "Send", "SendToBusiness", "Close", "Presence", "CloseBusiness", "SendMany"};
     bprintf(&b, "# HELP silk_gateway_session_manager_calls_total Calls to this gateway's "
                 "SessionManager, by method.\n"
                 "# TYPE silk_gateway_session_manager_calls_total counter\n");

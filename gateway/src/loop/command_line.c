@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <silk/ctx.h>
 #include <silk/gateway.h>
@@ -58,7 +59,7 @@ static void usage(FILE *out, const char *prog)
             "  --trust-proxy CIDR     a proxy's range: a request from it counts for the client\n"
             "                         its X-Forwarded-For names (repeatable, up to 16)\n"
             "  --workers N            event loops, each on its own thread, sharing the port\n"
-            "                         (SO_REUSEPORT; default 1)\n"
+            "                         (SO_REUSEPORT; default: the cores online, at most 16)\n"
             "  --allow-origin ORIGIN  accept browsers' WebSocket handshakes only from this\n"
             "                         Origin, '*' for any (repeatable, up to 16; 403 for\n"
             "                         others; default: the gateway's own origin only)\n"
@@ -289,6 +290,16 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* DEFAULT_WORKERS_MAX bounds --workers' default: past it, more loops rarely write faster. */
+#define DEFAULT_WORKERS_MAX 16
+
+/* default_workers is --workers' default: one loop per core online. */
+static size_t default_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > DEFAULT_WORKERS_MAX ? DEFAULT_WORKERS_MAX : (size_t)n;
+}
+
 int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *services,
                       size_t n_services)
 {
@@ -301,7 +312,7 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
         .max_message = 1024 * 1024,
         .max_queued = 8 * 1024 * 1024,
         .max_connections = 10000,
-        .workers = 1,
+        .workers = default_workers(),
         .header_timeout = 10,
     };
     unsigned long long size = 0;

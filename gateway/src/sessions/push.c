@@ -1,5 +1,5 @@
-/* push.c - pushes and closes for sessions, from any thread: each a command posted to the loop
- * that owns the session, one list per loop for the sessions of a business. */
+/* push.c - pushes and closes for sessions, from any thread: a push is split by the loops that
+ * own its sessions, and each loop is handed its share as one command. */
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,14 +23,27 @@ typedef struct payload {
     char data[];
 } payload;
 
-/* A send: queue payload on a session of loop. */
-typedef struct send_cmd {
-    silk_loop_task task; /* first: run_send casts the task back */
+/* A send of a batch: a session's id and its message, as offsets into the batch's bytes (data
+ * SHARED: the batch's shared payload). */
+typedef struct entry {
+    size_t id;
+    size_t data;
+    size_t len;
+    bool binary;
+} entry;
+#define SHARED SIZE_MAX
+
+/* A loop's sends of one push: resolved and written together on the loop (run_sends). */
+typedef struct sends {
+    silk_loop_task task; /* first: run_sends casts the task back */
     silk__gw_loop *loop;
-    char session_id[SILK__GW_SESSION_ID_MAX + 1];
-    payload *payload;
-} send_cmd;
-static_assert(offsetof(send_cmd, task) == 0, "run_send casts its task to the send");
+    payload *shared; /* the message of entries whose data is SHARED; held */
+    entry *entries;
+    size_t n, cap;
+    char *bytes; /* the ids, NUL-terminated, and the messages of entries not SHARED */
+    size_t used, size;
+} sends;
+static_assert(offsetof(sends, task) == 0, "run_sends casts its task to the sends");
 
 /* A close: close a session of loop with code and reason. */
 typedef struct close_cmd {
@@ -41,6 +54,10 @@ typedef struct close_cmd {
     char reason[124];
 } close_cmd;
 static_assert(offsetof(close_cmd, task) == 0, "run_close casts its task to the close");
+
+/* How many sends run_sends resolves under one hold of the gateway's lock, and writes out
+ * before it resolves more: the first sessions get their bytes while the rest are looked up. */
+#define SEND_CHUNK 256
 
 static payload *payload_new(int binary, const void *data, size_t len)
 {
@@ -78,36 +95,158 @@ static silk__gw_loop *owner_of(silk__gw *gw, const char *session_id)
     return l;
 }
 
-/* find_client returns l's connection of a session, or NULL; on l's thread. */
-static silk__gw_client *find_client(silk__gw_loop *l, const char *session_id)
+/* find_client_locked returns l's connection of a session, or NULL; on l's thread, holding
+ * the gateway's lock. */
+static silk__gw_client *find_client_locked(silk__gw_loop *l, const char *session_id)
 {
     SILK__GW_ASSERT_ON_LOOP(l);
-    silk__gw *gw = l->gw;
-    silk__mutex_lock(&gw->lock);
-    silk__gw_session *s = silk__gw_sessions_find(&gw->sessions, session_id);
+    SILK__ASSERT_HELD(&l->gw->lock);
+    silk__gw_session *s = silk__gw_sessions_find(&l->gw->sessions, session_id);
     silk__gw_client *c = s ? s->data : NULL;
-    silk__mutex_unlock(&gw->lock);
     return c != NULL && silk__gw_client_loop(c) == l ? c : NULL;
+}
+
+/* ============================================================================
+ * A loop's sends, built from any thread
+ * ========================================================================== */
+
+static void sends_free(sends *k)
+{
+    payload_unref(k->shared);
+    free(k->entries);
+    free(k->bytes);
+    free(k);
+}
+
+/* reserve makes room for len more bytes in k: 0, or -1 when memory is exhausted. */
+static int reserve(sends *k, size_t len)
+{
+    if (k->size - k->used >= len)
+        return 0;
+    size_t size = k->size ? k->size : 4096;
+    while (size - k->used < len)
+        size *= 2;
+    char *grown = realloc(k->bytes, size);
+    if (grown == NULL)
+        return -1;
+    k->bytes = grown;
+    k->size = size;
+    return 0;
+}
+
+/* sends_add adds a send of len bytes of data (NULL: k's shared payload) to session_id: 0, or
+ * -1 when memory is exhausted. */
+static int sends_add(sends *k, const char *session_id, const void *data, size_t len, bool binary)
+{
+    size_t id_len = strlen(session_id) + 1;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 64;
+        entry *grown = realloc(k->entries, cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        k->entries = grown;
+        k->cap = cap;
+    }
+    if (reserve(k, id_len + (data != NULL ? len : 0)) != 0)
+        return -1;
+    entry *e = &k->entries[k->n++];
+    *e = (entry){.id = k->used, .data = SHARED, .len = len, .binary = binary};
+    memcpy(k->bytes + k->used, session_id, id_len);
+    k->used += id_len;
+    if (data != NULL) {
+        e->data = k->used;
+        if (len > 0)
+            memcpy(k->bytes + k->used, data, len);
+        k->used += len;
+    }
+    return 0;
+}
+
+/* A push being split into its loops' sends, while the session table is locked: one sends per
+ * loop that has sessions of it, by loop index, posted once the table is unlocked. */
+typedef struct split {
+    silk__gw *gw;
+    payload *shared; /* the message of every send (SendToBusiness); NULL: each its own */
+    sends **per_loop;
+    size_t queued;
+    bool nomem;
+} split;
+
+static int split_init(split *sp, silk__gw *gw, payload *shared)
+{
+    *sp = (split){.gw = gw, .shared = shared, .per_loop = calloc(gw->opts.workers, sizeof(void *))};
+    return sp->per_loop != NULL ? 0 : -1;
+}
+
+/* split_add adds a send to session s (data NULL: the shared message); the caller holds the
+ * gateway's lock. */
+static void split_add(split *sp, silk__gw_session *s, const void *data, size_t len, bool binary)
+{
+    silk__gw_loop *l = owner(sp->gw, s);
+    sends **k = &sp->per_loop[l->index];
+    if (*k == NULL && (*k = calloc(1, sizeof **k)) != NULL) {
+        (*k)->loop = l;
+        if (sp->shared != NULL) {
+            atomic_fetch_add(&sp->shared->refs, 1);
+            (*k)->shared = sp->shared;
+        }
+    }
+    if (*k == NULL || sends_add(*k, s->id, data, len, binary) != 0)
+        sp->nomem = true;
+    else
+        sp->queued++;
+}
+
+/* split_post hands each loop its sends (those that could not all be made are posted too: a
+ * push is best effort once memory runs out) and frees sp. */
+static void run_sends(silk_loop_task *task);
+static void split_post(split *sp)
+{
+    for (size_t i = 0; i < sp->gw->opts.workers; i++) {
+        sends *k = sp->per_loop[i];
+        if (k == NULL)
+            continue;
+        k->task.run = run_sends;
+        silk__gw_loop_post(k->loop, &k->task);
+    }
+    free(sp->per_loop);
 }
 
 /* ============================================================================
  * On the loop
  * ========================================================================== */
 
-static void run_send(silk_loop_task *task)
+static void run_sends(silk_loop_task *task)
 {
-    send_cmd *k = (send_cmd *)task;
-    silk__gw_client *c = find_client(k->loop, k->session_id);
-    if (c != NULL)
-        silk__gw_client_send(c, k->payload->binary, k->payload->data, k->payload->len);
-    payload_unref(k->payload);
-    free(k);
+    sends *k = (sends *)task;
+    silk__gw_loop *l = k->loop;
+    silk__gw_client *c[SEND_CHUNK];
+    for (size_t i = 0; i < k->n; i += SEND_CHUNK) {
+        size_t m = k->n - i < SEND_CHUNK ? k->n - i : SEND_CHUNK;
+        silk__mutex_lock(&l->gw->lock);
+        for (size_t j = 0; j < m; j++)
+            c[j] = find_client_locked(l, k->bytes + k->entries[i + j].id);
+        silk__mutex_unlock(&l->gw->lock);
+        for (size_t j = 0; j < m; j++) { /* silk__gw_client_send never frees a connection */
+            const entry *e = &k->entries[i + j];
+            if (c[j] == NULL)
+                continue;
+            if (e->data == SHARED)
+                silk__gw_client_send(c[j], k->shared->binary, k->shared->data, k->shared->len);
+            else
+                silk__gw_client_send(c[j], e->binary, k->bytes + e->data, e->len);
+        }
+        silk__gw_client_flush(l);
+    }
+    sends_free(k);
 }
 
 static void run_close(silk_loop_task *task)
 {
     close_cmd *k = (close_cmd *)task;
-    silk__gw_client *c = find_client(k->loop, k->session_id);
+    silk__mutex_lock(&k->loop->gw->lock);
+    silk__gw_client *c = find_client_locked(k->loop, k->session_id);
+    silk__mutex_unlock(&k->loop->gw->lock);
     if (c != NULL)
         silk__gw_client_close_session(c, k->code, k->reason);
     free(k);
@@ -117,92 +256,64 @@ static void run_close(silk_loop_task *task)
  * From any thread
  * ========================================================================== */
 
-/* send_new makes the send of p (one more reference) to a session of l (NULL: not known yet);
- * NULL when memory is exhausted. */
-static send_cmd *send_new(silk__gw_loop *l, const char *session_id, payload *p)
+silk_status silk__gw_send_many(silk__gw *gw, const silk__gw_message *msgs, size_t n, bool *found,
+                               size_t *delivered)
 {
-    send_cmd *k = calloc(1, sizeof *k);
-    if (k == NULL)
-        return NULL;
-    k->task.run = run_send;
-    k->loop = l;
-    snprintf(k->session_id, sizeof k->session_id, "%s", session_id);
-    atomic_fetch_add(&p->refs, 1);
-    k->payload = p;
-    return k;
+    *delivered = 0;
+    split sp;
+    if (split_init(&sp, gw, NULL) != 0)
+        return SILK_RESOURCE_EXHAUSTED;
+    silk__mutex_lock(&gw->lock);
+    for (size_t i = 0; i < n; i++) {
+        const silk__gw_message *m = &msgs[i];
+        silk__gw_session *s = strlen(m->session_id) <= SILK__GW_SESSION_ID_MAX
+                                  ? silk__gw_sessions_find(&gw->sessions, m->session_id)
+                                  : NULL;
+        found[i] = s != NULL;
+        if (s != NULL)
+            split_add(&sp, s, m->data != NULL ? m->data : "", m->len, m->binary);
+    }
+    silk__mutex_unlock(&gw->lock);
+    *delivered = sp.queued;
+    bool nomem = sp.nomem;
+    split_post(&sp);
+    return nomem ? SILK_RESOURCE_EXHAUSTED : SILK_OK;
 }
 
 silk_status silk__gw_send(silk__gw *gw, const char *session_id, int binary, const void *data,
                           size_t len)
 {
-    if (strlen(session_id) > SILK__GW_SESSION_ID_MAX)
-        return SILK_NOT_FOUND;
-    payload *p = payload_new(binary, data, len);
-    send_cmd *k = p != NULL ? send_new(NULL, session_id, p) : NULL;
-    payload_unref(p); /* k holds it */
-    if (k == NULL)
-        return SILK_RESOURCE_EXHAUSTED;
-    if ((k->loop = owner_of(gw, session_id)) == NULL) {
-        payload_unref(k->payload);
-        free(k);
-        return SILK_NOT_FOUND;
-    }
-    silk__gw_loop_post(k->loop, &k->task);
-    return SILK_OK;
+    silk__gw_message m = {.session_id = session_id, .data = data, .len = len, .binary = binary};
+    bool found;
+    size_t delivered;
+    silk_status st = silk__gw_send_many(gw, &m, 1, &found, &delivered);
+    return st == SILK_OK && !found ? SILK_NOT_FOUND : st;
 }
 
-/* send_visit gathers a business's sends per loop while the session table is locked; they are
- * handed over after it is unlocked, one list per loop. */
-typedef struct send_visit {
-    silk__gw *gw;
-    payload *p;
-    send_cmd **head, **tail; /* per loop, by index */
-    size_t queued;
-    bool nomem;
-} send_visit;
-
-static void send_one(silk__gw_session *s, void *arg)
+/* split_business adds a send of the shared message to a session of the business. */
+static void split_business(silk__gw_session *s, void *arg)
 {
-    send_visit *v = arg;
-    silk__gw_loop *l = owner(v->gw, s);
-    send_cmd *k = send_new(l, s->id, v->p);
-    if (k == NULL) {
-        v->nomem = true;
-        return;
-    }
-    size_t i = l->index;
-    if (v->tail[i] != NULL)
-        v->tail[i]->task.next = &k->task;
-    else
-        v->head[i] = k;
-    v->tail[i] = k;
-    v->queued++;
+    split_add(arg, s, NULL, 0, false);
 }
 
 silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *business_id,
                                    int binary, const void *data, size_t len, size_t *delivered)
 {
-    size_t n = gw->opts.workers;
-    send_visit v = {.gw = gw,
-                    .p = payload_new(binary, data, len),
-                    .head = calloc(n, sizeof *v.head),
-                    .tail = calloc(n, sizeof *v.tail)};
     *delivered = 0;
-    silk_status st = SILK_RESOURCE_EXHAUSTED;
-    if (v.p != NULL && v.head != NULL && v.tail != NULL) {
-        silk__mutex_lock(&gw->lock);
-        silk__gw_sessions_business(&gw->sessions, route, business_id, send_one, &v);
-        silk__mutex_unlock(&gw->lock);
-        for (size_t i = 0; i < n; i++)
-            if (v.head[i] != NULL)
-                silk__gw_loop_post_list(gw->loops[i], &v.head[i]->task, &v.tail[i]->task);
-        *delivered = v.queued;
-        st = v.nomem ? SILK_RESOURCE_EXHAUSTED : SILK_OK;
+    payload *p = payload_new(binary, data, len);
+    split sp;
+    if (p == NULL || split_init(&sp, gw, p) != 0) {
+        payload_unref(p);
+        return SILK_RESOURCE_EXHAUSTED;
     }
-    payload_unref(v.p);
-    free(v.head);
-    free(v.tail);
-    return st;
+    silk__mutex_lock(&gw->lock);
+    silk__gw_sessions_business(&gw->sessions, route, business_id, split_business, &sp);
+    silk__mutex_unlock(&gw->lock);
+    *delivered = sp.queued;
+    bool nomem = sp.nomem;
+    split_post(&sp);
+    payload_unref(p);
+    return nomem ? SILK_RESOURCE_EXHAUSTED : SILK_OK;
 }
 
 silk_status silk__gw_close_session(silk__gw *gw, const char *session_id, uint16_t code,

@@ -2,6 +2,7 @@
 #ifndef SILK_GATEWAY_PUSH_H
 #define SILK_GATEWAY_PUSH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +12,21 @@
 
 /* Each call below may be made from any thread. It hands the work to the loop that owns the
  * session and returns without waiting for it. */
+
+/* A message for one session, for silk__gw_send_many; everything stays the caller's. */
+typedef struct silk__gw_message {
+    const char *session_id;
+    const void *data;
+    size_t len;
+    bool binary;
+} silk__gw_message;
+
+/* silk__gw_send_many queues each of n messages for its session (a session given several gets
+ * them in order); found[i] tells whether msgs[i]'s session is here, *delivered counts the
+ * messages queued. Each loop is handed its sessions' messages as one command, which it writes
+ * out together. SILK_OK, or SILK_RESOURCE_EXHAUSTED when memory ran out (some may be queued). */
+silk_status silk__gw_send_many(silk__gw *gw, const silk__gw_message *msgs, size_t n, bool *found,
+                               size_t *delivered);
 
 /* silk__gw_send queues a message for a session: SILK_OK, SILK_NOT_FOUND when there is
  * no such session, SILK_RESOURCE_EXHAUSTED when memory is exhausted. */

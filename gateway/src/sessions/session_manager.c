@@ -51,18 +51,14 @@ static void collect_one(silk__gw_session *s, void *arg)
         c->ids[c->n++] = id;
 }
 
-/* count counts a call of a SessionManager method (SILK__GW_SM_*) for /metrics. */
-static void count(silk__gw *gw, int method)
+/* taken counts a call of a SessionManager method (SILK__GW_SM_*) for /metrics, and refuses
+ * one meant for another gateway (one this gateway replaced at its address, whose record has
+ * not expired yet), which would otherwise reach this gateway's sessions a second time:
+ * NOT_FOUND, which pushers take as "that gateway is gone". SILK_OK when the call is this
+ * gateway's (or names none). */
+static silk_status taken(silk_ctx *ctx, silk__gw *gw, int method, const char *meant_for)
 {
     atomic_fetch_add_explicit(&gw->session_manager_calls[method], 1, memory_order_relaxed);
-}
-
-/* not_me refuses a call meant for another gateway (one this gateway replaced at its address,
- * whose record has not expired yet), which would otherwise reach this gateway's sessions a
- * second time: NOT_FOUND, which pushers take as "that gateway is gone". It returns SILK_OK
- * when the call is this gateway's (or names none). */
-static silk_status not_me(silk_ctx *ctx, const silk__gw *gw, const char *meant_for)
-{
     if (meant_for == NULL || meant_for[0] == '\0' || strcmp(meant_for, gw->opts.id) == 0)
         return SILK_OK;
     return silk_ctx_fail(ctx, SILK_NOT_FOUND, "this is gateway %s, not %.100s", gw->opts.id,
@@ -87,8 +83,7 @@ static silk_status sm_sessions(silk_ctx *ctx, const Silk__Ws__SessionsRequest *r
                                Silk__Ws__SessionsReply *resp, void *user)
 {
     silk__gw *gw = user;
-    count(gw, SILK__GW_SM_SESSIONS);
-    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+    if (taken(ctx, gw, SILK__GW_SM_SESSIONS, req->gateway_id) != SILK_OK)
         return SILK_NOT_FOUND;
     char buf[256];
     const char *route = route_of(req->route, buf, sizeof buf);
@@ -107,8 +102,7 @@ static silk_status sm_send(silk_ctx *ctx, const Silk__Ws__SendRequest *req,
                            Silk__Ws__SendReply *resp, void *user)
 {
     silk__gw *gw = user;
-    count(gw, SILK__GW_SM_SEND);
-    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+    if (taken(ctx, gw, SILK__GW_SM_SEND, req->gateway_id) != SILK_OK)
         return SILK_NOT_FOUND;
     if (req->session_id == NULL || req->session_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "session_id is required");
@@ -121,13 +115,56 @@ static silk_status sm_send(silk_ctx *ctx, const Silk__Ws__SendRequest *req,
     return SILK_OK;
 }
 
+/* SEND_MANY_MAX is the most messages a SendMany may carry (ws.proto). */
+#define SEND_MANY_MAX 4096
+
+static silk_status sm_send_many(silk_ctx *ctx, const Silk__Ws__SendManyRequest *req,
+                                Silk__Ws__SendManyReply *resp, void *user)
+{
+    silk__gw *gw = user;
+    if (taken(ctx, gw, SILK__GW_SM_SEND_MANY, req->gateway_id) != SILK_OK)
+        return SILK_NOT_FOUND;
+    size_t n = req->n_messages;
+    if (n > SEND_MANY_MAX)
+        return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "%zu messages, over %d", n, SEND_MANY_MAX);
+    silk__gw_message *msgs = silk_ctx_alloc(ctx, (n ? n : 1) * sizeof *msgs);
+    bool *found = silk_ctx_alloc(ctx, (n ? n : 1) * sizeof *found);
+    if (msgs == NULL || found == NULL)
+        return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const Silk__Ws__SendItem *m = req->messages[i];
+        if (m->session_id[0] == '\0')
+            return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "message %zu has no session_id", i);
+        msgs[i] = (silk__gw_message){.session_id = m->session_id,
+                                     .data = m->data.data,
+                                     .len = m->data.len,
+                                     .binary = m->binary};
+    }
+    size_t delivered;
+    silk_status st = silk__gw_send_many(gw, msgs, n, found, &delivered);
+    resp->delivered = (uint32_t)delivered;
+    if (st != SILK_OK)
+        return silk_ctx_fail(ctx, st, "queued %zu messages of %zu only", delivered, n);
+    if (delivered == n)
+        return SILK_OK;
+    resp->missing = silk_ctx_alloc(ctx, (n - delivered) * sizeof(char *));
+    if (resp->missing == NULL)
+        return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (found[i])
+            continue;
+        if ((resp->missing[resp->n_missing++] = silk_ctx_strdup(ctx, msgs[i].session_id)) == NULL)
+            return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    return SILK_OK;
+}
+
 static silk_status sm_send_to_business(silk_ctx *ctx, const Silk__Ws__SendToBusinessRequest *req,
                                        Silk__Ws__SendReply *resp, void *user)
 {
     silk__gw *gw = user;
     char buf[256];
-    count(gw, SILK__GW_SM_SEND_TO_BUSINESS);
-    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+    if (taken(ctx, gw, SILK__GW_SM_SEND_TO_BUSINESS, req->gateway_id) != SILK_OK)
         return SILK_NOT_FOUND;
     if (req->business_id == NULL || req->business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
@@ -146,8 +183,7 @@ static silk_status sm_close(silk_ctx *ctx, const Silk__Ws__CloseRequest *req,
 {
     silk__gw *gw = user;
     (void)resp;
-    count(gw, SILK__GW_SM_CLOSE);
-    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+    if (taken(ctx, gw, SILK__GW_SM_CLOSE, req->gateway_id) != SILK_OK)
         return SILK_NOT_FOUND;
     if (req->session_id == NULL || req->session_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "session_id is required");
@@ -198,8 +234,7 @@ static silk_status sm_presence(silk_ctx *ctx, const Silk__Ws__PresenceRequest *r
     silk__gw *gw = user;
     char buf[256];
     const char *route = route_of(req->route, buf, sizeof buf);
-    count(gw, SILK__GW_SM_PRESENCE);
-    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+    if (taken(ctx, gw, SILK__GW_SM_PRESENCE, req->gateway_id) != SILK_OK)
         return SILK_NOT_FOUND;
     if (req->business_id == NULL || req->business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
@@ -223,8 +258,7 @@ static silk_status sm_close_business(silk_ctx *ctx, const Silk__Ws__CloseBusines
     silk__gw *gw = user;
     char buf[256];
     const char *route = route_of(req->route, buf, sizeof buf);
-    count(gw, SILK__GW_SM_CLOSE_BUSINESS);
-    if (not_me(ctx, gw, req->gateway_id) != SILK_OK)
+    if (taken(ctx, gw, SILK__GW_SM_CLOSE_BUSINESS, req->gateway_id) != SILK_OK)
         return SILK_NOT_FOUND;
     if (req->business_id == NULL || req->business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
@@ -246,6 +280,7 @@ static silk_status sm_close_business(silk_ctx *ctx, const Silk__Ws__CloseBusines
 static const Silk__Ws__SessionManager_Handlers handlers = {
     .sessions = sm_sessions,
     .send = sm_send,
+    .send_many = sm_send_many,
     .send_to_business = sm_send_to_business,
     .close = sm_close,
     .presence = sm_presence,

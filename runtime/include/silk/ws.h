@@ -68,12 +68,13 @@ silk_status silk_ws_send(silk_ctx *ctx, const char *session_id, const void *data
 silk_status silk_ws_sendf(silk_ctx *ctx, const char *session_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* silk_ws_batch sends to many sessions, one message each, with the sends pipelined: a
- * handler's fan-out costs about one round trip to each gateway, not one per session. */
+/* silk_ws_batch sends to many sessions, one message each, grouped per gateway into
+ * SessionManager.SendMany calls: a handler's fan-out costs a few round trips to each gateway,
+ * not one per session, and the messages for one session arrive in the order sent. */
 typedef struct silk_ws_batch silk_ws_batch;
 
-/* SILK_WS_BATCH_WINDOW is how many sends a batch holds at most, queued or in flight; a
- * gateway is given at most as many at once as it takes (docs/runtime.md, "Batches"). */
+/* SILK_WS_BATCH_WINDOW is how many sends a batch holds at most, queued or in flight
+ * (docs/runtime.md, "Batches"). */
 #define SILK_WS_BATCH_WINDOW 1024
 
 /* silk_ws_batch_open starts a batch whose sends go with ctx's metadata and deadline (ctx may
@@ -84,9 +85,10 @@ typedef struct silk_ws_batch silk_ws_batch;
  * or SILK_RESOURCE_EXHAUSTED. */
 silk_status silk_ws_batch_open(silk_ctx *ctx, silk_ws_batch **out);
 
-/* silk_ws_batch_send copies len bytes of data (need not be NUL-terminated) and starts a Send
- * of them, as a text message, to session_id's gateway, returning at once; it waits only
- * while the batch holds SILK_WS_BATCH_WINDOW sends. What became of the send, close tells.
+/* silk_ws_batch_send copies len bytes of data (need not be NUL-terminated), a text message
+ * for session_id, and queues it for session_id's gateway, returning at once: it goes with the
+ * next SendMany to that gateway, which starts as soon as the one in flight is answered. It
+ * waits only while the batch holds SILK_WS_BATCH_WINDOW sends. What became of it, close tells.
  *
  * Returns SILK_OK when the batch has taken the send, or SILK_INVALID_ARGUMENT when b or
  * session_id is NULL or data is NULL with len not 0, or SILK_RESOURCE_EXHAUSTED (the send is

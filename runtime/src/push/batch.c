@@ -1,20 +1,22 @@
-/* batch.c - silk_ws_batch_*: a handler's sends to many sessions, pipelined as asynchronous
- * calls of each gateway's SessionManager.Send, on push.c's gateways, channels and rules.
+/* batch.c - silk_ws_batch_*: a handler's sends to many sessions, as a few SessionManager.SendMany
+ * calls per gateway, on push.c's gateways, channels and rules.
  *
  * A batch reads the registry once, when it opens. Each send is copied into an item and queued
- * on its gateway; the thread that owns the batch (the only one that touches its ctx) starts
- * what the gateway's window has room for, and the completions, on nng's threads, count down
- * under the batch's mutex and wake it. A gateway's window starts at FIRST_WINDOW calls and
- * grows by one for each window's worth answered, up to SILK_WS_BATCH_WINDOW; a call the
- * gateway refuses as busy (its server's max_concurrent) was never run, so it is queued again
- * and the window halved, once per round of calls in flight. A gateway not reached fails the
- * batch's later sends to it at once, so that one silent gateway costs one timeout, not one
- * per window. */
+ * on its gateway. A gateway has one call in flight at a time: the first carries the first send
+ * alone, and each later one everything queued meanwhile (REQUEST_MAX at most), so the sends
+ * of a handler faster than the round trip ride together and one session's arrive in order.
+ * The thread that owns the batch (the only one that touches its ctx) starts the calls; their
+ * completions, on nng's threads, count down under the batch's mutex and wake it. A call the
+ * gateway refuses as busy (its server's max_concurrent) was never run: its items are queued
+ * again, first, and sent after a pause that doubles each time (BUSY_PAUSE_*). A gateway not
+ * reached fails the batch's later sends to it at once, so that one silent gateway costs one
+ * timeout. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <silk/channel.h>
 #include <silk/ws.h>
@@ -25,32 +27,37 @@
 #include "silk/ws.silk.h"
 #include "wire/frame.h"
 
-/* FIRST_WINDOW is a gateway's first window: below the 50 calls a server runs at once by
- * default (silk_server_opts.max_concurrent), which the gateways' SessionManagers keep. */
-#define FIRST_WINDOW 32
+/* REQUEST_MAX is the most sends one SendMany carries (a gateway takes 4096). */
+#define REQUEST_MAX 1024
+
+/* After a refusal as busy a gateway's next call waits BUSY_PAUSE_FIRST_NS, doubled after each
+ * refusal in a row up to BUSY_PAUSE_MAX_NS; after BUSY_GIVE_UP_NS of refusals the sends fail. */
+#define BUSY_PAUSE_FIRST_NS 1000000LL
+#define BUSY_PAUSE_MAX_NS   64000000LL
+#define BUSY_GIVE_UP_NS     2000000000LL
 
 typedef struct batch_gw batch_gw;
 
 /* item is one send: its message and session id, copied. */
 typedef struct item {
     struct item *next;
-    silk_ws_batch *b;
-    batch_gw *g;
     size_t len;
     char *session_id; /* in data, after the message */
     uint8_t data[];
 } item;
 
-/* batch_gw is a gateway the batch sends to: its window, and the sends waiting for room. */
+/* batch_gw is a gateway the batch sends to: its call in flight and the sends waiting. */
 struct batch_gw {
+    silk_ws_batch *b;
     const silk_instance *inst; /* in the batch's gws */
     silk_channel *ch;          /* NULL until the first send to it; the batch's thread only */
-    unsigned in_flight;        /* calls started and not completed */
-    unsigned window;           /* calls in flight at most */
-    unsigned answered;         /* calls answered since the window last grew */
-    unsigned cut_pending;      /* calls in flight when the window was cut, not yet completed */
-    bool unreachable;          /* a call failed at the transport: the rest fail at once */
-    item *head, *tail;         /* sends waiting for room in the window */
+    item *sending;             /* the items of the call in flight; NULL: none */
+    size_t n_sending;
+    bool unreachable;   /* a call failed at the transport: the rest fail at once */
+    int64_t retry_at;   /* refused as busy: no call before this (CLOCK_MONOTONIC ns) */
+    int64_t busy_pause; /* the pause after the next refusal */
+    int64_t busy_since; /* the first refusal in a row; 0: none */
+    item *head, *tail;  /* sends waiting for the next call */
 };
 
 struct silk_ws_batch {
@@ -58,19 +65,25 @@ struct silk_ws_batch {
     silk_instance_list gws;
     batch_gw *g; /* one per gws item */
     silk__mutex mu;
-    pthread_cond_t cv;              /* a send completed, or was queued again */
+    pthread_cond_t cv;              /* a call completed (CLOCK_MONOTONIC) */
     size_t held;                    /* sends queued or in flight; SILK_WS_BATCH_WINDOW at most */
-    size_t queued;                  /* of which waiting in a gateway's queue */
     size_t delivered;               /* sends the gateways took */
     silk_status failed;             /* the first failure */
     char *why;                      /* its message (NULL: out of memory) */
     const silk_instance *failed_gw; /* its gateway; NULL when the session had none */
 };
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 /* ============================== counting down ============================== */
 
-/* fail_locked records a send's failure, st with message (the first one is close's answer),
- * and marks its gateway unreachable when the call failed at the transport. */
+/* fail_locked records a failure of sends to g (NULL: no gateway), st with message (the first
+ * one is close's answer), and marks g unreachable when its call failed at the transport. */
 static void fail_locked(silk_ws_batch *b, batch_gw *g, silk_status st, const char *message)
 {
     SILK__ASSERT_HELD(&b->mu);
@@ -83,12 +96,16 @@ static void fail_locked(silk_ws_batch *b, batch_gw *g, silk_status st, const cha
     b->failed_gw = g != NULL ? g->inst : NULL;
 }
 
-/* done_locked finishes a send: it no longer counts against the batch's window. */
-static void done_locked(silk_ws_batch *b, item *it)
+/* drop_locked frees a list of items that no longer count against the batch's window. */
+static void drop_locked(silk_ws_batch *b, item *it)
 {
     SILK__ASSERT_HELD(&b->mu);
-    b->held--;
-    free(it);
+    while (it != NULL) {
+        item *next = it->next;
+        b->held--;
+        free(it);
+        it = next;
+    }
 }
 
 static bool refused_busy(silk_status st, const char *message)
@@ -96,94 +113,167 @@ static bool refused_busy(silk_status st, const char *message)
     return st == SILK_RESOURCE_EXHAUSTED && message != NULL && strcmp(message, SILK__MSG_BUSY) == 0;
 }
 
-/* sent is every send's completion, on one of nng's threads. */
+/* requeue_busy_locked puts the items of g's refused call back first in its queue and sets
+ * when it may call again; false once the gateway has refused for too long. */
+static bool requeue_busy_locked(batch_gw *g)
+{
+    int64_t now = now_ns();
+    if (g->busy_since == 0) {
+        g->busy_since = now;
+        g->busy_pause = BUSY_PAUSE_FIRST_NS;
+    }
+    if (now - g->busy_since > BUSY_GIVE_UP_NS)
+        return false;
+    g->retry_at = now + g->busy_pause;
+    if (g->busy_pause < BUSY_PAUSE_MAX_NS)
+        g->busy_pause *= 2;
+    item *last = g->sending;
+    while (last->next != NULL)
+        last = last->next;
+    last->next = g->head;
+    if (g->head == NULL)
+        g->tail = last;
+    g->head = g->sending;
+    g->sending = NULL;
+    return true;
+}
+
+/* answered_locked counts what the gateway said of g's call: the sends it took, and the first
+ * session it did not have. */
+static void answered_locked(silk_ws_batch *b, batch_gw *g, const Silk__Ws__SendManyReply *r)
+{
+    b->delivered += r->delivered;
+    g->busy_since = 0;
+    if (r->n_missing > 0) {
+        char why[360];
+        snprintf(why, sizeof why, "no session %.200s on gateway %.100s", r->missing[0],
+                 g->inst->id);
+        fail_locked(b, g, SILK_NOT_FOUND, why);
+    }
+}
+
+/* sent is each call's completion, on one of nng's threads. */
 static void sent(silk_status st, ProtobufCMessage *resp, const char *message, void *arg)
 {
-    item *it = arg;
-    silk_ws_batch *b = it->b;
-    batch_gw *g = it->g;
-    if (resp != NULL)
-        protobuf_c_message_free_unpacked(resp, NULL);
+    batch_gw *g = arg;
+    silk_ws_batch *b = g->b;
     silk__mutex_lock(&b->mu);
-    g->in_flight--;
-    if (g->cut_pending > 0)
-        g->cut_pending--;
-    if (refused_busy(st, message)) { /* never run: again, with a smaller window */
-        if (g->cut_pending == 0) {
-            g->window = g->window > 1 ? g->window / 2 : 1;
-            g->cut_pending = g->in_flight;
-            g->answered = 0;
-        }
-        it->next = g->head;
-        g->head = it;
-        if (g->tail == NULL)
-            g->tail = it;
-        b->queued++;
-    } else {
-        if (st == SILK_OK) {
-            b->delivered++;
-            if (++g->answered >= g->window && g->window < SILK_WS_BATCH_WINDOW) {
-                g->window++;
-                g->answered = 0;
-            }
-        } else {
+    if (st == SILK_OK)
+        answered_locked(b, g, (const Silk__Ws__SendManyReply *)resp);
+    if (!refused_busy(st, message) || !requeue_busy_locked(g)) {
+        if (st != SILK_OK)
             fail_locked(b, g, st, message);
-        }
-        done_locked(b, it);
+        drop_locked(b, g->sending);
+        g->sending = NULL;
     }
     pthread_cond_signal(&b->cv);
     silk__mutex_unlock(&b->mu);
+    if (resp != NULL)
+        protobuf_c_message_free_unpacked(resp, NULL);
 }
 
 /* ============================== starting ============================== */
 
-/* start starts it's call, on the batch's thread without its mutex. */
-static void start(silk_ws_batch *b, item *it)
+/* start starts g's call of its n_sending items, on the batch's thread without its mutex. */
+static void start(silk_ws_batch *b, batch_gw *g)
 {
-    batch_gw *g = it->g;
     silk_status st = SILK_OK;
     if (g->ch == NULL && (g->ch = silk__ws_channel_to(b->ctx, g->inst)) == NULL)
         st = SILK_RESOURCE_EXHAUSTED;
+    Silk__Ws__SendItem *items = NULL, **ptrs = NULL;
     if (st == SILK_OK) {
-        Silk__Ws__SendRequest req = SILK__WS__SEND_REQUEST__INIT;
-        req.gateway_id = g->inst->id;
-        req.session_id = it->session_id;
-        req.data.data = it->data;
-        req.data.len = it->len;
-        st = silk__ws__session_manager__call_send_async(g->ch, b->ctx, &req, sent, it, NULL);
+        items = malloc(g->n_sending * sizeof *items);
+        ptrs = malloc(g->n_sending * sizeof *ptrs);
+        if (items == NULL || ptrs == NULL)
+            st = silk_ctx_fail(b->ctx, SILK_RESOURCE_EXHAUSTED, "out of memory for a SendMany");
     }
+    if (st == SILK_OK) {
+        size_t i = 0;
+        for (item *it = g->sending; it != NULL; it = it->next, i++) {
+            silk__ws__send_item__init(&items[i]);
+            items[i].session_id = it->session_id;
+            items[i].data.data = it->data;
+            items[i].data.len = it->len;
+            ptrs[i] = &items[i];
+        }
+        Silk__Ws__SendManyRequest req = SILK__WS__SEND_MANY_REQUEST__INIT;
+        req.gateway_id = g->inst->id;
+        req.n_messages = g->n_sending;
+        req.messages = ptrs;
+        st = silk__ws__session_manager__call_send_many_async(g->ch, b->ctx, &req, sent, g, NULL);
+    }
+    free(items); /* packed by the call */
+    free(ptrs);
     if (st == SILK_OK)
         return;
     silk__mutex_lock(&b->mu);
-    g->in_flight--;
     fail_locked(b, g, st, silk_ctx_message(b->ctx));
-    done_locked(b, it);
+    drop_locked(b, g->sending);
+    g->sending = NULL;
+    pthread_cond_signal(&b->cv);
     silk__mutex_unlock(&b->mu);
 }
 
-/* pump_locked starts the queued sends the gateways' windows have room for (and ends at once
- * those to a gateway not reached). It gives up the mutex while it starts a call, whose
- * completion may run before silk_channel_call_async returns. */
-static void pump_locked(silk_ws_batch *b)
+/* pump_locked starts a call to each gateway with sends queued, none in flight and no pause to
+ * wait (and ends at once those to a gateway not reached); *wake_at is the end of the earliest
+ * pause still to wait (0: none). It gives up the mutex while it starts a call, whose completion
+ * may run before the call returns. It returns whether a call is in flight. */
+static bool pump_locked(silk_ws_batch *b, int64_t *wake_at)
 {
     SILK__ASSERT_HELD(&b->mu);
-    for (size_t i = 0; i < b->gws.count && b->queued > 0; i++) {
+    *wake_at = 0;
+    int64_t now = 0;
+    for (size_t i = 0; i < b->gws.count; i++) {
         batch_gw *g = &b->g[i];
-        while (g->head != NULL && (g->unreachable || g->in_flight < g->window)) {
-            item *it = g->head;
-            if ((g->head = it->next) == NULL)
-                g->tail = NULL;
-            b->queued--;
-            if (g->unreachable) {
-                done_locked(b, it);
-                continue;
-            }
-            g->in_flight++;
-            silk__mutex_unlock(&b->mu);
-            start(b, it);
-            silk__mutex_lock(&b->mu);
+        if (g->head == NULL || g->sending != NULL)
+            continue;
+        if (g->unreachable) {
+            drop_locked(b, g->head);
+            g->head = g->tail = NULL;
+            continue;
         }
+        if (g->retry_at != 0 && (now = now ? now : now_ns()) < g->retry_at) {
+            if (*wake_at == 0 || g->retry_at < *wake_at)
+                *wake_at = g->retry_at;
+            continue;
+        }
+        g->retry_at = 0;
+        item **end = &g->head;
+        size_t n = 0;
+        while (*end != NULL && n < REQUEST_MAX) {
+            end = &(*end)->next;
+            n++;
+        }
+        g->sending = g->head;
+        g->n_sending = n;
+        g->head = *end;
+        *end = NULL;
+        if (g->head == NULL)
+            g->tail = NULL;
+        silk__mutex_unlock(&b->mu);
+        start(b, g);
+        silk__mutex_lock(&b->mu);
     }
+    for (size_t i = 0; i < b->gws.count; i++)
+        if (b->g[i].sending != NULL)
+            return true;
+    return false;
+}
+
+/* wait_locked starts what can start, then waits for a completion or the end of a pause, if
+ * there is one to wait for; the caller checks again what it waits for. */
+static void wait_locked(silk_ws_batch *b)
+{
+    int64_t wake_at;
+    bool in_flight = pump_locked(b, &wake_at);
+    if (!in_flight && wake_at == 0)
+        return;
+    if (wake_at == 0) {
+        silk__cond_wait(&b->cv, &b->mu);
+        return;
+    }
+    struct timespec at = {.tv_sec = wake_at / 1000000000LL, .tv_nsec = wake_at % 1000000000LL};
+    silk__cond_timedwait(&b->cv, &b->mu, &at);
 }
 
 /* ============================== the API ============================== */
@@ -208,38 +298,39 @@ silk_status silk_ws_batch_open(silk_ctx *ctx, silk_ws_batch **out)
         return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory for a batch");
     }
     for (size_t i = 0; i < b->gws.count; i++)
-        b->g[i] = (batch_gw){.inst = &b->gws.items[i], .window = FIRST_WINDOW};
+        b->g[i] = (batch_gw){.b = b, .inst = &b->gws.items[i]};
     b->ctx = ctx;
     silk__mutex_init(&b->mu);
-    pthread_cond_init(&b->cv, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cv, &attr);
+    pthread_condattr_destroy(&attr);
     *out = b;
     return SILK_OK;
 }
 
-/* take queues it on its gateway, once the batch has room, and starts what can start. */
-static void take(silk_ws_batch *b, item *it)
+/* take queues it on g, once the batch has room, and starts what can start. */
+static void take(silk_ws_batch *b, batch_gw *g, item *it)
 {
+    int64_t wake_at;
     silk__mutex_lock(&b->mu);
-    pump_locked(b);
-    while (b->held >= SILK_WS_BATCH_WINDOW) {
-        silk__cond_wait(&b->cv, &b->mu);
-        pump_locked(b);
-    }
+    while (b->held >= SILK_WS_BATCH_WINDOW)
+        wait_locked(b);
     b->held++;
-    b->queued++;
-    batch_gw *g = it->g;
     if (g->tail != NULL)
         g->tail->next = it;
     else
         g->head = it;
     g->tail = it;
-    pump_locked(b);
+    pump_locked(b, &wake_at);
     silk__mutex_unlock(&b->mu);
 }
 
 /* new_item makes an item for session_id with room for len bytes of message; NULL when the
  * session has no gateway (the batch's failure) or memory is exhausted. */
-static item *new_item(silk_ws_batch *b, const char *session_id, size_t len, silk_status *st)
+static item *new_item(silk_ws_batch *b, const char *session_id, size_t len, batch_gw **g,
+                      silk_status *st)
 {
     const silk_instance *gw = silk__ws_owner_of(&b->gws, session_id);
     if (gw == NULL) {
@@ -257,7 +348,8 @@ static item *new_item(silk_ws_batch *b, const char *session_id, size_t len, silk
         *st = silk_ctx_fail(b->ctx, SILK_RESOURCE_EXHAUSTED, "out of memory for a send");
         return NULL;
     }
-    *it = (item){.b = b, .g = &b->g[gw - b->gws.items], .len = len};
+    *it = (item){.len = len};
+    *g = &b->g[gw - b->gws.items];
     it->session_id = (char *)it->data + len;
     memcpy(it->session_id, session_id, id_len + 1);
     *st = SILK_OK;
@@ -270,11 +362,12 @@ silk_status silk_ws_batch_send(silk_ws_batch *b, const char *session_id, const v
     if (b == NULL || session_id == NULL || (data == NULL && len != 0))
         return SILK_INVALID_ARGUMENT;
     silk_status st;
-    item *it = new_item(b, session_id, len, &st);
+    batch_gw *g;
+    item *it = new_item(b, session_id, len, &g, &st);
     if (it != NULL) {
         if (len != 0)
             memcpy(it->data, data, len);
-        take(b, it);
+        take(b, g, it);
     }
     return st;
 }
@@ -290,7 +383,8 @@ silk_status silk_ws_batch_sendf(silk_ws_batch *b, const char *session_id, const 
     if (n < 0)
         return silk_ctx_fail(b->ctx, SILK_RESOURCE_EXHAUSTED, "the message cannot be formatted");
     silk_status st;
-    item *it = new_item(b, session_id, (size_t)n, &st);
+    batch_gw *g;
+    item *it = new_item(b, session_id, (size_t)n, &g, &st);
     if (it != NULL) {
         char *tmp = (char *)it->data; /* the message's bytes, then its session id's */
         char keep = tmp[n];
@@ -298,7 +392,7 @@ silk_status silk_ws_batch_sendf(silk_ws_batch *b, const char *session_id, const 
         vsnprintf(tmp, (size_t)n + 1, fmt, ap); /* writes a NUL over the id's first byte */
         va_end(ap);
         tmp[n] = keep;
-        take(b, it);
+        take(b, g, it);
     }
     return st;
 }
@@ -310,11 +404,8 @@ silk_status silk_ws_batch_close(silk_ws_batch *b, size_t *delivered)
     if (b == NULL)
         return SILK_OK;
     silk__mutex_lock(&b->mu);
-    pump_locked(b);
-    while (b->held > 0) {
-        silk__cond_wait(&b->cv, &b->mu);
-        pump_locked(b);
-    }
+    while (b->held > 0)
+        wait_locked(b);
     silk__mutex_unlock(&b->mu);
     silk_status st = b->failed;
     if (st != SILK_OK) {
