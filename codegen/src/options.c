@@ -43,9 +43,58 @@ static const char *read_prefixed(const uint8_t *data, size_t len, const uint8_t 
     return NULL;
 }
 
+/* wire_field is one field of an encoded message, as next_field reads it. */
+typedef struct wire_field {
+    uint32_t number;
+    unsigned wire_type;
+    uint64_t varint;        /* a varint's value */
+    const uint8_t *payload; /* a length-delimited field's bytes */
+    size_t payload_len;
+} wire_field;
+
+/* next_field reads the field at *data (*len bytes left) into f and moves past it. It returns
+ * false at the end of the message, or when the rest is malformed. */
+static bool next_field(const uint8_t **data, size_t *len, wire_field *f)
+{
+    uint64_t key = 0;
+    size_t used = read_varint(*data, *len, &key), n = *len - used;
+    const uint8_t *p = *data + used;
+    if (used == 0)
+        return false;
+    memset(f, 0, sizeof *f);
+    f->number = (uint32_t)(key >> 3);
+    f->wire_type = (unsigned)(key & 7);
+    switch (f->wire_type) {
+    case PROTOBUF_C_WIRE_TYPE_VARINT:
+        used = read_varint(p, n, &f->varint);
+        break;
+    case PROTOBUF_C_WIRE_TYPE_64BIT:
+        used = n >= 8 ? 8 : 0;
+        break;
+    case PROTOBUF_C_WIRE_TYPE_32BIT:
+        used = n >= 4 ? 4 : 0;
+        break;
+    case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
+        used = read_varint(p, n, &f->varint);
+        if (used == 0 || f->varint > n - used)
+            return false;
+        f->payload = p + used;
+        f->payload_len = (size_t)f->varint;
+        used += f->payload_len;
+        break;
+    default:
+        return false;
+    }
+    if (used == 0)
+        return false;
+    *data = p + used;
+    *len = n - used;
+    return true;
+}
+
 /* --- one table row per option --- */
 
-typedef enum opt_kind { OPT_STRING, OPT_BOOL, OPT_UINT32, OPT_HTTP } opt_kind;
+typedef enum opt_kind { OPT_STRING, OPT_BOOL, OPT_UINT32, OPT_HTTP, OPT_HISTORY } opt_kind;
 
 typedef struct opt_field {
     uint32_t number;
@@ -59,6 +108,7 @@ static const opt_field service_fields[] = {
     {SILKGEN_OPT_WEBSOCKET, "silk.websocket", OPT_BOOL, offsetof(silkgen_service_opts, websocket)},
     {SILKGEN_OPT_SERVICE_PUBLIC, "silk.public_service", OPT_BOOL,
      offsetof(silkgen_service_opts, public_access)},
+    {SILKGEN_OPT_HISTORY, "silk.history", OPT_HISTORY, 0},
 };
 
 static const opt_field method_fields[] = {
@@ -109,6 +159,27 @@ static const char *read_http(const uint8_t *data, size_t len, silkgen_method_opt
     return err;
 }
 
+/* read_history decodes a history (a silk.History message) into the service options; fields
+ * other than size and ttl_s are skipped. Only the fields present are stored, so that two
+ * occurrences merge as protobuf merges a message field. */
+static const char *read_history(const uint8_t *data, size_t len, silkgen_service_opts *out)
+{
+    wire_field f;
+    while (next_field(&data, &len, &f)) {
+        if (f.number != SILKGEN_HISTORY_SIZE && f.number != SILKGEN_HISTORY_TTL_S)
+            continue;
+        if (f.wire_type != PROTOBUF_C_WIRE_TYPE_VARINT)
+            return "its size and ttl_s must be varints";
+        if (f.varint > UINT32_MAX)
+            return "the value does not fit in 32 bits";
+        if (f.number == SILKGEN_HISTORY_SIZE)
+            out->history_size = (uint32_t)f.varint;
+        else
+            out->history_ttl_s = (uint32_t)f.varint;
+    }
+    return len == 0 ? NULL : "it is not a silk.History";
+}
+
 /* read_field stores one unknown field's value as f says. It returns NULL or what is wrong. */
 static const char *read_field(const opt_field *f, const ProtobufCMessageUnknownField *u, void *out)
 {
@@ -119,12 +190,15 @@ static const char *read_field(const opt_field *f, const ProtobufCMessageUnknownF
     switch (f->kind) {
     case OPT_STRING:
     case OPT_HTTP:
+    case OPT_HISTORY:
         if (u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
             return "expected a length-delimited value";
         if ((err = read_prefixed(u->data, u->len, &payload, &payload_len)) != NULL)
             return err;
         if (f->kind == OPT_HTTP)
             return read_http(payload, payload_len, out);
+        if (f->kind == OPT_HISTORY)
+            return read_history(payload, payload_len, out);
         if (memchr(payload, '\0', payload_len) != NULL)
             return "the string holds a NUL byte";
         char **s = (char **)((char *)out + f->offset);
@@ -150,7 +224,7 @@ static const char *read_field(const opt_field *f, const ProtobufCMessageUnknownF
 }
 
 /* read_fields reads every field of the table found among msg's unknown fields (a field that
- * appears twice: the last one wins, as in protobuf). */
+ * appears twice: the last one wins, as in protobuf; a history's fields merge). */
 static char *read_fields(const ProtobufCMessage *msg, const opt_field *fields, size_t n_fields,
                          void *out, uint32_t *malformed)
 {
@@ -196,55 +270,6 @@ void silkgen_method_opts_fini(silkgen_method_opts *opts)
     free(opts->http_path);
     free(opts->hash_key);
     memset(opts, 0, sizeof *opts);
-}
-
-/* wire_field is one field of an encoded message, as next_field reads it. */
-typedef struct wire_field {
-    uint32_t number;
-    unsigned wire_type;
-    uint64_t varint;        /* a varint's value */
-    const uint8_t *payload; /* a length-delimited field's bytes */
-    size_t payload_len;
-} wire_field;
-
-/* next_field reads the field at *data (*len bytes left) into f and moves past it. It returns
- * false at the end of the message, or when the rest is malformed. */
-static bool next_field(const uint8_t **data, size_t *len, wire_field *f)
-{
-    uint64_t key = 0;
-    size_t used = read_varint(*data, *len, &key), n = *len - used;
-    const uint8_t *p = *data + used;
-    if (used == 0)
-        return false;
-    memset(f, 0, sizeof *f);
-    f->number = (uint32_t)(key >> 3);
-    f->wire_type = (unsigned)(key & 7);
-    switch (f->wire_type) {
-    case PROTOBUF_C_WIRE_TYPE_VARINT:
-        used = read_varint(p, n, &f->varint);
-        break;
-    case PROTOBUF_C_WIRE_TYPE_64BIT:
-        used = n >= 8 ? 8 : 0;
-        break;
-    case PROTOBUF_C_WIRE_TYPE_32BIT:
-        used = n >= 4 ? 4 : 0;
-        break;
-    case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
-        used = read_varint(p, n, &f->varint);
-        if (used == 0 || f->varint > n - used)
-            return false;
-        f->payload = p + used;
-        f->payload_len = (size_t)f->varint;
-        used += f->payload_len;
-        break;
-    default:
-        return false;
-    }
-    if (used == 0)
-        return false;
-    *data = p + used;
-    *len = n - used;
-    return true;
 }
 
 /* pb_c_option calls fn with the payload of each of protobuf-c's options messages numbered

@@ -115,6 +115,41 @@ static void check_web_paths(silkgen_run *run, const silkgen_service *svc)
     }
 }
 
+/* history_where is silkgen_where for svc's option (silk.history): at field (size or ttl_s)
+ * when that is set on a line of its own ("option (silk.history).size = 10;"), else at the
+ * option. */
+static char *history_where(const silkgen_service *svc, int32_t field)
+{
+    const int32_t path[] = {6, (int32_t)svc->index, 3, SILKGEN_OPT_HISTORY, field};
+    return silkgen_where(svc->file, path, 5);
+}
+
+/* check_history reports a history (option (silk.history)) on a service without WebSocket
+ * sessions, or with a size or ttl_s out of range; both 0 is no history and always fine. An
+ * error about a field left unset points at the other one. */
+static void check_history(silkgen_run *run, const silkgen_service *svc)
+{
+    uint32_t size = svc->history_size, ttl_s = svc->history_ttl_s;
+    if (size == 0 && ttl_s == 0)
+        return;
+    char *size_at = history_where(svc, size != 0 ? SILKGEN_HISTORY_SIZE : SILKGEN_HISTORY_TTL_S);
+    char *ttl_at = history_where(svc, ttl_s != 0 ? SILKGEN_HISTORY_TTL_S : SILKGEN_HISTORY_SIZE);
+    if (!svc->websocket)
+        silkgen_error(run, size_at, svc->full_name,
+                      "option (silk.history) needs option (silk.websocket) = true: only "
+                      "WebSocket pushes are kept");
+    if (size < 1 || size > SILKGEN_HISTORY_SIZE_MAX)
+        silkgen_error(run, size_at, svc->full_name,
+                      "option (silk.history): size %u must be 1..%u (messages kept per business)",
+                      (unsigned)size, (unsigned)SILKGEN_HISTORY_SIZE_MAX);
+    if (ttl_s < 1 || ttl_s > SILKGEN_HISTORY_TTL_S_MAX)
+        silkgen_error(run, ttl_at, svc->full_name,
+                      "option (silk.history): ttl_s %u must be 1..%u (seconds after the last push)",
+                      (unsigned)ttl_s, (unsigned)SILKGEN_HISTORY_TTL_S_MAX);
+    free(size_at);
+    free(ttl_at);
+}
+
 void silkgen_service_init(silkgen_run *run, const silkgen_file_proto *file, size_t index,
                           silkgen_service *svc)
 {
@@ -140,6 +175,8 @@ void silkgen_service_init(silkgen_run *run, const silkgen_file_proto *file, size
     svc->route = silkgen_route(opts.route, sp->name);
     svc->websocket = opts.websocket;
     svc->public_access = opts.public_access;
+    svc->history_size = opts.history_size;
+    svc->history_ttl_s = opts.history_ttl_s;
     if (*svc->route == '\0' || !path_ok(svc->route, false))
         silkgen_error(run, where, svc->full_name,
                       "route \"%s\" must be non-empty and hold only letters, digits, \"-._~/\" "
@@ -161,6 +198,7 @@ void silkgen_service_init(silkgen_run *run, const silkgen_file_proto *file, size
         silkgen_json_names_add(run, &svc->json_names, sp->method[i]->input_type);
         silkgen_json_names_add(run, &svc->json_names, sp->method[i]->output_type);
     }
+    check_history(run, svc);
     check_idents(run, svc);
     check_web_paths(run, svc);
 }
@@ -182,9 +220,14 @@ void silkgen_service_print_h(const silkgen_service *svc, silkgen_buf *h)
 {
     const char *name = svc->proto->name;
     silkgen_print_proto_comment(h, "", svc->comment);
-    silkgen_print_doc(h, "", "%s__silk_desc describes %s to silk: route \"%s\"%s.", svc->c_lower,
+    char *history = svc->history_size > 0
+                        ? silkgen_format("; history: %u messages, %u s",
+                                         (unsigned)svc->history_size, (unsigned)svc->history_ttl_s)
+                        : silkgen_strdup("");
+    silkgen_print_doc(h, "", "%s__silk_desc describes %s to silk: route \"%s\"%s%s.", svc->c_lower,
                       svc->full_name, svc->route,
-                      svc->websocket ? ", WebSocket sessions allowed" : "");
+                      svc->websocket ? ", WebSocket sessions allowed" : "", history);
+    free(history);
     silkgen_printf(h, "extern const silk_service_desc %s__silk_desc;\n\n", svc->c_lower);
 
     silkgen_print_doc(h, "",
@@ -256,9 +299,11 @@ void silkgen_service_print_c(const silkgen_service *svc, silkgen_buf *c)
                    ",\n"
                    "    .websocket = %s,\n"
                    "    .public_access = %s,\n"
+                   "    .history_size = %u,\n"
+                   "    .history_ttl_s = %u,\n"
                    "    .n_methods = %zu,\n",
                    svc->websocket ? "true" : "false", svc->public_access ? "true" : "false",
-                   svc->n_methods);
+                   (unsigned)svc->history_size, (unsigned)svc->history_ttl_s, svc->n_methods);
     if (svc->n_methods > 0)
         silkgen_printf(c, "    .methods = %s__silk_methods,\n", svc->c_lower);
     else

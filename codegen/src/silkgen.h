@@ -121,6 +121,12 @@ char *silkgen_http_path(const char *route, const char *rel, const char *method_n
 #define SILKGEN_OPT_IDEMPOTENT     50105
 #define SILKGEN_OPT_SERVICE_PUBLIC 50003
 #define SILKGEN_OPT_METHOD_PUBLIC  50106
+/* (silk.history), a silk.History message: size = 1, ttl_s = 2, and the values allowed. */
+#define SILKGEN_OPT_HISTORY       50004
+#define SILKGEN_HISTORY_SIZE      1
+#define SILKGEN_HISTORY_TTL_S     2
+#define SILKGEN_HISTORY_SIZE_MAX  100000
+#define SILKGEN_HISTORY_TTL_S_MAX 86400
 /* protobuf-c's own options (protobuf-c/protobuf-c.proto): pb_c_file = 1019, a
  * ProtobufCFileOptions whose c_package = 6 replaces the package in C names; pb_c_field, also
  * 1019, a ProtobufCFieldOptions whose string_as_bytes = 1 makes a string field bytes in C. */
@@ -142,8 +148,10 @@ typedef enum silkgen_verb {
 typedef struct silkgen_service_opts {
     char *route; /* the template as written; NULL when unset */
     bool websocket;
-    bool public_access; /* (silk.public_service) */
-    uint32_t malformed; /* the field number of the option found malformed; 0 when none */
+    bool public_access;     /* (silk.public_service) */
+    uint32_t history_size;  /* (silk.history).size; 0 when unset */
+    uint32_t history_ttl_s; /* (silk.history).ttl_s; 0 when unset */
+    uint32_t malformed;     /* the field number of the option found malformed; 0 when none */
 } silkgen_service_opts;
 
 /* silkgen_method_opts holds a method's silk options; zero is "all unset". */
@@ -302,7 +310,9 @@ typedef struct silkgen_service {
     char *c_lower;   /* "wstest__ws_test" */
     char *route;     /* "api/wstest" */
     bool websocket;
-    bool public_access; /* (silk.public_service): every method is public too */
+    bool public_access;    /* (silk.public_service): every method is public too */
+    uint32_t history_size; /* (silk.history): 0 and 0 without history */
+    uint32_t history_ttl_s;
     const char *comment;
     size_t n_methods;
     silkgen_method *methods;

@@ -109,6 +109,8 @@ static void wstest_descriptor(void **state)
     assert_string_equal(d->name, "wstest.WsTest");
     assert_string_equal(d->route, "api/wstest");
     assert_true(d->websocket);
+    assert_int_equal(d->history_size, 100);
+    assert_int_equal(d->history_ttl_s, 300);
     assert_int_equal(d->n_methods, 1);
     assert_int_equal(d->handlers_size, sizeof(Wstest__WsTest_Handlers));
     const silk_method_desc *m = &d->methods[0];
@@ -182,6 +184,8 @@ static void shop_descriptors(void **state)
     assert_string_equal(d->name, "acme.shop_v1.OrderAppService");
     assert_string_equal(d->route, "api/order");
     assert_false(d->websocket);
+    assert_int_equal(d->history_size, 0); /* no option (silk.history): no history */
+    assert_int_equal(d->history_ttl_s, 0);
     assert_int_equal(d->n_methods, 8);
     assert_int_equal(d->handlers_size, sizeof(Acme__ShopV1__OrderAppService_Handlers));
 

@@ -114,8 +114,89 @@ static void reads_service_options(void **state)
     assert_string_equal(opts.route, "api/{service}/v1");
     assert_true(opts.websocket);
     assert_true(opts.public_access);
+    assert_int_equal(opts.history_size, 0);
+    assert_int_equal(opts.history_ttl_s, 0);
     silkgen_service_opts_fini(&opts);
     google__protobuf__service_options__free_unpacked(o, NULL);
+}
+
+/* read_service reads service options w, expecting an error mentioning text (NULL: none). */
+static void read_service(const wire *w, silkgen_service_opts *opts, const char *text)
+{
+    Google__Protobuf__ServiceOptions *o =
+        google__protobuf__service_options__unpack(NULL, w->len, w->data);
+    assert_non_null(o);
+    char *err = silkgen_service_opts_read(o, opts);
+    if (text == NULL && err != NULL)
+        fail_msg("unexpected error \"%s\"", err);
+    if (text != NULL && (err == NULL || strstr(err, text) == NULL))
+        fail_msg("error \"%s\" does not mention \"%s\"", err ? err : "(none)", text);
+    free(err);
+    google__protobuf__service_options__free_unpacked(o, NULL);
+}
+
+static void reads_history(void **state)
+{
+    wire inner = {0}, w = {0};
+    put_uint(&inner, SILKGEN_HISTORY_SIZE, 100);
+    put_string(&inner, 7, "someone's later field"); /* unknown inner fields are skipped */
+    put_uint(&inner, SILKGEN_HISTORY_TTL_S, 300);
+    put_bytes(&w, SILKGEN_OPT_HISTORY, inner.data, inner.len);
+    silkgen_service_opts opts;
+    read_service(&w, &opts, NULL);
+    assert_int_equal(opts.history_size, 100);
+    assert_int_equal(opts.history_ttl_s, 300);
+    silkgen_service_opts_fini(&opts);
+
+    /* protoc writes "option (silk.history).size = 1; ... .ttl_s = 2;" as two messages, which
+     * merge; a later size replaces the earlier one. */
+    w.len = inner.len = 0;
+    put_uint(&inner, SILKGEN_HISTORY_SIZE, 1);
+    put_bytes(&w, SILKGEN_OPT_HISTORY, inner.data, inner.len);
+    inner.len = 0;
+    put_uint(&inner, SILKGEN_HISTORY_TTL_S, 2);
+    put_bytes(&w, SILKGEN_OPT_HISTORY, inner.data, inner.len);
+    inner.len = 0;
+    put_uint(&inner, SILKGEN_HISTORY_SIZE, 3);
+    put_bytes(&w, SILKGEN_OPT_HISTORY, inner.data, inner.len);
+    read_service(&w, &opts, NULL);
+    assert_int_equal(opts.history_size, 3);
+    assert_int_equal(opts.history_ttl_s, 2);
+    silkgen_service_opts_fini(&opts);
+
+    w.len = 0;
+    put_bytes(&w, SILKGEN_OPT_HISTORY, "", 0); /* {}: no history */
+    read_service(&w, &opts, NULL);
+    assert_int_equal(opts.history_size, 0);
+    assert_int_equal(opts.history_ttl_s, 0);
+    silkgen_service_opts_fini(&opts);
+}
+
+static void refuses_malformed_history(void **state)
+{
+    wire inner = {0}, w = {0};
+    silkgen_service_opts opts;
+    put_uint(&w, SILKGEN_OPT_HISTORY, 100); /* a varint where a message belongs */
+    read_service(&w, &opts, "silk.history");
+    assert_int_equal(opts.malformed, SILKGEN_OPT_HISTORY);
+    silkgen_service_opts_fini(&opts);
+
+    w.len = 0;
+    put_string(&inner, SILKGEN_HISTORY_SIZE, "many"); /* a string where a varint belongs */
+    put_bytes(&w, SILKGEN_OPT_HISTORY, inner.data, inner.len);
+    read_service(&w, &opts, "varints");
+    silkgen_service_opts_fini(&opts);
+
+    w.len = inner.len = 0;
+    put_uint(&inner, SILKGEN_HISTORY_TTL_S, (uint64_t)UINT32_MAX + 1);
+    put_bytes(&w, SILKGEN_OPT_HISTORY, inner.data, inner.len);
+    read_service(&w, &opts, "32 bits");
+    silkgen_service_opts_fini(&opts);
+
+    w.len = 0;
+    put_bytes(&w, SILKGEN_OPT_HISTORY, "\x08", 1); /* size's key, and no value */
+    read_service(&w, &opts, "not a silk.History");
+    silkgen_service_opts_fini(&opts);
 }
 
 static void reads_method_options(void **state)
@@ -197,6 +278,8 @@ static void no_options_mean_defaults(void **state)
     assert_null(s.route);
     assert_false(s.websocket);
     assert_false(s.public_access);
+    assert_int_equal(s.history_size, 0);
+    assert_int_equal(s.history_ttl_s, 0);
 }
 
 /* expect_method_error reads options w and expects an error mentioning text. */
@@ -331,6 +414,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(protobuf_c_keeps_the_length_prefix),
         cmocka_unit_test(reads_service_options),
+        cmocka_unit_test(reads_history),
+        cmocka_unit_test(refuses_malformed_history),
         cmocka_unit_test(reads_method_options),
         cmocka_unit_test(reads_every_verb),
         cmocka_unit_test(the_last_occurrence_wins),

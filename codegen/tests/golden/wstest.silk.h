@@ -26,7 +26,7 @@ extern "C" {
  * WsTest pushes messages to the WebSocket sessions of a business.
  */
 /* wstest__ws_test__silk_desc describes wstest.WsTest to silk: route "api/wstest", WebSocket
- * sessions allowed. */
+ * sessions allowed; history: 100 messages, 300 s. */
 extern const silk_service_desc wstest__ws_test__silk_desc;
 
 /* Wstest__WsTest_Handlers is the table of WsTest's handlers, one a method; a NULL handler answers

@@ -107,6 +107,10 @@ typedef struct silk_service_desc {
     /* option (silk.public_service) = true: the gateway opens sessions on the route and serves
      * every method without a token (each method's public_access is set too). */
     bool public_access;
+    /* option (silk.history): messages kept per (route, business id) stream, and for how
+     * long after the last push, in seconds; 0 and 0 without history (docs/proto-options.md). */
+    uint32_t history_size;
+    uint32_t history_ttl_s;
     size_t n_methods;
     const silk_method_desc *methods;
     size_t handlers_size; /* sizeof the generated handler table */
