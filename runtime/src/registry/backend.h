@@ -8,6 +8,8 @@
 
 #include <silk/registry.h>
 
+#include "registry/stream.h"
+
 /* silk__registry_conf is what the front tells a backend; it lives as long as the registry. */
 typedef struct silk__registry_conf {
     int64_t ttl_ms; /* SILK_REGISTRY_TTL_MS; tests shorten it */
@@ -44,6 +46,16 @@ typedef struct silk__registry_ops {
                             size_t n, int64_t ttl_ms);
     silk_status (*dir_mark)(void *data, const char *gateway_id, int64_t ttl_ms, bool *was_there);
     silk_status (*dir_lookup)(void *data, const char *business, silk_instance_list *out);
+    /* The streams (registry/stream.h), NULL in a backend that keeps none. Their arguments have
+     * been checked (silk__stream_check); out parameters are cleared beforehand. */
+    silk_status (*stream_append)(void *data, const char *route, const char *business_id,
+                                 const silk__stream_limits *lim, const void *msg, size_t len,
+                                 bool binary, const char *idem_key,
+                                 char epoch[SILK__STREAM_EPOCH_MAX + 1], uint64_t *offset,
+                                 bool *duplicate);
+    silk_status (*stream_read)(void *data, const char *route, const char *business_id,
+                               const silk__stream_limits *lim, uint64_t after, size_t max,
+                               silk__stream_range *out);
 } silk__registry_ops;
 
 extern const silk__registry_ops silk__registry_file_ops;
@@ -57,6 +69,16 @@ silk_status silk__redis_dir_sync(void *data, const char *gateway_id, const char 
 silk_status silk__redis_dir_mark(void *data, const char *gateway_id, int64_t ttl_ms,
                                  bool *was_there);
 silk_status silk__redis_dir_lookup(void *data, const char *business, silk_instance_list *out);
+
+/* The Redis backend's streams (stream_redis.c). */
+silk_status silk__redis_stream_append(void *data, const char *route, const char *business_id,
+                                      const silk__stream_limits *lim, const void *msg, size_t len,
+                                      bool binary, const char *idem_key,
+                                      char epoch[SILK__STREAM_EPOCH_MAX + 1], uint64_t *offset,
+                                      bool *duplicate);
+silk_status silk__redis_stream_read(void *data, const char *route, const char *business_id,
+                                    const silk__stream_limits *lim, uint64_t after, size_t max,
+                                    silk__stream_range *out);
 
 /* silk__registry_valid_name tells whether a service name or instance id may be used: not
  * empty, at most 200 bytes, printable ASCII, no '/', no leading '.'. */

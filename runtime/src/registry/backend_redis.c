@@ -468,4 +468,6 @@ const silk__registry_ops silk__registry_redis_ops = {
     .dir_sync = silk__redis_dir_sync,
     .dir_mark = silk__redis_dir_mark,
     .dir_lookup = silk__redis_dir_lookup,
+    .stream_append = silk__redis_stream_append,
+    .stream_read = silk__redis_stream_read,
 };

@@ -15,6 +15,7 @@
 #include "core/mutex.h"
 #include "registry/backend.h"
 #include "registry/directory.h"
+#include "registry/stream.h"
 #include "core/thread.h"
 
 /* watcher is one silk_registry_watch: the fingerprint of the view it last saw. */
@@ -546,5 +547,47 @@ silk_status silk__directory_lookup(silk_registry *reg, const char *business,
     silk_status st = reg->ops->dir_lookup(reg->data, business, out);
     if (st != SILK_OK)
         silk_instance_list_fini(out);
+    return st;
+}
+
+/* ==================================== streams ==================================== */
+
+silk_status silk__stream_append(silk_registry *reg, const char *route, const char *business_id,
+                                const silk__stream_limits *lim, const void *data, size_t len,
+                                bool binary, const char *idem_key,
+                                char epoch[SILK__STREAM_EPOCH_MAX + 1], uint64_t *offset,
+                                bool *duplicate)
+{
+    epoch[0] = '\0';
+    *offset = 0;
+    *duplicate = false;
+    if (reg->ops->stream_append == NULL)
+        return SILK_UNIMPLEMENTED;
+    silk_status st = silk__stream_check(route, business_id, lim, idem_key);
+    if (st != SILK_OK || (data == NULL && len > 0))
+        return SILK_INVALID_ARGUMENT;
+    st = reg->ops->stream_append(reg->data, route, business_id, lim, data, len, binary, idem_key,
+                                 epoch, offset, duplicate);
+    if (st != SILK_OK) {
+        epoch[0] = '\0';
+        *offset = 0;
+        *duplicate = false;
+    }
+    return st;
+}
+
+silk_status silk__stream_read(silk_registry *reg, const char *route, const char *business_id,
+                              const silk__stream_limits *lim, uint64_t after, size_t max,
+                              silk__stream_range *out)
+{
+    *out = (silk__stream_range){0};
+    if (reg->ops->stream_read == NULL)
+        return SILK_UNIMPLEMENTED;
+    silk_status st = silk__stream_check(route, business_id, lim, NULL);
+    if (st != SILK_OK)
+        return st;
+    st = reg->ops->stream_read(reg->data, route, business_id, lim, after, max, out);
+    if (st != SILK_OK)
+        silk__stream_range_fini(out);
     return st;
 }
