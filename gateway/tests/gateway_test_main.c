@@ -58,9 +58,27 @@ static const silk_service_desc lobby = {
     .public_access = true,
 };
 
+/* WebSocket services that keep history (option (silk.history)), which no process serves: a
+ * long one, and a short one whose pushes are soon trimmed or expire (streams_test.py). */
+static const silk_service_desc streams = {
+    .name = "gwtest.Streams",
+    .route = "api/streams",
+    .websocket = true,
+    .history_size = 5000,
+    .history_ttl_s = 300,
+};
+
+static const silk_service_desc streams_short = {
+    .name = "gwtest.StreamsShort",
+    .route = "api/streams-short",
+    .websocket = true,
+    .history_size = 10,
+    .history_ttl_s = 2,
+};
+
 int main(int argc, char **argv)
 {
-    static const silk_service_desc *const services[] = {&wstest, &plain, &gwtest_items_desc,
-                                                        &lobby};
+    static const silk_service_desc *const services[] = {&wstest, &plain,   &gwtest_items_desc,
+                                                        &lobby,  &streams, &streams_short};
     return silk_gateway_main(argc, argv, services, sizeof services / sizeof services[0]);
 }

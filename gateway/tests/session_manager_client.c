@@ -15,6 +15,8 @@ static int usage(void)
                     "       silk-gateway-sm close SESSION_ID CODE\n"
                     "       silk-gateway-sm flood BUSINESS_ID ROUTE SIZE COUNT\n"
                     "       silk-gateway-sm many SESSION_ID=TEXT...\n"
+                    "       silk-gateway-sm seq BUSINESS_ID ROUTE PREFIX FIRST COUNT\n"
+                    "       silk-gateway-sm keyed BUSINESS_ID ROUTE KEY TEXT\n"
                     "       silk-gateway-sm ws-sessions BUSINESS_ID\n"
                     "       silk-gateway-sm ws-send SESSION_ID TEXT\n"
                     "       silk-gateway-sm ws-business BUSINESS_ID TEXT\n"
@@ -32,6 +34,53 @@ static int failed(silk_status st, silk_ctx *ctx)
 {
     fprintf(stderr, "silk-gateway-sm: %s: %s\n", silk_status_str(st), silk_ctx_message(ctx));
     return 1;
+}
+
+/* push_seq pushes PREFIX<first> ... PREFIX<first + count - 1> to a business, one
+ * SendToBusiness each, in order, and prints the sessions reached in all. */
+static silk_status push_seq(silk_channel *ch, silk_ctx *ctx, char *business, char *route,
+                            const char *prefix, unsigned long first, unsigned long count)
+{
+    Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
+    req.business_id = business;
+    req.route = route;
+    char text[256];
+    size_t delivered = 0;
+    silk_status st = SILK_OK;
+    for (unsigned long i = first; i < first + count && st == SILK_OK; i++) {
+        int n = snprintf(text, sizeof text, "%s%lu", prefix, i);
+        req.data.data = (uint8_t *)text;
+        req.data.len = (size_t)n;
+        Silk__Ws__SendReply *r = NULL;
+        st = silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &r);
+        if (st == SILK_OK) {
+            delivered += r->delivered;
+            silk__ws__send_reply__free_unpacked(r, NULL);
+        }
+    }
+    if (st == SILK_OK)
+        printf("%zu\n", delivered);
+    return st;
+}
+
+/* push_keyed pushes TEXT to a business with an idempotency key and prints "delivered offset
+ * duplicate" from the reply. */
+static silk_status push_keyed(silk_channel *ch, silk_ctx *ctx, char *business, char *route,
+                              char *key, char *text)
+{
+    Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
+    req.business_id = business;
+    req.route = route;
+    req.idempotency_key = key;
+    req.data.data = (uint8_t *)text;
+    req.data.len = strlen(text);
+    Silk__Ws__SendReply *r = NULL;
+    silk_status st = silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &r);
+    if (st == SILK_OK) {
+        printf("%u %llu %d\n", r->delivered, (unsigned long long)r->offset, r->duplicate);
+        silk__ws__send_reply__free_unpacked(r, NULL);
+    }
+    return st;
 }
 
 /* split_arg splits "SESSION_ID=TEXT" in place: the text, or NULL without an '='. */
@@ -148,6 +197,11 @@ int main(int argc, char **argv)
         free(data);
         if (st == SILK_OK)
             printf("%zu\n", delivered);
+    } else if (strcmp(argv[1], "seq") == 0 && argc == 7) {
+        st = push_seq(ch, ctx, argv[2], argv[3], argv[4], strtoul(argv[5], NULL, 10),
+                      strtoul(argv[6], NULL, 10));
+    } else if (strcmp(argv[1], "keyed") == 0 && argc == 6) {
+        st = push_keyed(ch, ctx, argv[2], argv[3], argv[4], argv[5]);
     } else if (strcmp(argv[1], "many") == 0) {
         st = send_many(ch, ctx, argc - 2, argv + 2);
     } else if (strcmp(argv[1], "ws-batch") == 0) {

@@ -16,6 +16,7 @@
 #include "core/mutex.h"
 #include "sessions/directory.h"
 #include "tls/tls.h"
+#include "streams/streams.h"
 
 #define LOG "gateway"
 
@@ -503,6 +504,7 @@ static void client_free(client *c)
         free(c->http);
     }
     silk__gw_ws_free(c->ws);
+    silk__gw_stream_close(c);
     silk__gw_hook_backlog_free(c);
     silk__gw_jwt_claims_fini(&c->auth);
     silk__gw_limits_release(l, &c->limits);

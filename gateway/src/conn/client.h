@@ -106,6 +106,9 @@ struct silk__gw_client {
     silk__gw_jwt_claims auth;
     int64_t opened_at_ms; /* when the session opened, wall clock; set before it is in the table */
     silk__gw_client_limits limits;
+    /* silk.v1 and the session's place in its stream (streams/session.c); NULL for a session
+     * with neither. */
+    struct silk__gw_stream_session *stream;
     silk__gw_client *prev, *next;
 };
 

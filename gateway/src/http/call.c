@@ -249,15 +249,19 @@ static silk_status build_request(const silk__gw_http_request *req, const silk__g
  * The call
  * ========================================================================== */
 
-/* set_metadata puts the call's metadata into ctx: the business id, the headers named by
- * --forward-header under their lower-cased names, and last the verified identity (claims
- * zeroed: none). It returns SILK_OK or why not. */
+/* set_metadata puts the call's metadata into ctx: the business id, an Idempotency-Key header
+ * as "idempotency-key" (a retried call's pushes are not sent twice: docs/gateway.md,
+ * "Streams"), the headers named by --forward-header under their lower-cased names, and last
+ * the verified identity (claims zeroed: none). It returns SILK_OK or why not. */
 static silk_status set_metadata(const silk__gw *gw, silk_ctx *ctx, const char *bid,
                                 const silk__gw_http_request *req, const silk__gw_jwt_claims *claims)
 {
     silk_status st = SILK_OK;
+    const char *idem = silk__gw_http_header_get(req, "Idempotency-Key");
     if (bid != NULL)
         st = silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, bid);
+    if (st == SILK_OK && idem != NULL && idem[0] != '\0')
+        st = silk_ctx_set(ctx, SILK_MD_IDEMPOTENCY_KEY, idem);
     for (size_t i = 0; st == SILK_OK && i < gw->opts.n_forward_headers; i++) {
         const char *name = gw->opts.forward_headers[i];
         const char *v = silk__gw_http_header_get(req, name);

@@ -286,6 +286,20 @@ char *silk__gw_metrics_text(const silk__gw_metrics *m, size_t open_sessions,
     for (int i = 0; i < SILK__GW_SM_METHODS; i++)
         bprintf(&b, "silk_gateway_session_manager_calls_total{method=\"%s\"} %llu\n", sm_methods[i],
                 (unsigned long long)m->session_manager_calls[i]);
+    bprintf(&b,
+            "# HELP silk_gateway_recoveries_total Sessions that opened with since, by whether "
+            "everything after it was still kept.\n"
+            "# TYPE silk_gateway_recoveries_total counter\n"
+            "silk_gateway_recoveries_total{result=\"recovered\"} %llu\n"
+            "silk_gateway_recoveries_total{result=\"not_recovered\"} %llu\n",
+            (unsigned long long)m->recoveries[1], (unsigned long long)m->recoveries[0]);
+    bprintf(&b,
+            "# HELP silk_gateway_history_appends_total Pushes this gateway kept in their "
+            "stream, and repeats of an idempotency key it kept once.\n"
+            "# TYPE silk_gateway_history_appends_total counter\n"
+            "silk_gateway_history_appends_total{result=\"appended\"} %llu\n"
+            "silk_gateway_history_appends_total{result=\"duplicate\"} %llu\n",
+            (unsigned long long)m->history_appends[0], (unsigned long long)m->history_appends[1]);
     bprintf(&b, "# HELP silk_gateway_upstream_failures_total Calls to services that did not "
                 "return OK, by status.\n# TYPE silk_gateway_upstream_failures_total counter\n");
     for (int code = 1; code < SILK_STATUS_COUNT; code++)

@@ -64,6 +64,8 @@ typedef struct silk__gw_metrics {
     /* SessionManager's calls by method: kept by the gateway (its handlers run on the
      * runtime's threads), copied in for /metrics only. */
     uint64_t session_manager_calls[SILK__GW_SM_METHODS];
+    uint64_t recoveries[2];      /* [0] not recovered, [1] recovered */
+    uint64_t history_appends[2]; /* [0] appended, [1] repeated (idempotency key) */
     /* Calls made to the services, one entry per method called. */
     silk__gw_metrics_upstream *upstream;
     size_t n_upstream, cap_upstream;

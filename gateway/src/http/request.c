@@ -159,6 +159,10 @@ static int respond_metrics(client *c, bool close)
     }
     for (int i = 0; i < SILK__GW_SM_METHODS; i++)
         all.session_manager_calls[i] = atomic_load(&gw->session_manager_calls[i]);
+    for (int i = 0; i < 2; i++) {
+        all.recoveries[i] = atomic_load(&gw->recoveries[i]);
+        all.history_appends[i] = atomic_load(&gw->history_appends[i]);
+    }
     char *text = silk__gw_metrics_text(&all, sessions, clients);
     silk__gw_metrics_fini(&all);
     if (text == NULL)

@@ -14,6 +14,7 @@
 #include "loop/upstream.h"
 #include "loop/worker.h"
 #include "sessions/directory.h"
+#include "streams/streams.h"
 #include "sessions/session_manager.h"
 #include "tls/tls.h"
 
@@ -140,6 +141,10 @@ int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *serv
     if (gw_init(&gw) != 0 || silk__gw_tls_start(&gw) != 0 ||
         (n_loops = open_workers(&gw)) < gw.opts.workers)
         goto out;
+    if (silk__gw_store_start(&gw) != 0) {
+        silk_log(SILK_LOG_ERROR, LOG, "cannot keep the streams: out of memory");
+        goto out;
+    }
     silk_status st = silk__gw_session_manager_start(&gw);
     if (st != SILK_OK) {
         silk_log(SILK_LOG_ERROR, LOG, "cannot serve %s status=%s", SILK_WS_SESSION_MANAGER,
@@ -155,12 +160,14 @@ int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *serv
     silk__gw_directory_stop(&gw);
     atomic_store(&gw.hooks_off, true);
     silk__gw_session_manager_stop(&gw);
+    silk__gw_store_stop(&gw);
     silk_log(SILK_LOG_INFO, LOG, "stopped id=%s", opts->id);
     code = 0;
 out:
     silk__gw_directory_stop(&gw);
     atomic_store(&gw.hooks_off, true);
     silk__gw_session_manager_stop(&gw);
+    silk__gw_store_stop(&gw);
     gw_fini(&gw, n_loops);
     return code;
 }

@@ -104,9 +104,19 @@ typedef struct silk__gw {
     silk__gw_peers peers;       /* per client address: buckets, connection counts */
     /* SessionManager's calls by method (SILK__GW_SM_*), counted by its handlers. */
     _Atomic uint64_t session_manager_calls[SILK__GW_SM_METHODS];
+    /* Streams (streams/): sessions that asked to recover, by whether all they missed was
+     * kept ([1]) or not ([0]); pushes this gateway appended ([0]) or found repeated ([1]). */
+    _Atomic uint64_t recoveries[2];
+    _Atomic uint64_t history_appends[2];
     /* The writer of the gateway's session directory entries (sessions/directory.c), or NULL
      * without one; set and cleared under lock. */
     struct silk__gw_directory *directory;
+    /* Where the streams of routes with history are kept (streams/store.c), or NULL when no
+     * service keeps history; set before SessionManager serves, cleared after it stopped. */
+    struct silk__gw_store *store;
+    /* SendMany's messages given under an idempotency key lately (sessions/repeats.c); made and
+     * freed with SessionManager. */
+    struct silk__gw_repeats *repeats;
 } silk__gw;
 
 /* silk__gw_run runs a gateway until SIGTERM or SIGINT and returns the exit code. */

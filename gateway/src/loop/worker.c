@@ -26,6 +26,7 @@
 #include "loop/loop.h"
 #include "loop/upstream.h"
 #include "loop/worker.h"
+#include "streams/streams.h"
 #include "tls/tls.h"
 
 #define LOG "gateway"
@@ -111,8 +112,10 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
     silk__gw_client_sweep(l);
     silk__gw_upstream_tick(l);
     linger_sweep(l, ev_now(ev), false);
-    if (l->index == 0)
+    if (l->index == 0) {
         silk__gw_peers_sweep(&l->gw->peers, ev_now(ev));
+        silk__gw_store_sweep(l->gw, ev_now(ev));
+    }
 }
 
 /* ============================================================================

@@ -13,12 +13,15 @@
 #include "core/mutex.h"
 #include "loop/loop.h"
 #include "sessions/push.h"
+#include "streams/streams.h"
 #include "ws/frames.h"
 
 /* A message for one or more sessions, shared by the sends that carry it. */
 typedef struct payload {
     atomic_int refs;
     int binary;
+    char epoch[SILK__STREAM_EPOCH_MAX + 1]; /* a push of a stream: its place; "" and 0: none */
+    uint64_t offset;
     size_t len;
     char data[];
 } payload;
@@ -66,6 +69,8 @@ static payload *payload_new(int binary, const void *data, size_t len)
         return NULL;
     atomic_init(&p->refs, 1);
     p->binary = binary;
+    p->epoch[0] = '\0';
+    p->offset = 0;
     p->len = len;
     if (len > 0)
         memcpy(p->data, data, len);
@@ -231,10 +236,11 @@ static void run_sends(silk_loop_task *task)
             const entry *e = &k->entries[i + j];
             if (c[j] == NULL)
                 continue;
+            const payload *p = k->shared;
             if (e->data == SHARED)
-                silk__gw_client_send(c[j], k->shared->binary, k->shared->data, k->shared->len);
+                silk__gw_stream_push(c[j], p->epoch, p->offset, p->binary, p->data, p->len);
             else
-                silk__gw_client_send(c[j], e->binary, k->bytes + e->data, e->len);
+                silk__gw_stream_push(c[j], "", 0, e->binary, k->bytes + e->data, e->len);
         }
         silk__gw_client_flush(l);
     }
@@ -270,7 +276,9 @@ silk_status silk__gw_send_many(silk__gw *gw, const silk__gw_message *msgs, size_
                                   ? silk__gw_sessions_find(&gw->sessions, m->session_id)
                                   : NULL;
         found[i] = s != NULL;
-        if (s != NULL)
+        if (s != NULL && m->repeat)
+            sp.queued++;
+        else if (s != NULL)
             split_add(&sp, s, m->data != NULL ? m->data : "", m->len, m->binary);
     }
     silk__mutex_unlock(&gw->lock);
@@ -297,10 +305,15 @@ static void split_business(silk__gw_session *s, void *arg)
 }
 
 silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *business_id,
-                                   int binary, const void *data, size_t len, size_t *delivered)
+                                   const silk__gw_stream_place *at, int binary, const void *data,
+                                   size_t len, size_t *delivered)
 {
     *delivered = 0;
     payload *p = payload_new(binary, data, len);
+    if (p != NULL && at != NULL) {
+        snprintf(p->epoch, sizeof p->epoch, "%s", at->epoch);
+        p->offset = at->offset;
+    }
     split sp;
     if (p == NULL || split_init(&sp, gw, p) != 0) {
         payload_unref(p);

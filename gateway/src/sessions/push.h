@@ -19,6 +19,7 @@ typedef struct silk__gw_message {
     const void *data;
     size_t len;
     bool binary;
+    bool repeat; /* given before under the call's idempotency key: counted, not sent again */
 } silk__gw_message;
 
 /* silk__gw_send_many queues each of n messages for its session (a session given several gets
@@ -33,11 +34,19 @@ silk_status silk__gw_send_many(silk__gw *gw, const silk__gw_message *msgs, size_
 silk_status silk__gw_send(silk__gw *gw, const char *session_id, int binary, const void *data,
                           size_t len);
 
+/* A push's place in its stream: epoch and offset (offset 0: kept nowhere). */
+typedef struct silk__gw_stream_place {
+    const char *epoch;
+    uint64_t offset;
+} silk__gw_stream_place;
+
 /* silk__gw_send_business queues a message for every session of business_id on route
- * (every route when route is NULL or ""); *delivered counts them. Each loop is handed its
- * sessions' sends as one list, which it writes out together. */
+ * (every route when route is NULL or ""), at its place in the business's stream (NULL: kept
+ * nowhere); *delivered counts them. Each loop is handed its sessions' sends as one command,
+ * which it writes out together. */
 silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *business_id,
-                                   int binary, const void *data, size_t len, size_t *delivered);
+                                   const silk__gw_stream_place *at, int binary, const void *data,
+                                   size_t len, size_t *delivered);
 
 /* silk__gw_close_session closes a session with a WebSocket close code and reason:
  * SILK_OK, SILK_NOT_FOUND, or SILK_INVALID_ARGUMENT for a code a server may not send. */

@@ -13,8 +13,11 @@
 #include "conn/client.h"
 #include "loop/gateway.h"
 #include "core/mutex.h"
+#include "core/clock.h"
 #include "sessions/push.h"
+#include "sessions/repeats.h"
 #include "sessions/session_manager.h"
+#include "streams/streams.h"
 
 /* These handlers run on the runtime's worker threads, never on the gateway's loop: they read
  * the session table under the gateway's lock and hand sends and closes to the loop that owns
@@ -139,6 +142,9 @@ static silk_status sm_send_many(silk_ctx *ctx, const Silk__Ws__SendManyRequest *
                                      .data = m->data.data,
                                      .len = m->data.len,
                                      .binary = m->binary};
+        msgs[i].repeat = req->idempotency_key[0] != '\0' && gw->repeats != NULL &&
+                         silk__gw_repeats_seen(gw->repeats, req->idempotency_key, m->session_id,
+                                               m->data.data, m->data.len, silk__now_us() / 1e6);
     }
     size_t delivered;
     silk_status st = silk__gw_send_many(gw, msgs, n, found, &delivered);
@@ -159,6 +165,39 @@ static silk_status sm_send_many(silk_ctx *ctx, const Silk__Ws__SendManyRequest *
     return SILK_OK;
 }
 
+/* place_push finds a push's place in its stream: the one the caller appended it at, or, on a
+ * route with history, where this gateway's store appends it now; at->offset 0 for a route
+ * without. SILK_OK, or why it cannot be kept (the push is not sent then). */
+static silk_status place_push(silk_ctx *ctx, silk__gw *gw, const char *route,
+                              const Silk__Ws__SendToBusinessRequest *req, Silk__Ws__SendReply *resp,
+                              silk__gw_stream_place *at)
+{
+    silk__stream_limits lim;
+    *at = (silk__gw_stream_place){.epoch = "", .offset = 0};
+    if (!silk__gw_history_of_route(gw, route, &lim))
+        return SILK_OK;
+    if (req->offset != 0) {
+        *at = (silk__gw_stream_place){.epoch = req->epoch, .offset = req->offset};
+        return SILK_OK;
+    }
+    char *epoch = silk_ctx_alloc(ctx, SILK__STREAM_EPOCH_MAX + 1);
+    if (epoch == NULL)
+        return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
+    const char *key = req->idempotency_key[0] != '\0' ? req->idempotency_key : NULL;
+    bool duplicate = false;
+    silk_status st =
+        silk__gw_store_append(gw, route, req->business_id, &lim, req->data.data, req->data.len,
+                              req->binary, key, epoch, &resp->offset, &duplicate);
+    if (st != SILK_OK)
+        return silk_ctx_fail(ctx, st, "cannot keep the push in its stream: %s",
+                             silk_status_str(st));
+    resp->duplicate = duplicate;
+    silk__gw_count_append(gw, duplicate);
+    resp->epoch = epoch;
+    *at = (silk__gw_stream_place){.epoch = epoch, .offset = resp->offset};
+    return SILK_OK;
+}
+
 static silk_status sm_send_to_business(silk_ctx *ctx, const Silk__Ws__SendToBusinessRequest *req,
                                        Silk__Ws__SendReply *resp, void *user)
 {
@@ -168,10 +207,14 @@ static silk_status sm_send_to_business(silk_ctx *ctx, const Silk__Ws__SendToBusi
         return SILK_NOT_FOUND;
     if (req->business_id == NULL || req->business_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "business_id is required");
+    const char *route = route_of(req->route, buf, sizeof buf);
+    silk__gw_stream_place at;
+    silk_status st = place_push(ctx, gw, route, req, resp, &at);
+    if (st != SILK_OK)
+        return st;
     size_t delivered;
-    silk_status st =
-        silk__gw_send_business(gw, route_of(req->route, buf, sizeof buf), req->business_id,
-                               req->binary, req->data.data, req->data.len, &delivered);
+    st = silk__gw_send_business(gw, route, req->business_id, at.offset ? &at : NULL, req->binary,
+                                req->data.data, req->data.len, &delivered);
     resp->delivered = (uint32_t)delivered;
     if (st != SILK_OK)
         return silk_ctx_fail(ctx, st, "queued for %zu sessions only", delivered);
@@ -293,6 +336,8 @@ silk_status silk__gw_session_manager_start(silk__gw *gw)
                           .instance_id = gw->opts.id,
                           .gateway_id = gw->opts.id,
                           .insecure = gw->opts.insecure};
+    if ((gw->repeats = silk__gw_repeats_new()) == NULL)
+        return SILK_RESOURCE_EXHAUSTED;
     gw->server = silk_server_new(&o);
     if (gw->server == NULL)
         return SILK_INTERNAL; /* silk_server_new has logged why */
@@ -313,4 +358,6 @@ void silk__gw_session_manager_stop(silk__gw *gw)
 {
     silk_server_free(gw->server);
     gw->server = NULL;
+    silk__gw_repeats_free(gw->repeats);
+    gw->repeats = NULL;
 }

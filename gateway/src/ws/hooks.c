@@ -13,6 +13,7 @@
 
 #include "auth/auth.h"
 #include "conn/client.h"
+#include "streams/streams.h"
 #include "silk/ws.silk.h"
 
 #define LOG "gateway"
@@ -70,6 +71,17 @@ static void hook_missing(silk__gw *gw, size_t service, int hook)
              hook_names[hook], gw->services[service]->name, HOOK_RETRY_MS / 1000);
 }
 
+/* since_metadata gives an opening session's OnOpen the since it asked for, as "ws-since". */
+static silk_status since_metadata(silk_ctx *ctx, const client *c)
+{
+    silk__gw_since since;
+    if (c->http == NULL || silk__gw_since_parse(c->http->req.query, &since) != 0 || !since.given)
+        return SILK_OK;
+    char v[SILK__STREAM_EPOCH_MAX + 24];
+    snprintf(v, sizeof v, "%s:%llu", since.epoch, (unsigned long long)since.offset);
+    return silk_ctx_set(ctx, "ws-since", v);
+}
+
 /* hook_ctx makes the ctx of a hook call: the session's ids and verified identity as metadata,
  * and the deadline. */
 static silk_status hook_ctx(silk_ctx **out, const client *c)
@@ -82,6 +94,8 @@ static silk_status hook_ctx(silk_ctx **out, const client *c)
         st = silk_ctx_set(ctx, SILK_MD_SESSION_ID, c->session_id);
     if (st == SILK_OK)
         st = silk__gw_auth_set_metadata(ctx, c->auth.subject, c->auth.json);
+    if (st == SILK_OK)
+        st = since_metadata(ctx, c);
     if (st == SILK_OK)
         silk_ctx_set_timeout(ctx, HOOK_TIMEOUT_MS);
     *out = ctx;
@@ -275,7 +289,7 @@ static void message_done(silk__gw_client_call *k)
         silk__gw_hook_backlog_free(c); /* no OnMessage: what waits has nowhere to go */
     const Silk__Ws__MessageReply *r = (const void *)answer->resp;
     if (answer->st == SILK_OK && r->data.len > 0 && c->ws != NULL)
-        silk__gw_client_ws_send(c, r->binary, r->data.data, r->data.len);
+        silk__gw_stream_reply(c, r->binary, r->data.data, r->data.len);
     start_backlog(c); /* after the reply is queued: replies keep the messages' order */
     silk__gw_client_drive(c);
 }

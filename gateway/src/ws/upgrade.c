@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/mutex.h"
 #include "sessions/directory.h"
+#include "streams/streams.h"
 #include "ws/handshake.h"
 #include "silk/ws.silk.h"
 
@@ -215,6 +216,11 @@ static int finish_open(client *c, const char *subprotocol, uint16_t close_code,
                  subprotocol);
         subprotocol = NULL;
     }
+    bool v1 = offered(req, SILK__GW_SUBPROTOCOL_V1); /* the gateway's own: it speaks it */
+    silk__gw_since since;
+    silk__gw_since_parse(req->query, &since); /* checked by silk__gw_upgrade_start */
+    if (v1)
+        subprotocol = SILK__GW_SUBPROTOCOL_V1;
     if (add_session(c, route) != 0)
         return refuse(c, 503, SILK_UNAVAILABLE, "cannot open a session");
     c->opened = true;
@@ -231,7 +237,7 @@ static int finish_open(client *c, const char *subprotocol, uint16_t close_code,
     silk__gw_count_request(l, "websocket", 101, ev_time() - c->req_start);
     silk_log(SILK_LOG_INFO, LOG, "session opened session_id=%s business_id=%s route=%s",
              c->session_id, c->business_id, route);
-    if (become_session(c, out, len) != 0)
+    if (become_session(c, out, len) != 0 || silk__gw_stream_open(c, v1, &since) != 0)
         return -1;
     if (close_code != 0 && silk__gw_ws_close(c->ws, close_code, close_reason) == 0)
         silk__gw_client_closing(c);
@@ -373,6 +379,11 @@ int silk__gw_upgrade_start(client *c, const silk__gw_route *r)
         return refuse(c, 400, SILK_INVALID_ARGUMENT, SILK__GW_BUSINESS_ID_RULE);
     if (bid_len < 0)
         return refuse(c, 400, SILK_INVALID_ARGUMENT, "businessId is required");
+    silk__gw_since since;
+    if (silk__gw_since_parse(req->query, &since) != 0)
+        return refuse(c, 400, SILK_INVALID_ARGUMENT, "since is <epoch>:<offset>");
+    if (since.given && !offered(req, SILK__GW_SUBPROTOCOL_V1))
+        return refuse(c, 400, SILK_INVALID_ARGUMENT, "since needs the silk.v1 subprotocol");
     if (c->loop->stopping)
         return refuse(c, 503, SILK_UNAVAILABLE, "the gateway is shutting down");
     free(c->business_id);

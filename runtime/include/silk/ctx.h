@@ -35,6 +35,9 @@ typedef struct silk_ctx silk_ctx;
 #define SILK_MD_BUSINESS_ID "business-id"
 #define SILK_MD_SESSION_ID  "session-id"
 #define SILK_MD_TRACE_ID    "trace-id"
+/* A caller's key for a call that pushes (silk_ws_publish): a retry with the same key is not
+ * delivered twice. */
+#define SILK_MD_IDEMPOTENCY_KEY "idempotency-key"
 
 /* Limits of a ctx's metadata: at most SILK_MD_MAX_PAIRS pairs, keys of at most
  * SILK_MD_MAX_KEY bytes, values of at most SILK_MD_MAX_VALUE bytes. */

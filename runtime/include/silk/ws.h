@@ -78,7 +78,9 @@ typedef struct silk_ws_batch silk_ws_batch;
 #define SILK_WS_BATCH_WINDOW 1024
 
 /* silk_ws_batch_open starts a batch whose sends go with ctx's metadata and deadline (ctx may
- * be NULL; else it must outlive the batch), reading the registry once for the gateways.
+ * be NULL; else it must outlive the batch), reading the registry once for the gateways. When
+ * ctx carries SILK_MD_IDEMPOTENCY_KEY (a retried call), a gateway does not send a session a
+ * message it was given before under that key with the same bytes (it counts it delivered).
  *
  * Returns SILK_OK with *out the caller's, to finish with silk_ws_batch_close(), or with *out
  * NULL: SILK_INVALID_ARGUMENT when out is NULL, the registry's error when it cannot be read,
@@ -124,6 +126,38 @@ silk_status silk_ws_batch_close(silk_ws_batch *b, size_t *delivered);
  * SILK_RESOURCE_EXHAUSTED when memory is exhausted. data stays the caller's. */
 silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const void *data,
                                   size_t len, size_t *delivered);
+
+/* SILK_WS_EPOCH_MAX is the longest a stream's epoch is. */
+#define SILK_WS_EPOCH_MAX 32
+
+/* silk_ws_publish_opts are a push's options; NULL or {0} for none. */
+typedef struct silk_ws_publish_opts {
+    /* A push repeated with the same key within its stream's ttl is delivered once (a retried
+     * call); NULL: the ctx's SILK_MD_IDEMPOTENCY_KEY metadata, when it has some. At most 255
+     * bytes. Without history (option (silk.history)) it is ignored. */
+    const char *idempotency_key;
+    bool binary; /* a binary message rather than a text one */
+} silk_ws_publish_opts;
+
+/* silk_ws_published is what became of a push. */
+typedef struct silk_ws_published {
+    size_t delivered; /* sessions reached, on the gateways that answered */
+    /* The push's place in its (route, business id) stream when the ctx's service keeps
+     * history (option (silk.history)) and the registry is Redis: "" and 0 otherwise (with the
+     * file registry each gateway numbers its own). */
+    char epoch[SILK_WS_EPOCH_MAX + 1];
+    uint64_t offset;
+    bool duplicate; /* the key was pushed before: kept once, not sent again to who had it */
+} silk_ws_published;
+
+/* silk_ws_publish is silk_ws_send_business() with options, and what became of the push in
+ * *out (may be NULL). When the ctx's service keeps history, the push is appended to the
+ * business's stream first (once, in Redis, with the Redis registry; by each gateway in its
+ * memory with the file registry), so that a session reconnecting with `since` is replayed
+ * it (docs/gateway.md, "Streams"). Returns what silk_ws_send_business() returns, and
+ * SILK_UNAVAILABLE when the stream cannot be appended to (nothing was sent). */
+silk_status silk_ws_publish(silk_ctx *ctx, const char *business_id, const void *data, size_t len,
+                            const silk_ws_publish_opts *opts, silk_ws_published *out);
 
 /* silk_presence is one session, as silk_ws_presence tells of it. */
 typedef struct silk_presence {

@@ -200,6 +200,8 @@ static void start(silk_ws_batch *b, batch_gw *g)
         req.gateway_id = g->inst->id;
         req.n_messages = g->n_sending;
         req.messages = ptrs;
+        const char *key = silk_ctx_get(b->ctx, SILK_MD_IDEMPOTENCY_KEY); /* a retried call's */
+        req.idempotency_key = (char *)(key != NULL ? key : "");
         st = silk__ws__session_manager__call_send_many_async(g->ch, b->ctx, &req, sent, g, NULL);
     }
     free(items); /* packed by the call */

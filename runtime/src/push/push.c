@@ -29,6 +29,7 @@
 #include "silk/ws.silk.h"
 #include "push/push_internal.h"
 #include "registry/directory.h"
+#include "registry/stream.h"
 
 typedef struct gateway {
     struct gateway *next;
@@ -303,7 +304,9 @@ silk_status silk_ws_sendf(silk_ctx *ctx, const char *session_id, const char *fmt
 typedef struct business_push {
     const void *data;
     size_t len;
-    size_t delivered;
+    const silk_ws_publish_opts *opts;
+    const char *idempotency_key; /* NULL: none */
+    silk_ws_published *out;
 } business_push;
 
 static silk_status business_call(silk_channel *ch, silk_ctx *ctx, const char *gateway_id,
@@ -316,26 +319,72 @@ static silk_status business_call(silk_channel *ch, silk_ctx *ctx, const char *ga
     req.route = (char *)silk__ws_route_of(ctx);
     req.data.data = (uint8_t *)p->data;
     req.data.len = p->len;
+    req.binary = p->opts->binary;
+    req.epoch = p->out->epoch;
+    req.offset = p->out->offset;
+    req.idempotency_key = (char *)(p->idempotency_key ? p->idempotency_key : "");
     Silk__Ws__SendReply *r = NULL;
     silk_status st = silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &r);
     if (st == SILK_OK) {
-        p->delivered += r->delivered;
+        p->out->delivered += r->delivered;
         silk__ws__send_reply__free_unpacked(r, NULL);
     }
     return st;
 }
 
+/* append_first appends p's push to its stream when the ctx's service keeps history and the
+ * registry keeps streams (Redis): SILK_OK, also when there is nothing to append to (the
+ * gateways number the push themselves), or why the push cannot go. */
+static silk_status append_first(silk_ctx *ctx, const char *business_id, business_push *p)
+{
+    const silk_service_desc *svc = silk__ctx_service(ctx);
+    if (svc == NULL || svc->history_size == 0)
+        return SILK_OK;
+    silk_registry *r = NULL;
+    silk_server *srv = silk__ctx_server(ctx);
+    silk_status st = srv != NULL ? silk__server_registry(srv, &r) : process_registry(&r);
+    if (st != SILK_OK)
+        return st;
+    silk__stream_limits lim = {.size = svc->history_size, .ttl_s = svc->history_ttl_s};
+    st = silk__stream_append(r, silk__ws_route_of(ctx), business_id, &lim, p->data, p->len,
+                             p->opts->binary, p->idempotency_key, p->out->epoch, &p->out->offset,
+                             &p->out->duplicate);
+    if (st == SILK_UNIMPLEMENTED)
+        return SILK_OK; /* the file registry: each gateway keeps its own */
+    if (st != SILK_OK)
+        return silk_ctx_fail(ctx, st, "cannot append to the stream of business %.200s: %s",
+                             business_id, silk_status_str(st));
+    return SILK_OK;
+}
+
+silk_status silk_ws_publish(silk_ctx *ctx, const char *business_id, const void *data, size_t len,
+                            const silk_ws_publish_opts *opts, silk_ws_published *out)
+{
+    static const silk_ws_publish_opts none;
+    silk_ws_published ignored;
+    out = out != NULL ? out : &ignored;
+    *out = (silk_ws_published){0};
+    opts = opts != NULL ? opts : &none;
+    if (business_id == NULL || business_id[0] == '\0' || (data == NULL && len != 0))
+        return SILK_INVALID_ARGUMENT;
+    const char *key =
+        opts->idempotency_key ? opts->idempotency_key : silk_ctx_get(ctx, SILK_MD_IDEMPOTENCY_KEY);
+    if (key != NULL && (key[0] == '\0' || strlen(key) > 255))
+        return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "an idempotency key has 1 to 255 bytes");
+    business_push p = {.data = data, .len = len, .opts = opts, .idempotency_key = key, .out = out};
+    silk_status st = append_first(ctx, business_id, &p);
+    if (st != SILK_OK)
+        return st;
+    /* Every gateway is asked, so that those reached deliver, whichever failed. */
+    return silk__ws_ask_gateways(ctx, business_id, true, business_call, &p);
+}
+
 silk_status silk_ws_send_business(silk_ctx *ctx, const char *business_id, const void *data,
                                   size_t len, size_t *delivered)
 {
+    silk_ws_published out;
+    silk_status st = silk_ws_publish(ctx, business_id, data, len, NULL, &out);
     if (delivered != NULL)
-        *delivered = 0;
-    if (business_id == NULL || business_id[0] == '\0' || (data == NULL && len != 0))
-        return SILK_INVALID_ARGUMENT;
-    business_push p = {.data = data, .len = len};
-    /* Every gateway is asked, so that those reached deliver, whichever failed. */
-    silk_status st = silk__ws_ask_gateways(ctx, business_id, true, business_call, &p);
-    if (delivered != NULL)
-        *delivered = p.delivered;
+        *delivered = out.delivered;
     return st;
 }
