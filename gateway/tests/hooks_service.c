@@ -5,7 +5,9 @@
  * client offers it; OnMessage answers "reply:<msg>;bid=<business-id metadata>;sid=<session-id
  * metadata>" (binary messages come back as they are, "silent" gets no reply, and "whoami" gets
  * "whoami:subject=<auth-subject>;claims=<auth-claims>"); every hook prints a line on standard
- * output for the test to read, OnOpen's and OnClose's ending with the auth metadata. */
+ * output for the test to read, OnOpen's and OnClose's ending with the auth metadata (OnOpen's
+ * then with ws-since and ws-recovered). It serves the hooks of gwtest.Streams too (api/streams
+ * in silk-gateway-test, with history). */
 #include <stdio.h>
 #include <string.h>
 
@@ -30,6 +32,15 @@ static const silk_service_desc wstest = {
     .methods = wstest_methods,
 };
 
+/* gwtest.Streams, a WebSocket service with history and no methods: its hooks are these. */
+static const silk_service_desc streams = {
+    .name = "gwtest.Streams",
+    .route = "api/streams",
+    .websocket = true,
+    .history_size = 5000,
+    .history_ttl_s = 300,
+};
+
 static const char *md(silk_ctx *ctx, const char *key)
 {
     const char *v = silk_ctx_get(ctx, key);
@@ -41,10 +52,12 @@ static silk_status on_open(silk_ctx *ctx, const Silk__Ws__OpenRequest *req,
 {
     (void)user;
     printf("onopen session_id=%s business_id=%s md_business_id=%s md_session_id=%s origin=%s "
-           "route=%s subprotocols=%zu query=%s auth_subject=%s auth_claims=%s\n",
+           "route=%s subprotocols=%zu query=%s auth_subject=%s auth_claims=%s ws_since=%s "
+           "ws_recovered=%s\n",
            req->session_id, req->business_id, md(ctx, SILK_MD_BUSINESS_ID),
            md(ctx, SILK_MD_SESSION_ID), req->origin, req->route, req->n_subprotocols, req->query,
-           md(ctx, "auth-subject"), md(ctx, "auth-claims"));
+           md(ctx, "auth-subject"), md(ctx, "auth-claims"), md(ctx, "ws-since"),
+           md(ctx, "ws-recovered"));
     fflush(stdout);
     if (strcmp(req->business_id, "deny") == 0)
         return silk_ctx_fail(ctx, SILK_PERMISSION_DENIED, "business deny may not connect");
@@ -111,6 +124,8 @@ int main(void)
     Silk__Ws__Hooks_Handlers hooks = {
         .on_open = on_open, .on_message = on_message, .on_close = on_close};
     silk_status st = silk_server_add_service(srv, &wstest, NULL, NULL);
+    if (st == SILK_OK)
+        st = silk_server_add_service(srv, &streams, NULL, NULL);
     if (st == SILK_OK)
         st = silk__ws__hooks__serve(srv, &hooks, NULL);
     if (st != SILK_OK) {

@@ -17,6 +17,7 @@ static int usage(void)
                     "       silk-gateway-sm many SESSION_ID=TEXT...\n"
                     "       silk-gateway-sm seq BUSINESS_ID ROUTE PREFIX FIRST COUNT\n"
                     "       silk-gateway-sm keyed BUSINESS_ID ROUTE KEY TEXT\n"
+                    "       silk-gateway-sm binary BUSINESS_ID ROUTE TEXT\n"
                     "       silk-gateway-sm ws-sessions BUSINESS_ID\n"
                     "       silk-gateway-sm ws-send SESSION_ID TEXT\n"
                     "       silk-gateway-sm ws-business BUSINESS_ID TEXT\n"
@@ -63,15 +64,16 @@ static silk_status push_seq(silk_channel *ch, silk_ctx *ctx, char *business, cha
     return st;
 }
 
-/* push_keyed pushes TEXT to a business with an idempotency key and prints "delivered offset
- * duplicate" from the reply. */
+/* push_keyed pushes TEXT to a business with an idempotency key ("": none), as a binary
+ * message or not, and prints "delivered offset duplicate" from the reply. */
 static silk_status push_keyed(silk_channel *ch, silk_ctx *ctx, char *business, char *route,
-                              char *key, char *text)
+                              char *key, char *text, bool binary)
 {
     Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
     req.business_id = business;
     req.route = route;
     req.idempotency_key = key;
+    req.binary = binary;
     req.data.data = (uint8_t *)text;
     req.data.len = strlen(text);
     Silk__Ws__SendReply *r = NULL;
@@ -201,7 +203,9 @@ int main(int argc, char **argv)
         st = push_seq(ch, ctx, argv[2], argv[3], argv[4], strtoul(argv[5], NULL, 10),
                       strtoul(argv[6], NULL, 10));
     } else if (strcmp(argv[1], "keyed") == 0 && argc == 6) {
-        st = push_keyed(ch, ctx, argv[2], argv[3], argv[4], argv[5]);
+        st = push_keyed(ch, ctx, argv[2], argv[3], argv[4], argv[5], false);
+    } else if (strcmp(argv[1], "binary") == 0 && argc == 5) {
+        st = push_keyed(ch, ctx, argv[2], argv[3], "", argv[4], true);
     } else if (strcmp(argv[1], "many") == 0) {
         st = send_many(ch, ctx, argc - 2, argv + 2);
     } else if (strcmp(argv[1], "ws-batch") == 0) {

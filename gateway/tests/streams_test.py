@@ -70,14 +70,14 @@ class Rig:
             raise AssertionError(f"silk-gateway-sm {args[0]} failed: {done.stderr}")
         return done.stdout.strip()
 
-    def service(self, name):
+    def service(self, name, registers="wstest.WsTest"):
         """Starts a service of BIN_DIR and waits until it is registered (the file registry)."""
         log = open(os.path.join(self.dir.name, f"{name}.log"), "a")
         proc = subprocess.Popen([os.path.join(BIN, name)], env=self.env, stdout=log,
                                 stderr=subprocess.STDOUT)
         proc.port, proc.log_path, proc.log = None, log.name, log
         self.gateways.append(proc)
-        folder = os.path.join(self.dir.name, "registry", "wstest.WsTest")
+        folder = os.path.join(self.dir.name, "registry", registers)
         wait_for(lambda: os.path.isdir(folder) and os.listdir(folder), what=f"{name} registered")
         return proc
 
@@ -163,6 +163,18 @@ class FileRegistry(unittest.TestCase):
                 got = await pushes(ws, 3)
                 self.assertEqual([(m["epoch"], m["offset"], m["data"]) for m in got],
                                  [(w["epoch"], i + 1, f"m{i}") for i in range(3)])
+        run(go())
+
+    def test_binary_pushes_are_base64_with_binary_true(self):
+        async def go():
+            async with websockets.connect(url(self.gw, "api/streams", "bb"),
+                                          subprotocols=V1) as ws, \
+                    websockets.connect(url(self.gw, "api/streams", "bb")) as raw:
+                await recv_json(ws)
+                await asyncio.to_thread(self.rig.sm, "binary", "bb", "api/streams", "\x01bin")
+                m = (await pushes(ws, 1))[0]
+                self.assertEqual((m["binary"], m["data"], m["offset"]), (True, "AWJpbg==", 1))
+                self.assertEqual(await asyncio.wait_for(raw.recv(), 10), b"\x01bin")
         run(go())
 
     def test_a_client_without_silk_v1_gets_raw_bytes(self):
@@ -264,6 +276,24 @@ class FileRegistry(unittest.TestCase):
                     self.assertEqual([g.split(",")[0] for g in got], ["message:hi", "message:next"])
                     with self.assertRaises(asyncio.TimeoutError):
                         await asyncio.wait_for(ws.recv(), 0.5)
+        run(go())
+
+    def test_on_open_learns_of_the_recovery(self):
+        # silk-gateway-hooks serves gwtest.Streams' hooks: its OnOpen prints the metadata
+        # ws-since and ws-recovered, read before it is called.
+        hooks = self.rig.service("silk-gateway-hooks", "gwtest.Streams")
+
+        async def go():
+            async with websockets.connect(url(self.gw, "api/streams", "h1"),
+                                          subprotocols=V1) as ws:
+                w = await recv_json(ws)
+            await asyncio.to_thread(self.push, "h1", "m", 0, 2)
+            for since, recovered in [(f"{w['epoch']}:0", "true"), ("otherepoch:0", "false")]:
+                async with websockets.connect(url(self.gw, "api/streams", "h1", since),
+                                              subprotocols=V1) as ws:
+                    self.assertEqual((await recv_json(ws))["recovered"], recovered == "true")
+                wait_for(lambda: f"ws_since={since} ws_recovered={recovered}" in
+                         self.rig.text(hooks), what="OnOpen's metadata")
         run(go())
 
     def test_since_is_checked(self):

@@ -109,6 +109,7 @@ struct silk__gw_client {
     /* silk.v1 and the session's place in its stream (streams/session.c); NULL for a session
      * with neither. */
     struct silk__gw_stream_session *stream;
+    bool since_recovered; /* opening with since: what the store said before OnOpen */
     silk__gw_client *prev, *next;
 };
 

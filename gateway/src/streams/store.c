@@ -24,6 +24,11 @@
 typedef struct read_req {
     silk_loop_task task; /* first: read_answered casts the task back */
     struct read_req *next;
+    /* A probe before a session opens (silk__gw_store_probe): its connection's call, whose
+     * client is NULL once the connection is gone; then is what runs with the answer. */
+    silk__gw_client_call probe;
+    silk__gw_since since;
+    silk__gw_probe_then *then;
     silk__gw *gw;
     silk__gw_loop *loop;
     char session_id[SILK__GW_SESSION_ID_MAX + 1];
@@ -114,11 +119,30 @@ static void read_free(read_req *q)
     free(q);
 }
 
+/* probe_answered tells a probe's connection, if it is still there, whether its since is
+ * recovered: same epoch, not ahead of the stream, and nothing after it lost. */
+static void probe_answered(read_req *q)
+{
+    silk__gw_client *c = q->probe.client;
+    if (c == NULL)
+        return;
+    c->call = NULL;
+    const silk__stream_range *r = &q->range;
+    bool recovered = q->st == SILK_OK && strcmp(r->epoch, q->since.epoch) == 0 &&
+                     q->since.offset <= r->top && r->first <= q->since.offset + 1;
+    q->then(c, recovered);
+}
+
 /* read_answered hands a read's answer to its session, if it is still on the loop. */
 static void read_answered(silk_loop_task *task)
 {
     read_req *q = (read_req *)task;
     silk__gw *gw = q->gw;
+    if (q->then != NULL) {
+        probe_answered(q);
+        read_free(q);
+        return;
+    }
     silk__mutex_lock(&gw->lock);
     silk__gw_session *e = silk__gw_sessions_find(&gw->sessions, q->session_id);
     silk__gw_client *c = e != NULL ? e->data : NULL;
@@ -160,16 +184,15 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-int silk__gw_store_read(silk__gw_client *c, uint64_t after, size_t max, uint64_t seq)
+/* new_read makes a read of c's stream; NULL when memory is exhausted. */
+static read_req *new_read(silk__gw_client *c, uint64_t after, size_t max)
 {
-    SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw *gw = c->loop->gw;
-    store *s = gw->store;
-    read_req *q = s != NULL ? calloc(1, sizeof *q) : NULL;
+    read_req *q = gw->store != NULL ? calloc(1, sizeof *q) : NULL;
     if (q == NULL || (q->business_id = strdup(c->business_id)) == NULL ||
         !silk__gw_history(gw, c->service, &q->lim)) {
         free(q);
-        return -1;
+        return NULL;
     }
     q->gw = gw;
     q->loop = c->loop;
@@ -177,7 +200,12 @@ int silk__gw_store_read(silk__gw_client *c, uint64_t after, size_t max, uint64_t
     q->route = gw->services[c->service]->route;
     q->after = after;
     q->max = max;
-    q->seq = seq;
+    return q;
+}
+
+/* queue_read hands q to the reader. */
+static void queue_read(store *s, read_req *q)
+{
     pthread_mutex_lock(&s->mu);
     if (s->tail != NULL)
         s->tail->next = q;
@@ -186,6 +214,30 @@ int silk__gw_store_read(silk__gw_client *c, uint64_t after, size_t max, uint64_t
     s->tail = q;
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);
+}
+
+int silk__gw_store_read(silk__gw_client *c, uint64_t after, size_t max, uint64_t seq)
+{
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
+    read_req *q = new_read(c, after, max);
+    if (q == NULL)
+        return -1;
+    q->seq = seq;
+    queue_read(c->loop->gw->store, q);
+    return 0;
+}
+
+int silk__gw_store_probe(silk__gw_client *c, const silk__gw_since *since, silk__gw_probe_then *then)
+{
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
+    read_req *q = new_read(c, 0, 0);
+    if (q == NULL)
+        return -1;
+    q->since = *since;
+    q->then = then;
+    q->probe.client = c;
+    c->call = &q->probe;
+    queue_read(c->loop->gw->store, q);
     return 0;
 }
 

@@ -62,6 +62,15 @@ void silk__gw_count_recovery(silk__gw *gw, bool recovered);
  * On c's loop: 0, or -1 when memory is exhausted. */
 int silk__gw_store_read(silk__gw_client *c, uint64_t after, size_t max, uint64_t seq);
 
+/* silk__gw_probe_then is what runs when a probe is answered: whether c's since is recovered. */
+typedef void silk__gw_probe_then(silk__gw_client *c, bool recovered);
+
+/* silk__gw_store_probe reads the position of c's stream before its session opens, so that
+ * OnOpen is told whether its since is recovered: then runs on c's loop with the answer, unless
+ * c closed first; c->call holds the probe meanwhile. 0, or -1 when memory is exhausted. */
+int silk__gw_store_probe(silk__gw_client *c, const silk__gw_since *since,
+                         silk__gw_probe_then *then);
+
 /* --- streams/session.c: a session's stream, on its loop --- */
 
 /* silk__gw_since_parse reads a query's `since=<epoch>:<offset>` into *out: 0 (out->given false

@@ -71,7 +71,8 @@ static void hook_missing(silk__gw *gw, size_t service, int hook)
              hook_names[hook], gw->services[service]->name, HOOK_RETRY_MS / 1000);
 }
 
-/* since_metadata gives an opening session's OnOpen the since it asked for, as "ws-since". */
+/* since_metadata gives an opening session's OnOpen the since it asked for, as "ws-since", and
+ * whether everything after it is kept, as "ws-recovered" ("true" or "false"). */
 static silk_status since_metadata(silk_ctx *ctx, const client *c)
 {
     silk__gw_since since;
@@ -79,7 +80,9 @@ static silk_status since_metadata(silk_ctx *ctx, const client *c)
         return SILK_OK;
     char v[SILK__STREAM_EPOCH_MAX + 24];
     snprintf(v, sizeof v, "%s:%llu", since.epoch, (unsigned long long)since.offset);
-    return silk_ctx_set(ctx, "ws-since", v);
+    silk_status st = silk_ctx_set(ctx, "ws-since", v);
+    return st != SILK_OK ? st
+                         : silk_ctx_set(ctx, "ws-recovered", c->since_recovered ? "true" : "false");
 }
 
 /* hook_ctx makes the ctx of a hook call: the session's ids and verified identity as metadata,

@@ -334,6 +334,30 @@ static int start_open(client *c, const char *bid)
     return 0;
 }
 
+/* probed goes on with a handshake once the store said whether its since is recovered, which
+ * OnOpen is told (ws-recovered). */
+static void probed(client *c, bool recovered)
+{
+    c->since_recovered = recovered;
+    if (start_open(c, c->business_id) != 0)
+        silk__gw_client_close(c, "cannot answer");
+    else
+        silk__gw_client_drive(c);
+}
+
+/* open_with_hooks asks OnOpen, after reading the stream's position when the client asks to
+ * recover on a route with history. */
+static int open_with_hooks(client *c, const char *bid, const silk__gw_since *since)
+{
+    silk__stream_limits lim;
+    if (!since->given || !silk__gw_history(c->loop->gw, c->service, &lim))
+        return start_open(c, bid);
+    if (silk__gw_store_probe(c, since, probed) != 0)
+        return refuse(c, 503, SILK_UNAVAILABLE, "out of memory");
+    c->state = SILK__GW_CLIENT_CALLING; /* probed goes on */
+    return 0;
+}
+
 /* authenticate checks the handshake's token and that it allows the business id bid (NULL:
  * none given); the session keeps the claims. It returns false when the handshake may go on,
  * or true when it refused it (401 or 403), with *rv what answering returned. */
@@ -392,6 +416,6 @@ int silk__gw_upgrade_start(client *c, const silk__gw_route *r)
     new_session_id(gw, c->session_id);
     c->service = (uint16_t)r->service_index;
     if (silk__gw_hook_wanted(gw, c->service, SILK__GW_HOOK_OPEN))
-        return start_open(c, bid);
+        return open_with_hooks(c, bid, &since);
     return finish_open(c, NULL, 0, NULL);
 }
