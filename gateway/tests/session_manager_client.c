@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <silk/silk.h>
 
@@ -13,7 +14,7 @@ static int usage(void)
                     "       silk-gateway-sm send SESSION_ID TEXT\n"
                     "       silk-gateway-sm business BUSINESS_ID ROUTE TEXT\n"
                     "       silk-gateway-sm close SESSION_ID CODE\n"
-                    "       silk-gateway-sm flood BUSINESS_ID ROUTE SIZE COUNT\n"
+                    "       silk-gateway-sm flood BUSINESS_ID ROUTE SIZE COUNT [PAUSE_US]\n"
                     "       silk-gateway-sm many SESSION_ID=TEXT...\n"
                     "       silk-gateway-sm seq BUSINESS_ID ROUTE PREFIX FIRST COUNT\n"
                     "       silk-gateway-sm keyed BUSINESS_ID ROUTE KEY TEXT\n"
@@ -178,9 +179,11 @@ int main(int argc, char **argv)
         silk_presence_list_fini(&who);
     } else if (strcmp(argv[1], "ws-close-business") == 0 && argc == 5) {
         st = silk_ws_close_business(ctx, argv[2], (uint16_t)strtoul(argv[3], NULL, 10), argv[4]);
-    } else if (strcmp(argv[1], "flood") == 0 && argc == 6) {
-        /* COUNT messages of SIZE bytes for every session of a business: a slow consumer's. */
+    } else if (strcmp(argv[1], "flood") == 0 && (argc == 6 || argc == 7)) {
+        /* COUNT messages of SIZE bytes for every session of a business, PAUSE_US microseconds
+         * apart (none without it): a slow consumer's, beside clients that keep up. */
         size_t size = strtoul(argv[4], NULL, 10), count = strtoul(argv[5], NULL, 10);
+        useconds_t pause = argc == 7 ? (useconds_t)strtoul(argv[6], NULL, 10) : 0;
         uint8_t *data = malloc(size ? size : 1);
         memset(data, 'f', size);
         Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
@@ -195,6 +198,8 @@ int main(int argc, char **argv)
                 delivered += r->delivered;
                 silk__ws__send_reply__free_unpacked(r, NULL);
             }
+            if (pause > 0)
+                usleep(pause);
         }
         free(data);
         if (st == SILK_OK)

@@ -357,6 +357,10 @@ static void test_client_closes(void **state)
                      "bye",
                      5, 1);
     client_send(f, buf, n);
+    assert_false(silk__gw_ws_closing(f->ws));
+    /* wslay's answer is queued, not written yet: the session is closing already. */
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_true(silk__gw_ws_closing(f->ws));
     drive(f);
     int op;
     uint8_t payload[128];
@@ -364,6 +368,7 @@ static void test_client_closes(void **state)
     assert_int_equal(op, 8);
     assert_int_equal(close_code(payload), 1000);
     assert_true(silk__gw_ws_finished(f->ws));
+    assert_true(silk__gw_ws_closing(f->ws));
     assert_int_equal(silk__gw_ws_close_received(f->ws), 1000);
     assert_int_equal(silk__gw_ws_close_sent(f->ws), 1000);
     assert_int_equal(silk__gw_ws_send(f->ws, 0, "late", 4), SILK__GW_WS_ERR_CLOSING);
@@ -374,7 +379,9 @@ static void test_server_closes(void **state)
 {
     (void)state;
     fixture *f = open_fixture(NULL, NULL, 0);
+    assert_false(silk__gw_ws_closing(f->ws));
     assert_int_equal(silk__gw_ws_close(f->ws, 1001, "going away"), 0);
+    assert_true(silk__gw_ws_closing(f->ws));
     assert_int_equal(silk__gw_ws_close(f->ws, 1000, NULL), SILK__GW_WS_ERR_CLOSING);
     assert_int_equal(silk__gw_ws_write(f->ws), 0);
     int op;
@@ -408,6 +415,7 @@ static void expect_close(const silk__gw_ws_opts *opts, const uint8_t *bytes, siz
     assert_int_equal(close_code(payload), code);
     assert_int_equal(f->messages, 0);
     assert_false(silk__gw_ws_want_read(f->ws));
+    assert_true(silk__gw_ws_closing(f->ws));
     close_fixture(f);
 }
 
@@ -466,8 +474,10 @@ static void test_queue_limit(void **state)
     fixture *f = open_fixture(&opts, NULL, 0);
     assert_int_equal(silk__gw_ws_send(f->ws, 0, "0123456789", 10), 0);
     assert_int_equal(silk__gw_ws_send(f->ws, 0, "0123456789", 10), 0);
+    assert_false(silk__gw_ws_closing(f->ws));
     assert_int_equal(silk__gw_ws_send(f->ws, 0, "0123456789abcdef", 16),
                      SILK__GW_WS_ERR_QUEUE_FULL);
+    assert_true(silk__gw_ws_closing(f->ws));
     assert_int_equal(silk__gw_ws_send(f->ws, 0, "x", 1), SILK__GW_WS_ERR_CLOSING);
     assert_int_equal(silk__gw_ws_close(f->ws, 1000, NULL), SILK__GW_WS_ERR_CLOSING);
     assert_int_equal(silk__gw_ws_write(f->ws), 0);
@@ -488,6 +498,7 @@ static void test_close_after_messages(void **state)
     assert_int_equal(silk__gw_ws_send(f->ws, 0, "last", 4), 0);
     assert_int_equal(silk__gw_ws_send(f->ws, 1, "words", 5), 0);
     assert_int_equal(silk__gw_ws_close(f->ws, 4000, "done"), 0);
+    assert_true(silk__gw_ws_closing(f->ws)); /* its close frame waits for the messages */
     assert_int_equal(silk__gw_ws_send(f->ws, 0, "late", 4), SILK__GW_WS_ERR_CLOSING);
     assert_true(silk__gw_ws_want_write(f->ws));
     assert_int_equal(silk__gw_ws_write(f->ws), 0);

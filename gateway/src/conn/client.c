@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -177,6 +179,10 @@ int silk__gw_client_drive(client *c)
         }
         break;
     }
+    /* A close wslay queued itself (the client's close answered, a protocol error) counts
+     * like ours: the session takes no more pushes and has CLOSE_TIMEOUT to finish. */
+    if (c->state == SILK__GW_CLIENT_WS && c->closing_since == 0 && silk__gw_ws_closing(c->ws))
+        silk__gw_client_closing(c);
     update_watchers(c);
     return 0;
 }
@@ -317,6 +323,18 @@ static void on_writable(struct ev_loop *ev, ev_io *w, int revents)
     silk__gw_client_drive(c);
 }
 
+/* abort_if_stuck makes the close of c's socket a reset when bytes we wrote are still waiting in
+ * the kernel: the client has not taken them for CLOSE_TIMEOUT, and a plain close would leave
+ * them (up to the socket's send buffer) queued to a peer that never reads, for minutes. */
+static void abort_if_stuck(client *c)
+{
+    int unsent = 0;
+    if (ioctl(c->io.fd, SIOCOUTQ, &unsent) != 0 || unsent == 0)
+        return;
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+}
+
 /* session_tick checks a session: closed without an answer to our close frame, silent for two
  * ping intervals, or due a ping. It returns the seconds until the next check, or -1 when it
  * closed (and freed) c. */
@@ -328,6 +346,7 @@ static ev_tstamp session_tick(client *c, ev_tstamp now, ev_tstamp idle)
         idle = 0;
     }
     if (c->closing_since > 0 && now - c->closing_since >= CLOSE_TIMEOUT) {
+        abort_if_stuck(c);
         silk__gw_client_close(c, "no answer to close");
         return -1;
     }
@@ -342,7 +361,8 @@ static ev_tstamp session_tick(client *c, ev_tstamp now, ev_tstamp idle)
     silk__gw_ws_ping(c->ws);
     if (silk__gw_client_drive(c) != 0)
         return -1;
-    return o->ping_interval;
+    /* The drive may have found the session closing; the timer is armed from what we return. */
+    return c->closing_since > 0 ? CLOSE_TIMEOUT : o->ping_interval;
 }
 
 /* head_timeout ends a connection whose request head did not arrive in time: 408, or, in the
@@ -554,13 +574,15 @@ silk__gw_loop *silk__gw_client_loop(const silk__gw_client *c)
     return c->loop;
 }
 
-void silk__gw_client_ws_send(client *c, int binary, const void *data, size_t len)
+int silk__gw_client_ws_send(client *c, int binary, const void *data, size_t len)
 {
     SILK__GW_ASSERT_ON_LOOP(c->loop);
-    if (silk__gw_ws_send(c->ws, binary, data, len) == SILK__GW_WS_ERR_QUEUE_FULL) {
+    int rv = silk__gw_ws_send(c->ws, binary, data, len);
+    if (rv == SILK__GW_WS_ERR_QUEUE_FULL) {
         silk__gw_client_closing(c);
         silk_log(SILK_LOG_WARN, LOG, "slow consumer closed with 1008 session_id=%s", c->session_id);
     }
+    return rv;
 }
 
 void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size_t len)
@@ -568,11 +590,13 @@ void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size
     SILK__GW_ASSERT_ON_LOOP(c->loop);
     if (c->ws == NULL)
         return;
-    pthread_mutex_lock(&c->loop->metrics_lock);
-    c->loop->metrics.pushes_sent++;
-    pthread_mutex_unlock(&c->loop->metrics_lock);
-    silk__gw_client_ws_send(c, binary, data, len);
-    if (c->dirty)
+    int rv = silk__gw_client_ws_send(c, binary, data, len);
+    if (rv == 0) {
+        pthread_mutex_lock(&c->loop->metrics_lock);
+        c->loop->metrics.pushes_sent++;
+        pthread_mutex_unlock(&c->loop->metrics_lock);
+    }
+    if (c->dirty || rv == SILK__GW_WS_ERR_CLOSING)
         return;
     silk__gw_loop *l = c->loop;
     if (l->n_dirty == l->cap_dirty) {
@@ -627,11 +651,31 @@ void silk__gw_client_sweep(silk__gw_loop *l)
     }
 }
 
+/* mark_closing marks c's entry in the session table closing, under the gateway's lock that
+ * SessionManager's pushes hold while they pick their sessions (sessions/push.c): from now on
+ * they skip it, and do not count it delivered. */
+static void mark_closing(client *c)
+{
+    silk__gw *gw = c->loop->gw;
+    silk__mutex_lock(&gw->lock);
+    silk__gw_session *s = silk__gw_sessions_find(&gw->sessions, c->session_id);
+    if (s != NULL && s->data == c)
+        s->closing = true;
+    silk__mutex_unlock(&gw->lock);
+}
+
 void silk__gw_client_closing(silk__gw_client *c)
 {
+    SILK__GW_ASSERT_ON_LOOP(c->loop);
     struct ev_loop *ev = c->loop->ev;
+    if (c->closing_since > 0)
+        return; /* the 5 s run from the first close */
     c->closing_since = ev_now(ev);
-    if (ev_timer_remaining(ev, &c->timer) > CLOSE_TIMEOUT) {
+    if (c->opened)
+        mark_closing(c);
+    /* A timer that is not active is on_timer's own, running now: it arms it from what
+     * session_tick answers, which counts from closing_since. */
+    if (ev_is_active(&c->timer) && ev_timer_remaining(ev, &c->timer) > CLOSE_TIMEOUT) {
         ev_timer_stop(ev, &c->timer);
         ev_timer_set(&c->timer, CLOSE_TIMEOUT, 0.);
         ev_timer_start(ev, &c->timer);

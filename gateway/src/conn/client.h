@@ -81,7 +81,7 @@ struct silk__gw_client {
     ev_io rio, wio;
     ev_timer timer;
     ev_tstamp last_active;      /* when the client last sent something */
-    ev_tstamp closing_since;    /* when we queued a close frame, or 0 */
+    ev_tstamp closing_since;    /* when the session began closing (silk__gw_client_closing), or 0 */
     silk__gw_http_parser *http; /* while HTTP */
     char *in;                   /* bytes read after a complete request, not parsed yet */
     size_t in_len, in_off;
@@ -140,12 +140,13 @@ int silk__gw_client_set_out(silk__gw_client *c, char *out, size_t len);
 silk__gw_loop *silk__gw_client_loop(const silk__gw_client *c);
 
 /* silk__gw_client_ws_send queues a message on c's session; a client too slow to take it is
- * closed with 1008. */
-void silk__gw_client_ws_send(silk__gw_client *c, int binary, const void *data, size_t len);
+ * closed with 1008. It returns what silk__gw_ws_send returns. */
+int silk__gw_client_ws_send(silk__gw_client *c, int binary, const void *data, size_t len);
 
 /* silk__gw_client_send queues a push on a connection's session (counted in its loop's
- * metrics); it is written by the next silk__gw_client_flush. It never closes or frees c (a
- * client too slow is told to close, and closes later), so a caller may send to many. */
+ * metrics when it is queued, not when the session is closing); it is written by the next
+ * silk__gw_client_flush. It never closes or frees c (a client too slow is told to close, and
+ * closes later), so a caller may send to many. */
 void silk__gw_client_send(silk__gw_client *c, int binary, const void *data, size_t len);
 
 /* silk__gw_client_flush writes what silk__gw_client_send queued since the last flush. */
@@ -155,8 +156,11 @@ void silk__gw_client_flush(silk__gw_loop *l);
  * expired, and lets every other idle one hibernate (silk__gw_ws_hibernate). */
 void silk__gw_client_sweep(silk__gw_loop *l);
 
-/* silk__gw_client_closing notes that c's session has queued its close frame: the client has
- * 5 s to answer it before the connection is dropped. */
+/* silk__gw_client_closing notes that c's session has begun closing (silk__gw_ws_closing: a
+ * close frame queued, waiting or sent, by us or by wslay); every close comes through here, once.
+ * It marks the session's entry in the table closing, so that pushes skip it from now on
+ * (sessions/push.c), and the client has 5 s from now to answer before the connection is
+ * dropped, whether or not the close frame could be written. */
 void silk__gw_client_closing(silk__gw_client *c);
 
 /* silk__gw_client_close_session closes a connection's session with a close code and reason. */

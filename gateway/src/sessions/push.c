@@ -262,8 +262,8 @@ static void run_close(silk_loop_task *task)
  * From any thread
  * ========================================================================== */
 
-silk_status silk__gw_send_many(silk__gw *gw, const silk__gw_message *msgs, size_t n, bool *found,
-                               size_t *delivered)
+silk_status silk__gw_send_many(silk__gw *gw, const silk__gw_message *msgs, size_t n,
+                               silk__gw_fate *fate, size_t *delivered)
 {
     *delivered = 0;
     split sp;
@@ -275,10 +275,10 @@ silk_status silk__gw_send_many(silk__gw *gw, const silk__gw_message *msgs, size_
         silk__gw_session *s = strlen(m->session_id) <= SILK__GW_SESSION_ID_MAX
                                   ? silk__gw_sessions_find(&gw->sessions, m->session_id)
                                   : NULL;
-        found[i] = s != NULL;
-        if (s != NULL && m->repeat)
+        fate[i] = s == NULL ? SILK__GW_NO_SESSION : s->closing ? SILK__GW_CLOSING : SILK__GW_QUEUED;
+        if (fate[i] == SILK__GW_QUEUED && m->repeat)
             sp.queued++;
-        else if (s != NULL)
+        else if (fate[i] == SILK__GW_QUEUED)
             split_add(&sp, s, m->data != NULL ? m->data : "", m->len, m->binary);
     }
     silk__mutex_unlock(&gw->lock);
@@ -289,19 +289,23 @@ silk_status silk__gw_send_many(silk__gw *gw, const silk__gw_message *msgs, size_
 }
 
 silk_status silk__gw_send(silk__gw *gw, const char *session_id, int binary, const void *data,
-                          size_t len)
+                          size_t len, silk__gw_fate *fate)
 {
     silk__gw_message m = {.session_id = session_id, .data = data, .len = len, .binary = binary};
-    bool found;
+    silk__gw_fate f;
     size_t delivered;
-    silk_status st = silk__gw_send_many(gw, &m, 1, &found, &delivered);
-    return st == SILK_OK && !found ? SILK_NOT_FOUND : st;
+    silk_status st = silk__gw_send_many(gw, &m, 1, &f, &delivered);
+    if (fate != NULL)
+        *fate = f;
+    return st == SILK_OK && f != SILK__GW_QUEUED ? SILK_NOT_FOUND : st;
 }
 
-/* split_business adds a send of the shared message to a session of the business. */
+/* split_business adds a send of the shared message to a session of the business that is not
+ * closing. */
 static void split_business(silk__gw_session *s, void *arg)
 {
-    split_add(arg, s, NULL, 0, false);
+    if (!s->closing)
+        split_add(arg, s, NULL, 0, false);
 }
 
 silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *business_id,

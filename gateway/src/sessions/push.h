@@ -11,7 +11,19 @@
 #include "loop/gateway.h"
 
 /* Each call below may be made from any thread. It hands the work to the loop that owns the
- * session and returns without waiting for it. */
+ * session and returns without waiting for it.
+ *
+ * A session whose loop has begun closing it (its entry's closing: a close frame queued or
+ * sent, whatever the reason) gets no more messages: a push skips it and does not count it
+ * delivered. What a push counts is decided under the gateway's lock, when the push is split;
+ * a message that reaches its loop after the session began closing there is dropped, counted. */
+
+/* What silk__gw_send_many did with a message. */
+typedef enum silk__gw_fate {
+    SILK__GW_QUEUED,     /* handed to the session's loop */
+    SILK__GW_NO_SESSION, /* no such session here */
+    SILK__GW_CLOSING,    /* the session is closing: not queued */
+} silk__gw_fate;
 
 /* A message for one session, for silk__gw_send_many; everything stays the caller's. */
 typedef struct silk__gw_message {
@@ -23,16 +35,17 @@ typedef struct silk__gw_message {
 } silk__gw_message;
 
 /* silk__gw_send_many queues each of n messages for its session (a session given several gets
- * them in order); found[i] tells whether msgs[i]'s session is here, *delivered counts the
- * messages queued. Each loop is handed its sessions' messages as one command, which it writes
- * out together. SILK_OK, or SILK_RESOURCE_EXHAUSTED when memory ran out (some may be queued). */
-silk_status silk__gw_send_many(silk__gw *gw, const silk__gw_message *msgs, size_t n, bool *found,
-                               size_t *delivered);
+ * them in order); fate[i] tells what became of msgs[i], *delivered counts the messages
+ * queued. Each loop is handed its sessions' messages as one command, which it writes out
+ * together. SILK_OK, or SILK_RESOURCE_EXHAUSTED when memory ran out (some may be queued). */
+silk_status silk__gw_send_many(silk__gw *gw, const silk__gw_message *msgs, size_t n,
+                               silk__gw_fate *fate, size_t *delivered);
 
-/* silk__gw_send queues a message for a session: SILK_OK, SILK_NOT_FOUND when there is
- * no such session, SILK_RESOURCE_EXHAUSTED when memory is exhausted. */
+/* silk__gw_send queues a message for a session: SILK_OK, SILK_NOT_FOUND when there is no such
+ * session or it is closing (*fate tells which; may be NULL), SILK_RESOURCE_EXHAUSTED when
+ * memory is exhausted. */
 silk_status silk__gw_send(silk__gw *gw, const char *session_id, int binary, const void *data,
-                          size_t len);
+                          size_t len, silk__gw_fate *fate);
 
 /* A push's place in its stream: epoch and offset (offset 0: kept nowhere). */
 typedef struct silk__gw_stream_place {
@@ -41,9 +54,9 @@ typedef struct silk__gw_stream_place {
 } silk__gw_stream_place;
 
 /* silk__gw_send_business queues a message for every session of business_id on route
- * (every route when route is NULL or ""), at its place in the business's stream (NULL: kept
- * nowhere); *delivered counts them. Each loop is handed its sessions' sends as one command,
- * which it writes out together. */
+ * (every route when route is NULL or "") that is not closing, at its place in the business's
+ * stream (NULL: kept nowhere); *delivered counts them. Each loop is handed its sessions' sends
+ * as one command, which it writes out together. */
 silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *business_id,
                                    const silk__gw_stream_place *at, int binary, const void *data,
                                    size_t len, size_t *delivered);

@@ -109,7 +109,12 @@ static silk_status sm_send(silk_ctx *ctx, const Silk__Ws__SendRequest *req,
         return SILK_NOT_FOUND;
     if (req->session_id == NULL || req->session_id[0] == '\0')
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "session_id is required");
-    silk_status st = silk__gw_send(gw, req->session_id, req->binary, req->data.data, req->data.len);
+    silk__gw_fate fate;
+    silk_status st =
+        silk__gw_send(gw, req->session_id, req->binary, req->data.data, req->data.len, &fate);
+    if (st == SILK_NOT_FOUND && fate == SILK__GW_CLOSING)
+        return silk_ctx_fail(ctx, st, "session %s is closing on gateway %s", req->session_id,
+                             gw->opts.id);
     if (st == SILK_NOT_FOUND)
         return silk_ctx_fail(ctx, st, "no session %s on gateway %s", req->session_id, gw->opts.id);
     if (st != SILK_OK)
@@ -131,8 +136,8 @@ static silk_status sm_send_many(silk_ctx *ctx, const Silk__Ws__SendManyRequest *
     if (n > SEND_MANY_MAX)
         return silk_ctx_fail(ctx, SILK_INVALID_ARGUMENT, "%zu messages, over %d", n, SEND_MANY_MAX);
     silk__gw_message *msgs = silk_ctx_alloc(ctx, (n ? n : 1) * sizeof *msgs);
-    bool *found = silk_ctx_alloc(ctx, (n ? n : 1) * sizeof *found);
-    if (msgs == NULL || found == NULL)
+    silk__gw_fate *fate = silk_ctx_alloc(ctx, (n ? n : 1) * sizeof *fate);
+    if (msgs == NULL || fate == NULL)
         return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const Silk__Ws__SendItem *m = req->messages[i];
@@ -147,7 +152,7 @@ static silk_status sm_send_many(silk_ctx *ctx, const Silk__Ws__SendManyRequest *
                                                m->data.data, m->data.len, silk__now_us() / 1e6);
     }
     size_t delivered;
-    silk_status st = silk__gw_send_many(gw, msgs, n, found, &delivered);
+    silk_status st = silk__gw_send_many(gw, msgs, n, fate, &delivered);
     resp->delivered = (uint32_t)delivered;
     if (st != SILK_OK)
         return silk_ctx_fail(ctx, st, "queued %zu messages of %zu only", delivered, n);
@@ -157,8 +162,8 @@ static silk_status sm_send_many(silk_ctx *ctx, const Silk__Ws__SendManyRequest *
     if (resp->missing == NULL)
         return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        if (found[i])
-            continue;
+        if (fate[i] == SILK__GW_QUEUED)
+            continue; /* the others are gone, or closing */
         if ((resp->missing[resp->n_missing++] = silk_ctx_strdup(ctx, msgs[i].session_id)) == NULL)
             return silk_ctx_fail(ctx, SILK_RESOURCE_EXHAUSTED, "out of memory");
     }

@@ -2,6 +2,7 @@
 #ifndef SILK_GATEWAY_SESSIONS_H
 #define SILK_GATEWAY_SESSIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +12,9 @@ typedef struct silk__gw_session {
     const char *route; /* shared by the route's sessions */
     const char *business_id;
     void *data; /* the caller's */
+    /* The session's loop has begun closing it (conn/client.c sets it, under the gateway's
+     * lock): pushes skip it (sessions/push.c). The table itself never reads it. */
+    bool closing;
     struct silk__gw_session *id_next;
     struct silk__gw_session *biz_prev, *biz_next;
     struct silk__gw_business *business;

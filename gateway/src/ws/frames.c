@@ -602,6 +602,16 @@ int silk__gw_ws_close(silk__gw_ws *ws, uint16_t code, const char *reason)
     return queue_close(ws, code, reason ? reason : "");
 }
 
+/* wslay stops reading once it has queued a close frame of its own (for the client's close, a
+ * protocol error, a message too large, bad UTF-8), and writing once it has sent one. */
+bool silk__gw_ws_closing(const silk__gw_ws *ws)
+{
+    return ws->closing ||
+           (ws->ctx != NULL &&
+            (!wslay_event_get_read_enabled(ws->ctx) || !wslay_event_get_write_enabled(ws->ctx) ||
+             wslay_event_get_close_sent(ws->ctx) || wslay_event_get_close_received(ws->ctx)));
+}
+
 /* A hibernating session is open and reading; it writes what waits in ws->unsent. */
 
 bool silk__gw_ws_want_read(const silk__gw_ws *ws)

@@ -78,6 +78,12 @@ bool silk__gw_ws_close_code_sendable(uint32_t code);
  * is closing already. */
 int silk__gw_ws_close(silk__gw_ws *ws, uint16_t code, const char *reason);
 
+/* silk__gw_ws_closing tells whether the session has begun closing and takes no more messages:
+ * a close frame is queued, waits for the messages before it, or has been sent, whoever queued
+ * it (silk__gw_ws_close, a slow consumer's 1008, or wslay answering the client's close frame,
+ * a protocol error, an oversized message or bad UTF-8). */
+bool silk__gw_ws_closing(const silk__gw_ws *ws);
+
 /* silk__gw_ws_want_read / silk__gw_ws_want_write tell what the connection still wants from the
  * socket. */
 bool silk__gw_ws_want_read(const silk__gw_ws *ws);
