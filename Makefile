@@ -4,12 +4,13 @@ SANITIZE ?=
 JOBS ?= $(shell nproc)
 
 # Every Debian package the build, the tests and the demo use (the benchmarks add
-# BENCH_DEB_PACKAGES, below).
+# BENCH_DEB_PACKAGES, below). npm is added when there is no npm command: NodeSource's nodejs
+# carries its own and conflicts with Debian's npm package.
 DEB_PACKAGES := build-essential cmake pkg-config clang-format \
 	protobuf-compiler libprotobuf-dev libprotoc-dev protobuf-c-compiler libprotobuf-c-dev \
 	libnng-dev libwslay-dev libev-dev libhttp-parser-dev libjansson-dev libssl-dev \
 	libhiredis-dev redis-server libcmocka-dev libjwt-dev python3 python3-websockets \
-	python3-jwt python3-cryptography openssl curl valgrind file iproute2 redis-tools
+	python3-jwt python3-cryptography openssl curl valgrind file iproute2 redis-tools nodejs
 
 # SANITIZE=1 builds with ASan+UBSan into a tree of its own, BUILD_DIR-sanitize.
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -21,7 +22,7 @@ CMAKE_FLAGS += -DSILK_SANITIZE=OFF
 TREE := $(BUILD_DIR)
 endif
 
-.PHONY: all deps build test demo package format format-check clean bench
+.PHONY: all deps js-deps build test demo package format format-check clean bench
 
 all: build
 
@@ -29,7 +30,7 @@ all: build
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
-	done); \
+	done; command -v npm >/dev/null 2>&1 || echo npm); \
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing" $$missing; \
 		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
@@ -43,7 +44,28 @@ build:
 	cmake -S . -B $(TREE) $(CMAKE_FLAGS)
 	cmake --build $(TREE) -j $(JOBS)
 
-test: deps build
+# js-deps: the ws package silk.js's tests use (ctest clients_js), pinned by
+# clients/js/test/package-lock.json, installed with npm ci into TREE/clients-js, never into the
+# source tree; again only when the lock file changed. Without the npm registry it says why and
+# goes on: clients_js then skips (77).
+JS_DEPS_DIR = $(TREE)/clients-js
+js-deps: deps
+	@mkdir -p $(JS_DEPS_DIR)
+	@if cmp -s clients/js/test/package-lock.json $(JS_DEPS_DIR)/package-lock.json && \
+	    [ -f $(JS_DEPS_DIR)/node_modules/ws/package.json ]; then \
+		echo "make js-deps: ws is installed in $(JS_DEPS_DIR)"; \
+	elif ! command -v npm >/dev/null 2>&1; then \
+		echo "make js-deps: no npm; ctest clients_js will be skipped"; \
+	else \
+		cp clients/js/test/package.json clients/js/test/package-lock.json $(JS_DEPS_DIR)/; \
+		if ! (cd $(JS_DEPS_DIR) && npm ci --no-audit --no-fund --fetch-retries=1 --fetch-timeout=30000); then \
+			rm -f $(JS_DEPS_DIR)/package-lock.json; \
+			echo "make js-deps: npm ci failed (no network or no registry?);" \
+			     "ctest clients_js will be skipped"; \
+		fi; \
+	fi
+
+test: deps build js-deps
 	cd $(TREE) && ctest --output-on-failure -j $(JOBS)
 
 demo: deps build
