@@ -98,7 +98,7 @@ BENCH_DEB_PACKAGES := libgrpc++-dev protobuf-compiler-grpc wrk libwebsockets-dev
 BENCH_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release
 BENCH_NODE_DIR := $(BENCH_BUILD_DIR)/node
 .PHONY: bench-deps bench-configure bench-rpc bench-http bench-ws bench-cluster bench-hosts \
-	bench-push10k bench-sessions100k
+	bench-push10k bench-sessions100k bench-streams
 
 bench-deps:
 	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)"
@@ -147,6 +147,12 @@ bench-hosts: bench-deps bench-configure
 bench-push10k: bench-configure
 	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-push-programs
 	bench/run_push10k.sh --no-build --build-dir $(BENCH_BUILD_DIR) $(BENCH_ARGS)
+
+# bench-streams: pushes to 1,000 businesses with history on (Redis) and off, and the replay of
+# 1,000 missed pushes (bench/run_streams.sh, issue 16).
+bench-streams: bench-configure
+	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-streams-programs
+	bench/run_streams.sh --no-build --build-dir $(BENCH_BUILD_DIR) $(BENCH_ARGS)
 
 # bench-sessions100k: bytes per idle session on six gateways holding 100,000 sessions, before
 # and after a push to each (bench/run_sessions100k.sh, issue 15; minutes, several GB).

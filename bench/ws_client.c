@@ -23,6 +23,17 @@
  *   hold        --sessions sessions of --business, from the --source addresses in turn,
  *               each pinging once; prints `open N` when all are open, then `received N` once
  *               each got exactly one message, --expect; until SIGTERM or --seconds
+ *   streams     --sessions silk.v1 sessions, session i of business <--business>(i %
+ *               --businesses); --pushers threads call SessionManager.SendToBusiness with
+ *               --route ("": every route, kept nowhere; a route with history: each push
+ *               appended to its stream), round-robin over the businesses, with at most
+ *               --window messages not yet received; every envelope checked (its push, in
+ *               order, and with history the next offset of the stream): pushes_per_s
+ *   replay      --rounds times: a silk.v1 session of business <--business><round> reads its
+ *               welcome and leaves, --missed pushes are made to it with SendToBusiness, then
+ *               a session reopens with since=<epoch>:<offset>: the time from its connect to
+ *               the first replayed push (first_ms) and to the last (ms), medians, each
+ *               replayed push checked once, in order
  *
  * A wss:// URL speaks TLS (OpenSSL, the server's certificate not verified: a benchmark on
  * loopback, never a client to trust). It prints `result <peer> <metric> <value>` lines. A server
@@ -54,6 +65,7 @@
 #include <silk/silk.h>
 
 #include "bench.h"
+#include "silk/ws.silk.h"
 #include "wstest.silk.h"
 
 /* ============================== options ============================== */
@@ -75,39 +87,55 @@ typedef struct opts {
     const char *expect;         /* hold: the message every session must get */
     struct in_addr sources[32]; /* hold: source addresses, taken in turn (none: any) */
     int n_sources;
+    const char *route; /* streams, replay: SendToBusiness's route (NULL: streams "", replay
+                          the URL's) */
+    int businesses;    /* streams: the sessions' businesses */
+    long missed;       /* replay: pushes made while away */
 } opts;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bench-ws --url ws[s]://HOST:PORT/PATH --test "
-                 "latency|throughput|idle|push|handshakes\n"
-                 "                [--peer NAME] [options]\n"
-                 "\n"
-                 "The WebSocket load client of make bench-ws: prints result <peer> <metric> "
-                 "<value>.\n"
-                 "\n"
-                 "  --calls N        latency: timed round trips on one connection (20000)\n"
-                 "  --warmup N       latency: round trips before timing (2000)\n"
-                 "  --connections N  throughput: connections, one message in flight each (100);\n"
-                 "                   handshakes: handshakes at a time (4)\n"
-                 "  --seconds S      throughput, push, handshakes: the measured window (10)\n"
-                 "  --token T        every upgrade carries Authorization: Bearer T; T is a file's\n"
-                 "                   contents (trailing white space dropped) when it names one\n"
-                 "  --sessions N     idle: idle connections (10000); push: sessions (1000);\n"
-                 "                   fanout, hold: sessions (10000)\n"
-                 "  --pid PID        idle: the server process whose VmRSS is read\n"
-                 "  --payload N      bytes per message (64)\n"
-                 "  --any-reply      latency, throughput: any reply counts (default: the echo)\n"
-                 "  --business ID    push: the sessions' business id (benchpush); it is appended\n"
-                 "                   to the URL as ?businessId=ID\n"
-                 "  --pushers N      push: threads calling silk_ws_send_business (1)\n"
-                 "  --window N       push: pushes not yet received, per session, at most (8)\n"
-                 "  --via KIND       fanout: business (SendToBusiness) or echo (WsTest.Echo)\n"
-                 "  --rounds N       fanout: pushes to every session, timed (5)\n"
-                 "  --source A,B,... hold: bind the connections to these addresses in turn\n"
-                 "  --expect TEXT    hold: the message every session must get (pushed)\n"
-                 "\n"
-                 "push and fanout find the gateway (and Echo) through $SILK_REGISTRY.\n");
+    fprintf(out,
+            "usage: bench-ws --url ws[s]://HOST:PORT/PATH --test "
+            "latency|throughput|idle|push|handshakes|\n"
+            "                fanout|hold|streams|replay\n"
+            "                [--peer NAME] [options]\n"
+            "\n"
+            "The WebSocket load client of make bench-ws: prints result <peer> <metric> "
+            "<value>.\n"
+            "\n"
+            "  --calls N        latency: timed round trips on one connection (20000)\n"
+            "  --warmup N       latency: round trips before timing (2000)\n"
+            "  --connections N  throughput: connections, one message in flight each (100);\n"
+            "                   handshakes: handshakes at a time (4)\n"
+            "  --seconds S      throughput, push, streams, handshakes: the measured window\n"
+            "                   (10)\n"
+            "  --token T        every upgrade carries Authorization: Bearer T; T is a file's\n"
+            "                   contents (trailing white space dropped) when it names one\n"
+            "  --sessions N     idle: idle connections (10000); push, streams: sessions\n"
+            "                   (1000); fanout, hold: sessions (10000)\n"
+            "  --pid PID        idle: the server process whose VmRSS is read\n"
+            "  --payload N      bytes per message (64)\n"
+            "  --any-reply      latency, throughput: any reply counts (default: the echo)\n"
+            "  --business ID    push: the sessions' business id (benchpush); it is appended\n"
+            "                   to the URL as ?businessId=ID; streams, replay: the prefix\n"
+            "                   of the businesses' ids (streams, replay)\n"
+            "  --pushers N      push: threads calling silk_ws_send_business; streams:\n"
+            "                   threads calling SendToBusiness (1)\n"
+            "  --window N       push: pushes not yet received, per session, at most (8);\n"
+            "                   streams: messages not yet received, in all (64)\n"
+            "  --route R        streams: SendToBusiness's route, \"\" every route, kept\n"
+            "                   nowhere (\"\"); replay: the route pushed to (the URL's)\n"
+            "  --businesses N   streams: the businesses the sessions are spread over (1000)\n"
+            "  --missed N       replay: pushes made while the session is away (1000)\n"
+            "  --via KIND       fanout: business (SendToBusiness) or echo (WsTest.Echo)\n"
+            "  --rounds N       fanout: pushes to every session, timed; replay: reconnections\n"
+            "                   timed (5)\n"
+            "  --source A,B,... hold: bind the connections to these addresses in turn\n"
+            "  --expect TEXT    hold: the message every session must get (pushed)\n"
+            "\n"
+            "push, fanout, streams and replay find the gateway (and Echo) through\n"
+            "$SILK_REGISTRY.\n");
 }
 
 static double num(const char *opt, const char *v)
@@ -183,6 +211,24 @@ static void parse_sources(opts *o, const char *v)
     }
 }
 
+/* defaults sets what --test decides when not given: connections, sessions, window and the
+ * business id (or prefix). */
+static void defaults(opts *o)
+{
+    bool streams = strcmp(o->test, "streams") == 0, replay = strcmp(o->test, "replay") == 0;
+    if (o->connections < 0)
+        o->connections = strcmp(o->test, "handshakes") == 0 ? 4 : 100;
+    if (o->sessions < 0)
+        o->sessions = strcmp(o->test, "idle") == 0 || strcmp(o->test, "fanout") == 0 ||
+                              strcmp(o->test, "hold") == 0
+                          ? 10000
+                          : 1000;
+    if (o->window < 0)
+        o->window = streams ? 64 : 8;
+    if (o->business == NULL)
+        o->business = streams ? "streams" : replay ? "replay" : "benchpush";
+}
+
 static void parse(opts *o, int argc, char **argv)
 {
     *o = (opts){.peer = "peer",
@@ -191,13 +237,15 @@ static void parse(opts *o, int argc, char **argv)
                 .connections = -1,
                 .sessions = -1,
                 .pushers = 1,
-                .window = 8,
+                .window = -1,
                 .seconds = 10,
                 .payload = 64,
-                .business = "benchpush",
+                .business = NULL,
                 .via = "business",
                 .rounds = 5,
-                .expect = "pushed"};
+                .expect = "pushed",
+                .businesses = 1000,
+                .missed = 1000};
     const char *url = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -246,6 +294,12 @@ static void parse(opts *o, int argc, char **argv)
             o->expect = v;
         } else if (strcmp(a, "--source") == 0) {
             parse_sources(o, v);
+        } else if (strcmp(a, "--route") == 0) {
+            o->route = v;
+        } else if (strcmp(a, "--businesses") == 0) {
+            o->businesses = (int)num(a, v);
+        } else if (strcmp(a, "--missed") == 0) {
+            o->missed = (long)num(a, v);
         } else {
             usage(stderr);
             exit(2);
@@ -257,17 +311,12 @@ static void parse(opts *o, int argc, char **argv)
         usage(stderr);
         exit(2);
     }
-    if (o->connections < 0)
-        o->connections = strcmp(o->test, "handshakes") == 0 ? 4 : 100;
-    if (o->sessions < 0)
-        o->sessions = strcmp(o->test, "idle") == 0 || strcmp(o->test, "fanout") == 0 ||
-                              strcmp(o->test, "hold") == 0
-                          ? 10000
-                          : 1000;
+    defaults(o);
     if (o->calls < 1 || o->connections < 1 || o->sessions < 1 || o->pushers < 1 || o->window < 1 ||
-        o->rounds < 1 || o->payload < 1 || o->payload > 8192) {
-        bench_fail("--calls, --connections, --sessions, --pushers, --window must be at least 1 "
-                   "and --payload 1 to 8192");
+        o->rounds < 1 || o->businesses < 1 || o->missed < 1 || o->payload < 1 ||
+        o->payload > 8192) {
+        bench_fail("--calls, --connections, --sessions, --pushers, --window, --businesses, "
+                   "--missed must be at least 1 and --payload 1 to 8192");
         exit(2);
     }
 }
@@ -286,6 +335,10 @@ typedef struct wsconn {
     long received;
     char sid[96];    /* the Silk-Session-Id the 101 gave, or "" */
     uint64_t got_ns; /* fanout: when this round's message arrived (0: not yet) */
+    bool welcomed;   /* streams, replay: silk.v1's welcome came */
+    char epoch[64];  /* streams, replay: the stream's epoch, from the welcome */
+    uint64_t offset; /* streams, replay: the last offset received (at first the welcome's) */
+    long last;       /* streams: the number of the last push received (-1: none) */
 } wsconn;
 
 typedef struct client {
@@ -299,6 +352,9 @@ typedef struct client {
     /* on_message is called for each whole data message received. */
     void (*on_message)(struct client *cl, wsconn *c, const uint8_t *data, size_t len);
     void *arg;
+    /* path_of writes connection c's request path (NULL: every connection's is o->path). */
+    void (*path_of)(const struct client *cl, const wsconn *c, char *buf, size_t cap);
+    const char *protocol; /* offered as Sec-WebSocket-Protocol, or NULL */
 } client;
 
 static void conn_close(client *cl, wsconn *c, const char *why)
@@ -382,15 +438,20 @@ static int send_handshake(client *cl, wsconn *c)
         key[k++] = i + 2 < 16 ? b64[v & 63] : '=';
     }
     key[24] = '\0';
-    char req[9216];
-    const char *tok = cl->o->token;
+    char req[9216], path[600];
+    const char *tok = cl->o->token, *proto = cl->protocol;
+    if (cl->path_of != NULL)
+        cl->path_of(cl, c, path, sizeof path);
+    else
+        snprintf(path, sizeof path, "%s", cl->o->path);
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
-                     cl->o->path, cl->o->host, cl->o->port, key,
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s%s%s%s\r\n",
+                     path, cl->o->host, cl->o->port, key,
                      tok != NULL ? "Authorization: Bearer " : "", tok != NULL ? tok : "",
-                     tok != NULL ? "\r\n" : "");
+                     tok != NULL ? "\r\n" : "", proto != NULL ? "Sec-WebSocket-Protocol: " : "",
+                     proto != NULL ? proto : "", proto != NULL ? "\r\n" : "");
     c->state = C_HANDSHAKE;
     return send_all(cl, c, req, (size_t)n);
 }
@@ -891,6 +952,43 @@ static void on_push(client *cl, wsconn *c, const uint8_t *data, size_t len)
     atomic_fetch_add_explicit(received, 1, memory_order_relaxed);
 }
 
+/* measure pumps the connections through a warm-up (a fifth of --seconds, 1 s at most), then
+ * through --seconds, and returns *count's rate over the second, per second; it stops early
+ * when a connection failed or *errors is set. */
+static double measure(client *cl, atomic_long *count, atomic_int *errors)
+{
+    const opts *o = cl->o;
+    double warm = o->seconds / 5 < 1 ? o->seconds / 5 : 1;
+    uint64_t t = bench_now_ns() + (uint64_t)(warm * 1e9);
+    while (bench_now_ns() < t && !cl->failed && !atomic_load(errors))
+        pump(cl, 10);
+    long n0 = atomic_load(count);
+    uint64_t t0 = bench_now_ns(), t1;
+    t = t0 + (uint64_t)(o->seconds * 1e9);
+    while ((t1 = bench_now_ns()) < t && !cl->failed && !atomic_load(errors))
+        pump(cl, 10);
+    long n1 = atomic_load(count);
+    return (double)(n1 - n0) * 1e9 / (double)(t1 - t0);
+}
+
+/* join_pumping joins the n threads, reading the connections meanwhile: a pusher waits for its
+ * window only while it is full. */
+static void join_pumping(client *cl, pthread_t *threads, int n)
+{
+    for (int i = 0; i < n; i++) {
+        while (pthread_tryjoin_np(threads[i], NULL) != 0)
+            pump(cl, 10);
+    }
+}
+
+/* drain pumps until *received reaches want (every push made must arrive): 10 s at most. */
+static void drain(client *cl, atomic_long *received, long want)
+{
+    uint64_t end = bench_now_ns() + 10000000000ull;
+    while (atomic_load(received) < want && bench_now_ns() < end && !cl->failed)
+        pump(cl, 10);
+}
+
 static int test_push(client *cl)
 {
     const opts *o = cl->o;
@@ -911,28 +1009,12 @@ static int test_push(client *cl)
         if (pthread_create(&threads[started], NULL, push_loop, &p) != 0)
             break;
     }
-    double warm = o->seconds / 5 < 1 ? o->seconds / 5 : 1;
-    uint64_t t = bench_now_ns() + (uint64_t)(warm * 1e9);
-    while (bench_now_ns() < t && !cl->failed && !atomic_load(&p.errors))
-        pump(cl, 10);
-    long n0 = atomic_load(&received);
-    uint64_t t0 = bench_now_ns(), t1;
-    t = t0 + (uint64_t)(o->seconds * 1e9);
-    while ((t1 = bench_now_ns()) < t && !cl->failed && !atomic_load(&p.errors))
-        pump(cl, 10);
-    long n1 = atomic_load(&received);
+    double rate = measure(cl, &received, &p.errors);
     atomic_store(&p.stop, true);
-    /* The pushers wait for a window only while it is full: keep reading until they stop. */
-    for (int i = 0; i < started; i++) {
-        while (pthread_tryjoin_np(threads[i], NULL) != 0)
-            pump(cl, 10);
-    }
+    join_pumping(cl, threads, started);
     free(threads);
-    /* Every push made must arrive: 10 s at most for the last ones. */
     long want = atomic_load(&p.pushed) * o->sessions;
-    uint64_t drain = bench_now_ns() + 10000000000ull;
-    while (atomic_load(&received) < want && bench_now_ns() < drain && !cl->failed)
-        pump(cl, 10);
+    drain(cl, &received, want);
     if (cl->failed || atomic_load(&p.errors) || started < o->pushers) {
         bench_fail("the push test failed");
         return 1;
@@ -941,7 +1023,7 @@ static int test_push(client *cl)
         bench_fail("%ld of %ld pushed messages arrived", atomic_load(&received), want);
         return 1;
     }
-    bench_result(o->peer, "pushes_per_s", (double)(n1 - n0) * 1e9 / (double)(t1 - t0));
+    bench_result(o->peer, "pushes_per_s", rate);
     bench_result(o->peer, "pushes", (double)atomic_load(&p.pushed)); /* warm-up included */
     close_all(cl);
     return 0;
@@ -1180,6 +1262,441 @@ static int test_fanout(client *cl)
     return rv;
 }
 
+/* ---------- streams: pushes to many businesses, kept in their streams or not ---------- */
+
+/* json_after returns what follows "key": in the n bytes of an envelope (*left bytes), NULL
+ * when the key is not there. The envelopes are compact JSON whose strings carry no quotes. */
+static const char *json_after(const uint8_t *data, size_t n, const char *key, size_t *left)
+{
+    char pat[40];
+    int k = snprintf(pat, sizeof pat, "\"%s\":", key);
+    const uint8_t *p = memmem(data, n, pat, (size_t)k);
+    if (p == NULL)
+        return NULL;
+    *left = n - (size_t)(p - data) - (size_t)k;
+    return (const char *)p + k;
+}
+
+/* json_u64 reads the number field key of an envelope: false when it has none. */
+static bool json_u64(const uint8_t *data, size_t n, const char *key, uint64_t *v)
+{
+    size_t left = 0, i = 0;
+    const char *p = json_after(data, n, key, &left);
+    uint64_t x = 0;
+    for (; p != NULL && i < left && i < 19 && p[i] >= '0' && p[i] <= '9'; i++)
+        x = x * 10 + (uint64_t)(p[i] - '0');
+    *v = x;
+    return p != NULL && i > 0;
+}
+
+/* json_text points *s at the string field key of an envelope, *len bytes: false when it has
+ * none, or one with an escape in it. */
+static bool json_text(const uint8_t *data, size_t n, const char *key, const char **s, size_t *len)
+{
+    size_t left = 0;
+    const char *p = json_after(data, n, key, &left);
+    if (p == NULL || left < 2 || p[0] != '"')
+        return false;
+    const char *end = memchr(p + 1, '"', left - 1);
+    if (end == NULL || memchr(p + 1, '\\', (size_t)(end - p - 1)) != NULL)
+        return false;
+    *s = p + 1;
+    *len = (size_t)(end - p - 1);
+    return true;
+}
+
+/* json_is tells whether the string field key of an envelope is want. */
+static bool json_is(const uint8_t *data, size_t n, const char *key, const char *want)
+{
+    const char *s;
+    size_t len;
+    return json_text(data, n, key, &s, &len) && len == strlen(want) && memcmp(s, want, len) == 0;
+}
+
+/* on_welcome takes silk.v1's first envelope, the welcome: the stream's epoch and offset.
+ * false, the connection closed, when it is not one. */
+static bool on_welcome(client *cl, wsconn *c, const uint8_t *data, size_t len)
+{
+    const char *e;
+    size_t n;
+    if (!json_is(data, len, "type", "welcome") || !json_u64(data, len, "offset", &c->offset) ||
+        !json_text(data, len, "epoch", &e, &n) || n >= sizeof c->epoch) {
+        conn_close(cl, c, "the first message is not silk.v1's welcome");
+        return false;
+    }
+    memcpy(c->epoch, e, n);
+    c->epoch[n] = '\0';
+    c->welcomed = true;
+    return true;
+}
+
+/* wait_welcomes pumps until every connection had its welcome: 0, or -1 after 10 s. */
+static int wait_welcomes(client *cl)
+{
+    uint64_t end = bench_now_ns() + 10000000000ull;
+    int n = 0;
+    while (!cl->failed && bench_now_ns() < end) {
+        n = 0;
+        for (int i = 0; i < cl->n; i++)
+            n += cl->conns[i].welcomed;
+        if (n == cl->n)
+            return 0;
+        pump(cl, 10);
+    }
+    bench_fail("%d of %d sessions had their welcome", n, cl->n);
+    return -1;
+}
+
+/* streamer is the streams test's state: the pushers' and the sessions'. */
+typedef struct streamer {
+    const opts *o;
+    const char *route;    /* SendToBusiness's */
+    bool history;         /* route keeps the pushes: the envelopes carry offsets */
+    atomic_long next;     /* the next push's number k, for business k % --businesses */
+    atomic_long expected; /* messages the pushes made so far owe the sessions */
+    atomic_long received; /* messages the sessions received, checked */
+    atomic_bool stop;
+    atomic_int errors;
+} streamer;
+
+/* business_sessions is how many sessions business b has: session i is of business i % B. */
+static long business_sessions(const opts *o, long b)
+{
+    return o->sessions / o->businesses + (b < o->sessions % o->businesses);
+}
+
+/* push_data writes push k's data, "k<k>:" and letters up to --payload bytes (at least 24). */
+static void push_data(char *out, long k, size_t payload)
+{
+    size_t n = (size_t)snprintf(out, payload + 1, "k%ld:", k);
+    for (size_t i = n; i < payload; i++)
+        out[i] = (char)('a' + i % 26);
+    out[payload] = '\0';
+}
+
+/* push_number reads the number k of a push's data, all of it checked against push_data's:
+ * -1 when it is not one. */
+static long push_number(const opts *o, const char *d, size_t len)
+{
+    char want[8200];
+    long k = 0;
+    size_t i = 1;
+    for (; len > 1 && d[0] == 'k' && i < len && i < 19 && d[i] >= '0' && d[i] <= '9'; i++)
+        k = k * 10 + (d[i] - '0');
+    if (i == 1 || len != o->payload)
+        return -1;
+    push_data(want, k, o->payload);
+    return memcmp(d, want, len) == 0 ? k : -1;
+}
+
+/* stream_push makes push k with SendToBusiness on ch: 0, or -1 after saying why. Each push
+ * must reach every session of its business and, with history, be kept (an offset). */
+static int stream_push(streamer *s, silk_channel *ch, silk_ctx *ctx, long k)
+{
+    const opts *o = s->o;
+    char business[200], data[8200];
+    long b = k % o->businesses;
+    snprintf(business, sizeof business, "%s%ld", o->business, b);
+    push_data(data, k, o->payload);
+    Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
+    req.business_id = business;
+    req.route = (char *)s->route;
+    req.data.data = (uint8_t *)data;
+    req.data.len = o->payload;
+    Silk__Ws__SendReply *r = NULL;
+    silk_status st = silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &r);
+    bool ok = st == SILK_OK && r->delivered == (uint32_t)business_sessions(o, b) &&
+              (r->offset != 0) == s->history;
+    if (!ok)
+        bench_fail("SendToBusiness to %s: %s, %u sessions, offset %llu: %s", business,
+                   silk_status_str(st), r != NULL ? r->delivered : 0,
+                   r != NULL ? (unsigned long long)r->offset : 0ull, silk_ctx_message(ctx));
+    if (r != NULL)
+        silk__ws__send_reply__free_unpacked(r, NULL);
+    return ok ? 0 : -1;
+}
+
+/* stream_loop is a pusher: round-robin over the businesses (the pushers share the count),
+ * with at most --window messages not yet received, until stopped or a push fails. */
+static void *stream_loop(void *arg)
+{
+    streamer *s = arg;
+    silk_ctx *ctx = silk_ctx_new();
+    silk_channel *ch = NULL;
+    if (ctx == NULL || silk_channel_open(&ch, SILK_WS_SESSION_MANAGER) != SILK_OK) {
+        bench_fail("cannot open a channel to %s", SILK_WS_SESSION_MANAGER);
+        atomic_fetch_add(&s->errors, 1);
+    }
+    while (ch != NULL && !atomic_load(&s->stop) && !atomic_load(&s->errors)) {
+        if (atomic_load(&s->expected) - atomic_load(&s->received) >= s->o->window) {
+            usleep(50);
+            continue;
+        }
+        long k = atomic_fetch_add(&s->next, 1);
+        atomic_fetch_add(&s->expected, business_sessions(s->o, k % s->o->businesses));
+        if (stream_push(s, ch, ctx, k) != 0)
+            atomic_fetch_add(&s->errors, 1);
+    }
+    silk_channel_close(ch);
+    silk_ctx_free(ctx);
+    return NULL;
+}
+
+/* on_stream checks a session's envelope: the welcome first, then pushes of its business,
+ * whole, and with history each at the stream's next offset, in its epoch (without, none
+ * carries an offset). */
+static void on_stream(client *cl, wsconn *c, const uint8_t *data, size_t len)
+{
+    streamer *s = cl->arg;
+    if (!c->welcomed) {
+        on_welcome(cl, c, data, len);
+        return;
+    }
+    const char *d;
+    size_t n;
+    uint64_t off = 0;
+    bool kept = json_u64(data, len, "offset", &off);
+    long k = json_is(data, len, "type", "push") && json_text(data, len, "data", &d, &n)
+                 ? push_number(cl->o, d, n)
+                 : -1;
+    if (k < 0 || k % cl->o->businesses != (c - cl->conns) % cl->o->businesses) {
+        conn_close(cl, c, "a message that is not a push made to this session's business");
+        return;
+    }
+    if (kept != s->history ||
+        (kept && (off != c->offset + 1 || !json_is(data, len, "epoch", c->epoch)))) {
+        conn_close(cl, c,
+                   s->history ? "a push not at its stream's next offset"
+                              : "a push with an offset on a route kept nowhere");
+        return;
+    }
+    c->offset = off;
+    c->received++;
+    atomic_fetch_add_explicit(&s->received, 1, memory_order_relaxed);
+}
+
+/* stream_path is session i's path: business <--business>(i % --businesses). */
+static void stream_path(const client *cl, const wsconn *c, char *buf, size_t cap)
+{
+    const opts *o = cl->o;
+    snprintf(buf, cap, "%s%sbusinessId=%s%ld", o->path, strchr(o->path, '?') ? "&" : "?",
+             o->business, (long)((c - cl->conns) % o->businesses));
+}
+
+/* stream_pushers runs the pushers through measure(): the pushes' rate, or -1 when one failed
+ * or did not start. Every push made is waited for. */
+static double stream_pushers(client *cl, streamer *s)
+{
+    pthread_t *threads = calloc((size_t)cl->o->pushers, sizeof *threads);
+    int started = 0;
+    for (; threads != NULL && started < cl->o->pushers; started++) {
+        if (pthread_create(&threads[started], NULL, stream_loop, s) != 0)
+            break;
+    }
+    double rate = measure(cl, &s->received, &s->errors);
+    atomic_store(&s->stop, true);
+    join_pumping(cl, threads, started);
+    free(threads);
+    drain(cl, &s->received, atomic_load(&s->expected));
+    if (cl->failed || atomic_load(&s->errors) || started < cl->o->pushers)
+        return -1;
+    return rate;
+}
+
+static int test_streams(client *cl)
+{
+    const opts *o = cl->o;
+    if (o->payload < 24) {
+        bench_fail("streams needs --payload 24 or more (the push's number, then letters)");
+        return 2;
+    }
+    static streamer s; /* the pushers' too */
+    s = (streamer){.o = o, .route = o->route != NULL ? o->route : ""};
+    s.history = s.route[0] != '\0';
+    cl->arg = &s;
+    cl->on_message = on_stream;
+    cl->path_of = stream_path;
+    cl->protocol = "silk.v1";
+    if (open_all(cl, o->sessions) != 0 || wait_welcomes(cl) != 0)
+        return 1;
+    double rate = stream_pushers(cl, &s);
+    if (rate < 0) {
+        bench_fail("the streams test failed");
+        return 1;
+    }
+    if (atomic_load(&s.received) != atomic_load(&s.expected)) {
+        bench_fail("%ld of %ld pushed messages arrived", atomic_load(&s.received),
+                   atomic_load(&s.expected));
+        return 1;
+    }
+    bench_result(o->peer, "pushes_per_s", rate);
+    bench_result(o->peer, "pushes", (double)atomic_load(&s.next)); /* warm-up included */
+    close_all(cl);
+    return 0;
+}
+
+/* ---------- replay: a session back after missing pushes, timed to the last replayed ---------- */
+
+/* replay is one round's state: the business, where its session left, what came back. */
+typedef struct replay {
+    const opts *o;
+    char route[256];    /* SendToBusiness's: --route, else the URL's path */
+    char business[200]; /* <--business><round> */
+    char since[100];    /* "<epoch>:<offset>" to come back with, "" the first time */
+    uint64_t from;      /* the offset the session left at */
+    long got;           /* pushes replayed, checked */
+    bool recovered;     /* the welcome's */
+    uint64_t t0, first_ns, last_ns;
+} replay;
+
+/* replay_text writes push i's data of r's business. */
+static void replay_text(char *out, size_t cap, const replay *r, long i)
+{
+    snprintf(out, cap, "%s-m%ld", r->business, i);
+}
+
+/* replay_path is the session's path: its business, and since when it comes back. */
+static void replay_path(const client *cl, const wsconn *c, char *buf, size_t cap)
+{
+    const replay *r = cl->arg;
+    (void)c;
+    snprintf(buf, cap, "%s%sbusinessId=%s%s%s", cl->o->path, strchr(cl->o->path, '?') ? "&" : "?",
+             r->business, r->since[0] ? "&since=" : "", r->since);
+}
+
+/* on_replayed checks the welcome (and whether it says recovered), then each push: the next
+ * offset after where the session left, in its epoch, with the data pushed. */
+static void on_replayed(client *cl, wsconn *c, const uint8_t *data, size_t len)
+{
+    replay *r = cl->arg;
+    if (!c->welcomed) {
+        r->recovered = memmem(data, len, "\"recovered\":true", 16) != NULL;
+        on_welcome(cl, c, data, len);
+        return;
+    }
+    char want[256];
+    const char *d;
+    size_t n;
+    uint64_t off;
+    replay_text(want, sizeof want, r, r->got);
+    if (!json_is(data, len, "type", "push") || !json_u64(data, len, "offset", &off) ||
+        off != r->from + (uint64_t)r->got + 1 || !json_is(data, len, "epoch", c->epoch) ||
+        !json_text(data, len, "data", &d, &n) || n != strlen(want) || memcmp(d, want, n) != 0) {
+        conn_close(cl, c, "a replayed push out of order, or not the one pushed");
+        return;
+    }
+    uint64_t now = bench_now_ns();
+    if (r->got++ == 0)
+        r->first_ns = now;
+    r->last_ns = now;
+}
+
+/* replay_leave opens a session of r->business, notes where its welcome puts it, closes it. */
+static int replay_leave(client *cl, replay *r)
+{
+    r->since[0] = '\0';
+    if (open_all(cl, 1) != 0 || wait_welcomes(cl) != 0)
+        return -1;
+    const wsconn *c = &cl->conns[0];
+    r->from = c->offset;
+    snprintf(r->since, sizeof r->since, "%s:%llu", c->epoch, (unsigned long long)c->offset);
+    close_all(cl);
+    return 0;
+}
+
+/* replay_push makes --missed pushes to r->business, one SendToBusiness each, each kept at the
+ * stream's next offset: 0, or -1 after saying why. */
+static int replay_push(replay *r, silk_channel *ch, silk_ctx *ctx)
+{
+    Silk__Ws__SendToBusinessRequest req = SILK__WS__SEND_TO_BUSINESS_REQUEST__INIT;
+    req.business_id = r->business;
+    req.route = r->route;
+    char text[256];
+    for (long i = 0; i < r->o->missed; i++) {
+        replay_text(text, sizeof text, r, i);
+        req.data.data = (uint8_t *)text;
+        req.data.len = strlen(text);
+        Silk__Ws__SendReply *rep = NULL;
+        silk_status st = silk__ws__session_manager__call_send_to_business(ch, ctx, &req, &rep);
+        uint64_t off = rep != NULL ? rep->offset : 0;
+        if (rep != NULL)
+            silk__ws__send_reply__free_unpacked(rep, NULL);
+        if (st != SILK_OK || off != r->from + (uint64_t)i + 1) {
+            bench_fail("push %ld to %s on %s: %s, offset %llu: %s", i, r->business, r->route,
+                       silk_status_str(st), (unsigned long long)off, silk_ctx_message(ctx));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* replay_back reopens the session with since and waits (10 s at most) for every missed push,
+ * then 100 ms more for any extra one: 0, or -1 after saying why. */
+static int replay_back(client *cl, replay *r)
+{
+    r->got = 0;
+    r->recovered = false;
+    r->t0 = bench_now_ns();
+    if (open_all(cl, 1) != 0)
+        return -1;
+    uint64_t end = r->t0 + 10000000000ull;
+    while (r->got < r->o->missed && !cl->failed && bench_now_ns() < end)
+        pump(cl, 1);
+    settle(cl, 0.1);
+    if (cl->failed || r->got != r->o->missed || !r->recovered) {
+        bench_fail("%s: %ld of %ld pushes replayed (%s)", r->business, r->got, r->o->missed,
+                   r->recovered ? "recovered" : "the welcome did not say recovered");
+        return -1;
+    }
+    close_all(cl);
+    return 0;
+}
+
+/* replay_route is SendToBusiness's route: --route, else the URL's path without its '/'. */
+static void replay_route(const opts *o, char *out, size_t cap)
+{
+    const char *p = o->route != NULL ? o->route : o->path + (o->path[0] == '/');
+    snprintf(out, cap, "%.*s", (int)strcspn(p, "?"), p);
+}
+
+static int test_replay(client *cl)
+{
+    const opts *o = cl->o;
+    static replay r;
+    r = (replay){.o = o};
+    replay_route(o, r.route, sizeof r.route);
+    cl->arg = &r;
+    cl->on_message = on_replayed;
+    cl->path_of = replay_path;
+    cl->protocol = "silk.v1";
+    silk_ctx *ctx = silk_ctx_new();
+    silk_channel *ch = NULL;
+    if (ctx == NULL || silk_channel_open(&ch, SILK_WS_SESSION_MANAGER) != SILK_OK) {
+        bench_fail("cannot open a channel to %s", SILK_WS_SESSION_MANAGER);
+        silk_ctx_free(ctx);
+        return 1;
+    }
+    double first[64], all[64];
+    int n = 0, rv = 0;
+    for (; n < o->rounds && n < 64 && rv == 0; n++) {
+        snprintf(r.business, sizeof r.business, "%s%d", o->business, n);
+        rv = replay_leave(cl, &r) != 0 || replay_push(&r, ch, ctx) != 0 || replay_back(cl, &r) != 0;
+        first[n] = (double)(r.first_ns - r.t0) / 1e6;
+        all[n] = (double)(r.last_ns - r.t0) / 1e6;
+        if (rv == 0)
+            fprintf(stderr,
+                    "bench-ws: %s round %d: %ld pushes replayed, first %.2f ms, last %.2f ms\n",
+                    o->peer, n, r.got, first[n], all[n]);
+    }
+    silk_channel_close(ch);
+    silk_ctx_free(ctx);
+    if (rv != 0)
+        return 1;
+    bench_result(o->peer, "ms", median_of(all, n));
+    bench_result(o->peer, "first_ms", median_of(first, n));
+    return 0;
+}
+
 /* ---------- hold: many sessions, idle, until one push to each ---------- */
 
 static volatile sig_atomic_t stopping;
@@ -1291,6 +1808,10 @@ int main(int argc, char **argv)
         rc = test_fanout(&cl);
     else if (strcmp(o.test, "hold") == 0)
         rc = test_hold(&cl);
+    else if (strcmp(o.test, "streams") == 0)
+        rc = test_streams(&cl);
+    else if (strcmp(o.test, "replay") == 0)
+        rc = test_replay(&cl);
     else {
         bench_fail("unknown --test %s", o.test);
         rc = 2;

@@ -1,11 +1,13 @@
 /* stream_redis_test.c - the streams in the Redis registry (registry/stream.h), against a real
  * redis-server this test starts on a free loopback port with persistence off, and always kills:
  * offsets in order, ranges with their bytes, trimming and gaps, ttl expiry and new epochs,
- * idempotency keys, streams kept apart, Redis down and restarted, bad arguments, a key of
- * another type, the file backend's UNIMPLEMENTED, and a timing of 1,000 appends. */
+ * idempotency keys, streams kept apart, appends from many threads at once (sent in batches),
+ * Redis's script cache emptied, Redis down and restarted, bad arguments, a key of another type,
+ * the file backend's UNIMPLEMENTED, and a timing of 1,000 appends. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -383,6 +385,110 @@ static void test_streams_are_apart(void **state)
     silk_registry_close(reg);
 }
 
+/* One thread's appends in test_concurrent_appends: the offset each got. */
+#define THREADS    8
+#define PER_THREAD 150
+typedef struct appender {
+    silk_registry *reg;
+    int id;
+    uint64_t offsets[PER_THREAD];
+    char epoch[SILK__STREAM_EPOCH_MAX + 1];
+    silk_status st;
+} appender;
+
+static const silk__stream_limits wide = {.size = THREADS * PER_THREAD, .ttl_s = 60};
+
+/* append_many appends "t<id>-<j>" PER_THREAD times, one after the other, to api/ws "many",
+ * and every other one also to a business of its own thread. */
+static void *append_many(void *arg)
+{
+    appender *ap = arg;
+    char text[32], own[32], epoch[SILK__STREAM_EPOCH_MAX + 1];
+    snprintf(own, sizeof own, "own-%d", ap->id);
+    ap->st = SILK_OK;
+    for (int j = 0; j < PER_THREAD && ap->st == SILK_OK; j++) {
+        int n = snprintf(text, sizeof text, "t%d-%d", ap->id, j);
+        bool dup;
+        ap->st = silk__stream_append(ap->reg, "api/ws", "many", &wide, text, (size_t)n, false, NULL,
+                                     ap->epoch, &ap->offsets[j], &dup);
+        uint64_t off = 0;
+        if (ap->st == SILK_OK && j % 2 == 0)
+            ap->st = silk__stream_append(ap->reg, "api/ws", own, &wide, text, (size_t)n, false,
+                                         NULL, epoch, &off, &dup);
+        if (ap->st == SILK_OK && j % 2 == 0 && off != (uint64_t)j / 2 + 1)
+            ap->st = SILK_INTERNAL;
+    }
+    return NULL;
+}
+
+/* Many threads appending at once (their appends go to Redis in batches): every append gets an
+ * offset of its own, the offsets run 1..N without a gap, each thread's increase, and the
+ * entry at each offset is the one appended there. */
+static void test_concurrent_appends(void **state)
+{
+    (void)state;
+    silk_registry *reg = open_reg();
+    static appender aps[THREADS];
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        aps[i] = (appender){.reg = reg, .id = i};
+        assert_int_equal(pthread_create(&t[i], NULL, append_many, &aps[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    static int who[THREADS * PER_THREAD + 1], which[THREADS * PER_THREAD + 1];
+    memset(who, -1, sizeof who);
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(aps[i].st, SILK_OK);
+        assert_string_equal(aps[i].epoch, aps[0].epoch);
+        for (int j = 0; j < PER_THREAD; j++) {
+            uint64_t off = aps[i].offsets[j];
+            assert_true(off >= 1 && off <= THREADS * PER_THREAD);
+            assert_int_equal(who[off], -1); /* no offset twice */
+            assert_true(j == 0 || off > aps[i].offsets[j - 1]);
+            who[off] = i;
+            which[off] = j;
+        }
+    }
+    silk__stream_range r;
+    assert_int_equal(silk__stream_read(reg, "api/ws", "many", &wide, 0, 10000, &r), SILK_OK);
+    assert_int_equal(r.top, THREADS * PER_THREAD);
+    assert_int_equal(r.n, THREADS * PER_THREAD);
+    for (size_t k = 0; k < r.n; k++) {
+        char want[32];
+        uint64_t off = r.entries[k].offset;
+        assert_int_equal(off, k + 1);
+        int n = snprintf(want, sizeof want, "t%d-%d", who[off], which[off]);
+        assert_int_equal(r.entries[k].len, n);
+        assert_memory_equal(r.entries[k].data, want, (size_t)n);
+    }
+    silk__stream_range_fini(&r);
+    silk_registry_close(reg);
+}
+
+/* Redis's script cache emptied (SCRIPT FLUSH, as a restart with the connection kept would):
+ * appends and reads go on, the script loaded again. */
+static void test_script_cache_flushed(void **state)
+{
+    (void)state;
+    silk_registry *reg = open_reg();
+    char epoch[SILK__STREAM_EPOCH_MAX + 1], again[SILK__STREAM_EPOCH_MAX + 1];
+    assert_int_equal(append(reg, "api/ws", "flushed", &lim, "a", epoch), 1);
+    silk__stream_range r;
+    assert_int_equal(silk__stream_read(reg, "api/ws", "flushed", &lim, 0, 10, &r), SILK_OK);
+    silk__stream_range_fini(&r);
+    raw("SCRIPT FLUSH%s%s", "", "");
+    assert_int_equal(append(reg, "api/ws", "flushed", &lim, "b", again), 2);
+    assert_string_equal(again, epoch);
+    raw("SCRIPT FLUSH%s%s", "", "");
+    assert_int_equal(silk__stream_read(reg, "api/ws", "flushed", &lim, 0, 10, &r), SILK_OK);
+    assert_int_equal(r.n, 2);
+    assert_memory_equal(r.entries[1].data, "b", 1);
+    silk__stream_range_fini(&r);
+    assert_int_equal(append(reg, "api/ws", "flushed", &lim, "c", again), 3);
+    silk_registry_close(reg);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -549,6 +655,8 @@ int main(void)
         cmocka_unit_test(test_ttl_makes_a_new_epoch),
         cmocka_unit_test(test_idempotency_key),
         cmocka_unit_test(test_streams_are_apart),
+        cmocka_unit_test(test_concurrent_appends),
+        cmocka_unit_test(test_script_cache_flushed),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_key_of_another_type),
         cmocka_unit_test(test_timing),

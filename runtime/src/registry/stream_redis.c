@@ -1,4 +1,6 @@
-/* stream_redis.c - the streams in the Redis registry's database, one Lua script a call.
+/* stream_redis.c - the streams in the Redis registry's database, one Lua script a call (by
+ * EVALSHA once Redis named the script, so its text is not sent and hashed each time), and the
+ * appends of several threads at once sent together, in one write and one exchange.
  *
  * Keys, with the route, business id and idempotency key percent-escaped (every byte that is
  * not printable ASCII, and '/', '%' and ' ', as %XX), so that no two streams share a key:
@@ -10,6 +12,8 @@
  * expires the stream and its meta ttl_s later; once the meta is gone the history is lost, and
  * the next append or range makes a new epoch (and drops what is left of the stream). */
 #include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +61,19 @@ static const char range_script[] =
     "got = redis.call('XRANGE', KEYS[1], ARGV[3], '+', 'COUNT', ARGV[4]) end "
     "return {epoch, top, first, got}";
 
-/* args is one command's arguments, binary-safe. */
+/* script is a Lua script and the SHA1 Redis knows it by, once SCRIPT LOAD answered it. */
+typedef struct script {
+    const char *text;
+    atomic_bool known; /* sha is set, and never changes again */
+    char sha[41];
+} script;
+
+static script append_lua = {.text = append_script};
+static script range_lua = {.text = range_script};
+static pthread_mutex_t sha_mu = PTHREAD_MUTEX_INITIALIZER; /* the one write of each sha */
+
+/* args is one command's arguments, binary-safe. A script's call begins with two slots that
+ * eval fills: EVALSHA and the SHA1, or EVAL and the text. */
 typedef struct args {
     const char *v[12];
     size_t len[12];
@@ -121,26 +137,242 @@ static silk_status error_status(const char *err)
     return SILK_UNAVAILABLE;  /* LOADING, BUSY, READONLY, MASTERDOWN, NOAUTH...: for now */
 }
 
-/* eval runs the command a on r's connection and leaves its reply, not an error, in *rep. */
-static silk_status eval(silk__redis_reg *r, args *a, redisReply **rep)
+/* request sends the command a on r's connection and reads its reply, an error or not, into *rep;
+ * on a broken connection (dropped then) SILK_UNAVAILABLE. r->mu is held. */
+static silk_status request(silk__redis_reg *r, args *a, redisReply **rep)
 {
-    *rep = NULL;
-    silk__mutex_lock(&r->mu);
-    silk_status st = SILK_UNAVAILABLE;
-    if (silk__redis_ready(r)) {
-        if (redisAppendCommandArgv(r->ctx, a->n, a->v, a->len) != REDIS_OK)
-            st = SILK_RESOURCE_EXHAUSTED;
-        else if (silk__redis_exchange(r, rep, 1))
-            st = SILK_OK;
+    if (redisAppendCommandArgv(r->ctx, a->n, a->v, a->len) != REDIS_OK)
+        return SILK_RESOURCE_EXHAUSTED;
+    return silk__redis_exchange(r, rep, 1) ? SILK_OK : SILK_UNAVAILABLE;
+}
+
+/* learn asks Redis for s's SHA1 with SCRIPT LOAD; an error reply leaves it unknown (EVAL
+ * then). Anything but SILK_OK: the connection is no longer usable. r->mu is held. */
+static silk_status learn(silk__redis_reg *r, script *s)
+{
+    args a = {0};
+    arg_str(&a, "SCRIPT");
+    arg_str(&a, "LOAD");
+    arg_str(&a, s->text);
+    redisReply *rep = NULL;
+    silk_status st = request(r, &a, &rep);
+    if (st == SILK_OK && rep->type == REDIS_REPLY_STRING && rep->len == 40) {
+        pthread_mutex_lock(&sha_mu);
+        if (!atomic_load(&s->known)) {
+            memcpy(s->sha, rep->str, 40);
+            s->sha[40] = '\0';
+            atomic_store(&s->known, true);
+        }
+        pthread_mutex_unlock(&sha_mu);
     }
-    silk__mutex_unlock(&r->mu);
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return st;
+}
+
+/* run runs s with a's arguments (after its two slots) and leaves the reply in *rep: EVALSHA
+ * once the SHA1 is known, EVAL (which loads the script again) when it is not or Redis lost it
+ * (NOSCRIPT: restarted, or SCRIPT FLUSH). r->mu is held. */
+static silk_status run(silk__redis_reg *r, script *s, args *a, redisReply **rep)
+{
+    silk_status st = atomic_load(&s->known) ? SILK_OK : learn(r, s);
+    if (st != SILK_OK)
+        return st;
+    if (atomic_load(&s->known)) {
+        a->v[0] = "EVALSHA";
+        a->len[0] = 7;
+        a->v[1] = s->sha;
+        a->len[1] = 40;
+        st = request(r, a, rep);
+        if (st != SILK_OK || (*rep)->type != REDIS_REPLY_ERROR ||
+            strncmp((*rep)->str, "NOSCRIPT", 8) != 0)
+            return st;
+        freeReplyObject(*rep);
+        *rep = NULL;
+    }
+    a->v[0] = "EVAL";
+    a->len[0] = 4;
+    a->v[1] = s->text;
+    a->len[1] = strlen(s->text);
+    return request(r, a, rep);
+}
+
+/* checked turns an error reply in *rep into its status (and frees it): what eval and
+ * append_eval answer. */
+static silk_status checked(silk_status st, redisReply **rep)
+{
     if (st == SILK_OK && (*rep)->type == REDIS_REPLY_ERROR)
         st = error_status((*rep)->str);
-    if (st != SILK_OK) {
+    if (st != SILK_OK && *rep != NULL) {
         silk__redis_free_replies(rep, 1);
         *rep = NULL;
     }
     return st;
+}
+
+/* eval runs the script s with a's arguments on r's connection and leaves its reply, not an
+ * error, in *rep. */
+static silk_status eval(silk__redis_reg *r, script *s, args *a, redisReply **rep)
+{
+    *rep = NULL;
+    silk__mutex_lock(&r->mu);
+    silk_status st = SILK_UNAVAILABLE;
+    if (silk__redis_ready(r))
+        st = run(r, s, a, rep);
+    silk__mutex_unlock(&r->mu);
+    return checked(st, rep);
+}
+
+/* ============================================================================
+ * Appends in batches
+ *
+ * Appends made at once by several threads (a gateway's SessionManager workers) go to Redis
+ * together: a thread that finds an exchange of appends under way queues its own, and the
+ * first to find none sends every append queued in one write and reads their replies in one
+ * exchange (flat combining). One thread alone sends its own at once, as eval does.
+ * ========================================================================== */
+
+#define BATCH_MAX 64
+
+/* pending is one queued append, on its thread's stack until done. */
+typedef struct pending {
+    silk__redis_reg *r;
+    args *a;
+    redisReply *rep;
+    silk_status st;
+    bool done; /* rep and st are set; under batcher.mu */
+    struct pending *next;
+} pending;
+
+static struct {
+    pthread_mutex_t mu; /* guards all below */
+    pthread_cond_t cv;  /* an exchange of appends ended */
+    pending *head, *tail;
+    bool busy; /* a thread is exchanging appends */
+} batcher = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, false};
+
+/* take moves up to BATCH_MAX of the queued appends to the first one's registry into b, in
+ * their order, and returns how many. batcher.mu is held. */
+static int take(pending **b)
+{
+    silk__redis_reg *r = batcher.head->r;
+    pending **link = &batcher.head, *last = NULL;
+    int n = 0;
+    while (*link != NULL && n < BATCH_MAX) {
+        pending *p = *link;
+        if (p->r == r) {
+            *link = p->next;
+            b[n++] = p;
+        } else {
+            last = p;
+            link = &p->next;
+        }
+    }
+    for (pending *p = *link; p != NULL; p = p->next)
+        last = p;
+    batcher.tail = last;
+    return n;
+}
+
+/* send_batch sends the n appends of b flagged in redo (all when redo is NULL) by EVALSHA (sha
+ * known) or EVAL, in one write, and reads their replies into b. r->mu is held. */
+static silk_status send_batch(silk__redis_reg *r, pending **b, int n, const bool *redo, bool sha)
+{
+    redisReply *reps[BATCH_MAX];
+    int k = 0, idx[BATCH_MAX];
+    for (int i = 0; i < n; i++) {
+        if (redo != NULL && !redo[i])
+            continue;
+        args *a = b[i]->a;
+        a->v[0] = sha ? "EVALSHA" : "EVAL";
+        a->len[0] = strlen(a->v[0]);
+        a->v[1] = sha ? append_lua.sha : append_lua.text;
+        a->len[1] = strlen(a->v[1]);
+        if (redisAppendCommandArgv(r->ctx, a->n, a->v, a->len) != REDIS_OK) {
+            b[i]->st = SILK_RESOURCE_EXHAUSTED;
+            continue;
+        }
+        idx[k++] = i;
+    }
+    if (k > 0 && !silk__redis_exchange(r, reps, k))
+        return SILK_UNAVAILABLE;
+    for (int j = 0; j < k; j++) {
+        b[idx[j]]->rep = reps[j];
+        b[idx[j]]->st = SILK_OK;
+    }
+    return SILK_OK;
+}
+
+/* noscript flags in redo the appends of b whose EVALSHA Redis did not know (its script cache
+ * was emptied), freeing their replies: whether there are any. */
+static bool noscript(pending **b, int n, bool *redo)
+{
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+        redisReply *rep = b[i]->rep;
+        redo[i] = b[i]->st == SILK_OK && rep->type == REDIS_REPLY_ERROR &&
+                  strncmp(rep->str, "NOSCRIPT", 8) == 0;
+        if (redo[i]) {
+            freeReplyObject(rep);
+            b[i]->rep = NULL;
+            b[i]->st = SILK_UNAVAILABLE; /* until it is sent again */
+        }
+        any |= redo[i];
+    }
+    return any;
+}
+
+/* run_batch exchanges the n appends of b with Redis, each left with its reply or status. */
+static void run_batch(silk__redis_reg *r, pending **b, int n)
+{
+    bool redo[BATCH_MAX];
+    for (int i = 0; i < n; i++)
+        b[i]->st = SILK_UNAVAILABLE;
+    silk__mutex_lock(&r->mu);
+    silk_status st = silk__redis_ready(r) ? SILK_OK : SILK_UNAVAILABLE;
+    if (st == SILK_OK && !atomic_load(&append_lua.known))
+        st = learn(r, &append_lua);
+    bool sha = atomic_load(&append_lua.known);
+    if (st == SILK_OK)
+        st = send_batch(r, b, n, NULL, sha);
+    if (st == SILK_OK && sha && noscript(b, n, redo))
+        st = send_batch(r, b, n, redo, false); /* EVAL loads the script again */
+    silk__mutex_unlock(&r->mu);
+    for (int i = 0; st != SILK_OK && i < n; i++) /* those without a reply: why */
+        if (b[i]->rep == NULL && b[i]->st != SILK_RESOURCE_EXHAUSTED)
+            b[i]->st = st;
+}
+
+/* append_eval runs append_lua with a's arguments as eval does, in a batch with the appends
+ * other threads make meanwhile. */
+static silk_status append_eval(silk__redis_reg *r, args *a, redisReply **rep)
+{
+    pending me = {.r = r, .a = a};
+    pthread_mutex_lock(&batcher.mu);
+    if (batcher.tail != NULL)
+        batcher.tail->next = &me;
+    else
+        batcher.head = &me;
+    batcher.tail = &me;
+    while (!me.done) {
+        if (batcher.busy) {
+            pthread_cond_wait(&batcher.cv, &batcher.mu);
+            continue;
+        }
+        pending *b[BATCH_MAX];
+        int n = take(b);
+        batcher.busy = true;
+        pthread_mutex_unlock(&batcher.mu);
+        run_batch(b[0]->r, b, n);
+        pthread_mutex_lock(&batcher.mu);
+        for (int i = 0; i < n; i++)
+            b[i]->done = true;
+        batcher.busy = false;
+        pthread_cond_broadcast(&batcher.cv);
+    }
+    pthread_mutex_unlock(&batcher.mu);
+    *rep = me.rep;
+    return checked(me.st, rep);
 }
 
 /* digits reads the decimal number at the start of the n bytes of s into *v; the digits read,
@@ -205,9 +437,7 @@ silk_status silk__redis_stream_append(void *data, const char *route, const char 
     snprintf(size, sizeof size, "%u", (unsigned)lim->size);
     snprintf(ttl, sizeof ttl, "%u", (unsigned)lim->ttl_s);
 
-    args a = {0};
-    arg_str(&a, "EVAL");
-    arg_str(&a, append_script);
+    args a = {.n = 2};
     arg_str(&a, idem_key != NULL ? "3" : "2");
     for (int i = 0; i < (idem_key != NULL ? 3 : 2); i++)
         arg(&a, keys[i], klen[i]);
@@ -218,7 +448,7 @@ silk_status silk__redis_stream_append(void *data, const char *route, const char 
     arg_str(&a, binary ? "1" : "0");
 
     redisReply *rep;
-    silk_status st = eval(data, &a, &rep);
+    silk_status st = append_eval(data, &a, &rep);
     if (st != SILK_OK)
         return st;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
@@ -295,9 +525,7 @@ silk_status silk__redis_stream_read(void *data, const char *route, const char *b
     snprintf(from, sizeof from, "%llu", (unsigned long long)(max > 0 ? after + 1 : 0));
     snprintf(count, sizeof count, "%zu", max < RANGE_MAX ? max : (size_t)RANGE_MAX);
 
-    args a = {0};
-    arg_str(&a, "EVAL");
-    arg_str(&a, range_script);
+    args a = {.n = 2};
     arg_str(&a, "2");
     arg(&a, keys[0], klen[0]);
     arg(&a, keys[1], klen[1]);
@@ -307,7 +535,7 @@ silk_status silk__redis_stream_read(void *data, const char *route, const char *b
     arg_str(&a, count);
 
     redisReply *rep;
-    silk_status st = eval(data, &a, &rep);
+    silk_status st = eval(data, &range_lua, &a, &rep);
     if (st != SILK_OK)
         return st;
     st = read_range(rep, out);
