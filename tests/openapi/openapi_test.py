@@ -151,7 +151,7 @@ class Documents(unittest.TestCase):
         cls.shapes = cls.silkc("shapes.json", cls.shapes_proto)
         cls.shapes_file = os.path.join(cls.tmp, "shapes.json")
         cls.stack.start("silk-openapi-shapes")
-        cls.plain = cls.stack.gateway("silk-gateway-shapes", "--openapi")
+        cls.plain = cls.stack.gateway("silk-gateway-shapes", "--openapi", "--cors-origin", "*")
         cls.jwt = cls.stack.gateway("silk-gateway-shapes", "--openapi", "--jwt-key",
                                     os.path.join(cls.tmp, "hs.secret"))
         cls.wrap = cls.stack.gateway("silk-gateway-shapes", "--openapi", "--wrap-response")
@@ -349,8 +349,10 @@ class Documents(unittest.TestCase):
                          "This gateway: the address /openapi.json was fetched from."}])
         doc.pop("servers")
         self.assertEqual(doc, self.shapes)
-        status, _, hdrs = call(self.plain, "HEAD", "/openapi.json")
+        status, _, hdrs = call(self.plain, "HEAD", "/openapi.json",
+                               headers={"Origin": "https://docs.example"})
         self.assertEqual(status, 200)
+        self.assertEqual(hdrs["access-control-allow-origin"], "*")  # a Swagger UI elsewhere
         self.assertEqual(call(self.plain, "POST", "/openapi.json", {})[0], 405)
 
     def test_gateway_without_the_flag(self):
