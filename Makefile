@@ -22,22 +22,46 @@ CMAKE_FLAGS += -DSILK_SANITIZE=OFF
 TREE := $(BUILD_DIR)
 endif
 
-.PHONY: all deps js-deps build test demo package format format-check clean bench
+.PHONY: all deps deb-deps openapi-deps js-deps build test demo package format format-check clean bench
 
 all: build
 
-# deps installs only what is missing: `apt-get update` once, then one `apt-get install -y`.
-deps:
+# deps installs what the build and the tests need: the Debian packages, then the OpenAPI
+# test's validators.
+deps: deb-deps openapi-deps
+
+# deb-deps installs only what is missing: `apt-get update` once, then one `apt-get install -y`.
+deb-deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
 	done; command -v npm >/dev/null 2>&1 || echo npm); \
 	if [ -n "$$missing" ]; then \
-		echo "make deps: installing" $$missing; \
+		echo "make deb-deps: installing" $$missing; \
 		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	else \
-		echo "make deps: every package is installed"; \
+		echo "make deb-deps: every package is installed"; \
+	fi
+
+# openapi-deps installs the validators of tests/openapi (@redocly/cli and Ajv from npm, exact
+# versions pinned by tests/openapi/package-lock.json) into the build tree, TREE/openapi, never
+# into the source tree, and again only when the lock file changed. Without npm (after trying
+# Debian's) or the registry it says so and goes on: the test then skips itself (77).
+OPENAPI_NODE_DIR = $(TREE)/openapi
+openapi-deps:
+	@command -v npm >/dev/null 2>&1 || $(MAKE) deb-deps DEB_PACKAGES="nodejs npm" || true
+	@mkdir -p $(OPENAPI_NODE_DIR)
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "make openapi-deps: no npm; the OpenAPI test will be skipped"; \
+	elif ! cmp -s tests/openapi/package-lock.json $(OPENAPI_NODE_DIR)/package-lock.json || \
+	    [ ! -f $(OPENAPI_NODE_DIR)/node_modules/@redocly/cli/package.json ]; then \
+		cp tests/openapi/package.json tests/openapi/package-lock.json $(OPENAPI_NODE_DIR)/ && \
+		(cd $(OPENAPI_NODE_DIR) && npm ci --no-audit --no-fund) || { \
+			rm -f $(OPENAPI_NODE_DIR)/package-lock.json; \
+			echo "make openapi-deps: npm ci failed; the OpenAPI test will be skipped"; }; \
+	else \
+		echo "make openapi-deps: the validators are installed in $(OPENAPI_NODE_DIR)"; \
 	fi
 
 build:
@@ -101,8 +125,8 @@ BENCH_NODE_DIR := $(BENCH_BUILD_DIR)/node
 	bench-push10k bench-sessions100k bench-streams
 
 bench-deps:
-	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)"
-	@command -v npm >/dev/null 2>&1 || $(MAKE) deps DEB_PACKAGES=npm
+	$(MAKE) deb-deps DEB_PACKAGES="$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)"
+	@command -v npm >/dev/null 2>&1 || $(MAKE) deb-deps DEB_PACKAGES=npm
 	@mkdir -p $(BENCH_NODE_DIR)
 	@if ! cmp -s bench/node/package-lock.json $(BENCH_NODE_DIR)/package-lock.json || \
 	    [ ! -f $(BENCH_NODE_DIR)/node_modules/ws/package.json ]; then \

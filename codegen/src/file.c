@@ -55,8 +55,8 @@ static void print_header_close(silkgen_buf *h, const char *guard)
 }
 
 /* print_tables prints the sections of the tables the services' descriptors point to: each
- * method's http path segments, each service's json names; a section without rows is left
- * out. */
+ * method's http path segments, each service's json names, each service's OpenAPI part; a
+ * section without rows is left out. */
 static void print_tables(const silkgen_service *services, size_t n, silkgen_buf *c)
 {
     size_t n_methods = 0, n_names = 0;
@@ -73,6 +73,19 @@ static void print_tables(const silkgen_service *services, size_t n, silkgen_buf 
         silkgen_printf(c, "\n/* --- json names --- */\n");
         for (size_t i = 0; i < n; i++)
             silkgen_service_print_json_names(&services[i], c);
+    }
+    if (n > 0) {
+        /* A description is one string, longer than the 4095 bytes C99 promises to take. */
+        silkgen_printf(c, "\n/* --- openapi --- */\n\n"
+                          "#if defined(__GNUC__)\n"
+                          "#pragma GCC diagnostic push\n"
+                          "#pragma GCC diagnostic ignored \"-Woverlength-strings\"\n"
+                          "#endif\n");
+        for (size_t i = 0; i < n; i++)
+            silkgen_service_print_openapi(&services[i], c);
+        silkgen_printf(c, "\n#if defined(__GNUC__)\n"
+                          "#pragma GCC diagnostic pop\n"
+                          "#endif\n");
     }
 }
 

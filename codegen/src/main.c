@@ -4,7 +4,11 @@
  * one "file:line:column: element: what" line each, as compilers print them (protoc passes a
  * plugin's stderr through); the response's error, which protoc prints after "--silk_out: "
  * and turns into its own failure, counts them. The exit status is not 0 only when the plugin
- * itself cannot work (unreadable input, I/O). */
+ * itself cannot work (unreadable input, I/O).
+ *
+ * With the parameter "openapi" (--silk_opt=openapi, as silkc --openapi runs it) it writes one
+ * file instead, openapi.json: the OpenAPI 3.1 document of every service of the files to
+ * generate, from the same parts their descriptors carry. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,12 +59,15 @@ static void generate(const request *req, response *resp)
     resp->supported_features =
         GOOGLE__PROTOBUF__COMPILER__CODE_GENERATOR_RESPONSE__FEATURE__FEATURE_PROTO3_OPTIONAL;
     resp->has_supported_features = 1;
-    if (req->parameter != NULL && *req->parameter != '\0')
-        silkgen_error(&run, "protoc-gen-silk", "--silk_opt", "takes no parameters (given \"%s\")",
-                      req->parameter);
+    bool openapi = req->parameter != NULL && strcmp(req->parameter, "openapi") == 0;
+    if (req->parameter != NULL && *req->parameter != '\0' && !openapi)
+        silkgen_error(&run, "protoc-gen-silk", "--silk_opt",
+                      "takes only \"openapi\" (given \"%s\")", req->parameter);
 
-    resp->file = silkgen_xcalloc(2 * req->n_file_to_generate, sizeof *resp->file);
-    for (size_t i = 0; i < req->n_file_to_generate; i++) {
+    resp->file = silkgen_xcalloc(2 * req->n_file_to_generate + 1, sizeof *resp->file);
+    if (openapi)
+        add_file(resp, silkgen_strdup("openapi.json"), silkgen_openapi_generate(&run));
+    for (size_t i = 0; i < req->n_file_to_generate && !openapi; i++) {
         const silkgen_file_proto *f = silkgen_find_file(&run, req->file_to_generate[i]);
         if (f == NULL) {
             silkgen_error(&run, req->file_to_generate[i], "file",

@@ -21,9 +21,7 @@ char *silkgen_json_default_name(const char *field_name)
     return out;
 }
 
-/* in_real_oneof tells whether f is a member of a oneof the .proto declares; a proto3
- * optional field is alone in a synthetic oneof protoc made for it, which does not count. */
-static bool in_real_oneof(const Google__Protobuf__FieldDescriptorProto *f)
+bool silkgen_in_real_oneof(const Google__Protobuf__FieldDescriptorProto *f)
 {
     return f->has_oneof_index && !(f->has_proto3_optional && f->proto3_optional);
 }
@@ -36,7 +34,7 @@ uint32_t silkgen_business_id_field(const silkgen_message_proto *msg)
             continue;
         bool ok = f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING &&
                   f->label != GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED &&
-                  !in_real_oneof(f) && !silkgen_string_as_bytes(f) && f->number > 0;
+                  !silkgen_in_real_oneof(f) && !silkgen_string_as_bytes(f) && f->number > 0;
         return ok ? (uint32_t)f->number : 0;
     }
     return 0;

@@ -76,16 +76,43 @@ void *silkgen_xcalloc(size_t n, size_t size)
     return must(calloc(n ? n : 1, size));
 }
 
+/* cstr_char writes the C string literal form of the byte at p into out (at least 5 bytes)
+ * and returns its length. */
+static size_t cstr_char(const unsigned char *p, char *out)
+{
+    if (*p == '"' || *p == '\\')
+        return (size_t)sprintf(out, "\\%c", *p);
+    if (*p < 0x20 || *p >= 0x7f || (*p == '?' && p[1] == '?'))
+        return (size_t)sprintf(out, "\\%03o", *p); /* octal: never swallows a following digit */
+    out[0] = (char)*p;
+    out[1] = '\0';
+    return 1;
+}
+
 void silkgen_print_cstr(silkgen_buf *buf, const char *s)
 {
+    char c[8];
     silkgen_printf(buf, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            silkgen_printf(buf, "\\%c", *p);
-        else if (*p < 0x20 || *p >= 0x7f || (*p == '?' && p[1] == '?'))
-            silkgen_printf(buf, "\\%03o", *p); /* octal: never swallows a following digit */
-        else
-            silkgen_printf(buf, "%c", *p);
+        cstr_char(p, c);
+        silkgen_printf(buf, "%s", c);
+    }
+    silkgen_printf(buf, "\"");
+}
+
+void silkgen_print_cstr_lines(silkgen_buf *buf, const char *indent, const char *s)
+{
+    char c[8];
+    size_t start = strlen(indent), col = start + 1; /* after the opening quote */
+    silkgen_printf(buf, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        size_t n = cstr_char(p, c);
+        if (col + n + 2 > SILKGEN_COLUMNS) { /* room for the closing quote and a ';' */
+            silkgen_printf(buf, "\"\n%s\"", indent);
+            col = start + 1;
+        }
+        silkgen_printf(buf, "%s", c);
+        col += n;
     }
     silkgen_printf(buf, "\"");
 }

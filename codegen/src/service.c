@@ -60,6 +60,8 @@ static void check_idents(silkgen_run *run, const silkgen_service *svc)
     add_ident(&ids, silkgen_format("%s__serve", l), silkgen_strdup("silk's serve function"));
     add_ident(&ids, silkgen_format("%s__silk_json_names", l),
               silkgen_strdup("silk's json_names table"));
+    add_ident(&ids, silkgen_format("%s__silk_openapi", l),
+              silkgen_strdup("silk's OpenAPI description"));
     add_ident(&ids, silkgen_format("%s__descriptor", l), silkgen_strdup("protoc-c's descriptor"));
     add_ident(&ids, silkgen_format("%s__init", l), silkgen_strdup("protoc-c's init function"));
     for (size_t i = 0; i < svc->n_methods; i++) {
@@ -201,6 +203,7 @@ void silkgen_service_init(silkgen_run *run, const silkgen_file_proto *file, size
     check_history(run, svc);
     check_idents(run, svc);
     check_web_paths(run, svc);
+    svc->openapi = silkgen_openapi_service(run, svc);
 }
 
 void silkgen_service_fini(silkgen_service *svc)
@@ -209,6 +212,7 @@ void silkgen_service_fini(silkgen_service *svc)
         silkgen_method_fini(&svc->methods[i]);
     free(svc->methods);
     silkgen_json_names_fini(&svc->json_names);
+    silkgen_value_free(svc->openapi);
     free(svc->full_name);
     free(svc->c_name);
     free(svc->c_lower);
@@ -279,6 +283,16 @@ void silkgen_service_print_json_names(const silkgen_service *svc, silkgen_buf *c
     silkgen_printf(c, "};\n");
 }
 
+void silkgen_service_print_openapi(const silkgen_service *svc, silkgen_buf *c)
+{
+    silkgen_buf json = {0};
+    silkgen_value_print(svc->openapi, false, &json);
+    silkgen_printf(c, "\nstatic const char %s__silk_openapi[] =\n    ", svc->c_lower);
+    silkgen_print_cstr_lines(c, "    ", json.data);
+    silkgen_printf(c, ";\n");
+    silkgen_buf_fini(&json);
+}
+
 void silkgen_service_print_c(const silkgen_service *svc, silkgen_buf *c)
 {
     for (size_t i = 0; i < svc->n_methods; i++)
@@ -316,7 +330,7 @@ void silkgen_service_print_c(const silkgen_service *svc, silkgen_buf *c)
                        svc->c_lower, svc->json_names.n_rows);
     else
         silkgen_printf(c, "    .json_names = NULL,\n    .n_json_names = 0,\n");
-    silkgen_printf(c, "};\n\n");
+    silkgen_printf(c, "    .openapi = %s__silk_openapi,\n};\n\n", svc->c_lower);
 
     char *head = silkgen_format("silk_status %s__serve", svc->c_lower);
     char *handlers = silkgen_format("const %s_Handlers *handlers", svc->c_name);

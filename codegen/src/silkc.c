@@ -21,12 +21,13 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: silkc [-I DIR]... --out DIR FILE.proto...\n"
+            "usage: silkc [-I DIR]... [--out DIR] [--openapi FILE] FILE.proto...\n"
             "\n"
             "Generates C for each FILE.proto into DIR: FILE.pb-c.h and FILE.pb-c.c (protoc-c's\n"
             "messages) and FILE.silk.h and FILE.silk.c (protoc-gen-silk's service descriptors,\n"
             "typed calls and handler tables). An output keeps its proto's path relative to the\n"
-            "import dir that holds the proto.\n"
+            "import dir that holds the proto. With --openapi it writes the OpenAPI 3.1 document\n"
+            "of the protos' services, as silk-gateway serves them, into FILE.\n"
             "\n"
             "options:\n"
             "  -I DIR, --proto_path=DIR  an import dir, searched in order (repeatable); a\n"
@@ -34,6 +35,8 @@ static void usage(FILE *out)
             "                            silk's protos (silk/options.proto ...) and the\n"
             "                            well-known types (google/protobuf/...) always are\n"
             "  -o DIR, --out=DIR         where to write; made if missing\n"
+            "  --openapi=FILE            write the services' OpenAPI document (JSON) to FILE;\n"
+            "                            --out, --openapi or both must be given\n"
             "  -h, --help                print this help and exit\n"
             "  --version                 print silkc's version and exit\n"
             "\n"
@@ -220,20 +223,20 @@ static int run(char *const *argv)
 }
 
 /* option_value returns the value of an option given as "-I DIR", "-IDIR" or "--long=DIR"
- * (the short and long spellings given), advancing *i past it; NULL when argv[*i] is not the
- * option. A missing value is a usage error. */
+ * (the short and long spellings given; shrt may be NULL: none), advancing *i past it; NULL
+ * when argv[*i] is not the option. A missing value is a usage error. */
 static const char *option_value(int argc, char **argv, int *i, const char *shrt, const char *lng)
 {
     const char *a = argv[*i];
-    size_t sl = strlen(shrt), ll = strlen(lng);
-    if (strcmp(a, shrt) == 0 || strcmp(a, lng) == 0) {
+    size_t sl = shrt ? strlen(shrt) : 0, ll = strlen(lng);
+    if ((shrt != NULL && strcmp(a, shrt) == 0) || strcmp(a, lng) == 0) {
         if (*i + 1 >= argc)
             die(EXIT_USAGE, "%s needs a value (see --help)", a);
         return argv[++*i];
     }
     if (strncmp(a, lng, ll) == 0 && a[ll] == '=')
         return a + ll + 1;
-    if (strncmp(a, shrt, sl) == 0 && a[sl] != '\0')
+    if (shrt != NULL && strncmp(a, shrt, sl) == 0 && a[sl] != '\0')
         return a + sl;
     return NULL;
 }
@@ -241,8 +244,9 @@ static const char *option_value(int argc, char **argv, int *i, const char *shrt,
 /* silkc_args is the command line, parsed. */
 typedef struct silkc_args {
     const char *out;
-    strv includes; /* absolute */
-    strv protos;   /* absolute when they exist */
+    const char *openapi; /* the document's file, or NULL */
+    strv includes;       /* absolute */
+    strv protos;         /* absolute when they exist */
 } silkc_args;
 
 /* parse_args fills args from the command line. It returns -1 to go on, or the status to exit
@@ -271,43 +275,30 @@ static int parse_args(int argc, char **argv, silkc_args *args)
             free(path);
         } else if ((v = option_value(argc, argv, &i, "-o", "--out")) != NULL) {
             args->out = v;
+        } else if ((v = option_value(argc, argv, &i, NULL, "--openapi")) != NULL) {
+            args->openapi = v;
         } else {
             fprintf(stderr, "silkc: unknown option %s\n\n", a);
             usage(stderr);
             return EXIT_USAGE;
         }
     }
-    if (args->out == NULL || args->protos.count == 0) {
-        fprintf(stderr, "silkc: %s\n\n", args->out ? "no .proto given" : "--out is required");
+    if ((args->out == NULL && args->openapi == NULL) || args->protos.count == 0) {
+        fprintf(stderr, "silkc: %s\n\n",
+                args->protos.count == 0 ? "no .proto given" : "--out or --openapi is required");
         usage(stderr);
         return EXIT_USAGE;
     }
     return -1;
 }
 
-/* generate runs protoc over the protos with both generators; it returns the exit status. */
-static int generate(silkc_args *args)
+/* add_inputs adds the import dirs and the protos to a protoc command: -I for each import dir,
+ * then for each proto no import dir holds its own folder (added to args->includes too), then
+ * silk's protos and the well-known types, then the protos. */
+static void add_inputs(strv *cmd, silkc_args *args, const char *silk_protos)
 {
-    if (mkdirs(args->out) != 0) {
-        fprintf(stderr, "silkc: cannot make %s: %s\n", args->out, strerror(errno));
-        return EXIT_FAILED;
-    }
-    char *self = self_dir();
-    char *plugin = self ? plugin_path(self) : NULL;
-    if (plugin == NULL) {
-        free(self);
-        return EXIT_FAILED;
-    }
-    char *silk_protos = silk_proto_dir(self);
-    free(self);
-    strv cmd = {0};
-    strv_addf(&cmd, "protoc");
-    strv_addf(&cmd, "--plugin=protoc-gen-silk=%s", plugin);
-    strv_addf(&cmd, "--c_out=%s", args->out);
-    strv_addf(&cmd, "--silk_out=%s", args->out);
     for (size_t i = 0; i < args->includes.count; i++)
-        strv_addf(&cmd, "-I%s", args->includes.items[i]);
-    /* A proto no import dir holds is imported from its own folder. */
+        strv_addf(cmd, "-I%s", args->includes.items[i]);
     for (size_t i = 0; i < args->protos.count; i++) {
         const char *p = args->protos.items[i];
         bool held = holds(silk_protos, p) || holds(SILK_WKT_DIR, p);
@@ -320,16 +311,89 @@ static int generate(silkc_args *args)
         if (dir == NULL)
             die(EXIT_FAILED, "out of memory");
         strv_addf(&args->includes, "%s", dir);
-        strv_addf(&cmd, "-I%s", dir);
+        strv_addf(cmd, "-I%s", dir);
         free(dir);
     }
-    strv_addf(&cmd, "-I%s", silk_protos);
-    strv_addf(&cmd, "-I%s", SILK_WKT_DIR);
+    strv_addf(cmd, "-I%s", silk_protos);
+    strv_addf(cmd, "-I%s", SILK_WKT_DIR);
     for (size_t i = 0; i < args->protos.count; i++)
-        strv_addf(&cmd, "%s", args->protos.items[i]);
+        strv_addf(cmd, "%s", args->protos.items[i]);
+}
 
+/* generate_code runs protoc with protoc-c and protoc-gen-silk writing into args->out. */
+static int generate_code(silkc_args *args, const char *plugin, const char *silk_protos)
+{
+    if (mkdirs(args->out) != 0) {
+        fprintf(stderr, "silkc: cannot make %s: %s\n", args->out, strerror(errno));
+        return EXIT_FAILED;
+    }
+    strv cmd = {0};
+    strv_addf(&cmd, "protoc");
+    strv_addf(&cmd, "--plugin=protoc-gen-silk=%s", plugin);
+    strv_addf(&cmd, "--c_out=%s", args->out);
+    strv_addf(&cmd, "--silk_out=%s", args->out);
+    add_inputs(&cmd, args, silk_protos);
     int status = run(cmd.items);
     strv_fini(&cmd);
+    return status;
+}
+
+/* generate_openapi runs protoc with protoc-gen-silk in its openapi mode, into a folder of
+ * its own beside args->openapi, and renames the document into place: the file is replaced
+ * whole or not at all. */
+static int generate_openapi(silkc_args *args, const char *plugin, const char *silk_protos)
+{
+    char *file = strdup(args->openapi), *tmp = NULL, *written = NULL;
+    if (file == NULL)
+        die(EXIT_FAILED, "out of memory");
+    char *slash = strrchr(file, '/');
+    const char *dir = slash == NULL ? "." : slash == file ? "/" : (*slash = '\0', file);
+    if (asprintf(&tmp, "%s/.silkc-openapi-XXXXXX", dir) < 0)
+        die(EXIT_FAILED, "out of memory");
+    if (mkdtemp(tmp) == NULL) {
+        fprintf(stderr, "silkc: cannot write beside %s: %s\n", args->openapi, strerror(errno));
+        free(tmp);
+        free(file);
+        return EXIT_FAILED;
+    }
+    strv cmd = {0};
+    strv_addf(&cmd, "protoc");
+    strv_addf(&cmd, "--plugin=protoc-gen-silk=%s", plugin);
+    strv_addf(&cmd, "--silk_opt=openapi");
+    strv_addf(&cmd, "--silk_out=%s", tmp);
+    add_inputs(&cmd, args, silk_protos);
+    int status = run(cmd.items);
+    strv_fini(&cmd);
+    if (asprintf(&written, "%s/openapi.json", tmp) < 0)
+        die(EXIT_FAILED, "out of memory");
+    if (status == EXIT_OK && rename(written, args->openapi) != 0) {
+        fprintf(stderr, "silkc: cannot write %s: %s\n", args->openapi, strerror(errno));
+        status = EXIT_FAILED;
+    }
+    unlink(written);
+    rmdir(tmp);
+    free(written);
+    free(tmp);
+    free(file);
+    return status;
+}
+
+/* generate runs protoc over the protos for the outputs asked for; it returns the exit status. */
+static int generate(silkc_args *args)
+{
+    char *self = self_dir();
+    char *plugin = self ? plugin_path(self) : NULL;
+    if (plugin == NULL) {
+        free(self);
+        return EXIT_FAILED;
+    }
+    char *silk_protos = silk_proto_dir(self);
+    free(self);
+    int status = EXIT_OK;
+    if (args->out != NULL)
+        status = generate_code(args, plugin, silk_protos);
+    if (status == EXIT_OK && args->openapi != NULL)
+        status = generate_openapi(args, plugin, silk_protos);
     free(plugin);
     free(silk_protos);
     return status;

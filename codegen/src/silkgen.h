@@ -57,6 +57,9 @@ void *silkgen_xcalloc(size_t n, size_t size);
 
 /* silkgen_print_cstr prints s as a C string literal. */
 void silkgen_print_cstr(silkgen_buf *buf, const char *s);
+/* silkgen_print_cstr_lines prints s as adjacent C string literals, a line each (the first
+ * on the current line, the others after indent), every line within SILKGEN_COLUMNS. */
+void silkgen_print_cstr_lines(silkgen_buf *buf, const char *indent, const char *s);
 /* silkgen_print_proto_comment prints a comment from the .proto (SourceCodeInfo's leading
  * comment) as protobuf-c prints one: a block of " * " lines, indented; nothing in the text
  * can end the block early or open a nested one. Nothing is printed for NULL or blank text. */
@@ -70,6 +73,44 @@ void silkgen_print_doc(silkgen_buf *buf, const char *indent, const char *fmt, ..
  * indented four more than head when one would not fit there (as clang-format would). */
 void silkgen_print_call(silkgen_buf *buf, const char *head, const char *const *params,
                         size_t n_params, const char *tail);
+
+/* ------------------------------------------------------------------------------------------ */
+/* value.c: JSON values as a tree, for the OpenAPI documents (openapi.c).                     */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum silkgen_value_kind {
+    SILKGEN_OBJECT,
+    SILKGEN_ARRAY,
+    SILKGEN_STRING,
+    SILKGEN_LITERAL, /* true, false, null or a number, as written */
+} silkgen_value_kind;
+
+/* silkgen_value is a JSON value; an object keeps its members in the order they were set. */
+typedef struct silkgen_value {
+    silkgen_value_kind kind;
+    char *text;                   /* STRING: its text (UTF-8, repaired); LITERAL: as written */
+    char **keys;                  /* OBJECT: the members' names */
+    struct silkgen_value **items; /* OBJECT: the members' values; ARRAY: the elements */
+    size_t n, cap;
+} silkgen_value;
+
+/* The constructors; each value is the caller's until it is set or pushed into another. A
+ * string's bytes that are not UTF-8 become U+FFFD, as the JSON mapping writes them. */
+silkgen_value *silkgen_object(void);
+silkgen_value *silkgen_array(void);
+silkgen_value *silkgen_string(const char *s);
+silkgen_value *silkgen_literal(const char *text);
+/* silkgen_set makes v (taken) obj's member key, replacing (and freeing) one of that name, and
+ * returns v. */
+silkgen_value *silkgen_set(silkgen_value *obj, const char *key, silkgen_value *v);
+/* silkgen_get returns obj's member key, or NULL (also when obj is NULL or no object). */
+silkgen_value *silkgen_get(const silkgen_value *obj, const char *key);
+/* silkgen_push appends v (taken) to arr and returns v. */
+silkgen_value *silkgen_push(silkgen_value *arr, silkgen_value *v);
+silkgen_value *silkgen_value_copy(const silkgen_value *v);
+void silkgen_value_free(silkgen_value *v);
+/* silkgen_value_print prints v as JSON: compact, or pretty (two spaces a level). */
+void silkgen_value_print(const silkgen_value *v, bool pretty, silkgen_buf *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* names.c: protobuf-c's name mangling (so one program reads as one style) and silk's names.  */
@@ -214,9 +255,31 @@ const silkgen_file_proto *silkgen_find_file(const silkgen_run *run, const char *
  * NULL when there is none. */
 const silkgen_message_proto *silkgen_find_message(const silkgen_run *run, const char *full_name,
                                                   const silkgen_file_proto **file);
+
+/* The deepest SourceCodeInfo path of a type silkgen_find_type finds: 15 levels of nesting. */
+#define SILKGEN_TYPE_PATH_MAX 32
+
+/* silkgen_type is a message or enum type of the request, and where it is declared. */
+typedef struct silkgen_type {
+    const silkgen_file_proto *file;
+    const silkgen_message_proto *message;                     /* NULL for an enum */
+    const Google__Protobuf__EnumDescriptorProto *enumeration; /* NULL for a message */
+    int32_t path[SILKGEN_TYPE_PATH_MAX]; /* its SourceCodeInfo path in file: [4, i, 3, j...] */
+    size_t path_len;
+} silkgen_type;
+
+/* silkgen_find_type finds a message or enum by full name (".pkg.Outer.Kind") among all the
+ * request's files, nested types included, into *out; false when there is none. */
+bool silkgen_find_type(const silkgen_run *run, const char *full_name, silkgen_type *out);
 /* silkgen_comment returns the leading comment recorded for a SourceCodeInfo path in file,
  * or NULL (protoc records none without source info, or when there is no comment). */
 const char *silkgen_comment(const silkgen_file_proto *file, const int32_t *path, size_t len);
+/* silkgen_description returns the comment that documents the element at a SourceCodeInfo path
+ * of file: its leading comment, else its trailing one ("int32 n = 1;  // the count"), as
+ * one text without the space protoc keeps after each "//" and without blank lines at either
+ * end; NULL when it has none. protoc sends source info only for the files it generates, so
+ * types imported from other files have none. Caller frees. */
+char *silkgen_description(const silkgen_file_proto *file, const int32_t *path, size_t len);
 /* silkgen_where names a place in file for an error: "dir/a.proto:12:5" (line and column of
  * the SourceCodeInfo location of path, or of its longest prefix that has one), or just the
  * file's name when protoc sent no source info. Caller frees. */
@@ -234,6 +297,9 @@ void silkgen_claim_route(silkgen_run *run, const char *where, const char *servic
  * each '_' dropped and an ASCII letter after one upper-cased ("page_token" gives
  * "pageToken", "_x" gives "X"). Caller frees. */
 char *silkgen_json_default_name(const char *field_name);
+/* silkgen_in_real_oneof tells whether f is a member of a oneof the .proto declares; a proto3
+ * optional field is alone in a synthetic oneof protoc made for it, which does not count. */
+bool silkgen_in_real_oneof(const Google__Protobuf__FieldDescriptorProto *f);
 /* silkgen_business_id_field returns the number of msg's business_id field as the runtime
  * finds it in protobuf-c's descriptor: a field of msg itself named "business_id", of type
  * string (without string_as_bytes), not repeated, in no oneof but protoc's synthetic one of
@@ -317,6 +383,7 @@ typedef struct silkgen_service {
     size_t n_methods;
     silkgen_method *methods;
     silkgen_json_names json_names; /* of every type its methods reach */
+    silkgen_value *openapi;        /* its part of an OpenAPI document (openapi.c) */
 } silkgen_service;
 
 /* silkgen_method_where is silkgen_where for method index of svc: where option (a field
@@ -353,7 +420,30 @@ void silkgen_service_fini(silkgen_service *svc);
 void silkgen_service_print_h(const silkgen_service *svc, silkgen_buf *h);
 void silkgen_service_print_segments(const silkgen_service *svc, silkgen_buf *c);
 void silkgen_service_print_json_names(const silkgen_service *svc, silkgen_buf *c);
+/* silkgen_service_print_openapi prints the service's part of an OpenAPI document as the C
+ * string silk_service_desc.openapi points to. */
+void silkgen_service_print_openapi(const silkgen_service *svc, silkgen_buf *c);
 void silkgen_service_print_c(const silkgen_service *svc, silkgen_buf *c);
+
+/* ------------------------------------------------------------------------------------------ */
+/* openapi.c: OpenAPI 3.1, a service's part and silkc's whole document (docs/codegen.md).    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* silkgen_openapi_service returns svc's part of an OpenAPI 3.1 document (the caller's):
+ * {"tags": [svc], "paths": {its methods' operations}, "components": {"schemas": {every message
+ * and enum they reach, and silk.Error}, "parameters": {...}, "responses": {silk.Error}}}, each
+ * as the gateway serves and maps it, the .proto's comments as descriptions. */
+silkgen_value *silkgen_openapi_service(const silkgen_run *run, const silkgen_service *svc);
+/* silkgen_openapi_document returns an OpenAPI 3.1 document with nothing in it yet, titled
+ * with the services' names[0..n) (joined by ", "; "silk" for none). */
+silkgen_value *silkgen_openapi_document(const char *const *names, size_t n);
+/* silkgen_openapi_merge adds what a service's part has and doc has not: its tag, the
+ * operations of each path, each component (a name doc has already keeps doc's). The
+ * gateway's /openapi.json merges the same way (gateway/src/http/openapi.c). */
+void silkgen_openapi_merge(silkgen_value *doc, const silkgen_value *frag);
+/* silkgen_openapi_generate returns the document of every service of the request's files to
+ * generate, indented, with the errors of their options reported to run (caller frees). */
+char *silkgen_openapi_generate(silkgen_run *run);
 
 /* ------------------------------------------------------------------------------------------ */
 /* file.c: one .proto file's foo.silk.h and foo.silk.c.                                       */

@@ -5,7 +5,8 @@
  * functions generated code calls (silk_server_add_service, silk_channel_call,
  * silk_channel_call_async), records what they were given, and so checks the descriptors,
  * trampolines and typed calls, and the tables the descriptors carry for the runtime and the
- * gateway: business_id fields, path segments and JSON names. */
+ * gateway: business_id fields, path segments, JSON names and the OpenAPI parts (whose content
+ * tests/openapi validates and checks). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include "billing.silk.h"
 #include "catalog.silk.h"
 #include "nopkg.silk.h"
+#include "shapes.silk.h"
 #include "shop.silk.h"
 #include "time/clock.silk.h"
 #include "wstest.silk.h"
@@ -375,6 +377,7 @@ static const silk_service_desc *const corpus[] = {
     &acme__catalog__v1__catalog_service__silk_desc,
     &acme__catalog__v1__label_service__silk_desc,
     &acme__catalog__v1__plain__silk_desc,
+    &shapes__v1__shapes__silk_desc,
 };
 #define N_CORPUS (sizeof corpus / sizeof corpus[0])
 
@@ -423,7 +426,8 @@ static void business_id_as_the_runtime_finds_it(void **state)
             found += m->business_id_field != 0;
         }
     }
-    assert_int_equal(found, 9); /* Echo; shop's 3 and Record on Order; catalog's 3 on Book; Tag */
+    /* Echo; shop's 3 and Record on Order; catalog's 3 on Book; Tag; shapes' 3 on All */
+    assert_int_equal(found, 12);
 }
 
 /* spell writes segments back as a template: "{id}" for a binding of one "*". */
@@ -499,7 +503,7 @@ static void path_segments_spell_http_path(void **state)
             n++;
         }
     }
-    assert_int_equal(n, 26);
+    assert_int_equal(n, 30);
 }
 
 typedef struct seg_want {
@@ -625,6 +629,28 @@ static void json_names(void **state)
     }
 }
 
+/* Every service's OpenAPI part is one JSON object that starts with its tag and holds an
+ * operation for each of its methods. */
+static void openapi_parts(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_CORPUS; i++) {
+        const silk_service_desc *d = corpus[i];
+        char head[256];
+        snprintf(head, sizeof head, "{\"tags\":[{\"name\":\"%s\"", d->name);
+        assert_non_null(d->openapi);
+        assert_memory_equal(d->openapi, head, strlen(head));
+        assert_int_equal(d->openapi[strlen(d->openapi) - 1], '}');
+        for (size_t k = 0; k < d->n_methods; k++) {
+            char id[256];
+            snprintf(id, sizeof id, "\"operationId\":\"%s.%s\"", d->name, d->methods[k].name);
+            assert_non_null(strstr(d->openapi, id));
+        }
+    }
+    const char *shop = acme__shop_v1__order_app_service__silk_desc.openapi;
+    assert_non_null(strstr(shop, "\"description\":\"GetOrder finds one order.\""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -640,6 +666,7 @@ int main(void)
         cmocka_unit_test(path_segments_spell_http_path),
         cmocka_unit_test(path_segments),
         cmocka_unit_test(json_names),
+        cmocka_unit_test(openapi_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

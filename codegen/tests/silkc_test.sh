@@ -39,7 +39,7 @@ expect_output() {
 
 # --- usage ---
 expect_status 0 "--help exits 0" "$silkc" --help
-expect_output "usage: silkc" "exit status" "2  usage error"
+expect_output "usage: silkc" "exit status" "2  usage error" "--openapi=FILE"
 expect_status 0 "--version exits 0" "$silkc" --version
 expect_output "silkc "
 expect_status 2 "no arguments is a usage error" "$silkc"
@@ -59,8 +59,10 @@ expect_status 0 "the corpus generates" "$silkc" -I "$tests/protos" --out "$gen" 
     "$tests/protos/time/clock.proto" \
     "$silk_protos/silk/ws.proto" "$silk_protos/silk/health.proto" \
     "$silk_protos/silk/options.proto" "$silk_protos/silk/rpc.proto" \
-    /usr/include/google/protobuf/empty.proto /usr/include/google/protobuf/descriptor.proto
-for f in wstest shop common/money billing nopkg time/clock catalog common/label silk/ws \
+    /usr/include/google/protobuf/empty.proto /usr/include/google/protobuf/descriptor.proto \
+    /usr/include/google/protobuf/any.proto /usr/include/google/protobuf/struct.proto \
+    /usr/include/google/protobuf/field_mask.proto
+for f in wstest shop common/money billing nopkg time/clock catalog common/label shapes silk/ws \
     silk/health; do
     for ext in pb-c.h pb-c.c silk.h silk.c; do
         if [ -s "$gen/$f.$ext" ]; then pass "writes $f.$ext"; else fail "writes $f.$ext"; fi
@@ -97,7 +99,7 @@ fi
 # --- the corpus's output, exactly as golden/ has it ---
 # The golden copies are the reviewed output; SILK_UPDATE_GOLDEN=1 rewrites them (see
 # docs/codegen.md), and `git diff codegen/tests/golden` then shows what a change did.
-for stem in wstest shop common/money billing nopkg time/clock catalog common/label; do
+for stem in wstest shop common/money billing nopkg time/clock catalog common/label shapes; do
     for ext in silk.h silk.c; do
         f=$stem.$ext
         if [ "${SILK_UPDATE_GOLDEN:-0}" = 1 ]; then
@@ -112,6 +114,47 @@ for stem in wstest shop common/money billing nopkg time/clock catalog common/lab
         fi
     done
 done
+
+# --- the OpenAPI document: silkc --openapi, alone or with --out, checked for form here (the
+# validators and the gateway's copy are tests/openapi's) and against golden/openapi.json ---
+expect_status 2 "--openapi without a value is a usage error" "$silkc" a.proto --openapi
+expect_status 0 "--openapi alone generates" "$silkc" -I "$tests/protos" --openapi "$tmp/api.json" \
+    "$tests"/protos/*.proto "$tests/protos/common/money.proto" "$tests/protos/common/label.proto" \
+    "$tests/protos/time/clock.proto"
+if python3 -m json.tool "$tmp/api.json" >/dev/null 2>&1; then pass "--openapi writes JSON"; else
+    fail "--openapi writes JSON"
+fi
+if [ -z "$(find "$tmp" -maxdepth 1 -name '.silkc-openapi-*')" ]; then
+    pass "--openapi leaves no scratch folder"
+else
+    fail "--openapi leaves no scratch folder"
+fi
+expect_status 0 "--openapi with --out generates both" "$silkc" --out "$tmp/both" \
+    --openapi="$tmp/both.json" "$tests/protos/wstest.proto"
+if [ -s "$tmp/both/wstest.silk.c" ] && grep -q '"operationId": "wstest.WsTest.Echo"' "$tmp/both.json"
+then pass "--openapi with --out writes the code and the document"; else
+    fail "--openapi with --out writes the code and the document"
+fi
+if grep -q 'wstest__ws_test__silk_openapi' "$tmp/both/wstest.silk.c"; then
+    pass "the descriptor carries its OpenAPI part"
+else
+    fail "the descriptor carries its OpenAPI part"
+fi
+if [ "${SILK_UPDATE_GOLDEN:-0}" = 1 ]; then
+    cp "$tmp/api.json" "$tests/golden/openapi.json"
+    echo "updated golden/openapi.json"
+elif diff -u "$tests/golden/openapi.json" "$tmp/api.json" >"$tmp/out" 2>&1; then
+    pass "the corpus's document is as golden/openapi.json"
+else
+    fail "the corpus's document is as golden/openapi.json (SILK_UPDATE_GOLDEN=1 rewrites it)"
+    sed 's/^/     | /' "$tmp/out"
+fi
+echo '{}' >"$tmp/kept.json"
+expect_status 1 "--openapi of a bad proto fails" "$silkc" --openapi "$tmp/kept.json" \
+    "$tests/bad/streaming.proto"
+if [ "$(cat "$tmp/kept.json")" = '{}' ]; then pass "a failed --openapi leaves the file as it was"; else
+    fail "a failed --openapi leaves the file as it was"
+fi
 
 # --- errors: one ctest each (silkc_error_test.sh, registered in CMakeLists.txt); here only
 # that a failed run writes nothing and that protoc's own errors come through ---

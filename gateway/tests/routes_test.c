@@ -153,6 +153,9 @@ static void test_templates(void **state)
     assert_string_equal(silk__gw_route_allow(r.allow, allow, sizeof allow), "GET, HEAD");
     assert_int_equal(find(HTTP_POST, "/healthz", &r), SILK__GW_ROUTE_BAD_METHOD);
     assert_int_equal(find(HTTP_GET, "/metrics", &r), SILK__GW_ROUTE_METRICS);
+    assert_int_equal(find(HTTP_GET, "/openapi.json", &r), SILK__GW_ROUTE_OPENAPI);
+    assert_int_equal(find(HTTP_HEAD, "/openapi.json", &r), SILK__GW_ROUTE_OPENAPI);
+    assert_int_equal(find(HTTP_POST, "/openapi.json", &r), SILK__GW_ROUTE_BAD_METHOD);
     /* An empty segment is no parameter; more or fewer segments do not match. */
     assert_int_equal(find(HTTP_GET, "/api/items//", &r), SILK__GW_ROUTE_NONE);
     assert_int_equal(find(HTTP_GET, "/api/items/1/2", &r), SILK__GW_ROUTE_NONE);

@@ -17,6 +17,46 @@ static const silk_json_name bill__billing_service__silk_json_names[1] = {
     {&bill__invoice__item__descriptor, 1, "SKU"}, /* sku */
 };
 
+/* --- openapi --- */
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+#endif
+
+static const char bill__billing_service__silk_openapi[] =
+    "{\"tags\":[{\"name\":\"acme.billing.v1.BillingService\"}],\"paths\":{\"/api/billing/charge\":"
+    "{\"post\":{\"tags\":[\"acme.billing.v1.BillingService\"],\"summary\":\"Charge\",\"operationId"
+    "\":\"acme.billing.v1.BillingService.Charge\",\"parameters\":[{\"$ref\":\"#/components/paramet"
+    "ers/silk.BusinessId\"}],\"requestBody\":{\"description\":\"The request, acme.billing.v1.Invoi"
+    "ce.Item, as JSON; an empty body is the empty message.\",\"content\":{\"application/json\":{\""
+    "schema\":{\"$ref\":\"#/components/schemas/acme.billing.v1.Invoice.Item\"}}}},\"responses\":{"
+    "\"200\":{\"description\":\"The reply, google.protobuf.Empty, as JSON.\",\"content\":{\"applic"
+    "ation/json\":{\"schema\":{\"$ref\":\"#/components/schemas/google.protobuf.Empty\"}}}},\"4XX\""
+    ":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/"
+    "silk.Error\"}}}}},\"components\":{\"schemas\":{\"silk.Error\":{\"type\":\"object\",\"descript"
+    "ion\":\"An error, as the gateway answers it (docs/gateway.md, \\\"Statuses\\\").\",\"required"
+    "\":[\"code\",\"message\"],\"properties\":{\"code\":{\"type\":\"integer\",\"format\":\"int32\""
+    ",\"minimum\":1,\"maximum\":16,\"description\":\"The silk status: 1 CANCELLED, 2 UNKNOWN, 3 IN"
+    "VALID_ARGUMENT, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DENIED, 8 RE"
+    "SOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABORTED, 11 OUT_OF_RANGE, 12 UNIMPLEMENTED, 13 IN"
+    "TERNAL, 14 UNAVAILABLE, 15 DATA_LOSS, 16 UNAUTHENTICATED.\"},\"message\":{\"type\":\"string\""
+    ",\"description\":\"What went wrong.\"}}},\"acme.billing.v1.Invoice.Item\":{\"type\":\"object"
+    "\",\"properties\":{\"SKU\":{\"type\":\"string\",\"description\":\"the table names c_package's"
+    " descriptor\"}}},\"google.protobuf.Empty\":{\"type\":\"object\",\"properties\":{}}},\"paramet"
+    "ers\":{\"silk.BusinessId\":{\"name\":\"businessId\",\"in\":\"query\",\"description\":\"The bu"
+    "siness id the call carries as metadata (business-id): printable UTF-8 of at most 256 bytes. A"
+    " header businessId or business-id may give it instead.\",\"schema\":{\"type\":\"string\",\"ma"
+    "xLength\":256}}},\"responses\":{\"silk.Error\":{\"description\":\"An error. The HTTP status i"
+    "s the silk status' as grpc-gateway maps them (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERM"
+    "ISSION_DENIED 403, NOT_FOUND 404, UNAVAILABLE 503, ...), or the gateway's own (docs/gateway.m"
+    "d, \\\"Statuses\\\").\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/component"
+    "s/schemas/silk.Error\"}}}}}}}";
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 /* --- services --- */
 
 static silk_status bill__billing_service__invoke_charge(silk_ctx *ctx, const ProtobufCMessage *req,
@@ -62,6 +102,7 @@ const silk_service_desc bill__billing_service__silk_desc = {
     .handlers_size = sizeof(Bill__BillingService_Handlers),
     .json_names = bill__billing_service__silk_json_names,
     .n_json_names = 1,
+    .openapi = bill__billing_service__silk_openapi,
 };
 
 silk_status bill__billing_service__serve(silk_server *srv,

@@ -104,6 +104,208 @@ static const silk_json_name acme__catalog__v1__label_service__silk_json_names[2]
     {&acme__catalog__v1__page__descriptor, 2, "pageToken"}, /* token */
 };
 
+/* --- openapi --- */
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+#endif
+
+static const char acme__catalog__v1__catalog_service__silk_openapi[] =
+    "{\"tags\":[{\"name\":\"acme.catalog.v1.CatalogService\"}],\"paths\":{\"/api/v1/catalog/{name}"
+    "/books/{page.size}\":{\"get\":{\"tags\":[\"acme.catalog.v1.CatalogService\"],\"summary\":\"Ge"
+    "tBook\",\"operationId\":\"acme.catalog.v1.CatalogService.GetBook\",\"parameters\":[{\"name\":"
+    "\"name\",\"in\":\"path\",\"required\":true,\"description\":\"The segments `shelves/*` matches"
+    ", with the `/` between them (not percent-encoded).\",\"schema\":{\"type\":\"string\",\"patter"
+    "n\":\"^shelves/[^/]+$\"}},{\"name\":\"page.size\",\"in\":\"path\",\"required\":true,\"schema"
+    "\":{\"type\":\"integer\",\"format\":\"int32\"}},{\"name\":\"shelf.name\",\"in\":\"query\",\"s"
+    "chema\":{\"type\":\"string\"}},{\"name\":\"shelf.displayName\",\"in\":\"query\",\"description"
+    "\":\"the default JSON name: not in the table\",\"schema\":{\"type\":\"string\"}},{\"name\":\""
+    "shelf.tree.id\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},{\"name\":\"page.pageToken"
+    "\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},{\"name\":\"page.nextToken\",\"in\":\"q"
+    "uery\",\"description\":\"what the default is anyway: not listed\",\"schema\":{\"type\":\"stri"
+    "ng\"}},{\"name\":\"businessId\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}}],\"respons"
+    "es\":{\"200\":{\"description\":\"The reply, acme.catalog.v1.Book, as JSON.\",\"content\":{\"a"
+    "pplication/json\":{\"schema\":{\"$ref\":\"#/components/schemas/acme.catalog.v1.Book\"}}}},\"4"
+    "XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/respon"
+    "ses/silk.Error\"}}}},\"/api/v1/catalog/shelves/{shelf.name}/{_any1}\":{\"get\":{\"tags\":[\"a"
+    "cme.catalog.v1.CatalogService\"],\"summary\":\"ListShelf\",\"operationId\":\"acme.catalog.v1."
+    "CatalogService.ListShelf\",\"parameters\":[{\"name\":\"shelf.name\",\"in\":\"path\",\"require"
+    "d\":true,\"schema\":{\"type\":\"string\"}},{\"name\":\"_any1\",\"in\":\"path\",\"required\":t"
+    "rue,\"description\":\"Any one segment; the gateway does not read it.\",\"schema\":{\"type\":"
+    "\"string\"}},{\"name\":\"title\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},{\"name\""
+    ":\"shelf.displayName\",\"in\":\"query\",\"description\":\"the default JSON name: not in the t"
+    "able\",\"schema\":{\"type\":\"string\"}},{\"name\":\"shelf.tree.id\",\"in\":\"query\",\"schem"
+    "a\":{\"type\":\"string\"}},{\"name\":\"page.size\",\"in\":\"query\",\"schema\":{\"type\":\"in"
+    "teger\",\"format\":\"int32\"}},{\"name\":\"page.pageToken\",\"in\":\"query\",\"schema\":{\"ty"
+    "pe\":\"string\"}},{\"name\":\"page.nextToken\",\"in\":\"query\",\"description\":\"what the de"
+    "fault is anyway: not listed\",\"schema\":{\"type\":\"string\"}},{\"name\":\"businessId\",\"in"
+    "\":\"query\",\"schema\":{\"type\":\"string\"}}],\"responses\":{\"200\":{\"description\":\"The"
+    " reply, acme.catalog.v1.Shelf, as JSON.\",\"content\":{\"application/json\":{\"schema\":{\"$r"
+    "ef\":\"#/components/schemas/acme.catalog.v1.Shelf\"}}}},\"4XX\":{\"$ref\":\"#/components/resp"
+    "onses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/silk.Error\"}}}},\"/api/v1/cat"
+    "alog/files/{name}\":{\"get\":{\"tags\":[\"acme.catalog.v1.CatalogService\"],\"summary\":\"Rea"
+    "dFile\",\"operationId\":\"acme.catalog.v1.CatalogService.ReadFile\",\"parameters\":[{\"name\""
+    ":\"name\",\"in\":\"path\",\"required\":true,\"description\":\"The segments `docs/**` matches,"
+    " with the `/` between them (not percent-encoded).\",\"schema\":{\"type\":\"string\",\"pattern"
+    "\":\"^docs/.+$\"}},{\"name\":\"shelf.name\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}"
+    "},{\"name\":\"shelf.displayName\",\"in\":\"query\",\"description\":\"the default JSON name: n"
+    "ot in the table\",\"schema\":{\"type\":\"string\"}},{\"name\":\"shelf.tree.id\",\"in\":\"quer"
+    "y\",\"schema\":{\"type\":\"string\"}},{\"name\":\"page.size\",\"in\":\"query\",\"schema\":{\""
+    "type\":\"integer\",\"format\":\"int32\"}},{\"name\":\"page.pageToken\",\"in\":\"query\",\"sch"
+    "ema\":{\"type\":\"string\"}},{\"name\":\"page.nextToken\",\"in\":\"query\",\"description\":\""
+    "what the default is anyway: not listed\",\"schema\":{\"type\":\"string\"}},{\"name\":\"busine"
+    "ssId\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}}],\"responses\":{\"200\":{\"descript"
+    "ion\":\"The reply, acme.catalog.v1.Page, as JSON.\",\"content\":{\"application/json\":{\"sche"
+    "ma\":{\"$ref\":\"#/components/schemas/acme.catalog.v1.Page\"}}}},\"4XX\":{\"$ref\":\"#/compon"
+    "ents/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/silk.Error\"}}}},\"/a"
+    "pi/v1/catalog/raw/{_rest}\":{\"put\":{\"tags\":[\"acme.catalog.v1.CatalogService\"],\"summary"
+    "\":\"Raw\",\"operationId\":\"acme.catalog.v1.CatalogService.Raw\",\"parameters\":[{\"name\":"
+    "\"_rest\",\"in\":\"path\",\"required\":true,\"description\":\"The rest of the path: one or mo"
+    "re segments, with the `/` between them (not percent-encoded); the gateway does not read it.\""
+    ",\"schema\":{\"type\":\"string\"}}],\"requestBody\":{\"description\":\"The request, acme.cata"
+    "log.v1.InOneof, as JSON; an empty body is the empty message.\",\"content\":{\"application/jso"
+    "n\":{\"schema\":{\"$ref\":\"#/components/schemas/acme.catalog.v1.InOneof\"}}}},\"responses\":"
+    "{\"200\":{\"description\":\"The reply, acme.catalog.v1.InOneof, as JSON.\",\"content\":{\"app"
+    "lication/json\":{\"schema\":{\"$ref\":\"#/components/schemas/acme.catalog.v1.InOneof\"}}}},\""
+    "4XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/respo"
+    "nses/silk.Error\"}}}},\"/api/v1/catalog/count\":{\"post\":{\"tags\":[\"acme.catalog.v1.Catalo"
+    "gService\"],\"summary\":\"Count\",\"operationId\":\"acme.catalog.v1.CatalogService.Count\",\""
+    "requestBody\":{\"description\":\"The request, acme.catalog.v1.NotString, as JSON; an empty bo"
+    "dy is the empty message.\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/compon"
+    "ents/schemas/acme.catalog.v1.NotString\"}}}},\"responses\":{\"200\":{\"description\":\"The re"
+    "ply, acme.catalog.v1.NotString, as JSON.\",\"content\":{\"application/json\":{\"schema\":{\"$"
+    "ref\":\"#/components/schemas/acme.catalog.v1.NotString\"}}}},\"4XX\":{\"$ref\":\"#/components"
+    "/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/silk.Error\"}}}},\"/api/v"
+    "1/catalog/repeat\":{\"post\":{\"tags\":[\"acme.catalog.v1.CatalogService\"],\"summary\":\"Rep"
+    "eat\",\"operationId\":\"acme.catalog.v1.CatalogService.Repeat\",\"requestBody\":{\"descriptio"
+    "n\":\"The request, acme.catalog.v1.Repeated, as JSON; an empty body is the empty message.\","
+    "\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/acme.catalog.v"
+    "1.Repeated\"}}}},\"responses\":{\"200\":{\"description\":\"The reply, acme.catalog.v1.Repeate"
+    "d, as JSON.\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/"
+    "acme.catalog.v1.Repeated\"}}}},\"4XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX"
+    "\":{\"$ref\":\"#/components/responses/silk.Error\"}}}},\"/api/v1/catalog/bytes\":{\"post\":{"
+    "\"tags\":[\"acme.catalog.v1.CatalogService\"],\"summary\":\"Bytes\",\"operationId\":\"acme.ca"
+    "talog.v1.CatalogService.Bytes\",\"requestBody\":{\"description\":\"The request, acme.catalog."
+    "v1.AsBytes, as JSON; an empty body is the empty message.\",\"content\":{\"application/json\":"
+    "{\"schema\":{\"$ref\":\"#/components/schemas/acme.catalog.v1.AsBytes\"}}}},\"responses\":{\"2"
+    "00\":{\"description\":\"The reply, acme.catalog.v1.AsBytes, as JSON.\",\"content\":{\"applica"
+    "tion/json\":{\"schema\":{\"$ref\":\"#/components/schemas/acme.catalog.v1.AsBytes\"}}}},\"4XX"
+    "\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/response"
+    "s/silk.Error\"}}}},\"/api/v1/catalog/wrap\":{\"post\":{\"tags\":[\"acme.catalog.v1.CatalogSer"
+    "vice\"],\"summary\":\"Wrap\",\"operationId\":\"acme.catalog.v1.CatalogService.Wrap\",\"parame"
+    "ters\":[{\"$ref\":\"#/components/parameters/silk.BusinessId\"}],\"requestBody\":{\"descriptio"
+    "n\":\"The request, acme.catalog.v1.Wrapper, as JSON; an empty body is the empty message.\",\""
+    "content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/acme.catalog.v1."
+    "Wrapper\"}}}},\"responses\":{\"200\":{\"description\":\"The reply, acme.catalog.v1.Wrapper, a"
+    "s JSON.\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/acme"
+    ".catalog.v1.Wrapper\"}}}},\"4XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{"
+    "\"$ref\":\"#/components/responses/silk.Error\"}}}}},\"components\":{\"schemas\":{\"silk.Error"
+    "\":{\"type\":\"object\",\"description\":\"An error, as the gateway answers it (docs/gateway.m"
+    "d, \\\"Statuses\\\").\",\"required\":[\"code\",\"message\"],\"properties\":{\"code\":{\"type"
+    "\":\"integer\",\"format\":\"int32\",\"minimum\":1,\"maximum\":16,\"description\":\"The silk s"
+    "tatus: 1 CANCELLED, 2 UNKNOWN, 3 INVALID_ARGUMENT, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND, 6 ALREAD"
+    "Y_EXISTS, 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABORTED, 11 OU"
+    "T_OF_RANGE, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE, 15 DATA_LOSS, 16 UNAUTHENTICATED."
+    "\"},\"message\":{\"type\":\"string\",\"description\":\"What went wrong.\"}}},\"acme.catalog.v"
+    "1.Book\":{\"type\":\"object\",\"properties\":{\"title\":{\"type\":\"string\"},\"shelf\":{\"$r"
+    "ef\":\"#/components/schemas/acme.catalog.v1.Shelf\"},\"labels\":{\"type\":\"object\",\"additi"
+    "onalProperties\":{\"$ref\":\"#/components/schemas/acme.common.v1.Label\"},\"description\":\"L"
+    "abel is reached through the map's value\"},\"page\":{\"$ref\":\"#/components/schemas/acme.cat"
+    "alog.v1.Page\"},\"businessId\":{\"type\":\"string\"}}},\"acme.catalog.v1.Shelf\":{\"type\":\""
+    "object\",\"properties\":{\"name\":{\"type\":\"string\"},\"slots\":{\"type\":\"array\",\"items"
+    "\":{\"$ref\":\"#/components/schemas/acme.catalog.v1.Shelf.Slot\"}},\"displayName\":{\"type\":"
+    "\"string\",\"description\":\"the default JSON name: not in the table\"},\"tree\":{\"$ref\":\""
+    "#/components/schemas/acme.catalog.v1.Node\"}}},\"acme.catalog.v1.Shelf.Slot\":{\"type\":\"obj"
+    "ect\",\"properties\":{\"position\":{\"type\":\"integer\",\"format\":\"int32\"},\"sku\":{\"typ"
+    "e\":\"string\"}}},\"acme.catalog.v1.Node\":{\"type\":\"object\",\"properties\":{\"id\":{\"typ"
+    "e\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/a"
+    "cme.catalog.v1.Node\"},\"description\":\"the walk visits a message once\"}}},\"acme.common.v1"
+    ".Label\":{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"},\"price\":{\"$re"
+    "f\":\"#/components/schemas/acme.common.v1.Money\"},\"businessId\":{\"type\":\"string\"}}},\"a"
+    "cme.common.v1.Money\":{\"type\":\"object\",\"properties\":{\"currency\":{\"type\":\"string\"}"
+    ",\"units\":{\"type\":\"string\",\"format\":\"int64\"}}},\"acme.catalog.v1.Page\":{\"type\":\""
+    "object\",\"properties\":{\"size\":{\"type\":\"integer\",\"format\":\"int32\"},\"pageToken\":{"
+    "\"type\":\"string\"},\"nextToken\":{\"type\":\"string\",\"description\":\"what the default is"
+    " anyway: not listed\"}}},\"acme.catalog.v1.InOneof\":{\"type\":\"object\",\"properties\":{\"b"
+    "usinessId\":{\"type\":\"string\"},\"user\":{\"type\":\"string\"}},\"dependentSchemas\":{\"bus"
+    "inessId\":{\"properties\":{\"user\":false}}},\"description\":\"business_id in a oneof does no"
+    "t count; a oneof member's JSON name does.\\n\\nAt most one of `businessId`, `user` is set (on"
+    "eof `who`).\"},\"acme.catalog.v1.NotString\":{\"type\":\"object\",\"properties\":{\"businessI"
+    "d\":{\"type\":\"string\",\"format\":\"int64\"}}},\"acme.catalog.v1.Repeated\":{\"type\":\"obj"
+    "ect\",\"properties\":{\"businessId\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}},"
+    "\"acme.catalog.v1.AsBytes\":{\"type\":\"object\",\"properties\":{\"businessId\":{\"type\":\"s"
+    "tring\",\"format\":\"byte\",\"contentEncoding\":\"base64\"}},\"description\":\"protobuf-c mak"
+    "es a string_as_bytes field bytes in C: it does not count either.\"},\"acme.catalog.v1.Wrapper"
+    "\":{\"type\":\"object\",\"properties\":{\"book\":{\"$ref\":\"#/components/schemas/acme.catalo"
+    "g.v1.Book\"}},\"description\":\"Only a top-level field counts.\"}},\"parameters\":{\"silk.Bus"
+    "inessId\":{\"name\":\"businessId\",\"in\":\"query\",\"description\":\"The business id the cal"
+    "l carries as metadata (business-id): printable UTF-8 of at most 256 bytes. A header businessI"
+    "d or business-id may give it instead.\",\"schema\":{\"type\":\"string\",\"maxLength\":256}}},"
+    "\"responses\":{\"silk.Error\":{\"description\":\"An error. The HTTP status is the silk status"
+    "' as grpc-gateway maps them (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403"
+    ", NOT_FOUND 404, UNAVAILABLE 503, ...), or the gateway's own (docs/gateway.md, \\\"Statuses\\"
+    "\").\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/silk.Er"
+    "ror\"}}}}}}}";
+
+static const char acme__catalog__v1__label_service__silk_openapi[] =
+    "{\"tags\":[{\"name\":\"acme.catalog.v1.LabelService\"}],\"paths\":{\"/api/label\":{\"post\":{"
+    "\"tags\":[\"acme.catalog.v1.LabelService\"],\"summary\":\"Tag\",\"operationId\":\"acme.catalo"
+    "g.v1.LabelService.Tag\",\"requestBody\":{\"description\":\"The request, acme.common.v1.Label,"
+    " as JSON; an empty body is the empty message.\",\"content\":{\"application/json\":{\"schema\""
+    ":{\"$ref\":\"#/components/schemas/acme.common.v1.Label\"}}}},\"responses\":{\"200\":{\"descri"
+    "ption\":\"The reply, acme.catalog.v1.Page, as JSON.\",\"content\":{\"application/json\":{\"sc"
+    "hema\":{\"$ref\":\"#/components/schemas/acme.catalog.v1.Page\"}}}},\"4XX\":{\"$ref\":\"#/comp"
+    "onents/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/silk.Error\"}}}}},"
+    "\"components\":{\"schemas\":{\"silk.Error\":{\"type\":\"object\",\"description\":\"An error, "
+    "as the gateway answers it (docs/gateway.md, \\\"Statuses\\\").\",\"required\":[\"code\",\"mes"
+    "sage\"],\"properties\":{\"code\":{\"type\":\"integer\",\"format\":\"int32\",\"minimum\":1,\"m"
+    "aximum\":16,\"description\":\"The silk status: 1 CANCELLED, 2 UNKNOWN, 3 INVALID_ARGUMENT, 4 "
+    "DEADLINE_EXCEEDED, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED, "
+    "9 FAILED_PRECONDITION, 10 ABORTED, 11 OUT_OF_RANGE, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAIL"
+    "ABLE, 15 DATA_LOSS, 16 UNAUTHENTICATED.\"},\"message\":{\"type\":\"string\",\"description\":"
+    "\"What went wrong.\"}}},\"acme.common.v1.Label\":{\"type\":\"object\",\"properties\":{\"text"
+    "\":{\"type\":\"string\"},\"price\":{\"$ref\":\"#/components/schemas/acme.common.v1.Money\"},"
+    "\"businessId\":{\"type\":\"string\"}}},\"acme.common.v1.Money\":{\"type\":\"object\",\"proper"
+    "ties\":{\"currency\":{\"type\":\"string\"},\"units\":{\"type\":\"string\",\"format\":\"int64"
+    "\"}}},\"acme.catalog.v1.Page\":{\"type\":\"object\",\"properties\":{\"size\":{\"type\":\"inte"
+    "ger\",\"format\":\"int32\"},\"pageToken\":{\"type\":\"string\"},\"nextToken\":{\"type\":\"str"
+    "ing\",\"description\":\"what the default is anyway: not listed\"}}}},\"responses\":{\"silk.Er"
+    "ror\":{\"description\":\"An error. The HTTP status is the silk status' as grpc-gateway maps t"
+    "hem (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, NOT_FOUND 404, UNAVAIL"
+    "ABLE 503, ...), or the gateway's own (docs/gateway.md, \\\"Statuses\\\").\",\"content\":{\"ap"
+    "plication/json\":{\"schema\":{\"$ref\":\"#/components/schemas/silk.Error\"}}}}}}}";
+
+static const char acme__catalog__v1__plain__silk_openapi[] =
+    "{\"tags\":[{\"name\":\"acme.catalog.v1.Plain\",\"description\":\"No type a Plain method reach"
+    "es has a JSON name of its own.\"}],\"paths\":{\"/api/plain/ping\":{\"post\":{\"tags\":[\"acme"
+    ".catalog.v1.Plain\"],\"summary\":\"Ping\",\"operationId\":\"acme.catalog.v1.Plain.Ping\",\"re"
+    "questBody\":{\"description\":\"The request, acme.catalog.v1.NotString, as JSON; an empty body"
+    " is the empty message.\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/componen"
+    "ts/schemas/acme.catalog.v1.NotString\"}}}},\"responses\":{\"200\":{\"description\":\"The repl"
+    "y, acme.catalog.v1.Repeated, as JSON.\",\"content\":{\"application/json\":{\"schema\":{\"$ref"
+    "\":\"#/components/schemas/acme.catalog.v1.Repeated\"}}}},\"4XX\":{\"$ref\":\"#/components/res"
+    "ponses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/silk.Error\"}}}}},\"component"
+    "s\":{\"schemas\":{\"silk.Error\":{\"type\":\"object\",\"description\":\"An error, as the gate"
+    "way answers it (docs/gateway.md, \\\"Statuses\\\").\",\"required\":[\"code\",\"message\"],\"p"
+    "roperties\":{\"code\":{\"type\":\"integer\",\"format\":\"int32\",\"minimum\":1,\"maximum\":16"
+    ",\"description\":\"The silk status: 1 CANCELLED, 2 UNKNOWN, 3 INVALID_ARGUMENT, 4 DEADLINE_EX"
+    "CEEDED, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED, 9 FAILED_PR"
+    "ECONDITION, 10 ABORTED, 11 OUT_OF_RANGE, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE, 15 DA"
+    "TA_LOSS, 16 UNAUTHENTICATED.\"},\"message\":{\"type\":\"string\",\"description\":\"What went "
+    "wrong.\"}}},\"acme.catalog.v1.NotString\":{\"type\":\"object\",\"properties\":{\"businessId\""
+    ":{\"type\":\"string\",\"format\":\"int64\"}}},\"acme.catalog.v1.Repeated\":{\"type\":\"object"
+    "\",\"properties\":{\"businessId\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}},\"r"
+    "esponses\":{\"silk.Error\":{\"description\":\"An error. The HTTP status is the silk status' a"
+    "s grpc-gateway maps them (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, N"
+    "OT_FOUND 404, UNAVAILABLE 503, ...), or the gateway's own (docs/gateway.md, \\\"Statuses\\\")"
+    ".\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/silk.Error"
+    "\"}}}}}}}";
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 /* --- services --- */
 
 static silk_status acme__catalog__v1__catalog_service__invoke_get_book(silk_ctx *ctx,
@@ -365,6 +567,7 @@ const silk_service_desc acme__catalog__v1__catalog_service__silk_desc = {
     .handlers_size = sizeof(Acme__Catalog__V1__CatalogService_Handlers),
     .json_names = acme__catalog__v1__catalog_service__silk_json_names,
     .n_json_names = 6,
+    .openapi = acme__catalog__v1__catalog_service__silk_openapi,
 };
 
 silk_status acme__catalog__v1__catalog_service__serve(
@@ -586,6 +789,7 @@ const silk_service_desc acme__catalog__v1__label_service__silk_desc = {
     .handlers_size = sizeof(Acme__Catalog__V1__LabelService_Handlers),
     .json_names = acme__catalog__v1__label_service__silk_json_names,
     .n_json_names = 2,
+    .openapi = acme__catalog__v1__label_service__silk_openapi,
 };
 
 silk_status acme__catalog__v1__label_service__serve(
@@ -660,6 +864,7 @@ const silk_service_desc acme__catalog__v1__plain__silk_desc = {
     .handlers_size = sizeof(Acme__Catalog__V1__Plain_Handlers),
     .json_names = NULL,
     .n_json_names = 0,
+    .openapi = acme__catalog__v1__plain__silk_openapi,
 };
 
 silk_status acme__catalog__v1__plain__serve(silk_server *srv,

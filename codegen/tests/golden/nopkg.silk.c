@@ -17,6 +17,64 @@ static const silk_path_segment pinger__httpget__http_segments[3] = {
     {SILK_PATH_LITERAL, "httpget"},
 };
 
+/* --- openapi --- */
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+#endif
+
+static const char pinger__silk_openapi[] =
+    "{\"tags\":[{\"name\":\"Pinger\"}],\"paths\":{\"/api/pinger/sendping\":{\"post\":{\"tags\":[\""
+    "Pinger\"],\"summary\":\"SendPing\",\"operationId\":\"Pinger.SendPing\",\"parameters\":[{\"$re"
+    "f\":\"#/components/parameters/silk.BusinessId\"}],\"requestBody\":{\"description\":\"The requ"
+    "est, Ping, as JSON; an empty body is the empty message.\",\"content\":{\"application/json\":{"
+    "\"schema\":{\"$ref\":\"#/components/schemas/Ping\"}}}},\"responses\":{\"200\":{\"description"
+    "\":\"The reply, Ping, as JSON.\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/"
+    "components/schemas/Ping\"}}}},\"4XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX"
+    "\":{\"$ref\":\"#/components/responses/silk.Error\"}}}},\"/api/pinger/httpget\":{\"post\":{\"t"
+    "ags\":[\"Pinger\"],\"summary\":\"HTTPGet\",\"operationId\":\"Pinger.HTTPGet\",\"parameters\":"
+    "[{\"$ref\":\"#/components/parameters/silk.BusinessId\"}],\"requestBody\":{\"description\":\"T"
+    "he request, Ping, as JSON; an empty body is the empty message.\",\"content\":{\"application/j"
+    "son\":{\"schema\":{\"$ref\":\"#/components/schemas/Ping\"}}}},\"responses\":{\"200\":{\"descr"
+    "iption\":\"The reply, Ping, as JSON.\",\"content\":{\"application/json\":{\"schema\":{\"$ref"
+    "\":\"#/components/schemas/Ping\"}}}},\"4XX\":{\"$ref\":\"#/components/responses/silk.Error\"}"
+    ",\"5XX\":{\"$ref\":\"#/components/responses/silk.Error\"}}}}},\"components\":{\"schemas\":{\""
+    "silk.Error\":{\"type\":\"object\",\"description\":\"An error, as the gateway answers it (docs"
+    "/gateway.md, \\\"Statuses\\\").\",\"required\":[\"code\",\"message\"],\"properties\":{\"code"
+    "\":{\"type\":\"integer\",\"format\":\"int32\",\"minimum\":1,\"maximum\":16,\"description\":\""
+    "The silk status: 1 CANCELLED, 2 UNKNOWN, 3 INVALID_ARGUMENT, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND"
+    ", 6 ALREADY_EXISTS, 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABOR"
+    "TED, 11 OUT_OF_RANGE, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE, 15 DATA_LOSS, 16 UNAUTHE"
+    "NTICATED.\"},\"message\":{\"type\":\"string\",\"description\":\"What went wrong.\"}}},\"Ping"
+    "\":{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"}}}},\"parameters\":{\"s"
+    "ilk.BusinessId\":{\"name\":\"businessId\",\"in\":\"query\",\"description\":\"The business id "
+    "the call carries as metadata (business-id): printable UTF-8 of at most 256 bytes. A header bu"
+    "sinessId or business-id may give it instead.\",\"schema\":{\"type\":\"string\",\"maxLength\":"
+    "256}}},\"responses\":{\"silk.Error\":{\"description\":\"An error. The HTTP status is the silk"
+    " status' as grpc-gateway maps them (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DEN"
+    "IED 403, NOT_FOUND 404, UNAVAILABLE 503, ...), or the gateway's own (docs/gateway.md, \\\"Sta"
+    "tuses\\\").\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/"
+    "silk.Error\"}}}}}}}";
+
+static const char idle__silk_openapi[] =
+    "{\"tags\":[{\"name\":\"Idle\"}],\"paths\":{},\"components\":{\"schemas\":{\"silk.Error\":{\"t"
+    "ype\":\"object\",\"description\":\"An error, as the gateway answers it (docs/gateway.md, \\\""
+    "Statuses\\\").\",\"required\":[\"code\",\"message\"],\"properties\":{\"code\":{\"type\":\"int"
+    "eger\",\"format\":\"int32\",\"minimum\":1,\"maximum\":16,\"description\":\"The silk status: 1"
+    " CANCELLED, 2 UNKNOWN, 3 INVALID_ARGUMENT, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND, 6 ALREADY_EXISTS"
+    ", 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABORTED, 11 OUT_OF_RAN"
+    "GE, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE, 15 DATA_LOSS, 16 UNAUTHENTICATED.\"},\"mes"
+    "sage\":{\"type\":\"string\",\"description\":\"What went wrong.\"}}}},\"responses\":{\"silk.Er"
+    "ror\":{\"description\":\"An error. The HTTP status is the silk status' as grpc-gateway maps t"
+    "hem (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, NOT_FOUND 404, UNAVAIL"
+    "ABLE 503, ...), or the gateway's own (docs/gateway.md, \\\"Statuses\\\").\",\"content\":{\"ap"
+    "plication/json\":{\"schema\":{\"$ref\":\"#/components/schemas/silk.Error\"}}}}}}}";
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 /* --- services --- */
 
 static silk_status pinger__invoke_send_ping(silk_ctx *ctx, const ProtobufCMessage *req,
@@ -89,6 +147,7 @@ const silk_service_desc pinger__silk_desc = {
     .handlers_size = sizeof(Pinger_Handlers),
     .json_names = NULL,
     .n_json_names = 0,
+    .openapi = pinger__silk_openapi,
 };
 
 silk_status pinger__serve(silk_server *srv, const Pinger_Handlers *handlers, void *user)
@@ -142,6 +201,7 @@ const silk_service_desc idle__silk_desc = {
     .handlers_size = sizeof(Idle_Handlers),
     .json_names = NULL,
     .n_json_names = 0,
+    .openapi = idle__silk_openapi,
 };
 
 silk_status idle__serve(silk_server *srv, const Idle_Handlers *handlers, void *user)

@@ -72,6 +72,152 @@ static const silk_path_segment acme__shop_v1__httpaudit__record__http_segments[3
     {SILK_PATH_LITERAL, "v2"},
 };
 
+/* --- openapi --- */
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+#endif
+
+static const char acme__shop_v1__order_app_service__silk_openapi[] =
+    "{\"tags\":[{\"name\":\"acme.shop_v1.OrderAppService\",\"description\":\"OrderAppService keeps"
+    " orders per business.\\nA comment holding */ and /* must not end or nest the C comment it is "
+    "copied into.\"}],\"paths\":{\"/api/order/items/{id}\":{\"get\":{\"tags\":[\"acme.shop_v1.Orde"
+    "rAppService\"],\"summary\":\"GetOrder\",\"description\":\"GetOrder finds one order.\",\"opera"
+    "tionId\":\"acme.shop_v1.OrderAppService.GetOrder\",\"parameters\":[{\"name\":\"id\",\"in\":\""
+    "path\",\"required\":true,\"schema\":{\"type\":\"string\"}},{\"name\":\"shard\",\"in\":\"query"
+    "\",\"schema\":{\"type\":\"string\",\"format\":\"uint64\"}},{\"$ref\":\"#/components/parameter"
+    "s/silk.BusinessId\"}],\"responses\":{\"200\":{\"description\":\"The reply, acme.shop_v1.Order"
+    ", as JSON.\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/a"
+    "cme.shop_v1.Order\"}}}},\"4XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$"
+    "ref\":\"#/components/responses/silk.Error\"}},\"security\":[]},\"delete\":{\"tags\":[\"acme.s"
+    "hop_v1.OrderAppService\"],\"summary\":\"DeleteOrder\",\"operationId\":\"acme.shop_v1.OrderApp"
+    "Service.DeleteOrder\",\"parameters\":[{\"name\":\"id\",\"in\":\"path\",\"required\":true,\"sc"
+    "hema\":{\"type\":\"string\"}},{\"name\":\"shard\",\"in\":\"query\",\"schema\":{\"type\":\"str"
+    "ing\",\"format\":\"uint64\"}},{\"$ref\":\"#/components/parameters/silk.BusinessId\"}],\"respo"
+    "nses\":{\"200\":{\"description\":\"The reply, google.protobuf.Empty, as JSON.\",\"content\":{"
+    "\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/google.protobuf.Empty\"}}}}"
+    ",\"4XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/re"
+    "sponses/silk.Error\"}}},\"patch\":{\"tags\":[\"acme.shop_v1.OrderAppService\"],\"summary\":\""
+    "PatchOrder\",\"operationId\":\"acme.shop_v1.OrderAppService.PatchOrder\",\"parameters\":[{\"n"
+    "ame\":\"id\",\"in\":\"path\",\"required\":true,\"description\":\"The segments `**` matches, w"
+    "ith the `/` between them (not percent-encoded).\",\"schema\":{\"type\":\"string\",\"pattern\""
+    ":\"^.+$\"}}],\"requestBody\":{\"description\":\"The request, acme.shop_v1.Order, as JSON; an "
+    "empty body is the empty message. The path's `id` win over the body's.\",\"content\":{\"applic"
+    "ation/json\":{\"schema\":{\"$ref\":\"#/components/schemas/acme.shop_v1.Order\"}}}},\"response"
+    "s\":{\"200\":{\"description\":\"The reply, acme.shop_v1.Order, as JSON.\",\"content\":{\"appl"
+    "ication/json\":{\"schema\":{\"$ref\":\"#/components/schemas/acme.shop_v1.Order\"}}}},\"4XX\":"
+    "{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/s"
+    "ilk.Error\"}}}},\"/api/order/lines\":{\"put\":{\"tags\":[\"acme.shop_v1.OrderAppService\"],\""
+    "summary\":\"PutLine\",\"operationId\":\"acme.shop_v1.OrderAppService.PutLine\",\"parameters\""
+    ":[{\"$ref\":\"#/components/parameters/silk.BusinessId\"}],\"requestBody\":{\"description\":\""
+    "The request, acme.shop_v1.Order.Line, as JSON; an empty body is the empty message.\",\"conten"
+    "t\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/acme.shop_v1.Order.Lin"
+    "e\"}}}},\"responses\":{\"200\":{\"description\":\"The reply, google.protobuf.Empty, as JSON."
+    "\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/google.prot"
+    "obuf.Empty\"}}}},\"4XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$ref\":"
+    "\"#/components/responses/silk.Error\"}}}},\"/api/order/items\":{\"post\":{\"tags\":[\"acme.sh"
+    "op_v1.OrderAppService\"],\"summary\":\"CreateOrder\",\"operationId\":\"acme.shop_v1.OrderAppS"
+    "ervice.CreateOrder\",\"requestBody\":{\"description\":\"The request, acme.shop_v1.Order, as J"
+    "SON; an empty body is the empty message.\",\"content\":{\"application/json\":{\"schema\":{\"$"
+    "ref\":\"#/components/schemas/acme.shop_v1.Order\"}}}},\"responses\":{\"200\":{\"description\""
+    ":\"The reply, acme.shop_v1.Order, as JSON.\",\"content\":{\"application/json\":{\"schema\":{"
+    "\"$ref\":\"#/components/schemas/acme.shop_v1.Order\"}}}},\"4XX\":{\"$ref\":\"#/components/res"
+    "ponses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/silk.Error\"}}}},\"/api/order"
+    "/lastline\":{\"post\":{\"tags\":[\"acme.shop_v1.OrderAppService\"],\"summary\":\"LastLine\","
+    "\"operationId\":\"acme.shop_v1.OrderAppService.LastLine\",\"parameters\":[{\"$ref\":\"#/compo"
+    "nents/parameters/silk.BusinessId\"}],\"requestBody\":{\"description\":\"The request, acme.sho"
+    "p_v1.GetOrderRequest, as JSON; an empty body is the empty message.\",\"content\":{\"applicati"
+    "on/json\":{\"schema\":{\"$ref\":\"#/components/schemas/acme.shop_v1.GetOrderRequest\"}}}},\"r"
+    "esponses\":{\"200\":{\"description\":\"The reply, acme.shop_v1.Order.Line, as JSON.\",\"conte"
+    "nt\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/acme.shop_v1.Order.Li"
+    "ne\"}}}},\"4XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/compo"
+    "nents/responses/silk.Error\"}}}},\"/api/order/total/{cash.currency}/{_any1}\":{\"get\":{\"tag"
+    "s\":[\"acme.shop_v1.OrderAppService\"],\"summary\":\"Total\",\"operationId\":\"acme.shop_v1.O"
+    "rderAppService.Total\",\"parameters\":[{\"name\":\"cash.currency\",\"in\":\"path\",\"required"
+    "\":true,\"schema\":{\"type\":\"string\"}},{\"name\":\"_any1\",\"in\":\"path\",\"required\":tr"
+    "ue,\"description\":\"Any one segment; the gateway does not read it.\",\"schema\":{\"type\":\""
+    "string\"}},{\"name\":\"id\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},{\"name\":\"bu"
+    "sinessId\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},{\"name\":\"card\",\"in\":\"que"
+    "ry\",\"schema\":{\"type\":\"string\"}},{\"name\":\"cash.units\",\"in\":\"query\",\"schema\":{"
+    "\"type\":\"string\",\"format\":\"int64\"}}],\"responses\":{\"200\":{\"description\":\"The rep"
+    "ly, acme.common.v1.Money, as JSON.\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":"
+    "\"#/components/schemas/acme.common.v1.Money\"}}}},\"4XX\":{\"$ref\":\"#/components/responses/"
+    "silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/silk.Error\"}}}},\"/api/order/geturl"
+    "\":{\"post\":{\"tags\":[\"acme.shop_v1.OrderAppService\"],\"summary\":\"GetURL\",\"operationI"
+    "d\":\"acme.shop_v1.OrderAppService.GetURL\",\"parameters\":[{\"$ref\":\"#/components/paramete"
+    "rs/silk.BusinessId\"}],\"requestBody\":{\"description\":\"The request, acme.shop_v1.GetOrderR"
+    "equest, as JSON; an empty body is the empty message.\",\"content\":{\"application/json\":{\"s"
+    "chema\":{\"$ref\":\"#/components/schemas/acme.shop_v1.GetOrderRequest\"}}}},\"responses\":{\""
+    "200\":{\"description\":\"The reply, google.protobuf.Empty, as JSON.\",\"content\":{\"applicat"
+    "ion/json\":{\"schema\":{\"$ref\":\"#/components/schemas/google.protobuf.Empty\"}}}},\"4XX\":{"
+    "\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/si"
+    "lk.Error\"}}}}},\"components\":{\"schemas\":{\"silk.Error\":{\"type\":\"object\",\"descriptio"
+    "n\":\"An error, as the gateway answers it (docs/gateway.md, \\\"Statuses\\\").\",\"required\""
+    ":[\"code\",\"message\"],\"properties\":{\"code\":{\"type\":\"integer\",\"format\":\"int32\","
+    "\"minimum\":1,\"maximum\":16,\"description\":\"The silk status: 1 CANCELLED, 2 UNKNOWN, 3 INV"
+    "ALID_ARGUMENT, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DENIED, 8 RES"
+    "OURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABORTED, 11 OUT_OF_RANGE, 12 UNIMPLEMENTED, 13 INT"
+    "ERNAL, 14 UNAVAILABLE, 15 DATA_LOSS, 16 UNAUTHENTICATED.\"},\"message\":{\"type\":\"string\","
+    "\"description\":\"What went wrong.\"}}},\"acme.shop_v1.Order\":{\"type\":\"object\",\"propert"
+    "ies\":{\"id\":{\"type\":\"string\"},\"businessId\":{\"type\":\"string\"},\"lines\":{\"type\":"
+    "\"array\",\"items\":{\"$ref\":\"#/components/schemas/acme.shop_v1.Order.Line\"}},\"labels\":{"
+    "\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},\"card\":{\"type\":\"stri"
+    "ng\"},\"cash\":{\"$ref\":\"#/components/schemas/acme.common.v1.Money\"}},\"dependentSchemas\""
+    ":{\"card\":{\"properties\":{\"cash\":false}}},\"description\":\"At most one of `card`, `cash`"
+    " is set (oneof `payment`).\"},\"acme.shop_v1.Order.Line\":{\"type\":\"object\",\"properties\""
+    ":{\"sku\":{\"type\":\"string\"},\"count\":{\"type\":\"integer\",\"format\":\"int32\"},\"price"
+    "\":{\"$ref\":\"#/components/schemas/acme.common.v1.Money\"}}},\"acme.common.v1.Money\":{\"typ"
+    "e\":\"object\",\"properties\":{\"currency\":{\"type\":\"string\"},\"units\":{\"type\":\"strin"
+    "g\",\"format\":\"int64\"}}},\"google.protobuf.Empty\":{\"type\":\"object\",\"properties\":{}}"
+    ",\"acme.shop_v1.GetOrderRequest\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"str"
+    "ing\"},\"shard\":{\"type\":\"string\",\"format\":\"uint64\"}}}},\"parameters\":{\"silk.Busine"
+    "ssId\":{\"name\":\"businessId\",\"in\":\"query\",\"description\":\"The business id the call c"
+    "arries as metadata (business-id): printable UTF-8 of at most 256 bytes. A header businessId o"
+    "r business-id may give it instead.\",\"schema\":{\"type\":\"string\",\"maxLength\":256}}},\"r"
+    "esponses\":{\"silk.Error\":{\"description\":\"An error. The HTTP status is the silk status' a"
+    "s grpc-gateway maps them (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, N"
+    "OT_FOUND 404, UNAVAILABLE 503, ...), or the gateway's own (docs/gateway.md, \\\"Statuses\\\")"
+    ".\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/silk.Error"
+    "\"}}}}}}}";
+
+static const char acme__shop_v1__httpaudit__silk_openapi[] =
+    "{\"tags\":[{\"name\":\"acme.shop_v1.HTTPAudit\"}],\"paths\":{\"/audit/httpaudit/v2\":{\"post"
+    "\":{\"tags\":[\"acme.shop_v1.HTTPAudit\"],\"summary\":\"Record\",\"operationId\":\"acme.shop_"
+    "v1.HTTPAudit.Record\",\"requestBody\":{\"description\":\"The request, acme.shop_v1.Order, as "
+    "JSON; an empty body is the empty message.\",\"content\":{\"application/json\":{\"schema\":{\""
+    "$ref\":\"#/components/schemas/acme.shop_v1.Order\"}}}},\"responses\":{\"200\":{\"description"
+    "\":\"The reply, google.protobuf.Empty, as JSON.\",\"content\":{\"application/json\":{\"schema"
+    "\":{\"$ref\":\"#/components/schemas/google.protobuf.Empty\"}}}},\"4XX\":{\"$ref\":\"#/compone"
+    "nts/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/silk.Error\"}},\"secur"
+    "ity\":[]}}},\"components\":{\"schemas\":{\"silk.Error\":{\"type\":\"object\",\"description\":"
+    "\"An error, as the gateway answers it (docs/gateway.md, \\\"Statuses\\\").\",\"required\":[\""
+    "code\",\"message\"],\"properties\":{\"code\":{\"type\":\"integer\",\"format\":\"int32\",\"min"
+    "imum\":1,\"maximum\":16,\"description\":\"The silk status: 1 CANCELLED, 2 UNKNOWN, 3 INVALID_"
+    "ARGUMENT, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DENIED, 8 RESOURCE"
+    "_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABORTED, 11 OUT_OF_RANGE, 12 UNIMPLEMENTED, 13 INTERNAL"
+    ", 14 UNAVAILABLE, 15 DATA_LOSS, 16 UNAUTHENTICATED.\"},\"message\":{\"type\":\"string\",\"des"
+    "cription\":\"What went wrong.\"}}},\"acme.shop_v1.Order\":{\"type\":\"object\",\"properties\""
+    ":{\"id\":{\"type\":\"string\"},\"businessId\":{\"type\":\"string\"},\"lines\":{\"type\":\"arr"
+    "ay\",\"items\":{\"$ref\":\"#/components/schemas/acme.shop_v1.Order.Line\"}},\"labels\":{\"typ"
+    "e\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},\"card\":{\"type\":\"string\"}"
+    ",\"cash\":{\"$ref\":\"#/components/schemas/acme.common.v1.Money\"}},\"dependentSchemas\":{\"c"
+    "ard\":{\"properties\":{\"cash\":false}}},\"description\":\"At most one of `card`, `cash` is s"
+    "et (oneof `payment`).\"},\"acme.shop_v1.Order.Line\":{\"type\":\"object\",\"properties\":{\"s"
+    "ku\":{\"type\":\"string\"},\"count\":{\"type\":\"integer\",\"format\":\"int32\"},\"price\":{"
+    "\"$ref\":\"#/components/schemas/acme.common.v1.Money\"}}},\"acme.common.v1.Money\":{\"type\":"
+    "\"object\",\"properties\":{\"currency\":{\"type\":\"string\"},\"units\":{\"type\":\"string\","
+    "\"format\":\"int64\"}}},\"google.protobuf.Empty\":{\"type\":\"object\",\"properties\":{}}},\""
+    "responses\":{\"silk.Error\":{\"description\":\"An error. The HTTP status is the silk status' "
+    "as grpc-gateway maps them (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, "
+    "NOT_FOUND 404, UNAVAILABLE 503, ...), or the gateway's own (docs/gateway.md, \\\"Statuses\\\""
+    ").\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/silk.Erro"
+    "r\"}}}}}}}";
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 /* --- services --- */
 
 static silk_status acme__shop_v1__order_app_service__invoke_get_order(silk_ctx *ctx,
@@ -330,6 +476,7 @@ const silk_service_desc acme__shop_v1__order_app_service__silk_desc = {
     .handlers_size = sizeof(Acme__ShopV1__OrderAppService_Handlers),
     .json_names = NULL,
     .n_json_names = 0,
+    .openapi = acme__shop_v1__order_app_service__silk_openapi,
 };
 
 silk_status acme__shop_v1__order_app_service__serve(
@@ -546,6 +693,7 @@ const silk_service_desc acme__shop_v1__httpaudit__silk_desc = {
     .handlers_size = sizeof(Acme__ShopV1__HTTPAudit_Handlers),
     .json_names = NULL,
     .n_json_names = 0,
+    .openapi = acme__shop_v1__httpaudit__silk_openapi,
 };
 
 silk_status acme__shop_v1__httpaudit__serve(silk_server *srv,

@@ -11,6 +11,43 @@ static const silk_path_segment wstest__ws_test__echo__http_segments[3] = {
     {SILK_PATH_LITERAL, "echo"},
 };
 
+/* --- openapi --- */
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+#endif
+
+static const char wstest__ws_test__silk_openapi[] =
+    "{\"tags\":[{\"name\":\"wstest.WsTest\",\"description\":\"WsTest pushes messages to the WebSoc"
+    "ket sessions of a business.\"}],\"paths\":{\"/api/wstest/echo\":{\"post\":{\"tags\":[\"wstest"
+    ".WsTest\"],\"summary\":\"Echo\",\"description\":\"Echo pushes \\\"message:<msg>,sessionId:<id"
+    ">\\\" to every session of the business;\\nNOT_FOUND when the business has none.\",\"operation"
+    "Id\":\"wstest.WsTest.Echo\",\"requestBody\":{\"description\":\"The request, wstest.EchoReques"
+    "t, as JSON; an empty body is the empty message.\",\"content\":{\"application/json\":{\"schema"
+    "\":{\"$ref\":\"#/components/schemas/wstest.EchoRequest\"}}}},\"responses\":{\"200\":{\"descri"
+    "ption\":\"The reply, google.protobuf.Empty, as JSON.\",\"content\":{\"application/json\":{\"s"
+    "chema\":{\"$ref\":\"#/components/schemas/google.protobuf.Empty\"}}}},\"4XX\":{\"$ref\":\"#/co"
+    "mponents/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/responses/silk.Error\"}}}}}"
+    ",\"components\":{\"schemas\":{\"silk.Error\":{\"type\":\"object\",\"description\":\"An error,"
+    " as the gateway answers it (docs/gateway.md, \\\"Statuses\\\").\",\"required\":[\"code\",\"me"
+    "ssage\"],\"properties\":{\"code\":{\"type\":\"integer\",\"format\":\"int32\",\"minimum\":1,\""
+    "maximum\":16,\"description\":\"The silk status: 1 CANCELLED, 2 UNKNOWN, 3 INVALID_ARGUMENT, 4"
+    " DEADLINE_EXCEEDED, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED,"
+    " 9 FAILED_PRECONDITION, 10 ABORTED, 11 OUT_OF_RANGE, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAI"
+    "LABLE, 15 DATA_LOSS, 16 UNAUTHENTICATED.\"},\"message\":{\"type\":\"string\",\"description\":"
+    "\"What went wrong.\"}}},\"wstest.EchoRequest\":{\"type\":\"object\",\"properties\":{\"busines"
+    "sId\":{\"type\":\"string\"},\"msg\":{\"type\":\"string\"}}},\"google.protobuf.Empty\":{\"type"
+    "\":\"object\",\"properties\":{}}},\"responses\":{\"silk.Error\":{\"description\":\"An error. "
+    "The HTTP status is the silk status' as grpc-gateway maps them (INVALID_ARGUMENT 400, UNAUTHEN"
+    "TICATED 401, PERMISSION_DENIED 403, NOT_FOUND 404, UNAVAILABLE 503, ...), or the gateway's ow"
+    "n (docs/gateway.md, \\\"Statuses\\\").\",\"content\":{\"application/json\":{\"schema\":{\"$re"
+    "f\":\"#/components/schemas/silk.Error\"}}}}}}}";
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 /* --- services --- */
 
 static silk_status wstest__ws_test__invoke_echo(silk_ctx *ctx, const ProtobufCMessage *req,
@@ -56,6 +93,7 @@ const silk_service_desc wstest__ws_test__silk_desc = {
     .handlers_size = sizeof(Wstest__WsTest_Handlers),
     .json_names = NULL,
     .n_json_names = 0,
+    .openapi = wstest__ws_test__silk_openapi,
 };
 
 silk_status wstest__ws_test__serve(silk_server *srv, const Wstest__WsTest_Handlers *handlers,

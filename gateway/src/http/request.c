@@ -11,6 +11,7 @@
 #include "conn/client.h"
 #include "http/bodies.h"
 #include "http/cors.h"
+#include "http/openapi.h"
 #include "core/mutex.h"
 
 #define LOG "gateway"
@@ -201,6 +202,8 @@ static const char *route_name(silk__gw_route_kind kind, const silk__gw_route *r)
         return "websocket";
     case SILK__GW_ROUTE_METRICS:
         return "/metrics";
+    case SILK__GW_ROUTE_OPENAPI:
+        return "/openapi.json";
     default:
         return "other";
     }
@@ -301,6 +304,8 @@ static int handle_request(client *c)
         return silk__gw_call_start(c, &r);
     case SILK__GW_ROUTE_METRICS:
         return respond_metrics(c, close);
+    case SILK__GW_ROUTE_OPENAPI:
+        return silk__gw_openapi_respond(c, close);
     case SILK__GW_ROUTE_BAD_METHOD:
         return respond_bad_method(c, &r, close);
     case SILK__GW_ROUTE_NONE:

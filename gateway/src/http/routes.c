@@ -140,11 +140,13 @@ silk__gw_route_kind silk__gw_route_find(const silk_service_desc *const *services
         method = HTTP_GET;
     while (*path == '/')
         path++;
-    if (strcmp(path, "healthz") == 0 || strcmp(path, "metrics") == 0) {
+    if (strcmp(path, "healthz") == 0 || strcmp(path, "metrics") == 0 ||
+        strcmp(path, "openapi.json") == 0) {
         out->allow = VERB(HTTP_GET) | VERB(HTTP_HEAD);
         out->kind = method != HTTP_GET ? SILK__GW_ROUTE_BAD_METHOD
                     : path[0] == 'h'   ? SILK__GW_ROUTE_HEALTH
-                                       : SILK__GW_ROUTE_METRICS;
+                    : path[0] == 'm'   ? SILK__GW_ROUTE_METRICS
+                                       : SILK__GW_ROUTE_OPENAPI;
         return out->kind;
     }
     int best = -1;

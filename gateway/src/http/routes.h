@@ -15,6 +15,7 @@ typedef enum silk__gw_route_kind {
     SILK__GW_ROUTE_BAD_METHOD, /* the path exists with other verbs: 405 */
     SILK__GW_ROUTE_HEALTH,     /* GET /healthz */
     SILK__GW_ROUTE_METRICS,    /* GET /metrics */
+    SILK__GW_ROUTE_OPENAPI,    /* GET /openapi.json */
 } silk__gw_route_kind;
 
 /* The most {field} parameters one web path may have. */
@@ -48,8 +49,8 @@ typedef struct silk__gw_route {
 #define SILK__GW_BUSINESS_ID_RULE "businessId must be printable UTF-8 of at most 256 bytes"
 
 /* silk__gw_route_find matches a request's verb and path against the gateway's own paths
- * (/healthz, /metrics), the services' WebSocket routes (GET on "/<route>" of a service with
- * websocket set) and their methods' web paths, as protoc-gen-silk parsed them into the
+ * (/healthz, /metrics, /openapi.json), the services' WebSocket routes (GET on "/<route>" of a
+ * service with websocket set) and their methods' web paths, as protoc-gen-silk parsed them into the
  * descriptor's http_segments (a method without segments, from a hand-made descriptor, has
  * only "<route>/<method name>"). Literal segments compare without regard to case, "{field}"
  * (or "{a.b}") takes one non-empty segment into params, "{f=pattern}" the segments its

@@ -65,6 +65,8 @@ static void usage(FILE *out, const char *prog)
             "                         others; default: the gateway's own origin only)\n"
             "  --wrap-response        answer calls Silky's way: {\"result\":..,\"status\":..,\n"
             "                         \"code\":..,\"errorMessage\":..,\"validErrors\":..}\n"
+            "  --openapi              serve the services' OpenAPI 3.1 document at\n"
+            "                         GET /openapi.json, to anyone (default: off)\n"
             "  --forward-header NAME  send this request header as call metadata under its\n"
             "                         lower-cased name (repeatable, up to 16; the business id\n"
             "                         always travels; auth-subject and auth-claims may not)\n"
@@ -255,6 +257,7 @@ enum {
     OPT_SESSION_RATE,
     OPT_TRUST_PROXY,
     OPT_CORS_ORIGIN,
+    OPT_OPENAPI,
 };
 
 static const struct option long_options[] = {
@@ -287,6 +290,7 @@ static const struct option long_options[] = {
     {"session-rate", required_argument, NULL, OPT_SESSION_RATE},
     {"trust-proxy", required_argument, NULL, OPT_TRUST_PROXY},
     {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
+    {"openapi", no_argument, NULL, OPT_OPENAPI},
     {NULL, 0, NULL, 0},
 };
 
@@ -359,6 +363,9 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
             break;
         case OPT_WRAP_RESPONSE:
             o.wrap_response = true;
+            break;
+        case OPT_OPENAPI:
+            o.openapi = true;
             break;
         case OPT_FORWARD_HEADER:
             ok = o.n_forward_headers < SILK__GW_MAX_FORWARD_HEADERS && valid_header_name(optarg) &&

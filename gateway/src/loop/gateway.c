@@ -9,6 +9,7 @@
 #include <silk/log.h>
 #include <silk/ws.h>
 
+#include "http/openapi.h"
 #include "loop/gateway.h"
 #include "loop/loop.h"
 #include "loop/upstream.h"
@@ -24,8 +25,8 @@
 #define MAX_PEERS (256 * 1024)
 
 /* gw_init sets up what the loops share: the session table, the per-address limits, the hooks'
- * records and a channel per service. It returns 0, or -1 (logged); gw_fini frees what it made
- * either way. */
+ * records, the OpenAPI document and a channel per service. It returns 0, or -1 (logged); gw_fini
+ * frees what it made either way. */
 static int gw_init(silk__gw *gw)
 {
     size_t n = gw->n_services ? gw->n_services : 1;
@@ -41,6 +42,15 @@ static int gw_init(silk__gw *gw)
                             gw->opts.max_connections_per_ip, MAX_PEERS) != 0) {
         silk_log(SILK_LOG_ERROR, LOG, "out of memory");
         return -1;
+    }
+    if (gw->opts.openapi) {
+        char err[512];
+        gw->openapi =
+            silk__gw_openapi_document(&gw->opts, gw->services, gw->n_services, err, sizeof err);
+        if (gw->openapi == NULL) {
+            silk_log(SILK_LOG_ERROR, LOG, "cannot make /openapi.json: %s", err);
+            return -1;
+        }
     }
     for (size_t i = 0; i < gw->n_services; i++) {
         silk_status st = silk_channel_open_service(&gw->channels[i], gw->services[i]);
@@ -78,6 +88,7 @@ static void gw_fini(silk__gw *gw, size_t n_loops)
     }
     free(gw->loops);
     free(gw->hooks);
+    free(gw->openapi);
     silk__gw_tls_ctx_free(gw->tls_ctx);
     silk__gw_sessions_fini(&gw->sessions);
     silk__gw_peers_fini(&gw->peers);

@@ -54,6 +54,7 @@ typedef struct silk__gw_opts {
     size_t max_queued;      /* bytes queued for a session before it is closed as slow: 8 MiB */
     size_t max_connections; /* more get 503: 10000 */
     bool wrap_response;     /* answer Silky's way: {"result":..,"status":..,"code":..,...} */
+    bool openapi;           /* serve GET /openapi.json (http/openapi.h) */
     size_t n_forward_headers;
     const char *forward_headers[SILK__GW_MAX_FORWARD_HEADERS]; /* sent as call metadata */
     size_t n_origins;
@@ -93,6 +94,7 @@ typedef struct silk__gw {
     silk__gw_opts opts;
     const silk_service_desc *const *services;
     size_t n_services;
+    char *openapi; /* with opts.openapi: the document GET /openapi.json answers; else NULL */
     silk_channel **channels;    /* one per service, by index */
     silk__mutex lock;           /* guards sessions (its holder is checked: core/mutex.h) */
     silk__gw_sessions sessions; /* data: the session's connection, touched only by its loop */

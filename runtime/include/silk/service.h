@@ -119,6 +119,15 @@ typedef struct silk_service_desc {
      * one message's fields are adjacent. NULL and 0 when there are none. */
     const silk_json_name *json_names;
     size_t n_json_names;
+    /* The service's part of an OpenAPI 3.1 document, as compact JSON: {"tags": [the service,
+     * its comment], "paths": {each method's operation, as the gateway serves it}, "components":
+     * {"schemas": {every message and enum its methods reach, as the JSON mapping writes them,
+     * and silk.Error}, "parameters": {...}, "responses": {"silk.Error": the error body}}}, the
+     * .proto's comments as descriptions; each operation's reply is its responses' "200"
+     * content "application/json" schema. silk-gateway --openapi merges the parts of the
+     * services it routes into GET /openapi.json, and silkc --openapi writes the same parts as
+     * one document (docs/codegen.md, "OpenAPI"). NULL in a descriptor made by hand. */
+    const char *openapi;
 } silk_service_desc;
 
 /* silk_service_find_method returns the method of desc with the given name ("Echo"), or NULL. */

@@ -26,6 +26,70 @@ static const silk_path_segment acme__time__v1__clock_service__count__http_segmen
     {SILK_PATH_LITERAL, "alarms"},
 };
 
+/* --- openapi --- */
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+#endif
+
+static const char acme__time__v1__clock_service__silk_openapi[] =
+    "{\"tags\":[{\"name\":\"acme.time.v1.ClockService\",\"description\":\"ClockService tells the t"
+    "ime and keeps alarms.\"}],\"paths\":{\"/api/clock/now\":{\"post\":{\"tags\":[\"acme.time.v1.C"
+    "lockService\"],\"summary\":\"Now\",\"description\":\"Now answers the server's clock.\",\"oper"
+    "ationId\":\"acme.time.v1.ClockService.Now\",\"parameters\":[{\"$ref\":\"#/components/paramete"
+    "rs/silk.BusinessId\"}],\"requestBody\":{\"description\":\"The request, google.protobuf.Timest"
+    "amp, as JSON; an empty body is the empty message.\",\"content\":{\"application/json\":{\"sche"
+    "ma\":{\"type\":\"string\",\"format\":\"date-time\",\"description\":\"RFC 3339, written in UTC"
+    " (1972-01-01T10:00:20.021Z)\"}}}},\"responses\":{\"200\":{\"description\":\"The reply, google"
+    ".protobuf.Timestamp, as JSON.\",\"content\":{\"application/json\":{\"schema\":{\"type\":\"str"
+    "ing\",\"format\":\"date-time\",\"description\":\"RFC 3339, written in UTC (1972-01-01T10:00:2"
+    "0.021Z)\"}}}},\"4XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/"
+    "components/responses/silk.Error\"}}}},\"/api/clock/alarms/{id}\":{\"put\":{\"tags\":[\"acme.t"
+    "ime.v1.ClockService\"],\"summary\":\"Set\",\"description\":\"Set keeps an alarm, answering ho"
+    "w long until it rings.\",\"operationId\":\"acme.time.v1.ClockService.Set\",\"parameters\":[{"
+    "\"name\":\"id\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}},{\"$ref\""
+    ":\"#/components/parameters/silk.BusinessId\"}],\"requestBody\":{\"description\":\"The request"
+    ", acme.time.v1.Alarm, as JSON; an empty body is the empty message. The path's `id` win over t"
+    "he body's.\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/a"
+    "cme.time.v1.Alarm\"}}}},\"responses\":{\"200\":{\"description\":\"The reply, google.protobuf."
+    "Duration, as JSON.\",\"content\":{\"application/json\":{\"schema\":{\"type\":\"string\",\"pat"
+    "tern\":\"^-?[0-9]+(\\\\.[0-9]{1,9})?s$\",\"description\":\"Seconds, with up to 9 fractional d"
+    "igits, and \\\"s\\\" (1.5s)\"}}}},\"4XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\""
+    "5XX\":{\"$ref\":\"#/components/responses/silk.Error\"}}}},\"/api/clock/alarms\":{\"get\":{\"t"
+    "ags\":[\"acme.time.v1.ClockService\"],\"summary\":\"Count\",\"description\":\"Count answers h"
+    "ow many alarms there are, or none.\",\"operationId\":\"acme.time.v1.ClockService.Count\",\"pa"
+    "rameters\":[{\"name\":\"value\",\"in\":\"query\",\"description\":\"The bool value.\",\"schema"
+    "\":{\"type\":\"boolean\"}},{\"$ref\":\"#/components/parameters/silk.BusinessId\"}],\"response"
+    "s\":{\"200\":{\"description\":\"The reply, google.protobuf.UInt64Value, as JSON.\",\"content"
+    "\":{\"application/json\":{\"schema\":{\"type\":[\"string\",\"null\"],\"format\":\"uint64\"}}}"
+    "},\"4XX\":{\"$ref\":\"#/components/responses/silk.Error\"},\"5XX\":{\"$ref\":\"#/components/r"
+    "esponses/silk.Error\"}}}}},\"components\":{\"schemas\":{\"silk.Error\":{\"type\":\"object\","
+    "\"description\":\"An error, as the gateway answers it (docs/gateway.md, \\\"Statuses\\\").\","
+    "\"required\":[\"code\",\"message\"],\"properties\":{\"code\":{\"type\":\"integer\",\"format\""
+    ":\"int32\",\"minimum\":1,\"maximum\":16,\"description\":\"The silk status: 1 CANCELLED, 2 UNK"
+    "NOWN, 3 INVALID_ARGUMENT, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DE"
+    "NIED, 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABORTED, 11 OUT_OF_RANGE, 12 UNIMPLEMEN"
+    "TED, 13 INTERNAL, 14 UNAVAILABLE, 15 DATA_LOSS, 16 UNAUTHENTICATED.\"},\"message\":{\"type\":"
+    "\"string\",\"description\":\"What went wrong.\"}}},\"acme.time.v1.Alarm\":{\"type\":\"object"
+    "\",\"properties\":{\"id\":{\"type\":\"string\"},\"at\":{\"type\":\"string\",\"format\":\"date"
+    "-time\",\"description\":\"RFC 3339, written in UTC (1972-01-01T10:00:20.021Z)\"},\"label\":{"
+    "\"type\":[\"string\",\"null\"]},\"fee\":{\"$ref\":\"#/components/schemas/acme.common.v1.Money"
+    "\"}}},\"acme.common.v1.Money\":{\"type\":\"object\",\"properties\":{\"currency\":{\"type\":\""
+    "string\"},\"units\":{\"type\":\"string\",\"format\":\"int64\"}}}},\"parameters\":{\"silk.Busi"
+    "nessId\":{\"name\":\"businessId\",\"in\":\"query\",\"description\":\"The business id the call"
+    " carries as metadata (business-id): printable UTF-8 of at most 256 bytes. A header businessId"
+    " or business-id may give it instead.\",\"schema\":{\"type\":\"string\",\"maxLength\":256}}},"
+    "\"responses\":{\"silk.Error\":{\"description\":\"An error. The HTTP status is the silk status"
+    "' as grpc-gateway maps them (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403"
+    ", NOT_FOUND 404, UNAVAILABLE 503, ...), or the gateway's own (docs/gateway.md, \\\"Statuses\\"
+    "\").\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/silk.Er"
+    "ror\"}}}}}}}";
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 /* --- services --- */
 
 static silk_status acme__time__v1__clock_service__invoke_now(silk_ctx *ctx,
@@ -133,6 +197,7 @@ const silk_service_desc acme__time__v1__clock_service__silk_desc = {
     .handlers_size = sizeof(Acme__Time__V1__ClockService_Handlers),
     .json_names = NULL,
     .n_json_names = 0,
+    .openapi = acme__time__v1__clock_service__silk_openapi,
 };
 
 silk_status acme__time__v1__clock_service__serve(
