@@ -247,12 +247,18 @@ static void run_sends(silk_loop_task *task)
     sends_free(k);
 }
 
+silk__gw_client *silk__gw_loop_client(silk__gw_loop *l, const char *session_id)
+{
+    silk__mutex_lock(&l->gw->lock);
+    silk__gw_client *c = find_client_locked(l, session_id);
+    silk__mutex_unlock(&l->gw->lock);
+    return c;
+}
+
 static void run_close(silk_loop_task *task)
 {
     close_cmd *k = (close_cmd *)task;
-    silk__mutex_lock(&k->loop->gw->lock);
-    silk__gw_client *c = find_client_locked(k->loop, k->session_id);
-    silk__mutex_unlock(&k->loop->gw->lock);
+    silk__gw_client *c = silk__gw_loop_client(k->loop, k->session_id);
     if (c != NULL)
         silk__gw_client_close_session(c, k->code, k->reason);
     free(k);

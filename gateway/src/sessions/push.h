@@ -61,6 +61,10 @@ silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *
                                    const silk__gw_stream_place *at, int binary, const void *data,
                                    size_t len, size_t *delivered);
 
+/* silk__gw_loop_client returns l's connection of the session named session_id, or NULL when
+ * it is gone or on another loop; on l's thread (it takes the gateway's lock). */
+silk__gw_client *silk__gw_loop_client(silk__gw_loop *l, const char *session_id);
+
 /* silk__gw_close_session closes a session with a WebSocket close code and reason:
  * SILK_OK, SILK_NOT_FOUND, or SILK_INVALID_ARGUMENT for a code a server may not send. */
 silk_status silk__gw_close_session(silk__gw *gw, const char *session_id, uint16_t code,

@@ -14,6 +14,7 @@
 #include "core/mutex.h"
 #include "core/thread.h"
 #include "loop/loop.h"
+#include "sessions/push.h"
 #include "streams/memory.h"
 #include "streams/streams.h"
 
@@ -137,17 +138,13 @@ static void probe_answered(read_req *q)
 static void read_answered(silk_loop_task *task)
 {
     read_req *q = (read_req *)task;
-    silk__gw *gw = q->gw;
     if (q->then != NULL) {
         probe_answered(q);
         read_free(q);
         return;
     }
-    silk__mutex_lock(&gw->lock);
-    silk__gw_session *e = silk__gw_sessions_find(&gw->sessions, q->session_id);
-    silk__gw_client *c = e != NULL ? e->data : NULL;
-    silk__mutex_unlock(&gw->lock);
-    if (c != NULL && silk__gw_client_loop(c) == q->loop)
+    silk__gw_client *c = silk__gw_loop_client(q->loop, q->session_id);
+    if (c != NULL)
         silk__gw_stream_read_done(c, q->seq, q->st, &q->range);
     read_free(q);
 }
