@@ -192,6 +192,15 @@ char *silk__metrics_text(const silk__metrics *first)
     put(&hist, "# HELP silk_server_call_duration_seconds Time from a call's arrival to its "
                "answer, by method.\n"
                "# TYPE silk_server_call_duration_seconds histogram\n");
+    /* The gauges first: a call leaves in_flight only after it is counted, so a scrape that
+     * sees it gone also sees its count. */
+    for (const silk__metrics *m = first; m != NULL; m = m->next) {
+        uint64_t f = 0, c = 0;
+        if (m->gauges != NULL)
+            m->gauges(m->gauges_arg, &f, &c);
+        in_flight += f;
+        conns += c;
+    }
     for (const silk__metrics *m = first; m != NULL; m = m->next) {
         for (size_t i = 0; i < m->n_methods; i++) {
             if (!first_of(first, m, i))
@@ -200,11 +209,6 @@ char *silk__metrics_text(const silk__metrics *first)
             add_up(first, m->methods[i].path, &t);
             put_method(&out, &hist, m->methods[i].path, &t);
         }
-        uint64_t f = 0, c = 0;
-        if (m->gauges != NULL)
-            m->gauges(m->gauges_arg, &f, &c);
-        in_flight += f;
-        conns += c;
         for (int r = 0; r < SILK__REFUSED_REASONS; r++)
             refused[r] += load(&m->refused[r]);
         heartbeats += load(&m->heartbeats);

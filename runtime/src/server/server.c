@@ -208,7 +208,7 @@ static void log_started(silk_server *srv)
 static void read_gauges(void *arg, uint64_t *in_flight, uint64_t *connections)
 {
     silk_server *srv = arg;
-    *in_flight = atomic_load_explicit(&srv->inflight, memory_order_relaxed);
+    *in_flight = atomic_load_explicit(&srv->inflight, memory_order_acquire);
     silk__mutex_lock(&srv->mu);
     *connections = srv->n_conns;
     silk__mutex_unlock(&srv->mu);
