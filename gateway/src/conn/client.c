@@ -647,7 +647,8 @@ void silk__gw_client_sweep(silk__gw_loop *l)
             silk__gw_client_close_session(c, 4001, "token expired"); /* may free c */
             continue;
         }
-        silk__gw_ws_hibernate(c->ws);
+        if (c->out == NULL) /* a hibernating session's frames go out at once (ws/frames.c) */
+            silk__gw_ws_hibernate(c->ws);
     }
 }
 

@@ -36,15 +36,22 @@ typedef struct entry {
 } entry;
 #define SHARED SIZE_MAX
 
+/* What a loop's sends hold in themselves, before they allocate: a push to one session of
+ * a short id and message takes one allocation. */
+#define INLINE_ENTRIES 4
+#define INLINE_BYTES   256
+
 /* A loop's sends of one push: resolved and written together on the loop (run_sends). */
 typedef struct sends {
     silk_loop_task task; /* first: run_sends casts the task back */
     silk__gw_loop *loop;
     payload *shared; /* the message of entries whose data is SHARED; held */
-    entry *entries;
+    entry *entries;  /* inline_entries, or allocated once they are too few */
     size_t n, cap;
     char *bytes; /* the ids, NUL-terminated, and the messages of entries not SHARED */
     size_t used, size;
+    entry inline_entries[INLINE_ENTRIES];
+    char inline_bytes[INLINE_BYTES];
 } sends;
 static_assert(offsetof(sends, task) == 0, "run_sends casts its task to the sends");
 
@@ -115,12 +122,51 @@ static silk__gw_client *find_client_locked(silk__gw_loop *l, const char *session
  * A loop's sends, built from any thread
  * ========================================================================== */
 
+static sends *sends_new(silk__gw_loop *l)
+{
+    sends *k = malloc(sizeof *k);
+    if (k == NULL)
+        return NULL;
+    k->loop = l;
+    k->shared = NULL;
+    k->entries = k->inline_entries;
+    k->n = 0;
+    k->cap = INLINE_ENTRIES;
+    k->bytes = k->inline_bytes;
+    k->used = 0;
+    k->size = INLINE_BYTES;
+    return k;
+}
+
 static void sends_free(sends *k)
 {
     payload_unref(k->shared);
-    free(k->entries);
-    free(k->bytes);
+    if (k->entries != k->inline_entries)
+        free(k->entries);
+    if (k->bytes != k->inline_bytes)
+        free(k->bytes);
     free(k);
+}
+
+/* The first allocation of a sends' bytes or entries past its inline part: a push to many
+ * sessions then grows a few times at most. */
+#define FIRST_GROWTH 4096
+
+/* grow makes *p, which holds used bytes in size and is inline (in k) or allocated, hold at
+ * least need bytes, doubling: 0, or -1 when memory is exhausted. */
+static int grow(void **p, const void *inline_part, size_t used, size_t *size, size_t need)
+{
+    size_t bigger = *p == inline_part && *size < FIRST_GROWTH ? FIRST_GROWTH : *size;
+    while (bigger < need)
+        bigger *= 2;
+    void *grown = *p == inline_part ? malloc(bigger) : realloc(*p, bigger);
+    if (grown == NULL)
+        return -1;
+    if (*p == inline_part)
+        memcpy(grown, inline_part, used);
+    *p = grown;
+    *size = bigger;
+    return 0;
 }
 
 /* reserve makes room for len more bytes in k: 0, or -1 when memory is exhausted. */
@@ -128,14 +174,10 @@ static int reserve(sends *k, size_t len)
 {
     if (k->size - k->used >= len)
         return 0;
-    size_t size = k->size ? k->size : 4096;
-    while (size - k->used < len)
-        size *= 2;
-    char *grown = realloc(k->bytes, size);
-    if (grown == NULL)
+    void *bytes = k->bytes;
+    if (grow(&bytes, k->inline_bytes, k->used, &k->size, k->used + len) != 0)
         return -1;
-    k->bytes = grown;
-    k->size = size;
+    k->bytes = bytes;
     return 0;
 }
 
@@ -145,12 +187,12 @@ static int sends_add(sends *k, const char *session_id, const void *data, size_t 
 {
     size_t id_len = strlen(session_id) + 1;
     if (k->n == k->cap) {
-        size_t cap = k->cap ? 2 * k->cap : 64;
-        entry *grown = realloc(k->entries, cap * sizeof *grown);
-        if (grown == NULL)
+        void *entries = k->entries;
+        size_t size = k->cap * sizeof *k->entries;
+        if (grow(&entries, k->inline_entries, size, &size, 2 * size) != 0)
             return -1;
-        k->entries = grown;
-        k->cap = cap;
+        k->entries = entries;
+        k->cap = size / sizeof *k->entries;
     }
     if (reserve(k, id_len + (data != NULL ? len : 0)) != 0)
         return -1;
@@ -167,19 +209,25 @@ static int sends_add(sends *k, const char *session_id, const void *data, size_t 
     return 0;
 }
 
+/* How many loops' sends a split keeps in itself; a gateway of more loops allocates them. */
+#define SPLIT_INLINE_LOOPS 16
+
 /* A push being split into its loops' sends, while the session table is locked: one sends per
  * loop that has sessions of it, by loop index, posted once the table is unlocked. */
 typedef struct split {
     silk__gw *gw;
-    payload *shared; /* the message of every send (SendToBusiness); NULL: each its own */
-    sends **per_loop;
+    payload *shared;  /* the message of every send (SendToBusiness); NULL: each its own */
+    sends **per_loop; /* inline_loops, or allocated for more loops */
     size_t queued;
     bool nomem;
+    sends *inline_loops[SPLIT_INLINE_LOOPS];
 } split;
 
 static int split_init(split *sp, silk__gw *gw, payload *shared)
 {
-    *sp = (split){.gw = gw, .shared = shared, .per_loop = calloc(gw->opts.workers, sizeof(void *))};
+    size_t n = gw->opts.workers;
+    *sp = (split){.gw = gw, .shared = shared};
+    sp->per_loop = n <= SPLIT_INLINE_LOOPS ? sp->inline_loops : calloc(n, sizeof(void *));
     return sp->per_loop != NULL ? 0 : -1;
 }
 
@@ -189,8 +237,7 @@ static void split_add(split *sp, silk__gw_session *s, const void *data, size_t l
 {
     silk__gw_loop *l = owner(sp->gw, s);
     sends **k = &sp->per_loop[l->index];
-    if (*k == NULL && (*k = calloc(1, sizeof **k)) != NULL) {
-        (*k)->loop = l;
+    if (*k == NULL && (*k = sends_new(l)) != NULL) {
         if (sp->shared != NULL) {
             atomic_fetch_add(&sp->shared->refs, 1);
             (*k)->shared = sp->shared;
@@ -214,7 +261,8 @@ static void split_post(split *sp)
         k->task.run = run_sends;
         silk__gw_loop_post(k->loop, &k->task);
     }
-    free(sp->per_loop);
+    if (sp->per_loop != sp->inline_loops)
+        free(sp->per_loop);
 }
 
 /* ============================================================================

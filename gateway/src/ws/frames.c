@@ -262,11 +262,10 @@ static bool can_frame_asleep(const silk__gw_ws *ws, size_t len)
            ws->unsent_len + 10 + len <= ASLEEP_QUEUED_MAX;
 }
 
-/* frame_asleep frames one unfragmented server frame (unmasked) after ws->unsent: 0, or
- * SILK__GW_WS_ERR_NOMEM. */
-static int frame_asleep(silk__gw_ws *ws, uint8_t opcode, const void *data, size_t len)
+/* frame_header writes the header of an unfragmented server frame (unmasked) of len bytes
+ * into hdr (10 bytes): its length. */
+static size_t frame_header(uint8_t hdr[10], uint8_t opcode, size_t len)
 {
-    uint8_t hdr[10];
     size_t h = 0;
     hdr[h++] = 0x80 | opcode;
     if (len < 126) {
@@ -280,6 +279,43 @@ static int frame_asleep(silk__gw_ws *ws, uint8_t opcode, const void *data, size_
         for (int i = 7; i >= 0; i--)
             hdr[h++] = (uint8_t)((uint64_t)len >> (8 * i));
     }
+    return h;
+}
+
+/* can_send_now tells whether a frame of len bytes of payload may leave at once, ahead of
+ * nothing: no bytes wait, wslay (when awake) has nothing queued or half sent and may still
+ * write, and the loop's gather buffer is free (no silk__gw_ws_write is under way). */
+static bool can_send_now(const silk__gw_ws *ws, size_t len)
+{
+    if (ws->unsent != NULL || gathered != 0 || len + 10 > sizeof gather || ws->closing)
+        return false;
+    return ws->ctx == NULL ||
+           (!wslay_event_want_write(ws->ctx) && wslay_event_get_write_enabled(ws->ctx) &&
+            !wslay_event_get_close_sent(ws->ctx) && ws->close_code == 0);
+}
+
+/* send_now sends one unfragmented server frame at once, framed in the loop's gather buffer,
+ * keeping only what the socket does not take in ws->unsent: a message to a session with
+ * nothing waiting allocates nothing. It returns 0 (ws->eof set when the connection failed),
+ * or SILK__GW_WS_ERR_NOMEM. */
+static int send_now(silk__gw_ws *ws, uint8_t opcode, const void *data, size_t len)
+{
+    size_t h = frame_header(gather, opcode, len);
+    if (len > 0)
+        memcpy(gather + h, data, len);
+    gathered = h + len;
+    return flush_gathered(ws) < 0 && !ws->eof ? SILK__GW_WS_ERR_NOMEM : 0;
+}
+
+/* frame_asleep frames one unfragmented server frame of a hibernating session: at once when
+ * it can, else after ws->unsent. It returns 0 (ws->eof set when the connection failed), or
+ * SILK__GW_WS_ERR_NOMEM. */
+static int frame_asleep(silk__gw_ws *ws, uint8_t opcode, const void *data, size_t len)
+{
+    if (can_send_now(ws, len))
+        return send_now(ws, opcode, data, len);
+    uint8_t hdr[10];
+    size_t h = frame_header(hdr, opcode, len);
     uint8_t *grown = realloc(ws->unsent, ws->unsent_len + h + len);
     if (grown == NULL)
         return SILK__GW_WS_ERR_NOMEM;
@@ -556,6 +592,8 @@ static int queue(silk__gw_ws *ws, uint8_t opcode, const void *data, size_t len)
     }
     if (can_frame_asleep(ws, len))
         return frame_asleep(ws, opcode, data, len);
+    if (ws->ctx != NULL && can_send_now(ws, len))
+        return send_now(ws, opcode, data, len);
     if (wake(ws) != 0)
         return SILK__GW_WS_ERR_NOMEM;
     struct wslay_event_msg msg = {.opcode = opcode, .msg = data, .msg_length = len};
