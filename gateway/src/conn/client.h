@@ -243,11 +243,16 @@ bool silk__gw_hook_wanted(silk__gw *gw, size_t service, int hook);
 typedef void silk__gw_hook_then(silk__gw_client_call *k);
 
 /* silk__gw_hook_call calls hook (SILK__GW_HOOK_*) of c's service for c's session, with req,
- * which the call owns. With wait, c waits for the call: *wait is the call until it completes,
- * and then then(k) runs with the answer. Without (then is NULL), nothing waits. It returns
- * SILK_OK, or why it could not start (req is freed then, and then never runs). */
-silk_status silk__gw_hook_call(silk__gw_client *c, int hook, ProtobufCMessage *req,
+ * which stays the caller's (it is encoded before this returns). With wait, c waits for the
+ * call: *wait is the call until it completes, and then then(k) runs with the answer. Without
+ * (then is NULL), nothing waits. It returns SILK_OK, or why it could not start (then never
+ * runs). */
+silk_status silk__gw_hook_call(silk__gw_client *c, int hook, const ProtobufCMessage *req,
                                silk__gw_client_call **wait, silk__gw_hook_then *then);
+
+/* silk__gw_hook_spares_free frees the finished hook calls l keeps for its next ones. On l's
+ * thread, once no hook call is in flight. */
+void silk__gw_hook_spares_free(silk__gw_loop *l);
 
 /* silk__gw_hook_request_new allocates an initialised message of a hook's input type; NULL when
  * memory is exhausted. */

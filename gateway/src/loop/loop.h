@@ -50,7 +50,9 @@ struct silk__gw_loop {
     silk__gw_client **dirty;
     size_t n_dirty, cap_dirty;
     atomic_size_t n_clients;
-    size_t hook_calls;            /* hook calls in flight: a stopping loop waits for them */
+    size_t hook_calls; /* hook calls in flight: a stopping loop waits for them */
+    struct silk__gw_hook_call *spare_hook_calls; /* finished, for the next ones (ws/hooks.c) */
+    size_t n_spare_hook_calls;
     silk_loop_channel **upstream; /* per service, the loop's own connections (upstream.c) */
     pthread_mutex_t metrics_lock;
     silk__gw_metrics metrics;

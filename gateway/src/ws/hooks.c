@@ -34,13 +34,18 @@ typedef silk__gw_client client;
 typedef silk__gw_backlog backlog;
 
 /* A hook call: what its completion needs to know besides the client that waits. */
-typedef struct hook_call {
+typedef struct silk__gw_hook_call {
     silk__gw_client_call base; /* first: hook_done casts the call back */
     int hook;                  /* SILK__GW_HOOK_* */
     size_t service;            /* by index */
     char session_id[SILK__GW_SESSION_ID_MAX + 1];
-    silk__gw_hook_then *then; /* the starter's part of the completion, or NULL */
+    silk__gw_hook_then *then;              /* the starter's part of the completion, or NULL */
+    struct silk__gw_hook_call *next_spare; /* in its loop's spares, once finished */
 } hook_call;
+
+/* How many finished hook calls a loop keeps for its next ones: OnMessage's steady path then
+ * allocates none for its calls. */
+#define SPARE_HOOK_CALLS 64
 static_assert(offsetof(hook_call, base) == 0, "hook_done casts its call to the hook call");
 /* A response is read as its message type, a request made as one (protobuf-c's base first). */
 static_assert(offsetof(Silk__Ws__MessageReply, base) == 0, "message_done casts the response");
@@ -105,6 +110,41 @@ static silk_status hook_ctx(silk_ctx **out, const client *c)
     return st;
 }
 
+/* hook_call_new returns a zeroed hook call, one of l's spares when it has any; NULL when
+ * memory is exhausted. */
+static hook_call *hook_call_new(silk__gw_loop *l)
+{
+    hook_call *h = l->spare_hook_calls;
+    if (h == NULL)
+        return calloc(1, sizeof *h);
+    l->spare_hook_calls = h->next_spare;
+    l->n_spare_hook_calls--;
+    memset(h, 0, sizeof *h);
+    return h;
+}
+
+/* hook_call_free keeps h among l's spares, or frees it when l has enough. */
+static void hook_call_free(silk__gw_loop *l, hook_call *h)
+{
+    if (l->n_spare_hook_calls >= SPARE_HOOK_CALLS) {
+        free(h);
+        return;
+    }
+    h->next_spare = l->spare_hook_calls;
+    l->spare_hook_calls = h;
+    l->n_spare_hook_calls++;
+}
+
+void silk__gw_hook_spares_free(silk__gw_loop *l)
+{
+    while (l->spare_hook_calls != NULL) {
+        hook_call *h = l->spare_hook_calls;
+        l->spare_hook_calls = h->next_spare;
+        free(h);
+    }
+    l->n_spare_hook_calls = 0;
+}
+
 /* hook_done is every hook call's completion: a hook that answered UNIMPLEMENTED is left
  * alone for a while, the starter's then runs, and the call is freed; a stopping loop may end. */
 static void hook_done(silk__gw_call *k)
@@ -116,24 +156,24 @@ static void hook_done(silk__gw_call *k)
     if (h->then != NULL)
         h->then(&h->base);
     silk__gw_call_fini(k);
-    free(h);
+    hook_call_free(l, h);
     l->hook_calls--;
     silk__gw_loop_maybe_stop(l);
 }
 
-silk_status silk__gw_hook_call(client *c, int hook, ProtobufCMessage *req,
+silk_status silk__gw_hook_call(client *c, int hook, const ProtobufCMessage *req,
                                silk__gw_client_call **wait, silk__gw_hook_then *then)
 {
     SILK__GW_ASSERT_ON_LOOP(c->loop);
     silk__gw_loop *l = c->loop;
-    hook_call *h = calloc(1, sizeof *h);
+    hook_call *h = hook_call_new(l);
     silk_ctx *ctx;
     silk_status st = hook_ctx(&ctx, c);
     if (h == NULL)
         st = SILK_RESOURCE_EXHAUSTED;
     if (st == SILK_OK) {
         h->base.call.done = hook_done;
-        h->base.call.req = req;
+        h->base.call.req = (ProtobufCMessage *)req; /* encoded by the call, never kept */
         h->base.client = wait != NULL ? c : NULL;
         h->hook = hook;
         h->service = c->service;
@@ -142,13 +182,14 @@ silk_status silk__gw_hook_call(client *c, int hook, ProtobufCMessage *req,
         const silk_method_desc *m =
             silk_service_find_method(&silk__ws__hooks__silk_desc, hook_names[hook]);
         st = silk__gw_upstream_call(l, &h->base.call, c->service, ctx, m);
+        h->base.call.req = NULL;
     }
     if (st != SILK_OK) {
         silk_log(SILK_LOG_DEBUG, LOG, "hook not called hook=%s session_id=%s status=%s why=\"%s\"",
                  hook_names[hook], c->session_id, silk_status_str(st),
                  ctx ? silk_ctx_message(ctx) : "");
-        free(h);
-        protobuf_c_message_free_unpacked(req, NULL);
+        if (h != NULL)
+            hook_call_free(l, h);
     } else {
         l->hook_calls++;
         if (wait != NULL)
@@ -173,7 +214,7 @@ void *silk__gw_hook_request_new(const ProtobufCMessageDescriptor *d)
 static void message_done(silk__gw_client_call *k);
 
 /* start_message calls OnMessage with req for c's session. */
-static void start_message(client *c, ProtobufCMessage *req)
+static void start_message(client *c, const ProtobufCMessage *req)
 {
     /* On success c->message_call is set. */
     silk__gw_hook_call(c, SILK__GW_HOOK_MESSAGE, req, &c->message_call, message_done);
@@ -188,6 +229,7 @@ static void start_backlog(client *c)
         if (c->backlog == NULL)
             c->backlog_tail = NULL;
         start_message(c, b->req);
+        protobuf_c_message_free_unpacked(b->req, NULL);
         free(b);
     }
 }
@@ -221,36 +263,41 @@ void silk__gw_hook_backlog_free(client *c)
     c->backlog_tail = NULL;
 }
 
-/* message_request makes the OnMessage request of a message from c's client; NULL when memory
- * is exhausted. */
-static Silk__Ws__MessageRequest *message_request(client *c, int binary, const uint8_t *data,
-                                                 size_t len)
+/* message_borrowing fills req, an initialised OnMessage request, with a message from c's
+ * client, pointing to c's ids and to data: no copy, for a call started at once. */
+static void message_borrowing(Silk__Ws__MessageRequest *req, client *c, int binary,
+                              const uint8_t *data, size_t len)
 {
-    silk__gw *gw = c->loop->gw;
-    Silk__Ws__MessageRequest *req =
-        silk__gw_hook_request_new(&silk__ws__message_request__descriptor);
-    char *sid = strdup(c->session_id), *bid = strdup(c->business_id);
-    uint8_t *copy = malloc(len ? len : 1);
-    if (req == NULL || sid == NULL || bid == NULL || copy == NULL) {
-        free(req);
-        free(sid);
-        free(bid);
-        free(copy);
-        silk_log(SILK_LOG_WARN, LOG, "out of memory: message dropped session_id=%s", c->session_id);
-        return NULL;
-    }
-    if (len > 0) /* an empty message may come with no data at all */
-        memcpy(copy, data, len);
-    req->session_id = sid;
-    req->business_id = bid;
-    req->route = strdup(gw->services[c->service]->route);
-    req->data.data = copy;
+    req->session_id = c->session_id;
+    req->business_id = c->business_id;
+    req->route = (char *)c->loop->gw->services[c->service]->route;
+    req->data.data = (uint8_t *)data; /* an empty message may come with no data at all */
     req->data.len = len;
     req->binary = binary != 0;
-    if (req->route == NULL) {
+}
+
+/* message_copy makes an OnMessage request of its own from borrowed, for the backlog; NULL
+ * when memory is exhausted. */
+static Silk__Ws__MessageRequest *message_copy(const Silk__Ws__MessageRequest *borrowed)
+{
+    Silk__Ws__MessageRequest *req =
+        silk__gw_hook_request_new(&silk__ws__message_request__descriptor);
+    if (req == NULL)
+        return NULL;
+    size_t len = borrowed->data.len;
+    req->session_id = strdup(borrowed->session_id);
+    req->business_id = strdup(borrowed->business_id);
+    req->route = strdup(borrowed->route);
+    req->data.data = malloc(len ? len : 1);
+    req->data.len = len;
+    req->binary = borrowed->binary;
+    if (req->session_id == NULL || req->business_id == NULL || req->route == NULL ||
+        req->data.data == NULL) {
         protobuf_c_message_free_unpacked(&req->base, NULL);
         return NULL;
     }
+    if (len > 0)
+        memcpy(req->data.data, borrowed->data.data, len);
     return req;
 }
 
@@ -262,16 +309,20 @@ void silk__gw_hook_on_message(void *arg, int binary, const uint8_t *data, size_t
              c->session_id, len, binary);
     if (!silk__gw_hook_wanted(c->loop->gw, c->service, SILK__GW_HOOK_MESSAGE) || c->loop->stopping)
         return;
-    Silk__Ws__MessageRequest *req = message_request(c, binary, data, len);
-    if (req == NULL)
-        return;
+    Silk__Ws__MessageRequest borrowed = SILK__WS__MESSAGE_REQUEST__INIT;
+    message_borrowing(&borrowed, c, binary, data, len);
     if (c->backlog == NULL && c->message_call == NULL) {
-        start_message(c, &req->base);
+        start_message(c, &borrowed.base);
         return;
     }
     /* Enough in flight: the message waits, and reading stops until replies come back (what
      * wslay has read already still comes: a few KiB at most). */
     silk__gw_ws_pause(c->ws);
+    Silk__Ws__MessageRequest *req = message_copy(&borrowed);
+    if (req == NULL) {
+        silk_log(SILK_LOG_WARN, LOG, "out of memory: message dropped session_id=%s", c->session_id);
+        return;
+    }
     backlog_push(c, &req->base);
 }
 
@@ -321,4 +372,5 @@ void silk__gw_hook_on_close(client *c)
         return;
     }
     silk__gw_hook_call(c, SILK__GW_HOOK_CLOSE, &req->base, NULL, NULL);
+    protobuf_c_message_free_unpacked(&req->base, NULL);
 }

@@ -326,6 +326,7 @@ static int start_open(client *c, const char *bid)
     if (o == NULL)
         return refuse(c, 503, SILK_UNAVAILABLE, "out of memory");
     silk_status st = silk__gw_hook_call(c, SILK__GW_HOOK_OPEN, &o->base, &c->call, open_done);
+    protobuf_c_message_free_unpacked(&o->base, NULL);
     if (st == SILK_UNAVAILABLE || st == SILK_UNIMPLEMENTED)
         return finish_open(c, NULL, 0, NULL); /* nobody to ask */
     if (st != SILK_OK)
