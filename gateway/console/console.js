@@ -366,17 +366,18 @@ function rates(samples, value) {
   return out;
 }
 
-/** Draws series [{label, points}] into svg (300 by 80), each a polyline scaled to the max. */
+/** Draws series [{label, points}] into svg (W by H), each a polyline scaled to the max. */
 function plot(svg, series) {
+  const [W, H] = [600, 100];
   const max = Math.max(1, ...series.flatMap((s) => s.points));
-  const children = [el('text', { x: 4, y: 11, 'font-size': 10, fill: '#5b6475' }, `max ${+max.toFixed(2)}`)];
+  const children = [el('text', { x: 6, y: 14, 'font-size': 12, fill: '#5b6475' }, `max ${+max.toFixed(2)}`)];
+  const step = W / Math.max(1, SAMPLES - 1);
   series.forEach((s, i) => {
     const color = s.color ?? COLORS[i % COLORS.length];
-    const step = 300 / Math.max(1, SAMPLES - 1);
-    const x0 = 300 - (s.points.length - 1) * step;
-    const pts = s.points.map((v, j) => `${(x0 + j * step).toFixed(1)},${(76 - (v / max) * 60).toFixed(1)}`);
+    const x0 = W - (s.points.length - 1) * step;
+    const pts = s.points.map((v, j) => `${(x0 + j * step).toFixed(1)},${(H - 4 - (v / max) * (H - 24)).toFixed(1)}`);
     if (pts.length) children.push(el('polyline', { points: pts.join(' '), stroke: color }));
-    if (s.label) children.push(el('text', { x: 4 + i * 48, y: 76, 'font-size': 10, fill: color }, s.label));
+    if (s.label) children.push(el('text', { x: 6 + i * 40, y: H - 6, 'font-size': 12, fill: color }, s.label));
   });
   svg.replaceChildren(...children);
 }

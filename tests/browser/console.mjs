@@ -92,7 +92,11 @@ async function scenario(page) {
   await waitText(page, '#plot-sessions-now', /now 1/); // the plot sampled /metrics
   await page.waitForSelector('#instance-list tr.instance', { timeout: STEP_MS });
   const health = await waitText(page, '#instance-list [data-service="wstest.WsTest"] .health', /SERVING/);
-  if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: true });
+  if (opts.screenshot) { // a few seconds of the plots first: the picture in docs/gateway.md
+    await page.waitForFunction(() => (document.querySelector('#plot-calls polyline')
+      ?.getAttribute('points').split(' ').length ?? 0) >= 4, { timeout: STEP_MS, polling: 100 });
+    await page.screenshot({ path: opts.screenshot, fullPage: true });
+  }
 
   await page.click('#session-1 .session-close');
   await page.waitForFunction(() => !document.querySelector('#session-1'), { timeout: STEP_MS });
