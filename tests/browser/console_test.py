@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -259,10 +260,20 @@ class Browser(unittest.TestCase):
                 "nodeModules": ARGS.node_modules, "screenshot": screenshot, "token": token,
                 "businessId": "100"}
         env = dict(os.environ, PUPPETEER_SKIP_DOWNLOAD="1")
-        run = subprocess.run(["node", os.path.join(HERE, "console.mjs"), json.dumps(opts)],
-                             capture_output=True, text=True, timeout=60, env=env)
-        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
-        seen = json.loads(run.stdout.strip().splitlines()[-1])
+        # A process group of its own: node and the browser it starts are killed together.
+        node = subprocess.Popen(["node", os.path.join(HERE, "console.mjs"), json.dumps(opts)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env, start_new_session=True)
+        try:
+            out, err = node.communicate(timeout=60)
+        finally:
+            try:
+                os.killpg(node.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            node.wait()
+        self.assertEqual(node.returncode, 0, out + err)
+        seen = json.loads(out.strip().splitlines()[-1])
         self.assertTrue(seen["push"].startswith("message:hello from the console "), seen)
         self.assertTrue(seen["push"].endswith(f",sessionId:{seen['sessionId']}"), seen)
         self.assertTrue(seen["sessionId"].startswith("gwc"), seen)
