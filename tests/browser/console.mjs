@@ -13,11 +13,11 @@
 // purpose. It prints one JSON line of what it saw and exits 0, or prints why and exits 1; the
 // browser is closed whatever happens, and killed if it does not close.
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const opts = JSON.parse(process.argv[2]);
 // puppeteer-core is in the build tree (make browser-deps), not beside this file.
-const puppeteer = createRequire(join(opts.nodeModules, 'index.js'))('puppeteer-core');
+const puppeteer = createRequire(join(resolve(opts.nodeModules), 'index.js'))('puppeteer-core');
 const STEP_MS = 8000; // the longest any one step may wait
 const problems = [];
 const expected = new Set(); // the URLs answered >= 400 on purpose (the NOT_FOUND call)

@@ -301,6 +301,7 @@ def main():
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--screenshot-dir", default=None)
     ARGS, rest = parser.parse_known_args()
+    ARGS.build_dir = os.path.abspath(ARGS.build_dir)
     ARGS.node_modules = ARGS.node_modules or os.path.join(ARGS.build_dir, "browser",
                                                           "node_modules")
     ARGS.screenshot_dir = ARGS.screenshot_dir or os.path.join(ARGS.build_dir, "tests", "browser")
