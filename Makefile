@@ -10,7 +10,8 @@ DEB_PACKAGES := build-essential cmake pkg-config clang-format \
 	protobuf-compiler libprotobuf-dev libprotoc-dev protobuf-c-compiler libprotobuf-c-dev \
 	libnng-dev libwslay-dev libev-dev libhttp-parser-dev libjansson-dev libssl-dev \
 	libhiredis-dev redis-server libcmocka-dev libjwt-dev python3 python3-websockets \
-	python3-jwt python3-cryptography openssl curl valgrind file iproute2 redis-tools nodejs
+	python3-jwt python3-cryptography openssl curl valgrind file iproute2 redis-tools nodejs \
+	chromium
 
 # SANITIZE=1 builds with ASan+UBSan into a tree of its own, BUILD_DIR-sanitize.
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -22,13 +23,13 @@ CMAKE_FLAGS += -DSILK_SANITIZE=OFF
 TREE := $(BUILD_DIR)
 endif
 
-.PHONY: all deps deb-deps openapi-deps js-deps build test demo package format format-check clean bench
+.PHONY: all deps deb-deps openapi-deps browser-deps js-deps build test demo package format format-check clean bench
 
 all: build
 
 # deps installs what the build and the tests need: the Debian packages, then the OpenAPI
-# test's validators.
-deps: deb-deps openapi-deps
+# test's validators and the browser test's puppeteer-core.
+deps: deb-deps openapi-deps browser-deps
 
 # deb-deps installs only what is missing: `apt-get update` once, then one `apt-get install -y`.
 deb-deps:
@@ -44,25 +45,37 @@ deb-deps:
 		echo "make deb-deps: every package is installed"; \
 	fi
 
-# openapi-deps installs the validators of tests/openapi (@redocly/cli and Ajv from npm, exact
-# versions pinned by tests/openapi/package-lock.json) into the build tree, TREE/openapi, never
-# into the source tree, and again only when the lock file changed. Without npm (after trying
-# Debian's) or the registry it says so and goes on: the test then skips itself (77).
+# npm_ci_deps (target, source folder, build-tree folder, a package it installs, what is
+# skipped without it) installs the npm packages the folder's package-lock.json pins, exact
+# versions, with `npm ci` into the build-tree folder, never into the source tree, and again
+# only when the lock file changed. Without npm (after trying Debian's) or the registry it says
+# so and goes on: the test then skips itself (77). PUPPETEER_SKIP_DOWNLOAD: no browser of its own.
+define npm_ci_deps
+	@command -v npm >/dev/null 2>&1 || $(MAKE) deb-deps DEB_PACKAGES="nodejs npm" || true
+	@mkdir -p $(3)
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "make $(1): no npm; $(5) will be skipped"; \
+	elif ! cmp -s $(2)/package-lock.json $(3)/package-lock.json || \
+	    [ ! -f $(3)/node_modules/$(4)/package.json ]; then \
+		cp $(2)/package.json $(2)/package-lock.json $(3)/ && \
+		(cd $(3) && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund) || { \
+			rm -f $(3)/package-lock.json; \
+			echo "make $(1): npm ci failed; $(5) will be skipped"; }; \
+	else \
+		echo "make $(1): $(4) is installed in $(3)"; \
+	fi
+endef
+
+# openapi-deps: the validators of tests/openapi (@redocly/cli and Ajv) into TREE/openapi.
 OPENAPI_NODE_DIR = $(TREE)/openapi
 openapi-deps:
-	@command -v npm >/dev/null 2>&1 || $(MAKE) deb-deps DEB_PACKAGES="nodejs npm" || true
-	@mkdir -p $(OPENAPI_NODE_DIR)
-	@if ! command -v npm >/dev/null 2>&1; then \
-		echo "make openapi-deps: no npm; the OpenAPI test will be skipped"; \
-	elif ! cmp -s tests/openapi/package-lock.json $(OPENAPI_NODE_DIR)/package-lock.json || \
-	    [ ! -f $(OPENAPI_NODE_DIR)/node_modules/@redocly/cli/package.json ]; then \
-		cp tests/openapi/package.json tests/openapi/package-lock.json $(OPENAPI_NODE_DIR)/ && \
-		(cd $(OPENAPI_NODE_DIR) && npm ci --no-audit --no-fund) || { \
-			rm -f $(OPENAPI_NODE_DIR)/package-lock.json; \
-			echo "make openapi-deps: npm ci failed; the OpenAPI test will be skipped"; }; \
-	else \
-		echo "make openapi-deps: the validators are installed in $(OPENAPI_NODE_DIR)"; \
-	fi
+	$(call npm_ci_deps,openapi-deps,tests/openapi,$(OPENAPI_NODE_DIR),@redocly/cli,the OpenAPI test)
+
+# browser-deps: puppeteer-core into TREE/browser, for tests/browser; it drives Debian's
+# chromium (DEB_PACKAGES) and downloads no browser.
+BROWSER_NODE_DIR = $(TREE)/browser
+browser-deps:
+	$(call npm_ci_deps,browser-deps,tests/browser,$(BROWSER_NODE_DIR),puppeteer-core,the browser test)
 
 build:
 	cmake -S . -B $(TREE) $(CMAKE_FLAGS)

@@ -204,6 +204,12 @@ int silk__gw_request_act(silk__gw_client *c, int parsed);
 int silk__gw_respond(silk__gw_client *c, int status, const char *extra_headers, const char *json,
                      bool close);
 
+/* silk__gw_respond_typed sets the response to write: status, extra_headers (NULL, or lines
+ * each ending in "\r\n"), and body_len bytes of body of Content-Type type (no body when type
+ * is NULL); to a HEAD request, the head alone. It returns 0, or -1 when memory is exhausted. */
+int silk__gw_respond_typed(silk__gw_client *c, int status, const char *extra_headers,
+                           const char *type, const char *body, size_t body_len, bool close);
+
 /* silk__gw_respond_error answers {"code":..,"message":..} (or, with --wrap-response, Silky's
  * wrapped form) with an HTTP status; 0, or -1 when memory is exhausted. */
 int silk__gw_respond_error(silk__gw_client *c, int status, silk_status code, const char *message,

@@ -261,7 +261,7 @@ char *silk__gw_openapi_document(const silk__gw_opts *opts, const silk_service_de
 int silk__gw_openapi_respond(silk__gw_client *c, bool close)
 {
     const char *doc = c->loop->gw->openapi;
-    if (doc == NULL)
+    if (doc == NULL || !c->loop->gw->opts.openapi) /* --console makes it too */
         return silk__gw_respond_error(c, 404, SILK_NOT_FOUND, "no route for GET /openapi.json",
                                       NULL, close);
     return silk__gw_respond(c, 200, NULL, doc, close);

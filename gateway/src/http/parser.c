@@ -756,6 +756,10 @@ const char *silk__gw_http_status_reason(int status)
         return "OK";
     case 204:
         return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 304:
+        return "Not Modified";
     case 400:
         return "Bad Request";
     case 401:
@@ -844,7 +848,7 @@ char *silk__gw_http_response(int status, const char *extra_headers, const char *
         p = put(p, content_type, type_len);
         p = PUT_LITERAL(p, "\r\n");
     }
-    if (status >= 200 && status != 204) { /* RFC 9110 8.6: never for 1xx and 204 */
+    if (status >= 200 && status != 204 && status != 304) { /* RFC 9110 8.6, 15.4.5 */
         p = PUT_LITERAL(p, "Content-Length: ");
         p = put_uint(p, body_len);
         p = PUT_LITERAL(p, "\r\n");

@@ -147,7 +147,7 @@ const char *silk__gw_http_status_reason(int status);
 
 /* silk__gw_http_response formats a complete HTTP/1.1 response into a new malloc'ed buffer:
  * the status line, extra_headers (NULL, or lines each ending in "\r\n"), Content-Type (when
- * content_type is not NULL), Content-Length (but for 1xx and 204, which have no body),
+ * content_type is not NULL), Content-Length (but for 1xx, 204 and 304, which have none),
  * "Connection: close" when close is set, and the
  * body. It returns NULL when memory is exhausted; on success *out_len is its length and the
  * caller frees it. */

@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "conn/client.h"
 #include "http/bodies.h"
+#include "http/console.h"
 #include "http/cors.h"
 #include "http/openapi.h"
 #include "core/mutex.h"
@@ -105,6 +106,12 @@ static int respond_with(client *c, int status, const char *extra_headers, const 
     int rv = respond_as(c, status, headers, type, body, body_len, close);
     free(heap);
     return rv;
+}
+
+int silk__gw_respond_typed(client *c, int status, const char *extra_headers, const char *type,
+                           const char *body, size_t body_len, bool close)
+{
+    return respond_with(c, status, extra_headers, type, body, body_len, close);
 }
 
 int silk__gw_respond(client *c, int status, const char *extra_headers, const char *json, bool close)
@@ -204,6 +211,8 @@ static const char *route_name(silk__gw_route_kind kind, const silk__gw_route *r)
         return "/metrics";
     case SILK__GW_ROUTE_OPENAPI:
         return "/openapi.json";
+    case SILK__GW_ROUTE_CONSOLE:
+        return "/_silk/";
     default:
         return "other";
     }
@@ -306,6 +315,8 @@ static int handle_request(client *c)
         return respond_metrics(c, close);
     case SILK__GW_ROUTE_OPENAPI:
         return silk__gw_openapi_respond(c, close);
+    case SILK__GW_ROUTE_CONSOLE:
+        return silk__gw_console_respond(c, close);
     case SILK__GW_ROUTE_BAD_METHOD:
         return respond_bad_method(c, &r, close);
     case SILK__GW_ROUTE_NONE:

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "core/utf8.h"
+#include "http/console.h"
 #include "http/routes.h"
 
 /* ============================================================================
@@ -140,10 +141,14 @@ silk__gw_route_kind silk__gw_route_find(const silk_service_desc *const *services
         method = HTTP_GET;
     while (*path == '/')
         path++;
+    size_t console = strlen(SILK__GW_CONSOLE_NAME);
+    bool is_console = strncmp(path, SILK__GW_CONSOLE_NAME, console) == 0 &&
+                      (path[console] == '\0' || path[console] == '/');
     if (strcmp(path, "healthz") == 0 || strcmp(path, "metrics") == 0 ||
-        strcmp(path, "openapi.json") == 0) {
+        strcmp(path, "openapi.json") == 0 || is_console) {
         out->allow = VERB(HTTP_GET) | VERB(HTTP_HEAD);
         out->kind = method != HTTP_GET ? SILK__GW_ROUTE_BAD_METHOD
+                    : is_console       ? SILK__GW_ROUTE_CONSOLE
                     : path[0] == 'h'   ? SILK__GW_ROUTE_HEALTH
                     : path[0] == 'm'   ? SILK__GW_ROUTE_METRICS
                                        : SILK__GW_ROUTE_OPENAPI;

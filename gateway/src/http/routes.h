@@ -16,6 +16,7 @@ typedef enum silk__gw_route_kind {
     SILK__GW_ROUTE_HEALTH,     /* GET /healthz */
     SILK__GW_ROUTE_METRICS,    /* GET /metrics */
     SILK__GW_ROUTE_OPENAPI,    /* GET /openapi.json */
+    SILK__GW_ROUTE_CONSOLE,    /* GET /_silk and under /_silk/ (http/console.h) */
 } silk__gw_route_kind;
 
 /* The most {field} parameters one web path may have. */
@@ -49,12 +50,12 @@ typedef struct silk__gw_route {
 #define SILK__GW_BUSINESS_ID_RULE "businessId must be printable UTF-8 of at most 256 bytes"
 
 /* silk__gw_route_find matches a request's verb and path against the gateway's own paths
- * (/healthz, /metrics, /openapi.json), the services' WebSocket routes (GET on "/<route>" of a
- * service with websocket set) and their methods' web paths, as protoc-gen-silk parsed them into the
- * descriptor's http_segments (a method without segments, from a hand-made descriptor, has
- * only "<route>/<method name>"). Literal segments compare without regard to case, "{field}"
- * (or "{a.b}") takes one non-empty segment into params, "{f=pattern}" the segments its
- * pattern matches; when several paths match, the one with the most literal segments
+ * (/healthz, /metrics, /openapi.json, /_silk and what is under /_silk/), the services' WebSocket
+ * routes (GET on "/<route>" of a service with websocket set) and their methods' web paths, as
+ * protoc-gen-silk parsed them into the descriptor's http_segments (a method without segments, from
+ * a hand-made descriptor, has only "<route>/<method name>"). Literal segments compare without
+ * regard to case, "{field}" (or "{a.b}") takes one non-empty segment into params, "{f=pattern}" the
+ * segments its pattern matches; when several paths match, the one with the most literal segments
  * wins. One trailing '/' is ignored. HEAD counts as GET. It fills *out and returns its kind. */
 silk__gw_route_kind silk__gw_route_find(const silk_service_desc *const *services, size_t n_services,
                                         enum http_method method, const char *path,

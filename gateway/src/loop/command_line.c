@@ -67,6 +67,9 @@ static void usage(FILE *out, const char *prog)
             "                         \"code\":..,\"errorMessage\":..,\"validErrors\":..}\n"
             "  --openapi              serve the services' OpenAPI 3.1 document at\n"
             "                         GET /openapi.json, to anyone (default: off)\n"
+            "  --console              serve the console page at /_silk/: the methods, calls,\n"
+            "                         sessions, instances and metrics; its data need the\n"
+            "                         token with --jwt-key (default: off)\n"
             "  --forward-header NAME  send this request header as call metadata under its\n"
             "                         lower-cased name (repeatable, up to 16; the business id\n"
             "                         always travels; auth-subject and auth-claims may not)\n"
@@ -258,6 +261,7 @@ enum {
     OPT_TRUST_PROXY,
     OPT_CORS_ORIGIN,
     OPT_OPENAPI,
+    OPT_CONSOLE,
 };
 
 static const struct option long_options[] = {
@@ -291,6 +295,7 @@ static const struct option long_options[] = {
     {"trust-proxy", required_argument, NULL, OPT_TRUST_PROXY},
     {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
     {"openapi", no_argument, NULL, OPT_OPENAPI},
+    {"console", no_argument, NULL, OPT_CONSOLE},
     {NULL, 0, NULL, 0},
 };
 
@@ -366,6 +371,9 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
             break;
         case OPT_OPENAPI:
             o.openapi = true;
+            break;
+        case OPT_CONSOLE:
+            o.console = true;
             break;
         case OPT_FORWARD_HEADER:
             ok = o.n_forward_headers < SILK__GW_MAX_FORWARD_HEADERS && valid_header_name(optarg) &&

@@ -9,6 +9,7 @@
 #include <silk/log.h>
 #include <silk/ws.h>
 
+#include "http/instances.h"
 #include "http/openapi.h"
 #include "loop/gateway.h"
 #include "loop/loop.h"
@@ -43,7 +44,7 @@ static int gw_init(silk__gw *gw)
         silk_log(SILK_LOG_ERROR, LOG, "out of memory");
         return -1;
     }
-    if (gw->opts.openapi) {
+    if (gw->opts.openapi || gw->opts.console) {
         char err[512];
         gw->openapi =
             silk__gw_openapi_document(&gw->opts, gw->services, gw->n_services, err, sizeof err);
@@ -162,7 +163,8 @@ int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *serv
                  silk_status_str(st));
         goto out;
     }
-    if (silk__gw_directory_start(&gw) != 0) {
+    if (silk__gw_directory_start(&gw) != 0 ||
+        (gw.opts.console && silk__gw_instances_start(&gw) != 0)) {
         silk_log(SILK_LOG_ERROR, LOG, "out of memory");
         goto out;
     }
@@ -175,6 +177,7 @@ int silk__gw_run(const silk__gw_opts *opts, const silk_service_desc *const *serv
     silk_log(SILK_LOG_INFO, LOG, "stopped id=%s", opts->id);
     code = 0;
 out:
+    silk__gw_instances_stop(&gw);
     silk__gw_directory_stop(&gw);
     atomic_store(&gw.hooks_off, true);
     silk__gw_session_manager_stop(&gw);

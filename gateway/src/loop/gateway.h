@@ -55,6 +55,7 @@ typedef struct silk__gw_opts {
     size_t max_connections; /* more get 503: 10000 */
     bool wrap_response;     /* answer Silky's way: {"result":..,"status":..,"code":..,...} */
     bool openapi;           /* serve GET /openapi.json (http/openapi.h) */
+    bool console;           /* serve the console under /_silk/ (http/console.h) */
     size_t n_forward_headers;
     const char *forward_headers[SILK__GW_MAX_FORWARD_HEADERS]; /* sent as call metadata */
     size_t n_origins;
@@ -94,7 +95,9 @@ typedef struct silk__gw {
     silk__gw_opts opts;
     const silk_service_desc *const *services;
     size_t n_services;
-    char *openapi; /* with opts.openapi: the document GET /openapi.json answers; else NULL */
+    /* With opts.openapi or opts.console: the OpenAPI document (/openapi.json with the one,
+     * /_silk/openapi.json with the other); else NULL. */
+    char *openapi;
     silk_channel **channels;    /* one per service, by index */
     silk__mutex lock;           /* guards sessions (its holder is checked: core/mutex.h) */
     silk__gw_sessions sessions; /* data: the session's connection, touched only by its loop */
@@ -119,6 +122,9 @@ typedef struct silk__gw {
     /* SendMany's messages given under an idempotency key lately (sessions/repeats.c); made and
      * freed with SessionManager. */
     struct silk__gw_repeats *repeats;
+    /* With opts.console: the registry's instances the console shows (http/instances.c); set
+     * before the loops run, freed after they stopped. */
+    struct silk__gw_instances *instances;
 } silk__gw;
 
 /* silk__gw_run runs a gateway until SIGTERM or SIGINT and returns the exit code. */
