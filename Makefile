@@ -118,7 +118,8 @@ clean:
 # `make bench-ws BENCH_ARGS="--repeat 3"` for the median of three runs.
 BENCH_BUILD_DIR ?= build-bench
 BENCH_ARGS ?=
-BENCH_DEB_PACKAGES := libgrpc++-dev protobuf-compiler-grpc wrk libwebsockets-dev nodejs
+BENCH_DEB_PACKAGES := libgrpc++-dev protobuf-compiler-grpc wrk libwebsockets-dev nodejs nginx \
+	strace linux-perf
 BENCH_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release
 BENCH_NODE_DIR := $(BENCH_BUILD_DIR)/node
 .PHONY: bench-deps bench-configure bench-rpc bench-http bench-ws bench-cluster bench-hosts \
