@@ -45,6 +45,9 @@ usage: bench/account.sh [--paths LIST] [--repeat N] [--quick] [--no-valgrind] [-
   --no-perf       count as without perf: /proc and strace
   --build-dir DIR the CMake build (default \$BUILD_DIR, else build-bench)
   --no-build      use the programs in the build as they are
+
+ACCOUNT_KEEP=1 in the environment keeps the run's directory (counts, perf and callgrind
+files) and prints where it is.
 USAGE
 }
 
@@ -81,7 +84,20 @@ bin=$build/bin
 preload=$build/bench/libbench-alloc-count.so
 [ -f "$preload" ] || { echo "account.sh: no $preload (build bench-account-programs)" >&2; exit 1; }
 events=task-clock,context-switches,sched:sched_wakeup,raw_syscalls:sys_enter
-if [ -n "$perf" ] && ! perf stat -x, -e "$events" -o /dev/null true 2>/dev/null; then
+work=$(mktemp -d)
+pids=
+cleanup() {
+    for p in $pids; do stop_pid "$p"; done
+    [ -n "${ACCOUNT_KEEP:-}" ] && echo "account.sh: kept $work" >&2 || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+# perf_works tells whether perf stat counts every event (a number, not <not supported>).
+perf_works() {
+    perf stat -x, -e "$events" -o "$work/perf.check" true 2>/dev/null &&
+        [ "$(grep -c '^[0-9.]*,' "$work/perf.check")" -eq 4 ]
+}
+if [ -n "$perf" ] && ! perf_works; then
     echo "account.sh: perf stat cannot count $events here; using /proc and strace" >&2
     perf=
 fi
@@ -94,14 +110,6 @@ if [ -n "$valgrind" ] && ! command -v callgrind_control >/dev/null 2>&1; then
     valgrind=
 fi
 
-work=$(mktemp -d)
-pids=
-cleanup() {
-    for p in $pids; do stop_pid "$p"; done
-    [ -n "${ACCOUNT_KEEP:-}" ] && echo "account.sh: kept $work" >&2 || rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 results=$work/results
 : >"$results"
 mkdir -p "$work/alloc"
