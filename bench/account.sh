@@ -7,7 +7,8 @@
 # the pool and inline servers), rpc-async (64 calls in flight, its throughput mode, inline
 # server), ws (a WebSocket round trip through OnMessage: bench-ws --test latency against
 # silk-gateway and wstest-service), http (POST /api/bench/echo through bench-gateway to
-# bench-http-service, one request at a time on one keep-alive connection, by curl) and push
+# bench-http-service, one request at a time on one keep-alive connection, by curl), http-64
+# (the same under wrk with 64 connections, bench-http's load; left out without wrk) and push
 # (silk_ws_send_business to 100 sessions of one business on the gateway: bench-ws --test push,
 # per message delivered). The floors of bench-rpc follow: floor-tcp (bench-rpc-tcp's blocking
 # ping-pong) and floor-nng-stream (bench-rpc-nng-stream's, nng_aio_wait on an nng stream).
@@ -36,8 +37,8 @@ usage() {
 usage: bench/account.sh [--paths LIST] [--repeat N] [--quick] [--no-valgrind] [--no-perf]
                         [--build-dir DIR] [--no-build]
 
-  --paths LIST    the paths to account, comma-separated (default
-                  rpc-pool,rpc-inline,rpc-async,ws,http,push,floor-tcp,floor-nng-stream)
+  --paths LIST    the paths to account, comma-separated (default rpc-pool,rpc-inline,
+                  rpc-async,ws,http,http-64,push,floor-tcp,floor-nng-stream)
   --repeat N      the pairs of runs counted with perf (or /proc and strace) and allocation
                   counts: each figure is the median of N (default 3); callgrind runs once
   --quick         shorter runs (for the smoke test; the figures get noisier)
@@ -55,7 +56,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/bench/lib.sh"
 export SILK_LOG="${SILK_LOG:-warn}"
 build=${BUILD_DIR:-build-bench}
-paths=rpc-pool,rpc-inline,rpc-async,ws,http,push,floor-tcp,floor-nng-stream
+paths=rpc-pool,rpc-inline,rpc-async,ws,http,http-64,push,floor-tcp,floor-nng-stream
 no_build=
 repeat=3
 valgrind=1
@@ -216,6 +217,12 @@ run_client() {
         post_echo "$n"
         echo "$n"
         ;;
+    http-64)
+        # wrk takes whole seconds: 1 s for the short run, 3 s for the long one.
+        BENCH_PAYLOAD=64 $client_wrap wrk -t1 -c64 -d"$(($1 * 2 - 1))s" \
+            -s "$root/bench/http_post.lua" "$url" >"$work/client.out"
+        sed -n 's/^result gateway requests //p' "$work/client.out"
+        ;;
     push)
         $client_wrap "$bin/bench-ws" --peer silk --test push --url "$url" \
             --sessions "$push_sessions" --seconds "$s" >"$work/client.out"
@@ -356,7 +363,11 @@ account() {
     client_name=client
     client_wrap=
     serve_in=/dev/null
-    [ "$path" = http ] && client_name=
+    case $path in http*) client_name= ;; esac
+    if [ "$path" = http-64 ] && ! command -v wrk >/dev/null 2>&1; then
+        echo "account.sh: http-64: no wrk (make bench-deps installs it); left out" >&2
+        return 0
+    fi
     for phase in count ${valgrind:+cg}; do
         procs=
         echo "account.sh: $path, $phase ($(($(date +%s) - t_start)) s)" >&2
@@ -370,7 +381,7 @@ account() {
             start_ws
             procs=${procs%% service=*} # the push goes to the gateway alone
             ;;
-        http) start_http ;;
+        http | http-64) start_http ;;
         *) echo "account.sh: no path $path" >&2; exit 2 ;;
         esac
         if [ "$phase" = count ]; then
