@@ -131,11 +131,12 @@ clean:
 # `make bench-ws BENCH_ARGS="--repeat 3"` for the median of three runs.
 BENCH_BUILD_DIR ?= build-bench
 BENCH_ARGS ?=
-BENCH_DEB_PACKAGES := libgrpc++-dev protobuf-compiler-grpc wrk libwebsockets-dev nodejs
+BENCH_DEB_PACKAGES := libgrpc++-dev protobuf-compiler-grpc wrk libwebsockets-dev nodejs nginx \
+	strace linux-perf
 BENCH_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release
 BENCH_NODE_DIR := $(BENCH_BUILD_DIR)/node
 .PHONY: bench-deps bench-configure bench-rpc bench-http bench-ws bench-cluster bench-hosts \
-	bench-push10k bench-sessions100k bench-streams
+	bench-push10k bench-sessions100k bench-streams bench-account
 
 bench-deps:
 	$(MAKE) deb-deps DEB_PACKAGES="$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)"
@@ -167,6 +168,12 @@ bench-ws: bench-deps bench-configure
 	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-ws-programs
 	bench/run_ws.sh --no-build --build-dir $(BENCH_BUILD_DIR) \
 		--node-modules $(BENCH_NODE_DIR)/node_modules $(BENCH_ARGS)
+
+# bench-account: per call, on every path, context switches, wake-ups, syscalls, instructions,
+# heap allocations and CPU, for the silk processes (bench/account.sh, issue 18; about 2 min).
+bench-account: bench-deps bench-configure
+	cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target bench-account-programs
+	bench/account.sh --no-build --build-dir $(BENCH_BUILD_DIR) $(BENCH_ARGS)
 
 # bench-cluster: a push's cost with 1, 4 and 16 gateways, Redis vs file registry
 # (bench/run_cluster.sh, issue 15).

@@ -228,6 +228,23 @@ int bench_stop(bench_server *s)
     return -1;
 }
 
+int bench_main(const bench_opts *o, bench_serve_fn serve, bench_run_fn run)
+{
+    if (o->serve)
+        return serve(o);
+    if (o->connect != NULL)
+        return run(o, o->connect);
+    bench_server s;
+    if (bench_spawn(&s, o, NULL) != 0)
+        return 1;
+    int rc = run(o, s.address);
+    if (bench_stop(&s) != 0) {
+        bench_fail("the server did not exit cleanly");
+        rc = 1;
+    }
+    return rc;
+}
+
 /* ============================== measuring ============================== */
 
 uint64_t bench_now_ns(void)

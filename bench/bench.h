@@ -56,6 +56,17 @@ int bench_spawn(bench_server *s, const bench_opts *o, const char *variant);
  * child's exit status, or -1 when it had to be killed or did not exit cleanly. */
 int bench_stop(bench_server *s);
 
+/* bench_serve_fn is a program's server (--serve): it returns the exit status. */
+typedef int (*bench_serve_fn)(const bench_opts *o);
+
+/* bench_run_fn is a program's client of the server at address: it returns the exit status. */
+typedef int (*bench_run_fn)(const bench_opts *o, const char *address);
+
+/* bench_main is the main of a program with one server: serve with --serve, run against
+ * --connect's address, or else spawn a server child, run against it and stop it. It returns
+ * the exit status (1 also when the child did not exit cleanly). */
+int bench_main(const bench_opts *o, bench_serve_fn serve, bench_run_fn run);
+
 /* bench_now_ns returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
 

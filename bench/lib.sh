@@ -52,3 +52,37 @@ median_table() {
             }
         }'
 }
+
+# nginx_start DIR PORT BODY starts Debian's nginx as the HTTP floor: one process (no master,
+# so the one worker is $!), answering every request with `return 200 BODY` (JSON) on
+# 127.0.0.1:PORT, with its configuration, logs and temporary files all in DIR. It sets
+# $nginx_pid; 1 when nginx is not installed. Stop it with stop_pid "$nginx_pid".
+nginx_start() {
+    nginx_pid=
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || return 1
+    mkdir -p "$1/nginx"
+    cat >"$1/nginx/nginx.conf" <<NGINX
+daemon off;
+master_process off;
+worker_processes 1;
+pid $1/nginx/nginx.pid;
+error_log $1/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $1/nginx/body;
+    proxy_temp_path $1/nginx/proxy;
+    fastcgi_temp_path $1/nginx/fastcgi;
+    uwsgi_temp_path $1/nginx/uwsgi;
+    scgi_temp_path $1/nginx/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$2;
+        default_type application/json;
+        location / { return 200 '$3'; }
+    }
+}
+NGINX
+    PATH=$PATH:/usr/sbin nginx -p "$1/nginx" -e "$1/nginx/error.log" -c "$1/nginx/nginx.conf" &
+    nginx_pid=$!
+}

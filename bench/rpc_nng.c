@@ -251,17 +251,5 @@ int main(int argc, char **argv)
                 "bench-rpc-nng measures unary echo through nng's req0/rep0 with contexts and "
                 "aio (one context per call in flight on each side) over tcp loopback: what a "
                 "plain nng RPC gives.");
-    if (o.serve)
-        return serve(&o);
-    if (o.connect != NULL)
-        return run(&o, o.connect);
-    bench_server s;
-    if (bench_spawn(&s, &o, NULL) != 0)
-        return 1;
-    int rc = run(&o, s.address);
-    if (bench_stop(&s) != 0) {
-        bench_fail("the server did not exit cleanly");
-        rc = 1;
-    }
-    return rc;
+    return bench_main(&o, serve, run);
 }

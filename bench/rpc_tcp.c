@@ -114,8 +114,9 @@ static void *accept_main(void *arg)
     }
 }
 
-static int serve(void)
+static int serve(const bench_opts *o)
 {
+    (void)o;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof sa;
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -201,17 +202,5 @@ int main(int argc, char **argv)
                 "bench-rpc-tcp measures the floor: a blocking TCP ping-pong of length-prefixed "
                 "frames over loopback, one send() and one recv() a side per round trip. "
                 "Latency only.");
-    if (o.serve)
-        return serve();
-    if (o.connect != NULL)
-        return run(&o, o.connect);
-    bench_server s;
-    if (bench_spawn(&s, &o, NULL) != 0)
-        return 1;
-    int rc = run(&o, s.address);
-    if (bench_stop(&s) != 0) {
-        bench_fail("the server did not exit cleanly");
-        rc = 1;
-    }
-    return rc;
+    return bench_main(&o, serve, run);
 }

@@ -2,8 +2,10 @@
 # run_http.sh - the HTTP benchmark (make bench-http): wrk against the gateway's
 # POST /api/bench/echo with a small JSON body, and the same call made directly over RPC by
 # bench-http-direct with as many calls in flight as wrk has connections, in one run, against
-# the same service instance. It prints a table, the gateway's added cost per request and,
-# last, `ratio throughput gateway/direct <value>`. With --tls a second gateway serves https
+# the same service instance, and wrk against nginx answering `return 200` with the gateway's
+# reply (one process, the HTTP floor; skipped when nginx is not installed). It prints a table,
+# the gateway's added cost per request and, last, `ratio throughput gateway/direct <value>`
+# and `ratio throughput gateway/nginx <value>`. With --tls a second gateway serves https
 # (--tls-cert/--tls-key, a self-signed certificate made with the openssl CLI) beside it, wrk
 # runs against both in each round, and `ratio throughput https/http <value>` follows. With
 # --limits a gateway with every limit of issue 14 configured but far from reached
@@ -79,7 +81,9 @@ svc_pid=
 gw_pid=
 tls_pid=
 lim_pid=
+nginx_pid=
 cleanup() {
+    stop_pid "$nginx_pid"
     stop_pid "$lim_pid"
     stop_pid "$tls_pid"
     stop_pid "$gw_pid"
@@ -111,6 +115,21 @@ if ! wait_until 100 post >/dev/null; then
 fi
 reply=$(post)
 echo "POST /api/bench/echo $body -> $reply" >&2
+# nginx, the floor, answers every request with what the gateway answers wrk's body.
+msg=$(awk -v n="$payload" 'BEGIN { for (i = 0; i < n; i++) printf "%c", 97 + i % 26 }')
+body="{\"businessId\":\"100\",\"msg\":\"$msg\",\"seq\":\"7\"}"
+ngx_reply=$(post)
+ngx_port=$(free_port)
+ngx_url="http://127.0.0.1:$ngx_port"
+if nginx_start "$work" "$ngx_port" "$ngx_reply" 2>"$work/nginx.log"; then
+    if ! wait_until 100 post_to "$ngx_url" >/dev/null; then
+        cat "$work/nginx.log" "$work/nginx/error.log" >&2
+        echo "run_http.sh: nginx on $ngx_url did not answer" >&2
+        exit 1
+    fi
+else
+    echo "run_http.sh: nginx is not installed (make bench-deps installs it); no floor" >&2
+fi
 if [ -n "$tls" ]; then
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
         -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
@@ -179,6 +198,11 @@ while [ "$i" -le "$repeat" ]; do
         wrk_leg limits "$lim_pid" "$lim_url"
     fi
 
+    if [ -n "$nginx_pid" ]; then
+        echo "run $i/$repeat: wrk -t2 -c$conns -d${seconds}s POST /api/bench/echo to nginx" >&2
+        wrk_leg nginx "$nginx_pid" "$ngx_url"
+    fi
+
     echo "run $i/$repeat: bench-http-direct --inflight $conns --seconds $seconds" >&2
     "$bin/bench-http-direct" --inflight "$conns" --seconds "$seconds" --payload "$payload" \
         >"$work/direct.out" || { cat "$work/direct.out" >&2; exit 1; }
@@ -194,12 +218,15 @@ median_table <"$results" | awk -v repeat="$repeat" -v conns="$conns" -v payload=
         printf "directly (%d calls in flight), %d-byte message; median of %d run(s)\n", conns, payload, repeat
         printf "load average (1, 5, 15 min) before the runs: %s\n", load
         printf "%-8s %12s %10s %10s\n", "leg", "requests/s", "p50 us", "p99 us"
-        split("gateway direct", leg, " ")
-        for (i = 1; i <= 2; i++)
-            printf "%-8s %12.0f %10.1f %10.1f\n", leg[i], med[leg[i] " throughput"],
-                   med[leg[i] " p50_us"], med[leg[i] " p99_us"]
-        g = med["gateway throughput"]; d = med["direct throughput"]
+        split("gateway direct nginx", leg, " ")
+        for (i = 1; i <= 3; i++)
+            if ((leg[i] " throughput") in med)
+                printf "%-8s %12.0f %10.1f %10.1f\n", leg[i], med[leg[i] " throughput"],
+                       med[leg[i] " p50_us"], med[leg[i] " p99_us"]
+        g = med["gateway throughput"]; d = med["direct throughput"]; n = med["nginx throughput"]
         printf "\ngateway CPU per request: %.1f us\n", med["gateway cpu_us"]
+        if (n > 0)
+            printf "nginx CPU per request: %.1f us\n", med["nginx cpu_us"]
         if (g > 0 && d > 0)
             printf "gateway added cost per request: %.1f us (1/gateway rate - 1/direct rate)\n", \
                    1e6 / g - 1e6 / d
@@ -209,6 +236,10 @@ median_table <"$results" | awk -v repeat="$repeat" -v conns="$conns" -v payload=
             printf "ratio throughput gateway/direct %.2f\n", g / d
         else
             printf "ratio throughput gateway/direct n/a\n"
+        if (g > 0 && n > 0)
+            printf "ratio throughput gateway/nginx %.2f\n", g / n
+        else
+            printf "ratio throughput gateway/nginx n/a\n"
         h = med["https throughput"]
         if (h > 0) {
             printf "https through the gateway: %.0f requests/s, p50 %.1f us, p99 %.1f us, CPU %.1f us per request\n", \

@@ -11,8 +11,9 @@ usage() {
     cat <<EOF
 usage: bench/run_rpc.sh [--repeat N] [--build-dir DIR] [program options]
 
-Runs bench-rpc-silk, -nng, -tcp and (when built) -grpc: unary echo over tcp loopback,
-single-client latency (p50, p99) and throughput with calls in flight on one connection.
+Runs bench-rpc-silk, -nng, -nng-stream, -tcp and (when built) -grpc: unary echo over tcp
+loopback, single-client latency (p50, p99) and throughput with calls in flight on one
+connection.
 
   --repeat N       run every program N times and take the median of each figure (default 1)
   --build-dir DIR  the CMake build to use, configured and built if needed (default
@@ -26,7 +27,8 @@ single-client latency (p50, p99) and throughput with calls in flight on one conn
                    -inline, and ratios silk-tls/silk
 
 Ratios: throughput is silk/peer calls per second (higher is better for silk); p50 and p99
-are silk/peer microseconds (lower is better for silk). tcp is the latency floor only.
+are silk/peer microseconds (lower is better for silk). tcp is the latency floor only;
+nng-stream (a byte echo on nng_stream with callback aios) is nng's floor, both figures.
 EOF
 }
 
@@ -125,7 +127,7 @@ sort -k2,2 -k3,3 -k4,4g "$results" | awk -v repeat="$repeat" -v pin="$pin" -v lo
         printf "load average (1, 5, 15 min) before the runs: %s\n", load
         printf "%-14s %10s %10s %12s\n", "peer", "p50 us", "p99 us", "calls/s"
         rows = "silk silk-pool silk-inline silk-tls silk-tls-pool silk-tls-inline nng grpc " \
-               "grpc-sync grpc-callback tcp"
+               "grpc-sync grpc-callback nng-stream tcp"
         nr = split(rows, row, " ")
         for (i = 1; i <= nr; i++) {
             p = row[i]
@@ -135,7 +137,7 @@ sort -k2,2 -k3,3 -k4,4g "$results" | awk -v repeat="$repeat" -v pin="$pin" -v lo
                    fmt(p " p99_us", "%.1f"), fmt(p " throughput", "%.0f")
         }
         printf "\n"
-        np = split("nng grpc tcp", peer, " ")
+        np = split("nng grpc tcp nng-stream", peer, " ")
         for (i = 1; i <= np; i++) {
             p = peer[i]
             if (p != "tcp")

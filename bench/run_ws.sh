@@ -10,7 +10,8 @@
 #
 # Round trips: p50/p99 over 20,000 on one connection, and messages/s with 100 connections
 # each keeping one message in flight. Every server is started afresh for each peer and
-# repeat. The last lines are the ratios issue 6 asks for and silk's idle bytes per session.
+# repeat. The last lines are the ratios issue 6 asks for (roundtrip: msgs/s), silk's p50 round
+# trip over lws's (issue 18: p50-roundtrip, microseconds) and silk's idle bytes per session.
 # With --tls, silk (--tls-cert/--tls-key) and lws run again over wss (peers silk-tls and
 # lws-tls, a self-signed certificate made with openssl; no idle test), and two more lines
 # follow: the ratios issue 13 asks for, pushes-tls and roundtrip-tls. With --limits, silk runs
@@ -281,6 +282,7 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         ratio("pushes silk/lws", "silk pushes_per_s", "lws msgs_per_s")
         ratio("roundtrip silk/lws", "silk msgs_per_s", "lws msgs_per_s")
         ratio("roundtrip silk/node", "silk msgs_per_s", "node msgs_per_s")
+        ratio("p50-roundtrip silk/lws", "silk p50_us", "lws p50_us")
         ratio("idle-bytes silk/lws", "silk idle_bytes", "lws idle_bytes")
         printf "idle-bytes-per-session silk %s\n", f("silk idle_bytes", "%.0f")
         if (tls) {
