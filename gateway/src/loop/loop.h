@@ -54,6 +54,7 @@ struct silk__gw_loop {
     struct silk__gw_hook_call *spare_hook_calls; /* finished, for the next ones (ws/hooks.c) */
     size_t n_spare_hook_calls;
     silk_loop_channel **upstream; /* per service, the loop's own connections (upstream.c) */
+    ev_prepare upstream_flush_w;  /* writes the turn's requests before the loop waits */
     pthread_mutex_t metrics_lock;
     silk__gw_metrics metrics;
     /* Connections refused when accepted, answered and half-closed, closed a second later

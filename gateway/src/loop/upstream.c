@@ -55,6 +55,26 @@ static void post(void *loop, silk_loop_task *task)
     silk__gw_loop_post(loop, task);
 }
 
+/* How many times one flush goes round the loop channels while flushing one started calls on
+ * another (a connection that failed completes its calls from its flush); what is left then
+ * goes at the next turn, or the next tick. */
+#define FLUSH_ROUNDS 4
+
+/* on_flush writes the requests the loop's turn made, one send per connection, before the
+ * loop waits: a request never waits for its socket to be reported writable. */
+static void on_flush(struct ev_loop *ev, ev_prepare *w, int revents)
+{
+    (void)ev;
+    (void)revents;
+    silk__gw_loop *l = w->data;
+    bool wrote = true;
+    for (int round = 0; wrote && round < FLUSH_ROUNDS; round++) {
+        wrote = false;
+        for (size_t i = 0; i < l->gw->n_services; i++)
+            wrote |= silk_loop_channel_flush(l->upstream[i]);
+    }
+}
+
 /* ============================================================================
  * The loop channels
  * ========================================================================== */
@@ -65,15 +85,20 @@ int silk__gw_upstream_init(silk__gw_loop *l)
     l->upstream = calloc(gw->n_services ? gw->n_services : 1, sizeof *l->upstream);
     if (l->upstream == NULL)
         return -1;
-    silk_loop_ops ops = {.loop = l, .io = io, .post = post};
+    silk_loop_ops ops = {.loop = l, .io = io, .post = post, .flushes = true};
     for (size_t i = 0; i < gw->n_services; i++)
         if (silk_loop_channel_open(&l->upstream[i], gw->channels[i], &ops) != SILK_OK)
             return -1;
+    ev_prepare_init(&l->upstream_flush_w, on_flush);
+    l->upstream_flush_w.data = l;
+    ev_prepare_start(l->ev, &l->upstream_flush_w);
     return 0;
 }
 
 void silk__gw_upstream_fini(silk__gw_loop *l)
 {
+    if (ev_is_active(&l->upstream_flush_w))
+        ev_prepare_stop(l->ev, &l->upstream_flush_w);
     for (size_t i = 0; l->upstream != NULL && i < l->gw->n_services; i++)
         silk_loop_channel_close(l->upstream[i]);
     free(l->upstream);

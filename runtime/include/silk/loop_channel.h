@@ -50,6 +50,12 @@ typedef struct silk_loop_ops {
     /* post queues task, from any thread, to have task->run(task) called on the loop's
      * thread soon, and wakes the loop. It must not fail or block. */
     void (*post)(void *loop, silk_loop_task *task);
+    /* flushes, when true, promises that the loop calls silk_loop_channel_flush() on every
+     * loop channel it drives before it waits for events (libev: from an ev_prepare watcher).
+     * A request then leaves in the turn of the loop that made it, with the others of that
+     * turn, without first waiting for the loop to report its socket writable. False (as a
+     * zeroed ops leaves it): requests are written once the socket is reported writable. */
+    bool flushes;
 } silk_loop_ops;
 
 /* silk_loop_channel_open makes a loop channel over ch; ops is copied.
@@ -82,6 +88,13 @@ silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
  * ready for ready (SILK_LOOP_READ and/or SILK_LOOP_WRITE). Completions run from it. On the
  * loop's thread, with a token io was given and has not been told to stop watching. */
 void silk_loop_io_ready(void *token, int ready);
+
+/* silk_loop_channel_flush writes the requests lc's calls queued since its last flush, on each
+ * of its connections, as far as their sockets take them (the rest once they are writable). It
+ * returns whether it wrote any: a connection that failed meanwhile completes its calls from
+ * here, and their callbacks may start calls on other loop channels, to be flushed in turn. For
+ * a loop whose ops set flushes; on the loop's thread. */
+bool silk_loop_channel_flush(silk_loop_channel *lc);
 
 /* silk_loop_channel_tick fails the calls whose deadline passed with SILK_DEADLINE_EXCEEDED
  * (telling the server to drop them) and keeps the connections alive: a ping after the

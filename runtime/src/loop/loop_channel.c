@@ -357,9 +357,23 @@ static void keepalive(loop_peer *p, int64_t now)
     }
 }
 
+bool silk_loop_channel_flush(silk_loop_channel *lc)
+{
+    on_loop_thread(lc);
+    bool wrote = false;
+    for (loop_peer *p = lc->peers, *next; p != NULL; p = next) {
+        silk__sock_conn_hold(&p->sock); /* a connection closed meanwhile closes on release */
+        wrote |= silk__sock_conn_flush(&p->sock);
+        next = p->next;
+        silk__sock_conn_release(&p->sock);
+    }
+    return wrote;
+}
+
 void silk_loop_channel_tick(silk_loop_channel *lc)
 {
     on_loop_thread(lc);
+    silk_loop_channel_flush(lc); /* a flush the loop missed waits no longer than a tick */
     int64_t now = silk__now_us();
     for (loop_peer *p = lc->peers, *next; p != NULL; p = next) {
         silk__sock_conn_hold(&p->sock); /* a connection closed meanwhile closes on release */

@@ -196,7 +196,10 @@ bool silk__sock_conn_send(silk__sock_conn *k, uint8_t kind, uint64_t call_id,
         return false;
     k->out_len +=
         silk__frame_encode(k->out + k->out_len, kind, call_id, header, hlen, payload, plen);
-    watch(k, SILK_LOOP_READ | SILK_LOOP_WRITE);
+    if (k->loop.flushes && k->connected && !(k->events & SILK_LOOP_WRITE))
+        k->unflushed = true; /* the loop flushes before it waits: no round trip through it */
+    else
+        watch(k, SILK_LOOP_READ | SILK_LOOP_WRITE);
     return true;
 }
 
@@ -272,6 +275,19 @@ static bool on_readable(silk__sock_conn *k)
     }
     k->in.len += (size_t)n;
     consume(k);
+    return true;
+}
+
+bool silk__sock_conn_flush(silk__sock_conn *k)
+{
+    if (!k->unflushed)
+        return false;
+    k->unflushed = false;
+    silk__sock_conn_hold(k);
+    on_writable(k);
+    if (!k->close_pending && k->out_off < k->out_len)
+        watch(k, SILK_LOOP_READ | SILK_LOOP_WRITE); /* the socket is full: the rest when it can */
+    silk__sock_conn_release(k);
     return true;
 }
 

@@ -3,8 +3,10 @@
  *
  * A sock conn connects without blocking to a numeric tcp:// address or an ipc:// path, asks
  * the loop through silk_loop_ops.io to watch its descriptor, encodes the frames it is given
- * into one output buffer written when the socket is writable (the frames queued during one
- * turn of the loop leave in one send()), and hands every whole frame it reads to its owner.
+ * into one output buffer written when the socket is writable - or, with a loop that flushes
+ * (silk_loop_ops.flushes), when the loop flushes it before it next waits - so that the frames
+ * queued during one turn of the loop leave in one send(), and hands every whole frame it reads
+ * to its owner.
  * It is embedded first in its owner, as a stream conn is (transport/nng/stream_conn.h), and
  * everything here runs on the loop's thread.
  *
@@ -61,6 +63,7 @@ struct silk__sock_conn {
     char close_why[96];
     uint8_t *out; /* frames not yet written: out[out_off..out_len) */
     size_t out_off, out_len, out_cap;
+    bool unflushed;    /* frames wait for silk__sock_conn_flush (a loop that flushes) */
     silk__frame_in in; /* bytes read, not yet a whole frame */
 };
 
@@ -74,11 +77,17 @@ bool silk__sock_conn_open(silk__sock_conn *k, const silk__sock_conn_ops *ops,
                           const silk_loop_ops *loop, const char *address, uint32_t max_frame);
 
 /* silk__sock_conn_send encodes one frame of header and payload (either may be NULL) into k's
- * output, written with whatever else is queued by then once the socket is writable, on the
- * loop's next turn. False when the frame exceeds the limit, SILK__SOCK_CONN_MAX_QUEUED bytes
- * wait already, or memory is exhausted. */
+ * output, written with whatever else is queued by then: at the next silk__sock_conn_flush when
+ * the loop flushes and k is connected and has nothing waiting for the socket, else once the
+ * socket is writable, on the loop's next turn. False when the frame exceeds the limit,
+ * SILK__SOCK_CONN_MAX_QUEUED bytes wait already, or memory is exhausted. */
 bool silk__sock_conn_send(silk__sock_conn *k, uint8_t kind, uint64_t call_id,
                           const ProtobufCMessage *header, const ProtobufCMessage *payload);
+
+/* silk__sock_conn_flush writes the frames queued for it as far as the socket takes them, and
+ * has the loop report the socket writable for the rest. It returns whether it wrote anything;
+ * k may be closed - freed - when it returns true. */
+bool silk__sock_conn_flush(silk__sock_conn *k);
 
 /* silk__sock_conn_ready handles the loop's word that k's descriptor is ready (a mask of
  * SILK_LOOP_READ and SILK_LOOP_WRITE): it finishes a connect, writes what is queued, reads and
