@@ -1,7 +1,6 @@
 /* decode.c - proto3 JSON to protobuf-c messages in one pass over the text (lex.c's tokens),
  * the descriptors driving: messages, repeated fields, maps and oneofs, and the API
  * (decode_scalar.c reads the values of one token). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,27 +10,17 @@
 #include "core/utf8.h"
 #include "json_internal.h"
 
-/* path_push appends ".name" (or "name" first) or "[i]" to the path and returns the length
- * to restore with path_pop. A path too long for the buffer ends in "...". */
-static size_t path_push(silk__json_dec *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static size_t path_push(silk__json_dec *d, const char *fmt, ...)
+/* path_add appends n bytes of s to the path, as many as fit: a path too long for the buffer
+ * is cut. (Done by hand: every member and element read pushes, and printf costs more than
+ * the rest of the reading.) */
+static void path_add(silk__json_dec *d, const char *s, size_t n)
 {
-    size_t old = d->path_len;
-    if (old >= sizeof d->path - 1)
-        return old;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(d->path + old, sizeof d->path - old, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        d->path[old] = '\0';
-    else if ((size_t)n >= sizeof d->path - old)
-        d->path_len = sizeof d->path - 1;
-    else
-        d->path_len = old + (size_t)n;
-    return old;
+    size_t room = sizeof d->path - 1 - d->path_len;
+    if (n > room)
+        n = room;
+    memcpy(d->path + d->path_len, s, n);
+    d->path_len += n;
+    d->path[d->path_len] = '\0';
 }
 
 static void path_pop(silk__json_dec *d, size_t old)
@@ -40,9 +29,39 @@ static void path_pop(silk__json_dec *d, size_t old)
     d->path[old] = '\0';
 }
 
+/* push_field appends ".name" (or "name" first) to the path and returns the length to restore
+ * with path_pop. */
 static size_t push_field(silk__json_dec *d, const char *name)
 {
-    return path_push(d, d->path_len > 0 ? ".%s" : "%s", name);
+    size_t old = d->path_len;
+    if (old > 0)
+        path_add(d, ".", 1);
+    path_add(d, name, strlen(name));
+    return old;
+}
+
+/* push_index appends "[i]" to the path, as push_field does. */
+static size_t push_index(silk__json_dec *d, size_t i)
+{
+    char digits[24], *p = digits + sizeof digits;
+    *--p = ']';
+    do
+        *--p = (char)('0' + i % 10);
+    while ((i /= 10) > 0);
+    *--p = '[';
+    size_t old = d->path_len;
+    path_add(d, p, (size_t)(digits + sizeof digits - p));
+    return old;
+}
+
+/* push_key appends "[\"key\"]" to the path (the key cut to 60 bytes), as push_field does. */
+static size_t push_key(silk__json_dec *d, const char *key, size_t len)
+{
+    size_t old = d->path_len;
+    path_add(d, "[\"", 2);
+    path_add(d, key, len < 60 ? len : 60);
+    path_add(d, "\"]", 2);
+    return old;
 }
 
 /* reader is one decoding: its errors and path, and the text's tokens. */
@@ -130,7 +149,7 @@ static silk_status read_entry(reader *r, ProtobufCMessage *msg, const ProtobufCF
     if (entry == NULL)
         return st != SILK_OK ? st : silk__json_nomem(&r->d);
     (*array)[(*count)++] = entry;
-    size_t old = path_push(&r->d, "[\"%.60s\"]", key->s);
+    size_t old = push_key(&r->d, key->s, key->len);
     /* A key is the text form of the key type: "12", "true", "name". */
     silk__json_tok k = *key;
     if (kf->type == PROTOBUF_C_TYPE_BOOL && strcmp(key->s, "true") == 0)
@@ -179,7 +198,7 @@ static silk_status read_repeated(reader *r, ProtobufCMessage *msg,
     bool more;
     silk_status st = silk__json_elem_first(&r->lx, &more);
     for (size_t i = 0; st == SILK_OK && more; i++) {
-        size_t old = path_push(&r->d, "[%zu]", i);
+        size_t old = push_index(&r->d, i);
         if (r->lx.tok.kind == SILK__JSON_NULL) {
             st = silk__json_fail(&r->d, SILK_INVALID_ARGUMENT, "an array element may not be null");
         } else if ((st = grow(r, array, *count, &cap, size)) == SILK_OK) {
@@ -286,7 +305,11 @@ static silk_status read_document(reader *r, const ProtobufCMessageDescriptor *de
 silk_status silk_json_to_message(const ProtobufCMessageDescriptor *desc, const char *json,
                                  size_t len, ProtobufCMessage **out, char *err, size_t errlen)
 {
-    reader r = {.d = {.err = err, .errlen = err ? errlen : 0}};
+    reader r; /* not zeroed: its buffers are written before they are read */
+    r.d.err = err;
+    r.d.errlen = err ? errlen : 0;
+    r.d.path_len = 0;
+    r.d.path[0] = '\0';
     *out = NULL;
     if (r.d.errlen > 0)
         err[0] = '\0';
@@ -375,7 +398,7 @@ silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const c
             *array = grown;
             char *slot = (char *)grown + *count * size;
             memset(slot, 0, size);
-            path_push(&d, "[%zu]", *count);
+            push_index(&d, *count);
             st = silk__json_read_value(&d, f, &v, slot);
             if (st == SILK_OK || f->type == PROTOBUF_C_TYPE_MESSAGE)
                 (*count)++; /* a message element is the message's to free either way */

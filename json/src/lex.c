@@ -288,11 +288,31 @@ static silk_status escape(silk__json_lex *lx, string_scan *s, const char **pp)
     return SILK_OK;
 }
 
+/* ascii_run returns the end of the run of bytes at p that are ASCII but quote, backslash
+ * and control characters, or a little before it: eight bytes at a time. */
+static const char *ascii_run(const char *p, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    while (end - p >= 8) {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        uint64_t quote = v ^ (ones * '"'), backslash = v ^ (ones * '\\');
+        /* A byte's high bit set: one above 0x7f, below 0x20, or equal to '"' or '\\'. */
+        uint64_t care = (v | ((v - ones * 0x20) & ~v) | ((quote - ones) & ~quote) |
+                         ((backslash - ones) & ~backslash)) &
+                        highs;
+        if (care != 0)
+            break;
+        p += 8;
+    }
+    return p;
+}
+
 /* plain copies the run of bytes at *pp that need no care (ASCII but quote, backslash and
  * control characters; whole UTF-8 sequences) and moves *pp past it. */
 static silk_status plain(silk__json_lex *lx, string_scan *s, const char **pp)
 {
-    const char *p = *pp, *run = p;
+    const char *p = ascii_run(*pp, lx->end), *run = *pp;
     while (p < lx->end) {
         unsigned char c = (unsigned char)*p;
         if (c < 0x80) {

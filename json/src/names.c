@@ -54,7 +54,7 @@ static bool is_default_name(const char *field_name, const char *key, size_t len)
 /* is_name tells whether key (len bytes) is name. */
 static bool is_name(const char *name, const char *key, size_t len)
 {
-    return strncmp(name, key, len) == 0 && name[len] == '\0';
+    return name[0] == key[0] && strncmp(name, key, len) == 0 && name[len] == '\0';
 }
 
 /* ============================================================================
