@@ -1,4 +1,4 @@
-/* json_internal.h - what lex.c, decode.c, decode_scalar.c, encode.c, names.c and common.c share. */
+/* json_internal.h - what the files of libsilk_json share (lex.c, syntax.c, decode*.c, ...). */
 #ifndef SILK_JSON_INTERNAL_H
 #define SILK_JSON_INTERNAL_H
 
@@ -85,7 +85,7 @@ silk_status silk__json_fail(silk__json_dec *d, silk_status st, const char *fmt, 
 /* silk__json_nomem is silk__json_fail for exhausted memory: SILK_RESOURCE_EXHAUSTED. */
 silk_status silk__json_nomem(silk__json_dec *d);
 
-/* ---- the tokenizer and the syntax: lex.c ---- */
+/* ---- the tokenizer: lex.c; the grammar and the syntax-only walk: syntax.c ---- */
 
 /* silk__json_kind is a token's kind; OBJECT to NULL start values. */
 typedef enum silk__json_kind {

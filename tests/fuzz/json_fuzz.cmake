@@ -15,6 +15,7 @@ if(SILK_CLANG)
   set(json_fuzz_sources
       ${CMAKE_CURRENT_LIST_DIR}/json_fuzz.c ${CMAKE_SOURCE_DIR}/json/src/common.c
       ${CMAKE_SOURCE_DIR}/json/src/names.c ${CMAKE_SOURCE_DIR}/json/src/lex.c
+      ${CMAKE_SOURCE_DIR}/json/src/syntax.c
       ${CMAKE_SOURCE_DIR}/json/src/decode.c ${CMAKE_SOURCE_DIR}/json/src/decode_scalar.c
       ${CMAKE_SOURCE_DIR}/json/src/encode.c ${CMAKE_SOURCE_DIR}/runtime/src/core/utf8.c
       ${json_fuzz_gen}/json_test.pb-c.c)
