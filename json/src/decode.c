@@ -1,7 +1,6 @@
 /* decode.c - proto3 JSON to protobuf-c messages in one pass over the text (lex.c's tokens),
  * the descriptors driving: messages, repeated fields, maps and oneofs, and the API
  * (decode_scalar.c reads the values of one token). */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
