@@ -1,38 +1,25 @@
-/* decode.c - proto3 JSON to protobuf-c messages: jansson parses, the descriptors drive; the
- * fields, repeated fields, maps and oneofs of messages, and the API (decode_scalar.c reads
- * the values that are not messages). */
-#include <stdarg.h>
-#include <stdio.h>
+/* decode.c - proto3 JSON to protobuf-c messages in one pass over the text (lex.c's tokens),
+ * the descriptors driving: messages, repeated fields, maps and oneofs, and the API
+ * (decode_scalar.c reads the values of one token). */
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include <silk/json.h>
 
+#include "core/utf8.h"
 #include "json_internal.h"
 
-/* path_push appends ".name" (or "name" first) or "[i]" to the path and returns the length
- * to restore with path_pop. A path too long for the buffer ends in "...". */
-static size_t path_push(silk__json_dec *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static size_t path_push(silk__json_dec *d, const char *fmt, ...)
+/* path_add appends n bytes of s to the path, as many as fit: a path too long for the buffer
+ * is cut. (Done by hand: every member and element read pushes, and printf costs more than
+ * the rest of the reading.) */
+static void path_add(silk__json_dec *d, const char *s, size_t n)
 {
-    size_t old = d->path_len;
-    if (old >= sizeof d->path - 1)
-        return old;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(d->path + old, sizeof d->path - old, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        d->path[old] = '\0';
-    else if ((size_t)n >= sizeof d->path - old)
-        d->path_len = sizeof d->path - 1;
-    else
-        d->path_len = old + (size_t)n;
-    return old;
+    size_t room = sizeof d->path - 1 - d->path_len;
+    if (n > room)
+        n = room;
+    memcpy(d->path + d->path_len, s, n);
+    d->path_len += n;
+    d->path[d->path_len] = '\0';
 }
 
 static void path_pop(silk__json_dec *d, size_t old)
@@ -41,38 +28,62 @@ static void path_pop(silk__json_dec *d, size_t old)
     d->path[old] = '\0';
 }
 
+/* push_field appends ".name" (or "name" first) to the path and returns the length to restore
+ * with path_pop. */
 static size_t push_field(silk__json_dec *d, const char *name)
 {
-    return path_push(d, d->path_len > 0 ? ".%s" : "%s", name);
+    size_t old = d->path_len;
+    if (old > 0)
+        path_add(d, ".", 1);
+    path_add(d, name, strlen(name));
+    return old;
 }
 
-static silk_status read_message(silk__json_dec *d, const ProtobufCMessageDescriptor *desc,
-                                const json_t *v, ProtobufCMessage *msg);
-
-/* alloc_message returns a new, initialised message of desc, or NULL. */
-static ProtobufCMessage *alloc_message(const ProtobufCMessageDescriptor *desc)
+/* push_index appends "[i]" to the path, as push_field does. */
+static size_t push_index(silk__json_dec *d, size_t i)
 {
-    ProtobufCMessage *m = malloc(desc->sizeof_message);
-    if (m != NULL)
-        protobuf_c_message_init(desc, m);
-    return m;
+    char digits[24], *p = digits + sizeof digits;
+    *--p = ']';
+    do
+        *--p = (char)('0' + i % 10);
+    while ((i /= 10) > 0);
+    *--p = '[';
+    size_t old = d->path_len;
+    path_add(d, p, (size_t)(digits + sizeof digits - p));
+    return old;
 }
 
-/* read_value stores v, a value of field f's type (one element for a repeated field), at
- * slot. What it allocates is in the slot as soon as it exists, so that freeing the message
- * that holds the slot frees it, whatever fails later. */
-static silk_status read_value(silk__json_dec *d, const ProtobufCFieldDescriptor *f, const json_t *v,
-                              void *slot)
+/* push_key appends "[\"key\"]" to the path (the key cut to 60 bytes), as push_field does. */
+static size_t push_key(silk__json_dec *d, const char *key, size_t len)
 {
-    if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-        return silk__json_read_scalar(d, f, v, slot);
+    size_t old = d->path_len;
+    path_add(d, "[\"", 2);
+    path_add(d, key, len < 60 ? len : 60);
+    path_add(d, "\"]", 2);
+    return old;
+}
+
+/* reader is one decoding: its errors and path, and the text's tokens. */
+typedef struct reader {
+    silk__json_dec d;
+    silk__json_lex lx;
+} reader;
+
+static silk_status read_object(reader *r, const ProtobufCMessageDescriptor *desc,
+                               ProtobufCMessage *msg);
+
+/* read_value stores the value whose first token is current, of field f's type (one element
+ * for a repeated field), at slot. What it allocates is in the slot as soon as it exists, so
+ * that freeing the message that holds the slot frees it, whatever fails later. */
+static silk_status read_value(reader *r, const ProtobufCFieldDescriptor *f, void *slot)
+{
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE ||
+        silk__json_wkt_of(f->descriptor) != SILK__JSON_WKT_NONE)
+        return silk__json_read_value(&r->d, f, &r->lx.tok, slot);
     ProtobufCMessage **mp = slot;
-    if (*mp == NULL) {
-        *mp = alloc_message(f->descriptor);
-        if (*mp == NULL)
-            return silk__json_nomem(d);
-    }
-    return read_message(d, f->descriptor, v, *mp);
+    if (*mp == NULL && (*mp = silk__json_alloc_message(f->descriptor)) == NULL)
+        return silk__json_nomem(&r->d);
+    return read_object(r, f->descriptor, *mp);
 }
 
 /* ============================================================================
@@ -102,149 +113,170 @@ static const char *oneof_taken(const ProtobufCMessage *msg, const ProtobufCField
     return other ? other->name : "another field";
 }
 
-static silk_status read_map(silk__json_dec *d, ProtobufCMessage *msg,
-                            const ProtobufCFieldDescriptor *f, const json_t *v)
+/* grow makes room in a repeated field's array (*array, *count elements of size bytes, room
+ * for *cap) for one more, zeroed. */
+static silk_status grow(reader *r, void **array, size_t count, size_t *cap, size_t size)
 {
-    if (!json_is_object(v))
-        return silk__json_fail(d, SILK_INVALID_ARGUMENT, "expected an object (a map), got %s",
-                               silk__json_kind_of(v));
+    if (count < *cap)
+        return SILK_OK;
+    size_t n = *cap == 0 ? 4 : *cap * 2;
+    void *grown = n < SIZE_MAX / size ? realloc(*array, n * size) : NULL;
+    if (grown == NULL)
+        return silk__json_nomem(&r->d);
+    memset((char *)grown + count * size, 0, (n - count) * size);
+    *array = grown;
+    *cap = n;
+    return SILK_OK;
+}
+
+/* read_entry reads a map's member, its key current, into a new entry of f. */
+static silk_status read_entry(reader *r, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                              silk__json_keys *keys, size_t *cap)
+{
+    const silk__json_tok *key = &r->lx.tok;
+    int added = silk__json_keys_add(keys, key->s, key->len);
+    if (added <= 0)
+        return added < 0 ? silk__json_nomem(&r->d)
+                         : silk__json_lex_fail(&r->lx, "duplicate object key");
     char *base = (char *)msg;
     size_t *count = (size_t *)(base + f->quantifier_offset);
     ProtobufCMessage ***array = (ProtobufCMessage ***)(base + f->offset);
-    size_t n = json_object_size(v);
-    if (n == 0)
-        return SILK_OK;
-    *array = calloc(n, sizeof **array);
-    if (*array == NULL)
-        return silk__json_nomem(d);
     const ProtobufCMessageDescriptor *ed = f->descriptor;
     const ProtobufCFieldDescriptor *kf = &ed->fields[0], *vf = &ed->fields[1];
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)v, key, value)
-    {
-        ProtobufCMessage *entry = alloc_message(ed);
-        if (entry == NULL)
-            return silk__json_nomem(d);
-        (*array)[(*count)++] = entry;
-        size_t old = path_push(d, "[\"%.60s\"]", key);
-        /* A key is the text form of the key type: "12", "true", "name". */
-        json_t *k = kf->type == PROTOBUF_C_TYPE_BOOL && strcmp(key, "true") == 0 ? json_true()
-                    : kf->type == PROTOBUF_C_TYPE_BOOL && strcmp(key, "false") == 0
-                        ? json_false()
-                        : json_string(key);
-        if (k == NULL) {
-            path_pop(d, old);
-            return silk__json_nomem(d);
-        }
-        silk_status st = read_value(d, kf, k, (char *)entry + kf->offset);
-        json_decref(k);
-        if (st == SILK_OK && json_is_null(value))
-            st = silk__json_fail(d, SILK_INVALID_ARGUMENT, "a map value may not be null");
-        if (st == SILK_OK)
-            st = read_value(d, vf, value, (char *)entry + vf->offset);
-        path_pop(d, old);
-        if (st != SILK_OK)
-            return st;
-    }
-    return SILK_OK;
+    silk_status st = grow(r, (void **)array, *count, cap, sizeof **array);
+    ProtobufCMessage *entry = st == SILK_OK ? silk__json_alloc_message(ed) : NULL;
+    if (entry == NULL)
+        return st != SILK_OK ? st : silk__json_nomem(&r->d);
+    (*array)[(*count)++] = entry;
+    size_t old = push_key(&r->d, key->s, key->len);
+    /* A key is the text form of the key type: "12", "true", "name". */
+    silk__json_tok k = *key;
+    if (kf->type == PROTOBUF_C_TYPE_BOOL && strcmp(key->s, "true") == 0)
+        k.kind = SILK__JSON_TRUE;
+    else if (kf->type == PROTOBUF_C_TYPE_BOOL && strcmp(key->s, "false") == 0)
+        k.kind = SILK__JSON_FALSE;
+    st = silk__json_read_value(&r->d, kf, &k, (char *)entry + kf->offset);
+    if (st == SILK_OK)
+        st = silk__json_member_value(&r->lx);
+    if (st == SILK_OK && r->lx.tok.kind == SILK__JSON_NULL)
+        st = silk__json_fail(&r->d, SILK_INVALID_ARGUMENT, "a map value may not be null");
+    if (st == SILK_OK)
+        st = read_value(r, vf, (char *)entry + vf->offset);
+    path_pop(&r->d, old);
+    return st;
 }
 
-static silk_status read_repeated(silk__json_dec *d, ProtobufCMessage *msg,
-                                 const ProtobufCFieldDescriptor *f, const json_t *v)
+static silk_status read_map(reader *r, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
 {
-    if (!json_is_array(v))
-        return silk__json_fail(d, SILK_INVALID_ARGUMENT, "expected an array, got %s",
-                               silk__json_kind_of(v));
+    if (r->lx.tok.kind != SILK__JSON_OBJECT)
+        return silk__json_fail(&r->d, SILK_INVALID_ARGUMENT, "expected an object (a map), got %s",
+                               silk__json_kind_of(&r->lx.tok));
+    silk__json_keys keys;
+    silk__json_keys_init(&keys);
+    size_t cap = 0;
+    bool more;
+    silk_status st = silk__json_member_first(&r->lx, &more);
+    while (st == SILK_OK && more) {
+        if ((st = read_entry(r, msg, f, &keys, &cap)) == SILK_OK)
+            st = silk__json_member_next(&r->lx, &more);
+    }
+    silk__json_keys_fini(&keys);
+    return st;
+}
+
+static silk_status read_repeated(reader *r, ProtobufCMessage *msg,
+                                 const ProtobufCFieldDescriptor *f)
+{
+    if (r->lx.tok.kind != SILK__JSON_ARRAY)
+        return silk__json_fail(&r->d, SILK_INVALID_ARGUMENT, "expected an array, got %s",
+                               silk__json_kind_of(&r->lx.tok));
     char *base = (char *)msg;
     size_t *count = (size_t *)(base + f->quantifier_offset);
     void **array = (void **)(base + f->offset);
-    size_t n = json_array_size(v);
-    if (n == 0)
-        return SILK_OK;
-    size_t size = silk__json_elem_size(f->type);
-    *array = calloc(n, size);
-    if (*array == NULL)
-        return silk__json_nomem(d);
-    for (size_t i = 0; i < n; i++) {
-        const json_t *e = json_array_get(v, i);
-        size_t old = path_push(d, "[%zu]", i);
-        silk_status st;
-        if (json_is_null(e)) {
-            st = silk__json_fail(d, SILK_INVALID_ARGUMENT, "an array element may not be null");
-        } else {
+    size_t size = silk__json_elem_size(f->type), cap = 0;
+    bool more;
+    silk_status st = silk__json_elem_first(&r->lx, &more);
+    for (size_t i = 0; st == SILK_OK && more; i++) {
+        size_t old = push_index(&r->d, i);
+        if (r->lx.tok.kind == SILK__JSON_NULL) {
+            st = silk__json_fail(&r->d, SILK_INVALID_ARGUMENT, "an array element may not be null");
+        } else if ((st = grow(r, array, *count, &cap, size)) == SILK_OK) {
             /* Counted first: a message element is freed with the message if reading fails. */
             (*count)++;
-            st = read_value(d, f, e, (char *)*array + i * size);
+            st = read_value(r, f, (char *)*array + i * size);
         }
-        path_pop(d, old);
-        if (st != SILK_OK)
-            return st;
+        path_pop(&r->d, old);
+        if (st == SILK_OK)
+            st = silk__json_elem_next(&r->lx, &more);
     }
-    return SILK_OK;
+    return st;
 }
 
-static silk_status read_field(silk__json_dec *d, ProtobufCMessage *msg,
-                              const ProtobufCFieldDescriptor *f, const json_t *v)
+/* read_field reads the value of f, not null, whose first token is current. */
+static silk_status read_field(reader *r, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
 {
     if (f->label == PROTOBUF_C_LABEL_REPEATED)
-        return silk__json_is_map(f) ? read_map(d, msg, f, v) : read_repeated(d, msg, f, v);
+        return silk__json_is_map(f) ? read_map(r, msg, f) : read_repeated(r, msg, f);
     const char *other = oneof_taken(msg, f);
     if (other != NULL)
-        return silk__json_fail(d, SILK_INVALID_ARGUMENT, "%s is set already, of the same oneof",
+        return silk__json_fail(&r->d, SILK_INVALID_ARGUMENT, "%s is set already, of the same oneof",
                                other);
     /* Marked first, so that a message or string read halfway is freed with msg. */
     set_present(msg, f);
-    return read_value(d, f, v, (char *)msg + f->offset);
+    return read_value(r, f, (char *)msg + f->offset);
 }
 
-static silk_status read_message(silk__json_dec *d, const ProtobufCMessageDescriptor *desc,
-                                const json_t *v, ProtobufCMessage *msg)
+/* read_member reads a message's member, its key current. seen[i] says under which name
+ * field i was given: 1 its proto name, 2 its JSON name; the same one twice is the same key
+ * twice, which JSON refuses. */
+static silk_status read_member(reader *r, const ProtobufCMessageDescriptor *desc,
+                               ProtobufCMessage *msg, unsigned char *seen)
 {
-    switch (silk__json_wkt_of(desc)) {
-    case SILK__JSON_WKT_TIMESTAMP:
-        return silk__json_read_timestamp(d, v, msg);
-    case SILK__JSON_WKT_DURATION:
-        return silk__json_read_duration(d, v, msg);
-    case SILK__JSON_WKT_WRAPPER:
-        return read_value(d, &desc->fields[0], v, (char *)msg + desc->fields[0].offset);
-    case SILK__JSON_WKT_NONE:
-        break;
+    const silk__json_tok *key = &r->lx.tok;
+    const ProtobufCFieldDescriptor *f = silk__json_find_field(desc, key->s, key->len);
+    if (f == NULL)
+        return silk__json_fail(&r->d, SILK_INVALID_ARGUMENT, "unknown field \"%.100s\" in %s",
+                               key->s, desc->name);
+    size_t i = (size_t)(f - desc->fields);
+    unsigned char how = strcmp(f->name, key->s) == 0 ? 1 : 2;
+    if (seen[i] == how)
+        return silk__json_lex_fail(&r->lx, "duplicate object key");
+    size_t old = push_field(&r->d, f->name);
+    silk_status st;
+    if (seen[i] != 0) {
+        st = silk__json_fail(&r->d, SILK_INVALID_ARGUMENT,
+                             "given twice, as \"%s\" and by its other name", key->s);
+    } else {
+        seen[i] = how;
+        st = silk__json_member_value(&r->lx);
+        /* null is "not set"; a wrapper's null too. */
+        if (st == SILK_OK && r->lx.tok.kind != SILK__JSON_NULL)
+            st = read_field(r, msg, f);
     }
-    if (!json_is_object(v))
-        return silk__json_fail(d, SILK_INVALID_ARGUMENT, "expected an object (%s), got %s",
-                               desc->name, silk__json_kind_of(v));
+    path_pop(&r->d, old);
+    return st;
+}
+
+/* read_object reads a message of desc, not a well-known type with a form of its own, from
+ * the object whose '{' is current. */
+static silk_status read_object(reader *r, const ProtobufCMessageDescriptor *desc,
+                               ProtobufCMessage *msg)
+{
+    if (r->lx.tok.kind != SILK__JSON_OBJECT)
+        return silk__json_fail(&r->d, SILK_INVALID_ARGUMENT, "expected an object (%s), got %s",
+                               desc->name, silk__json_kind_of(&r->lx.tok));
     unsigned char seen_small[64];
     unsigned char *seen =
         desc->n_fields <= sizeof seen_small ? seen_small : calloc(desc->n_fields, 1);
     if (seen == NULL)
-        return silk__json_nomem(d);
-    memset(seen, 0, desc->n_fields <= sizeof seen_small ? sizeof seen_small : 0);
-    silk_status st = SILK_OK;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)v, key, value)
-    {
-        const ProtobufCFieldDescriptor *f = silk__json_find_field(desc, key);
-        if (f == NULL) {
-            st = silk__json_fail(d, SILK_INVALID_ARGUMENT, "unknown field \"%.100s\" in %s", key,
-                                 desc->name);
-            break;
-        }
-        size_t i = (size_t)(f - desc->fields);
-        size_t old = push_field(d, f->name);
-        if (seen[i]) {
-            st = silk__json_fail(d, SILK_INVALID_ARGUMENT,
-                                 "given twice, as \"%s\" and by its other name", key);
-        } else {
-            seen[i] = 1;
-            /* null is "not set"; a wrapper's null too. */
-            if (!json_is_null(value))
-                st = read_field(d, msg, f, value);
-        }
-        path_pop(d, old);
-        if (st != SILK_OK)
-            break;
+        return silk__json_nomem(&r->d);
+    if (seen == seen_small)
+        memset(seen, 0, desc->n_fields);
+    bool more;
+    silk_status st = silk__json_member_first(&r->lx, &more);
+    while (st == SILK_OK && more) {
+        if ((st = read_member(r, desc, msg, seen)) == SILK_OK)
+            st = silk__json_member_next(&r->lx, &more);
     }
     if (seen != seen_small)
         free(seen);
@@ -255,31 +287,45 @@ static silk_status read_message(silk__json_dec *d, const ProtobufCMessageDescrip
  * The API
  * ========================================================================== */
 
+/* read_document reads the whole text into msg, of desc. */
+static silk_status read_document(reader *r, const ProtobufCMessageDescriptor *desc,
+                                 ProtobufCMessage *msg)
+{
+    silk_status st = silk__json_doc_begin(&r->lx);
+    if (st != SILK_OK)
+        return st;
+    if (silk__json_wkt_of(desc) != SILK__JSON_WKT_NONE)
+        st = silk__json_read_wkt(&r->d, &r->lx.tok, msg);
+    else
+        st = read_object(r, desc, msg);
+    return st != SILK_OK ? st : silk__json_doc_end(&r->lx);
+}
+
 silk_status silk_json_to_message(const ProtobufCMessageDescriptor *desc, const char *json,
                                  size_t len, ProtobufCMessage **out, char *err, size_t errlen)
 {
-    silk__json_dec d = {.err = err, .errlen = err ? errlen : 0};
+    reader r; /* not zeroed: its buffers are written before they are read */
+    r.d.err = err;
+    r.d.errlen = err ? errlen : 0;
+    r.d.path_len = 0;
+    r.d.path[0] = '\0';
     *out = NULL;
-    if (d.errlen > 0)
+    if (r.d.errlen > 0)
         err[0] = '\0';
-    json_error_t jerr;
-    json_t *root =
-        json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-    if (root == NULL) {
-        /* jansson refuses integers beyond long long: say how to send them. */
-        bool big = strstr(jerr.text, "too big") != NULL && strstr(jerr.text, "integer") != NULL;
-        return silk__json_fail(
-            &d, SILK_INVALID_ARGUMENT, "malformed JSON at line %d column %d: %s%s", jerr.line,
-            jerr.column, jerr.text,
-            big ? " (integers beyond 64 bits signed must be sent as strings)" : "");
+    ProtobufCMessage *msg = silk__json_alloc_message(desc);
+    if (msg == NULL)
+        return silk__json_nomem(&r.d);
+    silk__json_lex_init(&r.lx, json, len);
+    silk_status st = read_document(&r, desc, msg);
+    if (r.lx.failed) {
+        st = silk__json_lex_report(&r.lx, &r.d);
+    } else if (st == SILK_INVALID_ARGUMENT) {
+        /* An error of meaning: a JSON error anywhere in the text comes first. */
+        silk_status syntax = silk__json_check_syntax(json, len, &r.d);
+        if (syntax != SILK_OK)
+            st = syntax;
     }
-    ProtobufCMessage *msg = alloc_message(desc);
-    if (msg == NULL) {
-        json_decref(root);
-        return silk__json_nomem(&d);
-    }
-    silk_status st = read_message(&d, desc, root, msg);
-    json_decref(root);
+    silk__json_lex_fini(&r.lx);
     if (st != SILK_OK) {
         protobuf_c_message_free_unpacked(msg, NULL);
         return st;
@@ -299,13 +345,8 @@ silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const c
     for (;;) {
         const char *dot = strchr(part, '.');
         size_t n = dot ? (size_t)(dot - part) : strlen(part);
-        char key[128];
-        if (n == 0 || n >= sizeof key)
-            return silk__json_fail(&d, SILK_INVALID_ARGUMENT, "no field \"%.100s\" in %s", name,
-                                   msg->descriptor->name);
-        memcpy(key, part, n);
-        key[n] = '\0';
-        const ProtobufCFieldDescriptor *f = silk__json_find_field(msg->descriptor, key);
+        const ProtobufCFieldDescriptor *f =
+            n == 0 || n >= 128 ? NULL : silk__json_find_field(msg->descriptor, part, n);
         if (f == NULL)
             return silk__json_fail(&d, SILK_INVALID_ARGUMENT, "no field \"%.100s\" in %s", name,
                                    msg->descriptor->name);
@@ -321,7 +362,7 @@ silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const c
                 wkt != SILK__JSON_WKT_NONE)
                 return silk__json_fail(&d, SILK_INVALID_ARGUMENT, "not a message field to go into");
             ProtobufCMessage **mp = (ProtobufCMessage **)((char *)msg + f->offset);
-            if (*mp == NULL && (*mp = alloc_message(f->descriptor)) == NULL)
+            if (*mp == NULL && (*mp = silk__json_alloc_message(f->descriptor)) == NULL)
                 return silk__json_nomem(&d);
             set_present(msg, f);
             msg = *mp;
@@ -333,18 +374,16 @@ silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const c
             return silk__json_fail(&d, SILK_INVALID_ARGUMENT, "a %s field cannot be set from text",
                                    silk__json_is_map(f) ? "map" : "message");
         /* The text form is the JSON form written as a string, except booleans. */
-        json_t *v = NULL;
+        silk__json_tok v = {.kind = SILK__JSON_STRING, .s = value, .len = strlen(value)};
         bool is_bool = f->type == PROTOBUF_C_TYPE_BOOL ||
                        (wkt == SILK__JSON_WKT_WRAPPER &&
                         ((const ProtobufCMessageDescriptor *)f->descriptor)->fields[0].type ==
                             PROTOBUF_C_TYPE_BOOL);
         if (is_bool && strcmp(value, "true") == 0)
-            v = json_true();
+            v.kind = SILK__JSON_TRUE;
         else if (is_bool && strcmp(value, "false") == 0)
-            v = json_false();
-        else
-            v = json_string(value);
-        if (v == NULL) /* jansson takes only UTF-8 */
+            v.kind = SILK__JSON_FALSE;
+        else if (!silk__utf8_valid(value, v.len))
             return silk__json_fail(&d, SILK_INVALID_ARGUMENT, "the value is not UTF-8");
         silk_status st;
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -353,15 +392,13 @@ silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const c
             void **array = (void **)(base + f->offset);
             size_t size = silk__json_elem_size(f->type);
             void *grown = realloc(*array, (*count + 1) * size);
-            if (grown == NULL) {
-                json_decref(v);
+            if (grown == NULL)
                 return silk__json_nomem(&d);
-            }
             *array = grown;
             char *slot = (char *)grown + *count * size;
             memset(slot, 0, size);
-            path_push(&d, "[%zu]", *count);
-            st = read_value(&d, f, v, slot);
+            push_index(&d, *count);
+            st = silk__json_read_value(&d, f, &v, slot);
             if (st == SILK_OK || f->type == PROTOBUF_C_TYPE_MESSAGE)
                 (*count)++; /* a message element is the message's to free either way */
         } else {
@@ -374,7 +411,7 @@ silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const c
                 ProtobufCMessage *m;
             } tmp;
             memset(&tmp, 0, sizeof tmp);
-            st = read_value(&d, f, v, &tmp);
+            st = silk__json_read_value(&d, f, &v, &tmp);
             void *slot = (char *)msg + f->offset;
             if (st == SILK_OK) {
                 if (f->type == PROTOBUF_C_TYPE_STRING) {
@@ -407,7 +444,6 @@ silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const c
                 free(tmp.b.data);
             }
         }
-        json_decref(v);
         return st;
     }
 }

@@ -1,6 +1,6 @@
-/* decode_scalar.c - proto3 JSON to protobuf-c values that are not messages: integers,
- * floating point, booleans, enums, strings, bytes, and the well-known Timestamp and
- * Duration; with the decoding's errors (decode.c reads the messages). */
+/* decode_scalar.c - proto3 JSON values of one token to protobuf-c values: integers, floating
+ * point, booleans, enums, strings, bytes, and the well-known Timestamp, Duration and wrappers;
+ * with the decoding's errors (decode.c reads objects and arrays). */
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include <silk/json.h>
 
@@ -37,25 +35,33 @@ silk_status silk__json_nomem(silk__json_dec *d)
     return silk__json_fail(d, SILK_RESOURCE_EXHAUSTED, "out of memory");
 }
 
-const char *silk__json_kind_of(const json_t *v)
+const char *silk__json_kind_of(const silk__json_tok *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
+    switch (v->kind) {
+    case SILK__JSON_OBJECT:
         return "an object";
-    case JSON_ARRAY:
+    case SILK__JSON_ARRAY:
         return "an array";
-    case JSON_STRING:
+    case SILK__JSON_STRING:
         return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
+    case SILK__JSON_INTEGER:
+    case SILK__JSON_REAL:
         return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
+    case SILK__JSON_TRUE:
+    case SILK__JSON_FALSE:
         return "a boolean";
-    case JSON_NULL:
+    case SILK__JSON_NULL:
     default:
         return "null";
     }
+}
+
+ProtobufCMessage *silk__json_alloc_message(const ProtobufCMessageDescriptor *desc)
+{
+    ProtobufCMessage *m = malloc(desc->sizeof_message);
+    if (m != NULL)
+        protobuf_c_message_init(desc, m);
+    return m;
 }
 
 /* ============================================================================
@@ -86,14 +92,14 @@ static int parse_decimal(const char *s, bool is_signed, long long *si, unsigned 
 
 /* read_integer reads an integer of field type t from a number or a decimal string, into *si
  * (signed types, within [min, max]) or *ui (unsigned, at most umax). */
-static silk_status read_integer(silk__json_dec *d, ProtobufCType t, const json_t *v, long long min,
-                                long long max, unsigned long long umax, long long *si,
-                                unsigned long long *ui)
+static silk_status read_integer(silk__json_dec *d, ProtobufCType t, const silk__json_tok *v,
+                                long long min, long long max, unsigned long long umax,
+                                long long *si, unsigned long long *ui)
 {
     bool is_signed = umax == 0;
     const char *tn = silk__json_type_name(t);
-    if (json_is_integer(v)) {
-        long long x = json_integer_value(v);
+    if (v->kind == SILK__JSON_INTEGER) {
+        long long x = v->i;
         if (is_signed) {
             if (x < min || x > max)
                 return silk__json_fail(d, SILK_INVALID_ARGUMENT, "%lld is out of range for %s", x,
@@ -107,8 +113,8 @@ static silk_status read_integer(silk__json_dec *d, ProtobufCType t, const json_t
         }
         return SILK_OK;
     }
-    if (json_is_real(v)) {
-        double x = json_real_value(v);
+    if (v->kind == SILK__JSON_REAL) {
+        double x = v->x;
         if (x != floor(x))
             return silk__json_fail(d, SILK_INVALID_ARGUMENT, "%.17g is not an integer (%s)", x, tn);
         bool ok;
@@ -126,8 +132,8 @@ static silk_status read_integer(silk__json_dec *d, ProtobufCType t, const json_t
             *ui = (unsigned long long)x;
         return SILK_OK;
     }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
+    if (v->kind == SILK__JSON_STRING) {
+        const char *s = v->s;
         int rv = parse_decimal(s, is_signed, si, ui);
         if (rv == -1)
             return silk__json_fail(d, SILK_INVALID_ARGUMENT, "\"%.40s\" is not an integer (%s)", s,
@@ -142,14 +148,17 @@ static silk_status read_integer(silk__json_dec *d, ProtobufCType t, const json_t
 
 /* read_double reads a float or double: a number, "NaN", "Infinity", "-Infinity" or a
  * numeric string. */
-static silk_status read_double(silk__json_dec *d, ProtobufCType t, const json_t *v, double *out)
+static silk_status read_double(silk__json_dec *d, ProtobufCType t, const silk__json_tok *v,
+                               double *out)
 {
     const char *tn = silk__json_type_name(t);
     double x;
-    if (json_is_number(v)) {
-        x = json_number_value(v);
-    } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
+    if (v->kind == SILK__JSON_INTEGER) {
+        x = (double)v->i;
+    } else if (v->kind == SILK__JSON_REAL) {
+        x = v->x;
+    } else if (v->kind == SILK__JSON_STRING) {
+        const char *s = v->s;
         if (strcmp(s, "NaN") == 0) {
             *out = NAN;
             return SILK_OK;
@@ -182,12 +191,12 @@ static silk_status read_double(silk__json_dec *d, ProtobufCType t, const json_t 
 }
 
 /* read_enum reads an enum value by name, or by number (a JSON number or a decimal string). */
-static silk_status read_enum(silk__json_dec *d, const ProtobufCEnumDescriptor *ed, const json_t *v,
-                             int *out)
+static silk_status read_enum(silk__json_dec *d, const ProtobufCEnumDescriptor *ed,
+                             const silk__json_tok *v, int *out)
 {
     long long n;
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
+    if (v->kind == SILK__JSON_STRING) {
+        const char *s = v->s;
         const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
         if (ev != NULL) {
             *out = ev->value;
@@ -200,8 +209,8 @@ static silk_status read_enum(silk__json_dec *d, const ProtobufCEnumDescriptor *e
         *out = (int)n;
         return SILK_OK;
     }
-    if (json_is_integer(v)) {
-        n = json_integer_value(v);
+    if (v->kind == SILK__JSON_INTEGER) {
+        n = v->i;
         if (n < INT32_MIN || n > INT32_MAX)
             return silk__json_fail(d, SILK_INVALID_ARGUMENT, "%lld is out of range for enum %s", n,
                                    ed->name);
@@ -212,8 +221,9 @@ static silk_status read_enum(silk__json_dec *d, const ProtobufCEnumDescriptor *e
                            ed->name, silk__json_kind_of(v));
 }
 
-silk_status silk__json_read_scalar(silk__json_dec *d, const ProtobufCFieldDescriptor *f,
-                                   const json_t *v, void *slot)
+/* read_scalar stores v at slot, a value of f's type, which is any but a message. */
+static silk_status read_scalar(silk__json_dec *d, const ProtobufCFieldDescriptor *f,
+                               const silk__json_tok *v, void *slot)
 {
     long long si = 0;
     unsigned long long ui = 0;
@@ -258,19 +268,19 @@ silk_status silk__json_read_scalar(silk__json_dec *d, const ProtobufCFieldDescri
             *(double *)slot = x;
         return st;
     case PROTOBUF_C_TYPE_BOOL:
-        if (!json_is_boolean(v))
+        if (v->kind != SILK__JSON_TRUE && v->kind != SILK__JSON_FALSE)
             return silk__json_fail(d, SILK_INVALID_ARGUMENT, "expected true or false, got %s",
                                    silk__json_kind_of(v));
-        *(protobuf_c_boolean *)slot = json_is_true(v);
+        *(protobuf_c_boolean *)slot = v->kind == SILK__JSON_TRUE;
         return SILK_OK;
     case PROTOBUF_C_TYPE_ENUM:
         return read_enum(d, f->descriptor, v, (int *)slot);
     case PROTOBUF_C_TYPE_STRING: {
-        if (!json_is_string(v))
+        if (v->kind != SILK__JSON_STRING)
             return silk__json_fail(d, SILK_INVALID_ARGUMENT, "expected a string, got %s",
                                    silk__json_kind_of(v));
-        size_t n = json_string_length(v);
-        const char *s = json_string_value(v);
+        size_t n = v->len;
+        const char *s = v->s;
         if (memchr(s, '\0', n) != NULL)
             return silk__json_fail(d, SILK_INVALID_ARGUMENT, "a string may not hold \\u0000");
         char *copy = malloc(n + 1);
@@ -284,12 +294,12 @@ silk_status silk__json_read_scalar(silk__json_dec *d, const ProtobufCFieldDescri
         return SILK_OK;
     }
     case PROTOBUF_C_TYPE_BYTES: {
-        if (!json_is_string(v))
+        if (v->kind != SILK__JSON_STRING)
             return silk__json_fail(d, SILK_INVALID_ARGUMENT, "expected a base64 string, got %s",
                                    silk__json_kind_of(v));
         uint8_t *data;
         size_t n;
-        int rv = silk__json_base64_decode(json_string_value(v), json_string_length(v), &data, &n);
+        int rv = silk__json_base64_decode(v->s, v->len, &data, &n);
         if (rv == -2)
             return silk__json_nomem(d);
         if (rv != 0)
@@ -351,14 +361,15 @@ static bool fraction(const char **p, int32_t *nanos)
     return true;
 }
 
-silk_status silk__json_read_timestamp(silk__json_dec *d, const json_t *v, ProtobufCMessage *msg)
+/* read_timestamp fills msg, a google.protobuf.Timestamp, from an RFC 3339 string. */
+static silk_status read_timestamp(silk__json_dec *d, const silk__json_tok *v, ProtobufCMessage *msg)
 {
-    if (!json_is_string(v))
+    if (v->kind != SILK__JSON_STRING)
         return silk__json_fail(
             d, SILK_INVALID_ARGUMENT,
             "expected an RFC 3339 timestamp string for google.protobuf.Timestamp, got %s",
             silk__json_kind_of(v));
-    const char *s = json_string_value(v);
+    const char *s = v->s;
     const char *p = s;
     unsigned y, mo, da, h, mi, se, oh = 0, om = 0;
     int32_t nanos;
@@ -395,14 +406,15 @@ silk_status silk__json_read_timestamp(silk__json_dec *d, const json_t *v, Protob
     return SILK_OK;
 }
 
-silk_status silk__json_read_duration(silk__json_dec *d, const json_t *v, ProtobufCMessage *msg)
+/* read_duration fills msg, a google.protobuf.Duration, from a string like "1.5s". */
+static silk_status read_duration(silk__json_dec *d, const silk__json_tok *v, ProtobufCMessage *msg)
 {
-    if (!json_is_string(v))
+    if (v->kind != SILK__JSON_STRING)
         return silk__json_fail(
             d, SILK_INVALID_ARGUMENT,
             "expected a duration string like \"1.5s\" for google.protobuf.Duration, got %s",
             silk__json_kind_of(v));
-    const char *s = json_string_value(v);
+    const char *s = v->s;
     const char *p = s;
     bool neg = *p == '-';
     if (neg)
@@ -428,4 +440,35 @@ silk_status silk__json_read_duration(silk__json_dec *d, const json_t *v, Protobu
     *(int64_t *)((char *)msg + desc->fields[0].offset) = neg ? -secs : secs;
     *(int32_t *)((char *)msg + desc->fields[1].offset) = neg ? -nanos : nanos;
     return SILK_OK;
+}
+
+/* ============================================================================
+ * Values of one token
+ * ========================================================================== */
+
+silk_status silk__json_read_wkt(silk__json_dec *d, const silk__json_tok *v, ProtobufCMessage *msg)
+{
+    const ProtobufCMessageDescriptor *desc = msg->descriptor;
+    switch (silk__json_wkt_of(desc)) {
+    case SILK__JSON_WKT_TIMESTAMP:
+        return read_timestamp(d, v, msg);
+    case SILK__JSON_WKT_DURATION:
+        return read_duration(d, v, msg);
+    case SILK__JSON_WKT_WRAPPER:
+        return read_scalar(d, &desc->fields[0], v, (char *)msg + desc->fields[0].offset);
+    case SILK__JSON_WKT_NONE:
+    default:
+        return silk__json_fail(d, SILK_INTERNAL, "%s is read as an object", desc->name);
+    }
+}
+
+silk_status silk__json_read_value(silk__json_dec *d, const ProtobufCFieldDescriptor *f,
+                                  const silk__json_tok *v, void *slot)
+{
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+        return read_scalar(d, f, v, slot);
+    ProtobufCMessage **mp = slot;
+    if (*mp == NULL && (*mp = silk__json_alloc_message(f->descriptor)) == NULL)
+        return silk__json_nomem(d);
+    return silk__json_read_wkt(d, v, *mp);
 }

@@ -32,11 +32,12 @@ char *silk_json_field_name(const char *field_name, char *out, size_t outlen)
     return out;
 }
 
-/* is_default_name tells whether key is the lowerCamelCase name of field_name, without
- * building it. */
-static bool is_default_name(const char *field_name, const char *key)
+/* is_default_name tells whether key (len bytes) is the lowerCamelCase name of field_name,
+ * without building it. */
+static bool is_default_name(const char *field_name, const char *key, size_t len)
 {
     bool upper = false;
+    const char *end = key + len;
     for (const char *s = field_name; *s != '\0'; s++) {
         if (*s == '_') {
             upper = true;
@@ -44,10 +45,16 @@ static bool is_default_name(const char *field_name, const char *key)
         }
         char want = upper && *s >= 'a' && *s <= 'z' ? (char)(*s - 'a' + 'A') : *s;
         upper = false;
-        if (*key++ != want)
+        if (key == end || *key++ != want)
             return false;
     }
-    return *key == '\0';
+    return key == end;
+}
+
+/* is_name tells whether key (len bytes) is name. */
+static bool is_name(const char *name, const char *key, size_t len)
+{
+    return name[0] == key[0] && strncmp(name, key, len) == 0 && name[len] == '\0';
 }
 
 /* ============================================================================
@@ -201,14 +208,14 @@ __attribute__((destructor)) static void free_tables(void)
  * ========================================================================== */
 
 const ProtobufCFieldDescriptor *silk__json_find_field(const ProtobufCMessageDescriptor *desc,
-                                                      const char *key)
+                                                      const char *key, size_t len)
 {
     const char *const *custom = silk__json_custom_names(desc); /* looked up once per key */
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &desc->fields[i];
         const char *json_name = custom != NULL ? custom[i] : NULL;
-        if (strcmp(f->name, key) == 0 ||
-            (json_name != NULL ? strcmp(json_name, key) == 0 : is_default_name(f->name, key)))
+        if (is_name(f->name, key, len) ||
+            (json_name != NULL ? is_name(json_name, key, len) : is_default_name(f->name, key, len)))
             return f;
     }
     return NULL;

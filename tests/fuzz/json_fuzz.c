@@ -1,9 +1,13 @@
 /* json_fuzz.c - libFuzzer driver for the JSON -> protobuf path (silk_json_to_message) and
- * silk_json_set_field, checking that whatever decodes also round-trips exactly. */
+ * silk_json_set_field, checking that whatever decodes also round-trips exactly, and that the
+ * decoder's own tokenizer takes and refuses what jansson's parser does, in its words. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include <silk/json.h>
 
@@ -50,6 +54,27 @@ static void round_trip(const ProtobufCMessage *m)
     protobuf_c_message_free_unpacked(again, NULL);
 }
 
+/* same_syntax checks the decoder's verdict on the text against jansson's, which it was built
+ * on until it read the text itself: malformed for both or neither, and then the same error
+ * (the decoder's message is "malformed JSON at line L column C: <jansson's text>"). */
+static void same_syntax(const uint8_t *data, size_t size, silk_status st, const char *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)data, size,
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    bool malformed = strncmp(err, "malformed JSON", 14) == 0;
+    if (root != NULL) {
+        json_decref(root);
+        check(!malformed, "malformed here, not for jansson", err);
+        return;
+    }
+    char want[512];
+    bool big = strstr(jerr.text, "too big") != NULL && strstr(jerr.text, "integer") != NULL;
+    snprintf(want, sizeof want, "malformed JSON at line %d column %d: %s%s", jerr.line, jerr.column,
+             jerr.text, big ? " (integers beyond 64 bits signed must be sent as strings)" : "");
+    check(st == SILK_INVALID_ARGUMENT && strcmp(err, want) == 0, "not jansson's error", want);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[256];
@@ -63,6 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         check(m == NULL && err[0] != '\0' && st == SILK_INVALID_ARGUMENT, "bad failure", err);
     }
+    same_syntax(data, size, st, err);
 
     /* "name=value": one text parameter, as the gateway's path and query give them. */
     const uint8_t *eq = memchr(data, '=', size);
