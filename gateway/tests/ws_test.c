@@ -240,6 +240,15 @@ static void test_hibernate_and_wake(void **state)
     assert_memory_equal(payload, "push", 4);
     assert_int_equal(server_frame(f, &op, payload), 0);
     assert_int_equal(op, 9);
+    /* Held (the 101 of its handshake waits elsewhere), a message waits for the write. */
+    silk__gw_ws_hold(f->ws, true);
+    assert_int_equal(silk__gw_ws_send(f->ws, 0, "held", 4), 0);
+    assert_true(silk__gw_ws_want_write(f->ws));
+    assert_int_equal(read(f->client, payload, sizeof payload), -1);
+    silk__gw_ws_hold(f->ws, false);
+    assert_int_equal(silk__gw_ws_write(f->ws), 0);
+    assert_int_equal(server_frame(f, &op, payload), 4);
+    assert_memory_equal(payload, "held", 4);
 
     /* A ping cut in two, or one with a message behind it, wakes it: wslay reads those. */
     n = frame(buf, 1, 9, "cut", 3, 1);

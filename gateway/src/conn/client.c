@@ -358,6 +358,7 @@ static ev_tstamp session_tick(client *c, ev_tstamp now, ev_tstamp idle)
         return CLOSE_TIMEOUT - (now - c->closing_since);
     if (idle < o->ping_interval)
         return o->ping_interval - idle;
+    silk__gw_ws_hold(c->ws, c->out != NULL);
     silk__gw_ws_ping(c->ws);
     if (silk__gw_client_drive(c) != 0)
         return -1;
@@ -577,6 +578,7 @@ silk__gw_loop *silk__gw_client_loop(const silk__gw_client *c)
 int silk__gw_client_ws_send(client *c, int binary, const void *data, size_t len)
 {
     SILK__GW_ASSERT_ON_LOOP(c->loop);
+    silk__gw_ws_hold(c->ws, c->out != NULL); /* the 101 goes first */
     int rv = silk__gw_ws_send(c->ws, binary, data, len);
     if (rv == SILK__GW_WS_ERR_QUEUE_FULL) {
         silk__gw_client_closing(c);

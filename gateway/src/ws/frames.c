@@ -52,6 +52,7 @@ struct silk__gw_ws {
     bool unsent_offered; /* unsent has been offered to the stream: no more may join it */
     bool eof;            /* the socket reached EOF or failed */
     bool closing;        /* we queued a close frame, or will once the messages before it are out */
+    bool held;           /* bytes of the connection wait elsewhere: no frame may leave at once */
     uint16_t close_code; /* a close frame waiting for the messages queued before it */
     char close_reason[124];
 };
@@ -287,7 +288,7 @@ static size_t frame_header(uint8_t hdr[10], uint8_t opcode, size_t len)
  * write, and the loop's gather buffer is free (no silk__gw_ws_write is under way). */
 static bool can_send_now(const silk__gw_ws *ws, size_t len)
 {
-    if (ws->unsent != NULL || gathered != 0 || len + 10 > sizeof gather || ws->closing)
+    if (ws->held || ws->unsent != NULL || gathered != 0 || len + 10 > sizeof gather || ws->closing)
         return false;
     return ws->ctx == NULL ||
            (!wslay_event_want_write(ws->ctx) && wslay_event_get_write_enabled(ws->ctx) &&
@@ -433,6 +434,11 @@ void silk__gw_ws_hibernate(silk__gw_ws *ws)
         return;
     wslay_event_context_free(ws->ctx);
     ws->ctx = NULL;
+}
+
+void silk__gw_ws_hold(silk__gw_ws *ws, bool held)
+{
+    ws->held = held;
 }
 
 void silk__gw_ws_pause(silk__gw_ws *ws)

@@ -54,6 +54,11 @@ void silk__gw_ws_free(silk__gw_ws *ws);
  * It returns 0, or -1 when the connection is gone (EOF or a socket error): close it now. */
 int silk__gw_ws_read(silk__gw_ws *ws);
 
+/* silk__gw_ws_hold tells ws whether other bytes of its connection wait to be written (the
+ * 101 of its handshake): while held, every frame waits for silk__gw_ws_write, none leaves at
+ * once, so nothing overtakes them. */
+void silk__gw_ws_hold(silk__gw_ws *ws, bool held);
+
 /* silk__gw_ws_pause makes the silk__gw_ws_read in progress (called from on_message) stop
  * taking bytes from the socket; it may still hand on a few messages wslay has read already. */
 void silk__gw_ws_pause(silk__gw_ws *ws);
