@@ -522,10 +522,26 @@ void silk__gw_http_parser_fini(silk__gw_http_parser *p)
     memset(p, 0, sizeof *p);
 }
 
+/* The most a parser keeps of each of its buffers from one request to the next on a
+ * connection: the usual request then allocates nothing. */
+#define KEPT_BUFFER_MAX 4096
+
 void silk__gw_http_reset(silk__gw_http_parser *p)
 {
-    silk__gw_http_parser_fini(p);
+    char *buf = p->cap <= KEPT_BUFFER_MAX ? p->buf : NULL;
+    char *body = p->body_cap <= KEPT_BUFFER_MAX ? p->body : NULL;
+    size_t cap = buf != NULL ? p->cap : 0, body_cap = body != NULL ? p->body_cap : 0;
+    if (buf == NULL)
+        free(p->buf);
+    if (body == NULL)
+        free(p->body);
     silk__gw_http_parser_init(p);
+    p->buf = buf;
+    p->cap = cap;
+    p->body = body;
+    p->body_cap = body_cap;
+    if (body != NULL)
+        body[0] = '\0'; /* a request without a body reads "" */
 }
 
 int silk__gw_http_feed(silk__gw_http_parser *p, const char *data, size_t len, size_t *used)
