@@ -272,6 +272,7 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
         return SILK_RESOURCE_EXHAUSTED;
     }
     ch->by_name = by_name;
+    ch->wake_fd = -1;
     ch->max_message = SILK__MAX_MESSAGE_DEFAULT;
     silk__lb_init(&ch->lb, ch->target);
     if (!by_name)
@@ -343,6 +344,7 @@ void silk_channel_close(silk_channel *ch)
     silk__mutex_lock(&ch->mu);
     ch->closing = true;
     pthread_cond_signal(&ch->resolver_cv);
+    silk__direct_wake(ch); /* blocking calls on their callers' threads stop waiting */
     silk__peer *peers = ch->peers;
     ch->peers = NULL;
     for (silk__peer *l = peers; l != NULL; l = l->next)
@@ -356,9 +358,10 @@ void silk_channel_close(silk_channel *ch)
     }
 
     silk__mutex_lock(&ch->mu);
-    while (ch->npeers > 0)
+    while (ch->npeers > 0 || ch->direct_busy > 0)
         silk__cond_wait(&ch->cv, &ch->mu);
     silk__mutex_unlock(&ch->mu);
+    silk__direct_close_all(ch);
     if (ch->resolver_running)
         pthread_join(ch->resolver, NULL);
     silk__channel_cancel_scheduled(ch); /* nothing sends them now */
