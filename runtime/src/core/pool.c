@@ -1,4 +1,9 @@
-/* pool.c - a fixed set of worker threads taking jobs from one queue. */
+/* pool.c - a fixed set of worker threads taking jobs from one queue.
+ *
+ * A job costs one wake-up at most: the pusher signals only when a worker is idle, after
+ * releasing the mutex, and a worker that finishes a job takes the next without sleeping.
+ * Workers do not spin before they sleep: on a machine with few cores the spin takes the CPU
+ * from the thread that would produce the next job. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -13,6 +18,7 @@ struct silk__pool {
     silk__job *tail;
     bool stopping; /* no new jobs */
     bool joined;   /* the workers are gone, or being joined */
+    unsigned idle; /* workers waiting for a job */
     unsigned nthreads;
     pthread_t threads[];
 };
@@ -22,8 +28,11 @@ static void *worker(void *arg)
     silk__pool *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->head == NULL && !p->stopping)
+        while (p->head == NULL && !p->stopping) {
+            p->idle++;
             pthread_cond_wait(&p->cv, &p->mu);
+            p->idle--;
+        }
         silk__job *job = p->head;
         if (job == NULL)
             break; /* stopping, and nothing is left to run */
@@ -80,9 +89,14 @@ bool silk__pool_push(silk__pool *p, silk__job *job)
         else
             p->head = job;
         p->tail = job;
-        pthread_cond_signal(&p->cv);
     }
+    bool wake = ok && p->idle > 0;
     pthread_mutex_unlock(&p->mu);
+    /* After the unlock: a worker woken while the mutex is held wakes only to wait for it,
+     * a second sleep per job. Without an idle worker there is nobody to wake: one that is
+     * running takes the job when it is done, without sleeping. */
+    if (wake)
+        pthread_cond_signal(&p->cv);
     return ok;
 }
 
