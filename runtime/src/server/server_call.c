@@ -284,7 +284,7 @@ static silk_status handle(call_job *cj, const char **path)
         m = NULL;
         snprintf(msg, sizeof msg, "unknown method %.200s", h->method);
         refuse(cj, h, NULL, NULL, st, msg, SILK__REFUSED_UNIMPLEMENTED);
-    } else if ((ctx = silk__ctx_from_header(h, cj->received_us)) == NULL) {
+    } else if ((ctx = silk__ctx_from_header_in(&mem, h, cj->received_us)) == NULL) {
         st = SILK_RESOURCE_EXHAUSTED;
         refuse(cj, h, m, NULL, st, "out of memory", SILK__REFUSED_OUT_OF_MEMORY);
     } else if (h->budget_us != 0 && silk_ctx_remaining_us(ctx) == 0) {
