@@ -278,6 +278,7 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
     if (!by_name)
         ch->lb.breaker_failures = 0; /* one address: nothing to fail over to */
     atomic_init(&ch->policy, (int)ch->lb.policy);
+    atomic_init(&ch->direct_off, false);
     long keepalive = 0; /* as an option would be: 0 the default, negative off */
     silk__env_long("SILK_KEEPALIVE_MS", LONG_MIN, UINT_MAX, &keepalive);
     ch->keepalive_ms = keepalive == 0 ? KEEPALIVE_MS : keepalive < 0 ? 0 : (unsigned)keepalive;

@@ -145,6 +145,8 @@ struct silk_channel {
     unsigned direct_busy;       /* of those, the ones a caller is driving */
     int wake_fd;                /* an eventfd, made with the first of them: readable once the
                                    channel is closing, so that their callers stop waiting */
+    atomic_bool direct_off;     /* an instance had an address they cannot reach (a host name):
+                                   blocking calls go the channel's way, picked once */
 };
 
 /* silk__send_fail tells, for a send that failed at once, what became of it. */

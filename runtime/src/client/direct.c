@@ -171,6 +171,12 @@ static silk__direct *take(silk_channel *ch, silk__route *r)
     char address[ADDRESS_MAX];
     if (!silk__channel_pick(ch, r, address, sizeof address))
         return NULL;
+    if (!silk__sock_conn_address_ok(address)) {
+        /* Picked twice, for this call and the channel's: with round-robin that could send
+         * every call to one instance. Not again. */
+        atomic_store(&ch->direct_off, true);
+        return NULL;
+    }
     silk__mutex_lock(&ch->mu);
     silk__direct *d = ch->direct;
     while (d != NULL && strcmp(d->address, address) != 0)
@@ -296,8 +302,7 @@ static silk_status connect_now(silk__direct *d, int64_t until, bool *not_mine, c
     d->dial_failed = false;
     if (!silk__sock_conn_open(&d->sock, &direct_ops, &ops, d->address,
                               silk__channel_max_frame(ch))) {
-        *not_mine = true; /* not an address for a socket conn, or refused at once: the
-                             channel's dial says why */
+        *not_mine = true; /* no descriptor, or refused at once: the channel's dial says why */
         return SILK_UNAVAILABLE;
     }
     d->open = true;
@@ -448,7 +453,8 @@ silk__direct_outcome silk__direct_call(silk_channel *ch, silk_ctx *ctx,
                                        ProtobufCMessage **resp, char *why, size_t cap)
 {
     if (ch == NULL || method == NULL || req == NULL || req->descriptor != method->input ||
-        !silk__channel_direct(ch, ctx) || silk_ctx_cancelled(ctx))
+        !silk__channel_direct(ch, ctx) || silk_ctx_cancelled(ctx) ||
+        atomic_load_explicit(&ch->direct_off, memory_order_relaxed))
         return SILK__DIRECT_NOT_MADE;
     uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
     if (budget == 0)
