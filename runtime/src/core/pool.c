@@ -5,6 +5,7 @@
  * Workers do not spin before they sleep: on a machine with few cores the spin takes the CPU
  * from the thread that would produce the next job. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -16,9 +17,10 @@ struct silk__pool {
     pthread_cond_t cv;
     silk__job *head;
     silk__job *tail;
-    bool stopping; /* no new jobs */
-    bool joined;   /* the workers are gone, or being joined */
-    unsigned idle; /* workers waiting for a job */
+    bool stopping;      /* no new jobs */
+    bool joined;        /* the workers are gone, or being joined */
+    unsigned idle;      /* workers waiting for a job */
+    atomic_uint queued; /* jobs pushed, not yet taken: read without the mutex */
     unsigned nthreads;
     pthread_t threads[];
 };
@@ -39,6 +41,7 @@ static void *worker(void *arg)
         p->head = job->next;
         if (p->head == NULL)
             p->tail = NULL;
+        atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);
         pthread_mutex_unlock(&p->mu);
         job->run(job);
         pthread_mutex_lock(&p->mu);
@@ -89,6 +92,7 @@ bool silk__pool_push(silk__pool *p, silk__job *job)
         else
             p->head = job;
         p->tail = job;
+        atomic_fetch_add_explicit(&p->queued, 1, memory_order_relaxed);
     }
     bool wake = ok && p->idle > 0;
     pthread_mutex_unlock(&p->mu);
@@ -98,6 +102,11 @@ bool silk__pool_push(silk__pool *p, silk__job *job)
     if (wake)
         pthread_cond_signal(&p->cv);
     return ok;
+}
+
+bool silk__pool_backlog(silk__pool *p)
+{
+    return atomic_load_explicit(&p->queued, memory_order_relaxed) > 0;
 }
 
 void silk__pool_free(silk__pool *p)

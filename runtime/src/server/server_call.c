@@ -85,11 +85,15 @@ static void reply(sconn *sc, uint64_t id, silk_status st, const char *msg,
     Silk__Rpc__ResponseHeader h = SILK__RPC__RESPONSE_HEADER__INIT;
     h.status = (uint32_t)st;
     h.message = (char *)(msg != NULL ? msg : "");
-    silk_status rc = silk__stream_conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, resp);
+    /* With more calls waiting for a worker, more answers are coming: this one may wait for
+     * them a little, to leave in one send (stream_conn.h). */
+    bool more = sc->srv->pool != NULL && silk__pool_backlog(sc->srv->pool);
+    silk_status rc =
+        silk__stream_conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, resp, more);
     if (rc == SILK_RESOURCE_EXHAUSTED) {
         h.status = SILK_RESOURCE_EXHAUSTED;
         h.message = "the response exceeds the message limit";
-        silk__stream_conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, NULL);
+        silk__stream_conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, NULL, more);
     }
 }
 
@@ -467,7 +471,7 @@ static void on_frame(silk__stream_conn *c, const silk__frame *f)
         cancel(sc, f->call_id);
         break;
     case SILK__FRAME_PING:
-        silk__stream_conn_send(c, SILK__FRAME_PONG, f->call_id, NULL, NULL);
+        silk__stream_conn_send(c, SILK__FRAME_PONG, f->call_id, NULL, NULL, false);
         break;
     default:
         break; /* RESPONSE and PONG are not for a server */

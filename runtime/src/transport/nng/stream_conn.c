@@ -312,6 +312,16 @@ static void unlock_flush(silk__stream_conn *c)
     silk__mutex_unlock(&c->mu);
 }
 
+/* unlock_send_later releases c's mutex, handing what is queued, when no send is in flight,
+ * to send_aio: its completion hop on nng's taskq is the time in which more frames gather for
+ * the next send, which its callback writes. */
+static void unlock_send_later(silk__stream_conn *c)
+{
+    if (take_batch_locked(c))
+        send_rest(c);
+    silk__mutex_unlock(&c->mu);
+}
+
 silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
                                           const ProtobufCMessage *header,
                                           const ProtobufCMessage *payload)
@@ -333,11 +343,15 @@ silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, ui
 }
 
 silk_status silk__stream_conn_send(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
-                                   const ProtobufCMessage *header, const ProtobufCMessage *payload)
+                                   const ProtobufCMessage *header, const ProtobufCMessage *payload,
+                                   bool more_coming)
 {
     silk__mutex_lock(&c->mu);
     silk_status st = silk__stream_conn_send_locked(c, kind, call_id, header, payload);
-    unlock_flush(c);
+    if (more_coming)
+        unlock_send_later(c);
+    else
+        unlock_flush(c);
     return st;
 }
 

@@ -118,9 +118,13 @@ silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, ui
                                           const ProtobufCMessage *header,
                                           const ProtobufCMessage *payload);
 
-/* silk__stream_conn_send is silk__stream_conn_send_locked taking and releasing c's mutex. */
+/* silk__stream_conn_send is silk__stream_conn_send_locked taking and releasing c's mutex. With
+ * more_coming (the caller has more frames for c on their way: a worker with jobs queued) a
+ * send it starts goes by nng's completion hop, in which the next frames gather, rather than
+ * being written at once. */
 silk_status silk__stream_conn_send(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
-                                   const ProtobufCMessage *header, const ProtobufCMessage *payload);
+                                   const ProtobufCMessage *header, const ProtobufCMessage *payload,
+                                   bool more_coming);
 
 /* silk__stream_conn_idle tells whether c has nothing queued or in flight to send. */
 bool silk__stream_conn_idle(silk__stream_conn *c);
