@@ -171,16 +171,17 @@ static silk__direct *take(silk_channel *ch, silk__route *r)
     char address[ADDRESS_MAX];
     if (!silk__channel_pick(ch, r, address, sizeof address))
         return NULL;
-    if (!silk__sock_conn_address_ok(address)) {
-        /* Picked twice, for this call and the channel's: with round-robin that could send
-         * every call to one instance. Not again. */
-        atomic_store(&ch->direct_off, true);
-        return NULL;
-    }
     silk__mutex_lock(&ch->mu);
     silk__direct *d = ch->direct;
     while (d != NULL && strcmp(d->address, address) != 0)
         d = d->next;
+    if (d == NULL && !silk__sock_conn_address_ok(address)) {
+        /* Picked twice, for this call and the channel's: with round-robin that could send
+         * every call to one instance. Not again. */
+        atomic_store(&ch->direct_off, true);
+        silk__mutex_unlock(&ch->mu);
+        return NULL;
+    }
     if (ch->closing || (d != NULL && d->busy)) {
         silk__mutex_unlock(&ch->mu);
         return NULL;
