@@ -457,6 +457,8 @@ void silk_channel_cancel(silk_channel *ch, silk_call_id id)
     }
     for (silk__peer *l = ch->peers; l != NULL && c == NULL && p == NULL; l = l->next)
         c = silk__peer_cancel(l, id);
+    if (c == NULL && p == NULL)
+        silk__direct_cancel_locked(ch, id); /* a blocking call on its caller's thread */
     silk__mutex_unlock(&ch->mu);
     if (p != NULL) {
         p->cb(SILK_CANCELLED, NULL, "the call was cancelled", p->arg);
@@ -567,6 +569,15 @@ silk__call_copy *silk__channel_copy_call(silk_channel *ch, silk_ctx *ctx,
     if (!silk__channel_copies(ch, method, never_sent))
         return NULL;
     silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
+    return silk__channel_copy_call_as(ch, ctx, method, req, budget, r, id, cb, arg);
+}
+
+silk__call_copy *silk__channel_copy_call_as(silk_channel *ch, silk_ctx *ctx,
+                                            const silk_method_desc *method,
+                                            const ProtobufCMessage *req, uint64_t budget,
+                                            const silk__route *r, silk_call_id id, silk_call_cb cb,
+                                            void *arg)
+{
     silk__call_copy *p = copy_new(ch, ctx, method, req, budget, id, cb, arg, r);
     if (p != NULL)
         p->sends = 1;

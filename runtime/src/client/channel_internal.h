@@ -212,9 +212,10 @@ typedef enum silk__direct_outcome {
 } silk__direct_outcome;
 
 /* silk__direct_call makes a blocking call on the caller's thread when it can: a channel with
- * no interceptors that dials plain connections, a ctx that is not a handler's, a numeric
- * tcp:// or ipc:// instance (picked as the channel's calls are) whose blocking connection no
- * other caller is driving. It sends the request and reads the answer itself. */
+ * no interceptors that dials plain connections, and a numeric tcp:// or ipc:// instance
+ * (picked as the channel's calls are) whose blocking connection no other caller is driving.
+ * It sends the request and reads the answer itself; a call with a handler's ctx joins its
+ * cancellation tree. On SILK__DIRECT_HANDED the result comes through cb(..., arg). */
 silk__direct_outcome silk__direct_call(silk_channel *ch, silk_ctx *ctx,
                                        const silk_method_desc *method, const ProtobufCMessage *req,
                                        silk_call_cb cb, void *arg, silk_status *stp,
@@ -223,6 +224,18 @@ silk__direct_outcome silk__direct_call(silk_channel *ch, silk_ctx *ctx,
 /* silk__direct_close_all closes the blocking connections of a closing channel once no caller
  * drives any (channel.c's close waits for that), and its eventfd. */
 void silk__direct_close_all(silk_channel *ch);
+
+/* silk__direct_cancel_locked stops the blocking call of id on ch's blocking connections, if
+ * one is waiting there: it ends CANCELLED on its own thread. ch->mu is held. */
+void silk__direct_cancel_locked(silk_channel *ch, silk_call_id id);
+
+/* silk__channel_copy_call_as is silk__channel_copy_call with the copy's call id given: a
+ * blocking call's, so that its handler's cancellation finds the copy (call.c). */
+silk__call_copy *silk__channel_copy_call_as(silk_channel *ch, silk_ctx *ctx,
+                                            const silk_method_desc *method,
+                                            const ProtobufCMessage *req, uint64_t budget,
+                                            const silk__route *r, silk_call_id id, silk_call_cb cb,
+                                            void *arg);
 
 /* silk__direct_wake wakes the callers driving ch's blocking connections: ch is closing.
  * ch->mu is held. */

@@ -1,16 +1,18 @@
 /* direct.c - blocking calls made on the caller's own thread: the caller sends its request on
  * a connection of its own (transport/socket/sock_conn.h, the loop channels' transport) and
  * reads the answer itself, so no other thread is woken for it. The caller is that
- * connection's event loop while its call lasts: it polls the socket (and the channel's
- * eventfd, readable once the channel is closing) and hands what is ready to the connection.
+ * connection's event loop while its call lasts: it polls the socket, the channel's eventfd
+ * (readable once the channel is closing) and the connection's own (readable when its call is
+ * cancelled: a handler's nested call goes down with the handler's), and hands what is ready
+ * to the connection.
  *
  * A channel keeps at most one such connection per instance address, driven by one caller at
  * a time. A call that finds it busy - another thread's blocking call - or that this file does
- * not make (interceptors, a handler's ctx, TLS, another kind of address) goes the channel's
- * way (call.c), as does everything about picking and retrying: the instance is picked by
- * silk__channel_pick, outcomes go to silk__channel_report, and a failure the channel would
- * retry hands a copy of the call to it (silk__channel_retry). Nothing here allocates per
- * call but the response the caller gets. */
+ * not make (interceptors, TLS, another kind of address) goes the channel's way (call.c), as
+ * does everything about picking and retrying: the instance is picked by silk__channel_pick,
+ * outcomes go to silk__channel_report, and a failure the channel would retry hands a copy of
+ * the call to it (silk__channel_retry). Nothing here allocates per call but the response the
+ * caller gets (and, for a handler's call, its place in the cancellation tree). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -41,6 +43,12 @@ struct silk__direct {
     bool failing; /* failures were reported: the next answer is reported too */
     bool dial_failed;
     char closed_why[128]; /* why sock last closed */
+    /* A call made with a handler's ctx is in its cancellation tree: silk_channel_cancel of
+     * cancel_id (silk__direct_cancel_locked, under ch->mu) sets cancel_hit and makes cancel_fd,
+     * an eventfd the caller polls, readable. */
+    int cancel_fd;
+    atomic_uint_fast64_t cancel_id; /* 0: none */
+    bool cancel_hit;                /* under ch->mu */
 
     /* The call in progress, for on_frame. */
     uint64_t call_id; /* 0: none */
@@ -190,7 +198,10 @@ static silk__direct *take(silk_channel *ch, silk__route *r)
         ch->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (d == NULL && ch->wake_fd >= 0 && (d = calloc(1, sizeof *d)) != NULL) {
         d->ch = ch;
-        if ((d->address = strdup(address)) == NULL) {
+        d->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (d->cancel_fd < 0 || (d->address = strdup(address)) == NULL) {
+            if (d->cancel_fd >= 0)
+                close(d->cancel_fd);
             free(d);
             d = NULL;
         } else {
@@ -201,6 +212,10 @@ static silk__direct *take(silk_channel *ch, silk__route *r)
     if (d != NULL) {
         d->busy = true;
         ch->direct_busy++;
+        uint64_t n;
+        if (d->cancel_hit && read(d->cancel_fd, &n, sizeof n) < 0)
+            (void)0; /* a cancel that came as its call ended: read, so that it ends no other */
+        d->cancel_hit = false;
     }
     silk__mutex_unlock(&ch->mu);
     return d;
@@ -227,12 +242,26 @@ void silk__direct_wake(silk_channel *ch)
         (void)0; /* a counter cannot overflow from one write */
 }
 
+void silk__direct_cancel_locked(silk_channel *ch, silk_call_id id)
+{
+    SILK__ASSERT_HELD(&ch->mu);
+    uint64_t one = 1;
+    for (silk__direct *d = ch->direct; d != NULL; d = d->next) {
+        if (d->busy && atomic_load(&d->cancel_id) == id) {
+            d->cancel_hit = true;
+            if (write(d->cancel_fd, &one, sizeof one) < 0)
+                (void)0; /* a counter cannot overflow from one write */
+        }
+    }
+}
+
 void silk__direct_close_all(silk_channel *ch)
 {
     for (silk__direct *d = ch->direct, *next; d != NULL; d = next) {
         next = d->next;
         if (d->open)
             silk__sock_conn_close(&d->sock, SILK_CANCELLED, "the channel is closed");
+        close(d->cancel_fd);
         free(d->address);
         free(d);
     }
@@ -246,9 +275,10 @@ void silk__direct_close_all(silk_channel *ch)
 
 /* What drive waited for. */
 typedef enum wait_end {
-    WAIT_DONE,     /* what it waited for happened (or the connection closed) */
-    WAIT_DEADLINE, /* until passed first */
-    WAIT_CLOSING,  /* the channel is closing */
+    WAIT_DONE,      /* what it waited for happened (or the connection closed) */
+    WAIT_DEADLINE,  /* until passed first */
+    WAIT_CLOSING,   /* the channel is closing */
+    WAIT_CANCELLED, /* the call was cancelled (its handler's call was) */
 } wait_end;
 
 /* drive is the connection's loop: it polls the socket for what it wants and hands what is
@@ -260,20 +290,23 @@ static wait_end drive(silk__direct *d, int64_t until, bool (*until_done)(const s
         int64_t left = until - silk__now_us();
         if (left <= 0)
             return WAIT_DEADLINE;
-        struct pollfd p[2] = {
+        struct pollfd p[3] = {
             {.fd = d->sock.fd,
              .events = (short)((d->sock.events & SILK_LOOP_READ ? POLLIN : 0) |
                                (d->sock.events & SILK_LOOP_WRITE ? POLLOUT : 0))},
             {.fd = d->ch->wake_fd, .events = POLLIN},
+            {.fd = d->cancel_fd, .events = POLLIN},
         };
         int64_t ms = (left + 999) / 1000;
-        int n = poll(p, 2, ms > 60000 ? 60000 : (int)ms);
+        int n = poll(p, 3, ms > 60000 ? 60000 : (int)ms);
         if (n < 0 && errno != EINTR)
             return WAIT_CLOSING; /* cannot happen with valid descriptors */
         if (n <= 0)
             continue;
         if (p[1].revents != 0)
             return WAIT_CLOSING;
+        if (p[2].revents != 0)
+            return WAIT_CANCELLED;
         int ready = (p[0].revents & (POLLIN | POLLHUP | POLLERR) ? SILK_LOOP_READ : 0) |
                     (p[0].revents & (POLLOUT | POLLHUP | POLLERR) ? SILK_LOOP_WRITE : 0);
         if (ready != 0)
@@ -315,9 +348,10 @@ static silk_status connect_now(silk__direct *d, int64_t until, bool *not_mine, c
     if (end == WAIT_DEADLINE && dial_until >= until) {
         st = SILK_DEADLINE_EXCEEDED;
         snprintf(why, cap, "deadline exceeded");
-    } else if (end == WAIT_CLOSING) {
+    } else if (end == WAIT_CLOSING || end == WAIT_CANCELLED) {
         st = SILK_CANCELLED;
-        snprintf(why, cap, "the channel is closed");
+        snprintf(why, cap,
+                 end == WAIT_CLOSING ? "the channel is closed" : "the call was cancelled");
     }
     if (d->open)
         silk__sock_conn_close(&d->sock, st, "the connection was given up");
@@ -395,9 +429,9 @@ static wait_end await(silk__direct *d, int64_t deadline)
 /* exchange sends the request of a call on d and waits for its answer until the deadline.
  * *sent tells whether the request may have left. */
 static silk_status exchange(silk__direct *d, silk_ctx *ctx, const silk_method_desc *method,
-                            const ProtobufCMessage *req, uint64_t budget, int64_t deadline,
-                            bool *not_mine, bool *sent, ProtobufCMessage **resp, char *why,
-                            size_t cap)
+                            const ProtobufCMessage *req, silk_call_id id, uint64_t budget,
+                            int64_t deadline, bool *not_mine, bool *sent, ProtobufCMessage **resp,
+                            char *why, size_t cap)
 {
     silk_channel *ch = d->ch;
     silk_status st = ready_to_send(d, deadline, not_mine, why, cap);
@@ -408,7 +442,7 @@ static silk_status exchange(silk__direct *d, silk_ctx *ctx, const silk_method_de
         snprintf(why, cap, "out of memory");
         return SILK_RESOURCE_EXHAUSTED;
     }
-    d->call_id = atomic_fetch_add(&ch->last_id, 1) + 1;
+    d->call_id = id;
     d->done = false;
     d->heard = false;
     d->why = why;
@@ -433,10 +467,14 @@ static silk_status exchange(silk__direct *d, silk_ctx *ctx, const silk_method_de
         snprintf(why, cap, "the channel is closed");
         return SILK_CANCELLED;
     }
-    if (end == WAIT_DEADLINE) {
-        /* Tell the server to drop it; a silent instance counts as failing. */
+    if (end == WAIT_DEADLINE || end == WAIT_CANCELLED) /* tell the server to drop it */
         if (silk__sock_conn_send(&d->sock, SILK__FRAME_CANCEL, d->call_id, NULL, NULL))
             silk__sock_conn_ready(&d->sock, SILK_LOOP_WRITE);
+    if (end == WAIT_CANCELLED) {
+        snprintf(why, cap, "the call was cancelled");
+        return SILK_CANCELLED;
+    }
+    if (end == WAIT_DEADLINE) { /* a silent instance counts as failing */
         if (!d->heard) {
             silk__channel_report(ch, d->address, SILK__OUTCOME_FAILED);
             d->failing = true;
@@ -454,7 +492,7 @@ silk__direct_outcome silk__direct_call(silk_channel *ch, silk_ctx *ctx,
                                        ProtobufCMessage **resp, char *why, size_t cap)
 {
     if (ch == NULL || method == NULL || req == NULL || req->descriptor != method->input ||
-        !silk__channel_direct(ch, ctx) || silk_ctx_cancelled(ctx) ||
+        ch->chain.n != 0 || ch->tls_only || silk_ctx_cancelled(ctx) ||
         atomic_load_explicit(&ch->direct_off, memory_order_relaxed))
         return SILK__DIRECT_NOT_MADE;
     uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
@@ -465,29 +503,56 @@ silk__direct_outcome silk__direct_call(silk_channel *ch, silk_ctx *ctx,
     silk__direct *d = take(ch, &r);
     if (d == NULL)
         return SILK__DIRECT_NOT_MADE;
-    if (silk__ctx_ensure_trace_id(ctx) != SILK_OK) {
-        release(d);
-        return SILK__DIRECT_NOT_MADE;
+    silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
+    /* A handler's nested call goes down with the handler's own (cancel.h). */
+    silk__cancel *cx = silk__ctx_cancel(ctx);
+    silk__cancel_child *child = NULL;
+    if (cx != NULL) {
+        atomic_store(&d->cancel_id, id);
+        if (silk__cancel_add_child(cx, ch, id, &cb, &arg, &child) != SILK_OK) {
+            atomic_store(&d->cancel_id, 0);
+            release(d);
+            return SILK__DIRECT_NOT_MADE; /* cancelled, or memory: the channel's path says */
+        }
     }
     if (!d->open)
         d->failing = ch->by_name; /* its first answer ends a run of failures */
     int64_t deadline = silk__now_us() + (int64_t)budget;
     bool not_mine = false, sent = false;
-    silk_status st =
-        exchange(d, ctx, method, req, budget, deadline, &not_mine, &sent, resp, why, cap);
-    release(d);
-    if (not_mine || (st == SILK_UNAVAILABLE && !sent && ch->by_name))
-        return SILK__DIRECT_NOT_MADE; /* never sent: the channel may give it to another */
+    silk_status st = silk__ctx_ensure_trace_id(ctx);
+    if (st == SILK_OK)
+        st = exchange(d, ctx, method, req, id, budget, deadline, &not_mine, &sent, resp, why, cap);
+    else
+        not_mine = true;
+    silk__direct_outcome out = SILK__DIRECT_DONE;
+    if (not_mine || (st == SILK_UNAVAILABLE && !sent && ch->by_name)) {
+        out = SILK__DIRECT_NOT_MADE; /* never sent: the channel may give it to another */
+    } else if (st != SILK_OK && silk__channel_copies(ch, method, false)) {
+        /* A failure the channel may retry: it gets a copy, as the channel's own calls do,
+         * with the same id, so that a cancellation finds it. */
+        int64_t left = deadline - silk__now_us();
+        silk__call_copy *p =
+            left <= 0
+                ? NULL
+                : silk__channel_copy_call_as(ch, ctx, method, req, (uint64_t)left, &r, id, cb, arg);
+        if (p != NULL && silk__channel_retry(p, st, why, false))
+            out = SILK__DIRECT_HANDED;
+        else
+            silk__channel_copy_free(p);
+    }
+    if (child != NULL) {
+        atomic_store(&d->cancel_id, 0);
+        if (out == SILK__DIRECT_NOT_MADE) {
+            silk__cancel_remove_child(child); /* the channel's path makes its own */
+        } else if (out == SILK__DIRECT_DONE) {
+            /* Out of the tree, before d (and with it the channel) is let go; the caller finds
+             * the result where cb puts it. */
+            cb(st, st == SILK_OK ? *resp : NULL, why, arg);
+            *resp = NULL;
+            out = SILK__DIRECT_HANDED;
+        }
+    }
+    release(d); /* the last touch of ch */
     *stp = st;
-    if (st == SILK_OK || !silk__channel_copies(ch, method, false))
-        return SILK__DIRECT_DONE;
-    /* A failure the channel may retry: it gets a copy, as the channel's own calls do. */
-    int64_t left = deadline - silk__now_us();
-    silk__call_copy *p = left <= 0 ? NULL
-                                   : silk__channel_copy_call(ch, ctx, method, req, (uint64_t)left,
-                                                             &r, false, cb, arg);
-    if (p != NULL && silk__channel_retry(p, st, why, false))
-        return SILK__DIRECT_HANDED;
-    silk__channel_copy_free(p);
-    return SILK__DIRECT_DONE;
+    return out;
 }
