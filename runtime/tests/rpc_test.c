@@ -1148,6 +1148,90 @@ static void test_cancel_reaches_async_calls(void **state)
     stop(f);
 }
 
+/* blocker makes blocking calls from a thread of its own: n echoes of distinct values, or
+ * one that sleeps (the channel is closed under it). */
+typedef struct blocker {
+    silk_channel *ch;
+    int n;
+    int index;
+    bool sleep;
+    int ok;
+    silk_status last;
+    char message[128];
+} blocker;
+
+static void *blocker_main(void *arg)
+{
+    blocker *b = arg;
+    for (int i = 0; i < b->n; i++) {
+        char value[32];
+        snprintf(value, sizeof value, "%d-%d", b->index, i);
+        Msg req = SILK__RPC__METADATA__INIT;
+        req.key = b->sleep ? "sleep" : "k";
+        req.value = b->sleep ? "2000" : value;
+        silk_ctx *ctx = silk_ctx_new();
+        ProtobufCMessage *resp = NULL;
+        b->last = silk_channel_call(b->ch, ctx, &methods[0], &req.base, &resp);
+        snprintf(b->message, sizeof b->message, "%s", silk_ctx_message(ctx));
+        if (b->last == SILK_OK) {
+            const char *got = ((Msg *)resp)->value; /* "<value> bid=- left_ms=..." */
+            b->ok +=
+                strncmp(got, req.value, strlen(req.value)) == 0 && got[strlen(req.value)] == ' ';
+            protobuf_c_message_free_unpacked(resp, NULL);
+        }
+        silk_ctx_free(ctx);
+    }
+    return NULL;
+}
+
+/* Blocking calls from several threads on one channel: one at a time drives the channel's
+ * blocking connection from its own thread, the others go the channel's way meanwhile, and
+ * every call gets its own answer. */
+static void test_blocking_calls_from_threads(void **state)
+{
+    fixture *f = *state;
+    enum { THREADS = 4, CALLS = 300 };
+    start(f, 2, 0, 0);
+    assert_int_equal(silk_channel_open(&f->ch, silk_server_address(f->srv)), SILK_OK);
+    blocker b[THREADS];
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        b[i] = (blocker){.ch = f->ch, .n = CALLS, .index = i};
+        assert_int_equal(pthread_create(&t[i], NULL, blocker_main, &b[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(b[i].ok, CALLS);
+    }
+    close_channel(f);
+    stop(f);
+}
+
+/* A channel closed while a thread waits in a blocking call on it: the call ends CANCELLED at
+ * once, and the server sees its handler's call cancelled. */
+static void test_close_with_blocking_call_in_flight(void **state)
+{
+    fixture *f = *state;
+    start(f, 2, 0, 0);
+    assert_int_equal(silk_channel_open(&f->ch, silk_server_address(f->srv)), SILK_OK);
+    int before = atomic_load(&sleeping), cancelled = atomic_load(&sleeps_cancelled);
+    blocker b = {.ch = f->ch, .n = 1, .sleep = true};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, blocker_main, &b), 0);
+    while (atomic_load(&sleeping) == before) /* until the call is running */
+        usleep(1000);
+    int64_t t0 = silk__now_us();
+    close_channel(f);
+    pthread_join(t, NULL);
+    assert_true(silk__now_us() - t0 < 300000);
+    assert_int_equal(b.last, SILK_CANCELLED);
+    assert_string_equal(b.message, "the channel is closed");
+    for (int i = 0; i < 200 && atomic_load(&sleeps_cancelled) == cancelled; i++)
+        usleep(5000);
+    assert_true(atomic_load(&sleeps_cancelled) > cancelled);
+    stop(f);
+}
+
 /* ============================== runs ============================== */
 
 /* FIXTURE_TEST is a test with a fixture of its own, stopped whether it passes or fails. */
@@ -1167,6 +1251,8 @@ static int run(const char *name, const char *url)
         FIXTURE_TEST(test_max_concurrent),
         FIXTURE_TEST(test_sequential_calls_at_max_concurrent),
         FIXTURE_TEST(test_close_with_calls_in_flight),
+        FIXTURE_TEST(test_blocking_calls_from_threads),
+        FIXTURE_TEST(test_close_with_blocking_call_in_flight),
         FIXTURE_TEST(test_dead_address),
         FIXTURE_TEST(test_graceful_stop),
         FIXTURE_TEST(test_connection_lost),

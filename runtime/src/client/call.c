@@ -457,6 +457,8 @@ void silk_channel_cancel(silk_channel *ch, silk_call_id id)
     }
     for (silk__peer *l = ch->peers; l != NULL && c == NULL && p == NULL; l = l->next)
         c = silk__peer_cancel(l, id);
+    if (c == NULL && p == NULL)
+        silk__direct_cancel_locked(ch, id); /* a blocking call on its caller's thread */
     silk__mutex_unlock(&ch->mu);
     if (p != NULL) {
         p->cb(SILK_CANCELLED, NULL, "the call was cancelled", p->arg);
@@ -490,36 +492,64 @@ static void wake(silk_status st, ProtobufCMessage *resp, const char *message, vo
     pthread_mutex_unlock(&w->mu);
 }
 
+/* waiter_init makes w ready to be woken (initialising a mutex and a condition variable costs
+ * no system call, so a call made on the caller's thread pays little for it). */
+static void waiter_init(waiter *w)
+{
+    *w = (waiter){.done = false};
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+/* waiter_wait waits for w's wake, and returns its status with *resp. */
+static silk_status waiter_wait(waiter *w, ProtobufCMessage **resp)
+{
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    *resp = w->resp;
+    return w->st;
+}
+
+static void waiter_fini(waiter *w)
+{
+    free(w->message);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+}
+
 silk_status silk_channel_call(silk_channel *ch, silk_ctx *ctx, const silk_method_desc *method,
                               const ProtobufCMessage *req, ProtobufCMessage **resp)
 {
     if (resp == NULL)
         return SILK_INVALID_ARGUMENT;
     *resp = NULL;
-    waiter w = {.done = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w.cv, &attr);
-    pthread_condattr_destroy(&attr);
+    waiter w;
+    waiter_init(&w);
     char why[256] = "";
-    silk_call_id id = 0;
-    silk_status st = start_call(ch, ctx, method, req, wake, &w, &id, why, sizeof why);
-    if (st == SILK_OK) {
-        /* A handler's nested call is cancelled with the handler's own call (cancel.h). */
-        pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.mu);
-        pthread_mutex_unlock(&w.mu);
-        st = w.st;
-        *resp = w.resp;
+    silk_status st = SILK_OK;
+    /* When it can, the calling thread sends and reads the answer itself (direct.c); else the
+     * call is an async call and a wait, on the channel's path. */
+    switch (silk__direct_call(ch, ctx, method, req, wake, &w, &st, resp, why, sizeof why)) {
+    case SILK__DIRECT_DONE:
+        break;
+    case SILK__DIRECT_HANDED:
+        st = waiter_wait(&w, resp);
+        break;
+    case SILK__DIRECT_NOT_MADE:
+        st = start_call(ch, ctx, method, req, wake, &w, NULL, why, sizeof why);
+        if (st == SILK_OK) /* a handler's nested call is cancelled with it (cancel.h) */
+            st = waiter_wait(&w, resp);
+        break;
     }
     if (st != SILK_OK)
         silk__ctx_set_message(ctx, w.message != NULL ? w.message : why);
-    free(w.message);
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
+    waiter_fini(&w);
     return st;
 }
 
@@ -539,6 +569,15 @@ silk__call_copy *silk__channel_copy_call(silk_channel *ch, silk_ctx *ctx,
     if (!silk__channel_copies(ch, method, never_sent))
         return NULL;
     silk_call_id id = atomic_fetch_add(&ch->last_id, 1) + 1;
+    return silk__channel_copy_call_as(ch, ctx, method, req, budget, r, id, cb, arg);
+}
+
+silk__call_copy *silk__channel_copy_call_as(silk_channel *ch, silk_ctx *ctx,
+                                            const silk_method_desc *method,
+                                            const ProtobufCMessage *req, uint64_t budget,
+                                            const silk__route *r, silk_call_id id, silk_call_cb cb,
+                                            void *arg)
+{
     silk__call_copy *p = copy_new(ch, ctx, method, req, budget, id, cb, arg, r);
     if (p != NULL)
         p->sends = 1;

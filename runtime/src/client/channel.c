@@ -272,11 +272,13 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
         return SILK_RESOURCE_EXHAUSTED;
     }
     ch->by_name = by_name;
+    ch->wake_fd = -1;
     ch->max_message = SILK__MAX_MESSAGE_DEFAULT;
     silk__lb_init(&ch->lb, ch->target);
     if (!by_name)
         ch->lb.breaker_failures = 0; /* one address: nothing to fail over to */
     atomic_init(&ch->policy, (int)ch->lb.policy);
+    atomic_init(&ch->direct_off, false);
     long keepalive = 0; /* as an option would be: 0 the default, negative off */
     silk__env_long("SILK_KEEPALIVE_MS", LONG_MIN, UINT_MAX, &keepalive);
     ch->keepalive_ms = keepalive == 0 ? KEEPALIVE_MS : keepalive < 0 ? 0 : (unsigned)keepalive;
@@ -343,6 +345,7 @@ void silk_channel_close(silk_channel *ch)
     silk__mutex_lock(&ch->mu);
     ch->closing = true;
     pthread_cond_signal(&ch->resolver_cv);
+    silk__direct_wake(ch); /* blocking calls on their callers' threads stop waiting */
     silk__peer *peers = ch->peers;
     ch->peers = NULL;
     for (silk__peer *l = peers; l != NULL; l = l->next)
@@ -356,9 +359,10 @@ void silk_channel_close(silk_channel *ch)
     }
 
     silk__mutex_lock(&ch->mu);
-    while (ch->npeers > 0)
+    while (ch->npeers > 0 || ch->direct_busy > 0)
         silk__cond_wait(&ch->cv, &ch->mu);
     silk__mutex_unlock(&ch->mu);
+    silk__direct_close_all(ch);
     if (ch->resolver_running)
         pthread_join(ch->resolver, NULL);
     silk__channel_cancel_scheduled(ch); /* nothing sends them now */

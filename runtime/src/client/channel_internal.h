@@ -33,6 +33,9 @@
 /* silk__call_copy is a copy of a call that the channel can send (again) later (call.c). */
 typedef struct silk__call_copy silk__call_copy;
 
+/* silk__direct is a connection that blocking calls drive from their own thread (direct.c). */
+typedef struct silk__direct silk__direct;
+
 /* silk__call is one call in flight. */
 typedef struct silk__call {
     struct silk__call *next; /* in its bucket, or in a list of calls to complete */
@@ -138,6 +141,12 @@ struct silk_channel {
     silk__balancer lb;          /* the instances the resolver found last, and their health */
     silk__peer *peers;          /* live peers, one per address */
     unsigned npeers;            /* peers not yet finalized */
+    silk__direct *direct;       /* connections of blocking calls, at most one per address */
+    unsigned direct_busy;       /* of those, the ones a caller is driving */
+    int wake_fd;                /* an eventfd, made with the first of them: readable once the
+                                   channel is closing, so that their callers stop waiting */
+    atomic_bool direct_off;     /* an instance had an address they cannot reach (a host name):
+                                   blocking calls go the channel's way, picked once */
 };
 
 /* silk__send_fail tells, for a send that failed at once, what became of it. */
@@ -191,6 +200,46 @@ void silk__channel_route_init(const silk_channel *ch, silk__route *r,
 /* silk__channel_max_frame is the longest frame ch's connections send or accept, its length
  * field excluded: the message limit plus room for the header. */
 uint32_t silk__channel_max_frame(const silk_channel *ch);
+
+/* ---- blocking calls on the caller's thread (direct.c) ---- */
+
+/* What silk__direct_call did with a call. */
+typedef enum silk__direct_outcome {
+    SILK__DIRECT_NOT_MADE, /* nothing was sent: the channel's path makes the call */
+    SILK__DIRECT_DONE,     /* completed: *stp (and *resp on SILK_OK), why on failure */
+    SILK__DIRECT_HANDED,   /* failed as the channel retries: a copy went to the channel's
+                              thread, which completes it with cb(..., arg) */
+} silk__direct_outcome;
+
+/* silk__direct_call makes a blocking call on the caller's thread when it can: a channel with
+ * no interceptors that dials plain connections, and a numeric tcp:// or ipc:// instance
+ * (picked as the channel's calls are) whose blocking connection no other caller is driving.
+ * It sends the request and reads the answer itself; a call with a handler's ctx joins its
+ * cancellation tree. On SILK__DIRECT_HANDED the result comes through cb(..., arg). */
+silk__direct_outcome silk__direct_call(silk_channel *ch, silk_ctx *ctx,
+                                       const silk_method_desc *method, const ProtobufCMessage *req,
+                                       silk_call_cb cb, void *arg, silk_status *stp,
+                                       ProtobufCMessage **resp, char *why, size_t cap);
+
+/* silk__direct_close_all closes the blocking connections of a closing channel once no caller
+ * drives any (channel.c's close waits for that), and its eventfd. */
+void silk__direct_close_all(silk_channel *ch);
+
+/* silk__direct_cancel_locked stops the blocking call of id on ch's blocking connections, if
+ * one is waiting there: it ends CANCELLED on its own thread. ch->mu is held. */
+void silk__direct_cancel_locked(silk_channel *ch, silk_call_id id);
+
+/* silk__channel_copy_call_as is silk__channel_copy_call with the copy's call id given: a
+ * blocking call's, so that its handler's cancellation finds the copy (call.c). */
+silk__call_copy *silk__channel_copy_call_as(silk_channel *ch, silk_ctx *ctx,
+                                            const silk_method_desc *method,
+                                            const ProtobufCMessage *req, uint64_t budget,
+                                            const silk__route *r, silk_call_id id, silk_call_cb cb,
+                                            void *arg);
+
+/* silk__direct_wake wakes the callers driving ch's blocking connections: ch is closing.
+ * ch->mu is held. */
+void silk__direct_wake(silk_channel *ch);
 
 /* ---- for loop channels (loop/loop_channel.c) ---- */
 

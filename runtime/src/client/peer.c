@@ -120,7 +120,7 @@ static void on_frame(silk__stream_conn *conn, const silk__frame *f)
     if (before == 0 && !atomic_load(&l->connected))
         made(l); /* a TLS connection: the handshake is over once a frame arrived */
     if (f->kind == SILK__FRAME_PING) {
-        silk__stream_conn_send(conn, SILK__FRAME_PONG, f->call_id, NULL, NULL);
+        silk__stream_conn_send(conn, SILK__FRAME_PONG, f->call_id, NULL, NULL, false);
         return;
     }
     if (f->kind != SILK__FRAME_RESPONSE)

@@ -1,5 +1,11 @@
-/* pool.c - a fixed set of worker threads taking jobs from one queue. */
+/* pool.c - a fixed set of worker threads taking jobs from one queue.
+ *
+ * A job costs one wake-up at most: the pusher signals only when a worker is idle, after
+ * releasing the mutex, and a worker that finishes a job takes the next without sleeping.
+ * Workers do not spin before they sleep: on a machine with few cores the spin takes the CPU
+ * from the thread that would produce the next job. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -11,8 +17,10 @@ struct silk__pool {
     pthread_cond_t cv;
     silk__job *head;
     silk__job *tail;
-    bool stopping; /* no new jobs */
-    bool joined;   /* the workers are gone, or being joined */
+    bool stopping;      /* no new jobs */
+    bool joined;        /* the workers are gone, or being joined */
+    unsigned idle;      /* workers waiting for a job */
+    atomic_uint queued; /* jobs pushed, not yet taken: read without the mutex */
     unsigned nthreads;
     pthread_t threads[];
 };
@@ -22,14 +30,18 @@ static void *worker(void *arg)
     silk__pool *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->head == NULL && !p->stopping)
+        while (p->head == NULL && !p->stopping) {
+            p->idle++;
             pthread_cond_wait(&p->cv, &p->mu);
+            p->idle--;
+        }
         silk__job *job = p->head;
         if (job == NULL)
             break; /* stopping, and nothing is left to run */
         p->head = job->next;
         if (p->head == NULL)
             p->tail = NULL;
+        atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);
         pthread_mutex_unlock(&p->mu);
         job->run(job);
         pthread_mutex_lock(&p->mu);
@@ -80,10 +92,21 @@ bool silk__pool_push(silk__pool *p, silk__job *job)
         else
             p->head = job;
         p->tail = job;
-        pthread_cond_signal(&p->cv);
+        atomic_fetch_add_explicit(&p->queued, 1, memory_order_relaxed);
     }
+    bool wake = ok && p->idle > 0;
     pthread_mutex_unlock(&p->mu);
+    /* After the unlock: a worker woken while the mutex is held wakes only to wait for it,
+     * a second sleep per job. Without an idle worker there is nobody to wake: one that is
+     * running takes the job when it is done, without sleeping. */
+    if (wake)
+        pthread_cond_signal(&p->cv);
     return ok;
+}
+
+bool silk__pool_backlog(silk__pool *p)
+{
+    return atomic_load_explicit(&p->queued, memory_order_relaxed) > 0;
 }
 
 void silk__pool_free(silk__pool *p)

@@ -23,6 +23,9 @@ silk_status silk__pool_new(silk__pool **pp, unsigned nthreads);
  * blocks: the caller bounds how many jobs it has queued (the server's max_concurrent). */
 bool silk__pool_push(silk__pool *p, silk__job *job);
 
+/* silk__pool_backlog tells whether jobs wait for a worker: a hint, read without a lock. */
+bool silk__pool_backlog(silk__pool *p);
+
 /* silk__pool_stop refuses new jobs, lets the workers run every job queued, and joins them.
  * It must not be called from a job. */
 void silk__pool_stop(silk__pool *p);

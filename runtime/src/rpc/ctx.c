@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "rpc/ctx_internal.h"
 #include "core/random.h"
+#include "rpc/scratch.h"
 
 #define NO_DEADLINE INT64_MAX
 
@@ -36,6 +37,10 @@ struct silk_ctx {
     md_pair *md;
     size_t n_md;
     size_t cap_md;
+    /* A handler's ctx made by silk__ctx_from_header_in: it lives in the call's scratch, and
+     * so do its pairs (borrowed from the request's header) until one changes. */
+    bool embedded;
+    bool md_borrowed;
     int64_t deadline_us; /* absolute, on silk__now_us(); NO_DEADLINE when there is none */
     bool capped;         /* a handler's ctx: its deadline may shrink, never grow */
     char *message;       /* NULL until a failure is recorded */
@@ -57,17 +62,19 @@ void silk_ctx_free(silk_ctx *ctx)
 {
     if (ctx == NULL)
         return;
-    for (size_t i = 0; i < ctx->n_md; i++) {
+    for (size_t i = 0; !ctx->md_borrowed && i < ctx->n_md; i++) {
         free(ctx->md[i].key);
         free(ctx->md[i].value);
     }
-    free(ctx->md);
+    if (!ctx->md_borrowed)
+        free(ctx->md);
     free(ctx->message);
     for (chunk *c = ctx->arena, *next; c != NULL; c = next) {
         next = c->next;
         free(c);
     }
-    free(ctx);
+    if (!ctx->embedded)
+        free(ctx);
 }
 
 /* ============================== metadata ============================== */
@@ -92,8 +99,40 @@ static md_pair *find_pair(const silk_ctx *ctx, const char *key)
     return NULL;
 }
 
+/* own_pairs gives a ctx whose pairs are borrowed copies of its own, before one changes. */
+static silk_status own_pairs(silk_ctx *ctx)
+{
+    if (!ctx->md_borrowed)
+        return SILK_OK;
+    size_t cap = ctx->n_md > 4 ? ctx->n_md : 4;
+    md_pair *md = malloc(cap * sizeof *md);
+    size_t i = 0;
+    for (; md != NULL && i < ctx->n_md; i++) {
+        md[i] = (md_pair){.key = strdup(ctx->md[i].key), .value = strdup(ctx->md[i].value)};
+        if (md[i].key == NULL || md[i].value == NULL) {
+            free(md[i].key);
+            free(md[i].value);
+            break;
+        }
+    }
+    if (md == NULL || i < ctx->n_md) {
+        for (size_t j = 0; md != NULL && j < i; j++) {
+            free(md[j].key);
+            free(md[j].value);
+        }
+        free(md);
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    ctx->md = md;
+    ctx->cap_md = cap;
+    ctx->md_borrowed = false;
+    return SILK_OK;
+}
+
 static silk_status add_pair(silk_ctx *ctx, const char *key, const char *value)
 {
+    if (own_pairs(ctx) != SILK_OK)
+        return SILK_RESOURCE_EXHAUSTED;
     if (ctx->n_md == SILK_MD_MAX_PAIRS)
         return SILK_RESOURCE_EXHAUSTED;
     if (ctx->n_md == ctx->cap_md) {
@@ -120,9 +159,11 @@ silk_status silk_ctx_set(silk_ctx *ctx, const char *key, const char *value)
     if (ctx == NULL || key == NULL || value == NULL || !valid_key(key) ||
         strlen(value) > SILK_MD_MAX_VALUE)
         return SILK_INVALID_ARGUMENT;
-    md_pair *p = find_pair(ctx, key);
-    if (p == NULL)
+    if (find_pair(ctx, key) == NULL)
         return add_pair(ctx, key, value);
+    if (own_pairs(ctx) != SILK_OK)
+        return SILK_RESOURCE_EXHAUSTED;
+    md_pair *p = find_pair(ctx, key);
     char *v = strdup(value);
     if (v == NULL)
         return SILK_RESOURCE_EXHAUSTED;
@@ -323,6 +364,48 @@ silk_ctx *silk__ctx_from_header(const Silk__Rpc__RequestHeader *h, int64_t recei
     if (silk__ctx_ensure_trace_id(ctx) != SILK_OK) {
         silk_ctx_free(ctx);
         return NULL;
+    }
+    return ctx;
+}
+
+silk_ctx *silk__ctx_from_header_in(silk__scratch *mem, const Silk__Rpc__RequestHeader *h,
+                                   int64_t received_us)
+{
+    silk_ctx *ctx = silk__scratch_alloc(mem, sizeof *ctx);
+    size_t cap = h->n_metadata < SILK_MD_MAX_PAIRS ? h->n_metadata + 1 : SILK_MD_MAX_PAIRS;
+    md_pair *md = silk__scratch_alloc(mem, cap * sizeof *md);
+    if (ctx == NULL || md == NULL)
+        return NULL;
+    *ctx = (silk_ctx){.md = md,
+                      .cap_md = cap,
+                      .embedded = true,
+                      .md_borrowed = true,
+                      .deadline_us = NO_DEADLINE,
+                      .capped = true};
+    if (h->budget_us != 0) {
+        uint64_t budget = h->budget_us < (uint64_t)INT64_MAX / 2 ? h->budget_us : INT64_MAX / 2;
+        ctx->deadline_us = received_us + (int64_t)budget;
+    }
+    /* The pairs silk_ctx_set would take, as it would take them: the last of a key wins, past
+     * SILK_MD_MAX_PAIRS the rest are left out. */
+    for (size_t i = 0; i < h->n_metadata; i++) {
+        const Silk__Rpc__Metadata *m = h->metadata[i];
+        if (m->key == NULL || m->value == NULL || !valid_key(m->key) ||
+            strlen(m->value) > SILK_MD_MAX_VALUE)
+            continue;
+        md_pair *p = find_pair(ctx, m->key);
+        if (p != NULL)
+            p->value = m->value;
+        else if (ctx->n_md < cap)
+            ctx->md[ctx->n_md++] = (md_pair){.key = m->key, .value = m->value};
+    }
+    /* A call from a client that made no trace id starts a trace here. */
+    if (find_pair(ctx, SILK_MD_TRACE_ID) == NULL && ctx->n_md < cap) {
+        char *id = silk__scratch_alloc(mem, SILK__TRACE_ID_LEN + 1);
+        if (id == NULL)
+            return NULL;
+        silk__trace_id(id);
+        ctx->md[ctx->n_md++] = (md_pair){.key = (char *)SILK_MD_TRACE_ID, .value = id};
     }
     return ctx;
 }

@@ -12,6 +12,7 @@
 
 #include "rpc/cancel.h"
 #include "core/random.h"
+#include "rpc/scratch.h"
 #include "silk/rpc.pb-c.h"
 
 /* SILK__DEFAULT_TIMEOUT_MS is a call's deadline when neither ctx nor method sets a smaller one. */
@@ -21,6 +22,12 @@
  * header's metadata (invalid pairs skipped) and a deadline of received_us + budget_us that
  * cannot be extended. NULL when memory is exhausted. Freed with silk_ctx_free(). */
 silk_ctx *silk__ctx_from_header(const Silk__Rpc__RequestHeader *h, int64_t received_us);
+
+/* silk__ctx_from_header_in is silk__ctx_from_header with the ctx and its pairs in mem, the
+ * call's scratch, where the header was unpacked: nothing is allocated until the handler
+ * changes a pair (they are copied then). Freed with silk_ctx_free() before mem is. */
+silk_ctx *silk__ctx_from_header_in(silk__scratch *mem, const Silk__Rpc__RequestHeader *h,
+                                   int64_t received_us);
 
 /* silk__ctx_set_service records the service whose handler the ctx is given to. */
 void silk__ctx_set_service(silk_ctx *ctx, const silk_service_desc *service);

@@ -1,5 +1,4 @@
 /* server_call.c - a server's calls: taken off a connection, run on a worker, answered. */
-#include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "core/clock.h"
 #include "core/secret.h"
 #include "rpc/ctx_internal.h"
+#include "rpc/scratch.h"
 #include "server/server_internal.h"
 
 /* call_job is one request waiting for a worker, with a copy of its header and payload. It is
@@ -85,11 +85,15 @@ static void reply(sconn *sc, uint64_t id, silk_status st, const char *msg,
     Silk__Rpc__ResponseHeader h = SILK__RPC__RESPONSE_HEADER__INIT;
     h.status = (uint32_t)st;
     h.message = (char *)(msg != NULL ? msg : "");
-    silk_status rc = silk__stream_conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, resp);
+    /* With more calls waiting for a worker, more answers are coming: this one may wait for
+     * them a little, to leave in one send (stream_conn.h). */
+    bool more = sc->srv->pool != NULL && silk__pool_backlog(sc->srv->pool);
+    silk_status rc =
+        silk__stream_conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, resp, more);
     if (rc == SILK_RESOURCE_EXHAUSTED) {
         h.status = SILK_RESOURCE_EXHAUSTED;
         h.message = "the response exceeds the message limit";
-        silk__stream_conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, NULL);
+        silk__stream_conn_send(&sc->conn, SILK__FRAME_RESPONSE, id, &h.base, NULL, more);
     }
 }
 
@@ -191,65 +195,6 @@ static void refuse_frame(sconn *sc, const silk__frame *f, silk_status st, const 
 
 /* ============================== on a worker ============================== */
 
-/* SCRATCH_STACK is the room on a worker's stack for unpacking a call's header and request;
- * what does not fit goes on the heap. */
-#define SCRATCH_STACK 4096
-
-/* scratch_block is one heap block of a scratch. */
-typedef struct scratch_block {
-    struct scratch_block *next;
-    alignas(max_align_t) unsigned char data[];
-} scratch_block;
-
-/* scratch is a bump allocator for protobuf-c's unpacking of one call's header and request:
- * they are unpacked into the worker's stack (the heap past SCRATCH_STACK) and freed all at
- * once with scratch_fini, rather than one malloc and free per field. */
-typedef struct scratch {
-    ProtobufCAllocator allocator;
-    size_t used;
-    scratch_block *blocks;
-    alignas(max_align_t) unsigned char buf[SCRATCH_STACK];
-} scratch;
-
-static void *scratch_alloc(void *data, size_t size)
-{
-    scratch *sc = data;
-    size_t n = (size + alignof(max_align_t) - 1) / alignof(max_align_t) * alignof(max_align_t);
-    if (n <= SCRATCH_STACK - sc->used) {
-        void *p = sc->buf + sc->used;
-        sc->used += n;
-        return p;
-    }
-    scratch_block *b = malloc(sizeof *b + size);
-    if (b == NULL)
-        return NULL;
-    b->next = sc->blocks;
-    sc->blocks = b;
-    return b->data;
-}
-
-static void scratch_free(void *data, void *p)
-{
-    (void)data;
-    (void)p; /* all at once, in scratch_fini */
-}
-
-static void scratch_init(scratch *sc)
-{
-    sc->allocator =
-        (ProtobufCAllocator){.alloc = scratch_alloc, .free = scratch_free, .allocator_data = sc};
-    sc->used = 0;
-    sc->blocks = NULL;
-}
-
-static void scratch_fini(scratch *sc)
-{
-    for (scratch_block *b = sc->blocks, *next; b != NULL; b = next) {
-        next = b->next;
-        free(b);
-    }
-}
-
 /* token_ok tells whether a call carries the cluster token, when the server has one: compared
  * in constant time (core/secret.h). */
 static bool token_ok(const silk_server *srv, const char *token)
@@ -260,7 +205,7 @@ static bool token_ok(const silk_server *srv, const char *token)
 /* invoke runs the handler of method with the request's payload and answers the call. It
  * returns the status answered, or CANCELLED when the caller stopped listening and nothing
  * was sent. */
-static silk_status invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHeader *h,
+static silk_status invoke(call_job *cj, silk__scratch *mem, const Silk__Rpc__RequestHeader *h,
                           silk_ctx *ctx, const hosted *svc, const silk_method_desc *m)
 {
     const uint8_t *payload = cj->data + cj->hlen;
@@ -274,7 +219,7 @@ static silk_status invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHe
     }
     /* The response's structure is the server's; the handler's fields point to the request,
      * the ctx or static memory. */
-    ProtobufCMessage *resp = scratch_alloc(mem, m->output->sizeof_message);
+    ProtobufCMessage *resp = silk__scratch_alloc(mem, m->output->sizeof_message);
     silk_status st = SILK_RESOURCE_EXHAUSTED;
     if (resp == NULL) {
         refuse(cj, h, m, ctx, st, "out of memory", SILK__REFUSED_OUT_OF_MEMORY);
@@ -318,12 +263,12 @@ static silk_status invoke(call_job *cj, scratch *mem, const Silk__Rpc__RequestHe
 static silk_status handle(call_job *cj, const char **path)
 {
     silk_server *srv = cj->sc->srv;
-    scratch mem;
-    scratch_init(&mem);
+    silk__scratch mem;
+    silk__scratch_init(&mem);
     Silk__Rpc__RequestHeader *h =
         silk__rpc__request_header__unpack(&mem.allocator, cj->hlen, cj->data);
     if (h == NULL) {
-        scratch_fini(&mem);
+        silk__scratch_fini(&mem);
         refuse(cj, NULL, NULL, NULL, SILK_INVALID_ARGUMENT, "cannot decode the request header",
                SILK__REFUSED_UNDECODABLE);
         return SILK_INVALID_ARGUMENT;
@@ -343,7 +288,7 @@ static silk_status handle(call_job *cj, const char **path)
         m = NULL;
         snprintf(msg, sizeof msg, "unknown method %.200s", h->method);
         refuse(cj, h, NULL, NULL, st, msg, SILK__REFUSED_UNIMPLEMENTED);
-    } else if ((ctx = silk__ctx_from_header(h, cj->received_us)) == NULL) {
+    } else if ((ctx = silk__ctx_from_header_in(&mem, h, cj->received_us)) == NULL) {
         st = SILK_RESOURCE_EXHAUSTED;
         refuse(cj, h, m, NULL, st, "out of memory", SILK__REFUSED_OUT_OF_MEMORY);
     } else if (h->budget_us != 0 && silk_ctx_remaining_us(ctx) == 0) {
@@ -358,7 +303,7 @@ static silk_status handle(call_job *cj, const char **path)
         silk__metrics_call(srv->metrics, silk__server_method_index(svc, m), st,
                            silk__now_us() - cj->received_us);
     silk_ctx_free(ctx);
-    scratch_fini(&mem); /* the header and the request */
+    silk__scratch_fini(&mem); /* the header and the request */
     return st;
 }
 
@@ -526,7 +471,7 @@ static void on_frame(silk__stream_conn *c, const silk__frame *f)
         cancel(sc, f->call_id);
         break;
     case SILK__FRAME_PING:
-        silk__stream_conn_send(c, SILK__FRAME_PONG, f->call_id, NULL, NULL);
+        silk__stream_conn_send(c, SILK__FRAME_PONG, f->call_id, NULL, NULL, false);
         break;
     default:
         break; /* RESPONSE and PONG are not for a server */

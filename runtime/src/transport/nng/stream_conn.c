@@ -18,7 +18,7 @@
 
 static void recv_cb(void *arg);
 static void send_cb(void *arg);
-static void kick_locked(silk__stream_conn *c);
+static void unlock_flush(silk__stream_conn *c);
 
 silk_status silk__stream_conn_init(silk__stream_conn *c, const silk__stream_conn_ops *ops,
                                    uint32_t max_frame)
@@ -30,8 +30,10 @@ silk_status silk__stream_conn_init(silk__stream_conn *c, const silk__stream_conn
     if (!silk__frame_in_resize(&c->in, IN_DEFAULT))
         return SILK_RESOURCE_EXHAUSTED;
     if (nng_aio_alloc(&c->recv_aio, recv_cb, c) != 0 ||
-        nng_aio_alloc(&c->send_aio, send_cb, c) != 0) {
+        nng_aio_alloc(&c->send_aio, send_cb, c) != 0 ||
+        nng_aio_alloc(&c->quick_aio, NULL, NULL) != 0) {
         nng_aio_free(c->recv_aio);
+        nng_aio_free(c->send_aio);
         free(c->in.buf);
         return SILK_RESOURCE_EXHAUSTED;
     }
@@ -43,6 +45,7 @@ void silk__stream_conn_fini(silk__stream_conn *c)
 {
     nng_aio_free(c->recv_aio);
     nng_aio_free(c->send_aio);
+    nng_aio_free(c->quick_aio);
     if (c->stream != NULL)
         nng_stream_free(c->stream);
     free(c->in.buf);
@@ -61,6 +64,7 @@ static void reap(void *arg)
     silk__stream_conn_close(c, SILK_CANCELLED, "connection released");
     nng_aio_stop(c->recv_aio);
     nng_aio_stop(c->send_aio);
+    nng_aio_stop(c->quick_aio);
     c->ops->fini(c);
 }
 
@@ -103,7 +107,7 @@ void silk__stream_conn_lock(silk__stream_conn *c)
 
 void silk__stream_conn_unlock(silk__stream_conn *c)
 {
-    silk__mutex_unlock(&c->mu);
+    unlock_flush(c); /* what was queued under the mutex leaves now */
 }
 
 bool silk__stream_conn_closed_locked(const silk__stream_conn *c)
@@ -131,10 +135,14 @@ silk_status silk__stream_conn_attach(silk__stream_conn *c, nng_stream *s)
         return SILK_UNAVAILABLE;
     }
     c->stream = s;
+    /* nng's TLS stream cannot take back a send it queued behind its handshake (cancelling it
+     * aborts the TCP send under it instead, which may not be there): its sends all go with
+     * send_aio. */
+    bool verified;
+    c->quick = nng_stream_get_bool(s, NNG_OPT_TLS_VERIFIED, &verified) != 0;
     silk__stream_conn_hold(c); /* the receive loop's reference */
     start_recv(c);
-    kick_locked(c); /* frames queued before the stream was there go out now */
-    silk__mutex_unlock(&c->mu);
+    unlock_flush(c); /* frames queued before the stream was there go out now */
     return SILK_OK;
 }
 
@@ -194,31 +202,38 @@ static void recv_cb(void *arg)
     bool ok = consume(c);
     silk__mutex_lock(&c->mu);
     c->corked = false;
-    bool closed = c->closed;
-    if (ok && !closed) {
-        kick_locked(c);
-        start_recv(c);
-    }
-    silk__mutex_unlock(&c->mu);
+    unlock_flush(c); /* the batch's replies and calls leave in one send, first */
     if (!ok) {
         silk__stream_conn_rele(c);
         return;
     }
+    /* Under the mutex: a receive started on a stream closed meanwhile would never end (nng
+     * fails the receives queued when it closes, not those queued after). */
+    silk__mutex_lock(&c->mu);
+    bool closed = c->closed;
+    if (!closed)
+        start_recv(c);
+    silk__mutex_unlock(&c->mu);
     if (closed)
         silk__stream_conn_rele(c);
 }
 
 /* ============================== sending ============================== */
 
-/* kick_locked starts a send of everything queued when none is in flight, unless the
- * connection is corked and less than CORK_FLUSH bytes wait. */
-static void kick_locked(silk__stream_conn *c)
+/* A send is owned by the thread that set c->sending: it writes c->out without the mutex,
+ * so that frames queued meanwhile (other workers' replies) gather in c->next and leave
+ * together in the next write - which that thread makes when its own is done. */
+
+/* take_batch_locked moves the frames queued to c->out for a send, when none is in flight,
+ * unless the connection is corked and less than CORK_FLUSH bytes wait; true when the caller
+ * now owns the send and is to write it. */
+static bool take_batch_locked(silk__stream_conn *c)
 {
     SILK__ASSERT_HELD(&c->mu);
     if (c->sending || c->closed || c->stream == NULL || c->next_len == 0)
-        return;
+        return false;
     if (c->corked && c->next_len < CORK_FLUSH)
-        return;
+        return false;
     uint8_t *buf = c->out;
     size_t cap = c->out_cap;
     c->out = c->next;
@@ -229,9 +244,82 @@ static void kick_locked(silk__stream_conn *c)
     c->next_cap = cap;
     c->next_len = 0;
     c->sending = true;
-    nng_iov iov = {.iov_buf = c->out, .iov_len = c->out_len};
+    return true;
+}
+
+/* sent_locked ends the send in flight, all of it written. */
+static void sent_locked(silk__stream_conn *c)
+{
+    SILK__ASSERT_HELD(&c->mu);
+    c->sending = false;
+    c->out_len = c->out_off = 0;
+    if (c->out_cap > OUT_KEEP) {
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+}
+
+/* send_rest hands what is left of the send in flight to send_aio, whose callback runs once
+ * the socket had room for it (or the stream failed). */
+static void send_rest(silk__stream_conn *c)
+{
+    nng_iov iov = {.iov_buf = c->out + c->out_off, .iov_len = c->out_len - c->out_off};
     nng_aio_set_iov(c->send_aio, 1, &iov);
     nng_stream_send(c->stream, c->send_aio);
+}
+
+/* write_now writes the send this thread owns, without the mutex, and tells whether all of it
+ * was written. nng's stream writes at once when its queue is empty, but completes a callback
+ * aio on a taskq thread: a wake-up per send, for nothing. So the write goes through quick_aio,
+ * which has no callback and completes where it is written. When nng could not write it all
+ * (the socket is full; a cancelled quick_aio wrote nothing) the rest goes with send_aio. The
+ * wait ends at once: the send has completed, or is completing under nng's own lock, or the
+ * cancel took it back (tcp and ipc streams remove a queued send; TLS streams do not, and send
+ * with send_aio only). */
+static bool write_now(silk__stream_conn *c)
+{
+    if (!c->quick) {
+        send_rest(c);
+        return false;
+    }
+    nng_iov iov = {.iov_buf = c->out + c->out_off, .iov_len = c->out_len - c->out_off};
+    nng_aio_set_iov(c->quick_aio, 1, &iov);
+    nng_stream_send(c->stream, c->quick_aio);
+    if (nng_aio_count(c->quick_aio) == 0 && nng_aio_result(c->quick_aio) == 0)
+        nng_aio_cancel(c->quick_aio); /* still queued, or just written */
+    nng_aio_wait(c->quick_aio);
+    if (nng_aio_result(c->quick_aio) == 0)
+        c->out_off += nng_aio_count(c->quick_aio);
+    if (c->out_off == c->out_len)
+        return true;
+    send_rest(c); /* its callback handles the rest - or the failure */
+    return false;
+}
+
+/* unlock_flush releases c's mutex, first writing what is queued when no send is in flight,
+ * and again whatever was queued while it wrote. */
+static void unlock_flush(silk__stream_conn *c)
+{
+    while (take_batch_locked(c)) {
+        silk__mutex_unlock(&c->mu);
+        bool all = write_now(c);
+        silk__mutex_lock(&c->mu);
+        if (!all)
+            break; /* send_aio's now */
+        sent_locked(c);
+    }
+    silk__mutex_unlock(&c->mu);
+}
+
+/* unlock_send_later releases c's mutex, handing what is queued, when no send is in flight,
+ * to send_aio: its completion hop on nng's taskq is the time in which more frames gather for
+ * the next send, which its callback writes. */
+static void unlock_send_later(silk__stream_conn *c)
+{
+    if (take_batch_locked(c))
+        send_rest(c);
+    silk__mutex_unlock(&c->mu);
 }
 
 silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
@@ -251,16 +339,19 @@ silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, ui
         return SILK_RESOURCE_EXHAUSTED;
     c->next_len +=
         silk__frame_encode(c->next + c->next_len, kind, call_id, header, hlen, payload, plen);
-    kick_locked(c);
-    return SILK_OK;
+    return SILK_OK; /* written at the unlock */
 }
 
 silk_status silk__stream_conn_send(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
-                                   const ProtobufCMessage *header, const ProtobufCMessage *payload)
+                                   const ProtobufCMessage *header, const ProtobufCMessage *payload,
+                                   bool more_coming)
 {
     silk__mutex_lock(&c->mu);
     silk_status st = silk__stream_conn_send_locked(c, kind, call_id, header, payload);
-    silk__mutex_unlock(&c->mu);
+    if (more_coming)
+        unlock_send_later(c);
+    else
+        unlock_flush(c);
     return st;
 }
 
@@ -277,22 +368,12 @@ static void send_cb(void *arg)
     }
     c->out_off += nng_aio_count(c->send_aio);
     if (c->out_off < c->out_len && !c->closed) {
-        /* A partial write: send the rest. */
-        nng_iov iov = {.iov_buf = c->out + c->out_off, .iov_len = c->out_len - c->out_off};
-        nng_aio_set_iov(c->send_aio, 1, &iov);
-        nng_stream_send(c->stream, c->send_aio);
+        send_rest(c); /* a partial write */
         silk__mutex_unlock(&c->mu);
         return;
     }
-    c->sending = false;
-    c->out_len = c->out_off = 0;
-    if (c->out_cap > OUT_KEEP) {
-        free(c->out);
-        c->out = NULL;
-        c->out_cap = 0;
-    }
-    kick_locked(c);
-    silk__mutex_unlock(&c->mu);
+    sent_locked(c);
+    unlock_flush(c);
 }
 
 bool silk__stream_conn_idle(silk__stream_conn *c)

@@ -2,10 +2,11 @@
  *
  * A stream conn reads with one outstanding receive into a large buffer and hands every whole frame
  * to its owner, on nng's callback thread. Frames to send are encoded straight into a queue
- * and written by one send aio, batched: whatever was queued while a send was in flight goes
- * out in the next one. The stream conn is embedded in its owner (the server's connection, the
- * channel's peer) and reference counted; when the last reference goes, the reaper stops its
- * aios and calls the owner's fini, which calls silk__stream_conn_fini and frees the owner. */
+ * and written from the thread that queued them when no send is in flight (no nng thread is
+ * woken for it); whatever was queued while a send was in flight goes out in the next one. The
+ * stream conn is embedded in its owner (the server's connection, the channel's peer) and reference
+ * counted; when the last reference goes, the reaper stops its aios and calls the owner's fini,
+ * which calls silk__stream_conn_fini and frees the owner. */
 #ifndef SILK_SRC_STREAM_CONN_H
 #define SILK_SRC_STREAM_CONN_H
 
@@ -48,11 +49,13 @@ struct silk__stream_conn {
     atomic_uint refs;
     uint32_t max_frame; /* the longest frame accepted or sent, its length field excluded */
     nng_aio *recv_aio;
-    nng_aio *send_aio;
+    nng_aio *send_aio;  /* sends that must wait for room in the socket: completes on nng's taskq */
+    nng_aio *quick_aio; /* sends written at once, with no callback (stream_conn.c's send_now) */
     silk__reap_node reap;
 
     /* Under mu. */
     bool closed;
+    bool quick;    /* sends may use quick_aio: a tcp or ipc stream, not TLS (set at attach) */
     char why[256]; /* why it closed */
     int nng_error; /* the nng error of the receive or send that closed it; 0: another cause */
     bool sending;
@@ -98,24 +101,30 @@ void silk__stream_conn_close(silk__stream_conn *c, silk_status st, const char *f
 
 /* silk__stream_conn_lock and silk__stream_conn_unlock take c's mutex, which owners use for their
  * own per-connection state (the channel's table of calls) so that it changes atomically with the
- * stream conn's closed flag and send queue. */
+ * stream conn's closed flag and send queue. The unlock writes what was queued, after releasing
+ * the mutex (the caller's state may change from then on: an answer may come at once). */
 void silk__stream_conn_lock(silk__stream_conn *c);
 void silk__stream_conn_unlock(silk__stream_conn *c);
 
 /* silk__stream_conn_closed_locked tells whether c is closed; c's mutex is held. */
 bool silk__stream_conn_closed_locked(const silk__stream_conn *c);
 
-/* silk__stream_conn_send_locked queues one frame of header and payload (either may be NULL) and
- * starts a send if none is in flight; c's mutex is held. SILK_UNAVAILABLE when c is closed,
+/* silk__stream_conn_send_locked queues one frame of header and payload (either may be NULL),
+ * which silk__stream_conn_unlock writes, from its thread, when no send is in flight then;
+ * c's mutex is held. SILK_UNAVAILABLE when c is closed,
  * SILK_RESOURCE_EXHAUSTED when the frame exceeds the limit, the queue is full or memory is
  * exhausted. */
 silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
                                           const ProtobufCMessage *header,
                                           const ProtobufCMessage *payload);
 
-/* silk__stream_conn_send is silk__stream_conn_send_locked taking and releasing c's mutex. */
+/* silk__stream_conn_send is silk__stream_conn_send_locked taking and releasing c's mutex. With
+ * more_coming (the caller has more frames for c on their way: a worker with jobs queued) a
+ * send it starts goes by nng's completion hop, in which the next frames gather, rather than
+ * being written at once. */
 silk_status silk__stream_conn_send(silk__stream_conn *c, uint8_t kind, uint64_t call_id,
-                                   const ProtobufCMessage *header, const ProtobufCMessage *payload);
+                                   const ProtobufCMessage *header, const ProtobufCMessage *payload,
+                                   bool more_coming);
 
 /* silk__stream_conn_idle tells whether c has nothing queued or in flight to send. */
 bool silk__stream_conn_idle(silk__stream_conn *c);

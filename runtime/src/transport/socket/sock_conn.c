@@ -120,6 +120,13 @@ static bool parse_address(const char *address, struct sockaddr_storage *sa, sock
     return inet_pton(AF_INET, host, &in4->sin_addr) == 1;
 }
 
+bool silk__sock_conn_address_ok(const char *address)
+{
+    struct sockaddr_storage sa;
+    socklen_t len;
+    return parse_address(address, &sa, &len);
+}
+
 bool silk__sock_conn_open(silk__sock_conn *k, const silk__sock_conn_ops *ops,
                           const silk_loop_ops *loop, const char *address, uint32_t max_frame)
 {

@@ -67,6 +67,10 @@ struct silk__sock_conn {
     silk__frame_in in; /* bytes read, not yet a whole frame */
 };
 
+/* silk__sock_conn_address_ok tells whether a sock conn can connect to address: a numeric
+ * tcp:// address or an ipc:// path. */
+bool silk__sock_conn_address_ok(const char *address);
+
 /* silk__sock_conn_open starts connecting k (zeroed, in its owner's memory) to address and has
  * the loop watch it; frames are limited to max_frame bytes. False, with nothing to close, when
  * address is neither a numeric tcp:// address nor an ipc:// path, no descriptor can be had,
