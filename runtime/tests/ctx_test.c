@@ -72,6 +72,16 @@ static void test_metadata_validation(void **state)
     assert_int_equal(silk_ctx_set(ctx, "one-more", "v"), SILK_RESOURCE_EXHAUSTED);
     assert_int_equal(silk_ctx_set(ctx, "k2", "replaced"), SILK_OK); /* replacing still works */
     assert_string_equal(silk_ctx_get(ctx, "k2"), "replaced");
+    /* Past what a ctx holds in itself (pairs and text), every pair keeps its value. */
+    assert_string_equal(silk_ctx_get(ctx, "x-app_1.v"), "ok");
+    assert_string_equal(silk_ctx_get(ctx, key), "v");
+    snprintf(name, sizeof name, "k%d", SILK_MD_MAX_PAIRS - 1);
+    assert_string_equal(silk_ctx_get(ctx, name), "v");
+    char longer[300];
+    memset(longer, 'w', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    assert_int_equal(silk_ctx_set(ctx, "x-app_1.v", longer), SILK_OK);
+    assert_string_equal(silk_ctx_get(ctx, "x-app_1.v"), longer);
     silk_ctx_free(ctx);
 }
 

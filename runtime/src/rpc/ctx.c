@@ -33,8 +33,13 @@ typedef struct chunk {
     alignas(max_align_t) unsigned char data[];
 } chunk;
 
+/* What a ctx holds of its metadata in itself before it allocates: the gateway's calls carry
+ * three or four short pairs, which then cost no allocation of their own. */
+#define INLINE_PAIRS 4
+#define INLINE_TEXT  192
+
 struct silk_ctx {
-    md_pair *md;
+    md_pair *md; /* inline_md, allocated once it is too small, or borrowed */
     size_t n_md;
     size_t cap_md;
     /* A handler's ctx made by silk__ctx_from_header_in: it lives in the call's scratch, and
@@ -48,6 +53,9 @@ struct silk_ctx {
     silk_server *server;  /* a handler's ctx: the server running it */
     silk__cancel *cancel; /* a handler's ctx: its call's cancellation */
     chunk *arena;
+    md_pair inline_md[INLINE_PAIRS];
+    size_t text_used;
+    char text[INLINE_TEXT]; /* keys and values that fit, NUL-terminated, one after another */
 };
 
 silk_ctx *silk_ctx_new(void)
@@ -58,16 +66,43 @@ silk_ctx *silk_ctx_new(void)
     return ctx;
 }
 
+/* keep returns a copy of s that ctx owns: in its text when it fits, else allocated; NULL
+ * when memory is exhausted. */
+static char *keep(silk_ctx *ctx, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (n > sizeof ctx->text - ctx->text_used)
+        return strdup(s);
+    char *p = ctx->text + ctx->text_used;
+    memcpy(p, s, n);
+    ctx->text_used += n;
+    return p;
+}
+
+/* drop frees a copy keep made (nothing when it is in ctx's text). */
+static void drop(silk_ctx *ctx, char *s)
+{
+    if (s != NULL && (s < ctx->text || s >= ctx->text + sizeof ctx->text))
+        free(s);
+}
+
+/* drop_pairs frees n of md's pairs and md, which ctx owns. */
+static void drop_pairs(silk_ctx *ctx, md_pair *md, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        drop(ctx, md[i].key);
+        drop(ctx, md[i].value);
+    }
+    if (md != ctx->inline_md)
+        free(md);
+}
+
 void silk_ctx_free(silk_ctx *ctx)
 {
     if (ctx == NULL)
         return;
-    for (size_t i = 0; !ctx->md_borrowed && i < ctx->n_md; i++) {
-        free(ctx->md[i].key);
-        free(ctx->md[i].value);
-    }
     if (!ctx->md_borrowed)
-        free(ctx->md);
+        drop_pairs(ctx, ctx->md, ctx->n_md);
     free(ctx->message);
     for (chunk *c = ctx->arena, *next; c != NULL; c = next) {
         next = c->next;
@@ -104,23 +139,20 @@ static silk_status own_pairs(silk_ctx *ctx)
 {
     if (!ctx->md_borrowed)
         return SILK_OK;
-    size_t cap = ctx->n_md > 4 ? ctx->n_md : 4;
-    md_pair *md = malloc(cap * sizeof *md);
+    size_t cap = ctx->n_md > INLINE_PAIRS ? ctx->n_md : INLINE_PAIRS;
+    md_pair *md = cap == INLINE_PAIRS ? ctx->inline_md : malloc(cap * sizeof *md);
     size_t i = 0;
     for (; md != NULL && i < ctx->n_md; i++) {
-        md[i] = (md_pair){.key = strdup(ctx->md[i].key), .value = strdup(ctx->md[i].value)};
+        md[i] = (md_pair){.key = keep(ctx, ctx->md[i].key), .value = keep(ctx, ctx->md[i].value)};
         if (md[i].key == NULL || md[i].value == NULL) {
-            free(md[i].key);
-            free(md[i].value);
+            drop(ctx, md[i].key);
+            drop(ctx, md[i].value);
             break;
         }
     }
     if (md == NULL || i < ctx->n_md) {
-        for (size_t j = 0; md != NULL && j < i; j++) {
-            free(md[j].key);
-            free(md[j].value);
-        }
-        free(md);
+        if (md != NULL)
+            drop_pairs(ctx, md, i);
         return SILK_RESOURCE_EXHAUSTED;
     }
     ctx->md = md;
@@ -135,19 +167,25 @@ static silk_status add_pair(silk_ctx *ctx, const char *key, const char *value)
         return SILK_RESOURCE_EXHAUSTED;
     if (ctx->n_md == SILK_MD_MAX_PAIRS)
         return SILK_RESOURCE_EXHAUSTED;
+    if (ctx->md == NULL) {
+        ctx->md = ctx->inline_md;
+        ctx->cap_md = INLINE_PAIRS;
+    }
     if (ctx->n_md == ctx->cap_md) {
-        size_t cap = ctx->cap_md != 0 ? ctx->cap_md * 2 : 4;
-        md_pair *md = realloc(ctx->md, cap * sizeof *md);
+        size_t cap = ctx->cap_md * 2;
+        md_pair *md = ctx->md == ctx->inline_md ? malloc(cap * sizeof *md)
+                                                : realloc(ctx->md, cap * sizeof *md);
         if (md == NULL)
             return SILK_RESOURCE_EXHAUSTED;
+        if (ctx->md == ctx->inline_md)
+            memcpy(md, ctx->inline_md, sizeof ctx->inline_md);
         ctx->md = md;
         ctx->cap_md = cap;
     }
-    char *k = strdup(key);
-    char *v = strdup(value);
+    char *k = keep(ctx, key);
+    char *v = k != NULL ? keep(ctx, value) : NULL;
     if (k == NULL || v == NULL) {
-        free(k);
-        free(v);
+        drop(ctx, k);
         return SILK_RESOURCE_EXHAUSTED;
     }
     ctx->md[ctx->n_md++] = (md_pair){.key = k, .value = v};
@@ -164,10 +202,10 @@ silk_status silk_ctx_set(silk_ctx *ctx, const char *key, const char *value)
     if (own_pairs(ctx) != SILK_OK)
         return SILK_RESOURCE_EXHAUSTED;
     md_pair *p = find_pair(ctx, key);
-    char *v = strdup(value);
+    char *v = keep(ctx, value);
     if (v == NULL)
         return SILK_RESOURCE_EXHAUSTED;
-    free(p->value);
+    drop(ctx, p->value);
     p->value = v;
     return SILK_OK;
 }
