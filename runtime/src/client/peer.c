@@ -12,6 +12,7 @@
 
 #include "client/channel_internal.h"
 #include "core/clock.h"
+#include "rpc/scratch.h"
 
 /* How long a connection attempt may take. */
 #define DIAL_TIMEOUT_MS 10000
@@ -96,11 +97,14 @@ static void report(silk__peer *l, bool failed, size_t n)
 /* complete_response completes a call with the response frame f, which arrived on l. */
 static void complete_response(silk__peer *l, silk__call *c, const silk__frame *f)
 {
+    silk__scratch mem; /* the header's, on this stack */
+    silk__scratch_init(&mem);
     silk__response r;
-    silk__response_decode(&r, f, c->method->output);
+    silk__response_decode(&r, f, c->method->output, &mem.allocator);
     report(l, r.st == SILK_UNAVAILABLE, 1); /* before a failover picks again */
     c->cb(r.st, r.msg, r.message, c->arg);
     silk__response_fini(&r);
+    silk__scratch_fini(&mem);
 }
 
 /* made records that the connection of l is made: its dial's backoff ends, and calls

@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/thread.h"
 #include "transport/socket/sock_conn.h"
+#include "rpc/scratch.h"
 #include "wire/frame.h"
 
 #define LOG "channel"
@@ -283,11 +284,14 @@ static void answered(loop_peer *p, silk_status st)
 
 static void complete_response(loop_peer *p, lcall *c, const silk__frame *f)
 {
+    silk__scratch mem; /* the header's, on this stack */
+    silk__scratch_init(&mem);
     silk__response r;
-    silk__response_decode(&r, f, c->call.method->output);
+    silk__response_decode(&r, f, c->call.method->output, &mem.allocator);
     answered(p, r.st);
     finish(p->lc, c, r.st, r.msg, r.message, false);
     silk__response_fini(&r);
+    silk__scratch_fini(&mem);
 }
 
 static void on_frame(silk__sock_conn *k, const silk__frame *f)

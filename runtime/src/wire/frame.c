@@ -177,10 +177,12 @@ bool silk__frame_out_reserve(uint8_t **buf, size_t *cap, size_t want)
 }
 
 void silk__response_decode(silk__response *r, const silk__frame *f,
-                           const ProtobufCMessageDescriptor *output)
+                           const ProtobufCMessageDescriptor *output, ProtobufCAllocator *header_mem)
 {
-    *r = (silk__response){.st = SILK_INTERNAL, .message = "cannot decode the response header"};
-    r->header = silk__rpc__response_header__unpack(NULL, f->header_len, f->header);
+    *r = (silk__response){.st = SILK_INTERNAL,
+                          .message = "cannot decode the response header",
+                          .header_mem = header_mem};
+    r->header = silk__rpc__response_header__unpack(header_mem, f->header_len, f->header);
     if (r->header == NULL)
         return;
     uint32_t code = r->header->status;
@@ -199,6 +201,6 @@ void silk__response_decode(silk__response *r, const silk__frame *f,
 void silk__response_fini(silk__response *r)
 {
     if (r->header != NULL)
-        silk__rpc__response_header__free_unpacked(r->header, NULL);
+        silk__rpc__response_header__free_unpacked(r->header, r->header_mem);
     r->header = NULL;
 }

@@ -118,12 +118,16 @@ typedef struct silk__response {
     ProtobufCMessage *msg; /* on SILK_OK: the response, the receiver's to free */
     const char *message;   /* "" on SILK_OK; else why, valid until silk__response_fini */
     Silk__Rpc__ResponseHeader *header;
+    ProtobufCAllocator *header_mem;
 } silk__response;
 
 /* silk__response_decode decodes the response frame f of a call whose response type is
- * output. A header or a message that does not decode makes the status SILK_INTERNAL. */
+ * output, its header with header_mem (a scratch on the caller's stack; NULL: malloc), its
+ * message with malloc. A header or a message that does not decode makes the status
+ * SILK_INTERNAL. */
 void silk__response_decode(silk__response *r, const silk__frame *f,
-                           const ProtobufCMessageDescriptor *output);
+                           const ProtobufCMessageDescriptor *output,
+                           ProtobufCAllocator *header_mem);
 
 /* silk__response_fini frees what silk__response_decode kept but the message. */
 void silk__response_fini(silk__response *r);
