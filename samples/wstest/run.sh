@@ -9,7 +9,8 @@
 # gateway finds the service through it (GET /healthz?deep=1 answers 200). The
 # gateway listens on $SILK_GATEWAY_LISTEN (default 127.0.0.1:5000). `stop` stops exactly the
 # processes `start` started, by the pids it recorded. $SILK_RUN_WRAPPER, when set, is put in
-# front of each program (for example "valgrind --leak-check=full").
+# front of each program (for example "valgrind --leak-check=full"); $SILK_GATEWAY_ARGS adds
+# flags to the gateway's (for example "--console", then open http://127.0.0.1:5000/_silk/).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,6 +19,7 @@ case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$top/$BUILD_DIR" ;; esac
 bin="$BUILD_DIR/bin"
 run_dir=${SILK_RUN_DIR:-$BUILD_DIR/wstest-run}
 listen=${SILK_GATEWAY_LISTEN:-127.0.0.1:5000}
+read -r -a gateway_args <<<"${SILK_GATEWAY_ARGS:-}" # words, as a command line splits them
 export SILK_REGISTRY=${SILK_REGISTRY:-file:$run_dir/registry}
 
 die() {
@@ -76,7 +78,7 @@ start() {
         die "no binaries in $bin: run 'make build' first"
     mkdir -p "$run_dir"
     start_one wstest-service "$bin/wstest-service"
-    start_one silk-gateway "$bin/silk-gateway" --listen "$listen"
+    start_one silk-gateway "$bin/silk-gateway" --listen "$listen" ${gateway_args[@]+"${gateway_args[@]}"}
     if ! wait_until_ready; then
         tail -n 20 "$run_dir"/*.log >&2 || true
         stop
