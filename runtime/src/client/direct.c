@@ -103,21 +103,12 @@ static void decode(silk__direct *d, const silk__frame *f, const ProtobufCMessage
 {
     silk__scratch mem;
     silk__scratch_init(&mem);
-    Silk__Rpc__ResponseHeader *h =
-        silk__rpc__response_header__unpack(&mem.allocator, f->header_len, f->header);
-    d->st = SILK_INTERNAL;
-    d->resp = NULL;
-    if (h == NULL) {
-        snprintf(d->why, d->why_cap, "cannot decode the response header");
-    } else if (h->status != SILK_OK) {
-        d->st = h->status < SILK_STATUS_COUNT ? (silk_status)h->status : SILK_UNKNOWN;
-        snprintf(d->why, d->why_cap, "%s", h->message != NULL ? h->message : "");
-    } else if ((d->resp = protobuf_c_message_unpack(output, NULL, f->payload_len, f->payload)) ==
-               NULL) {
-        snprintf(d->why, d->why_cap, "cannot decode the response");
-    } else {
-        d->st = SILK_OK;
-    }
+    silk__response r;
+    silk__response_decode(&r, f, output, &mem.allocator);
+    d->st = r.st;
+    d->resp = r.msg;
+    snprintf(d->why, d->why_cap, "%s", r.message);
+    silk__response_fini(&r);
     silk__scratch_fini(&mem);
 }
 
