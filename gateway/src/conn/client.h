@@ -220,6 +220,11 @@ int silk__gw_respond_error(silk__gw_client *c, int status, silk_status code, con
  * message; 0, or -1 when memory is exhausted. */
 int silk__gw_respond_auth(silk__gw_client *c, int status, const char *why, bool close);
 
+/* silk__gw_token_ok tells whether c's request may read what the gateway serves of itself
+ * (/metrics, the console's data): with --jwt-key, only with a valid token. When it may not,
+ * the refusal is answered and *rv is what silk__gw_respond_auth returned. */
+bool silk__gw_token_ok(silk__gw_client *c, bool close, int *rv);
+
 /* silk__gw_http_error_code returns the silk status a gateway-made HTTP error stands for. */
 silk_status silk__gw_http_error_code(int http_status);
 

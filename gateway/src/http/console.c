@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ev.h>
-
-#include "auth/auth.h"
 #include "conn/client.h"
 #include "http/console.h"
 #include "http/instances.h"
@@ -74,21 +71,6 @@ static int respond_data(client *c, char *json, bool close)
     return rv;
 }
 
-/* authorized tells whether c's request may read the console's data; when not it has answered
- * 401 and set *rv. */
-static bool authorized(client *c, bool close, int *rv)
-{
-    silk__gw_jwt_claims claims;
-    const char *why = NULL;
-    int status = silk__gw_auth_request(c->loop->gw->opts.jwt, &c->http->req, false, ev_time(),
-                                       &claims, &why);
-    silk__gw_jwt_claims_fini(&claims);
-    if (status == 0)
-        return true;
-    *rv = silk__gw_respond_auth(c, status, why, close);
-    return false;
-}
-
 /* respond_named answers name, the path after "/_silk/": the data, or an asset, or 404. */
 static int respond_named(client *c, const char *name, bool close)
 {
@@ -99,9 +81,11 @@ static int respond_named(client *c, const char *name, bool close)
             c, strdup(gw->opts.jwt ? "{\"tokenRequired\":true}" : "{\"tokenRequired\":false}"),
             close);
     if (strcmp(name, "openapi.json") == 0)
-        return authorized(c, close, &rv) ? respond_data(c, strdup(gw->openapi), close) : rv;
+        return silk__gw_token_ok(c, close, &rv) ? respond_data(c, strdup(gw->openapi), close) : rv;
     if (strcmp(name, "instances") == 0)
-        return authorized(c, close, &rv) ? respond_data(c, silk__gw_instances_json(gw), close) : rv;
+        return silk__gw_token_ok(c, close, &rv)
+                   ? respond_data(c, silk__gw_instances_json(gw), close)
+                   : rv;
     const silk__gw_console_asset *a = silk__gw_console_asset_find(name);
     if (a != NULL)
         return respond_asset(c, a, close);

@@ -142,17 +142,26 @@ int silk__gw_respond_auth(client *c, int status, const char *why, bool close)
     return silk__gw_respond_error(c, 403, SILK_PERMISSION_DENIED, why, NULL, close);
 }
 
+bool silk__gw_token_ok(client *c, bool close, int *rv)
+{
+    silk__gw_jwt_claims claims;
+    const char *why = NULL;
+    int status = silk__gw_auth_request(c->loop->gw->opts.jwt, &c->http->req, false, ev_time(),
+                                       &claims, &why);
+    silk__gw_jwt_claims_fini(&claims);
+    if (status == 0)
+        return true;
+    *rv = silk__gw_respond_auth(c, status, why, close);
+    return false;
+}
+
 /* respond_metrics answers GET /metrics: the metrics of every loop, added up. */
 static int respond_metrics(client *c, bool close)
 {
     silk__gw *gw = c->loop->gw;
-    silk__gw_jwt_claims claims;
-    const char *why = NULL;
-    int status =
-        silk__gw_auth_request(gw->opts.jwt, &c->http->req, false, ev_time(), &claims, &why);
-    silk__gw_jwt_claims_fini(&claims);
-    if (status != 0)
-        return silk__gw_respond_auth(c, status, why, close);
+    int rv = 0;
+    if (!silk__gw_token_ok(c, close, &rv))
+        return rv;
     silk__mutex_lock(&gw->lock);
     size_t sessions = silk__gw_sessions_count(&gw->sessions);
     silk__mutex_unlock(&gw->lock);
@@ -175,8 +184,8 @@ static int respond_metrics(client *c, bool close)
     silk__gw_metrics_fini(&all);
     if (text == NULL)
         return -1;
-    int rv = respond_with(c, 200, NULL, "text/plain; version=0.0.4; charset=utf-8", text,
-                          strlen(text), close);
+    rv = respond_with(c, 200, NULL, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),
+                      close);
     free(text);
     return rv;
 }
