@@ -596,10 +596,10 @@ static int queue(silk__gw_ws *ws, uint8_t opcode, const void *data, size_t len)
         queue_close(ws, WSLAY_CODE_POLICY_VIOLATION, "send queue full");
         return SILK__GW_WS_ERR_QUEUE_FULL;
     }
+    if (can_send_now(ws, len))
+        return send_now(ws, opcode, data, len);
     if (can_frame_asleep(ws, len))
         return frame_asleep(ws, opcode, data, len);
-    if (ws->ctx != NULL && can_send_now(ws, len))
-        return send_now(ws, opcode, data, len);
     if (wake(ws) != 0)
         return SILK__GW_WS_ERR_NOMEM;
     struct wslay_event_msg msg = {.opcode = opcode, .msg = data, .msg_length = len};
