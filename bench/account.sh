@@ -77,10 +77,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case $build in /*) ;; *) build=$root/$build ;; esac
-if [ -z "$no_build" ]; then
-    [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
-    cmake --build "$build" -j 2 --target bench-account-programs >&2
-fi
+[ -n "$no_build" ] || bench_build "$build" bench-account-programs
 bin=$build/bin
 preload=$build/bench/libbench-alloc-count.so
 [ -f "$preload" ] || { echo "account.sh: no $preload (build bench-account-programs)" >&2; exit 1; }

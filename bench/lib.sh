@@ -1,4 +1,13 @@
-# lib.sh - shell helpers shared by run_http.sh and run_ws.sh (sourced, not run).
+# lib.sh - shell helpers shared by the bench/ scripts (sourced, not run).
+
+# bench_build BUILD TARGET... configures BUILD (Release) when it has never been, then builds
+# the targets in it; what cmake prints goes to stderr. $root is the repository's top.
+bench_build() {
+    bench_tree=$1
+    shift
+    [ -f "$bench_tree/CMakeCache.txt" ] || cmake -S "$root" -B "$bench_tree" -DCMAKE_BUILD_TYPE=Release >&2
+    cmake --build "$bench_tree" -j "$(nproc)" --target "$@" >&2
+}
 
 # free_port prints a tcp port on 127.0.0.1 that nothing listens on.
 free_port() {

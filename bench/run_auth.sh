@@ -62,12 +62,7 @@ if ! command -v openssl >/dev/null 2>&1 || ! "$py" -c 'import jwt, cryptography'
     echo "run_auth.sh: missing openssl or python3-jwt (with python3-cryptography); skipped" >&2
     exit 77
 fi
-if [ -z "$no_build" ]; then
-    if [ ! -x "$build/bin/bench-ws" ]; then
-        cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
-    fi
-    cmake --build "$build" -j "$(nproc)" --target bench-ws-programs >&2
-fi
+[ -n "$no_build" ] || bench_build "$build" bench-ws-programs
 bin=$build/bin
 
 work=$(mktemp -d)

@@ -48,12 +48,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
     echo "run_cluster.sh: redis-server is not installed (make deps installs it); skipped" >&2
     exit 77
 fi
-if [ -z "$no_build" ]; then
-    if [ ! -x "$build/bin/bench-ws" ]; then
-        cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
-    fi
-    cmake --build "$build" -j "$(nproc)" --target bench-ws-programs >&2
-fi
+[ -n "$no_build" ] || bench_build "$build" bench-ws-programs
 bin=$build/bin
 
 work=$(mktemp -d)

@@ -68,12 +68,7 @@ if ! command -v wrk >/dev/null 2>&1; then
     echo "run_http.sh: wrk is not installed (make bench-deps installs it); skipped" >&2
     exit 77
 fi
-if [ -z "$no_build" ]; then
-    if [ ! -x "$build/bin/bench-gateway" ]; then
-        cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
-    fi
-    cmake --build "$build" -j "$(nproc)" --target bench-http-programs >&2
-fi
+[ -n "$no_build" ] || bench_build "$build" bench-http-programs
 bin=$build/bin
 
 work=$(mktemp -d)

@@ -61,12 +61,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case $build in /*) ;; *) build=$root/$build ;; esac
-if [ -z "$no_build" ]; then
-    if [ ! -x "$build/bin/bench-ws" ]; then
-        cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
-    fi
-    cmake --build "$build" -j "$(nproc)" --target bench-push-programs >&2
-fi
+[ -n "$no_build" ] || bench_build "$build" bench-push-programs
 bin=$build/bin
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

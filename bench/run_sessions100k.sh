@@ -48,12 +48,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case $build in /*) ;; *) build=$root/$build ;; esac
-if [ -z "$no_build" ]; then
-    if [ ! -x "$build/bin/bench-ws" ]; then
-        cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
-    fi
-    cmake --build "$build" -j "$(nproc)" --target bench-push-programs silk-gateway-sm >&2
-fi
+[ -n "$no_build" ] || bench_build "$build" bench-push-programs silk-gateway-sm
 bin=$build/bin
 [ -x "$bin/silk-gateway-sm" ] || { echo "run_sessions100k.sh: no $bin/silk-gateway-sm (SILK_BUILD_TESTS)" >&2; exit 1; }
 

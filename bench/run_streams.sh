@@ -85,12 +85,7 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
     echo "run_streams.sh: redis-server or redis-cli is not installed (make deps); skipped" >&2
     exit 77
 fi
-if [ -z "$no_build" ]; then
-    if [ ! -x "$build/bin/bench-ws" ]; then
-        cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
-    fi
-    cmake --build "$build" -j "$(nproc)" --target bench-streams-programs >&2
-fi
+[ -n "$no_build" ] || bench_build "$build" bench-streams-programs
 bin=$build/bin
 if [ -n "$replay" ] && [ ! -x "$bin/silk-gateway-test" ]; then
     echo "run_streams.sh: no $bin/silk-gateway-test for the replay (a build with" \

@@ -98,12 +98,7 @@ split) on_server="taskset -c 1"; on_client="taskset -c 0" ;;
 *) echo "run_ws.sh: --pin takes same or split" >&2; exit 2 ;;
 esac
 
-if [ -z "$no_build" ]; then
-    if [ ! -x "$build/bin/bench-ws" ]; then
-        cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
-    fi
-    cmake --build "$build" -j "$(nproc)" --target bench-ws-programs >&2
-fi
+[ -n "$no_build" ] || bench_build "$build" bench-ws-programs
 bin=$build/bin
 missing=
 [ -x "$bin/bench-ws-lws" ] || missing="$missing libwebsockets-dev (bench-ws-lws not built)"
