@@ -360,6 +360,47 @@ static void test_fail_and_message(void **state)
     silk_ctx_free(ctx);
 }
 
+/* silk_ctx_reset leaves a ctx as silk_ctx_new() does, whatever it held (pairs beyond the
+ * inline ones, long values, a deadline, a message, arena memory), and ignores a handler's. */
+static void test_reset(void **state)
+{
+    (void)state;
+    silk_ctx *ctx = silk_ctx_new();
+    char key[16], value[600];
+    memset(value, 'v', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(silk_ctx_set(ctx, key, value), SILK_OK);
+    }
+    silk_ctx_set_timeout(ctx, 5000);
+    silk_ctx_fail(ctx, SILK_INTERNAL, "failed");
+    assert_non_null(silk_ctx_alloc(ctx, 100000));
+    silk_ctx_reset(ctx);
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_null(silk_ctx_get(ctx, key));
+    }
+    assert_true(silk_ctx_remaining_us(ctx) == INT64_MAX); /* no deadline */
+    assert_string_equal(silk_ctx_message(ctx), "");
+    assert_int_equal(silk_ctx_set(ctx, "k0", "again"), SILK_OK); /* usable as new */
+    assert_string_equal(silk_ctx_get(ctx, "k0"), "again");
+    silk_ctx_free(ctx);
+    silk_ctx_reset(NULL);
+
+    Silk__Rpc__Metadata m = SILK__RPC__METADATA__INIT;
+    Silk__Rpc__Metadata *mp[1] = {&m};
+    m.key = "business-id";
+    m.value = "100";
+    Silk__Rpc__RequestHeader h = SILK__RPC__REQUEST_HEADER__INIT;
+    h.n_metadata = 1;
+    h.metadata = mp;
+    silk_ctx *handler = silk__ctx_from_header(&h, silk__now_us());
+    silk_ctx_reset(handler);
+    assert_string_equal(silk_ctx_get(handler, "business-id"), "100");
+    silk_ctx_free(handler);
+}
+
 static void test_arena(void **state)
 {
     (void)state;
@@ -534,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_business_id_from_request),
         cmocka_unit_test(test_trace_ids_are_unique), cmocka_unit_test(test_trace_id_and_cancel_flag),
         cmocka_unit_test(test_fail_and_message),
+        cmocka_unit_test(test_reset),
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_copy_message),
     };

@@ -304,7 +304,7 @@ static int start_call(client *c, const silk__gw_route *r, ProtobufCMessage *msg,
     const char *why = NULL;
 
     call *k = calloc(1, sizeof *k);
-    silk_ctx *ctx = silk_ctx_new();
+    silk_ctx *ctx = silk__gw_upstream_ctx(c->loop);
     char bid_buf[SILK__GW_BUSINESS_ID_MAX + 1];
     const char *bid = NULL;
     bool bad_id = request_business_id(r->method, msg, req, bid_buf, sizeof bid_buf, &bid) != 0;
@@ -327,7 +327,7 @@ static int start_call(client *c, const silk__gw_route *r, ProtobufCMessage *msg,
         if ((st = call_async(c->loop, r, ctx, k, err, sizeof err)) != SILK_OK)
             count_upstream_failure(c->loop, (int)st);
     }
-    silk_ctx_free(ctx);
+    silk__gw_upstream_ctx_done(c->loop, ctx);
     if (st != SILK_OK) {
         free(k);
         protobuf_c_message_free_unpacked(msg, NULL);

@@ -54,6 +54,7 @@ struct silk__gw_loop {
     struct silk__gw_hook_call *spare_hook_calls; /* finished, for the next ones (ws/hooks.c) */
     size_t n_spare_hook_calls;
     silk_loop_channel **upstream; /* per service, the loop's own connections (upstream.c) */
+    silk_ctx *spare_ctx;          /* a ctx for the next call (silk__gw_upstream_ctx) */
     ev_prepare upstream_flush_w;  /* writes the turn's requests before the loop waits */
     pthread_mutex_t metrics_lock;
     silk__gw_metrics metrics;

@@ -103,6 +103,27 @@ void silk__gw_upstream_fini(silk__gw_loop *l)
         silk_loop_channel_close(l->upstream[i]);
     free(l->upstream);
     l->upstream = NULL;
+    silk_ctx_free(l->spare_ctx);
+    l->spare_ctx = NULL;
+}
+
+silk_ctx *silk__gw_upstream_ctx(silk__gw_loop *l)
+{
+    SILK__GW_ASSERT_ON_LOOP(l);
+    silk_ctx *ctx = l->spare_ctx;
+    l->spare_ctx = NULL;
+    return ctx != NULL ? ctx : silk_ctx_new();
+}
+
+void silk__gw_upstream_ctx_done(silk__gw_loop *l, silk_ctx *ctx)
+{
+    SILK__GW_ASSERT_ON_LOOP(l);
+    if (ctx == NULL || l->spare_ctx != NULL) {
+        silk_ctx_free(ctx);
+        return;
+    }
+    silk_ctx_reset(ctx);
+    l->spare_ctx = ctx;
 }
 
 void silk__gw_upstream_tick(silk__gw_loop *l)
@@ -140,7 +161,8 @@ silk_status silk__gw_upstream_call(silk__gw_loop *l, silk__gw_call *k, size_t se
     k->loop = l;
     k->method = method;
     k->started_us = silk__now_us();
-    silk_status st = silk_loop_channel_call(l->upstream[service], ctx, method, k->req, on_done, k);
+    silk_status st =
+        silk_loop_channel_call_lent(l->upstream[service], ctx, method, k->req, on_done, k);
     if (st != SILK_OK)
         count(k, st); /* failed at once: done never runs */
     return st;
@@ -148,8 +170,7 @@ silk_status silk__gw_upstream_call(silk__gw_loop *l, silk__gw_call *k, size_t se
 
 void silk__gw_call_fini(silk__gw_call *k)
 {
-    if (k->resp != NULL)
-        protobuf_c_message_free_unpacked(k->resp, NULL);
+    k->resp = NULL; /* lent to done, which has returned or is returning */
     if (k->req != NULL)
         protobuf_c_message_free_unpacked(k->req, NULL);
     free(k->message);

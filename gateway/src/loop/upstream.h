@@ -23,7 +23,7 @@ struct silk__gw_call {
     ProtobufCMessage *req;
     silk__gw_loop *loop;    /* the loop it is made on (silk__gw_upstream_call sets it) */
     silk_status st;         /* the answer: SILK_OK with resp, or why not */
-    ProtobufCMessage *resp; /* when st is SILK_OK */
+    ProtobufCMessage *resp; /* when st is SILK_OK: lent to done, valid until it returns */
     char *message;          /* the failure's message, or NULL */
     /* What it calls, and since when, for /metrics: set by silk__gw_upstream_call. */
     const silk_method_desc *method;
@@ -48,7 +48,16 @@ void silk__gw_upstream_tick(silk__gw_loop *l);
 silk_status silk__gw_upstream_call(silk__gw_loop *l, silk__gw_call *k, size_t service,
                                    silk_ctx *ctx, const silk_method_desc *method);
 
-/* silk__gw_call_fini frees what a call owns (req, resp, message), not the call itself. */
+/* silk__gw_upstream_ctx returns an empty ctx (silk_ctx_new's) for a call l makes, to give
+ * back with silk__gw_upstream_ctx_done once the call has started; NULL when memory is
+ * exhausted. On l's thread. */
+silk_ctx *silk__gw_upstream_ctx(silk__gw_loop *l);
+
+/* silk__gw_upstream_ctx_done takes back a ctx of silk__gw_upstream_ctx (NULL is ignored): l
+ * keeps one, emptied, for its next call. On l's thread. */
+void silk__gw_upstream_ctx_done(silk__gw_loop *l, silk_ctx *ctx);
+
+/* silk__gw_call_fini frees what a call owns (req, message), not the call itself. */
 void silk__gw_call_fini(silk__gw_call *k);
 
 #endif /* SILK_GATEWAY_UPSTREAM_H */

@@ -94,7 +94,7 @@ static silk_status since_metadata(silk_ctx *ctx, const client *c)
  * and the deadline. */
 static silk_status hook_ctx(silk_ctx **out, const client *c)
 {
-    silk_ctx *ctx = silk_ctx_new();
+    silk_ctx *ctx = silk__gw_upstream_ctx(c->loop);
     silk_status st = ctx != NULL ? SILK_OK : SILK_RESOURCE_EXHAUSTED;
     if (st == SILK_OK)
         st = silk_ctx_set(ctx, SILK_MD_BUSINESS_ID, c->business_id);
@@ -195,7 +195,7 @@ silk_status silk__gw_hook_call(client *c, int hook, const ProtobufCMessage *req,
         if (wait != NULL)
             *wait = &h->base;
     }
-    silk_ctx_free(ctx);
+    silk__gw_upstream_ctx_done(l, ctx);
     return st;
 }
 

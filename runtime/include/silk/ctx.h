@@ -59,6 +59,11 @@ silk_ctx *silk_ctx_new(void);
  * completed (they read it before they return). */
 void silk_ctx_free(silk_ctx *ctx);
 
+/* silk_ctx_reset makes ctx, made with silk_ctx_new(), as silk_ctx_new() left it - no
+ * metadata (so no trace id), no deadline, no message, no silk_ctx_alloc() memory - for a
+ * new chain of calls, without allocating a new ctx. NULL and a handler's ctx are ignored. */
+void silk_ctx_reset(silk_ctx *ctx);
+
 /* silk_ctx_set sets (or replaces) the metadata pair key = value; both strings are copied.
  *
  * Returns SILK_OK, or:

@@ -84,6 +84,14 @@ silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
                                    const silk_method_desc *method, const ProtobufCMessage *req,
                                    silk_call_cb cb, void *arg);
 
+/* silk_loop_channel_call_lent is silk_loop_channel_call whose callback borrows the response:
+ * resp is valid until cb returns and is freed by the loop channel then (cb must not free it).
+ * A response that comes on the loop channel's own connections is unpacked on the stack of
+ * the loop's thread, with no allocation when it fits in a few KiB. */
+silk_status silk_loop_channel_call_lent(silk_loop_channel *lc, silk_ctx *ctx,
+                                        const silk_method_desc *method,
+                                        const ProtobufCMessage *req, silk_call_cb cb, void *arg);
+
 /* silk_loop_io_ready is the loop's answer to silk_loop_ops.io: the descriptor of token is
  * ready for ready (SILK_LOOP_READ and/or SILK_LOOP_WRITE). Completions run from it. On the
  * loop's thread, with a token io was given and has not been told to stop watching. */

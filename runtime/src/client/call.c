@@ -216,17 +216,12 @@ static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_
                              char *why, size_t cap)
 {
     uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
-    silk__call *c = malloc(sizeof *c);
-    if (c == NULL) {
-        snprintf(why, cap, "out of memory");
-        return SILK_RESOURCE_EXHAUSTED;
-    }
-    silk__call_init(c, id, method, budget, cb, arg);
+    silk__call c; /* the peer copies it into its own */
+    silk__call_init(&c, id, method, budget, cb, arg);
     silk__reqhdr rh;
     silk_status st = silk__reqhdr_init(&rh, ctx, method, req, budget, ch->token);
     if (st != SILK_OK) {
         snprintf(why, cap, "out of memory");
-        free(c);
         return st;
     }
     silk__peer *l = NULL;
@@ -235,19 +230,16 @@ static silk_status send_call(silk_channel *ch, silk_ctx *ctx, const silk_method_
     if (st == SILK_OK && copy_if_dialing && !atomic_load(&l->connected) &&
         (copy = copy_new(ch, ctx, method, req, budget, id, cb, arg, r)) != NULL) {
         copy->sends = 1;
-        c->cb = copy_done;
-        c->arg = copy;
+        c.cb = copy_done;
+        c.arg = copy;
     }
     if (st == SILK_OK) {
-        st = silk__peer_submit(l, c, &rh.h, req, how, why, cap);
+        st = silk__peer_submit(l, &c, &rh.h, req, how, why, cap);
         silk__stream_conn_rele(&l->conn);
     }
     silk__reqhdr_fini(&rh);
-    if (st != SILK_OK) {
-        free(c);
-        if (copy != NULL)
-            copy_free(copy);
-    }
+    if (st != SILK_OK && copy != NULL)
+        copy_free(copy);
     return st;
 }
 

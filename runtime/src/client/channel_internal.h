@@ -101,6 +101,8 @@ typedef struct silk__peer {
 
     /* Under the connection's mutex. */
     silk__call_table calls;
+    silk__call *spares; /* answered calls, linked by next, for the next ones */
+    unsigned nspares;
     bool ping_out;    /* a keepalive ping is unanswered */
     int64_t ping_at;  /* when it was sent */
     bool timer_busy;  /* a sleep is in flight on timer_aio */
@@ -164,9 +166,10 @@ typedef enum silk__send_fail {
 silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, silk__send_fail *how,
                            char *why, size_t cap);
 
-/* silk__peer_submit enters c in l's table and queues its request frame (header h, payload
- * req); on failure c is the caller's again. */
-silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__RequestHeader *h,
+/* silk__peer_submit enters a call made as call says (silk__call_init) in l's table, in one of
+ * l's spare calls or a new one, and queues its request frame (header h, payload req). */
+silk_status silk__peer_submit(silk__peer *l, const silk__call *call,
+                              const Silk__Rpc__RequestHeader *h,
                               const ProtobufCMessage *req, silk__send_fail *how, char *why,
                               size_t cap);
 

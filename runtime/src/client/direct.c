@@ -104,7 +104,7 @@ static void decode(silk__direct *d, const silk__frame *f, const ProtobufCMessage
     silk__scratch mem;
     silk__scratch_init(&mem);
     silk__response r;
-    silk__response_decode(&r, f, output, &mem.allocator);
+    silk__response_decode(&r, f, output, &mem.allocator, NULL);
     d->st = r.st;
     d->resp = r.msg;
     snprintf(d->why, d->why_cap, "%s", r.message);

@@ -16,6 +16,8 @@
 
 /* How long a connection attempt may take. */
 #define DIAL_TIMEOUT_MS 10000
+/* How many answered calls a peer keeps for its next ones. */
+#define SPARE_CALLS 64
 
 /* ============================== completing calls ============================== */
 
@@ -27,6 +29,38 @@ static void complete_all(silk__call *list, silk_status st, const char *why)
         c->cb(st, NULL, why, c->arg);
         free(c);
     }
+}
+
+/* take_answered takes the call id out of l's table, a copy of it into *out, and keeps the call
+ * among l's spares (or frees it); false when l does not have it. l's mutex is held. */
+static bool take_answered(silk__peer *l, uint64_t id, silk__call *out)
+{
+    SILK__ASSERT_HELD(&l->conn.mu);
+    silk__call *c = silk__call_table_remove(&l->calls, id);
+    if (c == NULL)
+        return false;
+    *out = *c;
+    if (l->nspares >= SPARE_CALLS) {
+        free(c);
+    } else {
+        c->next = l->spares;
+        l->spares = c;
+        l->nspares++;
+    }
+    return true;
+}
+
+/* new_call_locked returns one of l's spare calls, or a new one; NULL when memory is exhausted.
+ * l's mutex is held. */
+static silk__call *new_call_locked(silk__peer *l)
+{
+    SILK__ASSERT_HELD(&l->conn.mu);
+    silk__call *c = l->spares;
+    if (c == NULL)
+        return malloc(sizeof *c);
+    l->spares = c->next;
+    l->nspares--;
+    return c;
 }
 
 /* ============================== deadlines ============================== */
@@ -100,7 +134,7 @@ static void complete_response(silk__peer *l, silk__call *c, const silk__frame *f
     silk__scratch mem; /* the header's, on this stack */
     silk__scratch_init(&mem);
     silk__response r;
-    silk__response_decode(&r, f, c->method->output, &mem.allocator);
+    silk__response_decode(&r, f, c->method->output, &mem.allocator, NULL);
     report(l, r.st == SILK_UNAVAILABLE, 1); /* before a failover picks again */
     c->cb(r.st, r.msg, r.message, c->arg);
     silk__response_fini(&r);
@@ -129,24 +163,23 @@ static void on_frame(silk__stream_conn *conn, const silk__frame *f)
     }
     if (f->kind != SILK__FRAME_RESPONSE)
         return;
+    silk__call c;
     silk__stream_conn_lock(conn);
-    silk__call *c = silk__call_table_remove(&l->calls, f->call_id);
+    bool found = take_answered(l, f->call_id, &c);
     silk__stream_conn_unlock(conn);
-    if (c != NULL) /* else it timed out already */
-        complete_response(l, c, f);
-    free(c);
+    if (found) /* else it timed out already */
+        complete_response(l, &c, f);
 }
 
 static void on_too_big(silk__stream_conn *conn, const silk__frame *f)
 {
     silk__peer *l = (silk__peer *)conn;
+    silk__call c;
     silk__stream_conn_lock(conn);
-    silk__call *c =
-        f->kind == SILK__FRAME_RESPONSE ? silk__call_table_remove(&l->calls, f->call_id) : NULL;
+    bool found = f->kind == SILK__FRAME_RESPONSE && take_answered(l, f->call_id, &c);
     silk__stream_conn_unlock(conn);
-    if (c != NULL)
-        c->cb(SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit", c->arg);
-    free(c);
+    if (found)
+        c.cb(SILK_RESOURCE_EXHAUSTED, NULL, "the response exceeds the message limit", c.arg);
 }
 
 /* handshake_failed tells whether the TLS connection of l closed in its handshake: refused
@@ -217,6 +250,10 @@ static void on_fini(silk__stream_conn *conn)
     nng_aio_free(l->keepalive_aio);
     nng_stream_dialer_free(l->dialer);
     silk__call_table_fini(&l->calls);
+    for (silk__call *c = l->spares, *next; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
     free(l->address);
     silk__stream_conn_fini(conn);
     free(l);
@@ -418,22 +455,29 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
 /* ============================== calls ============================== */
 
 /* silk__peer_submit: see channel_internal.h. */
-silk_status silk__peer_submit(silk__peer *l, silk__call *c, const Silk__Rpc__RequestHeader *h,
-                              const ProtobufCMessage *req, silk__send_fail *how, char *why,
-                              size_t cap)
+silk_status silk__peer_submit(silk__peer *l, const silk__call *call,
+                              const Silk__Rpc__RequestHeader *h, const ProtobufCMessage *req,
+                              silk__send_fail *how, char *why, size_t cap)
 {
     silk_status st = SILK_OK;
     silk__stream_conn_lock(&l->conn);
+    silk__call *c = NULL;
     if (silk__stream_conn_closed_locked(&l->conn)) {
         /* It closed between silk__peer_get and now: a dial that failed at once, most likely. */
         snprintf(why, cap, "%s", l->conn.why);
         st = SILK_UNAVAILABLE;
         *how = SILK__SEND_FAIL_ELSEWHERE;
-    } else if (!silk__call_table_add(&l->calls, c)) {
+    } else if ((c = new_call_locked(l)) == NULL) {
+        snprintf(why, cap, "out of memory");
+        st = SILK_RESOURCE_EXHAUSTED;
+    } else if (*c = *call, !silk__call_table_add(&l->calls, c)) {
+        free(c);
+        snprintf(why, cap, "out of memory");
         st = SILK_RESOURCE_EXHAUSTED;
     } else if ((st = silk__stream_conn_send_locked(&l->conn, SILK__FRAME_REQUEST, c->id, &h->base,
                                                    req)) != SILK_OK) {
         silk__call_table_remove(&l->calls, c->id);
+        free(c);
         snprintf(why, cap, "the request exceeds the message limit or the send queue is full");
     } else {
         arm_timer_locked(l, c->deadline_us);

@@ -26,6 +26,8 @@
 #define CONNECT_TIMEOUT_US 10000000
 /* The longest address a loop channel connects to itself. */
 #define ADDRESS_MAX 256
+/* How many finished calls a loop channel keeps for its next ones. */
+#define SPARE_CALLS 64
 
 /* lcall is a call in flight on a loop channel's connection. */
 typedef struct lcall {
@@ -35,6 +37,7 @@ typedef struct lcall {
      * retry hands the copy over (finish), and its answer comes back through post. */
     struct silk__call_copy *copy;
     struct handover *copy_handover;
+    bool lent; /* made by silk_loop_channel_call_lent: the response is freed after cb */
 } lcall;
 SILK__FIRST_MEMBER(lcall, call);
 
@@ -57,6 +60,8 @@ struct silk_loop_channel {
     silk_channel *ch;
     silk_loop_ops ops;
     loop_peer *peers;
+    lcall *spares; /* finished calls, linked by call.next, for the next ones */
+    unsigned nspares;
     uint32_t max_frame;
     bool closing;
     uintptr_t thread; /* debug builds: the loop's, the first to call, tick or do I/O */
@@ -84,6 +89,7 @@ typedef struct handover {
     silk_loop_ops ops;
     silk_call_cb cb;
     void *arg;
+    bool lent; /* resp is freed once cb returns */
     silk_status st;
     ProtobufCMessage *resp;
     char *message;
@@ -94,6 +100,8 @@ static void handover_run(silk_loop_task *task)
 {
     handover *h = (handover *)task;
     h->cb(h->st, h->resp, h->message != NULL ? h->message : "", h->arg);
+    if (h->lent && h->resp != NULL)
+        protobuf_c_message_free_unpacked(h->resp, NULL);
     free(h->message);
     free(h);
 }
@@ -108,20 +116,21 @@ static void handover_done(silk_status st, ProtobufCMessage *resp, const char *me
     h->ops.post(h->ops.loop, &h->task);
 }
 
-static handover *handover_new(silk_loop_channel *lc, silk_call_cb cb, void *arg)
+static handover *handover_new(silk_loop_channel *lc, silk_call_cb cb, void *arg, bool lent)
 {
     handover *h = calloc(1, sizeof *h);
     if (h != NULL)
-        *h = (handover){.task = {.run = handover_run}, .ops = lc->ops, .cb = cb, .arg = arg};
+        *h = (handover){
+            .task = {.run = handover_run}, .ops = lc->ops, .cb = cb, .arg = arg, .lent = lent};
     return h;
 }
 
 /* call_through_channel hands a call over to the channel path. */
 static silk_status call_through_channel(silk_loop_channel *lc, silk_ctx *ctx,
                                         const silk_method_desc *method, const ProtobufCMessage *req,
-                                        silk_call_cb cb, void *arg)
+                                        silk_call_cb cb, void *arg, bool lent)
 {
-    handover *h = handover_new(lc, cb, arg);
+    handover *h = handover_new(lc, cb, arg, lent);
     if (h == NULL) {
         silk__ctx_set_message(ctx, "out of memory");
         return SILK_RESOURCE_EXHAUSTED;
@@ -134,6 +143,29 @@ static silk_status call_through_channel(silk_loop_channel *lc, silk_ctx *ctx,
 
 /* ============================== completing calls ============================== */
 
+/* lcall_new returns one of lc's spare calls, or a new one; NULL when memory is exhausted. */
+static lcall *lcall_new(silk_loop_channel *lc)
+{
+    lcall *c = lc->spares;
+    if (c == NULL)
+        return malloc(sizeof *c);
+    lc->spares = (lcall *)c->call.next;
+    lc->nspares--;
+    return c;
+}
+
+/* lcall_free keeps c, whose copy is freed or given away, among lc's spares, or frees it. */
+static void lcall_free(silk_loop_channel *lc, lcall *c)
+{
+    if (c == NULL || lc->nspares >= SPARE_CALLS) {
+        free(c);
+        return;
+    }
+    c->call.next = &lc->spares->call;
+    lc->spares = c;
+    lc->nspares++;
+}
+
 /* finish completes c with st (and resp, on SILK_OK) and frees it; a call with a copy made by
  * the channel that failed as the channel retries is handed over to the channel instead. */
 static void finish(silk_loop_channel *lc, lcall *c, silk_status st, ProtobufCMessage *resp,
@@ -141,13 +173,15 @@ static void finish(silk_loop_channel *lc, lcall *c, silk_status st, ProtobufCMes
 {
     if (c->copy != NULL && st != SILK_OK && !lc->closing &&
         silk__channel_retry(c->copy, st, why, never_sent)) {
-        free(c); /* the channel owns the copy and its handover now */
+        lcall_free(lc, c); /* the channel owns the copy and its handover now */
         return;
     }
     silk__channel_copy_free(c->copy);
     free(c->copy_handover);
-    c->call.cb(st, resp, why, c->call.arg);
-    free(c);
+    silk_call_cb cb = c->call.cb;
+    void *arg = c->call.arg;
+    lcall_free(lc, c); /* before cb: the calls cb starts may use it */
+    cb(st, resp, why, arg);
 }
 
 /* complete_all completes the calls of list (never_sent: their connection was never made). */
@@ -282,12 +316,15 @@ static void answered(loop_peer *p, silk_status st)
     }
 }
 
+/* complete_response completes c with the response frame f: its header decoded on this
+ * stack, and so is the response of a call that lends it (the callback's to free otherwise). */
 static void complete_response(loop_peer *p, lcall *c, const silk__frame *f)
 {
-    silk__scratch mem; /* the header's, on this stack */
+    silk__scratch mem;
     silk__scratch_init(&mem);
     silk__response r;
-    silk__response_decode(&r, f, c->call.method->output, &mem.allocator);
+    silk__response_decode(&r, f, c->call.method->output, &mem.allocator,
+                          c->lent ? &mem.allocator : NULL);
     answered(p, r.st);
     finish(p->lc, c, r.st, r.msg, r.message, false);
     silk__response_fini(&r);
@@ -413,7 +450,7 @@ static bool make_copy(silk_loop_channel *lc, lcall *c, silk_ctx *ctx, const Prot
     const silk__call *call = &c->call;
     if (!silk__channel_copies(lc->ch, call->method, never_sent))
         return true;
-    c->copy_handover = handover_new(lc, call->cb, call->arg);
+    c->copy_handover = handover_new(lc, call->cb, call->arg, c->lent);
     if (c->copy_handover != NULL)
         c->copy = silk__channel_copy_call(lc->ch, ctx, call->method, req, budget, r, never_sent,
                                           handover_done, c->copy_handover);
@@ -427,17 +464,17 @@ static bool make_copy(silk_loop_channel *lc, lcall *c, silk_ctx *ctx, const Prot
 /* send_request queues the request of a call on p, which route r picked. */
 static silk_status send_request(loop_peer *p, silk_ctx *ctx, const silk_method_desc *method,
                                 const ProtobufCMessage *req, uint64_t budget, const silk__route *r,
-                                silk_call_cb cb, void *arg)
+                                silk_call_cb cb, void *arg, bool lent)
 {
     silk__reqhdr rh;
-    lcall *c = malloc(sizeof *c);
+    lcall *c = lcall_new(p->lc);
     if (c == NULL || silk__reqhdr_init(&rh, ctx, method, req, budget,
                                        silk__channel_token(p->lc->ch)) != SILK_OK) {
-        free(c);
+        lcall_free(p->lc, c);
         silk__ctx_set_message(ctx, "out of memory");
         return SILK_RESOURCE_EXHAUSTED;
     }
-    *c = (lcall){.copy = NULL};
+    *c = (lcall){.lent = lent};
     silk__call_init(&c->call, ++p->last_id, method, budget, cb, arg);
     silk_status st = SILK_OK;
     if (!make_copy(p->lc, c, ctx, req, budget, r, !p->sock.connected) ||
@@ -454,14 +491,14 @@ static silk_status send_request(loop_peer *p, silk_ctx *ctx, const silk_method_d
     if (st != SILK_OK) {
         silk__channel_copy_free(c->copy);
         free(c->copy_handover);
-        free(c);
+        lcall_free(p->lc, c);
     }
     return st;
 }
 
-silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
-                                   const silk_method_desc *method, const ProtobufCMessage *req,
-                                   silk_call_cb cb, void *arg)
+/* start_call is silk_loop_channel_call, and with lent silk_loop_channel_call_lent. */
+static silk_status start_call(silk_loop_channel *lc, silk_ctx *ctx, const silk_method_desc *method,
+                              const ProtobufCMessage *req, silk_call_cb cb, void *arg, bool lent)
 {
     if (lc == NULL || method == NULL || req == NULL || cb == NULL ||
         req->descriptor != method->input) {
@@ -475,7 +512,7 @@ silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
     }
     silk_channel *ch = lc->ch;
     if (!silk__channel_direct(ch, ctx))
-        return call_through_channel(lc, ctx, method, req, cb, arg);
+        return call_through_channel(lc, ctx, method, req, cb, arg, lent);
     uint64_t budget = silk__ctx_budget_us(ctx, method->timeout_ms);
     if (budget == 0) {
         silk__ctx_set_message(ctx, "the deadline passed before the call started");
@@ -489,8 +526,22 @@ silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
     silk__channel_route_init(ch, &r, method, req, ctx);
     loop_peer *p = direct_peer(lc, &r);
     if (p == NULL)
-        return call_through_channel(lc, ctx, method, req, cb, arg);
-    return send_request(p, ctx, method, req, budget, &r, cb, arg);
+        return call_through_channel(lc, ctx, method, req, cb, arg, lent);
+    return send_request(p, ctx, method, req, budget, &r, cb, arg, lent);
+}
+
+silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
+                                   const silk_method_desc *method, const ProtobufCMessage *req,
+                                   silk_call_cb cb, void *arg)
+{
+    return start_call(lc, ctx, method, req, cb, arg, false);
+}
+
+silk_status silk_loop_channel_call_lent(silk_loop_channel *lc, silk_ctx *ctx,
+                                        const silk_method_desc *method,
+                                        const ProtobufCMessage *req, silk_call_cb cb, void *arg)
+{
+    return start_call(lc, ctx, method, req, cb, arg, true);
 }
 
 /* ============================== the loop channel ============================== */
@@ -517,5 +568,10 @@ void silk_loop_channel_close(silk_loop_channel *lc)
     lc->closing = true;
     while (lc->peers != NULL)
         silk__sock_conn_close(&lc->peers->sock, SILK_CANCELLED, "the loop channel is closed");
+    while (lc->spares != NULL) {
+        lcall *c = lc->spares;
+        lc->spares = (lcall *)c->call.next;
+        free(c);
+    }
     free(lc);
 }

@@ -97,10 +97,9 @@ static void drop_pairs(silk_ctx *ctx, md_pair *md, size_t n)
         free(md);
 }
 
-void silk_ctx_free(silk_ctx *ctx)
+/* release frees what ctx holds beyond itself: its pairs, its message, its arena. */
+static void release(silk_ctx *ctx)
 {
-    if (ctx == NULL)
-        return;
     if (!ctx->md_borrowed)
         drop_pairs(ctx, ctx->md, ctx->n_md);
     free(ctx->message);
@@ -108,8 +107,23 @@ void silk_ctx_free(silk_ctx *ctx)
         next = c->next;
         free(c);
     }
+}
+
+void silk_ctx_free(silk_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    release(ctx);
     if (!ctx->embedded)
         free(ctx);
+}
+
+void silk_ctx_reset(silk_ctx *ctx)
+{
+    if (ctx == NULL || ctx->embedded || ctx->capped) /* a handler's */
+        return;
+    release(ctx);
+    *ctx = (silk_ctx){.deadline_us = NO_DEADLINE};
 }
 
 /* ============================== metadata ============================== */

@@ -177,7 +177,8 @@ bool silk__frame_out_reserve(uint8_t **buf, size_t *cap, size_t want)
 }
 
 void silk__response_decode(silk__response *r, const silk__frame *f,
-                           const ProtobufCMessageDescriptor *output, ProtobufCAllocator *header_mem)
+                           const ProtobufCMessageDescriptor *output, ProtobufCAllocator *header_mem,
+                           ProtobufCAllocator *msg_mem)
 {
     *r = (silk__response){.st = SILK_INTERNAL,
                           .message = "cannot decode the response header",
@@ -191,7 +192,7 @@ void silk__response_decode(silk__response *r, const silk__frame *f,
     if (r->st != SILK_OK)
         return;
     r->message = "";
-    r->msg = protobuf_c_message_unpack(output, NULL, f->payload_len, f->payload);
+    r->msg = protobuf_c_message_unpack(output, msg_mem, f->payload_len, f->payload);
     if (r->msg == NULL) {
         r->st = SILK_INTERNAL;
         r->message = "cannot decode the response";

@@ -115,7 +115,7 @@ bool silk__frame_out_reserve(uint8_t **buf, size_t *cap, size_t want);
  * message. */
 typedef struct silk__response {
     silk_status st;
-    ProtobufCMessage *msg; /* on SILK_OK: the response, the receiver's to free */
+    ProtobufCMessage *msg; /* on SILK_OK: the response; with msg_mem NULL the receiver's to free */
     const char *message;   /* "" on SILK_OK; else why, valid until silk__response_fini */
     Silk__Rpc__ResponseHeader *header;
     ProtobufCAllocator *header_mem;
@@ -123,11 +123,11 @@ typedef struct silk__response {
 
 /* silk__response_decode decodes the response frame f of a call whose response type is
  * output, its header with header_mem (a scratch on the caller's stack; NULL: malloc), its
- * message with malloc. A header or a message that does not decode makes the status
- * SILK_INTERNAL. */
+ * message with msg_mem (NULL: malloc, the receiver's to free; else it lives as long as that
+ * scratch). A header or a message that does not decode makes the status SILK_INTERNAL. */
 void silk__response_decode(silk__response *r, const silk__frame *f,
-                           const ProtobufCMessageDescriptor *output,
-                           ProtobufCAllocator *header_mem);
+                           const ProtobufCMessageDescriptor *output, ProtobufCAllocator *header_mem,
+                           ProtobufCAllocator *msg_mem);
 
 /* silk__response_fini frees what silk__response_decode kept but the message. */
 void silk__response_fini(silk__response *r);
