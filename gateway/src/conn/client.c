@@ -159,7 +159,8 @@ int silk__gw_client_drive(client *c)
 {
     SILK__GW_ASSERT_ON_LOOP(c->loop);
     for (;;) {
-        if (c->out != NULL) {
+        /* A response written at once left no c->out: it ends here as one written later. */
+        if (c->out != NULL || c->state == SILK__GW_CLIENT_WRITING) {
             int rv = write_out(c);
             if (rv < 0)
                 return -1;

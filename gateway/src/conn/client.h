@@ -261,10 +261,6 @@ typedef void silk__gw_hook_then(silk__gw_client_call *k);
 silk_status silk__gw_hook_call(silk__gw_client *c, int hook, const ProtobufCMessage *req,
                                silk__gw_client_call **wait, silk__gw_hook_then *then);
 
-/* silk__gw_hook_spares_free frees the finished hook calls l keeps for its next ones. On l's
- * thread, once no hook call is in flight. */
-void silk__gw_hook_spares_free(silk__gw_loop *l);
-
 /* silk__gw_hook_request_new allocates an initialised message of a hook's input type; NULL when
  * memory is exhausted. */
 void *silk__gw_hook_request_new(const ProtobufCMessageDescriptor *d);

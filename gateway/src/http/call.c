@@ -21,6 +21,9 @@
 typedef silk__gw_client client;
 typedef silk__gw_client_call call;
 
+/* How many finished calls a loop keeps for its next ones. */
+#define SPARE_CALLS 64
+
 static void count_upstream_failure(silk__gw_loop *l, int code)
 {
     pthread_mutex_lock(&l->metrics_lock);
@@ -73,10 +76,11 @@ static void answer(client *c, const silk__gw_call *k)
 static void call_done(silk__gw_call *base)
 {
     call *k = (call *)base;
+    silk__gw_loop *l = base->loop;
     if (k->client != NULL)
         answer(k->client, base);
     silk__gw_call_fini(base);
-    free(k);
+    silk__spares_give(&l->spare_http_calls, k, SPARE_CALLS);
 }
 
 /* ============================================================================
@@ -303,7 +307,9 @@ static int start_call(client *c, const silk__gw_route *r, ProtobufCMessage *msg,
     char err[512];
     const char *why = NULL;
 
-    call *k = calloc(1, sizeof *k);
+    call *k = silk__spares_take(&c->loop->spare_http_calls, sizeof *k);
+    if (k != NULL)
+        *k = (call){.client = NULL};
     silk_ctx *ctx = silk__gw_upstream_ctx(c->loop);
     char bid_buf[SILK__GW_BUSINESS_ID_MAX + 1];
     const char *bid = NULL;
@@ -329,7 +335,7 @@ static int start_call(client *c, const silk__gw_route *r, ProtobufCMessage *msg,
     }
     silk__gw_upstream_ctx_done(c->loop, ctx);
     if (st != SILK_OK) {
-        free(k);
+        silk__spares_give(&c->loop->spare_http_calls, k, SPARE_CALLS);
         protobuf_c_message_free_unpacked(msg, NULL);
         if (oom)
             return silk__gw_respond_error(c, 503, SILK_UNAVAILABLE, "out of memory", NULL, true);

@@ -841,27 +841,30 @@ static char *put_uint(char *p, size_t v)
 
 #define PUT_LITERAL(p, s) put((p), (s), sizeof(s) - 1)
 
+size_t silk__gw_http_response_room(int status, const char *extra_headers, const char *content_type,
+                                   size_t body_len)
+{
+    return strlen(silk__gw_http_status_reason(status)) +
+           (extra_headers ? strlen(extra_headers) : 0) + (content_type ? strlen(content_type) : 0) +
+           body_len + 128;
+}
+
 /* The response head is made of constant parts and a few strings, copied rather than
  * formatted: it is written for every request. */
-char *silk__gw_http_response(int status, const char *extra_headers, const char *content_type,
-                             const char *body, size_t body_len, bool close, size_t *out_len)
+size_t silk__gw_http_response_write(char *out, int status, const char *extra_headers,
+                                    const char *content_type, const char *body, size_t body_len,
+                                    bool close)
 {
     const char *reason = silk__gw_http_status_reason(status);
-    size_t reason_len = strlen(reason);
-    size_t extra = extra_headers ? strlen(extra_headers) : 0;
-    size_t type_len = content_type ? strlen(content_type) : 0;
-    char *out = malloc(reason_len + extra + type_len + body_len + 128);
-    if (out == NULL)
-        return NULL;
     char *p = PUT_LITERAL(out, "HTTP/1.1 ");
     p = put_uint(p, status > 0 ? (size_t)status : 0);
     *p++ = ' ';
-    p = put(p, reason, reason_len);
+    p = put(p, reason, strlen(reason));
     p = PUT_LITERAL(p, "\r\n");
-    p = put(p, extra_headers, extra);
+    p = put(p, extra_headers, extra_headers ? strlen(extra_headers) : 0);
     if (content_type != NULL) {
         p = PUT_LITERAL(p, "Content-Type: ");
-        p = put(p, content_type, type_len);
+        p = put(p, content_type, strlen(content_type));
         p = PUT_LITERAL(p, "\r\n");
     }
     if (status >= 200 && status != 204 && status != 304) { /* RFC 9110 8.6, 15.4.5 */
@@ -873,6 +876,15 @@ char *silk__gw_http_response(int status, const char *extra_headers, const char *
         p = PUT_LITERAL(p, "Connection: close\r\n");
     p = PUT_LITERAL(p, "\r\n");
     p = put(p, body, body_len);
-    *out_len = (size_t)(p - out);
+    return (size_t)(p - out);
+}
+
+char *silk__gw_http_response(int status, const char *extra_headers, const char *content_type,
+                             const char *body, size_t body_len, bool close, size_t *out_len)
+{
+    char *out = malloc(silk__gw_http_response_room(status, extra_headers, content_type, body_len));
+    if (out != NULL)
+        *out_len = silk__gw_http_response_write(out, status, extra_headers, content_type, body,
+                                                body_len, close);
     return out;
 }

@@ -154,4 +154,15 @@ const char *silk__gw_http_status_reason(int status);
 char *silk__gw_http_response(int status, const char *extra_headers, const char *content_type,
                              const char *body, size_t body_len, bool close, size_t *out_len);
 
+/* silk__gw_http_response_room returns the bytes silk__gw_http_response_write may write for
+ * such a response (a bound, not its length). */
+size_t silk__gw_http_response_room(int status, const char *extra_headers, const char *content_type,
+                                   size_t body_len);
+
+/* silk__gw_http_response_write writes silk__gw_http_response's response into out, which has
+ * silk__gw_http_response_room() bytes, and returns its length. */
+size_t silk__gw_http_response_write(char *out, int status, const char *extra_headers,
+                                    const char *content_type, const char *body, size_t body_len,
+                                    bool close);
+
 #endif /* SILK_GATEWAY_HTTP_H */

@@ -57,28 +57,50 @@ void silk__gw_count_request(silk__gw_loop *l, const char *route, int status, dou
     pthread_mutex_unlock(&l->metrics_lock);
 }
 
+/* send_now writes the response out (len bytes in the loop's write buffer) as far as the
+ * socket takes it, and leaves the rest, if any, for c to write. It returns 0, or -1 when
+ * memory is exhausted. */
+static int send_now(client *c, const char *out, size_t len)
+{
+    ssize_t n = silk__gw_io_write(&c->io, out, len);
+    size_t sent = n > 0 ? (size_t)n : 0; /* an error shows again when c writes the rest */
+    if (sent == len)
+        return 0; /* silk__gw_client_drive ends the response: its state is WRITING */
+    char *rest = malloc(len - sent);
+    if (rest == NULL)
+        return -1;
+    memcpy(rest, out + sent, len - sent);
+    return silk__gw_client_set_out(c, rest, len - sent);
+}
+
 /* respond_as sets the response to write: status, a body of type (none when type is NULL),
- * and no header but those given. It returns 0, or -1 when memory is exhausted. */
+ * and no header but those given. A response with nothing ahead of it is made in the loop's
+ * write buffer and written at once; else c keeps it until the socket takes it. It returns 0,
+ * or -1 when memory is exhausted. */
 static int respond_as(client *c, int status, const char *extra_headers, const char *type,
                       const char *body, size_t body_len, bool close)
 {
-    size_t len;
-    close = close || c->loop->stopping;
-    char *out = silk__gw_http_response(status, extra_headers, type, body, body_len, close, &len);
+    silk__gw_loop *l = c->loop;
+    close = close || l->stopping;
+    size_t room = silk__gw_http_response_room(status, extra_headers, type, body_len);
+    bool now = c->out == NULL && c->state != SILK__GW_CLIENT_WS && room <= sizeof l->wbuf;
+    char *out = now ? l->wbuf : malloc(room);
     if (out == NULL)
         return -1;
+    size_t len =
+        silk__gw_http_response_write(out, status, extra_headers, type, body, body_len, close);
     if (c->http != NULL && c->http->req.method == HTTP_HEAD) {
         char *end = strstr(out, "\r\n\r\n");
         len = (size_t)(end + 4 - out); /* the head only: Content-Length still says the size */
     }
-    if (silk__gw_client_set_out(c, out, len) != 0)
+    if ((now ? send_now(c, out, len) : silk__gw_client_set_out(c, out, len)) != 0)
         return -1;
     c->close_after = close;
     if (c->state != SILK__GW_CLIENT_WS) {
         c->state = SILK__GW_CLIENT_WRITING;
-        double now = ev_time();
-        silk__gw_count_request(c->loop, c->req_route ? c->req_route : "other", status,
-                               c->req_start > 0 ? now - c->req_start : 0);
+        double t = ev_time();
+        silk__gw_count_request(l, c->req_route ? c->req_route : "other", status,
+                               c->req_start > 0 ? t - c->req_start : 0);
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <silk/loop_channel.h>
 
 #include "core/assert.h"
+#include "core/spares.h"
 #include "loop/gateway.h"
 #include "http/metrics.h"
 
@@ -50,12 +51,12 @@ struct silk__gw_loop {
     silk__gw_client **dirty;
     size_t n_dirty, cap_dirty;
     atomic_size_t n_clients;
-    size_t hook_calls; /* hook calls in flight: a stopping loop waits for them */
-    struct silk__gw_hook_call *spare_hook_calls; /* finished, for the next ones (ws/hooks.c) */
-    size_t n_spare_hook_calls;
-    silk_loop_channel **upstream; /* per service, the loop's own connections (upstream.c) */
-    silk_ctx *spare_ctx;          /* a ctx for the next call (silk__gw_upstream_ctx) */
-    ev_prepare upstream_flush_w;  /* writes the turn's requests before the loop waits */
+    size_t hook_calls;             /* hook calls in flight: a stopping loop waits for them */
+    silk__spares spare_hook_calls; /* finished, for the next ones (ws/hooks.c) */
+    silk__spares spare_http_calls; /* finished, for the next ones (http/call.c) */
+    silk_loop_channel **upstream;  /* per service, the loop's own connections (upstream.c) */
+    silk_ctx *spare_ctx;           /* a ctx for the next call (silk__gw_upstream_ctx) */
+    ev_prepare upstream_flush_w;   /* writes the turn's requests before the loop waits */
     pthread_mutex_t metrics_lock;
     silk__gw_metrics metrics;
     /* Connections refused when accepted, answered and half-closed, closed a second later
@@ -66,6 +67,7 @@ struct silk__gw_loop {
     } lingering[SILK__GW_LINGER_MAX];
     size_t linger_head, n_lingering;
     char rbuf[64 * 1024]; /* what connections read HTTP into */
+    char wbuf[16 * 1024]; /* where a response is made when it can be written at once */
 };
 
 /* silk__gw_loop_enter makes the calling thread l's: the thread that runs l calls it before

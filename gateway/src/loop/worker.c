@@ -416,7 +416,8 @@ void silk__gw_worker_close(silk__gw_loop *l)
     ev_timer_stop(l->ev, &l->shutdown_w);
     ev_timer_stop(l->ev, &l->sweep_w);
     free(l->dirty);
-    silk__gw_hook_spares_free(l);
+    silk__spares_fini(&l->spare_hook_calls);
+    silk__spares_fini(&l->spare_http_calls);
     silk__gw_tls_ctx_free(l->tls_ctx);
     l->tls_ctx = NULL;
     if (l->listen_fd >= 0)

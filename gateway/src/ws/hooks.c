@@ -39,8 +39,7 @@ typedef struct silk__gw_hook_call {
     int hook;                  /* SILK__GW_HOOK_* */
     size_t service;            /* by index */
     char session_id[SILK__GW_SESSION_ID_MAX + 1];
-    silk__gw_hook_then *then;              /* the starter's part of the completion, or NULL */
-    struct silk__gw_hook_call *next_spare; /* in its loop's spares, once finished */
+    silk__gw_hook_then *then; /* the starter's part of the completion, or NULL */
 } hook_call;
 
 /* How many finished hook calls a loop keeps for its next ones: OnMessage's steady path then
@@ -114,35 +113,16 @@ static silk_status hook_ctx(silk_ctx **out, const client *c)
  * memory is exhausted. */
 static hook_call *hook_call_new(silk__gw_loop *l)
 {
-    hook_call *h = l->spare_hook_calls;
-    if (h == NULL)
-        return calloc(1, sizeof *h);
-    l->spare_hook_calls = h->next_spare;
-    l->n_spare_hook_calls--;
-    memset(h, 0, sizeof *h);
+    hook_call *h = silk__spares_take(&l->spare_hook_calls, sizeof *h);
+    if (h != NULL)
+        memset(h, 0, sizeof *h);
     return h;
 }
 
 /* hook_call_free keeps h among l's spares, or frees it when l has enough. */
 static void hook_call_free(silk__gw_loop *l, hook_call *h)
 {
-    if (l->n_spare_hook_calls >= SPARE_HOOK_CALLS) {
-        free(h);
-        return;
-    }
-    h->next_spare = l->spare_hook_calls;
-    l->spare_hook_calls = h;
-    l->n_spare_hook_calls++;
-}
-
-void silk__gw_hook_spares_free(silk__gw_loop *l)
-{
-    while (l->spare_hook_calls != NULL) {
-        hook_call *h = l->spare_hook_calls;
-        l->spare_hook_calls = h->next_spare;
-        free(h);
-    }
-    l->n_spare_hook_calls = 0;
+    silk__spares_give(&l->spare_hook_calls, h, SPARE_HOOK_CALLS);
 }
 
 /* hook_done is every hook call's completion: a hook that answered UNIMPLEMENTED is left

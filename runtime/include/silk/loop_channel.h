@@ -89,8 +89,8 @@ silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
  * A response that comes on the loop channel's own connections is unpacked on the stack of
  * the loop's thread, with no allocation when it fits in a few KiB. */
 silk_status silk_loop_channel_call_lent(silk_loop_channel *lc, silk_ctx *ctx,
-                                        const silk_method_desc *method,
-                                        const ProtobufCMessage *req, silk_call_cb cb, void *arg);
+                                        const silk_method_desc *method, const ProtobufCMessage *req,
+                                        silk_call_cb cb, void *arg);
 
 /* silk_loop_io_ready is the loop's answer to silk_loop_ops.io: the descriptor of token is
  * ready for ready (SILK_LOOP_READ and/or SILK_LOOP_WRITE). Completions run from it. On the

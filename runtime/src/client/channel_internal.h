@@ -25,6 +25,7 @@
 #include "client/balance.h"
 #include "core/assert.h"
 #include "core/mutex.h"
+#include "core/spares.h"
 #include "transport/nng/stream_conn.h"
 #include "transport/nng/tls.h"
 #include "rpc/ctx_internal.h"
@@ -101,12 +102,11 @@ typedef struct silk__peer {
 
     /* Under the connection's mutex. */
     silk__call_table calls;
-    silk__call *spares; /* answered calls, linked by next, for the next ones */
-    unsigned nspares;
-    bool ping_out;    /* a keepalive ping is unanswered */
-    int64_t ping_at;  /* when it was sent */
-    bool timer_busy;  /* a sleep is in flight on timer_aio */
-    int64_t timer_at; /* when it ends */
+    silk__spares spare_calls; /* answered calls, for the next ones */
+    bool ping_out;            /* a keepalive ping is unanswered */
+    int64_t ping_at;          /* when it was sent */
+    bool timer_busy;          /* a sleep is in flight on timer_aio */
+    int64_t timer_at;         /* when it ends */
 } silk__peer;
 SILK__FIRST_MEMBER(silk__peer, conn);
 
@@ -169,9 +169,8 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
 /* silk__peer_submit enters a call made as call says (silk__call_init) in l's table, in one of
  * l's spare calls or a new one, and queues its request frame (header h, payload req). */
 silk_status silk__peer_submit(silk__peer *l, const silk__call *call,
-                              const Silk__Rpc__RequestHeader *h,
-                              const ProtobufCMessage *req, silk__send_fail *how, char *why,
-                              size_t cap);
+                              const Silk__Rpc__RequestHeader *h, const ProtobufCMessage *req,
+                              silk__send_fail *how, char *why, size_t cap);
 
 /* silk__peer_cancel takes the call id out of l's table, telling the server to drop it, and
  * returns it (the caller completes and frees it), or NULL when l does not have it. */

@@ -25,7 +25,7 @@
 
 #include "client/channel_internal.h"
 #include "core/clock.h"
-#include "rpc/scratch.h"
+#include "core/scratch.h"
 #include "transport/socket/sock_conn.h"
 
 /* How long a connection attempt may take, as the channel's own dial. */

@@ -12,7 +12,7 @@
 
 #include "client/channel_internal.h"
 #include "core/clock.h"
-#include "rpc/scratch.h"
+#include "core/scratch.h"
 
 /* How long a connection attempt may take. */
 #define DIAL_TIMEOUT_MS 10000
@@ -40,13 +40,7 @@ static bool take_answered(silk__peer *l, uint64_t id, silk__call *out)
     if (c == NULL)
         return false;
     *out = *c;
-    if (l->nspares >= SPARE_CALLS) {
-        free(c);
-    } else {
-        c->next = l->spares;
-        l->spares = c;
-        l->nspares++;
-    }
+    silk__spares_give(&l->spare_calls, c, SPARE_CALLS);
     return true;
 }
 
@@ -55,12 +49,7 @@ static bool take_answered(silk__peer *l, uint64_t id, silk__call *out)
 static silk__call *new_call_locked(silk__peer *l)
 {
     SILK__ASSERT_HELD(&l->conn.mu);
-    silk__call *c = l->spares;
-    if (c == NULL)
-        return malloc(sizeof *c);
-    l->spares = c->next;
-    l->nspares--;
-    return c;
+    return silk__spares_take(&l->spare_calls, sizeof(silk__call));
 }
 
 /* ============================== deadlines ============================== */
@@ -250,10 +239,7 @@ static void on_fini(silk__stream_conn *conn)
     nng_aio_free(l->keepalive_aio);
     nng_stream_dialer_free(l->dialer);
     silk__call_table_fini(&l->calls);
-    for (silk__call *c = l->spares, *next; c != NULL; c = next) {
-        next = c->next;
-        free(c);
-    }
+    silk__spares_fini(&l->spare_calls);
     free(l->address);
     silk__stream_conn_fini(conn);
     free(l);

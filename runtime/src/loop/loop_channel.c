@@ -14,9 +14,10 @@
 #include "client/channel_internal.h"
 #include "core/assert.h"
 #include "core/clock.h"
+#include "core/spares.h"
 #include "core/thread.h"
 #include "transport/socket/sock_conn.h"
-#include "rpc/scratch.h"
+#include "core/scratch.h"
 #include "wire/frame.h"
 
 #define LOG "channel"
@@ -60,8 +61,7 @@ struct silk_loop_channel {
     silk_channel *ch;
     silk_loop_ops ops;
     loop_peer *peers;
-    lcall *spares; /* finished calls, linked by call.next, for the next ones */
-    unsigned nspares;
+    silk__spares spare_calls; /* finished lcalls, for the next ones */
     uint32_t max_frame;
     bool closing;
     uintptr_t thread; /* debug builds: the loop's, the first to call, tick or do I/O */
@@ -146,24 +146,13 @@ static silk_status call_through_channel(silk_loop_channel *lc, silk_ctx *ctx,
 /* lcall_new returns one of lc's spare calls, or a new one; NULL when memory is exhausted. */
 static lcall *lcall_new(silk_loop_channel *lc)
 {
-    lcall *c = lc->spares;
-    if (c == NULL)
-        return malloc(sizeof *c);
-    lc->spares = (lcall *)c->call.next;
-    lc->nspares--;
-    return c;
+    return silk__spares_take(&lc->spare_calls, sizeof(lcall));
 }
 
 /* lcall_free keeps c, whose copy is freed or given away, among lc's spares, or frees it. */
 static void lcall_free(silk_loop_channel *lc, lcall *c)
 {
-    if (c == NULL || lc->nspares >= SPARE_CALLS) {
-        free(c);
-        return;
-    }
-    c->call.next = &lc->spares->call;
-    lc->spares = c;
-    lc->nspares++;
+    silk__spares_give(&lc->spare_calls, c, SPARE_CALLS);
 }
 
 /* finish completes c with st (and resp, on SILK_OK) and frees it; a call with a copy made by
@@ -538,8 +527,8 @@ silk_status silk_loop_channel_call(silk_loop_channel *lc, silk_ctx *ctx,
 }
 
 silk_status silk_loop_channel_call_lent(silk_loop_channel *lc, silk_ctx *ctx,
-                                        const silk_method_desc *method,
-                                        const ProtobufCMessage *req, silk_call_cb cb, void *arg)
+                                        const silk_method_desc *method, const ProtobufCMessage *req,
+                                        silk_call_cb cb, void *arg)
 {
     return start_call(lc, ctx, method, req, cb, arg, true);
 }
@@ -568,10 +557,6 @@ void silk_loop_channel_close(silk_loop_channel *lc)
     lc->closing = true;
     while (lc->peers != NULL)
         silk__sock_conn_close(&lc->peers->sock, SILK_CANCELLED, "the loop channel is closed");
-    while (lc->spares != NULL) {
-        lcall *c = lc->spares;
-        lc->spares = (lcall *)c->call.next;
-        free(c);
-    }
+    silk__spares_fini(&lc->spare_calls);
     free(lc);
 }

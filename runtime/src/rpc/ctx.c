@@ -13,7 +13,7 @@
 #include "core/clock.h"
 #include "rpc/ctx_internal.h"
 #include "core/random.h"
-#include "rpc/scratch.h"
+#include "core/scratch.h"
 
 #define NO_DEADLINE INT64_MAX
 

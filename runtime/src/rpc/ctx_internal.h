@@ -12,7 +12,7 @@
 
 #include "rpc/cancel.h"
 #include "core/random.h"
-#include "rpc/scratch.h"
+#include "core/scratch.h"
 #include "silk/rpc.pb-c.h"
 
 /* SILK__DEFAULT_TIMEOUT_MS is a call's deadline when neither ctx nor method sets a smaller one. */

@@ -10,7 +10,7 @@
 #include "core/clock.h"
 #include "core/secret.h"
 #include "rpc/ctx_internal.h"
-#include "rpc/scratch.h"
+#include "core/scratch.h"
 #include "server/server_internal.h"
 
 /* call_job is one request waiting for a worker, with a copy of its header and payload. It is

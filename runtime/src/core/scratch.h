@@ -1,6 +1,6 @@
-/* scratch.h - a bump allocator for protobuf-c's unpacking of one call's messages, on the
- * caller's stack: what a server worker unpacks a request's header and payload into, and what
- * a blocking call on the caller's thread unpacks a response's header into. */
+/* scratch.h - a bump allocator for one call's messages, on the caller's stack: what a server
+ * worker unpacks a request's header and payload into, what a completing call unpacks a
+ * response's header (and a lent response) into, what the gateway decodes a JSON body into. */
 #ifndef SILK_SRC_SCRATCH_H
 #define SILK_SRC_SCRATCH_H
 

@@ -1,7 +1,7 @@
 /* scratch.c - a bump allocator on the stack for one call's unpacked messages (scratch.h). */
 #include <stdlib.h>
 
-#include "rpc/scratch.h"
+#include "core/scratch.h"
 
 /* silk__scratch_block is one heap block of a scratch. */
 struct silk__scratch_block {
