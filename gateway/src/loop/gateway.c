@@ -16,6 +16,7 @@
 #include "loop/upstream.h"
 #include "loop/worker.h"
 #include "sessions/directory.h"
+#include "sessions/push.h"
 #include "streams/streams.h"
 #include "sessions/session_manager.h"
 #include "tls/tls.h"
@@ -32,6 +33,7 @@ static int gw_init(silk__gw *gw)
 {
     size_t n = gw->n_services ? gw->n_services : 1;
     silk__mutex_init(&gw->lock);
+    silk__mutex_init(&gw->spare_lock);
     atomic_init(&gw->hooks_off, false);
     gw->loops = calloc(gw->opts.workers, sizeof *gw->loops);
     gw->hooks = calloc(n, sizeof *gw->hooks);
@@ -93,6 +95,8 @@ static void gw_fini(silk__gw *gw, size_t n_loops)
     silk__gw_tls_ctx_free(gw->tls_ctx);
     silk__gw_sessions_fini(&gw->sessions);
     silk__gw_peers_fini(&gw->peers);
+    silk__gw_push_spares_fini(gw);
+    silk__mutex_destroy(&gw->spare_lock);
     silk__mutex_destroy(&gw->lock);
 }
 

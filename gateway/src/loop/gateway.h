@@ -15,6 +15,7 @@
 
 #include "auth/jwt.h"
 #include "core/mutex.h"
+#include "core/spares.h"
 #include "http/metrics.h"
 #include "limits/address.h"
 #include "limits/peers.h"
@@ -98,8 +99,12 @@ typedef struct silk__gw {
     /* With opts.openapi or opts.console: the OpenAPI document (/openapi.json with the one,
      * /_silk/openapi.json with the other); else NULL. */
     char *openapi;
-    silk_channel **channels;    /* one per service, by index */
-    silk__mutex lock;           /* guards sessions (its holder is checked: core/mutex.h) */
+    silk_channel **channels; /* one per service, by index */
+    silk__mutex lock;        /* guards sessions (its holder is checked: core/mutex.h) */
+    /* What finished pushes leave for the next ones (sessions/push.c), under spare_lock (taken
+     * alone, or inside lock). */
+    silk__mutex spare_lock;
+    silk__spares spare_sends, spare_payloads;
     silk__gw_sessions sessions; /* data: the session's connection, touched only by its loop */
     silk__gw_loop **loops;      /* opts.workers of them; loops[0] runs on the main thread */
     silk_server *server;        /* SessionManager */

@@ -20,6 +20,7 @@
 typedef struct payload {
     atomic_int refs;
     int binary;
+    silk__gw *gw;                           /* a spare's: it goes back to gw's spares */
     char epoch[SILK__STREAM_EPOCH_MAX + 1]; /* a push of a stream: its place; "" and 0: none */
     uint64_t offset;
     size_t len;
@@ -69,12 +70,26 @@ static_assert(offsetof(close_cmd, task) == 0, "run_close casts its task to the c
  * before it resolves more: the first sessions get their bytes while the rest are looked up. */
 #define SEND_CHUNK 256
 
-static payload *payload_new(int binary, const void *data, size_t len)
+/* What finished pushes leave for the next ones: at most SPARES sends and payloads of up to
+ * SPARE_PAYLOAD bytes; a sends keeps its grown arrays while they hold SPARE_BYTES or less. */
+#define SPARES        16
+#define SPARE_PAYLOAD 1024
+#define SPARE_BYTES   (64 * 1024)
+
+static payload *payload_new(silk__gw *gw, int binary, const void *data, size_t len)
 {
-    payload *p = malloc(sizeof *p + len);
+    payload *p;
+    if (len <= SPARE_PAYLOAD) {
+        silk__mutex_lock(&gw->spare_lock);
+        p = silk__spares_take(&gw->spare_payloads, sizeof *p + SPARE_PAYLOAD);
+        silk__mutex_unlock(&gw->spare_lock);
+    } else {
+        p = malloc(sizeof *p + len);
+    }
     if (p == NULL)
         return NULL;
     atomic_init(&p->refs, 1);
+    p->gw = len <= SPARE_PAYLOAD ? gw : NULL;
     p->binary = binary;
     p->epoch[0] = '\0';
     p->offset = 0;
@@ -86,8 +101,16 @@ static payload *payload_new(int binary, const void *data, size_t len)
 
 static void payload_unref(payload *p)
 {
-    if (p != NULL && atomic_fetch_sub(&p->refs, 1) == 1)
+    if (p == NULL || atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    if (p->gw == NULL) {
         free(p);
+        return;
+    }
+    silk__gw *gw = p->gw;
+    silk__mutex_lock(&gw->spare_lock);
+    silk__spares_give(&gw->spare_payloads, p, SPARES);
+    silk__mutex_unlock(&gw->spare_lock);
 }
 
 /* owner returns the loop of a session of gw; the caller holds gw->lock. */
@@ -122,30 +145,70 @@ static silk__gw_client *find_client_locked(silk__gw_loop *l, const char *session
  * A loop's sends, built from any thread
  * ========================================================================== */
 
+/* sends_new returns an empty sends for l: a spare, with the arrays it grew, or a new one. */
 static sends *sends_new(silk__gw_loop *l)
 {
-    sends *k = malloc(sizeof *k);
+    silk__gw *gw = l->gw;
+    silk__mutex_lock(&gw->spare_lock);
+    bool spare = gw->spare_sends.head != NULL;
+    sends *k = silk__spares_take(&gw->spare_sends, sizeof *k);
+    silk__mutex_unlock(&gw->spare_lock);
     if (k == NULL)
         return NULL;
+    if (!spare) {
+        k->entries = k->inline_entries;
+        k->cap = INLINE_ENTRIES;
+        k->bytes = k->inline_bytes;
+        k->size = INLINE_BYTES;
+    }
     k->loop = l;
     k->shared = NULL;
-    k->entries = k->inline_entries;
     k->n = 0;
-    k->cap = INLINE_ENTRIES;
-    k->bytes = k->inline_bytes;
     k->used = 0;
-    k->size = INLINE_BYTES;
     return k;
 }
 
+/* sends_shrink frees k's arrays that grew beyond what a spare keeps (all of them: all). */
+static void sends_shrink(sends *k, bool all)
+{
+    if (k->entries != k->inline_entries && (all || k->cap * sizeof *k->entries > SPARE_BYTES)) {
+        free(k->entries);
+        k->entries = k->inline_entries;
+        k->cap = INLINE_ENTRIES;
+    }
+    if (k->bytes != k->inline_bytes && (all || k->size > SPARE_BYTES)) {
+        free(k->bytes);
+        k->bytes = k->inline_bytes;
+        k->size = INLINE_BYTES;
+    }
+}
+
+/* sends_free keeps k among the gateway's spares, or frees it. */
 static void sends_free(sends *k)
 {
+    silk__gw *gw = k->loop->gw;
     payload_unref(k->shared);
-    if (k->entries != k->inline_entries)
-        free(k->entries);
-    if (k->bytes != k->inline_bytes)
-        free(k->bytes);
-    free(k);
+    silk__mutex_lock(&gw->spare_lock);
+    bool keep = gw->spare_sends.n < SPARES;
+    if (keep) {
+        sends_shrink(k, false);
+        silk__spares_give(&gw->spare_sends, k, SPARES);
+    }
+    silk__mutex_unlock(&gw->spare_lock);
+    if (!keep) {
+        sends_shrink(k, true);
+        free(k);
+    }
+}
+
+void silk__gw_push_spares_fini(silk__gw *gw)
+{
+    while (gw->spare_sends.head != NULL) {
+        sends *k = silk__spares_take(&gw->spare_sends, sizeof *k);
+        sends_shrink(k, true);
+        free(k);
+    }
+    silk__spares_fini(&gw->spare_payloads);
 }
 
 /* The first allocation of a sends' bytes or entries past its inline part: a push to many
@@ -367,7 +430,7 @@ silk_status silk__gw_send_business(silk__gw *gw, const char *route, const char *
                                    size_t len, size_t *delivered)
 {
     *delivered = 0;
-    payload *p = payload_new(binary, data, len);
+    payload *p = payload_new(gw, binary, data, len);
     if (p != NULL && at != NULL) {
         snprintf(p->epoch, sizeof p->epoch, "%s", at->epoch);
         p->offset = at->offset;

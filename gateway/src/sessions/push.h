@@ -70,4 +70,8 @@ silk__gw_client *silk__gw_loop_client(silk__gw_loop *l, const char *session_id);
 silk_status silk__gw_close_session(silk__gw *gw, const char *session_id, uint16_t code,
                                    const char *reason);
 
+/* silk__gw_push_spares_fini frees what finished pushes left for the next ones; once the
+ * loops are gone. */
+void silk__gw_push_spares_fini(silk__gw *gw);
+
 #endif /* SILK_GATEWAY_PUSH_H */
