@@ -10,6 +10,21 @@
  * Types
  * ========================================================================== */
 
+static void *malloc_alloc(void *allocator_data, size_t size)
+{
+    (void)allocator_data;
+    return malloc(size);
+}
+
+static void malloc_free(void *allocator_data, void *p)
+{
+    (void)allocator_data;
+    free(p);
+}
+
+ProtobufCAllocator silk__json_malloc = {
+    .alloc = malloc_alloc, .free = malloc_free, .allocator_data = NULL};
+
 bool silk__json_is_map(const ProtobufCFieldDescriptor *f)
 {
     if (f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_MESSAGE)
@@ -179,7 +194,8 @@ static int b64_value(char c)
     return -1;
 }
 
-int silk__json_base64_decode(const char *in, size_t len, uint8_t **out, size_t *out_len)
+int silk__json_base64_decode(const char *in, size_t len, ProtobufCAllocator *a, uint8_t **out,
+                             size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
@@ -193,7 +209,7 @@ int silk__json_base64_decode(const char *in, size_t len, uint8_t **out, size_t *
         return -1;
     if (len == 0)
         return 0;
-    uint8_t *buf = malloc(len / 4 * 3 + 3);
+    uint8_t *buf = a->alloc(a->allocator_data, len / 4 * 3 + 3);
     if (buf == NULL)
         return -2;
     size_t n = 0;
@@ -202,7 +218,7 @@ int silk__json_base64_decode(const char *in, size_t len, uint8_t **out, size_t *
     for (size_t i = 0; i < len; i++) {
         int v = b64_value(in[i]);
         if (v < 0) {
-            free(buf);
+            silk__json_free(a, buf);
             return -1;
         }
         acc = acc << 6 | (uint32_t)v;
@@ -214,7 +230,7 @@ int silk__json_base64_decode(const char *in, size_t len, uint8_t **out, size_t *
     }
     /* Leftover bits must be zero (canonical encoding). */
     if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
-        free(buf);
+        silk__json_free(a, buf);
         return -1;
     }
     *out = buf;

@@ -81,7 +81,7 @@ static silk_status read_value(reader *r, const ProtobufCFieldDescriptor *f, void
         silk__json_wkt_of(f->descriptor) != SILK__JSON_WKT_NONE)
         return silk__json_read_value(&r->d, f, &r->lx.tok, slot);
     ProtobufCMessage **mp = slot;
-    if (*mp == NULL && (*mp = silk__json_alloc_message(f->descriptor)) == NULL)
+    if (*mp == NULL && (*mp = silk__json_alloc_message(r->d.alloc, f->descriptor)) == NULL)
         return silk__json_nomem(&r->d);
     return read_object(r, f->descriptor, *mp);
 }
@@ -113,14 +113,26 @@ static const char *oneof_taken(const ProtobufCMessage *msg, const ProtobufCField
     return other ? other->name : "another field";
 }
 
-/* grow makes room in a repeated field's array (*array, *count elements of size bytes, room
- * for *cap) for one more, zeroed. */
+/* grow makes room in a repeated field's array (*array, count elements of size bytes, room
+ * for *cap) for one more, zeroed. The array is the decoding's allocator's: realloc'd when
+ * that is malloc, else (a ProtobufCAllocator cannot resize) a new one, the elements copied
+ * and the old one freed through it. */
 static silk_status grow(reader *r, void **array, size_t count, size_t *cap, size_t size)
 {
     if (count < *cap)
         return SILK_OK;
     size_t n = *cap == 0 ? 4 : *cap * 2;
-    void *grown = n < SIZE_MAX / size ? realloc(*array, n * size) : NULL;
+    ProtobufCAllocator *a = r->d.alloc;
+    void *grown = NULL;
+    if (n >= SIZE_MAX / size) {
+        /* no room to ask for */
+    } else if (a == &silk__json_malloc) {
+        grown = realloc(*array, n * size);
+    } else if ((grown = a->alloc(a->allocator_data, n * size)) != NULL) {
+        if (count > 0)
+            memcpy(grown, *array, count * size);
+        silk__json_free(a, *array);
+    }
     if (grown == NULL)
         return silk__json_nomem(&r->d);
     memset((char *)grown + count * size, 0, (n - count) * size);
@@ -144,7 +156,7 @@ static silk_status read_entry(reader *r, ProtobufCMessage *msg, const ProtobufCF
     const ProtobufCMessageDescriptor *ed = f->descriptor;
     const ProtobufCFieldDescriptor *kf = &ed->fields[0], *vf = &ed->fields[1];
     silk_status st = grow(r, (void **)array, *count, cap, sizeof **array);
-    ProtobufCMessage *entry = st == SILK_OK ? silk__json_alloc_message(ed) : NULL;
+    ProtobufCMessage *entry = st == SILK_OK ? silk__json_alloc_message(r->d.alloc, ed) : NULL;
     if (entry == NULL)
         return st != SILK_OK ? st : silk__json_nomem(&r->d);
     (*array)[(*count)++] = entry;
@@ -304,7 +316,15 @@ static silk_status read_document(reader *r, const ProtobufCMessageDescriptor *de
 silk_status silk_json_to_message(const ProtobufCMessageDescriptor *desc, const char *json,
                                  size_t len, ProtobufCMessage **out, char *err, size_t errlen)
 {
+    return silk_json_to_message_in(desc, json, len, NULL, out, err, errlen);
+}
+
+silk_status silk_json_to_message_in(const ProtobufCMessageDescriptor *desc, const char *json,
+                                    size_t len, ProtobufCAllocator *allocator,
+                                    ProtobufCMessage **out, char *err, size_t errlen)
+{
     reader r; /* not zeroed: its buffers are written before they are read */
+    r.d.alloc = allocator != NULL ? allocator : &silk__json_malloc;
     r.d.err = err;
     r.d.errlen = err ? errlen : 0;
     r.d.path_len = 0;
@@ -312,7 +332,7 @@ silk_status silk_json_to_message(const ProtobufCMessageDescriptor *desc, const c
     *out = NULL;
     if (r.d.errlen > 0)
         err[0] = '\0';
-    ProtobufCMessage *msg = silk__json_alloc_message(desc);
+    ProtobufCMessage *msg = silk__json_alloc_message(r.d.alloc, desc);
     if (msg == NULL)
         return silk__json_nomem(&r.d);
     silk__json_lex_init(&r.lx, json, len);
@@ -327,7 +347,8 @@ silk_status silk_json_to_message(const ProtobufCMessageDescriptor *desc, const c
     }
     silk__json_lex_fini(&r.lx);
     if (st != SILK_OK) {
-        protobuf_c_message_free_unpacked(msg, NULL);
+        /* All that was made is reachable from msg (read_value's rule): this frees it all. */
+        protobuf_c_message_free_unpacked(msg, r.d.alloc);
         return st;
     }
     *out = msg;
@@ -337,7 +358,8 @@ silk_status silk_json_to_message(const ProtobufCMessageDescriptor *desc, const c
 silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const char *value,
                                 char *err, size_t errlen)
 {
-    silk__json_dec d = {.err = err, .errlen = err ? errlen : 0};
+    /* msg is malloc's (silk/json.h), and so is what is set here: realloc and free below. */
+    silk__json_dec d = {.alloc = &silk__json_malloc, .err = err, .errlen = err ? errlen : 0};
     if (d.errlen > 0)
         err[0] = '\0';
     /* Walk the dotted path through singular message fields. */
@@ -362,7 +384,7 @@ silk_status silk_json_set_field(ProtobufCMessage *msg, const char *name, const c
                 wkt != SILK__JSON_WKT_NONE)
                 return silk__json_fail(&d, SILK_INVALID_ARGUMENT, "not a message field to go into");
             ProtobufCMessage **mp = (ProtobufCMessage **)((char *)msg + f->offset);
-            if (*mp == NULL && (*mp = silk__json_alloc_message(f->descriptor)) == NULL)
+            if (*mp == NULL && (*mp = silk__json_alloc_message(d.alloc, f->descriptor)) == NULL)
                 return silk__json_nomem(&d);
             set_present(msg, f);
             msg = *mp;

@@ -56,9 +56,10 @@ const char *silk__json_kind_of(const silk__json_tok *v)
     }
 }
 
-ProtobufCMessage *silk__json_alloc_message(const ProtobufCMessageDescriptor *desc)
+ProtobufCMessage *silk__json_alloc_message(ProtobufCAllocator *a,
+                                           const ProtobufCMessageDescriptor *desc)
 {
-    ProtobufCMessage *m = malloc(desc->sizeof_message);
+    ProtobufCMessage *m = a->alloc(a->allocator_data, desc->sizeof_message);
     if (m != NULL)
         protobuf_c_message_init(desc, m);
     return m;
@@ -283,13 +284,13 @@ static silk_status read_scalar(silk__json_dec *d, const ProtobufCFieldDescriptor
         const char *s = v->s;
         if (memchr(s, '\0', n) != NULL)
             return silk__json_fail(d, SILK_INVALID_ARGUMENT, "a string may not hold \\u0000");
-        char *copy = malloc(n + 1);
+        char *copy = d->alloc->alloc(d->alloc->allocator_data, n + 1);
         if (copy == NULL)
             return silk__json_nomem(d);
         memcpy(copy, s, n + 1);
         char *old = *(char **)slot;
         if (old != NULL && old != protobuf_c_empty_string && old != f->default_value)
-            free(old);
+            silk__json_free(d->alloc, old);
         *(char **)slot = copy;
         return SILK_OK;
     }
@@ -299,7 +300,7 @@ static silk_status read_scalar(silk__json_dec *d, const ProtobufCFieldDescriptor
                                    silk__json_kind_of(v));
         uint8_t *data;
         size_t n;
-        int rv = silk__json_base64_decode(v->s, v->len, &data, &n);
+        int rv = silk__json_base64_decode(v->s, v->len, d->alloc, &data, &n);
         if (rv == -2)
             return silk__json_nomem(d);
         if (rv != 0)
@@ -307,7 +308,7 @@ static silk_status read_scalar(silk__json_dec *d, const ProtobufCFieldDescriptor
         ProtobufCBinaryData *bd = slot;
         const ProtobufCBinaryData *def = f->default_value;
         if (bd->data != NULL && (def == NULL || def->data != bd->data))
-            free(bd->data);
+            silk__json_free(d->alloc, bd->data);
         bd->data = data;
         bd->len = n;
         return SILK_OK;
@@ -468,7 +469,7 @@ silk_status silk__json_read_value(silk__json_dec *d, const ProtobufCFieldDescrip
     if (f->type != PROTOBUF_C_TYPE_MESSAGE)
         return read_scalar(d, f, v, slot);
     ProtobufCMessage **mp = slot;
-    if (*mp == NULL && (*mp = silk__json_alloc_message(f->descriptor)) == NULL)
+    if (*mp == NULL && (*mp = silk__json_alloc_message(d->alloc, f->descriptor)) == NULL)
         return silk__json_nomem(d);
     return silk__json_read_wkt(d, v, *mp);
 }

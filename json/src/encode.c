@@ -1,8 +1,10 @@
-/* encode.c - protobuf-c messages to proto3 JSON, written straight into a growing buffer. */
+/* encode.c - protobuf-c messages to proto3 JSON, written straight into a buffer: the
+ * caller's while the text fits, then a growing one of malloc's. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +18,9 @@
  * their shortest exact form (0.1, not 0.10000000000000001) and nothing is built twice. */
 
 typedef struct enc {
-    char *p;
+    char *p; /* the text: the caller's buffer (own) or malloc's */
     size_t len, cap;
+    char *own;      /* the caller's buffer, or NULL */
     silk_status st; /* the first failure; writing stops mattering after it */
     char *err;
     size_t errlen;
@@ -45,14 +48,18 @@ static bool reserve(enc *e, size_t n)
         return false;
     if (e->len + n + 1 <= e->cap)
         return true;
-    size_t cap = e->cap ? e->cap : 256;
-    while (cap < e->len + n + 1)
+    size_t cap = e->cap >= 128 ? e->cap : 128;
+    do
         cap *= 2;
-    char *p = realloc(e->p, cap);
+    while (cap < e->len + n + 1);
+    /* Past the caller's buffer, the text so far moves to the heap. */
+    char *p = e->p == e->own ? malloc(cap) : realloc(e->p, cap);
     if (p == NULL) {
         efail(e, SILK_RESOURCE_EXHAUSTED, "out of memory");
         return false;
     }
+    if (e->p == e->own && e->len > 0)
+        memcpy(p, e->p, e->len);
     e->p = p;
     e->cap = cap;
     return true;
@@ -158,6 +165,28 @@ static void put_double(enc *e, double x, bool is_float)
 
 static void put_message(enc *e, const ProtobufCMessage *msg);
 
+/* put_empty writes the empty message of desc, for a NULL element of a repeated field or map:
+ * made on the stack when it is small enough (most are), so that a text that fits the
+ * caller's buffer takes no heap; in a frame of its own, not every put_value's. */
+static __attribute__((noinline)) void put_empty(enc *e, const ProtobufCMessageDescriptor *desc)
+{
+    union {
+        ProtobufCMessage m;
+        max_align_t align;
+        char bytes[512];
+    } small;
+    ProtobufCMessage *empty =
+        desc->sizeof_message <= sizeof small ? &small.m : malloc(desc->sizeof_message);
+    if (empty == NULL) {
+        efail(e, SILK_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    protobuf_c_message_init(desc, empty);
+    put_message(e, empty);
+    if (empty != &small.m)
+        free(empty);
+}
+
 /* put_value writes one value of field f's type stored at slot. */
 static void put_value(enc *e, const ProtobufCFieldDescriptor *f, const void *slot)
 {
@@ -217,20 +246,10 @@ static void put_value(enc *e, const ProtobufCFieldDescriptor *f, const void *slo
     case PROTOBUF_C_TYPE_MESSAGE:
     default: {
         const ProtobufCMessage *m = *(ProtobufCMessage *const *)slot;
-        if (m != NULL) {
+        if (m != NULL)
             put_message(e, m);
-        } else {
-            /* A NULL element of a repeated field or map: write the empty message. */
-            ProtobufCMessage *empty =
-                malloc(((const ProtobufCMessageDescriptor *)f->descriptor)->sizeof_message);
-            if (empty == NULL) {
-                efail(e, SILK_RESOURCE_EXHAUSTED, "out of memory");
-                break;
-            }
-            protobuf_c_message_init(f->descriptor, empty);
-            put_message(e, empty);
-            free(empty);
-        }
+        else
+            put_empty(e, f->descriptor);
         break;
     }
     }
@@ -444,7 +463,14 @@ static void put_message(enc *e, const ProtobufCMessage *msg)
 silk_status silk_json_from_message(const ProtobufCMessage *msg, char **out, size_t *len, char *err,
                                    size_t errlen)
 {
-    enc e = {.err = err, .errlen = err ? errlen : 0};
+    return silk_json_from_message_buf(msg, NULL, 0, out, len, err, errlen);
+}
+
+silk_status silk_json_from_message_buf(const ProtobufCMessage *msg, char *buf, size_t cap,
+                                       char **out, size_t *len, char *err, size_t errlen)
+{
+    enc e = {
+        .p = buf, .cap = buf != NULL ? cap : 0, .own = buf, .err = err, .errlen = err ? errlen : 0};
     *out = NULL;
     if (e.errlen > 0)
         err[0] = '\0';
@@ -452,7 +478,8 @@ silk_status silk_json_from_message(const ProtobufCMessage *msg, char **out, size
     if (e.st == SILK_OK && !reserve(&e, 0))
         e.st = SILK_RESOURCE_EXHAUSTED;
     if (e.st != SILK_OK) {
-        free(e.p);
+        if (e.p != e.own)
+            free(e.p);
         return e.st;
     }
     e.p[e.len] = '\0';

@@ -43,10 +43,15 @@ const ProtobufCFieldDescriptor *silk__json_find_field(const ProtobufCMessageDesc
  * type is the generated entry message (fields key = 1 and value = 2, named <Field>Entry). */
 bool silk__json_is_map(const ProtobufCFieldDescriptor *f);
 
+/* silk__json_malloc is protobuf-c's default allocator as its own: malloc and free, what a
+ * NULL ProtobufCAllocator means. Never changed. */
+extern ProtobufCAllocator silk__json_malloc;
+
 /* silk__json_base64_decode decodes standard or URL-safe base64, padded or not, into a new
- * buffer (*out, freed with free(); NULL for empty input) of *out_len bytes. It returns 0,
- * -1 for malformed input, -2 when memory is exhausted. */
-int silk__json_base64_decode(const char *in, size_t len, uint8_t **out, size_t *out_len);
+ * buffer from a (*out, freed through a; NULL for empty input) of *out_len bytes. It returns
+ * 0, -1 for malformed input, -2 when memory is exhausted. */
+int silk__json_base64_decode(const char *in, size_t len, ProtobufCAllocator *a, uint8_t **out,
+                             size_t *out_len);
 
 /* silk__json_base64_len is the length of the padded standard base64 of n bytes. */
 size_t silk__json_base64_len(size_t n);
@@ -68,9 +73,11 @@ void silk__json_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 
 /* ---- decoding's errors: decode_scalar.c ---- */
 
-/* silk__json_dec is one decoding: where the error goes, and the path to the value being read
- * ("inner.tags[2]"). */
+/* silk__json_dec is one decoding: where the error goes, the path to the value being read
+ * ("inner.tags[2]"), and the allocator that everything in the message comes from (never
+ * NULL: &silk__json_malloc for malloc). */
 typedef struct silk__json_dec {
+    ProtobufCAllocator *alloc;
     char *err;
     size_t errlen;
     char path[256];
@@ -205,14 +212,23 @@ silk_status silk__json_check_syntax(const char *json, size_t len, silk__json_dec
 /* silk__json_kind_of names the kind of a value for an error: "an object", "a string". */
 const char *silk__json_kind_of(const silk__json_tok *v);
 
-/* silk__json_alloc_message returns a new, initialised message of desc, or NULL. */
-ProtobufCMessage *silk__json_alloc_message(const ProtobufCMessageDescriptor *desc);
+/* silk__json_alloc_message returns a new, initialised message of desc from a, or NULL. */
+ProtobufCMessage *silk__json_alloc_message(ProtobufCAllocator *a,
+                                           const ProtobufCMessageDescriptor *desc);
+
+/* silk__json_free frees p (NULL allowed) through a, as protobuf-c's do_free does. */
+static inline void silk__json_free(ProtobufCAllocator *a, void *p)
+{
+    if (p != NULL)
+        a->free(a->allocator_data, p);
+}
 
 /* silk__json_read_value stores v, a value of f's type written as one token, at slot (one
  * element for a repeated field): any type but a message that is not a well-known type with
  * a form of its own (silk__json_wkt_of), whose message it makes when the slot has none. A
- * string or bytes value replaces the slot's own. On failure the error says why and the
- * slot is as it was, but for a message made, which is the slot's to free. */
+ * string or bytes value replaces the slot's own. What it makes comes from d->alloc. On
+ * failure the error says why and the slot is as it was, but for a message made, which is the
+ * slot's to free. */
 silk_status silk__json_read_value(silk__json_dec *d, const ProtobufCFieldDescriptor *f,
                                   const silk__json_tok *v, void *slot);
 

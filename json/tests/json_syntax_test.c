@@ -14,6 +14,7 @@
 #include <silk/json.h>
 
 #include "json_test.silk.h"
+#include "test_alloc.h"
 
 /* ============================================================================
  * Texts and what they read as: the message written back, or the error in full.
@@ -189,6 +190,36 @@ static void test_cases(void **state)
     }
 }
 
+/* Every text again through a counting allocator (silk_json_to_message_in): the same result
+ * or the same error in full, and every block made given back to it. */
+static void test_cases_in(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const syntax_case *c = &cases[i];
+        counting ca;
+        counting_init(&ca);
+        ProtobufCMessage *m = (ProtobufCMessage *)1;
+        char err[512] = "", *out = NULL;
+        silk_status st = silk_json_to_message_in(&silkjt__all__descriptor, c->in, c->len, &ca.a, &m,
+                                                 err, sizeof err);
+        if (st == SILK_OK)
+            assert_int_equal(silk_json_from_message(m, &out, NULL, err, sizeof err), SILK_OK);
+        else
+            assert_null(m);
+        const char *got = st == SILK_OK ? out : err;
+        if (st != c->want || strcmp(got, c->says) != 0)
+            fail_msg("case %zu: %.*s\n  got  %s %s\n  want %s %s", i, (int)c->len, c->in,
+                     silk_status_str(st), got, silk_status_str(c->want), c->says);
+        free(out);
+        if (st == SILK_OK)
+            protobuf_c_message_free_unpacked(m, &ca.a);
+        assert_true(ca.allocs >= 1);
+        if (ca.allocs != ca.frees)
+            fail_msg("case %zu: %zu allocations, %zu frees", i, ca.allocs, ca.frees);
+    }
+}
+
 /* ============================================================================
  * Texts too large for the table
  * ========================================================================== */
@@ -326,12 +357,63 @@ static void test_many(void **state)
     free(text);
 }
 
+/* test_many's map and array, and test_huge_strings' strings, through a counting allocator and
+ * an arena: arrays grown many times by alloc, copy and free. */
+static void test_many_in(void **state)
+{
+    (void)state;
+    enum { N = 5000, BIG = 1 << 20 };
+    char *text = malloc(2 * BIG + 64), err[256];
+    size_t n = (size_t)sprintf(text, "{\"counts\":{");
+    for (int i = 0; i < N; i++)
+        n += (size_t)sprintf(text + n, "%s\"k%d\":%d", i ? "," : "", i, i);
+    n += (size_t)sprintf(text + n, "},\"nums\":[");
+    for (int i = 0; i < N; i++)
+        n += (size_t)sprintf(text + n, "%s%d", i ? "," : "", -i);
+    n += (size_t)sprintf(text + n, "],\"text\":\"");
+    memset(text + n, 'x', BIG);
+    n += BIG;
+    n += (size_t)sprintf(text + n, "\"}");
+    enum { ARENA = 8 << 20 };
+    void *mem = malloc(ARENA);
+    for (int pass = 0; pass < 2; pass++) {
+        counting c;
+        arena ar;
+        counting_init(&c);
+        arena_init(&ar, mem, ARENA);
+        ProtobufCAllocator *a = pass == 0 ? &c.a : &ar.a;
+        ProtobufCMessage *m = NULL;
+        assert_int_equal(
+            silk_json_to_message_in(&silkjt__all__descriptor, text, n, a, &m, err, sizeof err),
+            SILK_OK);
+        Silkjt__All *all = (Silkjt__All *)m;
+        assert_int_equal(all->n_counts, N);
+        assert_string_equal(all->counts[N - 1]->key, "k4999");
+        assert_int_equal(all->counts[N - 1]->value, N - 1);
+        assert_string_equal(all->counts[0]->key, "k0");
+        assert_int_equal(all->n_nums, N);
+        assert_int_equal(all->nums[0], 0);
+        assert_int_equal(all->nums[N - 1], -(N - 1));
+        assert_int_equal(strlen(all->text), BIG);
+        /* The message, N entries and their keys, a string, and the arrays grown (4 to 8192:
+         * 12 each, 11 of them given back). */
+        size_t allocs = pass == 0 ? c.allocs : ar.allocs, frees = pass == 0 ? c.frees : ar.frees;
+        assert_int_equal(allocs, 1 + 2 * N + 1 + 2 * 12);
+        assert_int_equal(frees, 2 * 11);
+        protobuf_c_message_free_unpacked(m, a);
+        assert_int_equal(pass == 0 ? c.frees : ar.frees, allocs);
+    }
+    free(mem);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),        cmocka_unit_test(test_depth),
         cmocka_unit_test(test_huge_strings), cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_many),
+        cmocka_unit_test(test_many),         cmocka_unit_test(test_cases_in),
+        cmocka_unit_test(test_many_in),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 /* json_test.c - the proto3 JSON mapping (silk/json.h) against a corpus: both ways, round trips,
- * and every error. */
+ * every error, and the same again into a caller's allocator and a caller's buffer. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,8 +15,75 @@
 #include <silk/json.h>
 
 #include "json_test.silk.h"
+#include "test_alloc.h"
 
 static const ProtobufCMessageDescriptor *const all = &silkjt__all__descriptor;
+
+/* The heap calls of libsilk_json, linked in statically with its malloc, calloc, realloc and
+ * free wrapped by the linker (CMakeLists.txt: -Wl,--wrap=...), and of this file, counted
+ * while heap_watch is on: heap_calls every call (free(NULL) aside), heap_blocks the blocks
+ * made less those freed. */
+static bool heap_watch;
+static size_t heap_calls;
+static long heap_blocks;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+void __wrap_free(void *p);
+
+void *__wrap_malloc(size_t n)
+{
+    if (heap_watch) {
+        heap_calls++;
+        heap_blocks++;
+    }
+    return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    if (heap_watch) {
+        heap_calls++;
+        heap_blocks++;
+    }
+    return __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    if (heap_watch) {
+        heap_calls++;
+        heap_blocks += p == NULL;
+    }
+    return __real_realloc(p, n);
+}
+
+void __wrap_free(void *p)
+{
+    if (heap_watch && p != NULL) {
+        heap_calls++;
+        heap_blocks--;
+    }
+    __real_free(p);
+}
+
+/* heap_start starts counting from zero; heap_stop stops. */
+static void heap_start(void)
+{
+    heap_calls = 0;
+    heap_blocks = 0;
+    heap_watch = true;
+}
+
+static void heap_stop(void)
+{
+    heap_watch = false;
+}
 
 /* decode decodes json into a new message of d and checks the status. */
 static ProtobufCMessage *decode(const ProtobufCMessageDescriptor *d, const char *json,
@@ -579,13 +647,368 @@ static void test_json_names(void **state)
     protobuf_c_message_free_unpacked(&m->base, NULL);
 }
 
+/* ============================================================================
+ * Decoding into a caller's allocator (silk_json_to_message_in): every text above, and these,
+ * read as silk_json_to_message reads them, everything made through the allocator.
+ * ========================================================================== */
+
+typedef struct typed_case {
+    const ProtobufCMessageDescriptor *desc;
+    const char *in;
+} typed_case;
+
+/* Messages at the top of each kind, and test_values' text. */
+static const typed_case typed[] = {
+    {&google__protobuf__timestamp__descriptor, "\"2001-02-03T04:05:06Z\""},
+    {&google__protobuf__duration__descriptor, "\"-1.5s\""},
+    {&google__protobuf__int64_value__descriptor, "-3"},
+    {&google__protobuf__string_value__descriptor, "\"x\""},
+    {&google__protobuf__bytes_value__descriptor, "\"AAEC\""},
+    {&google__protobuf__empty__descriptor, "{}"},
+    {&silkjt__inner__descriptor, "{\"name\":\"x\",\"n\":3,\"child\":{\"child\":{\"name\":\"y\"}}}"},
+    {&silkjt__all__descriptor,
+     "{\"i64\":-9007199254740993,\"u64\":\"18446744073709551615\",\"fl\":0.1,\"db\":\"NaN\","
+     "\"blob\":\"AAEC/w==\",\"text\":\"\\u00e9\",\"color\":\"COLOR_RED\",\"choiceNum\":0,"
+     "\"at\":\"1972-01-01T10:00:20.021Z\",\"took\":\"-1.5s\",\"maybeI64\":\"5\","
+     "\"counts\":{\"k\":3},\"names\":{\"7\":\"seven\"},\"inner\":{\"n\":2}}"},
+    /* Repeated fields past their first arrays, a map of many entries, strings in a oneof. */
+    {&silkjt__all__descriptor,
+     "{\"tags\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"],"
+     "\"inners\":[{},{\"n\":1},{},{},{\"name\":\"q\"}],\"blobs\":[\"AQ==\",\"\",\"Ag\",\"Aw\","
+     "\"BA\"],"
+     "\"counts\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6},\"choiceText\":\"t\","
+     "\"times\":[\"2000-01-01T00:00:00Z\",\"2000-01-01T00:00:01Z\",\"2000-01-01T00:00:02Z\","
+     "\"2000-01-01T00:00:03Z\",\"2000-01-01T00:00:04Z\"],\"maybeText\":\"w\",\"maybeBlob\":"
+     "\"AQ\"}"},
+};
+
+/* The arena's memory: 16-aligned, larger than any message here needs. */
+static union {
+    max_align_t align;
+    unsigned char bytes[1 << 16];
+} arena_mem;
+
+/* check_in_ok decodes in as desc through silk_json_to_message, then a counting allocator,
+ * then an arena, then NULL, and checks that each result is the same message, that all of
+ * it came from the allocator and goes back to it, and that the arena's decoding took nothing
+ * from the heap. It returns the allocations the message took. */
+static size_t check_in_ok(const ProtobufCMessageDescriptor *desc, const char *in)
+{
+    char err[256] = "";
+    size_t len = strlen(in);
+    ProtobufCMessage *want = decode(desc, in, SILK_OK, err, sizeof err);
+    char *want_json = encode(want);
+
+    counting c;
+    counting_init(&c);
+    ProtobufCMessage *m = (ProtobufCMessage *)1;
+    silk_status st = silk_json_to_message_in(desc, in, len, &c.a, &m, err, sizeof err);
+    if (st != SILK_OK)
+        fail_msg("%s: counting: %s (%s)", in, silk_status_str(st), err);
+    assert_ptr_equal(m->descriptor, desc);
+    assert_same_wire(want, m);
+    char *json = encode(m);
+    assert_string_equal(json, want_json);
+    free(json);
+    assert_true(c.allocs >= 1);
+    size_t allocs = c.allocs;
+    protobuf_c_message_free_unpacked(m, &c.a); /* fails on a block that is not c's */
+    if (c.allocs != c.frees)
+        fail_msg("%s: %zu allocations, %zu frees", in, c.allocs, c.frees);
+
+    arena ar;
+    arena_init(&ar, arena_mem.bytes, sizeof arena_mem.bytes);
+    m = (ProtobufCMessage *)1;
+    heap_start();
+    st = silk_json_to_message_in(desc, in, len, &ar.a, &m, err, sizeof err);
+    heap_stop();
+    if (st != SILK_OK)
+        fail_msg("%s: arena: %s (%s)", in, silk_status_str(st), err);
+    if (heap_calls != 0)
+        fail_msg("%s: %zu heap calls decoding into the arena", in, heap_calls);
+    assert_int_equal(ar.allocs, allocs); /* the same allocations, wherever they come from */
+    assert_true((unsigned char *)m >= ar.mem && (unsigned char *)m < ar.mem + ar.used);
+    assert_same_wire(want, m);
+    json = encode(m);
+    assert_string_equal(json, want_json);
+    free(json);
+    protobuf_c_message_free_unpacked(m, &ar.a); /* fails on a block outside the arena */
+    assert_int_equal(ar.allocs, ar.frees);
+
+    /* NULL is malloc: freed as silk_json_to_message's results are. */
+    st = silk_json_to_message_in(desc, in, len, NULL, &m, err, sizeof err);
+    assert_int_equal(st, SILK_OK);
+    assert_same_wire(want, m);
+    protobuf_c_message_free_unpacked(m, NULL);
+
+    free(want_json);
+    protobuf_c_message_free_unpacked(want, NULL);
+    return allocs;
+}
+
+static void test_in_round_trips(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof rounds / sizeof rounds[0]; i++) {
+        check_in_ok(all, rounds[i].in);
+        if (rounds[i].out != NULL)
+            check_in_ok(all, rounds[i].out);
+    }
+    for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++)
+        check_in_ok(typed[i].desc, typed[i].in);
+}
+
+/* What a flat message of strings and numbers takes, the gateway's common case: the message
+ * and one block per string, nothing else; a repeated field grows by alloc, copy and free. */
+static void test_in_counts(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        check_in_ok(all, "{\"snakeCaseName\":\"100\",\"text\":\"hello\",\"i64\":\"1\"}"), 3);
+    assert_int_equal(check_in_ok(all, "{\"i32\":1,\"u64\":\"2\",\"db\":1.5,\"flag\":true}"), 1);
+    assert_int_equal(
+        check_in_ok(all, "{\"inner\":{\"name\":\"n\"},\"at\":\"2000-01-01T00:00:00Z\"}"), 4);
+
+    counting c;
+    counting_init(&c);
+    ProtobufCMessage *m = NULL;
+    const char *in = "{\"tags\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}";
+    char err[256];
+    assert_int_equal(silk_json_to_message_in(all, in, strlen(in), &c.a, &m, err, sizeof err),
+                     SILK_OK);
+    /* The message, five strings, an array of 4 and one of 8 (the first given back). */
+    assert_int_equal(c.allocs, 8);
+    assert_int_equal(c.frees, 1);
+    Silkjt__All *a = (Silkjt__All *)m;
+    assert_int_equal(a->n_tags, 5);
+    assert_string_equal(a->tags[0], "a");
+    assert_string_equal(a->tags[4], "e");
+    protobuf_c_message_free_unpacked(m, &c.a);
+    assert_int_equal(c.frees, 8);
+}
+
+/* check_in_fails decodes in, which silk_json_to_message refuses, through a counting
+ * allocator and an arena: the same status and error, *out NULL, all that was made given back. */
+static void check_in_fails(const ProtobufCMessageDescriptor *desc, const char *in, size_t len)
+{
+    char want[256] = "", err[256] = "";
+    ProtobufCMessage *m = (ProtobufCMessage *)1;
+    silk_status want_st = silk_json_to_message(desc, in, len, &m, want, sizeof want);
+    assert_int_not_equal(want_st, SILK_OK);
+
+    counting c;
+    counting_init(&c);
+    m = (ProtobufCMessage *)1;
+    silk_status st = silk_json_to_message_in(desc, in, len, &c.a, &m, err, sizeof err);
+    if (st != want_st || strcmp(err, want) != 0)
+        fail_msg("%.*s: counting said %s %s\n  want %s %s", (int)len, in, silk_status_str(st), err,
+                 silk_status_str(want_st), want);
+    assert_null(m);
+    assert_true(c.allocs >= 1); /* the message at least, before the text is read */
+    if (c.allocs != c.frees)
+        fail_msg("%.*s: %zu allocations, %zu frees", (int)len, in, c.allocs, c.frees);
+
+    arena ar;
+    arena_init(&ar, arena_mem.bytes, sizeof arena_mem.bytes);
+    m = (ProtobufCMessage *)1;
+    err[0] = '\0';
+    st = silk_json_to_message_in(desc, in, len, &ar.a, &m, err, sizeof err);
+    assert_int_equal(st, want_st);
+    assert_string_equal(err, want);
+    assert_null(m);
+    assert_int_equal(ar.allocs, c.allocs);
+    assert_int_equal(ar.frees, ar.allocs);
+}
+
+static void test_in_errors(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
+        check_in_fails(all, errors[i].in, strlen(errors[i].in));
+    check_in_fails(all, "{\"x\":1}", 7);
+    check_in_fails(&google__protobuf__empty__descriptor, "{\"a\":1}", 7);
+    check_in_fails(&google__protobuf__duration__descriptor, "{}", 2);
+    check_in_fails(&google__protobuf__timestamp__descriptor, "\"x\"", 3);
+    /* Failing after strings, messages, bytes, arrays and map entries were made. */
+    check_in_fails(
+        all,
+        "{\"text\":\"a\",\"inner\":{\"name\":\"b\"},\"blob\":\"AQ==\",\"tags\":[\"c\"],"
+        "\"counts\":{\"k\":1},\"inners\":[{\"name\":\"d\"},{\"n\":\"x\"}]}",
+        strlen("{\"text\":\"a\",\"inner\":{\"name\":\"b\"},\"blob\":\"AQ==\",\"tags\":["
+               "\"c\"],\"counts\":{\"k\":1},\"inners\":[{\"name\":\"d\"},{\"n\":\"x\"}]}"));
+    check_in_fails(all, "{\"tags\":[\"a\",\"b\",\"c\",\"d\",\"e\",5]}", 31);
+    check_in_fails(all, "{\"counts\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":null}}", 43);
+    check_in_fails(all, "{\"maybeText\":\"w\",\"names\":{\"1\":\"x\",\"2\":\"y\"},\"at\":1}", 50);
+    /* A syntax error after an error of meaning: what the second look says. */
+    check_in_fails(all, "{\"text\":\"a\",\"i32\":\"x\",}", 23);
+}
+
+/* Each allocation failing in turn: SILK_RESOURCE_EXHAUSTED, and all made before it given back. */
+static void check_in_out_of_memory(const ProtobufCMessageDescriptor *desc, const char *in)
+{
+    size_t len = strlen(in), k;
+    for (k = 1;; k++) {
+        counting c;
+        counting_init(&c);
+        c.fail_at = k;
+        char err[256] = "";
+        ProtobufCMessage *m = (ProtobufCMessage *)1;
+        silk_status st = silk_json_to_message_in(desc, in, len, &c.a, &m, err, sizeof err);
+        if (c.calls < k) { /* all k - 1 allocations there are succeeded */
+            assert_int_equal(st, SILK_OK);
+            assert_int_equal(c.allocs, k - 1);
+            protobuf_c_message_free_unpacked(m, &c.a);
+            assert_int_equal(c.frees, c.allocs);
+            break;
+        }
+        if (st != SILK_RESOURCE_EXHAUSTED || strstr(err, "out of memory") == NULL)
+            fail_msg("%s, allocation %zu failing: %s %s", in, k, silk_status_str(st), err);
+        assert_null(m);
+        if (c.allocs != c.frees)
+            fail_msg("%s, allocation %zu failing: %zu allocations, %zu frees", in, k, c.allocs,
+                     c.frees);
+    }
+    assert_true(k >= 2);
+}
+
+static void test_in_out_of_memory(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof rounds / sizeof rounds[0]; i++)
+        check_in_out_of_memory(all, rounds[i].in);
+    for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++)
+        check_in_out_of_memory(typed[i].desc, typed[i].in);
+    /* An arena too small (room for the message, not its first string): the same. */
+    arena ar;
+    arena_init(&ar, arena_mem.bytes, ((sizeof(Silkjt__All) + 15) & ~(size_t)15) + 4);
+    ProtobufCMessage *m = (ProtobufCMessage *)1;
+    char err[256];
+    const char *in = "{\"text\":\"hello\",\"inner\":{\"name\":\"a long enough name\"}}";
+    assert_int_equal(silk_json_to_message_in(all, in, strlen(in), &ar.a, &m, err, sizeof err),
+                     SILK_RESOURCE_EXHAUSTED);
+    assert_null(m);
+    assert_non_null(strstr(err, "out of memory"));
+    assert_int_equal(ar.allocs, 1);
+    assert_int_equal(ar.frees, 1);
+}
+
+/* ============================================================================
+ * Encoding into a caller's buffer (silk_json_from_message_buf).
+ * ========================================================================== */
+
+/* check_buf encodes msg into buffers of every interesting size: the text as
+ * silk_json_from_message writes it each time, in the buffer with no heap call when it and its
+ * NUL fit, else in one new block of the heap. */
+static void check_buf(const ProtobufCMessage *msg)
+{
+    char *want = encode(msg), err[256];
+    size_t n = strlen(want);
+    size_t caps[] = {n + 1, n, n / 2, 1, 0, n + 100};
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        size_t cap = caps[i];
+        /* Exactly cap bytes, for ASan; NULL for none. */
+        char *buf = cap > 0 ? malloc(cap) : NULL, *out = (char *)1;
+        size_t len = 0;
+        heap_start();
+        silk_status st = silk_json_from_message_buf(msg, buf, cap, &out, &len, err, sizeof err);
+        heap_stop();
+        if (st != SILK_OK)
+            fail_msg("%s, cap %zu: %s %s", want, cap, silk_status_str(st), err);
+        assert_int_equal(len, n);
+        if (strcmp(out, want) != 0)
+            fail_msg("cap %zu: wrote %s\n  want %s", cap, out, want);
+        if (cap > n) {
+            assert_ptr_equal(out, buf);
+            if (heap_calls != 0)
+                fail_msg("%s, cap %zu: %zu heap calls", want, cap, heap_calls);
+        } else {
+            assert_ptr_not_equal(out, buf);
+            assert_int_equal(heap_blocks, 1); /* out, the caller's */
+            free(out);
+        }
+        free(buf);
+    }
+    /* len may be NULL. */
+    char *big = malloc(n + 1), *out = NULL;
+    assert_int_equal(silk_json_from_message_buf(msg, big, n + 1, &out, NULL, err, sizeof err),
+                     SILK_OK);
+    assert_ptr_equal(out, big);
+    assert_string_equal(out, want);
+    free(big);
+    free(want);
+}
+
+static void test_from_message_buf(void **state)
+{
+    (void)state;
+    char err[256];
+    for (size_t i = 0; i < sizeof rounds / sizeof rounds[0]; i++) {
+        ProtobufCMessage *m = decode(all, rounds[i].in, SILK_OK, err, sizeof err);
+        check_buf(m);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++) {
+        ProtobufCMessage *m = decode(typed[i].desc, typed[i].in, SILK_OK, err, sizeof err);
+        check_buf(m);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    /* A text many times the heap's first block, begun in a small buffer. */
+    char text[8192];
+    size_t n = (size_t)sprintf(text, "{\"tags\":[");
+    for (int i = 0; i < 300; i++)
+        n += (size_t)sprintf(text + n, "%s\"tag number %d\"", i ? "," : "", i);
+    sprintf(text + n, "]}");
+    ProtobufCMessage *m = decode(all, text, SILK_OK, err, sizeof err);
+    check_buf(m);
+    protobuf_c_message_free_unpacked(m, NULL);
+
+    /* A message built in C, a NULL element among its inners: still no heap when it fits. */
+    Silkjt__Inner child = SILKJT__INNER__INIT;
+    child.name = "c";
+    Silkjt__Inner *inners[] = {&child, NULL};
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    Silkjt__All a = SILKJT__ALL__INIT;
+    a.inners = inners;
+    a.n_inners = 2;
+    a.text = "a text long enough to be past a small buffer";
+    a.at = &ts;
+    check_buf(&a.base);
+
+    /* A value JSON cannot write: the same error, nothing left, whether the text so far was in
+     * the buffer or had moved to the heap. */
+    ts.seconds = -62135596801LL;
+    char *out = (char *)1, want[256];
+    assert_int_equal(silk_json_from_message(&a.base, &out, NULL, want, sizeof want), SILK_INTERNAL);
+    size_t caps[] = {4096, 8};
+    for (size_t i = 0; i < 2; i++) {
+        char buf[4096];
+        out = (char *)1;
+        err[0] = '\0';
+        heap_start();
+        silk_status st =
+            silk_json_from_message_buf(&a.base, buf, caps[i], &out, NULL, err, sizeof err);
+        heap_stop();
+        assert_int_equal(st, SILK_INTERNAL);
+        assert_null(out);
+        assert_string_equal(err, want);
+        assert_int_equal(heap_blocks, 0);
+        if (i == 0)
+            assert_int_equal(heap_calls, 0);
+        else
+            assert_true(heap_calls >= 2); /* it did move, and was freed */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trips),   cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_values),        cmocka_unit_test(test_encode_built_in_c),
-        cmocka_unit_test(test_top_level_wkt), cmocka_unit_test(test_set_field),
-        cmocka_unit_test(test_field_name),    cmocka_unit_test(test_json_names),
+        cmocka_unit_test(test_round_trips),      cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_values),           cmocka_unit_test(test_encode_built_in_c),
+        cmocka_unit_test(test_top_level_wkt),    cmocka_unit_test(test_set_field),
+        cmocka_unit_test(test_field_name),       cmocka_unit_test(test_in_round_trips),
+        cmocka_unit_test(test_in_counts),        cmocka_unit_test(test_in_errors),
+        cmocka_unit_test(test_in_out_of_memory), cmocka_unit_test(test_from_message_buf),
+        cmocka_unit_test(test_json_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

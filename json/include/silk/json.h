@@ -33,6 +33,26 @@ extern "C" {
 silk_status silk_json_to_message(const ProtobufCMessageDescriptor *desc, const char *json,
                                  size_t len, ProtobufCMessage **out, char *err, size_t errlen);
 
+/* silk_json_to_message_in is silk_json_to_message with the result made through allocator
+ * (NULL: malloc, which is silk_json_to_message): the message and all it holds (messages,
+ * strings, bytes, repeated fields' arrays, map entries, well-known types) come from
+ * allocator->alloc(allocator->allocator_data, size), as protobuf-c's unpack makes its own, so
+ * an arena or a per-call pool can hold a request. A repeated field grows by a new array, the
+ * old one copied and given to allocator->free (which may do nothing, as an arena's). Only
+ * temporaries that never reach the result use malloc, none for a flat message of scalars and
+ * short strings (a string of a few hundred bytes, a map of more than a few keys, a message of
+ * more than 64 fields, or a text that fails may take some).
+ *
+ * Returns as silk_json_to_message does, the same status and error for the same text; on
+ * SILK_OK *out is the caller's, to free with protobuf_c_message_free_unpacked(*out,
+ * allocator) (or to drop with the arena). On failure *out is NULL and what was made on the
+ * way has been freed through allocator; the status is SILK_RESOURCE_EXHAUSTED when
+ * allocator->alloc returned NULL. allocator is used by this call only, on the calling
+ * thread. */
+silk_status silk_json_to_message_in(const ProtobufCMessageDescriptor *desc, const char *json,
+                                    size_t len, ProtobufCAllocator *allocator,
+                                    ProtobufCMessage **out, char *err, size_t errlen);
+
 /* silk_json_from_message encodes msg as compact JSON; strings that are not valid UTF-8 have
  * each bad byte replaced by U+FFFD.
  *
@@ -43,6 +63,19 @@ silk_status silk_json_to_message(const ProtobufCMessageDescriptor *desc, const c
  * range). msg stays the caller's. */
 silk_status silk_json_from_message(const ProtobufCMessage *msg, char **out, size_t *len, char *err,
                                    size_t errlen);
+
+/* silk_json_from_message_buf is silk_json_from_message writing into the caller's buf (cap
+ * bytes, room for the NUL included; buf may be NULL when cap is 0), to the heap only when the
+ * text does not fit: no allocation at all when it does.
+ *
+ * Returns as silk_json_from_message does, the same text. On SILK_OK *out is buf when the
+ * text and its NUL fit in cap bytes, else a new NUL-terminated string (the text so far
+ * moved there), the caller's to free with free(): free(*out) when *out != buf. *len (len may
+ * be NULL) is its length either way. On failure *out is NULL, nothing is left to free, and
+ * buf's bytes are unspecified. buf and msg stay the caller's; any thread, as for
+ * silk_json_from_message. */
+silk_status silk_json_from_message_buf(const ProtobufCMessage *msg, char *buf, size_t cap,
+                                       char **out, size_t *len, char *err, size_t errlen);
 
 /* silk_json_set_field sets one field of msg from its text form, as a URL's path and query
  * parameters give it: name is a field or JSON name, or a dotted path of them through singular
