@@ -13,6 +13,7 @@
 #include <silk/log.h>
 
 #include "auth/auth.h"
+#include "core/scratch.h"
 #include "conn/client.h"
 #include "http/bodies.h"
 
@@ -31,24 +32,29 @@ static void count_upstream_failure(silk__gw_loop *l, int code)
     pthread_mutex_unlock(&l->metrics_lock);
 }
 
-/* answer_ok answers a call's response as JSON (wrapped with --wrap-response). */
+/* answer_ok answers a call's response as JSON (wrapped with --wrap-response), made on this
+ * stack when it fits. */
 static int answer_ok(client *c, const ProtobufCMessage *resp, bool close)
 {
-    char err[256], *json = NULL;
-    silk_status st = silk_json_from_message(resp, &json, NULL, err, sizeof err);
+    char err[256], buf[4096], *json = NULL;
+    size_t len = 0;
+    silk_status st = silk_json_from_message_buf(resp, buf, sizeof buf, &json, &len, err, sizeof err);
     if (st == SILK_OK && c->loop->gw->opts.wrap_response) {
         char *wrapped = silk__gw_body_wrapped(200, SILK_OK, json, NULL);
-        free(json);
+        if (json != buf)
+            free(json);
         json = wrapped;
+        len = json != NULL ? strlen(json) : 0;
         if (json == NULL)
             st = SILK_RESOURCE_EXHAUSTED;
     }
     int rv;
     if (st == SILK_OK)
-        rv = silk__gw_respond(c, 200, NULL, json, close);
+        rv = silk__gw_respond_typed(c, 200, NULL, "application/json", json, len, close);
     else
         rv = silk__gw_respond_error(c, 500, SILK_INTERNAL, err, NULL, close);
-    free(json);
+    if (json != buf)
+        free(json);
     return rv;
 }
 
@@ -126,10 +132,11 @@ static bool is_blank(const char *s, size_t len)
     return true;
 }
 
-/* message_from_body makes *msg from the request's JSON body (empty: the empty message). On an
- * error err is set, and *http_status too when it is not 400. */
+/* message_from_body makes *msg from the request's JSON body (empty: the empty message), with
+ * mem (NULL: malloc). On an error err is set, and *http_status too when it is not 400. */
 static silk_status message_from_body(const silk__gw_http_request *req,
-                                     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
+                                     const ProtobufCMessageDescriptor *desc,
+                                     ProtobufCAllocator *mem, ProtobufCMessage **msg,
                                      int *http_status, char *err, size_t err_size)
 {
     const char *type = silk__gw_http_header_get(req, "Content-Type");
@@ -144,8 +151,8 @@ static silk_status message_from_body(const silk__gw_http_request *req,
         return SILK_INVALID_ARGUMENT;
     }
     bool blank = is_blank(req->body, req->body_len);
-    return silk_json_to_message(desc, blank ? "{}" : req->body, blank ? 2 : req->body_len, msg, err,
-                                err_size);
+    return silk_json_to_message_in(desc, blank ? "{}" : req->body, blank ? 2 : req->body_len, mem,
+                                   msg, err, err_size);
 }
 
 /* set_query_fields sets msg's fields from the query parameters. Every name of the business id
@@ -209,23 +216,28 @@ static silk_status set_path_fields(const silk__gw_route *r, ProtobufCMessage *ms
 }
 
 /* build_request makes a call's request message from the HTTP request: the JSON body for POST,
- * PUT and PATCH, the query parameters for GET and DELETE, then the path's {field}s. It
- * returns SILK_OK with *out the caller's, or an error with err set and *http_status the
- * answer's status (415 for a body that is not JSON, 503 when memory is exhausted, 400
- * otherwise). */
+ * PUT and PATCH, the query parameters for GET and DELETE, then the path's {field}s. A body
+ * alone is decoded with mem; fields set one by one (silk_json_set_field) need malloc. It
+ * returns SILK_OK with *out the caller's, to free with *out_mem (mem or NULL), or an error
+ * with err set and *http_status the answer's status (415 for a body that is not JSON, 503 when
+ * memory is exhausted, 400 otherwise). */
 static silk_status build_request(const silk__gw_http_request *req, const silk__gw_route *r,
-                                 bool token_param, ProtobufCMessage **out, int *http_status,
-                                 char *err, size_t err_size)
+                                 bool token_param, ProtobufCAllocator *mem, ProtobufCMessage **out,
+                                 ProtobufCAllocator **out_mem, int *http_status, char *err,
+                                 size_t err_size)
 {
     const ProtobufCMessageDescriptor *desc = r->method->input;
     ProtobufCMessage *msg = NULL;
     silk_status st;
     *out = NULL;
+    *out_mem = NULL;
     *http_status = 400;
     bool from_query =
         req->method == HTTP_GET || req->method == HTTP_HEAD || req->method == HTTP_DELETE;
     if (!from_query) {
-        st = message_from_body(req, desc, &msg, http_status, err, err_size);
+        if (r->n_params == 0)
+            *out_mem = mem;
+        st = message_from_body(req, desc, *out_mem, &msg, http_status, err, err_size);
         if (st != SILK_OK) {
             if (st == SILK_RESOURCE_EXHAUSTED)
                 *http_status = 503;
@@ -240,7 +252,7 @@ static silk_status build_request(const silk__gw_http_request *req, const silk__g
     if (st == SILK_OK)
         st = set_path_fields(r, msg, err, err_size);
     if (st != SILK_OK) {
-        protobuf_c_message_free_unpacked(msg, NULL);
+        protobuf_c_message_free_unpacked(msg, *out_mem);
         if (st == SILK_RESOURCE_EXHAUSTED)
             *http_status = 503;
         return st;
@@ -296,8 +308,9 @@ static silk_status call_async(silk__gw_loop *l, const silk__gw_route *r, silk_ct
     return st;
 }
 
-/* start_call calls r's method with msg (which it takes) for c's request, as claims allow;
- * it answers why not itself. It returns 0, or -1 when the connection must be closed. */
+/* start_call calls r's method with msg (read only until it returns) for c's request, as
+ * claims allow; it answers why not itself. It returns 0, or -1 when the connection must be
+ * closed. */
 static int start_call(client *c, const silk__gw_route *r, ProtobufCMessage *msg,
                       const silk__gw_jwt_claims *claims)
 {
@@ -328,15 +341,15 @@ static int start_call(client *c, const silk__gw_route *r, ProtobufCMessage *msg,
         snprintf(err, sizeof err, "a header cannot travel as metadata");
     } else {
         k->call.done = call_done;
-        k->call.req = msg;
+        k->call.req = msg; /* encoded by the call, never kept */
         k->client = c;
         if ((st = call_async(c->loop, r, ctx, k, err, sizeof err)) != SILK_OK)
             count_upstream_failure(c->loop, (int)st);
+        k->call.req = NULL;
     }
     silk__gw_upstream_ctx_done(c->loop, ctx);
     if (st != SILK_OK) {
         silk__spares_give(&c->loop->spare_http_calls, k, SPARE_CALLS);
-        protobuf_c_message_free_unpacked(msg, NULL);
         if (oom)
             return silk__gw_respond_error(c, 503, SILK_UNAVAILABLE, "out of memory", NULL, true);
         if (denied != 0)
@@ -357,7 +370,7 @@ int silk__gw_call_start(client *c, const silk__gw_route *r)
     const silk__gw_http_request *req = &c->http->req;
     bool close = !req->keep_alive;
     char err[512];
-    ProtobufCMessage *msg;
+    ProtobufCMessage *msg = NULL;
     int http_status;
     silk__gw_jwt_claims claims;
     const char *why = NULL;
@@ -366,9 +379,16 @@ int silk__gw_call_start(client *c, const silk__gw_route *r)
         silk__gw_auth_request(jwt, req, r->method->public_access, ev_time(), &claims, &why);
     if (status != 0)
         return silk__gw_respond_auth(c, status, why, close);
-    silk_status st = build_request(req, r, jwt != NULL, &msg, &http_status, err, sizeof err);
+    silk__scratch mem; /* the request's, when it is its body alone */
+    silk__scratch_init(&mem);
+    ProtobufCAllocator *msg_mem;
+    silk_status st = build_request(req, r, jwt != NULL, &mem.allocator, &msg, &msg_mem,
+                                   &http_status, err, sizeof err);
     int rv = st == SILK_OK ? start_call(c, r, msg, &claims)
                            : silk__gw_respond_error(c, http_status, st, err, NULL, close);
+    if (msg != NULL)
+        protobuf_c_message_free_unpacked(msg, msg_mem);
+    silk__scratch_fini(&mem);
     silk__gw_jwt_claims_fini(&claims);
     return rv;
 }
