@@ -403,6 +403,90 @@ class Hooks(unittest.TestCase):
         self.assertEqual(got, [f"reply:n{i}" for i in range(500)])
         c.close()
 
+    def reply(self, c):
+        """The next text or binary message on c, skipping the gateway's pings: (opcode, data)."""
+        opcode, payload = c.frame()
+        while opcode in (9, 10):
+            opcode, payload = c.frame()
+        return opcode, payload
+
+    def test_three_fragments_with_a_ping_between(self):
+        # The ping between the first two fragments is answered with its payload, and OnMessage
+        # gets the message whole, without the ping's bytes.
+        c = Conn(self.gw.port, "/api/wstest?businessId=frag3")
+        self.assertEqual(c.status, 101)
+        c.send(client_frame(1, b"abc", fin=False) + client_frame(9, b"mid") +
+               client_frame(0, b"def", fin=False) + client_frame(0, b"ghi"))
+        opcode, payload = c.frame()
+        while opcode == 9:  # the gateway's own pings
+            opcode, payload = c.frame()
+        self.assertEqual((opcode, payload), (10, b"mid"))
+        self.assertEqual(self.reply(c), (1, f"reply:abcdefghi;bid=frag3;sid={c.session_id}"
+                                         .encode()))
+        c.close()
+
+    def test_fragments_over_the_limit_together(self):
+        # Three fragments, each under --max-message (1 MiB) but over it together: 1009, nothing
+        # reaches OnMessage, and the gateway goes on serving the open session and new ones.
+        other = Conn(self.gw.port, "/api/wstest?businessId=stay")
+        self.assertEqual(other.status, 101)
+        c = Conn(self.gw.port, "/api/wstest?businessId=toobig")
+        self.assertEqual(c.status, 101)
+        part = b"x" * 400_000
+        try:
+            c.send(client_frame(2, part, fin=False) + client_frame(0, part, fin=False) +
+                   client_frame(0, part))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.assertEqual(c.close_code(), 1009)
+        c.close()
+        wait_for(lambda: f"session closed session_id={c.session_id}" in self.gw.text(),
+                 what="the session's end")
+        self.assertNotIn(f"message from session session_id={c.session_id}", self.gw.text())
+        other.send(client_frame(1, b"still"))
+        self.assertEqual(self.reply(other),
+                         (1, f"reply:still;bid=stay;sid={other.session_id}".encode()))
+        other.close()
+        fresh = Conn(self.gw.port, "/api/wstest?businessId=fresh")
+        self.assertEqual(fresh.status, 101)
+        fresh.send(client_frame(1, b"next", fin=False) + client_frame(0, b"!"))
+        self.assertEqual(self.reply(fresh),
+                         (1, f"reply:next!;bid=fresh;sid={fresh.session_id}".encode()))
+        fresh.close()
+
+    def test_a_large_message_then_small_ones(self):
+        # Each message arrives exactly: the buffer the gateway reuses adds nothing of the one
+        # before (binary messages come back as they were sent).
+        big = bytes((i * 7) % 251 for i in range(300_000))
+
+        async def scenario():
+            async with websockets.connect(self.url("sizes"), max_size=None) as ws:
+                await ws.send(big)
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 5), big)
+                await ws.send(b"xy")
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 5), b"xy")
+                await ws.send(["a" * 70_000, "b" * 70_000])  # fragmented, then small
+                reply = await asyncio.wait_for(ws.recv(), 5)
+                self.assertTrue(reply.startswith("reply:" + "a" * 70_000 + "b" * 70_000 + ";"))
+                await ws.send("c")
+                self.assertTrue((await asyncio.wait_for(ws.recv(), 5)).startswith("reply:c;"))
+                await ws.send(big[:10])
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 5), big[:10])
+        asyncio.run(scenario())
+
+    def test_an_empty_binary_message_is_delivered_empty(self):
+        # OnMessage gets it with no bytes (it has nothing to echo); the text after it, whole.
+        c = Conn(self.gw.port, "/api/wstest?businessId=empty")
+        self.assertEqual(c.status, 101)
+        c.send(client_frame(2, b"filler") + client_frame(2, b"") + client_frame(1, b"after"))
+        self.assertEqual(self.reply(c), (2, b"filler"))
+        self.assertEqual(self.reply(c),
+                         (1, f"reply:after;bid=empty;sid={c.session_id}".encode()))
+        c.close()
+        seen = re.findall(rf"message from session session_id={re.escape(c.session_id)} "
+                          r"bytes=(\d+) binary=(\d)", self.gw.text())
+        self.assertEqual(seen, [("6", "1"), ("0", "1"), ("5", "0")])
+
     def test_no_subprotocol_when_none_matches(self):
         c = Conn(self.gw.port, "/api/wstest?businessId=h3",
                  {"Sec-WebSocket-Protocol": "other"})

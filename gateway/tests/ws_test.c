@@ -14,6 +14,36 @@
 
 #include "ws/frames.h"
 
+/* The heap allocations made while counting (allocs >= 0), to show that reading messages makes
+ * none: glibc's own entry points do the work, as in bench/alloc_count.c. A sanitizer's
+ * allocator cannot be wrapped so: there nothing is counted. */
+#ifndef __SANITIZE_ADDRESS__
+#define COUNTS_ALLOCS 1
+void *__libc_malloc(size_t n);
+void *__libc_calloc(size_t k, size_t n);
+void *__libc_realloc(void *p, size_t n);
+
+static int allocs = -1;
+
+void *malloc(size_t n)
+{
+    allocs += allocs >= 0;
+    return __libc_malloc(n);
+}
+
+void *calloc(size_t k, size_t n)
+{
+    allocs += allocs >= 0;
+    return __libc_calloc(k, n);
+}
+
+void *realloc(void *p, size_t n)
+{
+    allocs += allocs >= 0;
+    return __libc_realloc(p, n);
+}
+#endif
+
 typedef struct fixture {
     int server;     /* the gateway's end, given to silk__gw_ws as a plain stream */
     silk__gw_io io; /* on server */
@@ -21,13 +51,14 @@ typedef struct fixture {
     silk__gw_ws *ws;
     int messages;
     int binary;
-    uint8_t last[256];
+    uint8_t last[128 * 1024];
     size_t last_len;
 } fixture;
 
 static void on_message(void *arg, int binary, const uint8_t *data, size_t len)
 {
     fixture *f = arg;
+    assert_non_null(data); /* even for an empty message */
     f->messages++;
     f->binary = binary;
     f->last_len = len < sizeof f->last ? len : sizeof f->last;
@@ -457,6 +488,12 @@ static void test_protocol_errors(void **state)
     expect_close(NULL, buf, n, 1002);
     n = frame(buf, 1, 1, "\xc3\x28", 2, 1); /* invalid UTF-8 */
     expect_close(NULL, buf, n, 1007);
+    /* Invalid past a valid fragment, or cut short at the message's end: nothing is delivered. */
+    n = frame(buf, 0, 1, "ok", 2, 1);
+    n += frame(buf + n, 1, 0, "ok\xff", 3, 1);
+    expect_close(NULL, buf, n, 1007);
+    n = frame(buf, 1, 1, "ok\xe2\x82", 4, 1);
+    expect_close(NULL, buf, n, 1007);
 
     silk__gw_ws_opts small = {.max_message = 16};
     uint8_t big[200];
@@ -467,6 +504,164 @@ static void test_protocol_errors(void **state)
     n = frame(buf, 0, 1, big, 10, 1);
     n += frame(buf + n, 1, 0, big, 10, 1);
     expect_close(&small, buf, n, 1009);
+    /* Each of three frames under it, their sum over it: 1009 at the third, its bytes (here in
+     * the same read) kept out of the 16-byte buffer. */
+    n = frame(buf, 0, 2, big, 6, 1);
+    n += frame(buf + n, 0, 0, big, 6, 1);
+    n += frame(buf + n, 1, 0, big, 6, 1);
+    expect_close(&small, buf, n, 1009);
+}
+
+/* A fragmented message of exactly max_message is taken whole. */
+static void test_fragments_up_to_the_limit(void **state)
+{
+    (void)state;
+    silk__gw_ws_opts small = {.max_message = 16};
+    fixture *f = open_fixture(&small, NULL, 0);
+    uint8_t buf[128];
+    size_t n = frame(buf, 0, 2, "012345", 6, 1);
+    n += frame(buf + n, 0, 0, "6789ab", 6, 1);
+    n += frame(buf + n, 1, 0, "cdef", 4, 1);
+    client_send(f, buf, n);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_int_equal(f->messages, 1);
+    assert_int_equal(f->last_len, 16);
+    assert_memory_equal(f->last, "0123456789abcdef", 16);
+    assert_false(silk__gw_ws_closing(f->ws));
+    close_fixture(f);
+}
+
+/* A message in three fragments with a ping between the first two and a pong between the last
+ * two (RFC 6455 5.4) arrives whole, without their bytes, and the ping gets its own back. */
+static void test_three_fragments_around_control_frames(void **state)
+{
+    (void)state;
+    fixture *f = open_fixture(NULL, NULL, 0);
+    uint8_t buf[256];
+    size_t n = frame(buf, 0, 1, "abc", 3, 1);
+    n += frame(buf + n, 1, 9, "ping!", 5, 1);
+    n += frame(buf + n, 0, 0, "def", 3, 1);
+    n += frame(buf + n, 1, 10, "pong", 4, 1);
+    size_t last = n;
+    n += frame(buf + n, 1, 0, "ghi", 3, 1);
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        for (size_t i = 0; i < last; i += bytewise ? 1 : last) {
+            client_send(f, buf + i, bytewise ? 1 : last);
+            assert_int_equal(silk__gw_ws_read(f->ws), 0);
+        }
+        assert_int_equal(f->messages, bytewise); /* not before its final fragment */
+        client_send(f, buf + last, n - last);
+        assert_int_equal(silk__gw_ws_read(f->ws), 0);
+        assert_int_equal(f->messages, bytewise + 1);
+        assert_int_equal(f->binary, 0);
+        assert_int_equal(f->last_len, 9);
+        assert_memory_equal(f->last, "abcdefghi", 9);
+        drive(f);
+        int op;
+        uint8_t payload[128];
+        assert_int_equal(server_frame(f, &op, payload), 5);
+        assert_int_equal(op, 0xa);
+        assert_memory_equal(payload, "ping!", 5);
+    }
+    close_fixture(f);
+}
+
+/* send_read sends one client message of len bytes of p, in frames of at most frag bytes, and
+ * reads it: it must be delivered whole, as the only new message. */
+static void send_read(fixture *f, int opcode, const uint8_t *p, size_t len, size_t frag)
+{
+    static uint8_t wire[110 * 1024];
+    size_t n = 0, off = 0;
+    do {
+        size_t part = len - off < frag ? len - off : frag;
+        n += frame(wire + n, off + part == len, off == 0 ? opcode : 0, p + off, part, 1);
+        off += part;
+    } while (off < len);
+    int before = f->messages;
+    client_send(f, wire, n);
+    for (int reads = 0; f->messages == before; reads++) {
+        assert_true(reads < 1000);
+        assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    }
+    assert_int_equal(f->messages, before + 1);
+    assert_int_equal(f->binary, opcode == 2);
+    assert_int_equal(f->last_len, len);
+    if (len > 0)
+        assert_memory_equal(f->last, p, len);
+}
+
+/* Messages of different sizes in a row each arrive exactly, none with bytes of the one before
+ * in the reused buffer; the buffer is kept while small and let go after a large message and
+ * when the session hibernates. */
+static void test_messages_reuse_the_buffer(void **state)
+{
+    (void)state;
+    fixture *f = open_fixture(NULL, NULL, 0);
+    static uint8_t big[100 * 1000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)('a' + i * 7 % 26);
+    assert_int_equal(silk__gw_ws_recv_kept(f->ws), 0);
+    send_read(f, 2, big, 3000, 3000);
+    size_t kept = silk__gw_ws_recv_kept(f->ws);
+    assert_true(kept >= 3000 && kept <= 64 * 1024);
+    send_read(f, 2, (const uint8_t *)"xy", 2, 2);
+    send_read(f, 1, big + 1, 2000, 700); /* fragmented */
+    send_read(f, 1, (const uint8_t *)"z", 1, 1);
+    assert_int_equal(silk__gw_ws_recv_kept(f->ws), kept); /* reused, not grown */
+    send_read(f, 2, big, sizeof big, 40000);              /* over 64 KiB: not kept */
+    assert_int_equal(silk__gw_ws_recv_kept(f->ws), 0);
+    send_read(f, 2, big + 5, 10, 10);
+    assert_true(silk__gw_ws_recv_kept(f->ws) > 0);
+    assert_true(sleeps(f->ws));
+    assert_int_equal(silk__gw_ws_recv_kept(f->ws), 0);
+    send_read(f, 1, (const uint8_t *)"awake", 5, 2);
+    close_fixture(f);
+}
+
+/* Once a session's context and buffer are made, reading messages allocates nothing: not for
+ * one frame or several, text or binary, small or up to the buffer's size. */
+static void test_reading_messages_allocates_nothing(void **state)
+{
+    (void)state;
+#ifdef COUNTS_ALLOCS
+    fixture *f = open_fixture(NULL, NULL, 0);
+    static uint8_t text[4000];
+    memset(text, 't', sizeof text);
+    send_read(f, 1, text, sizeof text, sizeof text); /* wakes it and makes its buffer */
+    allocs = 0;
+    for (int i = 0; i < 50; i++) {
+        send_read(f, 1, text, 5 + (size_t)i, 64);
+        send_read(f, 2, text, sizeof text, 1000);
+        send_read(f, 2, (const uint8_t *)"", 0, 1);
+    }
+    int counted = allocs;
+    allocs = -1;
+    assert_int_equal(counted, 0);
+    close_fixture(f);
+#else
+    skip();
+#endif
+}
+
+/* Empty messages are messages: delivered with a length of 0, first thing or after a longer
+ * one, in one frame or in empty fragments. */
+static void test_empty_messages(void **state)
+{
+    (void)state;
+    fixture *f = open_fixture(NULL, NULL, 0);
+    uint8_t buf[64];
+    send_read(f, 2, (const uint8_t *)"", 0, 1);
+    send_read(f, 1, (const uint8_t *)"full", 4, 4);
+    send_read(f, 2, (const uint8_t *)"", 0, 1);
+    send_read(f, 1, (const uint8_t *)"", 0, 1);
+    size_t n = frame(buf, 0, 2, "", 0, 1);
+    n += frame(buf + n, 1, 0, "", 0, 1);
+    client_send(f, buf, n);
+    assert_int_equal(silk__gw_ws_read(f->ws), 0);
+    assert_int_equal(f->messages, 5);
+    assert_int_equal(f->binary, 1);
+    assert_int_equal(f->last_len, 0);
+    close_fixture(f);
 }
 
 static void test_pending_bytes_and_eof(void **state)
@@ -512,7 +707,7 @@ static void test_queue_limit(void **state)
     assert_int_equal(silk__gw_ws_send(f->ws, 0, "x", 1), SILK__GW_WS_ERR_CLOSING);
     assert_int_equal(silk__gw_ws_close(f->ws, 1000, NULL), SILK__GW_WS_ERR_CLOSING);
     /* The close frame follows what the socket was offered already, and nothing else. */
-    uint8_t head[2], payload[128];
+    uint8_t head[2] = {0}, payload[128]; /* head[0] is read before the first frame */
     for (int frames = 0; (head[0] & 0x0f) != 8; frames++) {
         assert_true(frames <= sent + 1);
         read_driving(f, head, 2);
@@ -565,12 +760,22 @@ static void test_close_code_sendable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_binary_fragments), cmocka_unit_test(test_send_and_ping),
-        cmocka_unit_test(test_client_closes),         cmocka_unit_test(test_server_closes),
-        cmocka_unit_test(test_protocol_errors),       cmocka_unit_test(test_pending_bytes_and_eof),
-        cmocka_unit_test(test_hibernate_and_wake),    cmocka_unit_test(test_queue_limit),
-        cmocka_unit_test(test_close_after_messages),  cmocka_unit_test(test_close_code_sendable),
+        cmocka_unit_test(test_text_binary_fragments),
+        cmocka_unit_test(test_send_and_ping),
+        cmocka_unit_test(test_client_closes),
+        cmocka_unit_test(test_server_closes),
+        cmocka_unit_test(test_protocol_errors),
+        cmocka_unit_test(test_pending_bytes_and_eof),
+        cmocka_unit_test(test_hibernate_and_wake),
+        cmocka_unit_test(test_queue_limit),
+        cmocka_unit_test(test_close_after_messages),
+        cmocka_unit_test(test_close_code_sendable),
         cmocka_unit_test(test_asleep_backlog),
+        cmocka_unit_test(test_fragments_up_to_the_limit),
+        cmocka_unit_test(test_three_fragments_around_control_frames),
+        cmocka_unit_test(test_messages_reuse_the_buffer),
+        cmocka_unit_test(test_empty_messages),
+        cmocka_unit_test(test_reading_messages_allocates_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

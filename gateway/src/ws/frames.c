@@ -14,7 +14,11 @@
  * half a second; a push to every session of a loop would wake them all at once, and the heap
  * could not give the memory back once anything long-lived came to lie above it (glibc only
  * returns the top of its heap), so an idle gateway would keep the peak of its last push. Data
- * from the client, a close, or a backlog wakes a context. */
+ * from the client, a close, or a backlog wakes a context.
+ *
+ * wslay runs without buffering data messages (it would make four allocations for each): the
+ * frame callbacks assemble a message into the session's receive buffer, kept from one message
+ * to the next while it is small, and freed when the session hibernates. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +36,14 @@ typedef struct frame_tracker {
     bool bad;        /* a header wslay's frame layer refuses without a close code */
 } frame_tracker;
 
+/* A data message from the client being assembled. Its lengths live with its bytes, so that an
+ * idle session, which has none, keeps its framing state as small as before. */
+typedef struct recv_buf {
+    size_t len; /* bytes of the message so far (of the last one, once it is handed on) */
+    size_t cap; /* room for data */
+    uint8_t data[];
+} recv_buf;
+
 struct silk__gw_ws {
     wslay_event_context_ptr ctx; /* NULL while hibernating */
     silk__gw_io *io;
@@ -40,9 +52,8 @@ struct silk__gw_ws {
     uint64_t max_message;
     size_t max_queued;
     frame_tracker in;
+    recv_buf *rx;       /* NULL when none is kept */
     size_t read_budget; /* bytes this silk__gw_ws_read may still take from the socket */
-    bool drained;       /* wslay's last read found the socket empty */
-    bool dry;           /* the last recv() took less than asked: the next would find nothing */
     char *pending;      /* read before the handshake finished, handed to wslay first */
     size_t pending_len, pending_off;
     /* Framed bytes waiting for the socket, sent before anything wslay writes: what a write
@@ -50,6 +61,10 @@ struct silk__gw_ws {
     uint8_t *unsent;
     size_t unsent_len;
     bool unsent_offered; /* unsent has been offered to the stream: no more may join it */
+    bool drained;        /* wslay's last read found the socket empty */
+    bool dry;            /* the last recv() took less than asked: the next would find nothing */
+    bool rx_control;     /* the frame wslay reads is a control frame: its payload is wslay's */
+    bool rx_refused;     /* the message is over max_message or out of memory: never delivered */
     bool eof;            /* the socket reached EOF or failed */
     bool closing;        /* we queued a close frame, or will once the messages before it are out */
     bool held;           /* bytes of the connection wait elsewhere: no frame may leave at once */
@@ -390,21 +405,112 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     return -1;
 }
 
+/* The smallest receive buffer, and the largest one a session keeps after a message: a larger
+ * one goes when its message has been handed on, so that only small buffers stay. */
+#define RECV_MIN  512
+#define RECV_KEEP (64 * 1024)
+
+static int queue_close(silk__gw_ws *ws, uint16_t code, const char *reason);
+
+/* recv_reserve makes room for need bytes of message in ws->rx, doubling what it has (up to
+ * max_message, which need never passes): 0, or -1 when memory is exhausted. */
+static int recv_reserve(silk__gw_ws *ws, size_t need)
+{
+    size_t cap = ws->rx != NULL ? ws->rx->cap : 0;
+    if (need <= cap)
+        return 0;
+    for (cap = cap > 0 ? cap : RECV_MIN; cap < need; cap *= 2)
+        ;
+    if (cap > ws->max_message)
+        cap = (size_t)ws->max_message;
+    recv_buf *grown = realloc(ws->rx, sizeof *grown + cap);
+    if (grown == NULL)
+        return -1;
+    if (ws->rx == NULL)
+        grown->len = 0;
+    grown->cap = cap;
+    ws->rx = grown;
+    return 0;
+}
+
+/* recv_drop frees ws->rx. */
+static void recv_drop(silk__gw_ws *ws)
+{
+    free(ws->rx);
+    ws->rx = NULL;
+}
+
+/* refuse_message stops reading a message that cannot be taken: with 1009 when it is over
+ * max_message, as wslay would for one frame over it; without a word when memory is exhausted,
+ * dropping the connection as wslay does. */
+static void refuse_message(wslay_event_context_ptr ctx, silk__gw_ws *ws, bool too_big)
+{
+    ws->rx_refused = true;
+    wslay_event_shutdown_read(ctx);
+    if (!too_big) {
+        ws->eof = true;
+        return;
+    }
+    ws->closing = true;
+    queue_close(ws, WSLAY_CODE_MESSAGE_TOO_BIG, "");
+}
+
+/* on_frame_start_cb notes whether the frame wslay begins is a control frame and, for a data
+ * frame, makes room in ws->rx for its payload. wslay checks each frame against max_message,
+ * not the sum of a message's frames: that is checked here. */
+static void on_frame_start_cb(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_start_arg *f, void *user)
+{
+    silk__gw_ws *ws = user;
+    ws->rx_control = wslay_is_ctrl_frame(f->opcode);
+    if (ws->rx_control)
+        return;
+    if (f->opcode != WSLAY_CONTINUATION_FRAME && ws->rx != NULL)
+        ws->rx->len = 0; /* a new message */
+    size_t len = ws->rx != NULL ? ws->rx->len : 0;
+    if (f->payload_length > ws->max_message - len)
+        refuse_message(ctx, ws, true);
+    else if (recv_reserve(ws, len + (size_t)f->payload_length) != 0)
+        refuse_message(ctx, ws, false);
+}
+
+/* on_frame_chunk_cb appends a data frame's bytes to the message (wslay has checked a text
+ * message's UTF-8 up to their end); a control frame's are wslay's. */
+static void on_frame_chunk_cb(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_chunk_arg *c, void *user)
+{
+    silk__gw_ws *ws = user;
+    (void)ctx;
+    if (ws->rx_control || ws->rx_refused || c->data_length == 0)
+        return;
+    memcpy(ws->rx->data + ws->rx->len, c->data, c->data_length);
+    ws->rx->len += c->data_length;
+}
+
+/* on_msg_cb hands a complete data message on; the callee borrows ws->rx until it returns. */
 static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *m,
                       void *user)
 {
+    static const uint8_t no_bytes[1];
     silk__gw_ws *ws = user;
     (void)ctx;
     /* wslay answers pings and close frames itself; pongs only prove the client is alive,
      * which the caller sees as bytes read. */
-    if ((m->opcode == WSLAY_TEXT_FRAME || m->opcode == WSLAY_BINARY_FRAME) &&
-        ws->cb.on_message != NULL)
-        ws->cb.on_message(ws->arg, m->opcode == WSLAY_BINARY_FRAME, m->msg, m->msg_length);
+    if ((m->opcode != WSLAY_TEXT_FRAME && m->opcode != WSLAY_BINARY_FRAME) || ws->rx_refused)
+        return;
+    const uint8_t *data = ws->rx != NULL ? ws->rx->data : no_bytes;
+    size_t len = ws->rx != NULL ? ws->rx->len : 0;
+    if (ws->cb.on_message != NULL)
+        ws->cb.on_message(ws->arg, m->opcode == WSLAY_BINARY_FRAME, data, len);
+    if (ws->rx != NULL && ws->rx->cap > RECV_KEEP)
+        recv_drop(ws);
 }
 
 static const struct wslay_event_callbacks wslay_callbacks = {
     .recv_callback = recv_cb,
     .send_callback = send_cb,
+    .on_frame_recv_start_callback = on_frame_start_cb,
+    .on_frame_recv_chunk_callback = on_frame_chunk_cb,
     .on_msg_recv_callback = on_msg_cb,
 };
 
@@ -422,6 +528,7 @@ static int wake(silk__gw_ws *ws)
         return -1;
     }
     wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_message);
+    wslay_event_config_set_no_buffering(ws->ctx, 1); /* messages are assembled in ws->rx */
     return 0;
 }
 
@@ -434,6 +541,7 @@ void silk__gw_ws_hibernate(silk__gw_ws *ws)
         return;
     wslay_event_context_free(ws->ctx);
     ws->ctx = NULL;
+    recv_drop(ws); /* an idle session keeps no receive buffer */
 }
 
 void silk__gw_ws_hold(silk__gw_ws *ws, bool held)
@@ -449,6 +557,11 @@ void silk__gw_ws_pause(silk__gw_ws *ws)
 bool silk__gw_ws_hibernating(const silk__gw_ws *ws)
 {
     return ws->ctx == NULL;
+}
+
+size_t silk__gw_ws_recv_kept(const silk__gw_ws *ws)
+{
+    return ws->rx != NULL ? ws->rx->cap : 0;
 }
 
 silk__gw_ws *silk__gw_ws_new(silk__gw_io *io, const silk__gw_ws_callbacks *cb, void *arg,
@@ -488,6 +601,7 @@ void silk__gw_ws_free(silk__gw_ws *ws)
         wslay_event_context_free(ws->ctx);
     free(ws->pending);
     free(ws->unsent);
+    free(ws->rx);
     free(ws);
 }
 

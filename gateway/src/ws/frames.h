@@ -19,7 +19,8 @@
 typedef struct silk__gw_ws silk__gw_ws;
 
 typedef struct silk__gw_ws_callbacks {
-    /* A complete message from the client; binary is 0 for text. data lives until return. */
+    /* A complete message from the client; binary is 0 for text. data (never NULL, even when
+     * len is 0) lives until return: it is the session's receive buffer, reused. */
     void (*on_message)(void *arg, int binary, const uint8_t *data, size_t len);
 } silk__gw_ws_callbacks;
 
@@ -107,6 +108,10 @@ void silk__gw_ws_hibernate(silk__gw_ws *ws);
  * message boundary, and what it has to send is at most a few framed messages, pings or pongs
  * (a hibernating session frames those itself); for tests. */
 bool silk__gw_ws_hibernating(const silk__gw_ws *ws);
+
+/* silk__gw_ws_recv_kept returns the room of the buffer the session keeps for the messages it
+ * receives, 0 when it keeps none (hibernating, or after a message of over 64 KiB); for tests. */
+size_t silk__gw_ws_recv_kept(const silk__gw_ws *ws);
 
 /* silk__gw_ws_close_sent returns the code of the close frame sent, or 0 when none was sent. */
 uint16_t silk__gw_ws_close_sent(const silk__gw_ws *ws);
