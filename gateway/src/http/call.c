@@ -38,7 +38,8 @@ static int answer_ok(client *c, const ProtobufCMessage *resp, bool close)
 {
     char err[256], buf[4096], *json = NULL;
     size_t len = 0;
-    silk_status st = silk_json_from_message_buf(resp, buf, sizeof buf, &json, &len, err, sizeof err);
+    silk_status st =
+        silk_json_from_message_buf(resp, buf, sizeof buf, &json, &len, err, sizeof err);
     if (st == SILK_OK && c->loop->gw->opts.wrap_response) {
         char *wrapped = silk__gw_body_wrapped(200, SILK_OK, json, NULL);
         if (json != buf)

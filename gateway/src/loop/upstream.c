@@ -7,7 +7,6 @@
 
 #include <ev.h>
 
-#include "core/clock.h"
 #include "loop/loop.h"
 #include "loop/upstream.h"
 
@@ -137,7 +136,9 @@ void silk__gw_upstream_tick(silk__gw_loop *l)
 static void count(silk__gw_call *k, silk_status st)
 {
     silk__gw_loop *l = k->loop;
-    double seconds = (double)(silk__now_us() - k->started_us) / 1e6;
+    double seconds = ev_now(l->ev) - k->started; /* the loop's clock: no clock read */
+    if (seconds < 0)
+        seconds = 0;
     pthread_mutex_lock(&l->metrics_lock);
     silk__gw_metrics_upstream_call(&l->metrics, k->method, (int)st, seconds);
     pthread_mutex_unlock(&l->metrics_lock);
@@ -160,7 +161,7 @@ silk_status silk__gw_upstream_call(silk__gw_loop *l, silk__gw_call *k, size_t se
     SILK__GW_ASSERT_ON_LOOP(l);
     k->loop = l;
     k->method = method;
-    k->started_us = silk__now_us();
+    k->started = ev_now(l->ev);
     silk_status st =
         silk_loop_channel_call_lent(l->upstream[service], ctx, method, k->req, on_done, k);
     if (st != SILK_OK)

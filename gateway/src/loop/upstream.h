@@ -27,7 +27,7 @@ struct silk__gw_call {
     char *message;          /* the failure's message, or NULL */
     /* What it calls, and since when, for /metrics: set by silk__gw_upstream_call. */
     const silk_method_desc *method;
-    int64_t started_us;
+    double started; /* ev_now() */
 };
 
 /* silk__gw_upstream_init gives l a loop channel per service; -1 when memory is exhausted. On

@@ -64,8 +64,8 @@ static int64_t now_ms(void)
 
 bool silk__gw_hook_wanted(silk__gw *gw, size_t service, int hook)
 {
-    return !atomic_load(&gw->hooks_off) &&
-           atomic_load(&gw->hooks[service].missing_until_ms[hook]) <= now_ms();
+    int64_t until = atomic_load(&gw->hooks[service].missing_until_ms[hook]);
+    return !atomic_load(&gw->hooks_off) && (until == 0 || until <= now_ms()); /* 0: never missed */
 }
 
 static void hook_missing(silk__gw *gw, size_t service, int hook)
