@@ -183,10 +183,13 @@ class Assets(unittest.TestCase):
                          "wstest.WsTest.Echo")
         config = json.loads(request(STACK.plain, "GET", "/_silk/config.json")[1])
         self.assertEqual(config, {"tokenRequired": False})
-        view = json.loads(request(STACK.plain, "GET", "/_silk/instances")[1])
-        self.assertTrue(view["registry"].startswith("file:"))
-        services = {s["name"]: s for s in view["services"]}
-        ws = services["wstest.WsTest"]
+        def wstest():  # the view follows the registry's watch, which may lag the health check
+            view = json.loads(request(STACK.plain, "GET", "/_silk/instances")[1])
+            self.assertTrue(view["registry"].startswith("file:"))
+            return {s["name"]: s for s in view["services"]}["wstest.WsTest"]
+
+        wait_for(lambda: len(wstest()["instances"]) == 1, 10, "wstest.WsTest in the view")
+        ws = wstest()
         self.assertEqual((ws["route"], ws["websocket"], ws["error"]), ("api/wstest", True, None))
         self.assertEqual(len(ws["instances"]), 1)
         self.assertTrue(ws["instances"][0]["address"].startswith("tcp://127.0.0.1:"))
