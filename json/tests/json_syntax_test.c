@@ -327,18 +327,26 @@ static void test_truncated(void **state)
 }
 
 /* A large map and a large array, and a key given twice among many. */
+/* put_many writes {"counts":{"k0":0,...},"nums":[0,-1,...] of n entries each, unclosed, to
+ * text and returns its length. */
+static size_t put_many(char *text, int n)
+{
+    size_t len = (size_t)sprintf(text, "{\"counts\":{");
+    for (int i = 0; i < n; i++)
+        len += (size_t)sprintf(text + len, "%s\"k%d\":%d", i ? "," : "", i, i);
+    len += (size_t)sprintf(text + len, "},\"nums\":[");
+    for (int i = 0; i < n; i++)
+        len += (size_t)sprintf(text + len, "%s%d", i ? "," : "", -i);
+    return len + (size_t)sprintf(text + len, "]");
+}
+
 static void test_many(void **state)
 {
     (void)state;
     enum { N = 5000 };
     char *text = malloc(N * 32 + 64), err[256];
-    size_t n = (size_t)sprintf(text, "{\"counts\":{");
-    for (int i = 0; i < N; i++)
-        n += (size_t)sprintf(text + n, "%s\"k%d\":%d", i ? "," : "", i, i);
-    n += (size_t)sprintf(text + n, "},\"nums\":[");
-    for (int i = 0; i < N; i++)
-        n += (size_t)sprintf(text + n, "%s%d", i ? "," : "", -i);
-    n += (size_t)sprintf(text + n, "]}");
+    size_t n = put_many(text, N);
+    n += (size_t)sprintf(text + n, "}");
     ProtobufCMessage *m;
     assert_int_equal(decode(text, n, &m, err, sizeof err), SILK_OK);
     Silkjt__All *a = (Silkjt__All *)m;
@@ -364,13 +372,8 @@ static void test_many_in(void **state)
     (void)state;
     enum { N = 5000, BIG = 1 << 20 };
     char *text = malloc(2 * BIG + 64), err[256];
-    size_t n = (size_t)sprintf(text, "{\"counts\":{");
-    for (int i = 0; i < N; i++)
-        n += (size_t)sprintf(text + n, "%s\"k%d\":%d", i ? "," : "", i, i);
-    n += (size_t)sprintf(text + n, "},\"nums\":[");
-    for (int i = 0; i < N; i++)
-        n += (size_t)sprintf(text + n, "%s%d", i ? "," : "", -i);
-    n += (size_t)sprintf(text + n, "],\"text\":\"");
+    size_t n = put_many(text, N);
+    n += (size_t)sprintf(text + n, ",\"text\":\"");
     memset(text + n, 'x', BIG);
     n += BIG;
     n += (size_t)sprintf(text + n, "\"}");

@@ -1235,20 +1235,29 @@ static void count_after(const silk_call_info *info, const ProtobufCMessage *resp
     atomic_fetch_add(&intercepted, 1);
 }
 
+/* serve_intercepted starts a server answering as "srv" on an ipc address of name and opens fx
+ * on it through a channel with an interceptor that counts calls: its calls go the channel's
+ * way. */
+static silk_server *serve_intercepted(fixture *fx, const char *name)
+{
+    char address[200];
+    ipc_address(address, sizeof address, name);
+    silk_server *srv = server_start(address, "srv", false);
+    loop_init(&fx->lp);
+    assert_int_equal(silk_channel_open(&fx->ch, address), SILK_OK);
+    silk_interceptor ic = {.name = "count", .after = count_after};
+    assert_int_equal(silk_channel_add_interceptor(fx->ch, &ic), SILK_OK);
+    assert_int_equal(silk_loop_channel_open(&fx->lc, fx->ch, loop_ops(&fx->lp)), SILK_OK);
+    fx->lp.lc = fx->lc;
+    return srv;
+}
+
 static void test_fallback_interceptor(void **state)
 {
     (void)state;
     atomic_store(&intercepted, 0);
-    char address[200];
-    ipc_address(address, sizeof address, "intercepted");
-    silk_server *srv = server_start(address, "srv", false);
     fixture fx;
-    loop_init(&fx.lp);
-    assert_int_equal(silk_channel_open(&fx.ch, address), SILK_OK);
-    silk_interceptor ic = {.name = "count", .after = count_after};
-    assert_int_equal(silk_channel_add_interceptor(fx.ch, &ic), SILK_OK);
-    assert_int_equal(silk_loop_channel_open(&fx.lc, fx.ch, loop_ops(&fx.lp)), SILK_OK);
-    fx.lp.lc = fx.lc;
+    silk_server *srv = serve_intercepted(&fx, "intercepted");
     result r[3] = {0};
     for (int i = 0; i < 3; i++)
         assert_int_equal(start_call(fx.lc, NULL, ECHO, "x", "i", &r[i]), SILK_OK);
@@ -1730,20 +1739,8 @@ static void test_lent_responses(void **state)
     value[SIZE] = '\0';
     for (int through_channel = 0; through_channel < 2; through_channel++) {
         fixture fx;
-        silk_server *srv;
-        if (through_channel) {
-            char address[200];
-            ipc_address(address, sizeof address, "lent-channel");
-            srv = server_start(address, "srv", false);
-            loop_init(&fx.lp);
-            assert_int_equal(silk_channel_open(&fx.ch, address), SILK_OK);
-            silk_interceptor ic = {.name = "count", .after = count_after};
-            assert_int_equal(silk_channel_add_interceptor(fx.ch, &ic), SILK_OK);
-            assert_int_equal(silk_loop_channel_open(&fx.lc, fx.ch, loop_ops(&fx.lp)), SILK_OK);
-            fx.lp.lc = fx.lc;
-        } else {
-            srv = serve_on_ipc(&fx, "lent");
-        }
+        silk_server *srv =
+            through_channel ? serve_intercepted(&fx, "lent-channel") : serve_on_ipc(&fx, "lent");
         result r[N] = {0};
         char small[32], want[48];
         for (int i = 0; i < N; i++) {
