@@ -38,7 +38,8 @@ static void usage(FILE *out, const char *about)
             "  --only WHAT     latency or throughput (default both)\n"
             "  --serve         be the server only: print its address, serve until stdin "
             "closes\n"
-            "  --variant NAME  with --serve: which server, for programs that have several\n"
+            "  --variant NAME  which server, for programs that have several: the one to be\n"
+            "                  with --serve, else the one to start\n"
             "  --connect ADDR  be the client only, of a server started with --serve\n"
             "  --pin HOW       same: server and client on CPU 0; split: server on CPU 1,\n"
             "                  client on CPU 0 (default: where the scheduler puts them)\n"
@@ -235,7 +236,7 @@ int bench_main(const bench_opts *o, bench_serve_fn serve, bench_run_fn run)
     if (o->connect != NULL)
         return run(o, o->connect);
     bench_server s;
-    if (bench_spawn(&s, o, NULL) != 0)
+    if (bench_spawn(&s, o, o->variant) != 0)
         return 1;
     int rc = run(o, s.address);
     if (bench_stop(&s) != 0) {

@@ -2,12 +2,17 @@
  *
  * A frame is a big-endian u32 length and that many bytes. Each side writes a frame with one
  * send() and reads with recv() into a buffer, so a round trip costs one send and (usually)
- * one recv on each side: what any RPC over TCP pays at least. Latency only. */
+ * one recv on each side: what any RPC over TCP pays at least. Latency only.
+ *
+ * With --variant relay the server is a relay in a process of its own that passes each frame
+ * to an echo server in a third process and its answer back, as blocking as the rest: the
+ * least a round trip through a middle process (a gateway) costs, reported as tcp-relay. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,21 +81,60 @@ static void nodelay(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+/* dial connects to address ("127.0.0.1:port") with TCP_NODELAY; the descriptor, or -1 after
+ * printing why. */
+static int dial(const char *address)
+{
+    char host[64];
+    unsigned port = 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    if (sscanf(address, "%63[^:]:%u", host, &port) != 2 || port > 65535 ||
+        inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        bench_fail("bad address %s (want 127.0.0.1:port)", address);
+        return -1;
+    }
+    sa.sin_port = htons((uint16_t)port);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        bench_fail("cannot connect to %s: %s", address, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    nodelay(fd);
+    return fd;
+}
+
 /* ============================== the server ============================== */
 
-/* conn_main echoes every frame of one connection, sending it back as it came. */
+/* The echo server a relay passes frames to; NULL: this server echoes them itself. */
+static const char *relay_to;
+
+/* pass reads a frame from in and sends it whole to out; false at end of stream or on error. */
+static bool pass(framer *in, int out)
+{
+    long n = read_frame(in);
+    if (n < 0 || send_all(out, in->buf, (size_t)n + 4) != 0)
+        return false;
+    consume(in, (size_t)n);
+    return true;
+}
+
+/* conn_main echoes every frame of one connection, sending it back as it came; a relay sends
+ * it to the echo server and what comes back to the client. */
 static void *conn_main(void *arg)
 {
     int fd = (int)(intptr_t)arg;
-    framer f = {.fd = fd, .cap = (2u << 20) + 4};
-    f.buf = malloc(f.cap);
-    long n;
-    while (f.buf != NULL && (n = read_frame(&f)) >= 0) {
-        if (send_all(fd, f.buf, (size_t)n + 4) != 0)
-            break;
-        consume(&f, (size_t)n);
-    }
+    size_t cap = (2u << 20) + 4;
+    framer f = {.fd = fd, .cap = cap, .buf = malloc(cap)};
+    framer back = {.fd = relay_to != NULL ? dial(relay_to) : fd, .cap = cap, .buf = malloc(cap)};
+    while (f.buf != NULL && back.buf != NULL && back.fd >= 0 && pass(&f, back.fd) &&
+           (relay_to == NULL || pass(&back, fd)))
+        ;
+    if (relay_to != NULL && back.fd >= 0)
+        close(back.fd);
     free(f.buf);
+    free(back.buf);
     close(fd);
     return NULL;
 }
@@ -116,7 +160,20 @@ static void *accept_main(void *arg)
 
 static int serve(const bench_opts *o)
 {
-    (void)o;
+    bench_server echo;
+    bool relay = o->variant != NULL && strcmp(o->variant, "relay") == 0;
+    if (o->variant != NULL && !relay) {
+        bench_fail("no server variant %s (relay, or none)", o->variant);
+        return 1;
+    }
+    if (relay) { /* the echo server, a process of its own, on this one's CPU */
+        bench_opts plain = *o;
+        plain.variant = NULL;
+        plain.pin = NULL;
+        if (bench_spawn(&echo, &plain, NULL) != 0)
+            return 1;
+        relay_to = echo.address;
+    }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof sa;
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -130,7 +187,7 @@ static int serve(const bench_opts *o)
     char address[64];
     snprintf(address, sizeof address, "127.0.0.1:%u", ntohs(sa.sin_port));
     bench_serve_ready(address);
-    return 0; /* exiting ends the threads */
+    return relay && bench_stop(&echo) != 0 ? 1 : 0; /* exiting ends the threads */
 }
 
 /* ============================== the client ============================== */
@@ -160,25 +217,14 @@ static int call_once(void *arg)
 
 static int run(const bench_opts *o, const char *address)
 {
-    char host[64];
-    unsigned port = 0;
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    if (sscanf(address, "%63[^:]:%u", host, &port) != 2 || port > 65535 ||
-        inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        bench_fail("bad address %s (want 127.0.0.1:port)", address);
-        return 1;
-    }
-    sa.sin_port = htons((uint16_t)port);
     client c = {.o = o, .in = {.cap = o->payload + 4 + 4096}};
-    c.in.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     c.in.buf = malloc(c.in.cap);
     c.out = malloc(o->payload + 4);
-    if (c.in.fd < 0 || c.in.buf == NULL || c.out == NULL ||
-        connect(c.in.fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        bench_fail("cannot connect to %s: %s", address, strerror(errno));
+    if (c.in.buf == NULL || c.out == NULL || (c.in.fd = dial(address)) < 0) {
+        free(c.in.buf);
+        free(c.out);
         return 1;
     }
-    nodelay(c.in.fd);
     uint32_t len = htonl((uint32_t)o->payload);
     memcpy(c.out, &len, 4);
     bench_fill(c.out + 4, o->payload);
@@ -186,8 +232,9 @@ static int run(const bench_opts *o, const char *address)
     int rc = 0;
     double p50, p99;
     if (o->latency && (rc = bench_latency(o, call_once, &c, &p50, &p99)) == 0) {
-        bench_result("tcp", "p50_us", p50);
-        bench_result("tcp", "p99_us", p99);
+        const char *peer = o->variant != NULL ? "tcp-relay" : "tcp";
+        bench_result(peer, "p50_us", p50);
+        bench_result(peer, "p99_us", p99);
     }
     close(c.in.fd);
     free(c.in.buf);
@@ -201,6 +248,8 @@ int main(int argc, char **argv)
     bench_parse(&o, argc, argv,
                 "bench-rpc-tcp measures the floor: a blocking TCP ping-pong of length-prefixed "
                 "frames over loopback, one send() and one recv() a side per round trip. "
-                "Latency only.");
+                "Latency only. With --variant relay each frame goes through a relay process "
+                "to an echo process and back (peer tcp-relay): the floor of a round trip "
+                "through a gateway.");
     return bench_main(&o, serve, run);
 }

@@ -7,11 +7,15 @@
 #          pushes from a service (silk_ws_send_business) to 1000 sessions; VmRSS per idle
 #          session with 10,000 sessions
 #   peers  their echo and their VmRSS per idle connection
+#   floors bench-rpc-tcp's blocking TCP ping-pong (tcp) and the same through a relay process
+#          (tcp-relay): what a round trip costs with two processes, and with three as silk's
 #
 # Round trips: p50/p99 over 20,000 on one connection, and messages/s with 100 connections
 # each keeping one message in flight. Every server is started afresh for each peer and
 # repeat. The last lines are the ratios issue 6 asks for (roundtrip: msgs/s), silk's p50 round
-# trip over lws's (issue 18: p50-roundtrip, microseconds) and silk's idle bytes per session.
+# trip over lws's (issue 18: p50-roundtrip, microseconds), silk's over the relay floor's and
+# the relay floor's over lws's (p50-floor: what any round trip through a middle process pays),
+# and silk's idle bytes per session.
 # With --tls, silk (--tls-cert/--tls-key) and lws run again over wss (peers silk-tls and
 # lws-tls, a self-signed certificate made with openssl; no idle test), and two more lines
 # follow: the ratios issue 13 asks for, pushes-tls and roundtrip-tls. With --limits, silk runs
@@ -244,6 +248,12 @@ while [ "$i" -le "$repeat" ]; do
         fi
         stop_peer
     done
+    for variant in "" relay; do # the floors: two processes, and three
+        "$bin/bench-rpc-tcp" --only latency --calls "$calls" --warmup "$warmup" \
+            --payload "$payload" ${pin:+--pin "$pin"} ${variant:+--variant "$variant"} \
+            >"$work/floor.out" || { echo "run_ws.sh: bench-rpc-tcp $variant failed" >&2; exit 1; }
+        tee -a "$results" <"$work/floor.out" >&2
+    done
     i=$((i + 1))
 done
 
@@ -271,6 +281,9 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         printf "silk: round trips through OnMessage on wstest-service; pushes to %d sessions by\n", push
         printf "silk_ws_send_business; msgs/s with %d connections, one message in flight each;\n", conns
         printf "idle bytes: VmRSS growth / %d connections\n", sessions
+        printf "floors: tcp p50 %s us, tcp-relay p50 %s us (blocking TCP ping-pong of two\n", \
+               f("tcp p50_us", "%.1f"), f("tcp-relay p50_us", "%.1f")
+        printf "processes, and of three through a relay)\n"
         if (has("silk noreply"))
             printf "silk: the gateway answered no message (no OnMessage hook): round trip n/a\n"
         printf "\n"
@@ -278,6 +291,8 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         ratio("roundtrip silk/lws", "silk msgs_per_s", "lws msgs_per_s")
         ratio("roundtrip silk/node", "silk msgs_per_s", "node msgs_per_s")
         ratio("p50-roundtrip silk/lws", "silk p50_us", "lws p50_us")
+        ratio("p50-roundtrip silk/tcp-relay", "silk p50_us", "tcp-relay p50_us")
+        ratio("p50-floor tcp-relay/lws", "tcp-relay p50_us", "lws p50_us")
         ratio("idle-bytes silk/lws", "silk idle_bytes", "lws idle_bytes")
         printf "idle-bytes-per-session silk %s\n", f("silk idle_bytes", "%.0f")
         if (tls) {
