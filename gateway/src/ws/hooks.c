@@ -157,7 +157,9 @@ silk_status silk__gw_hook_call(client *c, int hook, const ProtobufCMessage *req,
         h->base.client = wait != NULL ? c : NULL;
         h->hook = hook;
         h->service = c->service;
-        snprintf(h->session_id, sizeof h->session_id, "%s", c->session_id);
+        static_assert(sizeof h->session_id == sizeof c->session_id, "one size of session id");
+        /* not snprintf, which cost 3.6% of the gateway's instructions per OnMessage */
+        memcpy(h->session_id, c->session_id, sizeof h->session_id);
         h->then = then;
         const silk_method_desc *m =
             silk_service_find_method(&silk__ws__hooks__silk_desc, hook_names[hook]);
