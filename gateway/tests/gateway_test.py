@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -727,6 +728,35 @@ class WebApi(unittest.TestCase):
         ids = [json.loads(g[2]).get("id") for g in got]
         self.assertEqual(ids, ["0", "1", None, "3", "4", "last", "again"])
 
+    def test_pipelined_answers_to_a_client_that_reads_late(self):
+        # A client that pipelines calls and reads nothing for a while: the socket fills, the
+        # gateway keeps what it could not write of an answer (each one is first written at
+        # once from the loop's buffer) and stops parsing; once the client reads, every answer
+        # arrives whole and in order, and the connection still serves.
+        n, tags = 800, ["x" * 12000]  # 9.6 MB of answers: more than a socket holds
+        reqs = b""
+        for i in range(n):
+            body = json.dumps({"id": "late%d" % i, "tags": tags}).encode()
+            reqs += (b"POST /api/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(20)
+            s.connect(("127.0.0.1", self.port))
+            sender = threading.Thread(target=s.sendall, args=(reqs,))
+            sender.start()
+            time.sleep(0.5)  # the answers pile up against a full socket meanwhile
+            got = read_responses(s, n)
+            sender.join(20)
+            s.sendall(b"GET /api/items/after HTTP/1.1\r\nHost: x\r\n\r\n")
+            got += read_responses(s, 1)
+        self.assertEqual(len(got), n + 1)
+        self.assertEqual({g[0] for g in got}, {200})
+        replies = [json.loads(g[2]) for g in got[:n]]
+        self.assertEqual([r["id"] for r in replies], ["late%d" % i for i in range(n)])
+        self.assertTrue(all(r["tags"] == tags for r in replies))
+        self.assertEqual(json.loads(got[n][2])["id"], "after")
+
     def test_requests_sent_while_a_call_is_in_flight(self):
         # Each request in a segment of its own, sent while the one before may still be in its
         # call, then the client's side closed: every one is answered, in order, and the
@@ -912,6 +942,7 @@ class WrappedWebApi(WebApi):
     test_gateway_statuses = None
     test_chunked_body = None
     test_keep_alive_and_pipelined_calls_answered_in_order = None
+    test_pipelined_answers_to_a_client_that_reads_late = None
     test_requests_sent_while_a_call_is_in_flight = None
     test_metrics = None
     test_upstream_metrics = None
