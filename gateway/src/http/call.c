@@ -22,9 +22,6 @@
 typedef silk__gw_client client;
 typedef silk__gw_client_call call;
 
-/* How many finished calls a loop keeps for its next ones. */
-#define SPARE_CALLS 64
-
 static void count_upstream_failure(silk__gw_loop *l, int code)
 {
     pthread_mutex_lock(&l->metrics_lock);
@@ -87,7 +84,7 @@ static void call_done(silk__gw_call *base)
     if (k->client != NULL)
         answer(k->client, base);
     silk__gw_call_fini(base);
-    silk__spares_give(&l->spare_http_calls, k, SPARE_CALLS);
+    silk__spares_give(&l->spare_http_calls, k, SILK__SPARE_CALLS);
 }
 
 /* ============================================================================
@@ -350,7 +347,7 @@ static int start_call(client *c, const silk__gw_route *r, ProtobufCMessage *msg,
     }
     silk__gw_upstream_ctx_done(c->loop, ctx);
     if (st != SILK_OK) {
-        silk__spares_give(&c->loop->spare_http_calls, k, SPARE_CALLS);
+        silk__spares_give(&c->loop->spare_http_calls, k, SILK__SPARE_CALLS);
         if (oom)
             return silk__gw_respond_error(c, 503, SILK_UNAVAILABLE, "out of memory", NULL, true);
         if (denied != 0)

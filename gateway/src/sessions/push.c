@@ -188,12 +188,11 @@ static void sends_free(sends *k)
 {
     silk__gw *gw = k->loop->gw;
     payload_unref(k->shared);
+    sends_shrink(k, false); /* a spare keeps small arrays only */
     silk__mutex_lock(&gw->spare_lock);
     bool keep = gw->spare_sends.n < SPARES;
-    if (keep) {
-        sends_shrink(k, false);
+    if (keep)
         silk__spares_give(&gw->spare_sends, k, SPARES);
-    }
     silk__mutex_unlock(&gw->spare_lock);
     if (!keep) {
         sends_shrink(k, true);

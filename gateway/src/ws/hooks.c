@@ -41,10 +41,6 @@ typedef struct silk__gw_hook_call {
     char session_id[SILK__GW_SESSION_ID_MAX + 1];
     silk__gw_hook_then *then; /* the starter's part of the completion, or NULL */
 } hook_call;
-
-/* How many finished hook calls a loop keeps for its next ones: OnMessage's steady path then
- * allocates none for its calls. */
-#define SPARE_HOOK_CALLS 64
 static_assert(offsetof(hook_call, base) == 0, "hook_done casts its call to the hook call");
 /* A response is read as its message type, a request made as one (protobuf-c's base first). */
 static_assert(offsetof(Silk__Ws__MessageReply, base) == 0, "message_done casts the response");
@@ -122,7 +118,7 @@ static hook_call *hook_call_new(silk__gw_loop *l)
 /* hook_call_free keeps h among l's spares, or frees it when l has enough. */
 static void hook_call_free(silk__gw_loop *l, hook_call *h)
 {
-    silk__spares_give(&l->spare_hook_calls, h, SPARE_HOOK_CALLS);
+    silk__spares_give(&l->spare_hook_calls, h, SILK__SPARE_CALLS);
 }
 
 /* hook_done is every hook call's completion: a hook that answered UNIMPLEMENTED is left

@@ -16,8 +16,6 @@
 
 /* How long a connection attempt may take. */
 #define DIAL_TIMEOUT_MS 10000
-/* How many answered calls a peer keeps for its next ones. */
-#define SPARE_CALLS 64
 
 /* ============================== completing calls ============================== */
 
@@ -40,7 +38,7 @@ static bool take_answered(silk__peer *l, uint64_t id, silk__call *out)
     if (c == NULL)
         return false;
     *out = *c;
-    silk__spares_give(&l->spare_calls, c, SPARE_CALLS);
+    silk__spares_give(&l->spare_calls, c, SILK__SPARE_CALLS);
     return true;
 }
 

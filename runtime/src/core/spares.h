@@ -5,6 +5,11 @@
 
 #include <stdlib.h>
 
+/* SILK__SPARE_CALLS is how many finished calls an owner of calls in flight (a connection, a
+ * loop channel, a gateway loop) keeps for its next ones: enough for a burst's worth of
+ * completions without holding on to a peak. */
+#define SILK__SPARE_CALLS 64
+
 /* silk__spares keeps freed blocks, linked through their first bytes. It has no lock: one
  * thread uses it, or its owner's lock guards it. Zeroed, it is empty. */
 typedef struct silk__spares {

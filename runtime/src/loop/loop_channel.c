@@ -27,8 +27,6 @@
 #define CONNECT_TIMEOUT_US 10000000
 /* The longest address a loop channel connects to itself. */
 #define ADDRESS_MAX 256
-/* How many finished calls a loop channel keeps for its next ones. */
-#define SPARE_CALLS 64
 
 /* lcall is a call in flight on a loop channel's connection. */
 typedef struct lcall {
@@ -152,7 +150,7 @@ static lcall *lcall_new(silk_loop_channel *lc)
 /* lcall_free keeps c, whose copy is freed or given away, among lc's spares, or frees it. */
 static void lcall_free(silk_loop_channel *lc, lcall *c)
 {
-    silk__spares_give(&lc->spare_calls, c, SPARE_CALLS);
+    silk__spares_give(&lc->spare_calls, c, SILK__SPARE_CALLS);
 }
 
 /* finish completes c with st (and resp, on SILK_OK) and frees it; a call with a copy made by
