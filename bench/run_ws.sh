@@ -8,14 +8,17 @@
 #          session with 10,000 sessions
 #   peers  their echo and their VmRSS per idle connection
 #   floors bench-rpc-tcp's blocking TCP ping-pong (tcp) and the same through a relay process
-#          (tcp-relay): what a round trip costs with two processes, and with three as silk's
+#          (tcp-relay): what a round trip costs with two processes, and with three as silk's;
+#          bench-tcp-loop's msgs/s with as many connections against an epoll echo (tcp-loop)
+#          and through an epoll relay multiplexing them to it (tcp-relay-loop)
 #
 # Round trips: p50/p99 over 20,000 on one connection, and messages/s with 100 connections
 # each keeping one message in flight. Every server is started afresh for each peer and
 # repeat. The last lines are the ratios issue 6 asks for (roundtrip: msgs/s), silk's p50 round
 # trip over lws's (issue 18: p50-roundtrip, microseconds), silk's over the relay floor's and
 # the relay floor's over lws's (p50-floor: what any round trip through a middle process pays),
-# and silk's idle bytes per session.
+# the same two for msgs/s (roundtrip silk/tcp-relay-loop, roundtrip-floor), and silk's idle
+# bytes per session.
 # With --tls, silk (--tls-cert/--tls-key) and lws run again over wss (peers silk-tls and
 # lws-tls, a self-signed certificate made with openssl; no idle test), and two more lines
 # follow: the ratios issue 13 asks for, pushes-tls and roundtrip-tls. With --limits, silk runs
@@ -253,6 +256,10 @@ while [ "$i" -le "$repeat" ]; do
             --payload "$payload" ${pin:+--pin "$pin"} ${variant:+--variant "$variant"} \
             >"$work/floor.out" || { echo "run_ws.sh: bench-rpc-tcp $variant failed" >&2; exit 1; }
         tee -a "$results" <"$work/floor.out" >&2
+        "$bin/bench-tcp-loop" --inflight "$conns" --seconds "$seconds" --payload "$payload" \
+            ${pin:+--pin "$pin"} ${variant:+--variant "$variant"} >"$work/floor.out" ||
+            { echo "run_ws.sh: bench-tcp-loop $variant failed" >&2; exit 1; }
+        tee -a "$results" <"$work/floor.out" >&2
     done
     i=$((i + 1))
 done
@@ -283,7 +290,11 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         printf "idle bytes: VmRSS growth / %d connections\n", sessions
         printf "floors: tcp p50 %s us, tcp-relay p50 %s us (blocking TCP ping-pong of two\n", \
                f("tcp p50_us", "%.1f"), f("tcp-relay p50_us", "%.1f")
-        printf "processes, and of three through a relay)\n"
+        printf "processes, and of three through a relay); tcp-loop %s msgs/s, tcp-relay-loop\n", \
+               f("tcp-loop msgs_per_s", "%.0f")
+        printf "%s msgs/s (the same connections against an epoll echo, and through an epoll\n", \
+               f("tcp-relay-loop msgs_per_s", "%.0f")
+        printf "relay multiplexing them over one connection to it)\n"
         if (has("silk noreply"))
             printf "silk: the gateway answered no message (no OnMessage hook): round trip n/a\n"
         printf "\n"
@@ -293,6 +304,8 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         ratio("p50-roundtrip silk/lws", "silk p50_us", "lws p50_us")
         ratio("p50-roundtrip silk/tcp-relay", "silk p50_us", "tcp-relay p50_us")
         ratio("p50-floor tcp-relay/lws", "tcp-relay p50_us", "lws p50_us")
+        ratio("roundtrip silk/tcp-relay-loop", "silk msgs_per_s", "tcp-relay-loop msgs_per_s")
+        ratio("roundtrip-floor tcp-relay-loop/lws", "tcp-relay-loop msgs_per_s", "lws msgs_per_s")
         ratio("idle-bytes silk/lws", "silk idle_bytes", "lws idle_bytes")
         printf "idle-bytes-per-session silk %s\n", f("silk idle_bytes", "%.0f")
         if (tls) {
