@@ -12,6 +12,7 @@
 #include "rpc/ctx_internal.h"
 #include "core/scratch.h"
 #include "server/server_internal.h"
+#include "wire/header.h"
 
 /* call_job is one request waiting for a worker, with a copy of its header and payload. It is
  * on its connection's list of calls from when it is taken until it is answered, so that a
@@ -173,14 +174,15 @@ static void tell_frame(silk_server *srv, const silk__frame *f, int64_t received_
     Silk__Rpc__RequestHeader *h = NULL;
     const hosted *svc;
     const silk_method_desc *m = NULL;
+    silk__scratch mem;
+    silk__scratch_init(&mem);
     if (f->header != NULL) {
-        h = silk__rpc__request_header__unpack(NULL, f->header_len, f->header);
+        h = silk__request_header_read(f->header, f->header_len, &mem);
         if (h != NULL && !silk__server_find(srv, h->method, &svc, &m))
             m = NULL;
     }
     tell(srv, h, m, NULL, received_us, st, msg);
-    if (h != NULL)
-        silk__rpc__request_header__free_unpacked(h, NULL);
+    silk__scratch_fini(&mem);
 }
 
 /* refuse_frame answers a request still in its frame (on nng's receive callback), refused for
@@ -265,8 +267,7 @@ static silk_status handle(call_job *cj, const char **path)
     silk_server *srv = cj->sc->srv;
     silk__scratch mem;
     silk__scratch_init(&mem);
-    Silk__Rpc__RequestHeader *h =
-        silk__rpc__request_header__unpack(&mem.allocator, cj->hlen, cj->data);
+    Silk__Rpc__RequestHeader *h = silk__request_header_read(cj->data, cj->hlen, &mem);
     if (h == NULL) {
         silk__scratch_fini(&mem);
         refuse(cj, NULL, NULL, NULL, SILK_INVALID_ARGUMENT, "cannot decode the request header",
@@ -434,10 +435,11 @@ static bool valid_first(const silk_server *srv, const silk__frame *f)
         return true;
     if (f->kind != SILK__FRAME_REQUEST || f->header == NULL)
         return false;
-    Silk__Rpc__RequestHeader *h = silk__rpc__request_header__unpack(NULL, f->header_len, f->header);
+    silk__scratch mem;
+    silk__scratch_init(&mem);
+    Silk__Rpc__RequestHeader *h = silk__request_header_read(f->header, f->header_len, &mem);
     bool ok = h != NULL && token_ok(srv, h->token);
-    if (h != NULL)
-        silk__rpc__request_header__free_unpacked(h, NULL);
+    silk__scratch_fini(&mem);
     return ok;
 }
 
