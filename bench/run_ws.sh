@@ -4,6 +4,8 @@
 # libwebsockets echo server (bench-ws-lws) and a Node ws echo server (bench/node/echo.js):
 #
 #   silk   round trip client -> gateway -> OnMessage on wstest-service -> reply -> client;
+#          silk-1loop the same with the gateway on one loop (--workers 1), as lws and Node
+#          serve on one thread (round trips only);
 #          pushes from a service (silk_ws_send_business) to 1000 sessions; VmRSS per idle
 #          session with 10,000 sessions
 #   peers  their echo and their VmRSS per idle connection
@@ -14,11 +16,11 @@
 #
 # Round trips: p50/p99 over 20,000 on one connection, and messages/s with 100 connections
 # each keeping one message in flight. Every server is started afresh for each peer and
-# repeat. The last lines are the ratios issue 6 asks for (roundtrip: msgs/s), silk's p50 round
-# trip over lws's (issue 18: p50-roundtrip, microseconds), silk's over the relay floor's and
-# the relay floor's over lws's (p50-floor: what any round trip through a middle process pays),
-# the same two for msgs/s (roundtrip silk/tcp-relay-loop, roundtrip-floor), and silk's idle
-# bytes per session.
+# repeat. The last lines are the ratios issue 6 asks for (roundtrip: msgs/s, silk-1loop's
+# too), silk's p50 round trip over lws's (issue 18: p50-roundtrip, microseconds), silk's over
+# the relay floor's and the relay floor's over lws's (p50-floor: what any round trip through
+# a middle process pays), the same two for msgs/s (roundtrip silk/tcp-relay-loop,
+# roundtrip-floor), and silk's idle bytes per session.
 # With --tls, silk (--tls-cert/--tls-key) and lws run again over wss (peers silk-tls and
 # lws-tls, a self-signed certificate made with openssl; no idle test), and two more lines
 # follow: the ratios issue 13 asks for, pushes-tls and roundtrip-tls. With --limits, silk runs
@@ -144,13 +146,16 @@ fi
 start_peer() {
     port=$(free_port)
     case $1 in
-    silk | silk-tls | silk-limits)
+    silk | silk-1loop | silk-tls | silk-limits)
         export SILK_REGISTRY="file:$work/registry-$1-$i"
         tls_args=
         scheme=ws
         if [ "$1" = silk-tls ]; then
             tls_args="--tls-cert $work/tls.crt --tls-key $work/tls.key"
             scheme=wss
+        fi
+        if [ "$1" = silk-1loop ]; then
+            tls_args="--workers 1"
         fi
         if [ "$1" = silk-limits ]; then
             tls_args="--rate-limit 1000000 --rate-burst 1000000 --session-rate 1000000"
@@ -230,13 +235,13 @@ client() {
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 i=1
 while [ "$i" -le "$repeat" ]; do
-    for peer in silk lws node ${tls:+silk-tls lws-tls} ${limits:+silk-limits}; do
+    for peer in silk silk-1loop lws node ${tls:+silk-tls lws-tls} ${limits:+silk-limits}; do
         echo "run $i/$repeat: $peer (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
         start_peer_retrying "$peer"
         bid=
         case $peer in silk*) bid="?businessId=bench" ;; esac
         case $peer in
-        *-tls) ;;
+        *-tls | silk-1loop) ;;
         *)
             client "$peer" --test idle --url "$url${bid:+?businessId=idle}" --pid "$server" \
                 --sessions "$sessions"
@@ -246,7 +251,7 @@ while [ "$i" -le "$repeat" ]; do
             client "$peer" --test throughput --url "$url$bid" --connections "$conns" \
                 --seconds "$seconds"
         fi
-        if [ "${peer%%-*}" = silk ]; then
+        if [ "${peer%%-*}" = silk ] && [ "$peer" != silk-1loop ]; then
             client "$peer" --test push --url "$url" --sessions "$push_sessions" --seconds "$seconds"
         fi
         stop_peer
@@ -280,14 +285,14 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         printf "load average (1, 5, 15 min) before the runs: %s\n", load
         printf "%-11s %9s %9s %12s %12s %14s\n", "peer", "p50 us", "p99 us", "msgs/s", \
                "pushes/s", "idle B/conn"
-        np = split("silk lws node" (tls ? " silk-tls lws-tls" : "") (limits ? " silk-limits" : ""), p, " ")
+        np = split("silk silk-1loop lws node" (tls ? " silk-tls lws-tls" : "") (limits ? " silk-limits" : ""), p, " ")
         for (i = 1; i <= np; i++)
             printf "%-11s %9s %9s %12s %12s %14s\n", p[i], f(p[i] " p50_us", "%.1f"),
                    f(p[i] " p99_us", "%.1f"), f(p[i] " msgs_per_s", "%.0f"),
                    f(p[i] " pushes_per_s", "%.0f"), f(p[i] " idle_bytes", "%.0f")
         printf "silk: round trips through OnMessage on wstest-service; pushes to %d sessions by\n", push
         printf "silk_ws_send_business; msgs/s with %d connections, one message in flight each;\n", conns
-        printf "idle bytes: VmRSS growth / %d connections\n", sessions
+        printf "idle bytes: VmRSS growth / %d connections; silk-1loop: the gateway with --workers 1\n", sessions
         printf "floors: tcp p50 %s us, tcp-relay p50 %s us (blocking TCP ping-pong of two\n", \
                f("tcp p50_us", "%.1f"), f("tcp-relay p50_us", "%.1f")
         printf "processes, and of three through a relay); tcp-loop %s msgs/s, tcp-relay-loop\n", \
@@ -301,6 +306,7 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         ratio("pushes silk/lws", "silk pushes_per_s", "lws msgs_per_s")
         ratio("roundtrip silk/lws", "silk msgs_per_s", "lws msgs_per_s")
         ratio("roundtrip silk/node", "silk msgs_per_s", "node msgs_per_s")
+        ratio("roundtrip silk-1loop/lws", "silk-1loop msgs_per_s", "lws msgs_per_s")
         ratio("p50-roundtrip silk/lws", "silk p50_us", "lws p50_us")
         ratio("p50-roundtrip silk/tcp-relay", "silk p50_us", "tcp-relay p50_us")
         ratio("p50-floor tcp-relay/lws", "tcp-relay p50_us", "lws p50_us")

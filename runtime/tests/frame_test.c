@@ -232,6 +232,65 @@ static void test_header_longer_than_frame(void **state)
     assert_int_equal(f.payload_len, 0);
 }
 
+/* decode_response decodes a response frame of header bytes h and payload bytes p, with
+ * Metadata as the response type. */
+static void decode_response(silk__response *r, const uint8_t *h, size_t hlen, const uint8_t *p,
+                            size_t plen)
+{
+    silk__frame f = {.kind = SILK__FRAME_RESPONSE,
+                     .header = h,
+                     .header_len = hlen,
+                     .payload = p,
+                     .payload_len = plen};
+    silk__response_decode(r, &f, &silk__rpc__metadata__descriptor, NULL, NULL);
+}
+
+/* A response's status and message come from its header - none at all meaning OK - and its
+ * message is decoded only on OK; what does not decode is INTERNAL, with why. */
+static void test_response_decode(void **state)
+{
+    (void)state;
+    const uint8_t value[] = {0x12, 0x02, 'h', 'i'}; /* Metadata{value: "hi"} */
+    silk__response r;
+    decode_response(&r, NULL, 0, value, sizeof value);
+    assert_int_equal(r.st, SILK_OK);
+    assert_string_equal(r.message, "");
+    assert_string_equal(((Silk__Rpc__Metadata *)r.msg)->value, "hi");
+    protobuf_c_message_free_unpacked(r.msg, NULL);
+    silk__response_fini(&r);
+
+    const uint8_t not_found[] = {0x08, 0x05, 0x12, 0x01, 'x'}; /* status 5, message "x" */
+    decode_response(&r, not_found, sizeof not_found, value, sizeof value);
+    assert_int_equal(r.st, SILK_NOT_FOUND);
+    assert_string_equal(r.message, "x");
+    assert_null(r.msg);
+    silk__response_fini(&r);
+
+    const uint8_t ok_header[] = {0x08, 0x00}; /* status 0 given */
+    decode_response(&r, ok_header, sizeof ok_header, value, sizeof value);
+    assert_int_equal(r.st, SILK_OK);
+    assert_non_null(r.msg);
+    protobuf_c_message_free_unpacked(r.msg, NULL);
+    silk__response_fini(&r);
+
+    const uint8_t status_unknown[] = {0x08, 0x7f};
+    decode_response(&r, status_unknown, sizeof status_unknown, NULL, 0);
+    assert_int_equal(r.st, SILK_UNKNOWN);
+    silk__response_fini(&r);
+
+    const uint8_t garbage[] = {0x0f, 0xff};
+    decode_response(&r, garbage, sizeof garbage, value, sizeof value);
+    assert_int_equal(r.st, SILK_INTERNAL);
+    assert_string_equal(r.message, "cannot decode the response header");
+    silk__response_fini(&r);
+
+    decode_response(&r, NULL, 0, garbage, sizeof garbage);
+    assert_int_equal(r.st, SILK_INTERNAL);
+    assert_string_equal(r.message, "cannot decode the response");
+    assert_null(r.msg);
+    silk__response_fini(&r);
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -246,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_too_short),
         cmocka_unit_test(test_truncated_varint),
         cmocka_unit_test(test_header_longer_than_frame),
+        cmocka_unit_test(test_response_decode),
     };
     /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "wire/frame.h"
+#include "wire/header.h"
 
 /* The bytes of length, kind and call id that follow the length field. */
 #define REST_FIXED 9
@@ -61,7 +62,7 @@ size_t silk__frame_encode(uint8_t *buf, uint8_t kind, uint64_t call_id,
             break;
     }
     if (header != NULL && hlen != 0)
-        p += protobuf_c_message_pack(header, p);
+        p += silk__header_pack(header, p);
     if (payload != NULL && plen != 0)
         p += protobuf_c_message_pack(payload, p);
     return (size_t)(p - buf);
@@ -180,18 +181,21 @@ void silk__response_decode(silk__response *r, const silk__frame *f,
                            const ProtobufCMessageDescriptor *output, ProtobufCAllocator *header_mem,
                            ProtobufCAllocator *msg_mem)
 {
-    *r = (silk__response){.st = SILK_INTERNAL,
-                          .message = "cannot decode the response header",
-                          .header_mem = header_mem};
-    r->header = silk__rpc__response_header__unpack(header_mem, f->header_len, f->header);
-    if (r->header == NULL)
-        return;
-    uint32_t code = r->header->status;
-    r->st = code < SILK_STATUS_COUNT ? (silk_status)code : SILK_UNKNOWN;
-    r->message = r->header->message != NULL ? r->header->message : "";
-    if (r->st != SILK_OK)
-        return;
-    r->message = "";
+    *r = (silk__response){.st = SILK_OK, .message = "", .header_mem = header_mem};
+    if (f->header_len != 0) { /* an empty header is an OK with no message: nothing to unpack */
+        r->header = silk__rpc__response_header__unpack(header_mem, f->header_len, f->header);
+        if (r->header == NULL) {
+            r->st = SILK_INTERNAL;
+            r->message = "cannot decode the response header";
+            return;
+        }
+        uint32_t code = r->header->status;
+        r->st = code < SILK_STATUS_COUNT ? (silk_status)code : SILK_UNKNOWN;
+        r->message = r->header->message != NULL ? r->header->message : "";
+        if (r->st != SILK_OK)
+            return;
+        r->message = "";
+    }
     r->msg = protobuf_c_message_unpack(output, msg_mem, f->payload_len, f->payload);
     if (r->msg == NULL) {
         r->st = SILK_INTERNAL;

@@ -59,9 +59,10 @@ enum {
 size_t silk__frame_size(size_t hlen, size_t plen);
 
 /* silk__frame_encode writes a whole frame into buf, which has silk__frame_size(hlen, plen)
- * bytes: header and payload (either may be NULL for an empty one) are packed by protobuf-c,
- * hlen and plen being their protobuf_c_message_get_packed_size(). It returns the bytes
- * written. The caller checks the size against the peer's limit. */
+ * bytes: header and payload (either may be NULL for an empty one), hlen being the header's
+ * silk__header_size() (wire/header.h) and plen the payload's
+ * protobuf_c_message_get_packed_size(). It returns the bytes written. The caller checks the
+ * size against the peer's limit. */
 size_t silk__frame_encode(uint8_t *buf, uint8_t kind, uint64_t call_id,
                           const ProtobufCMessage *header, size_t hlen,
                           const ProtobufCMessage *payload, size_t plen);

@@ -1,6 +1,7 @@
-/* header.c - silk.rpc.RequestHeader read from protobuf's wire format in one pass, with the
- * limits protobuf-c's unpack applies (its tags of at most 5 bytes, length prefixes of at most
- * 5, varints of at most 10), so that both accept and refuse the same bytes. */
+/* header.c - silk.rpc.RequestHeader in protobuf's wire format: written as protobuf-c packs
+ * proto3 (fields in number order, empty strings and zeros left out), and read in one pass
+ * with the limits protobuf-c's unpack applies (its tags of at most 5 bytes, length prefixes
+ * of at most 5, varints of at most 10), so that both accept and refuse the same bytes. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -191,4 +192,97 @@ Silk__Rpc__RequestHeader *silk__request_header_read(const uint8_t *p, size_t n, 
         h->n_metadata = r.n_some;
     }
     return h;
+}
+
+/* ============================== writing ============================== */
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    for (; v >= 0x80; v >>= 7)
+        *p++ = (uint8_t)(v | 0x80);
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* string_size is what a string field takes, its tag of one byte included: nothing when it
+ * is NULL or empty, as proto3 leaves it out. */
+static size_t string_size(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    return n != 0 ? 1 + varint_size(n) + n : 0;
+}
+
+static uint8_t *put_string(uint8_t *p, uint32_t number, const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0)
+        return p;
+    *p++ = (uint8_t)(number << 3 | WIRE_LEN);
+    p = put_varint(p, n);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static size_t metadata_size(const Silk__Rpc__Metadata *m)
+{
+    return string_size(m->key) + string_size(m->value);
+}
+
+static size_t request_header_size(const Silk__Rpc__RequestHeader *h)
+{
+    size_t n = string_size(h->method) + string_size(h->token);
+    if (h->budget_us != 0)
+        n += 1 + varint_size(h->budget_us);
+    for (size_t i = 0; i < h->n_metadata; i++) {
+        size_t m = metadata_size(h->metadata[i]);
+        n += 1 + varint_size(m) + m;
+    }
+    return n;
+}
+
+static size_t request_header_pack(const Silk__Rpc__RequestHeader *h, uint8_t *out)
+{
+    uint8_t *p = put_string(out, HEADER_METHOD, h->method);
+    if (h->budget_us != 0) {
+        *p++ = HEADER_BUDGET << 3 | WIRE_VARINT;
+        p = put_varint(p, h->budget_us);
+    }
+    for (size_t i = 0; i < h->n_metadata; i++) {
+        const Silk__Rpc__Metadata *m = h->metadata[i];
+        *p++ = HEADER_METADATA << 3 | WIRE_LEN;
+        p = put_varint(p, metadata_size(m));
+        p = put_string(p, METADATA_KEY, m->key);
+        p = put_string(p, METADATA_VALUE, m->value);
+    }
+    p = put_string(p, HEADER_TOKEN, h->token);
+    return (size_t)(p - out);
+}
+
+/* hand_written tells whether h is a header written here: a RequestHeader with no unknown
+ * fields, which protobuf-c would write too. */
+static bool hand_written(const ProtobufCMessage *h)
+{
+    return h->descriptor == &silk__rpc__request_header__descriptor && h->n_unknown_fields == 0;
+}
+
+size_t silk__header_size(const ProtobufCMessage *h)
+{
+    return hand_written(h) ? request_header_size((const Silk__Rpc__RequestHeader *)h)
+                           : protobuf_c_message_get_packed_size(h);
+}
+
+size_t silk__header_pack(const ProtobufCMessage *h, uint8_t *out)
+{
+    return hand_written(h) ? request_header_pack((const Silk__Rpc__RequestHeader *)h, out)
+                           : protobuf_c_message_pack(h, out);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "transport/nng/stream_conn.h"
+#include "wire/header.h"
 
 /* The receive buffer's usual size; it grows for a longer frame and shrinks back after. */
 #define IN_DEFAULT (64u << 10)
@@ -329,7 +330,7 @@ silk_status silk__stream_conn_send_locked(silk__stream_conn *c, uint8_t kind, ui
     SILK__ASSERT_HELD(&c->mu);
     if (c->closed)
         return SILK_UNAVAILABLE;
-    size_t hlen = header != NULL ? protobuf_c_message_get_packed_size(header) : 0;
+    size_t hlen = header != NULL ? silk__header_size(header) : 0;
     size_t plen = payload != NULL ? protobuf_c_message_get_packed_size(payload) : 0;
     size_t size = silk__frame_size(hlen, plen);
     if (size - 4 > c->max_frame)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "transport/socket/sock_conn.h"
+#include "wire/header.h"
 
 /* What one read asks for; the input buffer keeps this much between large frames. */
 #define READ_CHUNK (64u << 10)
@@ -196,7 +197,7 @@ static bool reserve(silk__sock_conn *k, size_t n)
 bool silk__sock_conn_send(silk__sock_conn *k, uint8_t kind, uint64_t call_id,
                           const ProtobufCMessage *header, const ProtobufCMessage *payload)
 {
-    size_t hlen = header != NULL ? protobuf_c_message_get_packed_size(header) : 0;
+    size_t hlen = header != NULL ? silk__header_size(header) : 0;
     size_t plen = payload != NULL ? protobuf_c_message_get_packed_size(payload) : 0;
     size_t size = silk__frame_size(hlen, plen);
     if (size - 4 > k->max_frame || !reserve(k, size))
