@@ -142,7 +142,7 @@ start_rpc() {
     rm -f "$work/rpc.in"
     mkfifo "$work/rpc.in"
     serve_in=$work/rpc.in
-    serve server "$rpc" --serve --variant "$2"
+    serve server "$rpc" --serve ${2:+--variant "$2"}
     serve_in=/dev/null
     exec 7>"$work/rpc.in"
     wait_until 300 grep -q '^listening ' "$work/server.out" ||

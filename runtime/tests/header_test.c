@@ -129,8 +129,7 @@ static void test_packed_headers_read_the_same(void **state)
     }
 }
 
-/* The writer gives protobuf-c's size and bytes for every header, and protobuf-c's own for a
- * header it does not write itself (a ResponseHeader). */
+/* The writer gives protobuf-c's size and bytes for every request and response header. */
 static void test_written_as_protobuf_c_packs(void **state)
 {
     (void)state;
@@ -145,12 +144,27 @@ static void test_written_as_protobuf_c_packs(void **state)
         assert_int_equal(silk__header_pack(&s.h.base, got), n);
         assert_memory_equal(got, want, n);
     }
-    Silk__Rpc__ResponseHeader r = SILK__RPC__RESPONSE_HEADER__INIT;
-    r.status = 5;
-    r.message = "not found";
-    size_t n = silk__rpc__response_header__pack(&r, want);
-    assert_int_equal(silk__header_size(&r.base), n);
-    assert_int_equal(silk__header_pack(&r.base, got), n);
+    for (int i = 0; i < 1000; i++) {
+        sample s;
+        rnd_sample(&s);
+        Silk__Rpc__ResponseHeader r = SILK__RPC__RESPONSE_HEADER__INIT;
+        uint32_t statuses[] = {0, 1, 5, 16, 127, 128, UINT32_MAX};
+        r.status = statuses[rnd() % 7];
+        r.message = rnd() % 3 == 0 ? NULL : s.method;
+        r.n_metadata = s.h.n_metadata;
+        r.metadata = s.h.metadata;
+        size_t n = silk__rpc__response_header__pack(&r, want);
+        assert_int_equal(silk__header_size(&r.base), n);
+        assert_int_equal(silk__header_pack(&r.base, got), n);
+        assert_memory_equal(got, want, n);
+    }
+    /* Any other message is protobuf-c's to write. */
+    Silk__Rpc__Metadata m = SILK__RPC__METADATA__INIT;
+    m.key = "k";
+    m.value = "v";
+    size_t n = silk__rpc__metadata__pack(&m, want);
+    assert_int_equal(silk__header_size(&m.base), n);
+    assert_int_equal(silk__header_pack(&m.base, got), n);
     assert_memory_equal(got, want, n);
 }
 

@@ -1,5 +1,6 @@
-/* header.c - silk.rpc.RequestHeader in protobuf's wire format: written as protobuf-c packs
- * proto3 (fields in number order, empty strings and zeros left out), and read in one pass
+/* header.c - silk.rpc's frame headers in protobuf's wire format: both written as protobuf-c
+ * packs proto3 (fields in number order, empty strings and zeros left out), and the
+ * RequestHeader read in one pass
  * with the limits protobuf-c's unpack applies (its tags of at most 5 bytes, length prefixes
  * of at most 5, varints of at most 10), so that both accept and refuse the same bytes. */
 #include <stdbool.h>
@@ -238,16 +239,35 @@ static size_t metadata_size(const Silk__Rpc__Metadata *m)
     return string_size(m->key) + string_size(m->value);
 }
 
+/* metadata_list_size and put_metadata_list are a header's metadata pairs: field 3 of both
+ * headers. */
+static size_t metadata_list_size(size_t n, Silk__Rpc__Metadata *const *md)
+{
+    size_t size = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t m = metadata_size(md[i]);
+        size += 1 + varint_size(m) + m;
+    }
+    return size;
+}
+
+static uint8_t *put_metadata_list(uint8_t *p, size_t n, Silk__Rpc__Metadata *const *md)
+{
+    for (size_t i = 0; i < n; i++) {
+        *p++ = HEADER_METADATA << 3 | WIRE_LEN;
+        p = put_varint(p, metadata_size(md[i]));
+        p = put_string(p, METADATA_KEY, md[i]->key);
+        p = put_string(p, METADATA_VALUE, md[i]->value);
+    }
+    return p;
+}
+
 static size_t request_header_size(const Silk__Rpc__RequestHeader *h)
 {
     size_t n = string_size(h->method) + string_size(h->token);
     if (h->budget_us != 0)
         n += 1 + varint_size(h->budget_us);
-    for (size_t i = 0; i < h->n_metadata; i++) {
-        size_t m = metadata_size(h->metadata[i]);
-        n += 1 + varint_size(m) + m;
-    }
-    return n;
+    return n + metadata_list_size(h->n_metadata, h->metadata);
 }
 
 static size_t request_header_pack(const Silk__Rpc__RequestHeader *h, uint8_t *out)
@@ -257,32 +277,56 @@ static size_t request_header_pack(const Silk__Rpc__RequestHeader *h, uint8_t *ou
         *p++ = HEADER_BUDGET << 3 | WIRE_VARINT;
         p = put_varint(p, h->budget_us);
     }
-    for (size_t i = 0; i < h->n_metadata; i++) {
-        const Silk__Rpc__Metadata *m = h->metadata[i];
-        *p++ = HEADER_METADATA << 3 | WIRE_LEN;
-        p = put_varint(p, metadata_size(m));
-        p = put_string(p, METADATA_KEY, m->key);
-        p = put_string(p, METADATA_VALUE, m->value);
-    }
+    p = put_metadata_list(p, h->n_metadata, h->metadata);
     p = put_string(p, HEADER_TOKEN, h->token);
     return (size_t)(p - out);
 }
 
-/* hand_written tells whether h is a header written here: a RequestHeader with no unknown
- * fields, which protobuf-c would write too. */
-static bool hand_written(const ProtobufCMessage *h)
+/* The fields of rpc.proto's ResponseHeader (its metadata is field 3, as the request's). */
+enum { RESPONSE_STATUS = 1, RESPONSE_MESSAGE = 2 };
+
+static size_t response_header_size(const Silk__Rpc__ResponseHeader *h)
+{
+    size_t n = string_size(h->message) + metadata_list_size(h->n_metadata, h->metadata);
+    return h->status != 0 ? n + 1 + varint_size(h->status) : n;
+}
+
+static size_t response_header_pack(const Silk__Rpc__ResponseHeader *h, uint8_t *out)
+{
+    uint8_t *p = out;
+    if (h->status != 0) {
+        *p++ = RESPONSE_STATUS << 3 | WIRE_VARINT;
+        p = put_varint(p, h->status);
+    }
+    p = put_string(p, RESPONSE_MESSAGE, h->message);
+    p = put_metadata_list(p, h->n_metadata, h->metadata);
+    return (size_t)(p - out);
+}
+
+static bool is_request(const ProtobufCMessage *h)
 {
     return h->descriptor == &silk__rpc__request_header__descriptor && h->n_unknown_fields == 0;
 }
 
+static bool is_response(const ProtobufCMessage *h)
+{
+    return h->descriptor == &silk__rpc__response_header__descriptor && h->n_unknown_fields == 0;
+}
+
 size_t silk__header_size(const ProtobufCMessage *h)
 {
-    return hand_written(h) ? request_header_size((const Silk__Rpc__RequestHeader *)h)
-                           : protobuf_c_message_get_packed_size(h);
+    if (is_request(h))
+        return request_header_size((const Silk__Rpc__RequestHeader *)h);
+    if (is_response(h))
+        return response_header_size((const Silk__Rpc__ResponseHeader *)h);
+    return protobuf_c_message_get_packed_size(h);
 }
 
 size_t silk__header_pack(const ProtobufCMessage *h, uint8_t *out)
 {
-    return hand_written(h) ? request_header_pack((const Silk__Rpc__RequestHeader *)h, out)
-                           : protobuf_c_message_pack(h, out);
+    if (is_request(h))
+        return request_header_pack((const Silk__Rpc__RequestHeader *)h, out);
+    if (is_response(h))
+        return response_header_pack((const Silk__Rpc__ResponseHeader *)h, out);
+    return protobuf_c_message_pack(h, out);
 }

@@ -24,9 +24,9 @@
 Silk__Rpc__RequestHeader *silk__request_header_read(const uint8_t *p, size_t n, silk__scratch *mem);
 
 /* silk__header_size and silk__header_pack are protobuf_c_message_get_packed_size and
- * protobuf_c_message_pack for a frame's header, with the same result: a RequestHeader (with
- * no unknown fields) is written here, any other header by protobuf-c. out has
- * silk__header_size(h) bytes; silk__header_pack returns the bytes written. */
+ * protobuf_c_message_pack for a frame's header, with the same result: a RequestHeader or a
+ * ResponseHeader (with no unknown fields) is written here, any other message by protobuf-c.
+ * out has silk__header_size(h) bytes; silk__header_pack returns the bytes written. */
 size_t silk__header_size(const ProtobufCMessage *h);
 size_t silk__header_pack(const ProtobufCMessage *h, uint8_t *out);
 
