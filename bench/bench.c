@@ -1,7 +1,10 @@
 /* bench.c - the harness shared by the RPC benchmarks (see bench.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -9,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -244,6 +248,36 @@ int bench_main(const bench_opts *o, bench_serve_fn serve, bench_run_fn run)
         rc = 1;
     }
     return rc;
+}
+
+/* ============================== connecting ============================== */
+
+void bench_nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int bench_dial_tcp(const char *address)
+{
+    char host[64];
+    unsigned port = 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    if (sscanf(address, "%63[^:]:%u", host, &port) != 2 || port > 65535 ||
+        inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        bench_fail("bad address %s (want 127.0.0.1:port)", address);
+        return -1;
+    }
+    sa.sin_port = htons((uint16_t)port);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        bench_fail("cannot connect to %s: %s", address, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    bench_nodelay(fd);
+    return fd;
 }
 
 /* ============================== measuring ============================== */

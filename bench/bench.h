@@ -67,6 +67,13 @@ typedef int (*bench_run_fn)(const bench_opts *o, const char *address);
  * the exit status (1 also when the child did not exit cleanly). */
 int bench_main(const bench_opts *o, bench_serve_fn serve, bench_run_fn run);
 
+/* bench_nodelay turns Nagle off on a TCP socket. */
+void bench_nodelay(int fd);
+
+/* bench_dial_tcp connects a blocking socket to address ("127.0.0.1:port") with TCP_NODELAY;
+ * the descriptor, or -1 after printing why. */
+int bench_dial_tcp(const char *address);
+
 /* bench_now_ns returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
 

@@ -10,7 +10,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -75,36 +74,6 @@ static int send_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-static void nodelay(int fd)
-{
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-/* dial connects to address ("127.0.0.1:port") with TCP_NODELAY; the descriptor, or -1 after
- * printing why. */
-static int dial(const char *address)
-{
-    char host[64];
-    unsigned port = 0;
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    if (sscanf(address, "%63[^:]:%u", host, &port) != 2 || port > 65535 ||
-        inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        bench_fail("bad address %s (want 127.0.0.1:port)", address);
-        return -1;
-    }
-    sa.sin_port = htons((uint16_t)port);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        bench_fail("cannot connect to %s: %s", address, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    nodelay(fd);
-    return fd;
-}
-
 /* ============================== the server ============================== */
 
 /* The echo server a relay passes frames to; NULL: this server echoes them itself. */
@@ -127,7 +96,8 @@ static void *conn_main(void *arg)
     int fd = (int)(intptr_t)arg;
     size_t cap = (2u << 20) + 4;
     framer f = {.fd = fd, .cap = cap, .buf = malloc(cap)};
-    framer back = {.fd = relay_to != NULL ? dial(relay_to) : fd, .cap = cap, .buf = malloc(cap)};
+    framer back = {
+        .fd = relay_to != NULL ? bench_dial_tcp(relay_to) : fd, .cap = cap, .buf = malloc(cap)};
     while (f.buf != NULL && back.buf != NULL && back.fd >= 0 && pass(&f, back.fd) &&
            (relay_to == NULL || pass(&back, fd)))
         ;
@@ -149,7 +119,7 @@ static void *accept_main(void *arg)
                 continue;
             return NULL;
         }
-        nodelay(fd);
+        bench_nodelay(fd);
         pthread_t t;
         if (pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd) != 0)
             close(fd);
@@ -220,7 +190,7 @@ static int run(const bench_opts *o, const char *address)
     client c = {.o = o, .in = {.cap = o->payload + 4 + 4096}};
     c.in.buf = malloc(c.in.cap);
     c.out = malloc(o->payload + 4);
-    if (c.in.buf == NULL || c.out == NULL || (c.in.fd = dial(address)) < 0) {
+    if (c.in.buf == NULL || c.out == NULL || (c.in.fd = bench_dial_tcp(address)) < 0) {
         free(c.in.buf);
         free(c.out);
         return 1;

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -109,41 +108,24 @@ static ssize_t read_into(int fd, bytes *b)
     return r;
 }
 
-static void tune(int fd)
-{
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
 static bool watch(int ep, int fd)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
     return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
-/* dial connects to address ("127.0.0.1:port"), then makes the socket non-blocking; the
- * descriptor, or -1 after printing why. */
+/* dial connects to address ("127.0.0.1:port") as bench_dial_tcp does, then makes the socket
+ * non-blocking; the descriptor, or -1 after printing why. */
 static int dial(const char *address)
 {
-    char host[64];
-    unsigned port = 0;
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    if (sscanf(address, "%63[^:]:%u", host, &port) != 2 || port > 65535 ||
-        inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        bench_fail("bad address %s (want 127.0.0.1:port)", address);
+    int fd = bench_dial_tcp(address);
+    if (fd >= MAX_FDS) {
+        bench_fail("cannot connect to %s: too many descriptors", address);
+        close(fd);
         return -1;
     }
-    sa.sin_port = htons((uint16_t)port);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || fd >= MAX_FDS) {
-        bench_fail("cannot connect to %s: %s", address,
-                   fd >= MAX_FDS ? "too many descriptors" : strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    tune(fd);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if (fd >= 0)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return fd;
 }
 
@@ -171,7 +153,7 @@ static void accept_all(server *s)
 {
     int fd;
     while ((fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-        tune(fd);
+        bench_nodelay(fd);
         if (fd >= MAX_FDS || !watch(s->ep, fd))
             close(fd);
     }
