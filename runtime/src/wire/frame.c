@@ -4,19 +4,10 @@
 
 #include "wire/frame.h"
 #include "wire/header.h"
+#include "wire/varint.h"
 
 /* The bytes of length, kind and call id that follow the length field. */
 #define REST_FIXED 9
-
-static size_t varint_len(size_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -44,7 +35,7 @@ static uint64_t get_be64(const uint8_t *p)
 
 size_t silk__frame_size(size_t hlen, size_t plen)
 {
-    return 4 + REST_FIXED + varint_len(hlen) + hlen + plen;
+    return 4 + REST_FIXED + silk__varint_size(hlen) + hlen + plen;
 }
 
 size_t silk__frame_encode(uint8_t *buf, uint8_t kind, uint64_t call_id,
@@ -55,12 +46,7 @@ size_t silk__frame_encode(uint8_t *buf, uint8_t kind, uint64_t call_id,
     put_be32(buf, (uint32_t)(size - 4));
     buf[4] = kind;
     put_be64(buf + 5, call_id);
-    uint8_t *p = buf + SILK__FRAME_PREFIX;
-    for (size_t v = hlen;; v >>= 7) {
-        *p++ = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
-        if (v < 0x80)
-            break;
-    }
+    uint8_t *p = silk__varint_put(buf + SILK__FRAME_PREFIX, hlen);
     if (header != NULL && hlen != 0)
         p += silk__header_pack(header, p);
     if (payload != NULL && plen != 0)

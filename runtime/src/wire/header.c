@@ -1,12 +1,13 @@
 /* header.c - silk.rpc's frame headers in protobuf's wire format: both written as protobuf-c
  * packs proto3 (fields in number order, empty strings and zeros left out), and the
- * RequestHeader read in one pass
- * with the limits protobuf-c's unpack applies (its tags of at most 5 bytes, length prefixes
- * of at most 5, varints of at most 10), so that both accept and refuse the same bytes. */
+ * RequestHeader read in one pass with the limits protobuf-c's unpack applies (its tags of at
+ * most 5 bytes, length prefixes of at most 5, varints of at most 10), so that both accept and
+ * refuse the same bytes. */
 #include <stdbool.h>
 #include <string.h>
 
 #include "wire/header.h"
+#include "wire/varint.h"
 
 enum { WIRE_VARINT = 0, WIRE_64BIT = 1, WIRE_LEN = 2, WIRE_32BIT = 5 };
 
@@ -197,30 +198,12 @@ Silk__Rpc__RequestHeader *silk__request_header_read(const uint8_t *p, size_t n, 
 
 /* ============================== writing ============================== */
 
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-    for (; v >= 0x80; v >>= 7)
-        *p++ = (uint8_t)(v | 0x80);
-    *p++ = (uint8_t)v;
-    return p;
-}
-
 /* string_size is what a string field takes, its tag of one byte included: nothing when it
  * is NULL or empty, as proto3 leaves it out. */
 static size_t string_size(const char *s)
 {
     size_t n = s != NULL ? strlen(s) : 0;
-    return n != 0 ? 1 + varint_size(n) + n : 0;
+    return n != 0 ? 1 + silk__varint_size(n) + n : 0;
 }
 
 static uint8_t *put_string(uint8_t *p, uint32_t number, const char *s)
@@ -229,7 +212,7 @@ static uint8_t *put_string(uint8_t *p, uint32_t number, const char *s)
     if (n == 0)
         return p;
     *p++ = (uint8_t)(number << 3 | WIRE_LEN);
-    p = put_varint(p, n);
+    p = silk__varint_put(p, n);
     memcpy(p, s, n);
     return p + n;
 }
@@ -246,7 +229,7 @@ static size_t metadata_list_size(size_t n, Silk__Rpc__Metadata *const *md)
     size_t size = 0;
     for (size_t i = 0; i < n; i++) {
         size_t m = metadata_size(md[i]);
-        size += 1 + varint_size(m) + m;
+        size += 1 + silk__varint_size(m) + m;
     }
     return size;
 }
@@ -255,7 +238,7 @@ static uint8_t *put_metadata_list(uint8_t *p, size_t n, Silk__Rpc__Metadata *con
 {
     for (size_t i = 0; i < n; i++) {
         *p++ = HEADER_METADATA << 3 | WIRE_LEN;
-        p = put_varint(p, metadata_size(md[i]));
+        p = silk__varint_put(p, metadata_size(md[i]));
         p = put_string(p, METADATA_KEY, md[i]->key);
         p = put_string(p, METADATA_VALUE, md[i]->value);
     }
@@ -266,7 +249,7 @@ static size_t request_header_size(const Silk__Rpc__RequestHeader *h)
 {
     size_t n = string_size(h->method) + string_size(h->token);
     if (h->budget_us != 0)
-        n += 1 + varint_size(h->budget_us);
+        n += 1 + silk__varint_size(h->budget_us);
     return n + metadata_list_size(h->n_metadata, h->metadata);
 }
 
@@ -275,7 +258,7 @@ static size_t request_header_pack(const Silk__Rpc__RequestHeader *h, uint8_t *ou
     uint8_t *p = put_string(out, HEADER_METHOD, h->method);
     if (h->budget_us != 0) {
         *p++ = HEADER_BUDGET << 3 | WIRE_VARINT;
-        p = put_varint(p, h->budget_us);
+        p = silk__varint_put(p, h->budget_us);
     }
     p = put_metadata_list(p, h->n_metadata, h->metadata);
     p = put_string(p, HEADER_TOKEN, h->token);
@@ -288,7 +271,7 @@ enum { RESPONSE_STATUS = 1, RESPONSE_MESSAGE = 2 };
 static size_t response_header_size(const Silk__Rpc__ResponseHeader *h)
 {
     size_t n = string_size(h->message) + metadata_list_size(h->n_metadata, h->metadata);
-    return h->status != 0 ? n + 1 + varint_size(h->status) : n;
+    return h->status != 0 ? n + 1 + silk__varint_size(h->status) : n;
 }
 
 static size_t response_header_pack(const Silk__Rpc__ResponseHeader *h, uint8_t *out)
@@ -296,7 +279,7 @@ static size_t response_header_pack(const Silk__Rpc__ResponseHeader *h, uint8_t *
     uint8_t *p = out;
     if (h->status != 0) {
         *p++ = RESPONSE_STATUS << 3 | WIRE_VARINT;
-        p = put_varint(p, h->status);
+        p = silk__varint_put(p, h->status);
     }
     p = put_string(p, RESPONSE_MESSAGE, h->message);
     p = put_metadata_list(p, h->n_metadata, h->metadata);
