@@ -16,6 +16,9 @@
  * start on the first part of a batch while the rest is produced (measured in BENCHMARKS.md:
  * 1 KiB and 4 KiB did worse than 2 KiB). */
 #define CORK_FLUSH 2048u
+/* A receive callback reads at most this many more batches at once (recv_now) before it lets
+ * the poller wake it for the next, so that one busy connection cannot keep a taskq thread. */
+#define RECV_NOW_ROUNDS 16
 
 static void recv_cb(void *arg);
 static void send_cb(void *arg);
@@ -32,9 +35,11 @@ silk_status silk__stream_conn_init(silk__stream_conn *c, const silk__stream_conn
         return SILK_RESOURCE_EXHAUSTED;
     if (nng_aio_alloc(&c->recv_aio, recv_cb, c) != 0 ||
         nng_aio_alloc(&c->send_aio, send_cb, c) != 0 ||
-        nng_aio_alloc(&c->quick_aio, NULL, NULL) != 0) {
+        nng_aio_alloc(&c->quick_aio, NULL, NULL) != 0 ||
+        nng_aio_alloc(&c->quick_recv_aio, NULL, NULL) != 0) {
         nng_aio_free(c->recv_aio);
         nng_aio_free(c->send_aio);
+        nng_aio_free(c->quick_aio);
         free(c->in.buf);
         return SILK_RESOURCE_EXHAUSTED;
     }
@@ -47,6 +52,7 @@ void silk__stream_conn_fini(silk__stream_conn *c)
     nng_aio_free(c->recv_aio);
     nng_aio_free(c->send_aio);
     nng_aio_free(c->quick_aio);
+    nng_aio_free(c->quick_recv_aio);
     if (c->stream != NULL)
         nng_stream_free(c->stream);
     free(c->in.buf);
@@ -66,6 +72,7 @@ static void reap(void *arg)
     nng_aio_stop(c->recv_aio);
     nng_aio_stop(c->send_aio);
     nng_aio_stop(c->quick_aio);
+    nng_aio_stop(c->quick_recv_aio);
     c->ops->fini(c);
 }
 
@@ -185,6 +192,44 @@ static void lost(silk__stream_conn *c, int rv)
     silk__stream_conn_close(c, SILK_UNAVAILABLE, "connection lost: %s", nng_strerror(rv));
 }
 
+/* recv_now reads what the socket holds now into the receive buffer, on this thread, and tells
+ * whether it read anything. nng's stream reads at once when no receive is queued, but completes
+ * a callback aio on a taskq thread: a wake-up per batch, though the bytes were there. So the
+ * read goes through quick_recv_aio, which has no callback and completes where it reads; when
+ * the socket is empty it is cancelled (tcp and ipc streams take back a queued receive) and the
+ * caller waits with recv_aio as before. Not on TLS streams (c->quick is false there). */
+static bool recv_now(silk__stream_conn *c)
+{
+    if (!c->quick)
+        return false;
+    nng_aio *aio = c->quick_recv_aio;
+    nng_iov iov = {.iov_buf = c->in.buf + c->in.len, .iov_len = c->in.cap - c->in.len};
+    nng_aio_set_iov(aio, 1, &iov);
+    nng_stream_recv(c->stream, aio);
+    if (nng_aio_count(aio) == 0 && nng_aio_result(aio) == 0)
+        nng_aio_cancel(aio); /* still queued, or just read */
+    nng_aio_wait(aio);
+    if (nng_aio_result(aio) != 0)
+        return false; /* cancelled, or a failure recv_aio will meet too */
+    c->in.len += nng_aio_count(aio);
+    return true;
+}
+
+/* handle_batch hands the owner every whole frame received, corked: replies (inline handlers)
+ * and new calls (completions) made meanwhile leave in one send at its end, not the first alone
+ * and the rest after its completion. False when c was closed for a stream it cannot decode. */
+static bool handle_batch(silk__stream_conn *c)
+{
+    silk__mutex_lock(&c->mu);
+    c->corked = true;
+    silk__mutex_unlock(&c->mu);
+    bool ok = consume(c);
+    silk__mutex_lock(&c->mu);
+    c->corked = false;
+    unlock_flush(c); /* the batch's replies and calls leave in one send, first */
+    return ok;
+}
+
 static void recv_cb(void *arg)
 {
     silk__stream_conn *c = arg;
@@ -195,15 +240,9 @@ static void recv_cb(void *arg)
         return;
     }
     c->in.len += nng_aio_count(c->recv_aio);
-    /* Replies (inline handlers) and new calls (completions) made while the batch is handled
-     * leave in one send at its end, not the first alone and the rest after its completion. */
-    silk__mutex_lock(&c->mu);
-    c->corked = true;
-    silk__mutex_unlock(&c->mu);
-    bool ok = consume(c);
-    silk__mutex_lock(&c->mu);
-    c->corked = false;
-    unlock_flush(c); /* the batch's replies and calls leave in one send, first */
+    bool ok = handle_batch(c);
+    for (int round = 1; ok && round < RECV_NOW_ROUNDS && recv_now(c); round++)
+        ok = handle_batch(c);
     if (!ok) {
         silk__stream_conn_rele(c);
         return;

@@ -50,12 +50,13 @@ struct silk__stream_conn {
     uint32_t max_frame; /* the longest frame accepted or sent, its length field excluded */
     nng_aio *recv_aio;
     nng_aio *send_aio;  /* sends that must wait for room in the socket: completes on nng's taskq */
-    nng_aio *quick_aio; /* sends written at once, with no callback (stream_conn.c's send_now) */
+    nng_aio *quick_aio; /* sends written at once, with no callback (write_now) */
+    nng_aio *quick_recv_aio; /* receives read at once, with no callback (recv_now) */
     silk__reap_node reap;
 
     /* Under mu. */
     bool closed;
-    bool quick;    /* sends may use quick_aio: a tcp or ipc stream, not TLS (set at attach) */
+    bool quick; /* quick_aio and quick_recv_aio may be used: tcp or ipc, not TLS (set at attach) */
     char why[256]; /* why it closed */
     int nng_error; /* the nng error of the receive or send that closed it; 0: another cause */
     bool sending;
