@@ -126,12 +126,32 @@ bool silk__stream_conn_closed_locked(const silk__stream_conn *c)
 
 /* ============================== receiving ============================== */
 
-/* start_recv asks for more bytes into the free end of the receive buffer. */
-static void start_recv(silk__stream_conn *c)
+/* recv_into asks the stream, with aio, for more bytes into the free end of the receive
+ * buffer. */
+static void recv_into(silk__stream_conn *c, nng_aio *aio)
 {
     nng_iov iov = {.iov_buf = c->in.buf + c->in.len, .iov_len = c->in.cap - c->in.len};
-    nng_aio_set_iov(c->recv_aio, 1, &iov);
-    nng_stream_recv(c->stream, c->recv_aio);
+    nng_aio_set_iov(aio, 1, &iov);
+    nng_stream_recv(c->stream, aio);
+}
+
+/* start_recv asks for more bytes, with recv_aio: its callback runs when they come. */
+static void start_recv(silk__stream_conn *c)
+{
+    recv_into(c, c->recv_aio);
+}
+
+/* settle_quick ends an operation just started on aio, which has no callback: nng's tcp and
+ * ipc streams do it at once when their queue is empty and complete it where they did, or
+ * queue it for the poller, from which the cancel takes it back. The wait ends at once: the
+ * operation has completed, is completing under nng's own lock, or was cancelled. Returns its
+ * nng result (NNG_ECANCELED when nothing was done). */
+static int settle_quick(nng_aio *aio)
+{
+    if (nng_aio_count(aio) == 0 && nng_aio_result(aio) == 0)
+        nng_aio_cancel(aio); /* still queued, or just done */
+    nng_aio_wait(aio);
+    return nng_aio_result(aio);
 }
 
 silk_status silk__stream_conn_attach(silk__stream_conn *c, nng_stream *s)
@@ -196,22 +216,16 @@ static void lost(silk__stream_conn *c, int rv)
  * whether it read anything. nng's stream reads at once when no receive is queued, but completes
  * a callback aio on a taskq thread: a wake-up per batch, though the bytes were there. So the
  * read goes through quick_recv_aio, which has no callback and completes where it reads; when
- * the socket is empty it is cancelled (tcp and ipc streams take back a queued receive) and the
- * caller waits with recv_aio as before. Not on TLS streams (c->quick is false there). */
+ * the socket is empty it is cancelled (settle_quick) and the caller waits with recv_aio as
+ * before. Not on TLS streams (c->quick is false there). */
 static bool recv_now(silk__stream_conn *c)
 {
     if (!c->quick)
         return false;
-    nng_aio *aio = c->quick_recv_aio;
-    nng_iov iov = {.iov_buf = c->in.buf + c->in.len, .iov_len = c->in.cap - c->in.len};
-    nng_aio_set_iov(aio, 1, &iov);
-    nng_stream_recv(c->stream, aio);
-    if (nng_aio_count(aio) == 0 && nng_aio_result(aio) == 0)
-        nng_aio_cancel(aio); /* still queued, or just read */
-    nng_aio_wait(aio);
-    if (nng_aio_result(aio) != 0)
+    recv_into(c, c->quick_recv_aio);
+    if (settle_quick(c->quick_recv_aio) != 0)
         return false; /* cancelled, or a failure recv_aio will meet too */
-    c->in.len += nng_aio_count(aio);
+    c->in.len += nng_aio_count(c->quick_recv_aio);
     return true;
 }
 
@@ -313,10 +327,8 @@ static void send_rest(silk__stream_conn *c)
  * was written. nng's stream writes at once when its queue is empty, but completes a callback
  * aio on a taskq thread: a wake-up per send, for nothing. So the write goes through quick_aio,
  * which has no callback and completes where it is written. When nng could not write it all
- * (the socket is full; a cancelled quick_aio wrote nothing) the rest goes with send_aio. The
- * wait ends at once: the send has completed, or is completing under nng's own lock, or the
- * cancel took it back (tcp and ipc streams remove a queued send; TLS streams do not, and send
- * with send_aio only). */
+ * (the socket is full; a cancelled quick_aio wrote nothing) the rest goes with send_aio.
+ * TLS streams cannot take back a queued send (settle_quick), and send with send_aio only. */
 static bool write_now(silk__stream_conn *c)
 {
     if (!c->quick) {
@@ -326,10 +338,7 @@ static bool write_now(silk__stream_conn *c)
     nng_iov iov = {.iov_buf = c->out + c->out_off, .iov_len = c->out_len - c->out_off};
     nng_aio_set_iov(c->quick_aio, 1, &iov);
     nng_stream_send(c->stream, c->quick_aio);
-    if (nng_aio_count(c->quick_aio) == 0 && nng_aio_result(c->quick_aio) == 0)
-        nng_aio_cancel(c->quick_aio); /* still queued, or just written */
-    nng_aio_wait(c->quick_aio);
-    if (nng_aio_result(c->quick_aio) == 0)
+    if (settle_quick(c->quick_aio) == 0)
         c->out_off += nng_aio_count(c->quick_aio);
     if (c->out_off == c->out_len)
         return true;
