@@ -50,11 +50,16 @@ static silk__route keyed(int k)
     return r;
 }
 
+/* pick picks for r, and checks the address hash the pick gives with it. */
 static const char *pick(silk__balancer *b, const silk__route *r, int64_t now)
 {
     bool none = false;
     char why[256];
-    return silk__lb_pick(b, r, now, &none, why, sizeof why);
+    uint64_t hash = 0;
+    const char *address = silk__lb_pick(b, r, now, &none, &hash, why, sizeof why);
+    if (address != NULL)
+        assert_true(hash == silk__lb_address_hash(address));
+    return address;
 }
 
 static void test_rendezvous_moves_only_the_keys_of_the_one_that_left(void **state)
@@ -241,7 +246,7 @@ static void test_all_open_fails_fast(void **state)
     }
     bool none = false;
     char why[256];
-    assert_null(silk__lb_pick(&b, NULL, 2 * SEC, &none, why, sizeof why));
+    assert_null(silk__lb_pick(&b, NULL, 2 * SEC, &none, NULL, why, sizeof why));
     assert_false(none);
     assert_non_null(strstr(why, "circuit breakers open, the next probe in 9000 ms"));
     silk__lb_fini(&b);

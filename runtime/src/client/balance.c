@@ -498,7 +498,7 @@ static size_t choose(silk__balancer *b, const silk__route *r, int best, int64_t 
 }
 
 const char *silk__lb_pick(silk__balancer *b, const silk__route *r, int64_t now, bool *none,
-                          char *why, size_t cap)
+                          uint64_t *addr_hash, char *why, size_t cap)
 {
     size_t n = b->insts.count;
     if (n == 0) {
@@ -530,5 +530,7 @@ const char *silk__lb_pick(silk__balancer *b, const silk__route *r, int64_t now, 
         silk_log(SILK_LOG_INFO, "channel", "breaker half-open service=%s address=%s: one probe",
                  b->service, h->address);
     }
+    if (addr_hash != NULL)
+        *addr_hash = b->addr_hash[i];
     return b->insts.items[i].address;
 }

@@ -91,9 +91,10 @@ uint64_t silk__lb_address_hash(const char *address);
  * or NULL with why filled: no instance known (*none set), or every breaker open. Instances
  * r tried are passed over while others remain, then those whose connection was lost lately;
  * those whose breaker is open are never chosen, except for one probe once the open period
- * has passed. */
+ * has passed. When addr_hash is not NULL it gets the address's silk__lb_address_hash, which
+ * the balancer keeps (a pick hashes nothing). */
 const char *silk__lb_pick(silk__balancer *b, const silk__route *r, int64_t now, bool *none,
-                          char *why, size_t cap);
+                          uint64_t *addr_hash, char *why, size_t cap);
 
 /* silk__lb_backoff_us tells how long a dial to address must still wait (0: it may dial). */
 int64_t silk__lb_backoff_us(silk__balancer *b, const char *address, int64_t now,

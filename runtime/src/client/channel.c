@@ -187,18 +187,22 @@ bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
     int64_t now = silk__now_us();
     char why[160];
     bool none = false;
+    uint64_t hash = 0;
     silk__mutex_lock(&ch->mu);
-    const char *address = ch->closing   ? NULL
-                          : ch->by_name ? silk__lb_pick(&ch->lb, r, now, &none, why, sizeof why)
-                                        : ch->target;
+    const char *address = ch->closing ? NULL
+                          : ch->by_name
+                              ? silk__lb_pick(&ch->lb, r, now, &none, &hash, why, sizeof why)
+                              : ch->target;
     unsigned failures = 0;
     if (address != NULL && ch->lb.nhealth != 0 &&
         silk__lb_backoff_us(&ch->lb, address, now, &failures) > 0)
         address = NULL;
-    bool ok = address != NULL && strlen(address) < cap;
+    size_t len = address != NULL ? strlen(address) : cap;
+    bool ok = len < cap;
     if (ok) {
-        strcpy(buf, address);
-        r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = silk__lb_address_hash(address);
+        memcpy(buf, address, len + 1);
+        r->tried[r->ntried++ % SILK__LB_MAX_TRIED] =
+            ch->by_name ? hash : silk__lb_address_hash(address);
     }
     silk__mutex_unlock(&ch->mu);
     return ok;

@@ -403,7 +403,7 @@ silk_status silk__peer_get(silk_channel *ch, silk__route *r, silk__peer **lp, si
     if (ch->closing) {
         snprintf(why, cap, "the channel is closing");
         st = SILK_CANCELLED;
-    } else if ((address = ch->by_name ? silk__lb_pick(&ch->lb, r, now, &none, why, cap)
+    } else if ((address = ch->by_name ? silk__lb_pick(&ch->lb, r, now, &none, NULL, why, cap)
                                       : ch->target) == NULL) {
         *how = none ? SILK__SEND_FAIL_NO_INSTANCE : SILK__SEND_FAIL_BREAKERS;
         st = SILK_UNAVAILABLE;

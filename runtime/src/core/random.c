@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include "core/random.h"
@@ -17,13 +18,15 @@ static void kernel_random(uint8_t *raw, size_t nbytes)
     }
 }
 
+/* hex_pairs[b] is byte b's two hex digits: a trace id is 16 look-ups, not 32 (made once, by
+ * init_once). */
+static char hex_pairs[256][2];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
 static void to_hex(char *out, const uint8_t *raw, size_t nbytes)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = digits[raw[i] >> 4];
-        out[2 * i + 1] = digits[raw[i] & 15];
-    }
+    for (size_t i = 0; i < nbytes; i++)
+        memcpy(out + 2 * i, hex_pairs[raw[i]], 2);
     out[2 * nbytes] = '\0';
 }
 
@@ -32,8 +35,11 @@ void silk__random_bytes(void *out, size_t n)
     kernel_random(out, n);
 }
 
+static void init_once(void);
+
 void silk__random_hex(char *out, size_t nbytes)
 {
+    pthread_once(&once, init_once);
     uint8_t raw[64];
     if (nbytes > sizeof raw)
         nbytes = sizeof raw;
@@ -55,15 +61,19 @@ static uint64_t splitmix64(uint64_t *state)
  * trace id. A forked child reseeds, so that it does not repeat its parent's ids. */
 static _Thread_local uint64_t trace_state[2];
 static _Thread_local int trace_seeded;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void reseed_in_child(void)
 {
     trace_seeded = 0;
 }
 
-static void install_atfork(void)
+static void init_once(void)
 {
+    static const char digits[] = "0123456789abcdef";
+    for (int b = 0; b < 256; b++) {
+        hex_pairs[b][0] = digits[b >> 4];
+        hex_pairs[b][1] = digits[b & 15];
+    }
     pthread_atfork(NULL, NULL, reseed_in_child);
 }
 
@@ -71,7 +81,7 @@ void silk__trace_id(char out[SILK__TRACE_ID_LEN + 1])
 {
     uint64_t *state = trace_state;
     if (!trace_seeded) {
-        pthread_once(&atfork_once, install_atfork);
+        pthread_once(&once, init_once);
         kernel_random((uint8_t *)trace_state, sizeof trace_state);
         trace_seeded = 1;
     }

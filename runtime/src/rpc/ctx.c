@@ -66,17 +66,22 @@ silk_ctx *silk_ctx_new(void)
     return ctx;
 }
 
-/* keep returns a copy of s that ctx owns: in its text when it fits, else allocated; NULL
- * when memory is exhausted. */
-static char *keep(silk_ctx *ctx, const char *s)
+/* keep_len returns a copy of s, len bytes long, that ctx owns: in its text when it fits, else
+ * allocated; NULL when memory is exhausted. */
+static char *keep_len(silk_ctx *ctx, const char *s, size_t len)
 {
-    size_t n = strlen(s) + 1;
+    size_t n = len + 1;
     if (n > sizeof ctx->text - ctx->text_used)
         return strdup(s);
     char *p = ctx->text + ctx->text_used;
     memcpy(p, s, n);
     ctx->text_used += n;
     return p;
+}
+
+static char *keep(silk_ctx *ctx, const char *s)
+{
+    return keep_len(ctx, s, strlen(s));
 }
 
 /* drop frees a copy keep made (nothing when it is in ctx's text). */
@@ -128,15 +133,21 @@ void silk_ctx_reset(silk_ctx *ctx)
 
 /* ============================== metadata ============================== */
 
-static bool valid_key(const char *key)
+/* key_len returns the length of key when it is a valid metadata key, else 0. */
+static size_t key_len(const char *key)
 {
     size_t n = 0;
     for (const char *p = key; *p != '\0'; p++, n++) {
         char c = *p;
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
-            return false;
+            return 0;
     }
-    return n > 0 && n <= SILK_MD_MAX_KEY;
+    return n <= SILK_MD_MAX_KEY ? n : 0;
+}
+
+static bool valid_key(const char *key)
+{
+    return key_len(key) != 0;
 }
 
 static md_pair *find_pair(const silk_ctx *ctx, const char *key)
@@ -175,7 +186,8 @@ static silk_status own_pairs(silk_ctx *ctx)
     return SILK_OK;
 }
 
-static silk_status add_pair(silk_ctx *ctx, const char *key, const char *value)
+static silk_status add_pair(silk_ctx *ctx, const char *key, size_t klen, const char *value,
+                            size_t vlen)
 {
     if (own_pairs(ctx) != SILK_OK)
         return SILK_RESOURCE_EXHAUSTED;
@@ -196,8 +208,8 @@ static silk_status add_pair(silk_ctx *ctx, const char *key, const char *value)
         ctx->md = md;
         ctx->cap_md = cap;
     }
-    char *k = keep(ctx, key);
-    char *v = k != NULL ? keep(ctx, value) : NULL;
+    char *k = keep_len(ctx, key, klen);
+    char *v = k != NULL ? keep_len(ctx, value, vlen) : NULL;
     if (k == NULL || v == NULL) {
         drop(ctx, k);
         return SILK_RESOURCE_EXHAUSTED;
@@ -208,15 +220,16 @@ static silk_status add_pair(silk_ctx *ctx, const char *key, const char *value)
 
 silk_status silk_ctx_set(silk_ctx *ctx, const char *key, const char *value)
 {
-    if (ctx == NULL || key == NULL || value == NULL || !valid_key(key) ||
-        strlen(value) > SILK_MD_MAX_VALUE)
+    size_t klen = ctx != NULL && key != NULL && value != NULL ? key_len(key) : 0;
+    size_t vlen = klen != 0 ? strlen(value) : 0;
+    if (klen == 0 || vlen > SILK_MD_MAX_VALUE)
         return SILK_INVALID_ARGUMENT;
     if (find_pair(ctx, key) == NULL)
-        return add_pair(ctx, key, value);
+        return add_pair(ctx, key, klen, value, vlen);
     if (own_pairs(ctx) != SILK_OK)
         return SILK_RESOURCE_EXHAUSTED;
     md_pair *p = find_pair(ctx, key);
-    char *v = keep(ctx, value);
+    char *v = keep_len(ctx, value, vlen);
     if (v == NULL)
         return SILK_RESOURCE_EXHAUSTED;
     drop(ctx, p->value);
@@ -470,7 +483,8 @@ silk_ctx *silk__ctx_clone(const silk_ctx *ctx, uint64_t budget_us)
     copy->deadline_us = silk__now_us() + (int64_t)budget_us;
     copy->capped = true;
     for (size_t i = 0; ctx != NULL && i < ctx->n_md; i++) {
-        if (add_pair(copy, ctx->md[i].key, ctx->md[i].value) != SILK_OK) {
+        const md_pair *m = &ctx->md[i];
+        if (add_pair(copy, m->key, strlen(m->key), m->value, strlen(m->value)) != SILK_OK) {
             silk_ctx_free(copy);
             return NULL;
         }

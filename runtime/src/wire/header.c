@@ -198,23 +198,37 @@ Silk__Rpc__RequestHeader *silk__request_header_read(const uint8_t *p, size_t n, 
 
 /* ============================== writing ============================== */
 
-/* string_size is what a string field takes, its tag of one byte included: nothing when it
- * is NULL or empty, as proto3 leaves it out. */
-static size_t string_size(const char *s)
+static size_t text_len(const char *s)
 {
-    size_t n = s != NULL ? strlen(s) : 0;
+    return s != NULL ? strlen(s) : 0;
+}
+
+/* field_size is what a string field of n bytes takes, its tag of one byte included: nothing
+ * when it is empty, as proto3 leaves it out. */
+static size_t field_size(size_t n)
+{
     return n != 0 ? 1 + silk__varint_size(n) + n : 0;
 }
 
-static uint8_t *put_string(uint8_t *p, uint32_t number, const char *s)
+static size_t string_size(const char *s)
 {
-    size_t n = s != NULL ? strlen(s) : 0;
+    return field_size(text_len(s));
+}
+
+/* put_field writes the string field of n bytes at s (nothing when n is 0). */
+static uint8_t *put_field(uint8_t *p, uint32_t number, const char *s, size_t n)
+{
     if (n == 0)
         return p;
     *p++ = (uint8_t)(number << 3 | WIRE_LEN);
     p = silk__varint_put(p, n);
     memcpy(p, s, n);
     return p + n;
+}
+
+static uint8_t *put_string(uint8_t *p, uint32_t number, const char *s)
+{
+    return put_field(p, number, s, text_len(s));
 }
 
 static size_t metadata_size(const Silk__Rpc__Metadata *m)
@@ -236,11 +250,12 @@ static size_t metadata_list_size(size_t n, Silk__Rpc__Metadata *const *md)
 
 static uint8_t *put_metadata_list(uint8_t *p, size_t n, Silk__Rpc__Metadata *const *md)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* each string measured once */
+        size_t key_len = text_len(md[i]->key), value_len = text_len(md[i]->value);
         *p++ = HEADER_METADATA << 3 | WIRE_LEN;
-        p = silk__varint_put(p, metadata_size(md[i]));
-        p = put_string(p, METADATA_KEY, md[i]->key);
-        p = put_string(p, METADATA_VALUE, md[i]->value);
+        p = silk__varint_put(p, field_size(key_len) + field_size(value_len));
+        p = put_field(p, METADATA_KEY, md[i]->key, key_len);
+        p = put_field(p, METADATA_VALUE, md[i]->value, value_len);
     }
     return p;
 }
