@@ -31,6 +31,22 @@ wait_until() {
     return 1
 }
 
+# wait_alive_until PID TRIES CMD... is wait_until for a server just started as PID: it gives up
+# at once when PID has exited (it could not bind its port, say), and CMD's success counts only
+# while PID lives, so that another server on the port is not taken for it.
+wait_alive_until() {
+    alive_pid=$1
+    alive_tries=$2
+    shift 2
+    while [ "$alive_tries" -gt 0 ]; do
+        sleep 0.1
+        kill -0 "$alive_pid" 2>/dev/null || return 1
+        "$@" 2>/dev/null && kill -0 "$alive_pid" 2>/dev/null && return 0
+        alive_tries=$((alive_tries - 1))
+    done
+    return 1
+}
+
 # stop_pid PID stops a process this script started: TERM, then KILL after 10 s.
 stop_pid() {
     [ -n "${1:-}" ] || return 0

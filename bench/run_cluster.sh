@@ -62,11 +62,44 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-    >"$work/redis.log" 2>&1 &
-redis_pid=$!
-wait_until 100 port_open "$redis_port" || { cat "$work/redis.log" >&2; exit 1; }
+# A port free when chosen may be taken before the server binds it (tests run in parallel): a
+# server that does not come up is started again on another, five times at most.
+
+start_redis() {
+    for try in 1 2 3 4 5; do
+        redis_port=$(free_port)
+        redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+            >"$work/redis.log" 2>&1 &
+        redis_pid=$!
+        wait_alive_until "$redis_pid" 100 port_open "$redis_port" && return 0
+        stop_pid "$redis_pid"
+        echo "run_cluster.sh: redis-server did not come up on port $redis_port (try $try)" >&2
+    done
+    cat "$work/redis.log" >&2
+    exit 1
+}
+
+# start_gateway K starts gateway K on a free port and waits until it answers; its pid goes to
+# $pids and its port to $ports.
+start_gateway() {
+    for try in 1 2 3 4 5; do
+        port=$(free_port)
+        "$bin/silk-gateway" --listen "127.0.0.1:$port" --id "gw$1" 2>"$work/gw$1.log" &
+        pid=$!
+        if wait_alive_until "$pid" 100 curl -sf -o /dev/null --max-time 1 \
+            "http://127.0.0.1:$port/healthz"; then
+            pids="$pids $pid"
+            ports="$ports $port"
+            return 0
+        fi
+        stop_pid "$pid"
+        echo "run_cluster.sh: gateway $1 did not come up on port $port (try $try)" >&2
+    done
+    cat "$work/gw$1.log" >&2
+    exit 1
+}
+
+start_redis
 
 # sm_calls PORT prints a gateway's SendToBusiness count.
 sm_calls() {
@@ -90,18 +123,8 @@ run_size() {
     pids=
     k=0
     while [ "$k" -lt "$size" ]; do
-        port=$(free_port)
-        "$bin/silk-gateway" --listen "127.0.0.1:$port" --id "gw$k" 2>"$work/gw$k.log" &
-        pids="$pids $!"
-        ports="$ports $port"
+        start_gateway "$k"
         k=$((k + 1))
-    done
-    for port in $ports; do
-        wait_until 100 curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz" || {
-            cat "$work"/gw*.log >&2
-            echo "run_cluster.sh: a gateway did not come up" >&2
-            exit 1
-        }
     done
     # Every gateway registered: a push must find them all (file) or the directory (redis).
     wait_until 100 sh -c "[ \$(ls '$work/registry/silk.ws.SessionManager' 2>/dev/null | wc -l) -ge $size ] ||
