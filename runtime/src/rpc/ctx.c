@@ -152,8 +152,8 @@ static bool valid_key(const char *key)
 
 static md_pair *find_pair(const silk_ctx *ctx, const char *key)
 {
-    for (size_t i = 0; i < ctx->n_md; i++) {
-        if (strcmp(ctx->md[i].key, key) == 0)
+    for (size_t i = 0; i < ctx->n_md; i++) { /* the first byte first: keys mostly differ there */
+        if (ctx->md[i].key[0] == key[0] && strcmp(ctx->md[i].key, key) == 0)
             return &ctx->md[i];
     }
     return NULL;
