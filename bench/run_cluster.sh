@@ -64,7 +64,6 @@ trap 'exit 1' INT TERM
 
 # A port free when chosen may be taken before the server binds it (tests run in parallel): a
 # server that does not come up is started again on another, five times at most.
-
 start_redis() {
     for try in 1 2 3 4 5; do
         redis_port=$(free_port)

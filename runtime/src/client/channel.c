@@ -187,7 +187,7 @@ bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
     int64_t now = silk__now_us();
     char why[160];
     bool none = false;
-    uint64_t hash = 0;
+    uint64_t hash = ch->target_hash;
     silk__mutex_lock(&ch->mu);
     const char *address = ch->closing ? NULL
                           : ch->by_name
@@ -201,8 +201,7 @@ bool silk__channel_pick(silk_channel *ch, silk__route *r, char *buf, size_t cap)
     bool ok = len < cap;
     if (ok) {
         memcpy(buf, address, len + 1);
-        r->tried[r->ntried++ % SILK__LB_MAX_TRIED] =
-            ch->by_name ? hash : silk__lb_address_hash(address);
+        r->tried[r->ntried++ % SILK__LB_MAX_TRIED] = hash;
     }
     silk__mutex_unlock(&ch->mu);
     return ok;
@@ -276,6 +275,7 @@ silk_status silk_channel_open(silk_channel **chp, const char *target)
         return SILK_RESOURCE_EXHAUSTED;
     }
     ch->by_name = by_name;
+    ch->target_hash = silk__lb_address_hash(ch->target);
     ch->wake_fd = -1;
     ch->max_message = SILK__MAX_MESSAGE_DEFAULT;
     silk__lb_init(&ch->lb, ch->target);

@@ -114,6 +114,7 @@ struct silk_channel {
     silk__mutex mu;
     pthread_cond_t cv;
     char *target;
+    uint64_t target_hash; /* silk__lb_address_hash(target): what a channel to an address tried */
     bool by_name;
     char *token;
     bool tls_only;       /* $SILK_TLS_CA is set: dial tls+tcp:// addresses only */
