@@ -121,6 +121,9 @@ t_start=$(date +%s)
 serve() {
     name=$1
     shift
+    # Emptied here, not by the background job's redirection, which may come after the caller
+    # has read the previous server's "listening" line from it.
+    : >"$work/$name.out"
     case $phase in
     cg)
         valgrind -q --tool=callgrind --dump-instr=no --callgrind-out-file="$work/cg.$name.%p" \
