@@ -760,6 +760,10 @@ class Accounting(unittest.TestCase):
             pushed = to_other = 0
             for how in ("client", "manager"):
                 with self.subTest(how=how):
+                    # the healthy session has taken everything so far: the flood must not
+                    # find its queue full of the last round's pushes on a loaded machine
+                    wait_for(lambda: len(reader.got) == to_other, timeout=30,
+                             what="the other session caught up")
                     c = Conn(gw.port, "/api/wstest?businessId=stuck", rcvbuf=4096)
                     try:
                         self.assertEqual(c.status, 101)
