@@ -50,16 +50,31 @@ typedef struct handlers {
     int unused;
 } handlers;
 
-static atomic_int waits_started; /* "wait" calls whose handler began */
-static atomic_int cancels_seen;  /* and saw their call cancelled */
+static _Thread_local bool is_loop_thread; /* the thread runs a test_loop */
+static atomic_int handled_on_loop;        /* handlers run on a test_loop's thread */
+static atomic_int waits_started;          /* "wait" calls whose handler began */
+static atomic_int cancels_seen;           /* and saw their call cancelled */
 
 /* Echo answers "<instance>:<value>" (the instance is the server's user pointer); key "wait"
- * first waits up to value ms for the call to be cancelled. */
+ * first waits up to value ms for the call to be cancelled; key "md" answers with the ctx's
+ * metadata of key value instead of value, "budget" with whether the ctx's remaining time is
+ * within the method's 5 s default, and "fail" fails NOT_FOUND "no <value>". */
 static silk_status echo(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp,
                         const void *h, void *user)
 {
     (void)h;
     const Msg *in = (const Msg *)req;
+    if (is_loop_thread)
+        atomic_fetch_add(&handled_on_loop, 1);
+    if (strcmp(in->key, "fail") == 0)
+        return silk_ctx_fail(ctx, SILK_NOT_FOUND, "no %s", in->value);
+    const char *value = in->value;
+    if (strcmp(in->key, "md") == 0)
+        value = silk_ctx_get(ctx, in->value) != NULL ? silk_ctx_get(ctx, in->value) : "(none)";
+    if (strcmp(in->key, "budget") == 0) {
+        int64_t left = silk_ctx_remaining_us(ctx);
+        value = left > 0 && left <= 5000000 ? "within" : "outside";
+    }
     if (strcmp(in->key, "wait") == 0) {
         atomic_fetch_add(&waits_started, 1);
         for (int waited = 0; waited < atoi(in->value) && !silk_ctx_cancelled(ctx); waited += 5)
@@ -69,7 +84,7 @@ static silk_status echo(silk_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
     }
     Msg *out = (Msg *)resp;
     out->key = "echo";
-    out->value = silk_ctx_printf(ctx, "%s:%s", (const char *)user, in->value);
+    out->value = silk_ctx_printf(ctx, "%s:%s", (const char *)user, value);
     return SILK_OK;
 }
 
@@ -155,8 +170,7 @@ typedef struct test_loop {
     int64_t last_tick_us;
 } test_loop;
 
-static _Thread_local bool is_loop_thread; /* the thread runs a test_loop */
-static _Thread_local int calling;         /* silk_loop_channel_call is running on the thread */
+static _Thread_local int calling; /* silk_loop_channel_call is running on the thread */
 
 static int loop_io(void *loop, void **state, int fd, int events, void *token)
 {
@@ -267,6 +281,8 @@ static void run_tasks(test_loop *lp)
 /* loop_turn waits up to timeout_ms for descriptors or tasks and handles what is ready. */
 static void loop_turn(test_loop *lp, int timeout_ms)
 {
+    if (lp->ops.flushes && lp->lc != NULL) /* as a libev loop's ev_prepare would */
+        silk_loop_channel_flush(lp->lc);
     struct pollfd pfd[MAX_WATCHES + 1];
     watch *pw[MAX_WATCHES + 1];
     unsigned pg[MAX_WATCHES + 1];
@@ -1953,6 +1969,172 @@ static void test_arguments(void **state)
  * without the final teardown (which would wait for them). */
 static bool abandoned;
 
+/* ============================== calls answered in this process ============================== */
+
+/* looptest.Pool is served beside looptest.Echo but not inline: its calls still go over a
+ * socket, to a worker. */
+static const silk_method_desc pool_methods[] = {
+    {.name = "Echo",
+     .path = "/looptest.Pool/Echo",
+     .input = &silk__rpc__metadata__descriptor,
+     .output = &silk__rpc__metadata__descriptor,
+     .invoke = echo},
+};
+
+static const silk_service_desc pool_desc = {
+    .name = "looptest.Pool",
+    .route = "api/looptestpool",
+    .n_methods = 1,
+    .methods = pool_methods,
+    .handlers_size = sizeof(handlers),
+};
+
+static atomic_int server_befores, server_afters;
+
+static silk_status count_server_before(const silk_call_info *info, const ProtobufCMessage *req,
+                                       void *user)
+{
+    (void)info;
+    (void)req;
+    (void)user;
+    atomic_fetch_add(&server_befores, 1);
+    return SILK_OK;
+}
+
+static void count_server_after(const silk_call_info *info, const ProtobufCMessage *resp, void *user)
+{
+    (void)resp;
+    (void)user;
+    if (info->server)
+        atomic_fetch_add(&server_afters, 1);
+}
+
+/* serve_here starts a server answering as "here" with looptest.Echo inline, looptest.Pool on
+ * workers and an interceptor counting its calls, on an ipc address of name, and opens fx on it
+ * with a loop that flushes and the server set as its local one. */
+static silk_server *serve_here(fixture *fx, const char *name)
+{
+    char address[200];
+    ipc_address(address, sizeof address, name);
+    silk_server *srv = silk_server_new(&(silk_server_opts){
+        .listen = address, .instance_id = "here", .workers = 2, .no_register = true});
+    assert_non_null(srv);
+    assert_int_equal(silk_server_add_service(srv, &echo_desc, &(handlers){0}, "here"), SILK_OK);
+    assert_int_equal(silk_server_add_service(srv, &pool_desc, &(handlers){0}, "pool"), SILK_OK);
+    assert_int_equal(silk_server_set_inline(srv, &echo_desc), SILK_OK);
+    silk_interceptor ic = {
+        .name = "count", .before = count_server_before, .after = count_server_after};
+    assert_int_equal(silk_server_add_interceptor(srv, &ic), SILK_OK);
+    assert_int_equal(silk_server_start(srv), SILK_OK);
+    live++;
+    loop_init(&fx->lp);
+    assert_int_equal(silk_channel_open(&fx->ch, address), SILK_OK);
+    silk_loop_ops ops = *loop_ops(&fx->lp);
+    ops.flushes = true;
+    fx->lp.ops.flushes = true; /* loop_turn flushes */
+    assert_int_equal(silk_loop_channel_open(&fx->lc, fx->ch, &ops), SILK_OK);
+    fx->lp.lc = fx->lc;
+    assert_int_equal(silk_loop_channel_set_local(fx->lc, srv), SILK_OK);
+    return srv;
+}
+
+static void test_local_inline_calls_run_here(void **state)
+{
+    (void)state;
+    atomic_store(&handled_on_loop, 0);
+    atomic_store(&server_befores, 0);
+    atomic_store(&server_afters, 0);
+    fixture fx;
+    silk_server *srv = serve_here(&fx, "here");
+    result r;
+    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "v", &r); /* its own response, to free */
+    expect(&r, SILK_OK, "here:v");
+    memset(&r, 0, sizeof r);
+    assert_int_equal(start_lent(fx.lc, "lent", &r), SILK_OK);
+    assert_int_equal(r.count, 0); /* completed at the flush, not from the call */
+    wait_all(&fx.lp, &r, 1);
+    expect(&r, SILK_OK, "here:lent");
+
+    /* The handler's ctx is the one the call would have sent: its metadata, the business id
+     * and a trace id made for it, and the budget. */
+    silk_ctx *ctx = silk_ctx_new();
+    assert_int_equal(silk_ctx_set(ctx, "business-id", "100"), SILK_OK);
+    call_and_wait(&fx.lp, fx.lc, ctx, ECHO, "md", "business-id", &r);
+    expect(&r, SILK_OK, "here:100");
+    call_and_wait(&fx.lp, fx.lc, ctx, ECHO, "md", "trace-id", &r);
+    assert_int_equal(strlen(r.value), strlen("here:") + 32);
+    call_and_wait(&fx.lp, fx.lc, ctx, ECHO, "budget", "", &r);
+    expect(&r, SILK_OK, "here:within");
+    silk_ctx_free(ctx);
+
+    /* A handler's status and message reach the caller as they are. */
+    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "fail", "such thing", &r);
+    expect(&r, SILK_NOT_FOUND, "no such thing");
+
+    /* All of it ran on the loop's thread, through the server's interceptors, with no
+     * connection and nothing posted. */
+    assert_int_equal(atomic_load(&handled_on_loop), 6);
+    assert_int_equal(atomic_load(&server_befores), 6);
+    assert_int_equal(atomic_load(&server_afters), 6);
+    assert_int_equal(fx.lp.watch_starts, 0);
+
+    /* A method of a service that is not inline goes to the server over its socket. */
+    Msg req = SILK__RPC__METADATA__INIT;
+    req.key = "x";
+    req.value = "pooled";
+    memset(&r, 0, sizeof r);
+    calling++;
+    assert_int_equal(silk_loop_channel_call(fx.lc, NULL, &pool_methods[0], &req.base, on_done, &r),
+                     SILK_OK);
+    calling--;
+    wait_all(&fx.lp, &r, 1);
+    expect(&r, SILK_OK, "pool:pooled");
+    assert_int_equal(atomic_load(&handled_on_loop), 6);
+    assert_int_equal(atomic_load(&server_befores), 7);
+
+    /* Without a local server, calls go over the socket again. */
+    assert_int_equal(silk_loop_channel_set_local(fx.lc, NULL), SILK_OK);
+    call_and_wait(&fx.lp, fx.lc, NULL, ECHO, "x", "sent", &r);
+    expect(&r, SILK_OK, "here:sent");
+    assert_int_equal(atomic_load(&handled_on_loop), 6);
+    fixture_close(&fx);
+    server_stop(srv);
+}
+
+static void test_local_close_cancels_what_waits(void **state)
+{
+    (void)state;
+    fixture fx;
+    silk_server *srv = serve_here(&fx, "herecl");
+    result r[2] = {0};
+    assert_int_equal(start_call(fx.lc, NULL, ECHO, "x", "a", &r[0]), SILK_OK);
+    assert_int_equal(start_lent(fx.lc, "b", &r[1]), SILK_OK);
+    fx.lp.lc = NULL;
+    silk_loop_channel_close(fx.lc); /* before the flush that would complete them */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(r[i].count, 1);
+        assert_int_equal(r[i].st, SILK_CANCELLED);
+        assert_string_equal(r[i].message, "the loop channel is closed");
+    }
+    silk_channel_close(fx.ch);
+    run_until(&fx.lp, no_tasks, &fx.lp);
+    loop_fini(&fx.lp);
+    server_stop(srv);
+}
+
+static void test_local_needs_a_loop_that_flushes(void **state)
+{
+    (void)state;
+    fixture fx;
+    silk_server *srv = server_start("tcp://127.0.0.1:0", "srv", false);
+    fixture_open(&fx, silk_server_address(srv));
+    assert_int_equal(silk_loop_channel_set_local(fx.lc, srv), SILK_FAILED_PRECONDITION);
+    assert_int_equal(silk_loop_channel_set_local(NULL, srv), SILK_INVALID_ARGUMENT);
+    assert_int_equal(silk_loop_channel_set_local(fx.lc, NULL), SILK_OK);
+    fixture_close(&fx);
+    server_stop(srv);
+}
+
 static int before_test(void **state)
 {
     (void)state;
@@ -2012,6 +2194,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ipv6_address, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_token, before_test, after_test),
         cmocka_unit_test_setup_teardown(test_free_with_calls_in_flight, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_local_inline_calls_run_here, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_local_close_cancels_what_waits, before_test, after_test),
+        cmocka_unit_test_setup_teardown(test_local_needs_a_loop_that_flushes, before_test, after_test),
     };
     /* clang-format on */
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 
 #include <silk/channel.h>
 #include <silk/ctx.h>
+#include <silk/server.h>
 #include <silk/service.h>
 #include <silk/status.h>
 
@@ -65,6 +66,23 @@ typedef struct silk_loop_ops {
  * SILK_RESOURCE_EXHAUSTED when memory is exhausted. ch must outlive the loop channel. */
 silk_status silk_loop_channel_open(silk_loop_channel **lcp, silk_channel *ch,
                                    const silk_loop_ops *ops);
+
+/* silk_loop_channel_set_local has srv answer, in this process, the calls lc makes itself whose
+ * method is of a service srv hosts inline (silk_server_set_inline): the handler runs on the
+ * loop's thread while silk_loop_channel_call starts the call, with no socket and no packing,
+ * and gets what a call off a connection gets - the deadline, the metadata (the business id
+ * and a trace id included), srv's interceptors and counts, max_concurrent - and the caller
+ * gets its status and message. Such a call is not balanced, retried or failed over: srv
+ * answers it, whatever the registry lists, without the cluster token. Its callback runs at
+ * the loop channel's next flush, so ops must set flushes. Calls of other services, and those
+ * * handed to the channel (interceptors, a cancellable ctx, $SILK_TLS_CA), still go to an
+ * instance. NULL sends
+ * every call again. docs/runtime.md, "Services in the gateway's process", says when to.
+ *
+ * Returns SILK_OK, SILK_INVALID_ARGUMENT when lc is NULL, or SILK_FAILED_PRECONDITION when
+ * srv is not NULL and lc's ops do not set flushes. srv is started before lc's first call and
+ * outlives lc. On the loop's thread, or where lc was opened before the loop drives it. */
+silk_status silk_loop_channel_set_local(silk_loop_channel *lc, silk_server *srv);
 
 /* silk_loop_channel_call starts a call as silk_channel_call_async() does, with no call id.
  * Deadlines are enforced by silk_loop_channel_tick(), so to within the period it is called

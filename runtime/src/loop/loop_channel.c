@@ -18,6 +18,8 @@
 #include "core/thread.h"
 #include "transport/socket/sock_conn.h"
 #include "core/scratch.h"
+#include "rpc/ctx_internal.h"
+#include "server/local.h"
 #include "wire/frame.h"
 
 #define LOG "channel"
@@ -55,11 +57,27 @@ typedef struct loop_peer {
 } loop_peer;
 SILK__FIRST_MEMBER(loop_peer, sock);
 
+/* here_call is a call the loop channel's local server ran on the loop's thread
+ * (silk_loop_channel_set_local), waiting for the next flush to be completed: a callback never
+ * runs before the call that made it returns. */
+typedef struct here_call {
+    struct here_call *next; /* first: on lc's list, or among its spares */
+    silk_call_cb cb;
+    void *arg;
+    silk__local_answer answer;
+    ProtobufCMessage *owned; /* a call not lent: the callback's copy of the response */
+    silk__scratch mem;       /* the handler's ctx and the response */
+} here_call;
+
 struct silk_loop_channel {
     silk_channel *ch;
     silk_loop_ops ops;
     loop_peer *peers;
     silk__spares spare_calls; /* finished lcalls, for the next ones */
+    silk_server *local;       /* answers the calls of its inline services, or NULL */
+    here_call *here;          /* answered here, oldest first, to complete at the next flush */
+    here_call **here_tail;
+    silk__spares spare_here;
     uint32_t max_frame;
     bool closing;
     uintptr_t thread; /* debug builds: the loop's, the first to call, tick or do I/O */
@@ -385,10 +403,36 @@ static void keepalive(loop_peer *p, int64_t now)
     }
 }
 
+/* complete_here completes the calls answered here, the ones their callbacks make included,
+ * with their answers, or with st and why when st is not SILK_OK (the loop channel closes). It
+ * returns whether there were any. */
+static bool complete_here(silk_loop_channel *lc, silk_status st, const char *why)
+{
+    bool any = lc->here != NULL;
+    while (lc->here != NULL) {
+        here_call *c = lc->here;
+        lc->here = c->next;
+        if (lc->here == NULL)
+            lc->here_tail = &lc->here;
+        const silk__local_answer *a = &c->answer;
+        if (st != SILK_OK) {
+            if (c->owned != NULL)
+                protobuf_c_message_free_unpacked(c->owned, NULL);
+            c->cb(st, NULL, why, c->arg);
+        } else {
+            c->cb(a->status, c->owned != NULL ? c->owned : a->resp, a->message, c->arg);
+        }
+        silk_ctx_free(c->answer.ctx);
+        silk__scratch_fini(&c->mem);
+        silk__spares_give(&lc->spare_here, c, SILK__SPARE_CALLS);
+    }
+    return any;
+}
+
 bool silk_loop_channel_flush(silk_loop_channel *lc)
 {
     on_loop_thread(lc);
-    bool wrote = false;
+    bool wrote = complete_here(lc, SILK_OK, NULL);
     for (loop_peer *p = lc->peers, *next; p != NULL; p = next) {
         silk__sock_conn_hold(&p->sock); /* a connection closed meanwhile closes on release */
         wrote |= silk__sock_conn_flush(&p->sock);
@@ -483,6 +527,49 @@ static silk_status send_request(loop_peer *p, silk_ctx *ctx, const silk_method_d
     return st;
 }
 
+/* own_copy gives a call that is not lent a response of its own, unpacked from the one in
+ * mem; false when memory is exhausted. */
+static bool own_copy(here_call *c)
+{
+    const ProtobufCMessage *resp = c->answer.resp;
+    size_t n = protobuf_c_message_get_packed_size(resp);
+    uint8_t *buf = silk__scratch_alloc(&c->mem, n != 0 ? n : 1);
+    if (buf == NULL)
+        return false;
+    protobuf_c_message_pack(resp, buf);
+    c->owned = protobuf_c_message_unpack(resp->descriptor, NULL, n, buf);
+    return c->owned != NULL;
+}
+
+/* call_here has lc's local server run a call of method on this thread; its callback runs at
+ * the next flush. */
+static silk_status call_here(silk_loop_channel *lc, silk_ctx *ctx, const silk_method_desc *method,
+                             const ProtobufCMessage *req, uint64_t budget, silk_call_cb cb,
+                             void *arg, bool lent)
+{
+    here_call *c = silk__spares_take(&lc->spare_here, sizeof *c);
+    silk__reqhdr rh;
+    if (c == NULL || silk__reqhdr_init(&rh, ctx, method, req, budget, NULL) != SILK_OK) {
+        silk__spares_give(&lc->spare_here, c, SILK__SPARE_CALLS);
+        silk__ctx_set_message(ctx, "out of memory");
+        return SILK_RESOURCE_EXHAUSTED;
+    }
+    c->next = NULL;
+    c->cb = cb;
+    c->arg = arg;
+    c->owned = NULL;
+    silk__scratch_init(&c->mem);
+    silk__server_call_here(lc->local, &c->mem, &rh.h, method, req, &c->answer);
+    silk__reqhdr_fini(&rh);
+    if (c->answer.status == SILK_OK && !lent && !own_copy(c)) {
+        c->answer = (silk__local_answer){
+            .status = SILK_RESOURCE_EXHAUSTED, .message = "out of memory", .ctx = c->answer.ctx};
+    }
+    *lc->here_tail = c;
+    lc->here_tail = &c->next;
+    return SILK_OK;
+}
+
 /* start_call is silk_loop_channel_call, and with lent silk_loop_channel_call_lent. */
 static silk_status start_call(silk_loop_channel *lc, silk_ctx *ctx, const silk_method_desc *method,
                               const ProtobufCMessage *req, silk_call_cb cb, void *arg, bool lent)
@@ -509,6 +596,8 @@ static silk_status start_call(silk_loop_channel *lc, silk_ctx *ctx, const silk_m
         silk__ctx_set_message(ctx, "the caller's call was cancelled");
         return SILK_CANCELLED;
     }
+    if (lc->local != NULL && silk__server_runs_here(lc->local, method))
+        return call_here(lc, ctx, method, req, budget, cb, arg, lent);
     silk__route r;
     silk__channel_route_init(ch, &r, method, req, ctx);
     loop_peer *p = direct_peer(lc, &r);
@@ -544,7 +633,18 @@ silk_status silk_loop_channel_open(silk_loop_channel **lcp, silk_channel *ch,
     lc->ch = ch;
     lc->ops = *ops;
     lc->max_frame = silk__channel_max_frame(ch);
+    lc->here_tail = &lc->here;
     *lcp = lc;
+    return SILK_OK;
+}
+
+silk_status silk_loop_channel_set_local(silk_loop_channel *lc, silk_server *srv)
+{
+    if (lc == NULL)
+        return SILK_INVALID_ARGUMENT;
+    if (srv != NULL && !lc->ops.flushes)
+        return SILK_FAILED_PRECONDITION;
+    lc->local = srv; /* by the thread that opened lc, or the loop's: see loop_channel.h */
     return SILK_OK;
 }
 
@@ -553,8 +653,10 @@ void silk_loop_channel_close(silk_loop_channel *lc)
     if (lc == NULL)
         return;
     lc->closing = true;
+    complete_here(lc, SILK_CANCELLED, "the loop channel is closed");
     while (lc->peers != NULL)
         silk__sock_conn_close(&lc->peers->sock, SILK_CANCELLED, "the loop channel is closed");
     silk__spares_fini(&lc->spare_calls);
+    silk__spares_fini(&lc->spare_here);
     free(lc);
 }

@@ -115,9 +115,7 @@ static void answer(call_job *cj, silk_status st, const char *msg, const Protobuf
     reply(cj->sc, cj->id, st, msg, resp);
 }
 
-/* call_done counts a call's answer as queued (or dropped); the last one of a stopping server
- * wakes it. */
-static void call_done(silk_server *srv)
+void silk__server_call_done(silk_server *srv)
 {
     if (atomic_fetch_sub(&srv->inflight, 1) == 1 && atomic_load(&srv->stopping)) {
         silk__mutex_lock(&srv->mu);
@@ -128,12 +126,9 @@ static void call_done(silk_server *srv)
 
 /* ============================== refusals ============================== */
 
-/* tell runs the server's afters for a call that did not reach its handler - refused, or
- * dropped - with its status and message (no before ran; there is no request or response), on
- * this thread. h is the call's header when it could be decoded, m its method when hosted, ctx
- * its ctx when made (else one is made from h for the afters). */
-static void tell(silk_server *srv, const Silk__Rpc__RequestHeader *h, const silk_method_desc *m,
-                 silk_ctx *ctx, int64_t received_us, silk_status st, const char *msg)
+void silk__server_tell(silk_server *srv, const Silk__Rpc__RequestHeader *h,
+                       const silk_method_desc *m, silk_ctx *ctx, int64_t received_us,
+                       silk_status st, const char *msg)
 {
     if (srv->chain.n == 0)
         return;
@@ -160,7 +155,7 @@ static void refuse(call_job *cj, const Silk__Rpc__RequestHeader *h, const silk_m
                    silk_ctx *ctx, silk_status st, const char *msg, silk__metrics_reason reason)
 {
     silk__metrics_refused(cj->sc->srv->metrics, reason, 1);
-    tell(cj->sc->srv, h, m, ctx, cj->received_us, st, msg);
+    silk__server_tell(cj->sc->srv, h, m, ctx, cj->received_us, st, msg);
     answer(cj, st, msg, NULL);
 }
 
@@ -181,7 +176,7 @@ static void tell_frame(silk_server *srv, const silk__frame *f, int64_t received_
         if (h != NULL && !silk__server_find(srv, h->method, &svc, &m))
             m = NULL;
     }
-    tell(srv, h, m, NULL, received_us, st, msg);
+    silk__server_tell(srv, h, m, NULL, received_us, st, msg);
     silk__scratch_fini(&mem);
 }
 
@@ -204,6 +199,34 @@ static bool token_ok(const silk_server *srv, const char *token)
     return srv->token == NULL || silk__secret_equal(srv->token, token);
 }
 
+silk_status silk__server_run_handler(silk_server *srv, const hosted *svc, const silk_method_desc *m,
+                                     silk_ctx *ctx, const ProtobufCMessage *req,
+                                     ProtobufCMessage *resp)
+{
+    silk__ctx_set_service(ctx, svc->desc);
+    silk__ctx_set_server(ctx, srv);
+    silk_call_info info = {.server = true,
+                           .method = m,
+                           .ctx = ctx,
+                           .target = srv->address,
+                           .trace_id = silk_ctx_get(ctx, SILK_MD_TRACE_ID)};
+    int64_t start = srv->chain.n > 0 ? silk__now_us() : 0; /* for the afters' elapsed_us */
+    size_t ran = 0;
+    silk_status st = srv->chain.n > 0 ? silk__chain_before(&srv->chain, &info, req, &ran) : SILK_OK;
+    if (st == SILK_OK)
+        st = m->invoke != NULL ? m->invoke(ctx, req, resp, svc->handlers, svc->user)
+                               : SILK_UNIMPLEMENTED;
+    if ((unsigned)st >= SILK_STATUS_COUNT)
+        st = SILK_UNKNOWN;
+    if (ran > 0) {
+        info.status = st;
+        info.message = silk_ctx_message(ctx);
+        info.elapsed_us = silk__now_us() - start;
+        silk__chain_after(&srv->chain, ran, &info, st == SILK_OK ? resp : NULL);
+    }
+    return st;
+}
+
 /* invoke runs the handler of method with the request's payload and answers the call. It
  * returns the status answered, or CANCELLED when the caller stopped listening and nothing
  * was sent. */
@@ -222,37 +245,14 @@ static silk_status invoke(call_job *cj, silk__scratch *mem, const Silk__Rpc__Req
     /* The response's structure is the server's; the handler's fields point to the request,
      * the ctx or static memory. */
     ProtobufCMessage *resp = silk__scratch_alloc(mem, m->output->sizeof_message);
-    silk_status st = SILK_RESOURCE_EXHAUSTED;
     if (resp == NULL) {
-        refuse(cj, h, m, ctx, st, "out of memory", SILK__REFUSED_OUT_OF_MEMORY);
-    } else {
-        protobuf_c_message_init(m->output, resp);
-        silk_server *srv = cj->sc->srv;
-        silk__ctx_set_service(ctx, svc->desc);
-        silk__ctx_set_server(ctx, srv);
-        silk__ctx_set_cancel(ctx, &cj->cancel);
-        silk_call_info info = {.server = true,
-                               .method = m,
-                               .ctx = ctx,
-                               .target = srv->address,
-                               .trace_id = silk_ctx_get(ctx, SILK_MD_TRACE_ID)};
-        int64_t start = silk__now_us();
-        size_t ran = 0;
-        st = srv->chain.n > 0 ? silk__chain_before(&srv->chain, &info, req, &ran) : SILK_OK;
-        if (st == SILK_OK)
-            st = m->invoke != NULL ? m->invoke(ctx, req, resp, svc->handlers, svc->user)
-                                   : SILK_UNIMPLEMENTED;
-        if ((unsigned)st >= SILK_STATUS_COUNT)
-            st = SILK_UNKNOWN;
-        if (ran > 0) {
-            info.status = st;
-            info.message = silk_ctx_message(ctx);
-            info.elapsed_us = silk__now_us() - start;
-            silk__chain_after(&srv->chain, ran, &info, st == SILK_OK ? resp : NULL);
-        }
+        refuse(cj, h, m, ctx, SILK_RESOURCE_EXHAUSTED, "out of memory",
+               SILK__REFUSED_OUT_OF_MEMORY);
+        return SILK_RESOURCE_EXHAUSTED;
     }
-    if (resp == NULL)
-        return st;
+    protobuf_c_message_init(m->output, resp);
+    silk__ctx_set_cancel(ctx, &cj->cancel);
+    silk_status st = silk__server_run_handler(cj->sc->srv, svc, m, ctx, req, resp);
     if (atomic_load(&cj->cancel.cancelled))
         return SILK_CANCELLED; /* the caller stopped listening: nothing is sent */
     answer(cj, st, silk_ctx_message(ctx), st == SILK_OK ? resp : NULL);
@@ -335,7 +335,7 @@ static void run_call(silk__job *job)
     calls_remove(cj->sc, cj);
     silk__stream_conn_rele(&cj->sc->conn);
     silk__cancel_rele(&cj->cancel); /* the calls it started may keep it a while */
-    call_done(srv);
+    silk__server_call_done(srv);
 }
 
 static void free_job(silk__cancel *cx)
@@ -396,7 +396,7 @@ static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
     if (cj == NULL) {
         atomic_fetch_sub(&srv->busy, 1);
         refuse_frame(sc, f, st, why, reason);
-        call_done(srv);
+        silk__server_call_done(srv);
         return;
     }
     cj->job.run = run_call;
@@ -422,7 +422,7 @@ static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
         calls_remove(sc, cj);
         silk__stream_conn_rele(&sc->conn);
         silk__cancel_rele(&cj->cancel);
-        call_done(srv);
+        silk__server_call_done(srv);
     }
 }
 

@@ -146,6 +146,26 @@ void silk__server_close_registry(silk_server *srv);
 bool silk__server_find(const silk_server *srv, const char *path, const hosted **svc,
                        const silk_method_desc **method);
 
+/* silk__server_run_handler runs m's handler of svc with req into resp, resp initialised, with
+ * the server's interceptors around it, on this thread; ctx is the call's, given svc and srv
+ * here. It returns the handler's status (SILK_UNKNOWN for one out of range). Used by calls off
+ * a connection (server_call.c) and calls from this process (server_local.c). */
+silk_status silk__server_run_handler(silk_server *srv, const hosted *svc, const silk_method_desc *m,
+                                     silk_ctx *ctx, const ProtobufCMessage *req,
+                                     ProtobufCMessage *resp);
+
+/* silk__server_tell runs the server's afters for a call that did not reach its handler -
+ * refused, or dropped - with its status and message (no before ran; there is no request or
+ * response), on this thread. h is the call's header when it could be decoded, m its method
+ * when hosted, ctx its ctx when made (else one is made from h for the afters). */
+void silk__server_tell(silk_server *srv, const Silk__Rpc__RequestHeader *h,
+                       const silk_method_desc *m, silk_ctx *ctx, int64_t received_us,
+                       silk_status st, const char *msg);
+
+/* silk__server_call_done counts a call's answer as queued (or dropped); the last one of a
+ * stopping server wakes it. */
+void silk__server_call_done(silk_server *srv);
+
 /* silk__health_serve hosts silk.health.Health on srv (health.c); silk_server_start calls it.
  * SILK_ALREADY_EXISTS when the application hosts its own. */
 silk_status silk__health_serve(silk_server *srv);
