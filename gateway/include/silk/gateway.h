@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include <silk/server.h>
 #include <silk/service.h>
 
 #ifdef __cplusplus
@@ -23,6 +24,20 @@ extern "C" {
  * on the calling thread and takes the process's SIGTERM, SIGINT and SIGPIPE. */
 int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *services,
                       size_t n_services);
+
+/* silk_gateway_main_hosting is silk_gateway_main for a process that serves too: srv, made by
+ * the caller with its services added and not started, is started once the command line is
+ * good (registered, listening, as silk_server_start does) and answers the gateway's calls of
+ * the services it hosts inline (silk_server_set_inline) on the gateway's loops, with no socket and
+ * no packing (silk_loop_channel_set_local: the deadline, metadata, status, interceptors and counts
+ * of a call are kept); the calls of its other services go over the socket as to any instance, and
+ * other processes reach all of them as before. A handler that crashes takes the gateway's
+ * sessions with it: docs/gateway.md, "Services in the gateway's process", weighs it.
+ *
+ * Returns what silk_gateway_main returns, and 1 when srv is NULL or cannot start. srv is the
+ * gateway's from the call on: it is freed (silk_server_free) before the call returns. */
+int silk_gateway_main_hosting(int argc, char **argv, const silk_service_desc *const *services,
+                              size_t n_services, silk_server *srv);
 
 #ifdef __cplusplus
 }

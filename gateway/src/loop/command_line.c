@@ -309,8 +309,9 @@ static size_t default_workers(void)
     return n < 1 ? 1 : n > DEFAULT_WORKERS_MAX ? DEFAULT_WORKERS_MAX : (size_t)n;
 }
 
-int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *services,
-                      size_t n_services)
+/* gateway_main is silk_gateway_main, with local answering what it hosts inline. */
+static int gateway_main(int argc, char **argv, const silk_service_desc *const *services,
+                        size_t n_services, silk_server *local)
 {
     const char *prog = argc > 0 && argv[0] ? argv[0] : "silk-gateway";
     silk__gw_opts o = {
@@ -323,6 +324,7 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
         .max_connections = 10000,
         .workers = default_workers(),
         .header_timeout = 10,
+        .local = local,
     };
     unsigned long long size = 0;
     silk__gw_jwt_opts jwt_opts = {0};
@@ -486,9 +488,32 @@ int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *ser
     if (code != 0)
         return code;
     o.jwt = jwt;
+    if (local != NULL && silk_server_start(local) != SILK_OK) {
+        fprintf(stderr, "%s: cannot start the services it hosts (the log says why)\n", prog);
+        silk__gw_jwt_free(jwt);
+        return 1;
+    }
     /* Sockets are written with MSG_NOSIGNAL; this guards against any other write. */
     signal(SIGPIPE, SIG_IGN);
     code = silk__gw_run(&o, services, n_services);
     silk__gw_jwt_free(jwt);
+    return code;
+}
+
+int silk_gateway_main(int argc, char **argv, const silk_service_desc *const *services,
+                      size_t n_services)
+{
+    return gateway_main(argc, argv, services, n_services, NULL);
+}
+
+int silk_gateway_main_hosting(int argc, char **argv, const silk_service_desc *const *services,
+                              size_t n_services, silk_server *srv)
+{
+    if (srv == NULL) {
+        fprintf(stderr, "%s: no server to host\n", argc > 0 && argv[0] ? argv[0] : "silk-gateway");
+        return 1;
+    }
+    int code = gateway_main(argc, argv, services, n_services, srv);
+    silk_server_free(srv); /* after the loops, which called it, are gone */
     return code;
 }

@@ -85,6 +85,9 @@ typedef struct silk__gw_opts {
     /* The Origins whose pages may read the web API (http/cors.h; "*": any), as many as
      * --allow-origin may list; none: no CORS. */
     const char *cors_origins[SILK__GW_MAX_ORIGINS];
+    /* Answers the loops' calls of the services it hosts inline, on the loops' threads
+     * (silk_gateway_main_hosting), or NULL: every call goes to an instance. */
+    silk_server *local;
 } silk__gw_opts;
 
 typedef struct silk__gw_loop silk__gw_loop;

@@ -85,9 +85,11 @@ int silk__gw_upstream_init(silk__gw_loop *l)
     if (l->upstream == NULL)
         return -1;
     silk_loop_ops ops = {.loop = l, .io = io, .post = post, .flushes = true};
-    for (size_t i = 0; i < gw->n_services; i++)
-        if (silk_loop_channel_open(&l->upstream[i], gw->channels[i], &ops) != SILK_OK)
+    for (size_t i = 0; i < gw->n_services; i++) {
+        if (silk_loop_channel_open(&l->upstream[i], gw->channels[i], &ops) != SILK_OK ||
+            silk_loop_channel_set_local(l->upstream[i], gw->opts.local) != SILK_OK)
             return -1;
+    }
     ev_prepare_init(&l->upstream_flush_w, on_flush);
     l->upstream_flush_w.data = l;
     ev_prepare_start(l->ev, &l->upstream_flush_w);
