@@ -5,7 +5,9 @@
 #
 #   silk   round trip client -> gateway -> OnMessage on wstest-service -> reply -> client;
 #          silk-1loop the same with the gateway on one loop (--workers 1), as lws and Node
-#          serve on one thread (round trips only);
+#          serve on one thread (round trips only); silk-host the same through wstest-host,
+#          the gateway with WsTest in its process (silk_gateway_main_hosting: OnMessage runs
+#          on the gateway's loops, no socket to a service; round trips and pushes);
 #          pushes from a service (silk_ws_send_business) to 1000 sessions; VmRSS per idle
 #          session with 10,000 sessions
 #   peers  their echo and their VmRSS per idle connection
@@ -146,7 +148,7 @@ fi
 start_peer() {
     port=$(free_port)
     case $1 in
-    silk | silk-1loop | silk-tls | silk-limits)
+    silk | silk-1loop | silk-tls | silk-limits | silk-host)
         export SILK_REGISTRY="file:$work/registry-$1-$i"
         tls_args=
         scheme=ws
@@ -154,19 +156,24 @@ start_peer() {
             tls_args="--tls-cert $work/tls.crt --tls-key $work/tls.key"
             scheme=wss
         fi
-        if [ "$1" = silk-1loop ]; then
+        if [ "$1" = silk-1loop ] || [ "$1" = silk-host ]; then
             tls_args="--workers 1"
         fi
         if [ "$1" = silk-limits ]; then
             tls_args="--rate-limit 1000000 --rate-burst 1000000 --session-rate 1000000"
             tls_args="$tls_args --max-connections-per-ip 1000000"
         fi
+        gateway_bin=silk-gateway
+        [ "$1" = silk-host ] && gateway_bin=wstest-host
         # shellcheck disable=SC2086 # $tls_args is some words or none
-        $on_server "$bin/silk-gateway" $gateway_args $tls_args --listen "127.0.0.1:$port" --max-connections $((sessions + 1000)) \
+        $on_server "$bin/$gateway_bin" $gateway_args $tls_args --listen "127.0.0.1:$port" --max-connections $((sessions + 1000)) \
             2>"$work/silk-gateway.log" &
         server=$!
-        $on_server "$bin/wstest-service" 2>"$work/wstest-service.log" &
-        pids="$server $!"
+        pids=$server
+        if [ "$1" != silk-host ]; then
+            $on_server "$bin/wstest-service" 2>"$work/wstest-service.log" &
+            pids="$server $!"
+        fi
         url="$scheme://127.0.0.1:$port/api/wstest"
         ready="http${scheme#ws}://127.0.0.1:$port/healthz?deep=1"
         ;;
@@ -235,13 +242,13 @@ client() {
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 i=1
 while [ "$i" -le "$repeat" ]; do
-    for peer in silk silk-1loop lws node ${tls:+silk-tls lws-tls} ${limits:+silk-limits}; do
+    for peer in silk silk-1loop silk-host lws node ${tls:+silk-tls lws-tls} ${limits:+silk-limits}; do
         echo "run $i/$repeat: $peer (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
         start_peer_retrying "$peer"
         bid=
         case $peer in silk*) bid="?businessId=bench" ;; esac
         case $peer in
-        *-tls | silk-1loop) ;;
+        *-tls | silk-1loop | silk-host) ;;
         *)
             client "$peer" --test idle --url "$url${bid:+?businessId=idle}" --pid "$server" \
                 --sessions "$sessions"
@@ -285,7 +292,7 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         printf "load average (1, 5, 15 min) before the runs: %s\n", load
         printf "%-11s %9s %9s %12s %12s %14s\n", "peer", "p50 us", "p99 us", "msgs/s", \
                "pushes/s", "idle B/conn"
-        np = split("silk silk-1loop lws node" (tls ? " silk-tls lws-tls" : "") (limits ? " silk-limits" : ""), p, " ")
+        np = split("silk silk-1loop silk-host lws node" (tls ? " silk-tls lws-tls" : "") (limits ? " silk-limits" : ""), p, " ")
         for (i = 1; i <= np; i++)
             printf "%-11s %9s %9s %12s %12s %14s\n", p[i], f(p[i] " p50_us", "%.1f"),
                    f(p[i] " p99_us", "%.1f"), f(p[i] " msgs_per_s", "%.0f"),
@@ -293,6 +300,7 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         printf "silk: round trips through OnMessage on wstest-service; pushes to %d sessions by\n", push
         printf "silk_ws_send_business; msgs/s with %d connections, one message in flight each;\n", conns
         printf "idle bytes: VmRSS growth / %d connections; silk-1loop: the gateway with --workers 1\n", sessions
+        printf "silk-host: wstest-host, the gateway with the WsTest handlers in its process\n"
         printf "floors: tcp p50 %s us, tcp-relay p50 %s us (blocking TCP ping-pong of two\n", \
                f("tcp p50_us", "%.1f"), f("tcp-relay p50_us", "%.1f")
         printf "processes, and of three through a relay); tcp-loop %s msgs/s, tcp-relay-loop\n", \
@@ -307,6 +315,9 @@ median_table <"$results" | awk -v repeat="$repeat" -v pin="${pin:+, pinned: $pin
         ratio("roundtrip silk/lws", "silk msgs_per_s", "lws msgs_per_s")
         ratio("roundtrip silk/node", "silk msgs_per_s", "node msgs_per_s")
         ratio("roundtrip silk-1loop/lws", "silk-1loop msgs_per_s", "lws msgs_per_s")
+        ratio("roundtrip silk-host/lws", "silk-host msgs_per_s", "lws msgs_per_s")
+        ratio("p50-roundtrip silk-host/lws", "silk-host p50_us", "lws p50_us")
+        ratio("pushes silk-host/lws", "silk-host pushes_per_s", "lws msgs_per_s")
         ratio("p50-roundtrip silk/lws", "silk p50_us", "lws p50_us")
         ratio("p50-roundtrip silk/tcp-relay", "silk p50_us", "tcp-relay p50_us")
         ratio("p50-floor tcp-relay/lws", "tcp-relay p50_us", "lws p50_us")

@@ -322,6 +322,108 @@ class RunShWithRedis(unittest.TestCase):
         self.assertEqual(done.returncode, 3, done.stdout + done.stderr)
 
 
+class HostedInTheGateway(unittest.TestCase):
+    """wstest-host: the gateway with WsTest's handlers in its process (silk_gateway_main_hosting).
+    OnMessage runs on the gateway's loop ("call here" in its debug log, never over a socket);
+    Echo, which is not inline, and the pushes still work, from HTTP and from wstest-caller in
+    another process, which finds the host's WsTest in the registry."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="silk-host-")
+        self.addCleanup(self.dir.cleanup)
+        self.port = free_port()
+        self.env = dict(os.environ, SILK_REGISTRY=f"file:{self.dir.name}/registry",
+                        SILK_LOG="debug")
+        self.exe = os.path.join(ARGS.build_dir, "bin", "wstest-host")
+        self.log = open(os.path.join(self.dir.name, "host.log"), "w+")
+        self.addCleanup(self.log.close)
+        self.proc = subprocess.Popen([self.exe, "--listen", f"127.0.0.1:{self.port}"],
+                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.addCleanup(self.stop)
+        deadline = time.time() + 10
+        while "listening on 127.0.0.1" not in self.text():
+            self.assertIsNone(self.proc.poll(), self.text())
+            self.assertLess(time.time(), deadline, self.text())
+            time.sleep(0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def text(self):
+        self.log.flush()
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def test_messages_run_in_the_gateway_and_pushes_reach_sessions(self):
+        url = f"ws://127.0.0.1:{self.port}/api/wstest?businessId=100"
+
+        async def scenario():
+            async with websockets.connect(url) as a, websockets.connect(url) as b:
+                for i in range(20):
+                    await a.send(f"text {i}")
+                    self.assertEqual(await asyncio.wait_for(a.recv(), 5), f"text {i}")
+                await b.send(b"\x00\x01binary")
+                self.assertEqual(await asyncio.wait_for(b.recv(), 5), b"\x00\x01binary")
+                sid_a = a.response_headers["Silk-Session-Id"]
+                sid_b = b.response_headers["Silk-Session-Id"]
+
+                def call(exe_args):
+                    return subprocess.run(exe_args, env=self.env, capture_output=True,
+                                          text=True, timeout=20)
+
+                done = await asyncio.get_running_loop().run_in_executor(
+                    None, call, [os.path.join(ARGS.build_dir, "bin", "wstest-caller"), "100",
+                                 "hi"])
+                self.assertEqual(done.returncode, 0, done.stderr)
+                self.assertEqual(await asyncio.wait_for(a.recv(), 5),
+                                 f"message:hi,sessionId:{sid_a}")
+                self.assertEqual(await asyncio.wait_for(b.recv(), 5),
+                                 f"message:hi,sessionId:{sid_b}")
+                done = await asyncio.get_running_loop().run_in_executor(
+                    None, call, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                 "-H", "Content-Type: application/json", "-d",
+                                 '{"businessId":"100","msg":"web"}',
+                                 f"http://127.0.0.1:{self.port}/api/wstest/echo"])
+                self.assertEqual(done.stdout, "200", done.stderr)
+                self.assertEqual(await asyncio.wait_for(a.recv(), 5),
+                                 f"message:web,sessionId:{sid_a}")
+                # A business with no session: the handler's NOT_FOUND, mapped to 404.
+                done = await asyncio.get_running_loop().run_in_executor(
+                    None, call, ["curl", "-s", "-w", " %{http_code}", "-H",
+                                 "Content-Type: application/json", "-d",
+                                 '{"businessId":"nobody","msg":"x"}',
+                                 f"http://127.0.0.1:{self.port}/api/wstest/echo"])
+                self.assertTrue(done.stdout.endswith(" 404"), done.stdout)
+                self.assertIn("no session for businessId nobody", done.stdout)
+
+        asyncio.run(scenario())
+        text = self.text()
+        self.assertEqual(text.count("call here method=/silk.ws.Hooks/OnMessage status=OK"), 21,
+                         text[-3000:])
+        self.assertNotIn("call method=/silk.ws.Hooks/OnMessage", text)
+        self.assertIn("call method=/wstest.WsTest/Echo status=OK", text)
+        self.assertEqual(self.stop(), 0, text[-3000:])
+        for mark in ("Sanitizer", "runtime error:"):
+            self.assertNotIn(mark, self.text())
+
+    def test_help_starts_nothing(self):
+        done = subprocess.run([self.exe, "--help"], env=self.env, capture_output=True,
+                              text=True, timeout=10)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("--listen HOST:PORT", done.stdout)
+        self.assertNotIn("server listening", done.stderr)
+        done = subprocess.run([self.exe, "--no-such-flag"], env=self.env, capture_output=True,
+                              text=True, timeout=10)
+        self.assertEqual(done.returncode, 2)
+        self.assertNotIn("server listening", done.stderr)
+
+
 def main():
     global ARGS
     parser = argparse.ArgumentParser()
