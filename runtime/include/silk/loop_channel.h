@@ -75,9 +75,9 @@ silk_status silk_loop_channel_open(silk_loop_channel **lcp, silk_channel *ch,
  * gets its status and message. Such a call is not balanced, retried or failed over: srv
  * answers it, whatever the registry lists, without the cluster token. Its callback runs at
  * the loop channel's next flush, so ops must set flushes. Calls of other services, and those
- * * handed to the channel (interceptors, a cancellable ctx, $SILK_TLS_CA), still go to an
- * instance. NULL sends
- * every call again. docs/runtime.md, "Services in the gateway's process", says when to.
+ * handed to the channel (interceptors, a cancellable ctx, $SILK_TLS_CA), still go to an
+ * instance. NULL sends every call again. docs/runtime.md, "Services in the gateway's
+ * process", says when to.
  *
  * Returns SILK_OK, SILK_INVALID_ARGUMENT when lc is NULL, or SILK_FAILED_PRECONDITION when
  * srv is not NULL and lc's ops do not set flushes. srv is started before lc's first call and
