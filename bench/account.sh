@@ -6,7 +6,8 @@
 # Paths: rpc-pool and rpc-inline (blocking silk calls, bench-rpc-silk's latency mode, against
 # the pool and inline servers), rpc-async (64 calls in flight, its throughput mode, inline
 # server), ws (a WebSocket round trip through OnMessage: bench-ws --test latency against
-# silk-gateway and wstest-service), http (POST /api/bench/echo through bench-gateway to
+# silk-gateway and wstest-service), ws-host (the same against wstest-host, the gateway with
+# WsTest in its process), http (POST /api/bench/echo through bench-gateway to
 # bench-http-service, one request at a time on one keep-alive connection, by curl), http-64
 # (the same under wrk with 64 connections, bench-http's load; left out without wrk) and push
 # (silk_ws_send_business to 100 sessions of one business on the gateway: bench-ws --test push,
@@ -38,7 +39,7 @@ usage: bench/account.sh [--paths LIST] [--repeat N] [--quick] [--no-valgrind] [-
                         [--build-dir DIR] [--no-build]
 
   --paths LIST    the paths to account, comma-separated (default rpc-pool,rpc-inline,
-                  rpc-async,ws,http,http-64,push,floor-tcp,floor-nng-stream)
+                  rpc-async,ws,ws-host,http,http-64,push,floor-tcp,floor-nng-stream)
   --repeat N      the pairs of runs counted with perf (or /proc and strace) and allocation
                   counts: each figure is the median of N (default 3); callgrind runs once
   --quick         shorter runs (for the smoke test; the figures get noisier)
@@ -56,7 +57,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/bench/lib.sh"
 export SILK_LOG="${SILK_LOG:-warn}"
 build=${BUILD_DIR:-build-bench}
-paths=rpc-pool,rpc-inline,rpc-async,ws,http,http-64,push,floor-tcp,floor-nng-stream
+paths=rpc-pool,rpc-inline,rpc-async,ws,ws-host,http,http-64,push,floor-tcp,floor-nng-stream
 no_build=
 repeat=3
 valgrind=1
@@ -164,6 +165,16 @@ start_ws() {
         { cat "$work"/*.log >&2; echo "account.sh: the gateway did not come up" >&2; exit 1; }
 }
 
+# start_ws_host starts wstest-host, the gateway serving WsTest itself, and sets $url.
+start_ws_host() {
+    export SILK_REGISTRY="file:$work/registry-$path-$phase"
+    port=$(free_port)
+    serve gateway "$bin/wstest-host" --listen "127.0.0.1:$port" --max-connections 10000
+    url=ws://127.0.0.1:$port/api/wstest
+    wait_until 600 curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz?deep=1" ||
+        { cat "$work"/*.log >&2; echo "account.sh: wstest-host did not come up" >&2; exit 1; }
+}
+
 # start_http starts bench-gateway and bench-http-service and sets $url.
 start_http() {
     export SILK_REGISTRY="file:$work/registry-$path-$phase"
@@ -208,7 +219,7 @@ run_client() {
             --seconds "$s" >"$work/client.out" 2>"$work/client.err"
         sed -n 's/.*throughput: \([0-9]*\) calls in all.*/\1/p' "$work/client.err"
         ;;
-    ws)
+    ws | ws-host)
         $client_wrap "$bin/bench-ws" --peer silk --test latency --url "$url?businessId=acct" \
             --warmup 10 --calls "$n" >"$work/client.out"
         echo $((n + 10))
@@ -377,6 +388,7 @@ account() {
         floor-tcp) start_rpc tcp "" ;;
         floor-nng-stream) start_rpc nng-stream "" ;;
         ws) start_ws ;;
+        ws-host) start_ws_host ;;
         push)
             start_ws
             procs=${procs%% service=*} # the push goes to the gateway alone
