@@ -369,28 +369,36 @@ static bool runs_inline(const silk_server *srv, const silk__frame *f)
     return false;
 }
 
+const char *silk__server_admit(silk_server *srv, silk_status *st, silk__metrics_reason *reason)
+{
+    atomic_fetch_add(&srv->inflight, 1);
+    if (atomic_fetch_add(&srv->busy, 1) >= srv->max_concurrent) {
+        *st = SILK_RESOURCE_EXHAUSTED;
+        *reason = SILK__REFUSED_MAX_CONCURRENT;
+        return SILK__MSG_BUSY;
+    }
+    if (atomic_load(&srv->stopping)) {
+        *st = SILK_UNAVAILABLE;
+        *reason = SILK__REFUSED_STOPPING;
+        return "the server is shutting down";
+    }
+    return NULL;
+}
+
 /* take_call queues a request for a worker, runs it here when its service is inline, or
  * refuses it at once. The call counts in srv->inflight until its answer is queued (a stopping
  * server waits for that), and in srv->busy, against max_concurrent, until just before. */
 static void take_call(sconn *sc, const silk__frame *f, int64_t now_us)
 {
     silk_server *srv = sc->srv;
-    atomic_fetch_add(&srv->inflight, 1);
     call_job *cj = NULL;
     silk_status st = SILK_RESOURCE_EXHAUSTED;
-    const char *why = NULL;
     silk__metrics_reason reason = SILK__REFUSED_OUT_OF_MEMORY;
-    if (atomic_fetch_add(&srv->busy, 1) >= srv->max_concurrent) {
-        why = SILK__MSG_BUSY;
-        reason = SILK__REFUSED_MAX_CONCURRENT;
-    } else if (atomic_load(&srv->stopping)) {
-        st = SILK_UNAVAILABLE;
-        why = "the server is shutting down";
-        reason = SILK__REFUSED_STOPPING;
-    } else if (f->payload_len > srv->max_message) {
+    const char *why = silk__server_admit(srv, &st, &reason);
+    if (why == NULL && f->payload_len > srv->max_message) {
         why = "the request exceeds the message limit";
         reason = SILK__REFUSED_MAX_MESSAGE;
-    } else if ((cj = malloc(sizeof *cj + f->header_len + f->payload_len)) == NULL) {
+    } else if (why == NULL && (cj = malloc(sizeof *cj + f->header_len + f->payload_len)) == NULL) {
         why = "out of memory";
     }
     if (cj == NULL) {

@@ -162,6 +162,12 @@ void silk__server_tell(silk_server *srv, const Silk__Rpc__RequestHeader *h,
                        const silk_method_desc *m, silk_ctx *ctx, int64_t received_us,
                        silk_status st, const char *msg);
 
+/* silk__server_admit counts a call in srv->inflight and srv->busy and says whether it may
+ * run: NULL, or why it is refused, with *st and *reason set (RESOURCE_EXHAUSTED past
+ * max_concurrent, UNAVAILABLE once srv stops). Either way the caller gives busy back when the
+ * call is answered or refused, then calls silk__server_call_done(). Any thread. */
+const char *silk__server_admit(silk_server *srv, silk_status *st, silk__metrics_reason *reason);
+
 /* silk__server_call_done counts a call's answer as queued (or dropped); the last one of a
  * stopping server wakes it. */
 void silk__server_call_done(silk_server *srv);

@@ -65,18 +65,19 @@ void silk__server_call_here(silk_server *srv, silk__scratch *mem, const Silk__Rp
     const hosted *svc = hosted_of(srv, method);
     SILK__ASSERT(svc != NULL && svc->run_inline);
     int64_t received_us = silk__now_us();
-    atomic_fetch_add(&srv->inflight, 1);
-    bool taken = false; /* as a call off a connection: counted for its method once taken */
-    if (atomic_fetch_add(&srv->busy, 1) >= srv->max_concurrent) {
-        refuse(srv, h, method, received_us, SILK_RESOURCE_EXHAUSTED, SILK__MSG_BUSY,
-               SILK__REFUSED_MAX_CONCURRENT, out);
-    } else if (!srv->started || atomic_load(&srv->stopping)) {
-        refuse(srv, h, method, received_us, SILK_UNAVAILABLE, "the server is not serving",
-               SILK__REFUSED_STOPPING, out);
-    } else {
-        taken = true;
-        run(srv, mem, h, svc, method, req, received_us, out);
+    silk_status st = SILK_OK;
+    silk__metrics_reason reason = SILK__REFUSED_STOPPING;
+    const char *why = silk__server_admit(srv, &st, &reason);
+    if (why == NULL && !srv->started) { /* no connection brings a call before the start */
+        st = SILK_UNAVAILABLE;
+        why = "the server is not serving";
+        reason = SILK__REFUSED_STOPPING;
     }
+    bool taken = why == NULL; /* as a call off a connection: counted for its method once taken */
+    if (taken)
+        run(srv, mem, h, svc, method, req, received_us, out);
+    else
+        refuse(srv, h, method, received_us, st, why, reason, out);
     atomic_fetch_sub(&srv->busy, 1);
     if (taken && srv->metrics != NULL)
         silk__metrics_call(srv->metrics, silk__server_method_index(svc, method), out->status,
