@@ -27,15 +27,6 @@ int main(int argc, char **argv)
         usage(help ? stdout : stderr);
         return help ? 0 : 2;
     }
-    /* Every session's messages come as OnMessage calls: allow many at once. */
-    silk_server *srv = silk_server_new(&(silk_server_opts){.max_concurrent = 4096});
-    if (srv == NULL)
-        return 1;
-    silk_status st = wstest_serve(srv);
-    if (st != SILK_OK) {
-        fprintf(stderr, "wstest-service: cannot serve WsTest: %s\n", silk_status_str(st));
-        silk_server_free(srv);
-        return 1;
-    }
-    return silk_server_run(srv);
+    silk_server *srv = wstest_server_new(NULL, "wstest-service");
+    return srv != NULL ? silk_server_run(srv) : 1;
 }

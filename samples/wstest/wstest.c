@@ -1,4 +1,6 @@
 /* wstest.c - the seed's WsTest handlers: Echo pushes to a business's sessions, OnMessage echoes. */
+#include <stdio.h>
+
 #include <silk/silk.h>
 
 #include "silk/ws.silk.h"
@@ -45,7 +47,8 @@ static silk_status on_message(silk_ctx *ctx, const Silk__Ws__MessageRequest *req
     return SILK_OK;
 }
 
-silk_status wstest_serve(silk_server *srv)
+/* serve hosts WsTest and its hooks on srv. */
+static silk_status serve(silk_server *srv)
 {
     silk_status st = wstest__ws_test__serve(srv, &(Wstest__WsTest_Handlers){.echo = echo}, NULL);
     if (st == SILK_OK)
@@ -54,4 +57,22 @@ silk_status wstest_serve(silk_server *srv)
     if (st == SILK_OK) /* on_message never blocks: run it where the request is read */
         st = silk_server_set_inline(srv, &silk__ws__hooks__silk_desc);
     return st;
+}
+
+silk_server *wstest_server_new(const char *listen, const char *prog)
+{
+    /* Every session's messages come as OnMessage calls: allow many at once. */
+    silk_server *srv =
+        silk_server_new(&(silk_server_opts){.listen = listen, .max_concurrent = 4096});
+    if (srv == NULL) {
+        fprintf(stderr, "%s: cannot make its server (the log says why)\n", prog);
+        return NULL;
+    }
+    silk_status st = serve(srv);
+    if (st != SILK_OK) {
+        fprintf(stderr, "%s: cannot serve WsTest: %s\n", prog, silk_status_str(st));
+        silk_server_free(srv);
+        return NULL;
+    }
+    return srv;
 }

@@ -4,8 +4,11 @@
 
 #include <silk/silk.h>
 
-/* wstest_serve hosts wstest.WsTest (Echo) and its silk.ws.Hooks (OnMessage echoes, inline)
- * on srv, before it starts. Returns SILK_OK or why not. */
-silk_status wstest_serve(silk_server *srv);
+/* wstest_server_new makes a server, not started, listening on listen (NULL: $SILK_LISTEN, else
+ * tcp://127.0.0.1:0) and hosting wstest.WsTest (Echo) and its silk.ws.Hooks (OnMessage echoes,
+ * inline), with room for many OnMessage calls at once. Returns it, to free with
+ * silk_server_free() unless silk_server_run() or silk_gateway_main_hosting() takes it; or
+ * NULL, with why on stderr after prog. */
+silk_server *wstest_server_new(const char *listen, const char *prog);
 
 #endif /* WSTEST_SAMPLE_H */
